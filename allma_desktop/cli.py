@@ -1,0 +1,505 @@
+"""``allma``: the command line over the orchestrator.
+
+Commands read like sentences (``allma ingest ~/papers``, ``allma ask "..."``);
+``--json`` gives output for scripts. Every user-facing failure is an
+``AllmaError`` printed as message and next step, with a non-zero exit code;
+no tracebacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from allma_desktop import __version__
+from allma_desktop.config import AppConfig, settings_path
+from allma_desktop.errors import AllmaError
+from allma_desktop.logging_setup import configure_logging
+
+T = TypeVar("T")
+
+EXIT_FAILURE = 1
+EXIT_PARTIAL = 2  # some files failed; the rest were indexed
+
+
+def _echo_json(data: object) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _fail(error: AllmaError) -> None:
+    click.secho(f"Error: {error.message}", fg="red", err=True)
+    if error.hint:
+        click.echo(f"  → {error.hint}", err=True)
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+def engine_command(
+    func: Callable[..., Awaitable[int | None]],
+) -> Callable[..., None]:
+    """Open the orchestrator around a command, and turn AllmaErrors into a message + exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        config: AppConfig = click.get_current_context().obj
+
+        async def main() -> int | None:
+            from allma_desktop.orchestrator import Orchestrator
+
+            orchestrator = Orchestrator(config)
+            try:
+                await orchestrator.open()
+                return await func(orchestrator, *args, **kwargs)
+            finally:
+                await orchestrator.close()
+
+        try:
+            code = _run(main())
+        except AllmaError as error:
+            _fail(error)
+            sys.exit(EXIT_FAILURE)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        if code:
+            sys.exit(code)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="allma")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Allma: ask questions of your own documents, answered by a local model through Ollama."""
+    try:
+        config = AppConfig.from_env()
+    except AllmaError as error:
+        _fail(error)
+        sys.exit(EXIT_FAILURE)
+    configure_logging(config.log_level, console=False)
+    ctx.obj = config
+
+
+# --- ingest -----------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--collection", "collection_name", help="Collection to add to (default: Library).")
+@click.option("--force", is_flag=True, help="Re-index files even when unchanged.")
+@click.option("--json", "as_json", is_flag=True, help="Print per-file results as JSON.")
+@engine_command
+async def ingest(
+    orchestrator: Any, paths: tuple[Path, ...], collection_name: str | None, force: bool, as_json: bool
+) -> int:
+    """Index files and folders (recursively) so they can be searched and asked about."""
+    from allma_desktop.events import FileFinished, FileParsed, IngestFinished, IngestStarted
+
+    collection_id = _collection_id(orchestrator, collection_name, create=True)
+    finished: IngestFinished | None = None
+    progress: Any = None
+    try:
+        async for event in orchestrator.ingest(list(paths), collection_id=collection_id, force=force):
+            if isinstance(event, IngestStarted) and not as_json and event.total_files:
+                progress = click.progressbar(
+                    length=event.total_files, label="Indexing", file=sys.stderr, show_pos=True
+                )
+                progress.__enter__()
+            elif isinstance(event, FileParsed) and not as_json and progress is not None:
+                progress.label = Path(event.path).name[:30].ljust(30)
+                progress.render_progress()
+            elif isinstance(event, FileFinished):
+                if progress is not None and event.status != "skipped":
+                    progress.update(1)
+            elif isinstance(event, IngestFinished):
+                finished = event
+    finally:
+        if progress is not None:
+            progress.__exit__(None, None, None)
+    assert finished is not None
+    if as_json:
+        _echo_json([result.as_dict() for result in finished.results])
+    else:
+        _print_ingest_summary(finished)
+    if finished.error is not None:
+        if not as_json:
+            _fail(finished.error)
+        return EXIT_FAILURE
+    return EXIT_PARTIAL if finished.count("failed") else 0
+
+
+def _print_ingest_summary(finished: Any) -> None:
+    marks = {"indexed": ("✓", "green"), "unchanged": ("=", None), "failed": ("✗", "red"),
+             "skipped": ("-", "yellow")}
+    for result in finished.results:
+        mark, colour = marks[result.status]
+        detail = f"{result.chunks} chunks" if result.status == "indexed" else result.reason
+        click.secho(f"{mark} {result.status:<9} {result.path}" + (f"  ({detail})" if detail else ""),
+                    fg=colour)
+    counts = ", ".join(
+        f"{finished.count(s)} {s}" for s in ("indexed", "unchanged", "failed", "skipped")
+        if finished.count(s)
+    )
+    click.echo(("Cancelled: " if finished.cancelled else "") + (counts or "nothing to do"))
+
+
+def _collection_id(orchestrator: Any, name: str | None, create: bool = False) -> int | None:
+    if not name:
+        return None
+    for collection in orchestrator.collections():
+        if collection.name == name:
+            return int(collection.id)
+    if create:
+        return int(orchestrator.create_collection(name).id)
+    raise AllmaError(
+        f"There is no collection named '{name}'.",
+        "List them with `allma collections`, or ingest into it to create it.",
+    )
+
+
+# --- search and ask -----------------------------------------------------------
+
+
+@cli.command()
+@click.argument("query", nargs=-1, required=True)
+@click.option("-k", "--top", "k", type=click.IntRange(1, 50), help="Number of results.")
+@click.option("--collection", "collection_name")
+@click.option("--json", "as_json", is_flag=True)
+@engine_command
+async def search(
+    orchestrator: Any, query: tuple[str, ...], k: int | None, collection_name: str | None,
+    as_json: bool,
+) -> int:
+    """Find the passages that best match QUERY, with file and page."""
+    collection_id = _collection_id(orchestrator, collection_name)
+    sources = await orchestrator.search(" ".join(query), collection_id=collection_id, k=k)
+    if as_json:
+        _echo_json([_source_json(s) for s in sources])
+        return 0
+    if not sources:
+        click.echo("Nothing in your documents matches that.")
+    for source in sources:
+        click.secho(f"[{source.number}] {_where(source)}  (score {source.score:.3f})", bold=True)
+        click.echo(f"    {source.snippet}\n")
+    return 0
+
+
+@cli.command()
+@click.argument("question", nargs=-1, required=True)
+@click.option("--model", help="Chat model (default: OLLAMA_MODEL).")
+@click.option("--collection", "collection_name")
+@click.option("--chat", "conversation_id", type=int, help="Continue this conversation.")
+@click.option("--no-docs", is_flag=True, help="Answer without searching your documents.")
+@click.option("--json", "as_json", is_flag=True)
+@engine_command
+async def ask(
+    orchestrator: Any, question: tuple[str, ...], model: str | None, collection_name: str | None,
+    conversation_id: int | None, no_docs: bool, as_json: bool,
+) -> int:
+    """Ask a question; the answer streams, then its sources are listed as file and page."""
+    from allma_desktop.events import AnswerDone, ThinkingChunk, TokenChunk
+
+    collection_id = _collection_id(orchestrator, collection_name)
+    done: AnswerDone | None = None
+    thinking_shown = False
+    async for event in orchestrator.chat(
+        conversation_id, " ".join(question), model=model, collection_id=collection_id,
+        use_documents=not no_docs,
+    ):
+        if as_json:
+            if isinstance(event, AnswerDone):
+                done = event
+            continue
+        if isinstance(event, ThinkingChunk):
+            if not thinking_shown:
+                click.secho("Thinking…", dim=True, err=True)
+                thinking_shown = True
+            click.secho(event.text, dim=True, nl=False, err=True)
+        elif isinstance(event, TokenChunk):
+            if thinking_shown:
+                click.echo("\n", err=True)
+                thinking_shown = False
+            click.echo(event.text, nl=False)
+        elif isinstance(event, AnswerDone):
+            done = event
+    assert done is not None
+    if as_json:
+        _echo_json({
+            "answer": done.answer,
+            "thinking": done.thinking,
+            "sources": [_source_json(s) for s in done.sources],
+            "conversation_id": done.conversation_id,
+            "message_id": done.message_id,
+            "model": done.model,
+            "interrupted": done.interrupted,
+            "error": {"message": done.error.message, "hint": done.error.hint} if done.error else None,
+        })
+    else:
+        click.echo()
+        if done.sources:
+            click.secho("\nSources:", bold=True)
+            for source in done.sources:
+                click.echo(f"  [{source.number}] {_where(source)}")
+        if done.error is not None:
+            _fail(done.error)
+    return EXIT_FAILURE if done.error is not None else 0
+
+
+def _where(source: Any) -> str:
+    page = f", page {source.page}" if source.page is not None else ""
+    return f"{source.path}{page}"
+
+
+def _source_json(source: Any) -> dict[str, object]:
+    return dict(source.as_dict())
+
+
+# --- documents and collections --------------------------------------------------
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def docs(ctx: click.Context, as_json: bool) -> None:
+    """List indexed documents with status and chunk count."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(docs_list, as_json=as_json)
+
+
+@docs.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@engine_command
+async def docs_list(orchestrator: Any, as_json: bool) -> int:
+    """List indexed documents."""
+    documents = orchestrator.list_documents()
+    names = {c.id: c.name for c in orchestrator.collections()}
+    if as_json:
+        _echo_json([
+            {"id": d.id, "path": d.path, "title": d.title, "status": d.status,
+             "chunks": d.chunk_count, "pages": d.page_count, "file_type": d.file_type,
+             "collection": names.get(d.collection_id), "error": d.error}
+            for d in documents
+        ])
+        return 0
+    if not documents:
+        click.echo("No documents yet. Add some with `allma ingest PATH`.")
+    for d in documents:
+        status = d.status if d.status != "failed" else f"failed: {d.error}"
+        click.echo(f"{d.id[:8]}  {status:<8} {d.chunk_count:>5} chunks  {d.path}")
+    return 0
+
+
+@docs.command("remove")
+@click.argument("documents", nargs=-1, required=True)
+@engine_command
+async def docs_remove(orchestrator: Any, documents: tuple[str, ...]) -> int:
+    """Remove documents (by id, id prefix or path) from the library."""
+    failed = 0
+    for wanted in documents:
+        match = _find_document(orchestrator, wanted)
+        if match is None:
+            click.secho(f"No document matches '{wanted}'.", fg="red", err=True)
+            failed += 1
+            continue
+        await orchestrator.remove_document(match.id)
+        click.echo(f"Removed {match.path}")
+    return EXIT_FAILURE if failed else 0
+
+
+def _find_document(orchestrator: Any, wanted: str) -> Any:
+    resolved = str(Path(wanted).expanduser().resolve())
+    candidates = [
+        d for d in orchestrator.list_documents()
+        if d.id.startswith(wanted) or d.path in (wanted, resolved)
+    ]
+    return candidates[0] if len(candidates) == 1 else None
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@engine_command
+async def collections(orchestrator: Any, as_json: bool) -> int:
+    """List collections with their document and chunk counts."""
+    found = orchestrator.collections()
+    if as_json:
+        _echo_json([{"id": c.id, "name": c.name, "documents": c.document_count,
+                     "chunks": c.chunk_count, "embedding_model": c.embedding_model} for c in found])
+        return 0
+    for c in found:
+        click.echo(f"{c.name:<20} {c.document_count:>5} documents {c.chunk_count:>7} chunks")
+    return 0
+
+
+# --- conversations ----------------------------------------------------------------
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def chats(ctx: click.Context) -> None:
+    """List, show and delete conversations."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(chats_list)
+
+
+@chats.command("list")
+@click.option("--search", "text", help="Only conversations mentioning TEXT.")
+@click.option("--json", "as_json", is_flag=True)
+@engine_command
+async def chats_list(orchestrator: Any, text: str | None = None, as_json: bool = False) -> int:
+    """List conversations, most recent first."""
+    service = orchestrator.conversations
+    found = service.search(text) if text else service.list()
+    if as_json:
+        _echo_json([{"id": c.id, "title": c.title, "updated_at": str(c.updated_at),
+                     "messages": c.message_count} for c in found])
+        return 0
+    if not found:
+        click.echo("No conversations yet. Start one with `allma ask QUESTION`.")
+    for c in found:
+        click.echo(f"{c.id:>5}  {str(c.updated_at)[:16]}  {c.title}")
+    return 0
+
+
+@chats.command("show")
+@click.argument("conversation_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@engine_command
+async def chats_show(orchestrator: Any, conversation_id: int, as_json: bool) -> int:
+    """Show a conversation with its messages and sources."""
+    service = orchestrator.conversations
+    conversation = service.get(conversation_id)
+    messages = service.messages(conversation_id)
+    if as_json:
+        _echo_json({
+            "id": conversation.id, "title": conversation.title,
+            "messages": [
+                {"id": m.id, "role": m.role, "content": m.content, "thinking": m.thinking,
+                 "status": m.status, "model": m.model,
+                 "sources": [{"number": s.number, "path": s.path, "page": s.page,
+                              "score": s.score, "snippet": s.snippet} for s in m.sources]}
+                for m in messages
+            ],
+        })
+        return 0
+    click.secho(conversation.title, bold=True)
+    for m in messages:
+        click.secho(f"\n{m.role}:" + (f" ({m.status})" if m.status != "complete" else ""),
+                    fg="cyan")
+        click.echo(m.content)
+        for s in m.sources:
+            click.echo(f"  [{s.number}] {s.path}" + (f", page {s.page}" if s.page else ""))
+    return 0
+
+
+@chats.command("delete")
+@click.argument("conversation_id", type=int)
+@engine_command
+async def chats_delete(orchestrator: Any, conversation_id: int) -> int:
+    """Delete a conversation and its messages."""
+    orchestrator.conversations.get(conversation_id)  # NotFound names the id
+    orchestrator.conversations.delete(conversation_id)
+    click.echo(f"Deleted conversation {conversation_id}.")
+    return 0
+
+
+# --- models and health -------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@engine_command
+async def models(orchestrator: Any, as_json: bool) -> int:
+    """List the models Ollama has."""
+    found = await orchestrator.models()
+    if as_json:
+        _echo_json([{"name": m.name, "size_bytes": m.size_bytes, "family": m.family,
+                     "parameter_size": m.parameter_size} for m in found])
+        return 0
+    config = orchestrator.config
+    for m in found:
+        role = ""
+        if m.name in (config.ollama_model, f"{config.ollama_model}:latest"):
+            role = "  (chat model)"
+        elif m.name in (config.ollama_embedding_model, f"{config.ollama_embedding_model}:latest"):
+            role = "  (embedding model)"
+        click.echo(f"{m.name:<32} {m.size_bytes / 1e9:6.1f} GB{role}")
+    return 0
+
+
+@cli.command()
+@click.argument("name")
+@engine_command
+async def pull(orchestrator: Any, name: str) -> int:
+    """Download a model into Ollama, with progress."""
+    last_status = ""
+    with click.progressbar(length=100, label=f"Pulling {name}", file=sys.stderr) as bar:
+        shown = 0
+        async for progress in orchestrator.pull(name):
+            if progress.fraction is not None:
+                target = int(progress.fraction * 100)
+                if target > shown:
+                    bar.update(target - shown)
+                    shown = target
+            last_status = progress.status
+    click.echo(f"{name}: {last_status}")
+    return 0
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@engine_command
+async def health(orchestrator: Any, as_json: bool) -> int:
+    """Check Ollama, the models and the data folder."""
+    report = await orchestrator.health()
+    if as_json:
+        _echo_json(report.as_dict())
+        return 0 if report.ok else EXIT_FAILURE
+    ollama = report.ollama
+    ok, bad = click.style("ok", fg="green"), click.style("problem", fg="red")
+    click.echo(f"Ollama        {ok if ollama.reachable else bad}  {ollama.host}"
+               + (f"  (version {ollama.version})" if ollama.version else ""))
+    if ollama.reachable:
+        click.echo(f"Chat model    {ok if ollama.chat_model_present else bad}  {ollama.chat_model}")
+        click.echo(f"Embeddings    {ok if ollama.embedding_model_present else bad}  "
+                   f"{ollama.embedding_model}")
+    click.echo(f"Data folder   {ok if report.store_writable else bad}  {report.store_path}")
+    click.echo(f"Library       {report.documents} documents, {report.chunks} chunks")
+    for problem in report.problems():
+        _fail(problem)
+    return 0 if report.ok else EXIT_FAILURE
+
+
+@cli.group()
+def settings() -> None:
+    """Where the settings live and what they are."""
+
+
+@settings.command("path")
+def settings_show_path() -> None:
+    """Print the settings file's path."""
+    click.echo(str(settings_path()))
+
+
+@settings.command("show")
+@click.pass_obj
+def settings_show(config: AppConfig) -> None:
+    """Print the effective settings (environment over settings file over defaults)."""
+    _echo_json(config.to_settings())
+
+
+def main() -> None:
+    cli(prog_name="allma")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,271 @@
+"""Configuration: environment over the settings file over defaults.
+
+``AppConfig.from_env()`` is the one place that reads configuration. The settings
+file is JSON in the user's config folder (``allma settings path`` prints it); the
+GUI writes it through ``save_settings``. Every value is validated here so a bad
+one fails early with the variable's name and what it accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from platformdirs import user_config_dir, user_data_dir, user_log_dir
+
+from allma_desktop.errors import ConfigError
+
+APP_NAME = "allma-desktop"
+SETTINGS_FILE_NAME = "settings.json"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def default_config_dir() -> Path:
+    return Path(os.environ.get("ALLMA_CONFIG_DIR") or user_config_dir(APP_NAME, appauthor=False))
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("ALLMA_DATA_DIR") or user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_log_dir() -> Path:
+    return Path(os.environ.get("ALLMA_LOG_DIR") or user_log_dir(APP_NAME, appauthor=False))
+
+
+def settings_path() -> Path:
+    return default_config_dir() / SETTINGS_FILE_NAME
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Everything the engine needs to know; immutable, replaced as a whole on change."""
+
+    ollama_host: str = "http://localhost:11434"
+    ollama_model: str = "deepseek-r1:latest"
+    ollama_embedding_model: str = "nomic-embed-text:latest"
+    data_dir: Path = field(default_factory=default_data_dir)
+    vector_store_path: Path | None = None  # None: <data_dir>/vectors
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    log_level: str = "INFO"
+    # Retrieval and generation.
+    chunk_size: int = 1000
+    chunk_overlap: int = 150
+    top_k: int = 5
+    hybrid_search: bool = True
+    temperature: float = 0.2
+    context_length: int | None = None  # None: ask the model (/api/show), capped below
+    think: bool = True
+    system_prompt: str = ""
+    embed_batch_size: int = 32
+    request_timeout: float = 300.0
+
+    # --- derived paths -------------------------------------------------------
+
+    @property
+    def vectors_path(self) -> Path:
+        return self.vector_store_path or self.data_dir / "vectors"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "allma.sqlite3"
+
+    # --- loading -------------------------------------------------------------
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        settings_file: Path | None = None,
+    ) -> AppConfig:
+        """Environment variables override the settings file, which overrides defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        path = settings_file or settings_path()
+        values.update(_read_settings_file(path))
+        for variable, key in _ENV_VARIABLES.items():
+            raw = env.get(variable)
+            if raw is not None and raw.strip() != "":
+                values[key] = raw.strip()
+        return cls.from_mapping(values, source=str(path))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], source: str = "settings") -> AppConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            logging.getLogger(__name__).warning("Ignoring unknown settings in %s: %s", source, unknown)
+        parsed = {key: _parse_value(key, value) for key, value in values.items() if key in known}
+        config = cls(**parsed)
+        config.validate()
+        return config
+
+    def with_changes(self, **changes: Any) -> AppConfig:
+        parsed = {key: _parse_value(key, value) for key, value in changes.items()}
+        config = replace(self, **parsed)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        _check_url("OLLAMA_HOST", self.ollama_host)
+        for variable, model in (
+            ("OLLAMA_MODEL", self.ollama_model),
+            ("OLLAMA_EMBEDDING_MODEL", self.ollama_embedding_model),
+        ):
+            if not model or any(ch.isspace() for ch in model):
+                raise ConfigError(variable, model, "an Ollama model name such as 'llama3.2:latest'")
+        if not 1 <= self.api_port <= 65535:
+            raise ConfigError("API_PORT", self.api_port, "a port number from 1 to 65535")
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError("LOG_LEVEL", self.log_level, ", ".join(LOG_LEVELS))
+        if not 100 <= self.chunk_size <= 20_000:
+            raise ConfigError("chunk_size", self.chunk_size, "a number of characters, 100 to 20000")
+        if not 0 <= self.chunk_overlap < self.chunk_size // 2:
+            raise ConfigError(
+                "chunk_overlap", self.chunk_overlap, "0 up to half of chunk_size, in characters"
+            )
+        if not 1 <= self.top_k <= 50:
+            raise ConfigError("top_k", self.top_k, "a number of sources from 1 to 50")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise ConfigError("temperature", self.temperature, "a number from 0.0 to 2.0")
+        if self.context_length is not None and self.context_length < 512:
+            raise ConfigError("context_length", self.context_length, "at least 512 tokens, or empty")
+        if not 1 <= self.embed_batch_size <= 1024:
+            raise ConfigError("embed_batch_size", self.embed_batch_size, "1 to 1024")
+
+    # --- saving --------------------------------------------------------------
+
+    def to_settings(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["data_dir"] = str(self.data_dir)
+        data["vector_store_path"] = str(self.vector_store_path) if self.vector_store_path else None
+        return data
+
+
+_ENV_VARIABLES: dict[str, str] = {
+    "OLLAMA_HOST": "ollama_host",
+    "OLLAMA_MODEL": "ollama_model",
+    "OLLAMA_EMBEDDING_MODEL": "ollama_embedding_model",
+    # CHROMA_PERSIST_DIRECTORY is the seed's name; VECTOR_STORE_PATH wins when both are set.
+    "CHROMA_PERSIST_DIRECTORY": "vector_store_path",
+    "VECTOR_STORE_PATH": "vector_store_path",
+    "ALLMA_DATA_DIR": "data_dir",
+    "API_HOST": "api_host",
+    "API_PORT": "api_port",
+    "LOG_LEVEL": "log_level",
+}
+
+# Which variable name to blame when a key's value is bad.
+_VARIABLE_FOR_KEY = {key: variable for variable, key in _ENV_VARIABLES.items()}
+
+
+def _variable(key: str) -> str:
+    return _VARIABLE_FOR_KEY.get(key, key)
+
+
+def _parse_value(key: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if key in {"data_dir", "vector_store_path"}:
+        return Path(str(value)).expanduser()
+    if key in {"api_port", "chunk_size", "chunk_overlap", "top_k", "embed_batch_size"}:
+        return _as_int(key, value)
+    if key == "context_length":
+        return None if str(value).strip() in {"", "auto"} else _as_int(key, value)
+    if key in {"temperature", "request_timeout"}:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(_variable(key), value, "a number") from None
+    if key in {"hybrid_search", "think"}:
+        return _as_bool(key, value)
+    if key == "log_level":
+        return str(value).upper()
+    if key == "ollama_host":
+        return _normalise_host(str(value))
+    return str(value)
+
+
+def _as_int(key: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(_variable(key), value, "a whole number")
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ConfigError(_variable(key), value, "a whole number") from None
+
+
+def _as_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(_variable(key), value, "true or false")
+
+
+def _normalise_host(host: str) -> str:
+    """Accept what Ollama itself accepts for OLLAMA_HOST: ``host``, ``host:port``, or a URL."""
+    host = host.strip().rstrip("/")
+    if "://" not in host:
+        host = "http://" + host
+    parsed = urlparse(host)
+    if parsed.hostname and parsed.port is None and parsed.scheme == "http" and "[" not in host:
+        host = f"{host}:11434"
+    return host
+
+
+def _check_url(variable: str, url: str) -> None:
+    parsed = urlparse(url)
+    try:
+        parsed.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ConfigError(variable, url, "a URL such as http://localhost:11434") from None
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        raise ConfigError(variable, url, "a URL such as http://localhost:11434")
+
+
+def _read_settings_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        logging.getLogger(__name__).warning("Cannot read settings file %s: %s", path, exc)
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"settings file {path}", f"invalid JSON at line {exc.lineno}", "a JSON object"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"settings file {path}", type(data).__name__, "a JSON object")
+    return data
+
+
+def save_settings(config: AppConfig, path: Path | None = None) -> Path:
+    """Write the settings file atomically (write, fsync, rename), readable by the user only."""
+    target = path or settings_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_suffix(".tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(config.to_settings(), handle, indent=2, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(temporary, 0o600)
+    os.replace(temporary, target)
+    return target
+
+
+def is_loopback_host(url: str) -> bool:
+    hostname = (urlparse(url).hostname or "").lower()
+    return hostname in {"localhost", "::1"} or hostname.startswith("127.")

@@ -1,0 +1,214 @@
+"""Errors a user can act on.
+
+Every error raised to the CLI, the GUI or the API is an ``AllmaError``: its
+``message`` says what went wrong in plain words and its ``hint`` says what to
+do next. Callers show both and never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class AllmaError(Exception):
+    """Base of all errors the user sees; ``hint`` is the next step."""
+
+    code = "error"
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}".strip()
+
+
+class ConfigError(AllmaError):
+    """A configuration value is invalid; names the variable and what it accepts."""
+
+    code = "config_invalid"
+
+    def __init__(self, variable: str, value: object, accepted: str) -> None:
+        super().__init__(
+            f"{variable}={value!r} is not valid.",
+            f"Accepted values: {accepted}.",
+        )
+        self.variable = variable
+        self.value = value
+        self.accepted = accepted
+
+
+# --- Ollama -----------------------------------------------------------------
+
+
+class OllamaError(AllmaError):
+    """Ollama answered with an error that has no more specific kind."""
+
+    code = "ollama_error"
+
+
+class OllamaUnreachable(OllamaError):
+    code = "ollama_unreachable"
+
+    def __init__(self, host: str, detail: str = "") -> None:
+        super().__init__(
+            f"Ollama is not reachable at {host}." + (f" ({detail})" if detail else ""),
+            "Start it with `ollama serve` (install it from ollama.com if needed), "
+            "or set OLLAMA_HOST / the address in Settings to where it runs.",
+        )
+        self.host = host
+
+
+class OllamaTimeout(OllamaError):
+    code = "ollama_timeout"
+
+    def __init__(self, host: str, seconds: float) -> None:
+        super().__init__(
+            f"Ollama at {host} did not answer within {seconds:g} s.",
+            "The model may still be loading or the machine is busy; try again, "
+            "or raise the timeout in Settings.",
+        )
+        self.host = host
+
+
+class ModelMissing(OllamaError):
+    code = "model_missing"
+
+    def __init__(self, model: str, role: str = "chat") -> None:
+        super().__init__(
+            f"The {role} model '{model}' is not available in Ollama.",
+            f"Pull it with `allma pull {model}` (or `ollama pull {model}`), "
+            "or pick another model in Settings.",
+        )
+        self.model = model
+        self.role = role
+
+
+class StreamInterrupted(OllamaError):
+    """The answer stream ended before Ollama said it was done."""
+
+    code = "stream_interrupted"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"The answer was cut off: {detail}.",
+            "The partial answer is kept; retry to get a complete one.",
+        )
+
+
+# --- Storage ----------------------------------------------------------------
+
+
+class StoreNotWritable(AllmaError):
+    code = "store_not_writable"
+
+    def __init__(self, path: Path | str, detail: str = "") -> None:
+        super().__init__(
+            f"The data folder {path} is not writable." + (f" ({detail})" if detail else ""),
+            "Check its permissions, or point VECTOR_STORE_PATH / the data folder in "
+            "Settings to a folder you can write to.",
+        )
+        self.path = str(path)
+
+
+class DiskFull(AllmaError):
+    code = "disk_full"
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(
+            f"The disk holding {path} is full.",
+            "Free some space (or move the data folder to a larger disk) and try again; "
+            "nothing already stored was lost.",
+        )
+        self.path = str(path)
+
+
+class EmbeddingDimensionMismatch(AllmaError):
+    """A collection's vectors and the current embedding model's vectors differ in size."""
+
+    code = "embedding_dimension_mismatch"
+
+    def __init__(self, stored_dimension: int, given_dimension: int) -> None:
+        super().__init__(
+            f"This collection was built with {stored_dimension}-dimensional embeddings from "
+            f"another model; the current embedding model gives {given_dimension}-dimensional ones.",
+            "Re-embed the collection with the current model (rebuild its index), or switch back "
+            "to the embedding model it was built with in Settings.",
+        )
+        self.stored_dimension = stored_dimension
+        self.given_dimension = given_dimension
+
+
+class NotFound(AllmaError):
+    code = "not_found"
+
+
+# --- Documents --------------------------------------------------------------
+
+
+class DocumentError(AllmaError):
+    """A file could not be turned into text; ``reason`` is a short label."""
+
+    code = "document_error"
+    reason = "unreadable"
+
+    def __init__(self, path: Path | str, message: str, hint: str = "") -> None:
+        super().__init__(f"{Path(path).name}: {message}", hint)
+        self.path = str(path)
+
+
+class UnsupportedFile(DocumentError):
+    code = "unsupported_file"
+    reason = "unsupported"
+
+    def __init__(self, path: Path | str, detail: str = "") -> None:
+        super().__init__(
+            path,
+            detail or f"files of type '{Path(path).suffix or '(none)'}' are not supported",
+            "Convert it to PDF, DOCX, Markdown or text first.",
+        )
+
+
+class EncryptedDocument(DocumentError):
+    code = "encrypted"
+    reason = "encrypted"
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(
+            path,
+            "is password-protected",
+            "Open it, remove the password (or print to an unprotected PDF) and add it again.",
+        )
+
+
+class CorruptDocument(DocumentError):
+    code = "corrupt"
+    reason = "corrupt"
+
+    def __init__(self, path: Path | str, detail: str = "") -> None:
+        super().__init__(
+            path,
+            "is damaged and cannot be read" + (f" ({detail})" if detail else ""),
+            "Re-download or re-export the file and add it again.",
+        )
+
+
+class NoTextLayer(DocumentError):
+    code = "no_text"
+    reason = "no text layer (scanned?)"
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(
+            path,
+            "has no text layer (scanned?)",
+            "Run it through OCR (or enable OCR in Settings when tesseract is installed).",
+        )
+
+
+class EmptyDocument(DocumentError):
+    code = "empty"
+    reason = "empty"
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(path, "contains no text", "Check that the file is the one you meant.")

@@ -1,0 +1,713 @@
+"""The one coordinator that the CLI, the GUI and the local API call.
+
+It owns the services and turns each user operation into an async stream of
+typed events (``allma_desktop.events``). Blocking work (parsing, SQLite, the
+vector store) runs in worker threads so the event loop, and with it the GUI,
+never waits on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from allma_desktop.cancel import CancelToken
+from allma_desktop.config import AppConfig
+from allma_desktop.errors import (
+    AllmaError,
+    DiskFull,
+    DocumentError,
+    NotFound,
+    OllamaError,
+    StoreNotWritable,
+)
+from allma_desktop.events import (
+    AnswerDone,
+    ChatEvent,
+    ChatStarted,
+    EmbedProgress,
+    FileFinished,
+    FileParsed,
+    FileStarted,
+    IngestEvent,
+    IngestFinished,
+    IngestProgress,
+    IngestStarted,
+    Source,
+    SourcesFound,
+    ThinkingChunk,
+    TokenChunk,
+)
+from allma_desktop.services.conversations import ConversationRecord, ConversationService, SourceRecord
+from allma_desktop.services.documents.chunking import prefix_for_embedding
+from allma_desktop.services.documents.model import Chunk, ParsedDocument
+from allma_desktop.services.documents.service import DocumentService
+from allma_desktop.services.keyword_index import KeywordIndex
+from allma_desktop.services.library import CollectionRecord, DocumentRecord, LibraryService
+from allma_desktop.services.llm import ModelDetails, ModelInfo, OllamaHealth, OllamaService, PullProgress
+from allma_desktop.services.rag import (
+    RAGService,
+    RetrievalSettings,
+    approx_tokens,
+    build_messages,
+    cited_sources,
+    embedding_document_text,
+)
+from allma_desktop.services.storage import open_database
+from allma_desktop.services.vectorstore.base import VectorStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONTEXT_TOKENS = 8192  # used when the model does not say; also the cap we set by default
+PARTIAL_SAVE_INTERVAL = 1.0  # seconds between saves of a streaming answer (crash safety)
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    ollama: OllamaHealth
+    store_path: str
+    store_writable: bool
+    store_error: AllmaError | None
+    documents: int
+    chunks: int
+    collections: int
+
+    @property
+    def ok(self) -> bool:
+        return self.ollama.ok and self.store_writable
+
+    def problems(self) -> list[AllmaError]:
+        found = [e for e in (self.ollama.error, self.store_error) if e is not None]
+        return found
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "ollama": {
+                "host": self.ollama.host,
+                "reachable": self.ollama.reachable,
+                "version": self.ollama.version,
+                "chat_model": self.ollama.chat_model,
+                "chat_model_present": self.ollama.chat_model_present,
+                "embedding_model": self.ollama.embedding_model,
+                "embedding_model_present": self.ollama.embedding_model_present,
+                "models": list(self.ollama.models),
+            },
+            "store": {"path": self.store_path, "writable": self.store_writable},
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "collections": self.collections,
+            "problems": [{"code": e.code, "message": e.message, "hint": e.hint} for e in self.problems()],
+        }
+
+
+class Orchestrator:
+    """Create it, ``await open()``, use it, ``await close()``.
+
+    ``open`` does the heavy imports and opens the database and the vector store
+    in a worker thread, so a window can be on screen before it finishes.
+    """
+
+    def __init__(self, config: AppConfig, store: VectorStore | None = None) -> None:
+        self.config = config
+        self.llm = OllamaService(config.ollama_host, timeout=config.request_timeout)
+        self.documents = DocumentService(
+            chunk_size=config.chunk_size, chunk_overlap=config.chunk_overlap
+        )
+        self._store = store
+        self._library: LibraryService | None = None
+        self._conversations: ConversationService | None = None
+        self._keywords: KeywordIndex | None = None
+        self._rag: RAGService | None = None
+        self._db: object | None = None
+        self._context_tokens: dict[str, int] = {}
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self._open_sync)
+
+    def _open_sync(self) -> None:
+        data_dir = self.config.data_dir
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise _storage_error(data_dir, exc) from None
+        db = open_database(self.config.database_path)
+        self._db = db
+        self._library = LibraryService(db)
+        self._conversations = ConversationService(db)
+        self._keywords = KeywordIndex(db)
+        if self._store is None:
+            from allma_desktop.services.vectorstore.chroma import ChromaVectorStore
+
+            self._store = ChromaVectorStore(self.config.vectors_path)
+        self._library.default_collection()
+        self._rag = RAGService(
+            self.llm, self._store, self._keywords, self.config.ollama_embedding_model
+        )
+
+    async def close(self) -> None:
+        await self.llm.close()
+        if self._store is not None:
+            await asyncio.to_thread(self._store.close)
+        db = self._db
+        if db is not None and hasattr(db, "close"):
+            db.close()
+        self._db = None
+
+    @property
+    def library(self) -> LibraryService:
+        if self._library is None:
+            raise RuntimeError("Orchestrator.open() has not been awaited")
+        return self._library
+
+    @property
+    def conversations(self) -> ConversationService:
+        if self._conversations is None:
+            raise RuntimeError("Orchestrator.open() has not been awaited")
+        return self._conversations
+
+    @property
+    def store(self) -> VectorStore:
+        if self._store is None:
+            raise RuntimeError("Orchestrator.open() has not been awaited")
+        return self._store
+
+    @property
+    def rag(self) -> RAGService:
+        if self._rag is None:
+            raise RuntimeError("Orchestrator.open() has not been awaited")
+        return self._rag
+
+    # --- collections and documents ---------------------------------------------------
+
+    def collections(self) -> list[CollectionRecord]:
+        return self.library.list_collections()
+
+    def collection(self, collection_id: int | None) -> CollectionRecord:
+        if collection_id is None:
+            return self.library.default_collection()
+        return self.library.get_collection(collection_id)
+
+    def create_collection(self, name: str) -> CollectionRecord:
+        record = self.library.create_collection(name)
+        self.store.ensure_collection(record.key)
+        return record
+
+    def rename_collection(self, collection_id: int, name: str) -> CollectionRecord:
+        self.library.rename_collection(collection_id, name)
+        return self.library.get_collection(collection_id)
+
+    async def delete_collection(self, collection_id: int) -> None:
+        key = self.library.delete_collection(collection_id)
+        await asyncio.to_thread(self.store.delete_collection, key)
+
+    def list_documents(self, collection_id: int | None = None) -> list[DocumentRecord]:
+        return self.library.list_documents(collection_id=collection_id)
+
+    async def remove_document(self, document_id: str) -> DocumentRecord:
+        record = self.library.delete_document(document_id)
+        await asyncio.to_thread(self.store.delete_document, record.collection_key, document_id)
+        return record
+
+    # --- ingestion -----------------------------------------------------------------
+
+    async def ingest(
+        self,
+        paths: Sequence[str | Path],
+        collection_id: int | None = None,
+        cancel: CancelToken | None = None,
+        force: bool = False,
+    ) -> AsyncIterator[IngestEvent]:
+        """Index files and folders; one ``FileFinished`` per file, whatever happens to it.
+
+        A file that fails never stops the batch. Only a failure that would fail every
+        file alike (Ollama unreachable, disk full) ends the batch early, with that
+        error on ``IngestFinished``.
+        """
+        cancel = cancel or CancelToken()
+        collection = self.collection(collection_id)
+        await asyncio.to_thread(self.store.ensure_collection, collection.key)
+        files, skipped = await asyncio.to_thread(self._expand_paths, paths)
+        yield IngestStarted(total_files=len(files), skipped=len(skipped))
+        results: list[FileFinished] = []
+        for path, reason in skipped:
+            result = FileFinished(str(path), "skipped", reason)
+            results.append(result)
+            yield result
+
+        started = time.monotonic()
+        chunks_done = 0
+        fatal: AllmaError | None = None
+        for index, path in enumerate(files, start=1):
+            if cancel.cancelled:
+                break
+            yield FileStarted(str(path), index, len(files))
+            result: FileFinished | None = None
+            try:
+                async for event in self._ingest_file(path, collection, cancel, force):
+                    if isinstance(event, FileFinished):
+                        result = event
+                    yield event
+            except (StoreNotWritable, DiskFull) as exc:
+                fatal = exc
+            except OllamaError as exc:
+                fatal = exc
+            if result is None:
+                error = fatal or AllmaError("Indexing was cancelled.")
+                status_reason = "cancelled" if fatal is None else error.message
+                result = FileFinished(str(path), "failed", status_reason, error=fatal)
+                yield result
+            results.append(result)
+            chunks_done += result.chunks
+            elapsed = time.monotonic() - started
+            eta = elapsed / index * (len(files) - index) if index >= 1 else None
+            yield IngestProgress(index, len(files), chunks_done, eta)
+            if fatal is not None:
+                break
+        yield IngestFinished(tuple(results), cancelled=cancel.cancelled, error=fatal)
+
+    def _expand_paths(
+        self, paths: Sequence[str | Path]
+    ) -> tuple[list[Path], list[tuple[Path, str]]]:
+        """Files to index and files skipped with a reason; folders are walked recursively."""
+        files: list[Path] = []
+        skipped: list[tuple[Path, str]] = []
+        seen: set[Path] = set()
+
+        def consider(path: Path) -> None:
+            resolved = path.resolve()
+            if resolved in seen:
+                return
+            seen.add(resolved)
+            reason = self.documents.skip_reason(path)
+            if reason:
+                skipped.append((path, reason))
+            else:
+                files.append(resolved)
+
+        for raw in paths:
+            path = Path(raw).expanduser()
+            if not path.exists():
+                skipped.append((path, "not found"))
+            elif path.is_dir():
+                for root, dirnames, filenames in os.walk(path, followlinks=False):
+                    # Hidden folders (.git, .venv) are never documents the user meant.
+                    dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                    for name in sorted(filenames):
+                        if name.startswith("."):
+                            continue
+                        consider(Path(root) / name)
+            else:
+                consider(path)
+        return files, skipped
+
+    async def _ingest_file(
+        self,
+        path: Path,
+        collection: CollectionRecord,
+        cancel: CancelToken,
+        force: bool,
+    ) -> AsyncIterator[IngestEvent]:
+        library = self.library
+        try:
+            content_hash = await asyncio.to_thread(self.documents.hash_file, path)
+        except OSError as exc:
+            yield FileFinished(str(path), "failed", f"cannot read the file ({exc.strerror})")
+            return
+        existing = library.document_by_path(collection.id, str(path))
+        if (
+            existing is not None
+            and not force
+            and existing.status == "ready"
+            and existing.content_hash == content_hash
+        ):
+            yield FileFinished(
+                str(path), "unchanged", "", existing.id, existing.chunk_count, existing.page_count
+            )
+            return
+
+        try:
+            parsed = await asyncio.to_thread(self.documents.parse, path)
+        except DocumentError as exc:
+            if existing is not None:
+                library.mark_failed(existing.id, exc.message)
+            yield FileFinished(str(path), "failed", _reason(exc), existing and existing.id, error=exc)
+            return
+
+        record = library.start_document(
+            collection.id,
+            str(path),
+            title=parsed.metadata.title,
+            file_type=parsed.metadata.file_type,
+        )
+        version = parsed.metadata.content_hash[:8]
+        raw_chunks = self.documents.chunk(parsed, record.id)
+        # Versioned ids: a changed file's new chunks never collide with its old ones,
+        # so the old ones stay searchable until the new ones are fully stored.
+        chunks = [replace(c, chunk_id=f"{record.id}:{version}:{c.index}") for c in raw_chunks]
+        yield FileParsed(str(path), parsed.metadata.page_count, len(chunks))
+
+        old_chunk_ids = await asyncio.to_thread(library.document_chunk_ids, record.id)
+        try:
+            embeddings: list[list[float]] = []
+            async for done in self._embed_chunks(chunks, parsed, embeddings, cancel):
+                yield EmbedProgress(str(path), done, len(chunks))
+            if cancel.cancelled:
+                library.mark_failed(record.id, "cancelled")
+                yield FileFinished(str(path), "failed", "cancelled", record.id)
+                return
+            await self._check_embedding_dimension(collection, embeddings)
+            await asyncio.to_thread(self.store.add, collection.key, chunks, embeddings)
+            try:
+                await asyncio.to_thread(
+                    library.commit_document,
+                    record.id,
+                    chunks=chunks,
+                    collection_key=collection.key,
+                    metadata=parsed.metadata,
+                    mtime=_mtime(path),
+                )
+            except BaseException:
+                # The SQLite side failed: take the new vectors back out so no chunk
+                # is searchable without its document row.
+                await asyncio.to_thread(
+                    self.store.delete_chunks, collection.key, [c.chunk_id for c in chunks]
+                )
+                raise
+        except (OllamaError, StoreNotWritable, DiskFull) as exc:
+            library.mark_failed(record.id, exc.message)
+            raise
+        except AllmaError as exc:
+            library.mark_failed(record.id, exc.message)
+            yield FileFinished(str(path), "failed", exc.message, record.id, error=exc)
+            return
+        stale = old_chunk_ids - {c.chunk_id for c in chunks}
+        if stale:
+            await asyncio.to_thread(self.store.delete_chunks, collection.key, sorted(stale))
+        yield FileFinished(
+            str(path), "indexed", "", record.id, len(chunks), parsed.metadata.page_count
+        )
+
+    async def _embed_chunks(
+        self,
+        chunks: Sequence[Chunk],
+        parsed: ParsedDocument,
+        out: list[list[float]],
+        cancel: CancelToken,
+    ) -> AsyncIterator[int]:
+        model = self.config.ollama_embedding_model
+        size = self.config.embed_batch_size
+        for start in range(0, len(chunks), size):
+            if cancel.cancelled:
+                return
+            batch = chunks[start : start + size]
+            texts = [embedding_document_text(model, prefix_for_embedding(c)) for c in batch]
+            out.extend(await self.llm.embed(model, texts))
+            yield len(out)
+
+    async def _check_embedding_dimension(
+        self, collection: CollectionRecord, embeddings: Sequence[Sequence[float]]
+    ) -> None:
+        if not embeddings:
+            return
+        dimension = len(embeddings[0])
+        model = self.config.ollama_embedding_model
+        if collection.embedding_model is None or collection.chunk_count == 0:
+            self.library.set_embedding(collection.id, model, dimension)
+            return
+        if collection.embedding_dim != dimension or not _same_model(
+            collection.embedding_model, model
+        ):
+            raise AllmaError(
+                f"The collection '{collection.name}' was indexed with the embedding model "
+                f"'{collection.embedding_model}' ({collection.embedding_dim} dimensions), "
+                f"not '{model}' ({dimension}).",
+                f"Switch the embedding model back to '{collection.embedding_model}', "
+                "or re-index the collection with the new model.",
+            )
+
+    # --- search ----------------------------------------------------------------------
+
+    async def search(
+        self,
+        query: str,
+        collection_id: int | None = None,
+        k: int | None = None,
+        document_ids: Sequence[str] | None = None,
+    ) -> list[Source]:
+        """The passages that best match ``query``, best first, with file and page."""
+        collection = self.collection(collection_id)
+        if collection.chunk_count == 0:
+            return []
+        settings = RetrievalSettings(k=k or self.config.top_k, hybrid=self.config.hybrid_search)
+        sources = await self.rag.retrieve(query, collection.key, settings, document_ids)
+        ready = await asyncio.to_thread(
+            self.library.ready_document_ids, {s.document_id for s in sources}
+        )
+        # A document being re-indexed or half-written is not a source yet.
+        kept = [s for s in sources if s.document_id in ready]
+        return [replace(s, number=n) for n, s in enumerate(kept, start=1)]
+
+    # --- chat ------------------------------------------------------------------------
+
+    async def chat(
+        self,
+        conversation_id: int | None,
+        text: str,
+        *,
+        model: str | None = None,
+        collection_id: int | None = None,
+        use_documents: bool | None = None,
+        cancel: CancelToken | None = None,
+        replace_from_message_id: int | None = None,
+    ) -> AsyncIterator[ChatEvent]:
+        """Answer ``text`` in a conversation (a new one when ``conversation_id`` is None).
+
+        The question and a placeholder answer are stored before anything is sent, and
+        the answer is saved as it streams, so a crash or a Stop loses neither.
+        ``replace_from_message_id`` drops that message and everything after it first
+        (regenerate, edit-and-resend).
+        """
+        cancel = cancel or CancelToken()
+        conversations = self.conversations
+        if conversation_id is None:
+            conversation = conversations.create(
+                model=model,
+                collection_id=collection_id,
+                use_documents=True if use_documents is None else use_documents,
+            )
+        else:
+            conversation = conversations.get(conversation_id)
+            if replace_from_message_id is not None:
+                conversations.delete_messages_from(replace_from_message_id)
+        chat_model = model or conversation.model or self.config.ollama_model
+        wants_documents = conversation.use_documents if use_documents is None else use_documents
+        collection_ref = collection_id if collection_id is not None else conversation.collection_id
+
+        history_source = conversation.id
+        user_message = conversations.add_message(conversation.id, "user", text)
+        answer_message = conversations.add_message(
+            conversation.id, "assistant", "", model=chat_model, status="streaming"
+        )
+        yield ChatStarted(conversation.id, user_message.id, answer_message.id)
+
+        answer_parts: list[str] = []
+        thinking_parts: list[str] = []
+        sources: list[Source] = []
+        started = time.monotonic()
+        done_delta_tokens: tuple[int | None, int | None] = (None, None)
+        error: AllmaError | None = None
+        interrupted = False
+        try:
+            context_tokens, supports_thinking = await self._model_context(chat_model)
+            if wants_documents:
+                collection = self.collection(collection_ref)
+                if collection.chunk_count > 0:
+                    sources = await self.search(text, collection.id)
+            source_texts = await asyncio.to_thread(self._source_texts, sources)
+            history = conversations.history_for_prompt(
+                history_source,
+                budget_tokens=context_tokens // 3,
+                exclude_message_ids={user_message.id, answer_message.id},
+            )
+            messages, sources = build_messages(
+                text,
+                sources,
+                source_texts,
+                history,
+                context_tokens=context_tokens,
+                system_prompt=self.config.system_prompt,
+                retrieval_used=wants_documents,
+            )
+            yield SourcesFound(tuple(sources))
+            think = True if (self.config.think and supports_thinking) else None
+            options = {"temperature": self.config.temperature, "num_ctx": context_tokens}
+            last_save = time.monotonic()
+            stream = self.llm.chat_stream(chat_model, messages, think=think, options=options)
+            try:
+                async for delta in stream:
+                    if delta.thinking:
+                        thinking_parts.append(delta.thinking)
+                        yield ThinkingChunk(delta.thinking)
+                    if delta.content:
+                        answer_parts.append(delta.content)
+                        yield TokenChunk(delta.content)
+                    if delta.done:
+                        done_delta_tokens = (delta.prompt_tokens, delta.completion_tokens)
+                    if cancel.cancelled:
+                        interrupted = True
+                        break
+                    if time.monotonic() - last_save > PARTIAL_SAVE_INTERVAL:
+                        last_save = time.monotonic()
+                        await asyncio.to_thread(
+                            conversations.update_message,
+                            answer_message.id,
+                            content="".join(answer_parts),
+                            thinking="".join(thinking_parts),
+                        )
+            finally:
+                await stream.aclose()
+        except AllmaError as exc:
+            error = exc
+            interrupted = True
+        except asyncio.CancelledError:
+            self._save_answer(answer_message.id, answer_parts, thinking_parts, "interrupted", None)
+            raise
+
+        answer = "".join(answer_parts)
+        cited = cited_sources(answer, sources) or (sources if answer else [])
+        status = "complete"
+        if interrupted:
+            status = "interrupted" if answer else "failed"
+        duration_ms = (time.monotonic() - started) * 1000
+        self._save_answer(
+            answer_message.id,
+            answer_parts,
+            thinking_parts,
+            status,
+            error,
+            prompt_tokens=done_delta_tokens[0],
+            completion_tokens=done_delta_tokens[1],
+            duration_ms=duration_ms,
+        )
+        conversations.add_sources(answer_message.id, [_source_record(s) for s in cited])
+        yield AnswerDone(
+            conversation.id,
+            answer_message.id,
+            answer,
+            "".join(thinking_parts),
+            tuple(cited),
+            interrupted=interrupted,
+            error=error,
+            prompt_tokens=done_delta_tokens[0],
+            completion_tokens=done_delta_tokens[1],
+            duration_ms=duration_ms,
+            model=chat_model,
+        )
+
+    def _save_answer(
+        self,
+        message_id: int,
+        answer_parts: list[str],
+        thinking_parts: list[str],
+        status: str,
+        error: AllmaError | None,
+        *,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        duration_ms: float | None = None,
+    ) -> None:
+        self.conversations.update_message(
+            message_id,
+            content="".join(answer_parts),
+            thinking="".join(thinking_parts),
+            status=status,
+            error=str(error) if error else None,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            duration_ms=duration_ms,
+        )
+
+    def _source_texts(self, sources: Sequence[Source]) -> dict[str, str]:
+        """Full chunk texts for the prompt (snippets are cut for display)."""
+        texts: dict[str, str] = {}
+        for document_id in {s.document_id for s in sources}:
+            for chunk in self.library.chunk_texts(document_id):
+                texts[chunk.chunk_id] = chunk.text
+        return texts
+
+    async def _model_context(self, model: str) -> tuple[int, bool]:
+        """The ``num_ctx`` to send (kept stable per model: changing it reloads the model)."""
+        details: ModelDetails = await self.llm.show(model)
+        if model not in self._context_tokens:
+            limit = self.config.context_length or DEFAULT_CONTEXT_TOKENS
+            native = details.context_length or limit
+            self._context_tokens[model] = min(native, limit)
+        return self._context_tokens[model], details.supports_thinking
+
+    def conversation(self, conversation_id: int) -> ConversationRecord:
+        return self.conversations.get(conversation_id)
+
+    # --- models and health -------------------------------------------------------
+
+    async def models(self) -> list[ModelInfo]:
+        return await self.llm.list_models()
+
+    def pull(self, name: str) -> AsyncIterator[PullProgress]:
+        return self.llm.pull(name)
+
+    async def health(self) -> HealthReport:
+        ollama = await self.llm.health(self.config.ollama_model, self.config.ollama_embedding_model)
+        store_error = await asyncio.to_thread(_check_writable, self.config.data_dir)
+        counts = self.library.counts()
+        return HealthReport(
+            ollama=ollama,
+            store_path=str(self.config.data_dir),
+            store_writable=store_error is None,
+            store_error=store_error,
+            documents=counts.documents,
+            chunks=counts.chunks,
+            collections=counts.collections,
+        )
+
+
+def _reason(error: DocumentError) -> str:
+    return error.message.split(": ", 1)[-1] if ": " in error.message else error.reason
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _same_model(a: str, b: str) -> bool:
+    def norm(name: str) -> str:
+        return name if ":" in name else f"{name}:latest"
+
+    return norm(a) == norm(b)
+
+
+def _source_record(source: Source) -> SourceRecord:
+    return SourceRecord(
+        number=source.number,
+        document_id=source.document_id,
+        chunk_id=source.chunk_id,
+        path=source.path,
+        title=source.title,
+        page=source.page,
+        score=source.score,
+        snippet=source.snippet,
+    )
+
+
+def _storage_error(path: Path, exc: OSError) -> AllmaError:
+    if exc.errno == 28:  # ENOSPC
+        return DiskFull(path)
+    return StoreNotWritable(path, exc.strerror or str(exc))
+
+
+def _check_writable(folder: Path) -> AllmaError | None:
+    """Write and remove a probe file; also warn when less than 100 MB is free."""
+    probe = folder / ".write-probe"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        return _storage_error(folder, exc)
+    if shutil.disk_usage(folder).free < 100 * 1024 * 1024:
+        return DiskFull(folder)
+    return None
+
+
+__all__ = ["HealthReport", "NotFound", "Orchestrator"]

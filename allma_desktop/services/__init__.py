@@ -1,0 +1,1 @@
+"""Qt-free services: documents, Ollama, vector store, RAG and conversations."""

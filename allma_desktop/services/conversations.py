@@ -1,0 +1,490 @@
+"""Conversations and their messages, stored in SQLite.
+
+Every method returns frozen dataclasses, never peewee rows, so callers on any
+thread (and the GUI) hold plain values.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import peewee
+from peewee import JOIN, SQL, SqliteDatabase, fn
+
+from allma_desktop.errors import NotFound
+from allma_desktop.services.storage import (
+    MESSAGE_ROLES,
+    MESSAGE_STATUSES,
+    Collection,
+    Conversation,
+    Message,
+    MessageSource,
+    as_utc,
+    translating_store_errors,
+    utc_now,
+)
+
+DEFAULT_TITLE = "New chat"
+AUTO_TITLE_MAX_CHARS = 60
+PROMPT_ROLES = ("user", "assistant")
+PROMPT_STATUSES = ("complete", "interrupted")  # an interrupted answer is still worth remembering
+
+
+def approx_tokens(text: str) -> int:
+    """An estimate of how many tokens ``text`` costs: about four characters per token.
+
+    Good enough to budget history when the model's tokenizer is not at hand;
+    it over-counts code and under-counts some non-Latin scripts.
+    """
+    return (len(text) + 3) // 4
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    number: int
+    document_id: str
+    chunk_id: str
+    path: str
+    title: str
+    page: int | None
+    score: float
+    snippet: str
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    id: int
+    conversation_id: int
+    role: str
+    content: str
+    thinking: str
+    model: str | None
+    status: str
+    error: str | None
+    created_at: datetime
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    duration_ms: float | None
+    sources: tuple[SourceRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConversationRecord:
+    id: int
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    model: str | None
+    collection_id: int | None
+    use_documents: bool
+    message_count: int
+
+
+def auto_title(text: str, max_chars: int = AUTO_TITLE_MAX_CHARS) -> str:
+    """A conversation title from its first question: one line, cut on a word boundary."""
+    words = " ".join(text.split())
+    if len(words) <= max_chars:
+        return words
+    cut = words[: max_chars + 1].rsplit(" ", 1)[0] if " " in words[:max_chars] else ""
+    return (cut or words[:max_chars]).rstrip(" ,;:.-") + "…"
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _source_record(row: MessageSource) -> SourceRecord:
+    return SourceRecord(
+        number=row.number,
+        document_id=row.document_id,
+        chunk_id=row.chunk_id,
+        path=row.path,
+        title=row.title,
+        page=row.page,
+        score=row.score,
+        snippet=row.snippet,
+    )
+
+
+def _message_record(row: Message, sources: tuple[SourceRecord, ...] = ()) -> MessageRecord:
+    return MessageRecord(
+        id=row.id,
+        conversation_id=row.__data__["conversation"],
+        role=row.role,
+        content=row.content,
+        thinking=row.thinking,
+        model=row.model,
+        status=row.status,
+        error=row.error,
+        created_at=as_utc(row.created_at),
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        duration_ms=row.duration_ms,
+        sources=sources,
+    )
+
+
+class ConversationService:
+    """Create, browse and edit conversations; keep each answer's sources with it."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    @property
+    def db(self) -> SqliteDatabase:
+        return self._db
+
+    # --- conversations ---------------------------------------------------------
+
+    @translating_store_errors
+    def create(
+        self,
+        title: str = DEFAULT_TITLE,
+        model: str | None = None,
+        collection_id: int | None = None,
+        use_documents: bool = True,
+    ) -> ConversationRecord:
+        now = utc_now()
+        row = Conversation.create(
+            title=title.strip() or DEFAULT_TITLE,
+            model=model,
+            collection=collection_id,
+            use_documents=use_documents,
+            created_at=now,
+            updated_at=now,
+        )
+        return self.get(row.id)
+
+    @translating_store_errors
+    def get(self, conversation_id: int) -> ConversationRecord:
+        rows = self._records(Conversation.id == conversation_id)
+        if not rows:
+            raise NotFound(
+                f"Conversation {conversation_id} does not exist.",
+                "It may have been deleted; pick one from the list.",
+            )
+        return rows[0]
+
+    @translating_store_errors
+    def rename(self, conversation_id: int, title: str) -> ConversationRecord:
+        self._update(conversation_id, title=title.strip() or DEFAULT_TITLE)
+        return self.get(conversation_id)
+
+    @translating_store_errors
+    def delete(self, conversation_id: int) -> None:
+        """Delete the conversation with its messages and their sources."""
+        if Conversation.delete().where(Conversation.id == conversation_id).execute() == 0:
+            self.get(conversation_id)  # raises NotFound
+
+    @translating_store_errors
+    def list(self, limit: int = 100, offset: int = 0) -> builtins.list[ConversationRecord]:
+        """Conversations, most recently updated first."""
+        return self._records(None, limit=limit, offset=offset)
+
+    @translating_store_errors
+    def search(self, text: str, limit: int = 100) -> builtins.list[ConversationRecord]:
+        """Conversations whose title or any message contains ``text`` (case-insensitive).
+
+        ``%`` and ``_`` match themselves. SQLite's LIKE folds case for ASCII letters only.
+        """
+        needle = text.strip()
+        if not needle:
+            return self.list(limit=limit)
+        pattern = _like_pattern(needle)
+        title_matches = peewee.NodeList(
+            (Conversation.title, SQL("LIKE ? ESCAPE '\\'", [pattern]))
+        )
+        content_matches = peewee.NodeList((Message.content, SQL("LIKE ? ESCAPE '\\'", [pattern])))
+        in_messages = Message.select(Message.conversation).where(content_matches)
+        return self._records(title_matches | Conversation.id.in_(in_messages), limit=limit)
+
+    @translating_store_errors
+    def set_model(self, conversation_id: int, model: str | None) -> ConversationRecord:
+        self._update(conversation_id, model=model)
+        return self.get(conversation_id)
+
+    @translating_store_errors
+    def set_collection(
+        self,
+        conversation_id: int,
+        collection_id: int | None,
+        use_documents: bool | None = None,
+    ) -> ConversationRecord:
+        """Point the conversation at a collection (None: all); optionally toggle document use."""
+        if collection_id is not None and Collection.get_or_none(Collection.id == collection_id) is None:
+            raise NotFound(
+                f"Collection {collection_id} does not exist.", "Pick one from the library."
+            )
+        changes: dict[str, object] = {"collection": collection_id}
+        if use_documents is not None:
+            changes["use_documents"] = use_documents
+        self._update(conversation_id, **changes)
+        return self.get(conversation_id)
+
+    # --- messages --------------------------------------------------------------
+
+    @translating_store_errors
+    def add_message(
+        self,
+        conversation_id: int,
+        role: str,
+        content: str,
+        *,
+        thinking: str = "",
+        model: str | None = None,
+        status: str = "complete",
+    ) -> MessageRecord:
+        """Append a message; the first user message names a conversation still called "New chat"."""
+        _check_choice("role", role, MESSAGE_ROLES)
+        _check_choice("status", status, MESSAGE_STATUSES)
+        with self._db.atomic():
+            conversation = self._conversation_row(conversation_id)
+            now = utc_now()
+            row = Message.create(
+                conversation=conversation_id,
+                role=role,
+                content=content,
+                thinking=thinking,
+                model=model,
+                status=status,
+                created_at=now,
+            )
+            changes: dict[str, object] = {"updated_at": now}
+            if role == "user" and conversation.title == DEFAULT_TITLE and content.strip():
+                earlier_questions = Message.select().where(
+                    (Message.conversation == conversation_id)
+                    & (Message.role == "user")
+                    & (Message.id != row.id)
+                )
+                if not earlier_questions.exists():
+                    changes["title"] = auto_title(content)
+            Conversation.update(**changes).where(Conversation.id == conversation_id).execute()
+        return _message_record(row)
+
+    @translating_store_errors
+    def update_message(
+        self,
+        message_id: int,
+        *,
+        content: str | None = None,
+        thinking: str | None = None,
+        status: str | None = None,
+        error: str | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        duration_ms: float | None = None,
+    ) -> MessageRecord:
+        """Change the given fields (None leaves a field as it is)."""
+        if status is not None:
+            _check_choice("status", status, MESSAGE_STATUSES)
+        given = {
+            "content": content,
+            "thinking": thinking,
+            "status": status,
+            "error": error,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "duration_ms": duration_ms,
+        }
+        changes = {name: value for name, value in given.items() if value is not None}
+        with self._db.atomic():
+            row = self._message_row(message_id)
+            if changes:
+                Message.update(**changes).where(Message.id == message_id).execute()
+                Conversation.update(updated_at=utc_now()).where(
+                    Conversation.id == row.__data__["conversation"]
+                ).execute()
+            return self._message_with_sources(message_id)
+
+    @translating_store_errors
+    def add_sources(self, message_id: int, sources: Sequence[SourceRecord]) -> MessageRecord:
+        """Store the passages an answer cites, numbered as in its text."""
+        with self._db.atomic():
+            self._message_row(message_id)
+            rows = [
+                    {
+                        "message": message_id,
+                        "number": source.number,
+                        "document_id": source.document_id,
+                        "chunk_id": source.chunk_id,
+                        "path": source.path,
+                        "title": source.title,
+                        "page": source.page,
+                        "score": source.score,
+                        "snippet": source.snippet,
+                    }
+                    for source in sources
+                ]
+            if rows:
+                MessageSource.insert_many(rows).execute()
+            return self._message_with_sources(message_id)
+
+    @translating_store_errors
+    def get_message(self, message_id: int) -> MessageRecord:
+        return self._message_with_sources(message_id)
+
+    @translating_store_errors
+    def messages(self, conversation_id: int) -> builtins.list[MessageRecord]:
+        """The conversation's messages, oldest first, each with its sources."""
+        self._conversation_row(conversation_id)
+        rows = builtins.list(
+            Message.select()
+            .where(Message.conversation == conversation_id)
+            .order_by(Message.id)
+        )
+        sources: dict[int, builtins.list[SourceRecord]] = {row.id: [] for row in rows}
+        if rows:
+            source_rows = (
+                MessageSource.select()
+                .join(Message)
+                .where(Message.conversation == conversation_id)
+                .order_by(MessageSource.message, MessageSource.number, MessageSource.id)
+            )
+            for source in source_rows:
+                sources[source.__data__["message"]].append(_source_record(source))
+        return [_message_record(row, tuple(sources[row.id])) for row in rows]
+
+    @translating_store_errors
+    def delete_messages_from(self, message_id: int) -> int:
+        """Delete this message and every later one in its conversation; returns how many.
+
+        Used to regenerate an answer or to edit a question and ask again.
+        """
+        with self._db.atomic():
+            row = self._message_row(message_id)
+            conversation_id = row.__data__["conversation"]
+            deleted = int(
+                Message.delete()
+                .where((Message.conversation == conversation_id) & (Message.id >= message_id))
+                .execute()
+            )
+            Conversation.update(updated_at=utc_now()).where(
+                Conversation.id == conversation_id
+            ).execute()
+        return deleted
+
+    @translating_store_errors
+    def mark_streaming_interrupted(self) -> int:
+        """Mark answers left "streaming" by a crash as interrupted; returns how many."""
+        return int(
+            Message.update(status="interrupted")
+            .where(Message.status == "streaming")
+            .execute()
+        )
+
+    @translating_store_errors
+    def history_for_prompt(
+        self,
+        conversation_id: int,
+        budget_tokens: int,
+        count_tokens: Callable[[str], int] = approx_tokens,
+    ) -> builtins.list[tuple[str, str]]:
+        """(role, content) of the newest exchanges that fit in ``budget_tokens``, oldest first.
+
+        Only complete or interrupted user and assistant messages count. Whole
+        exchanges (a question with its answer) are dropped oldest first, so a
+        question never appears without its answer or the other way round.
+        """
+        rows = (
+            Message.select(Message.role, Message.content)
+            .where(
+                (Message.conversation == conversation_id)
+                & Message.role.in_(PROMPT_ROLES)
+                & Message.status.in_(PROMPT_STATUSES)
+            )
+            .order_by(Message.id)
+            .tuples()
+        )
+        exchanges: builtins.list[builtins.list[tuple[str, str]]] = []
+        for role, content in rows:
+            current = exchanges[-1] if exchanges else None
+            answers_open_question = (
+                role == "assistant" and current is not None and current[-1][0] == "user"
+            )
+            if answers_open_question and current is not None:
+                current.append((role, content))
+            else:
+                exchanges.append([(role, content)])
+
+        kept: builtins.list[builtins.list[tuple[str, str]]] = []
+        spent = 0
+        for exchange in reversed(exchanges):
+            cost = sum(count_tokens(content) for _, content in exchange)
+            if spent + cost > budget_tokens:
+                break
+            kept.append(exchange)
+            spent += cost
+        return [message for exchange in reversed(kept) for message in exchange]
+
+    # --- helpers ---------------------------------------------------------------
+
+    def _records(
+        self,
+        where: peewee.Expression | None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> builtins.list[ConversationRecord]:
+        message_count = fn.COUNT(Message.id).alias("message_count")
+        query = (
+            Conversation.select(Conversation, message_count)
+            .join(Message, JOIN.LEFT_OUTER)
+            .group_by(Conversation.id)
+            .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+        )
+        if where is not None:
+            query = query.where(where)
+        if limit is not None:
+            query = query.limit(limit).offset(offset)
+        return [
+            ConversationRecord(
+                id=row.id,
+                title=row.title,
+                created_at=as_utc(row.created_at),
+                updated_at=as_utc(row.updated_at),
+                model=row.model,
+                collection_id=row.__data__.get("collection"),
+                use_documents=bool(row.use_documents),
+                message_count=int(row.message_count),
+            )
+            for row in query
+        ]
+
+    def _update(self, conversation_id: int, **changes: object) -> None:
+        changes.setdefault("updated_at", utc_now())
+        updated = Conversation.update(**changes).where(Conversation.id == conversation_id).execute()
+        if updated == 0:
+            self.get(conversation_id)  # raises NotFound
+
+    def _conversation_row(self, conversation_id: int) -> Conversation:
+        row = Conversation.get_or_none(Conversation.id == conversation_id)
+        if row is None:
+            self.get(conversation_id)  # raises NotFound
+        return row
+
+    def _message_row(self, message_id: int) -> Message:
+        row = Message.get_or_none(Message.id == message_id)
+        if row is None:
+            raise NotFound(
+                f"Message {message_id} does not exist.",
+                "It may have been deleted with its conversation; reload the conversation.",
+            )
+        return row
+
+    def _message_with_sources(self, message_id: int) -> MessageRecord:
+        row = self._message_row(message_id)
+        sources = tuple(
+            _source_record(source)
+            for source in MessageSource.select()
+            .where(MessageSource.message == message_id)
+            .order_by(MessageSource.number, MessageSource.id)
+        )
+        return _message_record(row, sources)
+
+
+def _check_choice(name: str, value: str, accepted: Sequence[str]) -> None:
+    if value not in accepted:
+        raise ValueError(f"{name} must be one of {', '.join(accepted)}, not {value!r}")

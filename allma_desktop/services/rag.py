@@ -1,0 +1,320 @@
+"""RAGService: find the passages that answer a question and turn them into a prompt.
+
+Retrieval is hybrid: vector similarity (the embedding model through Ollama, the
+vector store) and keyword search (SQLite FTS5 BM25) are fused with reciprocal
+rank fusion, then reranked by how much of the question each passage covers.
+A relevance floor keeps unrelated passages out, so "not in your documents" is
+an honest answer rather than a list of noise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from allma_desktop.events import Source
+from allma_desktop.services.keyword_index import KeywordHit, KeywordIndex
+from allma_desktop.services.llm import ChatMessage, OllamaService
+from allma_desktop.services.text_terms import content_terms
+from allma_desktop.services.vectorstore.base import VectorHit, VectorStore
+
+RRF_K = 60  # the constant from Cormack et al.; damps the weight of top ranks
+SNIPPET_CHARS = 400
+ANSWER_RESERVE_TOKENS = 1024
+NOT_FOUND_ANSWER = "I couldn't find this in your documents."
+
+SYSTEM_INSTRUCTIONS = (
+    "You are Allma, an assistant that answers questions from the user's own documents.\n"
+    "Answer using only the numbered sources given with the question. After each fact, cite "
+    "the source it comes from with its number in square brackets, like [1] or [2][3]. "
+    "Do not cite a number that is not listed. If the sources do not contain the answer, say "
+    f'"{NOT_FOUND_ANSWER}" and do not make one up.'
+)
+
+NOTHING_FOUND_INSTRUCTIONS = (
+    "You are Allma, an assistant that answers questions from the user's own documents.\n"
+    "A search of the user's documents found nothing relevant to this question. Begin your "
+    f'answer with "{NOT_FOUND_ANSWER}" Then, if you can, answer briefly from general '
+    "knowledge and say clearly that it does not come from their documents."
+)
+
+_CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    k: int = 5
+    hybrid: bool = True
+    candidates: int = 40  # per retriever, before fusion
+    min_similarity: float = 0.25  # vector-only hits below this are not relevant
+
+
+def embedding_query_text(model: str, query: str) -> str:
+    """nomic-embed-text was trained with task prefixes; other models take the text as is."""
+    return f"search_query: {query}" if "nomic-embed" in model else query
+
+
+def embedding_document_text(model: str, text: str) -> str:
+    return f"search_document: {text}" if "nomic-embed" in model else text
+
+
+class RAGService:
+    def __init__(
+        self,
+        llm: OllamaService,
+        store: VectorStore,
+        keywords: KeywordIndex,
+        embedding_model: str,
+    ) -> None:
+        self._llm = llm
+        self._store = store
+        self._keywords = keywords
+        self._embedding_model = embedding_model
+
+    async def embed_query(self, query: str) -> list[float]:
+        vectors = await self._llm.embed(
+            self._embedding_model, [embedding_query_text(self._embedding_model, query)]
+        )
+        return vectors[0]
+
+    async def retrieve(
+        self,
+        query: str,
+        collection_key: str,
+        settings: RetrievalSettings,
+        document_ids: Sequence[str] | None = None,
+    ) -> list[Source]:
+        """The best ``settings.k`` passages for ``query``, numbered from 1, best first."""
+        if not query.strip():
+            return []
+        embedding = await self.embed_query(query)
+        return await asyncio.to_thread(
+            self.retrieve_with_embedding, query, embedding, collection_key, settings, document_ids
+        )
+
+    def retrieve_with_embedding(
+        self,
+        query: str,
+        embedding: Sequence[float],
+        collection_key: str,
+        settings: RetrievalSettings,
+        document_ids: Sequence[str] | None = None,
+    ) -> list[Source]:
+        """The synchronous part of retrieval (store and index look-ups); runs in a worker."""
+        vector_hits = self._store.query(
+            collection_key, embedding, settings.candidates, document_ids=document_ids
+        )
+        keyword_hits: list[KeywordHit] = []
+        if settings.hybrid:
+            keyword_hits = self._keywords.search(
+                collection_key, query, settings.candidates, document_ids=document_ids
+            )
+        fused = fuse(vector_hits, keyword_hits, settings.min_similarity)
+        ranked = rerank(query, fused)
+        return [
+            candidate.to_source(number)
+            for number, candidate in enumerate(ranked[: settings.k], start=1)
+        ]
+
+
+@dataclass
+class Candidate:
+    chunk_id: str
+    document_id: str
+    text: str
+    path: str
+    title: str
+    page: int | None
+    heading_path: tuple[str, ...]
+    char_start: int
+    char_end: int
+    similarity: float = 0.0
+    fused: float = 0.0
+    keyword_rank: int | None = None
+    final: float = 0.0
+
+    def to_source(self, number: int) -> Source:
+        return Source(
+            number=number,
+            document_id=self.document_id,
+            chunk_id=self.chunk_id,
+            path=self.path,
+            title=self.title,
+            page=self.page,
+            score=self.final,
+            snippet=make_snippet(self.text),
+            heading_path=self.heading_path,
+            char_start=self.char_start,
+            char_end=self.char_end,
+        )
+
+
+def fuse(
+    vector_hits: Sequence[VectorHit], keyword_hits: Sequence[KeywordHit], min_similarity: float
+) -> list[Candidate]:
+    """Reciprocal rank fusion of the two ranked lists.
+
+    A vector hit below ``min_similarity`` that the keyword search did not also find
+    is dropped: it is only "the least unrelated" passage, not a relevant one.
+    """
+    keyword_ids = {hit.chunk_id for hit in keyword_hits}
+    candidates: dict[str, Candidate] = {}
+    for rank, hit in enumerate(vector_hits):
+        if hit.score < min_similarity and hit.chunk_id not in keyword_ids:
+            continue
+        candidate = Candidate(
+            hit.chunk_id,
+            hit.document_id,
+            hit.text,
+            hit.path,
+            hit.title,
+            hit.page,
+            hit.heading_path,
+            hit.char_start,
+            hit.char_end,
+            similarity=hit.score,
+        )
+        candidate.fused += 1.0 / (RRF_K + rank + 1)
+        candidates[hit.chunk_id] = candidate
+    for rank, keyword_hit in enumerate(keyword_hits):
+        existing = candidates.get(keyword_hit.chunk_id)
+        if existing is None:
+            existing = Candidate(
+                keyword_hit.chunk_id,
+                keyword_hit.document_id,
+                keyword_hit.text,
+                keyword_hit.path,
+                keyword_hit.title,
+                keyword_hit.page,
+                keyword_hit.heading_path,
+                keyword_hit.char_start,
+                keyword_hit.char_end,
+            )
+            candidates[keyword_hit.chunk_id] = existing
+        existing.fused += 1.0 / (RRF_K + rank + 1)
+        existing.keyword_rank = rank
+    return sorted(candidates.values(), key=lambda c: c.fused, reverse=True)
+
+
+def rerank(query: str, candidates: list[Candidate]) -> list[Candidate]:
+    """Order by fused rank, nudged by how many of the question's terms each passage covers.
+
+    Coverage is a cheap, model-free cross-check of the first-stage ranks: a passage
+    holding all the question's rare words beats one that shares a single common word.
+    """
+    query_terms = set(content_terms(query))
+    if not candidates:
+        return []
+    top_fused = candidates[0].fused or 1.0
+    for candidate in candidates:
+        coverage = 0.0
+        if query_terms:
+            coverage = len(query_terms & set(content_terms(candidate.text))) / len(query_terms)
+        candidate.final = 0.7 * (candidate.fused / top_fused) + 0.3 * coverage
+    return sorted(candidates, key=lambda c: c.final, reverse=True)
+
+
+def make_snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat.rfind(" ", 0, limit)
+    return flat[: cut if cut > limit // 2 else limit] + "…"
+
+
+def source_label(source: Source) -> str:
+    name = source.path.rsplit("/", 1)[-1] if source.path else source.title
+    where = f", page {source.page}" if source.page is not None else ""
+    if source.page is None and source.heading_path:
+        where = f", section “{' › '.join(source.heading_path)}”"
+    return f"{name}{where}"
+
+
+def build_messages(
+    question: str,
+    sources: Sequence[Source],
+    source_texts: dict[str, str],
+    history: Sequence[tuple[str, str]],
+    *,
+    context_tokens: int,
+    system_prompt: str = "",
+    retrieval_used: bool = True,
+) -> tuple[list[ChatMessage], list[Source]]:
+    """The messages to send and the sources that fitted in the context window.
+
+    Sources are added best first until the token budget (context length minus a
+    reserve for the answer, the instructions, the history and the question) is
+    spent; a source that does not fit is left out rather than cut mid-sentence.
+    """
+    if not retrieval_used:
+        instructions = system_prompt.strip() or "You are Allma, a helpful assistant."
+    elif sources:
+        instructions = SYSTEM_INSTRUCTIONS
+    else:
+        instructions = NOTHING_FOUND_INSTRUCTIONS
+    if retrieval_used and system_prompt.strip():
+        instructions = f"{instructions}\n\n{system_prompt.strip()}"
+    messages = [ChatMessage("system", instructions)]
+    messages.extend(ChatMessage(role, content) for role, content in history)
+
+    budget = context_tokens - ANSWER_RESERVE_TOKENS - approx_tokens(instructions)
+    budget -= sum(approx_tokens(content) for _, content in history) + approx_tokens(question)
+    fitted: list[Source] = []
+    blocks: list[str] = []
+    for source in sources:
+        text = source_texts.get(source.chunk_id, source.snippet)
+        block = f"[{len(fitted) + 1}] ({source_label(source)})\n{text.strip()}"
+        cost = approx_tokens(block)
+        if cost > budget:
+            continue
+        budget -= cost
+        fitted.append(_renumbered(source, len(fitted) + 1))
+        blocks.append(block)
+    if blocks:
+        content = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
+    else:
+        content = question
+    messages.append(ChatMessage("user", content))
+    return messages, fitted
+
+
+def _renumbered(source: Source, number: int) -> Source:
+    if source.number == number:
+        return source
+    return Source(
+        number,
+        source.document_id,
+        source.chunk_id,
+        source.path,
+        source.title,
+        source.page,
+        source.score,
+        source.snippet,
+        source.heading_path,
+        source.char_start,
+        source.char_end,
+    )
+
+
+def cited_numbers(answer: str) -> list[int]:
+    """Citation numbers in the order they first appear: ``[2]``, ``[1, 3]``."""
+    seen: list[int] = []
+    for match in _CITATION.finditer(answer):
+        for part in match.group(1).split(","):
+            number = int(part.strip())
+            if number not in seen:
+                seen.append(number)
+    return seen
+
+
+def cited_sources(answer: str, sources: Sequence[Source]) -> list[Source]:
+    """The sources the answer cites, in citation order; numbers that match no source are ignored."""
+    by_number = {source.number: source for source in sources}
+    return [by_number[n] for n in cited_numbers(answer) if n in by_number]
+
+
+def approx_tokens(text: str) -> int:
+    """About four characters a token for English text: an estimate, on the safe side."""
+    return len(text) // 4 + 1

@@ -1,0 +1,347 @@
+"""The SQLite database: collections, documents, chunk texts, conversations.
+
+One file (``AppConfig.database_path``) holds everything except the vectors.
+``open_database`` opens it, binds the models below to it through
+``database_proxy`` and brings its schema up to date, backing the file up first.
+
+Connections are per thread (peewee's default), so services may be called from
+worker threads; WAL lets readers go on while one writer commits.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
+
+import peewee
+from peewee import (
+    AutoField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    SqliteDatabase,
+    TextField,
+)
+from playhouse.sqlite_ext import FTS5Model, RowIDField, SearchField
+
+from allma_desktop.errors import AllmaError, DiskFull, StoreNotWritable
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+"""The schema this code writes. Raise it with each entry added to ``MIGRATIONS``."""
+
+Migration = Callable[[SqliteDatabase], None]
+
+MIGRATIONS: dict[int, Migration] = {}
+"""``MIGRATIONS[n]`` brings a database from version ``n`` to ``n + 1``."""
+
+PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "synchronous": "normal",  # safe with WAL; a crash loses at most the last commit
+    "busy_timeout": 5000,
+}
+
+DOCUMENT_STATUSES = ("queued", "indexing", "ready", "failed")
+MESSAGE_ROLES = ("user", "assistant", "system")
+MESSAGE_STATUSES = ("complete", "streaming", "interrupted", "failed")
+
+database_proxy = DatabaseProxy()
+
+
+def utc_now() -> datetime:
+    """Now in UTC, naive: stored as sortable text; records re-attach UTC on the way out."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def as_utc(stored: datetime) -> datetime:
+    return stored.replace(tzinfo=UTC)
+
+
+def new_collection_key() -> str:
+    # Chroma collection names must be 3-63 chars of [a-zA-Z0-9._-]; user names are anything.
+    return "c_" + uuid.uuid4().hex[:12]
+
+
+def new_document_id() -> str:
+    return uuid.uuid4().hex
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    version = IntegerField()
+
+    class Meta:
+        table_name = "schema_version"
+
+
+class Collection(BaseModel):
+    id = AutoField()
+    key = CharField(unique=True, default=new_collection_key)
+    name = CharField(unique=True)
+    created_at = DateTimeField(default=utc_now)
+    embedding_model = CharField(null=True)
+    embedding_dim = IntegerField(null=True)
+
+
+class Document(BaseModel):
+    id = CharField(primary_key=True, default=new_document_id)
+    collection = ForeignKeyField(Collection, backref="documents", on_delete="CASCADE")
+    path = TextField()  # absolute
+    title = TextField()
+    author = TextField(null=True)
+    file_type = CharField(default="")
+    content_hash = CharField(default="")
+    size_bytes = IntegerField(default=0)
+    mtime = FloatField(default=0.0)
+    page_count = IntegerField(null=True)
+    chunk_count = IntegerField(default=0)
+    status = CharField(default="queued", index=True)  # one of DOCUMENT_STATUSES
+    error = TextField(null=True)
+    created_at = DateTimeField(default=utc_now)
+    updated_at = DateTimeField(default=utc_now)
+
+    class Meta:
+        indexes = ((("collection", "path"), True),)
+
+
+class ChunkText(FTS5Model):  # type: ignore[misc]  # playhouse ships no type information
+    """The keyword index, and the parsed text of every chunk (to re-embed without re-parsing).
+
+    Only ``text`` is tokenized; the other columns ride along UNINDEXED.
+    """
+
+    rowid = RowIDField()
+    text = SearchField()
+    chunk_id = SearchField(unindexed=True)
+    document_id = SearchField(unindexed=True)
+    collection_key = SearchField(unindexed=True)
+    page = SearchField(unindexed=True)
+    heading_path = SearchField(unindexed=True)  # JSON list of strings
+    char_start = SearchField(unindexed=True)
+    char_end = SearchField(unindexed=True)
+    chunk_index = SearchField(unindexed=True)
+
+    class Meta:
+        database = database_proxy
+        table_name = "chunk_text"
+        options = {"tokenize": "porter unicode61 remove_diacritics 2"}
+
+
+class Conversation(BaseModel):
+    id = AutoField()
+    title = TextField(default="New chat")
+    created_at = DateTimeField(default=utc_now)
+    updated_at = DateTimeField(default=utc_now, index=True)
+    model = CharField(null=True)
+    collection = ForeignKeyField(
+        Collection, null=True, backref="conversations", on_delete="SET NULL"
+    )
+    use_documents = BooleanField(default=True)
+
+
+class Message(BaseModel):
+    id = AutoField()
+    conversation = ForeignKeyField(Conversation, backref="messages", on_delete="CASCADE")
+    role = CharField()  # one of MESSAGE_ROLES
+    content = TextField(default="")
+    thinking = TextField(default="")
+    model = CharField(null=True)
+    status = CharField(default="complete")  # one of MESSAGE_STATUSES
+    error = TextField(null=True)
+    created_at = DateTimeField(default=utc_now)
+    prompt_tokens = IntegerField(null=True)
+    completion_tokens = IntegerField(null=True)
+    duration_ms = FloatField(null=True)
+
+
+class MessageSource(BaseModel):
+    id = AutoField()
+    message = ForeignKeyField(Message, backref="sources", on_delete="CASCADE")
+    number = IntegerField()  # the [n] the answer cites
+    document_id = CharField()  # no foreign key: a source outlives its document
+    chunk_id = CharField()
+    path = TextField()
+    title = TextField()
+    page = IntegerField(null=True)
+    score = FloatField()
+    snippet = TextField()
+
+
+MODELS: tuple[type[Model], ...] = (
+    SchemaVersion,
+    Collection,
+    Document,
+    ChunkText,
+    Conversation,
+    Message,
+    MessageSource,
+)
+
+
+# --- error translation --------------------------------------------------------
+
+_NOT_WRITABLE_MARKERS = ("unable to open", "readonly", "read-only")
+_DISK_FULL_MARKERS = ("database or disk is full",)
+
+
+def translate_store_error(error: BaseException, path: Path | str) -> AllmaError | None:
+    """The user-facing error for an SQLite failure, or None if it is not one we explain."""
+    if not isinstance(error, sqlite3.OperationalError | peewee.OperationalError):
+        return None
+    text = str(error).lower()
+    if any(marker in text for marker in _DISK_FULL_MARKERS):
+        return DiskFull(path)
+    if any(marker in text for marker in _NOT_WRITABLE_MARKERS):
+        return StoreNotWritable(path, str(error))
+    return None
+
+
+@contextmanager
+def store_errors(path: Path | str) -> Iterator[None]:
+    """Re-raise "cannot write" and "disk full" SQLite failures as errors a user can act on."""
+    try:
+        yield
+    except (sqlite3.OperationalError, peewee.OperationalError) as error:
+        translated = translate_store_error(error, path)
+        if translated is None:
+            raise
+        raise translated from error
+
+
+def database_path(db: SqliteDatabase) -> Path:
+    return Path(str(db.database))
+
+
+class HasDatabase(Protocol):
+    @property
+    def db(self) -> SqliteDatabase: ...
+
+
+ServiceT = TypeVar("ServiceT", bound=HasDatabase)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def translating_store_errors(
+    method: Callable[Concatenate[ServiceT, P], R],
+) -> Callable[Concatenate[ServiceT, P], R]:
+    """Decorate a service method so SQLite write failures reach the user as AllmaErrors."""
+
+    @functools.wraps(method)
+    def wrapper(self: ServiceT, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with store_errors(database_path(self.db)):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+# --- opening and migrating ----------------------------------------------------
+
+
+def open_database(path: Path) -> SqliteDatabase:
+    """Open (creating if needed) the database at ``path`` and bring its schema up to date.
+
+    Binds the models in this module to it. Raises ``StoreNotWritable``/``DiskFull``
+    when the folder or disk refuses, and ``AllmaError`` when the file is not a
+    database or was written by a newer version of the app.
+    """
+    path = Path(path).expanduser()
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreNotWritable(path.parent, error.strerror or str(error)) from error
+
+    db = SqliteDatabase(str(path), pragmas=PRAGMAS)
+    try:
+        with store_errors(path):
+            try:
+                db.connect()
+                database_proxy.initialize(db)
+                _migrate(db, path)
+            except peewee.DatabaseError as error:
+                if "not a database" in str(error).lower():
+                    raise AllmaError(
+                        f"{path} is not an Allma Desktop database (or it is damaged).",
+                        "Move the file aside (Allma Desktop will start a new one), or "
+                        "restore it from a .bak copy next to it.",
+                    ) from error
+                raise
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _stored_version(db: SqliteDatabase) -> int | None:
+    """The schema version on disk; None for a brand-new (empty) database."""
+    tables = set(db.get_tables())
+    if SchemaVersion._meta.table_name in tables:
+        row = SchemaVersion.select().first()
+        if row is not None:
+            return int(row.version)
+    if not tables:
+        return None
+    raise AllmaError(
+        f"{database_path(db)} has tables but no schema version: it was not made by Allma Desktop.",
+        "Point the data folder somewhere else, or move that file aside.",
+    )
+
+
+def _set_version(version: int) -> None:
+    SchemaVersion.delete().execute()
+    SchemaVersion.create(version=version)
+
+
+def _migrate(db: SqliteDatabase, path: Path) -> None:
+    version = _stored_version(db)
+    if version is None:
+        with db.atomic():
+            db.create_tables(MODELS)
+            _set_version(SCHEMA_VERSION)
+        logger.info("created database %s (schema v%d)", path, SCHEMA_VERSION)
+        return
+    if version > SCHEMA_VERSION:
+        raise AllmaError(
+            f"{path} was written by a newer version of Allma Desktop "
+            f"(schema v{version}; this version knows up to v{SCHEMA_VERSION}).",
+            "Update Allma Desktop, or point the data folder somewhere else.",
+        )
+    if version < SCHEMA_VERSION:
+        backup = backup_database(db, path.with_name(f"{path.name}.bak-v{version}"))
+        logger.info("backed up %s to %s before migrating", path, backup)
+        with db.atomic():
+            for step in range(version, SCHEMA_VERSION):
+                MIGRATIONS[step](db)
+            _set_version(SCHEMA_VERSION)
+        logger.info("migrated %s from schema v%d to v%d", path, version, SCHEMA_VERSION)
+    # Tables added since (none yet) and any dropped by hand come back empty.
+    db.create_tables(MODELS)
+
+
+def backup_database(db: SqliteDatabase, target: Path) -> Path:
+    """Copy the database to ``target`` through SQLite's backup API (consistent under WAL)."""
+    destination = sqlite3.connect(str(target))
+    try:
+        db.connection().backup(destination)
+    finally:
+        destination.close()
+    return target

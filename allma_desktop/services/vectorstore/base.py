@@ -1,0 +1,64 @@
+"""The contract every vector store backend fulfils (Chroma now; FAISS and Qdrant later)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from allma_desktop.services.documents.model import Chunk
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    """A chunk found by vector similarity; ``score`` is cosine similarity (higher is closer)."""
+
+    chunk_id: str
+    document_id: str
+    text: str
+    score: float
+    page: int | None
+    path: str
+    title: str
+    heading_path: tuple[str, ...]
+    char_start: int
+    char_end: int
+
+
+@dataclass(frozen=True)
+class StoreCollection:
+    key: str
+    count: int
+
+
+class VectorStore(Protocol):
+    """Collections are addressed by a stable ``key`` (a safe slug such as ``c_1f3a...``);
+    the user-facing name lives in SQLite so renaming never touches the store.
+    All methods are synchronous and may block: callers run them in a worker thread."""
+
+    def ensure_collection(self, key: str) -> None: ...
+
+    def delete_collection(self, key: str) -> None: ...
+
+    def list_collections(self) -> list[StoreCollection]: ...
+
+    def add(self, key: str, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> None: ...
+
+    def delete_document(self, key: str, document_id: str) -> None: ...
+
+    def delete_chunks(self, key: str, chunk_ids: Sequence[str]) -> None: ...
+
+    def query(
+        self,
+        key: str,
+        embedding: Sequence[float],
+        k: int,
+        document_ids: Sequence[str] | None = None,
+        file_types: Sequence[str] | None = None,
+    ) -> list[VectorHit]: ...
+
+    def count(self, key: str, document_id: str | None = None) -> int: ...
+
+    def chunk_ids(self, key: str, document_id: str | None = None) -> set[str]: ...
+
+    def close(self) -> None: ...
