@@ -24,6 +24,7 @@ from allma_desktop.services.storage import (
     MessageSource,
     as_utc,
     translating_store_errors,
+    tuple_rows,
     utc_now,
 )
 
@@ -148,6 +149,7 @@ class ConversationService:
         collection_id: int | None = None,
         use_documents: bool = True,
     ) -> ConversationRecord:
+        self._check_collection(collection_id)
         now = utc_now()
         row = Conversation.create(
             title=title.strip() or DEFAULT_TITLE,
@@ -163,10 +165,7 @@ class ConversationService:
     def get(self, conversation_id: int) -> ConversationRecord:
         rows = self._records(Conversation.id == conversation_id)
         if not rows:
-            raise NotFound(
-                f"Conversation {conversation_id} does not exist.",
-                "It may have been deleted; pick one from the list.",
-            )
+            raise _conversation_not_found(conversation_id)
         return rows[0]
 
     @translating_store_errors
@@ -195,9 +194,7 @@ class ConversationService:
         if not needle:
             return self.list(limit=limit)
         pattern = _like_pattern(needle)
-        title_matches = peewee.NodeList(
-            (Conversation.title, SQL("LIKE ? ESCAPE '\\'", [pattern]))
-        )
+        title_matches = peewee.NodeList((Conversation.title, SQL("LIKE ? ESCAPE '\\'", [pattern])))
         content_matches = peewee.NodeList((Message.content, SQL("LIKE ? ESCAPE '\\'", [pattern])))
         in_messages = Message.select(Message.conversation).where(content_matches)
         return self._records(title_matches | Conversation.id.in_(in_messages), limit=limit)
@@ -215,10 +212,7 @@ class ConversationService:
         use_documents: bool | None = None,
     ) -> ConversationRecord:
         """Point the conversation at a collection (None: all); optionally toggle document use."""
-        if collection_id is not None and Collection.get_or_none(Collection.id == collection_id) is None:
-            raise NotFound(
-                f"Collection {collection_id} does not exist.", "Pick one from the library."
-            )
+        self._check_collection(collection_id)
         changes: dict[str, object] = {"collection": collection_id}
         if use_documents is not None:
             changes["use_documents"] = use_documents
@@ -306,19 +300,19 @@ class ConversationService:
         with self._db.atomic():
             self._message_row(message_id)
             rows = [
-                    {
-                        "message": message_id,
-                        "number": source.number,
-                        "document_id": source.document_id,
-                        "chunk_id": source.chunk_id,
-                        "path": source.path,
-                        "title": source.title,
-                        "page": source.page,
-                        "score": source.score,
-                        "snippet": source.snippet,
-                    }
-                    for source in sources
-                ]
+                {
+                    "message": message_id,
+                    "number": source.number,
+                    "document_id": source.document_id,
+                    "chunk_id": source.chunk_id,
+                    "path": source.path,
+                    "title": source.title,
+                    "page": source.page,
+                    "score": source.score,
+                    "snippet": source.snippet,
+                }
+                for source in sources
+            ]
             if rows:
                 MessageSource.insert_many(rows).execute()
             return self._message_with_sources(message_id)
@@ -332,9 +326,7 @@ class ConversationService:
         """The conversation's messages, oldest first, each with its sources."""
         self._conversation_row(conversation_id)
         rows = builtins.list(
-            Message.select()
-            .where(Message.conversation == conversation_id)
-            .order_by(Message.id)
+            Message.select().where(Message.conversation == conversation_id).order_by(Message.id)
         )
         sources: dict[int, builtins.list[SourceRecord]] = {row.id: [] for row in rows}
         if rows:
@@ -371,9 +363,7 @@ class ConversationService:
     def mark_streaming_interrupted(self) -> int:
         """Mark answers left "streaming" by a crash as interrupted; returns how many."""
         return int(
-            Message.update(status="interrupted")
-            .where(Message.status == "streaming")
-            .execute()
+            Message.update(status="interrupted").where(Message.status == "streaming").execute()
         )
 
     @translating_store_errors
@@ -397,10 +387,9 @@ class ConversationService:
                 & Message.status.in_(PROMPT_STATUSES)
             )
             .order_by(Message.id)
-            .tuples()
         )
         exchanges: builtins.list[builtins.list[tuple[str, str]]] = []
-        for role, content in rows:
+        for role, content in tuple_rows(rows):
             current = exchanges[-1] if exchanges else None
             answers_open_question = (
                 role == "assistant" and current is not None and current[-1][0] == "user"
@@ -448,10 +437,18 @@ class ConversationService:
                 model=row.model,
                 collection_id=row.__data__.get("collection"),
                 use_documents=bool(row.use_documents),
-                message_count=int(row.message_count),
+                message_count=int(getattr(row, "message_count", 0)),
             )
             for row in query
         ]
+
+    def _check_collection(self, collection_id: int | None) -> None:
+        if collection_id is None:
+            return
+        if Collection.get_or_none(Collection.id == collection_id) is None:
+            raise NotFound(
+                f"Collection {collection_id} does not exist.", "Pick one from the library."
+            )
 
     def _update(self, conversation_id: int, **changes: object) -> None:
         changes.setdefault("updated_at", utc_now())
@@ -462,7 +459,7 @@ class ConversationService:
     def _conversation_row(self, conversation_id: int) -> Conversation:
         row = Conversation.get_or_none(Conversation.id == conversation_id)
         if row is None:
-            self.get(conversation_id)  # raises NotFound
+            raise _conversation_not_found(conversation_id)
         return row
 
     def _message_row(self, message_id: int) -> Message:
@@ -483,6 +480,13 @@ class ConversationService:
             .order_by(MessageSource.number, MessageSource.id)
         )
         return _message_record(row, sources)
+
+
+def _conversation_not_found(conversation_id: int) -> NotFound:
+    return NotFound(
+        f"Conversation {conversation_id} does not exist.",
+        "It may have been deleted; pick one from the list.",
+    )
 
 
 def _check_choice(name: str, value: str, accepted: Sequence[str]) -> None:

@@ -14,11 +14,11 @@ import functools
 import logging
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, ClassVar, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 import peewee
 from peewee import (
@@ -143,7 +143,7 @@ class ChunkText(FTS5Model):  # type: ignore[misc]  # playhouse ships no type inf
     class Meta:
         database = database_proxy
         table_name = "chunk_text"
-        options = {"tokenize": "porter unicode61 remove_diacritics 2"}
+        options: ClassVar[dict[str, str]] = {"tokenize": "porter unicode61 remove_diacritics 2"}
 
 
 class Conversation(BaseModel):
@@ -204,14 +204,22 @@ _DISK_FULL_MARKERS = ("database or disk is full",)
 
 
 def translate_store_error(error: BaseException, path: Path | str) -> AllmaError | None:
-    """The user-facing error for an SQLite failure, or None if it is not one we explain."""
-    if not isinstance(error, sqlite3.OperationalError | peewee.OperationalError):
-        return None
-    text = str(error).lower()
-    if any(marker in text for marker in _DISK_FULL_MARKERS):
-        return DiskFull(path)
-    if any(marker in text for marker in _NOT_WRITABLE_MARKERS):
-        return StoreNotWritable(path, str(error))
+    """The user-facing error for an SQLite failure on the database file ``path``, or None.
+
+    Follows the exception chain: when a full disk makes SQLite roll a transaction
+    back by itself, peewee's own ROLLBACK then fails, hiding the real cause.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sqlite3.OperationalError | peewee.OperationalError):
+            text = str(current).lower()
+            if any(marker in text for marker in _DISK_FULL_MARKERS):
+                return DiskFull(path)
+            if any(marker in text for marker in _NOT_WRITABLE_MARKERS):
+                return StoreNotWritable(Path(path).parent, str(current))
+        current = current.__cause__ or current.__context__
     return None
 
 
@@ -326,7 +334,7 @@ def _migrate(db: SqliteDatabase, path: Path) -> None:
             "Update Allma Desktop, or point the data folder somewhere else.",
         )
     if version < SCHEMA_VERSION:
-        backup = backup_database(db, path.with_name(f"{path.name}.bak-v{version}"))
+        backup = backup_database(path, path.with_name(f"{path.name}.bak-v{version}"))
         logger.info("backed up %s to %s before migrating", path, backup)
         with db.atomic():
             for step in range(version, SCHEMA_VERSION):
@@ -337,11 +345,22 @@ def _migrate(db: SqliteDatabase, path: Path) -> None:
     db.create_tables(MODELS)
 
 
-def backup_database(db: SqliteDatabase, target: Path) -> Path:
+def backup_database(source: Path, target: Path) -> Path:
     """Copy the database to ``target`` through SQLite's backup API (consistent under WAL)."""
-    destination = sqlite3.connect(str(target))
-    try:
-        db.connection().backup(destination)
-    finally:
-        destination.close()
+    with (
+        closing(sqlite3.connect(str(source))) as reader,
+        closing(sqlite3.connect(str(target))) as writer,
+    ):
+        reader.backup(writer)
     return target
+
+
+def tuple_rows(query: peewee.BaseQuery) -> list[tuple[Any, ...]]:
+    """The rows of ``query`` as plain tuples (the stubs cannot express ``.tuples()``)."""
+    return cast(list[tuple[Any, ...]], list(query.tuples()))
+
+
+def execute_sql(db: SqliteDatabase, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+    """Run hand-written SQL (for what peewee cannot say, such as FTS5 ``bm25``)."""
+    cursor = db.execute_sql(sql, list(params))  # type: ignore[no-untyped-call]
+    return cast(list[tuple[Any, ...]], cursor.fetchall())

@@ -1,0 +1,192 @@
+"""Runs one answer at a time through ``Orchestrator.chat`` and turns its events into signals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+
+from allma_desktop.cancel import CancelToken
+from allma_desktop.errors import AllmaError
+from allma_desktop.events import AnswerDone, ChatStarted, SourcesFound, ThinkingChunk, TokenChunk
+
+if TYPE_CHECKING:
+    from allma_desktop.gui.app_events import AppEvents
+    from allma_desktop.gui.engine import Engine
+    from allma_desktop.orchestrator import Orchestrator
+
+log = logging.getLogger(__name__)
+
+
+class ChatController(QObject):
+    """``send`` / ``regenerate`` / ``edit_and_resend`` start an answer; ``stop`` keeps what came.
+
+    Signals follow the stream: ``started`` once the question is stored, ``sources``
+    before the answer, then ``thinking`` and ``token`` pieces, then ``finished``
+    (an ``AnswerDone``, also after Stop) or ``failed`` (an ``AllmaError``).
+    """
+
+    started = Signal(int, int)  # conversation id, assistant message id
+    sources = Signal(object)  # tuple[Source, ...]
+    thinking = Signal(str)
+    token = Signal(str)
+    finished = Signal(object)  # AnswerDone
+    failed = Signal(object)  # AllmaError
+    busy_changed = Signal(bool)
+
+    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._engine = engine
+        self._cancel: CancelToken | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._running = False
+
+    @property
+    def events(self) -> AppEvents:
+        return self._engine.events
+
+    @property
+    def default_model(self) -> str:
+        return self._engine.config.ollama_model
+
+    @property
+    def busy(self) -> bool:
+        return self._running
+
+    def send(
+        self,
+        text: str,
+        conversation_id: int | None,
+        model: str | None = None,
+        collection_id: int | None = None,
+        use_documents: bool = True,
+    ) -> None:
+        self._start(
+            text,
+            conversation_id,
+            model=model,
+            collection_id=collection_id,
+            use_documents=use_documents,
+        )
+
+    def regenerate(self, conversation_id: int) -> None:
+        """Ask the last question again, replacing its answer."""
+        orchestrator = self._orchestrator()
+        if orchestrator is None:
+            return
+        try:
+            messages = orchestrator.conversations.messages(conversation_id)
+        except AllmaError as error:
+            self.failed.emit(error)
+            return
+        questions = [m for m in messages if m.role == "user"]
+        if not questions:
+            return
+        last = questions[-1]
+        self._start(last.content, conversation_id, replace_from_message_id=last.id)
+
+    def edit_and_resend(self, conversation_id: int, message_id: int, text: str) -> None:
+        """Replace question ``message_id`` (and everything after it) with ``text`` and answer."""
+        self._start(text, conversation_id, replace_from_message_id=message_id)
+
+    def stop(self) -> None:
+        if self._cancel is not None:
+            self._cancel.cancel()
+
+    async def wait(self) -> None:
+        """Until the current answer (if any) has finished; for callers that must not overlap."""
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    # --- internals ------------------------------------------------------------------
+
+    def _orchestrator(self) -> Orchestrator | None:
+        orchestrator = self._engine.orchestrator
+        if orchestrator is None:
+            self.failed.emit(
+                AllmaError("Allma is still starting.", "Try again in a moment.")
+            )
+        return orchestrator
+
+    def _start(
+        self,
+        text: str,
+        conversation_id: int | None,
+        *,
+        model: str | None = None,
+        collection_id: int | None = None,
+        use_documents: bool | None = None,
+        replace_from_message_id: int | None = None,
+    ) -> None:
+        if self.busy or not text.strip():
+            return
+        orchestrator = self._orchestrator()
+        if orchestrator is None:
+            return
+        cancel = CancelToken()
+        self._cancel = cancel
+        self._running = True
+        self._task = self._engine.run(
+            self._stream(
+                orchestrator,
+                text.strip(),
+                conversation_id,
+                model=model,
+                collection_id=collection_id,
+                use_documents=use_documents,
+                replace_from_message_id=replace_from_message_id,
+                cancel=cancel,
+            )
+        )
+        self.busy_changed.emit(True)
+
+    async def _stream(
+        self,
+        orchestrator: Orchestrator,
+        text: str,
+        conversation_id: int | None,
+        *,
+        model: str | None,
+        collection_id: int | None,
+        use_documents: bool | None,
+        replace_from_message_id: int | None,
+        cancel: CancelToken,
+    ) -> None:
+        events = self._engine.events
+        try:
+            stream = orchestrator.chat(
+                conversation_id,
+                text,
+                model=model,
+                collection_id=collection_id,
+                use_documents=use_documents,
+                cancel=cancel,
+                replace_from_message_id=replace_from_message_id,
+            )
+            async for event in stream:
+                if isinstance(event, TokenChunk):
+                    self.token.emit(event.text)
+                elif isinstance(event, ThinkingChunk):
+                    self.thinking.emit(event.text)
+                elif isinstance(event, SourcesFound):
+                    self.sources.emit(event.sources)
+                elif isinstance(event, ChatStarted):
+                    self.started.emit(event.conversation_id, event.assistant_message_id)
+                    # The new question moved the conversation to the top (or created it).
+                    events.conversations_changed.emit()
+                elif isinstance(event, AnswerDone):
+                    self.finished.emit(event)
+                    events.conversations_changed.emit()
+        except AllmaError as error:
+            self.failed.emit(error)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.exception("chat failed")
+            self.failed.emit(AllmaError(f"The answer failed: {error}", "See the log for details."))
+        finally:
+            self._cancel = None
+            self._running = False
+            self.busy_changed.emit(False)

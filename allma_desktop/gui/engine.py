@@ -1,0 +1,105 @@
+"""The engine the GUI runs on: the orchestrator, opened after the window is on screen.
+
+``allma_desktop.orchestrator`` pulls in chromadb, pymupdf and the ollama client, so
+it is imported inside ``start()``, never at module level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from PySide6.QtCore import QObject
+
+from allma_desktop.config import AppConfig
+from allma_desktop.errors import AllmaError
+from allma_desktop.gui.app_events import AppEvents
+
+if TYPE_CHECKING:
+    from allma_desktop.orchestrator import Orchestrator
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Engine(QObject):
+    """Holds the config, the event hub and (once open) the orchestrator.
+
+    ``run()`` starts a background task that ``stop()`` will cancel, so shutting
+    down never leaves "Task was destroyed but it is pending" behind.
+    """
+
+    def __init__(
+        self, config: AppConfig, events: AppEvents | None = None, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.config = config
+        self.events = events or AppEvents(self)
+        self.orchestrator: Orchestrator | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def ready(self) -> bool:
+        return self.orchestrator is not None
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run ``coroutine`` on the loop, tracked so ``stop()`` can cancel it."""
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._forget)
+        return task
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    async def start(self) -> None:
+        """Open the orchestrator; emits ``engine_ready`` or ``engine_failed``."""
+        from allma_desktop.orchestrator import Orchestrator  # heavy: after the window is up
+
+        orchestrator = Orchestrator(self.config)
+        try:
+            await orchestrator.open()
+        except AllmaError as error:
+            log.error("cannot open the engine: %s", error)
+            await _close_quietly(orchestrator)
+            self.events.engine_failed.emit(error)
+            return
+        except Exception as error:
+            log.exception("unexpected failure opening the engine")
+            await _close_quietly(orchestrator)
+            self.events.engine_failed.emit(
+                AllmaError(f"Allma could not start: {error}", "See the log file for details.")
+            )
+            return
+        self.orchestrator = orchestrator
+        self.events.engine_ready.emit(orchestrator)
+
+    async def restart(self, config: AppConfig) -> None:
+        """Close and reopen with ``config`` (a new data folder or Ollama address)."""
+        await self.stop()
+        self.config = config
+        await self.start()
+
+    async def stop(self) -> None:
+        """Cancel background tasks, then close the orchestrator (and with it the database)."""
+        current = asyncio.current_task()
+        pending = [task for task in self._tasks if task is not current and not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        orchestrator, self.orchestrator = self.orchestrator, None
+        if orchestrator is not None:
+            await _close_quietly(orchestrator)
+
+
+async def _close_quietly(orchestrator: Orchestrator) -> None:
+    try:
+        await orchestrator.close()
+    except Exception:
+        log.exception("error while closing the engine")

@@ -1,0 +1,99 @@
+"""One app per user and data folder: a second launch hands its files to the first and exits.
+
+The first instance listens on a ``QLocalServer`` named after the user and the data
+folder; a second launch connects, sends ``{"paths": [...]}`` as one JSON line, and
+the first brings its window forward and ingests them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_MS = 500
+
+
+def instance_key(data_dir: Path) -> str:
+    """A socket name unique to this user and data folder (short: sun_path is ~100 bytes)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "user"
+    digest = hashlib.sha256(f"{user}\0{Path(data_dir).expanduser().resolve()}".encode())
+    return f"allma-desktop-{digest.hexdigest()[:16]}"
+
+
+def hand_off(key: str, paths: list[str]) -> bool:
+    """Send ``paths`` to a running instance; False when none is running."""
+    socket = QLocalSocket()
+    socket.connectToServer(key)
+    if not socket.waitForConnected(CONNECT_TIMEOUT_MS):
+        return False
+    socket.write(json.dumps({"paths": paths}).encode("utf-8") + b"\n")
+    socket.flush()
+    socket.waitForBytesWritten(CONNECT_TIMEOUT_MS)
+    socket.disconnectFromServer()
+    if socket.state() != QLocalSocket.LocalSocketState.UnconnectedState:
+        socket.waitForDisconnected(CONNECT_TIMEOUT_MS)
+    return True
+
+
+class InstanceServer(QObject):
+    """Listens for later launches; ``activated`` carries the paths they were given."""
+
+    activated = Signal(list)  # list[str]
+
+    def __init__(self, key: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.key = key
+        self._server = QLocalServer(self)
+        self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        self._server.newConnection.connect(self._accept)
+        self._buffers: dict[QLocalSocket, bytes] = {}
+
+    def listen(self) -> bool:
+        if self._server.listen(self.key):
+            return True
+        # A socket file left by a crashed instance (nobody answered hand_off): take it over.
+        QLocalServer.removeServer(self.key)
+        listening = self._server.listen(self.key)
+        if not listening:
+            log.warning("single-instance server unavailable: %s", self._server.errorString())
+        return listening
+
+    def close(self) -> None:
+        self._server.close()
+
+    def _accept(self) -> None:
+        while self._server.hasPendingConnections():
+            socket = self._server.nextPendingConnection()
+            self._buffers[socket] = b""
+            socket.readyRead.connect(lambda s=socket: self._read(s))
+            socket.disconnected.connect(lambda s=socket: self._finish(s))
+
+    def _read(self, socket: QLocalSocket) -> None:
+        self._buffers[socket] = self._buffers.get(socket, b"") + bytes(socket.readAll().data())
+        if self._buffers[socket].endswith(b"\n"):
+            self._finish(socket)
+
+    def _finish(self, socket: QLocalSocket) -> None:
+        data = self._buffers.pop(socket, None)
+        if data is None:
+            return
+        data += bytes(socket.readAll().data())
+        socket.deleteLater()
+        try:
+            message = json.loads(data.decode("utf-8") or "{}")
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            log.warning("ignored a malformed message from a second launch")
+            return
+        raw_paths = message.get("paths", []) if isinstance(message, dict) else []
+        self.activated.emit([str(p) for p in raw_paths if isinstance(p, str)])

@@ -1,0 +1,400 @@
+"""One message in the transcript: body, collapsible thinking, sources, actions.
+
+A streaming message re-renders only itself, at most every ``RENDER_INTERVAL_MS``;
+the rest of the transcript is never touched by a token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QGuiApplication, QPalette, QTextDocument, QTextOption
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from allma_desktop.gui.widgets.markdown_render import (
+    ChatColors,
+    render_markdown,
+    render_plain,
+    stylesheet,
+)
+
+RENDER_INTERVAL_MS = 50
+
+
+@dataclass(frozen=True)
+class SourceView:
+    """What the transcript shows of a source (from a live ``Source`` or a stored record)."""
+
+    number: int
+    path: str
+    title: str
+    page: int | None
+    snippet: str
+
+    @property
+    def label(self) -> str:
+        name = self.title or Path(self.path).name
+        return f"{name} · p. {self.page}" if self.page else name
+
+    @property
+    def url(self) -> QUrl:
+        url = QUrl.fromLocalFile(self.path)
+        if self.page and self.path.lower().endswith(".pdf"):
+            url.setFragment(f"page={self.page}")  # PDF viewers that honour it open at the page
+        return url
+
+
+def is_dark(widget: QWidget) -> bool:
+    return widget.palette().color(QPalette.ColorRole.Base).lightness() < 128
+
+
+class RichTextView(QTextBrowser):
+    """A read-only, auto-height text view that loads nothing and opens no links itself."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        self.viewport().setAutoFillBackground(False)
+        self.setStyleSheet("QTextBrowser { background: transparent; }")
+        self.document().setDocumentMargin(2)
+        self.document().documentLayout().documentSizeChanged.connect(self._fit_height)
+
+    def loadResource(self, kind: int, name: QUrl) -> object:  # noqa: N802 - Qt API
+        return None  # never fetch images or stylesheets named in model output
+
+    def _fit_height(self) -> None:
+        height = int(self.document().size().height()) + 4
+        if height != self.height():
+            self.setFixedHeight(height)
+
+    def resizeEvent(self, event: object) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)  # type: ignore[arg-type]
+        self.document().setTextWidth(self.viewport().width())
+        self._fit_height()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(400, int(self.document().size().height()) + 4)
+
+
+class ThinkingSection(QWidget):
+    """"Thinking…" with a disclosure arrow; open while the model thinks, closed after."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._text = ""
+        self.toggle = QToolButton(self)
+        self.toggle.setObjectName("thinkingToggle")
+        self.toggle.setCheckable(True)
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.setAutoRaise(True)
+        self.toggle.toggled.connect(self._set_open)
+        self.toggle.setAccessibleName("Show or hide the model's thinking")
+        self.body = QLabel(self)
+        self.body.setObjectName("thinkingBody")
+        self.body.setWordWrap(True)
+        self.body.setTextFormat(Qt.TextFormat.PlainText)
+        self.body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.body)
+        self._finished = False
+        self._set_open(False)
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    @property
+    def is_open(self) -> bool:
+        return self.toggle.isChecked()
+
+    def append(self, text: str) -> None:
+        if not self._text:
+            self.toggle.setChecked(True)
+        self._text += text
+        self.body.setText(self._text.strip())
+        self._update_label()
+
+    def set_text(self, text: str) -> None:
+        self._text = text
+        self.body.setText(text.strip())
+        self._update_label()
+
+    def finish(self) -> None:
+        """The answer has started: fold the thinking away."""
+        self._finished = True
+        self.toggle.setChecked(False)
+        self._update_label()
+
+    def _set_open(self, open_: bool) -> None:
+        self.body.setVisible(open_)
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if open_ else Qt.ArrowType.RightArrow)
+
+    def _update_label(self) -> None:
+        self.toggle.setText("Thought process" if self._finished else "Thinking…")
+
+
+class SourcesStrip(QWidget):
+    """Numbered source chips under an answer; a click shows the cited passage and an Open button."""
+
+    open_requested = Signal(object)  # SourceView
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.sources: list[SourceView] = []
+        self.chips: list[QPushButton] = []
+        self._shown: SourceView | None = None
+        self._chip_row = QHBoxLayout()
+        self._chip_row.setSpacing(6)
+        self._chip_row.setContentsMargins(0, 0, 0, 0)
+        self.caption = QLabel("Sources", self)
+        self.caption.setObjectName("sourcesCaption")
+        self._chip_row.addWidget(self.caption)
+        self._chip_row.addStretch(1)
+        self.snippet_panel = QFrame(self)
+        self.snippet_panel.setObjectName("snippetPanel")
+        panel = QVBoxLayout(self.snippet_panel)
+        panel.setContentsMargins(10, 8, 10, 8)
+        self.snippet_title = QLabel(self.snippet_panel)
+        self.snippet_title.setObjectName("snippetTitle")
+        self.snippet_text = QLabel(self.snippet_panel)
+        self.snippet_text.setWordWrap(True)
+        self.snippet_text.setTextFormat(Qt.TextFormat.PlainText)
+        self.snippet_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.open_button = QPushButton("Open file", self.snippet_panel)
+        self.open_button.setObjectName("openSourceButton")
+        self.open_button.clicked.connect(self._open_shown)
+        panel.addWidget(self.snippet_title)
+        panel.addWidget(self.snippet_text)
+        panel.addWidget(self.open_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.snippet_panel.hide()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.setSpacing(6)
+        layout.addLayout(self._chip_row)
+        layout.addWidget(self.snippet_panel)
+        self.hide()
+
+    def set_sources(self, sources: Sequence[SourceView]) -> None:
+        for chip in self.chips:
+            chip.deleteLater()
+        self.chips = []
+        self.sources = list(sources)
+        for source in self.sources:
+            chip = QPushButton(f"[{source.number}]  {source.label}", self)
+            chip.setObjectName("sourceChip")
+            chip.setCursor(Qt.CursorShape.PointingHandCursor)
+            chip.setToolTip(f"{source.path}\nClick to see the passage")
+            chip.setAccessibleName(f"Source {source.number}: {source.label}")
+            chip.setCheckable(True)
+            chip.clicked.connect(lambda _=False, s=source: self.toggle_snippet(s))
+            self._chip_row.insertWidget(self._chip_row.count() - 1, chip)
+            self.chips.append(chip)
+        self.setVisible(bool(self.sources))
+
+    def show_source(self, number: int) -> bool:
+        for source in self.sources:
+            if source.number == number:
+                self._show(source)
+                return True
+        return False
+
+    def toggle_snippet(self, source: SourceView) -> None:
+        if self._shown == source and self.snippet_panel.isVisible():
+            self._shown = None
+            self.snippet_panel.hide()
+            self._sync_chips()
+        else:
+            self._show(source)
+
+    def _show(self, source: SourceView) -> None:
+        self._shown = source
+        where = f" — page {source.page}" if source.page else ""
+        self.snippet_title.setText(f"[{source.number}] {source.title or Path(source.path).name}{where}")
+        self.snippet_text.setText(source.snippet.strip() or "(no passage stored)")
+        self.open_button.setText(f"Open at page {source.page}" if source.page else "Open file")
+        self.open_button.setEnabled(bool(source.path))
+        self.snippet_panel.show()
+        self._sync_chips()
+
+    def _sync_chips(self) -> None:
+        for chip, source in zip(self.chips, self.sources):
+            chip.setChecked(source == self._shown and self.snippet_panel.isVisible())
+
+    def _open_shown(self) -> None:
+        if self._shown is not None:
+            self.open_requested.emit(self._shown)
+
+
+class MessageWidget(QFrame):
+    """A user question or an assistant answer; answers can stream into it."""
+
+    link_clicked = Signal(QUrl)
+    copy_requested = Signal()
+    regenerate_requested = Signal()
+    edit_requested = Signal()
+    open_source = Signal(object)  # SourceView
+
+    def __init__(self, role: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.role = role
+        self.message_id: int | None = None
+        self.text = ""
+        self.streaming = False
+        self.render_count = 0  # how often the body was rendered (tests check the throttle)
+        self.setObjectName("userMessage" if role == "user" else "assistantMessage")
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+
+        self.author = QLabel("You" if role == "user" else "Allma", self)
+        self.author.setObjectName("messageAuthor")
+        self.thinking = ThinkingSection(self)
+        self.thinking.hide()
+        self.body = RichTextView(self)
+        self.body.setObjectName("messageBody")
+        self.body.setAccessibleName("Your message" if role == "user" else "Answer")
+        self.body.anchorClicked.connect(self._on_anchor)
+        self.status = QLabel(self)
+        self.status.setObjectName("messageStatus")
+        self.status.setWordWrap(True)
+        self.status.hide()
+        self.sources = SourcesStrip(self)
+        self.sources.open_requested.connect(self.open_source)
+
+        self.copy_button = _action_button("Copy", "Copy this message", self)
+        self.copy_button.clicked.connect(self.copy_to_clipboard)
+        self.regenerate_button = _action_button("Regenerate", "Answer the question again", self)
+        self.regenerate_button.clicked.connect(self.regenerate_requested)
+        self.edit_button = _action_button("Edit", "Edit this question and send it again", self)
+        self.edit_button.clicked.connect(self.edit_requested)
+        actions = QHBoxLayout()
+        actions.setContentsMargins(0, 0, 0, 0)
+        actions.setSpacing(2)
+        actions.addWidget(self.copy_button)
+        actions.addWidget(self.edit_button)
+        actions.addWidget(self.regenerate_button)
+        actions.addStretch(1)
+        self.actions = QWidget(self)
+        self.actions.setLayout(actions)
+        self.edit_button.setVisible(False)
+        self.regenerate_button.setVisible(False)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 10, 14, 8)
+        layout.setSpacing(4)
+        layout.addWidget(self.author)
+        layout.addWidget(self.thinking)
+        layout.addWidget(self.body)
+        layout.addWidget(self.status)
+        layout.addWidget(self.sources)
+        layout.addWidget(self.actions)
+
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(RENDER_INTERVAL_MS)
+        self._render_timer.timeout.connect(self.render)
+        self.render()
+
+    # --- content ------------------------------------------------------------------
+
+    def set_text(self, text: str) -> None:
+        self.text = text
+        self.render()
+
+    def start_streaming(self) -> None:
+        self.streaming = True
+        self.actions.hide()
+        self.set_status("Thinking…" if self.role == "assistant" else "")
+
+    def append_thinking(self, text: str) -> None:
+        self.thinking.show()
+        self.thinking.append(text)
+
+    def append_token(self, text: str) -> None:
+        if not self.text and self.thinking.isVisible():
+            self.thinking.finish()
+        if not self.text:
+            self.set_status("")
+        self.text += text
+        if not self._render_timer.isActive():
+            self._render_timer.start()
+
+    def finish(
+        self, text: str, thinking: str, sources: Sequence[SourceView], note: str = ""
+    ) -> None:
+        self.streaming = False
+        self._render_timer.stop()
+        self.text = text
+        if thinking:
+            self.thinking.show()
+            self.thinking.set_text(thinking)
+            self.thinking.finish()
+        self.render()
+        self.sources.set_sources(sources)
+        self.set_status(note)
+        self.actions.show()
+
+    def set_status(self, note: str, error: bool = False) -> None:
+        self.status.setText(note)
+        self.status.setProperty("error", error)
+        self.status.style().unpolish(self.status)
+        self.status.style().polish(self.status)
+        self.status.setVisible(bool(note))
+
+    def render(self) -> None:
+        self.render_count += 1
+        document: QTextDocument = self.body.document()
+        colors = ChatColors.for_dark(is_dark(self))
+        document.setDefaultStyleSheet(stylesheet(colors))
+        if self.role == "user":
+            self.body.setHtml(render_plain(self.text))
+        else:
+            self.body.setHtml(render_markdown(self.text, colors, streaming=self.streaming))
+        self.body.setVisible(bool(self.text) or self.role == "user")
+
+    def copy_to_clipboard(self) -> None:
+        QGuiApplication.clipboard().setText(self.text)
+
+    def changeEvent(self, event: object) -> None:  # noqa: N802 - Qt API
+        super().changeEvent(event)  # type: ignore[arg-type]
+        from PySide6.QtCore import QEvent
+
+        if isinstance(event, QEvent) and event.type() == QEvent.Type.PaletteChange:
+            self.render()  # light/dark switch: code colours follow
+
+    def _on_anchor(self, url: QUrl) -> None:
+        if url.scheme() == "cite":
+            self.sources.show_source(int(url.path() or 0))
+            return
+        self.link_clicked.emit(url)
+
+
+def _action_button(text: str, tooltip: str, parent: QWidget) -> QToolButton:
+    button = QToolButton(parent)
+    button.setText(text)
+    button.setToolTip(tooltip)
+    button.setAccessibleName(tooltip)
+    button.setAutoRaise(True)
+    button.setObjectName("messageAction")
+    button.setCursor(Qt.CursorShape.PointingHandCursor)
+    return button

@@ -1,0 +1,519 @@
+"""The chat page: header (model, documents), the transcript, and the composer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from allma_desktop.errors import AllmaError
+from allma_desktop.gui.widgets.chat_message import MessageWidget, SourceView
+
+if TYPE_CHECKING:
+    from allma_desktop.events import AnswerDone, Source
+    from allma_desktop.gui.controllers.chat_controller import ChatController
+    from allma_desktop.gui.controllers.conversations_controller import ConversationsController
+    from allma_desktop.orchestrator import HealthReport
+    from allma_desktop.services.conversations import MessageRecord, SourceRecord
+
+NO_DOCUMENTS = -1  # collection combo value: answer without documents
+
+
+def source_view(source: Source | SourceRecord) -> SourceView:
+    return SourceView(source.number, source.path, source.title, source.page, source.snippet)
+
+
+class ChatInput(QPlainTextEdit):
+    """Enter sends, Shift+Enter adds a line, Esc stops; grows with its text up to 8 lines."""
+
+    submitted = Signal()
+    escape_pressed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("chatInput")
+        self.setPlaceholderText("Ask about your documents…  (Enter to send, Shift+Enter for a new line)")
+        self.setAccessibleName("Message")
+        self.setTabChangesFocus(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.document().contentsChanged.connect(self._fit_height)
+        self._fit_height()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt API
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+                self.insertPlainText("\n")
+            else:
+                self.submitted.emit()
+            return
+        if event.key() == Qt.Key.Key_Escape:
+            self.escape_pressed.emit()
+            return
+        super().keyPressEvent(event)
+
+    def _fit_height(self) -> None:
+        lines = max(1, min(8, int(self.document().size().height())))
+        line_height = self.fontMetrics().lineSpacing()
+        self.setFixedHeight(lines * line_height + 18)
+
+
+class ChatView(QWidget):
+    """Shows one conversation and streams answers into it through a ``ChatController``."""
+
+    conversation_opened = Signal(int)  # the transcript now shows this conversation
+
+    def __init__(
+        self,
+        chat: ChatController,
+        conversations: ConversationsController,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("chatView")
+        self.chat = chat
+        self.conversations = conversations
+        self.conversation_id: int | None = None
+        self.messages: list[MessageWidget] = []
+        self._streaming: MessageWidget | None = None
+        self._editing_message_id: int | None = None
+        self._models: list[str] = []
+        # Injected by tests; by default the desktop opens links and asks before opening files.
+        self.open_url: Callable[[QUrl], object] = QDesktopServices.openUrl
+        self.confirm_open_file: Callable[[str], bool] = self._ask_open_file
+
+        self._build_header()
+        self._build_transcript()
+        self._build_composer()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.header)
+        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.composer)
+
+        chat.started.connect(self._on_started)
+        chat.sources.connect(self._on_sources)
+        chat.thinking.connect(self._on_thinking)
+        chat.token.connect(self._on_token)
+        chat.finished.connect(self._on_finished)
+        chat.failed.connect(self._on_failed)
+        chat.busy_changed.connect(self._on_busy)
+        events = chat.events
+        events.engine_ready.connect(self.refresh_choices)
+        events.documents_changed.connect(self.refresh_choices)
+        events.health_changed.connect(self._on_health)
+        self._on_busy(False)
+        self._show_empty_state(True)
+
+    # --- building ----------------------------------------------------------------
+
+    def _build_header(self) -> None:
+        self.header = QFrame(self)
+        self.header.setObjectName("chatHeader")
+        self.title = QLabel("New chat", self.header)
+        self.title.setObjectName("chatTitle")
+        self.model_box = QComboBox(self.header)
+        self.model_box.setObjectName("modelBox")
+        self.model_box.setAccessibleName("Model for this conversation")
+        self.model_box.setToolTip("The model that answers in this conversation")
+        self.model_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.model_box.activated.connect(self._on_model_chosen)
+        self.collection_box = QComboBox(self.header)
+        self.collection_box.setObjectName("collectionBox")
+        self.collection_box.setAccessibleName("Documents to answer from")
+        self.collection_box.setToolTip("Which documents this conversation answers from")
+        self.collection_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.collection_box.activated.connect(self._on_collection_chosen)
+        row = QHBoxLayout(self.header)
+        row.setContentsMargins(20, 10, 16, 10)
+        row.addWidget(self.title, 1)
+        row.addWidget(self.collection_box)
+        row.addWidget(self.model_box)
+
+    def _build_transcript(self) -> None:
+        self.scroll = QScrollArea(self)
+        self.scroll.setObjectName("transcriptScroll")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.transcript = QWidget(self.scroll)
+        self.transcript.setObjectName("transcript")
+        self._column = QVBoxLayout(self.transcript)
+        self._column.setContentsMargins(24, 16, 24, 16)
+        self._column.setSpacing(12)
+        self.empty_state = QWidget(self.transcript)
+        empty = QVBoxLayout(self.empty_state)
+        empty.addStretch(1)
+        headline = QLabel("What would you like to know?", self.empty_state)
+        headline.setObjectName("emptyHeadline")
+        headline.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        hint = QLabel(
+            "Ask a question and Allma answers from your documents, citing the page.\n"
+            "Drop PDFs, Word files, Markdown or text anywhere on this window to add them.",
+            self.empty_state,
+        )
+        hint.setObjectName("emptyHint")
+        hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        hint.setWordWrap(True)
+        empty.addWidget(headline)
+        empty.addWidget(hint)
+        empty.addStretch(2)
+        self._column.addWidget(self.empty_state, 1)
+        self._column.addStretch(0)
+        self.scroll.setWidget(self.transcript)
+        self._follow_bottom = True
+        bar = self.scroll.verticalScrollBar()
+        bar.rangeChanged.connect(self._keep_bottom)
+        bar.valueChanged.connect(self._track_bottom)
+
+    def _build_composer(self) -> None:
+        self.composer = QFrame(self)
+        self.composer.setObjectName("composer")
+        self.edit_banner = QLabel("Editing your last question — Esc to cancel", self.composer)
+        self.edit_banner.setObjectName("editBanner")
+        self.edit_banner.hide()
+        self.input = ChatInput(self.composer)
+        self.input.submitted.connect(self.submit)
+        self.input.escape_pressed.connect(self.escape)
+        self.send_button = QPushButton("Send", self.composer)
+        self.send_button.setObjectName("sendButton")
+        self.send_button.setAccessibleName("Send message")
+        self.send_button.setToolTip("Send (Enter)")
+        self.send_button.clicked.connect(self.submit)
+        self.stop_button = QPushButton("Stop", self.composer)
+        self.stop_button.setObjectName("stopButton")
+        self.stop_button.setAccessibleName("Stop the answer")
+        self.stop_button.setToolTip("Stop (Esc)")
+        self.stop_button.clicked.connect(self.chat.stop)
+        box = QFrame(self.composer)
+        box.setObjectName("composerBox")
+        row = QHBoxLayout(box)
+        row.setContentsMargins(10, 6, 6, 6)
+        row.addWidget(self.input, 1)
+        row.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
+        row.addWidget(self.stop_button, 0, Qt.AlignmentFlag.AlignBottom)
+        column = QVBoxLayout(self.composer)
+        column.setContentsMargins(24, 8, 24, 16)
+        column.setSpacing(4)
+        column.addWidget(self.edit_banner)
+        column.addWidget(box)
+        stop_shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        stop_shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        stop_shortcut.activated.connect(self.escape)
+        QWidget.setTabOrder(self.input, self.send_button)
+
+    # --- conversations ------------------------------------------------------------
+
+    def show_conversation(self, conversation_id: int | None) -> None:
+        """Show a stored conversation (None: a new, empty chat). Built once, not per token."""
+        if self.chat.busy and conversation_id != self.conversation_id:
+            self.chat.stop()
+        self._cancel_edit()
+        self._clear()
+        self.conversation_id = conversation_id
+        record = self.conversations.get(conversation_id) if conversation_id else None
+        self.title.setText(record.title if record else "New chat")
+        if record is None:
+            self.conversation_id = None
+        else:
+            for message in self.conversations.messages(record.id):
+                self._add_stored(message)
+        self._sync_choices()
+        self._update_actions()
+        self._show_empty_state(not self.messages)
+        self._follow_bottom = True
+        QTimer.singleShot(0, self._scroll_to_bottom)
+
+    def new_chat(self) -> None:
+        self.show_conversation(None)
+        self.focus_input()
+
+    def focus_input(self) -> None:
+        self.input.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _add_stored(self, message: MessageRecord) -> None:
+        widget = self._add_message(message.role)
+        widget.message_id = message.id
+        if message.role == "user":
+            widget.set_text(message.content)
+            return
+        note = ""
+        if message.status == "interrupted":
+            note = "Stopped — the answer is incomplete."
+        elif message.status == "failed":
+            note = message.error or "The answer failed."
+        elif message.status == "streaming":
+            note = "This answer was cut off when Allma closed."
+        widget.author.setText(message.model or "Allma")
+        widget.finish(
+            message.content, message.thinking, [source_view(s) for s in message.sources], note
+        )
+
+    def _add_message(self, role: str) -> MessageWidget:
+        widget = MessageWidget(role, self.transcript)
+        widget.link_clicked.connect(self.open_link)
+        widget.open_source.connect(self.open_source)
+        widget.regenerate_requested.connect(self.regenerate)
+        widget.edit_requested.connect(self.edit_last_question)
+        self._column.insertWidget(self._column.count() - 1, widget)
+        self.messages.append(widget)
+        self._show_empty_state(False)
+        return widget
+
+    def _clear(self) -> None:
+        for widget in self.messages:
+            widget.deleteLater()
+        self.messages = []
+        self._streaming = None
+
+    def _show_empty_state(self, empty: bool) -> None:
+        self.empty_state.setVisible(empty)
+        self._column.setStretch(self._column.count() - 1, 0 if empty else 1)
+
+    # --- sending ------------------------------------------------------------------
+
+    def submit(self) -> None:
+        text = self.input.toPlainText().strip()
+        if not text or self.chat.busy:
+            return
+        self.input.clear()
+        if self._editing_message_id is not None and self.conversation_id is not None:
+            message_id = self._editing_message_id
+            self._cancel_edit()
+            self._drop_from_last_question()
+            self._begin_exchange(text)
+            self.chat.edit_and_resend(self.conversation_id, message_id, text)
+            return
+        self._begin_exchange(text)
+        model, collection_id, use_documents = self._choices()
+        self.chat.send(text, self.conversation_id, model, collection_id, use_documents)
+
+    def regenerate(self) -> None:
+        if self.conversation_id is None or self.chat.busy:
+            return
+        question = self._last_widget("user")
+        if question is None:
+            return
+        text = question.text
+        self._drop_from_last_question()
+        self._begin_exchange(text)
+        self.chat.regenerate(self.conversation_id)
+
+    def edit_last_question(self) -> None:
+        question = self._last_widget("user")
+        if question is None or self.conversation_id is None or self.chat.busy:
+            return
+        stored = [m for m in self.conversations.messages(self.conversation_id) if m.role == "user"]
+        if not stored:
+            return
+        self._editing_message_id = stored[-1].id
+        self.input.setPlainText(question.text)
+        self.edit_banner.show()
+        self.focus_input()
+        self.input.moveCursor(self.input.textCursor().MoveOperation.End)
+
+    def escape(self) -> None:
+        if self.chat.busy:
+            self.chat.stop()
+        elif self._editing_message_id is not None:
+            self._cancel_edit()
+            self.input.clear()
+
+    def _cancel_edit(self) -> None:
+        self._editing_message_id = None
+        self.edit_banner.hide()
+
+    def _begin_exchange(self, text: str) -> None:
+        question = self._add_message("user")
+        question.set_text(text)
+        answer = self._add_message("assistant")
+        answer.author.setText(self.model_box.currentText() or "Allma")
+        answer.start_streaming()
+        self._streaming = answer
+        self._follow_bottom = True
+        self._update_actions()
+
+    def _drop_from_last_question(self) -> None:
+        question = self._last_widget("user")
+        if question is None:
+            return
+        index = self.messages.index(question)
+        for widget in self.messages[index:]:
+            widget.deleteLater()
+        del self.messages[index:]
+
+    def _last_widget(self, role: str) -> MessageWidget | None:
+        for widget in reversed(self.messages):
+            if widget.role == role:
+                return widget
+        return None
+
+    # --- the stream ---------------------------------------------------------------
+
+    def _on_started(self, conversation_id: int, message_id: int) -> None:
+        if self._streaming is not None:
+            self._streaming.message_id = message_id
+        if self.conversation_id != conversation_id:
+            self.conversation_id = conversation_id
+            record = self.conversations.get(conversation_id)
+            if record is not None:
+                self.title.setText(record.title)
+            self.conversation_opened.emit(conversation_id)
+
+    def _on_sources(self, sources: Sequence[Source]) -> None:
+        if self._streaming is not None and sources:
+            count = len(sources)
+            self._streaming.set_status(
+                f"Read {count} passage{'s' if count != 1 else ''} from your documents…"
+            )
+
+    def _on_thinking(self, text: str) -> None:
+        if self._streaming is not None:
+            self._streaming.set_status("")
+            self._streaming.append_thinking(text)
+
+    def _on_token(self, text: str) -> None:
+        if self._streaming is not None:
+            self._streaming.append_token(text)
+
+    def _on_finished(self, done: AnswerDone) -> None:
+        widget = self._streaming
+        self._streaming = None
+        if widget is None:
+            return
+        widget.message_id = done.message_id
+        note = ""
+        if done.error is not None:
+            note = done.error.message + (f" {done.error.hint}" if done.error.hint else "")
+        elif done.interrupted:
+            note = "Stopped — the answer is incomplete."
+        widget.finish(done.answer, done.thinking, [source_view(s) for s in done.sources])
+        if note:
+            widget.set_status(note, error=done.error is not None)
+        if done.model:
+            widget.author.setText(done.model)
+        self._update_actions()
+
+    def _on_failed(self, error: AllmaError) -> None:
+        widget = self._streaming
+        self._streaming = None
+        if widget is None:
+            widget = self._add_message("assistant")
+        widget.finish(widget.text, widget.thinking.text, [])
+        widget.set_status(f"{error.message} {error.hint}".strip(), error=True)
+        self._update_actions()
+
+    def _on_busy(self, busy: bool) -> None:
+        self.send_button.setVisible(not busy)
+        self.stop_button.setVisible(busy)
+        self.model_box.setEnabled(not busy)
+        self.collection_box.setEnabled(not busy)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        """Only the last exchange can be regenerated or edited, and not while streaming."""
+        busy = self.chat.busy
+        last_answer = self._last_widget("assistant")
+        last_question = self._last_widget("user")
+        for widget in self.messages:
+            widget.regenerate_button.setVisible(widget is last_answer and not busy)
+            widget.edit_button.setVisible(widget is last_question and not busy)
+
+    # --- links and sources --------------------------------------------------------
+
+    def open_link(self, url: QUrl) -> None:
+        """Open http(s) links; file links only after the user agrees; nothing else."""
+        scheme = url.scheme().lower()
+        if scheme in {"http", "https"}:
+            self.open_url(url)
+        elif scheme == "file" and self.confirm_open_file(url.toLocalFile()):
+            self.open_url(url)
+
+    def open_source(self, source: SourceView) -> None:
+        self.open_url(source.url)
+
+    def _ask_open_file(self, path: str) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "Open file?",
+            f"The answer links to a file on this computer:\n\n{path}\n\nOpen it?",
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    # --- model and documents ------------------------------------------------------
+
+    def refresh_choices(self, *_: object) -> None:
+        collections = self.conversations.collections()
+        self.collection_box.clear()
+        for collection in collections:
+            label = f"{collection.name}  ({collection.document_count} docs)"
+            self.collection_box.addItem(label, collection.id)
+        self.collection_box.addItem("No documents (just chat)", NO_DOCUMENTS)
+        self._sync_choices()
+
+    def _on_health(self, report: HealthReport) -> None:
+        names = [n for n in report.ollama.models if "embed" not in n.lower()]
+        if names != self._models:
+            self._models = names
+            self._sync_choices()
+
+    def _sync_choices(self) -> None:
+        record = self.conversations.get(self.conversation_id) if self.conversation_id else None
+        model = (record.model if record else None) or self.chat.default_model
+        names = list(self._models)
+        if model not in names:
+            names.insert(0, model)
+        self.model_box.clear()
+        self.model_box.addItems(names)
+        self.model_box.setCurrentText(model)
+        if record is not None and not record.use_documents:
+            wanted: int | None = NO_DOCUMENTS
+        else:
+            wanted = record.collection_id if record else None
+        index = self.collection_box.findData(wanted) if wanted is not None else 0
+        self.collection_box.setCurrentIndex(max(0, index))
+
+    def _choices(self) -> tuple[str | None, int | None, bool]:
+        model = self.model_box.currentText() or None
+        collection = self.collection_box.currentData()
+        if collection == NO_DOCUMENTS:
+            return model, None, False
+        return model, collection if isinstance(collection, int) else None, True
+
+    def _on_model_chosen(self, _index: int) -> None:
+        if self.conversation_id is not None:
+            self.conversations.set_model(self.conversation_id, self.model_box.currentText())
+
+    def _on_collection_chosen(self, _index: int) -> None:
+        if self.conversation_id is not None:
+            _, collection_id, use_documents = self._choices()
+            self.conversations.set_collection(self.conversation_id, collection_id, use_documents)
+
+    # --- scrolling ----------------------------------------------------------------
+
+    def _track_bottom(self, value: int) -> None:
+        bar = self.scroll.verticalScrollBar()
+        self._follow_bottom = value >= bar.maximum() - 24
+
+    def _keep_bottom(self, _minimum: int, maximum: int) -> None:
+        if self._follow_bottom:
+            self.scroll.verticalScrollBar().setValue(maximum)
+
+    def _scroll_to_bottom(self) -> None:
+        bar = self.scroll.verticalScrollBar()
+        bar.setValue(bar.maximum())

@@ -1,0 +1,259 @@
+"""A friendly panel instead of error dialogs: what to do when Ollama or a model is missing.
+
+It follows each ``HealthReport``; the main window hides it once everything works.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+if TYPE_CHECKING:
+    from allma_desktop.errors import AllmaError
+    from allma_desktop.orchestrator import HealthReport
+
+OLLAMA_DOWNLOAD_URL = "https://ollama.com/download"
+
+
+class ModelRow(QWidget):
+    """One model to download: name, what it is for, a Download button, and progress."""
+
+    pull_requested = Signal(str)
+
+    def __init__(self, role: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.role = role
+        self.model = ""
+        self.name = QLabel(self)
+        self.name.setObjectName("modelName")
+        self.purpose = QLabel(
+            "answers your questions" if role == "chat" else "reads your documents for search",
+            self,
+        )
+        self.purpose.setObjectName("mutedLabel")
+        self.button = QPushButton("Download", self)
+        self.button.setObjectName("pullButton")
+        self.button.clicked.connect(lambda: self.pull_requested.emit(self.model))
+        self.progress = QProgressBar(self)
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(6)
+        self.progress.hide()
+        self.state = QLabel(self)
+        self.state.setObjectName("mutedLabel")
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 4, 0, 4)
+        grid.addWidget(self.name, 0, 0)
+        grid.addWidget(self.button, 0, 1, 2, 1, Qt.AlignmentFlag.AlignVCenter)
+        grid.addWidget(self.purpose, 1, 0)
+        grid.addWidget(self.progress, 2, 0, 1, 2)
+        grid.addWidget(self.state, 3, 0, 1, 2)
+        grid.setColumnStretch(0, 1)
+
+    def set_model(self, model: str, present: bool) -> None:
+        self.model = model
+        self.name.setText(model)
+        self.button.setAccessibleName(f"Download {model}")
+        if present:
+            self.button.setText("Installed ✓")
+            self.button.setEnabled(False)
+            self.progress.hide()
+            self.state.hide()
+        elif not self.progress.isVisible():
+            self.button.setText("Download")
+            self.button.setEnabled(True)
+
+    def show_progress(self, status: str, fraction: float) -> None:
+        self.button.setEnabled(False)
+        self.button.setText("Downloading…")
+        self.progress.show()
+        if fraction < 0:
+            self.progress.setRange(0, 0)  # busy indicator while Ollama gives no size
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(fraction * 1000))
+        self.state.setText(status.capitalize())
+        self.state.show()
+
+    def show_finished(self) -> None:
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(1000)
+        self.button.setText("Installed ✓")
+        self.state.setText("Downloaded")
+
+    def show_failed(self, error: AllmaError) -> None:
+        self.progress.hide()
+        self.button.setText("Try again")
+        self.button.setEnabled(True)
+        self.state.setText(f"{error.message} {error.hint}".strip())
+        self.state.show()
+
+
+class FirstRunPanel(QFrame):
+    """Step-by-step help; emits what the user asked for, the main window does it."""
+
+    check_requested = Signal()
+    pull_requested = Signal(str)
+    settings_requested = Signal()
+    open_url = Signal(QUrl)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("firstRunPanel")
+        self.card = QFrame(self)
+        self.card.setObjectName("firstRunCard")
+        self.card.setMaximumWidth(620)
+        self.headline = QLabel(self.card)
+        self.headline.setObjectName("firstRunHeadline")
+        self.headline.setWordWrap(True)
+        self.explanation = QLabel(self.card)
+        self.explanation.setObjectName("firstRunText")
+        self.explanation.setWordWrap(True)
+        self.explanation.setTextFormat(Qt.TextFormat.RichText)
+        self.explanation.setOpenExternalLinks(False)
+        self.explanation.linkActivated.connect(lambda link: self.open_url.emit(QUrl(link)))
+
+        self.install_steps = QWidget(self.card)
+        steps = QVBoxLayout(self.install_steps)
+        steps.setContentsMargins(0, 0, 0, 0)
+        steps.setSpacing(10)
+        self.get_ollama = QPushButton("Get Ollama", self.install_steps)
+        self.get_ollama.setObjectName("primaryButton")
+        self.get_ollama.setToolTip(OLLAMA_DOWNLOAD_URL)
+        self.get_ollama.clicked.connect(lambda: self.open_url.emit(QUrl(OLLAMA_DOWNLOAD_URL)))
+        steps.addWidget(_step(1, "Install Ollama from ollama.com (free, runs on this computer).",
+                              self.install_steps))
+        steps.addWidget(_step(2, "Start it: open the Ollama app, or run <code>ollama serve</code> "
+                                 "in a terminal.", self.install_steps))
+        steps.addWidget(_step(3, "That's it: Allma checks again every few seconds and this page "
+                                 "goes away by itself.", self.install_steps))
+
+        self.model_rows = {"chat": ModelRow("chat", self.card), "embedding": ModelRow("embedding", self.card)}
+        for row in self.model_rows.values():
+            row.pull_requested.connect(self.pull_requested)
+
+        self.check_button = QPushButton("Check again", self.card)
+        self.check_button.setObjectName("checkAgainButton")
+        self.check_button.clicked.connect(self.check_requested)
+        self.settings_button = QPushButton("Open Settings", self.card)
+        self.settings_button.setObjectName("secondaryButton")
+        self.settings_button.setToolTip("Change the Ollama address or the models")
+        self.settings_button.clicked.connect(self.settings_requested)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.get_ollama)
+        buttons.addWidget(self.check_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.settings_button)
+        self.hint = QLabel(self.card)
+        self.hint.setObjectName("mutedLabel")
+        self.hint.setWordWrap(True)
+
+        card = QVBoxLayout(self.card)
+        card.setContentsMargins(32, 28, 32, 28)
+        card.setSpacing(14)
+        card.addWidget(self.headline)
+        card.addWidget(self.explanation)
+        card.addWidget(self.install_steps)
+        for row in self.model_rows.values():
+            card.addWidget(row)
+        card.addLayout(buttons)
+        card.addWidget(self.hint)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(24, 24, 24, 24)
+        outer.addStretch(1)
+        outer.addWidget(self.card, 0, Qt.AlignmentFlag.AlignHCenter)
+        outer.addStretch(2)
+        self.problem = ""
+        self.show_waiting()
+
+    def show_waiting(self) -> None:
+        self.problem = "starting"
+        self.headline.setText("Starting Allma…")
+        self.explanation.setText("Opening your library and looking for Ollama.")
+        self._show_parts(install=False, models=False)
+
+    def show_report(self, report: HealthReport) -> None:
+        ollama = report.ollama
+        if report.store_error is not None:
+            self.show_error(report.store_error)
+        elif not ollama.reachable:
+            self.problem = "ollama_unreachable"
+            self.headline.setText("Allma needs Ollama to answer")
+            self.explanation.setText(
+                "Ollama runs the language models on your own computer, so your documents "
+                f"never leave it. Allma looked for it at <b>{ollama.host}</b> and found nothing."
+            )
+            self._show_parts(install=True, models=False)
+            self.hint.setText(
+                "Ollama runs on another computer or port? Change the address in Settings."
+            )
+        elif not ollama.ok:
+            self.problem = "models_missing"
+            self.headline.setText("Download the models")
+            self.explanation.setText(
+                f"Ollama {ollama.version or ''} is running. Allma needs two models; download "
+                "each with one click (a few GB in total, once)."
+            )
+            self.model_rows["chat"].set_model(ollama.chat_model, ollama.chat_model_present)
+            self.model_rows["embedding"].set_model(
+                ollama.embedding_model, ollama.embedding_model_present
+            )
+            self._show_parts(install=False, models=True)
+            self.hint.setText("Prefer other models? Pick them in Settings.")
+        else:
+            self.problem = ""
+
+    def show_error(self, error: AllmaError) -> None:
+        self.problem = "error"
+        self.headline.setText("Allma cannot open its library")
+        self.explanation.setText(f"{_escape(error.message)}<br><br>{_escape(error.hint)}")
+        self._show_parts(install=False, models=False)
+        self.hint.setText("")
+
+    def row_for(self, model: str) -> ModelRow | None:
+        for row in self.model_rows.values():
+            if row.model == model:
+                return row
+        return None
+
+    def _show_parts(self, install: bool, models: bool) -> None:
+        self.install_steps.setVisible(install)
+        self.get_ollama.setVisible(install)
+        for row in self.model_rows.values():
+            row.setVisible(models)
+        self.check_button.setVisible(self.problem not in {"starting"})
+        self.settings_button.setVisible(self.problem not in {"starting"})
+        self.hint.setVisible(install or models)
+
+
+def _step(number: int, text: str, parent: QWidget) -> QWidget:
+    row = QWidget(parent)
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(12)
+    badge = QLabel(str(number), row)
+    badge.setObjectName("stepNumber")
+    badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    badge.setFixedSize(26, 26)
+    label = QLabel(text, row)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.RichText)
+    layout.addWidget(badge, 0, Qt.AlignmentFlag.AlignTop)
+    layout.addWidget(label, 1)
+    return row
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text)

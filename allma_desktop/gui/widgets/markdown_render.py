@@ -1,0 +1,303 @@
+"""Model output to safe, styled HTML for QTextDocument: Markdown, code colours, citations.
+
+Safety: raw HTML in the text is shown as text (the Markdown HTML parsers are switched
+off), images never load (they become their alt text), and only http(s), file and
+our own ``cite:`` links survive; everything else loses its link.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import markdown
+from bs4 import BeautifulSoup, NavigableString, Tag
+
+ALLOWED_TAGS = frozenset(
+    "p br strong em b i code pre ul ol li blockquote h1 h2 h3 h4 h5 h6 "
+    "table thead tbody tr th td a hr del s sup sub span".split()
+)
+ALLOWED_LINK_SCHEMES = ("http://", "https://", "file:", "cite:")
+CITATION = re.compile(r"\[(\d{1,3})\]")
+_FENCE = re.compile(r"^\s{0,3}(```|~~~)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ChatColors:
+    """Colours of rendered messages; one set for light and one for dark backgrounds."""
+
+    text: str
+    muted: str
+    link: str
+    code_background: str
+    code_border: str
+    inline_code_background: str
+    table_border: str
+    keyword: str
+    string: str
+    comment: str
+    number: str
+    function: str
+
+    @staticmethod
+    def for_dark(dark: bool) -> ChatColors:
+        return DARK if dark else LIGHT
+
+
+LIGHT = ChatColors(
+    text="#1f2328",
+    muted="#656d76",
+    link="#0a66c2",
+    code_background="#f4f5f7",
+    code_border="#e1e4e8",
+    inline_code_background="#eef0f3",
+    table_border="#d0d7de",
+    keyword="#cf222e",
+    string="#0a3069",
+    comment="#6e7781",
+    number="#0550ae",
+    function="#8250df",
+)
+DARK = ChatColors(
+    text="#e6edf3",
+    muted="#8d96a0",
+    link="#58a6ff",
+    code_background="#161b22",
+    code_border="#30363d",
+    inline_code_background="#262c36",
+    table_border="#3d444d",
+    keyword="#ff7b72",
+    string="#a5d6ff",
+    comment="#8b949e",
+    number="#79c0ff",
+    function="#d2a8ff",
+)
+
+
+def stylesheet(colors: ChatColors) -> str:
+    """The default stylesheet for a message's QTextDocument (Qt supports a CSS subset)."""
+    return f"""
+        body {{ color: {colors.text}; }}
+        a {{ color: {colors.link}; text-decoration: none; }}
+        a.cite {{ font-weight: 600; }}
+        code {{ font-family: 'JetBrains Mono', 'DejaVu Sans Mono', 'Menlo', 'Consolas', monospace;
+                background-color: {colors.inline_code_background}; }}
+        pre {{ font-family: 'JetBrains Mono', 'DejaVu Sans Mono', 'Menlo', 'Consolas', monospace;
+               margin: 0; }}
+        h1 {{ font-size: x-large; margin-top: 10px; margin-bottom: 6px; }}
+        h2 {{ font-size: large; margin-top: 10px; margin-bottom: 6px; }}
+        h3, h4, h5, h6 {{ font-size: medium; margin-top: 8px; margin-bottom: 4px; }}
+        p {{ margin-top: 0; margin-bottom: 8px; }}
+        li {{ margin-bottom: 2px; }}
+        blockquote {{ color: {colors.muted}; margin-left: 12px; }}
+        th {{ font-weight: 600; }}
+        .code-lang {{ color: {colors.muted}; font-size: small; }}
+    """
+
+
+def render_markdown(text: str, colors: ChatColors, *, streaming: bool = False) -> str:
+    """HTML for ``text``; ``streaming`` closes a code fence still being written."""
+    if streaming and len(_FENCE.findall(text)) % 2 == 1:
+        text += "\n```"
+    converted = _converter().reset().convert(text)
+    soup = BeautifulSoup(converted, "html.parser")
+    _sanitize(soup)
+    _highlight_code_blocks(soup, colors)
+    _style_tables(soup, colors)
+    _link_citations(soup)
+    return str(soup)
+
+
+def render_plain(text: str) -> str:
+    """A user's own message: shown as typed, line breaks kept, never interpreted."""
+    return "<p>" + html.escape(text).replace("\n", "<br>") + "</p>"
+
+
+@lru_cache(maxsize=1)
+def _converter() -> markdown.Markdown:
+    converter = markdown.Markdown(extensions=["fenced_code", "tables", "sane_lists"])
+    # Raw HTML in model output is text, not markup: drop the two parsers that pass it through.
+    converter.preprocessors.deregister("html_block")
+    converter.inlinePatterns.deregister("html")
+    return converter
+
+
+def _sanitize(soup: BeautifulSoup) -> None:
+    for image in soup.find_all("img"):
+        alt = image.get("alt") or "image"
+        image.replace_with(NavigableString(f"[{alt}]"))
+    for element in soup.find_all(True):
+        if element.name not in ALLOWED_TAGS:
+            element.unwrap()
+            continue
+        href = element.get("href") if element.name == "a" else None
+        languages = [c for c in element.get("class") or [] if c.startswith("language-")]
+        element.attrs = {"class": languages[:1]} if element.name == "code" and languages else {}
+        if element.name == "a":
+            if isinstance(href, str) and href.strip().lower().startswith(ALLOWED_LINK_SCHEMES):
+                element.attrs = {"href": href.strip()}
+            else:
+                element.unwrap()
+
+
+def _style_tables(soup: BeautifulSoup, colors: ChatColors) -> None:
+    for table in soup.find_all("table"):
+        if table.get("class") == ["code"]:
+            continue
+        table.attrs = {
+            "border": "1",
+            "cellspacing": "0",
+            "cellpadding": "6",
+            "style": f"border-color: {colors.table_border}; border-style: solid;"
+            " margin-bottom: 8px;",
+        }
+
+
+def _highlight_code_blocks(soup: BeautifulSoup, colors: ChatColors) -> None:
+    """Put each code block in a padded, tinted box (a one-cell table: QTextDocument's way)."""
+    for pre in soup.find_all("pre"):
+        code = pre.find("code")
+        source = code.get_text() if isinstance(code, Tag) else pre.get_text()
+        language = _language_of(code)
+        highlighted = highlight(source.rstrip("\n"), language, colors)
+        label = f'<span class="code-lang">{html.escape(language)}</span><br>' if language else ""
+        box = BeautifulSoup(
+            f'<table class="code" width="100%" cellspacing="0" cellpadding="10" '
+            f'style="background-color: {colors.code_background}; border-color: '
+            f'{colors.code_border}; border-style: solid; margin-bottom: 8px;" border="1">'
+            f"<tr><td>{label}<pre>{highlighted}</pre></td></tr></table>",
+            "html.parser",
+        )
+        pre.replace_with(box)
+
+
+def _language_of(code: Tag | None | object) -> str:
+    if not isinstance(code, Tag):
+        return ""
+    for css_class in code.get("class") or []:
+        if css_class.startswith("language-"):
+            return str(css_class.removeprefix("language-")).lower()
+    return ""
+
+
+def _link_citations(soup: BeautifulSoup) -> None:
+    """Turn "[2]" in the answer into a link that shows source 2 (not inside code or links)."""
+    for node in list(soup.find_all(string=CITATION)):
+        if node.find_parent(["code", "pre", "a"]) is not None:
+            continue
+        parts = CITATION.split(str(node))
+        fragment = ""
+        for position, part in enumerate(parts):
+            if position % 2:
+                fragment += f'<a class="cite" href="cite:{part}">[{part}]</a>'
+            else:
+                fragment += html.escape(part)
+        node.replace_with(BeautifulSoup(fragment, "html.parser"))
+
+
+# --- a small syntax highlighter ---------------------------------------------------------
+
+_KEYWORDS = {
+    "python": "and as assert async await break class continue def del elif else except False "
+    "finally for from global if import in is lambda None nonlocal not or pass raise return "
+    "True try while with yield match case self",
+    "javascript": "async await break case catch class const continue default delete do else "
+    "export extends false finally for function if import in instanceof let new null return "
+    "super switch this throw true try typeof undefined var void while yield of",
+    "rust": "as async await break const continue crate else enum extern false fn for if impl "
+    "in let loop match mod move mut pub ref return self Self static struct super trait true "
+    "type unsafe use where while",
+    "go": "break case chan const continue default defer else fallthrough for func go goto if "
+    "import interface map package range return select struct switch type var nil true false",
+    "c": "auto break case char const continue default do double else enum extern float for "
+    "goto if int long register return short signed sizeof static struct switch typedef union "
+    "unsigned void volatile while class public private protected new delete template "
+    "namespace using true false nullptr bool",
+    "shell": "if then else elif fi for while do done case esac function in export local "
+    "return echo cd exit sudo",
+    "sql": "select from where and or not insert into values update set delete create table "
+    "drop alter join left right inner outer on group by order having limit as distinct null "
+    "primary key index",
+}
+_ALIASES = {
+    "py": "python",
+    "python3": "python",
+    "js": "javascript",
+    "ts": "javascript",
+    "typescript": "javascript",
+    "jsx": "javascript",
+    "tsx": "javascript",
+    "java": "c",
+    "cpp": "c",
+    "c++": "c",
+    "csharp": "c",
+    "cs": "c",
+    "kotlin": "c",
+    "swift": "c",
+    "bash": "shell",
+    "sh": "shell",
+    "zsh": "shell",
+    "console": "shell",
+    "rs": "rust",
+    "golang": "go",
+}
+_HASH_COMMENTS = {"python", "shell"}
+_TOKEN_PATTERNS = {
+    "hash": re.compile(
+        r"(?P<comment>#[^\n]*)"
+        r"|(?P<string>\"\"\"[\s\S]*?(?:\"\"\"|$)|'''[\s\S]*?(?:'''|$)"
+        r"|\"(?:\\.|[^\"\\\n])*\"?|'(?:\\.|[^'\\\n])*'?)"
+        r"|(?P<number>\b\d[\d_]*(?:\.\d+)?(?:e[+-]?\d+)?\b)"
+        r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*)"
+    ),
+    "slash": re.compile(
+        r"(?P<comment>//[^\n]*|/\*[\s\S]*?(?:\*/|$)|--[^\n]*)"
+        r"|(?P<string>\"(?:\\.|[^\"\\\n])*\"?|'(?:\\.|[^'\\\n])*'?|`(?:\\.|[^`\\])*`?)"
+        r"|(?P<number>\b\d[\d_]*(?:\.\d+)?(?:e[+-]?\d+)?\b)"
+        r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*)"
+    ),
+}
+
+
+def highlight(source: str, language: str, colors: ChatColors) -> str:
+    """Escaped HTML of ``source`` with keywords, strings, comments and numbers coloured."""
+    family = _ALIASES.get(language, language)
+    keywords = _KEYWORDS.get(family)
+    if keywords is None and language not in {"", "json", "yaml", "toml"}:
+        return html.escape(source)
+    if keywords is None:
+        keyword_set: frozenset[str] = frozenset({"true", "false", "null"})
+    else:
+        keyword_set = frozenset(keywords.split())
+    case_insensitive = family == "sql"
+    if case_insensitive:
+        keyword_set = frozenset(word.lower() for word in keyword_set)
+    pattern = _TOKEN_PATTERNS["hash" if family in _HASH_COMMENTS or family == "yaml" else "slash"]
+    if family == "sql":
+        pattern = _TOKEN_PATTERNS["slash"]
+    out: list[str] = []
+    position = 0
+    for match in pattern.finditer(source):
+        out.append(html.escape(source[position : match.start()]))
+        token = match.group(0)
+        kind = match.lastgroup
+        color: str | None = None
+        if kind == "comment":
+            color = colors.comment
+        elif kind == "string":
+            color = colors.string
+        elif kind == "number":
+            color = colors.number
+        elif kind == "word":
+            word = token.lower() if case_insensitive else token
+            if word in keyword_set:
+                color = colors.keyword
+            elif source[match.end() : match.end() + 1] == "(":
+                color = colors.function
+        escaped = html.escape(token)
+        out.append(f'<span style="color: {color};">{escaped}</span>' if color else escaped)
+        position = match.end()
+    out.append(html.escape(source[position:]))
+    return "".join(out)

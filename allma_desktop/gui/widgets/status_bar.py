@@ -1,0 +1,86 @@
+"""The status bar: Ollama's state (connected, version, model) with a Reconnect action."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QLabel, QStatusBar, QToolButton, QWidget
+
+if TYPE_CHECKING:
+    from allma_desktop.errors import AllmaError
+    from allma_desktop.orchestrator import HealthReport
+
+
+class AppStatusBar(QStatusBar):
+    reconnect_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("appStatusBar")
+        self.setSizeGripEnabled(False)
+        self.dot = QLabel("●", self)
+        self.dot.setObjectName("statusDot")
+        self.ollama = QLabel("Starting…", self)
+        self.ollama.setObjectName("ollamaStatus")
+        self.ollama.setAccessibleName("Ollama status")
+        self.library = QLabel("", self)
+        self.library.setObjectName("libraryStatus")
+        self.reconnect = QToolButton(self)
+        self.reconnect.setText("Reconnect")
+        self.reconnect.setObjectName("reconnectButton")
+        self.reconnect.setAccessibleName("Reconnect to Ollama")
+        self.reconnect.setToolTip("Check Ollama again now")
+        self.reconnect.setAutoRaise(True)
+        self.reconnect.clicked.connect(self.reconnect_requested)
+        self.addWidget(self.dot)
+        self.addWidget(self.ollama, 1)
+        self.addPermanentWidget(self.library)
+        self.addPermanentWidget(self.reconnect)
+        self._set_state("starting")
+
+    def show_checking(self, checking: bool) -> None:
+        self.reconnect.setEnabled(not checking)
+        if checking and self.property("state") != "ok":
+            self.ollama.setText("Checking Ollama…")
+
+    def show_report(self, report: HealthReport) -> None:
+        ollama = report.ollama
+        if ollama.reachable:
+            version = f" {ollama.version}" if ollama.version else ""
+            if ollama.ok:
+                self.ollama.setText(f"Ollama{version} connected · {ollama.chat_model}")
+                self._set_state("ok")
+            else:
+                missing = [
+                    name
+                    for name, present in (
+                        (ollama.chat_model, ollama.chat_model_present),
+                        (ollama.embedding_model, ollama.embedding_model_present),
+                    )
+                    if not present
+                ]
+                what = ", ".join(missing) if missing else "a model"
+                self.ollama.setText(f"Ollama{version} connected · missing {what}")
+                self._set_state("warning")
+        else:
+            self.ollama.setText(f"Ollama not reachable at {ollama.host}")
+            self._set_state("error")
+        if report.store_error is not None:
+            self.ollama.setText(self.ollama.text() + f" · {report.store_error.message}")
+            self._set_state("error")
+        documents = report.documents
+        self.library.setText(
+            f"{documents} document{'s' if documents != 1 else ''} · {report.chunks} passages"
+        )
+        self.reconnect.setVisible(not report.ok)
+
+    def show_engine_failed(self, error: AllmaError) -> None:
+        self.ollama.setText(error.message)
+        self._set_state("error")
+
+    def _set_state(self, state: str) -> None:
+        self.setProperty("state", state)
+        colors = {"ok": "#2da44e", "warning": "#d4a72c", "error": "#cf222e", "starting": "#8c959f"}
+        self.dot.setStyleSheet(f"color: {colors.get(state, '#8c959f')};")
+        self.dot.setAccessibleName({"ok": "Connected", "warning": "Needs attention"}.get(state, state))

@@ -1,0 +1,500 @@
+"""Collections and the documents in them, as rows in SQLite.
+
+The vector store holds embeddings; this holds what a person sees (titles,
+paths, status) and the chunk texts. ``commit_document`` writes a document's
+chunks and marks it ready in one transaction, so on the SQLite side a document
+is either fully indexed or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+import peewee
+from peewee import JOIN, SqliteDatabase, fn
+
+from allma_desktop.errors import AllmaError, NotFound
+from allma_desktop.services.documents.model import Chunk, DocumentMetadata
+from allma_desktop.services.storage import (
+    DOCUMENT_STATUSES,
+    ChunkText,
+    Collection,
+    Document,
+    as_utc,
+    translating_store_errors,
+    tuple_rows,
+    utc_now,
+)
+
+DEFAULT_COLLECTION_NAME = "Library"
+
+
+@dataclass(frozen=True)
+class CollectionRecord:
+    id: int
+    key: str  # the vector store's name for it
+    name: str  # the user's name for it
+    created_at: datetime
+    embedding_model: str | None
+    embedding_dim: int | None
+    document_count: int
+    chunk_count: int
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    id: str
+    collection_id: int
+    collection_key: str
+    path: str
+    title: str
+    author: str | None
+    file_type: str
+    content_hash: str
+    size_bytes: int
+    mtime: float
+    page_count: int | None
+    chunk_count: int
+    status: str
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class LibraryCounts:
+    collections: int
+    documents: int
+    chunks: int
+    queued: int
+    indexing: int
+    ready: int
+    failed: int
+
+
+def normalize_path(path: str | os.PathLike[str]) -> str:
+    """The absolute form documents are stored and looked up by."""
+    return os.path.abspath(os.path.expanduser(os.fspath(path)))
+
+
+def _collection_record(row: Collection) -> CollectionRecord:
+    return CollectionRecord(
+        id=row.id,
+        key=row.key,
+        name=row.name,
+        created_at=as_utc(row.created_at),
+        embedding_model=row.embedding_model,
+        embedding_dim=row.embedding_dim,
+        document_count=int(getattr(row, "document_count", 0) or 0),
+        chunk_count=int(getattr(row, "chunk_total", 0) or 0),
+    )
+
+
+def _document_record(row: Document) -> DocumentRecord:
+    return DocumentRecord(
+        id=row.id,
+        collection_id=row.__data__["collection"],
+        collection_key=row.collection.key,
+        path=row.path,
+        title=row.title,
+        author=row.author,
+        file_type=row.file_type,
+        content_hash=row.content_hash,
+        size_bytes=row.size_bytes,
+        mtime=row.mtime,
+        page_count=row.page_count,
+        chunk_count=row.chunk_count,
+        status=row.status,
+        error=row.error,
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+    )
+
+
+def _chunk_row(chunk: Chunk, collection_key: str) -> dict[str, object]:
+    return {
+        "text": chunk.text,
+        "chunk_id": chunk.chunk_id,
+        "document_id": chunk.document_id,
+        "collection_key": collection_key,
+        "page": chunk.page,
+        "heading_path": json.dumps(list(chunk.heading_path), ensure_ascii=False),
+        "char_start": chunk.char_start,
+        "char_end": chunk.char_end,
+        "chunk_index": chunk.index,
+    }
+
+
+class LibraryService:
+    """Collections and document rows; the SQLite half of "what is indexed"."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    @property
+    def db(self) -> SqliteDatabase:
+        return self._db
+
+    # --- collections -----------------------------------------------------------
+
+    @translating_store_errors
+    def default_collection(self) -> CollectionRecord:
+        """The collection named "Library", or the oldest one; created if there is none."""
+        with self._db.atomic():
+            row = Collection.get_or_none(Collection.name == DEFAULT_COLLECTION_NAME)
+            if row is None:
+                row = Collection.select().order_by(Collection.id).first()
+            if row is None:
+                row = Collection.create(name=DEFAULT_COLLECTION_NAME)
+        return self.get_collection(row.id)
+
+    @translating_store_errors
+    def create_collection(self, name: str) -> CollectionRecord:
+        clean = self._valid_new_name(name)
+        try:
+            row = Collection.create(name=clean)
+        except peewee.IntegrityError as error:  # created by another thread meanwhile
+            raise _duplicate_name(clean) from error
+        return self.get_collection(row.id)
+
+    @translating_store_errors
+    def rename_collection(self, collection_id: int, name: str) -> CollectionRecord:
+        current = self.get_collection(collection_id)
+        clean = name.strip()
+        if clean != current.name:
+            self._valid_new_name(clean)
+            Collection.update(name=clean).where(Collection.id == collection_id).execute()
+        return self.get_collection(collection_id)
+
+    @translating_store_errors
+    def delete_collection(self, collection_id: int) -> str:
+        """Delete the collection, its documents and their chunk texts; returns its key.
+
+        The caller drops the vector store collection of that key. Conversations
+        that used it fall back to searching everything.
+        """
+        with self._db.atomic():
+            key = self.get_collection(collection_id).key
+            ChunkText.delete().where(ChunkText.collection_key == key).execute()
+            Collection.delete().where(Collection.id == collection_id).execute()
+        return key
+
+    @translating_store_errors
+    def get_collection(self, collection_id: int) -> CollectionRecord:
+        rows = self._collections(Collection.id == collection_id)
+        if not rows:
+            raise NotFound(
+                f"Collection {collection_id} does not exist.",
+                "It may have been deleted; pick one from the library.",
+            )
+        return rows[0]
+
+    @translating_store_errors
+    def collection_by_name(self, name: str) -> CollectionRecord:
+        rows = self._collections(Collection.name == name.strip())
+        if not rows:
+            raise NotFound(
+                f"There is no collection named '{name.strip()}'.",
+                "List them with `allma collections`, or create it first.",
+            )
+        return rows[0]
+
+    @translating_store_errors
+    def list_collections(self) -> list[CollectionRecord]:
+        """Every collection by name, with its document and chunk counts."""
+        return self._collections(None)
+
+    @translating_store_errors
+    def set_embedding(self, collection_id: int, model: str, dim: int) -> CollectionRecord:
+        """Record which embedding model (and vector size) the collection's vectors come from."""
+        updated = (
+            Collection.update(embedding_model=model, embedding_dim=dim)
+            .where(Collection.id == collection_id)
+            .execute()
+        )
+        if updated == 0:
+            self.get_collection(collection_id)  # raises NotFound
+        return self.get_collection(collection_id)
+
+    # --- documents -------------------------------------------------------------
+
+    @translating_store_errors
+    def document_by_path(
+        self, collection_id: int, path: str | os.PathLike[str]
+    ) -> DocumentRecord | None:
+        row = self._documents(
+            (Document.collection == collection_id) & (Document.path == normalize_path(path))
+        )
+        return row[0] if row else None
+
+    @translating_store_errors
+    def get_document(self, document_id: str) -> DocumentRecord:
+        rows = self._documents(Document.id == document_id)
+        if not rows:
+            raise NotFound(
+                f"Document {document_id} is not in the library.",
+                "It may have been removed; refresh the library.",
+            )
+        return rows[0]
+
+    @translating_store_errors
+    def list_documents(
+        self, collection_id: int | None = None, status: str | None = None
+    ) -> list[DocumentRecord]:
+        """Documents ordered by title, optionally of one collection and/or one status."""
+        conditions: list[peewee.Expression] = []
+        if collection_id is not None:
+            conditions.append(Document.collection == collection_id)
+        if status is not None:
+            _check_status(status)
+            conditions.append(Document.status == status)
+        where = None
+        for condition in conditions:
+            where = condition if where is None else where & condition
+        return self._documents(where)
+
+    @translating_store_errors
+    def start_document(
+        self,
+        collection_id: int,
+        path: str | os.PathLike[str],
+        *,
+        title: str | None = None,
+        file_type: str = "",
+        size_bytes: int = 0,
+        mtime: float = 0.0,
+        status: Literal["queued", "indexing"] = "indexing",
+    ) -> DocumentRecord:
+        """Add the file's row (or find it) and mark it queued/indexing.
+
+        A document already indexed keeps its chunks and metadata until
+        ``commit_document`` replaces them, so it stays searchable meanwhile.
+        """
+        _check_status(status)
+        absolute = normalize_path(path)
+        with self._db.atomic():
+            self.get_collection(collection_id)
+            existing = Document.get_or_none(
+                (Document.collection == collection_id) & (Document.path == absolute)
+            )
+            now = utc_now()
+            if existing is None:
+                row = Document.create(
+                    collection=collection_id,
+                    path=absolute,
+                    title=title or Path(absolute).name,
+                    file_type=file_type or Path(absolute).suffix.lstrip(".").lower(),
+                    size_bytes=size_bytes,
+                    mtime=mtime,
+                    status=status,
+                    created_at=now,
+                    updated_at=now,
+                )
+                document_id = row.id
+            else:
+                document_id = existing.id
+                Document.update(status=status, error=None, updated_at=now).where(
+                    Document.id == document_id
+                ).execute()
+        return self.get_document(document_id)
+
+    @translating_store_errors
+    def mark_failed(self, document_id: str, error: str) -> DocumentRecord:
+        """Record why the document could not be indexed (chunks from a past success are kept)."""
+        self._set_fields(document_id, status="failed", error=error)
+        return self.get_document(document_id)
+
+    @translating_store_errors
+    def mark_interrupted_as_failed(self, error: str = "Indexing was interrupted.") -> int:
+        """After a crash: documents left queued/indexing become failed; returns how many."""
+        return int(
+            Document.update(status="failed", error=error, updated_at=utc_now())
+            .where(Document.status.in_(("queued", "indexing")))
+            .execute()
+        )
+
+    @translating_store_errors
+    def commit_document(
+        self,
+        document_id: str,
+        *,
+        chunks: Sequence[Chunk],
+        collection_key: str,
+        metadata: DocumentMetadata,
+        mtime: float | None = None,
+    ) -> DocumentRecord:
+        """Replace the document's chunk texts with ``chunks`` and mark it ready, atomically.
+
+        Call after its vectors are stored. If anything fails, the previous
+        chunks, status and metadata are left exactly as they were.
+        """
+        foreign = {chunk.document_id for chunk in chunks} - {document_id}
+        if foreign:
+            raise ValueError(f"chunks of other documents {sorted(foreign)} given for {document_id}")
+        with self._db.atomic():
+            current = self.get_document(document_id)
+            if current.collection_key != collection_key:
+                raise ValueError(
+                    f"document {document_id} is in collection {current.collection_key}, "
+                    f"not {collection_key}"
+                )
+            ChunkText.delete().where(ChunkText.document_id == document_id).execute()
+            rows = [_chunk_row(chunk, collection_key) for chunk in chunks]
+            for batch in peewee.chunked(rows, 500):
+                ChunkText.insert_many(batch).execute()
+            self._set_fields(
+                document_id,
+                title=metadata.title or current.title,
+                author=metadata.author,
+                file_type=metadata.file_type or current.file_type,
+                content_hash=metadata.content_hash,
+                size_bytes=metadata.size_bytes,
+                page_count=metadata.page_count,
+                mtime=current.mtime if mtime is None else mtime,
+                chunk_count=len(chunks),
+                status="ready",
+                error=None,
+            )
+        return self.get_document(document_id)
+
+    @translating_store_errors
+    def delete_document(self, document_id: str) -> DocumentRecord:
+        """Delete the row and its chunk texts; returns what was deleted (to drop its vectors)."""
+        with self._db.atomic():
+            record = self.get_document(document_id)
+            ChunkText.delete().where(ChunkText.document_id == document_id).execute()
+            Document.delete().where(Document.id == document_id).execute()
+        return record
+
+    @translating_store_errors
+    def move_document(self, document_id: str, collection_id: int) -> DocumentRecord:
+        """Move the document (and its chunk texts) to another collection.
+
+        The caller moves its vectors: read the old ``collection_key`` first
+        (``get_document``); ``chunk_texts`` gives the texts to re-embed.
+        """
+        with self._db.atomic():
+            current = self.get_document(document_id)
+            target = self.get_collection(collection_id)
+            if target.id == current.collection_id:
+                return current
+            clash = Document.get_or_none(
+                (Document.collection == collection_id) & (Document.path == current.path)
+            )
+            if clash is not None:
+                raise AllmaError(
+                    f"'{target.name}' already has {current.path}.",
+                    "Remove that copy first, or keep the document where it is.",
+                )
+            Document.update(collection=collection_id, updated_at=utc_now()).where(
+                Document.id == document_id
+            ).execute()
+            ChunkText.update(collection_key=target.key).where(
+                ChunkText.document_id == document_id
+            ).execute()
+        return self.get_document(document_id)
+
+    @translating_store_errors
+    def chunk_texts(self, document_id: str) -> list[Chunk]:
+        """The document's chunks as stored, in order (to re-embed without re-parsing)."""
+        document = self.get_document(document_id)
+        rows = ChunkText.select().where(ChunkText.document_id == document_id)
+        chunks = [
+            Chunk(
+                chunk_id=row.chunk_id,
+                document_id=row.document_id,
+                index=int(row.chunk_index),
+                text=row.text,
+                path=document.path,
+                title=document.title,
+                page=None if row.page is None else int(row.page),
+                heading_path=tuple(json.loads(row.heading_path or "[]")),
+                char_start=int(row.char_start),
+                char_end=int(row.char_end),
+                file_type=document.file_type,
+            )
+            for row in rows
+        ]
+        return sorted(chunks, key=lambda chunk: chunk.index)
+
+    @translating_store_errors
+    def document_chunk_ids(self, document_id: str) -> set[str]:
+        query = ChunkText.select(ChunkText.chunk_id).where(ChunkText.document_id == document_id)
+        return {chunk_id for (chunk_id,) in tuple_rows(query)}
+
+    @translating_store_errors
+    def counts(self) -> LibraryCounts:
+        by_status: dict[str, int] = dict(
+            tuple_rows(
+                Document.select(Document.status, fn.COUNT(Document.id)).group_by(Document.status)
+            )
+        )
+        chunks = Document.select(fn.COALESCE(fn.SUM(Document.chunk_count), 0)).scalar()
+        return LibraryCounts(
+            collections=Collection.select().count(),
+            documents=sum(by_status.values()),
+            chunks=int(chunks or 0),
+            queued=by_status.get("queued", 0),
+            indexing=by_status.get("indexing", 0),
+            ready=by_status.get("ready", 0),
+            failed=by_status.get("failed", 0),
+        )
+
+    # --- helpers ---------------------------------------------------------------
+
+    def _valid_new_name(self, name: str) -> str:
+        clean = name.strip()
+        if not clean:
+            raise AllmaError("A collection needs a name.", "Type a name, e.g. 'Research'.")
+        if Collection.select().where(Collection.name == clean).exists():
+            raise _duplicate_name(clean)
+        return clean
+
+    def _collections(self, where: peewee.Expression | None) -> list[CollectionRecord]:
+        query = (
+            Collection.select(
+                Collection,
+                fn.COUNT(Document.id).alias("document_count"),
+                fn.COALESCE(fn.SUM(Document.chunk_count), 0).alias("chunk_total"),
+            )
+            .join(Document, JOIN.LEFT_OUTER)
+            .group_by(Collection.id)
+            .order_by(fn.LOWER(Collection.name), Collection.id)
+        )
+        if where is not None:
+            query = query.where(where)
+        return [_collection_record(row) for row in query]
+
+    def _documents(self, where: peewee.Expression | None) -> list[DocumentRecord]:
+        query = (
+            Document.select(Document, Collection)
+            .join(Collection)
+            .order_by(fn.LOWER(Document.title), Document.path)
+        )
+        if where is not None:
+            query = query.where(where)
+        return [_document_record(row) for row in query]
+
+    def _set_fields(self, document_id: str, **fields: object) -> None:
+        fields.setdefault("updated_at", utc_now())
+        updated = Document.update(**fields).where(Document.id == document_id).execute()
+        if updated == 0:
+            self.get_document(document_id)  # raises NotFound
+
+
+def _duplicate_name(name: str) -> AllmaError:
+    return AllmaError(
+        f"There is already a collection named '{name}'.",
+        "Pick another name, or add the documents to that collection.",
+    )
+
+
+def _check_status(status: str) -> None:
+    if status not in DOCUMENT_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(DOCUMENT_STATUSES)}, not {status!r}")

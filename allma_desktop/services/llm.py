@@ -1,0 +1,539 @@
+"""Talking to Ollama: streamed chat, embeddings, the model catalogue and health.
+
+A thin layer over ``ollama.AsyncClient`` that returns dataclasses and turns every
+failure into an ``AllmaError`` the user can act on. It also smooths over Ollama
+versions: servers before 0.9 sent a thinking model's reasoning inside the content
+as ``<think>...</think>``; ``chat_stream`` splits it out, so callers always get
+thinking and answer apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+import ollama
+import pydantic
+
+from allma_desktop.errors import (
+    AllmaError,
+    ModelMissing,
+    OllamaError,
+    OllamaTimeout,
+    OllamaUnreachable,
+    StreamInterrupted,
+)
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_PORT = 11434
+
+
+# --- Results ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class LLMDelta:
+    """One step of a streamed answer; the last one has ``done`` set and the counts."""
+
+    content: str = ""
+    thinking: str = ""
+    done: bool = False
+    done_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_duration_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    size_bytes: int
+    family: str | None
+    parameter_size: str | None
+    modified_at: str | None  # ISO 8601
+
+
+@dataclass(frozen=True)
+class ModelDetails:
+    name: str
+    capabilities: tuple[str, ...]
+    context_length: int | None
+    family: str | None
+
+    @property
+    def supports_thinking(self) -> bool:
+        return "thinking" in self.capabilities
+
+    @property
+    def is_embedding(self) -> bool:
+        return "embedding" in self.capabilities
+
+
+@dataclass(frozen=True)
+class PullProgress:
+    status: str
+    completed: int | None
+    total: int | None
+
+    @property
+    def fraction(self) -> float | None:
+        """Share of the current layer downloaded, 0..1, when Ollama says."""
+        if not self.total or self.completed is None:
+            return None
+        return min(1.0, max(0.0, self.completed / self.total))
+
+
+@dataclass(frozen=True)
+class OllamaHealth:
+    host: str
+    reachable: bool
+    version: str | None
+    models: tuple[str, ...]
+    chat_model: str
+    chat_model_present: bool
+    embedding_model: str
+    embedding_model_present: bool
+    error: AllmaError | None
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.reachable
+            and self.chat_model_present
+            and self.embedding_model_present
+            and self.error is None
+        )
+
+
+# --- Names and hosts ------------------------------------------------------------
+
+
+def canonical_model_name(name: str) -> str:
+    """Ollama's matching: case-insensitive, and a missing tag means ``latest``."""
+    name = name.strip().lower()
+    last_part = name.rsplit("/", 1)[-1]
+    return name if ":" in last_part else f"{name}:latest"
+
+
+def same_model(first: str, second: str) -> bool:
+    return canonical_model_name(first) == canonical_model_name(second)
+
+
+def base_url(host: str) -> str:
+    """The URL for an OLLAMA_HOST-style value ("localhost", ":11434", "http://h:1234/")."""
+    host = host.strip()
+    scheme, separator, rest = host.partition("://")
+    if not separator:
+        scheme, rest, default_port = "http", host, DEFAULT_PORT
+    else:
+        default_port = 443 if scheme == "https" else 80
+    parts = urlsplit(f"{scheme}://{rest}")
+    hostname = parts.hostname or "127.0.0.1"
+    if ":" in hostname:
+        hostname = f"[{hostname}]"
+    port = parts.port or default_port
+    return f"{scheme}://{hostname}:{port}{parts.path.rstrip('/')}"
+
+
+# --- Thinking tags in content (old servers) -----------------------------------------
+
+
+class ThinkTagSplitter:
+    """Splits ``<think>...</think>`` out of streamed content, across token boundaries.
+
+    Only a block at the start of the answer counts: once real content has been
+    emitted, a literal "<think>" later in the text is left alone.
+    """
+
+    OPEN = "<think>"
+    CLOSE = "</think>"
+
+    def __init__(self) -> None:
+        self._pending = ""
+        self._thinking = False
+        self._content_started = False
+        self._strip_leading_space = False
+
+    def feed(self, text: str) -> tuple[str, str]:
+        """(thinking, content) that can be released after *text*."""
+        self._pending += text
+        thinking, content = "", ""
+        while self._pending:
+            if self._thinking:
+                index = self._pending.find(self.CLOSE)
+                if index < 0:
+                    ready, self._pending = self._hold_back(self._pending, self.CLOSE)
+                    thinking += ready
+                    break
+                thinking += self._pending[:index]
+                self._pending = self._pending[index + len(self.CLOSE) :]
+                self._thinking = False
+                self._strip_leading_space = True  # "</think>\n\n" precedes the answer
+                continue
+            if self._content_started:
+                content += self._pending
+                self._pending = ""
+                break
+            start = self._pending.lstrip()
+            if start.startswith(self.OPEN):
+                self._pending = start[len(self.OPEN) :]
+                self._thinking = True
+                continue
+            if self.OPEN.startswith(start):
+                break  # only whitespace or a beginning of "<think>" so far: wait for more
+            content += self._pending
+            self._pending = ""
+        return thinking, self._release_content(content)
+
+    def flush(self) -> tuple[str, str]:
+        """Whatever is still held back, at the end of the stream."""
+        pending, self._pending = self._pending, ""
+        if self._thinking:
+            return pending, ""
+        return "", self._release_content(pending)
+
+    def _release_content(self, content: str) -> str:
+        if self._strip_leading_space:
+            content = content.lstrip()
+            if not content:
+                return ""
+            self._strip_leading_space = False
+        if content.strip():
+            self._content_started = True
+        return content
+
+    @staticmethod
+    def _hold_back(text: str, tag: str) -> tuple[str, str]:
+        """Split *text* into what is safe to release and an end that could begin *tag*."""
+        for length in range(min(len(text), len(tag) - 1), 0, -1):
+            if tag.startswith(text[-length:]):
+                return text[:-length], text[-length:]
+        return text, ""
+
+
+# --- The service -------------------------------------------------------------------
+
+
+class OllamaService:
+    """Async access to one Ollama server.
+
+    ``connect_timeout`` bounds establishing a connection; ``timeout`` bounds each
+    wait for data, which must allow for Ollama loading a model before its first token.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        timeout: float = 120.0,
+        connect_timeout: float = 5.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.host = base_url(host)
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
+        http_timeout = httpx.Timeout(timeout, connect=connect_timeout)
+        self._client = ollama.AsyncClient(
+            host=self.host, timeout=http_timeout, headers=dict(headers or {})
+        )
+        # The ollama client has no version(); a plain client reads /api/version.
+        self._http = httpx.AsyncClient(
+            base_url=self.host, timeout=http_timeout, headers=dict(headers or {})
+        )
+        self._details: dict[str, ModelDetails] = {}
+
+    async def close(self) -> None:
+        await self._client.close()  # type: ignore[no-untyped-call]  # unannotated upstream
+        await self._http.aclose()
+
+    # -- chat --
+
+    async def chat_stream(
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        *,
+        think: bool | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> AsyncGenerator[LLMDelta, None]:
+        """Stream the answer; ``aclose()`` on it (the user pressed Stop) closes the HTTP stream."""
+        payload = [{"role": m.role, "content": m.content} for m in messages]
+        request_think = think
+        while True:
+            streamed_anything = False
+            try:
+                # aclosing: when the caller stops early, the HTTP stream closes now, not at GC.
+                deltas = self._chat_once(model, payload, request_think, options)
+                async with _closing(deltas):
+                    async for delta in deltas:
+                        streamed_anything = True
+                        yield delta
+                return
+            except ollama.ResponseError as error:
+                if request_think and not streamed_anything and _lacks_thinking(error):
+                    logger.info("%s cannot think; asking again without thinking", model)
+                    request_think = None
+                    continue
+                if streamed_anything:
+                    # An {"error": ...} line mid-answer: the answer so far is all there is.
+                    raise StreamInterrupted(f"Ollama reported “{error.error}”") from error
+                _raise_translated(error, self.host, self._timeout, model=model, role="chat")
+
+    async def _chat_once(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        think: bool | None,
+        options: Mapping[str, Any] | None,
+    ) -> AsyncGenerator[LLMDelta, None]:
+        """One /api/chat stream; ResponseError is left to the caller to decide on."""
+        with self._translated_errors(model, "chat", streaming=True):
+            parts = await self._client.chat(
+                model=model,
+                messages=messages,
+                stream=True,
+                think=think,
+                options=dict(options) if options is not None else None,
+            )
+            splitter = ThinkTagSplitter()
+            async with _closing(parts):
+                async for part in parts:
+                    thinking, content = splitter.feed(part.message.content or "")
+                    thinking = (part.message.thinking or "") + thinking
+                    if part.done:
+                        rest_thinking, rest_content = splitter.flush()
+                        thinking, content = thinking + rest_thinking, content + rest_content
+                        if thinking or content:
+                            yield LLMDelta(content=content, thinking=thinking)
+                        yield _final_delta(part)
+                        return
+                    if thinking or content:
+                        yield LLMDelta(content=content, thinking=thinking)
+            raise StreamInterrupted("Ollama stopped before finishing the answer")
+
+    # -- embeddings --
+
+    async def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
+        """Vectors for *texts*, in order, from ONE request; the caller batches."""
+        if not texts:
+            return []
+        with self._translated_errors(model, "embedding"):
+            response = await self._client.embed(model=model, input=list(texts))
+        vectors = [[float(value) for value in vector] for vector in response.embeddings]
+        if len(vectors) != len(texts):
+            raise OllamaError(
+                f"Ollama returned {len(vectors)} embeddings for {len(texts)} texts.",
+                "Check that the embedding model is an embedding model.",
+            )
+        return vectors
+
+    # -- models --
+
+    async def list_models(self) -> list[ModelInfo]:
+        with self._translated_errors(None, "chat"):
+            response = await self._client.list()
+        return [
+            ModelInfo(
+                name=entry.model or "",
+                size_bytes=int(entry.size or 0),
+                family=entry.details.family if entry.details else None,
+                parameter_size=entry.details.parameter_size if entry.details else None,
+                modified_at=entry.modified_at.isoformat() if entry.modified_at else None,
+            )
+            for entry in response.models
+        ]
+
+    async def show(self, model: str, *, role: str = "chat") -> ModelDetails:
+        """Capabilities and context length of *model* (cached per model).
+
+        *role* names the model in the ModelMissing error ("chat" or "embedding").
+        """
+        key = canonical_model_name(model)
+        if key in self._details:
+            return self._details[key]
+        with self._translated_errors(model, role):
+            response = await self._client.show(model)
+        info = dict(response.modelinfo or {})
+        details = ModelDetails(
+            name=key,
+            capabilities=tuple(response.capabilities or ()),
+            context_length=_context_length(info),
+            family=response.details.family if response.details else None,
+        )
+        self._details[key] = details
+        return details
+
+    async def pull(self, name: str) -> AsyncGenerator[PullProgress, None]:
+        """Download *name*, reporting progress; ends after Ollama says "success"."""
+        self._details.pop(canonical_model_name(name), None)
+        with self._translated_errors(name, "chat", streaming=True, pulling=True):
+            parts = await self._client.pull(name, stream=True)
+            async with _closing(parts):
+                async for part in parts:
+                    status = part.status or ""
+                    yield PullProgress(status=status, completed=part.completed, total=part.total)
+                    if status == "success":
+                        return
+            raise StreamInterrupted(f"the download of '{name}' stopped before it finished")
+
+    # -- server --
+
+    async def version(self) -> str:
+        with self._translated_errors(None, "chat"):
+            response = await self._http.get("/api/version")
+            if response.is_error:
+                raise ollama.ResponseError(response.text, response.status_code)
+            version = response.json().get("version")
+        if not isinstance(version, str):
+            raise OllamaError(f"{self.host} did not report a version.", "Is this an Ollama server?")
+        return version
+
+    async def health(self, chat_model: str, embedding_model: str) -> OllamaHealth:
+        """Whether Ollama answers and has both models; never raises."""
+        version: str | None = None
+        names: tuple[str, ...] = ()
+        error: AllmaError | None = None
+        reachable = False
+        try:
+            version = await self.version()
+            reachable = True
+            names = tuple(model.name for model in await self.list_models())
+        except AllmaError as failure:
+            error = failure
+        installed = {canonical_model_name(name) for name in names}
+        chat_present = canonical_model_name(chat_model) in installed
+        embedding_present = canonical_model_name(embedding_model) in installed
+        if error is None and not chat_present:
+            error = ModelMissing(chat_model, "chat")
+        elif error is None and not embedding_present:
+            error = ModelMissing(embedding_model, "embedding")
+        return OllamaHealth(
+            host=self.host,
+            reachable=reachable,
+            version=version,
+            models=names,
+            chat_model=chat_model,
+            chat_model_present=chat_present,
+            embedding_model=embedding_model,
+            embedding_model_present=embedding_present,
+            error=error,
+        )
+
+    # -- errors --
+
+    @contextlib.contextmanager
+    def _translated_errors(
+        self, model: str | None, role: str, *, streaming: bool = False, pulling: bool = False
+    ) -> Iterator[None]:
+        try:
+            yield
+        except AllmaError:
+            raise
+        except ollama.ResponseError as error:
+            if streaming and not pulling and model is not None:
+                raise  # chat_stream decides on a retry first
+            if pulling:
+                raise OllamaError(
+                    f"Could not pull '{model}': {error.error}",
+                    "Check the model name on ollama.com/library and your internet connection.",
+                ) from error
+            _raise_translated(error, self.host, self._timeout, model=model, role=role)
+        except (
+            httpx.HTTPError,
+            ConnectionError,
+            json.JSONDecodeError,
+            pydantic.ValidationError,
+        ) as e:
+            _raise_translated(
+                e, self.host, self._timeout, model=model, role=role, streaming=streaming
+            )
+
+
+@contextlib.asynccontextmanager
+async def _closing(stream: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """Like contextlib.aclosing, for iterators typed as AsyncIterator (ollama's are generators)."""
+    try:
+        yield stream
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _lacks_thinking(error: ollama.ResponseError) -> bool:
+    return error.status_code == 400 and "does not support thinking" in str(error.error)
+
+
+def _raise_translated(
+    error: BaseException,
+    host: str,
+    timeout: float,
+    *,
+    model: str | None,
+    role: str,
+    streaming: bool = False,
+) -> NoReturn:
+    """Raise the AllmaError that tells the user what *error* means for them."""
+    if isinstance(error, ollama.ResponseError):
+        text = str(error.error)
+        # Ollama says `model "x" not found, try pulling it first` (or `model 'x' not found`);
+        # a bare "404 page not found" means the address points at something else.
+        if error.status_code == 404 and "model" in text and "not found" in text and model:
+            raise ModelMissing(model, role) from error
+        status = f" (HTTP {error.status_code})" if error.status_code > 0 else ""
+        raise OllamaError(
+            f"Ollama reported an error{status}: {text}",
+            "Check the Ollama log (`ollama serve` output) for details, then try again.",
+        ) from error
+    if isinstance(error, httpx.ConnectTimeout):
+        raise OllamaUnreachable(host, "connecting timed out") from error
+    if isinstance(error, httpx.TimeoutException):
+        raise OllamaTimeout(host, timeout) from error
+    if isinstance(error, (httpx.ConnectError, ConnectionError)):
+        raise OllamaUnreachable(host) from error
+    if isinstance(error, json.JSONDecodeError):
+        if streaming:
+            raise StreamInterrupted("Ollama sent a line that is not valid JSON") from error
+        raise OllamaError(f"{host} answered with something that is not JSON.", "") from error
+    if isinstance(error, httpx.TransportError):
+        if streaming:
+            raise StreamInterrupted(f"the connection to Ollama broke ({error})") from error
+        raise OllamaUnreachable(host, str(error)) from error
+    raise OllamaError(f"Unexpected answer from Ollama: {error}", "Try again.") from error
+
+
+def _final_delta(part: ollama.ChatResponse) -> LLMDelta:
+    total_ns = part.total_duration
+    return LLMDelta(
+        done=True,
+        done_reason=part.done_reason,
+        prompt_tokens=part.prompt_eval_count,
+        completion_tokens=part.eval_count,
+        total_duration_ms=total_ns / 1_000_000 if total_ns is not None else None,
+    )
+
+
+def _context_length(model_info: Mapping[str, Any]) -> int | None:
+    """The trained context length: ``<architecture>.context_length`` in model_info."""
+    architecture = model_info.get("general.architecture")
+    preferred = model_info.get(f"{architecture}.context_length")
+    if isinstance(preferred, int):
+        return preferred
+    for key, value in model_info.items():
+        if key.endswith(".context_length") and isinstance(value, int):
+            return value
+    return None

@@ -1,0 +1,301 @@
+"""Conversations, messages, sources and the history sent to the model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from peewee import SqliteDatabase
+
+from allma_desktop.errors import NotFound
+from allma_desktop.services.conversations import (
+    ConversationService,
+    SourceRecord,
+    approx_tokens,
+    auto_title,
+)
+from allma_desktop.services.library import LibraryService
+from allma_desktop.services.storage import Message, MessageSource, open_database
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[SqliteDatabase]:
+    database = open_database(tmp_path / "allma.sqlite3")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def conversations(db: SqliteDatabase) -> ConversationService:
+    return ConversationService(db)
+
+
+def _source(number: int, page: int | None = 1) -> SourceRecord:
+    return SourceRecord(
+        number=number,
+        document_id=f"doc{number}",
+        chunk_id=f"doc{number}:0",
+        path=f"/papers/paper{number}.pdf",
+        title=f"Paper {number}",
+        page=page,
+        score=1.0 / number,
+        snippet=f"passage {number}",
+    )
+
+
+def test_new_conversation_is_called_new_chat_and_has_no_messages(
+    conversations: ConversationService,
+) -> None:
+    chat = conversations.create()
+    assert (chat.title, chat.message_count, chat.use_documents) == ("New chat", 0, True)
+
+
+def test_getting_an_unknown_conversation_raises_not_found(
+    conversations: ConversationService,
+) -> None:
+    with pytest.raises(NotFound, match="Conversation 42 does not exist"):
+        conversations.get(42)
+
+
+def test_rename_changes_the_title(conversations: ConversationService) -> None:
+    chat = conversations.create()
+    assert conversations.rename(chat.id, "  Tax questions ").title == "Tax questions"
+
+
+def test_deleting_a_conversation_deletes_its_messages_and_sources(
+    conversations: ConversationService,
+) -> None:
+    chat = conversations.create()
+    answer = conversations.add_message(chat.id, "assistant", "See [1].")
+    conversations.add_sources(answer.id, [_source(1)])
+
+    conversations.delete(chat.id)
+
+    assert (Message.select().count(), MessageSource.select().count()) == (0, 0)
+
+
+def test_list_puts_the_most_recently_updated_conversation_first(
+    conversations: ConversationService,
+) -> None:
+    older = conversations.create("older")
+    conversations.create("newer")
+    conversations.add_message(older.id, "user", "bump")
+    assert [chat.title for chat in conversations.list()] == ["older", "newer"]
+
+
+def test_list_pages_with_limit_and_offset(conversations: ConversationService) -> None:
+    for number in range(5):
+        conversations.create(f"chat {number}")
+    page = conversations.list(limit=2, offset=1)
+    assert [chat.title for chat in page] == ["chat 3", "chat 2"]
+
+
+def test_list_counts_each_conversations_messages(conversations: ConversationService) -> None:
+    chat = conversations.create()
+    conversations.add_message(chat.id, "user", "one")
+    conversations.add_message(chat.id, "assistant", "two")
+    assert conversations.list()[0].message_count == 2
+
+
+def test_search_finds_titles_and_message_text_ignoring_case(
+    conversations: ConversationService,
+) -> None:
+    by_title = conversations.create("Quarterly REPORT")
+    by_message = conversations.create("Other")
+    conversations.add_message(by_message.id, "user", "Where is the report for Q3?")
+    conversations.create("Unrelated")
+
+    found = {chat.id for chat in conversations.search("report")}
+
+    assert found == {by_title.id, by_message.id}
+
+
+def test_search_treats_percent_and_underscore_as_plain_characters(
+    conversations: ConversationService,
+) -> None:
+    conversations.create("growth of 5% a year")
+    conversations.create("growth of 50 a year")
+    conversations.create("snake_case names")
+    conversations.create("snakeXcase names")
+
+    assert [chat.title for chat in conversations.search("5%")] == ["growth of 5% a year"]
+    assert [chat.title for chat in conversations.search("e_c")] == ["snake_case names"]
+
+
+def test_first_question_names_a_new_chat(conversations: ConversationService) -> None:
+    chat = conversations.create()
+    conversations.add_message(chat.id, "user", "What does the lease say about pets?")
+    assert conversations.get(chat.id).title == "What does the lease say about pets?"
+
+
+def test_long_first_question_is_cut_on_a_word_boundary() -> None:
+    question = "Summarise the differences between the two insurance policies " * 3
+    title = auto_title(question)
+    assert len(title) <= 61 and title.endswith("…")
+    assert question.startswith(title.removesuffix("…"))
+    assert question[len(title) - 1] == " "
+
+
+def test_later_questions_do_not_rename_the_conversation(
+    conversations: ConversationService,
+) -> None:
+    chat = conversations.create()
+    conversations.add_message(chat.id, "user", "First question")
+    conversations.add_message(chat.id, "user", "Second question")
+    assert conversations.get(chat.id).title == "First question"
+
+
+def test_a_named_conversation_keeps_its_name(conversations: ConversationService) -> None:
+    chat = conversations.create("Taxes")
+    conversations.add_message(chat.id, "user", "What is deductible?")
+    assert conversations.get(chat.id).title == "Taxes"
+
+
+def test_sources_are_stored_with_their_message_in_citation_order(
+    conversations: ConversationService,
+) -> None:
+    chat = conversations.create()
+    answer = conversations.add_message(chat.id, "assistant", "See [2] and [1].")
+    conversations.add_sources(answer.id, [_source(2, page=None), _source(1)])
+
+    stored = conversations.messages(chat.id)[0].sources
+
+    assert stored == (_source(1), _source(2, page=None))
+
+
+def test_update_message_changes_only_the_given_fields(
+    conversations: ConversationService,
+) -> None:
+    chat = conversations.create()
+    answer = conversations.add_message(
+        chat.id, "assistant", "", thinking="hmm", model="m", status="streaming"
+    )
+
+    updated = conversations.update_message(
+        answer.id, content="Done.", status="complete", completion_tokens=3, duration_ms=12.5
+    )
+
+    assert (updated.content, updated.thinking, updated.status) == ("Done.", "hmm", "complete")
+    assert (updated.completion_tokens, updated.duration_ms, updated.model) == (3, 12.5, "m")
+
+
+def test_messages_come_back_oldest_first(conversations: ConversationService) -> None:
+    chat = conversations.create()
+    for text in ("one", "two", "three"):
+        conversations.add_message(chat.id, "user", text)
+    assert [message.content for message in conversations.messages(chat.id)] == [
+        "one",
+        "two",
+        "three",
+    ]
+
+
+def test_adding_a_message_to_an_unknown_conversation_raises_not_found(
+    conversations: ConversationService,
+) -> None:
+    with pytest.raises(NotFound):
+        conversations.add_message(7, "user", "hello")
+
+
+def test_delete_messages_from_removes_that_message_and_all_later_ones(
+    conversations: ConversationService,
+) -> None:
+    chat = conversations.create()
+    other = conversations.create()
+    conversations.add_message(chat.id, "user", "q1")
+    conversations.add_message(chat.id, "assistant", "a1")
+    second_question = conversations.add_message(chat.id, "user", "q2")
+    conversations.add_message(chat.id, "assistant", "a2")
+    conversations.add_message(other.id, "user", "elsewhere")
+
+    deleted = conversations.delete_messages_from(second_question.id)
+
+    assert deleted == 2
+    assert [m.content for m in conversations.messages(chat.id)] == ["q1", "a1"]
+    assert [m.content for m in conversations.messages(other.id)] == ["elsewhere"]
+
+
+def test_history_keeps_the_newest_exchanges_that_fit_the_budget(
+    conversations: ConversationService,
+) -> None:
+    chat = conversations.create()
+    for number in range(1, 4):
+        conversations.add_message(chat.id, "user", f"q{number}")
+        conversations.add_message(chat.id, "assistant", f"a{number}")
+
+    history = conversations.history_for_prompt(chat.id, budget_tokens=8, count_tokens=len)
+
+    assert history == [("user", "q2"), ("assistant", "a2"), ("user", "q3"), ("assistant", "a3")]
+
+
+def test_history_never_splits_a_question_from_its_answer(
+    conversations: ConversationService,
+) -> None:
+    chat = conversations.create()
+    conversations.add_message(chat.id, "user", "q1")
+    conversations.add_message(chat.id, "assistant", "a1")
+    conversations.add_message(chat.id, "user", "q2")
+    conversations.add_message(chat.id, "assistant", "a2")
+
+    # Room for three messages: the older pair cannot fit whole, so it goes whole.
+    history = conversations.history_for_prompt(chat.id, budget_tokens=6, count_tokens=len)
+
+    assert history == [("user", "q2"), ("assistant", "a2")]
+
+
+def test_history_leaves_out_failed_and_streaming_messages(
+    conversations: ConversationService,
+) -> None:
+    chat = conversations.create()
+    conversations.add_message(chat.id, "system", "be brief")
+    conversations.add_message(chat.id, "user", "q1")
+    conversations.add_message(chat.id, "assistant", "partial", status="interrupted")
+    conversations.add_message(chat.id, "user", "q2")
+    conversations.add_message(chat.id, "assistant", "", status="failed")
+    conversations.add_message(chat.id, "assistant", "typing", status="streaming")
+
+    history = conversations.history_for_prompt(chat.id, budget_tokens=1000)
+
+    assert history == [("user", "q1"), ("assistant", "partial"), ("user", "q2")]
+
+
+def test_history_is_empty_when_even_the_newest_exchange_does_not_fit(
+    conversations: ConversationService,
+) -> None:
+    chat = conversations.create()
+    conversations.add_message(chat.id, "user", "a long question")
+    assert conversations.history_for_prompt(chat.id, budget_tokens=1) == []
+
+
+def test_approx_tokens_counts_about_four_characters_per_token() -> None:
+    assert (approx_tokens(""), approx_tokens("abcd"), approx_tokens("x" * 400)) == (0, 1, 100)
+
+
+def test_deleting_its_collection_leaves_the_conversation_searching_everything(
+    db: SqliteDatabase, conversations: ConversationService
+) -> None:
+    library = LibraryService(db)
+    papers = library.create_collection("Papers")
+    chat = conversations.create(collection_id=papers.id)
+
+    library.delete_collection(papers.id)
+
+    assert conversations.get(chat.id).collection_id is None
+
+
+def test_mark_streaming_interrupted_recovers_answers_cut_by_a_crash(
+    conversations: ConversationService,
+) -> None:
+    chat = conversations.create()
+    answer = conversations.add_message(chat.id, "assistant", "half", status="streaming")
+
+    assert conversations.mark_streaming_interrupted() == 1
+    assert conversations.get_message(answer.id).status == "interrupted"
+
+
+def test_conversation_cannot_point_at_an_unknown_collection(
+    conversations: ConversationService,
+) -> None:
+    with pytest.raises(NotFound, match="Collection 5"):
+        conversations.create(collection_id=5)

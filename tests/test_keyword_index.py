@@ -1,0 +1,203 @@
+"""BM25 keyword search over chunk texts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from peewee import SqliteDatabase
+
+from allma_desktop.services.documents.model import Chunk, DocumentMetadata
+from allma_desktop.services.keyword_index import KeywordIndex, fts5_query
+from allma_desktop.services.library import CollectionRecord, DocumentRecord, LibraryService
+from allma_desktop.services.storage import open_database
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[SqliteDatabase]:
+    database = open_database(tmp_path / "allma.sqlite3")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def library(db: SqliteDatabase) -> LibraryService:
+    return LibraryService(db)
+
+
+@pytest.fixture
+def index(db: SqliteDatabase) -> KeywordIndex:
+    return KeywordIndex(db)
+
+
+def _add(
+    library: LibraryService,
+    collection: CollectionRecord,
+    path: str,
+    texts: list[str],
+    *,
+    page: int | None = 2,
+) -> DocumentRecord:
+    document = library.start_document(collection.id, path)
+    chunks = [
+        Chunk(
+            chunk_id=f"{document.id}:{index}",
+            document_id=document.id,
+            index=index,
+            text=text,
+            path=document.path,
+            title=Path(path).stem,
+            page=page,
+            heading_path=("Handbook", "Leave"),
+            char_start=index * 1000,
+            char_end=index * 1000 + len(text),
+        )
+        for index, text in enumerate(texts)
+    ]
+    return library.commit_document(
+        document.id,
+        chunks=chunks,
+        collection_key=collection.key,
+        metadata=DocumentMetadata(title=Path(path).stem, file_type="text"),
+    )
+
+
+FILLER = [
+    "The cafeteria opens at eight and closes at three.",
+    "Parking permits are renewed every January at the front desk.",
+    "Expense reports need a receipt for anything above fifty euros.",
+]
+
+
+def test_the_chunk_with_the_query_words_ranks_first(
+    library: LibraryService, index: KeywordIndex
+) -> None:
+    collection = library.default_collection()
+    handbook = _add(
+        library,
+        collection,
+        "/docs/handbook.txt",
+        [*FILLER, "Parental leave lasts sixteen weeks; parental leave can be split."],
+    )
+
+    hits = index.search(collection.key, "How long is parental leave?", k=3)
+
+    assert hits[0].chunk_id == f"{handbook.id}:3"
+
+
+def test_hits_are_scored_higher_is_better(library: LibraryService, index: KeywordIndex) -> None:
+    collection = library.default_collection()
+    _add(
+        library,
+        collection,
+        "/docs/handbook.txt",
+        ["leave", "parental leave policy", "nothing relevant here"],
+    )
+
+    scores = [hit.score for hit in index.search(collection.key, "parental leave", k=5)]
+
+    assert len(scores) == 2 and scores[0] > scores[1] > 0
+
+
+def test_a_hit_says_where_the_text_came_from(library: LibraryService, index: KeywordIndex) -> None:
+    collection = library.default_collection()
+    document = _add(library, collection, "/docs/handbook.txt", ["Sick leave needs a note."])
+
+    hit = index.search(collection.key, "sick", k=1)[0]
+
+    assert (hit.document_id, hit.path, hit.title, hit.page) == (
+        document.id,
+        "/docs/handbook.txt",
+        "handbook",
+        2,
+    )
+    assert (hit.heading_path, hit.char_start, hit.char_end, hit.text) == (
+        ("Handbook", "Leave"),
+        0,
+        len("Sick leave needs a note."),
+        "Sick leave needs a note.",
+    )
+
+
+def test_search_matches_other_forms_of_a_word(library: LibraryService, index: KeywordIndex) -> None:
+    collection = library.default_collection()
+    _add(library, collection, "/docs/a.txt", ["The committee approved the budgets."])
+    assert len(index.search(collection.key, "approving budget", k=5)) == 1
+
+
+def test_search_ignores_accents(library: LibraryService, index: KeywordIndex) -> None:
+    collection = library.default_collection()
+    _add(library, collection, "/docs/a.txt", ["Le café ouvre à huit heures."])
+    assert len(index.search(collection.key, "cafe", k=5)) == 1
+
+
+def test_search_stays_inside_the_collection(library: LibraryService, index: KeywordIndex) -> None:
+    library_collection = library.default_collection()
+    papers = library.create_collection("Papers")
+    _add(library, library_collection, "/docs/a.txt", ["quantum entanglement"])
+    in_papers = _add(library, papers, "/docs/b.txt", ["quantum tunnelling"])
+
+    hits = index.search(papers.key, "quantum", k=5)
+
+    assert [hit.document_id for hit in hits] == [in_papers.id]
+
+
+def test_search_can_be_limited_to_some_documents(
+    library: LibraryService, index: KeywordIndex
+) -> None:
+    collection = library.default_collection()
+    _add(library, collection, "/docs/a.txt", ["invoice total"])
+    wanted = _add(library, collection, "/docs/b.txt", ["invoice number"])
+
+    hits = index.search(collection.key, "invoice", k=5, document_ids=[wanted.id])
+
+    assert [hit.document_id for hit in hits] == [wanted.id]
+
+
+def test_search_returns_at_most_k_hits(library: LibraryService, index: KeywordIndex) -> None:
+    collection = library.default_collection()
+    _add(library, collection, "/docs/a.txt", [f"report number {n}" for n in range(10)])
+    assert len(index.search(collection.key, "report", k=4)) == 4
+
+
+def test_common_words_alone_still_find_something(
+    library: LibraryService, index: KeywordIndex
+) -> None:
+    collection = library.default_collection()
+    _add(library, collection, "/docs/a.txt", ["to be or not to be"])
+    assert len(index.search(collection.key, "to be", k=5)) == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "expected_hits"),
+    [
+        ('"', 0),
+        ('"leave', 1),
+        ("AND OR NOT", 1),  # only operator words: searched as the words themselves
+        ("*", 0),
+        ("(", 0),
+        ("leave)", 1),
+        ("NEAR(leave", 1),
+        ("-leave", 1),
+        ("col:leave", 1),
+        ("^", 0),
+        ("", 0),
+    ],
+)
+def test_hostile_queries_are_searched_as_plain_words(
+    library: LibraryService, index: KeywordIndex, query: str, expected_hits: int
+) -> None:
+    collection = library.default_collection()
+    _add(library, collection, "/docs/a.txt", ["annual leave and sick leave"])
+    assert len(index.search(collection.key, query, k=5)) == expected_hits
+
+
+def test_operator_words_are_searched_as_plain_words() -> None:
+    assert fts5_query('NEAR "quoted" AND (x*)') == '"near" OR "quoted" OR "x"'
+
+
+def test_a_query_with_no_words_finds_nothing(library: LibraryService, index: KeywordIndex) -> None:
+    collection = library.default_collection()
+    _add(library, collection, "/docs/a.txt", ["anything"])
+    assert index.search(collection.key, " ?! ", k=5) == []

@@ -1,0 +1,173 @@
+"""Opening, migrating and guarding the SQLite database."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from peewee import SqliteDatabase
+
+from allma_desktop.errors import AllmaError, DiskFull, StoreNotWritable
+from allma_desktop.services import storage
+from allma_desktop.services.conversations import ConversationService
+from allma_desktop.services.storage import open_database
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "allma.sqlite3"
+
+
+@pytest.fixture
+def db(db_path: Path) -> Iterator[SqliteDatabase]:
+    database = open_database(db_path)
+    yield database
+    database.close()
+
+
+def _pragma(db: SqliteDatabase, name: str) -> object:
+    return storage.execute_sql(db, f"PRAGMA {name}", [])[0][0]
+
+
+def _stored_version(path: Path) -> int:
+    with sqlite3.connect(path) as connection:
+        return int(connection.execute("SELECT version FROM schema_version").fetchone()[0])
+
+
+def test_new_database_uses_write_ahead_log(db: SqliteDatabase) -> None:
+    assert _pragma(db, "journal_mode") == "wal"
+
+
+def test_new_database_enforces_foreign_keys(db: SqliteDatabase) -> None:
+    assert _pragma(db, "foreign_keys") == 1
+
+
+def test_new_database_waits_for_a_busy_writer(db: SqliteDatabase) -> None:
+    assert _pragma(db, "busy_timeout") == 5000
+
+
+def test_new_database_records_the_current_schema_version(db: SqliteDatabase, db_path: Path) -> None:
+    assert _stored_version(db_path) == storage.SCHEMA_VERSION
+
+
+def test_data_folder_is_created_private(db: SqliteDatabase, db_path: Path) -> None:
+    assert stat.S_IMODE(db_path.parent.stat().st_mode) == 0o700
+
+
+def test_reopening_an_up_to_date_database_makes_no_backup(db_path: Path) -> None:
+    open_database(db_path).close()
+    open_database(db_path).close()
+    assert sorted(path.name for path in db_path.parent.glob("*.bak-*")) == []
+
+
+def _add_a_notes_table(db: SqliteDatabase) -> None:
+    storage.execute_sql(db, "CREATE TABLE note (text TEXT)", [])
+    storage.execute_sql(db, "INSERT INTO note VALUES ('migrated')", [])
+
+
+def test_migrating_an_older_database_backs_it_up_first(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = open_database(db_path)
+    ConversationService(old).create("kept through the upgrade")
+    old.close()
+    monkeypatch.setattr(storage, "SCHEMA_VERSION", storage.SCHEMA_VERSION + 1)
+    monkeypatch.setattr(storage, "MIGRATIONS", {storage.SCHEMA_VERSION - 1: _add_a_notes_table})
+
+    upgraded = open_database(db_path)
+
+    backup = db_path.with_name(f"{db_path.name}.bak-v{storage.SCHEMA_VERSION - 1}")
+    assert _stored_version(backup) == storage.SCHEMA_VERSION - 1
+    with sqlite3.connect(backup) as connection:
+        titles = [row[0] for row in connection.execute("SELECT title FROM conversation")]
+    assert titles == ["kept through the upgrade"]
+    assert storage.execute_sql(upgraded, "SELECT text FROM note", []) == [("migrated",)]
+    assert _stored_version(db_path) == storage.SCHEMA_VERSION
+    upgraded.close()
+
+
+def test_failed_migration_leaves_the_database_at_its_old_version(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    open_database(db_path).close()
+
+    def broken_migration(db: SqliteDatabase) -> None:
+        _add_a_notes_table(db)
+        raise RuntimeError("migration bug")
+
+    monkeypatch.setattr(storage, "SCHEMA_VERSION", storage.SCHEMA_VERSION + 1)
+    monkeypatch.setattr(storage, "MIGRATIONS", {storage.SCHEMA_VERSION - 1: broken_migration})
+
+    with pytest.raises(RuntimeError):
+        open_database(db_path)
+    assert _stored_version(db_path) == storage.SCHEMA_VERSION - 1
+    with sqlite3.connect(db_path) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    assert "note" not in tables
+
+
+def test_database_from_a_newer_version_is_refused_with_a_clear_error(db_path: Path) -> None:
+    open_database(db_path).close()
+    with sqlite3.connect(db_path) as connection:
+        connection.execute("UPDATE schema_version SET version = 999")
+
+    with pytest.raises(AllmaError, match="newer version"):
+        open_database(db_path)
+
+
+def test_file_that_is_not_a_database_is_refused_with_a_clear_error(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"this is a text file, not SQLite " * 100)
+
+    with pytest.raises(AllmaError, match="not an Allma Desktop database"):
+        open_database(db_path)
+
+
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes to read-only folders"
+)
+def test_read_only_folder_gives_store_not_writable(tmp_path: Path) -> None:
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(StoreNotWritable):
+            open_database(folder / "allma.sqlite3")
+    finally:
+        folder.chmod(0o700)
+
+
+def test_data_folder_that_cannot_be_created_gives_store_not_writable(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way")
+
+    with pytest.raises(StoreNotWritable):
+        open_database(blocker / "data" / "allma.sqlite3")
+
+
+def test_database_path_that_is_a_folder_gives_store_not_writable(tmp_path: Path) -> None:
+    (tmp_path / "allma.sqlite3").mkdir()
+
+    with pytest.raises(StoreNotWritable):
+        open_database(tmp_path / "allma.sqlite3")
+
+
+def test_writing_to_a_read_only_database_gives_store_not_writable(db: SqliteDatabase) -> None:
+    storage.execute_sql(db, "PRAGMA query_only = 1", [])
+
+    with pytest.raises(StoreNotWritable):
+        ConversationService(db).create("cannot be saved")
+
+
+def test_full_disk_gives_disk_full(db: SqliteDatabase) -> None:
+    conversations = ConversationService(db)
+    chat = conversations.create()
+    pages = int(str(_pragma(db, "page_count")))
+    storage.execute_sql(db, f"PRAGMA max_page_count = {pages + 2}", [])
+
+    with pytest.raises(DiskFull):
+        conversations.add_message(chat.id, "user", "x" * 200_000)

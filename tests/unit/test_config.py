@@ -1,0 +1,89 @@
+"""AppConfig: environment over settings file over defaults, and clear errors for bad values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from allma_desktop.config import AppConfig, is_loopback_host, save_settings
+from allma_desktop.errors import ConfigError
+
+
+def test_defaults_match_the_documented_values(tmp_path: Path) -> None:
+    config = AppConfig.from_env({}, settings_file=tmp_path / "none.json")
+    assert config.ollama_host == "http://localhost:11434"
+    assert config.ollama_model == "deepseek-r1:latest"
+    assert config.ollama_embedding_model == "nomic-embed-text:latest"
+    assert config.api_host == "127.0.0.1"
+    assert config.api_port == 8000
+    assert config.log_level == "INFO"
+
+
+def test_environment_overrides_settings_file(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"ollama_model": "llama3.2", "api_port": 9000}))
+    config = AppConfig.from_env({"OLLAMA_MODEL": "qwen3:4b"}, settings_file=settings)
+    assert config.ollama_model == "qwen3:4b"
+    assert config.api_port == 9000
+
+
+def test_vector_store_path_wins_over_chroma_persist_directory(tmp_path: Path) -> None:
+    env = {"CHROMA_PERSIST_DIRECTORY": str(tmp_path / "a"), "VECTOR_STORE_PATH": str(tmp_path / "b")}
+    config = AppConfig.from_env(env, settings_file=tmp_path / "none.json")
+    assert config.vectors_path == tmp_path / "b"
+
+
+def test_chroma_persist_directory_is_honoured_alone(tmp_path: Path) -> None:
+    env = {"CHROMA_PERSIST_DIRECTORY": str(tmp_path / "a")}
+    config = AppConfig.from_env(env, settings_file=tmp_path / "none.json")
+    assert config.vectors_path == tmp_path / "a"
+
+
+def test_bare_host_gets_scheme_and_default_port(tmp_path: Path) -> None:
+    config = AppConfig.from_env({"OLLAMA_HOST": "gpu-box"}, settings_file=tmp_path / "x.json")
+    assert config.ollama_host == "http://gpu-box:11434"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "accepted"),
+    [
+        ("API_PORT", "eighty", "whole number"),
+        ("API_PORT", "70000", "1 to 65535"),
+        ("LOG_LEVEL", "LOUD", "DEBUG"),
+        ("OLLAMA_HOST", "ftp://x", "http://localhost:11434"),
+    ],
+)
+def test_bad_value_names_variable_and_accepted_values(
+    tmp_path: Path, variable: str, value: str, accepted: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        AppConfig.from_env({variable: value}, settings_file=tmp_path / "none.json")
+    assert variable in str(caught.value)
+    assert accepted in str(caught.value)
+
+
+def test_settings_file_with_bad_json_is_named(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.json"
+    settings.write_text("{not json")
+    with pytest.raises(ConfigError) as caught:
+        AppConfig.from_env({}, settings_file=settings)
+    assert str(settings) in str(caught.value)
+
+
+def test_saved_settings_round_trip_and_are_private(tmp_path: Path) -> None:
+    settings = tmp_path / "cfg" / "settings.json"
+    config = AppConfig.from_env({}, settings_file=settings).with_changes(
+        temperature=0.7, top_k=8, data_dir=tmp_path / "data"
+    )
+    save_settings(config, settings)
+    again = AppConfig.from_env({}, settings_file=settings)
+    assert again == config
+    assert settings.stat().st_mode & 0o077 == 0
+
+
+def test_loopback_hosts_are_recognised() -> None:
+    assert is_loopback_host("http://127.0.0.1:11434")
+    assert is_loopback_host("http://localhost:11434")
+    assert not is_loopback_host("http://192.168.1.20:11434")
