@@ -299,3 +299,19 @@ def test_conversation_cannot_point_at_an_unknown_collection(
 ) -> None:
     with pytest.raises(NotFound, match="Collection 5"):
         conversations.create(collection_id=5)
+
+
+def test_history_can_leave_out_the_exchange_being_answered(
+    conversations: ConversationService,
+) -> None:
+    chat = conversations.create()
+    conversations.add_message(chat.id, "user", "q1")
+    conversations.add_message(chat.id, "assistant", "a1")
+    question = conversations.add_message(chat.id, "user", "q2")
+    answer = conversations.add_message(chat.id, "assistant", "")
+
+    history = conversations.history_for_prompt(
+        chat.id, budget_tokens=1000, exclude_message_ids={question.id, answer.id}
+    )
+
+    assert history == [("user", "q1"), ("assistant", "a1")]

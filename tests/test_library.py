@@ -326,3 +326,13 @@ def test_documents_left_indexing_by_a_crash_can_be_marked_failed(
 
     assert library.mark_interrupted_as_failed() == 1
     assert library.get_document(document.id).status == "failed"
+
+
+def test_ready_document_ids_leaves_out_documents_still_indexing(
+    library: LibraryService,
+) -> None:
+    ready = _indexed(library, "/docs/a.pdf", ["one"])
+    collection = library.default_collection()
+    busy = library.start_document(collection.id, "/docs/b.pdf")
+
+    assert library.ready_document_ids([ready.id, busy.id, "gone"]) == {ready.id}

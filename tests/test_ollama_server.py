@@ -256,8 +256,8 @@ def test_pull_streams_progress_then_installs_the_model(client: ollama.Client) ->
 
 def test_pull_of_a_name_given_as_mapping_installs_it_under_that_name() -> None:
     with OllamaTestServer(pullable={"tiny:1b": QWEN3_0_6B}) as server:
-        client = ollama.Client(host=server.url)
-        assert client.pull("tiny:1b").status == "success"
+        with ollama.Client(host=server.url) as client:
+            assert client.pull("tiny:1b").status == "success"
         assert "tiny:1b" in server.installed_models
 
 
@@ -286,16 +286,16 @@ def test_status_500_fault_answers_500(
 
 def test_first_token_delay_outlasts_a_short_read_timeout(ollama_server: OllamaTestServer) -> None:
     ollama_server.faults.first_token_delay = 5.0
-    client = ollama.Client(host=ollama_server.url, timeout=0.2)
-    with pytest.raises(httpx.ReadTimeout):
-        client.chat("llama3.2", USER_ONLY)
+    with ollama.Client(host=ollama_server.url, timeout=0.2) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            client.chat("llama3.2", USER_ONLY)
 
 
 def test_embed_delay_outlasts_a_short_read_timeout(ollama_server: OllamaTestServer) -> None:
     ollama_server.faults.embed_delay = 5.0
-    client = ollama.Client(host=ollama_server.url, timeout=0.2)
-    with pytest.raises(httpx.ReadTimeout):
-        client.embed("nomic-embed-text", ["text"])
+    with ollama.Client(host=ollama_server.url, timeout=0.2) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            client.embed("nomic-embed-text", ["text"])
 
 
 def test_cut_stream_closes_the_connection_after_n_content_tokens(
@@ -344,19 +344,19 @@ def test_missing_model_fault_hides_an_installed_model(
 
 def test_token_delay_is_applied_between_lines(ollama_server: OllamaTestServer) -> None:
     ollama_server.faults.token_delay = 5.0
-    client = ollama.Client(host=ollama_server.url, timeout=0.3)
-    stream = client.chat("llama3.2", USER_ONLY, stream=True)
-    assert next(stream).message.content  # the first line comes at once
-    with pytest.raises(httpx.ReadTimeout):
-        next(stream)
+    with ollama.Client(host=ollama_server.url, timeout=0.3) as client:
+        stream = client.chat("llama3.2", USER_ONLY, stream=True)
+        assert next(stream).message.content  # the first line comes at once
+        with pytest.raises(httpx.ReadTimeout):
+            next(stream)
 
 
 def test_closing_a_stream_early_is_seen_by_the_server(ollama_server: OllamaTestServer) -> None:
     ollama_server.faults.token_delay = 0.02
-    client = ollama.Client(host=ollama_server.url)
-    stream = client.chat("llama3.2", USER_ONLY, stream=True)
-    next(stream)
-    stream.close()  # type: ignore[attr-defined]  # a generator at runtime
+    with ollama.Client(host=ollama_server.url) as client:
+        stream = client.chat("llama3.2", USER_ONLY, stream=True)
+        next(stream)
+        stream.close()  # type: ignore[attr-defined]  # a generator at runtime
     [record] = ollama_server.streams
     assert record.finished.wait(timeout=5)
     assert record.client_disconnected and not record.completed
@@ -364,11 +364,11 @@ def test_closing_a_stream_early_is_seen_by_the_server(ollama_server: OllamaTestS
 
 
 def test_a_stopped_server_refuses_connections(ollama_server: OllamaTestServer) -> None:
-    client = ollama.Client(host=ollama_server.url)
-    client.list()  # leaves a kept-alive connection behind
-    ollama_server.stop()
-    with pytest.raises(ConnectionError):
-        client.list()
+    with ollama.Client(host=ollama_server.url) as client:
+        client.list()  # leaves a kept-alive connection behind
+        ollama_server.stop()
+        with pytest.raises(ConnectionError):
+            client.list()
 
 
 # --- the fake model's reading of the prompt ---

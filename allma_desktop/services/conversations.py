@@ -7,7 +7,7 @@ thread (and the GUI) hold plain values.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -372,19 +372,24 @@ class ConversationService:
         conversation_id: int,
         budget_tokens: int,
         count_tokens: Callable[[str], int] = approx_tokens,
+        exclude_message_ids: Iterable[int] = (),
     ) -> builtins.list[tuple[str, str]]:
         """(role, content) of the newest exchanges that fit in ``budget_tokens``, oldest first.
 
         Only complete or interrupted user and assistant messages count. Whole
         exchanges (a question with its answer) are dropped oldest first, so a
         question never appears without its answer or the other way round.
+        ``exclude_message_ids`` leaves out messages such as the question being
+        asked now and its still-empty answer.
         """
+        excluded = set(exclude_message_ids)
         rows = (
             Message.select(Message.role, Message.content)
             .where(
                 (Message.conversation == conversation_id)
                 & Message.role.in_(PROMPT_ROLES)
                 & Message.status.in_(PROMPT_STATUSES)
+                & Message.id.not_in(excluded)
             )
             .order_by(Message.id)
         )

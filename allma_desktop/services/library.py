@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -422,6 +422,18 @@ class LibraryService:
             for row in rows
         ]
         return sorted(chunks, key=lambda chunk: chunk.index)
+
+    @translating_store_errors
+    def ready_document_ids(self, document_ids: Iterable[str]) -> set[str]:
+        """Those of ``document_ids`` that are fully indexed (status ``ready``)."""
+        wanted = list(set(document_ids))
+        ready: set[str] = set()
+        for batch in peewee.chunked(wanted, 500):  # stay under SQLite's parameter limit
+            query = Document.select(Document.id).where(
+                Document.id.in_(batch) & (Document.status == "ready")
+            )
+            ready.update(document_id for (document_id,) in tuple_rows(query))
+        return ready
 
     @translating_store_errors
     def document_chunk_ids(self, document_id: str) -> set[str]:

@@ -105,9 +105,7 @@ class ChatController(QObject):
     def _orchestrator(self) -> Orchestrator | None:
         orchestrator = self._engine.orchestrator
         if orchestrator is None:
-            self.failed.emit(
-                AllmaError("Allma is still starting.", "Try again in a moment.")
-            )
+            self.failed.emit(AllmaError("Allma is still starting.", "Try again in a moment."))
         return orchestrator
 
     def _start(

@@ -86,7 +86,9 @@ class HealthController(QObject):
         try:
             async for progress in orchestrator.pull(name):
                 fraction = progress.fraction
-                self.pull_progress.emit(name, progress.status, -1.0 if fraction is None else fraction)
+                self.pull_progress.emit(
+                    name, progress.status, -1.0 if fraction is None else fraction
+                )
         except AllmaError as error:
             self.pull_failed.emit(name, error)
             return

@@ -78,7 +78,7 @@ class RichTextView(QTextBrowser):
         self.document().setDocumentMargin(2)
         self.document().documentLayout().documentSizeChanged.connect(self._fit_height)
 
-    def loadResource(self, kind: int, name: QUrl) -> object:  # noqa: N802 - Qt API
+    def loadResource(self, kind: int, name: QUrl) -> object:
         return None  # never fetch images or stylesheets named in model output
 
     def _fit_height(self) -> None:
@@ -86,17 +86,17 @@ class RichTextView(QTextBrowser):
         if height != self.height():
             self.setFixedHeight(height)
 
-    def resizeEvent(self, event: object) -> None:  # noqa: N802 - Qt API
+    def resizeEvent(self, event: object) -> None:
         super().resizeEvent(event)  # type: ignore[arg-type]
         self.document().setTextWidth(self.viewport().width())
         self._fit_height()
 
-    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+    def sizeHint(self) -> QSize:
         return QSize(400, int(self.document().size().height()) + 4)
 
 
 class ThinkingSection(QWidget):
-    """"Thinking…" with a disclosure arrow; open while the model thinks, closed after."""
+    """ "Thinking…" with a disclosure arrow; open while the model thinks, closed after."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -231,7 +231,9 @@ class SourcesStrip(QWidget):
     def _show(self, source: SourceView) -> None:
         self._shown = source
         where = f" — page {source.page}" if source.page else ""
-        self.snippet_title.setText(f"[{source.number}] {source.title or Path(source.path).name}{where}")
+        self.snippet_title.setText(
+            f"[{source.number}] {source.title or Path(source.path).name}{where}"
+        )
         self.snippet_text.setText(source.snippet.strip() or "(no passage stored)")
         self.open_button.setText(f"Open at page {source.page}" if source.page else "Open file")
         self.open_button.setEnabled(bool(source.path))
@@ -375,7 +377,7 @@ class MessageWidget(QFrame):
     def copy_to_clipboard(self) -> None:
         QGuiApplication.clipboard().setText(self.text)
 
-    def changeEvent(self, event: object) -> None:  # noqa: N802 - Qt API
+    def changeEvent(self, event: object) -> None:
         super().changeEvent(event)  # type: ignore[arg-type]
         from PySide6.QtCore import QEvent
 

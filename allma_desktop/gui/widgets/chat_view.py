@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -47,14 +46,16 @@ class ChatInput(QPlainTextEdit):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("chatInput")
-        self.setPlaceholderText("Ask about your documents…  (Enter to send, Shift+Enter for a new line)")
+        self.setPlaceholderText(
+            "Ask about your documents…  (Enter to send, Shift+Enter for a new line)"
+        )
         self.setAccessibleName("Message")
         self.setTabChangesFocus(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.document().contentsChanged.connect(self._fit_height)
         self._fit_height()
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt API
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
                 self.insertPlainText("\n")
@@ -439,9 +440,9 @@ class ChatView(QWidget):
     def open_link(self, url: QUrl) -> None:
         """Open http(s) links; file links only after the user agrees; nothing else."""
         scheme = url.scheme().lower()
-        if scheme in {"http", "https"}:
-            self.open_url(url)
-        elif scheme == "file" and self.confirm_open_file(url.toLocalFile()):
+        if scheme in {"http", "https"} or (
+            scheme == "file" and self.confirm_open_file(url.toLocalFile())
+        ):
             self.open_url(url)
 
     def open_source(self, source: SourceView) -> None:

@@ -131,14 +131,33 @@ class FirstRunPanel(QFrame):
         self.get_ollama.setObjectName("primaryButton")
         self.get_ollama.setToolTip(OLLAMA_DOWNLOAD_URL)
         self.get_ollama.clicked.connect(lambda: self.open_url.emit(QUrl(OLLAMA_DOWNLOAD_URL)))
-        steps.addWidget(_step(1, "Install Ollama from ollama.com (free, runs on this computer).",
-                              self.install_steps))
-        steps.addWidget(_step(2, "Start it: open the Ollama app, or run <code>ollama serve</code> "
-                                 "in a terminal.", self.install_steps))
-        steps.addWidget(_step(3, "That's it: Allma checks again every few seconds and this page "
-                                 "goes away by itself.", self.install_steps))
+        steps.addWidget(
+            _step(
+                1,
+                "Install Ollama from ollama.com (free, runs on this computer).",
+                self.install_steps,
+            )
+        )
+        steps.addWidget(
+            _step(
+                2,
+                "Start it: open the Ollama app, or run <code>ollama serve</code> in a terminal.",
+                self.install_steps,
+            )
+        )
+        steps.addWidget(
+            _step(
+                3,
+                "That's it: Allma checks again every few seconds and this page "
+                "goes away by itself.",
+                self.install_steps,
+            )
+        )
 
-        self.model_rows = {"chat": ModelRow("chat", self.card), "embedding": ModelRow("embedding", self.card)}
+        self.model_rows = {
+            "chat": ModelRow("chat", self.card),
+            "embedding": ModelRow("embedding", self.card),
+        }
         for row in self.model_rows.values():
             row.pull_requested.connect(self.pull_requested)
 

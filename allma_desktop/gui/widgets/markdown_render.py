@@ -16,8 +16,39 @@ import markdown
 from bs4 import BeautifulSoup, NavigableString, Tag
 
 ALLOWED_TAGS = frozenset(
-    "p br strong em b i code pre ul ol li blockquote h1 h2 h3 h4 h5 h6 "
-    "table thead tbody tr th td a hr del s sup sub span".split()
+    [
+        "p",
+        "br",
+        "strong",
+        "em",
+        "b",
+        "i",
+        "code",
+        "pre",
+        "ul",
+        "ol",
+        "li",
+        "blockquote",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "a",
+        "hr",
+        "del",
+        "s",
+        "sup",
+        "sub",
+        "span",
+    ]
 )
 ALLOWED_LINK_SCHEMES = ("http://", "https://", "file:", "cite:")
 CITATION = re.compile(r"\[(\d{1,3})\]")
@@ -173,7 +204,7 @@ def _highlight_code_blocks(soup: BeautifulSoup, colors: ChatColors) -> None:
         pre.replace_with(box)
 
 
-def _language_of(code: Tag | None | object) -> str:
+def _language_of(code: Tag | object | None) -> str:
     if not isinstance(code, Tag):
         return ""
     for css_class in code.get("class") or []:

@@ -39,7 +39,7 @@ PAGES = ("chat", "library", "settings")
 class ConversationDelegate(QStyledItemDelegate):
     """Title on the left, "5 min ago" on the right, roomy rows."""
 
-    def sizeHint(  # noqa: N802 - Qt API
+    def sizeHint(
         self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> QSize:
         size = super().sizeHint(option, index)
@@ -57,7 +57,9 @@ class ConversationDelegate(QStyledItemDelegate):
         title_option.text = ""
         style = option.widget.style() if option.widget else None
         if style is not None:
-            style.drawControl(QStyle.ControlElement.CE_ItemViewItem, title_option, painter, option.widget)
+            style.drawControl(
+                QStyle.ControlElement.CE_ItemViewItem, title_option, painter, option.widget
+            )
         painter.save()
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
@@ -74,7 +76,9 @@ class ConversationDelegate(QStyledItemDelegate):
         title = painter.fontMetrics().elidedText(
             str(index.data() or ""), Qt.TextElideMode.ElideRight, title_rect.width()
         )
-        painter.drawText(title_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
+        painter.drawText(
+            title_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title
+        )
         painter.restore()
 
 
@@ -238,4 +242,3 @@ def _muted_label(text: str, parent: QWidget) -> QLabel:
     label = QLabel(text, parent)
     label.setObjectName("mutedLabel")
     return label
-

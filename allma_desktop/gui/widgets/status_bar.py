@@ -83,4 +83,6 @@ class AppStatusBar(QStatusBar):
         self.setProperty("state", state)
         colors = {"ok": "#2da44e", "warning": "#d4a72c", "error": "#cf222e", "starting": "#8c959f"}
         self.dot.setStyleSheet(f"color: {colors.get(state, '#8c959f')};")
-        self.dot.setAccessibleName({"ok": "Connected", "warning": "Needs attention"}.get(state, state))
+        self.dot.setAccessibleName(
+            {"ok": "Connected", "warning": "Needs attention"}.get(state, state)
+        )

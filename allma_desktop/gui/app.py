@@ -1,0 +1,165 @@
+"""``allma-desktop``: the QApplication, the one qasync event loop, and a clean shutdown.
+
+Order matters for a fast start: the window is shown first, then the engine (and with
+it chromadb, pymupdf and the ollama client) is imported and opened off the GUI thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import logging.handlers
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import qasync
+from PySide6.QtCore import QCoreApplication, QTimer
+from PySide6.QtWidgets import QApplication
+
+from allma_desktop.config import AppConfig, default_log_dir
+from allma_desktop.errors import ConfigError
+from allma_desktop.gui.engine import Engine
+from allma_desktop.gui.main_window import SETTINGS_APPLICATION, SETTINGS_ORGANIZATION, MainWindow
+from allma_desktop.gui.single_instance import InstanceServer, hand_off, instance_key
+
+log = logging.getLogger(__name__)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv if argv is None else argv)
+    QCoreApplication.setOrganizationName(SETTINGS_ORGANIZATION)
+    QCoreApplication.setApplicationName(SETTINGS_APPLICATION)
+    app = QApplication.instance() or QApplication(arguments)
+    assert isinstance(app, QApplication)
+    app.setApplicationDisplayName("Allma")
+    app.setDesktopFileName("allma-desktop")
+
+    config, config_error = load_config()
+    setup_logging(config.log_level)
+    paths = file_arguments(arguments[1:])
+    key = instance_key(config.data_dir)
+    if hand_off(key, paths):
+        log.info("handed %d path(s) to the running instance", len(paths))
+        return 0
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    engine = Engine(config)
+    _apply_theme(app)
+    window = MainWindow(engine)
+    server = InstanceServer(key, window)
+    server.listen()
+    server.activated.connect(lambda received: _on_second_launch(window, engine, received))
+    extras = _create_tray(window, engine)
+    window.show()
+    if config_error is not None:
+        window.status.showMessage(f"{config_error} Using default settings.", 15000)
+    if paths:
+        _ingest_when_ready(engine, paths)
+    # Open the engine once the window has painted: the first frame never waits on imports.
+    QTimer.singleShot(0, lambda: engine.run(start_engine(engine)))
+
+    try:
+        loop.run_forever()
+        loop.run_until_complete(shutdown(engine))
+    finally:
+        server.close()
+        del extras
+        loop.close()
+        asyncio.set_event_loop(None)
+    return 0
+
+
+async def start_engine(engine: Engine) -> None:
+    """Import the engine's heavy modules in a worker thread, then open it."""
+    await asyncio.to_thread(importlib.import_module, "allma_desktop.orchestrator")
+    await engine.start()
+
+
+async def shutdown(engine: Engine) -> None:
+    """Stop background work and close the database; then cancel anything left."""
+    await engine.stop()
+    current = asyncio.current_task()
+    leftovers = [task for task in asyncio.all_tasks() if task is not current]
+    for task in leftovers:
+        task.cancel()
+    if leftovers:
+        await asyncio.gather(*leftovers, return_exceptions=True)
+
+
+def load_config() -> tuple[AppConfig, ConfigError | None]:
+    """The user's config; on a bad value, the defaults plus the error to show."""
+    try:
+        return AppConfig.from_env(), None
+    except ConfigError as error:
+        return AppConfig(), error
+
+
+def file_arguments(arguments: Sequence[str]) -> list[str]:
+    """Absolute paths of the files and folders named on the command line."""
+    return [str(Path(a).expanduser().resolve()) for a in arguments if not a.startswith("-")]
+
+
+def setup_logging(level: str) -> None:
+    root = logging.getLogger()
+    if any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
+        return
+    root.setLevel(os.environ.get("LOG_LEVEL", level).upper())
+    try:
+        folder = default_log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+            folder / "allma-desktop.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+        )
+    except OSError:
+        handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+
+
+def _on_second_launch(window: MainWindow, engine: Engine, paths: list[str]) -> None:
+    window.bring_forward()
+    if paths:
+        _ingest_when_ready(engine, paths)
+
+
+def _ingest_when_ready(engine: Engine, paths: list[str]) -> None:
+    """Hand ``paths`` to the library once the engine is open (at once if it already is)."""
+    if engine.ready:
+        engine.events.ingest_requested.emit(paths)
+        return
+
+    def emit_once(_orchestrator: object) -> None:
+        engine.events.engine_ready.disconnect(emit_once)
+        engine.events.ingest_requested.emit(paths)
+
+    engine.events.engine_ready.connect(emit_once)
+
+
+def _apply_theme(app: QApplication) -> None:
+    """Engineer B's theme, when present; the Fusion style otherwise."""
+    try:
+        from allma_desktop.gui import theme
+    except ImportError:
+        app.setStyle("Fusion")
+        return
+    from allma_desktop.gui.main_window import gui_settings
+
+    theme.apply_theme(app, str(gui_settings().value("appearance/theme", "system")))
+
+
+def _create_tray(window: MainWindow, engine: Engine) -> list[object]:
+    """The tray icon and quick-ask window (engineer B), when present; kept alive by the caller."""
+    try:
+        from allma_desktop.gui.controllers.chat_controller import ChatController
+        from allma_desktop.gui.tray import TrayIcon
+        from allma_desktop.gui.widgets.quick_ask import QuickAskWindow
+    except ImportError as error:
+        log.info("tray unavailable: %s", error)
+        return []
+    quick_ask = QuickAskWindow(lambda: ChatController(engine), engine.events)
+    tray = TrayIcon(window, engine.events, quick_ask)
+    return [quick_ask, tray]

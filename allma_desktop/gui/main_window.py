@@ -1,0 +1,286 @@
+"""The main window: sidebar on the left; Chat, Library and Settings pages on the right."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, Signal
+from PySide6.QtGui import (
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QPalette,
+    QShortcut,
+)
+from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStackedWidget, QWidget
+
+from allma_desktop.gui.controllers.chat_controller import ChatController
+from allma_desktop.gui.controllers.conversations_controller import ConversationsController
+from allma_desktop.gui.controllers.health_controller import HealthController
+from allma_desktop.gui.widgets.chat_style import shell_stylesheet
+from allma_desktop.gui.widgets.chat_view import ChatView
+from allma_desktop.gui.widgets.first_run_panel import FirstRunPanel
+from allma_desktop.gui.widgets.sidebar import Sidebar
+from allma_desktop.gui.widgets.status_bar import AppStatusBar
+
+if TYPE_CHECKING:
+    from allma_desktop.errors import AllmaError
+    from allma_desktop.gui.engine import Engine
+    from allma_desktop.orchestrator import HealthReport
+
+log = logging.getLogger(__name__)
+
+SETTINGS_ORGANIZATION = "Allma"
+SETTINGS_APPLICATION = "Allma Desktop"
+
+
+def gui_settings() -> QSettings:
+    """GUI-only preferences (geometry, splitter, theme), separate from the engine's config."""
+    return QSettings(SETTINGS_ORGANIZATION, SETTINGS_APPLICATION)
+
+
+class MainWindow(QMainWindow):
+    page_changed = Signal(str)
+
+    def __init__(self, engine: Engine, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.events = engine.events
+        self.setWindowTitle("Allma")
+        self.setObjectName("mainWindow")
+        self.setAcceptDrops(True)
+        self.setMinimumSize(760, 520)
+
+        self.chat_controller = ChatController(engine, self)
+        self.conversations = ConversationsController(engine, self)
+        self.health = HealthController(engine, self)
+
+        self.sidebar = Sidebar(self.conversations, self)
+        self.chat_view = ChatView(self.chat_controller, self.conversations, self)
+        self.first_run = FirstRunPanel(self)
+        self.chat_page = QStackedWidget(self)
+        self.chat_page.setObjectName("pageStack")
+        self.chat_page.addWidget(self.chat_view)
+        self.chat_page.addWidget(self.first_run)
+        self.library_page, self.settings_page = self._create_b_pages()
+        self.pages = QStackedWidget(self)
+        self.pages.setObjectName("pageStack")
+        self.page_index = {"chat": 0, "library": 1, "settings": 2}
+        for page in (self.chat_page, self.library_page, self.settings_page):
+            self.pages.addWidget(page)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(self.pages)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setCollapsible(1, False)
+        self.splitter.setHandleWidth(1)
+        self.splitter.setSizes([260, 840])
+        self.setCentralWidget(self.splitter)
+        self.status = AppStatusBar(self)
+        self.setStatusBar(self.status)
+
+        self._wire()
+        self._install_shortcuts()
+        self._apply_shell_style()
+        self.restore_layout()
+
+    # --- B's pages ----------------------------------------------------------------
+
+    def _create_b_pages(self) -> tuple[QWidget, QWidget]:
+        """Library and Settings (engineer B); a placeholder keeps the app usable without them."""
+        try:
+            from allma_desktop.gui.controllers.library_controller import LibraryController
+            from allma_desktop.gui.widgets.library_pane import LibraryPane
+
+            self.library_controller = LibraryController(self.engine)
+            library: QWidget = LibraryPane(self.library_controller, self)
+        except ImportError as error:
+            log.warning("library page unavailable: %s", error)
+            library = _placeholder("The library is not available in this build.", self)
+        try:
+            from allma_desktop.gui.controllers.settings_controller import SettingsController
+            from allma_desktop.gui.widgets.settings_page import SettingsPage
+
+            self.settings_controller = SettingsController(self.engine)
+            settings: QWidget = SettingsPage(self.settings_controller, self)
+        except ImportError as error:
+            log.warning("settings page unavailable: %s", error)
+            settings = _placeholder("Settings are not available in this build.", self)
+        return library, settings
+
+    # --- wiring -------------------------------------------------------------------
+
+    def _wire(self) -> None:
+        self.sidebar.page_requested.connect(self.show_page)
+        self.sidebar.new_chat_requested.connect(self.new_chat)
+        self.sidebar.conversation_selected.connect(self.open_conversation)
+        self.chat_view.conversation_opened.connect(self.sidebar.select_conversation)
+        self.events.open_conversation.connect(self.open_conversation)
+        self.events.conversations_changed.connect(self._forget_deleted_conversation)
+        self.events.health_changed.connect(self._on_health)
+        self.events.engine_failed.connect(self._on_engine_failed)
+        self.events.engine_ready.connect(lambda _: self.status.showMessage("Library opened", 3000))
+        self.health.checking.connect(self.status.show_checking)
+        self.health.pull_progress.connect(self._on_pull_progress)
+        self.health.pull_finished.connect(self._on_pull_finished)
+        self.health.pull_failed.connect(self._on_pull_failed)
+        self.status.reconnect_requested.connect(self.health.check_now)
+        self.first_run.check_requested.connect(self.health.check_now)
+        self.first_run.pull_requested.connect(self.health.pull)
+        self.first_run.settings_requested.connect(lambda: self.show_page("settings"))
+        self.first_run.open_url.connect(QDesktopServices.openUrl)
+
+    def _install_shortcuts(self) -> None:
+        for keys, handler in (
+            ("Ctrl+N", self.new_chat),
+            ("Ctrl+L", self.focus_input),
+            ("Ctrl+K", self.focus_search),
+            ("Ctrl+O", self.add_documents),
+            ("Ctrl+,", lambda: self.show_page("settings")),
+        ):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(handler)
+        QWidget.setTabOrder(self.sidebar.new_chat_button, self.sidebar.search)
+        QWidget.setTabOrder(self.sidebar.search, self.sidebar.list)
+        QWidget.setTabOrder(self.sidebar.list, self.chat_view.model_box)
+        QWidget.setTabOrder(self.chat_view.model_box, self.chat_view.collection_box)
+        QWidget.setTabOrder(self.chat_view.collection_box, self.chat_view.input)
+
+    # --- actions ------------------------------------------------------------------
+
+    def show_page(self, page: str) -> None:
+        self.pages.setCurrentIndex(self.page_index[page])
+        self.sidebar.set_page(page)
+        self.page_changed.emit(page)
+
+    def new_chat(self) -> None:
+        self.show_page("chat")
+        self.sidebar.select_conversation(None)
+        self.chat_view.new_chat()
+
+    def open_conversation(self, conversation_id: int) -> None:
+        self.show_page("chat")
+        self.sidebar.select_conversation(conversation_id)
+        if self.chat_view.conversation_id != conversation_id:
+            self.chat_view.show_conversation(conversation_id)
+
+    def focus_input(self) -> None:
+        self.show_page("chat")
+        self.chat_view.focus_input()
+
+    def focus_search(self) -> None:
+        self.sidebar.focus_search()
+
+    def add_documents(self) -> None:
+        self.show_page("library")
+        self.events.add_documents_requested.emit()
+
+    def bring_forward(self) -> None:
+        """A second launch asked for us: un-minimise, raise and focus."""
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    # --- health -------------------------------------------------------------------
+
+    def _on_health(self, report: HealthReport) -> None:
+        self.status.show_report(report)
+        if report.ok:
+            self.chat_page.setCurrentWidget(self.chat_view)
+        else:
+            self.first_run.show_report(report)
+            self.chat_page.setCurrentWidget(self.first_run)
+
+    def _on_engine_failed(self, error: AllmaError) -> None:
+        self.status.show_engine_failed(error)
+        self.first_run.show_error(error)
+        self.chat_page.setCurrentWidget(self.first_run)
+
+    def _on_pull_progress(self, model: str, status: str, fraction: float) -> None:
+        row = self.first_run.row_for(model)
+        if row is not None:
+            row.show_progress(status, fraction)
+
+    def _on_pull_finished(self, model: str) -> None:
+        row = self.first_run.row_for(model)
+        if row is not None:
+            row.show_finished()
+
+    def _on_pull_failed(self, model: str, error: AllmaError) -> None:
+        row = self.first_run.row_for(model)
+        if row is not None:
+            row.show_failed(error)
+
+    def _forget_deleted_conversation(self) -> None:
+        shown = self.chat_view.conversation_id
+        if shown is not None and self.conversations.get(shown) is None:
+            self.chat_view.show_conversation(None)
+
+    # --- drops --------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.request_ingest(paths)
+
+    def request_ingest(self, paths: list[str]) -> None:
+        count = len(paths)
+        self.status.showMessage(
+            f"Adding {count} item{'s' if count != 1 else ''} to the library…", 5000
+        )
+        self.events.ingest_requested.emit(paths)
+
+    # --- look and layout ----------------------------------------------------------
+
+    def _apply_shell_style(self) -> None:
+        dark = self.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        self.setStyleSheet(shell_stylesheet(dark))
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_shell_style()
+
+    def restore_layout(self) -> None:
+        settings = gui_settings()
+        geometry = settings.value("window/geometry")
+        if isinstance(geometry, QByteArray | bytes) and not self.restoreGeometry(geometry):
+            log.debug("saved window geometry not usable")
+        if not isinstance(geometry, QByteArray | bytes):
+            self.resize(1100, 720)
+        splitter = settings.value("window/splitter")
+        if isinstance(splitter, QByteArray | bytes):
+            self.splitter.restoreState(splitter)
+
+    def save_layout(self) -> None:
+        settings = gui_settings()
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/splitter", self.splitter.saveState())
+        settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_layout()
+        super().closeEvent(event)
+
+
+def _placeholder(text: str, parent: QWidget) -> QWidget:
+    label = QLabel(text, parent)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setObjectName("mutedLabel")
+    return label
+
+
+__all__ = ["MainWindow", "gui_settings"]
