@@ -286,16 +286,16 @@ def test_status_500_fault_answers_500(
 
 def test_first_token_delay_outlasts_a_short_read_timeout(ollama_server: OllamaTestServer) -> None:
     ollama_server.faults.first_token_delay = 5.0
-    with ollama.Client(host=ollama_server.url, timeout=0.2) as client:
-        with pytest.raises(httpx.ReadTimeout):
-            client.chat("llama3.2", USER_ONLY)
+    client = ollama.Client(host=ollama_server.url, timeout=0.2)
+    with client, pytest.raises(httpx.ReadTimeout):
+        client.chat("llama3.2", USER_ONLY)
 
 
 def test_embed_delay_outlasts_a_short_read_timeout(ollama_server: OllamaTestServer) -> None:
     ollama_server.faults.embed_delay = 5.0
-    with ollama.Client(host=ollama_server.url, timeout=0.2) as client:
-        with pytest.raises(httpx.ReadTimeout):
-            client.embed("nomic-embed-text", ["text"])
+    client = ollama.Client(host=ollama_server.url, timeout=0.2)
+    with client, pytest.raises(httpx.ReadTimeout):
+        client.embed("nomic-embed-text", ["text"])
 
 
 def test_cut_stream_closes_the_connection_after_n_content_tokens(
@@ -356,7 +356,7 @@ def test_closing_a_stream_early_is_seen_by_the_server(ollama_server: OllamaTestS
     with ollama.Client(host=ollama_server.url) as client:
         stream = client.chat("llama3.2", USER_ONLY, stream=True)
         next(stream)
-        stream.close()  # type: ignore[attr-defined]  # a generator at runtime
+        stream.close()
     [record] = ollama_server.streams
     assert record.finished.wait(timeout=5)
     assert record.client_disconnected and not record.completed

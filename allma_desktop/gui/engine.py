@@ -59,8 +59,14 @@ class Engine(QObject):
 
     async def start(self) -> None:
         """Open the orchestrator; emits ``engine_ready`` or ``engine_failed``."""
-        from allma_desktop.orchestrator import Orchestrator  # heavy: after the window is up
-
+        try:
+            from allma_desktop.orchestrator import Orchestrator  # heavy: after the window is up
+        except ImportError as error:
+            log.exception("the engine cannot be imported")
+            self.events.engine_failed.emit(
+                AllmaError(f"Allma is incomplete: {error}.", "Reinstall Allma Desktop.")
+            )
+            return
         orchestrator = Orchestrator(self.config)
         try:
             await orchestrator.open()

@@ -7,6 +7,7 @@ is time the loop (and with qasync, the GUI) spent busy elsewhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 
@@ -40,10 +41,8 @@ class LoopLagProbe:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
 
     async def _run(self) -> None:
         while True:

@@ -301,7 +301,7 @@ class OllamaService:
         options: Mapping[str, Any] | None,
     ) -> AsyncGenerator[LLMDelta, None]:
         """One /api/chat stream; ResponseError is left to the caller to decide on."""
-        with self._translated_errors(model, "chat", streaming=True):
+        with self._translated_errors(model, "chat", streaming=True, keep_response_errors=True):
             parts = await self._client.chat(
                 model=model,
                 messages=messages,
@@ -380,14 +380,20 @@ class OllamaService:
     async def pull(self, name: str) -> AsyncGenerator[PullProgress, None]:
         """Download *name*, reporting progress; ends after Ollama says "success"."""
         self._details.pop(canonical_model_name(name), None)
-        with self._translated_errors(name, "chat", streaming=True, pulling=True):
-            parts = await self._client.pull(name, stream=True)
-            async with _closing(parts):
-                async for part in parts:
-                    status = part.status or ""
-                    yield PullProgress(status=status, completed=part.completed, total=part.total)
-                    if status == "success":
-                        return
+        with self._translated_errors(name, "chat", streaming=True, keep_response_errors=True):
+            try:
+                parts = await self._client.pull(name, stream=True)
+                async with _closing(parts):
+                    async for part in parts:
+                        status = part.status or ""
+                        yield PullProgress(status, part.completed, part.total)
+                        if status == "success":
+                            return
+            except ollama.ResponseError as error:
+                raise OllamaError(
+                    f"Could not pull '{name}': {error.error}",
+                    "Check the model name on ollama.com/library and your internet connection.",
+                ) from error
             raise StreamInterrupted(f"the download of '{name}' stopped before it finished")
 
     # -- server --
@@ -437,20 +443,25 @@ class OllamaService:
 
     @contextlib.contextmanager
     def _translated_errors(
-        self, model: str | None, role: str, *, streaming: bool = False, pulling: bool = False
+        self,
+        model: str | None,
+        role: str,
+        *,
+        streaming: bool = False,
+        keep_response_errors: bool = False,
     ) -> Iterator[None]:
+        """Turn client and transport failures into AllmaErrors.
+
+        With *keep_response_errors*, Ollama's own error answers pass through untouched
+        for the caller to decide on (a retry, or a pull-specific message).
+        """
         try:
             yield
         except AllmaError:
             raise
         except ollama.ResponseError as error:
-            if streaming and not pulling and model is not None:
-                raise  # chat_stream decides on a retry first
-            if pulling:
-                raise OllamaError(
-                    f"Could not pull '{model}': {error.error}",
-                    "Check the model name on ollama.com/library and your internet connection.",
-                ) from error
+            if keep_response_errors:
+                raise
             _raise_translated(error, self.host, self._timeout, model=model, role=role)
         except (
             httpx.HTTPError,

@@ -71,7 +71,9 @@ class ConversationListModel(QAbstractListModel):
     def set_rows(self, rows: list[ConversationRecord]) -> None:
         """Replace the contents, emitting the smallest change Qt views need."""
         if [r.id for r in rows] == [r.id for r in self._rows]:
-            changed = [i for i, (old, new) in enumerate(zip(self._rows, rows)) if old != new]
+            changed = [
+                i for i, (old, new) in enumerate(zip(self._rows, rows, strict=True)) if old != new
+            ]
             self._rows = rows
             for row in changed:
                 self.dataChanged.emit(self.index(row), self.index(row))

@@ -78,7 +78,7 @@ class RichTextView(QTextBrowser):
         self.document().setDocumentMargin(2)
         self.document().documentLayout().documentSizeChanged.connect(self._fit_height)
 
-    def loadResource(self, kind: int, name: QUrl) -> object:
+    def loadResource(self, kind: int, name: QUrl | str) -> object:
         return None  # never fetch images or stylesheets named in model output
 
     def _fit_height(self) -> None:
@@ -241,7 +241,7 @@ class SourcesStrip(QWidget):
         self._sync_chips()
 
     def _sync_chips(self) -> None:
-        for chip, source in zip(self.chips, self.sources):
+        for chip, source in zip(self.chips, self.sources, strict=True):
             chip.setChecked(source == self._shown and self.snippet_panel.isVisible())
 
     def _open_shown(self) -> None:
@@ -296,8 +296,8 @@ class MessageWidget(QFrame):
         actions.addWidget(self.edit_button)
         actions.addWidget(self.regenerate_button)
         actions.addStretch(1)
-        self.actions = QWidget(self)
-        self.actions.setLayout(actions)
+        self.action_bar = QWidget(self)
+        self.action_bar.setLayout(actions)
         self.edit_button.setVisible(False)
         self.regenerate_button.setVisible(False)
 
@@ -309,23 +309,23 @@ class MessageWidget(QFrame):
         layout.addWidget(self.body)
         layout.addWidget(self.status)
         layout.addWidget(self.sources)
-        layout.addWidget(self.actions)
+        layout.addWidget(self.action_bar)
 
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
         self._render_timer.setInterval(RENDER_INTERVAL_MS)
-        self._render_timer.timeout.connect(self.render)
-        self.render()
+        self._render_timer.timeout.connect(self.render_body)
+        self.render_body()
 
     # --- content ------------------------------------------------------------------
 
     def set_text(self, text: str) -> None:
         self.text = text
-        self.render()
+        self.render_body()
 
     def start_streaming(self) -> None:
         self.streaming = True
-        self.actions.hide()
+        self.action_bar.hide()
         self.set_status("Thinking…" if self.role == "assistant" else "")
 
     def append_thinking(self, text: str) -> None:
@@ -351,10 +351,10 @@ class MessageWidget(QFrame):
             self.thinking.show()
             self.thinking.set_text(thinking)
             self.thinking.finish()
-        self.render()
+        self.render_body()
         self.sources.set_sources(sources)
         self.set_status(note)
-        self.actions.show()
+        self.action_bar.show()
 
     def set_status(self, note: str, error: bool = False) -> None:
         self.status.setText(note)
@@ -363,7 +363,7 @@ class MessageWidget(QFrame):
         self.status.style().polish(self.status)
         self.status.setVisible(bool(note))
 
-    def render(self) -> None:
+    def render_body(self) -> None:
         self.render_count += 1
         document: QTextDocument = self.body.document()
         colors = ChatColors.for_dark(is_dark(self))
@@ -382,7 +382,7 @@ class MessageWidget(QFrame):
         from PySide6.QtCore import QEvent
 
         if isinstance(event, QEvent) and event.type() == QEvent.Type.PaletteChange:
-            self.render()  # light/dark switch: code colours follow
+            self.render_body()  # light/dark switch: code colours follow
 
     def _on_anchor(self, url: QUrl) -> None:
         if url.scheme() == "cite":

@@ -104,7 +104,7 @@ class ChatView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.header)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.scroll_area, 1)
         layout.addWidget(self.composer)
 
         chat.started.connect(self._on_started)
@@ -147,12 +147,12 @@ class ChatView(QWidget):
         row.addWidget(self.model_box)
 
     def _build_transcript(self) -> None:
-        self.scroll = QScrollArea(self)
-        self.scroll.setObjectName("transcriptScroll")
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.transcript = QWidget(self.scroll)
+        self.scroll_area = QScrollArea(self)
+        self.scroll_area.setObjectName("transcriptScroll")
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.transcript = QWidget(self.scroll_area)
         self.transcript.setObjectName("transcript")
         self._column = QVBoxLayout(self.transcript)
         self._column.setContentsMargins(24, 16, 24, 16)
@@ -176,9 +176,9 @@ class ChatView(QWidget):
         empty.addStretch(2)
         self._column.addWidget(self.empty_state, 1)
         self._column.addStretch(0)
-        self.scroll.setWidget(self.transcript)
+        self.scroll_area.setWidget(self.transcript)
         self._follow_bottom = True
-        bar = self.scroll.verticalScrollBar()
+        bar = self.scroll_area.verticalScrollBar()
         bar.rangeChanged.connect(self._keep_bottom)
         bar.valueChanged.connect(self._track_bottom)
 
@@ -508,13 +508,13 @@ class ChatView(QWidget):
     # --- scrolling ----------------------------------------------------------------
 
     def _track_bottom(self, value: int) -> None:
-        bar = self.scroll.verticalScrollBar()
+        bar = self.scroll_area.verticalScrollBar()
         self._follow_bottom = value >= bar.maximum() - 24
 
     def _keep_bottom(self, _minimum: int, maximum: int) -> None:
         if self._follow_bottom:
-            self.scroll.verticalScrollBar().setValue(maximum)
+            self.scroll_area.verticalScrollBar().setValue(maximum)
 
     def _scroll_to_bottom(self) -> None:
-        bar = self.scroll.verticalScrollBar()
+        bar = self.scroll_area.verticalScrollBar()
         bar.setValue(bar.maximum())

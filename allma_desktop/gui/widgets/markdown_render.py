@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import markdown
-from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4 import BeautifulSoup, Tag
+from bs4.element import NavigableString
 
 ALLOWED_TAGS = frozenset(
     [
@@ -165,7 +166,8 @@ def _sanitize(soup: BeautifulSoup) -> None:
             continue
         href = element.get("href") if element.name == "a" else None
         languages = [c for c in element.get("class") or [] if c.startswith("language-")]
-        element.attrs = {"class": languages[:1]} if element.name == "code" and languages else {}
+        keep_language = element.name == "code" and languages
+        element.attrs = {"class": languages[0]} if keep_language else {}
         if element.name == "a":
             if isinstance(href, str) and href.strip().lower().startswith(ALLOWED_LINK_SCHEMES):
                 element.attrs = {"href": href.strip()}
@@ -207,8 +209,9 @@ def _highlight_code_blocks(soup: BeautifulSoup, colors: ChatColors) -> None:
 def _language_of(code: Tag | object | None) -> str:
     if not isinstance(code, Tag):
         return ""
-    for css_class in code.get("class") or []:
-        if css_class.startswith("language-"):
+    classes: object = code.get("class") or []
+    for css_class in [classes] if isinstance(classes, str) else list(classes):  # type: ignore[call-overload]
+        if isinstance(css_class, str) and css_class.startswith("language-"):
             return str(css_class.removeprefix("language-")).lower()
     return ""
 

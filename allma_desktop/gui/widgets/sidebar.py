@@ -170,7 +170,7 @@ class Sidebar(QFrame):
             self.nav_buttons[page].setChecked(True)
 
     def select_conversation(self, conversation_id: int | None) -> None:
-        """Highlight ``conversation_id`` (None: nothing) without emitting ``conversation_selected``."""
+        """Highlight ``conversation_id`` (None: nothing); emits nothing."""
         self._selected_id = conversation_id
         self._restore_selection()
 

@@ -1,0 +1,116 @@
+"""GUI fixtures: offscreen Qt, one qasync loop per test, the real engine over the test server.
+
+pytest-qt spins Qt's event loop (``qtbot.waitUntil`` / ``waitSignal``); a qasync loop
+created with ``already_running=True`` runs asyncio tasks on those same spins, so the
+controllers' coroutines make progress while a test waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+import qasync  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+from pytestqt.qtbot import QtBot  # noqa: E402
+
+from allma_desktop.config import AppConfig  # noqa: E402
+from allma_desktop.gui.engine import Engine  # noqa: E402
+from allma_desktop.gui.main_window import MainWindow  # noqa: E402
+from tests.ollama_server import OllamaTestServer  # noqa: E402
+
+T = TypeVar("T")
+ASYNC_TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(autouse=True)
+def gui_settings_in_tmp(tmp_path: Path) -> Iterator[None]:
+    """QSettings (window geometry, theme) go to a temp folder, never the user's."""
+    folder = str(tmp_path / "qsettings")
+    for settings_format in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
+        QSettings.setPath(settings_format, QSettings.Scope.UserScope, folder)
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    yield
+
+
+@pytest.fixture
+def qasync_loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
+    """A qasync loop driven by pytest-qt's Qt event processing; closed cleanly afterwards."""
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop
+    finally:
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            for _ in range(50):
+                qapp.processEvents()
+                if all(task.done() for task in pending):
+                    break
+        loop.stop()
+        asyncio.events._set_running_loop(None)
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+def run_async(qtbot: QtBot, coroutine: Coroutine[Any, Any, T], timeout: int = ASYNC_TIMEOUT_MS) -> T:
+    """Run ``coroutine`` on the qasync loop while Qt keeps processing events; its result."""
+    task = asyncio.ensure_future(coroutine)
+    qtbot.waitUntil(task.done, timeout=timeout)
+    return task.result()
+
+
+@pytest.fixture
+def gui_config(tmp_path: Path, ollama_server: OllamaTestServer) -> AppConfig:
+    return AppConfig(
+        ollama_host=ollama_server.url,
+        ollama_model="deepseek-r1:latest",
+        ollama_embedding_model="nomic-embed-text:latest",
+        data_dir=tmp_path / "data",
+    )
+
+
+@pytest.fixture
+def engine(
+    qtbot: QtBot,
+    qasync_loop: asyncio.AbstractEventLoop,
+    gui_config: AppConfig,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> Iterator[Engine]:
+    """The real engine (orchestrator, SQLite, Chroma) opened in a temp data folder."""
+    monkeypatch.setenv("ALLMA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ALLMA_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("ALLMA_LOG_DIR", str(tmp_path / "logs"))
+    engine = Engine(gui_config)
+    failures: list[object] = []
+    engine.events.engine_failed.connect(failures.append)
+    run_async(qtbot, engine.start())
+    assert engine.ready, f"the engine did not open: {failures}"
+    try:
+        yield engine
+    finally:
+        run_async(qtbot, engine.stop())
+
+
+@pytest.fixture
+def window(qtbot: QtBot, engine: Engine) -> Iterator[MainWindow]:
+    window = MainWindow(engine)
+    qtbot.addWidget(window)
+    window.resize(1100, 720)
+    window.show()
+    # The window was created after engine_ready: load what the engine holds now.
+    window.conversations.refresh()
+    window.chat_view.refresh_choices()
+    window.health.check_now()
+    yield window
+    window.health.stop()
