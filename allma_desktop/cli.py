@@ -51,6 +51,7 @@ def engine_command(
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> None:
         config: AppConfig = click.get_current_context().obj
+        _tell_once_about_remote_ollama(config)
 
         async def main() -> int | None:
             from allma_desktop.orchestrator import Orchestrator
@@ -74,6 +75,16 @@ def engine_command(
             sys.exit(code)
 
     return wrapper
+
+
+def _tell_once_about_remote_ollama(config: AppConfig) -> None:
+    """Before the first command that talks to a non-local Ollama, say what is sent there."""
+    from allma_desktop.privacy import acknowledge_remote_host, remote_host_notice
+
+    notice = remote_host_notice(config)
+    if notice is not None:
+        click.secho(f"Note: {notice}", fg="yellow", err=True)
+        acknowledge_remote_host(config)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -495,6 +506,104 @@ def settings_show_path() -> None:
 def settings_show(config: AppConfig) -> None:
     """Print the effective settings (environment over settings file over defaults)."""
     _echo_json(config.to_settings())
+
+
+# --- maintenance: doctor, backup, restore, export ---
+
+
+@cli.command()
+@click.option("--repair", is_flag=True, help="Fix what can be fixed (re-index the rest).")
+@click.option("--json", "as_json", is_flag=True)
+@engine_command
+async def doctor(orchestrator: Any, repair: bool, as_json: bool) -> int:
+    """Check that the database and the vector store agree; --repair makes them agree."""
+    report = await orchestrator.doctor(repair=repair)
+    if as_json:
+        _echo_json(report.as_dict())
+        return 0 if report.ok else EXIT_FAILURE
+    click.echo("Checked: " + ", ".join(report.checked) + ".")
+    for problem in report.problems:
+        mark, colour = ("✓ fixed", "green") if problem.repaired else ("✗", "red")
+        click.secho(f"{mark}  {problem.description}", fg=colour)
+    if not report.problems:
+        click.secho("No problems found.", fg="green")
+    elif report.remaining:
+        hint = "" if repair else " Run `allma doctor --repair` to fix them."
+        click.echo(f"{len(report.remaining)} problem(s) remain.{hint}")
+    return 0 if report.ok else EXIT_FAILURE
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@engine_command
+async def backup(orchestrator: Any, path: Path, as_json: bool) -> int:
+    """Back up documents, chats and vectors to one archive (PATH: a file or a folder)."""
+    from allma_desktop.services.backup import create_backup
+
+    result = await asyncio.to_thread(
+        create_backup, orchestrator.config, path, orchestrator.store
+    )
+    manifest = result.manifest
+    if as_json:
+        _echo_json({"path": str(result.path), "size_bytes": result.size_bytes,
+                    "manifest": manifest.as_dict()})
+        return 0
+    click.echo(f"Backed up {manifest.documents} documents, {manifest.conversations} chats "
+               f"to {result.path} ({result.size_bytes / 1e6:.1f} MB).")
+    return 0
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def restore(config: AppConfig, path: Path, yes: bool) -> None:
+    """Replace the library with a backup; the current one is kept aside.
+
+    Not an engine command on purpose: the library must be closed while it is
+    replaced, and a damaged library (the reason to restore) may not open at all.
+    """
+    from allma_desktop.services.backup import read_manifest, restore_backup
+
+    try:
+        manifest = read_manifest(path)
+        if not yes:
+            click.echo(f"{path.name}: made {manifest.created_at} by Allma Desktop "
+                       f"{manifest.app_version}, {manifest.documents} documents, "
+                       f"{manifest.conversations} chats.")
+            click.confirm(f"Replace the library in {config.data_dir} with it? The current one "
+                          "is kept next to it", abort=True)
+        result = restore_backup(config, path)
+    except AllmaError as error:
+        _fail(error)
+        sys.exit(EXIT_FAILURE)
+    click.echo(f"Restored {result.manifest.documents} documents and "
+               f"{result.manifest.conversations} chats into {result.data_dir}.")
+    if result.previous_data is not None:
+        click.echo(f"The previous library is kept in {result.previous_data}.")
+
+
+@chats.command("export")
+@click.argument("conversation_id", type=int)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write to this file (default: print).")
+@engine_command
+async def chats_export(orchestrator: Any, conversation_id: int, output: Path | None) -> int:
+    """Export a conversation as Markdown, with its sources and thinking."""
+    from allma_desktop.services.export import export_conversation
+
+    markdown = export_conversation(orchestrator.conversations, conversation_id)
+    if output is None:
+        click.echo(markdown, nl=False)
+        return 0
+    try:
+        output.write_text(markdown, encoding="utf-8")
+    except OSError as error:
+        raise AllmaError(f"Cannot write {output}: {error.strerror}.",
+                         "Pick another file or folder.") from error
+    click.echo(f"Exported conversation {conversation_id} to {output}.")
+    return 0
 
 
 def main() -> None:

@@ -144,6 +144,20 @@ class NotFound(AllmaError):
     code = "not_found"
 
 
+class BackupInvalid(AllmaError):
+    """A backup archive that cannot be restored: damaged, not a backup, or too new."""
+
+    code = "backup_invalid"
+
+    def __init__(self, path: Path | str, detail: str, hint: str = "") -> None:
+        super().__init__(
+            f"{Path(path).name} cannot be restored: {detail}.",
+            hint or "Nothing was changed. Pick another backup, or make a new one with "
+            "`allma backup PATH`.",
+        )
+        self.path = str(path)
+
+
 # --- Documents --------------------------------------------------------------
 
 

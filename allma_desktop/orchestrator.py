@@ -45,6 +45,7 @@ from allma_desktop.events import (
     TokenChunk,
 )
 from allma_desktop.services.conversations import ConversationRecord, ConversationService, SourceRecord
+from allma_desktop.services.doctor import Doctor, DoctorReport
 from allma_desktop.services.documents.chunking import prefix_for_embedding
 from allma_desktop.services.documents.model import Chunk, ParsedDocument
 from allma_desktop.services.documents.service import DocumentService
@@ -136,7 +137,12 @@ class Orchestrator:
     def _open_sync(self) -> None:
         data_dir = self.config.data_dir
         try:
-            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            created = not data_dir.exists()
+            data_dir.mkdir(parents=True, exist_ok=True)
+            if created:
+                # Readable by the user only. Explicit: mkdir's mode passes through the
+                # umask and is ignored on some platforms. A folder the user made is theirs.
+                os.chmod(data_dir, 0o700)
         except OSError as exc:
             raise _storage_error(data_dir, exc) from None
         db = open_database(self.config.database_path)
@@ -152,6 +158,7 @@ class Orchestrator:
         self._rag = RAGService(
             self.llm, self._store, self._keywords, self.config.ollama_embedding_model
         )
+        self._startup_repair = Doctor(db, self.library, self.store).quick_repair()
 
     async def close(self) -> None:
         await self.llm.close()
@@ -239,9 +246,9 @@ class Orchestrator:
         yield IngestStarted(total_files=len(files), skipped=len(skipped))
         results: list[FileFinished] = []
         for path, reason in skipped:
-            result = FileFinished(str(path), "skipped", reason)
-            results.append(result)
-            yield result
+            skipped_result = FileFinished(str(path), "skipped", reason)
+            results.append(skipped_result)
+            yield skipped_result
 
         started = time.monotonic()
         chunks_done = 0
@@ -337,9 +344,10 @@ class Orchestrator:
         try:
             parsed = await asyncio.to_thread(self.documents.parse, path)
         except DocumentError as exc:
-            if existing is not None:
-                library.mark_failed(existing.id, exc.message)
-            yield FileFinished(str(path), "failed", _reason(exc), existing and existing.id, error=exc)
+            # The failure is recorded on the file's row, so the library shows it with its reason.
+            failed = existing or library.start_document(collection.id, str(path))
+            library.mark_failed(failed.id, _reason(exc))
+            yield FileFinished(str(path), "failed", _reason(exc), failed.id, error=exc)
             return
 
         record = library.start_document(
@@ -657,6 +665,17 @@ class Orchestrator:
             chunks=counts.chunks,
             collections=counts.collections,
         )
+
+    # --- maintenance -------------------------------------------------------------
+
+    async def doctor(self, repair: bool = False) -> DoctorReport:
+        """Check that SQLite and the vector store agree; with ``repair``, make them agree.
+
+        The report includes what the quick repair at start fixed after a crash.
+        """
+        doctor = Doctor(self.library.db, self.library, self.store, self.conversations)
+        report = await asyncio.to_thread(doctor.check, repair)
+        return self._startup_repair.merged(report)
 
 
 def _reason(error: DocumentError) -> str:

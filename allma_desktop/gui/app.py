@@ -12,7 +12,7 @@ import logging
 import logging.handlers
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import qasync
@@ -47,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    restore_hooks = install_asyncgen_hooks(loop)
     engine = Engine(config)
     _apply_theme(app)
     window = MainWindow(engine)
@@ -69,8 +70,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.close()
         del extras
         loop.close()
+        restore_hooks()
         asyncio.set_event_loop(None)
     return 0
+
+
+def install_asyncgen_hooks(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+    """Let ``loop`` finalize abandoned async generators, as ``asyncio.run`` does.
+
+    qasync does not install these hooks, so an async generator dropped mid-way
+    (an HTTP stream left after its last line) would be closed by the garbage
+    collector outside any loop, with "no running event loop" errors. Returns a
+    function that puts the previous hooks back.
+    """
+    previous = sys.get_asyncgen_hooks()
+    sys.set_asyncgen_hooks(
+        firstiter=loop._asyncgen_firstiter_hook,  # type: ignore[attr-defined]
+        finalizer=loop._asyncgen_finalizer_hook,  # type: ignore[attr-defined]
+    )
+    return lambda: sys.set_asyncgen_hooks(*previous)
 
 
 async def start_engine(engine: Engine) -> None:
@@ -82,6 +100,7 @@ async def start_engine(engine: Engine) -> None:
 async def shutdown(engine: Engine) -> None:
     """Stop background work and close the database; then cancel anything left."""
     await engine.stop()
+    await asyncio.get_running_loop().shutdown_asyncgens()
     current = asyncio.current_task()
     leftovers = [task for task in asyncio.all_tasks() if task is not current]
     for task in leftovers:

@@ -15,7 +15,7 @@ from PySide6.QtGui import (
     QPalette,
     QShortcut,
 )
-from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStackedWidget, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QSplitter, QStackedWidget, QWidget
 
 from allma_desktop.gui.controllers.chat_controller import ChatController
 from allma_desktop.gui.controllers.conversations_controller import ConversationsController
@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         self.status = AppStatusBar(self)
         self.setStatusBar(self.status)
 
+        self._dark: bool | None = None
         self._wire()
         self._install_shortcuts()
         self._apply_shell_style()
@@ -246,12 +247,15 @@ class MainWindow(QMainWindow):
     # --- look and layout ----------------------------------------------------------
 
     def _apply_shell_style(self) -> None:
-        dark = self.palette().color(QPalette.ColorRole.Window).lightness() < 128
-        self.setStyleSheet(shell_stylesheet(dark))
+        # The application palette, not ours: our own stylesheet changes ours.
+        dark = QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        if dark != self._dark:
+            self._dark = dark
+            self.setStyleSheet(shell_stylesheet(dark))
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange:
+        if event.type() in (QEvent.Type.ApplicationPaletteChange, QEvent.Type.PaletteChange):
             self._apply_shell_style()
 
     def restore_layout(self) -> None:

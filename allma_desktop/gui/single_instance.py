@@ -13,7 +13,7 @@ import json
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,15 @@ class InstanceServer(QObject):
         if data is None:
             return
         data += bytes(socket.readAll().data())
-        socket.deleteLater()
+        # Qt may still be inside this socket's signal: let it unwind before deleting or acting.
+        socket.readyRead.disconnect()
+        socket.disconnected.disconnect()
+        socket.disconnected.connect(socket.deleteLater)
+        if socket.state() == QLocalSocket.LocalSocketState.UnconnectedState:
+            socket.deleteLater()
+        QTimer.singleShot(0, self, lambda: self._deliver(data))
+
+    def _deliver(self, data: bytes) -> None:
         try:
             message = json.loads(data.decode("utf-8") or "{}")
         except (UnicodeDecodeError, json.JSONDecodeError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -274,9 +275,16 @@ def open_database(path: Path) -> SqliteDatabase:
     """
     path = Path(path).expanduser()
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        created = not path.parent.exists()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if created:
+            os.chmod(path.parent, 0o700)  # explicit: mkdir's mode passes through the umask
+        # Created empty (a valid empty database) before SQLite opens it, so it is never
+        # readable by others, not even for a moment; SQLite gives -wal/-shm the same mode.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     except OSError as error:
         raise StoreNotWritable(path.parent, error.strerror or str(error)) from error
+    _make_private(path)
 
     db = SqliteDatabase(str(path), pragmas=PRAGMAS)
     try:
@@ -297,6 +305,14 @@ def open_database(path: Path) -> SqliteDatabase:
         db.close()
         raise
     return db
+
+
+def _make_private(path: Path) -> None:
+    """Readable by the user only; best effort (some file systems have no permissions)."""
+    try:
+        os.chmod(path, 0o600)
+    except OSError as error:
+        logger.warning("cannot restrict the permissions of %s: %s", path, error)
 
 
 def _stored_version(db: SqliteDatabase) -> int | None:

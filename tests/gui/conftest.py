@@ -15,16 +15,19 @@ from typing import Any, TypeVar
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
-import qasync  # noqa: E402
-from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
-from pytestqt.qtbot import QtBot  # noqa: E402
+import pytest
+import qasync
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
 
-from allma_desktop.config import AppConfig  # noqa: E402
-from allma_desktop.gui.engine import Engine  # noqa: E402
-from allma_desktop.gui.main_window import MainWindow  # noqa: E402
-from tests.ollama_server import OllamaTestServer  # noqa: E402
+from allma_desktop.config import AppConfig
+from allma_desktop.events import IngestFinished
+from allma_desktop.gui.app import install_asyncgen_hooks
+from allma_desktop.gui.engine import Engine
+from allma_desktop.gui.main_window import MainWindow
+from tests.ollama_server import OllamaTestServer
+from tests.sample_docs import PDF_PAGES, write_pdf
 
 T = TypeVar("T")
 ASYNC_TIMEOUT_MS = 20_000
@@ -45,24 +48,28 @@ def qasync_loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
     """A qasync loop driven by pytest-qt's Qt event processing; closed cleanly afterwards."""
     loop = qasync.QEventLoop(qapp, already_running=True)
     asyncio.set_event_loop(loop)
+    restore_hooks = install_asyncgen_hooks(loop)
     try:
         yield loop
     finally:
         pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
         for task in pending:
             task.cancel()
-        if pending:
-            for _ in range(50):
-                qapp.processEvents()
-                if all(task.done() for task in pending):
-                    break
+        pending.append(asyncio.ensure_future(loop.shutdown_asyncgens()))
+        for _ in range(200):
+            qapp.processEvents()
+            if all(task.done() for task in pending):
+                break
+        restore_hooks()
         loop.stop()
         asyncio.events._set_running_loop(None)
         loop.close()
         asyncio.set_event_loop(None)
 
 
-def run_async(qtbot: QtBot, coroutine: Coroutine[Any, Any, T], timeout: int = ASYNC_TIMEOUT_MS) -> T:
+def run_async(
+    qtbot: QtBot, coroutine: Coroutine[Any, Any, T], timeout: int = ASYNC_TIMEOUT_MS
+) -> T:
     """Run ``coroutine`` on the qasync loop while Qt keeps processing events; its result."""
     task = asyncio.ensure_future(coroutine)
     qtbot.waitUntil(task.done, timeout=timeout)
@@ -114,3 +121,25 @@ def window(qtbot: QtBot, engine: Engine) -> Iterator[MainWindow]:
     window.health.check_now()
     yield window
     window.health.stop()
+
+
+def ingest(qtbot: QtBot, engine: Engine, paths: list[Path]) -> IngestFinished:
+    """Index ``paths`` through the orchestrator, as the library would; the final event."""
+    orchestrator = engine.orchestrator
+    assert orchestrator is not None
+
+    async def index() -> IngestFinished:
+        finished: IngestFinished | None = None
+        async for event in orchestrator.ingest([str(p) for p in paths]):
+            if isinstance(event, IngestFinished):
+                finished = event
+        assert finished is not None
+        return finished
+
+    return run_async(qtbot, index(), timeout=60_000)
+
+
+@pytest.fixture
+def lighthouse_pdf(tmp_path: Path) -> Path:
+    (tmp_path / "docs").mkdir(exist_ok=True)
+    return write_pdf(tmp_path / "docs" / "lighthouse-manual.pdf", PDF_PAGES)

@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QGuiApplication, QPalette, QTextDocument, QTextOption
 from PySide6.QtWidgets import (
+    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -57,8 +58,9 @@ class SourceView:
         return url
 
 
-def is_dark(widget: QWidget) -> bool:
-    return widget.palette().color(QPalette.ColorRole.Base).lightness() < 128
+def is_dark() -> bool:
+    """Whether the app's theme is dark (the application palette: stylesheets don't touch it)."""
+    return QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
 
 
 class RichTextView(QTextBrowser):
@@ -264,7 +266,8 @@ class MessageWidget(QFrame):
         self.message_id: int | None = None
         self.text = ""
         self.streaming = False
-        self.render_count = 0  # how often the body was rendered (tests check the throttle)
+        self.render_count = 0
+        self._dark: bool | None = None  # how often the body was rendered (tests check the throttle)
         self.setObjectName("userMessage" if role == "user" else "assistantMessage")
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
@@ -366,7 +369,8 @@ class MessageWidget(QFrame):
     def render_body(self) -> None:
         self.render_count += 1
         document: QTextDocument = self.body.document()
-        colors = ChatColors.for_dark(is_dark(self))
+        self._dark = is_dark()
+        colors = ChatColors.for_dark(self._dark)
         document.setDefaultStyleSheet(stylesheet(colors))
         if self.role == "user":
             self.body.setHtml(render_plain(self.text))
@@ -381,7 +385,11 @@ class MessageWidget(QFrame):
         super().changeEvent(event)  # type: ignore[arg-type]
         from PySide6.QtCore import QEvent
 
-        if isinstance(event, QEvent) and event.type() == QEvent.Type.PaletteChange:
+        if (
+            isinstance(event, QEvent)
+            and event.type() == QEvent.Type.ApplicationPaletteChange
+            and is_dark() != self._dark
+        ):
             self.render_body()  # light/dark switch: code colours follow
 
     def _on_anchor(self, url: QUrl) -> None:

@@ -117,7 +117,7 @@ def stylesheet(colors: ChatColors) -> str:
         code {{ font-family: 'JetBrains Mono', 'DejaVu Sans Mono', 'Menlo', 'Consolas', monospace;
                 background-color: {colors.inline_code_background}; }}
         pre {{ font-family: 'JetBrains Mono', 'DejaVu Sans Mono', 'Menlo', 'Consolas', monospace;
-               margin: 0; }}
+               margin: 0; white-space: pre-wrap; }}
         h1 {{ font-size: x-large; margin-top: 10px; margin-bottom: 6px; }}
         h2 {{ font-size: large; margin-top: 10px; margin-bottom: 6px; }}
         h3, h4, h5, h6 {{ font-size: medium; margin-top: 8px; margin-bottom: 4px; }}
@@ -195,7 +195,7 @@ def _highlight_code_blocks(soup: BeautifulSoup, colors: ChatColors) -> None:
         source = code.get_text() if isinstance(code, Tag) else pre.get_text()
         language = _language_of(code)
         highlighted = highlight(source.rstrip("\n"), language, colors)
-        label = f'<span class="code-lang">{html.escape(language)}</span><br>' if language else ""
+        label = f'<span class="code-lang">{html.escape(language)}</span>' if language else ""
         box = BeautifulSoup(
             f'<table class="code" width="100%" cellspacing="0" cellpadding="10" '
             f'style="background-color: {colors.code_background}; border-color: '

@@ -148,8 +148,8 @@ class Sidebar(QFrame):
         layout.addWidget(self.new_chat_button)
         layout.addWidget(self.search)
         layout.addWidget(caption)
-        layout.addWidget(self.list, 1)
         layout.addWidget(self.empty_label)
+        layout.addWidget(self.list, 1)
         layout.addLayout(nav)
 
         model = conversations.model

@@ -38,6 +38,7 @@ class AppStatusBar(QStatusBar):
         self.addPermanentWidget(self.library)
         self.addPermanentWidget(self.reconnect)
         self._set_state("starting")
+        self.reconnect.hide()
 
     def show_checking(self, checking: bool) -> None:
         self.reconnect.setEnabled(not checking)

@@ -1,0 +1,1 @@
+"""Turning files into text blocks (parsers, by file type) and blocks into chunks."""

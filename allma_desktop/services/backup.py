@@ -1,0 +1,395 @@
+"""Back the whole library up as one ``.allma-backup.zip``, and restore it.
+
+The archive holds ``manifest.json`` (app and schema version, counts, the SHA-256 of
+every file), ``allma.sqlite3`` and ``vectors/`` (Chroma's folder).
+
+Consistency while the app may be running:
+
+* The database is copied with SQLite's online backup API, which gives one consistent
+  snapshot even under WAL with readers and writers about.
+* The vector store is closed first (``VectorStore.close``: Chroma flushes its HNSW
+  files and lets go of them; the next use reopens it), then its folder is copied,
+  Chroma's own SQLite file again through the backup API. Closing is cheaper and
+  safer than trying to copy Chroma's segment files while its writer threads run.
+* The database is copied before the vectors. Vectors are stored before the SQLite
+  commit that makes a document ready, so every document ready in the snapshot has
+  its vectors in the later copy; at worst the copy holds a few vectors of a document
+  that was mid-ingest, which the doctor removes as orphans.
+
+Restore checks the archive (zip CRCs, manifest, hashes, SQLite integrity, schema no
+newer than this app's) before touching anything, then moves the current data aside
+as ``<data>.before-restore-<time>`` and puts the restored data in its place.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from allma_desktop import __version__
+from allma_desktop.config import AppConfig
+from allma_desktop.errors import AllmaError, BackupInvalid, DiskFull, StoreNotWritable
+from allma_desktop.services.storage import SCHEMA_VERSION, backup_database
+from allma_desktop.services.vectorstore.base import VectorStore
+
+log = logging.getLogger(__name__)
+
+BACKUP_SUFFIX = ".allma-backup.zip"
+BACKUP_FORMAT = "allma-desktop-backup"
+BACKUP_FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+DATABASE_NAME = "allma.sqlite3"
+VECTORS_FOLDER = "vectors"
+# SQLite's side files: their content is inside the copy the backup API makes.
+_SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+_HASH_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class BackupManifest:
+    app_version: str
+    schema_version: int
+    created_at: str  # ISO 8601, UTC
+    collections: int
+    documents: int
+    chunks: int
+    conversations: int
+    messages: int
+    files: dict[str, str]  # name in the archive -> SHA-256 hex
+    format: str = BACKUP_FORMAT
+    format_version: int = BACKUP_FORMAT_VERSION
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BackupManifest:
+        files = data["files"]
+        if not isinstance(files, dict):
+            raise TypeError("files is not a mapping")
+        return cls(
+            app_version=str(data["app_version"]),
+            schema_version=int(data["schema_version"]),
+            created_at=str(data["created_at"]),
+            collections=int(data["collections"]),
+            documents=int(data["documents"]),
+            chunks=int(data["chunks"]),
+            conversations=int(data["conversations"]),
+            messages=int(data["messages"]),
+            files={str(name): str(digest) for name, digest in files.items()},
+            format=str(data["format"]),
+            format_version=int(data["format_version"]),
+        )
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    path: Path
+    manifest: BackupManifest
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    manifest: BackupManifest
+    data_dir: Path
+    previous_data: Path | None  # where the data that was replaced now lives
+    previous_vectors: Path | None  # set only when the vectors live outside the data folder
+
+
+def default_backup_name(moment: datetime | None = None) -> str:
+    stamp = (moment or datetime.now()).strftime("%Y-%m-%d-%H%M%S")
+    return f"allma-{stamp}{BACKUP_SUFFIX}"
+
+
+# --- backing up -----------------------------------------------------------------
+
+
+def create_backup(
+    config: AppConfig, target: Path, store: VectorStore | None = None
+) -> BackupResult:
+    """Write the library to the archive ``target``: a folder gets a dated file name, a
+    name without ``.zip`` gets ``.allma-backup.zip`` added.
+
+    ``store`` is the running app's vector store, closed (and so flushed) before its
+    folder is copied. The archive appears only when complete.
+    """
+    target = Path(target).expanduser()
+    if target.is_dir():
+        target = target / default_backup_name()
+    elif target.suffix.lower() != ".zip":
+        target = target.with_name(target.name + BACKUP_SUFFIX)
+    if not config.database_path.exists():
+        raise AllmaError(
+            f"There is no library to back up in {config.data_dir}.",
+            "Add documents or chat first, or point ALLMA_DATA_DIR at your library.",
+        )
+    with _disk_errors(target.parent):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".allma-backup-", dir=target.parent) as staging:
+            staged = Path(staging)
+            backup_database(config.database_path, staged / DATABASE_NAME)
+            if store is not None:
+                store.close()
+            if config.vectors_path.is_dir():
+                _copy_store_folder(config.vectors_path, staged / VECTORS_FOLDER)
+            manifest = _manifest_for(staged)
+            partial = target.with_name(target.name + ".partial")
+            _write_archive(staged, manifest, partial)
+            os.replace(partial, target)
+    log.info("backed up %s to %s", config.data_dir, target)
+    return BackupResult(target, manifest, target.stat().st_size)
+
+
+def _copy_store_folder(source: Path, destination: Path) -> None:
+    for folder, _, names in os.walk(source):
+        relative = Path(folder).relative_to(source)
+        (destination / relative).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            if name.endswith(_SQLITE_SIDE_FILES):
+                continue
+            origin = Path(folder) / name
+            copy = destination / relative / name
+            if _is_sqlite_file(origin):
+                backup_database(origin, copy)
+            else:
+                shutil.copy2(origin, copy)
+
+
+def _is_sqlite_file(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(16) == b"SQLite format 3\x00"
+
+
+def _manifest_for(staged: Path) -> BackupManifest:
+    with closing(sqlite3.connect(str(staged / DATABASE_NAME))) as connection:
+
+        def count(sql: str) -> int:
+            return int(connection.execute(sql).fetchone()[0] or 0)
+
+        manifest_counts = {
+            "schema_version": count("SELECT MAX(version) FROM schema_version"),
+            "collections": count("SELECT COUNT(*) FROM collection"),
+            "documents": count("SELECT COUNT(*) FROM document"),
+            "chunks": count("SELECT COUNT(*) FROM chunk_text"),
+            "conversations": count("SELECT COUNT(*) FROM conversation"),
+            "messages": count("SELECT COUNT(*) FROM message"),
+        }
+    files = {name: _sha256(staged / name) for name in _archive_names(staged)}
+    return BackupManifest(
+        app_version=__version__,
+        schema_version=manifest_counts["schema_version"],
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        collections=manifest_counts["collections"],
+        documents=manifest_counts["documents"],
+        chunks=manifest_counts["chunks"],
+        conversations=manifest_counts["conversations"],
+        messages=manifest_counts["messages"],
+        files=files,
+    )
+
+
+def _archive_names(staged: Path) -> list[str]:
+    return sorted(
+        path.relative_to(staged).as_posix() for path in staged.rglob("*") if path.is_file()
+    )
+
+
+def _write_archive(staged: Path, manifest: BackupManifest, archive: Path) -> None:
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        zf.writestr(MANIFEST_NAME, json.dumps(manifest.as_dict(), indent=2, sort_keys=True))
+        for name in manifest.files:
+            zf.write(staged / name, name)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- restoring ------------------------------------------------------------------
+
+
+def read_manifest(archive: Path) -> BackupManifest:
+    """The manifest of a backup archive, after checking only that it is one."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            return _parse_manifest(archive, zf)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise BackupInvalid(archive, f"it is not a readable backup archive ({error})") from error
+
+
+def restore_backup(config: AppConfig, archive: Path) -> RestoreResult:
+    """Replace the library with the backup's, keeping the current one aside.
+
+    Nothing is changed unless the archive is complete and sound. The app must not
+    have the library open meanwhile.
+    """
+    archive = Path(archive).expanduser()
+    if not archive.is_file():
+        raise BackupInvalid(archive, "the file does not exist", "Check the path and try again.")
+    data_dir = config.data_dir.expanduser()
+    vectors_inside = _is_inside(config.vectors_path, data_dir)
+    with _disk_errors(data_dir.parent):
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.restoring-", dir=data_dir.parent))
+        try:
+            manifest = _extract_verified(archive, staging)
+            staged_vectors = staging / VECTORS_FOLDER
+            if vectors_inside:
+                relative = config.vectors_path.relative_to(data_dir)
+                if relative != Path(VECTORS_FOLDER) and staged_vectors.exists():
+                    (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+                    staged_vectors.rename(staging / relative)
+            result = _swap_in(config, staging, manifest, vectors_inside)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    log.info("restored %s from %s (previous data in %s)", data_dir, archive, result.previous_data)
+    return result
+
+
+def _extract_verified(archive: Path, staging: Path) -> BackupManifest:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            manifest = _parse_manifest(archive, zf)
+            damaged = zf.testzip()
+            if damaged is not None:
+                raise BackupInvalid(archive, f"it is damaged ({damaged} fails its checksum)")
+            members = set(zf.namelist())
+            for name, expected in manifest.files.items():
+                if name not in members:
+                    raise BackupInvalid(archive, f"it is incomplete ({name} is missing)")
+                destination = staging / _safe_member(archive, name)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(name) as source, open(destination, "wb") as copy:
+                    shutil.copyfileobj(source, copy, _HASH_BLOCK)
+                if _sha256(destination) != expected:
+                    raise BackupInvalid(archive, f"it is damaged ({name} does not match)")
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        raise BackupInvalid(archive, f"it is damaged or not a backup ({error})") from error
+    _check_database(archive, staging / DATABASE_NAME, manifest)
+    return manifest
+
+
+def _parse_manifest(archive: Path, zf: zipfile.ZipFile) -> BackupManifest:
+    try:
+        data = json.loads(zf.read(MANIFEST_NAME).decode("utf-8"))
+        manifest = BackupManifest.from_dict(data)
+    except KeyError as error:
+        raise BackupInvalid(archive, f"it is not an Allma Desktop backup (no {error})") from error
+    except (ValueError, TypeError, UnicodeDecodeError) as error:
+        raise BackupInvalid(archive, f"its manifest is unreadable ({error})") from error
+    if manifest.format != BACKUP_FORMAT:
+        raise BackupInvalid(archive, "it is not an Allma Desktop backup")
+    if manifest.format_version > BACKUP_FORMAT_VERSION or manifest.schema_version > SCHEMA_VERSION:
+        raise BackupInvalid(
+            archive,
+            f"it was made by a newer version of Allma Desktop ({manifest.app_version}, "
+            f"schema v{manifest.schema_version}; this version knows up to v{SCHEMA_VERSION})",
+            "Nothing was changed. Update Allma Desktop, then restore it.",
+        )
+    if DATABASE_NAME not in manifest.files:
+        raise BackupInvalid(archive, f"it holds no database ({DATABASE_NAME})")
+    return manifest
+
+
+def _safe_member(archive: Path, name: str) -> Path:
+    """The member's relative path; refuses names that would land outside the folder."""
+    parts = PurePosixPath(name).parts
+    if not parts or PurePosixPath(name).is_absolute() or ".." in parts or "\\" in name:
+        raise BackupInvalid(archive, f"it holds a file with an unsafe name ({name!r})")
+    return Path(*parts)
+
+
+def _check_database(archive: Path, path: Path, manifest: BackupManifest) -> None:
+    try:
+        with closing(sqlite3.connect(str(path))) as connection:
+            verdict = [row[0] for row in connection.execute("PRAGMA integrity_check")]
+            stored = connection.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+    except sqlite3.DatabaseError as error:
+        raise BackupInvalid(archive, f"its database is damaged ({error})") from error
+    if verdict != ["ok"]:
+        raise BackupInvalid(archive, f"its database is damaged ({verdict[0]})")
+    if stored != manifest.schema_version:
+        raise BackupInvalid(archive, "its database does not match its manifest")
+
+
+def _swap_in(
+    config: AppConfig, staging: Path, manifest: BackupManifest, vectors_inside: bool
+) -> RestoreResult:
+    """Move the current data aside and the staged data in; undo the first if the second fails."""
+    data_dir = config.data_dir.expanduser()
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    moved: list[tuple[Path, Path]] = []  # (original place, where it went)
+    try:
+        previous_data = _move_aside(data_dir, stamp, moved)
+        previous_vectors = None
+        if not vectors_inside:
+            previous_vectors = _move_aside(config.vectors_path, stamp, moved)
+            staged_vectors = staging / VECTORS_FOLDER
+            if staged_vectors.exists():
+                config.vectors_path.parent.mkdir(parents=True, exist_ok=True)
+                staged_vectors.rename(config.vectors_path)
+                moved.append((staged_vectors, config.vectors_path))
+        staging.rename(data_dir)
+        data_dir.chmod(0o700)
+    except BaseException:
+        for original, now in reversed(moved):
+            if not original.exists():
+                now.rename(original)
+        raise
+    return RestoreResult(manifest, data_dir, previous_data, previous_vectors)
+
+
+def _move_aside(path: Path, stamp: str, moved: list[tuple[Path, Path]]) -> Path | None:
+    if not path.exists():
+        return None
+    aside = path.with_name(f"{path.name}.before-restore-{stamp}")
+    counter = 1
+    while aside.exists():
+        counter += 1
+        aside = path.with_name(f"{path.name}.before-restore-{stamp}-{counter}")
+    path.rename(aside)
+    moved.append((path, aside))
+    return aside
+
+
+def _is_inside(path: Path, folder: Path) -> bool:
+    try:
+        path.expanduser().resolve().relative_to(folder.expanduser().resolve())
+    except ValueError:
+        return False
+    return True
+
+
+@contextmanager
+def _disk_errors(folder: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(folder) from error
+        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise StoreNotWritable(folder, error.strerror or str(error)) from error
+        raise AllmaError(
+            f"The backup could not be written or read in {folder}: {error}.",
+            "Check the path and the free space, then try again.",
+        ) from error

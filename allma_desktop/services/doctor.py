@@ -1,0 +1,291 @@
+"""Find and repair what a crash (or a bug) can leave between SQLite and the vector store.
+
+``quick_repair`` runs at every start and costs next to nothing when the last run
+ended cleanly: it only looks at rows a crash leaves behind (documents still
+``queued``/``indexing``, answers still ``streaming``). ``check`` compares the
+two stores in full and, with ``repair=True``, brings them back in line.
+
+The rules it restores are those of docs/ARCHITECTURE.md: a vector exists only for a
+chunk text of a document (a ready one, or a failed one keeping its last good chunks),
+and a ready document has every one of its chunks both as text and as a vector.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import peewee
+from peewee import SqliteDatabase, fn
+
+from allma_desktop.services.conversations import ConversationService
+from allma_desktop.services.library import DocumentRecord, LibraryService
+from allma_desktop.services.storage import (
+    ChunkText,
+    Collection,
+    Document,
+    execute_sql,
+    tuple_rows,
+)
+from allma_desktop.services.vectorstore.base import VectorStore
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED_REASON = "interrupted, re-index"
+NEEDS_REINDEX_REASON = "needs re-index"
+IN_PROGRESS_STATUSES = ("queued", "indexing")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing found wrong, in plain words; ``repaired`` once it has been put right."""
+
+    kind: str  # a stable label for scripts, e.g. "orphan_vectors"
+    description: str
+    repaired: bool = False
+    count: int = 1
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "description": self.description,
+            "count": self.count,
+            "repaired": self.repaired,
+        }
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    problems: tuple[Problem, ...] = ()
+    checked: tuple[str, ...] = field(default=())  # what was looked at, for the summary
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is left to repair (problems found and repaired are fine)."""
+        return not self.remaining
+
+    @property
+    def repaired(self) -> tuple[Problem, ...]:
+        return tuple(problem for problem in self.problems if problem.repaired)
+
+    @property
+    def remaining(self) -> tuple[Problem, ...]:
+        return tuple(problem for problem in self.problems if not problem.repaired)
+
+    def merged(self, other: DoctorReport) -> DoctorReport:
+        return DoctorReport(self.problems + other.problems, self.checked + other.checked)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "checked": list(self.checked),
+            "problems": [problem.as_dict() for problem in self.problems],
+        }
+
+
+class Doctor:
+    """Checks and repairs one library: its SQLite database and its vector store."""
+
+    def __init__(
+        self,
+        db: SqliteDatabase,
+        library: LibraryService,
+        store: VectorStore,
+        conversations: ConversationService | None = None,
+    ) -> None:
+        self._db = db
+        self._library = library
+        self._store = store
+        self._conversations = conversations or ConversationService(db)
+
+    # --- at every start --------------------------------------------------------
+
+    def quick_repair(self) -> DoctorReport:
+        """Undo what a crash left half-done. Touches the vector store only if there is any."""
+        problems: list[Problem] = []
+        interrupted = [
+            document
+            for status in IN_PROGRESS_STATUSES
+            for document in self._library.list_documents(status=status)
+        ]
+        if interrupted:
+            for document in interrupted:
+                self._delete_uncommitted_vectors(document)
+            marked = self._library.mark_interrupted_as_failed(INTERRUPTED_REASON)
+            problems.append(
+                Problem(
+                    "interrupted_indexing",
+                    f"{_count(marked, 'document was', 'documents were')} left half-indexed "
+                    "by a crash; marked failed so they can be re-indexed",
+                    repaired=True,
+                    count=marked,
+                )
+            )
+        answers = self._conversations.mark_streaming_interrupted()
+        if answers:
+            problems.append(
+                Problem(
+                    "interrupted_answer",
+                    f"{_count(answers, 'answer was', 'answers were')} cut off by a crash; "
+                    "kept and marked interrupted",
+                    repaired=True,
+                    count=answers,
+                )
+            )
+        for problem in problems:
+            log.warning("startup repair: %s", problem.description)
+        return DoctorReport(tuple(problems), ("interrupted work",))
+
+    def _delete_uncommitted_vectors(self, document: DocumentRecord) -> None:
+        """Vectors stored for a document whose SQLite commit never happened."""
+        committed = self._library.document_chunk_ids(document.id)
+        stored = self._store.chunk_ids(document.collection_key, document.id)
+        partial = sorted(stored - committed)
+        if partial:
+            self._store.delete_chunks(document.collection_key, partial)
+            log.info("deleted %d uncommitted vectors of %s", len(partial), document.path)
+
+    # --- on demand -------------------------------------------------------------
+
+    def check(self, repair: bool = False) -> DoctorReport:
+        """Compare SQLite with the vector store; with ``repair``, fix what can be fixed.
+
+        Documents still being indexed (``queued``/``indexing``) are left alone, with
+        their vectors: after ``quick_repair`` at start, such a row means an ingestion
+        is running right now, and its vectors are stored before its chunk texts.
+        """
+        problems: list[Problem] = []
+        problems += self._check_sqlite()
+        problems += self._check_keyword_index(repair)
+        problems += self._check_store_collections(repair)
+        for collection_id, key in tuple_rows(Collection.select(Collection.id, Collection.key)):
+            problems += self._check_collection(int(collection_id), str(key), repair)
+        checked = ("database integrity", "keyword index", "vector store")
+        return DoctorReport(tuple(problems), checked)
+
+    def _check_sqlite(self) -> list[Problem]:
+        rows = execute_sql(self._db, "PRAGMA integrity_check", ())
+        messages = [str(row[0]) for row in rows]
+        if messages == ["ok"]:
+            return []
+        detail = "; ".join(messages[:3]) + (" …" if len(messages) > 3 else "")
+        return [
+            Problem(
+                "database_damaged",
+                f"the database file is damaged ({detail}); restore it from a backup "
+                "(`allma restore`) or move it aside and re-add your documents",
+                count=len(messages),
+            )
+        ]
+
+    def _check_keyword_index(self, repair: bool) -> list[Problem]:
+        """Chunk texts whose document row is gone: found by keyword search, never shown."""
+        known = Document.select(Document.id)
+        stray = ChunkText.select(fn.COUNT(ChunkText.rowid)).where(
+            ChunkText.document_id.not_in(known)
+        )
+        count = int(stray.scalar() or 0)
+        if not count:
+            return []
+        if repair:
+            ChunkText.delete().where(ChunkText.document_id.not_in(known)).execute()
+        return [
+            Problem(
+                "orphan_chunk_texts",
+                f"{_count(count, 'chunk text', 'chunk texts')} of documents that no longer "
+                "exist in the keyword index" + ("; deleted" if repair else ""),
+                repaired=repair,
+                count=count,
+            )
+        ]
+
+    def _check_store_collections(self, repair: bool) -> list[Problem]:
+        known = {str(key) for (key,) in tuple_rows(Collection.select(Collection.key))}
+        problems: list[Problem] = []
+        for collection in self._store.list_collections():
+            if collection.key in known:
+                continue
+            if repair:
+                self._store.delete_collection(collection.key)
+            problems.append(
+                Problem(
+                    "orphan_collection",
+                    f"the vector store holds a collection ({collection.key}, "
+                    f"{_count(collection.count, 'vector', 'vectors')}) that the library "
+                    "no longer has" + ("; dropped" if repair else ""),
+                    repaired=repair,
+                    count=collection.count,
+                )
+            )
+        return problems
+
+    def _check_collection(self, collection_id: int, key: str, repair: bool) -> list[Problem]:
+        documents = self._library.list_documents(collection_id=collection_id)
+        ready = [document for document in documents if document.status == "ready"]
+        in_progress = [d for d in documents if d.status in IN_PROGRESS_STATUSES]
+        settled = [d.id for d in documents if d.status not in IN_PROGRESS_STATUSES]
+        # A failed document keeps the chunks of its last good index (LibraryService.mark_failed);
+        # their vectors belong to it and are not orphans. Unsearchable either way: not ready.
+        texts_by_document = self._chunk_text_ids(settled)
+        vectors = self._store.chunk_ids(key)
+        busy: set[str] = set()
+        for document in in_progress:
+            busy |= self._store.chunk_ids(key, document.id)
+
+        problems: list[Problem] = []
+        incomplete: list[DocumentRecord] = []
+        for document in ready:
+            texts = texts_by_document.get(document.id, set())
+            if len(texts) != document.chunk_count or not texts <= vectors:
+                incomplete.append(document)
+        if incomplete:
+            if repair:
+                for document in incomplete:
+                    self._library.mark_failed(document.id, NEEDS_REINDEX_REASON)
+            names = ", ".join(_name(document) for document in incomplete[:5])
+            more = f" and {len(incomplete) - 5} more" if len(incomplete) > 5 else ""
+            problems.append(
+                Problem(
+                    "incomplete_documents",
+                    f"{_count(len(incomplete), 'document is', 'documents are')} marked ready "
+                    f"but missing chunks ({names}{more})"
+                    + ("; marked failed, re-index them" if repair else ""),
+                    repaired=repair,
+                    count=len(incomplete),
+                )
+            )
+
+        wanted: set[str] = set().union(*texts_by_document.values()) if texts_by_document else set()
+        orphans = sorted(vectors - wanted - busy)
+        if orphans:
+            if repair:
+                self._store.delete_chunks(key, orphans)
+            problems.append(
+                Problem(
+                    "orphan_vectors",
+                    f"{_count(len(orphans), 'vector has', 'vectors have')} no chunk text of a "
+                    "document in the library" + ("; deleted" if repair else ""),
+                    repaired=repair,
+                    count=len(orphans),
+                )
+            )
+        return problems
+
+    def _chunk_text_ids(self, document_ids: Sequence[str]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for batch in peewee.chunked(list(document_ids), 500):  # SQLite's parameter limit
+            query = ChunkText.select(ChunkText.document_id, ChunkText.chunk_id).where(
+                ChunkText.document_id.in_(batch)
+            )
+            for document_id, chunk_id in tuple_rows(query):
+                found.setdefault(str(document_id), set()).add(str(chunk_id))
+        return found
+
+
+def _count(number: int, singular: str, plural: str) -> str:
+    return f"{number} {singular if number == 1 else plural}"
+
+
+def _name(document: DocumentRecord) -> str:
+    return document.title or document.path

@@ -1,0 +1,70 @@
+"""What every parser does around the parsing: size checks, hashing, metadata, emptiness."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from allma_desktop.errors import EmptyDocument
+from allma_desktop.services.documents.model import DocumentMetadata, ParsedDocument, TextBlock
+
+_READ_SIZE = 1 << 20
+
+
+def hash_file(path: Path) -> str:
+    """sha256 hex of the file's bytes, read in 1 MiB pieces so big files cost no memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while piece := stream.read(_READ_SIZE):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def require_nonempty_file(path: Path) -> int:
+    """The file's size in bytes; a zero-byte file is an ``EmptyDocument``."""
+    size = path.stat().st_size
+    if size == 0:
+        raise EmptyDocument(path)
+    return size
+
+
+def clean_title(title: str | None) -> str | None:
+    """A title worth showing, or None for blanks and authoring-tool placeholders."""
+    if not title:
+        return None
+    title = " ".join(title.split())
+    for prefix in ("Microsoft Word - ", "Microsoft PowerPoint - "):
+        if title.startswith(prefix):
+            title = title[len(prefix) :]
+    if title.lower() in {"", "untitled", "untitled document", "title", "document"}:
+        return None
+    return title[:300]
+
+
+def finish_document(
+    path: Path,
+    file_type: str,
+    blocks: Iterable[TextBlock],
+    *,
+    title: str | None = None,
+    author: str | None = None,
+    created: str | None = None,
+    modified: str | None = None,
+    page_count: int | None = None,
+) -> ParsedDocument:
+    """Drop blank blocks, fill in the metadata every format shares, refuse empty documents."""
+    kept = [block for block in blocks if block.text.strip()]
+    if not kept:
+        raise EmptyDocument(path)
+    metadata = DocumentMetadata(
+        title=clean_title(title) or path.stem,
+        author=clean_title(author),
+        created=created,
+        modified=modified,
+        page_count=page_count,
+        file_type=file_type,
+        content_hash=hash_file(path),
+        size_bytes=path.stat().st_size,
+    )
+    return ParsedDocument(path=path, metadata=metadata, blocks=kept)

@@ -1,0 +1,283 @@
+"""PDF and the other page-based formats PyMuPDF reads (EPUB, XPS, FB2, CBZ, MOBI).
+
+Text comes page by page from ``page.get_text("blocks")``: one block per text
+block on the page, lines joined with spaces and words hyphenated across a line
+break joined again. Every block carries its 1-based page number. Lines repeated
+at the top or bottom of most pages (running headers, page numbers) are dropped.
+The outline (table of contents), when there is one, gives the heading paths.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from allma_desktop.errors import CorruptDocument, EncryptedDocument, NoTextLayer
+from allma_desktop.services.documents.files import finish_document, require_nonempty_file
+from allma_desktop.services.documents.model import BlockKind, ParsedDocument, TextBlock
+from allma_desktop.services.documents.sniff import require_pdf, require_zip
+from allma_desktop.services.documents.text import clean_text
+
+logger = logging.getLogger(__name__)
+
+# file type -> extensions; the file type is also PyMuPDF's ``filetype`` name.
+MUPDF_FORMATS: dict[str, tuple[str, ...]] = {
+    "pdf": (".pdf",),
+    "epub": (".epub",),
+    "xps": (".xps", ".oxps"),
+    "fb2": (".fb2",),
+    "cbz": (".cbz",),
+    "mobi": (".mobi",),
+}
+_ZIP_FORMATS = frozenset({"epub", "xps", "cbz"})
+
+_MARGIN_FRACTION = 0.08  # top and bottom 8% of a page hold running headers and footers
+_MIN_PAGES_FOR_REPEATS = 4
+_REPEAT_FRACTION = 0.5
+_HYPHENATED_BREAK = re.compile(r"(?<=[^\W\d_])-\n(?=[a-zà-ÿ])")
+_PDF_DATE = re.compile(
+    r"^(?:D:)?(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?"
+    r"\s*(?:(Z)|([+-])(\d{2})'?(\d{2})?'?)?"
+)
+
+
+@dataclass
+class _PageBlock:
+    page: int
+    text: str
+    in_margin: bool
+
+
+def pdf_date_to_iso(value: str | None) -> str | None:
+    """``D:20240131093000+01'00'`` -> ``2024-01-31T09:30:00+01:00``; None when unparseable."""
+    if not value:
+        return None
+    match = _PDF_DATE.match(value.strip())
+    if match is None:
+        try:
+            return dt.datetime.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            return None
+    year, month, day, hour, minute, second, zulu, sign, tz_hours, tz_minutes = match.groups()
+    tzinfo: dt.tzinfo | None = None
+    if zulu:
+        tzinfo = dt.UTC
+    elif sign:
+        offset = dt.timedelta(hours=int(tz_hours), minutes=int(tz_minutes or 0))
+        tzinfo = dt.timezone(-offset if sign == "-" else offset)
+    try:
+        moment = dt.datetime(
+            int(year),
+            int(month or 1),
+            int(day or 1),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            tzinfo=tzinfo,
+        )
+    except ValueError:
+        return None
+    return moment.isoformat()
+
+
+def _join_lines(raw: str) -> str:
+    """A block's lines as one paragraph: hyphenated words rejoined, breaks become spaces."""
+    text = _HYPHENATED_BREAK.sub("", clean_text(raw).strip())
+    return " ".join(text.split())
+
+
+def _mostly_unreadable(text: str) -> bool:
+    """Text from fonts without a Unicode mapping comes out as U+FFFD; it says nothing."""
+    visible = [char for char in text if not char.isspace()]
+    return not visible or visible.count("\ufffd") * 2 > len(visible)
+
+
+def _repeat_key(text: str) -> str:
+    """Running headers differ only by their page number."""
+    return re.sub(r"\d+", "#", text.lower())
+
+
+def _without_running_headers(blocks: list[_PageBlock], pages_with_text: int) -> list[_PageBlock]:
+    if pages_with_text < _MIN_PAGES_FOR_REPEATS:
+        return blocks
+    pages_by_key: dict[str, set[int]] = {}
+    for block in blocks:
+        if block.in_margin:
+            pages_by_key.setdefault(_repeat_key(block.text), set()).add(block.page)
+    threshold = max(3, pages_with_text * _REPEAT_FRACTION)
+    repeated = {key for key, pages in pages_by_key.items() if len(pages) >= threshold}
+    if not repeated:
+        return blocks
+    kept = [b for b in blocks if not (b.in_margin and _repeat_key(b.text) in repeated)]
+    return kept or blocks
+
+
+def _pymupdf() -> Any:
+    """PyMuPDF, imported on first use (it is heavy) and typed loosely (its API is dynamic)."""
+    import pymupdf
+
+    return pymupdf
+
+
+def _page_blocks(page: Any, page_number: int) -> Iterator[_PageBlock]:
+    pymupdf = _pymupdf()
+    height = page.rect.height or 1.0
+    flags = pymupdf.TEXT_MEDIABOX_CLIP
+    for x0, y0, x1, y1, raw, _number, block_type in page.get_text("blocks", flags=flags):
+        del x0, x1
+        if block_type != 0:
+            continue
+        text = _join_lines(raw)
+        if _mostly_unreadable(text):
+            continue
+        in_margin = y1 < height * _MARGIN_FRACTION or y0 > height * (1 - _MARGIN_FRACTION)
+        yield _PageBlock(page_number, text, in_margin)
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+class _Outline:
+    """Heading paths from the document's outline: entries switch the path on their page,
+    at the block that starts with the entry's title (or at the top of the page)."""
+
+    def __init__(self, document: Any) -> None:
+        self.entries_by_page: dict[int, list[tuple[int, str]]] = {}
+        self.headings: list[tuple[int, str]] = []
+        try:
+            toc = document.get_toc(simple=True)
+        except Exception:  # a broken outline must not cost the text
+            logger.debug("unreadable outline", exc_info=True)
+            toc = []
+        for level, title, page in toc:
+            title = " ".join(str(title).split())
+            if title and isinstance(page, int) and page >= 1:
+                self.entries_by_page.setdefault(page, []).append((int(level), title))
+
+    def blocks_for_page(self, page: int, blocks: list[_PageBlock]) -> Iterator[TextBlock]:
+        switches: dict[int, list[tuple[int, str, bool]]] = {}
+        search_from = 0
+        for level, title in self.entries_by_page.get(page, []):
+            wanted = _normalised(title)[:80]
+            found = next(
+                (
+                    i
+                    for i in range(search_from, len(blocks))
+                    if _normalised(blocks[i].text).startswith(wanted)
+                ),
+                None,
+            )
+            is_heading_block = found is not None and len(blocks[found].text) <= len(title) + 8
+            index = search_from if found is None else found
+            search_from = index
+            switches.setdefault(index, []).append((level, title, is_heading_block))
+        for index, block in enumerate(blocks):
+            kind: BlockKind = "paragraph"
+            for level, title, is_heading_block in switches.get(index, []):
+                while self.headings and self.headings[-1][0] >= level:
+                    self.headings.pop()
+                self.headings.append((level, title))
+                if is_heading_block:
+                    kind = "heading"
+            path = tuple(title for _, title in self.headings)
+            yield TextBlock(text=block.text, page=block.page, heading_path=path, kind=kind)
+
+
+def _first_heading_line(blocks: list[_PageBlock]) -> str | None:
+    for block in blocks[:5]:
+        if 3 <= len(block.text) <= 150 and any(char.isalpha() for char in block.text):
+            return block.text
+    return None
+
+
+def _open(path: Path, file_type: str) -> Any:
+    pymupdf = _pymupdf()
+    # MuPDF reports repairs on stderr; the outcome reaches the user as our error instead.
+    pymupdf.TOOLS.mupdf_display_errors(False)
+    pymupdf.TOOLS.mupdf_display_warnings(False)
+    if file_type == "pdf":
+        require_pdf(path)
+    elif file_type in _ZIP_FORMATS:
+        require_zip(path, file_type.upper())
+    try:
+        return pymupdf.open(str(path), filetype=file_type)
+    except (RuntimeError, ValueError) as exc:  # pymupdf.FileDataError is a RuntimeError
+        raise CorruptDocument(path, str(exc) or type(exc).__name__) from exc
+
+
+def parse_paged(path: Path, file_type: str) -> ParsedDocument:
+    """Read any format PyMuPDF opens; ``file_type`` is a key of ``MUPDF_FORMATS``."""
+    require_nonempty_file(path)
+    document = _open(path, file_type)
+    with document:
+        if document.needs_pass and not document.authenticate(""):
+            raise EncryptedDocument(path)
+        page_count = document.page_count
+        if page_count == 0:
+            raise CorruptDocument(path, "no pages")
+        outline = _Outline(document)
+        page_blocks: list[_PageBlock] = []
+        unreadable_pages: list[str] = []
+        for index in range(page_count):
+            try:
+                page = document.load_page(index)
+                page_blocks.extend(_page_blocks(page, index + 1))
+            except (RuntimeError, ValueError) as exc:
+                unreadable_pages.append(f"page {index + 1}: {exc}")
+            finally:
+                page = None  # free the page (and its display list) before the next one
+        metadata = document.metadata or {}
+    if unreadable_pages:
+        logger.info("%s: %d unreadable page(s)", path, len(unreadable_pages))
+    if not page_blocks:
+        if len(unreadable_pages) == page_count:
+            raise CorruptDocument(path, f"no page could be read ({unreadable_pages[0]})")
+        raise NoTextLayer(path)
+
+    pages_with_text = len({block.page for block in page_blocks})
+    page_blocks = _without_running_headers(page_blocks, pages_with_text)
+    blocks: list[TextBlock] = []
+    for page, group in _group_by_page(page_blocks):
+        blocks.extend(outline.blocks_for_page(page, group))
+    return finish_document(
+        path,
+        file_type,
+        blocks,
+        title=metadata.get("title") or _first_heading_line(page_blocks),
+        author=metadata.get("author") or None,
+        created=pdf_date_to_iso(metadata.get("creationDate")),
+        modified=pdf_date_to_iso(metadata.get("modDate")),
+        page_count=page_count,
+    )
+
+
+def _group_by_page(blocks: list[_PageBlock]) -> Iterator[tuple[int, list[_PageBlock]]]:
+    group: list[_PageBlock] = []
+    for block in blocks:
+        if group and block.page != group[0].page:
+            yield group[0].page, group
+            group = []
+        group.append(block)
+    if group:
+        yield group[0].page, group
+
+
+def parser_for_format(file_type: str) -> Callable[[Path], ParsedDocument]:
+    if file_type not in MUPDF_FORMATS:
+        raise ValueError(f"PyMuPDF does not read {file_type!r}")
+
+    def parse(path: Path) -> ParsedDocument:
+        return parse_paged(path, file_type)
+
+    parse.__name__ = f"parse_{file_type}"
+    parse.__doc__ = f"Parse a {file_type.upper()} file with PyMuPDF, page by page."
+    return parse
+
+
+parse_pdf = parser_for_format("pdf")

@@ -1,0 +1,237 @@
+"""Screenshots of every screen, with sample data, for docs/screenshots/*.png.
+
+Runs the real app offscreen (no display needed) over the Ollama test server from
+tests/ and generated sample documents, in a throw-away data folder:
+
+    QT_QPA_PLATFORM=offscreen /work/venv/bin/python bench/screenshots.py [out_dir]
+
+Engineer B's screens (library, settings, quick ask) are added in ``capture_b_screens``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import qasync  # noqa: E402
+from PySide6.QtCore import QSettings, SignalInstance  # noqa: E402
+from PySide6.QtGui import QColor, QFont, QPalette  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+
+from allma_desktop.config import AppConfig  # noqa: E402
+from allma_desktop.gui.engine import Engine  # noqa: E402
+from allma_desktop.gui.main_window import MainWindow  # noqa: E402
+from tests.ollama_server import LLAMA_3_2, OllamaTestServer  # noqa: E402
+from tests.sample_docs import PDF_QUESTION, make_sample_library  # noqa: E402
+
+WINDOW_SIZE = (1240, 800)
+
+RICH_ANSWER = """Here is how the **lamp maintenance** schedule works, from the manual [1]:
+
+### Weekly tasks
+
+| Day | Task | Notes |
+|---|---|---|
+| Friday | Clean the lens | distilled water, soft cloth |
+| Tuesday | Receive supplies | every second week |
+
+1. Switch the lamp off and let it cool.
+2. Clean the lens, then check the **xenon bulb** (3500 W).
+
+A tiny script to log the readings:
+
+```python
+def log_reading(log, wind_knots: int) -> None:
+    # Keepers record the weather twice a day
+    log.append({"wind": wind_knots, "ok": wind_knots < 40})
+```
+"""
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+async def wait_signal(signal: SignalInstance, timeout: float = 30.0) -> tuple[Any, ...]:
+    future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+
+    def done(*args: Any) -> None:
+        if not future.done():
+            future.set_result(args)
+
+    signal.connect(done)
+    try:
+        return await asyncio.wait_for(future, timeout)
+    finally:
+        signal.disconnect(done)
+
+
+async def settle(app: QApplication, seconds: float = 0.3) -> None:
+    """Let layouts and the 50 ms render throttle finish before grabbing."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        await asyncio.sleep(0.02)
+
+
+def save(widget: QWidget, out: Path, name: str) -> Path:
+    path = out / f"{name}.png"
+    widget.grab().save(str(path))
+    print(f"saved {path}")
+    return path
+
+
+def apply_theme(app: QApplication, theme: str) -> None:
+    """B's theme module when present; otherwise a plain Fusion palette of the right shade."""
+    try:
+        from allma_desktop.gui import theme as theme_module
+
+        theme_module.apply_theme(app, theme)
+        return
+    except ImportError:
+        pass
+    app.setStyle("Fusion")
+    palette = QPalette()
+    if theme == "dark":
+        for role, color in (
+            (QPalette.ColorRole.Window, "#1a1c20"),
+            (QPalette.ColorRole.Base, "#202329"),
+            (QPalette.ColorRole.AlternateBase, "#262a31"),
+            (QPalette.ColorRole.Text, "#e6e8eb"),
+            (QPalette.ColorRole.WindowText, "#e6e8eb"),
+            (QPalette.ColorRole.Button, "#262a31"),
+            (QPalette.ColorRole.ButtonText, "#e6e8eb"),
+            (QPalette.ColorRole.Highlight, "#4f8cff"),
+        ):
+            palette.setColor(role, QColor(color))
+    app.setPalette(palette)
+
+
+async def open_window(app: QApplication, config: AppConfig) -> MainWindow:
+    engine = Engine(config)
+    window = MainWindow(engine)
+    window.resize(*WINDOW_SIZE)
+    window.show()
+    await engine.start()
+    window.health.check_now()
+    await wait_until(lambda: window.health.report is not None or not engine.ready)
+    await settle(app)
+    return window
+
+
+async def close_window(window: MainWindow) -> None:
+    window.health.stop()
+    window.close()
+    await window.engine.stop()
+
+
+async def capture_chat(app: QApplication, config: AppConfig, data: Path, out: Path) -> MainWindow:
+    window = await open_window(app, config)
+    orchestrator = window.engine.orchestrator
+    assert orchestrator is not None
+    library = make_sample_library(data / "Documents")
+    async for _ in orchestrator.ingest([str(library.folder)]):
+        pass
+    conversations = orchestrator.conversations
+    for title in ("Greenhouse watering plan", "Bicycle chain care", "Sourdough feeding days"):
+        conversations.create(title=title)
+    demo = conversations.create(title="Lamp maintenance schedule")
+    conversations.add_message(demo.id, "user", "Summarise the lamp maintenance schedule.")
+    conversations.add_message(demo.id, "assistant", RICH_ANSWER, model="deepseek-r1:latest")
+    window.engine.events.conversations_changed.emit()
+    window.engine.events.documents_changed.emit()
+
+    window.new_chat()
+    view = window.chat_view
+    view.input.setPlainText(PDF_QUESTION)
+    finished = asyncio.ensure_future(wait_signal(window.chat_controller.finished))
+    view.submit()
+    await finished
+    await settle(app)
+    answer = [m for m in view.messages if m.role == "assistant"][-1]
+    if answer.sources.chips:
+        answer.sources.chips[0].click()
+    await settle(app)
+    save(window, out, "chat-cited-answer")
+
+    window.open_conversation(demo.id)
+    await settle(app, 0.5)
+    save(window, out, "chat-markdown")
+
+    window.new_chat()
+    await settle(app)
+    save(window, out, "chat-empty")
+    return window
+
+
+async def capture_first_run(app: QApplication, data: Path, out: Path) -> None:
+    unreachable = AppConfig(ollama_host="http://127.0.0.1:9", data_dir=data / "first-run")
+    window = await open_window(app, unreachable)
+    await wait_until(lambda: window.first_run.problem == "ollama_unreachable")
+    await settle(app)
+    save(window, out, "first-run-ollama")
+    await close_window(window)
+
+    with OllamaTestServer(models=[LLAMA_3_2]) as bare:
+        missing = AppConfig(ollama_host=bare.url, data_dir=data / "first-run-models")
+        window = await open_window(app, missing)
+        await wait_until(lambda: window.first_run.problem == "models_missing")
+        await settle(app)
+        save(window, out, "first-run-models")
+        await close_window(window)
+
+
+async def capture_b_screens(window: MainWindow, app: QApplication, out: Path) -> None:
+    """Engineer B: library, settings and quick-ask screens go here."""
+
+
+async def capture_all(app: QApplication, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="allma-shots-") as folder, OllamaTestServer() as server:
+        data = Path(folder)
+        QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+        for settings_format in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
+            QSettings.setPath(settings_format, QSettings.Scope.UserScope, str(data / "qsettings"))
+        apply_theme(app, "light")
+        config = AppConfig(ollama_host=server.url, data_dir=data / "data")
+        window = await capture_chat(app, config, data, out)
+        await capture_b_screens(window, app, out)
+
+        apply_theme(app, "dark")
+        await settle(app, 0.5)
+        window.open_conversation(window.conversations.model.conversation_id(0) or 0)
+        await settle(app, 0.5)
+        save(window, out, "chat-dark")
+        await close_window(window)
+
+        apply_theme(app, "light")
+        await capture_first_run(app, data, out)
+
+
+def main() -> int:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots"
+    app = QApplication(sys.argv[:1])
+    app.setFont(QFont("DejaVu Sans", 10))
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        loop.run_until_complete(capture_all(app, out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""A process for the crash tests to kill: it ingests a folder or asks one question.
+
+    python -m tests.crash_driver ingest FOLDER
+    python -m tests.crash_driver chat QUESTION
+
+Configuration comes from the environment (ALLMA_DATA_DIR, OLLAMA_HOST, ...), as for
+the app. It prints ``started`` once the library is open and the work begins, then
+one line per step (so the test can tell where the kill landed), then ``finished``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from allma_desktop.config import AppConfig
+from allma_desktop.events import (
+    AnswerDone,
+    ChatStarted,
+    FileFinished,
+    FileStarted,
+    ThinkingChunk,
+    TokenChunk,
+)
+from allma_desktop.orchestrator import Orchestrator
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+async def ingest(orchestrator: Orchestrator, folder: str) -> None:
+    async for event in orchestrator.ingest([folder]):
+        if isinstance(event, FileStarted):
+            say(f"file started {event.path}")
+        elif isinstance(event, FileFinished):
+            say(f"file {event.status} {event.path}")
+
+
+async def chat(orchestrator: Orchestrator, question: str) -> None:
+    async for event in orchestrator.chat(None, question):
+        if isinstance(event, ChatStarted):
+            say(f"chat {event.conversation_id} {event.assistant_message_id}")
+        elif isinstance(event, ThinkingChunk):
+            say("thinking")
+        elif isinstance(event, TokenChunk):
+            say("token")
+        elif isinstance(event, AnswerDone):
+            say(f"answer {'interrupted' if event.interrupted else 'complete'}")
+
+
+async def main(mode: str, argument: str) -> None:
+    orchestrator = Orchestrator(AppConfig.from_env())
+    await orchestrator.open()
+    try:
+        say("started")
+        if mode == "ingest":
+            await ingest(orchestrator, argument)
+        elif mode == "chat":
+            await chat(orchestrator, argument)
+        else:
+            raise SystemExit(f"unknown mode {mode!r}")
+        say("finished")
+    finally:
+        await orchestrator.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2]))

@@ -1,0 +1,97 @@
+"""The conversation list: new, rename, delete, search, most recent first."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QInputDialog, QMessageBox
+from pytest import MonkeyPatch
+from pytestqt.qtbot import QtBot
+
+from allma_desktop.gui.main_window import MainWindow
+
+
+def titles(window: MainWindow) -> list[str]:
+    model = window.conversations.model
+    return [str(model.index(row).data()) for row in range(model.rowCount())]
+
+
+def make_conversations(window: MainWindow, *names: str) -> list[int]:
+    assert window.engine.orchestrator is not None
+    service = window.engine.orchestrator.conversations
+    ids = [service.create(title=name).id for name in names]
+    window.engine.events.conversations_changed.emit()
+    return ids
+
+
+def test_conversations_are_listed_most_recent_first(window: MainWindow) -> None:
+    make_conversations(window, "Oldest", "Middle", "Newest")
+
+    assert titles(window) == ["Newest", "Middle", "Oldest"]
+
+
+def test_new_chat_shortcut_clears_the_chat_and_the_first_question_adds_it_on_top(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    make_conversations(window, "Earlier chat")
+    qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert window.chat_view.conversation_id is None
+
+    window.chat_view.input.setPlainText("Lighthouse keepers")
+    with qtbot.waitSignal(window.chat_controller.finished, timeout=20_000):
+        qtbot.keyClick(window.chat_view.input, Qt.Key.Key_Return)
+
+    assert titles(window)[0] == "Lighthouse keepers"
+    selected = window.sidebar.list.currentIndex()
+    assert selected.row() == 0
+    assert window.sidebar.list.selectionModel().isSelected(selected)
+
+
+def test_renaming_a_conversation_updates_its_row(
+    window: MainWindow, monkeypatch: MonkeyPatch
+) -> None:
+    (conversation_id,) = make_conversations(window, "Untitled")
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Harbor notes", True))
+
+    window.sidebar.rename(conversation_id)
+
+    assert titles(window) == ["Harbor notes"]
+
+
+def test_deleting_the_open_conversation_removes_it_and_shows_a_new_chat(
+    window: MainWindow, monkeypatch: MonkeyPatch
+) -> None:
+    _, doomed = make_conversations(window, "Keep me", "Delete me")
+    window.open_conversation(doomed)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+
+    window.sidebar.delete(doomed)
+
+    assert titles(window) == ["Keep me"]
+    assert window.chat_view.conversation_id is None
+
+
+def test_search_filters_conversations_by_title(qtbot: QtBot, window: MainWindow) -> None:
+    make_conversations(window, "Lighthouse lamp", "Greenhouse tomatoes", "Lighthouse staff")
+    qtbot.keyClick(window, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
+    assert window.sidebar.search.hasFocus() or not window.isActiveWindow()
+
+    qtbot.keyClicks(window.sidebar.search, "lighthouse")
+
+    assert titles(window) == ["Lighthouse staff", "Lighthouse lamp"]
+    window.sidebar.search.clear()
+    assert len(titles(window)) == 3
+
+
+def test_selecting_a_conversation_shows_its_messages(qtbot: QtBot, window: MainWindow) -> None:
+    view = window.chat_view
+    view.input.setPlainText("What is a fog horn?")
+    with qtbot.waitSignal(window.chat_controller.finished, timeout=20_000):
+        qtbot.keyClick(view.input, Qt.Key.Key_Return)
+    window.new_chat()
+    assert view.messages == []
+
+    index = window.conversations.model.index(0)
+    window.sidebar.list.clicked.emit(index)
+
+    assert [m.role for m in view.messages] == ["user", "assistant"]
+    assert view.messages[0].text == "What is a fog horn?"
