@@ -712,6 +712,10 @@ class _Handler(BaseHTTPRequestHandler):
         content_sent = 0
         malformed_sent = False
         for kind, text in [*pieces, ("end", "")]:
+            if self.app._stopping.is_set():
+                # A server stopped mid-answer drops the connection, as a killed Ollama does.
+                self._cut_connection()
+                return
             if kind in ("content", "end"):
                 # Past the last token ("end") a fault still fires, before the done line.
                 cut_after = self.faults.cut_stream_after

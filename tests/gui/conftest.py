@@ -61,7 +61,9 @@ def qasync_loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
             if all(task.done() for task in pending):
                 break
         restore_hooks()
-        loop.stop()
+        # Not loop.stop(): that calls QApplication.exit(), which makes every later nested
+        # Qt event loop (pytest-qt's waits) return at once. Mark the loop stopped instead.
+        loop._QEventLoop__is_running = False  # type: ignore[attr-defined]
         asyncio.events._set_running_loop(None)
         loop.close()
         asyncio.set_event_loop(None)

@@ -106,13 +106,12 @@ async def test_killing_ingestion_at_random_moments_never_leaves_a_half_indexed_d
         first = attempt * FILES_PER_RUN
         write_notes(folder / f"batch-{attempt}", range(first, first + FILES_PER_RUN))
         delay = rng.uniform(0.0, 1.4)
-        run = run_driver(["ingest", str(folder)], kill_after=delay, after_line="file started")
+        run_driver(["ingest", str(folder)], kill_after=delay, after_line="file started")
         engine = await open_engine(config)
         try:
             assert_library_consistent(engine)
             report = await engine.doctor()
             assert report.ok, f"attempt {attempt}: {report.remaining}"
-            print("INGEST", attempt, round(delay,2), run.killed, sum(l.startswith("file indexed") for l in run.lines), [ (p.kind, p.count) for p in report.problems])
             repaired_documents += sum(
                 p.count for p in report.problems if p.kind == "interrupted_indexing"
             )
@@ -158,7 +157,7 @@ async def test_killing_an_answer_midstream_keeps_the_question_and_the_partial_an
     for _ in range(CHAT_KILLS):
         # Timed from the first streamed piece: the store opening before it takes a
         # machine-dependent while, and the kill should land inside the stream.
-        delay = rng.uniform(0.0, 2.6)
+        delay = rng.uniform(0.0, 3.2)  # to past the end of the answer
         run = run_driver(["chat", PDF_QUESTION], kill_after=delay, after_line="thinking")
         started = [line.split() for line in run.lines if line.startswith("chat ")]
         engine = await open_engine(config)
@@ -173,7 +172,6 @@ async def test_killing_an_answer_midstream_keeps_the_question_and_the_partial_an
             assert answer.status == ("interrupted" if run.killed else "complete")
             assert reference.answer.startswith(answer.content)
             assert reference.thinking.startswith(answer.thinking)
-            print("CHAT", round(delay,2), run.killed, answer.status, len(answer.thinking), len(answer.content), sum(l == "thinking" for l in run.lines), sum(l == "token" for l in run.lines))
             if run.killed and (answer.content or answer.thinking):
                 partial_answers_kept += 1
         finally:

@@ -1,0 +1,351 @@
+"""The app-wide look: Fusion style, a light or dark palette, and one stylesheet.
+
+``apply_theme(app, "system" | "light" | "dark")`` sets all three. Colours match the
+chat shell's (``widgets/chat_style.py``) so every page reads as one app: calm
+neutrals, one blue accent, rounded inputs and generous padding.
+
+Also home of the app icon: ``app_icon()`` for windows and the tray, and
+``render_icon_pngs()`` which draws the hicolor PNGs that packaging installs
+(``python -m allma_desktop.gui.theme`` re-renders them from the SVG).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QImage, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import QApplication
+
+THEMES = ("system", "light", "dark")
+THEME_LABELS = {"system": "Follow the system", "light": "Light", "dark": "Dark"}
+ICON_SIZES = (16, 22, 24, 32, 48, 64, 128, 256, 512)
+RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
+ICONS_DIR = RESOURCES_DIR / "icons"
+APP_ICON_SVG = ICONS_DIR / "allma.svg"
+
+
+@dataclass(frozen=True)
+class Colors:
+    window: str
+    surface: str
+    raised: str
+    border: str
+    text: str
+    muted: str
+    accent: str
+    accent_hover: str
+    accent_text: str
+    hover: str
+    selection: str
+    danger: str
+    success: str
+    warning: str
+
+
+LIGHT = Colors(
+    window="#ffffff",
+    surface="#ffffff",
+    raised="#f6f7f9",
+    border="#dfe3e8",
+    text="#1f2328",
+    muted="#6b7280",
+    accent="#2563eb",
+    accent_hover="#1d4ed8",
+    accent_text="#ffffff",
+    hover="#eceef2",
+    selection="#dbe7fd",
+    danger="#c62828",
+    success="#15803d",
+    warning="#b45309",
+)
+DARK = Colors(
+    window="#1a1c20",
+    surface="#202329",
+    raised="#15171a",
+    border="#343841",
+    text="#e6e8eb",
+    muted="#9aa1ab",
+    accent="#4f8cff",
+    accent_hover="#6b9fff",
+    accent_text="#ffffff",
+    hover="#2a2e36",
+    selection="#2a3a5c",
+    danger="#ff6b6b",
+    success="#4ade80",
+    warning="#fbbf24",
+)
+
+
+def resolve_theme(theme: str) -> str:
+    """``light`` or ``dark``: "system" follows the desktop's colour scheme."""
+    if theme in ("light", "dark"):
+        return theme
+    hints = QGuiApplication.styleHints()
+    return "dark" if hints.colorScheme() == Qt.ColorScheme.Dark else "light"
+
+
+def colors_for(theme: str) -> Colors:
+    return DARK if resolve_theme(theme) == "dark" else LIGHT
+
+
+def current_colors() -> Colors:
+    """The colours in use now, read from the application palette (for custom painting)."""
+    window = QApplication.palette().color(QPalette.ColorRole.Window)
+    return DARK if window.lightness() < 128 else LIGHT
+
+
+class _SystemSchemeFollower(QObject):
+    """Re-applies "system" when the desktop switches between light and dark."""
+
+    def __init__(self, app: QApplication) -> None:
+        super().__init__(app)
+        self.theme = "system"
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self._on_change)
+
+    def _on_change(self, _scheme: Qt.ColorScheme) -> None:
+        app = QApplication.instance()
+        if self.theme == "system" and isinstance(app, QApplication):
+            _apply(app, colors_for("system"))
+
+
+_follower: _SystemSchemeFollower | None = None
+
+
+def apply_theme(app: QApplication, theme: str) -> None:
+    """Style the whole app; unknown names fall back to "system"."""
+    global _follower
+    if theme not in THEMES:
+        theme = "system"
+    if _follower is None:
+        _follower = _SystemSchemeFollower(app)
+    _follower.theme = theme
+    _apply(app, colors_for(theme))
+
+
+def _apply(app: QApplication, colors: Colors) -> None:
+    app.setStyle("Fusion")
+    app.setPalette(palette_for(colors))
+    app.setStyleSheet(stylesheet_for(colors))
+    if app.windowIcon().isNull():
+        app.setWindowIcon(app_icon())
+
+
+def palette_for(c: Colors) -> QPalette:
+    palette = QPalette()
+    roles = {
+        QPalette.ColorRole.Window: c.window,
+        QPalette.ColorRole.WindowText: c.text,
+        QPalette.ColorRole.Base: c.surface,
+        QPalette.ColorRole.AlternateBase: c.raised,
+        QPalette.ColorRole.ToolTipBase: c.surface,
+        QPalette.ColorRole.ToolTipText: c.text,
+        QPalette.ColorRole.PlaceholderText: c.muted,
+        QPalette.ColorRole.Text: c.text,
+        QPalette.ColorRole.Button: c.raised,
+        QPalette.ColorRole.ButtonText: c.text,
+        QPalette.ColorRole.BrightText: c.danger,
+        QPalette.ColorRole.Highlight: c.accent,
+        QPalette.ColorRole.HighlightedText: c.accent_text,
+        QPalette.ColorRole.Link: c.accent,
+        QPalette.ColorRole.Mid: c.border,
+        QPalette.ColorRole.Midlight: c.hover,
+        QPalette.ColorRole.Dark: c.border,
+        QPalette.ColorRole.Light: c.surface,
+        QPalette.ColorRole.Shadow: "#000000",
+    }
+    for role, color in roles.items():
+        palette.setColor(role, QColor(color))
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.WindowText, QPalette.ColorRole.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(c.muted))
+    return palette
+
+
+def stylesheet_for(c: Colors) -> str:
+    """App-wide rules; pages add their own touches keyed on object names."""
+    return f"""
+    QWidget {{ font-size: 13px; }}
+    QToolTip {{
+        background: {c.surface}; color: {c.text}; border: 1px solid {c.border};
+        border-radius: 6px; padding: 5px 8px;
+    }}
+    QLineEdit, QPlainTextEdit, QTextEdit, QSpinBox, QDoubleSpinBox, QComboBox {{
+        background: {c.surface}; color: {c.text}; border: 1px solid {c.border};
+        border-radius: 8px; padding: 6px 9px; selection-background-color: {c.accent};
+        selection-color: {c.accent_text};
+    }}
+    QLineEdit:focus, QPlainTextEdit:focus, QTextEdit:focus, QSpinBox:focus,
+    QDoubleSpinBox:focus, QComboBox:focus {{ border: 1px solid {c.accent}; }}
+    QLineEdit[invalid="true"], QComboBox[invalid="true"], QSpinBox[invalid="true"],
+    QDoubleSpinBox[invalid="true"] {{ border: 1px solid {c.danger}; }}
+    QComboBox::drop-down {{ border: none; width: 22px; }}
+    QComboBox QAbstractItemView {{
+        background: {c.surface}; color: {c.text}; border: 1px solid {c.border};
+        selection-background-color: {c.selection}; selection-color: {c.text}; outline: none;
+    }}
+    QSpinBox::up-button, QSpinBox::down-button, QDoubleSpinBox::up-button,
+    QDoubleSpinBox::down-button {{ border: none; width: 16px; }}
+    QPushButton {{
+        background: {c.raised}; color: {c.text}; border: 1px solid {c.border};
+        border-radius: 8px; padding: 6px 14px;
+    }}
+    QPushButton:hover {{ border-color: {c.accent}; }}
+    QPushButton:pressed {{ background: {c.hover}; }}
+    QPushButton:disabled {{ color: {c.muted}; border-color: {c.border}; }}
+    QPushButton#accentButton {{
+        background: {c.accent}; color: {c.accent_text}; border: 1px solid {c.accent};
+        font-weight: 600;
+    }}
+    QPushButton#accentButton:hover {{ background: {c.accent_hover}; }}
+    QPushButton#accentButton:disabled {{
+        background: {c.hover}; color: {c.muted}; border-color: {c.border};
+    }}
+    QPushButton#dangerButton {{ color: {c.danger}; }}
+    QPushButton#dangerButton:hover {{ border-color: {c.danger}; }}
+    QPushButton#linkButton {{
+        background: transparent; border: none; color: {c.accent}; padding: 4px 6px;
+    }}
+    QPushButton#linkButton:hover {{ text-decoration: underline; }}
+    QToolButton {{ border: none; border-radius: 6px; padding: 4px; }}
+    QToolButton:hover {{ background: {c.hover}; }}
+    QCheckBox {{ spacing: 8px; }}
+    QCheckBox::indicator {{
+        width: 16px; height: 16px; border: 1px solid {c.border}; border-radius: 4px;
+        background: {c.surface};
+    }}
+    QCheckBox::indicator:checked {{ background: {c.accent}; border-color: {c.accent}; }}
+    QProgressBar {{
+        background: {c.hover}; border: none; border-radius: 3px; max-height: 6px;
+        color: transparent;
+    }}
+    QProgressBar::chunk {{ background: {c.accent}; border-radius: 3px; }}
+    QMenu {{
+        background: {c.surface}; color: {c.text}; border: 1px solid {c.border};
+        border-radius: 8px; padding: 4px;
+    }}
+    QMenu::item {{ padding: 6px 22px 6px 14px; border-radius: 5px; }}
+    QMenu::item:selected {{ background: {c.selection}; color: {c.text}; }}
+    QMenu::separator {{ height: 1px; background: {c.border}; margin: 4px 8px; }}
+    QScrollArea {{ border: none; background: transparent; }}
+    QScrollBar:vertical {{ background: transparent; width: 10px; margin: 2px; }}
+    QScrollBar::handle:vertical {{ background: {c.border}; border-radius: 4px; min-height: 30px; }}
+    QScrollBar:horizontal {{ background: transparent; height: 10px; margin: 2px; }}
+    QScrollBar::handle:horizontal {{ background: {c.border}; border-radius: 4px; min-width: 30px; }}
+    QScrollBar::add-line, QScrollBar::sub-line {{ width: 0; height: 0; }}
+    QScrollBar::add-page, QScrollBar::sub-page {{ background: transparent; }}
+    QHeaderView::section {{
+        background: {c.window}; color: {c.muted}; border: none;
+        border-bottom: 1px solid {c.border}; padding: 6px 8px; font-weight: 600;
+    }}
+    QTableView, QTreeView, QListView {{
+        background: {c.surface}; color: {c.text}; border: none; outline: none;
+        selection-background-color: {c.selection}; selection-color: {c.text};
+        alternate-background-color: {c.raised};
+    }}
+    QTableView::item, QTreeView::item {{ padding: 4px 6px; border: none; }}
+    QTableView::item:selected, QTreeView::item:selected {{
+        background: {c.selection}; color: {c.text};
+    }}
+
+    /* Library and settings pages (engineer B) */
+    #libraryPane, #settingsPage, #settingsScroll > QWidget > QWidget {{ background: {c.window}; }}
+    #pageTitle {{ font-size: 20px; font-weight: 600; color: {c.text}; }}
+    #pageSubtitle, #hintLabel, #fieldHint {{ color: {c.muted}; }}
+    #fieldHint {{ font-size: 12px; }}
+    #fieldError {{ color: {c.danger}; font-size: 12px; }}
+    #fieldSuccess {{ color: {c.success}; font-size: 12px; }}
+    #settingsCard, #progressCard {{
+        background: {c.surface}; border: 1px solid {c.border}; border-radius: 12px;
+    }}
+    #cardTitle {{ font-size: 14px; font-weight: 600; color: {c.text}; }}
+    #dropZone {{
+        background: {c.raised}; border: 2px dashed {c.border}; border-radius: 16px;
+    }}
+    #dropZone[active="true"] {{ border-color: {c.accent}; background: {c.selection}; }}
+    #dropZoneTitle {{ font-size: 18px; font-weight: 600; color: {c.text}; }}
+    #dropOverlay {{
+        background: {c.selection}; border: 2px dashed {c.accent}; border-radius: 12px;
+        color: {c.text}; font-size: 16px; font-weight: 600;
+    }}
+    #documentTable {{ border: 1px solid {c.border}; border-radius: 10px; }}
+    #noticeBanner {{
+        background: {c.selection}; color: {c.text}; border-radius: 8px; padding: 8px 12px;
+    }}
+
+    /* Quick ask popup */
+    #quickAskCard {{
+        background: {c.surface}; border: 1px solid {c.border}; border-radius: 14px;
+    }}
+    #quickAskInput {{ font-size: 15px; padding: 9px 12px; border-radius: 10px; }}
+    #quickAskAnswer {{ background: transparent; border: none; color: {c.text}; }}
+    #quickAskSources {{ color: {c.muted}; font-size: 12px; }}
+    """
+
+
+# --- the app icon ------------------------------------------------------------------
+
+
+def app_icon() -> QIcon:
+    """The Allma icon from resources/icons (the SVG, plus PNGs for crisp small sizes)."""
+    icon = QIcon()
+    for size in ICON_SIZES:
+        png = ICONS_DIR / f"allma-{size}.png"
+        if png.exists():
+            icon.addFile(str(png), QSize(size, size))
+    if APP_ICON_SVG.exists():
+        icon.addFile(str(APP_ICON_SVG))
+    if icon.isNull():
+        icon = QIcon(draw_icon(64))
+    return icon
+
+
+def draw_icon(size: int) -> QPixmap:
+    """The icon drawn with QPainter, from the SVG when present (used when no file loads)."""
+    image = render_icon(size)
+    return QPixmap.fromImage(image)
+
+
+def render_icon(size: int, svg: Path = APP_ICON_SVG) -> QImage:
+    image = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
+    image.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    if svg.exists():
+        from PySide6.QtSvg import QSvgRenderer
+
+        QSvgRenderer(str(svg)).render(painter, QRectF(0, 0, size, size))
+    else:
+        _paint_fallback_icon(painter, size)
+    painter.end()
+    return image
+
+
+def _paint_fallback_icon(painter: QPainter, size: int) -> None:
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor(LIGHT.accent))
+    painter.drawRoundedRect(QRectF(0, 0, size, size), size * 0.22, size * 0.22)
+    painter.setPen(QColor("#ffffff"))
+    font = painter.font()
+    font.setPixelSize(int(size * 0.6))
+    font.setBold(True)
+    painter.setFont(font)
+    painter.drawText(QRectF(0, 0, size, size), Qt.AlignmentFlag.AlignCenter, "A")
+
+
+def render_icon_pngs(folder: Path = ICONS_DIR) -> list[Path]:
+    """Write ``allma-<size>.png`` for every hicolor size; returns the files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for size in ICON_SIZES:
+        path = folder / f"allma-{size}.png"
+        render_icon(size).save(str(path))
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    _app = QGuiApplication(sys.argv[:1])
+    for written_path in render_icon_pngs():
+        print(written_path)
