@@ -226,6 +226,7 @@ def main() -> int:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots"
     app = QApplication(sys.argv[:1])
     app.setFont(QFont("DejaVu Sans", 10))
+    app.setQuitOnLastWindowClosed(False)  # windows come and go between screens
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop:

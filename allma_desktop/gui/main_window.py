@@ -125,7 +125,7 @@ class MainWindow(QMainWindow):
         self.events.conversations_changed.connect(self._forget_deleted_conversation)
         self.events.health_changed.connect(self._on_health)
         self.events.engine_failed.connect(self._on_engine_failed)
-        self.events.engine_ready.connect(lambda _: self.status.showMessage("Library opened", 3000))
+        self.events.documents_changed.connect(self.health.check_now)  # the library counts
         self.health.checking.connect(self.status.show_checking)
         self.health.pull_progress.connect(self._on_pull_progress)
         self.health.pull_finished.connect(self._on_pull_finished)

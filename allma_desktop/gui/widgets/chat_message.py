@@ -6,6 +6,7 @@ the rest of the transcript is never touched by a token.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,7 @@ class RichTextView(QTextBrowser):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         self.viewport().setAutoFillBackground(False)
-        self.setStyleSheet("QTextBrowser { background: transparent; }")
+        self.setStyleSheet("QTextBrowser { background: transparent; border: none; }")
         self.document().setDocumentMargin(2)
         self.document().documentLayout().documentSizeChanged.connect(self._fit_height)
 
@@ -84,13 +85,16 @@ class RichTextView(QTextBrowser):
         return None  # never fetch images or stylesheets named in model output
 
     def _fit_height(self) -> None:
-        height = int(self.document().size().height()) + 4
+        """As tall as the text at the current width: the transcript scrolls, not the message."""
+        document = self.document()
+        document.setTextWidth(self.viewport().width())
+        margins = self.contentsMargins()
+        height = math.ceil(document.size().height()) + margins.top() + margins.bottom() + 2
         if height != self.height():
             self.setFixedHeight(height)
 
     def resizeEvent(self, event: object) -> None:
         super().resizeEvent(event)  # type: ignore[arg-type]
-        self.document().setTextWidth(self.viewport().width())
         self._fit_height()
 
     def sizeHint(self) -> QSize:

@@ -52,6 +52,7 @@ class ChatInput(QPlainTextEdit):
         self.setAccessibleName("Message")
         self.setTabChangesFocus(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.document().contentsChanged.connect(self._fit_height)
         self._fit_height()
 
@@ -71,6 +72,12 @@ class ChatInput(QPlainTextEdit):
         lines = max(1, min(8, int(self.document().size().height())))
         line_height = self.fontMetrics().lineSpacing()
         self.setFixedHeight(lines * line_height + 18)
+        # Past eight lines the box stops growing and scrolls instead.
+        policy = Qt.ScrollBarPolicy
+        overflow = self.document().size().height() > 8
+        self.setVerticalScrollBarPolicy(
+            policy.ScrollBarAsNeeded if overflow else policy.ScrollBarAlwaysOff
+        )
 
 
 class ChatView(QWidget):

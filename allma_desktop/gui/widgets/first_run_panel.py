@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from allma_desktop.orchestrator import HealthReport
 
 OLLAMA_DOWNLOAD_URL = "https://ollama.com/download"
+CARD_WIDTH = 600
+STEP_TEXT_WIDTH = CARD_WIDTH - 2 * 32 - 26 - 12  # card margins, badge, spacing
 
 
 class ModelRow(QWidget):
@@ -112,7 +114,9 @@ class FirstRunPanel(QFrame):
         self.setObjectName("firstRunPanel")
         self.card = QFrame(self)
         self.card.setObjectName("firstRunCard")
-        self.card.setMaximumWidth(620)
+        self.card.setFixedWidth(
+            CARD_WIDTH
+        )  # a fixed width lets the wrapped labels size their height
         self.headline = QLabel(self.card)
         self.headline.setObjectName("firstRunHeadline")
         self.headline.setWordWrap(True)
@@ -148,8 +152,7 @@ class FirstRunPanel(QFrame):
         steps.addWidget(
             _step(
                 3,
-                "That's it: Allma checks again every few seconds and this page "
-                "goes away by itself.",
+                "That's it: Allma checks every few seconds, then this page goes away.",
                 self.install_steps,
             )
         )
@@ -269,6 +272,10 @@ def _step(number: int, text: str, parent: QWidget) -> QWidget:
     label.setTextFormat(Qt.TextFormat.RichText)
     layout.addWidget(badge, 0, Qt.AlignmentFlag.AlignTop)
     layout.addWidget(label, 1)
+    # Nested wrapped labels do not report their height to the card's layout; give it.
+    text_height = label.heightForWidth(STEP_TEXT_WIDTH)
+    label.setMinimumHeight(max(badge.height(), text_height))
+    row.setMinimumHeight(max(badge.height(), text_height) + 4)
     return row
 
 

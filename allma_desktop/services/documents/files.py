@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,6 +30,15 @@ def require_nonempty_file(path: Path) -> int:
     return size
 
 
+_PLACEHOLDER_TITLE = re.compile(
+    r"^(?:none|null|untitled( document)?|title|document\d*|presentation\d*|"
+    r"powerpoint presentation|slide \d+|-+)$|"
+    # An authoring tool's file name stands where the title should ("report_v2.docx").
+    r"\.(?:docx?|pdf|indd|pptx?|xlsx?|odt|rtf|txt|tex|dvi|qxd|pages|key|cdr|ai|eps|ps)$",
+    re.IGNORECASE,
+)
+
+
 def clean_title(title: str | None) -> str | None:
     """A title worth showing, or None for blanks and authoring-tool placeholders."""
     if not title:
@@ -37,7 +47,7 @@ def clean_title(title: str | None) -> str | None:
     for prefix in ("Microsoft Word - ", "Microsoft PowerPoint - "):
         if title.startswith(prefix):
             title = title[len(prefix) :]
-    if title.lower() in {"", "untitled", "untitled document", "title", "document"}:
+    if not title or _PLACEHOLDER_TITLE.search(title):
         return None
     return title[:300]
 

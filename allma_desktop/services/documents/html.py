@@ -20,7 +20,7 @@ from allma_desktop.services.documents.text import clean_text
 EXTENSIONS = (".html", ".htm", ".xhtml")
 
 _SKIPPED_TAGS = frozenset(
-    {"script", "style", "noscript", "template", "head", "svg", "math", "iframe", "object",
+    {"script", "style", "noscript", "template", "head", "title", "svg", "math", "iframe", "object",
      "canvas", "select", "button", "textarea"}
 )  # fmt: skip
 # Tags that sit inside running text; every other tag ends the text before it.

@@ -18,7 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from allma_desktop.errors import CorruptDocument, EncryptedDocument, NoTextLayer
-from allma_desktop.services.documents.files import finish_document, require_nonempty_file
+from allma_desktop.services.documents.files import (
+    clean_title,
+    finish_document,
+    require_nonempty_file,
+)
 from allma_desktop.services.documents.model import BlockKind, ParsedDocument, TextBlock
 from allma_desktop.services.documents.sniff import require_pdf, require_zip
 from allma_desktop.services.documents.text import clean_text
@@ -39,6 +43,8 @@ _ZIP_FORMATS = frozenset({"epub", "xps", "cbz"})
 _MARGIN_FRACTION = 0.08  # top and bottom 8% of a page hold running headers and footers
 _MIN_PAGES_FOR_REPEATS = 4
 _REPEAT_FRACTION = 0.5
+_TITLE_SIZE_RATIO = 1.15
+_TITLE_MAX_LENGTH = 200
 _HYPHENATED_BREAK = re.compile(r"(?<=[^\W\d_])-\n(?=[a-zà-ÿ])")
 _PDF_DATE = re.compile(
     r"^(?:D:)?(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?"
@@ -189,11 +195,31 @@ class _Outline:
             yield TextBlock(text=block.text, page=block.page, heading_path=path, kind=kind)
 
 
-def _first_heading_line(blocks: list[_PageBlock]) -> str | None:
-    for block in blocks[:5]:
-        if 3 <= len(block.text) <= 150 and any(char.isalpha() for char in block.text):
-            return block.text
-    return None
+def _title_from_fonts(page: Any) -> str | None:
+    """The first page's largest text, when it is clearly larger than the body text."""
+    lines: list[tuple[float, str]] = []
+    for block in page.get_text("dict", flags=_pymupdf().TEXT_MEDIABOX_CLIP)["blocks"]:
+        for line in block.get("lines", ()):
+            spans = line.get("spans") or ()
+            text = " ".join("".join(span["text"] for span in spans).split())
+            if spans and sum(char.isalpha() for char in text) >= 3:
+                lines.append((max(float(span["size"]) for span in spans), text))
+    if len(lines) < 2:
+        return None
+    sizes = sorted(size for size, _ in lines)
+    biggest = sizes[-1]
+    if biggest < sizes[len(sizes) // 2] * _TITLE_SIZE_RATIO:
+        return None
+    # A title set over several lines: the first run of lines in the biggest size.
+    title_lines: list[str] = []
+    for size, text in lines:
+        if size >= biggest - 0.5:
+            title_lines.append(text)
+        elif title_lines:
+            break
+    title = " ".join(title_lines)
+    looks_like_prose = title.endswith(".") or ". " in title  # large-print text, not a title
+    return None if looks_like_prose or len(title) > _TITLE_MAX_LENGTH else title
 
 
 def _open(path: Path, file_type: str) -> Any:
@@ -233,6 +259,9 @@ def parse_paged(path: Path, file_type: str) -> ParsedDocument:
             finally:
                 page = None  # free the page (and its display list) before the next one
         metadata = document.metadata or {}
+        title = clean_title(metadata.get("title"))
+        if title is None and page_blocks:
+            title = _title_from_fonts(document.load_page(page_blocks[0].page - 1))
     if unreadable_pages:
         logger.info("%s: %d unreadable page(s)", path, len(unreadable_pages))
     if not page_blocks:
@@ -249,7 +278,7 @@ def parse_paged(path: Path, file_type: str) -> ParsedDocument:
         path,
         file_type,
         blocks,
-        title=metadata.get("title") or _first_heading_line(page_blocks),
+        title=title,
         author=metadata.get("author") or None,
         created=pdf_date_to_iso(metadata.get("creationDate")),
         modified=pdf_date_to_iso(metadata.get("modDate")),

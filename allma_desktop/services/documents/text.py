@@ -43,6 +43,7 @@ _BINARY_FORMATS = frozenset(
      "legacy Office file", "gzip archive", "RAR archive", "7-Zip archive", "program",
      "WebP image"}
 )  # fmt: skip
+_WESTERN_ENCODINGS = ("cp1252", "latin_1", "iso8859_15")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
@@ -72,9 +73,18 @@ def detect_encoding(path: Path) -> str:
         return "utf-8"
     from charset_normalizer import from_bytes
 
-    best = from_bytes(sample).best()
-    if best is not None:
-        return str(best.encoding)
+    matches = list(from_bytes(sample))
+    if matches:
+        best = matches[0]
+        # Short Western text fits cp1250 as well as cp1252 ("crème" vs "crčme"); when the
+        # detector cannot tell them apart, the far more common Western code page wins.
+        tied = {
+            match.encoding
+            for match in matches
+            if match.percent_chaos <= best.percent_chaos
+            and match.percent_coherence >= best.percent_coherence
+        }
+        return next((enc for enc in _WESTERN_ENCODINGS if enc in tied), str(best.encoding))
     if has_nul:
         raise CorruptDocument(path, "not a text file (binary content)")
     return "cp1252"

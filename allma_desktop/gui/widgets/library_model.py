@@ -1,0 +1,234 @@
+"""The document list as a Qt table model, updated row by row from the library controller."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+)
+from PySide6.QtGui import QColor, QPainter
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from allma_desktop.gui.controllers.library_controller import LibraryRow
+from allma_desktop.gui.theme import current_colors
+
+COLUMNS = ("Name", "Type", "Pages", "Chunks", "Size", "Added", "Status")
+NAME, TYPE, PAGES, CHUNKS, SIZE, ADDED, STATUS = range(len(COLUMNS))
+ROW_ROLE = Qt.ItemDataRole.UserRole
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+_STATUS_ORDER = {"indexing": 0, "queued": 1, "failed": 2, "cancelled": 3, "skipped": 4, "ready": 5}
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+def status_text(row: LibraryRow) -> str:
+    if row.status == "indexing":
+        return f"Indexing {round(row.fraction * 100)}%"
+    if row.status == "failed":
+        return f"Failed: {row.reason}" if row.reason else "Failed"
+    if row.status == "skipped":
+        return f"Skipped: {row.reason}" if row.reason else "Skipped"
+    return {"queued": "Queued", "ready": "Ready", "cancelled": "Cancelled"}[row.status]
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return ""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return ""
+
+
+def short_date(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    local = moment.astimezone()
+    if local.date() == datetime.now().astimezone().date():
+        return f"Today {local:%H:%M}"
+    return f"{local.day} {local:%b %Y}"
+
+
+class DocumentTableModel(QAbstractTableModel):
+    """Rows keyed by file path; ``reset``, ``upsert`` and ``remove`` touch only what changed."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[LibraryRow] = []
+        self._index: dict[str, int] = {}
+
+    # --- updates ---------------------------------------------------------------------
+
+    def reset(self, rows: list[LibraryRow]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self._reindex()
+        self.endResetModel()
+
+    def upsert(self, row: LibraryRow) -> None:
+        position = self._index.get(row.path)
+        if position is None:
+            end = len(self._rows)
+            self.beginInsertRows(QModelIndex(), end, end)
+            self._rows.append(row)
+            self._index[row.path] = end
+            self.endInsertRows()
+            return
+        self._rows[position] = row
+        self.dataChanged.emit(self.index(position, 0), self.index(position, len(COLUMNS) - 1))
+
+    def remove(self, path: str) -> None:
+        position = self._index.get(path)
+        if position is None:
+            return
+        self.beginRemoveRows(QModelIndex(), position, position)
+        del self._rows[position]
+        self._reindex()
+        self.endRemoveRows()
+
+    def _reindex(self) -> None:
+        self._index = {row.path: i for i, row in enumerate(self._rows)}
+
+    # --- reading -----------------------------------------------------------------------
+
+    def row_for(self, path: str) -> LibraryRow | None:
+        position = self._index.get(path)
+        return None if position is None else self._rows[position]
+
+    @property
+    def rows(self) -> list[LibraryRow]:
+        return list(self._rows)
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.TextAlignmentRole:
+            if section in (PAGES, CHUNKS, SIZE):
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, column)
+        if role == ROW_ROLE:
+            return row
+        if role == SORT_ROLE:
+            return self._sort_key(row, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == STATUS and row.status in ("failed", "skipped"):
+                return "\n".join(part for part in (status_text(row), row.hint) if part)
+            if column == NAME:
+                return row.path
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (PAGES, CHUNKS, SIZE):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and column in (TYPE, PAGES, CHUNKS, SIZE, ADDED):
+            return QColor(current_colors().muted)
+        return None
+
+    @staticmethod
+    def _display(row: LibraryRow, column: int) -> str:
+        if column == NAME:
+            return row.title if row.title and row.status == "ready" else row.name
+        if column == TYPE:
+            return row.file_type.upper()
+        if column == PAGES:
+            return "" if row.pages is None else str(row.pages)
+        if column == CHUNKS:
+            return "" if not row.chunks else str(row.chunks)
+        if column == SIZE:
+            return human_size(row.size_bytes)
+        if column == ADDED:
+            return short_date(row.added)
+        return status_text(row)
+
+    @staticmethod
+    def _sort_key(row: LibraryRow, column: int) -> Any:
+        if column == NAME:
+            return (row.title or row.name).lower()
+        if column == TYPE:
+            return row.file_type
+        if column == PAGES:
+            return row.pages or 0
+        if column == CHUNKS:
+            return row.chunks or 0
+        if column == SIZE:
+            return row.size_bytes or 0
+        if column == ADDED:
+            return row.added.timestamp() if row.added else 0.0
+        return _STATUS_ORDER.get(row.status, 9)
+
+
+class StatusDelegate(QStyledItemDelegate):
+    """A coloured dot and the status; a thin progress bar under it while indexing."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        row = index.data(ROW_ROLE)
+        if not isinstance(row, LibraryRow):
+            super().paint(painter, option, index)
+            return
+        colors = current_colors()
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if option.state & QStyle.StateFlag.State_Selected:  # type: ignore[operator]
+            painter.fillRect(option.rect, QColor(colors.selection))  # type: ignore[attr-defined]
+        rect: QRect = option.rect  # type: ignore[attr-defined]
+        dot_color = {
+            "ready": colors.success,
+            "failed": colors.danger,
+            "indexing": colors.accent,
+            "queued": colors.muted,
+            "skipped": colors.warning,
+            "cancelled": colors.muted,
+        }[row.status]
+        text_color = colors.danger if row.status == "failed" else colors.text
+        middle = rect.center().y()
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(dot_color))
+        painter.drawEllipse(QRectF(rect.left() + 8, middle - 4, 8, 8))
+        text_rect = rect.adjusted(24, 0, -8, 0)
+        if row.status == "indexing":
+            text_rect = rect.adjusted(24, 0, -8, -8)
+            bar = QRectF(rect.left() + 24, rect.bottom() - 9, max(rect.width() - 40, 10), 4)
+            painter.setBrush(QColor(colors.hover))
+            painter.drawRoundedRect(bar, 2, 2)
+            filled = QRectF(bar.left(), bar.top(), bar.width() * row.fraction, bar.height())
+            painter.setBrush(QColor(colors.accent))
+            painter.drawRoundedRect(filled, 2, 2)
+        painter.setPen(QColor(text_color))
+        painter.setFont(option.font)  # type: ignore[attr-defined]
+        text = painter.fontMetrics().elidedText(
+            status_text(row), Qt.TextElideMode.ElideRight, text_rect.width()
+        )
+        painter.drawText(text_rect, int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), text)
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
+        hint = super().sizeHint(option, index)
+        return QSize(hint.width() + 24, max(hint.height(), 34))
+
+
+__all__ = ["COLUMNS", "DocumentTableModel", "ROW_ROLE", "SORT_ROLE", "StatusDelegate", "status_text"]

@@ -1,0 +1,505 @@
+"""The Library page: a drop zone when empty, the document table, progress, collections."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QModelIndex, QPoint, QSortFilterProxyModel, Qt, QUrl
+from PySide6.QtGui import (
+    QAction,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDragLeaveEvent,
+    QDropEvent,
+    QKeySequence,
+    QResizeEvent,
+    QShortcut,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from allma_desktop.gui.controllers.library_controller import (
+    BatchSummary,
+    LibraryController,
+    LibraryRow,
+    OverallProgress,
+)
+from allma_desktop.gui.widgets.library_model import (
+    ADDED,
+    CHUNKS,
+    NAME,
+    PAGES,
+    ROW_ROLE,
+    SIZE,
+    SORT_ROLE,
+    STATUS,
+    TYPE,
+    DocumentTableModel,
+    StatusDelegate,
+)
+
+if TYPE_CHECKING:
+    from allma_desktop.errors import AllmaError
+    from allma_desktop.services.library import CollectionRecord
+
+FILE_FILTER = (
+    "Documents (*.pdf *.docx *.md *.markdown *.txt *.text *.html *.htm *.rst *.csv);;All files (*)"
+)
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "estimating time left…"
+    if seconds < 60:
+        return "less than a minute left"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min left"
+    return f"about {minutes // 60} h {minutes % 60:02d} min left"
+
+
+class DropZone(QFrame):
+    """The empty library: a big target that says what to do."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("dropZone")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(40, 40, 40, 40)
+        layout.setSpacing(10)
+        layout.addStretch(1)
+        icon = QLabel("⇣", self)
+        icon.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        icon.setStyleSheet("font-size: 40px; color: palette(highlight);")
+        title = QLabel("Drop files or folders here", self)
+        title.setObjectName("dropZoneTitle")
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        hint = QLabel(
+            "PDF, Word (DOCX), Markdown, HTML and text files. They stay on this computer;\n"
+            "Allma reads them so you can ask questions and get answers with page citations.",
+            self,
+        )
+        hint.setObjectName("hintLabel")
+        hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.choose_button = QPushButton("Choose files…", self)
+        self.choose_button.setObjectName("accentButton")
+        self.folder_button = QPushButton("Choose a folder…", self)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.choose_button)
+        buttons.addWidget(self.folder_button)
+        buttons.addStretch(1)
+        shortcut = QLabel("or press Ctrl+O", self)
+        shortcut.setObjectName("hintLabel")
+        shortcut.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        for widget in (icon, title, hint):
+            layout.addWidget(widget)
+        layout.addSpacing(8)
+        layout.addLayout(buttons)
+        layout.addWidget(shortcut)
+        layout.addStretch(1)
+
+    def set_active(self, active: bool) -> None:
+        self.setProperty("active", active)
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+
+class LibraryPane(QWidget):
+    """Shows the current collection; every change goes through the ``LibraryController``."""
+
+    def __init__(self, controller: LibraryController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setObjectName("libraryPane")
+        self.setAcceptDrops(True)
+        self.model = DocumentTableModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self._build()
+        self._wire()
+        controller.refresh_collections()
+        controller.refresh_rows()
+        self._show_progress(controller.overall_progress())
+
+    # --- layout -------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        root = QVBoxLayout(self)
+        root.setContentsMargins(28, 22, 28, 18)
+        root.setSpacing(14)
+
+        header = QHBoxLayout()
+        header.setSpacing(8)
+        titles = QVBoxLayout()
+        titles.setSpacing(2)
+        title = QLabel("Library", self)
+        title.setObjectName("pageTitle")
+        self.summary_label = QLabel("", self)
+        self.summary_label.setObjectName("pageSubtitle")
+        titles.addWidget(title)
+        titles.addWidget(self.summary_label)
+        header.addLayout(titles)
+        header.addStretch(1)
+        self.collection_box = QComboBox(self)
+        self.collection_box.setMinimumWidth(180)
+        self.collection_box.setToolTip("The collection shown and the one new files go into")
+        self.collection_menu_button = QToolButton(self)
+        self.collection_menu_button.setText("⋯")
+        self.collection_menu_button.setToolTip("New, rename or delete a collection")
+        self.collection_menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.collection_menu = QMenu(self)
+        self.new_collection_action = self.collection_menu.addAction("New collection…")
+        self.rename_collection_action = self.collection_menu.addAction("Rename collection…")
+        self.collection_menu.addSeparator()
+        self.delete_collection_action = self.collection_menu.addAction("Delete collection…")
+        self.collection_menu_button.setMenu(self.collection_menu)
+        self.add_folder_button = QPushButton("Add folder…", self)
+        self.add_files_button = QPushButton("Add files…", self)
+        self.add_files_button.setObjectName("accentButton")
+        self.add_files_button.setToolTip("Add documents (Ctrl+O), or drop them onto the window")
+        for widget in (
+            self.collection_box,
+            self.collection_menu_button,
+            self.add_folder_button,
+            self.add_files_button,
+        ):
+            header.addWidget(widget, 0, Qt.AlignmentFlag.AlignVCenter)
+        root.addLayout(header)
+
+        self.progress_card = QFrame(self)
+        self.progress_card.setObjectName("progressCard")
+        card = QHBoxLayout(self.progress_card)
+        card.setContentsMargins(14, 10, 10, 10)
+        card.setSpacing(12)
+        texts = QVBoxLayout()
+        texts.setSpacing(6)
+        self.progress_label = QLabel("", self.progress_card)
+        self.progress_bar = QProgressBar(self.progress_card)
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setTextVisible(False)
+        texts.addWidget(self.progress_label)
+        texts.addWidget(self.progress_bar)
+        card.addLayout(texts, 1)
+        self.pause_button = QPushButton("Pause", self.progress_card)
+        self.pause_button.setToolTip("Finish the current file, keep the rest queued")
+        self.cancel_button = QPushButton("Cancel", self.progress_card)
+        self.cancel_button.setObjectName("dangerButton")
+        self.cancel_button.setToolTip("Stop indexing and empty the queue")
+        card.addWidget(self.pause_button)
+        card.addWidget(self.cancel_button)
+        root.addWidget(self.progress_card)
+
+        self.notice_label = QLabel("", self)
+        self.notice_label.setObjectName("noticeBanner")
+        self.notice_label.setWordWrap(True)
+        self.notice_label.hide()
+        root.addWidget(self.notice_label)
+
+        self.drop_zone = DropZone(self)
+        self.table = QTableView(self)
+        self.table.setObjectName("documentTable")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(NAME, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setShowGrid(False)
+        self.table.setAlternatingRowColors(False)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(38)
+        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.setItemDelegateForColumn(STATUS, StatusDelegate(self.table))
+        header_view = self.table.horizontalHeader()
+        header_view.setHighlightSections(False)
+        header_view.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((TYPE, 70), (PAGES, 70), (CHUNKS, 80), (SIZE, 90), (ADDED, 130)):
+            header_view.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            header_view.resizeSection(column, width)
+        header_view.setSectionResizeMode(STATUS, QHeaderView.ResizeMode.Interactive)
+        header_view.resizeSection(STATUS, 240)
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.drop_zone)
+        self.stack.addWidget(self.table)
+        root.addWidget(self.stack, 1)
+
+        self.drop_overlay = QLabel("Drop to add to the library", self)
+        self.drop_overlay.setObjectName("dropOverlay")
+        self.drop_overlay.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.drop_overlay.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.drop_overlay.hide()
+
+    def _wire(self) -> None:
+        c = self.controller
+        c.rows_reset.connect(self._on_rows_reset)
+        c.row_changed.connect(self._on_row_changed)
+        c.row_removed.connect(self._on_row_removed)
+        c.collections_changed.connect(self._on_collections)
+        c.current_collection_changed.connect(self._select_collection_in_box)
+        c.progress.connect(self._show_progress)
+        c.paused_changed.connect(lambda _: self._show_progress(c.overall_progress()))
+        c.busy_changed.connect(lambda _: self._show_progress(c.overall_progress()))
+        c.failed.connect(self._show_error)
+        c.notice.connect(self.show_notice)
+        c.batch_finished.connect(self._on_batch_finished)
+        c.events.add_documents_requested.connect(self.choose_files)
+        self.collection_box.activated.connect(self._on_collection_chosen)
+        self.new_collection_action.triggered.connect(self.prompt_new_collection)
+        self.rename_collection_action.triggered.connect(self.prompt_rename_collection)
+        self.delete_collection_action.triggered.connect(self.prompt_delete_collection)
+        self.add_files_button.clicked.connect(self.choose_files)
+        self.add_folder_button.clicked.connect(self.choose_folder)
+        self.drop_zone.choose_button.clicked.connect(self.choose_files)
+        self.drop_zone.folder_button.clicked.connect(self.choose_folder)
+        self.pause_button.clicked.connect(lambda: c.set_paused(not c.paused))
+        self.cancel_button.clicked.connect(c.cancel)
+        self.table.customContextMenuRequested.connect(self._show_context_menu)
+        self.table.doubleClicked.connect(self._open_index)
+        remove = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.table)
+        remove.setContext(Qt.ShortcutContext.WidgetShortcut)
+        remove.activated.connect(lambda: c.remove(self.selected_paths()))
+
+    # --- controller -> view -------------------------------------------------------------
+
+    def _on_rows_reset(self, rows: list[LibraryRow]) -> None:
+        self.model.reset(rows)
+        self._update_summary()
+
+    def _on_row_changed(self, row: LibraryRow) -> None:
+        self.model.upsert(row)
+        self._update_summary()
+
+    def _on_row_removed(self, path: str) -> None:
+        self.model.remove(path)
+        self._update_summary()
+
+    def _update_summary(self) -> None:
+        rows = self.model.rows
+        self.stack.setCurrentWidget(self.table if rows else self.drop_zone)
+        ready = [r for r in rows if r.status == "ready"]
+        failed = sum(1 for r in rows if r.status == "failed")
+        chunks = sum(r.chunks or 0 for r in ready)
+        parts = [f"{len(ready)} document{'s' if len(ready) != 1 else ''}"]
+        if ready:
+            parts.append(f"{chunks:,} passages")
+        if failed:
+            parts.append(f"{failed} failed")
+        collection = self.collection_box.currentText()
+        self.summary_label.setText(
+            (f"{collection} · " if collection else "") + " · ".join(parts)
+            if rows
+            else "Add documents to ask questions about them."
+        )
+        self.drop_overlay.setText(f"Drop to add to “{collection}”" if collection else "Drop to add")
+
+    def _on_collections(self, collections: list[CollectionRecord]) -> None:
+        self.collection_box.blockSignals(True)
+        self.collection_box.clear()
+        for record in collections:
+            self.collection_box.addItem(record.name, record.id)
+        self.collection_box.blockSignals(False)
+        current = self.controller.current_collection_id
+        if current is not None:
+            self._select_collection_in_box(current)
+        self.delete_collection_action.setEnabled(len(collections) > 1)
+
+    def _select_collection_in_box(self, collection_id: int) -> None:
+        position = self.collection_box.findData(collection_id)
+        if position >= 0:
+            self.collection_box.setCurrentIndex(position)
+        self._update_summary()
+
+    def _show_progress(self, progress: OverallProgress) -> None:
+        active = self.controller.busy or bool(self.controller.queued_paths)
+        self.progress_card.setVisible(active)
+        if not active:
+            return
+        done, total = progress.files_done, progress.files_total
+        if progress.paused:
+            label = f"Paused · {len(self.controller.queued_paths)} waiting"
+            if self.controller.busy and progress.current:
+                label = f"Pausing after {progress.current}…"
+        elif progress.current:
+            label = f"Indexing {progress.current} · {done + 1} of {total} · "
+            label += format_eta(progress.eta_seconds)
+        else:
+            label = f"Preparing {total} file{'s' if total != 1 else ''}…"
+        self.progress_label.setText(label)
+        self.progress_bar.setValue(round(progress.fraction * 1000))
+        self.pause_button.setText("Resume" if progress.paused else "Pause")
+
+    def _show_error(self, error: AllmaError) -> None:
+        self.show_notice(f"{error.message} {error.hint}".strip(), error=True)
+
+    def show_notice(self, text: str, error: bool = False) -> None:
+        self.notice_label.setText(text)
+        self.notice_label.setProperty("error", error)
+        self.notice_label.setVisible(bool(text))
+
+    def _on_batch_finished(self, summary: BatchSummary) -> None:
+        if summary.error is not None:
+            return  # the error itself is already shown
+        parts = []
+        if summary.indexed:
+            parts.append(f"{summary.indexed} indexed")
+        if summary.failed:
+            parts.append(f"{summary.failed} could not be read (see the Status column)")
+        if summary.skipped:
+            parts.append(f"{summary.skipped} skipped")
+        if summary.cancelled:
+            parts.insert(0, "Indexing cancelled")
+        self.show_notice(" · ".join(parts) if summary.failed or summary.cancelled else "")
+
+    # --- view -> controller ---------------------------------------------------------------
+
+    def _on_collection_chosen(self, position: int) -> None:
+        collection_id = self.collection_box.itemData(position)
+        if isinstance(collection_id, int):
+            self.controller.select_collection(collection_id)
+
+    def choose_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add documents", str(Path.home()), FILE_FILTER)
+        if paths:
+            self.controller.add_paths(paths)
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder", str(Path.home()))
+        if folder:
+            self.controller.add_paths([folder])
+
+    def prompt_new_collection(self) -> None:
+        name, ok = QInputDialog.getText(self, "New collection", "Name of the new collection:")
+        if ok and name.strip():
+            self.controller.create_collection(name)
+
+    def prompt_rename_collection(self) -> None:
+        collection_id = self.controller.current_collection_id
+        if collection_id is None:
+            return
+        name, ok = QInputDialog.getText(
+            self, "Rename collection", "New name:", text=self.collection_box.currentText()
+        )
+        if ok and name.strip():
+            self.controller.rename_collection(collection_id, name)
+
+    def prompt_delete_collection(self) -> None:
+        collection_id = self.controller.current_collection_id
+        if collection_id is None:
+            return
+        name = self.collection_box.currentText()
+        answer = QMessageBox.question(
+            self,
+            "Delete collection",
+            f"Delete “{name}” and its index? The files on your disk are not touched.",
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.controller.delete_collection(collection_id)
+
+    def selected_rows(self) -> list[LibraryRow]:
+        rows = []
+        for index in self.table.selectionModel().selectedRows(NAME):
+            row = index.data(ROW_ROLE)
+            if isinstance(row, LibraryRow):
+                rows.append(row)
+        return rows
+
+    def selected_paths(self) -> list[str]:
+        return [row.path for row in self.selected_rows()]
+
+    def _show_context_menu(self, position: QPoint) -> None:
+        rows = self.selected_rows()
+        if not rows:
+            return
+        paths = [row.path for row in rows]
+        menu = QMenu(self)
+        if len(rows) == 1:
+            menu.addAction("Open", lambda: _open_path(rows[0].path))
+            menu.addAction("Show in folder", lambda: _reveal(rows[0].path))
+            menu.addSeparator()
+        menu.addAction("Re-index", lambda: self.controller.reindex(paths))
+        move_menu = menu.addMenu("Move to collection")
+        for record in self.controller.collections:
+            action = QAction(record.name, move_menu)
+            action.setEnabled(record.id != self.controller.current_collection_id)
+            action.triggered.connect(
+                lambda _=False, target=record.id: self.controller.move(paths, target)
+            )
+            move_menu.addAction(action)
+        menu.addSeparator()
+        menu.addAction("Remove from library", lambda: self.controller.remove(paths))
+        menu.popup(self.table.viewport().mapToGlobal(position))
+
+    def _open_index(self, index: QModelIndex) -> None:
+        row = index.data(ROW_ROLE)
+        if isinstance(row, LibraryRow):
+            _open_path(row.path)
+
+    # --- drops ----------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+            self._set_drop_highlight(True)
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        self._set_drop_highlight(False)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self._set_drop_highlight(False)
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.controller.add_paths(paths)
+
+    def _set_drop_highlight(self, active: bool) -> None:
+        if self.stack.currentWidget() is self.drop_zone:
+            self.drop_zone.set_active(active)
+            return
+        self.drop_overlay.setGeometry(self.stack.geometry())
+        self.drop_overlay.setVisible(active)
+        self.drop_overlay.raise_()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.drop_overlay.setGeometry(self.stack.geometry())
+
+
+def _open_path(path: str) -> None:
+    QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
+
+def _reveal(path: str) -> None:
+    """Show the file in the file manager (selected where the platform can)."""
+    if sys.platform == "darwin":
+        subprocess.Popen(["open", "-R", path])  # noqa: S603, S607 - fixed arguments
+    elif sys.platform == "win32":
+        subprocess.Popen(["explorer", "/select,", path])  # noqa: S603, S607
+    else:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+
+
+__all__ = ["DropZone", "LibraryPane", "format_eta"]
