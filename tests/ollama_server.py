@@ -36,7 +36,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +44,11 @@ from itertools import pairwise
 from typing import Any, ClassVar
 
 OLLAMA_VERSION = "0.12.3"
+
+# Hooks that put real models behind the protocol (benchmarks): the embedder maps texts
+# to vectors; the generator maps (chat messages, request options) to the answer text.
+Embedder = Callable[[list[str]], list[list[float]]]
+Generator = Callable[[list[dict[str, Any]], dict[str, Any]], str]
 EMBEDDING_DIMENSIONS = 768
 
 # Messages exactly as Ollama words them (server/routes.go).
@@ -662,7 +667,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, loaded_reply | {"done_reason": "load", "done": True})
             return
 
-        reply = compose_reply(messages)
+        generator = self.app.generator
+        if generator is None:
+            reply = compose_reply(messages)
+        else:
+            reply = Reply("", generator(messages, options if isinstance(options, dict) else {}))
         pieces = self._pieces(model, reply, body.get("think"))
         prompt_tokens = sum(len(tokens(str(m.get("content") or ""))) for m in messages)
         self._wait(self.faults.first_token_delay)
@@ -807,7 +816,11 @@ class _Handler(BaseHTTPRequestHandler):
             200,
             {
                 "model": body["model"],
-                "embeddings": [embed_text(text, dimensions) for text in texts],
+                "embeddings": (
+                    [embed_text(text, dimensions) for text in texts]
+                    if self.app.embedder is None
+                    else self.app.embedder(texts)
+                ),
                 "total_duration": time.monotonic_ns() - started,
                 "load_duration": loaded - started,
                 "prompt_eval_count": sum(len(tokens(text)) for text in texts),
@@ -823,7 +836,10 @@ class OllamaTestServer:
 
     ``models`` are installed at start (default: deepseek-r1, legacy-r1, llama3.2 and
     nomic-embed-text); ``pullable`` are what ``/api/pull`` can fetch, given as
-    models or as a mapping from the name to pull to the model.
+    models or as a mapping from the name to pull to the model. ``embedder`` and
+    ``generator``, when given, replace the fake models' embeddings and answers
+    (the benchmarks serve real models this way); they may be called from several
+    handler threads at once.
     """
 
     def __init__(
@@ -832,8 +848,12 @@ class OllamaTestServer:
         *,
         pullable: Mapping[str, FakeModel] | Iterable[FakeModel] | None = None,
         version: str = OLLAMA_VERSION,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
     ) -> None:
         self.version = version
+        self.embedder = embedder
+        self.generator = generator
         self.faults = Faults()
         self._lock = threading.Lock()
         self._stopping = threading.Event()

@@ -54,14 +54,16 @@ def texts(parsed: ParsedDocument) -> list[str]:
 # --- PDF ------------------------------------------------------------------------
 
 
-def test_every_pdf_block_carries_its_one_based_page(service: DocumentService, tmp_path: Path):
+def test_every_pdf_block_carries_its_one_based_page(
+    service: DocumentService, tmp_path: Path
+) -> None:
     parsed = service.parse(write_pdf(tmp_path / "manual.pdf", PDF_PAGES))
 
     assert [block.page for block in parsed.blocks] == [1, 2, 3, 4]
     assert parsed.metadata.page_count == 4
 
 
-def test_known_pdf_fact_is_in_a_chunk_on_its_page(service: DocumentService, tmp_path: Path):
+def test_known_pdf_fact_is_in_a_chunk_on_its_page(service: DocumentService, tmp_path: Path) -> None:
     parsed = service.parse(write_pdf(tmp_path / "manual.pdf", PDF_PAGES))
     chunks = service.chunk(parsed, "doc")
 
@@ -70,7 +72,9 @@ def test_known_pdf_fact_is_in_a_chunk_on_its_page(service: DocumentService, tmp_
     assert all(chunk.page is not None for chunk in chunks)
 
 
-def test_pdf_metadata_title_author_and_dates_are_read(service: DocumentService, tmp_path: Path):
+def test_pdf_metadata_title_author_and_dates_are_read(
+    service: DocumentService, tmp_path: Path
+) -> None:
     document = pymupdf.open()
     document.new_page().insert_text((72, 72), "Harbor lighthouse keeping.")
     document.set_metadata(
@@ -102,13 +106,13 @@ def test_pdf_metadata_title_author_and_dates_are_read(service: DocumentService, 
         ("", None),
     ],
 )
-def test_pdf_date_strings_become_iso_8601(pdf_date: str, iso: str | None):
+def test_pdf_date_strings_become_iso_8601(pdf_date: str, iso: str | None) -> None:
     assert pdf_date_to_iso(pdf_date) == iso
 
 
 def test_pdf_without_title_metadata_takes_its_largest_first_page_text(
     service: DocumentService, tmp_path: Path
-):
+) -> None:
     document = pymupdf.open()
     page = document.new_page()
     page.insert_text((72, 72), "Lamp Maintenance", fontsize=24)
@@ -119,18 +123,20 @@ def test_pdf_without_title_metadata_takes_its_largest_first_page_text(
     assert service.parse(tmp_path / "untitled.pdf").metadata.title == "Lamp Maintenance"
 
 
-def test_pdf_without_any_title_falls_back_to_file_stem(service: DocumentService, tmp_path: Path):
+def test_pdf_without_any_title_falls_back_to_file_stem(
+    service: DocumentService, tmp_path: Path
+) -> None:
     parsed = service.parse(make_pdf(tmp_path / "keeper-log.pdf", ["Plain text all the same size."]))
 
     assert parsed.metadata.title == "keeper-log"
 
 
-def test_pdf_outline_gives_heading_paths(service: DocumentService, tmp_path: Path):
+def test_pdf_outline_gives_heading_paths(service: DocumentService, tmp_path: Path) -> None:
     document = pymupdf.open()
-    for heading, body in [("Lighthouse", "The tower is white."), ("Lamp", "It burns at night.")]:
+    for heading, text in [("Lighthouse", "The tower is white."), ("Lamp", "It burns at night.")]:
         page = document.new_page()
         page.insert_text((72, 72), heading, fontsize=18)
-        page.insert_text((72, 140), body, fontsize=11)
+        page.insert_text((72, 140), text, fontsize=11)
     document.set_toc([[1, "Lighthouse", 1], [2, "Lamp", 2]])
     document.save(tmp_path / "outlined.pdf")
 
@@ -142,13 +148,15 @@ def test_pdf_outline_gives_heading_paths(service: DocumentService, tmp_path: Pat
     assert body.heading_path == ("Lighthouse", "Lamp")
 
 
-def test_word_hyphenated_across_a_line_break_is_joined(service: DocumentService, tmp_path: Path):
+def test_word_hyphenated_across_a_line_break_is_joined(
+    service: DocumentService, tmp_path: Path
+) -> None:
     pdf = make_pdf(tmp_path / "hyphen.pdf", ["The lighthouse keep-\ners log the weather daily."])
 
     assert texts(service.parse(pdf)) == ["The lighthouse keepers log the weather daily."]
 
 
-def test_footer_repeated_on_every_page_is_dropped(service: DocumentService, tmp_path: Path):
+def test_footer_repeated_on_every_page_is_dropped(service: DocumentService, tmp_path: Path) -> None:
     document = pymupdf.open()
     for number in range(1, 6):
         page = document.new_page()
@@ -162,7 +170,7 @@ def test_footer_repeated_on_every_page_is_dropped(service: DocumentService, tmp_
     assert len(parsed.blocks) == 5
 
 
-def test_pdf_needing_a_password_raises_encrypted(service: DocumentService, tmp_path: Path):
+def test_pdf_needing_a_password_raises_encrypted(service: DocumentService, tmp_path: Path) -> None:
     pdf = make_pdf(
         tmp_path / "locked.pdf",
         ["Secret keeper notes."],
@@ -175,7 +183,7 @@ def test_pdf_needing_a_password_raises_encrypted(service: DocumentService, tmp_p
         service.parse(pdf)
 
 
-def test_pdf_with_only_an_owner_password_is_read(service: DocumentService, tmp_path: Path):
+def test_pdf_with_only_an_owner_password_is_read(service: DocumentService, tmp_path: Path) -> None:
     pdf = make_pdf(
         tmp_path / "owner-only.pdf",
         ["Open keeper notes."],
@@ -186,7 +194,7 @@ def test_pdf_with_only_an_owner_password_is_read(service: DocumentService, tmp_p
     assert texts(service.parse(pdf)) == ["Open keeper notes."]
 
 
-def test_truncated_pdf_raises_corrupt(service: DocumentService, tmp_path: Path):
+def test_truncated_pdf_raises_corrupt(service: DocumentService, tmp_path: Path) -> None:
     whole = make_pdf(tmp_path / "whole.pdf", ["Some text."]).read_bytes()
     truncated = tmp_path / "truncated.pdf"
     truncated.write_bytes(whole[:60])
@@ -195,7 +203,9 @@ def test_truncated_pdf_raises_corrupt(service: DocumentService, tmp_path: Path):
         service.parse(truncated)
 
 
-def test_pdf_of_garbage_after_its_header_raises_corrupt(service: DocumentService, tmp_path: Path):
+def test_pdf_of_garbage_after_its_header_raises_corrupt(
+    service: DocumentService, tmp_path: Path
+) -> None:
     garbage = tmp_path / "garbage.pdf"
     garbage.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 20)
 
@@ -203,7 +213,7 @@ def test_pdf_of_garbage_after_its_header_raises_corrupt(service: DocumentService
         service.parse(garbage)
 
 
-def test_png_named_pdf_is_reported_as_not_a_pdf(service: DocumentService, tmp_path: Path):
+def test_png_named_pdf_is_reported_as_not_a_pdf(service: DocumentService, tmp_path: Path) -> None:
     fake = tmp_path / "scan.pdf"
     fake.write_bytes(PNG_BYTES)
 
@@ -213,7 +223,7 @@ def test_png_named_pdf_is_reported_as_not_a_pdf(service: DocumentService, tmp_pa
 
 def test_pdf_of_images_and_drawings_only_raises_no_text_layer(
     service: DocumentService, tmp_path: Path
-):
+) -> None:
     document = pymupdf.open()
     page = document.new_page()
     pixmap = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 16, 16), False)
@@ -226,7 +236,7 @@ def test_pdf_of_images_and_drawings_only_raises_no_text_layer(
         service.parse(tmp_path / "scanned.pdf")
 
 
-def test_fb2_book_is_read_with_pages_and_headings(service: DocumentService, tmp_path: Path):
+def test_fb2_book_is_read_with_pages_and_headings(service: DocumentService, tmp_path: Path) -> None:
     book = tmp_path / "book.fb2"
     book.write_text(
         '<?xml version="1.0" encoding="utf-8"?>'
@@ -270,7 +280,7 @@ def make_docx(path: Path) -> Path:
 
 def test_docx_keeps_paragraphs_headings_and_tables_in_order(
     service: DocumentService, tmp_path: Path
-):
+) -> None:
     parsed = service.parse(make_docx(tmp_path / "notes.docx"))
 
     assert [(block.kind, block.text) for block in parsed.blocks] == [
@@ -286,7 +296,7 @@ def test_docx_keeps_paragraphs_headings_and_tables_in_order(
     ]
 
 
-def test_docx_headings_give_heading_paths(service: DocumentService, tmp_path: Path):
+def test_docx_headings_give_heading_paths(service: DocumentService, tmp_path: Path) -> None:
     paths = {b.text: b.heading_path for b in service.parse(make_docx(tmp_path / "n.docx")).blocks}
 
     assert paths["Plant | Litres\nTomato | 2"] == ("Greenhouse", "Watering")
@@ -294,7 +304,7 @@ def test_docx_headings_give_heading_paths(service: DocumentService, tmp_path: Pa
     assert paths["Prune in spring."] == ("Greenhouse", "Pruning")
 
 
-def test_docx_core_properties_become_metadata(service: DocumentService, tmp_path: Path):
+def test_docx_core_properties_become_metadata(service: DocumentService, tmp_path: Path) -> None:
     metadata = service.parse(make_docx(tmp_path / "notes.docx")).metadata
 
     assert (metadata.title, metadata.author) == ("Greenhouse notes", "Gardener")
@@ -302,7 +312,7 @@ def test_docx_core_properties_become_metadata(service: DocumentService, tmp_path
     assert metadata.file_type == "docx"
 
 
-def test_docx_that_is_not_a_zip_raises_corrupt(service: DocumentService, tmp_path: Path):
+def test_docx_that_is_not_a_zip_raises_corrupt(service: DocumentService, tmp_path: Path) -> None:
     fake = tmp_path / "report.docx"
     fake.write_text("just some text, not a Word file", encoding="utf-8")
 
@@ -310,7 +320,7 @@ def test_docx_that_is_not_a_zip_raises_corrupt(service: DocumentService, tmp_pat
         service.parse(fake)
 
 
-def test_zip_without_word_document_raises_corrupt(service: DocumentService, tmp_path: Path):
+def test_zip_without_word_document_raises_corrupt(service: DocumentService, tmp_path: Path) -> None:
     fake = tmp_path / "archive.docx"
     with zipfile.ZipFile(fake, "w") as archive:
         archive.writestr("hello.txt", "hello")
@@ -321,7 +331,7 @@ def test_zip_without_word_document_raises_corrupt(service: DocumentService, tmp_
 
 def test_docx_declaring_a_huge_unzipped_size_is_refused(
     service: DocumentService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     # A real zip bomb is slow to build; lowering the limit shows the same check.
     monkeypatch.setattr(sniff, "MAX_UNZIPPED_BYTES", 1000)
 
@@ -362,7 +372,7 @@ Pump to four bar.
 
 def test_markdown_atx_and_setext_headings_give_heading_paths(
     service: DocumentService, tmp_path: Path
-):
+) -> None:
     path = tmp_path / "bike.md"
     path.write_text(MARKDOWN, encoding="utf-8")
 
@@ -373,7 +383,9 @@ def test_markdown_atx_and_setext_headings_give_heading_paths(
     assert paths["Pump to four bar."] == ("Tyres",)
 
 
-def test_markdown_markup_is_stripped_and_link_text_kept(service: DocumentService, tmp_path: Path):
+def test_markdown_markup_is_stripped_and_link_text_kept(
+    service: DocumentService, tmp_path: Path
+) -> None:
     path = tmp_path / "bike.md"
     path.write_text(MARKDOWN, encoding="utf-8")
 
@@ -383,7 +395,7 @@ def test_markdown_markup_is_stripped_and_link_text_kept(service: DocumentService
     assert parsed.metadata.title == "Bicycle care"
 
 
-def test_markdown_code_fence_is_one_code_block(service: DocumentService, tmp_path: Path):
+def test_markdown_code_fence_is_one_code_block(service: DocumentService, tmp_path: Path) -> None:
     path = tmp_path / "bike.md"
     path.write_text(MARKDOWN, encoding="utf-8")
 
@@ -392,7 +404,7 @@ def test_markdown_code_fence_is_one_code_block(service: DocumentService, tmp_pat
     assert [block.text for block in code] == ["def oil(chain):\n\n    return chain"]
 
 
-def test_markdown_list_items_are_list_blocks(service: DocumentService, tmp_path: Path):
+def test_markdown_list_items_are_list_blocks(service: DocumentService, tmp_path: Path) -> None:
     path = tmp_path / "bike.md"
     path.write_text(MARKDOWN, encoding="utf-8")
 
@@ -401,7 +413,7 @@ def test_markdown_list_items_are_list_blocks(service: DocumentService, tmp_path:
     assert items == ["Wipe it first", "Then oil it"]
 
 
-def test_markdown_front_matter_title_wins(service: DocumentService, tmp_path: Path):
+def test_markdown_front_matter_title_wins(service: DocumentService, tmp_path: Path) -> None:
     path = tmp_path / "post.md"
     path.write_text('---\ntitle: "Spring ride"\ndate: 2024-04-01\n---\n# Intro\n\nGo.\n')
 
@@ -417,14 +429,14 @@ def test_markdown_front_matter_title_wins(service: DocumentService, tmp_path: Pa
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "utf-8-sig"])
 def test_text_with_byte_order_mark_is_decoded(
     service: DocumentService, tmp_path: Path, encoding: str
-):
+) -> None:
     path = tmp_path / "notes.txt"
     path.write_bytes("Crème brûlée für Øresund.\n\nZweiter Absatz.".encode(encoding))
 
     assert texts(service.parse(path)) == ["Crème brûlée für Øresund.", "Zweiter Absatz."]
 
 
-def test_latin1_text_is_decoded(service: DocumentService, tmp_path: Path):
+def test_latin1_text_is_decoded(service: DocumentService, tmp_path: Path) -> None:
     path = tmp_path / "recette.txt"
     text = "La crème brûlée est préparée à l'avance et servie très froide, façon grand-mère."
     path.write_bytes(text.encode("latin-1"))
@@ -432,7 +444,9 @@ def test_latin1_text_is_decoded(service: DocumentService, tmp_path: Path):
     assert texts(service.parse(path)) == [text]
 
 
-def test_invalid_utf8_bytes_are_replaced_not_fatal(service: DocumentService, tmp_path: Path):
+def test_invalid_utf8_bytes_are_replaced_not_fatal(
+    service: DocumentService, tmp_path: Path
+) -> None:
     path = tmp_path / "mixed.txt"
     path.write_bytes("Grüße aus Köln, schöne Straße ".encode() + b"\xff\xfe\xc3 end")
 
@@ -442,7 +456,7 @@ def test_invalid_utf8_bytes_are_replaced_not_fatal(service: DocumentService, tmp
     assert "\ufffd" in text and text.endswith("end")
 
 
-def test_text_paragraphs_split_on_blank_lines(service: DocumentService, tmp_path: Path):
+def test_text_paragraphs_split_on_blank_lines(service: DocumentService, tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("First line\nsame paragraph\n\n\n  \nSecond paragraph\r\n\r\nThird\n")
 
@@ -454,7 +468,7 @@ def test_text_paragraphs_split_on_blank_lines(service: DocumentService, tmp_path
 
 def test_source_code_becomes_code_blocks_with_indentation(
     service: DocumentService, tmp_path: Path
-):
+) -> None:
     path = tmp_path / "lamp.py"
     path.write_text("def light():\n    return 'on'\n\n\nclass Lamp:\n    watts = 3500\n")
 
@@ -467,7 +481,7 @@ def test_source_code_becomes_code_blocks_with_indentation(
     assert parsed.metadata.file_type == "code"
 
 
-def test_png_named_txt_is_not_read_as_text(service: DocumentService, tmp_path: Path):
+def test_png_named_txt_is_not_read_as_text(service: DocumentService, tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_bytes(PNG_BYTES)
 
@@ -486,7 +500,7 @@ HTML = """<!doctype html><html><head><title>Harbor page</title>
   line two</pre><!-- a comment --></body></html>"""
 
 
-def test_html_blocks_headings_and_title(service: DocumentService, tmp_path: Path):
+def test_html_blocks_headings_and_title(service: DocumentService, tmp_path: Path) -> None:
     path = tmp_path / "harbor.html"
     path.write_text(HTML, encoding="utf-8")
 
@@ -504,7 +518,7 @@ def test_html_blocks_headings_and_title(service: DocumentService, tmp_path: Path
     ]
 
 
-def test_deeply_nested_html_is_read(service: DocumentService, tmp_path: Path):
+def test_deeply_nested_html_is_read(service: DocumentService, tmp_path: Path) -> None:
     path = tmp_path / "deep.html"
     path.write_text("<div>" * 20_000 + "bottom text" + "</div>" * 20_000)
 
@@ -515,7 +529,7 @@ def test_deeply_nested_html_is_read(service: DocumentService, tmp_path: Path):
 
 
 @pytest.mark.parametrize("name", ["a.pdf", "a.docx", "a.md", "a.txt", "a.html", "a.py"])
-def test_zero_byte_file_is_empty(service: DocumentService, tmp_path: Path, name: str):
+def test_zero_byte_file_is_empty(service: DocumentService, tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     path.write_bytes(b"")
 
@@ -524,7 +538,7 @@ def test_zero_byte_file_is_empty(service: DocumentService, tmp_path: Path, name:
 
 
 @pytest.mark.parametrize("name", ["a.md", "a.txt", "a.html"])
-def test_whitespace_only_file_is_empty(service: DocumentService, tmp_path: Path, name: str):
+def test_whitespace_only_file_is_empty(service: DocumentService, tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     path.write_text(" \n\n\t \r\n  ")
 
@@ -535,7 +549,7 @@ def test_whitespace_only_file_is_empty(service: DocumentService, tmp_path: Path,
 # --- Metadata shared by all formats ---------------------------------------------
 
 
-def test_metadata_has_hash_size_and_stem_title(service: DocumentService, tmp_path: Path):
+def test_metadata_has_hash_size_and_stem_title(service: DocumentService, tmp_path: Path) -> None:
     path = tmp_path / "plain-notes.txt"
     path.write_text("Some notes.", encoding="utf-8")
 
@@ -550,7 +564,7 @@ def test_metadata_has_hash_size_and_stem_title(service: DocumentService, tmp_pat
 # --- Registry -------------------------------------------------------------------
 
 
-def test_registry_finds_file_types_by_extension_in_any_case():
+def test_registry_finds_file_types_by_extension_in_any_case() -> None:
     registry = default_registry()
 
     assert registry.file_type_for(Path("Report.PDF")) == "pdf"
@@ -561,12 +575,12 @@ def test_registry_finds_file_types_by_extension_in_any_case():
     assert {".pdf", ".docx", ".md", ".txt", ".html"} <= registry.supported_extensions()
 
 
-def test_unknown_extension_raises_unsupported_file():
+def test_unknown_extension_raises_unsupported_file() -> None:
     with pytest.raises(UnsupportedFile):
         default_registry().parser_for(Path("movie.mkv"))
 
 
-def test_registered_parser_is_used_for_its_extensions(tmp_path: Path):
+def test_registered_parser_is_used_for_its_extensions(tmp_path: Path) -> None:
     def parse_notes(path: Path) -> ParsedDocument:
         return ParsedDocument(path, DocumentMetadata(title="n"), [TextBlock("parsed")])
 
@@ -582,7 +596,7 @@ def test_registered_parser_is_used_for_its_extensions(tmp_path: Path):
 # --- Service --------------------------------------------------------------------
 
 
-def test_unexpected_parser_exception_becomes_corrupt_document(tmp_path: Path):
+def test_unexpected_parser_exception_becomes_corrupt_document(tmp_path: Path) -> None:
     def broken(path: Path) -> ParsedDocument:
         raise KeyError("missing part")
 
@@ -595,7 +609,7 @@ def test_unexpected_parser_exception_becomes_corrupt_document(tmp_path: Path):
         DocumentService(registry=registry).parse(path)
 
 
-def test_parsing_a_folder_raises_a_document_error(service: DocumentService, tmp_path: Path):
+def test_parsing_a_folder_raises_a_document_error(service: DocumentService, tmp_path: Path) -> None:
     folder = tmp_path / "looks-like.txt"
     folder.mkdir()
 
@@ -605,7 +619,7 @@ def test_parsing_a_folder_raises_a_document_error(service: DocumentService, tmp_
 
 def test_skip_reason_names_hidden_unsupported_and_odd_files(
     service: DocumentService, tmp_path: Path
-):
+) -> None:
     (tmp_path / "notes.txt").write_text("x")
     (tmp_path / "folder.md").mkdir()
 

@@ -1,0 +1,127 @@
+"""Shared pieces of the benchmarks: paths, statistics, timing probes, instant embeddings."""
+
+from __future__ import annotations
+
+import functools
+import statistics
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+PDF_CORPUS = SHARED / "corpus" / "pdf"
+QA_DIR = SHARED / "qa"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Median and range of repeated measurements."""
+
+    values: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    def describe(self, unit: str, digits: int = 1) -> str:
+        low, high = min(self.values), max(self.values)
+        return (
+            f"{self.median:.{digits}f} {unit} (min {low:.{digits}f}, max {high:.{digits}f}, "
+            f"n={len(self.values)})"
+        )
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (p95: fraction=0.95)."""
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, int(round(fraction * len(ordered) + 0.5)) - 1))
+    return ordered[index]
+
+
+def pdf_files(folder: Path = PDF_CORPUS) -> list[Path]:
+    return sorted(folder.glob("*.pdf"))
+
+
+def instant_embedder(dimensions: int = 384) -> Callable[[list[str]], list[list[float]]]:
+    """An embedding "model" that answers at once: a fixed unit vector per text's checksum.
+
+    Stands in for an embedding server with no cost, so an ingest run measures the app's
+    own work (parse, chunk, store, index) only.
+    """
+    import numpy as np
+
+    def embed(texts: list[str]) -> list[list[float]]:
+        vectors = []
+        for text in texts:
+            rng = np.random.default_rng(zlib.crc32(text.encode("utf-8", "replace")))
+            vector = rng.standard_normal(dimensions)
+            vectors.append((vector / np.linalg.norm(vector)).tolist())
+        return vectors
+
+    return embed
+
+
+@dataclass
+class PhaseTimer:
+    """Wall time spent inside wrapped calls, by phase name (thread-safe)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            with self._lock:
+                self.seconds[name] = self.seconds.get(name, 0.0) + elapsed
+                self.calls[name] = self.calls.get(name, 0) + 1
+
+    def wrap(self, owner: Any, attribute: str, name: str | None = None) -> None:
+        """Replace ``owner.attribute`` (a sync or async callable) by a timed version."""
+        original = getattr(owner, attribute)
+        label = name or attribute
+        import inspect
+
+        if inspect.iscoroutinefunction(original):
+
+            @functools.wraps(original)
+            async def timed_async(*args: Any, **kwargs: Any) -> Any:
+                with self.phase(label):
+                    return await original(*args, **kwargs)
+
+            setattr(owner, attribute, timed_async)
+        else:
+
+            @functools.wraps(original)
+            def timed(*args: Any, **kwargs: Any) -> Any:
+                with self.phase(label):
+                    return original(*args, **kwargs)
+
+            setattr(owner, attribute, timed)
+
+    def report(self, total: float) -> str:
+        parts = [
+            f"{name} {seconds:.2f} s ({100 * seconds / total:.0f}%)"
+            for name, seconds in sorted(self.seconds.items(), key=lambda item: -item[1])
+        ]
+        return ", ".join(parts)
+
+
+def row(name: str, value: str, baseline: str, ratio: str, target: str, verdict: str) -> str:
+    return f"| {name} | {value} | {baseline} | {ratio} | {target} | {verdict} |"
+
+
+TABLE_HEADER = (
+    "| row | app | baseline | ratio | target | met |\n|---|---|---|---|---|---|"
+)

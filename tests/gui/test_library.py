@@ -1,0 +1,264 @@
+"""The Library page over the real engine: drops, failures, queue, pause, cancel, collections."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from allma_desktop.gui.controllers.library_controller import LibraryController
+from allma_desktop.gui.engine import Engine
+from allma_desktop.gui.widgets.library_model import STATUS, status_text
+from allma_desktop.gui.widgets.library_pane import LibraryPane
+from tests.ollama_server import OllamaTestServer
+from tests.sample_docs import write_corrupt_pdf, write_markdown, write_text
+
+INDEX_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture
+def pane(qtbot: QtBot, engine: Engine) -> Iterator[LibraryPane]:
+    pane = LibraryPane(LibraryController(engine))
+    qtbot.addWidget(pane)
+    pane.resize(900, 600)
+    pane.show()
+    yield pane
+    pane.controller.cancel()
+    qtbot.waitUntil(lambda: not pane.controller.busy, timeout=INDEX_TIMEOUT_MS)
+
+
+def notes(folder: Path, count: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for number in range(count):
+        path = folder / f"note-{number}.txt"
+        path.write_text(f"Note {number}: the heron nests by the pond in spring.\n", "utf-8")
+        paths.append(path)
+    return paths
+
+
+def drop(pane: LibraryPane, paths: list[Path]) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(
+        QPointF(pane.width() / 2, pane.height() / 2),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(pane, event)
+
+
+def statuses(pane: LibraryPane) -> dict[str, str]:
+    return {Path(row.path).name: row.status for row in pane.model.rows}
+
+
+def all_ready(pane: LibraryPane, names: list[str]) -> bool:
+    current = statuses(pane)
+    return all(current.get(name) == "ready" for name in names)
+
+
+def test_dropped_files_and_folders_are_indexed_to_ready(
+    qtbot: QtBot, pane: LibraryPane, tmp_path: Path
+) -> None:
+    assert pane.stack.currentWidget() is pane.drop_zone
+    markdown = write_markdown(tmp_path / "bicycle.md")
+    folder = tmp_path / "notes"
+    notes(folder, 2)
+
+    drop(pane, [markdown, folder])
+
+    names = ["bicycle.md", "note-0.txt", "note-1.txt"]
+    qtbot.waitUntil(lambda: all_ready(pane, names), timeout=INDEX_TIMEOUT_MS)
+    assert pane.stack.currentWidget() is pane.table
+    row = pane.model.row_for(str(markdown.resolve()))
+    assert row is not None and row.chunks and row.added is not None
+    assert pane.table.isVisible()
+
+
+def test_corrupt_pdf_row_shows_why_it_failed(
+    qtbot: QtBot, pane: LibraryPane, tmp_path: Path
+) -> None:
+    corrupt = write_corrupt_pdf(tmp_path / "broken.pdf")
+
+    drop(pane, [corrupt])
+
+    qtbot.waitUntil(lambda: statuses(pane).get("broken.pdf") == "failed", timeout=INDEX_TIMEOUT_MS)
+    row = pane.model.row_for(str(corrupt.resolve()))
+    assert row is not None
+    assert "damaged" in status_text(row)
+    index = pane.model.index(pane.model.rows.index(row), STATUS)
+    tooltip = str(pane.model.data(index, Qt.ItemDataRole.ToolTipRole))
+    assert "damaged" in tooltip and "Re-download" in tooltip
+
+
+def test_files_added_while_indexing_wait_in_the_queue_then_are_indexed(
+    qtbot: QtBot, pane: LibraryPane, tmp_path: Path, ollama_server: OllamaTestServer
+) -> None:
+    ollama_server.faults.embed_delay = 0.3
+    first, second = notes(tmp_path / "a", 1)[0], write_text(tmp_path / "baking.txt")
+    controller = pane.controller
+    controller.add_paths([str(first)])
+    qtbot.waitUntil(lambda: controller.busy, timeout=INDEX_TIMEOUT_MS)
+
+    controller.add_paths([str(second)])
+
+    qtbot.waitUntil(lambda: statuses(pane).get("baking.txt") == "queued", timeout=5_000)
+    assert controller.busy
+    qtbot.waitUntil(lambda: all_ready(pane, ["note-0.txt", "baking.txt"]), timeout=INDEX_TIMEOUT_MS)
+
+
+def test_pause_finishes_the_current_file_and_keeps_the_rest_queued(
+    qtbot: QtBot, pane: LibraryPane, tmp_path: Path, ollama_server: OllamaTestServer
+) -> None:
+    ollama_server.faults.embed_delay = 0.3
+    files = notes(tmp_path / "many", 3)
+    controller = pane.controller
+    controller.add_paths([str(p) for p in files])
+    qtbot.waitUntil(lambda: controller.busy, timeout=INDEX_TIMEOUT_MS)
+
+    pane.pause_button.click()
+
+    qtbot.waitUntil(lambda: not controller.busy, timeout=INDEX_TIMEOUT_MS)
+    current = statuses(pane)
+    assert list(current.values()).count("ready") == 1
+    assert list(current.values()).count("queued") == 2
+    assert "Paused" in pane.progress_label.text()
+    pane.pause_button.click()  # Resume
+    names = [p.name for p in files]
+    qtbot.waitUntil(lambda: all_ready(pane, names), timeout=INDEX_TIMEOUT_MS)
+
+
+def test_cancel_stops_indexing_and_empties_the_queue(
+    qtbot: QtBot, pane: LibraryPane, tmp_path: Path, ollama_server: OllamaTestServer
+) -> None:
+    ollama_server.faults.embed_delay = 0.5
+    files = notes(tmp_path / "many", 3)
+    controller = pane.controller
+    controller.add_paths([str(p) for p in files])
+    qtbot.waitUntil(lambda: "indexing" in statuses(pane).values(), timeout=INDEX_TIMEOUT_MS)
+    assert pane.progress_card.isVisible()
+
+    pane.cancel_button.click()
+
+    qtbot.waitUntil(lambda: not controller.busy, timeout=INDEX_TIMEOUT_MS)
+    assert controller.queued_paths == []
+    assert "queued" not in statuses(pane).values()
+    assert "ready" not in statuses(pane).values()
+    assert not pane.progress_card.isVisible()
+
+
+def test_progress_reaches_the_views_at_most_ten_times_a_second(
+    qtbot: QtBot, engine: Engine, tmp_path: Path
+) -> None:
+    assert engine.orchestrator is not None
+    engine.orchestrator.config = engine.config.with_changes(embed_batch_size=1)
+    long_text = tmp_path / "long.txt"
+    long_text.write_text(
+        "\n\n".join(f"Paragraph {n}: the tide comes in twice a day." * 3 for n in range(120)),
+        "utf-8",
+    )
+    controller = LibraryController(engine)
+    updates: list[object] = []
+    controller.row_changed.connect(updates.append)
+    controller.progress.connect(updates.append)
+    started: list[float] = []
+    controller.busy_changed.connect(lambda _busy: started.append(time.monotonic()))
+
+    controller.add_paths([str(long_text)])
+    qtbot.waitUntil(lambda: len(started) == 2, timeout=INDEX_TIMEOUT_MS)
+
+    seconds = started[1] - started[0]
+    assert len(updates) <= 2 * (10 * seconds + 6)  # rows and overall, each ≤ 10/s, + transitions
+
+
+def test_remove_takes_the_document_out_of_the_list_and_the_library(
+    qtbot: QtBot, pane: LibraryPane, tmp_path: Path, engine: Engine
+) -> None:
+    text = write_text(tmp_path / "baking.txt")
+    pane.controller.add_paths([str(text)])
+    qtbot.waitUntil(lambda: all_ready(pane, ["baking.txt"]), timeout=INDEX_TIMEOUT_MS)
+
+    pane.controller.remove([str(text.resolve())])
+
+    qtbot.waitUntil(lambda: "baking.txt" not in statuses(pane), timeout=5_000)
+    assert engine.orchestrator is not None
+    assert engine.orchestrator.list_documents() == []
+    assert pane.stack.currentWidget() is pane.drop_zone
+
+
+def test_collections_can_be_created_renamed_and_deleted(
+    qtbot: QtBot, pane: LibraryPane, tmp_path: Path
+) -> None:
+    controller = pane.controller
+    default_id = controller.current_collection_id
+
+    created = controller.create_collection("Recipes")
+
+    assert created is not None
+    assert pane.collection_box.currentText() == "Recipes"
+    assert controller.current_collection_id == created.id
+    assert controller.rename_collection(created.id, "Baking")
+    assert pane.collection_box.findText("Baking") >= 0
+    assert pane.collection_box.findText("Recipes") < 0
+    controller.delete_collection(created.id)
+    qtbot.waitUntil(lambda: pane.collection_box.findText("Baking") < 0, timeout=5_000)
+    assert controller.current_collection_id == default_id
+
+
+def test_a_duplicate_collection_name_is_refused_with_a_message(pane: LibraryPane) -> None:
+    pane.controller.create_collection("Work")
+
+    assert pane.controller.create_collection("Work") is None
+    assert pane.notice_label.isVisibleTo(pane)
+    assert "Work" in pane.notice_label.text()
+
+
+def test_moving_a_document_puts_it_in_the_other_collection(
+    qtbot: QtBot, pane: LibraryPane, tmp_path: Path, engine: Engine
+) -> None:
+    controller = pane.controller
+    text = write_text(tmp_path / "baking.txt")
+    controller.add_paths([str(text)])
+    qtbot.waitUntil(lambda: all_ready(pane, ["baking.txt"]), timeout=INDEX_TIMEOUT_MS)
+    source_id = controller.current_collection_id
+    target = engine.orchestrator.create_collection("Kitchen") if engine.orchestrator else None
+    assert target is not None and source_id is not None
+
+    controller.move([str(text.resolve())], target.id)
+
+    orchestrator = engine.orchestrator
+    qtbot.waitUntil(
+        lambda: [d.status for d in orchestrator.list_documents(target.id)] == ["ready"]
+        and not orchestrator.list_documents(source_id),
+        timeout=INDEX_TIMEOUT_MS,
+    )
+    assert "baking.txt" not in statuses(pane)
+
+
+def test_queued_files_survive_a_restart_of_the_controller(
+    qtbot: QtBot, engine: Engine, tmp_path: Path, ollama_server: OllamaTestServer
+) -> None:
+    ollama_server.faults.embed_delay = 0.3
+    files = notes(tmp_path / "many", 3)
+    first = LibraryController(engine)
+    first.add_paths([str(p) for p in files])
+    qtbot.waitUntil(lambda: first.busy, timeout=INDEX_TIMEOUT_MS)
+    first.set_paused(True)
+    qtbot.waitUntil(lambda: not first.busy, timeout=INDEX_TIMEOUT_MS)
+    waiting = first.queued_paths
+    assert len(waiting) == 2
+
+    second = LibraryController(engine)
+
+    assert second.queued_paths == waiting
+    qtbot.waitUntil(lambda: not second.queued_paths and not second.busy, timeout=INDEX_TIMEOUT_MS)
+    assert engine.orchestrator is not None
+    assert len(engine.orchestrator.list_documents()) == 3
