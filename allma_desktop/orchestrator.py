@@ -60,6 +60,7 @@ from allma_desktop.services.rag import (
     cited_sources,
     embedding_document_text,
 )
+from allma_desktop.services.engine_lock import EngineLock
 from allma_desktop.services.storage import open_database
 from allma_desktop.services.vectorstore.base import VectorStore
 
@@ -128,6 +129,8 @@ class Orchestrator:
         self._rag: RAGService | None = None
         self._db: object | None = None
         self._context_tokens: dict[str, int] = {}
+        self._lock: EngineLock | None = None
+        self._startup_repair = DoctorReport()
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -158,7 +161,14 @@ class Orchestrator:
         self._rag = RAGService(
             self.llm, self._store, self._keywords, self.config.ollama_embedding_model
         )
-        self._startup_repair = Doctor(db, self.library, self.store).quick_repair()
+        self._lock = EngineLock(data_dir)
+        if self._lock.acquire():
+            self._startup_repair = Doctor(db, self.library, self.store).quick_repair()
+        else:
+            # Another engine (the app, another command) is open: what looks half-done
+            # may be its work in progress, so the start-up repair waits for a lone start.
+            log.info("Another Allma engine has this library open; skipping start-up repair")
+            self._startup_repair = DoctorReport()
 
     async def close(self) -> None:
         await self.llm.close()
@@ -168,6 +178,9 @@ class Orchestrator:
         if db is not None and hasattr(db, "close"):
             db.close()
         self._db = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     @property
     def library(self) -> LibraryService:
