@@ -111,7 +111,11 @@ def cli(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print per-file results as JSON.")
 @engine_command
 async def ingest(
-    orchestrator: Any, paths: tuple[Path, ...], collection_name: str | None, force: bool, as_json: bool
+    orchestrator: Any,
+    paths: tuple[Path, ...],
+    collection_name: str | None,
+    force: bool,
+    as_json: bool,
 ) -> int:
     """Index files and folders (recursively) so they can be searched and asked about."""
     from allma_desktop.events import FileFinished, FileParsed, IngestFinished, IngestStarted
@@ -120,7 +124,9 @@ async def ingest(
     finished: IngestFinished | None = None
     progress: Any = None
     try:
-        async for event in orchestrator.ingest(list(paths), collection_id=collection_id, force=force):
+        async for event in orchestrator.ingest(
+            list(paths), collection_id=collection_id, force=force
+        ):
             if isinstance(event, IngestStarted) and not as_json and event.total_files:
                 progress = click.progressbar(
                     length=event.total_files, label="Indexing", file=sys.stderr, show_pos=True
@@ -150,15 +156,22 @@ async def ingest(
 
 
 def _print_ingest_summary(finished: Any) -> None:
-    marks = {"indexed": ("✓", "green"), "unchanged": ("=", None), "failed": ("✗", "red"),
-             "skipped": ("-", "yellow")}
+    marks = {
+        "indexed": ("✓", "green"),
+        "unchanged": ("=", None),
+        "failed": ("✗", "red"),
+        "skipped": ("-", "yellow"),
+    }
     for result in finished.results:
         mark, colour = marks[result.status]
         detail = f"{result.chunks} chunks" if result.status == "indexed" else result.reason
-        click.secho(f"{mark} {result.status:<9} {result.path}" + (f"  ({detail})" if detail else ""),
-                    fg=colour)
+        click.secho(
+            f"{mark} {result.status:<9} {result.path}" + (f"  ({detail})" if detail else ""),
+            fg=colour,
+        )
     counts = ", ".join(
-        f"{finished.count(s)} {s}" for s in ("indexed", "unchanged", "failed", "skipped")
+        f"{finished.count(s)} {s}"
+        for s in ("indexed", "unchanged", "failed", "skipped")
         if finished.count(s)
     )
     click.echo(("Cancelled: " if finished.cancelled else "") + (counts or "nothing to do"))
@@ -188,7 +201,10 @@ def _collection_id(orchestrator: Any, name: str | None, create: bool = False) ->
 @click.option("--json", "as_json", is_flag=True)
 @engine_command
 async def search(
-    orchestrator: Any, query: tuple[str, ...], k: int | None, collection_name: str | None,
+    orchestrator: Any,
+    query: tuple[str, ...],
+    k: int | None,
+    collection_name: str | None,
     as_json: bool,
 ) -> int:
     """Find the passages that best match QUERY, with file and page."""
@@ -214,8 +230,13 @@ async def search(
 @click.option("--json", "as_json", is_flag=True)
 @engine_command
 async def ask(
-    orchestrator: Any, question: tuple[str, ...], model: str | None, collection_name: str | None,
-    conversation_id: int | None, no_docs: bool, as_json: bool,
+    orchestrator: Any,
+    question: tuple[str, ...],
+    model: str | None,
+    collection_name: str | None,
+    conversation_id: int | None,
+    no_docs: bool,
+    as_json: bool,
 ) -> int:
     """Ask a question; the answer streams, then its sources are listed as file and page."""
     from allma_desktop.events import AnswerDone, ThinkingChunk, TokenChunk
@@ -224,7 +245,10 @@ async def ask(
     done: AnswerDone | None = None
     thinking_shown = False
     async for event in orchestrator.chat(
-        conversation_id, " ".join(question), model=model, collection_id=collection_id,
+        conversation_id,
+        " ".join(question),
+        model=model,
+        collection_id=collection_id,
         use_documents=not no_docs,
     ):
         if as_json:
@@ -245,16 +269,20 @@ async def ask(
             done = event
     assert done is not None
     if as_json:
-        _echo_json({
-            "answer": done.answer,
-            "thinking": done.thinking,
-            "sources": [_source_json(s) for s in done.sources],
-            "conversation_id": done.conversation_id,
-            "message_id": done.message_id,
-            "model": done.model,
-            "interrupted": done.interrupted,
-            "error": {"message": done.error.message, "hint": done.error.hint} if done.error else None,
-        })
+        _echo_json(
+            {
+                "answer": done.answer,
+                "thinking": done.thinking,
+                "sources": [_source_json(s) for s in done.sources],
+                "conversation_id": done.conversation_id,
+                "message_id": done.message_id,
+                "model": done.model,
+                "interrupted": done.interrupted,
+                "error": {"message": done.error.message, "hint": done.error.hint}
+                if done.error
+                else None,
+            }
+        )
     else:
         click.echo()
         if done.sources:
@@ -295,12 +323,22 @@ async def docs_list(orchestrator: Any, as_json: bool) -> int:
     documents = orchestrator.list_documents()
     names = {c.id: c.name for c in orchestrator.collections()}
     if as_json:
-        _echo_json([
-            {"id": d.id, "path": d.path, "title": d.title, "status": d.status,
-             "chunks": d.chunk_count, "pages": d.page_count, "file_type": d.file_type,
-             "collection": names.get(d.collection_id), "error": d.error}
-            for d in documents
-        ])
+        _echo_json(
+            [
+                {
+                    "id": d.id,
+                    "path": d.path,
+                    "title": d.title,
+                    "status": d.status,
+                    "chunks": d.chunk_count,
+                    "pages": d.page_count,
+                    "file_type": d.file_type,
+                    "collection": names.get(d.collection_id),
+                    "error": d.error,
+                }
+                for d in documents
+            ]
+        )
         return 0
     if not documents:
         click.echo("No documents yet. Add some with `allma ingest PATH`.")
@@ -330,7 +368,8 @@ async def docs_remove(orchestrator: Any, documents: tuple[str, ...]) -> int:
 def _find_document(orchestrator: Any, wanted: str) -> Any:
     resolved = str(Path(wanted).expanduser().resolve())
     candidates = [
-        d for d in orchestrator.list_documents()
+        d
+        for d in orchestrator.list_documents()
         if d.id.startswith(wanted) or d.path in (wanted, resolved)
     ]
     return candidates[0] if len(candidates) == 1 else None
@@ -343,8 +382,18 @@ async def collections(orchestrator: Any, as_json: bool) -> int:
     """List collections with their document and chunk counts."""
     found = orchestrator.collections()
     if as_json:
-        _echo_json([{"id": c.id, "name": c.name, "documents": c.document_count,
-                     "chunks": c.chunk_count, "embedding_model": c.embedding_model} for c in found])
+        _echo_json(
+            [
+                {
+                    "id": c.id,
+                    "name": c.name,
+                    "documents": c.document_count,
+                    "chunks": c.chunk_count,
+                    "embedding_model": c.embedding_model,
+                }
+                for c in found
+            ]
+        )
         return 0
     for c in found:
         click.echo(f"{c.name:<20} {c.document_count:>5} documents {c.chunk_count:>7} chunks")
@@ -371,8 +420,17 @@ async def chats_list(orchestrator: Any, text: str | None = None, as_json: bool =
     service = orchestrator.conversations
     found = service.search(text) if text else service.list()
     if as_json:
-        _echo_json([{"id": c.id, "title": c.title, "updated_at": str(c.updated_at),
-                     "messages": c.message_count} for c in found])
+        _echo_json(
+            [
+                {
+                    "id": c.id,
+                    "title": c.title,
+                    "updated_at": str(c.updated_at),
+                    "messages": c.message_count,
+                }
+                for c in found
+            ]
+        )
         return 0
     if not found:
         click.echo("No conversations yet. Start one with `allma ask QUESTION`.")
@@ -391,21 +449,39 @@ async def chats_show(orchestrator: Any, conversation_id: int, as_json: bool) -> 
     conversation = service.get(conversation_id)
     messages = service.messages(conversation_id)
     if as_json:
-        _echo_json({
-            "id": conversation.id, "title": conversation.title,
-            "messages": [
-                {"id": m.id, "role": m.role, "content": m.content, "thinking": m.thinking,
-                 "status": m.status, "model": m.model,
-                 "sources": [{"number": s.number, "path": s.path, "page": s.page,
-                              "score": s.score, "snippet": s.snippet} for s in m.sources]}
-                for m in messages
-            ],
-        })
+        _echo_json(
+            {
+                "id": conversation.id,
+                "title": conversation.title,
+                "messages": [
+                    {
+                        "id": m.id,
+                        "role": m.role,
+                        "content": m.content,
+                        "thinking": m.thinking,
+                        "status": m.status,
+                        "model": m.model,
+                        "sources": [
+                            {
+                                "number": s.number,
+                                "path": s.path,
+                                "page": s.page,
+                                "score": s.score,
+                                "snippet": s.snippet,
+                            }
+                            for s in m.sources
+                        ],
+                    }
+                    for m in messages
+                ],
+            }
+        )
         return 0
     click.secho(conversation.title, bold=True)
     for m in messages:
-        click.secho(f"\n{m.role}:" + (f" ({m.status})" if m.status != "complete" else ""),
-                    fg="cyan")
+        click.secho(
+            f"\n{m.role}:" + (f" ({m.status})" if m.status != "complete" else ""), fg="cyan"
+        )
         click.echo(m.content)
         for s in m.sources:
             click.echo(f"  [{s.number}] {s.path}" + (f", page {s.page}" if s.page else ""))
@@ -433,8 +509,17 @@ async def models(orchestrator: Any, as_json: bool) -> int:
     """List the models Ollama has."""
     found = await orchestrator.models()
     if as_json:
-        _echo_json([{"name": m.name, "size_bytes": m.size_bytes, "family": m.family,
-                     "parameter_size": m.parameter_size} for m in found])
+        _echo_json(
+            [
+                {
+                    "name": m.name,
+                    "size_bytes": m.size_bytes,
+                    "family": m.family,
+                    "parameter_size": m.parameter_size,
+                }
+                for m in found
+            ]
+        )
         return 0
     config = orchestrator.config
     for m in found:
@@ -477,12 +562,16 @@ async def health(orchestrator: Any, as_json: bool) -> int:
         return 0 if report.ok else EXIT_FAILURE
     ollama = report.ollama
     ok, bad = click.style("ok", fg="green"), click.style("problem", fg="red")
-    click.echo(f"Ollama        {ok if ollama.reachable else bad}  {ollama.host}"
-               + (f"  (version {ollama.version})" if ollama.version else ""))
+    click.echo(
+        f"Ollama        {ok if ollama.reachable else bad}  {ollama.host}"
+        + (f"  (version {ollama.version})" if ollama.version else "")
+    )
     if ollama.reachable:
         click.echo(f"Chat model    {ok if ollama.chat_model_present else bad}  {ollama.chat_model}")
-        click.echo(f"Embeddings    {ok if ollama.embedding_model_present else bad}  "
-                   f"{ollama.embedding_model}")
+        click.echo(
+            f"Embeddings    {ok if ollama.embedding_model_present else bad}  "
+            f"{ollama.embedding_model}"
+        )
     click.echo(f"Data folder   {ok if report.store_writable else bad}  {report.store_path}")
     click.echo(f"Library       {report.documents} documents, {report.chunks} chunks")
     for problem in report.problems():
@@ -541,16 +630,21 @@ async def backup(orchestrator: Any, path: Path, as_json: bool) -> int:
     """Back up documents, chats and vectors to one archive (PATH: a file or a folder)."""
     from allma_desktop.services.backup import create_backup
 
-    result = await asyncio.to_thread(
-        create_backup, orchestrator.config, path, orchestrator.store
-    )
+    result = await asyncio.to_thread(create_backup, orchestrator.config, path, orchestrator.store)
     manifest = result.manifest
     if as_json:
-        _echo_json({"path": str(result.path), "size_bytes": result.size_bytes,
-                    "manifest": manifest.as_dict()})
+        _echo_json(
+            {
+                "path": str(result.path),
+                "size_bytes": result.size_bytes,
+                "manifest": manifest.as_dict(),
+            }
+        )
         return 0
-    click.echo(f"Backed up {manifest.documents} documents, {manifest.conversations} chats "
-               f"to {result.path} ({result.size_bytes / 1e6:.1f} MB).")
+    click.echo(
+        f"Backed up {manifest.documents} documents, {manifest.conversations} chats "
+        f"to {result.path} ({result.size_bytes / 1e6:.1f} MB)."
+    )
     return 0
 
 
@@ -569,25 +663,36 @@ def restore(config: AppConfig, path: Path, yes: bool) -> None:
     try:
         manifest = read_manifest(path)
         if not yes:
-            click.echo(f"{path.name}: made {manifest.created_at} by Allma Desktop "
-                       f"{manifest.app_version}, {manifest.documents} documents, "
-                       f"{manifest.conversations} chats.")
-            click.confirm(f"Replace the library in {config.data_dir} with it? The current one "
-                          "is kept next to it", abort=True)
+            click.echo(
+                f"{path.name}: made {manifest.created_at} by Allma Desktop "
+                f"{manifest.app_version}, {manifest.documents} documents, "
+                f"{manifest.conversations} chats."
+            )
+            click.confirm(
+                f"Replace the library in {config.data_dir} with it? The current one "
+                "is kept next to it",
+                abort=True,
+            )
         result = restore_backup(config, path)
     except AllmaError as error:
         _fail(error)
         sys.exit(EXIT_FAILURE)
-    click.echo(f"Restored {result.manifest.documents} documents and "
-               f"{result.manifest.conversations} chats into {result.data_dir}.")
+    click.echo(
+        f"Restored {result.manifest.documents} documents and "
+        f"{result.manifest.conversations} chats into {result.data_dir}."
+    )
     if result.previous_data is not None:
         click.echo(f"The previous library is kept in {result.previous_data}.")
 
 
 @chats.command("export")
 @click.argument("conversation_id", type=int)
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write to this file (default: print).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write to this file (default: print).",
+)
 @engine_command
 async def chats_export(orchestrator: Any, conversation_id: int, output: Path | None) -> int:
     """Export a conversation as Markdown, with its sources and thinking."""
@@ -600,8 +705,9 @@ async def chats_export(orchestrator: Any, conversation_id: int, output: Path | N
     try:
         output.write_text(markdown, encoding="utf-8")
     except OSError as error:
-        raise AllmaError(f"Cannot write {output}: {error.strerror}.",
-                         "Pick another file or folder.") from error
+        raise AllmaError(
+            f"Cannot write {output}: {error.strerror}.", "Pick another file or folder."
+        ) from error
     click.echo(f"Exported conversation {conversation_id} to {output}.")
     return 0
 

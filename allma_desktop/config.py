@@ -100,7 +100,9 @@ class AppConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            logging.getLogger(__name__).warning("Ignoring unknown settings in %s: %s", source, unknown)
+            logging.getLogger(__name__).warning(
+                "Ignoring unknown settings in %s: %s", source, unknown
+            )
         parsed = {key: _parse_value(key, value) for key, value in values.items() if key in known}
         config = cls(**parsed)
         config.validate()
@@ -135,7 +137,9 @@ class AppConfig:
         if not 0.0 <= self.temperature <= 2.0:
             raise ConfigError("temperature", self.temperature, "a number from 0.0 to 2.0")
         if self.context_length is not None and self.context_length < 512:
-            raise ConfigError("context_length", self.context_length, "at least 512 tokens, or empty")
+            raise ConfigError(
+                "context_length", self.context_length, "at least 512 tokens, or empty"
+            )
         if not 1 <= self.embed_batch_size <= 1024:
             raise ConfigError("embed_batch_size", self.embed_batch_size, "1 to 1024")
 

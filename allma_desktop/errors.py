@@ -152,7 +152,8 @@ class BackupInvalid(AllmaError):
     def __init__(self, path: Path | str, detail: str, hint: str = "") -> None:
         super().__init__(
             f"{Path(path).name} cannot be restored: {detail}.",
-            hint or "Nothing was changed. Pick another backup, or make a new one with "
+            hint
+            or "Nothing was changed. Pick another backup, or make a new one with "
             "`allma backup PATH`.",
         )
         self.path = str(path)

@@ -44,23 +44,32 @@ from allma_desktop.events import (
     ThinkingChunk,
     TokenChunk,
 )
-from allma_desktop.services.conversations import ConversationRecord, ConversationService, SourceRecord
+from allma_desktop.services.conversations import (
+    ConversationRecord,
+    ConversationService,
+    SourceRecord,
+)
 from allma_desktop.services.doctor import Doctor, DoctorReport
 from allma_desktop.services.documents.chunking import prefix_for_embedding
 from allma_desktop.services.documents.model import Chunk, ParsedDocument
 from allma_desktop.services.documents.service import DocumentService
+from allma_desktop.services.engine_lock import EngineLock
 from allma_desktop.services.keyword_index import KeywordIndex
 from allma_desktop.services.library import CollectionRecord, DocumentRecord, LibraryService
-from allma_desktop.services.llm import ModelDetails, ModelInfo, OllamaHealth, OllamaService, PullProgress
+from allma_desktop.services.llm import (
+    ModelDetails,
+    ModelInfo,
+    OllamaHealth,
+    OllamaService,
+    PullProgress,
+)
 from allma_desktop.services.rag import (
     RAGService,
     RetrievalSettings,
-    approx_tokens,
     build_messages,
     cited_sources,
     embedding_document_text,
 )
-from allma_desktop.services.engine_lock import EngineLock
 from allma_desktop.services.storage import open_database
 from allma_desktop.services.vectorstore.base import VectorStore
 
@@ -105,7 +114,9 @@ class HealthReport:
             "documents": self.documents,
             "chunks": self.chunks,
             "collections": self.collections,
-            "problems": [{"code": e.code, "message": e.message, "hint": e.hint} for e in self.problems()],
+            "problems": [
+                {"code": e.code, "message": e.message, "hint": e.hint} for e in self.problems()
+            ],
         }
 
 

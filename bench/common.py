@@ -41,7 +41,7 @@ class Spread:
 def percentile(values: Sequence[float], fraction: float) -> float:
     """Nearest-rank percentile (p95: fraction=0.95)."""
     ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, int(round(fraction * len(ordered) + 0.5)) - 1))
+    index = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
     return ordered[index]
 
 
@@ -122,6 +122,4 @@ def row(name: str, value: str, baseline: str, ratio: str, target: str, verdict: 
     return f"| {name} | {value} | {baseline} | {ratio} | {target} | {verdict} |"
 
 
-TABLE_HEADER = (
-    "| row | app | baseline | ratio | target | met |\n|---|---|---|---|---|---|"
-)
+TABLE_HEADER = "| row | app | baseline | ratio | target | met |\n|---|---|---|---|---|---|"

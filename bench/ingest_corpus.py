@@ -45,7 +45,9 @@ async def ingest(paths: list[Path], data_dir: Path, host: str) -> tuple[IngestFi
 def summarise(finished: IngestFinished) -> collections.Counter[str]:
     counts: collections.Counter[str] = collections.Counter()
     for result in finished.results:
-        counts[result.status if result.status == "indexed" else f"{result.status}: {result.reason}"] += 1
+        counts[
+            result.status if result.status == "indexed" else f"{result.status}: {result.reason}"
+        ] += 1
     return counts
 
 
@@ -54,7 +56,8 @@ def write_markdown(path: Path, finished: IngestFinished, seconds: float, roots: 
         "# Ingestion over the shared corpus",
         "",
         "Produced by `python -m bench.ingest_corpus --markdown docs/robustness.md` "
-        f"over {', '.join(str(r) for r in roots)} ({len(finished.results)} files, {seconds:.1f} s).",
+        f"over {', '.join(str(r) for r in roots)} "
+        f"({len(finished.results)} files, {seconds:.1f} s).",
         "",
         "| outcome | files |",
         "|---|---|",
@@ -66,7 +69,11 @@ def write_markdown(path: Path, finished: IngestFinished, seconds: float, roots: 
         name = str(Path(result.path))
         for root in roots:
             if name.startswith(str(root.resolve())) or name.startswith(str(root)):
-                name = str(Path(result.path).relative_to(root.resolve() if name.startswith(str(root.resolve())) else root))
+                name = str(
+                    Path(result.path).relative_to(
+                        root.resolve() if name.startswith(str(root.resolve())) else root
+                    )
+                )
                 break
         lines.append(f"| {name} | {result.status} | {result.chunks} | {result.reason} |")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -42,7 +42,7 @@ def raw_pymupdf(files: list[Path]) -> tuple[float, int]:
                 for page in document:
                     page.get_text()
                     pages += 1
-        except Exception:  # noqa: BLE001 - a file PyMuPDF cannot open adds no pages
+        except Exception:  # a file PyMuPDF cannot open adds no pages
             continue
     return time.perf_counter() - started, pages
 
@@ -122,7 +122,12 @@ def main() -> None:
     print(f"app-side ingest      : {app.describe('pages/s')}")
     verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
     print(f"ratio {ratio:.0%} (target >= {TARGET_RATIO:.0%}): {verdict}")
-    print(f"where the time goes (last run, {last.seconds:.1f} s): {last.phases.report(last.seconds)}")
+    print(f"where the time goes (last run, {last.seconds:.1f} s):")
+    print(f"  {last.phases.report(last.seconds)}")
+    print(
+        f"ROW | (a) app-side ingest, {result['pages']} PDF pages | {app.median:.0f} pages/s | "
+        f"{raw.median:.0f} pages/s (PyMuPDF get_text) | {ratio:.0%} | >= 60% | {verdict}"
+    )
 
 
 if __name__ == "__main__":

@@ -195,8 +195,89 @@ async def capture_first_run(app: QApplication, data: Path, out: Path) -> None:
         await close_window(window)
 
 
+# --- Engineer B's screens: library, settings, quick ask ---------------------------------
+
+
 async def capture_b_screens(window: MainWindow, app: QApplication, out: Path) -> None:
-    """Engineer B: library, settings and quick-ask screens go here."""
+    """Library (filled, indexing, empty, dark), settings, and the quick-ask popup.
+
+    Waits with ``asyncio.sleep``, not ``settle``: processing Qt events from inside a task
+    would re-enter the library's indexing task ("Cannot enter into task").
+    """
+    from dataclasses import replace
+
+    from allma_desktop.gui.controllers.chat_controller import ChatController
+    from allma_desktop.gui.widgets.quick_ask import QuickAskWindow
+    from tests.sample_docs import write_corrupt_pdf
+
+    orchestrator = window.engine.orchestrator
+    assert orchestrator is not None
+    library = window.library_controller
+    window.show_page("library")
+    library.refresh_rows()
+    await asyncio.sleep(0.3)
+    save(window, out, "library")
+
+    # Indexing in progress: a long report plus a few more files, embedded in small batches.
+    incoming = Path(window.engine.config.data_dir).parent / "Incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    report = incoming / "annual-report-2024.txt"
+    report.write_text(
+        "\n\n".join(f"Section {n}. The harbour authority reviewed berth {n}." * 6 for n in range(400)),
+        encoding="utf-8",
+    )
+    for name in ("meeting-notes.md", "supplier-list.txt", "safety-checklist.txt"):
+        (incoming / name).write_text(f"# {name}\n\nNotes about {name}.\n", encoding="utf-8")
+    write_corrupt_pdf(incoming / "scanned-invoice.pdf")
+    orchestrator.config = replace(orchestrator.config, embed_batch_size=2)
+    library.add_paths([str(incoming)])
+
+    def report_half_done() -> bool:
+        row = window.library_page.model.row_for(str(report.resolve()))  # type: ignore[attr-defined]
+        return row is not None and row.status == "indexing" and row.fraction > 0.35
+
+    await wait_until(report_half_done, timeout=60)
+    await asyncio.sleep(0.15)
+    save(window, out, "library-indexing")
+    await wait_until(lambda: not library.busy and not library.queued_paths, timeout=120)
+    orchestrator.config = replace(orchestrator.config, embed_batch_size=32)
+    await asyncio.sleep(0.3)
+    save(window, out, "library-failed-row")
+
+    created = library.create_collection("Recipes")
+    await asyncio.sleep(0.3)
+    save(window, out, "library-empty")
+    if created is not None:
+        library.delete_collection(created.id)
+        await wait_until(lambda: library.current_collection_id != created.id)
+
+    window.show_page("settings")
+    settings_page = window.settings_page
+    settings_page.test_button.click()  # type: ignore[attr-defined]
+    await wait_signal(window.settings_controller.connection_tested)
+    await asyncio.sleep(0.3)
+    save(window, out, "settings")
+
+    popup = QuickAskWindow(lambda: ChatController(window.engine), window.events)
+    popup.open_popup()
+    popup.input.setText(PDF_QUESTION)
+    popup.ask()
+    await wait_until(lambda: popup.continue_button.isEnabled())
+    await wait_until(lambda: "Ask a follow-up" in popup.status_label.text(), timeout=30)
+    await asyncio.sleep(0.3)
+    save(popup, out, "quick-ask")
+    popup.close()
+
+    apply_theme(app, "dark")
+    window.show_page("library")
+    await asyncio.sleep(0.5)
+    save(window, out, "library-dark")
+    window.show_page("settings")
+    await asyncio.sleep(0.3)
+    save(window, out, "settings-dark")
+    apply_theme(app, "light")
+    window.show_page("chat")
+    await asyncio.sleep(0.3)
 
 
 async def capture_all(app: QApplication, out: Path) -> None:

@@ -316,7 +316,7 @@ def test_docx_that_is_not_a_zip_raises_corrupt(service: DocumentService, tmp_pat
     fake = tmp_path / "report.docx"
     fake.write_text("just some text, not a Word file", encoding="utf-8")
 
-    with pytest.raises(CorruptDocument, match="not a DOCX file"):
+    with pytest.raises(CorruptDocument, match=r"not a valid DOCX file \(not a zip archive\)"):
         service.parse(fake)
 
 

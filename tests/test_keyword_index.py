@@ -201,3 +201,45 @@ def test_a_query_with_no_words_finds_nothing(library: LibraryService, index: Key
     collection = library.default_collection()
     _add(library, collection, "/docs/a.txt", ["anything"])
     assert index.search(collection.key, " ?! ", k=5) == []
+
+
+def test_a_recommitted_document_is_found_by_its_new_words_only(
+    library: LibraryService, index: KeywordIndex
+) -> None:
+    collection = library.default_collection()
+    _add(library, collection, "/docs/a.txt", ["zeppelin hangar"])
+    _add(library, collection, "/docs/a.txt", ["submarine dock"])
+    assert index.search(collection.key, "zeppelin", k=5) == []
+    assert [hit.text for hit in index.search(collection.key, "submarine", k=5)] == [
+        "submarine dock"
+    ]
+
+
+def test_a_deleted_document_is_no_longer_found(
+    library: LibraryService, index: KeywordIndex
+) -> None:
+    collection = library.default_collection()
+    document = _add(library, collection, "/docs/a.txt", ["zeppelin hangar"])
+    library.delete_document(document.id)
+    assert index.search(collection.key, "zeppelin", k=5) == []
+
+
+def test_a_moved_document_is_found_in_its_new_collection_only(
+    library: LibraryService, index: KeywordIndex
+) -> None:
+    library_collection = library.default_collection()
+    papers = library.create_collection("Papers")
+    document = _add(library, library_collection, "/docs/a.txt", ["zeppelin hangar"])
+    library.move_document(document.id, papers.id)
+    assert index.search(library_collection.key, "zeppelin", k=5) == []
+    assert [hit.document_id for hit in index.search(papers.key, "zeppelin", k=5)] == [document.id]
+
+
+def test_hits_are_found_when_other_collections_hold_all_the_best_matches(
+    library: LibraryService, index: KeywordIndex
+) -> None:
+    library_collection = library.default_collection()
+    papers = library.create_collection("Papers")
+    _add(library, library_collection, "/docs/a.txt", ["zeppelin zeppelin"] * 30)
+    _add(library, papers, "/docs/b.txt", ["one zeppelin among many other words", "zeppelin, too"])
+    assert len(index.search(papers.key, "zeppelin", k=2)) == 2

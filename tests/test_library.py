@@ -336,3 +336,68 @@ def test_ready_document_ids_leaves_out_documents_still_indexing(
     busy = library.start_document(collection.id, "/docs/b.pdf")
 
     assert library.ready_document_ids([ready.id, busy.id, "gone"]) == {ready.id}
+
+
+def test_chunks_by_ids_returns_the_committed_chunks_by_id(library: LibraryService) -> None:
+    collection = library.default_collection()
+    document = library.start_document(collection.id, "/docs/lease.pdf")
+    chunks = _chunks(document, ["No pets.", "Cats allowed.", "Rent is due monthly."])
+    library.commit_document(
+        document.id, chunks=chunks, collection_key=collection.key, metadata=_metadata()
+    )
+    found = library.chunks_by_ids([chunks[2].chunk_id, chunks[0].chunk_id])
+    assert found == {chunks[2].chunk_id: chunks[2], chunks[0].chunk_id: chunks[0]}
+
+
+def test_chunks_by_ids_leaves_out_ids_with_no_committed_chunk(library: LibraryService) -> None:
+    document = _indexed(library, "/docs/lease.pdf", ["No pets."])
+    found = library.chunks_by_ids([f"{document.id}:0", "never:v1:0"])
+    assert set(found) == {f"{document.id}:0"}
+
+
+def test_chunks_by_ids_leaves_out_chunks_of_deleted_documents(library: LibraryService) -> None:
+    document = _indexed(library, "/docs/lease.pdf", ["No pets."])
+    library.delete_document(document.id)
+    assert library.chunks_by_ids([f"{document.id}:0"]) == {}
+
+
+def test_chunks_by_ids_carries_the_current_document_title(library: LibraryService) -> None:
+    document = _indexed(library, "/docs/lease.pdf", ["No pets."])
+    (chunk,) = library.chunks_by_ids([f"{document.id}:0"]).values()
+    assert (chunk.title, chunk.path, chunk.file_type) == ("Lease", document.path, "pdf")
+
+
+def test_chunks_by_ids_finds_more_ids_than_one_query_can_hold(library: LibraryService) -> None:
+    document = _indexed(library, "/docs/long.pdf", [f"part {number}" for number in range(1200)])
+    found = library.chunks_by_ids(library.document_chunk_ids(document.id))
+    assert len(found) == 1200
+
+
+def test_chunks_by_ids_of_nothing_is_empty(library: LibraryService) -> None:
+    _indexed(library, "/docs/lease.pdf", ["No pets."])
+    assert library.chunks_by_ids([]) == {}
+
+
+def test_chunk_texts_come_in_order_whatever_the_commit_order(library: LibraryService) -> None:
+    collection = library.default_collection()
+    document = library.start_document(collection.id, "/docs/lease.pdf")
+    chunks = _chunks(document, ["first", "second", "third"])
+    library.commit_document(
+        document.id,
+        chunks=list(reversed(chunks)),
+        collection_key=collection.key,
+        metadata=_metadata(),
+    )
+    assert library.chunk_texts(document.id) == chunks
+
+
+def _plan(db: SqliteDatabase, sql: str, params: list[object]) -> str:
+    rows = storage.execute_sql(db, f"EXPLAIN QUERY PLAN {sql}", params)
+    return " | ".join(str(row[-1]) for row in rows)
+
+
+def test_chunk_look_ups_by_document_and_by_id_use_an_index(db: SqliteDatabase) -> None:
+    by_document = _plan(db, "SELECT * FROM chunk_text WHERE document_id = ?", ["d"])
+    by_id = _plan(db, "SELECT * FROM chunk_text WHERE chunk_id IN (?, ?)", ["a", "b"])
+    assert "USING INDEX" in by_document and "SCAN" not in by_document
+    assert "USING INDEX" in by_id and "SCAN" not in by_id

@@ -171,3 +171,61 @@ def test_full_disk_gives_disk_full(db: SqliteDatabase) -> None:
 
     with pytest.raises(DiskFull):
         conversations.add_message(chat.id, "user", "x" * 200_000)
+
+
+def _insert_chunk_text(db: SqliteDatabase, chunk_id: str, text: str) -> None:
+    storage.ChunkText.insert(
+        chunk_id=chunk_id,
+        document_id="d",
+        collection_key="c_test",
+        chunk_index=0,
+        char_start=0,
+        char_end=len(text),
+        text=text,
+    ).execute()
+
+
+def _keyword_matches(db: SqliteDatabase, word: str) -> list[str]:
+    sql = (
+        "SELECT chunk_text.chunk_id FROM chunk_text_fts "
+        "JOIN chunk_text ON chunk_text.id = chunk_text_fts.rowid WHERE chunk_text_fts MATCH ?"
+    )
+    return [str(row[0]) for row in storage.execute_sql(db, sql, [word])]
+
+
+def test_the_keyword_index_follows_inserted_updated_and_deleted_chunk_texts(
+    db: SqliteDatabase,
+) -> None:
+    _insert_chunk_text(db, "a", "zeppelin hangar")
+    assert _keyword_matches(db, "zeppelin") == ["a"]
+    storage.ChunkText.update(text="submarine dock").where(
+        storage.ChunkText.chunk_id == "a"
+    ).execute()
+    assert (_keyword_matches(db, "zeppelin"), _keyword_matches(db, "submarine")) == ([], ["a"])
+    storage.ChunkText.delete().execute()
+    assert _keyword_matches(db, "submarine") == []
+    assert storage.keyword_index_in_step(db)
+
+
+def test_a_keyword_index_dropped_by_hand_comes_back_with_the_texts(db_path: Path) -> None:
+    db = open_database(db_path)
+    _insert_chunk_text(db, "a", "zeppelin hangar")
+    storage.execute_sql(db, "DROP TABLE chunk_text_fts", [])
+    db.close()
+
+    reopened = open_database(db_path)
+    assert _keyword_matches(reopened, "zeppelin") == ["a"]
+    reopened.close()
+
+
+def test_a_keyword_index_out_of_step_is_detected_and_rebuilt(db: SqliteDatabase) -> None:
+    _insert_chunk_text(db, "a", "zeppelin hangar")
+    storage.execute_sql(
+        db,
+        "INSERT INTO chunk_text_fts(chunk_text_fts, rowid, text) VALUES ('delete', 1, ?)",
+        ["zeppelin hangar"],
+    )
+    assert not storage.keyword_index_in_step(db)
+    storage.rebuild_keyword_index(db)
+    assert storage.keyword_index_in_step(db)
+    assert _keyword_matches(db, "zeppelin") == ["a"]

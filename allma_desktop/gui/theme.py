@@ -25,6 +25,7 @@ ICON_SIZES = (16, 22, 24, 32, 48, 64, 128, 256, 512)
 RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
 ICONS_DIR = RESOURCES_DIR / "icons"
 APP_ICON_SVG = ICONS_DIR / "allma.svg"
+CHEVRON_SVG = ICONS_DIR / "chevron-down.svg"
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ def palette_for(c: Colors) -> QPalette:
 
 def stylesheet_for(c: Colors) -> str:
     """App-wide rules; pages add their own touches keyed on object names."""
+    chevron = CHEVRON_SVG.as_posix()
     return f"""
     QWidget {{ font-size: 13px; }}
     QToolTip {{
@@ -184,7 +186,10 @@ def stylesheet_for(c: Colors) -> str:
     QDoubleSpinBox:focus, QComboBox:focus {{ border: 1px solid {c.accent}; }}
     QLineEdit[invalid="true"], QComboBox[invalid="true"], QSpinBox[invalid="true"],
     QDoubleSpinBox[invalid="true"] {{ border: 1px solid {c.danger}; }}
-    QComboBox::drop-down {{ border: none; width: 22px; }}
+    QComboBox {{ padding: 4px 9px; min-height: 24px; }}
+    QComboBox::drop-down {{ border: none; width: 24px; }}
+    QComboBox::down-arrow {{ image: url({chevron}); width: 12px; height: 12px; }}
+    QToolButton::menu-indicator {{ image: none; width: 0; }}
     QComboBox QAbstractItemView {{
         background: {c.surface}; color: {c.text}; border: 1px solid {c.border};
         selection-background-color: {c.selection}; selection-color: {c.text}; outline: none;
@@ -260,6 +265,7 @@ def stylesheet_for(c: Colors) -> str:
     #fieldHint {{ font-size: 12px; }}
     #fieldError {{ color: {c.danger}; font-size: 12px; }}
     #fieldSuccess {{ color: {c.success}; font-size: 12px; }}
+    #settingsFooter {{ background: {c.window}; border-top: 1px solid {c.border}; }}
     #settingsCard, #progressCard {{
         background: {c.surface}; border: 1px solid {c.border}; border-radius: 12px;
     }}

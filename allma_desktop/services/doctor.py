@@ -26,6 +26,8 @@ from allma_desktop.services.storage import (
     Collection,
     Document,
     execute_sql,
+    keyword_index_in_step,
+    rebuild_keyword_index,
     tuple_rows,
 )
 from allma_desktop.services.vectorstore.base import VectorStore
@@ -180,11 +182,12 @@ class Doctor:
         ]
 
     def _check_keyword_index(self, repair: bool) -> list[Problem]:
+        return self._check_orphan_chunk_texts(repair) + self._check_keyword_index_in_step(repair)
+
+    def _check_orphan_chunk_texts(self, repair: bool) -> list[Problem]:
         """Chunk texts whose document row is gone: found by keyword search, never shown."""
         known = Document.select(Document.id)
-        stray = ChunkText.select(fn.COUNT(ChunkText.rowid)).where(
-            ChunkText.document_id.not_in(known)
-        )
+        stray = ChunkText.select(fn.COUNT(ChunkText.id)).where(ChunkText.document_id.not_in(known))
         count = int(stray.scalar() or 0)
         if not count:
             return []
@@ -197,6 +200,25 @@ class Doctor:
                 "exist in the keyword index" + ("; deleted" if repair else ""),
                 repaired=repair,
                 count=count,
+            )
+        ]
+
+    def _check_keyword_index_in_step(self, repair: bool) -> list[Problem]:
+        """The full-text index against the chunk texts it indexes.
+
+        Triggers keep the two equal; only a write from outside the app with the
+        triggers dropped can part them, and a rebuild re-derives the index.
+        """
+        if keyword_index_in_step(self._db):
+            return []
+        if repair:
+            rebuild_keyword_index(self._db)
+        return [
+            Problem(
+                "keyword_index_out_of_step",
+                "the keyword index does not match the chunk texts"
+                + ("; rebuilt" if repair else ""),
+                repaired=repair,
             )
         ]
 

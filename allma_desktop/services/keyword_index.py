@@ -12,10 +12,11 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from peewee import SqliteDatabase
 
-from allma_desktop.services.storage import execute_sql, translating_store_errors
+from allma_desktop.services.storage import KEYWORD_INDEX, execute_sql, translating_store_errors
 
 MAX_QUERY_TERMS = 32
 
@@ -64,19 +65,24 @@ def fts5_query(query: str) -> str:
     return " OR ".join(f'"{term}"' for term in query_terms(query))
 
 
-_SEARCH_SQL = """
-SELECT hit.chunk_id, hit.document_id, hit.text, hit.rank, hit.page, hit.heading_path,
-       hit.char_start, hit.char_end, document.path, document.title
+SHORTLIST_PER_HIT = 10
+"""How many of the best matches in the whole library to shortlist per hit wanted."""
+
+# The match runs on the index alone; each matching rowid is then one primary-key look-up
+# in chunk_text (for its collection, document and text) and one in document. With a
+# LIMIT on ``ORDER BY rank``, FTS5 sorts inside the index and the look-ups stop early.
+_SEARCH_SQL = f"""
+SELECT chunk.chunk_id, chunk.document_id, chunk.text, hit.rank, chunk.page, chunk.heading_path,
+       chunk.char_start, chunk.char_end, document.path, document.title
 FROM (
-    SELECT chunk_id, document_id, text, bm25(chunk_text) AS rank, page, heading_path,
-           char_start, char_end
-    FROM chunk_text
-    WHERE chunk_text MATCH ? AND collection_key = ? {document_filter}
-    ORDER BY rank
-    LIMIT ?
+    SELECT rowid, rank FROM {KEYWORD_INDEX} WHERE {KEYWORD_INDEX} MATCH ?
+    ORDER BY rank {{shortlist}}
 ) AS hit
-LEFT JOIN document ON document.id = hit.document_id
+JOIN chunk_text AS chunk ON chunk.id = hit.rowid
+LEFT JOIN document ON document.id = chunk.document_id
+WHERE chunk.collection_key = ? {{document_filter}}
 ORDER BY hit.rank
+LIMIT ?
 """
 
 
@@ -105,20 +111,20 @@ class KeywordIndex:
         match = fts5_query(query)
         if not match or k <= 0 or (document_ids is not None and not document_ids):
             return []
-        params: list[object] = [match, collection_key]
-        document_filter = ""
-        if document_ids is not None:
-            ids = list(dict.fromkeys(document_ids))
-            document_filter = f"AND document_id IN ({', '.join('?' for _ in ids)})"
-            params.extend(ids)
-        params.append(k)
-        rows = execute_sql(self._db, _SEARCH_SQL.format(document_filter=document_filter), params)
+        if document_ids is None:
+            # The library's best matches are usually enough: most searches cover a
+            # collection holding much of the library. Ranking all of them is the fallback.
+            rows = self._search(match, collection_key, k, shortlist=k * SHORTLIST_PER_HIT)
+            if len(rows) < k:
+                rows = self._search(match, collection_key, k)
+        else:
+            rows = self._search(match, collection_key, k, list(dict.fromkeys(document_ids)))
         return [
             KeywordHit(
                 chunk_id=chunk_id,
                 document_id=document_id,
                 text=text,
-                score=-float(rank),  # FTS5's bm25() is lower-is-better
+                score=-float(rank),  # FTS5's rank, bm25(), is lower-is-better
                 page=None if page is None else int(page),
                 path=path or "",
                 title=title or "",
@@ -139,3 +145,27 @@ class KeywordIndex:
                 title,
             ) in rows
         ]
+
+    def _search(
+        self,
+        match: str,
+        collection_key: str,
+        k: int,
+        document_ids: Sequence[str] | None = None,
+        shortlist: int | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """Rows of ``_SEARCH_SQL``: the best ``k`` in the collection among the library's
+        best ``shortlist`` matches (all matches when None)."""
+        params: list[object] = [match]
+        if shortlist is not None:
+            params.append(shortlist)
+        params.append(collection_key)
+        document_filter = ""
+        if document_ids is not None:
+            document_filter = f"AND chunk.document_id IN ({', '.join('?' for _ in document_ids)})"
+            params.extend(document_ids)
+        params.append(k)
+        sql = _SEARCH_SQL.format(
+            shortlist="" if shortlist is None else "LIMIT ?", document_filter=document_filter
+        )
+        return execute_sql(self._db, sql, params)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection as CollectionOf
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import peewee
 from peewee import JOIN, SqliteDatabase, fn
@@ -27,6 +28,7 @@ from allma_desktop.services.storage import (
     Collection,
     Document,
     as_utc,
+    dict_rows,
     translating_store_errors,
     tuple_rows,
     utc_now,
@@ -129,6 +131,23 @@ def _chunk_row(chunk: Chunk, collection_key: str) -> dict[str, object]:
         "char_end": chunk.char_end,
         "chunk_index": chunk.index,
     }
+
+
+def _chunk(row: Mapping[str, Any], *, path: str, title: str, file_type: str) -> Chunk:
+    """A ``Chunk`` from a ``chunk_text`` row (as a dict) and its document's fields."""
+    return Chunk(
+        chunk_id=row["chunk_id"],
+        document_id=row["document_id"],
+        index=row["chunk_index"],
+        text=row["text"],
+        path=path,
+        title=title,
+        page=row["page"],
+        heading_path=tuple(json.loads(row["heading_path"] or "[]")),
+        char_start=row["char_start"],
+        char_end=row["char_end"],
+        file_type=file_type,
+    )
 
 
 class LibraryService:
@@ -404,24 +423,36 @@ class LibraryService:
     def chunk_texts(self, document_id: str) -> list[Chunk]:
         """The document's chunks as stored, in order (to re-embed without re-parsing)."""
         document = self.get_document(document_id)
-        rows = ChunkText.select().where(ChunkText.document_id == document_id)
-        chunks = [
-            Chunk(
-                chunk_id=row.chunk_id,
-                document_id=row.document_id,
-                index=int(row.chunk_index),
-                text=row.text,
-                path=document.path,
-                title=document.title,
-                page=None if row.page is None else int(row.page),
-                heading_path=tuple(json.loads(row.heading_path or "[]")),
-                char_start=int(row.char_start),
-                char_end=int(row.char_end),
-                file_type=document.file_type,
-            )
-            for row in rows
+        query = (
+            ChunkText.select()
+            .where(ChunkText.document_id == document_id)
+            .order_by(ChunkText.chunk_index)
+        )
+        return [
+            _chunk(row, path=document.path, title=document.title, file_type=document.file_type)
+            for row in dict_rows(query)
         ]
-        return sorted(chunks, key=lambda chunk: chunk.index)
+
+    @translating_store_errors
+    def chunks_by_ids(self, chunk_ids: CollectionOf[str]) -> dict[str, Chunk]:
+        """The committed chunks among ``chunk_ids``, by chunk id; unknown ids are left out.
+
+        A chunk whose document row is gone is left out too. Documents of any status
+        count (a failed one keeps its last good chunks): filter with ``ready_document_ids``.
+        """
+        found: dict[str, Chunk] = {}
+        for batch in peewee.chunked(list(set(chunk_ids)), 500):  # SQLite's parameter limit
+            query = (
+                ChunkText.select(ChunkText, Document.path, Document.title, Document.file_type)
+                .join(Document, on=(ChunkText.document_id == Document.id))
+                .where(ChunkText.chunk_id.in_(batch))
+            )
+            for row in dict_rows(query):
+                chunk = _chunk(
+                    row, path=row["path"], title=row["title"], file_type=row["file_type"]
+                )
+                found[chunk.chunk_id] = chunk
+        return found
 
     @translating_store_errors
     def ready_document_ids(self, document_ids: Iterable[str]) -> set[str]:

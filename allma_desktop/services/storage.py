@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Concatenate, ParamSpec, Protocol, TypeVar, cast
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 import peewee
 from peewee import (
@@ -35,7 +35,6 @@ from peewee import (
     SqliteDatabase,
     TextField,
 )
-from playhouse.sqlite_ext import FTS5Model, RowIDField, SearchField
 
 from allma_desktop.errors import AllmaError, DiskFull, StoreNotWritable
 
@@ -124,27 +123,85 @@ class Document(BaseModel):
         indexes = ((("collection", "path"), True),)
 
 
-class ChunkText(FTS5Model):  # type: ignore[misc]  # playhouse ships no type information
-    """The keyword index, and the parsed text of every chunk (to re-embed without re-parsing).
+class ChunkText(BaseModel):
+    """The parsed text of every chunk and where it came from (to cite, show and re-embed it).
 
-    Only ``text`` is tokenized; the other columns ride along UNINDEXED.
+    A plain table, so look-ups by ``chunk_id`` and ``document_id`` go through indexes;
+    ``KEYWORD_INDEX`` is the full-text index over its ``text``. No foreign key to
+    ``document``: ``Doctor`` finds and removes texts whose document is gone.
     """
 
-    rowid = RowIDField()
-    text = SearchField()
-    chunk_id = SearchField(unindexed=True)
-    document_id = SearchField(unindexed=True)
-    collection_key = SearchField(unindexed=True)
-    page = SearchField(unindexed=True)
-    heading_path = SearchField(unindexed=True)  # JSON list of strings
-    char_start = SearchField(unindexed=True)
-    char_end = SearchField(unindexed=True)
-    chunk_index = SearchField(unindexed=True)
+    id = AutoField()  # the keyword index's rowid
+    chunk_id = CharField(unique=True)
+    document_id = CharField()
+    collection_key = CharField(index=True)
+    chunk_index = IntegerField()
+    page = IntegerField(null=True)
+    heading_path = TextField(default="[]")  # JSON list of strings
+    char_start = IntegerField()
+    char_end = IntegerField()
+    text = TextField()
 
     class Meta:
-        database = database_proxy
         table_name = "chunk_text"
-        options: ClassVar[dict[str, str]] = {"tokenize": "porter unicode61 remove_diacritics 2"}
+        # Serves "this document's chunks" and returns them already in order.
+        indexes = ((("document_id", "chunk_index"), False),)
+
+
+KEYWORD_INDEX = "chunk_text_fts"
+"""The FTS5 table over ``chunk_text.text`` (rowid = ``chunk_text.id``)."""
+
+# An external-content FTS5 table stores only the index, not a second copy of the texts;
+# the triggers are SQLite's documented recipe for keeping such an index in step with its
+# table, inside the writer's own transaction. Only a change of ``id`` or ``text`` touches
+# the index, so moving a document to another collection does not re-index its words.
+_KEYWORD_INDEX_TABLE_SQL = f"""
+CREATE VIRTUAL TABLE IF NOT EXISTS {KEYWORD_INDEX} USING fts5(
+    text, content='chunk_text', content_rowid='id',
+    tokenize='porter unicode61 remove_diacritics 2'
+)"""
+_KEYWORD_INDEX_TRIGGERS_SQL = (
+    f"""CREATE TRIGGER IF NOT EXISTS chunk_text_after_insert AFTER INSERT ON chunk_text BEGIN
+    INSERT INTO {KEYWORD_INDEX}(rowid, text) VALUES (new.id, new.text);
+END""",
+    f"""CREATE TRIGGER IF NOT EXISTS chunk_text_after_delete AFTER DELETE ON chunk_text BEGIN
+    INSERT INTO {KEYWORD_INDEX}({KEYWORD_INDEX}, rowid, text) VALUES ('delete', old.id, old.text);
+END""",
+    f"""CREATE TRIGGER IF NOT EXISTS chunk_text_after_update
+AFTER UPDATE OF id, text ON chunk_text BEGIN
+    INSERT INTO {KEYWORD_INDEX}({KEYWORD_INDEX}, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO {KEYWORD_INDEX}(rowid, text) VALUES (new.id, new.text);
+END""",
+)
+
+
+def rebuild_keyword_index(db: SqliteDatabase) -> None:
+    """Re-derive the whole keyword index from ``chunk_text`` (FTS5's ``rebuild`` command)."""
+    execute_sql(db, f"INSERT INTO {KEYWORD_INDEX}({KEYWORD_INDEX}) VALUES ('rebuild')", ())
+
+
+def keyword_index_in_step(db: SqliteDatabase) -> bool:
+    """Whether the keyword index matches ``chunk_text`` exactly (reads all of both)."""
+    try:
+        execute_sql(
+            db,
+            f"INSERT INTO {KEYWORD_INDEX}({KEYWORD_INDEX}, rank) VALUES ('integrity-check', 1)",
+            (),
+        )
+    except peewee.DatabaseError as error:
+        if "malformed" in str(error).lower():  # FTS5 says SQLITE_CORRUPT_VTAB
+            return False
+        raise
+    return True
+
+
+def _create_keyword_index(db: SqliteDatabase) -> None:
+    existed = KEYWORD_INDEX in db.get_tables()
+    execute_sql(db, _KEYWORD_INDEX_TABLE_SQL, ())
+    for trigger in _KEYWORD_INDEX_TRIGGERS_SQL:
+        execute_sql(db, trigger, ())
+    if not existed:  # dropped by hand: index the texts already there
+        rebuild_keyword_index(db)
 
 
 class Conversation(BaseModel):
@@ -339,7 +396,7 @@ def _migrate(db: SqliteDatabase, path: Path) -> None:
     version = _stored_version(db)
     if version is None:
         with db.atomic():
-            db.create_tables(MODELS)
+            _create_schema(db)
             _set_version(SCHEMA_VERSION)
         logger.info("created database %s (schema v%d)", path, SCHEMA_VERSION)
         return
@@ -358,7 +415,14 @@ def _migrate(db: SqliteDatabase, path: Path) -> None:
             _set_version(SCHEMA_VERSION)
         logger.info("migrated %s from schema v%d to v%d", path, version, SCHEMA_VERSION)
     # Tables added since (none yet) and any dropped by hand come back empty.
+    with db.atomic():
+        _create_schema(db)
+
+
+def _create_schema(db: SqliteDatabase) -> None:
+    """Create whatever of the schema is missing (every statement is "if not exists")."""
     db.create_tables(MODELS)
+    _create_keyword_index(db)
 
 
 def backup_database(source: Path, target: Path) -> Path:
@@ -374,6 +438,11 @@ def backup_database(source: Path, target: Path) -> Path:
 def tuple_rows(query: peewee.BaseQuery) -> list[tuple[Any, ...]]:
     """The rows of ``query`` as plain tuples (the stubs cannot express ``.tuples()``)."""
     return cast(list[tuple[Any, ...]], list(query.tuples()))
+
+
+def dict_rows(query: peewee.BaseQuery) -> list[dict[str, Any]]:
+    """The rows of ``query`` as dicts by column name (the stubs cannot express ``.dicts()``)."""
+    return cast(list[dict[str, Any]], list(query.dicts()))
 
 
 def execute_sql(db: SqliteDatabase, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:

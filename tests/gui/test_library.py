@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
@@ -44,10 +44,21 @@ def notes(folder: Path, count: int) -> list[Path]:
 
 
 def drop(pane: LibraryPane, paths: list[Path]) -> None:
+    """Drag the files' URLs onto the pane and let go, as a file manager does."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    centre = QPoint(pane.width() // 2, pane.height() // 2)
+    enter = QDragEnterEvent(
+        centre,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(pane, enter)
+    assert enter.isAccepted()
     event = QDropEvent(
-        QPointF(pane.width() / 2, pane.height() / 2),
+        QPointF(centre),
         Qt.DropAction.CopyAction,
         mime,
         Qt.MouseButton.LeftButton,
@@ -235,12 +246,15 @@ def test_moving_a_document_puts_it_in_the_other_collection(
     controller.move([str(text.resolve())], target.id)
 
     orchestrator = engine.orchestrator
+    assert orchestrator is not None
     qtbot.waitUntil(
-        lambda: [d.status for d in orchestrator.list_documents(target.id)] == ["ready"]
-        and not orchestrator.list_documents(source_id),
+        lambda: (
+            [d.status for d in orchestrator.list_documents(target.id)] == ["ready"]
+            and not orchestrator.list_documents(source_id)
+            and "baking.txt" not in statuses(pane)
+        ),
         timeout=INDEX_TIMEOUT_MS,
     )
-    assert "baking.txt" not in statuses(pane)
 
 
 def test_queued_files_survive_a_restart_of_the_controller(

@@ -12,7 +12,9 @@ from tests.ollama_server import OllamaTestServer
 from tests.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION, SampleLibrary
 
 
-def allma(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def allma(
+    env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "allma_desktop.cli", *args],
         env={**os.environ, **env},

@@ -12,8 +12,9 @@ from allma_desktop.config import AppConfig
 from allma_desktop.orchestrator import Orchestrator
 from allma_desktop.services.doctor import INTERRUPTED_REASON, NEEDS_REINDEX_REASON
 from allma_desktop.services.documents.model import Chunk
+from allma_desktop.services.keyword_index import KeywordIndex
 from allma_desktop.services.library import DocumentRecord
-from allma_desktop.services.storage import ChunkText
+from allma_desktop.services.storage import ChunkText, execute_sql
 from tests.invariants import assert_library_consistent
 from tests.ollama_server import EMBEDDING_DIMENSIONS
 from tests.sample_docs import SampleLibrary
@@ -127,6 +128,23 @@ async def test_keyword_rows_of_deleted_documents_are_removed_on_repair(
     await orchestrator.doctor(repair=True)
 
     assert ChunkText.select().where(ChunkText.document_id == "gone").count() == 0
+    assert (await orchestrator.doctor()).ok
+
+
+async def test_a_keyword_index_out_of_step_is_rebuilt_on_repair(
+    orchestrator: Orchestrator, sample_library: SampleLibrary
+) -> None:
+    document = await indexed_pdf(orchestrator, sample_library)
+    db = orchestrator.library.db
+    execute_sql(db, "INSERT INTO chunk_text_fts(chunk_text_fts) VALUES ('delete-all')", ())
+
+    assert "keyword_index_out_of_step" in kinds(await orchestrator.doctor())
+    await orchestrator.doctor(repair=True)
+
+    (chunk, *_) = orchestrator.library.chunk_texts(document.id)
+    word = max(chunk.text.split(), key=len).strip(".,;:()")
+    hits = KeywordIndex(db).search(document.collection_key, word, k=5)
+    assert chunk.chunk_id in {hit.chunk_id for hit in hits}
     assert (await orchestrator.doctor()).ok
 
 

@@ -187,7 +187,9 @@ async def test_the_prompt_sets_num_ctx_and_numbers_the_sources(
     await collect(orchestrator.ingest([sample_library.folder]))
     await collect(orchestrator.chat(None, PDF_QUESTION))
     chat_request = [r for r in ollama_server.requests if r.path == "/api/chat"][-1]
-    body = chat_request.body if isinstance(chat_request.body, dict) else json.loads(chat_request.body)
+    body = (
+        chat_request.body if isinstance(chat_request.body, dict) else json.loads(chat_request.body)
+    )
     assert body["options"]["num_ctx"] >= 2048
     assert "[1] (lighthouse-manual.pdf, page 3)" in body["messages"][-1]["content"]
 
@@ -250,7 +252,8 @@ async def test_regenerate_replaces_the_last_answer(
     user_message = orchestrator.conversations.messages(first.conversation_id)[0]
     await collect(
         orchestrator.chat(
-            first.conversation_id, "How is the lens cleaned?",
+            first.conversation_id,
+            "How is the lens cleaned?",
             replace_from_message_id=user_message.id,
         )
     )

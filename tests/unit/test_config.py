@@ -30,7 +30,10 @@ def test_environment_overrides_settings_file(tmp_path: Path) -> None:
 
 
 def test_vector_store_path_wins_over_chroma_persist_directory(tmp_path: Path) -> None:
-    env = {"CHROMA_PERSIST_DIRECTORY": str(tmp_path / "a"), "VECTOR_STORE_PATH": str(tmp_path / "b")}
+    env = {
+        "CHROMA_PERSIST_DIRECTORY": str(tmp_path / "a"),
+        "VECTOR_STORE_PATH": str(tmp_path / "b"),
+    }
     config = AppConfig.from_env(env, settings_file=tmp_path / "none.json")
     assert config.vectors_path == tmp_path / "b"
 

@@ -21,9 +21,7 @@ def _source(number: int, text: str, page: int | None = 1) -> Source:
 
 def test_sources_are_numbered_in_the_prompt_with_file_and_page() -> None:
     sources = [_source(1, "Alpha fact."), _source(2, "Beta fact.", page=7)]
-    messages, fitted = build_messages(
-        "What is beta?", sources, {}, [], context_tokens=8192
-    )
+    messages, fitted = build_messages("What is beta?", sources, {}, [], context_tokens=8192)
     prompt = messages[-1].content
     assert "[1] (f1.pdf, page 1)\nAlpha fact." in prompt
     assert "[2] (f2.pdf, page 7)\nBeta fact." in prompt
@@ -69,8 +67,16 @@ def _vector(chunk_id: str, score: float, text: str = "x") -> VectorHit:
 
 def _keyword(chunk_id: str, text: str = "x") -> KeywordHit:
     return KeywordHit(
-        chunk_id=chunk_id, document_id="d", text=text, score=1.0, page=1, path="/p", title="t",
-        heading_path=(), char_start=0, char_end=len(text),
+        chunk_id=chunk_id,
+        document_id="d",
+        text=text,
+        score=1.0,
+        page=1,
+        path="/p",
+        title="t",
+        heading_path=(),
+        char_start=0,
+        char_end=len(text),
     )
 
 
@@ -86,7 +92,10 @@ def test_weak_vector_only_hits_are_dropped_by_the_relevance_floor() -> None:
 
 def test_rerank_lifts_the_passage_covering_the_question() -> None:
     candidates = fuse(
-        [_vector("a", 0.9, "unrelated words entirely"), _vector("b", 0.85, "the gizmo voltage is 5 volts")],
+        [
+            _vector("a", 0.9, "unrelated words entirely"),
+            _vector("b", 0.85, "the gizmo voltage is 5 volts"),
+        ],
         [],
         0.2,
     )

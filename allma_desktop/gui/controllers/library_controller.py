@@ -103,6 +103,12 @@ class QueuedFile:
     reembed: bool = False  # not a file: re-embed the collection (path is "")
 
 
+def short_reason(message: str) -> str:
+    """A failure's reason for its row: "x.pdf: is damaged ..." -> "damaged ..."."""
+    reason = message.split(": ", 1)[-1] if ": " in message else message
+    return reason.removeprefix("is ")
+
+
 def row_from_record(record: DocumentRecord) -> LibraryRow:
     status: RowStatus = "ready"
     if record.status == "failed":
@@ -117,7 +123,7 @@ def row_from_record(record: DocumentRecord) -> LibraryRow:
         file_type=record.file_type,
         status=status,
         fraction=1.0 if status == "ready" else 0.0,
-        reason=(record.error or "interrupted") if status == "failed" else "",
+        reason=short_reason(record.error or "interrupted") if status == "failed" else "",
         pages=record.page_count,
         chunks=record.chunk_count,
         size_bytes=record.size_bytes or None,
@@ -146,11 +152,13 @@ class LibraryController(QObject):
         self._engine = engine
         self._queue: deque[QueuedFile] = deque()
         self._waiting_for_engine: list[tuple[list[str], int | None]] = []
-        self._live: dict[str, LibraryRow] = {}  # rows not (yet) as the database has them
+        # Rows not (yet) as the database has them, by (collection id, path).
+        self._live: dict[tuple[int, str], LibraryRow] = {}
         self._collections: list[CollectionRecord] = []
         self._collection_id: int | None = None
         self._paused = False
         self._drain_task: asyncio.Task[None] | None = None
+        self._draining = False
         self._cancel: CancelToken | None = None
         self._cancel_all = False
         self._current: QueuedFile | None = None
@@ -181,7 +189,7 @@ class LibraryController(QObject):
 
     @property
     def busy(self) -> bool:
-        return self._drain_task is not None and not self._drain_task.done()
+        return self._draining
 
     @property
     def paused(self) -> bool:
@@ -257,9 +265,8 @@ class LibraryController(QObject):
         except AllmaError as error:
             self.failed.emit(error)
             return
-        for path, row in list(self._live.items()):
-            if row.collection_id == collection_id:
-                del self._live[path]
+        for key in [key for key in self._live if key[0] == collection_id]:
+            del self._live[key]
         self.refresh_collections()
         self._collection_id = None
         self.select_collection(default.id)
@@ -292,8 +299,8 @@ class LibraryController(QObject):
             self.failed.emit(error)
             return
         rows = {record.path: row_from_record(record) for record in records}
-        for path, row in self._live.items():
-            if row.collection_id == self._collection_id:
+        for (collection_id, path), row in self._live.items():
+            if collection_id == self._collection_id:
                 rows[path] = row
         self.rows_reset.emit(list(rows.values()))
 
@@ -385,7 +392,7 @@ class LibraryController(QObject):
                 except AllmaError as error:
                     self.failed.emit(error)
                     continue
-            self._live.pop(row.path, None)
+            self._live.pop((row.collection_id, row.path), None)
             self._pending_rows.pop(row.path, None)
             self.row_removed.emit(row.path)
         self._announce_documents_changed()
@@ -410,7 +417,8 @@ class LibraryController(QObject):
                     replace(q, collection_id=collection_id) if q.path == row.path else q
                     for q in self._queue
                 )
-                self._live[row.path] = replace(row, collection_id=collection_id)
+                self._live.pop((row.collection_id, row.path), None)
+                self._live[(collection_id, row.path)] = replace(row, collection_id=collection_id)
                 self.row_removed.emit(row.path)
                 continue
             if move_document is not None:
@@ -419,7 +427,7 @@ class LibraryController(QObject):
                 except AllmaError as error:
                     self.failed.emit(error)
                     continue
-                self._live.pop(row.path, None)
+                self._live.pop((row.collection_id, row.path), None)
                 self.row_removed.emit(row.path)
             else:
                 # Without Orchestrator.move_document: index a copy there, then drop this one.
@@ -451,7 +459,7 @@ class LibraryController(QObject):
         self._queue.clear()
         self._save_queue()
         for item in dropped:
-            row = self._live.pop(item.path, None)
+            row = self._live.pop((item.collection_id, item.path), None)
             self._pending_rows.pop(item.path, None)
             if row is not None and row.document_id is None:
                 self.row_removed.emit(item.path)
@@ -463,7 +471,8 @@ class LibraryController(QObject):
     # --- the queue ----------------------------------------------------------------------
 
     def _start_draining(self) -> None:
-        if self.busy or self._paused or not self._queue or self._engine.orchestrator is None:
+        running = self._drain_task is not None and not self._drain_task.done()
+        if running or self._paused or not self._queue or self._engine.orchestrator is None:
             self._pending_progress = True
             return
         self._drain_task = self._engine.run(self._drain())
@@ -475,6 +484,7 @@ class LibraryController(QObject):
         self._session_started = time.monotonic()
         self._session_counts = {"indexed": 0, "failed": 0, "skipped": 0}
         self._cancel_all = False
+        self._draining = True
         self.busy_changed.emit(True)
         self._flush_timer.start()
         fatal: AllmaError | None = None
@@ -501,6 +511,7 @@ class LibraryController(QObject):
         finally:
             self._current, self._cancel = None, None
             self._flush_timer.stop()
+            self._draining = False
             self._flush()
             self.busy_changed.emit(False)
         summary = BatchSummary(
@@ -544,30 +555,37 @@ class LibraryController(QObject):
                 await orchestrator.remove_document(item.replaces_document_id)
             except AllmaError as error:
                 self.failed.emit(error)
+            self.refresh_rows()
             self._announce_documents_changed()
         return fatal
 
     def _on_event(self, orchestrator: Orchestrator, item: QueuedFile, event: IngestEvent) -> None:
         if isinstance(event, FileStarted):
-            row = self._row(event.path) or self._new_row(event.path, item.collection_id, "indexing")
+            cid = item.collection_id
+            row = self._row(event.path, cid) or self._new_row(event.path, cid, "indexing")
             self._current_fraction = 0.0
             self._set_row(replace(row, status="indexing", fraction=0.0, reason="", hint=""))
         elif isinstance(event, FileParsed):
             self._current_fraction = PARSED_FRACTION
             self._update_progress(
-                event.path, PARSED_FRACTION, pages=event.pages, chunks=event.chunks
+                item, event.path, PARSED_FRACTION, pages=event.pages, chunks=event.chunks
             )
         elif isinstance(event, EmbedProgress):
             done = event.chunks_done / max(event.chunks_total, 1)
             self._current_fraction = PARSED_FRACTION + (1 - PARSED_FRACTION) * done
-            self._update_progress(event.path, self._current_fraction)
+            self._update_progress(item, event.path, self._current_fraction)
         elif isinstance(event, FileFinished):
             self._finish_row(orchestrator, item, event)
 
     def _update_progress(
-        self, path: str, fraction: float, pages: int | None = None, chunks: int | None = None
+        self,
+        item: QueuedFile,
+        path: str,
+        fraction: float,
+        pages: int | None = None,
+        chunks: int | None = None,
     ) -> None:
-        row = self._pending_rows.get(path) or self._row(path)
+        row = self._row(path, item.collection_id)
         if row is None:
             return
         changes: dict[str, object] = {"fraction": fraction}
@@ -576,8 +594,9 @@ class LibraryController(QObject):
         if chunks is not None:
             changes["chunks"] = chunks
         updated = replace(row, **changes)  # type: ignore[arg-type]
-        self._live[path] = updated
-        self._pending_rows[path] = updated  # sent by the next flush, not now
+        self._live[(item.collection_id, path)] = updated
+        if item.collection_id == self._collection_id:
+            self._pending_rows[path] = updated  # sent by the next flush, not now
         self._pending_progress = True
 
     def _finish_row(
@@ -586,14 +605,15 @@ class LibraryController(QObject):
         self._pending_rows.pop(event.path, None)
         if event.status in ("indexed", "unchanged"):
             self._session_counts["indexed"] += 1
-            self._live.pop(event.path, None)
+            self._live.pop((item.collection_id, event.path), None)
             stored = self._stored_record(orchestrator, item.collection_id, event.path)
             if stored is not None:
                 self._emit_row(row_from_record(stored))
             self._announce_documents_changed()
             self._pending_progress = True
             return
-        row = self._row(event.path) or self._new_row(event.path, item.collection_id, "failed")
+        cid = item.collection_id
+        row = self._row(event.path, cid) or self._new_row(event.path, cid, "failed")
         if event.status == "skipped":
             self._session_counts["skipped"] += 1
             self._set_row(replace(row, status="skipped", reason=event.reason, fraction=0.0))
@@ -603,7 +623,7 @@ class LibraryController(QObject):
         cancelled = event.reason == "cancelled"
         reason = event.reason
         if error is not None:
-            reason = error.message.split(": ", 1)[-1] if ": " in error.message else error.message
+            reason = short_reason(error.message)
         self._set_row(
             replace(
                 row,
@@ -639,20 +659,21 @@ class LibraryController(QObject):
         )
 
     def _set_row(self, row: LibraryRow) -> None:
-        self._live[row.path] = row
+        self._live[(row.collection_id, row.path)] = row
         self._emit_row(row)
 
     def _emit_row(self, row: LibraryRow) -> None:
         if row.collection_id == self._collection_id:
             self.row_changed.emit(row)
 
-    def _row(self, path: str) -> LibraryRow | None:
-        if path in self._live:
-            return self._live[path]
-        orchestrator = self._engine.orchestrator
-        if orchestrator is None or self._collection_id is None:
+    def _row(self, path: str, collection_id: int | None = None) -> LibraryRow | None:
+        """The row of ``path`` in that collection (the one shown when None)."""
+        cid = self._collection_id if collection_id is None else collection_id
+        if cid is None:
             return None
-        record = self._stored_record(orchestrator, self._collection_id, path)
+        if (cid, path) in self._live:
+            return self._live[(cid, path)]
+        record = self._stored_record(self._engine.orchestrator, cid, path)
         return row_from_record(record) if record is not None else None
 
     @staticmethod

@@ -40,6 +40,14 @@ def status_text(row: LibraryRow) -> str:
     return {"queued": "Queued", "ready": "Ready", "cancelled": "Cancelled"}[row.status]
 
 
+_TYPE_LABELS = {"markdown": "MD", "text": "TXT", "htm": "HTML", "markdown-text": "MD"}
+
+
+def type_label(file_type: str) -> str:
+    """A short, uniform label: files on their way in know only their suffix."""
+    return _TYPE_LABELS.get(file_type.lower(), file_type.upper())
+
+
 def human_size(size: int | None) -> str:
     if size is None:
         return ""
@@ -154,7 +162,7 @@ class DocumentTableModel(QAbstractTableModel):
         if column == NAME:
             return row.title if row.title and row.status == "ready" else row.name
         if column == TYPE:
-            return row.file_type.upper()
+            return type_label(row.file_type)
         if column == PAGES:
             return "" if row.pages is None else str(row.pages)
         if column == CHUNKS:
@@ -193,9 +201,9 @@ class StatusDelegate(QStyledItemDelegate):
         colors = current_colors()
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        if option.state & QStyle.StateFlag.State_Selected:  # type: ignore[operator]
-            painter.fillRect(option.rect, QColor(colors.selection))  # type: ignore[attr-defined]
-        rect: QRect = option.rect  # type: ignore[attr-defined]
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(option.rect, QColor(colors.selection))
+        rect: QRect = option.rect
         dot_color = {
             "ready": colors.success,
             "failed": colors.danger,
@@ -219,11 +227,12 @@ class StatusDelegate(QStyledItemDelegate):
             painter.setBrush(QColor(colors.accent))
             painter.drawRoundedRect(filled, 2, 2)
         painter.setPen(QColor(text_color))
-        painter.setFont(option.font)  # type: ignore[attr-defined]
+        painter.setFont(option.font)
         text = painter.fontMetrics().elidedText(
             status_text(row), Qt.TextElideMode.ElideRight, text_rect.width()
         )
-        painter.drawText(text_rect, int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), text)
+        align = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+        painter.drawText(text_rect, int(align), text)
         painter.restore()
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
@@ -231,4 +240,11 @@ class StatusDelegate(QStyledItemDelegate):
         return QSize(hint.width() + 24, max(hint.height(), 34))
 
 
-__all__ = ["COLUMNS", "DocumentTableModel", "ROW_ROLE", "SORT_ROLE", "StatusDelegate", "status_text"]
+__all__ = [
+    "COLUMNS",
+    "ROW_ROLE",
+    "SORT_ROLE",
+    "DocumentTableModel",
+    "StatusDelegate",
+    "status_text",
+]

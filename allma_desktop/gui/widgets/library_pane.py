@@ -44,6 +44,7 @@ from allma_desktop.gui.controllers.library_controller import (
     LibraryRow,
     OverallProgress,
 )
+from allma_desktop.gui.theme import app_icon
 from allma_desktop.gui.widgets.library_model import (
     ADDED,
     CHUNKS,
@@ -88,9 +89,9 @@ class DropZone(QFrame):
         layout.setContentsMargins(40, 40, 40, 40)
         layout.setSpacing(10)
         layout.addStretch(1)
-        icon = QLabel("⇣", self)
+        icon = QLabel(self)
+        icon.setPixmap(app_icon().pixmap(64, 64))
         icon.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        icon.setStyleSheet("font-size: 40px; color: palette(highlight);")
         title = QLabel("Drop files or folders here", self)
         title.setObjectName("dropZoneTitle")
         title.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -133,6 +134,7 @@ class LibraryPane(QWidget):
         self.controller = controller
         self.setObjectName("libraryPane")
         self.setAcceptDrops(True)
+        self._shown_collection_id: int | None = None
         self.model = DocumentTableModel(self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -236,12 +238,12 @@ class LibraryPane(QWidget):
         self.table.setItemDelegateForColumn(STATUS, StatusDelegate(self.table))
         header_view = self.table.horizontalHeader()
         header_view.setHighlightSections(False)
-        header_view.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((TYPE, 70), (PAGES, 70), (CHUNKS, 80), (SIZE, 90), (ADDED, 130)):
+        columns = ((NAME, 250), (TYPE, 64), (PAGES, 64), (CHUNKS, 74), (SIZE, 86), (ADDED, 120))
+        for column, width in columns:
             header_view.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header_view.resizeSection(column, width)
-        header_view.setSectionResizeMode(STATUS, QHeaderView.ResizeMode.Interactive)
-        header_view.resizeSection(STATUS, 240)
+        # Status takes the spare width: a failure's reason must stay readable.
+        header_view.setSectionResizeMode(STATUS, QHeaderView.ResizeMode.Stretch)
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.drop_zone)
         self.stack.addWidget(self.table)
@@ -261,8 +263,8 @@ class LibraryPane(QWidget):
         c.collections_changed.connect(self._on_collections)
         c.current_collection_changed.connect(self._select_collection_in_box)
         c.progress.connect(self._show_progress)
-        c.paused_changed.connect(lambda _: self._show_progress(c.overall_progress()))
-        c.busy_changed.connect(lambda _: self._show_progress(c.overall_progress()))
+        c.paused_changed.connect(self._refresh_progress)
+        c.busy_changed.connect(self._refresh_progress)
         c.failed.connect(self._show_error)
         c.notice.connect(self.show_notice)
         c.batch_finished.connect(self._on_batch_finished)
@@ -275,13 +277,13 @@ class LibraryPane(QWidget):
         self.add_folder_button.clicked.connect(self.choose_folder)
         self.drop_zone.choose_button.clicked.connect(self.choose_files)
         self.drop_zone.folder_button.clicked.connect(self.choose_folder)
-        self.pause_button.clicked.connect(lambda: c.set_paused(not c.paused))
+        self.pause_button.clicked.connect(self._toggle_pause)
         self.cancel_button.clicked.connect(c.cancel)
         self.table.customContextMenuRequested.connect(self._show_context_menu)
         self.table.doubleClicked.connect(self._open_index)
         remove = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.table)
         remove.setContext(Qt.ShortcutContext.WidgetShortcut)
-        remove.activated.connect(lambda: c.remove(self.selected_paths()))
+        remove.activated.connect(self.remove_selected)
 
     # --- controller -> view -------------------------------------------------------------
 
@@ -329,9 +331,16 @@ class LibraryPane(QWidget):
 
     def _select_collection_in_box(self, collection_id: int) -> None:
         position = self.collection_box.findData(collection_id)
+        if collection_id != self._shown_collection_id:
+            # A message about another collection's files would mislead here.
+            self._shown_collection_id = collection_id
+            self.show_notice("")
         if position >= 0:
             self.collection_box.setCurrentIndex(position)
         self._update_summary()
+
+    def _refresh_progress(self, _state: bool = False) -> None:
+        self._show_progress(self.controller.overall_progress())
 
     def _show_progress(self, progress: OverallProgress) -> None:
         active = self.controller.busy or bool(self.controller.queued_paths)
@@ -381,8 +390,16 @@ class LibraryPane(QWidget):
         if isinstance(collection_id, int):
             self.controller.select_collection(collection_id)
 
+    def _toggle_pause(self) -> None:
+        self.controller.set_paused(not self.controller.paused)
+
+    def remove_selected(self) -> None:
+        self.controller.remove(self.selected_paths())
+
     def choose_files(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Add documents", str(Path.home()), FILE_FILTER)
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Add documents", str(Path.home()), FILE_FILTER
+        )
         if paths:
             self.controller.add_paths(paths)
 
@@ -495,9 +512,9 @@ def _open_path(path: str) -> None:
 def _reveal(path: str) -> None:
     """Show the file in the file manager (selected where the platform can)."""
     if sys.platform == "darwin":
-        subprocess.Popen(["open", "-R", path])  # noqa: S603, S607 - fixed arguments
+        subprocess.Popen(["open", "-R", path])
     elif sys.platform == "win32":
-        subprocess.Popen(["explorer", "/select,", path])  # noqa: S603, S607
+        subprocess.Popen(["explorer", "/select,", path])
     else:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
 

@@ -222,6 +222,16 @@ def _title_from_fonts(page: Any) -> str | None:
     return None if looks_like_prose or len(title) > _TITLE_MAX_LENGTH else title
 
 
+def _mupdf_errors() -> tuple[type[BaseException], ...]:
+    """What PyMuPDF raises for damaged files: its own FzError* classes and RuntimeError."""
+    return (RuntimeError, ValueError, _pymupdf().mupdf.FzErrorBase)
+
+
+def _error_detail(exc: BaseException, path: Path) -> str:
+    detail = re.sub(r"^code=\d+: ", "", str(exc)) or type(exc).__name__
+    return detail.replace(str(path), path.name)
+
+
 def _open(path: Path, file_type: str) -> Any:
     pymupdf = _pymupdf()
     # MuPDF reports repairs on stderr; the outcome reaches the user as our error instead.
@@ -233,56 +243,75 @@ def _open(path: Path, file_type: str) -> Any:
         require_zip(path, file_type.upper())
     try:
         return pymupdf.open(str(path), filetype=file_type)
-    except (RuntimeError, ValueError) as exc:  # pymupdf.FileDataError is a RuntimeError
-        raise CorruptDocument(path, str(exc) or type(exc).__name__) from exc
+    except _mupdf_errors() as exc:
+        raise CorruptDocument(path, _error_detail(exc, path)) from exc
+
+
+@dataclass
+class _PagedText:
+    page_count: int
+    blocks: list[_PageBlock]
+    unreadable_pages: list[str]
+    outline: _Outline
+    metadata: dict[str, Any]
+    title: str | None
+
+
+def _read_pages(document: Any, path: Path) -> _PagedText:
+    """Text blocks of every page, one page in memory at a time; bad pages are skipped."""
+    if document.needs_pass and not document.authenticate(""):
+        raise EncryptedDocument(path)
+    page_count = document.page_count
+    if page_count == 0:
+        raise CorruptDocument(path, "no pages")
+    outline = _Outline(document)
+    blocks: list[_PageBlock] = []
+    unreadable_pages: list[str] = []
+    for index in range(page_count):
+        try:
+            blocks.extend(_page_blocks(document.load_page(index), index + 1))
+        except _mupdf_errors() as exc:
+            unreadable_pages.append(f"page {index + 1}: {_error_detail(exc, path)}")
+    metadata = document.metadata or {}
+    title = clean_title(metadata.get("title"))
+    if title is None and blocks:
+        try:
+            title = _title_from_fonts(document.load_page(blocks[0].page - 1))
+        except _mupdf_errors():
+            title = None
+    return _PagedText(page_count, blocks, unreadable_pages, outline, metadata, title)
 
 
 def parse_paged(path: Path, file_type: str) -> ParsedDocument:
     """Read any format PyMuPDF opens; ``file_type`` is a key of ``MUPDF_FORMATS``."""
     require_nonempty_file(path)
-    document = _open(path, file_type)
-    with document:
-        if document.needs_pass and not document.authenticate(""):
-            raise EncryptedDocument(path)
-        page_count = document.page_count
-        if page_count == 0:
-            raise CorruptDocument(path, "no pages")
-        outline = _Outline(document)
-        page_blocks: list[_PageBlock] = []
-        unreadable_pages: list[str] = []
-        for index in range(page_count):
-            try:
-                page = document.load_page(index)
-                page_blocks.extend(_page_blocks(page, index + 1))
-            except (RuntimeError, ValueError) as exc:
-                unreadable_pages.append(f"page {index + 1}: {exc}")
-            finally:
-                page = None  # free the page (and its display list) before the next one
-        metadata = document.metadata or {}
-        title = clean_title(metadata.get("title"))
-        if title is None and page_blocks:
-            title = _title_from_fonts(document.load_page(page_blocks[0].page - 1))
-    if unreadable_pages:
-        logger.info("%s: %d unreadable page(s)", path, len(unreadable_pages))
-    if not page_blocks:
-        if len(unreadable_pages) == page_count:
-            raise CorruptDocument(path, f"no page could be read ({unreadable_pages[0]})")
+    with _open(path, file_type) as document:
+        try:
+            paged = _read_pages(document, path)
+        except _mupdf_errors() as exc:
+            raise CorruptDocument(path, _error_detail(exc, path)) from exc
+    if paged.unreadable_pages:
+        logger.info("%s: %d unreadable page(s)", path, len(paged.unreadable_pages))
+    if not paged.blocks:
+        if len(paged.unreadable_pages) == paged.page_count:
+            raise CorruptDocument(path, f"no page could be read ({paged.unreadable_pages[0]})")
         raise NoTextLayer(path)
 
-    pages_with_text = len({block.page for block in page_blocks})
-    page_blocks = _without_running_headers(page_blocks, pages_with_text)
+    pages_with_text = len({block.page for block in paged.blocks})
+    page_blocks = _without_running_headers(paged.blocks, pages_with_text)
     blocks: list[TextBlock] = []
     for page, group in _group_by_page(page_blocks):
-        blocks.extend(outline.blocks_for_page(page, group))
+        blocks.extend(paged.outline.blocks_for_page(page, group))
+    metadata = paged.metadata
     return finish_document(
         path,
         file_type,
         blocks,
-        title=title,
+        title=paged.title,
         author=metadata.get("author") or None,
         created=pdf_date_to_iso(metadata.get("creationDate")),
         modified=pdf_date_to_iso(metadata.get("modDate")),
-        page_count=page_count,
+        page_count=paged.page_count,
     )
 
 

@@ -67,7 +67,7 @@ def require_zip(path: Path, format_name: str) -> None:
     if not zipfile.is_zipfile(path):
         found = sniff_format(read_head(path))
         detail = f"looks like {found}" if found else "not a zip archive"
-        raise CorruptDocument(path, f"not a {format_name} file ({detail})")
+        raise CorruptDocument(path, f"not a valid {format_name} file ({detail})")
     try:
         with zipfile.ZipFile(path) as archive:
             declared = sum(member.file_size for member in archive.infolist())

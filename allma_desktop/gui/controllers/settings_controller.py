@@ -1,0 +1,269 @@
+"""Settings: validate, save, apply (restarting the engine when needed); test Ollama; models.
+
+Engine settings live in the settings file (``config.save_settings``); GUI-only
+preferences (theme, close to tray) live in QSettings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtWidgets import QApplication
+
+from allma_desktop.config import AppConfig, save_settings, settings_path
+from allma_desktop.errors import AllmaError, ConfigError
+
+if TYPE_CHECKING:
+    from allma_desktop.gui.engine import Engine
+    from allma_desktop.services.llm import ModelInfo
+
+log = logging.getLogger(__name__)
+
+THEME_KEY = "appearance/theme"
+CLOSE_TO_TRAY_KEY = "tray/close_to_tray"
+CONNECTION_TEST_TIMEOUT = 5.0
+# Read once per call by the orchestrator, so they apply without reopening anything.
+LIVE_FIELDS = frozenset({"temperature", "system_prompt", "think", "top_k", "hybrid_search"})
+# The settings file key for each name a ConfigError may carry (env variables included).
+FIELD_FOR_VARIABLE = {
+    "OLLAMA_HOST": "ollama_host",
+    "OLLAMA_MODEL": "ollama_model",
+    "OLLAMA_EMBEDDING_MODEL": "ollama_embedding_model",
+    **{f.name: f.name for f in fields(AppConfig)},
+}
+
+
+@dataclass(frozen=True)
+class ConnectionResult:
+    host: str
+    ok: bool
+    message: str
+    version: str | None
+    models: tuple[str, ...]
+
+
+def close_to_tray_enabled() -> bool:
+    """On by default where the desktop has a tray."""
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    default = QSystemTrayIcon.isSystemTrayAvailable()
+    value = QSettings().value(CLOSE_TO_TRAY_KEY, default)
+    return value in (True, "true", "1", 1)
+
+
+def saved_theme() -> str:
+    return str(QSettings().value(THEME_KEY, "system"))
+
+
+class SettingsController(QObject):
+    connection_tested = Signal(object)  # ConnectionResult
+    models_loaded = Signal(object)  # list[ModelInfo]
+    pull_progress = Signal(str, str, float)  # model, status, fraction 0..1 (-1: unknown)
+    pull_finished = Signal(str)
+    pull_failed = Signal(str, object)  # model, AllmaError
+    saved = Signal(object)  # the new AppConfig, once applied
+    invalid = Signal(object)  # ConfigError: which field, what it accepts
+    failed = Signal(object)  # AllmaError
+    restarting = Signal(bool)
+
+    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._engine = engine
+        self._pulls: dict[str, asyncio.Task[None]] = {}
+        self.models: list[ModelInfo] = []
+        engine.events.engine_ready.connect(self.refresh_models)
+
+    @property
+    def config(self) -> AppConfig:
+        return self._engine.config
+
+    @property
+    def theme(self) -> str:
+        return saved_theme()
+
+    @property
+    def close_to_tray(self) -> bool:
+        return close_to_tray_enabled()
+
+    @property
+    def settings_file(self) -> str:
+        return str(settings_path())
+
+    def library_chunk_count(self) -> int:
+        orchestrator = self._engine.orchestrator
+        if orchestrator is None:
+            return 0
+        try:
+            return sum(c.chunk_count for c in orchestrator.collections())
+        except AllmaError:
+            return 0
+
+    # --- connection and models --------------------------------------------------------
+
+    def test_connection(self, host: str) -> None:
+        """Check Ollama at ``host`` (not yet saved); emits ``connection_tested``."""
+        try:
+            candidate = self.config.with_changes(ollama_host=host)
+        except ConfigError as error:
+            self.invalid.emit(error)
+            return
+        self._engine.run(self._test(candidate))
+
+    async def _test(self, candidate: AppConfig) -> None:
+        # A throw-away client: the address being tested is not the engine's yet.
+        from allma_desktop.services.llm import OllamaService
+
+        service = OllamaService(candidate.ollama_host, timeout=CONNECTION_TEST_TIMEOUT)
+        try:
+            health = await service.health(candidate.ollama_model, candidate.ollama_embedding_model)
+        except AllmaError as error:
+            self.connection_tested.emit(
+                ConnectionResult(candidate.ollama_host, False, str(error), None, ())
+            )
+            return
+        finally:
+            await service.close()
+        if health.reachable:
+            count = len(health.models)
+            message = f"Connected to Ollama {health.version or ''} · {count} model"
+            message = message.replace("  ", " ") + ("s" if count != 1 else "")
+        else:
+            message = str(health.error) if health.error else "Ollama did not answer."
+        self.connection_tested.emit(
+            ConnectionResult(
+                candidate.ollama_host,
+                health.reachable,
+                message,
+                health.version,
+                tuple(health.models),
+            )
+        )
+
+    def refresh_models(self, _orchestrator: object = None) -> None:
+        if self._engine.orchestrator is not None:
+            self._engine.run(self._load_models())
+
+    async def _load_models(self) -> None:
+        orchestrator = self._engine.orchestrator
+        if orchestrator is None:
+            return
+        try:
+            self.models = await orchestrator.models()
+        except AllmaError as error:
+            log.info("cannot list models: %s", error)
+            self.models = []
+        self.models_loaded.emit(list(self.models))
+
+    def pull(self, name: str) -> None:
+        """Download ``name`` through Ollama; progress and the outcome come as signals."""
+        name = name.strip()
+        if not name or name in self._pulls or self._engine.orchestrator is None:
+            return
+        self._pulls[name] = self._engine.run(self._pull(name))
+
+    async def _pull(self, name: str) -> None:
+        orchestrator = self._engine.orchestrator
+        try:
+            if orchestrator is None:
+                return
+            async for progress in orchestrator.pull(name):
+                fraction = progress.fraction
+                self.pull_progress.emit(
+                    name, progress.status, -1.0 if fraction is None else fraction
+                )
+        except AllmaError as error:
+            self.pull_failed.emit(name, error)
+            return
+        finally:
+            self._pulls.pop(name, None)
+        self.pull_finished.emit(name)
+        await self._load_models()
+
+    # --- saving -------------------------------------------------------------------------
+
+    def validate(self, changes: dict[str, Any]) -> AppConfig | None:
+        """The config with ``changes``, or None after emitting ``invalid``."""
+        try:
+            return self.config.with_changes(**changes)
+        except ConfigError as error:
+            self.invalid.emit(error)
+            return None
+
+    def save(
+        self,
+        changes: dict[str, Any],
+        theme: str | None = None,
+        close_to_tray: bool | None = None,
+    ) -> AppConfig | None:
+        """Validate, write the settings file, apply; returns the new config (None if invalid)."""
+        new = self.validate(changes)
+        if new is None:
+            return None
+        gui = QSettings()
+        if theme is not None and theme != self.theme:
+            gui.setValue(THEME_KEY, theme)
+            app = QApplication.instance()
+            if isinstance(app, QApplication):
+                from allma_desktop.gui.theme import apply_theme
+
+                apply_theme(app, theme)
+        if close_to_tray is not None:
+            gui.setValue(CLOSE_TO_TRAY_KEY, close_to_tray)
+        gui.sync()
+        old = self.config
+        if new == old:
+            self.saved.emit(new)
+            return new
+        try:
+            save_settings(new)
+        except OSError as error:
+            self.failed.emit(
+                AllmaError(
+                    f"The settings could not be saved to {settings_path()}: {error.strerror}.",
+                    "Check that the folder is writable.",
+                )
+            )
+            return None
+        if needs_restart(old, new):
+            self._engine.run(self._restart(new))
+        else:
+            self._engine.config = new
+            if self._engine.orchestrator is not None:
+                self._engine.orchestrator.config = new
+            self._engine.events.settings_changed.emit(new)
+            self.saved.emit(new)
+        return new
+
+    async def _restart(self, new: AppConfig) -> None:
+        self.restarting.emit(True)
+        try:
+            await self._engine.restart(new)
+        finally:
+            self.restarting.emit(False)
+        self._engine.events.settings_changed.emit(new)
+        self.saved.emit(new)
+
+
+def needs_restart(old: AppConfig, new: AppConfig) -> bool:
+    """Whether the engine must be reopened for ``new`` (anything but per-answer settings)."""
+    return any(
+        getattr(old, f.name) != getattr(new, f.name)
+        for f in fields(AppConfig)
+        if f.name not in LIVE_FIELDS
+    )
+
+
+__all__ = [
+    "CLOSE_TO_TRAY_KEY",
+    "FIELD_FOR_VARIABLE",
+    "THEME_KEY",
+    "ConnectionResult",
+    "SettingsController",
+    "close_to_tray_enabled",
+    "needs_restart",
+    "saved_theme",
+]

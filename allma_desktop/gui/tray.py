@@ -1,0 +1,172 @@
+"""The tray icon: quick ask, show the window, pause indexing, quit; close keeps running.
+
+A truly global hotkey needs per-platform APIs (X11 key grabs, RegisterHotKey on
+Windows, Carbon on macOS; none on Wayland) that Qt does not offer, so the quick-ask
+shortcut (Ctrl+Shift+Space) works while any Allma window has focus; from elsewhere
+the tray menu (or a desktop-environment shortcut running ``allma-desktop``) opens it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import QApplication, QMainWindow, QMenu, QSystemTrayIcon
+
+from allma_desktop.gui.controllers.settings_controller import close_to_tray_enabled
+from allma_desktop.gui.theme import app_icon
+
+if TYPE_CHECKING:
+    from allma_desktop.gui.app_events import AppEvents
+    from allma_desktop.gui.controllers.library_controller import BatchSummary, LibraryController
+    from allma_desktop.gui.widgets.quick_ask import QuickAskWindow
+
+log = logging.getLogger(__name__)
+
+QUICK_ASK_SHORTCUT = "Ctrl+Shift+Space"
+LONG_JOB_SECONDS = 10.0  # indexing this long earns a notification when the window is hidden
+
+
+class TrayIcon(QSystemTrayIcon):
+    def __init__(
+        self,
+        window: QMainWindow,
+        events: AppEvents,
+        quick_ask: QuickAskWindow,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(app_icon(), parent or window)
+        self.window = window
+        self.events = events
+        self.quick_ask = quick_ask
+        self.quitting = False
+        self._told_about_tray = False
+        self.setToolTip("Allma")
+
+        self.menu = QMenu()
+        self.quick_ask_action = QAction("Quick ask…", self.menu)
+        self.quick_ask_action.setShortcut(QKeySequence(QUICK_ASK_SHORTCUT))
+        self.show_action = QAction("Show window", self.menu)
+        self.pause_action = QAction("Pause indexing", self.menu)
+        self.pause_action.setCheckable(True)
+        self.quit_action = QAction("Quit Allma", self.menu)
+        self.menu.addAction(self.quick_ask_action)
+        self.menu.addAction(self.show_action)
+        self.menu.addSeparator()
+        self.menu.addAction(self.pause_action)
+        self.menu.addSeparator()
+        self.menu.addAction(self.quit_action)
+        self.setContextMenu(self.menu)
+
+        self.quick_ask_action.triggered.connect(self.open_quick_ask)
+        self.show_action.triggered.connect(self.show_window)
+        self.pause_action.toggled.connect(self._set_paused)
+        self.quit_action.triggered.connect(self.quit)
+        self.activated.connect(self._on_activated)
+        events.open_conversation.connect(self.show_window)
+
+        shortcut = QShortcut(QKeySequence(QUICK_ASK_SHORTCUT), window)
+        shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
+        shortcut.activated.connect(self.open_quick_ask)
+
+        library = self.library
+        self.pause_action.setEnabled(library is not None)
+        if library is not None:
+            library.paused_changed.connect(self.pause_action.setChecked)
+            library.batch_finished.connect(self._on_batch_finished)
+
+        window.installEventFilter(self)
+        if self.tray_available():
+            QApplication.setQuitOnLastWindowClosed(False)
+            self.show()
+
+    @property
+    def library(self) -> LibraryController | None:
+        """The main window's library controller, when the library page exists."""
+        controller = getattr(self.window, "library_controller", None)
+        return controller if controller is not None and hasattr(controller, "set_paused") else None
+
+    @staticmethod
+    def tray_available() -> bool:
+        return QSystemTrayIcon.isSystemTrayAvailable()
+
+    # --- actions ------------------------------------------------------------------------
+
+    def open_quick_ask(self) -> None:
+        self.quick_ask.open_popup()
+
+    def show_window(self, _conversation_id: int | None = None) -> None:
+        window = self.window
+        if window.isMinimized():
+            window.showNormal()
+        window.show()
+        window.raise_()
+        window.activateWindow()
+
+    def quit(self) -> None:
+        """Really quit: save the window's layout (its closeEvent), then end the event loop."""
+        self.quitting = True
+        self.quick_ask.close()
+        self.window.close()
+        self.hide()
+        QApplication.quit()
+
+    def _set_paused(self, paused: bool) -> None:
+        library = self.library
+        if library is not None:
+            library.set_paused(paused)
+
+    def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason == QSystemTrayIcon.ActivationReason.Trigger:
+            if self.window.isVisible() and not self.window.isMinimized():
+                self.window.hide()
+            else:
+                self.show_window()
+
+    # --- close keeps running --------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.window and event.type() == QEvent.Type.Close and not self.quitting:
+            if self.tray_available() and close_to_tray_enabled():
+                event.ignore()
+                self.window.hide()
+                if not self._told_about_tray:
+                    self._told_about_tray = True
+                    self.showMessage(
+                        "Allma is still running",
+                        "Find it in the tray. Quit from the tray menu.",
+                        app_icon(),
+                        4000,
+                    )
+                return True
+            # Closing really closes: let the window save its layout, then end the app.
+            self.quitting = True
+            self.quick_ask.close()
+            QApplication.setQuitOnLastWindowClosed(True)
+        return super().eventFilter(watched, event)
+
+    # --- notifications --------------------------------------------------------------------
+
+    def _on_batch_finished(self, summary: BatchSummary) -> None:
+        if self.window.isVisible() or summary.seconds < LONG_JOB_SECONDS:
+            return
+        title, text = notification_text(summary)
+        self.showMessage(title, text, app_icon(), 8000)
+
+
+def notification_text(summary: BatchSummary) -> tuple[str, str]:
+    """The title and text of the "indexing finished" desktop notification."""
+    if summary.error is not None:
+        return "Indexing stopped", summary.error.message
+    parts = [f"{summary.indexed} document{'s' if summary.indexed != 1 else ''} ready"]
+    if summary.failed:
+        parts.append(f"{summary.failed} could not be read")
+    if summary.skipped:
+        parts.append(f"{summary.skipped} skipped")
+    title = "Indexing cancelled" if summary.cancelled else "Your library is up to date"
+    return title, ", ".join(parts) + "."
+
+
+__all__ = ["LONG_JOB_SECONDS", "QUICK_ASK_SHORTCUT", "TrayIcon", "notification_text"]

@@ -1,0 +1,247 @@
+"""Quick ask: a small frameless popup that answers from the library, with its sources.
+
+Opened from the tray or with Ctrl+Shift+Space inside the app; Esc closes it and
+"Continue in the app" opens the conversation in the main window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFrame,
+    QGraphicsDropShadowEffect,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from allma_desktop.gui.theme import app_icon
+
+if TYPE_CHECKING:
+    from allma_desktop.errors import AllmaError
+    from allma_desktop.events import AnswerDone, Source
+    from allma_desktop.gui.app_events import AppEvents
+    from allma_desktop.gui.controllers.chat_controller import ChatController
+
+RENDER_INTERVAL_MS = 60  # re-render the streaming answer at most this often
+POPUP_WIDTH = 620
+
+
+def source_label(source: Source) -> str:
+    name = source.title or Path(source.path).name
+    page = f", p. {source.page}" if source.page is not None else ""
+    return f"[{source.number}] {name}{page}"
+
+
+class QuickAskWindow(QWidget):
+    def __init__(
+        self,
+        chat_controller_factory: Callable[[], ChatController],
+        events: AppEvents,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._factory = chat_controller_factory
+        self._events = events
+        self._controller: ChatController | None = None
+        self.conversation_id: int | None = None
+        self._answer = ""
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(RENDER_INTERVAL_MS)
+        self._render_timer.timeout.connect(self._render)
+        self.setWindowFlags(
+            Qt.WindowType.Tool
+            | Qt.WindowType.FramelessWindowHint
+            | Qt.WindowType.WindowStaysOnTopHint
+        )
+        self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
+        self.setWindowTitle("Quick ask · Allma")
+        self.setWindowIcon(app_icon())
+        self._build()
+        close = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        close.activated.connect(self.close)
+
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(16, 16, 16, 16)
+        self.card = QFrame(self)
+        self.card.setObjectName("quickAskCard")
+        shadow = QGraphicsDropShadowEffect(self.card)
+        shadow.setBlurRadius(28)
+        shadow.setOffset(0, 6)
+        shadow.setColor(Qt.GlobalColor.black)
+        self.card.setGraphicsEffect(shadow)
+        outer.addWidget(self.card)
+        layout = QVBoxLayout(self.card)
+        layout.setContentsMargins(16, 14, 16, 14)
+        layout.setSpacing(10)
+
+        header = QHBoxLayout()
+        icon = QLabel(self.card)
+        icon.setPixmap(app_icon().pixmap(18, 18))
+        title = QLabel("Ask your library", self.card)
+        title.setObjectName("cardTitle")
+        hint = QLabel("Esc to close", self.card)
+        hint.setObjectName("fieldHint")
+        header.addWidget(icon)
+        header.addWidget(title)
+        header.addStretch(1)
+        header.addWidget(hint)
+        layout.addLayout(header)
+
+        self.input = QLineEdit(self.card)
+        self.input.setObjectName("quickAskInput")
+        self.input.setPlaceholderText("Ask a question about your documents…")
+        self.input.returnPressed.connect(self.ask)
+        layout.addWidget(self.input)
+
+        self.answer_view = QTextBrowser(self.card)
+        self.answer_view.setObjectName("quickAskAnswer")
+        self.answer_view.setOpenExternalLinks(True)
+        self.answer_view.setMinimumHeight(160)
+        self.answer_view.hide()
+        layout.addWidget(self.answer_view, 1)
+
+        self.sources_label = QLabel("", self.card)
+        self.sources_label.setObjectName("quickAskSources")
+        self.sources_label.setWordWrap(True)
+        self.sources_label.hide()
+        layout.addWidget(self.sources_label)
+
+        footer = QHBoxLayout()
+        self.status_label = QLabel("Answers come from your library, with sources.", self.card)
+        self.status_label.setObjectName("fieldHint")
+        self.continue_button = QPushButton("Continue in the app", self.card)
+        self.continue_button.setObjectName("accentButton")
+        self.continue_button.setEnabled(False)
+        self.continue_button.clicked.connect(self.continue_in_app)
+        footer.addWidget(self.status_label, 1)
+        footer.addWidget(self.continue_button)
+        layout.addLayout(footer)
+        self.resize(POPUP_WIDTH, 150)
+
+    # --- actions ----------------------------------------------------------------------
+
+    def open_popup(self) -> None:
+        """Show centred near the top of the screen, ready to type."""
+        self.start_over()
+        screen = QGuiApplication.screenAt(self.cursor().pos()) or QGuiApplication.primaryScreen()
+        if screen is not None:
+            area = screen.availableGeometry()
+            self.move(area.center().x() - self.width() // 2, area.top() + area.height() // 5)
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        self.input.setFocus(Qt.FocusReason.PopupFocusReason)
+
+    def start_over(self) -> None:
+        """A fresh question: a new conversation, nothing shown yet."""
+        if self._controller is not None and self._controller.busy:
+            return
+        self.conversation_id = None
+        self._answer = ""
+        self.input.clear()
+        self.answer_view.clear()
+        self.answer_view.hide()
+        self.sources_label.hide()
+        self.continue_button.setEnabled(False)
+        self.status_label.setText("Answers come from your library, with sources.")
+        self.resize(POPUP_WIDTH, 150)
+
+    def ask(self) -> None:
+        text = self.input.text().strip()
+        controller = self._chat()
+        if not text or controller.busy:
+            return
+        self._answer = ""
+        self.answer_view.setPlainText("")
+        self.answer_view.show()
+        self.sources_label.hide()
+        self.status_label.setText("Searching your library…")
+        self.resize(POPUP_WIDTH, 440)
+        controller.send(text, self.conversation_id, use_documents=True)
+
+    def continue_in_app(self) -> None:
+        if self.conversation_id is None:
+            return
+        self._events.open_conversation.emit(self.conversation_id)
+        self.close()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self.close()
+            return
+        super().keyPressEvent(event)
+
+    # --- the answer ----------------------------------------------------------------------
+
+    def _chat(self) -> ChatController:
+        if self._controller is None:
+            controller = self._factory()
+            controller.setParent(self)
+            controller.started.connect(self._on_started)
+            controller.sources.connect(self._on_sources)
+            controller.thinking.connect(self._on_thinking)
+            controller.token.connect(self._on_token)
+            controller.finished.connect(self._on_finished)
+            controller.failed.connect(self._on_failed)
+            self._controller = controller
+        return self._controller
+
+    def _on_started(self, conversation_id: int, _message_id: int) -> None:
+        self.conversation_id = conversation_id
+        self.continue_button.setEnabled(True)
+
+    def _on_sources(self, sources: tuple[Source, ...]) -> None:
+        self._show_sources(sources)
+        self.status_label.setText("Writing the answer…")
+
+    def _on_thinking(self, _text: str) -> None:
+        if not self._answer:
+            self.status_label.setText("Thinking…")
+
+    def _on_token(self, text: str) -> None:
+        self._answer += text
+        if not self._render_timer.isActive():
+            self._render_timer.start()
+
+    def _render(self) -> None:
+        self.answer_view.setMarkdown(self._answer)
+
+    def _on_finished(self, done: AnswerDone) -> None:
+        self._render_timer.stop()
+        self._answer = done.answer or self._answer
+        self._render()
+        self._show_sources(done.sources)
+        if done.error is not None:
+            self.status_label.setText(done.error.message)
+        else:
+            self.status_label.setText("Ask a follow-up, or continue in the app.")
+        self.input.clear()
+        self.input.setPlaceholderText("Ask a follow-up…")
+
+    def _on_failed(self, error: AllmaError) -> None:
+        self._render_timer.stop()
+        self.answer_view.show()
+        self.answer_view.setPlainText(f"{error.message}\n\n{error.hint}".strip())
+        self.status_label.setText("The question could not be answered.")
+
+    def _show_sources(self, sources: tuple[Source, ...]) -> None:
+        if not sources:
+            self.sources_label.hide()
+            return
+        self.sources_label.setText("Sources: " + "  ·  ".join(source_label(s) for s in sources))
+        self.sources_label.show()
+
+
+__all__ = ["QuickAskWindow", "source_label"]

@@ -1,0 +1,514 @@
+"""The Settings page: connection, models, answers, retrieval, appearance, storage.
+
+Nothing applies until Save; a bad value is shown under its field with what it accepts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from allma_desktop.gui.controllers.settings_controller import (
+    FIELD_FOR_VARIABLE,
+    ConnectionResult,
+    SettingsController,
+)
+from allma_desktop.gui.theme import THEME_LABELS, THEMES
+
+if TYPE_CHECKING:
+    from allma_desktop.config import AppConfig
+    from allma_desktop.errors import AllmaError, ConfigError
+    from allma_desktop.services.llm import ModelInfo
+
+LABEL_WIDTH = 130
+FIELD_LABELS = {
+    "ollama_host": "Ollama address",
+    "ollama_model": "Chat model",
+    "ollama_embedding_model": "Embedding model",
+    "temperature": "Temperature",
+    "context_length": "Context length",
+    "system_prompt": "System prompt",
+    "chunk_size": "Passage size",
+    "chunk_overlap": "Passage overlap",
+    "top_k": "Sources per answer",
+    "data_dir": "Data folder",
+}
+
+
+class SettingsCard(QFrame):
+    """A titled group of fields with aligned labels."""
+
+    def __init__(self, title: str, subtitle: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("settingsCard")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 16, 20, 18)
+        layout.setSpacing(4)
+        heading = QLabel(title, self)
+        heading.setObjectName("cardTitle")
+        layout.addWidget(heading)
+        if subtitle:
+            hint = QLabel(subtitle, self)
+            hint.setObjectName("fieldHint")
+            hint.setWordWrap(True)
+            layout.addWidget(hint)
+        layout.addSpacing(8)
+        self.form = QFormLayout()
+        self.form.setHorizontalSpacing(18)
+        self.form.setVerticalSpacing(6)
+        self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        layout.addLayout(self.form)
+
+
+class SettingsPage(QWidget):
+    def __init__(self, controller: SettingsController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setObjectName("settingsPage")
+        self.errors: dict[str, QLabel] = {}
+        self.inputs: dict[str, QWidget] = {}
+        self._build()
+        self._wire()
+        self.load(controller.config)
+
+    # --- layout ---------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        scroll = QScrollArea(self)
+        scroll.setObjectName("settingsScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        body = QWidget(scroll)
+        column = QVBoxLayout(body)
+        column.setContentsMargins(28, 22, 28, 22)
+        column.setSpacing(16)
+        title = QLabel("Settings", body)
+        title.setObjectName("pageTitle")
+        column.addWidget(title)
+        for card in (
+            self._connection_card(body),
+            self._models_card(body),
+            self._answers_card(body),
+            self._retrieval_card(body),
+            self._appearance_card(body),
+            self._storage_card(body),
+        ):
+            card.setMaximumWidth(760)
+            _align_labels(card.form)
+            column.addWidget(card)
+        column.addStretch(1)
+        scroll.setWidget(body)
+        outer.addWidget(scroll, 1)
+
+        footer = QFrame(self)
+        footer.setObjectName("settingsFooter")
+        bar = QHBoxLayout(footer)
+        bar.setContentsMargins(28, 10, 28, 14)
+        self.status_label = QLabel("", footer)
+        self.status_label.setObjectName("fieldHint")
+        self.revert_button = QPushButton("Revert", footer)
+        self.save_button = QPushButton("Save", footer)
+        self.save_button.setObjectName("accentButton")
+        self.save_button.setDefault(True)
+        bar.addWidget(self.status_label, 1)
+        bar.addWidget(self.revert_button)
+        bar.addWidget(self.save_button)
+        outer.addWidget(footer)
+
+    def _add(self, card: SettingsCard, key: str, widget: QWidget, hint: str = "") -> None:
+        """A field with its label, an optional hint and a (hidden) inline error under it."""
+        holder = QWidget(card)
+        rows = QVBoxLayout(holder)
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.setSpacing(3)
+        # Short values get a short box; the hint and error below use the full width.
+        if isinstance(widget, QSpinBox | QDoubleSpinBox):
+            widget.setMaximumWidth(220)
+        elif isinstance(widget, QComboBox):
+            widget.setMaximumWidth(420)
+        rows.addWidget(widget)
+        if hint:
+            hint_label = QLabel(hint, holder)
+            hint_label.setObjectName("fieldHint")
+            hint_label.setWordWrap(True)
+            rows.addWidget(hint_label)
+        error = QLabel("", holder)
+        error.setObjectName("fieldError")
+        error.setWordWrap(True)
+        error.hide()
+        rows.addWidget(error)
+        self.errors[key] = error
+        self.inputs[key] = widget
+        card.form.addRow(FIELD_LABELS.get(key, key), holder)
+
+    def _connection_card(self, parent: QWidget) -> SettingsCard:
+        card = SettingsCard("Ollama", "Allma talks to Ollama, which runs the models.", parent)
+        self.host_edit = QLineEdit(card)
+        self.host_edit.setPlaceholderText("http://localhost:11434")
+        self.test_button = QPushButton("Test connection", card)
+        line = QWidget(card)
+        row = QHBoxLayout(line)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.host_edit, 1)
+        row.addWidget(self.test_button)
+        self._add(card, "ollama_host", line)
+        self.inputs["ollama_host"] = self.host_edit
+        self.connection_label = QLabel("", card)
+        self.connection_label.setWordWrap(True)
+        self.connection_label.hide()
+        card.form.addRow("", self.connection_label)
+        return card
+
+    def _models_card(self, parent: QWidget) -> SettingsCard:
+        card = SettingsCard("Models", "Pick from the models your Ollama has.", parent)
+        self.chat_model_box = QComboBox(card)
+        self.chat_model_box.setEditable(True)
+        self._add(card, "ollama_model", self.chat_model_box)
+        self.embedding_model_box = QComboBox(card)
+        self.embedding_model_box.setEditable(True)
+        self._add(
+            card,
+            "ollama_embedding_model",
+            self.embedding_model_box,
+            "Turns passages into vectors for search.",
+        )
+        self.reembed_label = QLabel("", card)
+        self.reembed_label.setObjectName("noticeBanner")
+        self.reembed_label.setWordWrap(True)
+        self.reembed_label.hide()
+        card.form.addRow("", self.reembed_label)
+        pull_line = QWidget(card)
+        pull_row = QHBoxLayout(pull_line)
+        pull_row.setContentsMargins(0, 0, 0, 0)
+        self.pull_edit = QLineEdit(pull_line)
+        self.pull_edit.setPlaceholderText("e.g. llama3.2 or qwen3:0.6b")
+        self.pull_button = QPushButton("Download", pull_line)
+        pull_row.addWidget(self.pull_edit, 1)
+        pull_row.addWidget(self.pull_button)
+        self.pull_progress = QProgressBar(card)
+        self.pull_progress.setRange(0, 1000)
+        self.pull_progress.hide()
+        self.pull_status = QLabel("", card)
+        self.pull_status.setObjectName("fieldHint")
+        self.pull_status.hide()
+        holder = QWidget(card)
+        rows = QVBoxLayout(holder)
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.setSpacing(4)
+        rows.addWidget(pull_line)
+        rows.addWidget(self.pull_progress)
+        rows.addWidget(self.pull_status)
+        card.form.addRow("Pull a model", holder)
+        return card
+
+    def _answers_card(self, parent: QWidget) -> SettingsCard:
+        card = SettingsCard("Answers", "How the chat model writes its answers.", parent)
+        self.temperature_spin = QDoubleSpinBox(card)
+        self.temperature_spin.setRange(0.0, 2.0)
+        self.temperature_spin.setSingleStep(0.1)
+        self.temperature_spin.setDecimals(2)
+        self._add(card, "temperature", self.temperature_spin, "Lower is more factual (0–2).")
+        self.context_edit = QLineEdit(card)
+        self.context_edit.setPlaceholderText("automatic")
+        self._add(
+            card,
+            "context_length",
+            self.context_edit,
+            "Tokens the model reads at once; empty lets the model decide.",
+        )
+        self.think_check = QCheckBox("Let reasoning models think before answering", card)
+        card.form.addRow("Thinking", self.think_check)
+        self.system_prompt_edit = QPlainTextEdit(card)
+        self.system_prompt_edit.setPlaceholderText("Optional instructions added to every chat")
+        self.system_prompt_edit.setFixedHeight(80)
+        self._add(card, "system_prompt", self.system_prompt_edit)
+        return card
+
+    def _retrieval_card(self, parent: QWidget) -> SettingsCard:
+        card = SettingsCard(
+            "Search", "How documents are cut into passages and found for a question.", parent
+        )
+        self.chunk_size_spin = QSpinBox(card)
+        self.chunk_size_spin.setRange(100, 20_000)
+        self.chunk_size_spin.setSingleStep(100)
+        self.chunk_size_spin.setSuffix(" characters")
+        self._add(card, "chunk_size", self.chunk_size_spin)
+        self.chunk_overlap_spin = QSpinBox(card)
+        self.chunk_overlap_spin.setRange(0, 10_000)
+        self.chunk_overlap_spin.setSingleStep(50)
+        self.chunk_overlap_spin.setSuffix(" characters")
+        self._add(card, "chunk_overlap", self.chunk_overlap_spin, "Less than half the size.")
+        self.top_k_spin = QSpinBox(card)
+        self.top_k_spin.setRange(1, 50)
+        self._add(card, "top_k", self.top_k_spin)
+        self.hybrid_check = QCheckBox("Combine keyword and meaning search (hybrid)", card)
+        card.form.addRow("Hybrid search", self.hybrid_check)
+        return card
+
+    def _appearance_card(self, parent: QWidget) -> SettingsCard:
+        card = SettingsCard("Appearance", "", parent)
+        self.theme_box = QComboBox(card)
+        for theme in THEMES:
+            self.theme_box.addItem(THEME_LABELS[theme], theme)
+        card.form.addRow("Theme", self.theme_box)
+        self.tray_check = QCheckBox("Keep Allma in the tray when the window is closed", card)
+        card.form.addRow("Tray", self.tray_check)
+        return card
+
+    def _storage_card(self, parent: QWidget) -> SettingsCard:
+        card = SettingsCard("Storage", "Your library and chats stay on this computer.", parent)
+        line = QWidget(card)
+        row = QHBoxLayout(line)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.data_dir_label = QLabel("", line)
+        self.data_dir_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.data_dir_label.setWordWrap(True)
+        self.open_data_button = QPushButton("Open", line)
+        row.addWidget(self.data_dir_label, 1)
+        row.addWidget(self.open_data_button)
+        card.form.addRow("Data folder", line)
+        return card
+
+    # --- wiring ---------------------------------------------------------------------------
+
+    def _wire(self) -> None:
+        c = self.controller
+        c.connection_tested.connect(self._show_connection)
+        c.models_loaded.connect(self._show_models)
+        c.pull_progress.connect(self._show_pull_progress)
+        c.pull_finished.connect(self._show_pull_finished)
+        c.pull_failed.connect(self._show_pull_failed)
+        c.invalid.connect(self.show_invalid)
+        c.failed.connect(self._show_failure)
+        c.saved.connect(self._on_saved)
+        c.restarting.connect(self._on_restarting)
+        self.test_button.clicked.connect(self.test_connection)
+        self.host_edit.returnPressed.connect(self.test_connection)
+        self.pull_button.clicked.connect(self.pull_model)
+        self.pull_edit.returnPressed.connect(self.pull_model)
+        self.save_button.clicked.connect(self.save)
+        self.revert_button.clicked.connect(self.revert)
+        self.open_data_button.clicked.connect(self.open_data_folder)
+        self.embedding_model_box.currentTextChanged.connect(self._warn_reembed)
+
+    # --- values -----------------------------------------------------------------------------
+
+    def load(self, config: AppConfig) -> None:
+        self.host_edit.setText(config.ollama_host)
+        self._set_models(self.chat_model_box, config.ollama_model, self._model_names())
+        self._set_models(
+            self.embedding_model_box, config.ollama_embedding_model, self._model_names()
+        )
+        self.temperature_spin.setValue(config.temperature)
+        self.context_edit.setText(
+            "" if config.context_length is None else str(config.context_length)
+        )
+        self.think_check.setChecked(config.think)
+        self.system_prompt_edit.setPlainText(config.system_prompt)
+        self.chunk_size_spin.setValue(config.chunk_size)
+        self.chunk_overlap_spin.setValue(config.chunk_overlap)
+        self.top_k_spin.setValue(config.top_k)
+        self.hybrid_check.setChecked(config.hybrid_search)
+        self.theme_box.setCurrentIndex(max(0, self.theme_box.findData(self.controller.theme)))
+        self.tray_check.setChecked(self.controller.close_to_tray)
+        self.data_dir_label.setText(str(config.data_dir))
+        self.clear_errors()
+        self._warn_reembed()
+
+    def changes(self) -> dict[str, Any]:
+        """The form's engine settings, as text and numbers ``AppConfig`` parses."""
+        return {
+            "ollama_host": self.host_edit.text().strip(),
+            "ollama_model": self.chat_model_box.currentText().strip(),
+            "ollama_embedding_model": self.embedding_model_box.currentText().strip(),
+            "temperature": self.temperature_spin.value(),
+            "context_length": self.context_edit.text().strip() or None,
+            "think": self.think_check.isChecked(),
+            "system_prompt": self.system_prompt_edit.toPlainText().strip(),
+            "chunk_size": self.chunk_size_spin.value(),
+            "chunk_overlap": self.chunk_overlap_spin.value(),
+            "top_k": self.top_k_spin.value(),
+            "hybrid_search": self.hybrid_check.isChecked(),
+        }
+
+    def save(self) -> None:
+        self.clear_errors()
+        saved = self.controller.save(
+            self.changes(),
+            theme=str(self.theme_box.currentData()),
+            close_to_tray=self.tray_check.isChecked(),
+        )
+        if saved is not None:
+            self.status_label.setText("Saved.")
+
+    def revert(self) -> None:
+        self.load(self.controller.config)
+        self.status_label.setText("")
+
+    def test_connection(self) -> None:
+        self.clear_errors()
+        self.test_button.setEnabled(False)
+        self.connection_label.setText("Testing…")
+        self._style(self.connection_label, "fieldHint")
+        self.connection_label.show()
+        self.controller.test_connection(self.host_edit.text())
+
+    def pull_model(self) -> None:
+        name = self.pull_edit.text().strip()
+        if not name:
+            return
+        self.pull_button.setEnabled(False)
+        self.pull_progress.setValue(0)
+        self.pull_progress.show()
+        self.pull_status.setText(f"Downloading {name}…")
+        self.pull_status.show()
+        self.controller.pull(name)
+
+    def open_data_folder(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.controller.config.data_dir)))
+
+    # --- feedback ---------------------------------------------------------------------------
+
+    def clear_errors(self) -> None:
+        for key, label in self.errors.items():
+            label.hide()
+            self._mark_invalid(key, False)
+
+    def show_invalid(self, error: ConfigError) -> None:
+        key = FIELD_FOR_VARIABLE.get(error.variable, error.variable)
+        name = FIELD_LABELS.get(key, key)
+        text = f"{name}: {error.value!r} is not valid. Accepted: {error.accepted}."
+        label = self.errors.get(key)
+        if label is None:
+            self.status_label.setText(text)
+            return
+        label.setText(text)
+        label.show()
+        self._mark_invalid(key, True)
+        self.status_label.setText(f"Check {name}.")
+        self.test_button.setEnabled(True)
+
+    def _mark_invalid(self, key: str, invalid: bool) -> None:
+        widget = self.inputs.get(key)
+        if widget is not None:
+            widget.setProperty("invalid", invalid)
+            widget.style().unpolish(widget)
+            widget.style().polish(widget)
+
+    def _show_failure(self, error: AllmaError) -> None:
+        self.status_label.setText(f"{error.message} {error.hint}".strip())
+
+    def _show_connection(self, result: ConnectionResult) -> None:
+        self.test_button.setEnabled(True)
+        self.connection_label.setText(("✓ " if result.ok else "✕ ") + result.message)
+        self._style(self.connection_label, "fieldSuccess" if result.ok else "fieldError")
+        self.connection_label.show()
+        if result.ok:
+            self._set_models(self.chat_model_box, self.chat_model_box.currentText(), result.models)
+            self._set_models(
+                self.embedding_model_box, self.embedding_model_box.currentText(), result.models
+            )
+
+    def _show_models(self, models: list[ModelInfo]) -> None:
+        names = tuple(m.name for m in models)
+        self._set_models(self.chat_model_box, self.chat_model_box.currentText(), names)
+        self._set_models(self.embedding_model_box, self.embedding_model_box.currentText(), names)
+
+    def _show_pull_progress(self, name: str, status: str, fraction: float) -> None:
+        if fraction < 0:
+            self.pull_progress.setRange(0, 0)  # busy indicator while the size is unknown
+        else:
+            self.pull_progress.setRange(0, 1000)
+            self.pull_progress.setValue(round(fraction * 1000))
+        self.pull_status.setText(f"{name}: {status}")
+
+    def _show_pull_finished(self, name: str) -> None:
+        self.pull_button.setEnabled(True)
+        self.pull_progress.setRange(0, 1000)
+        self.pull_progress.setValue(1000)
+        self.pull_status.setText(f"{name} is ready to use.")
+        self.pull_edit.clear()
+
+    def _show_pull_failed(self, name: str, error: AllmaError) -> None:
+        self.pull_button.setEnabled(True)
+        self.pull_progress.hide()
+        self.pull_status.setText(f"{name}: {error.message} {error.hint}".strip())
+
+    def _on_saved(self, config: AppConfig) -> None:
+        self.status_label.setText("Saved.")
+        self.data_dir_label.setText(str(config.data_dir))
+        self._warn_reembed()
+
+    def _on_restarting(self, restarting: bool) -> None:
+        self.save_button.setEnabled(not restarting)
+        if restarting:
+            self.status_label.setText("Saved. Restarting the engine with the new settings…")
+
+    def _warn_reembed(self, _text: str = "") -> None:
+        chosen = self.embedding_model_box.currentText().strip()
+        current = self.controller.config.ollama_embedding_model
+        changed = bool(chosen) and chosen != current
+        chunks = self.controller.library_chunk_count() if changed else 0
+        if changed and chunks:
+            self.reembed_label.setText(
+                f"Changing the embedding model re-embeds your library ({chunks:,} passages) "
+                "with the new model. It runs in the background after you save; search uses "
+                "the old vectors until it is done."
+            )
+        self.reembed_label.setVisible(changed and chunks > 0)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _model_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.controller.models)
+
+    @staticmethod
+    def _set_models(box: QComboBox, current: str, names: tuple[str, ...] | list[str]) -> None:
+        box.blockSignals(True)
+        box.clear()
+        for name in sorted(set(names)):
+            box.addItem(name)
+        if current and box.findText(current) < 0:
+            box.addItem(current)
+        box.setCurrentText(current)
+        box.blockSignals(False)
+
+    @staticmethod
+    def _style(label: QLabel, name: str) -> None:
+        label.setObjectName(name)
+        label.style().unpolish(label)
+        label.style().polish(label)
+
+
+def _align_labels(form: QFormLayout) -> None:
+    """One label width for every card, so the fields line up down the page."""
+    for row in range(form.rowCount()):
+        item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+        if item is not None and item.widget() is not None:
+            item.widget().setMinimumWidth(LABEL_WIDTH)
+
+
+__all__ = ["FIELD_LABELS", "SettingsCard", "SettingsPage"]

@@ -1,0 +1,105 @@
+"""Row (b): end-to-end ingest with a real embedding model vs that model's own throughput.
+
+The app ingests the PDF corpus into a fresh library with all-MiniLM-L6-v2 behind
+the Ollama protocol; every embedding request's texts are recorded. The baseline
+then embeds exactly those texts, in the same batches (32, the app's
+``embed_batch_size``), calling the model directly. Ratio = model-alone time /
+app time: 100% means parsing, chunking and storing cost nothing on top of the
+embedding (they overlap, or are free).
+
+    /work/bench-venv/bin/python -m bench.ingest_real [--runs 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import PDF_CORPUS, PhaseTimer, Spread
+
+TARGET_RATIO = 0.90
+
+
+async def _ingest(host: str, data_dir: Path, phases: PhaseTimer) -> int:
+    from allma_desktop.config import AppConfig
+    from allma_desktop.events import FileFinished
+    from allma_desktop.orchestrator import Orchestrator
+    from bench.real_models import EMBED_BATCH_SIZE, EMBEDDING_MODEL_NAME
+
+    config = AppConfig.from_mapping(
+        {
+            "ollama_host": host,
+            "data_dir": str(data_dir),
+            "ollama_embedding_model": EMBEDDING_MODEL_NAME,
+            "embed_batch_size": EMBED_BATCH_SIZE,
+        }
+    )
+    orchestrator = Orchestrator(config)
+    await orchestrator.open()
+    phases.wrap(orchestrator.documents, "parse")
+    phases.wrap(orchestrator.documents, "chunk")
+    phases.wrap(orchestrator.store, "add", "vector store add")
+    phases.wrap(orchestrator.library, "commit_document", "sqlite commit (FTS5)")
+    phases.wrap(orchestrator.llm, "embed", "embed (HTTP round trip)")
+    chunks = 0
+    try:
+        async for event in orchestrator.ingest([PDF_CORPUS]):
+            if isinstance(event, FileFinished):
+                chunks += event.chunks
+    finally:
+        await orchestrator.close()
+    return chunks
+
+
+def run_once() -> tuple[float, float, int, PhaseTimer]:
+    """(app seconds, model-alone seconds, chunks, app phases)."""
+    from bench.real_models import EMBED_BATCH_SIZE, load_minilm, minilm_embedder, real_model_server
+
+    requests: list[list[str]] = []
+    phases = PhaseTimer()
+    embedder = minilm_embedder(requests)
+    embedder(["warm up the model"])
+    requests.clear()
+    with real_model_server(embedder) as server, tempfile.TemporaryDirectory() as data:
+        started = time.perf_counter()
+        chunks = asyncio.run(_ingest(server.url, Path(data), phases))
+        app_seconds = time.perf_counter() - started
+    model = load_minilm()
+    started = time.perf_counter()
+    for texts in requests:
+        model.encode(texts, batch_size=EMBED_BATCH_SIZE, normalize_embeddings=True)
+    return app_seconds, time.perf_counter() - started, chunks, phases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+    app_rates: list[float] = []
+    model_rates: list[float] = []
+    last: tuple[float, float, int, PhaseTimer] | None = None
+    for _ in range(args.runs):
+        last = run_once()
+        app_seconds, model_seconds, chunks, _phases = last
+        app_rates.append(chunks / app_seconds)
+        model_rates.append(chunks / model_seconds)
+    assert last is not None
+    app, model = Spread(tuple(app_rates)), Spread(tuple(model_rates))
+    ratio = app.median / model.median
+    print(f"{last[2]} chunks of the PDF corpus, all-MiniLM-L6-v2, batches of 32")
+    print(f"embedding model alone : {model.describe('chunks/s')}")
+    print(f"app end-to-end ingest : {app.describe('chunks/s')}")
+    verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
+    print(f"ratio {ratio:.0%} (target >= {TARGET_RATIO:.0%}): {verdict}")
+    print(f"where the app's time goes (last run, {last[0]:.1f} s): {last[3].report(last[0])}")
+    print(
+        f"ROW | (b) end-to-end ingest, real embedder | {app.median:.1f} chunks/s | "
+        f"{model.median:.1f} chunks/s | {ratio:.0%} | >= 90% | {verdict}"
+    )
+
+
+if __name__ == "__main__":
+    main()
