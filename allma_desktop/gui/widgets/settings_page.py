@@ -507,8 +507,9 @@ def _align_labels(form: QFormLayout) -> None:
     """One label width for every card, so the fields line up down the page."""
     for row in range(form.rowCount()):
         item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
-        if item is not None and item.widget() is not None:
-            item.widget().setMinimumWidth(LABEL_WIDTH)
+        label = item.widget() if item is not None else None
+        if label is not None:
+            label.setMinimumWidth(LABEL_WIDTH)
 
 
 __all__ = ["FIELD_LABELS", "SettingsCard", "SettingsPage"]
