@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from allma_desktop.cancel import CancelToken
@@ -51,7 +51,7 @@ from allma_desktop.services.conversations import (
 )
 from allma_desktop.services.doctor import Doctor, DoctorReport
 from allma_desktop.services.documents.chunking import prefix_for_embedding
-from allma_desktop.services.documents.model import Chunk, ParsedDocument
+from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 from allma_desktop.services.documents.service import DocumentService
 from allma_desktop.services.engine_lock import EngineLock
 from allma_desktop.services.keyword_index import KeywordIndex
@@ -118,6 +118,19 @@ class HealthReport:
                 {"code": e.code, "message": e.message, "hint": e.hint} for e in self.problems()
             ],
         }
+
+
+PENDING_DOCUMENT_ID = "pending"  # chunks are cut before the document row exists
+
+
+@dataclass
+class _Prepared:
+    """A file after parsing and chunking, or the result it already ended with."""
+
+    path: Path
+    metadata: DocumentMetadata | None = None
+    chunks: list[Chunk] = field(default_factory=list)
+    finished: FileFinished | None = None
 
 
 class Orchestrator:
@@ -277,32 +290,46 @@ class Orchestrator:
         started = time.monotonic()
         chunks_done = 0
         fatal: AllmaError | None = None
-        for index, path in enumerate(files, start=1):
-            if cancel.cancelled:
-                break
-            yield FileStarted(str(path), index, len(files))
-            result: FileFinished | None = None
-            try:
-                async for event in self._ingest_file(path, collection, cancel, force):
-                    if isinstance(event, FileFinished):
-                        result = event
-                    yield event
-            except (StoreNotWritable, DiskFull) as exc:
-                fatal = exc
-            except OllamaError as exc:
-                fatal = exc
-            if result is None:
-                error = fatal or AllmaError("Indexing was cancelled.")
-                status_reason = "cancelled" if fatal is None else error.message
-                result = FileFinished(str(path), "failed", status_reason, error=fatal)
-                yield result
-            results.append(result)
-            chunks_done += result.chunks
-            elapsed = time.monotonic() - started
-            eta = elapsed / index * (len(files) - index) if index >= 1 else None
-            yield IngestProgress(index, len(files), chunks_done, eta)
-            if fatal is not None:
-                break
+        # While one file is embedded, the next is read and chunked: parsing (CPU) and
+        # embedding (Ollama) overlap instead of taking turns.
+        upcoming: asyncio.Task[_Prepared] | None = None
+        if files:
+            upcoming = asyncio.ensure_future(self._prepare(files[0], collection, force))
+        try:
+            for index, path in enumerate(files, start=1):
+                if cancel.cancelled or upcoming is None:
+                    break
+                yield FileStarted(str(path), index, len(files))
+                prepared = await upcoming
+                upcoming = None
+                if index < len(files) and not cancel.cancelled:
+                    upcoming = asyncio.ensure_future(self._prepare(files[index], collection, force))
+                result: FileFinished | None = prepared.finished
+                if result is not None:
+                    yield result
+                else:
+                    try:
+                        async for event in self._index_prepared(prepared, collection, cancel):
+                            if isinstance(event, FileFinished):
+                                result = event
+                            yield event
+                    except (StoreNotWritable, DiskFull, OllamaError) as exc:
+                        fatal = exc
+                if result is None:
+                    error = fatal or AllmaError("Indexing was cancelled.")
+                    status_reason = "cancelled" if fatal is None else error.message
+                    result = FileFinished(str(path), "failed", status_reason, error=fatal)
+                    yield result
+                results.append(result)
+                chunks_done += result.chunks
+                elapsed = time.monotonic() - started
+                eta = elapsed / index * (len(files) - index)
+                yield IngestProgress(index, len(files), chunks_done, eta)
+                if fatal is not None:
+                    break
+        finally:
+            if upcoming is not None:
+                upcoming.cancel()
         yield IngestFinished(tuple(results), cancelled=cancel.cancelled, error=fatal)
 
     def _expand_paths(
@@ -340,19 +367,14 @@ class Orchestrator:
                 consider(path)
         return files, skipped
 
-    async def _ingest_file(
-        self,
-        path: Path,
-        collection: CollectionRecord,
-        cancel: CancelToken,
-        force: bool,
-    ) -> AsyncIterator[IngestEvent]:
+    async def _prepare(self, path: Path, collection: CollectionRecord, force: bool) -> _Prepared:
+        """Hash, skip if unchanged, then parse and chunk: everything before embedding."""
         library = self.library
         try:
             content_hash = await asyncio.to_thread(self.documents.hash_file, path)
         except OSError as exc:
-            yield FileFinished(str(path), "failed", f"cannot read the file ({exc.strerror})")
-            return
+            reason = f"cannot read the file ({exc.strerror or exc})"
+            return _Prepared(path, finished=FileFinished(str(path), "failed", reason))
         existing = library.document_by_path(collection.id, str(path))
         if (
             existing is not None
@@ -360,90 +382,129 @@ class Orchestrator:
             and existing.status == "ready"
             and existing.content_hash == content_hash
         ):
-            yield FileFinished(
+            unchanged = FileFinished(
                 str(path), "unchanged", "", existing.id, existing.chunk_count, existing.page_count
             )
-            return
-
+            return _Prepared(path, finished=unchanged)
         try:
-            parsed = await asyncio.to_thread(self.documents.parse, path)
+            metadata, chunks = await self._parse_and_chunk(path)
         except DocumentError as exc:
             # The failure is recorded on the file's row, so the library shows it with its reason.
             failed = existing or library.start_document(collection.id, str(path))
             library.mark_failed(failed.id, _reason(exc))
-            yield FileFinished(str(path), "failed", _reason(exc), failed.id, error=exc)
-            return
+            return _Prepared(
+                path, finished=FileFinished(str(path), "failed", _reason(exc), failed.id, error=exc)
+            )
+        return _Prepared(path, metadata=metadata, chunks=chunks)
 
+    async def _parse_and_chunk(self, path: Path) -> tuple[DocumentMetadata, list[Chunk]]:
+        """Parse and chunk off the event loop; the parsed blocks are dropped once chunked."""
+
+        def work() -> tuple[DocumentMetadata, list[Chunk]]:
+            parsed = self.documents.parse(path)
+            return parsed.metadata, self.documents.chunk(parsed, PENDING_DOCUMENT_ID)
+
+        return await asyncio.to_thread(work)
+
+    async def _index_prepared(
+        self, prepared: _Prepared, collection: CollectionRecord, cancel: CancelToken
+    ) -> AsyncIterator[IngestEvent]:
+        """Embed and store a parsed file; its row turns ``ready`` only once all of it is stored."""
+        library = self.library
+        path, metadata = prepared.path, prepared.metadata
+        assert metadata is not None
         record = library.start_document(
-            collection.id,
-            str(path),
-            title=parsed.metadata.title,
-            file_type=parsed.metadata.file_type,
+            collection.id, str(path), title=metadata.title, file_type=metadata.file_type
         )
-        version = parsed.metadata.content_hash[:8]
-        raw_chunks = self.documents.chunk(parsed, record.id)
+        version = metadata.content_hash[:8]
         # Versioned ids: a changed file's new chunks never collide with its old ones,
         # so the old ones stay searchable until the new ones are fully stored.
-        chunks = [replace(c, chunk_id=f"{record.id}:{version}:{c.index}") for c in raw_chunks]
-        yield FileParsed(str(path), parsed.metadata.page_count, len(chunks))
+        chunks = [
+            replace(c, document_id=record.id, chunk_id=f"{record.id}:{version}:{c.index}")
+            for c in prepared.chunks
+        ]
+        yield FileParsed(str(path), metadata.page_count, len(chunks))
 
         old_chunk_ids = await asyncio.to_thread(library.document_chunk_ids, record.id)
+        stored: list[str] = []
         try:
-            embeddings: list[list[float]] = []
-            async for done in self._embed_chunks(chunks, parsed, embeddings, cancel):
+            async for done in self._embed_and_store(chunks, collection, cancel, stored):
                 yield EmbedProgress(str(path), done, len(chunks))
             if cancel.cancelled:
+                await self._discard_vectors(collection.key, stored)
                 library.mark_failed(record.id, "cancelled")
                 yield FileFinished(str(path), "failed", "cancelled", record.id)
                 return
-            await self._check_embedding_dimension(collection, embeddings)
-            await asyncio.to_thread(self.store.add, collection.key, chunks, embeddings)
-            try:
-                await asyncio.to_thread(
-                    library.commit_document,
-                    record.id,
-                    chunks=chunks,
-                    collection_key=collection.key,
-                    metadata=parsed.metadata,
-                    mtime=_mtime(path),
-                )
-            except BaseException:
-                # The SQLite side failed: take the new vectors back out so no chunk
-                # is searchable without its document row.
-                await asyncio.to_thread(
-                    self.store.delete_chunks, collection.key, [c.chunk_id for c in chunks]
-                )
+            await asyncio.to_thread(
+                library.commit_document,
+                record.id,
+                chunks=chunks,
+                collection_key=collection.key,
+                metadata=metadata,
+                mtime=_mtime(path),
+            )
+        except BaseException as exc:
+            # Take the new vectors back out, so no chunk is searchable without its row.
+            await self._discard_vectors(collection.key, stored)
+            if not isinstance(exc, AllmaError):
                 raise
-        except (OllamaError, StoreNotWritable, DiskFull) as exc:
             library.mark_failed(record.id, exc.message)
-            raise
-        except AllmaError as exc:
-            library.mark_failed(record.id, exc.message)
+            if isinstance(exc, OllamaError | StoreNotWritable | DiskFull):
+                raise
             yield FileFinished(str(path), "failed", exc.message, record.id, error=exc)
             return
         stale = old_chunk_ids - {c.chunk_id for c in chunks}
         if stale:
-            await asyncio.to_thread(self.store.delete_chunks, collection.key, sorted(stale))
-        yield FileFinished(
-            str(path), "indexed", "", record.id, len(chunks), parsed.metadata.page_count
-        )
+            await self._discard_vectors(collection.key, sorted(stale))
+        yield FileFinished(str(path), "indexed", "", record.id, len(chunks), metadata.page_count)
 
-    async def _embed_chunks(
+    async def _embed_and_store(
         self,
         chunks: Sequence[Chunk],
-        parsed: ParsedDocument,
-        out: list[list[float]],
+        collection: CollectionRecord,
         cancel: CancelToken,
+        stored: list[str],
     ) -> AsyncIterator[int]:
+        """Embed in batches (one request each) and store each batch while the next is embedded.
+
+        ``stored`` collects the ids handed to the store, so a caller can take them back
+        out if the document fails later. Only one batch of vectors is held at a time.
+        """
         model = self.config.ollama_embedding_model
         size = self.config.embed_batch_size
-        for start in range(0, len(chunks), size):
-            if cancel.cancelled:
-                return
-            batch = chunks[start : start + size]
-            texts = [embedding_document_text(model, prefix_for_embedding(c)) for c in batch]
-            out.extend(await self.llm.embed(model, texts))
-            yield len(out)
+        storing: asyncio.Future[None] | None = None
+        try:
+            for start in range(0, len(chunks), size):
+                if cancel.cancelled:
+                    return
+                batch = chunks[start : start + size]
+                texts = [embedding_document_text(model, prefix_for_embedding(c)) for c in batch]
+                vectors = await self.llm.embed(model, texts)
+                if start == 0:
+                    await self._check_embedding_dimension(collection, vectors)
+                if storing is not None:
+                    await storing
+                stored.extend(c.chunk_id for c in batch)
+                storing = asyncio.ensure_future(
+                    asyncio.to_thread(self.store.add, collection.key, batch, vectors)
+                )
+                yield start + len(batch)
+            if storing is not None:
+                await storing
+                storing = None
+        finally:
+            if storing is not None and not storing.done():
+                # Let an in-flight write finish before anyone deletes what it wrote.
+                await asyncio.gather(storing, return_exceptions=True)
+
+    async def _discard_vectors(self, key: str, chunk_ids: Sequence[str]) -> None:
+        if not chunk_ids:
+            return
+        try:
+            await asyncio.shield(asyncio.to_thread(self.store.delete_chunks, key, list(chunk_ids)))
+        except AllmaError as exc:
+            # The doctor removes vectors without a committed row; never hide the first error.
+            log.warning("Could not remove %d vectors: %s", len(chunk_ids), exc)
 
     async def _check_embedding_dimension(
         self, collection: CollectionRecord, embeddings: Sequence[Sequence[float]]

@@ -223,7 +223,7 @@ async def capture_b_screens(window: MainWindow, app: QApplication, out: Path) ->
     incoming.mkdir(parents=True, exist_ok=True)
     report = incoming / "annual-report-2024.txt"
     report.write_text(
-        "\n\n".join(f"Section {n}. The harbour authority reviewed berth {n}." * 6 for n in range(400)),
+        "\n\n".join(f"Section {n}. The harbour reviewed berth {n}." * 6 for n in range(400)),
         encoding="utf-8",
     )
     for name in ("meeting-notes.md", "supplier-list.txt", "safety-checklist.txt"):

@@ -58,7 +58,9 @@ def build_library(folder: Path, count: int) -> None:
     collection = library.default_collection()
     store = ChromaVectorStore(folder / "vectors")
     store.ensure_collection(collection.key)
-    for first in range(0, count, CHUNKS_PER_DOCUMENT):
+    # Resumable: documents are written in order, and re-writing one is idempotent.
+    done = sum(1 for record in library.list_documents() if record.status == "ready")
+    for first in range(done * CHUNKS_PER_DOCUMENT, count, CHUNKS_PER_DOCUMENT):
         number = first // CHUNKS_PER_DOCUMENT
         path = f"/library/doc-{number}.pdf"
         record = library.start_document(collection.id, path, title=f"Doc {number}")
@@ -105,8 +107,9 @@ def measure(count: int, rounds: int, rebuild: bool) -> tuple[list[float], list[f
 
     folder = CACHE_ROOT / f"hybrid-{count}"
     if rebuild or not (folder / "complete").exists():
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+        if rebuild:
+            shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         build_library(folder, count)
         print(f"built a library of {count:,} chunks in {time.perf_counter() - started:.0f} s")
