@@ -155,6 +155,32 @@ async def ingest(
     return EXIT_PARTIAL if finished.count("failed") else 0
 
 
+@cli.command()
+@click.option("--collection", "collection_name", help="Collection to re-embed (default: Library).")
+@engine_command
+async def reembed(orchestrator: Any, collection_name: str | None) -> int:
+    """Re-embed a collection with the current embedding model (no re-parsing).
+
+    Search keeps using the old vectors until every document is done.
+    """
+    from allma_desktop.events import FileFinished, IngestFinished
+
+    collection_id = _collection_id(orchestrator, collection_name)
+    finished: IngestFinished | None = None
+    async for event in orchestrator.reembed(collection_id):
+        if isinstance(event, FileFinished):
+            click.echo(f"✓ {event.path}  ({event.chunks} chunks)")
+        elif isinstance(event, IngestFinished):
+            finished = event
+    assert finished is not None
+    if finished.error is not None:
+        _fail(finished.error)
+        return EXIT_FAILURE
+    model = orchestrator.config.ollama_embedding_model
+    click.echo(f"Re-embedded {finished.count('indexed')} documents with {model}.")
+    return 0
+
+
 def _print_ingest_summary(finished: Any) -> None:
     marks = {
         "indexed": ("✓", "green"),

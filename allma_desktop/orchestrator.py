@@ -464,11 +464,14 @@ class Orchestrator:
         collection: CollectionRecord,
         cancel: CancelToken,
         stored: list[str],
+        dimensions: list[int] | None = None,
     ) -> AsyncIterator[int]:
         """Embed in batches (one request each) and store each batch while the next is embedded.
 
         ``stored`` collects the ids handed to the store, so a caller can take them back
         out if the document fails later. Only one batch of vectors is held at a time.
+        With ``dimensions`` given, the vector size is appended there instead of being
+        checked against (and recorded on) the collection.
         """
         model = self.config.ollama_embedding_model
         size = self.config.embed_batch_size
@@ -480,7 +483,9 @@ class Orchestrator:
                 batch = chunks[start : start + size]
                 texts = [embedding_document_text(model, prefix_for_embedding(c)) for c in batch]
                 vectors = await self.llm.embed(model, texts)
-                if start == 0:
+                if start == 0 and dimensions is not None:
+                    dimensions.append(len(vectors[0]) if vectors else 0)
+                elif start == 0:
                     await self._check_embedding_dimension(collection, vectors)
                 if storing is not None:
                     await storing
@@ -527,6 +532,87 @@ class Orchestrator:
                 "or re-index the collection with the new model.",
             )
 
+    async def move_document(self, document_id: str, collection_id: int) -> DocumentRecord:
+        """Move a document to another collection, re-embedding its stored chunk texts.
+
+        The texts come from SQLite, so the file need not be on disk any more. The new
+        vectors are stored before the row moves, and the old ones removed after.
+        """
+        library = self.library
+        document = library.get_document(document_id)
+        target = self.collection(collection_id)
+        if target.id == document.collection_id:
+            return document
+        await asyncio.to_thread(self.store.ensure_collection, target.key)
+        chunks = await asyncio.to_thread(library.chunk_texts, document_id)
+        stored: list[str] = []
+        try:
+            async for _ in self._embed_and_store(chunks, target, CancelToken(), stored):
+                pass
+            moved = await asyncio.to_thread(library.move_document, document_id, target.id)
+        except BaseException:
+            await self._discard_vectors(target.key, stored)
+            raise
+        await self._discard_vectors(document.collection_key, [c.chunk_id for c in chunks])
+        return moved
+
+    async def reembed(
+        self, collection_id: int | None = None, cancel: CancelToken | None = None
+    ) -> AsyncIterator[IngestEvent]:
+        """Re-embed a collection with the configured embedding model, from stored chunk texts.
+
+        The new vectors are built in a store collection of their own; search keeps using
+        the old ones until every document is done, then one transaction swaps them in.
+        A cancel or a failure leaves the old vectors in place.
+        """
+        cancel = cancel or CancelToken()
+        library = self.library
+        collection = self.collection(collection_id)
+        documents = library.list_documents(collection_id=collection.id, status="ready")
+        new_key = f"{collection.key.split('_r', 1)[0]}_r{int(time.time())}"
+        await asyncio.to_thread(self.store.ensure_collection, new_key)
+        building = replace(collection, key=new_key)
+        dimensions: list[int] = []
+        yield IngestStarted(total_files=len(documents), skipped=0)
+        results: list[FileFinished] = []
+        fatal: AllmaError | None = None
+        started = time.monotonic()
+        chunks_done = 0
+        try:
+            for index, document in enumerate(documents, start=1):
+                if cancel.cancelled:
+                    break
+                yield FileStarted(document.path, index, len(documents))
+                chunks = await asyncio.to_thread(library.chunk_texts, document.id)
+                stored: list[str] = []
+                embedding = self._embed_and_store(chunks, building, cancel, stored, dimensions)
+                async for done in embedding:
+                    yield EmbedProgress(document.path, done, len(chunks))
+                if cancel.cancelled:
+                    break
+                result = FileFinished(
+                    document.path, "indexed", "", document.id, len(chunks), document.page_count
+                )
+                results.append(result)
+                chunks_done += len(chunks)
+                yield result
+                elapsed = time.monotonic() - started
+                yield IngestProgress(
+                    index, len(documents), chunks_done, elapsed / index * (len(documents) - index)
+                )
+        except AllmaError as exc:
+            fatal = exc
+        if fatal is not None or cancel.cancelled:
+            await asyncio.to_thread(self.store.delete_collection, new_key)
+        else:
+            model = self.config.ollama_embedding_model
+            dimension = dimensions[0] if dimensions else None
+            old_key = await asyncio.to_thread(
+                library.swap_collection_key, collection.id, new_key, model, dimension
+            )
+            await asyncio.to_thread(self.store.delete_collection, old_key)
+        yield IngestFinished(tuple(results), cancelled=cancel.cancelled, error=fatal)
+
     # --- search ----------------------------------------------------------------------
 
     async def search(
@@ -542,12 +628,17 @@ class Orchestrator:
             return []
         settings = RetrievalSettings(k=k or self.config.top_k, hybrid=self.config.hybrid_search)
         sources = await self.rag.retrieve(query, collection.key, settings, document_ids)
-        ready = await asyncio.to_thread(
-            self.library.ready_document_ids, {s.document_id for s in sources}
-        )
-        # A document being re-indexed or half-written is not a source yet.
-        kept = [s for s in sources if s.document_id in ready]
+        kept = await asyncio.to_thread(self._committed_sources, sources)
         return [replace(s, number=n) for n, s in enumerate(kept, start=1)]
+
+    def _committed_sources(self, sources: Sequence[Source]) -> list[Source]:
+        """Only passages of ready documents whose chunk rows are committed.
+
+        A document being (re-)indexed, or vectors a crash left behind, are not sources.
+        """
+        ready = self.library.ready_document_ids({s.document_id for s in sources})
+        committed = self.library.chunks_by_ids([s.chunk_id for s in sources])
+        return [s for s in sources if s.document_id in ready and s.chunk_id in committed]
 
     # --- chat ------------------------------------------------------------------------
 
@@ -711,11 +802,8 @@ class Orchestrator:
 
     def _source_texts(self, sources: Sequence[Source]) -> dict[str, str]:
         """Full chunk texts for the prompt (snippets are cut for display)."""
-        texts: dict[str, str] = {}
-        for document_id in {s.document_id for s in sources}:
-            for chunk in self.library.chunk_texts(document_id):
-                texts[chunk.chunk_id] = chunk.text
-        return texts
+        chunks = self.library.chunks_by_ids([s.chunk_id for s in sources])
+        return {chunk_id: chunk.text for chunk_id, chunk in chunks.items()}
 
     async def _model_context(self, model: str) -> tuple[int, bool]:
         """The ``num_ctx`` to send (kept stable per model: changing it reloads the model)."""

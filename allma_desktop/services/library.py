@@ -241,6 +241,24 @@ class LibraryService:
             self.get_collection(collection_id)  # raises NotFound
         return self.get_collection(collection_id)
 
+    @translating_store_errors
+    def swap_collection_key(
+        self, collection_id: int, new_key: str, model: str, dim: int | None
+    ) -> str:
+        """Point the collection at a freshly built set of vectors, in one transaction.
+
+        Returns the old key so the caller can drop the old vectors afterwards.
+        """
+        with self._db.atomic():
+            current = self.get_collection(collection_id)
+            Collection.update(key=new_key, embedding_model=model, embedding_dim=dim).where(
+                Collection.id == collection_id
+            ).execute()
+            ChunkText.update(collection_key=new_key).where(
+                ChunkText.collection_key == current.key
+            ).execute()
+        return current.key
+
     # --- documents -------------------------------------------------------------
 
     @translating_store_errors
