@@ -227,3 +227,33 @@ class EmptyDocument(DocumentError):
 
     def __init__(self, path: Path | str) -> None:
         super().__init__(path, "contains no text", "Check that the file is the one you meant.")
+
+
+class ParseTimeout(DocumentError):
+    """Reading the file took longer than the per-file time limit; the reader was stopped."""
+
+    code = "parse_timeout"
+    reason = "too slow to read"
+
+    def __init__(self, path: Path | str, seconds: float) -> None:
+        super().__init__(
+            path,
+            f"took longer than {seconds:g} s to read",
+            "The file may be damaged or unusually complex; convert it (print to PDF, "
+            "save as DOCX) and add it again.",
+        )
+        self.seconds = seconds
+
+
+class ParserCrashed(DocumentError):
+    """The reader process died on the file (a crash in a native parser library)."""
+
+    code = "parser_crashed"
+    reason = "reader crashed"
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(
+            path,
+            "the reader crashed on this file",
+            "The file is probably damaged; re-download or re-export it and add it again.",
+        )
