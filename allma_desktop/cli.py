@@ -738,6 +738,19 @@ async def chats_export(orchestrator: Any, conversation_id: int, output: Path | N
     return 0
 
 
+# --- packaging ---
+
+
+@cli.command("self-test")
+def self_test() -> None:
+    """Check this installation without Ollama: ingest and search a sample, check the databases."""
+    from allma_desktop.selftest import run_self_test
+
+    result = run_self_test()
+    click.echo(result.verdict)
+    sys.exit(0 if result.passed else EXIT_FAILURE)
+
+
 def main() -> None:
     cli(prog_name="allma")
 

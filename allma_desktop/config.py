@@ -65,6 +65,7 @@ class AppConfig:
     system_prompt: str = ""
     embed_batch_size: int = 32
     request_timeout: float = 300.0
+    ocr: bool = False  # read text-less (scanned) PDFs with tesseract, when it is installed
 
     # --- derived paths -------------------------------------------------------
 
@@ -142,6 +143,8 @@ class AppConfig:
             )
         if not 1 <= self.embed_batch_size <= 1024:
             raise ConfigError("embed_batch_size", self.embed_batch_size, "1 to 1024")
+        if not isinstance(self.ocr, bool):
+            raise ConfigError("ocr", self.ocr, "true or false")
 
     # --- saving --------------------------------------------------------------
 
@@ -187,7 +190,7 @@ def _parse_value(key: str, value: Any) -> Any:
             return float(value)
         except (TypeError, ValueError):
             raise ConfigError(_variable(key), value, "a number") from None
-    if key in {"hybrid_search", "think"}:
+    if key in {"hybrid_search", "think", "ocr"}:
         return _as_bool(key, value)
     if key == "log_level":
         return str(value).upper()

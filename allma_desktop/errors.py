@@ -257,3 +257,46 @@ class ParserCrashed(DocumentError):
             "the reader crashed on this file",
             "The file is probably damaged; re-download or re-export it and add it again.",
         )
+
+
+# --- Local API --------------------------------------------------------------
+
+
+class PortInUse(AllmaError):
+    """The local API cannot listen because another program holds its port."""
+
+    code = "port_in_use"
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(
+            f"Port {port} on {host} is already in use, so the local API cannot start.",
+            "Stop the program using it, or pick another port: set API_PORT (e.g. "
+            "`API_PORT=8001 allma serve`, or `allma serve --port 8001`) or change it in Settings.",
+        )
+        self.host = host
+        self.port = port
+
+
+class RequestTooLarge(AllmaError):
+    code = "request_too_large"
+
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(
+            f"The request body is larger than the limit of {limit_bytes:,} bytes.",
+            "Send fewer or smaller files per request, or pass paths on this machine instead.",
+        )
+        self.limit_bytes = limit_bytes
+
+
+class PathNotAllowed(AllmaError):
+    """A path given to the API that the API will not read (device, socket, outside a root)."""
+
+    code = "path_not_allowed"
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(
+            f"{path} cannot be added: {reason}.",
+            "Name absolute paths of regular files or folders that you could add in the app.",
+        )
+        self.path = path
+        self.reason = reason

@@ -52,6 +52,7 @@ from allma_desktop.services.conversations import (
 from allma_desktop.services.doctor import Doctor, DoctorReport
 from allma_desktop.services.documents.chunking import prefix_for_embedding
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
+from allma_desktop.services.documents.parse_worker import ParseWorker
 from allma_desktop.services.documents.service import DocumentService
 from allma_desktop.services.engine_lock import EngineLock
 from allma_desktop.services.keyword_index import KeywordIndex
@@ -146,6 +147,9 @@ class Orchestrator:
         self.documents = DocumentService(
             chunk_size=config.chunk_size, chunk_overlap=config.chunk_overlap
         )
+        # Parsing runs in a separate process (started on the first file) that can be
+        # stopped when a file hangs or crashes its reader.
+        self.parse_worker = ParseWorker(ocr=config.ocr)
         self._store = store
         self._library: LibraryService | None = None
         self._conversations: ConversationService | None = None
@@ -195,6 +199,7 @@ class Orchestrator:
             self._startup_repair = DoctorReport()
 
     async def close(self) -> None:
+        await self.parse_worker.close()
         await self.llm.close()
         if self._store is not None:
             await asyncio.to_thread(self._store.close)
@@ -398,13 +403,13 @@ class Orchestrator:
         return _Prepared(path, metadata=metadata, chunks=chunks)
 
     async def _parse_and_chunk(self, path: Path) -> tuple[DocumentMetadata, list[Chunk]]:
-        """Parse and chunk off the event loop; the parsed blocks are dropped once chunked."""
-
-        def work() -> tuple[DocumentMetadata, list[Chunk]]:
-            parsed = self.documents.parse(path)
-            return parsed.metadata, self.documents.chunk(parsed, PENDING_DOCUMENT_ID)
-
-        return await asyncio.to_thread(work)
+        """Parse and chunk in the parse worker process, under its per-file time limit."""
+        return await self.parse_worker.parse_and_chunk(
+            path,
+            chunk_size=self.documents.chunk_size,
+            chunk_overlap=self.documents.chunk_overlap,
+            document_id=PENDING_DOCUMENT_ID,
+        )
 
     async def _index_prepared(
         self, prepared: _Prepared, collection: CollectionRecord, cancel: CancelToken

@@ -146,6 +146,9 @@ def run_langchain(questions: Sequence[Question], answers: bool) -> QualityResult
     from langchain_community.document_loaders import PyPDFLoader
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+    import logging
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # font warnings, one per page
     started = time.perf_counter()
     pages = []
     for path in pdf_files():
@@ -158,7 +161,7 @@ def run_langchain(questions: Sequence[Question], answers: bool) -> QualityResult
     )
     with tempfile.TemporaryDirectory() as folder:
         store = Chroma.from_documents(
-            splits, _langchain_embeddings(), persist_directory=folder, collection_name="qa"
+            splits, _langchain_embeddings(), persist_directory=folder, collection_name="langchain-qa"
         )
         retriever = store.as_retriever(search_kwargs={"k": 5})
         generate = None

@@ -16,20 +16,26 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import qasync
-from PySide6.QtCore import QCoreApplication, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
 from allma_desktop.config import AppConfig, default_log_dir
 from allma_desktop.errors import ConfigError
 from allma_desktop.gui.engine import Engine
+from allma_desktop.gui.gc_guard import MainThreadGarbageCollector
 from allma_desktop.gui.main_window import SETTINGS_APPLICATION, SETTINGS_ORGANIZATION, MainWindow
 from allma_desktop.gui.single_instance import InstanceServer, hand_off, instance_key
+from allma_desktop.selftest import handle_packaging_flags
 
 log = logging.getLogger(__name__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv if argv is None else argv)
+    # --version / --self-test answer and exit here; --measure-startup arms a timer.
+    packaging_exit = handle_packaging_flags(arguments)
+    if packaging_exit is not None:
+        return packaging_exit
     QCoreApplication.setOrganizationName(SETTINGS_ORGANIZATION)
     QCoreApplication.setApplicationName(SETTINGS_APPLICATION)
     app = QApplication.instance() or QApplication(arguments)
@@ -45,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("handed %d path(s) to the running instance", len(paths))
         return 0
 
+    collector = MainThreadGarbageCollector()  # Qt objects must die on this thread
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     restore_hooks = install_asyncgen_hooks(loop)
@@ -68,10 +75,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop.run_until_complete(shutdown(engine))
     finally:
         server.close()
+        for widget in [window, *extras]:
+            if isinstance(widget, QObject):
+                widget.deleteLater()
         del extras
         loop.close()
         restore_hooks()
         asyncio.set_event_loop(None)
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        collector.stop()
     return 0
 
 

@@ -19,10 +19,12 @@ from PySide6.QtCore import QObject, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication
 
+from allma_desktop.bundle import resources_dir
+
 THEMES = ("system", "light", "dark")
 THEME_LABELS = {"system": "Follow the system", "light": "Light", "dark": "Dark"}
 ICON_SIZES = (16, 22, 24, 32, 48, 64, 128, 256, 512)
-RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
+RESOURCES_DIR = resources_dir()
 ICONS_DIR = RESOURCES_DIR / "icons"
 APP_ICON_SVG = ICONS_DIR / "allma.svg"
 CHEVRON_SVG = ICONS_DIR / "chevron-down.svg"

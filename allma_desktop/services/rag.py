@@ -10,6 +10,7 @@ an honest answer rather than a list of noise.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from allma_desktop.services.text_terms import content_terms
 from allma_desktop.services.vectorstore.base import VectorHit, VectorStore
 
 RRF_K = 60  # the constant from Cormack et al.; damps the weight of top ranks
+FUSED_SHARE = 0.7  # of the final score; the rest is the question's (IDF-weighted) coverage
 SNIPPET_CHARS = 400
 ANSWER_RESERVE_TOKENS = 1024
 NOT_FOUND_ANSWER = "I couldn't find this in your documents."
@@ -115,7 +117,7 @@ class RAGService:
         ranked = rerank(query, fused)
         return [
             candidate.to_source(number)
-            for number, candidate in enumerate(ranked[: settings.k], start=1)
+            for number, candidate in enumerate(one_per_page(ranked, settings.k), start=1)
         ]
 
 
@@ -199,21 +201,54 @@ def fuse(
 
 
 def rerank(query: str, candidates: list[Candidate]) -> list[Candidate]:
-    """Order by fused rank, nudged by how many of the question's terms each passage covers.
+    """Order by fused rank, nudged by how much of the question each passage covers.
 
     Coverage is a cheap, model-free cross-check of the first-stage ranks: a passage
     holding all the question's rare words beats one that shares a single common word.
+    Each term counts by its rarity among the candidates (an IDF over the candidate
+    set), so the word that singles out the answer weighs more than one every
+    candidate shares.
     """
     query_terms = set(content_terms(query))
     if not candidates:
         return []
     top_fused = candidates[0].fused or 1.0
-    for candidate in candidates:
+    candidate_terms = [set(content_terms(candidate.text)) for candidate in candidates]
+    weights = {
+        term: math.log(1.0 + len(candidates) / (1 + sum(term in terms for terms in candidate_terms)))
+        for term in query_terms
+    }
+    total_weight = sum(weights.values())
+    for candidate, terms in zip(candidates, candidate_terms, strict=True):
         coverage = 0.0
-        if query_terms:
-            coverage = len(query_terms & set(content_terms(candidate.text))) / len(query_terms)
-        candidate.final = 0.7 * (candidate.fused / top_fused) + 0.3 * coverage
+        if total_weight > 0:
+            coverage = sum(weight for term, weight in weights.items() if term in terms)
+            coverage /= total_weight
+        candidate.final = FUSED_SHARE * (candidate.fused / top_fused) + (1 - FUSED_SHARE) * coverage
     return sorted(candidates, key=lambda c: c.final, reverse=True)
+
+
+def one_per_page(ranked: Sequence[Candidate], k: int) -> list[Candidate]:
+    """The best ``k`` candidates, at most one from each page of a document.
+
+    Neighbouring chunks of one page repeat each other (they overlap) and cite the same
+    page; a second page that may hold the answer is worth more than either. Pages are
+    only shared when there are not ``k`` distinct ones among the candidates.
+    """
+    chosen: list[Candidate] = []
+    repeats: list[Candidate] = []
+    seen: set[tuple[str, int]] = set()
+    for candidate in ranked:
+        if candidate.page is None:
+            chosen.append(candidate)
+        elif (candidate.document_id, candidate.page) in seen:
+            repeats.append(candidate)
+        else:
+            seen.add((candidate.document_id, candidate.page))
+            chosen.append(candidate)
+        if len(chosen) == k:
+            return chosen
+    return chosen + repeats[: k - len(chosen)]
 
 
 def make_snippet(text: str, limit: int = SNIPPET_CHARS) -> str:

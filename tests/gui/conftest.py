@@ -8,6 +8,7 @@ controllers' coroutines make progress while a test waits.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 import qasync
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
@@ -25,12 +26,40 @@ from allma_desktop.config import AppConfig
 from allma_desktop.events import IngestFinished
 from allma_desktop.gui.app import install_asyncgen_hooks
 from allma_desktop.gui.engine import Engine
+from allma_desktop.gui.gc_guard import MainThreadGarbageCollector
 from allma_desktop.gui.main_window import MainWindow
 from tests.ollama_server import OllamaTestServer
 from tests.sample_docs import PDF_PAGES, write_pdf
 
 T = TypeVar("T")
 ASYNC_TIMEOUT_MS = 20_000
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """No automatic garbage collection during a GUI test; collect its leftovers here, after it.
+
+    Python collects cycles on whatever thread allocates, and GUI tests run the engine's
+    work in worker threads. A cycle holding a QObject with a live timer (the qasync loop's
+    own timer object, a controller's QTimer) destroyed there leaves Qt a dangling timer,
+    and its next tick is a segmentation fault. So: collection stays off while a test runs
+    (``MainThreadGarbageCollector`` collects on the GUI thread meanwhile), and once pytest
+    has let go of the test's fixtures, everything it left is deleted on this thread.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if QCoreApplication.instance() is not None:
+            # Widgets pytest-qt closed with deleteLater(): delete them now, on this thread.
+            QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        import time; t=time.perf_counter(); gc.collect(); print(f'GCTIME {time.perf_counter()-t:.3f}')
+        # What survives a test (modules, session fixtures) need not be scanned again: this
+        # keeps the per-test collection fast. Frozen objects are still freed by refcount.
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +74,11 @@ def gui_settings_in_tmp(tmp_path: Path) -> Iterator[None]:
 
 @pytest.fixture
 def qasync_loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
-    """A qasync loop driven by pytest-qt's Qt event processing; closed cleanly afterwards."""
+    """A qasync loop driven by pytest-qt's Qt event processing; closed cleanly afterwards.
+
+    As in the app, garbage is collected on the GUI thread only, from a timer.
+    """
+    collector = MainThreadGarbageCollector()
     loop = qasync.QEventLoop(qapp, already_running=True)
     asyncio.set_event_loop(loop)
     restore_hooks = install_asyncgen_hooks(loop)
@@ -67,6 +100,8 @@ def qasync_loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
         asyncio.events._set_running_loop(None)
         loop.close()
         asyncio.set_event_loop(None)
+        del loop, pending
+        collector.stop(collect=False)  # pytest_runtest_protocol collects once fixtures are gone
 
 
 def run_async(

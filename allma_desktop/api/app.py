@@ -1,0 +1,136 @@
+"""``create_app``: the FastAPI application over an orchestrator."""
+
+# No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from allma_desktop import __version__
+from allma_desktop.api import routes_library, routes_openai, routes_seed
+from allma_desktop.api.context import ApiContext, ChangeListener, OrchestratorProvider, engine
+from allma_desktop.api.errors_http import ERROR_RESPONSES, install_error_handlers
+from allma_desktop.api.jobs import IngestJobs
+from allma_desktop.api.limits import BodyLimitMiddleware, BodyLimits
+from allma_desktop.api.schemas import ErrorDetail, HealthResponse, OllamaStatus, StoreStatus
+from allma_desktop.api.security import api_token, bearer_token_dependency
+from allma_desktop.config import AppConfig
+
+API_TITLE = "Allma Desktop local API"
+API_DESCRIPTION = (
+    "Chat with your documents, index files and search them, from scripts, editors and any "
+    "OpenAI client. Every request but `GET /health` needs `Authorization: Bearer <token>` "
+    "(the token is in Settings)."
+)
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    """How the API guards itself; the defaults are the safe ones."""
+
+    token: str | None = None  # None: the token file next to the settings (created if missing)
+    cors_origins: Sequence[str] = ()  # browsers on other origins are refused unless listed
+    limits: BodyLimits = field(default_factory=BodyLimits)
+    ingest_roots: Sequence[Path] | None = None  # None: any file or folder the user can read
+
+
+def create_app(
+    orchestrator_provider: OrchestratorProvider,
+    config: AppConfig,
+    options: ApiOptions | None = None,
+    on_change: ChangeListener | None = None,
+) -> FastAPI:
+    """The API over whatever orchestrator ``orchestrator_provider`` returns at each request.
+
+    The provider may return None while the app is still opening the library (503).
+    ``on_change("documents" | "conversations" | "collections")`` is called after the API
+    changed something, so the desktop app can refresh its views.
+    """
+    options = options or ApiOptions()
+    app = FastAPI(
+        title=API_TITLE,
+        description=API_DESCRIPTION,
+        version=__version__,
+        openapi_url=None,  # served below, behind the token like everything but /health
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.allma = ApiContext(
+        orchestrator_provider=orchestrator_provider,
+        config=config,
+        jobs=IngestJobs(on_change),
+        ingest_roots=options.ingest_roots,
+        on_change=on_change,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limits=options.limits)
+    if options.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(options.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Accept"],
+        )
+
+    app.include_router(_health_router())
+    require_token = bearer_token_dependency(options.token or api_token())
+    guarded: dict[str, Any] = {
+        "dependencies": [Depends(require_token)],
+        "responses": ERROR_RESPONSES,
+    }
+    app.include_router(routes_seed.router, tags=["seed"], **guarded)
+    app.include_router(routes_library.router, tags=["library"], **guarded)
+    app.include_router(routes_openai.router, tags=["openai"], **guarded)
+    app.include_router(_openapi_router(app), **guarded)
+    return app
+
+
+def _health_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get(
+        "/health",
+        response_model=HealthResponse,
+        tags=["seed"],
+        summary="Is Ollama reachable and the library writable? (no token needed)",
+        responses=ERROR_RESPONSES,
+    )
+    async def health(orchestrator: Annotated[Any, Depends(engine)]) -> HealthResponse:
+        report = await orchestrator.health()
+        ollama = report.ollama
+        return HealthResponse(
+            ok=report.ok,
+            version=__version__,
+            ollama=OllamaStatus(
+                host=ollama.host,
+                reachable=ollama.reachable,
+                version=ollama.version,
+                chat_model=ollama.chat_model,
+                chat_model_present=ollama.chat_model_present,
+                embedding_model=ollama.embedding_model,
+                embedding_model_present=ollama.embedding_model_present,
+                models=list(ollama.models),
+            ),
+            store=StoreStatus(path=report.store_path, writable=report.store_writable),
+            documents=report.documents,
+            chunks=report.chunks,
+            collections=report.collections,
+            problems=[ErrorDetail.of(problem) for problem in report.problems()],
+        )
+
+    return router
+
+
+def _openapi_router(app: FastAPI) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    return router

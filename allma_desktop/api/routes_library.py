@@ -1,0 +1,117 @@
+"""Conversations, documents and collections: what a client needs around chat and ingest."""
+
+# No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from allma_desktop.api.context import ApiContext, api_context, engine
+from allma_desktop.api.schemas import (
+    MAX_ID,
+    MAX_NAME_CHARS,
+    CollectionCreate,
+    CollectionOut,
+    ConversationDetail,
+    ConversationOut,
+    DocumentOut,
+    MessageOut,
+)
+
+if TYPE_CHECKING:
+    from allma_desktop.orchestrator import Orchestrator
+else:
+    Orchestrator = Any  # imported lazily: the orchestrator pulls in chromadb
+
+router = APIRouter()
+Engine = Annotated["Orchestrator", Depends(engine)]
+Context = Annotated[ApiContext, Depends(api_context)]
+IdInPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+# --- conversations ---------------------------------------------------------------------------
+
+
+@router.get("/conversations", response_model=list[ConversationOut], summary="Conversations")
+async def list_conversations(
+    orchestrator: Engine,
+    search: Annotated[str | None, Query(max_length=MAX_NAME_CHARS)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> list[ConversationOut]:
+    """Most recent first; `search` keeps those whose title or messages mention it."""
+    service = orchestrator.conversations
+    found = service.search(search, limit=limit) if search else service.list(limit, offset)
+    return [ConversationOut.of(c) for c in found]
+
+
+@router.get(
+    "/conversations/{conversation_id}",
+    response_model=ConversationDetail,
+    summary="A conversation with its messages and their sources",
+)
+async def get_conversation(conversation_id: IdInPath, orchestrator: Engine) -> ConversationDetail:
+    service = orchestrator.conversations
+    record = service.get(conversation_id)
+    messages = [MessageOut.of(m) for m in service.messages(conversation_id)]
+    return ConversationDetail(**ConversationOut.of(record).model_dump(), messages=messages)
+
+
+@router.delete("/conversations/{conversation_id}", status_code=204, response_class=Response)
+async def delete_conversation(
+    conversation_id: IdInPath, orchestrator: Engine, context: Context
+) -> Response:
+    orchestrator.conversations.get(conversation_id)  # a NotFound that names the id
+    orchestrator.conversations.delete(conversation_id)
+    context.changed("conversations")
+    return Response(status_code=204)
+
+
+# --- documents --------------------------------------------------------------------------------
+
+
+@router.get("/documents", response_model=list[DocumentOut], summary="Documents in the library")
+async def list_documents(
+    orchestrator: Engine,
+    collection_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> list[DocumentOut]:
+    if collection_id is not None:
+        orchestrator.collection(collection_id)  # 404 for a collection that is not there
+    return [DocumentOut.of(d) for d in orchestrator.list_documents(collection_id)]
+
+
+@router.delete("/documents/{document_id}", status_code=204, response_class=Response)
+async def delete_document(
+    document_id: Annotated[str, Path(max_length=200)], orchestrator: Engine, context: Context
+) -> Response:
+    """Remove a document from the library (the file itself is left alone)."""
+    await orchestrator.remove_document(document_id)
+    context.changed("documents")
+    return Response(status_code=204)
+
+
+# --- collections ------------------------------------------------------------------------------
+
+
+@router.get("/collections", response_model=list[CollectionOut], summary="Collections")
+async def list_collections(orchestrator: Engine) -> list[CollectionOut]:
+    return [CollectionOut.of(c) for c in orchestrator.collections()]
+
+
+@router.post("/collections", response_model=CollectionOut, status_code=201)
+async def create_collection(
+    body: CollectionCreate, orchestrator: Engine, context: Context
+) -> CollectionOut:
+    record = orchestrator.create_collection(body.name)
+    context.changed("collections")
+    return CollectionOut.of(record)
+
+
+@router.delete("/collections/{collection_id}", status_code=204, response_class=Response)
+async def delete_collection(
+    collection_id: IdInPath, orchestrator: Engine, context: Context
+) -> Response:
+    """Delete a collection with its documents' index entries (files are left alone)."""
+    await orchestrator.delete_collection(collection_id)
+    context.changed("collections")
+    return Response(status_code=204)

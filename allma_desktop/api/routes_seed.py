@@ -1,0 +1,239 @@
+"""The seed's endpoints: /chat/, /rag/ingest, /rag/search, /models/ (and /health, in app.py)."""
+
+# No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from allma_desktop.api.context import ApiContext, api_context, engine
+from allma_desktop.api.ingest_sources import allowed_files, save_upload
+from allma_desktop.api.schemas import (
+    ChatRequest,
+    ChatResponse,
+    IngestJobOut,
+    IngestPathsRequest,
+    ModelOut,
+    ModelsResponse,
+    SearchRequest,
+    SearchResponse,
+    SourceOut,
+)
+from allma_desktop.api.streaming import (
+    SSE_HEADERS,
+    SSE_MEDIA_TYPE,
+    final_answer,
+    primed_chat,
+    replayed,
+    sse,
+    wants_event_stream,
+)
+from allma_desktop.events import (
+    AnswerDone,
+    ChatEvent,
+    ChatStarted,
+    SourcesFound,
+    ThinkingChunk,
+    TokenChunk,
+)
+
+if TYPE_CHECKING:
+    from allma_desktop.orchestrator import Orchestrator
+else:
+    Orchestrator = Any  # imported lazily: the orchestrator pulls in chromadb
+
+router = APIRouter()
+Engine = Annotated["Orchestrator", Depends(engine)]
+Context = Annotated[ApiContext, Depends(api_context)]
+
+MAX_UPLOAD_FILES = 1_000
+JOB_ID_CHARS = 64
+
+CHAT_STREAM_DESCRIPTION = (
+    "With `Accept: text/event-stream` the answer streams as Server-Sent Events: "
+    "`started` (conversation and message ids), `sources` (the passages given to the model), "
+    "`thinking` and `token` (`{text}` pieces), then `done` with the ChatResponse."
+)
+
+
+@router.post(
+    "/chat/",
+    response_model=ChatResponse,
+    summary="Ask a question of your documents",
+    description=CHAT_STREAM_DESCRIPTION,
+    responses={200: {"content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"}}}}},
+)
+async def chat(
+    body: ChatRequest,
+    orchestrator: Engine,
+    context: Context,
+    accept: Annotated[str | None, Header()] = None,
+) -> Any:
+    events = orchestrator.chat(
+        body.conversation_id,
+        body.message,
+        model=body.model,
+        collection_id=body.collection_id,
+        use_documents=body.use_documents,
+    )
+    read, rest = await primed_chat(events)
+    stream = replayed(read, rest)
+    if not wants_event_stream(accept):
+        done = await final_answer(stream)
+        context.changed("conversations")
+        return ChatResponse.of(done)
+    return StreamingResponse(
+        _chat_events(stream, context), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS
+    )
+
+
+async def _chat_events(stream: AsyncIterator[ChatEvent], context: ApiContext) -> AsyncIterator[bytes]:
+    async for event in stream:
+        if isinstance(event, ChatStarted):
+            yield sse(
+                "started",
+                {
+                    "conversation_id": event.conversation_id,
+                    "user_message_id": event.user_message_id,
+                    "message_id": event.assistant_message_id,
+                },
+            )
+        elif isinstance(event, SourcesFound):
+            sources = [SourceOut.of(s).model_dump() for s in event.sources]
+            yield sse("sources", {"sources": sources})
+        elif isinstance(event, ThinkingChunk):
+            yield sse("thinking", {"text": event.text})
+        elif isinstance(event, TokenChunk):
+            yield sse("token", {"text": event.text})
+        elif isinstance(event, AnswerDone):
+            context.changed("conversations")
+            yield sse("done", ChatResponse.of(event).model_dump(mode="json"))
+
+
+# --- ingest -----------------------------------------------------------------------------
+
+_PATHS_SCHEMA = IngestPathsRequest.model_json_schema()
+_UPLOAD_SCHEMA = {
+    "type": "object",
+    "required": ["files"],
+    "properties": {
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        "collection_id": {"type": "integer", "minimum": 1},
+        "force": {"type": "boolean"},
+    },
+}
+_INGEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _PATHS_SCHEMA},
+            "multipart/form-data": {"schema": _UPLOAD_SCHEMA},
+        },
+    }
+}
+
+
+@router.post(
+    "/rag/ingest",
+    response_model=IngestJobOut,
+    status_code=202,
+    summary="Index files: paths on this machine (JSON) or uploads (multipart)",
+    description="Returns a job at once; follow it with GET /rag/ingest/{job_id}.",
+    openapi_extra=_INGEST_BODY,
+)
+async def ingest(request: Request, orchestrator: Engine, context: Context) -> IngestJobOut:
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith("multipart/form-data"):
+        files, collection_id, force = await _uploaded(request, context)
+    elif content_type in ("", "application/json") or content_type.startswith("application/json;"):
+        body = await _paths_request(request)
+        files = await asyncio.to_thread(allowed_files, body.paths, context.ingest_roots)
+        collection_id, force = body.collection_id, body.force
+    else:
+        raise HTTPException(415, "Send JSON with paths, or multipart/form-data with files")
+    orchestrator.collection(collection_id)  # a missing collection is a 404 now, not a failed job
+    job = context.jobs.start(orchestrator, files, collection_id, force)
+    return job.snapshot()
+
+
+async def _paths_request(request: Request) -> IngestPathsRequest:
+    raw = await request.body()
+    try:
+        return IngestPathsRequest.model_validate_json(raw)
+    except ValidationError as error:
+        problems = [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+        raise RequestValidationError(problems) from None
+
+
+async def _uploaded(
+    request: Request, context: ApiContext
+) -> tuple[list[Any], int | None, bool]:
+    # Starlette spools each file part to a temporary file past 1 MiB: never whole in memory.
+    async with request.form(max_files=MAX_UPLOAD_FILES, max_fields=10) as form:
+        uploads = [item for item in form.getlist("files") if isinstance(item, UploadFile)]
+        if not uploads:
+            raise _invalid_field("files", "at least one file part named 'files' is required")
+        collection_id = _form_int(form.get("collection_id"), "collection_id")
+        force = str(form.get("force") or "false").strip().lower() in {"1", "true", "yes", "on"}
+        saved = [
+            await save_upload(upload.file, upload.filename or "", context.uploads_dir)
+            for upload in uploads
+        ]
+    return saved, collection_id, force
+
+
+def _form_int(value: object, field: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise _invalid_field(field, "must be a whole number") from None
+    if number < 1:
+        raise _invalid_field(field, "must be 1 or more")
+    return number
+
+
+def _invalid_field(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("body", field), "msg": message, "type": "value_error"}])
+
+
+JobId = Annotated[str, Path(max_length=JOB_ID_CHARS)]
+
+
+@router.get("/rag/ingest/{job_id}", response_model=IngestJobOut, summary="An ingest job's progress")
+async def ingest_job(job_id: JobId, context: Context) -> IngestJobOut:
+    return context.jobs.get(job_id).snapshot()
+
+
+@router.delete("/rag/ingest/{job_id}", response_model=IngestJobOut, summary="Cancel an ingest job")
+async def cancel_ingest_job(job_id: JobId, context: Context) -> IngestJobOut:
+    return context.jobs.cancel(job_id).snapshot()
+
+
+# --- search and models ---------------------------------------------------------------------
+
+
+@router.post("/rag/search", response_model=SearchResponse, summary="Passages matching a query")
+async def search(body: SearchRequest, orchestrator: Engine) -> SearchResponse:
+    sources = await orchestrator.search(
+        body.query, body.collection_id, body.k, body.document_ids or None
+    )
+    return SearchResponse(results=[SourceOut.of(s) for s in sources])
+
+
+@router.get("/models/", response_model=ModelsResponse, summary="Models available in Ollama")
+async def models(orchestrator: Engine) -> ModelsResponse:
+    found = await orchestrator.models()
+    return ModelsResponse(
+        models=[ModelOut.of(m) for m in found],
+        chat_model=orchestrator.config.ollama_model,
+        embedding_model=orchestrator.config.ollama_embedding_model,
+    )
+

@@ -1,0 +1,150 @@
+"""The seed's endpoints over a real server: /health, /chat/, /rag/search, /models/."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from tests.api.conftest import RunningApi
+from tests.ollama_server import OllamaTestServer
+from tests.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
+
+
+def sse_events(response: httpx.Response) -> list[tuple[str, dict[str, object]]]:
+    events: list[tuple[str, dict[str, object]]] = []
+    name = ""
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            events.append((name, json.loads(line.removeprefix("data: "))))
+    return events
+
+
+def test_health_needs_no_token_and_reports_ollama_and_the_library(api: RunningApi) -> None:
+    response = httpx.get(f"{api.url}/health")
+
+    assert response.status_code == 200
+    health = response.json()
+    assert health["ok"] is True
+    assert health["ollama"]["reachable"] is True
+    assert health["ollama"]["version"]
+    assert "deepseek-r1:latest" in health["ollama"]["models"]
+    assert health["store"]["writable"] is True
+    assert health["documents"] >= 4 and health["chunks"] > 0
+
+
+def test_chat_answers_with_the_cited_page_as_one_json_object(client: httpx.Client) -> None:
+    response = client.post("/chat/", json={"message": PDF_QUESTION})
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert PDF_ANSWER in answer["answer"]
+    cited = answer["sources"][0]
+    assert cited["path"].endswith("lighthouse-manual.pdf")
+    assert cited["page"] == PDF_ANSWER_PAGE
+    assert cited["snippet"] and cited["score"] > 0
+    assert "thinking" in answer and answer["error"] is None
+
+
+def test_chat_streams_tokens_before_the_answer_has_ended(
+    api: RunningApi, client: httpx.Client, ollama_server: OllamaTestServer
+) -> None:
+    ollama_server.faults.token_delay = 0.05
+    try:
+        headers = {"Accept": "text/event-stream"}
+        with client.stream("POST", "/chat/", json={"message": PDF_QUESTION}, headers=headers) as r:
+            assert r.headers["content-type"].startswith("text/event-stream")
+            lines = r.iter_lines()
+            for line in lines:
+                if line == "event: token":
+                    break
+            assert not ollama_server.streams[-1].completed  # Ollama is still answering
+            rest = "\n".join(lines)
+    finally:
+        ollama_server.faults.token_delay = 0.0
+    assert "event: done" in rest
+    done = json.loads(rest.split("event: done\ndata: ", 1)[1].splitlines()[0])
+    assert PDF_ANSWER in done["answer"]
+    assert done["sources"][0]["page"] == PDF_ANSWER_PAGE
+
+
+def test_streamed_chat_sends_started_sources_and_done_events(client: httpx.Client) -> None:
+    headers = {"Accept": "text/event-stream"}
+    with client.stream("POST", "/chat/", json={"message": PDF_QUESTION}, headers=headers) as r:
+        names = [name for name, _data in sse_events(r)]
+
+    assert names[0] == "started"
+    assert names[1] == "sources"
+    assert "token" in names
+    assert names[-1] == "done"
+
+
+def test_chat_continues_a_conversation_by_id(client: httpx.Client) -> None:
+    first = client.post("/chat/", json={"message": PDF_QUESTION}).json()
+
+    second = client.post(
+        "/chat/",
+        json={"message": "And what is the radio channel?", "conversation_id": first["conversation_id"]},
+    ).json()
+
+    assert second["conversation_id"] == first["conversation_id"]
+
+
+def test_chat_with_a_missing_model_is_404_with_the_pull_command(client: httpx.Client) -> None:
+    response = client.post("/chat/", json={"message": "hello", "model": "nosuchmodel:7b"})
+
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["code"] == "model_missing"
+    assert "nosuchmodel:7b" in error["message"]
+    assert "allma pull nosuchmodel:7b" in error["hint"]
+
+
+def test_chat_when_ollama_fails_is_an_error_with_the_fix(
+    client: httpx.Client, ollama_server: OllamaTestServer
+) -> None:
+    ollama_server.faults.status_500 = True
+    try:
+        response = client.post("/chat/", json={"message": "hello", "use_documents": False})
+    finally:
+        ollama_server.faults.status_500 = False
+
+    assert response.status_code >= 500
+    assert response.json()["error"]["hint"]
+    assert "Traceback" not in response.text
+
+
+def test_chat_in_a_conversation_that_does_not_exist_is_404(client: httpx.Client) -> None:
+    response = client.post("/chat/", json={"message": "hello", "conversation_id": 987654})
+
+    assert response.status_code == 404
+    assert "987654" in response.json()["error"]["message"]
+
+
+def test_chat_without_a_message_is_422_naming_the_field(client: httpx.Client) -> None:
+    response = client.post("/chat/", json={"conversation_id": 1})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "message"
+
+
+def test_search_finds_the_page_with_the_answer(client: httpx.Client) -> None:
+    response = client.post("/rag/search", json={"query": PDF_QUESTION, "k": 3})
+
+    assert response.status_code == 200
+    best = response.json()["results"][0]
+    assert best["path"].endswith("lighthouse-manual.pdf")
+    assert best["page"] == PDF_ANSWER_PAGE
+
+
+def test_models_lists_what_ollama_has_and_the_configured_models(client: httpx.Client) -> None:
+    response = client.get("/models/")
+
+    assert response.status_code == 200
+    body = response.json()
+    names = [m["name"] for m in body["models"]]
+    assert "deepseek-r1:latest" in names
+    assert body["chat_model"] == "deepseek-r1:latest"
+    assert body["embedding_model"] == "nomic-embed-text:latest"
