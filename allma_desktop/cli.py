@@ -751,7 +751,62 @@ def self_test() -> None:
     sys.exit(0 if result.passed else EXIT_FAILURE)
 
 
+# --- local API ---
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default: API_HOST, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: API_PORT, 8000).")
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    help="Let web pages from this origin call the API (repeatable; none by default).",
+)
+@click.option("--show-token", is_flag=True, help="Print the bearer token clients must send.")
+@engine_command
+async def serve(
+    orchestrator: Any,
+    host: str | None,
+    port: int | None,
+    cors_origins: tuple[str, ...],
+    show_token: bool,
+) -> int:
+    """Serve the local API (REST and OpenAI-compatible) until Ctrl+C."""
+    from allma_desktop.api.app import ApiOptions, create_app
+    from allma_desktop.api.security import api_token, token_path
+    from allma_desktop.api.server import ApiServer, exposure_warning
+
+    config = orchestrator.config
+    host = host or config.api_host
+    port = port or config.api_port
+    token = api_token()
+    app = create_app(
+        lambda: orchestrator, config, ApiOptions(token=token, cors_origins=cors_origins)
+    )
+    server = ApiServer(app, host, port, handle_signals=True)
+    await server.start()
+    warning = exposure_warning(host, server.port)
+    if warning:
+        click.secho(f"Warning: {warning}", fg="yellow", err=True)
+    click.echo(f"Allma API on {server.url}  (OpenAPI: {server.url}/openapi.json)")
+    if show_token:
+        click.echo(f"Token: {token}")
+    else:
+        click.echo(f"Token: in {token_path()} (or run with --show-token)")
+    click.echo("Press Ctrl+C to stop.")
+    try:
+        await server.serve_until_stopped()
+    finally:
+        await server.stop()
+    return 0
+
+
 def main() -> None:
+    import multiprocessing
+
+    # The parse worker is a spawned process; a frozen binary must route it here.
+    multiprocessing.freeze_support()
     cli(prog_name="allma")
 
 

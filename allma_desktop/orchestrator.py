@@ -346,7 +346,11 @@ class Orchestrator:
         seen: set[Path] = set()
 
         def consider(path: Path) -> None:
-            resolved = path.resolve()
+            try:
+                resolved = path.resolve()
+            except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python 3.11
+                skipped.append((path, "symlink loop"))
+                return
             if resolved in seen:
                 return
             seen.add(resolved)

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 from allma_desktop.api.schemas import ErrorDetail, ErrorResponse
 from allma_desktop.errors import AllmaError
@@ -21,6 +22,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "not_found": 404,
     "model_missing": 404,
     "embedding_dimension_mismatch": 409,
+    "name_taken": 409,
     "request_too_large": 413,
     "config_invalid": 422,
     "document_error": 422,
@@ -89,7 +91,10 @@ def install_error_handlers(app: FastAPI) -> None:
                 hint="Check the method and the path against /openapi.json.",
             )
         )
-        return JSONResponse(body.model_dump(), status_code=error.status_code, headers=error.headers)
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return JSONResponse(body.model_dump(), status_code=error.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
@@ -103,6 +108,15 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         )
         return JSONResponse(body.model_dump(), status_code=500)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on this path (Starlette names only one route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, BaseRoute) and route.matches(request.scope)[0] != Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 _HTTP_CODES = {

@@ -39,7 +39,9 @@ def allowed_files(raw_paths: Sequence[str], roots: Sequence[Path] | None = None)
         elif stat.S_ISDIR(mode):
             files.extend(_regular_files_under(path))
         else:
-            raise PathNotAllowed(raw, "it is not a regular file or folder (a device, socket or pipe)")
+            raise PathNotAllowed(
+                raw, "it is not a regular file or folder (a device, socket or pipe)"
+            )
     return files
 
 

@@ -1,4 +1,7 @@
-"""Print the API's OpenAPI document: ``python -m allma_desktop.api.openapi_doc > docs/openapi.json``."""
+"""Print the API's OpenAPI document (the contract committed as docs/openapi.json).
+
+    python -m allma_desktop.api.openapi_doc > docs/openapi.json
+"""
 
 from __future__ import annotations
 

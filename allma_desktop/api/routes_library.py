@@ -17,6 +17,7 @@ from allma_desktop.api.schemas import (
     DocumentOut,
     MessageOut,
 )
+from allma_desktop.errors import AllmaError
 
 if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator
@@ -24,6 +25,18 @@ else:
     Orchestrator = Any  # imported lazily: the orchestrator pulls in chromadb
 
 router = APIRouter()
+
+
+class NameTaken(AllmaError):
+    code = "name_taken"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"There is already a collection named '{name}'.",
+            "Pick another name, or add the documents to that collection.",
+        )
+
+
 Engine = Annotated["Orchestrator", Depends(engine)]
 Context = Annotated[ApiContext, Depends(api_context)]
 IdInPath = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -102,7 +115,10 @@ async def list_collections(orchestrator: Engine) -> list[CollectionOut]:
 async def create_collection(
     body: CollectionCreate, orchestrator: Engine, context: Context
 ) -> CollectionOut:
-    record = orchestrator.create_collection(body.name)
+    name = body.name.strip()
+    if any(c.name == name for c in orchestrator.collections()):
+        raise NameTaken(name)
+    record = orchestrator.create_collection(name)
     context.changed("collections")
     return CollectionOut.of(record)
 

@@ -98,9 +98,7 @@ async def _chat_model_names(orchestrator: Orchestrator) -> list[str]:
     "`data: [DONE]`; the last chunk carries `sources`.",
     responses={200: {"content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"}}}}},
 )
-async def chat_completions(
-    body: OpenAIChatRequest, orchestrator: Engine, context: Context
-) -> Any:
+async def chat_completions(body: OpenAIChatRequest, orchestrator: Engine, context: Context) -> Any:
     question = body.messages[-1]
     if question.role != "user" or not question.text().strip():
         raise RequestValidationError(
@@ -151,8 +149,10 @@ def citations_footer(sources: Sequence[Source]) -> str:
     """The cited sources as numbered lines under the answer, the way the app lists them."""
     if not sources:
         return ""
-    lines = [f"[{s.number}] {s.title or s.path}" + (f", page {s.page}" if s.page else "")
-             for s in sources]
+    lines = [
+        f"[{s.number}] {s.title or s.path}" + (f", page {s.page}" if s.page else "")
+        for s in sources
+    ]
     return "\n\nSources:\n" + "\n".join(lines)
 
 

@@ -93,7 +93,9 @@ async def chat(
     )
 
 
-async def _chat_events(stream: AsyncIterator[ChatEvent], context: ApiContext) -> AsyncIterator[bytes]:
+async def _chat_events(
+    stream: AsyncIterator[ChatEvent], context: ApiContext
+) -> AsyncIterator[bytes]:
     async for event in stream:
         if isinstance(event, ChatStarted):
             yield sse(
@@ -123,7 +125,11 @@ _UPLOAD_SCHEMA = {
     "type": "object",
     "required": ["files"],
     "properties": {
-        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        "files": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "format": "binary"},
+        },
         "collection_id": {"type": "integer", "minimum": 1},
         "force": {"type": "boolean"},
     },
@@ -171,9 +177,7 @@ async def _paths_request(request: Request) -> IngestPathsRequest:
         raise RequestValidationError(problems) from None
 
 
-async def _uploaded(
-    request: Request, context: ApiContext
-) -> tuple[list[Any], int | None, bool]:
+async def _uploaded(request: Request, context: ApiContext) -> tuple[list[Any], int | None, bool]:
     # Starlette spools each file part to a temporary file past 1 MiB: never whole in memory.
     async with request.form(max_files=MAX_UPLOAD_FILES, max_fields=10) as form:
         uploads = [item for item in form.getlist("files") if isinstance(item, UploadFile)]
@@ -236,4 +240,3 @@ async def models(orchestrator: Engine) -> ModelsResponse:
         chat_model=orchestrator.config.ollama_model,
         embedding_model=orchestrator.config.ollama_embedding_model,
     )
-

@@ -341,7 +341,7 @@ class CollectionOut(BaseModel):
 
 
 class CollectionCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS, pattern=r"\S")
 
 
 # --- OpenAI-compatible -------------------------------------------------------------------

@@ -19,7 +19,7 @@ from allma_desktop.errors import AllmaError, PortInUse
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_GRACE_SECONDS = 5.0
+SHUTDOWN_GRACE_SECONDS = 5
 
 
 def is_loopback_address(host: str) -> bool:
@@ -67,9 +67,7 @@ class _Uvicorn(uvicorn.Server):
 class ApiServer:
     """Start and stop the API on the running loop: ``await start()`` ... ``await stop()``."""
 
-    def __init__(
-        self, app: FastAPI, host: str, port: int, *, handle_signals: bool = False
-    ) -> None:
+    def __init__(self, app: FastAPI, host: str, port: int, *, handle_signals: bool = False) -> None:
         self.app = app
         self.host = host
         self.port = port  # 0 picks a free port; the real one is set by start()

@@ -15,8 +15,20 @@ from PySide6.QtGui import (
     QPalette,
     QShortcut,
 )
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QSplitter, QStackedWidget, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
+from allma_desktop.config import AppConfig
 from allma_desktop.gui.controllers.chat_controller import ChatController
 from allma_desktop.gui.controllers.conversations_controller import ConversationsController
 from allma_desktop.gui.controllers.health_controller import HealthController
@@ -25,6 +37,7 @@ from allma_desktop.gui.widgets.chat_view import ChatView
 from allma_desktop.gui.widgets.first_run_panel import FirstRunPanel
 from allma_desktop.gui.widgets.sidebar import Sidebar
 from allma_desktop.gui.widgets.status_bar import AppStatusBar
+from allma_desktop.privacy import acknowledge_remote_host, remote_host_notice
 
 if TYPE_CHECKING:
     from allma_desktop.errors import AllmaError
@@ -80,7 +93,15 @@ class MainWindow(QMainWindow):
         self.splitter.setCollapsible(1, False)
         self.splitter.setHandleWidth(1)
         self.splitter.setSizes([260, 840])
-        self.setCentralWidget(self.splitter)
+        self.remote_banner = RemoteHostBanner(self)
+        self.remote_banner.acknowledged.connect(self._acknowledge_remote_host)
+        central = QWidget(self)
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.remote_banner)
+        column.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
         self.status = AppStatusBar(self)
         self.setStatusBar(self.status)
 
@@ -89,6 +110,7 @@ class MainWindow(QMainWindow):
         self._install_shortcuts()
         self._apply_shell_style()
         self.restore_layout()
+        self.show_remote_host_notice(engine.config)
 
     # --- B's pages ----------------------------------------------------------------
 
@@ -126,6 +148,7 @@ class MainWindow(QMainWindow):
         self.events.health_changed.connect(self._on_health)
         self.events.engine_failed.connect(self._on_engine_failed)
         self.events.documents_changed.connect(self.health.check_now)  # the library counts
+        self.events.settings_changed.connect(self.show_remote_host_notice)
         self.health.checking.connect(self.status.show_checking)
         self.health.pull_progress.connect(self._on_pull_progress)
         self.health.pull_finished.connect(self._on_pull_finished)
@@ -189,6 +212,16 @@ class MainWindow(QMainWindow):
         self.show()
         self.raise_()
         self.activateWindow()
+
+    # --- privacy ------------------------------------------------------------------
+
+    def show_remote_host_notice(self, config: AppConfig) -> None:
+        """Say once per host, in a banner that does not block, that Ollama is elsewhere."""
+        self.remote_banner.show_notice(remote_host_notice(config))
+
+    def _acknowledge_remote_host(self) -> None:
+        acknowledge_remote_host(self.engine.config)
+        self.remote_banner.hide()
 
     # --- health -------------------------------------------------------------------
 
@@ -280,6 +313,38 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
+class RemoteHostBanner(QFrame):
+    """A strip across the top: the privacy notice for a remote Ollama, with "Got it"."""
+
+    acknowledged = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("remoteHostBanner")
+        self.setAccessibleName("Privacy notice")
+        self.text = QLabel(self)
+        self.text.setObjectName("remoteHostText")
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.ok_button = QPushButton("Got it", self)
+        self.ok_button.setObjectName("secondaryButton")
+        self.ok_button.setAccessibleName("Dismiss the privacy notice")
+        self.ok_button.clicked.connect(self.acknowledged)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(16, 8, 12, 8)
+        row.setSpacing(12)
+        row.addWidget(self.text, 1)
+        row.addWidget(self.ok_button, 0, Qt.AlignmentFlag.AlignVCenter)
+        self.hide()
+
+    def show_notice(self, notice: str | None) -> None:
+        if notice is None:
+            self.hide()
+            return
+        self.text.setText(notice)
+        self.show()
+
+
 def _placeholder(text: str, parent: QWidget) -> QWidget:
     label = QLabel(text, parent)
     label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -287,4 +352,4 @@ def _placeholder(text: str, parent: QWidget) -> QWidget:
     return label
 
 
-__all__ = ["MainWindow", "gui_settings"]
+__all__ = ["MainWindow", "RemoteHostBanner", "gui_settings"]

@@ -108,7 +108,9 @@ def test_a_link_inside_a_named_folder_is_not_followed_out_of_it(
     (folder / "sneaky.txt").symlink_to(outside)
     collection = new_collection(client, "with-link")
 
-    response = client.post("/rag/ingest", json={"paths": [str(folder)], "collection_id": collection})
+    response = client.post(
+        "/rag/ingest", json={"paths": [str(folder)], "collection_id": collection}
+    )
     api.wait_for_job(response.json()["id"])
     job = client.get(f"/rag/ingest/{response.json()['id']}").json()
 
@@ -147,12 +149,8 @@ def test_an_unknown_job_is_404(client: httpx.Client) -> None:
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_ingesting_into_a_missing_collection_is_404(
-    client: httpx.Client, docs_root: Path
-) -> None:
-    response = client.post(
-        "/rag/ingest", json={"paths": [str(docs_root)], "collection_id": 424242}
-    )
+def test_ingesting_into_a_missing_collection_is_404(client: httpx.Client, docs_root: Path) -> None:
+    response = client.post("/rag/ingest", json={"paths": [str(docs_root)], "collection_id": 424242})
 
     assert response.status_code == 404
 

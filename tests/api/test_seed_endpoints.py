@@ -86,7 +86,10 @@ def test_chat_continues_a_conversation_by_id(client: httpx.Client) -> None:
 
     second = client.post(
         "/chat/",
-        json={"message": "And what is the radio channel?", "conversation_id": first["conversation_id"]},
+        json={
+            "message": "And what is the radio channel?",
+            "conversation_id": first["conversation_id"],
+        },
     ).json()
 
     assert second["conversation_id"] == first["conversation_id"]

@@ -54,7 +54,7 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
         if QCoreApplication.instance() is not None:
             # Widgets pytest-qt closed with deleteLater(): delete them now, on this thread.
             QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-        import time; t=time.perf_counter(); gc.collect(); print(f'GCTIME {time.perf_counter()-t:.3f}')
+        gc.collect()
         # What survives a test (modules, session fixtures) need not be scanned again: this
         # keeps the per-test collection fast. Frozen objects are still freed by refcount.
         gc.freeze()

@@ -15,6 +15,7 @@ import sys
 import zipfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pymupdf
 import pytest
@@ -162,7 +163,8 @@ async def test_docx_that_is_not_a_zip_fails_as_invalid(
 def write_zip_bomb(path: Path, member_bytes: int) -> Path:
     """A DOCX whose document part inflates to ``member_bytes`` of spaces (small on disk)."""
     piece = b" " * (1 << 20)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    # Level 1 deflates a gigabyte of spaces in about two seconds (level 9: five times that).
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         archive.writestr("[Content_Types].xml", "<Types/>")
         with archive.open("word/document.xml", "w", force_zip64=True) as member:
             for _ in range(member_bytes // len(piece)):
@@ -173,7 +175,7 @@ def write_zip_bomb(path: Path, member_bytes: int) -> Path:
 async def test_docx_inflating_to_gigabytes_is_refused(
     orchestrator: Orchestrator, tmp_path: Path
 ) -> None:
-    bomb = write_zip_bomb(tmp_path / "bomb.docx", 2 << 30)
+    bomb = write_zip_bomb(tmp_path / "bomb.docx", 1 << 30)
     assert bomb.stat().st_size < 5 << 20
 
     await assert_fails_alone(orchestrator, bomb, "too large when decompressed")
@@ -264,10 +266,6 @@ async def test_folder_with_a_symlink_to_itself_is_walked_once(
     assert_library_consistent(orchestrator)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Orchestrator._expand_paths: Path.resolve() raises RuntimeError on a symlink loop",
-)
 async def test_symlink_loop_in_a_dropped_folder_is_skipped(
     orchestrator: Orchestrator, tmp_path: Path
 ) -> None:
@@ -283,12 +281,11 @@ async def test_symlink_loop_in_a_dropped_folder_is_skipped(
     assert_library_consistent(orchestrator)
 
 
-async def test_two_thousand_tiny_files_in_one_drop_all_end_indexed(
-    orchestrator: Orchestrator, tmp_path: Path
+async def assert_many_tiny_files_all_end_indexed(
+    orchestrator: Orchestrator, folder: Path, count: int
 ) -> None:
-    folder = tmp_path / "many"
     folder.mkdir()
-    for number in range(2000):
+    for number in range(count):
         (folder / f"note-{number:04}.txt").write_text(f"Note {number} about the lamp.\n")
 
     finished: IngestFinished | None = None
@@ -297,9 +294,24 @@ async def test_two_thousand_tiny_files_in_one_drop_all_end_indexed(
             finished = event
 
     assert finished is not None and finished.error is None
-    assert len(finished.results) == 2000
+    assert len(finished.results) == count
     assert {result.status for result in finished.results} == {"indexed"}
     assert_library_consistent(orchestrator)
+
+
+async def test_hundreds_of_tiny_files_in_one_drop_all_end_indexed(
+    orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    await assert_many_tiny_files_all_end_indexed(orchestrator, tmp_path / "many", 150)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("ALLMA_SLOW_TESTS"), reason="slow (about 2 min): set ALLMA_SLOW_TESTS=1"
+)
+async def test_two_thousand_tiny_files_in_one_drop_all_end_indexed(
+    orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    await assert_many_tiny_files_all_end_indexed(orchestrator, tmp_path / "many", 2000)
 
 
 # --- parsers that hang or crash ------------------------------------------------------
@@ -383,20 +395,20 @@ async def test_scanned_pdf_is_read_by_ocr_when_enabled(config: AppConfig, tmp_pa
 # --- big files: memory stays bounded ------------------------------------------------
 
 
-def ingest_in_subprocess(path: Path, data_dir: Path, server: OllamaTestServer) -> dict[str, int]:
+def ingest_in_subprocess(path: Path, data_dir: Path, server: OllamaTestServer) -> dict[str, Any]:
     """Ingest ``path`` in a fresh process; its outcome and peak memory (see the driver)."""
     command = [sys.executable, "-m", "tests.ingest_memory_driver", str(path), str(data_dir)]
     completed = subprocess.run(
         [*command, server.url], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     )
-    report: dict[str, int] = json.loads(completed.stdout.strip().splitlines()[-1])
+    report: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
     return report
 
 
 def test_big_text_file_is_indexed_in_bounded_memory(
     tmp_path: Path, ollama_server: OllamaTestServer
 ) -> None:
-    size = 2 << 20
+    size = 1 << 20
     big = write_paragraphs(tmp_path / "big.txt", size)
 
     report = ingest_in_subprocess(big, tmp_path / "data", ollama_server)

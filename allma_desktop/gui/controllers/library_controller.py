@@ -536,7 +536,7 @@ class LibraryController(QObject):
         """Run one queued item's event stream; returns an error that should stop the queue."""
         stream: AsyncIterator[IngestEvent]
         if item.reembed:
-            stream = orchestrator.reembed(collection_id=item.collection_id, cancel=cancel)  # type: ignore[attr-defined]
+            stream = orchestrator.reembed(collection_id=item.collection_id, cancel=cancel)
         else:
             stream = orchestrator.ingest([item.path], item.collection_id, cancel, force=item.force)
         fatal: AllmaError | None = None

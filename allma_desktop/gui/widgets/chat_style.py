@@ -48,7 +48,7 @@ DARK_SHELL = ShellColors(
     text="#e6e8eb",
     muted="#9aa1ab",
     accent="#4f8cff",
-    accent_text="#ffffff",
+    accent_text="#0b1530",  # as theme.DARK: white on this blue is too faint
     hover="#262a31",
     chip="#272b33",
     danger="#ff6b6b",
@@ -148,6 +148,8 @@ def shell_stylesheet(dark: bool) -> str:
     #openSourceButton:hover {{ border-color: {c.accent}; }}
     #appStatusBar {{ background: {c.sidebar}; color: {c.muted}; border-top: 1px solid {c.border}; }}
     #appStatusBar QLabel {{ color: {c.muted}; }}
+    #remoteHostBanner {{ background: {c.user_bubble}; border-bottom: 1px solid {c.border}; }}
+    #remoteHostText {{ color: {c.text}; }}
     #reconnectButton {{ color: {c.accent}; border: none; background: transparent; }}
     QProgressBar {{ background: {c.chip}; border: none; border-radius: 3px; }}
     QProgressBar::chunk {{ background: {c.accent}; border-radius: 3px; }}

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import QEvent, Qt, QUrl, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -135,11 +136,13 @@ class FirstRunPanel(QFrame):
         self.get_ollama.setObjectName("primaryButton")
         self.get_ollama.setToolTip(OLLAMA_DOWNLOAD_URL)
         self.get_ollama.clicked.connect(lambda: self.open_url.emit(QUrl(OLLAMA_DOWNLOAD_URL)))
+        self.step_labels: list[QLabel] = []
         steps.addWidget(
             _step(
                 1,
                 "Install Ollama from ollama.com (free, runs on this computer).",
                 self.install_steps,
+                self.step_labels,
             )
         )
         steps.addWidget(
@@ -147,6 +150,7 @@ class FirstRunPanel(QFrame):
                 2,
                 "Start it: open the Ollama app, or run <code>ollama serve</code> in a terminal.",
                 self.install_steps,
+                self.step_labels,
             )
         )
         steps.addWidget(
@@ -154,6 +158,7 @@ class FirstRunPanel(QFrame):
                 3,
                 "That's it: Allma checks every few seconds, then this page goes away.",
                 self.install_steps,
+                self.step_labels,
             )
         )
 
@@ -180,7 +185,7 @@ class FirstRunPanel(QFrame):
         self.hint.setObjectName("mutedLabel")
         self.hint.setWordWrap(True)
 
-        card = QVBoxLayout(self.card)
+        self.card_layout = card = QVBoxLayout(self.card)
         card.setContentsMargins(32, 28, 32, 28)
         card.setSpacing(14)
         card.addWidget(self.headline)
@@ -256,9 +261,33 @@ class FirstRunPanel(QFrame):
         self.check_button.setVisible(self.problem not in {"starting"})
         self.settings_button.setVisible(self.problem not in {"starting"})
         self.hint.setVisible(install or models)
+        self.fit_card()
+
+    def fit_card(self) -> None:
+        """Give the card the height its wrapped text needs at its fixed width.
+
+        A centred widget gets its size hint, and a wrapped label's hint is measured at
+        some other width, so the card came out too short and clipped its last rows.
+        Measured with the current font, so it is redone when the theme changes.
+        """
+        for label in self.step_labels:
+            label.ensurePolished()
+            label.setMinimumHeight(max(26, label.heightForWidth(STEP_TEXT_WIDTH)))
+        self.card_layout.invalidate()
+        self.card.setFixedHeight(self.card_layout.totalHeightForWidth(CARD_WIDTH))
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        built = hasattr(self, "problem")  # a style change can arrive during __init__
+        if built and event.type() in (QEvent.Type.StyleChange, QEvent.Type.FontChange):
+            self.fit_card()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.fit_card()
 
 
-def _step(number: int, text: str, parent: QWidget) -> QWidget:
+def _step(number: int, text: str, parent: QWidget, labels: list[QLabel]) -> QWidget:
     row = QWidget(parent)
     layout = QHBoxLayout(row)
     layout.setContentsMargins(0, 0, 0, 0)
@@ -270,12 +299,11 @@ def _step(number: int, text: str, parent: QWidget) -> QWidget:
     label = QLabel(text, row)
     label.setWordWrap(True)
     label.setTextFormat(Qt.TextFormat.RichText)
+    label.setObjectName("stepText")
+    label.setMinimumHeight(badge.height())
     layout.addWidget(badge, 0, Qt.AlignmentFlag.AlignTop)
-    layout.addWidget(label, 1)
-    # Nested wrapped labels do not report their height to the card's layout; give it.
-    text_height = label.heightForWidth(STEP_TEXT_WIDTH)
-    label.setMinimumHeight(max(badge.height(), text_height))
-    row.setMinimumHeight(max(badge.height(), text_height) + 4)
+    layout.addWidget(label, 1, Qt.AlignmentFlag.AlignVCenter)
+    labels.append(label)
     return row
 
 

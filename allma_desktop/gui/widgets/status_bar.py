@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QStatusBar, QToolButton, QWidget
 
 if TYPE_CHECKING:
@@ -19,8 +19,12 @@ class AppStatusBar(QStatusBar):
         super().__init__(parent)
         self.setObjectName("appStatusBar")
         self.setSizeGripEnabled(False)
+        # Room at both ends: the dot and the last label were drawn against the window edge.
+        self.setContentsMargins(8, 0, 10, 0)
         self.dot = QLabel("●", self)
         self.dot.setObjectName("statusDot")
+        self.dot.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.dot.setMinimumWidth(self.dot.fontMetrics().horizontalAdvance("●") + 6)
         self.ollama = QLabel("Starting…", self)
         self.ollama.setObjectName("ollamaStatus")
         self.ollama.setAccessibleName("Ollama status")

@@ -258,6 +258,12 @@ def _exchange(
         raise ParserCrashed(path) from exc
 
 
+def _stop_after(exchange: concurrent.futures.Future[Any], worker: _Worker) -> None:
+    """Stop a killed worker once its exchange has ended (so nothing reads its pipe)."""
+    concurrent.futures.wait([exchange])
+    worker.stop()
+
+
 class ParseWorker:
     """Parse and chunk files in worker processes, each file under a time limit.
 
@@ -280,6 +286,7 @@ class ParseWorker:
         self._idle: list[_Worker] = []
         self._slots: asyncio.Semaphore | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._retiring: set[concurrent.futures.Future[None]] = set()
         self._closed = False
 
     async def parse_and_chunk(
@@ -321,7 +328,9 @@ class ParseWorker:
                     # Killing ends the wait of an abandoned (cancelled) exchange too; the
                     # pipe is closed only once nothing reads it any more.
                     worker.process.kill()
-                    exchange.add_done_callback(lambda _: self._submit(worker.stop))
+                    retiring = self._submit(lambda: _stop_after(exchange, worker))
+                    self._retiring.add(retiring)
+                    retiring.add_done_callback(self._retiring.discard)
 
     async def close(self) -> None:
         """Stop every worker; waits at most a few seconds."""
@@ -329,6 +338,8 @@ class ParseWorker:
         idle, self._idle = self._idle, []
         for worker in idle:
             await asyncio.wrap_future(self._submit(worker.stop))
+        for retiring in list(self._retiring):
+            await asyncio.wrap_future(retiring)
         if self._executor is not None:
             self._executor.shutdown(wait=False)
 

@@ -1,0 +1,95 @@
+"""Starts and stops the local API inside the desktop app, on the app's asyncio loop.
+
+Off by default; the Settings page turns it on. The API reaches the library through
+the engine at each request, so it follows a restarted engine (new data folder), and
+what it changes is broadcast on the app's event hub so the views refresh.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+
+from allma_desktop.errors import AllmaError
+
+if TYPE_CHECKING:
+    from allma_desktop.api.server import ApiServer
+    from allma_desktop.gui.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+class ApiController(QObject):
+    """``state_changed(running, message)``: the message is the URL, a warning, or the error."""
+
+    state_changed = Signal(bool, str)
+
+    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._engine = engine
+        self._server: ApiServer | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None and self._server.running
+
+    @property
+    def url(self) -> str | None:
+        return self._server.url if self.running and self._server is not None else None
+
+    def token(self) -> str:
+        """The bearer token clients must send (created on first call); Settings shows it."""
+        from allma_desktop.api.security import api_token
+
+        return api_token()
+
+    def start(self) -> None:
+        if self._server is None:
+            self._engine.run(self._start())
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._engine.run(self._stop())
+
+    async def _start(self) -> None:
+        # FastAPI and uvicorn are imported only when the user turns the API on.
+        from allma_desktop.api.app import ApiOptions, create_app
+        from allma_desktop.api.server import ApiServer, exposure_warning
+
+        config = self._engine.config
+        try:
+            app = create_app(
+                lambda: self._engine.orchestrator,
+                config,
+                ApiOptions(token=self.token()),
+                on_change=self._broadcast,
+            )
+            server = ApiServer(app, config.api_host, config.api_port)
+            self._server = server
+            await server.start()
+        except AllmaError as error:
+            self._server = None
+            log.warning("the local API did not start: %s", error)
+            self.state_changed.emit(False, str(error))
+            return
+        warning = exposure_warning(config.api_host, server.port)
+        self.state_changed.emit(True, warning or f"Listening on {server.url}")
+
+    async def _stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop()
+        self.state_changed.emit(False, "Stopped")
+
+    async def shutdown(self) -> None:
+        """Stop the API as the app quits (await it before the engine stops)."""
+        await self._stop()
+
+    def _broadcast(self, what: str) -> None:
+        events = self._engine.events
+        if what == "conversations":
+            events.conversations_changed.emit()
+        else:  # documents and collections both change the library views
+            events.documents_changed.emit()
