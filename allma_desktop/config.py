@@ -24,6 +24,7 @@ from allma_desktop.errors import ConfigError
 APP_NAME = "allma-desktop"
 SETTINGS_FILE_NAME = "settings.json"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+VECTOR_STORES = ("chroma", "chroma-http", "faiss", "qdrant")
 
 
 def default_config_dir() -> Path:
@@ -66,6 +67,16 @@ class AppConfig:
     embed_batch_size: int = 32
     request_timeout: float = 300.0
     ocr: bool = False  # read text-less (scanned) PDFs with tesseract, when it is installed
+    # Where vectors live: embedded Chroma (default), a Chroma server, FAISS, or Qdrant.
+    vector_store: str = "chroma"
+    chroma_host: str = "localhost"
+    chroma_port: int = 8000
+    chroma_ssl: bool = False
+    chroma_token: str = ""
+    qdrant_url: str = ""  # empty: Qdrant's local on-disk mode under the data folder
+    qdrant_api_key: str = ""
+    # Extra headers on every request to Ollama (for an Ollama behind an authenticating proxy).
+    ollama_headers: dict[str, str] = field(default_factory=dict)
 
     # --- derived paths -------------------------------------------------------
 
@@ -145,6 +156,30 @@ class AppConfig:
             raise ConfigError("embed_batch_size", self.embed_batch_size, "1 to 1024")
         if not isinstance(self.ocr, bool):
             raise ConfigError("ocr", self.ocr, "true or false")
+        self._validate_vector_store()
+
+    def _validate_vector_store(self) -> None:
+        if self.vector_store not in VECTOR_STORES:
+            raise ConfigError("VECTOR_STORE", self.vector_store, ", ".join(VECTOR_STORES))
+        host = self.chroma_host
+        if not host or any(ch.isspace() or ch in "/:" for ch in host):
+            raise ConfigError("CHROMA_HOST", host, "a host name or IP address such as localhost")
+        if not 1 <= self.chroma_port <= 65535:
+            raise ConfigError("CHROMA_PORT", self.chroma_port, "a port number from 1 to 65535")
+        if any(ch.isspace() for ch in self.chroma_token):
+            raise ConfigError("CHROMA_TOKEN", "(hidden)", "a token without spaces, or empty")
+        if self.qdrant_url:
+            _check_url("QDRANT_URL", self.qdrant_url, example="http://localhost:6333")
+        if any(ch.isspace() for ch in self.qdrant_api_key):
+            raise ConfigError("QDRANT_API_KEY", "(hidden)", "a key without spaces, or empty")
+        for name, value in self.ollama_headers.items():
+            if not _is_header_name(name) or any(ch in "\r\n" for ch in value):
+                raise ConfigError(
+                    "OLLAMA_HEADERS",
+                    name,
+                    "a JSON object of header names to values, such as "
+                    '{"Authorization": "Bearer TOKEN"}',
+                )
 
     # --- saving --------------------------------------------------------------
 
@@ -166,6 +201,14 @@ _ENV_VARIABLES: dict[str, str] = {
     "API_HOST": "api_host",
     "API_PORT": "api_port",
     "LOG_LEVEL": "log_level",
+    "VECTOR_STORE": "vector_store",
+    "CHROMA_HOST": "chroma_host",
+    "CHROMA_PORT": "chroma_port",
+    "CHROMA_SSL": "chroma_ssl",
+    "CHROMA_TOKEN": "chroma_token",
+    "QDRANT_URL": "qdrant_url",
+    "QDRANT_API_KEY": "qdrant_api_key",
+    "OLLAMA_HEADERS": "ollama_headers",
 }
 
 # Which variable name to blame when a key's value is bad.
@@ -181,7 +224,14 @@ def _parse_value(key: str, value: Any) -> Any:
         return None
     if key in {"data_dir", "vector_store_path"}:
         return Path(str(value)).expanduser()
-    if key in {"api_port", "chunk_size", "chunk_overlap", "top_k", "embed_batch_size"}:
+    if key in {
+        "api_port",
+        "chunk_size",
+        "chunk_overlap",
+        "top_k",
+        "embed_batch_size",
+        "chroma_port",
+    }:
         return _as_int(key, value)
     if key == "context_length":
         return None if str(value).strip() in {"", "auto"} else _as_int(key, value)
@@ -190,13 +240,40 @@ def _parse_value(key: str, value: Any) -> Any:
             return float(value)
         except (TypeError, ValueError):
             raise ConfigError(_variable(key), value, "a number") from None
-    if key in {"hybrid_search", "think", "ocr"}:
+    if key in {"hybrid_search", "think", "ocr", "chroma_ssl"}:
         return _as_bool(key, value)
     if key == "log_level":
         return str(value).upper()
     if key == "ollama_host":
         return _normalise_host(str(value))
+    if key == "vector_store":
+        return str(value).strip().lower()
+    if key == "qdrant_url":
+        return str(value).strip().rstrip("/")
+    if key == "ollama_headers":
+        return _as_headers(value)
     return str(value)
+
+
+def _as_headers(value: Any) -> dict[str, str]:
+    """Headers come as a mapping (settings file) or as a JSON object (OLLAMA_HEADERS)."""
+    accepted = 'a JSON object of header names to values, such as {"Authorization": "Bearer TOKEN"}'
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError:
+            raise ConfigError("OLLAMA_HEADERS", "(not JSON)", accepted) from None
+    if not isinstance(value, Mapping) or not all(
+        isinstance(name, str) and isinstance(text, str) for name, text in value.items()
+    ):
+        raise ConfigError("OLLAMA_HEADERS", "(not an object of strings)", accepted)
+    return dict(value)
+
+
+def _is_header_name(name: str) -> bool:
+    # RFC 9110 token characters: a name outside them would be refused by httpx anyway.
+    allowed = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    return bool(name) and all(ch in allowed for ch in name)
 
 
 def _as_int(key: str, value: Any) -> int:
@@ -230,14 +307,14 @@ def _normalise_host(host: str) -> str:
     return host
 
 
-def _check_url(variable: str, url: str) -> None:
+def _check_url(variable: str, url: str, example: str = "http://localhost:11434") -> None:
     parsed = urlparse(url)
     try:
         parsed.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        raise ConfigError(variable, url, "a URL such as http://localhost:11434") from None
+        raise ConfigError(variable, url, f"a URL such as {example}") from None
     if parsed.scheme not in {"http", "https"} or not parsed.hostname:
-        raise ConfigError(variable, url, "a URL such as http://localhost:11434")
+        raise ConfigError(variable, url, f"a URL such as {example}")
 
 
 def _read_settings_file(path: Path) -> dict[str, Any]:

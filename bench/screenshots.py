@@ -29,6 +29,7 @@ from PySide6.QtGui import QColor, QFont, QPalette  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from allma_desktop.config import AppConfig  # noqa: E402
+from allma_desktop.gui.app import install_asyncgen_hooks  # noqa: E402
 from allma_desktop.gui.engine import Engine  # noqa: E402
 from allma_desktop.gui.main_window import MainWindow  # noqa: E402
 from tests.ollama_server import LLAMA_3_2, OllamaTestServer  # noqa: E402
@@ -310,8 +311,13 @@ def main() -> int:
     app.setQuitOnLastWindowClosed(False)  # windows come and go between screens
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    with loop:
-        loop.run_until_complete(capture_all(app, out))
+    # As the app does: abandoned HTTP streams are closed on this loop, not by the GC.
+    restore_hooks = install_asyncgen_hooks(loop)
+    try:
+        with loop:
+            loop.run_until_complete(capture_all(app, out))
+    finally:
+        restore_hooks()
     return 0
 
 

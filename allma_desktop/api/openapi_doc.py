@@ -1,6 +1,6 @@
 """Print the API's OpenAPI document (the contract committed as docs/openapi.json).
 
-    python -m allma_desktop.api.openapi_doc > docs/openapi.json
+python -m allma_desktop.api.openapi_doc > docs/openapi.json
 """
 
 from __future__ import annotations

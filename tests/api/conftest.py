@@ -2,8 +2,8 @@
 
 The server runs in a thread with its own event loop (as in the app, uvicorn and the
 orchestrator share one loop), so synchronous clients (httpx, openai, schemathesis)
-can call it from the tests. One server serves the whole package: starting the
-engine is the slow part, and each test makes its own collections when it changes things.
+can call it from the tests. Starting the engine is the slow part, so a test module
+shares one server.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -129,11 +130,9 @@ class _ServerThread(threading.Thread):
         self.join(START_TIMEOUT)
 
 
-@pytest.fixture(scope="package")
-def api(
-    ollama_server: OllamaTestServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningApi]:
-    root = tmp_path_factory.mktemp("api")
+@contextmanager
+def running_api(ollama_server: OllamaTestServer, root: Path) -> Iterator[RunningApi]:
+    """An API server over a fresh library (the sample documents indexed) in ``root``."""
     config = AppConfig(
         ollama_host=ollama_server.url,
         ollama_model="deepseek-r1:latest",
@@ -152,6 +151,18 @@ def api(
         yield thread.api
     finally:
         thread.stop()
+
+
+@pytest.fixture(scope="module")
+def api(
+    ollama_server: OllamaTestServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningApi]:
+    """One server per test module; a test makes its own collections when it changes things.
+
+    Per module, not two at once: peewee binds its models to one database per process.
+    """
+    with running_api(ollama_server, tmp_path_factory.mktemp("api")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ from tests.ollama_server import OllamaTestServer
 from tests.sample_docs import PDF_PAGES, write_pdf
 
 T = TypeVar("T")
+GUI_TESTS = Path(__file__).resolve().parent
 ASYNC_TIMEOUT_MS = 20_000
 
 
@@ -46,6 +47,9 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     (``MainThreadGarbageCollector`` collects on the GUI thread meanwhile), and once pytest
     has let go of the test's fixtures, everything it left is deleted on this thread.
     """
+    if GUI_TESTS not in item.path.parents:
+        yield  # pytest calls this hook for every test once this conftest is loaded
+        return
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -90,3 +90,92 @@ def test_loopback_hosts_are_recognised() -> None:
     assert is_loopback_host("http://127.0.0.1:11434")
     assert is_loopback_host("http://localhost:11434")
     assert not is_loopback_host("http://192.168.1.20:11434")
+
+
+# --- vector stores and remote services ------------------------------------------
+
+
+def test_vector_store_defaults_to_embedded_chroma(tmp_path: Path) -> None:
+    config = AppConfig.from_env({}, settings_file=tmp_path / "none.json")
+    assert config.vector_store == "chroma"
+    assert config.qdrant_url == ""
+    assert config.ollama_headers == {}
+
+
+def test_vector_store_is_read_from_the_environment(tmp_path: Path) -> None:
+    config = AppConfig.from_env({"VECTOR_STORE": "FAISS"}, settings_file=tmp_path / "none.json")
+    assert config.vector_store == "faiss"
+
+
+def test_unknown_vector_store_names_the_variable_and_the_choices(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="VECTOR_STORE") as raised:
+        AppConfig.from_env({"VECTOR_STORE": "pinecone"}, settings_file=tmp_path / "none.json")
+    assert "chroma-http" in raised.value.accepted and "qdrant" in raised.value.accepted
+
+
+def test_chroma_server_settings_are_parsed_from_the_environment(tmp_path: Path) -> None:
+    env = {
+        "VECTOR_STORE": "chroma-http",
+        "CHROMA_HOST": "chroma.lan",
+        "CHROMA_PORT": "9000",
+        "CHROMA_SSL": "yes",
+        "CHROMA_TOKEN": "s3cret",
+    }
+    config = AppConfig.from_env(env, settings_file=tmp_path / "none.json")
+    assert (config.chroma_host, config.chroma_port, config.chroma_ssl, config.chroma_token) == (
+        "chroma.lan",
+        9000,
+        True,
+        "s3cret",
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CHROMA_PORT", "70000"),
+        ("CHROMA_PORT", "eighty"),
+        ("CHROMA_SSL", "maybe"),
+        ("CHROMA_HOST", "http://chroma.lan"),
+        ("QDRANT_URL", "qdrant.lan:6333"),
+        ("OLLAMA_HEADERS", "Authorization: Bearer x"),
+        ("OLLAMA_HEADERS", '{"Bad Name": "x"}'),
+    ],
+)
+def test_bad_remote_store_settings_name_their_variable(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        AppConfig.from_env({variable: value}, settings_file=tmp_path / "none.json")
+
+
+def test_a_bad_token_is_not_echoed_in_the_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        AppConfig.from_env({"CHROMA_TOKEN": "leaked secret"}, settings_file=tmp_path / "n.json")
+    assert "leaked" not in str(raised.value)
+
+
+def test_qdrant_server_url_and_key_are_read_from_the_environment(tmp_path: Path) -> None:
+    env = {"QDRANT_URL": "https://qdrant.lan:6333/", "QDRANT_API_KEY": "key"}
+    config = AppConfig.from_env(env, settings_file=tmp_path / "none.json")
+    assert (config.qdrant_url, config.qdrant_api_key) == ("https://qdrant.lan:6333", "key")
+
+
+def test_ollama_headers_come_from_json_in_the_environment(tmp_path: Path) -> None:
+    env = {"OLLAMA_HEADERS": '{"Authorization": "Bearer abc"}'}
+    config = AppConfig.from_env(env, settings_file=tmp_path / "none.json")
+    assert config.ollama_headers == {"Authorization": "Bearer abc"}
+
+
+def test_vector_store_settings_survive_a_save_and_reload(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.json"
+    config = AppConfig.from_env({}, settings_file=settings).with_changes(
+        vector_store="qdrant", qdrant_url="http://q:6333", ollama_headers={"X-Team": "a"}
+    )
+    save_settings(config, settings)
+    reloaded = AppConfig.from_env({}, settings_file=settings)
+    assert (reloaded.vector_store, reloaded.qdrant_url, reloaded.ollama_headers) == (
+        "qdrant",
+        "http://q:6333",
+        {"X-Team": "a"},
+    )

@@ -56,6 +56,7 @@ class ModelRow(QWidget):
         self.state.setObjectName("mutedLabel")
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 4, 0, 4)
+        grid.setVerticalSpacing(2)  # name and purpose read as one item
         grid.addWidget(self.name, 0, 0)
         grid.addWidget(self.button, 0, 1, 2, 1, Qt.AlignmentFlag.AlignVCenter)
         grid.addWidget(self.purpose, 1, 0)

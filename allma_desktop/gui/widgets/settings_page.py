@@ -137,6 +137,12 @@ class SettingsPage(QWidget):
         bar.addWidget(self.revert_button)
         bar.addWidget(self.save_button)
         outer.addWidget(footer)
+        # Screen readers announce each field by its form label.
+        for key, field in self.inputs.items():
+            if not field.accessibleName():
+                field.setAccessibleName(FIELD_LABELS.get(key, key))
+        self.pull_edit.setAccessibleName("Model to download")
+        self.theme_box.setAccessibleName("Theme")
 
     def _add(self, card: SettingsCard, key: str, widget: QWidget, hint: str = "") -> None:
         """A field with its label, an optional hint and a (hidden) inline error under it."""

@@ -119,7 +119,9 @@ class Sidebar(QFrame):
         self.list.customContextMenuRequested.connect(self._context_menu)
         self.list.clicked.connect(self._on_clicked)
         self.list.activated.connect(self._on_clicked)
-        self.empty_label = _muted_label("No conversations yet", self)
+        self.empty_label = _muted_label(NO_CONVERSATIONS_TEXT, self)
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setContentsMargins(7, 2, 4, 0)  # lines up with the caption above
 
         self.nav_buttons: dict[str, QPushButton] = {}
         nav = QVBoxLayout()
@@ -224,7 +226,7 @@ class Sidebar(QFrame):
         if self.conversations.filter_text:
             self.empty_label.setText("No chats match your search")
         else:
-            self.empty_label.setText("No conversations yet")
+            self.empty_label.setText(NO_CONVERSATIONS_TEXT)
         self.empty_label.setVisible(empty)
 
     def _context_menu(self, position: QPoint) -> None:
@@ -236,6 +238,9 @@ class Sidebar(QFrame):
         menu.addAction("Rename…", lambda: self.rename(conversation_id))
         menu.addAction("Delete…", lambda: self.delete(conversation_id))
         menu.exec(self.list.viewport().mapToGlobal(position))
+
+
+NO_CONVERSATIONS_TEXT = "No conversations yet. Ask a question and it appears here."
 
 
 def _muted_label(text: str, parent: QWidget) -> QLabel:

@@ -1,0 +1,57 @@
+"""The packaging hooks: --version, --self-test, and the files a build must ship."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from allma_desktop import __version__
+from allma_desktop.bundle import resource_path
+from allma_desktop.selftest import SAMPLE_FILES, handle_packaging_flags, hashed_embedding
+
+
+def test_version_flag_prints_the_version_and_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert handle_packaging_flags(["allma", "--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"Allma Desktop {__version__}"
+
+
+def test_file_arguments_leave_the_app_to_start_normally() -> None:
+    assert handle_packaging_flags(["allma", "notes.pdf"]) is None
+
+
+def test_icons_and_self_test_samples_are_package_data() -> None:
+    assert resource_path("icons", "allma.svg").is_file()
+    for name in SAMPLE_FILES:
+        assert resource_path("samples", name).is_file()
+
+
+def test_stand_in_embedding_ranks_a_passage_sharing_words_above_one_that_does_not() -> None:
+    query = hashed_embedding("lighthouse keeper tide")
+    related = hashed_embedding("The lighthouse keeper logs the tide at dawn.")
+    unrelated = hashed_embedding("Sourdough needs a starter fed with flour.")
+
+    def cosine(a: list[float], b: list[float]) -> float:
+        return sum(x * y for x, y in zip(a, b, strict=True))
+
+    assert cosine(query, related) > cosine(query, unrelated)
+
+
+def test_self_test_passes_from_source_without_ollama(tmp_path: Path) -> None:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    for name in ("ALLMA_DATA_DIR", "ALLMA_CONFIG_DIR", "ALLMA_LOG_DIR"):
+        env[name] = str(tmp_path / name.lower())
+    done = subprocess.run(
+        [sys.executable, "-m", "allma_desktop", "--self-test"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "self-test passed" in done.stdout
+    assert not (tmp_path / "allma_data_dir").exists()  # the user's library is never touched
