@@ -82,11 +82,13 @@ async def wait_signal(signal: SignalInstance, timeout: float = 30.0) -> tuple[An
 
 
 async def settle(app: QApplication, seconds: float = 0.3) -> None:
-    """Let layouts and the 50 ms render throttle finish before grabbing."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        await asyncio.sleep(0.02)
+    """Let layouts and the 50 ms render throttle finish before grabbing.
+
+    The loop runs Qt's events while this sleeps; calling ``processEvents`` from inside a
+    task instead would re-enter other tasks ("Cannot enter into task").
+    """
+    del app  # kept in the signature: every caller passes it
+    await asyncio.sleep(seconds)
 
 
 def save(widget: QWidget, out: Path, name: str) -> Path:

@@ -11,6 +11,7 @@ import importlib
 import logging
 import logging.handlers
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -62,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.listen()
     server.activated.connect(lambda received: _on_second_launch(window, engine, received))
     extras = _create_tray(window, engine)
+    restore_signals = _quit_on_termination(app, window)
     window.show()
     if config_error is not None:
         window.status.showMessage(f"{config_error} Using default settings.", 15000)
@@ -74,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop.run_forever()
         loop.run_until_complete(shutdown(engine))
     finally:
+        restore_signals()
         server.close()
         for widget in [window, *extras]:
             if isinstance(widget, QObject):
@@ -149,6 +152,28 @@ def setup_logging(level: str) -> None:
         handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
+
+
+def _quit_on_termination(app: QApplication, window: MainWindow) -> Callable[[], None]:
+    """SIGTERM (logout, ``kill``) and Ctrl+C end the app the clean way: layout saved, DB closed.
+
+    Python runs signal handlers between bytecodes; the GUI-thread collector's timer gives
+    it that chance every 200 ms even while Qt waits for events. Returns a function that
+    puts the previous handlers back.
+    """
+
+    def quit_cleanly(_signal: int, _frame: object) -> None:
+        window.save_layout()
+        app.quit()
+
+    numbers = (signal.SIGTERM, signal.SIGINT)
+    previous = {number: signal.signal(number, quit_cleanly) for number in numbers}
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+    return restore
 
 
 def _on_second_launch(window: MainWindow, engine: Engine, paths: list[str]) -> None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QPoint
 from pytestqt.qtbot import QtBot
 
 import tests.ollama_server as server_module
@@ -92,3 +93,15 @@ def test_missing_models_are_downloaded_with_one_click_each(
     qtbot.waitUntil(
         lambda: window.chat_page.currentWidget() is window.chat_view, timeout=CHECK_TIMEOUT_MS
     )
+
+
+def test_every_install_step_is_shown_whole_inside_the_card(
+    qtbot: QtBot, window: MainWindow, late_server: OllamaTestServer
+) -> None:
+    panel = window.first_run
+    qtbot.waitUntil(lambda: panel.problem == "ollama_unreachable", timeout=CHECK_TIMEOUT_MS)
+
+    for label in panel.step_labels:
+        assert label.height() >= label.heightForWidth(label.width())
+        bottom = label.mapTo(panel.card, QPoint(0, label.height())).y()
+        assert bottom <= panel.card.height()
