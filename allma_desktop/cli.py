@@ -802,6 +802,96 @@ async def serve(
     return 0
 
 
+# --- vector stores -----------------------------------------------------------------
+
+
+@cli.group()
+def store() -> None:
+    """Where your library's vectors live (VECTOR_STORE)."""
+
+
+@store.command("migrate")
+@click.option(
+    "--to",
+    "backend",
+    required=True,
+    type=click.Choice(["chroma", "chroma-http", "faiss", "qdrant"]),
+    help="The vector store to move the library to.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the verified copy as JSON.")
+@click.pass_obj
+def store_migrate(config: AppConfig, backend: str, as_json: bool) -> None:
+    """Copy the library's vectors to another vector store, verify, then switch to it.
+
+    No re-embedding: the vectors are copied. Safe to interrupt: run it again to resume.
+    """
+    import os
+
+    from allma_desktop.services.engine_lock import EngineLock
+    from allma_desktop.services.vectorstore.factory import create_vector_store
+    from allma_desktop.services.vectorstore.migrate import MigrationProgress, migrate_library
+
+    if backend == config.vector_store:
+        _fail(AllmaError(f"The library already uses the {backend} vector store."))
+        sys.exit(EXIT_FAILURE)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = EngineLock(config.data_dir)
+    source = target = None
+    try:
+        if not lock.acquire():
+            raise AllmaError(
+                "Allma is open elsewhere (the app, or `allma serve`).",
+                "Close it first: the library must not change while it is being copied.",
+            )
+        source = create_vector_store(config)
+        target = create_vector_store(config, backend)
+        if not hasattr(source, "export"):
+            raise AllmaError(f"The {config.vector_store} store cannot read its vectors back.")
+
+        def show(progress: MigrationProgress) -> None:
+            if not as_json:
+                click.echo(
+                    f"\r{progress.collection}: {progress.copied:,}/{progress.total:,} chunks",
+                    nl=False,
+                    err=True,
+                )
+
+        report = migrate_library(source, target, on_progress=show)  # type: ignore[arg-type]
+    except AllmaError as error:
+        _fail(error)
+        sys.exit(EXIT_FAILURE)
+    finally:
+        for opened in (source, target):
+            if opened is not None:
+                opened.close()
+        lock.release()
+    file_only = AppConfig.from_env({}, settings_file=settings_path())
+    from allma_desktop.config import save_settings
+
+    save_settings(file_only.with_changes(vector_store=backend))
+    if as_json:
+        _echo_json(
+            {
+                "vector_store": backend,
+                "chunks": report.chunks,
+                "collections": [copy.__dict__ for copy in report.collections],
+            }
+        )
+    else:
+        click.echo("", err=True)
+        click.echo(
+            f"Copied and verified {report.chunks:,} chunks in {len(report.collections)} "
+            f"collections; the library now uses {backend}."
+        )
+    if os.environ.get("VECTOR_STORE", backend) != backend:
+        click.secho(
+            f"Note: VECTOR_STORE={os.environ['VECTOR_STORE']} in your environment still "
+            "overrides Settings; change or unset it.",
+            fg="yellow",
+            err=True,
+        )
+
+
 def main() -> None:
     import multiprocessing
 

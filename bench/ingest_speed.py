@@ -38,7 +38,7 @@ def raw_pymupdf(files: list[Path]) -> tuple[float, int]:
     started = time.perf_counter()
     for path in files:
         try:
-            with pymupdf.open(path) as document:
+            with pymupdf.open(path) as document:  # type: ignore[no-untyped-call]
                 for page in document:
                     page.get_text()
                     pages += 1

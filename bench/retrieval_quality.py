@@ -95,10 +95,12 @@ async def _app_run(
     return rankings, replies
 
 
-def run_app(questions: Sequence[Question], answers: bool) -> QualityResult:
+def run_app(
+    questions: Sequence[Question], answers: bool, data_dir: Path | None = None
+) -> QualityResult:
     from bench.real_models import minilm_embedder, real_model_server, smollm_generator
 
-    data_dir = CACHE_ROOT / f"qa-app-{_index_key()}"
+    data_dir = data_dir or CACHE_ROOT / f"qa-app-{_index_key()}"
     data_dir.mkdir(parents=True, exist_ok=True)
     generator = smollm_generator() if answers else None
     started = time.perf_counter()
@@ -142,11 +144,11 @@ def _langchain_embeddings() -> Any:
 
 
 def run_langchain(questions: Sequence[Question], answers: bool) -> QualityResult:
+    import logging
+
     from langchain_chroma import Chroma
     from langchain_community.document_loaders import PyPDFLoader
     from langchain_text_splitters import RecursiveCharacterTextSplitter
-
-    import logging
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # font warnings, one per page
     started = time.perf_counter()
@@ -161,7 +163,10 @@ def run_langchain(questions: Sequence[Question], answers: bool) -> QualityResult
     )
     with tempfile.TemporaryDirectory() as folder:
         store = Chroma.from_documents(
-            splits, _langchain_embeddings(), persist_directory=folder, collection_name="langchain-qa"
+            splits,
+            _langchain_embeddings(),
+            persist_directory=folder,
+            collection_name="langchain-qa",
         )
         retriever = store.as_retriever(search_kwargs={"k": 5})
         generate = None
@@ -194,9 +199,12 @@ def main() -> None:
     parser.add_argument("--answers", action="store_true", help="also generate with SmolLM2")
     parser.add_argument("--no-baseline", action="store_true", help="skip the LangChain run")
     parser.add_argument("--show-misses", action="store_true")
+    parser.add_argument(
+        "--data-dir", type=Path, help="reuse this app library (default: one per chunking code)"
+    )
     args = parser.parse_args()
     questions = load_questions()
-    app = run_app(questions, args.answers)
+    app = run_app(questions, args.answers, args.data_dir)
     print(f"app      : {app.retrieval.describe()}  [{app.seconds:.0f} s]")
     if args.show_misses:
         for miss in app.retrieval.misses:

@@ -18,6 +18,7 @@ from allma_desktop.events import (
     AnswerDone,
     ChatStarted,
     FileFinished,
+    FileParsed,
     FileStarted,
     ThinkingChunk,
     TokenChunk,
@@ -33,6 +34,8 @@ async def ingest(orchestrator: Orchestrator, folder: str) -> None:
     async for event in orchestrator.ingest([folder]):
         if isinstance(event, FileStarted):
             say(f"file started {event.path}")
+        elif isinstance(event, FileParsed):
+            say(f"file parsed {event.path}")
         elif isinstance(event, FileFinished):
             say(f"file {event.status} {event.path}")
 

@@ -25,14 +25,16 @@ RRF_K = 60  # the constant from Cormack et al.; damps the weight of top ranks
 FUSED_SHARE = 0.7  # of the final score; the rest is the question's (IDF-weighted) coverage
 SNIPPET_CHARS = 400
 ANSWER_RESERVE_TOKENS = 1024
+RELATIVE_SCORE_FLOOR = 0.75  # a source scoring under this share of the best is left out
 NOT_FOUND_ANSWER = "I couldn't find this in your documents."
 
+# Short and concrete, so that small models (a few hundred million parameters) follow it too.
 SYSTEM_INSTRUCTIONS = (
     "You are Allma, an assistant that answers questions from the user's own documents.\n"
-    "Answer using only the numbered sources given with the question. After each fact, cite "
-    "the source it comes from with its number in square brackets, like [1] or [2][3]. "
-    "Do not cite a number that is not listed. If the sources do not contain the answer, say "
-    f'"{NOT_FOUND_ANSWER}" and do not make one up.'
+    "Answer the question in one or two short sentences, using only the numbered sources. "
+    "Use the exact words, names and numbers the source uses. Cite the source of each fact "
+    "with its number in square brackets, like [1]. Do not cite a number that is not listed. "
+    f'If the sources do not contain the answer, say "{NOT_FOUND_ANSWER}"'
 )
 
 NOTHING_FOUND_INSTRUCTIONS = (
@@ -232,7 +234,9 @@ def rerank(query: str, candidates: list[Candidate]) -> list[Candidate]:
     top_fused = candidates[0].fused or 1.0
     candidate_terms = [set(content_terms(candidate.text)) for candidate in candidates]
     weights = {
-        term: math.log(1.0 + len(candidates) / (1 + sum(term in terms for terms in candidate_terms)))
+        term: math.log(
+            1.0 + len(candidates) / (1 + sum(term in terms for terms in candidate_terms))
+        )
         for term in query_terms
     }
     total_weight = sum(weights.values())
@@ -315,7 +319,10 @@ def build_messages(
     budget -= sum(approx_tokens(content) for _, content in history) + approx_tokens(question)
     fitted: list[Source] = []
     blocks: list[str] = []
+    best_score = max((source.score for source in sources), default=0.0)
     for source in sources:
+        if source.score < RELATIVE_SCORE_FLOOR * best_score:
+            continue  # far weaker than the best match: noise that distracts small models
         text = source_texts.get(source.chunk_id, source.snippet)
         block = f"[{len(fitted) + 1}] ({source_label(source)})\n{text.strip()}"
         cost = approx_tokens(block)

@@ -195,6 +195,36 @@ class ChromaVectorStore:
         with self._reporting_failures(f"list chunks in collection {key}"):
             return set(collection.get(where=where, include=[])["ids"])
 
+    def export(
+        self, key: str, batch_size: int = 1_000
+    ) -> Iterator[tuple[list[Chunk], list[list[float]]]]:
+        """Every chunk of ``key`` with its stored vector, in batches, in a stable order
+        (so ``allma store migrate`` can copy a library without the embedding model)."""
+        collection = self._existing(key)
+        if collection is None:
+            return
+        offset = 0
+        while True:
+            with self._reporting_failures(f"read collection {key}"):
+                page = collection.get(
+                    limit=batch_size,
+                    offset=offset,
+                    include=["embeddings", "documents", "metadatas"],
+                )
+            ids = page["ids"]
+            if not ids:
+                return
+            offset += len(ids)
+            texts = page["documents"] or [""] * len(ids)
+            metadatas = page["metadatas"] or [{}] * len(ids)
+            embeddings = page["embeddings"]
+            vectors = [] if embeddings is None else [[float(x) for x in row] for row in embeddings]
+            chunks = [
+                _chunk_from(chunk_id, text, metadata)
+                for chunk_id, text, metadata in zip(ids, texts, metadatas, strict=True)
+            ]
+            yield chunks, vectors
+
     # --- lifetime -----------------------------------------------------------
 
     def close(self) -> None:
@@ -353,6 +383,24 @@ def _is_one_of(field: str, values: Sequence[str]) -> Where:
     allowed: list[LiteralValue] = list(values)
     condition: dict[InclusionExclusionOperator, list[LiteralValue]] = {"$in": allowed}
     return {field: condition}
+
+
+def _chunk_from(chunk_id: str, text: str | None, metadata: Mapping[str, Any] | None) -> Chunk:
+    metadata = metadata or {}
+    page = metadata.get("page")
+    return Chunk(
+        chunk_id=chunk_id,
+        document_id=str(metadata.get("document_id", "")),
+        index=int(metadata.get("chunk_index", 0)),
+        text=text or "",
+        path=str(metadata.get("path", "")),
+        title=str(metadata.get("title", "")),
+        page=int(page) if page is not None else None,
+        heading_path=tuple(json.loads(str(metadata.get("heading_path", "[]")))),
+        char_start=int(metadata.get("char_start", 0)),
+        char_end=int(metadata.get("char_end", 0)),
+        file_type=str(metadata.get("file_type", "")),
+    )
 
 
 def _hit_from(

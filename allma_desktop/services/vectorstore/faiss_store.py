@@ -13,8 +13,11 @@ or deleted as one, and ``allma store migrate`` can build it beside the old store
 Crash consistency: a write commits to SQLite first and bumps the collection's
 ``generation``. Index files are written atomically (temporary file, fsync, rename,
 fsync of the folder) and SQLite records which generation each one holds. An index
-file whose generation is not current (a crash before ``close``) is never trusted: the
-index is rebuilt from SQLite, so the searchable vectors always equal the stored ones.
+file whose generation is not current (a crash before ``close``) is brought up to date
+from SQLite before use: ids are never reused, so the file is an earlier state of the
+collection and only newer rows need adding (and deleted ones removing). A file that
+cannot be read is rebuilt from SQLite. Either way the searchable vectors equal the
+stored ones.
 
 Search is exact (``IndexFlatIP`` over normalised vectors: cosine similarity) up to
 ``hnsw_threshold`` chunks; beyond it an HNSW graph is built in a background thread
@@ -89,6 +92,7 @@ class _LiveIndex:
     index: faiss.IndexIDMap2
     approximate: bool
     dirty: bool  # differs from the index file on disk
+    stale: int = 0  # deleted chunks still in the index (an HNSW graph cannot drop them)
 
 
 class FaissVectorStore:
@@ -156,6 +160,7 @@ class FaissVectorStore:
         with self._lock, self._failures(f"store {len(chunks)} chunks in collection {key}"):
             db = self._connect()
             self._check_dimension(key, vectors.shape[1], claim=True)
+            self._live_index(key)  # loaded before the write, which it then receives
             with db:
                 replaced = self._ids_of_chunks(key, [chunk.chunk_id for chunk in chunks])
                 _delete_ids(db, replaced)
@@ -225,7 +230,7 @@ class FaissVectorStore:
             if live is None or live.index.ntotal == 0:
                 return []
             if document_ids is None and file_types is None:
-                scores, ids = self._search_everything(key, live, query, k)
+                scores, ids = self._search_everything(live, query, k)
             else:
                 allowed = self._ids_matching(key, document_ids, file_types)
                 if allowed.size == 0:
@@ -438,12 +443,46 @@ class FaissVectorStore:
         if row is None or row[0] is None:
             return None
         dimension, generation, saved_generation = row
-        live = self._load_index(key) if saved_generation == generation else None
+        live = self._load_index(key)
+        if live is not None and live.index.d != dimension:
+            live = None
+        if live is not None and saved_generation != generation:
+            self._catch_up(db, key, live)
         if live is None:
             live = self._build_index(db, key, dimension, approximate=None, up_to_id=None)
-            live.dirty = True
+        live.stale = max(0, live.index.ntotal - self.count(key))
         self._indexes[key] = live
         return live
+
+    def _catch_up(self, db: sqlite3.Connection, key: str, live: _LiveIndex) -> None:
+        """Bring an index file from before a crash up to SQLite's state.
+
+        Ids are never reused, so any index file is an earlier state of the collection:
+        what it lacks are the rows with higher ids; what it has too many of are rows
+        deleted since (removed from an exact index; an HNSW graph keeps them as stale
+        entries, which searches drop and which a rebuild clears)."""
+        import faiss
+
+        indexed = faiss.vector_to_array(live.index.id_map)
+        newest = int(indexed.max()) if indexed.size else 0
+        log.info("Index of %s is older than its chunks; catching up after id %d", key, newest)
+        rows = db.execute(
+            "SELECT id, vector FROM chunks WHERE collection = ? AND id > ? ORDER BY id",
+            (key, newest),
+        ).fetchall()
+        if rows:
+            ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+            vectors = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32)
+            live.index.add_with_ids(vectors.reshape(len(rows), live.index.d), ids)
+        if not live.approximate:
+            stored = np.fromiter(
+                (r[0] for r in db.execute("SELECT id FROM chunks WHERE collection = ?", (key,))),
+                dtype=np.int64,
+            )
+            deleted = np.setdiff1d(indexed, stored, assume_unique=True)
+            if deleted.size:
+                live.index.remove_ids(faiss.IDSelectorBatch(deleted))
+        live.dirty = True
 
     def _load_index(self, key: str) -> _LiveIndex | None:
         import faiss
@@ -456,11 +495,12 @@ class FaissVectorStore:
         except RuntimeError:
             log.warning("Index file %s is unreadable; rebuilding it", file, exc_info=True)
             return None
-        index = faiss.downcast_index(loaded)
-        if not isinstance(index, faiss.IndexIDMap2):
+        # read_index gives the most derived class already; a downcast copy would not own
+        # the index, which would be freed with ``loaded``.
+        if not isinstance(loaded, faiss.IndexIDMap2):
             return None
-        inner = faiss.downcast_index(index.index)
-        return _LiveIndex(index, isinstance(inner, faiss.IndexHNSW), dirty=False)
+        inner = faiss.downcast_index(loaded.index)
+        return _LiveIndex(loaded, isinstance(inner, faiss.IndexHNSW), dirty=False)
 
     def _build_index(
         self,
@@ -505,7 +545,9 @@ class FaissVectorStore:
         if live is None:
             return  # built from SQLite, with this write, when next searched
         try:
-            if removed and not live.approximate:
+            if removed and live.approximate:
+                live.stale += len(removed)
+            elif removed:
                 live.index.remove_ids(faiss.IDSelectorBatch(np.asarray(removed, dtype=np.int64)))
             if added_ids is not None and added_vectors is not None:
                 live.index.add_with_ids(added_vectors, added_ids)
@@ -518,10 +560,9 @@ class FaissVectorStore:
     def _rebuild_if_due(self, key: str, live: _LiveIndex) -> None:
         if key in self._rebuilds:
             return
-        stored = self.count(key)
+        stored = live.index.ntotal - live.stale
         if live.approximate:
-            deleted = live.index.ntotal - stored
-            due = deleted > max(1_000, stored // 10) or stored <= self._hnsw_threshold // 2
+            due = live.stale > max(1_000, stored // 10) or stored <= self._hnsw_threshold // 2
         else:
             due = stored > self._hnsw_threshold
         if due:
@@ -567,6 +608,7 @@ class FaissVectorStore:
                     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
                     vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
                     rebuilt.index.add_with_ids(vectors.reshape(len(rows), dimension), ids)
+                rebuilt.stale = max(0, rebuilt.index.ntotal - self.count(key))
                 self._indexes[key] = rebuilt
                 self._save_index(key, rebuilt)
         except Exception:
@@ -603,12 +645,11 @@ class FaissVectorStore:
         live.dirty = False
 
     def _search_everything(
-        self, key: str, live: _LiveIndex, query: np.ndarray, k: int
+        self, live: _LiveIndex, query: np.ndarray, k: int
     ) -> tuple[np.ndarray, np.ndarray]:
         # Deleted chunks still in the index (an HNSW graph cannot drop them) take places
         # in the results: fetch more.
-        stale = max(0, live.index.ntotal - self.count(key))
-        fetch = min(k + stale, live.index.ntotal)
+        fetch = min(k + live.stale, live.index.ntotal)
         params = _search_parameters(live.approximate, None, fetch)
         scores, ids = live.index.search(query, fetch, params=params)
         return scores[0], ids[0]
@@ -638,6 +679,10 @@ def _search_parameters(
     approximate: bool, selector: faiss.IDSelector | None, depth: int
 ) -> faiss.SearchParameters:
     import faiss
+
+    # One query is too little work to share: OpenMP's threads cost ten times the search
+    # itself on a busy 2-core machine. The setting is per thread (this search's only).
+    faiss.omp_set_num_threads(1)
 
     params: faiss.SearchParameters
     if approximate:

@@ -1,0 +1,74 @@
+"""Picking the vector store backend the configuration names (``VECTOR_STORE``).
+
+Each local backend has a folder of its own beside the others, so a library can be
+copied from one to another (``allma store migrate``) without either overwriting the other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from allma_desktop.config import VECTOR_STORES, AppConfig
+from allma_desktop.errors import AllmaError
+from allma_desktop.services.vectorstore.base import VectorStore
+
+_PACKAGE_FOR_BACKEND = {
+    "faiss": ("faiss", "faiss-cpu"),
+    "qdrant": ("qdrant_client", "qdrant-client"),
+}
+
+
+def store_folder(config: AppConfig, backend: str) -> Path:
+    """Where ``backend`` keeps its files: Chroma in the configured vectors folder (as
+    always), FAISS and local Qdrant in ``<vectors folder>-faiss`` / ``-qdrant``."""
+    if backend in ("chroma", "chroma-http"):
+        return config.vectors_path
+    base = config.vectors_path
+    return base.with_name(f"{base.name}-{backend}")
+
+
+def create_vector_store(config: AppConfig, backend: str | None = None) -> VectorStore:
+    """The store ``backend`` (default: ``config.vector_store``) configured from ``config``.
+
+    Nothing is opened yet: each backend connects on first use, in a worker thread."""
+    chosen = backend or config.vector_store
+    if chosen not in VECTOR_STORES:
+        raise AllmaError(
+            f"There is no vector store called {chosen!r}.",
+            f"Pick one of: {', '.join(VECTOR_STORES)}.",
+        )
+    _require_package(chosen)
+    if chosen == "chroma":
+        from allma_desktop.services.vectorstore.chroma import ChromaVectorStore
+
+        return ChromaVectorStore(store_folder(config, chosen))
+    if chosen == "chroma-http":
+        from allma_desktop.services.vectorstore.chroma_http import ChromaHttpVectorStore
+
+        return ChromaHttpVectorStore(
+            config.chroma_host, config.chroma_port, config.chroma_ssl, config.chroma_token
+        )
+    if chosen == "faiss":
+        from allma_desktop.services.vectorstore.faiss_store import FaissVectorStore
+
+        return FaissVectorStore(store_folder(config, chosen))
+    from allma_desktop.services.vectorstore.qdrant_store import QdrantVectorStore
+
+    if config.qdrant_url:
+        return QdrantVectorStore(url=config.qdrant_url, api_key=config.qdrant_api_key)
+    return QdrantVectorStore(path=store_folder(config, chosen))
+
+
+def _require_package(backend: str) -> None:
+    """An optional backend's package missing is a setup step, not a crash."""
+    if backend not in _PACKAGE_FOR_BACKEND:
+        return
+    import importlib.util
+
+    module, package = _PACKAGE_FOR_BACKEND[backend]
+    if importlib.util.find_spec(module) is None:
+        raise AllmaError(
+            f"The {backend} vector store needs the {package} package, which is not installed.",
+            f"Install it with `pip install allma-desktop[{backend}]` (or `pip install {package}`), "
+            "or set VECTOR_STORE / the vector store in Settings back to chroma.",
+        )

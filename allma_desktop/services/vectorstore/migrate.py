@@ -1,0 +1,133 @@
+"""Moving a library's vectors from one backend to another without re-embedding.
+
+The copy reads each collection back from the source (``export``) and adds it to the
+target, so the embedding model is never called. It is resumable: chunks the target
+already holds are skipped, so running it again after a crash finishes the job. It is
+verified before anyone switches: per-collection counts and chunk ids must match, and a
+sample of queries must find the same nearest chunk in both stores. Switching the
+setting is the caller's step, taken only on a verified copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from allma_desktop.errors import AllmaError
+from allma_desktop.services.documents.model import Chunk
+from allma_desktop.services.vectorstore.base import VectorStore
+
+SAMPLE_QUERIES_PER_COLLECTION = 5
+
+
+class ExportableStore(VectorStore, Protocol):
+    def export(
+        self, key: str, batch_size: int = 1_000
+    ) -> Iterator[tuple[list[Chunk], list[list[float]]]]: ...
+
+
+@dataclass(frozen=True)
+class MigrationProgress:
+    collection: str
+    copied: int  # chunks of this collection now in the target
+    total: int
+
+
+@dataclass(frozen=True)
+class CollectionCopy:
+    key: str
+    source_count: int
+    target_count: int
+    already_there: int  # chunks skipped because an earlier run copied them
+    queries_compared: int
+
+
+@dataclass(frozen=True)
+class MigrationReport:
+    collections: list[CollectionCopy]
+
+    @property
+    def chunks(self) -> int:
+        return sum(copy.target_count for copy in self.collections)
+
+
+class MigrationFailed(AllmaError):
+    code = "migration_failed"
+
+
+def migrate_library(
+    source: ExportableStore,
+    target: VectorStore,
+    *,
+    batch_size: int = 1_000,
+    on_progress: Callable[[MigrationProgress], None] | None = None,
+) -> MigrationReport:
+    """Copy every collection of ``source`` into ``target`` and verify the copy.
+
+    Raises ``MigrationFailed`` when the copy does not match; the source is never changed.
+    """
+    copies = []
+    for collection in source.list_collections():
+        key = collection.key
+        target.ensure_collection(key)
+        present = target.chunk_ids(key)
+        expected = source.chunk_ids(key)
+        stale = sorted(present - expected)  # from a source changed since an earlier run
+        if stale:
+            target.delete_chunks(key, stale)
+        copied = len(present & expected)
+        sample: list[np.ndarray] = []
+        for chunks, vectors in source.export(key, batch_size):
+            if len(sample) < 2 * SAMPLE_QUERIES_PER_COLLECTION:
+                sample.extend(np.asarray(v, dtype=np.float32) for v in vectors[:2])
+            missing = [i for i, chunk in enumerate(chunks) if chunk.chunk_id not in present]
+            if missing:
+                target.add(key, [chunks[i] for i in missing], [vectors[i] for i in missing])
+                copied += len(missing)
+            if on_progress is not None:
+                on_progress(MigrationProgress(key, copied, len(expected)))
+        copies.append(_verify(source, target, key, expected, len(present & expected), sample))
+    return MigrationReport(collections=copies)
+
+
+def _verify(
+    source: VectorStore,
+    target: VectorStore,
+    key: str,
+    expected: set[str],
+    already_there: int,
+    sample: Sequence[np.ndarray],
+) -> CollectionCopy:
+    target_ids = target.chunk_ids(key)
+    if target_ids != expected or target.count(key) != len(expected):
+        raise MigrationFailed(
+            f"The copy of collection {key} holds {len(target_ids)} chunks, "
+            f"the original {len(expected)}.",
+            "Run the migration again: it resumes where it stopped. Your current store "
+            "is unchanged and still in use.",
+        )
+    queries = _sample_queries(sample)
+    for query in queries:
+        before = source.query(key, query, k=1)
+        after = target.query(key, query, k=1)
+        if [hit.chunk_id for hit in before] != [hit.chunk_id for hit in after]:
+            raise MigrationFailed(
+                f"A search in the copy of collection {key} found another chunk than the "
+                "original store.",
+                "Run the migration again; if it fails the same way, report it with the log. "
+                "Your current store is unchanged and still in use.",
+            )
+    return CollectionCopy(key, len(expected), len(target_ids), already_there, len(queries))
+
+
+def _sample_queries(vectors: Sequence[np.ndarray]) -> list[list[float]]:
+    """Midpoints of pairs of stored vectors: near the data like real questions, yet
+    never exactly a stored vector, so the comparison exercises the search."""
+    queries = []
+    for first, second in zip(vectors[0::2], vectors[1::2], strict=False):
+        midpoint = first + 0.25 * (second - first)  # nearer ``first``: a clear winner
+        queries.append([float(x) for x in midpoint])
+    return queries[:SAMPLE_QUERIES_PER_COLLECTION]
