@@ -88,7 +88,9 @@ async def test_reembedding_switches_the_collection_to_the_new_model(
         # New files now go in with the new model, with no dimension clash.
         extra = sample_library.folder / "extra.md"
         extra.write_text("# Kites\n\nA kite needs wind of at least ten knots.\n")
-        results = [e for e in await collect(engine.ingest([extra])) if isinstance(e, IngestFinished)]
+        results = [
+            e for e in await collect(engine.ingest([extra])) if isinstance(e, IngestFinished)
+        ]
         assert results[-1].results[0].status == "indexed"
     finally:
         await engine.close()
