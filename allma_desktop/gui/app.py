@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication
 
 from allma_desktop.config import AppConfig, default_log_dir
 from allma_desktop.errors import ConfigError
+from allma_desktop.gui.controllers.api_controller import ApiController
 from allma_desktop.gui.engine import Engine
 from allma_desktop.gui.gc_guard import MainThreadGarbageCollector
 from allma_desktop.gui.main_window import SETTINGS_APPLICATION, SETTINGS_ORGANIZATION, MainWindow
@@ -74,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         loop.run_forever()
-        loop.run_until_complete(shutdown(engine))
+        loop.run_until_complete(shutdown(engine, window.api_controller))
     finally:
         restore_signals()
         server.close()
@@ -112,8 +113,10 @@ async def start_engine(engine: Engine) -> None:
     await engine.start()
 
 
-async def shutdown(engine: Engine) -> None:
-    """Stop background work and close the database; then cancel anything left."""
+async def shutdown(engine: Engine, api: ApiController | None = None) -> None:
+    """Stop the local API, background work, and close the database; then cancel the rest."""
+    if api is not None and api.running:
+        await api.shutdown()  # before the engine: open requests still need the library
     await engine.stop()
     await asyncio.get_running_loop().shutdown_asyncgens()
     current = asyncio.current_task()

@@ -41,6 +41,7 @@ from allma_desktop.privacy import acknowledge_remote_host, remote_host_notice
 
 if TYPE_CHECKING:
     from allma_desktop.errors import AllmaError
+    from allma_desktop.gui.controllers.api_controller import ApiController
     from allma_desktop.gui.engine import Engine
     from allma_desktop.orchestrator import HealthReport
 
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
         self.chat_page.setObjectName("pageStack")
         self.chat_page.addWidget(self.chat_view)
         self.chat_page.addWidget(self.first_run)
+        self.api_controller: ApiController | None = None  # created with the Settings page
         self.library_page, self.settings_page = self._create_b_pages()
         self.pages = QStackedWidget(self)
         self.pages.setObjectName("pageStack")
@@ -126,11 +128,13 @@ class MainWindow(QMainWindow):
             log.warning("library page unavailable: %s", error)
             library = _placeholder("The library is not available in this build.", self)
         try:
+            from allma_desktop.gui.controllers.api_controller import ApiController
             from allma_desktop.gui.controllers.settings_controller import SettingsController
             from allma_desktop.gui.widgets.settings_page import SettingsPage
 
             self.settings_controller = SettingsController(self.engine)
-            settings: QWidget = SettingsPage(self.settings_controller, self)
+            self.api_controller = ApiController(self.engine, self)
+            settings: QWidget = SettingsPage(self.settings_controller, self, self.api_controller)
         except ImportError as error:
             log.warning("settings page unavailable: %s", error)
             settings = _placeholder("Settings are not available in this build.", self)

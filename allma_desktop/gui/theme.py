@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QImage, QPainter, QPalette, QPixmap
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QAbstractSpinBox, QApplication
 
 from allma_desktop.bundle import resources_dir
 
@@ -28,6 +28,7 @@ RESOURCES_DIR = resources_dir()
 ICONS_DIR = RESOURCES_DIR / "icons"
 APP_ICON_SVG = ICONS_DIR / "allma.svg"
 CHEVRON_SVG = ICONS_DIR / "chevron-down.svg"
+CHEVRON_UP_SVG = ICONS_DIR / "chevron-up.svg"
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,18 @@ def _apply(app: QApplication, colors: Colors) -> None:
         app.setWindowIcon(app_icon())
 
 
+SPINBOX_TEXT_INSET = 7  # plus the edit field's own 2px: the 9px padding of the other inputs
+
+
+def inset_spin_box_text(box: QAbstractSpinBox) -> None:
+    """Give a spin box's text the left padding the other inputs have.
+
+    Qt's style sheets ignore ``padding-left`` on a spin box's edit field (top and right
+    are honoured), so without this the text touches the border.
+    """
+    box.lineEdit().setTextMargins(SPINBOX_TEXT_INSET, 0, 0, 0)
+
+
 def palette_for(c: Colors) -> QPalette:
     palette = QPalette()
     roles = {
@@ -173,6 +186,7 @@ def palette_for(c: Colors) -> QPalette:
 def stylesheet_for(c: Colors) -> str:
     """App-wide rules; pages add their own touches keyed on object names."""
     chevron = CHEVRON_SVG.as_posix()
+    chevron_up = CHEVRON_UP_SVG.as_posix()
     return f"""
     QWidget {{ font-size: 13px; }}
     QToolTip {{
@@ -196,8 +210,30 @@ def stylesheet_for(c: Colors) -> str:
         background: {c.surface}; color: {c.text}; border: 1px solid {c.border};
         selection-background-color: {c.selection}; selection-color: {c.text}; outline: none;
     }}
-    QSpinBox::up-button, QSpinBox::down-button, QDoubleSpinBox::up-button,
-    QDoubleSpinBox::down-button {{ border: none; width: 16px; }}
+    /* Spin boxes: once styled, Qt drops the text padding and the native arrows, so both
+       are given back here: room on the left, and two chevron buttons on the right. */
+    QSpinBox, QDoubleSpinBox {{ padding: 4px 26px 4px 9px; }}
+    QSpinBox::up-button, QDoubleSpinBox::up-button {{
+        subcontrol-origin: border; subcontrol-position: top right; width: 22px;
+        border: none; border-left: 1px solid {c.border}; border-top-right-radius: 8px;
+        background: {c.surface}; margin: 1px 1px 0 0;
+    }}
+    QSpinBox::down-button, QDoubleSpinBox::down-button {{
+        subcontrol-origin: border; subcontrol-position: bottom right; width: 22px;
+        border: none; border-left: 1px solid {c.border}; border-bottom-right-radius: 8px;
+        background: {c.surface}; margin: 0 1px 1px 0;
+    }}
+    QSpinBox::up-button:hover, QSpinBox::down-button:hover, QDoubleSpinBox::up-button:hover,
+    QDoubleSpinBox::down-button:hover {{ background: {c.hover}; }}
+    QSpinBox::up-arrow, QDoubleSpinBox::up-arrow {{
+        image: url({chevron_up}); width: 10px; height: 10px;
+    }}
+    QSpinBox::down-arrow, QDoubleSpinBox::down-arrow {{
+        image: url({chevron}); width: 10px; height: 10px;
+    }}
+    QSpinBox::up-arrow:disabled, QSpinBox::up-arrow:off, QDoubleSpinBox::up-arrow:disabled,
+    QDoubleSpinBox::up-arrow:off, QSpinBox::down-arrow:disabled, QSpinBox::down-arrow:off,
+    QDoubleSpinBox::down-arrow:disabled, QDoubleSpinBox::down-arrow:off {{ image: none; }}
     QPushButton {{
         background: {c.raised}; color: {c.text}; border: 1px solid {c.border};
         border-radius: 8px; padding: 6px 14px;

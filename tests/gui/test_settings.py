@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.config import AppConfig, settings_path
+from allma_desktop.gui.controllers.api_controller import ApiController
 from allma_desktop.gui.controllers.settings_controller import SettingsController
 from allma_desktop.gui.engine import Engine
 from allma_desktop.gui.theme import apply_theme
-from allma_desktop.gui.widgets.settings_page import SettingsPage
+from allma_desktop.gui.widgets.settings_page import OCR_UNAVAILABLE_HINT, SettingsPage
+from allma_desktop.services.documents import ocr
 from tests.gui.conftest import ingest, run_async
 from tests.ollama_server import OllamaTestServer
 from tests.sample_docs import write_text
@@ -157,3 +162,132 @@ def test_saving_a_theme_restyles_the_app(qtbot: QtBot, page: SettingsPage) -> No
         assert page.controller.theme == "dark"
     finally:
         apply_theme(app, "light")
+
+
+# --- local API and OCR -----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def api_page(qtbot: QtBot, engine: Engine) -> Iterator[SettingsPage]:
+    """Settings with the local API, on a free loopback port; the API is stopped afterwards."""
+    engine.config = dataclasses.replace(engine.config, api_host="127.0.0.1", api_port=_free_port())
+    api = ApiController(engine)
+    page = SettingsPage(SettingsController(engine), api=api)
+    qtbot.addWidget(page)
+    page.show()
+    yield page
+    run_async(qtbot, api.shutdown())
+
+
+def _turn_api(qtbot: QtBot, page: SettingsPage, on: bool) -> None:
+    assert page.api is not None
+    with qtbot.waitSignal(page.api.state_changed, timeout=TIMEOUT_MS):
+        page.api_switch.setChecked(on)
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_turning_the_api_on_serves_health_on_loopback(qtbot: QtBot, api_page: SettingsPage) -> None:
+    _turn_api(qtbot, api_page, True)
+
+    assert api_page.api is not None and api_page.api.url is not None
+    url = api_page.api.url
+
+    async def get_health() -> int:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"{url}/health")).status_code
+
+    assert run_async(qtbot, get_health()) == 200
+    assert api_page.api_state_label.text() == f"Running at {url}"
+
+
+def test_turning_the_api_off_frees_its_port(
+    qtbot: QtBot, api_page: SettingsPage, engine: Engine
+) -> None:
+    _turn_api(qtbot, api_page, True)
+    assert not _port_is_free(engine.config.api_port)
+
+    _turn_api(qtbot, api_page, False)
+
+    assert api_page.api is not None and not api_page.api.running
+    assert _port_is_free(engine.config.api_port)
+    assert api_page.api_state_label.text() == "Off"
+
+
+def test_the_api_switch_is_remembered_and_restarts_the_api_next_launch(
+    qtbot: QtBot, api_page: SettingsPage, engine: Engine
+) -> None:
+    _turn_api(qtbot, api_page, True)
+    _turn_api(qtbot, api_page, False)
+    api_page.controller.remember_api_enabled(True)  # as if the app quit with the API on
+
+    api = ApiController(engine)
+    with qtbot.waitSignal(api.state_changed, timeout=TIMEOUT_MS) as started:
+        again = SettingsPage(SettingsController(engine), api=api)
+    qtbot.addWidget(again)
+    try:
+        assert started.args is not None and started.args[0] is True
+        assert again.api_switch.isChecked()
+    finally:
+        run_async(qtbot, api.shutdown())
+
+
+def test_the_token_shown_is_the_one_clients_must_send(api_page: SettingsPage) -> None:
+    assert api_page.api is not None
+    assert api_page.api_token_edit.isReadOnly()
+    assert api_page.api_token_edit.text() == api_page.api.token()
+
+
+def test_copy_puts_the_token_on_the_clipboard(api_page: SettingsPage) -> None:
+    api_page.api_copy_button.click()
+
+    assert QApplication.clipboard().text() == api_page.api_token_edit.text()
+
+
+def test_a_non_loopback_api_host_shows_the_exposure_warning(qtbot: QtBot, engine: Engine) -> None:
+    engine.config = dataclasses.replace(engine.config, api_host="0.0.0.0")
+    page = SettingsPage(SettingsController(engine), api=ApiController(engine))
+    qtbot.addWidget(page)
+
+    assert page.api_warning_label.isVisibleTo(page)
+    assert "other machines on the network" in page.api_warning_label.text()
+
+
+def test_the_ocr_choice_is_saved_to_the_settings_file(
+    qtbot: QtBot, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ocr, "tesseract_available", lambda: True)
+    page = SettingsPage(SettingsController(engine))
+    qtbot.addWidget(page)
+    page.ocr_check.setChecked(True)
+    with qtbot.waitSignal(engine.events.settings_changed, timeout=TIMEOUT_MS):
+        page.save_button.click()
+
+    assert AppConfig.from_env().ocr is True
+    assert '"ocr": true' in settings_path().read_text(encoding="utf-8")
+
+
+def test_ocr_is_disabled_with_a_hint_without_tesseract(
+    qtbot: QtBot, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ocr, "tesseract_available", lambda: False)
+    page = SettingsPage(SettingsController(engine))
+    qtbot.addWidget(page)
+
+    assert not page.ocr_check.isEnabled()
+    assert "Install tesseract to enable" in page.ocr_check.toolTip()
+    assert page.ocr_hint.text() == OCR_UNAVAILABLE_HINT

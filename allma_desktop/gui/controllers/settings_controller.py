@@ -1,13 +1,14 @@
 """Settings: validate, save, apply (restarting the engine when needed); test Ollama; models.
 
 Engine settings live in the settings file (``config.save_settings``); GUI-only
-preferences (theme, close to tray) live in QSettings.
+preferences (theme, close to tray, whether the local API runs) live in QSettings.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 THEME_KEY = "appearance/theme"
 CLOSE_TO_TRAY_KEY = "tray/close_to_tray"
+API_ENABLED_KEY = "api/enabled"
 CONNECTION_TEST_TIMEOUT = 5.0
 # Read once per call by the orchestrator, so they apply without reopening anything.
 LIVE_FIELDS = frozenset({"temperature", "system_prompt", "think", "top_k", "hybrid_search"})
@@ -53,6 +55,11 @@ def close_to_tray_enabled() -> bool:
     default = QSystemTrayIcon.isSystemTrayAvailable()
     value = QSettings().value(CLOSE_TO_TRAY_KEY, default)
     return value in (True, "true", "1", 1)
+
+
+def api_enabled() -> bool:
+    """Whether the user left the local API on (off by default)."""
+    return QSettings().value(API_ENABLED_KEY, False) in (True, "true", "1", 1)
 
 
 def saved_theme() -> str:
@@ -88,6 +95,28 @@ class SettingsController(QObject):
     @property
     def close_to_tray(self) -> bool:
         return close_to_tray_enabled()
+
+    @property
+    def api_enabled(self) -> bool:
+        return api_enabled()
+
+    def remember_api_enabled(self, enabled: bool) -> None:
+        settings = QSettings()
+        settings.setValue(API_ENABLED_KEY, enabled)
+        settings.sync()
+
+    def when_engine_ready(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the engine is open (at once if it already is)."""
+        if self._engine.ready:
+            callback()
+            return
+        events = self._engine.events
+
+        def call_once(_orchestrator: object) -> None:
+            events.engine_ready.disconnect(call_once)
+            callback()
+
+        events.engine_ready.connect(call_once)
 
     @property
     def settings_file(self) -> str:
@@ -258,11 +287,13 @@ def needs_restart(old: AppConfig, new: AppConfig) -> bool:
 
 
 __all__ = [
+    "API_ENABLED_KEY",
     "CLOSE_TO_TRAY_KEY",
     "FIELD_FOR_VARIABLE",
     "THEME_KEY",
     "ConnectionResult",
     "SettingsController",
+    "api_enabled",
     "close_to_tray_enabled",
     "needs_restart",
     "saved_theme",

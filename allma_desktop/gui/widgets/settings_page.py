@@ -1,6 +1,7 @@
-"""The Settings page: connection, models, answers, retrieval, appearance, storage.
+"""The Settings page: connection, models, answers, retrieval, local API, appearance, storage.
 
 Nothing applies until Save; a bad value is shown under its field with what it accepts.
+The local API switch is the exception: it starts or stops the API at once.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -32,14 +33,23 @@ from allma_desktop.gui.controllers.settings_controller import (
     ConnectionResult,
     SettingsController,
 )
-from allma_desktop.gui.theme import THEME_LABELS, THEMES
+from allma_desktop.gui.theme import THEME_LABELS, THEMES, inset_spin_box_text
+from allma_desktop.services.documents import ocr
 
 if TYPE_CHECKING:
     from allma_desktop.config import AppConfig
     from allma_desktop.errors import AllmaError, ConfigError
+    from allma_desktop.gui.controllers.api_controller import ApiController
     from allma_desktop.services.llm import ModelInfo
 
 LABEL_WIDTH = 130
+API_DESCRIPTION = (
+    "Lets scripts and OpenAI-compatible tools use your library while Allma runs. "
+    "Clients send the token below."
+)
+OCR_UNAVAILABLE_HINT = "Install tesseract to enable (it reads the text in scanned pages)."
+# Hosts known to be this machine without importing the API package (FastAPI, uvicorn).
+PLAIN_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 FIELD_LABELS = {
     "ollama_host": "Ollama address",
     "ollama_model": "Chat model",
@@ -81,15 +91,25 @@ class SettingsCard(QFrame):
 
 
 class SettingsPage(QWidget):
-    def __init__(self, controller: SettingsController, parent: QWidget | None = None) -> None:
+    """``api``: the app's local API; without one the Local API card is left out."""
+
+    def __init__(
+        self,
+        controller: SettingsController,
+        parent: QWidget | None = None,
+        api: ApiController | None = None,
+    ) -> None:
         super().__init__(parent)
         self.controller = controller
+        self.api = api
         self.setObjectName("settingsPage")
         self.errors: dict[str, QLabel] = {}
         self.inputs: dict[str, QWidget] = {}
         self._build()
         self._wire()
         self.load(controller.config)
+        if api is not None and controller.api_enabled:
+            self.api_switch.setChecked(True)  # remembered: starts once the engine is open
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -113,6 +133,7 @@ class SettingsPage(QWidget):
             self._models_card(body),
             self._answers_card(body),
             self._retrieval_card(body),
+            *([self._api_card(body)] if self.api is not None else []),
             self._appearance_card(body),
             self._storage_card(body),
         ):
@@ -153,6 +174,7 @@ class SettingsPage(QWidget):
         # Short values get a short box; the hint and error below use the full width.
         if isinstance(widget, QSpinBox | QDoubleSpinBox):
             widget.setMaximumWidth(220)
+            inset_spin_box_text(widget)
         elif isinstance(widget, QComboBox):
             widget.setMaximumWidth(420)
         rows.addWidget(widget)
@@ -272,6 +294,58 @@ class SettingsPage(QWidget):
         self._add(card, "top_k", self.top_k_spin)
         self.hybrid_check = QCheckBox("Combine keyword and meaning search (hybrid)", card)
         card.form.addRow("Hybrid search", self.hybrid_check)
+        self.ocr_check = QCheckBox("Read scanned PDFs with OCR", card)
+        self.ocr_check.setAccessibleName("Read scanned PDFs with OCR")
+        holder = QWidget(card)
+        rows = QVBoxLayout(holder)
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.setSpacing(3)
+        rows.addWidget(self.ocr_check)
+        self.ocr_hint = QLabel("Slow: seconds per page. Only for PDFs without text.", holder)
+        self.ocr_hint.setObjectName("fieldHint")
+        self.ocr_hint.setWordWrap(True)
+        rows.addWidget(self.ocr_hint)
+        if not ocr.tesseract_available():
+            self.ocr_check.setEnabled(False)
+            self.ocr_check.setToolTip(OCR_UNAVAILABLE_HINT)
+            self.ocr_hint.setText(OCR_UNAVAILABLE_HINT)
+        card.form.addRow("Scanned PDFs", holder)
+        return card
+
+    def _api_card(self, parent: QWidget) -> SettingsCard:
+        assert self.api is not None
+        card = SettingsCard("Local API", API_DESCRIPTION, parent)
+        holder = QWidget(card)
+        rows = QVBoxLayout(holder)
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.setSpacing(3)
+        self.api_switch = QCheckBox("Run the local API", holder)
+        self.api_switch.setObjectName("switch")
+        self.api_switch.setAccessibleName("Run the local API")
+        self.api_state_label = QLabel("Off", holder)
+        self.api_state_label.setObjectName("fieldHint")
+        self.api_state_label.setWordWrap(True)
+        self.api_state_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        rows.addWidget(self.api_switch)
+        rows.addWidget(self.api_state_label)
+        card.form.addRow("Local API", holder)
+        line = QWidget(card)
+        row = QHBoxLayout(line)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.api_token_edit = QLineEdit(line)
+        self.api_token_edit.setReadOnly(True)
+        self.api_token_edit.setAccessibleName("API token")
+        self.api_token_edit.setText(self.api.token())
+        self.api_copy_button = QPushButton("Copy", line)
+        self.api_copy_button.setAccessibleName("Copy the API token")
+        row.addWidget(self.api_token_edit, 1)
+        row.addWidget(self.api_copy_button)
+        card.form.addRow("Token", line)
+        self.api_warning_label = QLabel("", card)
+        self.api_warning_label.setObjectName("noticeBanner")
+        self.api_warning_label.setWordWrap(True)
+        self.api_warning_label.hide()
+        card.form.addRow("", self.api_warning_label)
         return card
 
     def _appearance_card(self, parent: QWidget) -> SettingsCard:
@@ -319,6 +393,10 @@ class SettingsPage(QWidget):
         self.revert_button.clicked.connect(self.revert)
         self.open_data_button.clicked.connect(self.open_data_folder)
         self.embedding_model_box.currentTextChanged.connect(self._warn_reembed)
+        if self.api is not None:
+            self.api.state_changed.connect(self._show_api_state)
+            self.api_switch.toggled.connect(self._toggle_api)
+            self.api_copy_button.clicked.connect(self.copy_api_token)
 
     # --- values -----------------------------------------------------------------------------
 
@@ -338,11 +416,13 @@ class SettingsPage(QWidget):
         self.chunk_overlap_spin.setValue(config.chunk_overlap)
         self.top_k_spin.setValue(config.top_k)
         self.hybrid_check.setChecked(config.hybrid_search)
+        self.ocr_check.setChecked(config.ocr)
         self.theme_box.setCurrentIndex(max(0, self.theme_box.findData(self.controller.theme)))
         self.tray_check.setChecked(self.controller.close_to_tray)
         self.data_dir_label.setText(str(config.data_dir))
         self.clear_errors()
         self._warn_reembed()
+        self._show_api_exposure(config)
 
     def changes(self) -> dict[str, Any]:
         """The form's engine settings, as text and numbers ``AppConfig`` parses."""
@@ -358,6 +438,7 @@ class SettingsPage(QWidget):
             "chunk_overlap": self.chunk_overlap_spin.value(),
             "top_k": self.top_k_spin.value(),
             "hybrid_search": self.hybrid_check.isChecked(),
+            "ocr": self.ocr_check.isChecked(),
         }
 
     def save(self) -> None:
@@ -392,6 +473,26 @@ class SettingsPage(QWidget):
         self.pull_status.setText(f"Downloading {name}…")
         self.pull_status.show()
         self.controller.pull(name)
+
+    def copy_api_token(self) -> None:
+        QGuiApplication.clipboard().setText(self.api_token_edit.text())
+        self.api_copy_button.setText("Copied")
+
+    def _toggle_api(self, on: bool) -> None:
+        if self.api is None:
+            return
+        self.controller.remember_api_enabled(on)
+        if on:
+            self.api_state_label.setText("Starting…")
+            self._style(self.api_state_label, "fieldHint")
+            self.controller.when_engine_ready(self._start_api_if_on)
+        else:
+            self.api.stop()
+
+    def _start_api_if_on(self) -> None:
+        # The switch may have been turned off again while the engine was opening.
+        if self.api is not None and self.api_switch.isChecked():
+            self.api.start()
 
     def open_data_folder(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.controller.config.data_dir)))
@@ -467,6 +568,34 @@ class SettingsPage(QWidget):
         self.status_label.setText("Saved.")
         self.data_dir_label.setText(str(config.data_dir))
         self._warn_reembed()
+        self._show_api_exposure(config)
+
+    def _show_api_state(self, running: bool, message: str) -> None:
+        """The URL while running; otherwise "Off", or why it could not start."""
+        url = self.api.url if self.api is not None else None
+        if running and url:
+            self.api_state_label.setText(f"Running at {url}")
+            self._style(self.api_state_label, "fieldSuccess")
+            return
+        failed = message not in ("", "Stopped")
+        self.api_state_label.setText(f"✕ {message}" if failed else "Off")
+        self._style(self.api_state_label, "fieldError" if failed else "fieldHint")
+        if failed and self.api_switch.isChecked():
+            # Show it off without forgetting the choice: the next launch tries again.
+            self.api_switch.blockSignals(True)
+            self.api_switch.setChecked(False)
+            self.api_switch.blockSignals(False)
+
+    def _show_api_exposure(self, config: AppConfig) -> None:
+        if self.api is None:
+            return
+        warning = None
+        if config.api_host not in PLAIN_LOOPBACK_HOSTS:
+            from allma_desktop.api.server import exposure_warning
+
+            warning = exposure_warning(config.api_host, config.api_port)
+        self.api_warning_label.setText(warning or "")
+        self.api_warning_label.setVisible(warning is not None)
 
     def _on_restarting(self, restarting: bool) -> None:
         self.save_button.setEnabled(not restarting)
