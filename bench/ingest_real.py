@@ -40,6 +40,8 @@ async def _ingest(host: str, data_dir: Path, phases: PhaseTimer) -> int:
     orchestrator = Orchestrator(config)
     await orchestrator.open()
     phases.wrap(orchestrator.documents, "parse")
+    if hasattr(orchestrator, "_parse_and_chunk"):  # parsing moved to a worker process
+        phases.wrap(orchestrator, "_parse_and_chunk", "parse+chunk (worker)")
     phases.wrap(orchestrator.documents, "chunk")
     phases.wrap(orchestrator.store, "add", "vector store add")
     phases.wrap(orchestrator.library, "commit_document", "sqlite commit (FTS5)")

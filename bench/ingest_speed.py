@@ -59,6 +59,8 @@ async def app_ingest(folder: Path, host: str, data_dir: Path) -> IngestRun:
     await orchestrator.open()
     phases = PhaseTimer()
     phases.wrap(orchestrator.documents, "parse")
+    if hasattr(orchestrator, "_parse_and_chunk"):  # parsing moved to a worker process
+        phases.wrap(orchestrator, "_parse_and_chunk", "parse+chunk (worker)")
     phases.wrap(orchestrator.documents, "chunk")
     phases.wrap(orchestrator.documents, "hash_file")
     phases.wrap(orchestrator.store, "add", "vector store add")
