@@ -194,7 +194,11 @@ def test_hostile_queries_are_searched_as_plain_words(
 
 
 def test_operator_words_are_searched_as_plain_words() -> None:
-    assert fts5_query('NEAR "quoted" AND (x*)') == '"near" OR "quoted" OR "x"'
+    assert fts5_query('NEAR "quoted" AND (xy*)') == '"near" OR "quoted" OR "xy"'
+
+
+def test_single_letters_are_not_searched_when_real_words_are_there() -> None:
+    assert fts5_query("MuPDF's error handling in C") == '"mupdf" OR "error" OR "handling"'
 
 
 def test_a_query_with_no_words_finds_nothing(library: LibraryService, index: KeywordIndex) -> None:

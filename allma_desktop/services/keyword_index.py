@@ -56,7 +56,9 @@ class KeywordHit:
 def query_terms(query: str) -> list[str]:
     """The distinct words of ``query`` worth searching for, in order, lower-cased."""
     words = list(dict.fromkeys(word.lower() for word in _WORD.findall(query)))
-    meaningful = [word for word in words if word not in STOPWORDS]
+    # Single letters ("s" of "MuPDF's", "c" of "C") match nearly every chunk: they make
+    # BM25 score the whole index while telling it almost nothing.
+    meaningful = [word for word in words if word not in STOPWORDS and len(word) > 1]
     return (meaningful or words)[:MAX_QUERY_TERMS]
 
 

@@ -13,6 +13,7 @@ import asyncio
 import math
 import re
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from allma_desktop.events import Source
@@ -20,6 +21,8 @@ from allma_desktop.services.keyword_index import KeywordHit, KeywordIndex
 from allma_desktop.services.llm import ChatMessage, OllamaService
 from allma_desktop.services.text_terms import content_terms
 from allma_desktop.services.vectorstore.base import VectorHit, VectorStore
+
+_SEARCH_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keyword-search")
 
 RRF_K = 60  # the constant from Cormack et al.; damps the weight of top ranks
 FUSED_SHARE = 0.7  # of the final score; the rest is the question's (IDF-weighted) coverage
@@ -112,15 +115,25 @@ class RAGService:
         settings: RetrievalSettings,
         document_ids: Sequence[str] | None = None,
     ) -> list[Source]:
-        """The synchronous part of retrieval (store and index look-ups); runs in a worker."""
+        """The synchronous part of retrieval (store and index look-ups); runs in a worker.
+
+        The keyword search runs in a thread of its own beside the vector query: both
+        spend their time in native code (SQLite, Chroma) that releases the GIL, so the
+        wait is the slower of the two rather than their sum.
+        """
+        keyword_search: Future[list[KeywordHit]] | None = None
+        if settings.hybrid:
+            keyword_search = _SEARCH_THREADS.submit(
+                self._keywords.search,
+                collection_key,
+                query,
+                settings.candidates,
+                document_ids=document_ids,
+            )
         vector_hits = self._store.query(
             collection_key, embedding, settings.candidates, document_ids=document_ids
         )
-        keyword_hits: list[KeywordHit] = []
-        if settings.hybrid:
-            keyword_hits = self._keywords.search(
-                collection_key, query, settings.candidates, document_ids=document_ids
-            )
+        keyword_hits = keyword_search.result() if keyword_search is not None else []
         fused = fuse(
             vector_hits,
             keyword_hits,
