@@ -99,7 +99,6 @@ class QueuedFile:
     path: str
     collection_id: int
     force: bool = False
-    replaces_document_id: str | None = None  # moving: remove this one once the copy is in
     reembed: bool = False  # not a file: re-embed the collection (path is "")
 
 
@@ -351,14 +350,9 @@ class LibraryController(QObject):
     def reembed_library(self, collection_id: int | None = None) -> bool:
         """Re-embed the stored chunks with the current embedding model, in the background.
 
-        Needs ``Orchestrator.reembed``; returns False (with a notice) when it is missing.
+        Returns False when the library is not open yet.
         """
-        orchestrator = self._engine.orchestrator
-        if orchestrator is None or not hasattr(orchestrator, "reembed"):
-            self.notice.emit(
-                "Re-embedding the library needs a newer engine; re-index documents to use "
-                "the new embedding model."
-            )
+        if self._engine.orchestrator is None:
             return False
         ids = [collection_id] if collection_id is not None else [c.id for c in self._collections]
         for cid in ids:
@@ -406,7 +400,6 @@ class LibraryController(QObject):
         orchestrator = self._orchestrator()
         if orchestrator is None:
             return
-        move_document = getattr(orchestrator, "move_document", None)
         for row in rows:
             if row.collection_id == collection_id:
                 continue
@@ -421,20 +414,13 @@ class LibraryController(QObject):
                 self._live[(collection_id, row.path)] = replace(row, collection_id=collection_id)
                 self.row_removed.emit(row.path)
                 continue
-            if move_document is not None:
-                try:
-                    await move_document(document_id, collection_id)
-                except AllmaError as error:
-                    self.failed.emit(error)
-                    continue
-                self._live.pop((row.collection_id, row.path), None)
-                self.row_removed.emit(row.path)
-            else:
-                # Without Orchestrator.move_document: index a copy there, then drop this one.
-                self._queue.append(
-                    QueuedFile(row.path, collection_id, True, replaces_document_id=document_id)
-                )
-                self._session_total += 1
+            try:
+                await orchestrator.move_document(document_id, collection_id)
+            except AllmaError as error:
+                self.failed.emit(error)
+                continue
+            self._live.pop((row.collection_id, row.path), None)
+            self.row_removed.emit(row.path)
         self._save_queue()
         self.refresh_collections()
         self._start_draining()
@@ -550,13 +536,6 @@ class LibraryController(QObject):
             self._finish_row(
                 orchestrator, item, FileFinished(item.path, "failed", error.message, error=error)
             )
-        if item.replaces_document_id and fatal is None and not cancel.cancelled:
-            try:
-                await orchestrator.remove_document(item.replaces_document_id)
-            except AllmaError as error:
-                self.failed.emit(error)
-            self.refresh_rows()
-            self._announce_documents_changed()
         return fatal
 
     def _on_event(self, orchestrator: Orchestrator, item: QueuedFile, event: IngestEvent) -> None:
