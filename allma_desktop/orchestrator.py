@@ -73,6 +73,7 @@ from allma_desktop.services.rag import (
 )
 from allma_desktop.services.storage import open_database
 from allma_desktop.services.vectorstore.base import VectorStore
+from allma_desktop.services.vectorstore.factory import create_vector_store
 
 log = logging.getLogger(__name__)
 
@@ -182,9 +183,7 @@ class Orchestrator:
         self._conversations = ConversationService(db)
         self._keywords = KeywordIndex(db)
         if self._store is None:
-            from allma_desktop.services.vectorstore.chroma import ChromaVectorStore
-
-            self._store = ChromaVectorStore(self.config.vectors_path)
+            self._store = create_vector_store(self.config)
         self._library.default_collection()
         self._rag = RAGService(
             self.llm, self._store, self._keywords, self.config.ollama_embedding_model
