@@ -620,7 +620,11 @@ def settings_show_path() -> None:
 @click.pass_obj
 def settings_show(config: AppConfig) -> None:
     """Print the effective settings (environment over settings file over defaults)."""
-    _echo_json(config.to_settings())
+    shown = config.to_settings()
+    for secret in ("chroma_token", "qdrant_api_key"):
+        if shown.get(secret):
+            shown[secret] = "********"  # set, but not for the screen or a pasted bug report
+    _echo_json(shown)
 
 
 # --- maintenance: doctor, backup, restore, export ---

@@ -144,7 +144,9 @@ class Orchestrator:
 
     def __init__(self, config: AppConfig, store: VectorStore | None = None) -> None:
         self.config = config
-        self.llm = OllamaService(config.ollama_host, timeout=config.request_timeout)
+        self.llm = OllamaService(
+            config.ollama_host, timeout=config.request_timeout, headers=config.ollama_headers
+        )
         self.documents = DocumentService(
             chunk_size=config.chunk_size, chunk_overlap=config.chunk_overlap
         )
