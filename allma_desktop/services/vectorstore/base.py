@@ -31,6 +31,18 @@ class StoreCollection:
     count: int
 
 
+def matches_nothing(
+    k: int, document_ids: Sequence[str] | None, file_types: Sequence[str] | None
+) -> bool:
+    """True when a query cannot find anything: no results wanted, or an empty filter list
+    (an empty list of documents or file types matches nothing, unlike no filter)."""
+    return (
+        k <= 0
+        or (document_ids is not None and not document_ids)
+        or (file_types is not None and not file_types)
+    )
+
+
 class VectorStore(Protocol):
     """Collections are addressed by a stable ``key`` (a safe slug such as ``c_1f3a...``);
     the user-facing name lives in SQLite so renaming never touches the store.

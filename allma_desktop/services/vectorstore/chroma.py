@@ -6,7 +6,6 @@ second and the GUI imports service modules before its window is up.
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -19,12 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 from allma_desktop.errors import (
     AllmaError,
-    DiskFull,
     EmbeddingDimensionMismatch,
     StoreNotWritable,
 )
 from allma_desktop.services.documents.model import Chunk
-from allma_desktop.services.vectorstore.base import StoreCollection, VectorHit, VectorStore
+from allma_desktop.services.vectorstore.base import (
+    StoreCollection,
+    VectorHit,
+    VectorStore,
+    matches_nothing,
+)
+from allma_desktop.services.vectorstore.failures import translate_failure
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -41,21 +45,6 @@ log = logging.getLogger(__name__)
 _COSINE_CONFIGURATION: CreateCollectionConfiguration = {"hnsw": {"space": "cosine"}}
 
 _DIMENSION_MISMATCH = re.compile(r"dimension of (\d+), got (\d+)")
-_NOT_WRITABLE_SIGNS = (
-    "readonly database",
-    "read-only file system",
-    "permission denied",
-    "os error 13",
-    "os error 30",
-    "unable to open database file",  # SQLite's answer when it may not create its files
-)
-_DISK_FULL_SIGNS = (
-    "database or disk is full",
-    "no space left on device",
-    "disk quota exceeded",
-    "os error 28",
-    "os error 122",
-)
 
 
 class ChromaVectorStore:
@@ -150,12 +139,10 @@ class ChromaVectorStore:
     ) -> list[VectorHit]:
         """The ``k`` chunks most similar to ``embedding``, most similar first; filters
         keep only chunks of the given documents and/or file types."""
+        if matches_nothing(k, document_ids, file_types):
+            return []
         collection = self._existing(key)
-        if collection is None or k <= 0:
-            return []
-        if document_ids is not None and not document_ids:
-            return []
-        if file_types is not None and not file_types:
+        if collection is None:
             return []
         import numpy as np
 
@@ -299,23 +286,10 @@ class ChromaVectorStore:
 
     def _translate(self, error: Exception, action: str) -> AllmaError:
         """Turn a chromadb or OS failure into the error the user can act on."""
-        detail = str(error) or type(error).__name__
-        lowered = detail.lower()
-        os_errno = error.errno if isinstance(error, OSError) else None
-        if os_errno in (errno.ENOSPC, errno.EDQUOT) or any(s in lowered for s in _DISK_FULL_SIGNS):
-            return DiskFull(self._path)
-        if os_errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST) or any(
-            sign in lowered for sign in _NOT_WRITABLE_SIGNS
-        ):
-            return StoreNotWritable(self._path, detail)
-        mismatch = _DIMENSION_MISMATCH.search(detail)
+        mismatch = _DIMENSION_MISMATCH.search(str(error))
         if mismatch:
             return EmbeddingDimensionMismatch(int(mismatch.group(1)), int(mismatch.group(2)))
-        return AllmaError(
-            f"The vector store at {self._path} could not {action}: {detail}",
-            "Try again; if it keeps failing, restart Allma and check its log. If the store "
-            "is damaged, move the folder away and re-add your documents to rebuild it.",
-        )
+        return translate_failure(error, self._path, action)
 
 
 def _settings() -> Settings:

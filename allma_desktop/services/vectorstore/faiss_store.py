@@ -46,7 +46,12 @@ import numpy as np
 
 from allma_desktop.errors import AllmaError, EmbeddingDimensionMismatch, StoreNotWritable
 from allma_desktop.services.documents.model import Chunk
-from allma_desktop.services.vectorstore.base import StoreCollection, VectorHit, VectorStore
+from allma_desktop.services.vectorstore.base import (
+    StoreCollection,
+    VectorHit,
+    VectorStore,
+    matches_nothing,
+)
 from allma_desktop.services.vectorstore.failures import reporting_failures, translate_failure
 
 if TYPE_CHECKING:
@@ -217,9 +222,7 @@ class FaissVectorStore:
     ) -> list[VectorHit]:
         """The ``k`` chunks most similar to ``embedding``, most similar first; filters
         keep only chunks of the given documents and/or file types."""
-        if k <= 0 or (document_ids is not None and not document_ids):
-            return []
-        if file_types is not None and not file_types:
+        if matches_nothing(k, document_ids, file_types):
             return []
         query = _normalised(np.asarray([embedding], dtype=np.float32))
         with self._lock, self._failures(f"search collection {key}"):

@@ -23,7 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from allma_desktop.errors import AllmaError, EmbeddingDimensionMismatch
 from allma_desktop.services.documents.model import Chunk
-from allma_desktop.services.vectorstore.base import StoreCollection, VectorHit, VectorStore
+from allma_desktop.services.vectorstore.base import (
+    StoreCollection,
+    VectorHit,
+    VectorStore,
+    matches_nothing,
+)
 from allma_desktop.services.vectorstore.failures import translate_failure
 
 if TYPE_CHECKING:
@@ -156,9 +161,7 @@ class QdrantVectorStore:
     ) -> list[VectorHit]:
         """The ``k`` chunks most similar to ``embedding``, most similar first; filters
         keep only chunks of the given documents and/or file types."""
-        if k <= 0 or (document_ids is not None and not document_ids):
-            return []
-        if file_types is not None and not file_types:
+        if matches_nothing(k, document_ids, file_types):
             return []
         client = self._connect()
         with self._failures(f"search collection {key}"):
