@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
@@ -88,6 +90,7 @@ class ConversationsController(QObject):
 
     failed = Signal(object)  # AllmaError
     created = Signal(int)  # a new conversation's id
+    exported = Signal(object)  # the Path a conversation was exported to
 
     def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -135,6 +138,34 @@ class ConversationsController(QObject):
 
     def delete(self, conversation_id: int) -> None:
         self._mutate(lambda: self._service_delete(conversation_id))
+
+    def export_markdown(self, conversation_id: int, target: Path) -> asyncio.Task[None] | None:
+        """Write the conversation as Markdown to ``target``; ``exported`` or ``failed`` follows."""
+        if self._engine.orchestrator is None:
+            return None
+        return self._engine.run(self._export(conversation_id, target))
+
+    async def _export(self, conversation_id: int, target: Path) -> None:
+        from allma_desktop.services.export import export_conversation
+
+        orchestrator = self._engine.orchestrator
+        if orchestrator is None:
+            return
+        try:
+            markdown = export_conversation(orchestrator.conversations, conversation_id)
+            # A long chat on a slow disk must not freeze the window.
+            await asyncio.to_thread(target.write_text, markdown, encoding="utf-8")
+        except AllmaError as error:
+            self.failed.emit(error)
+            return
+        except OSError as error:
+            self.failed.emit(
+                AllmaError(
+                    f"Cannot write {target}: {error.strerror}.", "Pick another file or folder."
+                )
+            )
+            return
+        self.exported.emit(target)
 
     def get(self, conversation_id: int) -> ConversationRecord | None:
         orchestrator = self._engine.orchestrator

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QSettings, Signal
@@ -20,6 +21,7 @@ from allma_desktop.errors import AllmaError, ConfigError
 
 if TYPE_CHECKING:
     from allma_desktop.gui.engine import Engine
+    from allma_desktop.services.backup import BackupManifest
     from allma_desktop.services.llm import ModelInfo
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,11 @@ class SettingsController(QObject):
     invalid = Signal(object)  # ConfigError: which field, what it accepts
     failed = Signal(object)  # AllmaError
     restarting = Signal(bool)
+    backup_finished = Signal(object)  # BackupResult
+    backup_failed = Signal(object)  # AllmaError
+    restore_started = Signal()
+    restore_finished = Signal(object)  # RestoreResult
+    restore_failed = Signal(object)  # AllmaError
 
     def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -211,6 +218,62 @@ class SettingsController(QObject):
             self._pulls.pop(name, None)
         self.pull_finished.emit(name)
         await self._load_models()
+
+    # --- backup and restore ----------------------------------------------------------------
+
+    def back_up(self, target: Path) -> asyncio.Task[None] | None:
+        """Archive the library to ``target`` (a file or a folder); a ``backup_*`` signal follows."""
+        if self._engine.orchestrator is None:
+            self.backup_failed.emit(
+                AllmaError("The library is not open yet.", "Try again once Allma has started.")
+            )
+            return None
+        return self._engine.run(self._back_up(target))
+
+    async def _back_up(self, target: Path) -> None:
+        from allma_desktop.services.backup import create_backup
+
+        orchestrator = self._engine.orchestrator
+        if orchestrator is None:
+            return
+        try:
+            result = await asyncio.to_thread(
+                create_backup, orchestrator.config, target, orchestrator.store
+            )
+        except AllmaError as error:
+            self.backup_failed.emit(error)
+            return
+        self.backup_finished.emit(result)
+
+    def read_backup(self, archive: Path) -> BackupManifest | None:
+        """What ``archive`` holds (for the confirmation), or None after ``restore_failed``."""
+        from allma_desktop.services.backup import read_manifest
+
+        try:
+            return read_manifest(archive)
+        except AllmaError as error:
+            self.restore_failed.emit(error)
+            return None
+
+    def restore(self, archive: Path) -> asyncio.Task[None]:
+        """Replace the library with ``archive``; the current one is kept aside by the service."""
+        return self._engine.run(self._restore(archive))
+
+    async def _restore(self, archive: Path) -> None:
+        from allma_desktop.services.backup import restore_backup
+
+        self.restore_started.emit()
+        # The library must be closed while its files are replaced.
+        await self._engine.stop()
+        try:
+            result = await asyncio.to_thread(restore_backup, self.config, archive)
+        except AllmaError as error:
+            self.restore_failed.emit(error)
+            return
+        finally:
+            # Reopen either way: on failure the old library is still in place.
+            await self._engine.start()
+        self.restore_finished.emit(result)
 
     # --- saving -------------------------------------------------------------------------
 

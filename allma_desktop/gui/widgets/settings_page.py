@@ -6,6 +6,7 @@ The local API switch is the exception: it starts or stops the API at once.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QUrl
@@ -14,11 +15,13 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from allma_desktop.config import AppConfig
     from allma_desktop.errors import AllmaError, ConfigError
     from allma_desktop.gui.controllers.api_controller import ApiController
+    from allma_desktop.services.backup import BackupResult, RestoreResult
     from allma_desktop.services.llm import ModelInfo
 
 LABEL_WIDTH = 130
@@ -370,6 +374,25 @@ class SettingsPage(QWidget):
         row.addWidget(self.data_dir_label, 1)
         row.addWidget(self.open_data_button)
         card.form.addRow("Data folder", line)
+        keep = QWidget(card)
+        keep_rows = QVBoxLayout(keep)
+        keep_rows.setContentsMargins(0, 0, 0, 0)
+        buttons = QHBoxLayout()
+        self.backup_button = QPushButton("Back up library…", keep)
+        self.backup_button.setToolTip("Save documents, chats and search index to one file")
+        self.restore_button = QPushButton("Restore…", keep)
+        self.restore_button.setToolTip("Replace the library with a backup; it is kept aside")
+        buttons.addWidget(self.backup_button)
+        buttons.addWidget(self.restore_button)
+        buttons.addStretch(1)
+        keep_rows.addLayout(buttons)
+        self.backup_status = QLabel("", keep)
+        self.backup_status.setObjectName("fieldHint")
+        self.backup_status.setWordWrap(True)
+        self.backup_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.backup_status.hide()
+        keep_rows.addWidget(self.backup_status)
+        card.form.addRow("Backup", keep)
         return card
 
     # --- wiring ---------------------------------------------------------------------------
@@ -385,6 +408,11 @@ class SettingsPage(QWidget):
         c.failed.connect(self._show_failure)
         c.saved.connect(self._on_saved)
         c.restarting.connect(self._on_restarting)
+        c.backup_finished.connect(self._show_backup_finished)
+        c.backup_failed.connect(self._show_backup_failed)
+        c.restore_started.connect(self._show_restore_started)
+        c.restore_finished.connect(self._show_restore_finished)
+        c.restore_failed.connect(self._show_backup_failed)
         self.test_button.clicked.connect(self.test_connection)
         self.host_edit.returnPressed.connect(self.test_connection)
         self.pull_button.clicked.connect(self.pull_model)
@@ -392,6 +420,8 @@ class SettingsPage(QWidget):
         self.save_button.clicked.connect(self.save)
         self.revert_button.clicked.connect(self.revert)
         self.open_data_button.clicked.connect(self.open_data_folder)
+        self.backup_button.clicked.connect(self.back_up)
+        self.restore_button.clicked.connect(self.restore)
         self.embedding_model_box.currentTextChanged.connect(self._warn_reembed)
         if self.api is not None:
             self.api.state_changed.connect(self._show_api_state)
@@ -499,6 +529,41 @@ class SettingsPage(QWidget):
 
     # --- feedback ---------------------------------------------------------------------------
 
+    def back_up(self) -> None:
+        from allma_desktop.services.backup import default_backup_name
+
+        suggested = str(Path.home() / default_backup_name())
+        chosen, _filter = QFileDialog.getSaveFileName(
+            self, "Back up library", suggested, "Allma backup (*.zip);;All files (*)"
+        )
+        if not chosen:
+            return
+        self._set_backup_busy(True)
+        self._show_backup_status("Backing up…", "fieldHint")
+        if self.controller.back_up(Path(chosen)) is None:
+            self._set_backup_busy(False)
+
+    def restore(self) -> None:
+        chosen, _filter = QFileDialog.getOpenFileName(
+            self, "Restore library", str(Path.home()), "Allma backup (*.zip);;All files (*)"
+        )
+        if not chosen:
+            return
+        archive = Path(chosen)
+        manifest = self.controller.read_backup(archive)
+        if manifest is None:
+            return
+        answer = QMessageBox.question(
+            self,
+            "Restore library?",
+            f"{archive.name} was made {manifest.created_at} and holds {manifest.documents} "
+            f"documents and {manifest.conversations} chats.\n\nIt replaces the library in "
+            f"{self.controller.config.data_dir}. The current library is kept aside next to "
+            "it, not deleted.",
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.controller.restore(archive)
+
     def clear_errors(self) -> None:
         for key, label in self.errors.items():
             label.hide()
@@ -601,6 +666,42 @@ class SettingsPage(QWidget):
         self.save_button.setEnabled(not restarting)
         if restarting:
             self.status_label.setText("Saved. Restarting the engine with the new settings…")
+
+    def _set_backup_busy(self, busy: bool) -> None:
+        self.backup_button.setEnabled(not busy)
+        self.restore_button.setEnabled(not busy)
+
+    def _show_backup_status(self, text: str, style: str) -> None:
+        self.backup_status.setText(text)
+        self._style(self.backup_status, style)
+        self.backup_status.show()
+
+    def _show_backup_finished(self, result: BackupResult) -> None:
+        self._set_backup_busy(False)
+        manifest = result.manifest
+        self._show_backup_status(
+            f"Backed up {manifest.documents} documents and {manifest.conversations} chats to "
+            f"{result.path} ({result.size_bytes / 1e6:.1f} MB).",
+            "fieldHint",
+        )
+
+    def _show_backup_failed(self, error: AllmaError) -> None:
+        self._set_backup_busy(False)
+        self._show_backup_status(f"{error.message} {error.hint}".strip(), "fieldError")
+
+    def _show_restore_started(self) -> None:
+        self._set_backup_busy(True)
+        self._show_backup_status("Restoring… the library is closed until it is done.", "fieldHint")
+
+    def _show_restore_finished(self, result: RestoreResult) -> None:
+        self._set_backup_busy(False)
+        text = (
+            f"Restored {result.manifest.documents} documents and "
+            f"{result.manifest.conversations} chats."
+        )
+        if result.previous_data is not None:
+            text += f" The previous library is kept in {result.previous_data}."
+        self._show_backup_status(text, "fieldHint")
 
     def _warn_reembed(self, _text: str = "") -> None:
         chosen = self.embedding_model_box.currentText().strip()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QModelIndex, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QFont, QKeySequence, QPainter, QPalette, QShortcut
 from PySide6.QtWidgets import (
+    QFileDialog,
     QFrame,
     QInputDialog,
     QLabel,
@@ -31,6 +34,7 @@ from allma_desktop.gui.controllers.conversations_controller import (
 if TYPE_CHECKING:
     from PySide6.QtCore import QPersistentModelIndex
 
+    from allma_desktop.errors import AllmaError
     from allma_desktop.gui.controllers.conversations_controller import ConversationsController
 
 PAGES = ("chat", "library", "settings")
@@ -122,6 +126,14 @@ class Sidebar(QFrame):
         self.empty_label = _muted_label(NO_CONVERSATIONS_TEXT, self)
         self.empty_label.setWordWrap(True)
         self.empty_label.setContentsMargins(7, 2, 4, 0)  # lines up with the caption above
+        # Outcome of the last export (or a failed rename/delete): inline, never a modal box.
+        self.notice_label = _muted_label("", self)
+        self.notice_label.setObjectName("sidebarNotice")
+        self.notice_label.setWordWrap(True)
+        self.notice_label.setContentsMargins(7, 2, 4, 0)
+        self.notice_label.hide()
+        conversations.exported.connect(self._show_exported)
+        conversations.failed.connect(self._show_failure)
 
         self.nav_buttons: dict[str, QPushButton] = {}
         nav = QVBoxLayout()
@@ -152,6 +164,7 @@ class Sidebar(QFrame):
         layout.addWidget(caption)
         layout.addWidget(self.empty_label)
         layout.addWidget(self.list, 1)
+        layout.addWidget(self.notice_label)
         layout.addLayout(nav)
 
         model = conversations.model
@@ -200,6 +213,28 @@ class Sidebar(QFrame):
         if answer == QMessageBox.StandardButton.Yes:
             self.conversations.delete(conversation_id)
 
+    def export(self, conversation_id: int) -> None:
+        """Ask where to save the conversation as Markdown, then write it there."""
+        record = self.conversations.get(conversation_id)
+        if record is None:
+            return
+        suggested = str(Path.home() / f"{_file_stem(record.title)}.md")
+        chosen, _filter = QFileDialog.getSaveFileName(
+            self, "Export chat as Markdown", suggested, "Markdown (*.md);;All files (*)"
+        )
+        if chosen:
+            self.conversations.export_markdown(conversation_id, Path(chosen))
+
+    def _show_exported(self, target: Path) -> None:
+        self.notice_label.setText(f"Exported to {target}")
+        self.notice_label.setToolTip(str(target))
+        self.notice_label.show()
+
+    def _show_failure(self, error: AllmaError) -> None:
+        self.notice_label.setText(f"{error.message} {error.hint}".strip())
+        self.notice_label.setToolTip("")
+        self.notice_label.show()
+
     def _on_current(self, action: Callable[[int], None]) -> None:
         conversation_id = self.list.currentIndex().data(ConversationIdRole)
         if isinstance(conversation_id, int):
@@ -236,11 +271,18 @@ class Sidebar(QFrame):
             return
         menu = QMenu(self)
         menu.addAction("Rename…", lambda: self.rename(conversation_id))
+        menu.addAction("Export as Markdown…", lambda: self.export(conversation_id))
         menu.addAction("Delete…", lambda: self.delete(conversation_id))
         menu.exec(self.list.viewport().mapToGlobal(position))
 
 
 NO_CONVERSATIONS_TEXT = "No conversations yet. Ask a question and it appears here."
+
+
+def _file_stem(title: str) -> str:
+    """A file name from a chat title: no path separators or characters file systems refuse."""
+    stem = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', " ", title).strip(" .")
+    return stem[:80] or "chat"
 
 
 def _muted_label(text: str, parent: QWidget) -> QLabel:
