@@ -12,7 +12,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ from allma_desktop.services.vectorstore.base import (
     VectorStore,
     matches_nothing,
 )
-from allma_desktop.services.vectorstore.failures import translate_failure
+from allma_desktop.services.vectorstore.failures import reporting_failures, translate_failure
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -274,15 +274,8 @@ class ChromaVectorStore:
             except NotFoundError:
                 return None
 
-    @contextmanager
-    def _reporting_failures(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except AllmaError:
-            raise
-        except Exception as error:
-            log.warning("Vector store at %s could not %s", self._path, action, exc_info=True)
-            raise self._translate(error, action) from error
+    def _reporting_failures(self, action: str) -> AbstractContextManager[None]:
+        return reporting_failures(self._path, action, self._translate)
 
     def _translate(self, error: Exception, action: str) -> AllmaError:
         """Turn a chromadb or OS failure into the error the user can act on."""

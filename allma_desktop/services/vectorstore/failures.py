@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -51,13 +51,23 @@ def translate_failure(error: Exception, location: Path | str, action: str) -> Al
     )
 
 
+Translator = Callable[[Exception, str], AllmaError]
+
+
 @contextmanager
-def reporting_failures(location: Path | str, action: str) -> Iterator[None]:
-    """Let ``AllmaError`` through; log anything else and raise it translated."""
+def reporting_failures(
+    location: Path | str, action: str, translate: Translator | None = None
+) -> Iterator[None]:
+    """Let ``AllmaError`` through; log anything else and raise it translated.
+
+    ``translate(error, action)`` is the backend's own mapping; by default the shared one.
+    """
     try:
         yield
     except AllmaError:
         raise
     except Exception as error:
         log.warning("Vector store at %s could not %s", location, action, exc_info=True)
-        raise translate_failure(error, location, action) from error
+        if translate is None:
+            raise translate_failure(error, location, action) from error
+        raise translate(error, action) from error

@@ -17,7 +17,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from allma_desktop.services.vectorstore.base import (
     VectorStore,
     matches_nothing,
 )
-from allma_desktop.services.vectorstore.failures import translate_failure
+from allma_desktop.services.vectorstore.failures import reporting_failures, translate_failure
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient
@@ -294,15 +294,8 @@ class QdrantVectorStore:
             if offset is None:
                 return
 
-    @contextmanager
-    def _failures(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except AllmaError:
-            raise
-        except Exception as error:
-            log.warning("Qdrant at %s could not %s", self.location, action, exc_info=True)
-            raise self._translate(error, action) from error
+    def _failures(self, action: str) -> AbstractContextManager[None]:
+        return reporting_failures(self.location, action, self._translate)
 
     def _translate(self, error: Exception, action: str) -> AllmaError:
         detail = str(error) or type(error).__name__
