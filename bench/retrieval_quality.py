@@ -37,7 +37,6 @@ CACHE_ROOT = Path(tempfile.gettempdir()) / "allma-bench"
 _INDEX_CODE = (
     "allma_desktop/services/documents/chunking.py",
     "allma_desktop/services/documents/pdf.py",
-    "allma_desktop/config.py",
 )
 
 
@@ -54,6 +53,11 @@ def _index_key() -> str:
     digest = hashlib.sha256()
     for name in _INDEX_CODE:
         digest.update((root / name).read_bytes())
+    # The chunking defaults, not all of config.py: other settings do not change the index.
+    from allma_desktop.config import AppConfig
+
+    defaults = AppConfig.from_mapping({})
+    digest.update(f"{defaults.chunk_size}/{defaults.chunk_overlap}".encode())
     return digest.hexdigest()[:12]
 
 
