@@ -7,15 +7,11 @@ so a route is one call and one conversion.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from allma_desktop.errors import AllmaError
-from allma_desktop.events import AnswerDone, FileFinished, Source
-from allma_desktop.services.conversations import ConversationRecord, MessageRecord, SourceRecord
-from allma_desktop.services.library import CollectionRecord, DocumentRecord
-from allma_desktop.services.llm import ModelInfo
 
 MAX_TEXT_CHARS = 100_000  # one question or message; far above any model's context
 MAX_PATHS = 1_000
@@ -27,10 +23,22 @@ EmbeddingText = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
 RecordId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
+class RecordOut(BaseModel):
+    """A response model filled from an engine dataclass's attributes of the same names."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def of(cls, record: object) -> Self:
+        return cls.model_validate(record)
+
+
 # --- errors ---------------------------------------------------------------------
 
 
 class ErrorDetail(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # filled from an AllmaError inside others
+
     code: str = Field(description="Machine-readable kind, e.g. `ollama_unreachable`.")
     message: str = Field(description="What went wrong, in plain words.")
     hint: str = Field(description="What to do next.")
@@ -48,28 +56,15 @@ class ErrorResponse(BaseModel):
 # --- sources, chat, search ----------------------------------------------------------
 
 
-class SourceOut(BaseModel):
+class SourceOut(RecordOut):
     number: int = Field(description="The number the answer cites it by: [number].")
     path: str
     title: str
     page: int | None
-    score: float
+    score: Annotated[float, AfterValidator(lambda score: round(score, 4))]
     snippet: str
     document_id: str
     chunk_id: str
-
-    @classmethod
-    def of(cls, source: Source | SourceRecord) -> SourceOut:
-        return cls(
-            number=source.number,
-            path=source.path,
-            title=source.title,
-            page=source.page,
-            score=round(source.score, 4),
-            snippet=source.snippet,
-            document_id=source.document_id,
-            chunk_id=source.chunk_id,
-        )
 
 
 class ChatRequest(BaseModel):
@@ -82,7 +77,7 @@ class ChatRequest(BaseModel):
     use_documents: bool | None = Field(default=None, description="Default: true.")
 
 
-class ChatResponse(BaseModel):
+class ChatResponse(RecordOut):
     """The whole answer; also the data of the final `done` event of a streamed chat."""
 
     conversation_id: int
@@ -96,22 +91,6 @@ class ChatResponse(BaseModel):
     prompt_tokens: int | None
     completion_tokens: int | None
     duration_ms: float | None
-
-    @classmethod
-    def of(cls, done: AnswerDone) -> ChatResponse:
-        return cls(
-            conversation_id=done.conversation_id,
-            message_id=done.message_id,
-            answer=done.answer,
-            thinking=done.thinking,
-            sources=[SourceOut.of(s) for s in done.sources],
-            model=done.model,
-            interrupted=done.interrupted,
-            error=ErrorDetail.of(done.error) if done.error else None,
-            prompt_tokens=done.prompt_tokens,
-            completion_tokens=done.completion_tokens,
-            duration_ms=done.duration_ms,
-        )
 
 
 class SearchRequest(BaseModel):
@@ -138,24 +117,13 @@ class IngestPathsRequest(BaseModel):
     force: bool = Field(default=False, description="Re-index files even when unchanged.")
 
 
-class FileResultOut(BaseModel):
+class FileResultOut(RecordOut):
     path: str
     status: Literal["indexed", "unchanged", "failed", "skipped"]
     reason: str
     document_id: str | None
     chunks: int
     pages: int | None
-
-    @classmethod
-    def of(cls, result: FileFinished) -> FileResultOut:
-        return cls(
-            path=result.path,
-            status=result.status,
-            reason=result.reason,
-            document_id=result.document_id,
-            chunks=result.chunks,
-            pages=result.pages,
-        )
 
 
 JobStatus = Literal["queued", "running", "finished", "cancelled", "failed"]
@@ -178,22 +146,12 @@ class IngestJobOut(BaseModel):
 # --- models and health ---------------------------------------------------------------
 
 
-class ModelOut(BaseModel):
+class ModelOut(RecordOut):
     name: str
     size_bytes: int
     family: str | None
     parameter_size: str | None
     modified_at: str | None
-
-    @classmethod
-    def of(cls, model: ModelInfo) -> ModelOut:
-        return cls(
-            name=model.name,
-            size_bytes=model.size_bytes,
-            family=model.family,
-            parameter_size=model.parameter_size,
-            modified_at=model.modified_at,
-        )
 
 
 class ModelsResponse(BaseModel):
@@ -232,7 +190,7 @@ class HealthResponse(BaseModel):
 # --- conversations, documents, collections -------------------------------------------
 
 
-class ConversationOut(BaseModel):
+class ConversationOut(RecordOut):
     id: int
     title: str
     created_at: datetime
@@ -242,21 +200,8 @@ class ConversationOut(BaseModel):
     use_documents: bool
     message_count: int
 
-    @classmethod
-    def of(cls, record: ConversationRecord) -> ConversationOut:
-        return cls(
-            id=record.id,
-            title=record.title,
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            model=record.model,
-            collection_id=record.collection_id,
-            use_documents=record.use_documents,
-            message_count=record.message_count,
-        )
 
-
-class MessageOut(BaseModel):
+class MessageOut(RecordOut):
     id: int
     role: str
     content: str
@@ -267,26 +212,12 @@ class MessageOut(BaseModel):
     created_at: datetime
     sources: list[SourceOut]
 
-    @classmethod
-    def of(cls, record: MessageRecord) -> MessageOut:
-        return cls(
-            id=record.id,
-            role=record.role,
-            content=record.content,
-            thinking=record.thinking,
-            model=record.model,
-            status=record.status,
-            error=record.error,
-            created_at=record.created_at,
-            sources=[SourceOut.of(s) for s in record.sources],
-        )
-
 
 class ConversationDetail(ConversationOut):
     messages: list[MessageOut]
 
 
-class DocumentOut(BaseModel):
+class DocumentOut(RecordOut):
     id: str
     collection_id: int
     path: str
@@ -300,25 +231,8 @@ class DocumentOut(BaseModel):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def of(cls, record: DocumentRecord) -> DocumentOut:
-        return cls(
-            id=record.id,
-            collection_id=record.collection_id,
-            path=record.path,
-            title=record.title,
-            file_type=record.file_type,
-            size_bytes=record.size_bytes,
-            page_count=record.page_count,
-            chunk_count=record.chunk_count,
-            status=record.status,
-            error=record.error,
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-        )
 
-
-class CollectionOut(BaseModel):
+class CollectionOut(RecordOut):
     id: int
     name: str
     document_count: int
@@ -326,18 +240,6 @@ class CollectionOut(BaseModel):
     embedding_model: str | None
     embedding_dim: int | None
     created_at: datetime
-
-    @classmethod
-    def of(cls, record: CollectionRecord) -> CollectionOut:
-        return cls(
-            id=record.id,
-            name=record.name,
-            document_count=record.document_count,
-            chunk_count=record.chunk_count,
-            embedding_model=record.embedding_model,
-            embedding_dim=record.embedding_dim,
-            created_at=record.created_at,
-        )
 
 
 class CollectionCreate(BaseModel):
