@@ -713,6 +713,30 @@ def restore(config: AppConfig, path: Path, yes: bool) -> None:
     )
     if result.previous_data is not None:
         click.echo(f"The previous library is kept in {result.previous_data}.")
+    if result.switches_vector_store(config):
+        # The backup's vectors went back into its own store's folder; without the
+        # switch the library would open on an empty store.
+        _use_vector_store(result.vector_store)
+        click.echo(
+            f"The library now uses the {result.vector_store} vector store, as the backup did."
+        )
+
+
+def _use_vector_store(backend: str) -> None:
+    """Save ``backend`` as the vector store in Settings; warn when the environment overrides it."""
+    import os
+
+    from allma_desktop.config import save_settings
+
+    file_only = AppConfig.from_env({}, settings_file=settings_path())
+    save_settings(file_only.with_changes(vector_store=backend))
+    if os.environ.get("VECTOR_STORE", backend) != backend:
+        click.secho(
+            f"Note: VECTOR_STORE={os.environ['VECTOR_STORE']} in your environment still "
+            "overrides Settings; change or unset it.",
+            fg="yellow",
+            err=True,
+        )
 
 
 @chats.command("export")
@@ -829,50 +853,23 @@ def store_migrate(config: AppConfig, backend: str, as_json: bool) -> None:
 
     No re-embedding: the vectors are copied. Safe to interrupt: run it again to resume.
     """
-    import os
 
-    from allma_desktop.services.engine_lock import EngineLock
-    from allma_desktop.services.vectorstore.factory import create_vector_store
-    from allma_desktop.services.vectorstore.migrate import MigrationProgress, migrate_library
+    from allma_desktop.services.vectorstore.migrate import MigrationProgress, copy_library
 
-    if backend == config.vector_store:
-        _fail(AllmaError(f"The library already uses the {backend} vector store."))
-        sys.exit(EXIT_FAILURE)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    lock = EngineLock(config.data_dir)
-    source = target = None
-    try:
-        if not lock.acquire():
-            raise AllmaError(
-                "Allma is open elsewhere (the app, or `allma serve`).",
-                "Close it first: the library must not change while it is being copied.",
+    def show(progress: MigrationProgress) -> None:
+        if not as_json:
+            click.echo(
+                f"\r{progress.collection}: {progress.copied:,}/{progress.total:,} chunks",
+                nl=False,
+                err=True,
             )
-        source = create_vector_store(config)
-        target = create_vector_store(config, backend)
-        if not hasattr(source, "export"):
-            raise AllmaError(f"The {config.vector_store} store cannot read its vectors back.")
 
-        def show(progress: MigrationProgress) -> None:
-            if not as_json:
-                click.echo(
-                    f"\r{progress.collection}: {progress.copied:,}/{progress.total:,} chunks",
-                    nl=False,
-                    err=True,
-                )
-
-        report = migrate_library(source, target, on_progress=show)  # type: ignore[arg-type]
+    try:
+        report = copy_library(config, config.with_changes(vector_store=backend), on_progress=show)
     except AllmaError as error:
         _fail(error)
         sys.exit(EXIT_FAILURE)
-    finally:
-        for opened in (source, target):
-            if opened is not None:
-                opened.close()
-        lock.release()
-    file_only = AppConfig.from_env({}, settings_file=settings_path())
-    from allma_desktop.config import save_settings
-
-    save_settings(file_only.with_changes(vector_store=backend))
+    _use_vector_store(backend)
     if as_json:
         _echo_json(
             {
@@ -886,13 +883,6 @@ def store_migrate(config: AppConfig, backend: str, as_json: bool) -> None:
         click.echo(
             f"Copied and verified {report.chunks:,} chunks in {len(report.collections)} "
             f"collections; the library now uses {backend}."
-        )
-    if os.environ.get("VECTOR_STORE", backend) != backend:
-        click.secho(
-            f"Note: VECTOR_STORE={os.environ['VECTOR_STORE']} in your environment still "
-            "overrides Settings; change or unset it.",
-            fg="yellow",
-            err=True,
         )
 
 

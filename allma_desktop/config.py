@@ -25,6 +25,8 @@ APP_NAME = "allma-desktop"
 SETTINGS_FILE_NAME = "settings.json"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 VECTOR_STORES = ("chroma", "chroma-http", "faiss", "qdrant")
+MAX_CONNECT_TIMEOUT = 300.0  # seconds
+MAX_READ_TIMEOUT = 3600.0
 
 
 def default_config_dir() -> Path:
@@ -65,7 +67,10 @@ class AppConfig:
     think: bool = True
     system_prompt: str = ""
     embed_batch_size: int = 32
-    request_timeout: float = 300.0
+    # Ollama may be on another machine: give up on an address that does not connect within
+    # seconds, but wait minutes for data, since a large model can take that long to load.
+    ollama_connect_timeout: float = 5.0
+    request_timeout: float = 300.0  # each wait for data from Ollama (OLLAMA_READ_TIMEOUT)
     ocr: bool = False  # read text-less (scanned) PDFs with tesseract, when it is installed
     # Where vectors live: embedded Chroma (default), a Chroma server, FAISS, or Qdrant.
     vector_store: str = "chroma"
@@ -156,7 +161,25 @@ class AppConfig:
             raise ConfigError("embed_batch_size", self.embed_batch_size, "1 to 1024")
         if not isinstance(self.ocr, bool):
             raise ConfigError("ocr", self.ocr, "true or false")
+        self._validate_timeouts()
         self._validate_vector_store()
+
+    def _validate_timeouts(self) -> None:
+        # ``not a < x <= b`` also refuses NaN, which every comparison fails.
+        if not 0 < self.ollama_connect_timeout <= MAX_CONNECT_TIMEOUT:
+            raise ConfigError(
+                "OLLAMA_CONNECT_TIMEOUT",
+                self.ollama_connect_timeout,
+                f"seconds to wait for Ollama to accept a connection, more than 0 and at most "
+                f"{MAX_CONNECT_TIMEOUT:g} (5 suits most networks)",
+            )
+        if not 0 < self.request_timeout <= MAX_READ_TIMEOUT:
+            raise ConfigError(
+                "OLLAMA_READ_TIMEOUT",
+                self.request_timeout,
+                f"seconds to wait for Ollama's next data, more than 0 and at most "
+                f"{MAX_READ_TIMEOUT:g} (allow for a large model loading: 300 is the default)",
+            )
 
     def _validate_vector_store(self) -> None:
         if self.vector_store not in VECTOR_STORES:
@@ -209,6 +232,8 @@ _ENV_VARIABLES: dict[str, str] = {
     "QDRANT_URL": "qdrant_url",
     "QDRANT_API_KEY": "qdrant_api_key",
     "OLLAMA_HEADERS": "ollama_headers",
+    "OLLAMA_CONNECT_TIMEOUT": "ollama_connect_timeout",
+    "OLLAMA_READ_TIMEOUT": "request_timeout",
 }
 
 # Which variable name to blame when a key's value is bad.
@@ -235,7 +260,7 @@ def _parse_value(key: str, value: Any) -> Any:
         return _as_int(key, value)
     if key == "context_length":
         return None if str(value).strip() in {"", "auto"} else _as_int(key, value)
-    if key in {"temperature", "request_timeout"}:
+    if key in {"temperature", "request_timeout", "ollama_connect_timeout"}:
         try:
             return float(value)
         except (TypeError, ValueError):

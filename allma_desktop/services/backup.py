@@ -1,7 +1,10 @@
 """Back the whole library up as one ``.allma-backup.zip``, and restore it.
 
-The archive holds ``manifest.json`` (app and schema version, counts, the SHA-256 of
-every file), ``allma.sqlite3`` and ``vectors/`` (Chroma's folder).
+The archive holds ``manifest.json`` (app and schema version, counts, the vector store
+in use, the SHA-256 of every file), ``allma.sqlite3`` and the folder of the vector store
+in use: ``vectors/`` (Chroma), ``vectors-faiss/`` or ``vectors-qdrant/`` (Qdrant's local
+mode). A store on a server (Chroma server, Qdrant URL) keeps its vectors there: the
+archive then holds none, and its manifest says where they are.
 
 Consistency while the app may be running:
 
@@ -41,10 +44,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from allma_desktop import __version__
-from allma_desktop.config import AppConfig
+from allma_desktop.config import VECTOR_STORES, AppConfig
 from allma_desktop.errors import AllmaError, BackupInvalid, DiskFull, StoreNotWritable
 from allma_desktop.services.storage import SCHEMA_VERSION, backup_database
 from allma_desktop.services.vectorstore.base import VectorStore
+from allma_desktop.services.vectorstore.factory import store_folder
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,7 @@ class BackupManifest:
     files: dict[str, str]  # name in the archive -> SHA-256 hex
     format: str = BACKUP_FORMAT
     format_version: int = BACKUP_FORMAT_VERSION
+    vector_store: str = "chroma"  # the backend whose vectors the archive holds
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,6 +98,8 @@ class BackupManifest:
             files={str(name): str(digest) for name, digest in files.items()},
             format=str(data["format"]),
             format_version=int(data["format_version"]),
+            # Archives made before other backends existed hold Chroma's folder.
+            vector_store=str(data.get("vector_store", "chroma")),
         )
 
 
@@ -109,6 +116,24 @@ class RestoreResult:
     data_dir: Path
     previous_data: Path | None  # where the data that was replaced now lives
     previous_vectors: Path | None  # set only when the vectors live outside the data folder
+    vector_store: str = "chroma"  # the backend the restored vectors belong to
+
+    def switches_vector_store(self, config: AppConfig) -> bool:
+        """Whether ``config`` must name the backup's vector store to find its vectors."""
+        return self.vector_store != config.vector_store
+
+
+def local_store_folder(config: AppConfig, backend: str | None = None) -> Path | None:
+    """The folder of ``backend`` (default: the one in use), or None for a store on a server."""
+    chosen = backend or config.vector_store
+    if chosen == "chroma-http" or (chosen == "qdrant" and config.qdrant_url):
+        return None
+    return store_folder(config, chosen)
+
+
+def archive_folder(backend: str) -> str:
+    """The folder name of ``backend``'s files in an archive (Chroma's as it always was)."""
+    return VECTORS_FOLDER if backend == "chroma" else f"{VECTORS_FOLDER}-{backend}"
 
 
 def default_backup_name(moment: datetime | None = None) -> str:
@@ -126,7 +151,8 @@ def create_backup(
     name without ``.zip`` gets ``.allma-backup.zip`` added.
 
     ``store`` is the running app's vector store, closed (and so flushed) before its
-    folder is copied. The archive appears only when complete.
+    folder is copied: the folder of the store in use, whichever backend it is. The
+    archive appears only when complete.
     """
     target = Path(target).expanduser()
     if target.is_dir():
@@ -145,9 +171,10 @@ def create_backup(
             backup_database(config.database_path, staged / DATABASE_NAME)
             if store is not None:
                 store.close()
-            if config.vectors_path.is_dir():
-                _copy_store_folder(config.vectors_path, staged / VECTORS_FOLDER)
-            manifest = _manifest_for(staged)
+            vectors = local_store_folder(config)
+            if vectors is not None and vectors.is_dir():
+                _copy_store_folder(vectors, staged / archive_folder(config.vector_store))
+            manifest = _manifest_for(staged, config.vector_store)
             partial = target.with_name(target.name + ".partial")
             _write_archive(staged, manifest, partial)
             os.replace(partial, target)
@@ -175,7 +202,7 @@ def _is_sqlite_file(path: Path) -> bool:
         return handle.read(16) == b"SQLite format 3\x00"
 
 
-def _manifest_for(staged: Path) -> BackupManifest:
+def _manifest_for(staged: Path, vector_store: str) -> BackupManifest:
     with closing(sqlite3.connect(str(staged / DATABASE_NAME))) as connection:
 
         def count(sql: str) -> int:
@@ -200,6 +227,7 @@ def _manifest_for(staged: Path) -> BackupManifest:
         conversations=manifest_counts["conversations"],
         messages=manifest_counts["messages"],
         files=files,
+        vector_store=vector_store,
     )
 
 
@@ -246,19 +274,23 @@ def restore_backup(config: AppConfig, archive: Path) -> RestoreResult:
     if not archive.is_file():
         raise BackupInvalid(archive, "the file does not exist", "Check the path and try again.")
     data_dir = config.data_dir.expanduser()
-    vectors_inside = _is_inside(config.vectors_path, data_dir)
     with _disk_errors(data_dir.parent):
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.restoring-", dir=data_dir.parent))
         try:
             manifest = _extract_verified(archive, staging)
-            staged_vectors = staging / VECTORS_FOLDER
-            if vectors_inside:
-                relative = config.vectors_path.relative_to(data_dir)
-                if relative != Path(VECTORS_FOLDER) and staged_vectors.exists():
+            # The vectors go back where the backup's backend keeps them under this config.
+            staged_vectors = staging / archive_folder(manifest.vector_store)
+            vectors = local_store_folder(config, manifest.vector_store)
+            vectors_outside = None
+            if vectors is not None and _is_inside(vectors, data_dir):
+                relative = vectors.expanduser().resolve().relative_to(data_dir.resolve())
+                if relative != Path(staged_vectors.name) and staged_vectors.exists():
                     (staging / relative).parent.mkdir(parents=True, exist_ok=True)
                     staged_vectors.rename(staging / relative)
-            result = _swap_in(config, staging, manifest, vectors_inside)
+            elif vectors is not None:
+                vectors_outside = vectors
+            result = _swap_in(config, staging, manifest, staged_vectors, vectors_outside)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -308,6 +340,10 @@ def _parse_manifest(archive: Path, zf: zipfile.ZipFile) -> BackupManifest:
         )
     if DATABASE_NAME not in manifest.files:
         raise BackupInvalid(archive, f"it holds no database ({DATABASE_NAME})")
+    if manifest.vector_store not in VECTOR_STORES:
+        raise BackupInvalid(
+            archive, f"its vectors belong to an unknown store ({manifest.vector_store!r})"
+        )
     return manifest
 
 
@@ -333,22 +369,28 @@ def _check_database(archive: Path, path: Path, manifest: BackupManifest) -> None
 
 
 def _swap_in(
-    config: AppConfig, staging: Path, manifest: BackupManifest, vectors_inside: bool
+    config: AppConfig,
+    staging: Path,
+    manifest: BackupManifest,
+    staged_vectors: Path,
+    vectors_outside: Path | None,
 ) -> RestoreResult:
-    """Move the current data aside and the staged data in; undo the first if the second fails."""
+    """Move the current data aside and the staged data in; undo the first if the second fails.
+
+    ``vectors_outside``: where the vectors go when that is not inside the data folder.
+    """
     data_dir = config.data_dir.expanduser()
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     moved: list[tuple[Path, Path]] = []  # (original place, where it went)
     try:
         previous_data = _move_aside(data_dir, stamp, moved)
         previous_vectors = None
-        if not vectors_inside:
-            previous_vectors = _move_aside(config.vectors_path, stamp, moved)
-            staged_vectors = staging / VECTORS_FOLDER
+        if vectors_outside is not None:
+            previous_vectors = _move_aside(vectors_outside, stamp, moved)
             if staged_vectors.exists():
-                config.vectors_path.parent.mkdir(parents=True, exist_ok=True)
-                staged_vectors.rename(config.vectors_path)
-                moved.append((staged_vectors, config.vectors_path))
+                vectors_outside.parent.mkdir(parents=True, exist_ok=True)
+                staged_vectors.rename(vectors_outside)
+                moved.append((staged_vectors, vectors_outside))
         staging.rename(data_dir)
         data_dir.chmod(0o700)
     except BaseException:
@@ -356,7 +398,7 @@ def _swap_in(
             if not original.exists():
                 now.rename(original)
         raise
-    return RestoreResult(manifest, data_dir, previous_data, previous_vectors)
+    return RestoreResult(manifest, data_dir, previous_data, previous_vectors, manifest.vector_store)
 
 
 def _move_aside(path: Path, stamp: str, moved: list[tuple[Path, Path]]) -> Path | None:

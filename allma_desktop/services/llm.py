@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -29,6 +29,9 @@ from allma_desktop.errors import (
     OllamaUnreachable,
     StreamInterrupted,
 )
+
+if TYPE_CHECKING:
+    from allma_desktop.config import AppConfig
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -255,6 +258,19 @@ class OllamaService:
             base_url=self.host, timeout=http_timeout, headers=dict(headers or {})
         )
         self._details: dict[str, ModelDetails] = {}
+
+    @classmethod
+    def from_config(cls, config: AppConfig, *, timeout: float | None = None) -> OllamaService:
+        """The service for ``config``'s Ollama: its address, headers and timeouts.
+
+        ``timeout`` overrides the read timeout (a connection test wants seconds, not minutes).
+        """
+        return cls(
+            config.ollama_host,
+            timeout=config.request_timeout if timeout is None else timeout,
+            connect_timeout=config.ollama_connect_timeout,
+            headers=config.ollama_headers,
+        )
 
     async def close(self) -> None:
         await self._client.close()  # type: ignore[no-untyped-call]  # unannotated upstream

@@ -1,4 +1,5 @@
-"""Settings: validate, save, apply (restarting the engine when needed); test Ollama; models.
+"""Settings: validate, save, apply (restarting the engine when needed); test Ollama; models;
+back up, restore, and move the library to another vector store.
 
 Engine settings live in the settings file (``config.save_settings``); GUI-only
 preferences (theme, close to tray, whether the local API runs) live in QSettings.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -16,13 +18,15 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import QApplication
 
+from allma_desktop.cancel import CancelToken
 from allma_desktop.config import AppConfig, save_settings, settings_path
 from allma_desktop.errors import AllmaError, ConfigError
 
 if TYPE_CHECKING:
     from allma_desktop.gui.engine import Engine
-    from allma_desktop.services.backup import BackupManifest
+    from allma_desktop.services.backup import BackupManifest, RestoreResult
     from allma_desktop.services.llm import ModelInfo
+    from allma_desktop.services.vectorstore.migrate import MigrationProgress, MigrationReport
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +41,27 @@ FIELD_FOR_VARIABLE = {
     "OLLAMA_HOST": "ollama_host",
     "OLLAMA_MODEL": "ollama_model",
     "OLLAMA_EMBEDDING_MODEL": "ollama_embedding_model",
+    "OLLAMA_CONNECT_TIMEOUT": "ollama_connect_timeout",
+    "OLLAMA_READ_TIMEOUT": "request_timeout",
+    "OLLAMA_HEADERS": "ollama_headers",
+    "VECTOR_STORE": "vector_store",
+    "CHROMA_HOST": "chroma_host",
+    "CHROMA_PORT": "chroma_port",
+    "CHROMA_SSL": "chroma_ssl",
+    "CHROMA_TOKEN": "chroma_token",
+    "QDRANT_URL": "qdrant_url",
+    "QDRANT_API_KEY": "qdrant_api_key",
     **{f.name: f.name for f in fields(AppConfig)},
 }
+# What a vector store needs to be reached; the rest of the config stays as saved.
+STORE_CONNECTION_FIELDS = (
+    "chroma_host",
+    "chroma_port",
+    "chroma_ssl",
+    "chroma_token",
+    "qdrant_url",
+    "qdrant_api_key",
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +71,22 @@ class ConnectionResult:
     message: str
     version: str | None
     models: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LibraryMoved:
+    """A verified copy in ``backend``, which the running engine now uses."""
+
+    backend: str
+    previous_backend: str
+    report: MigrationReport
+    previous_folder: Path | None  # the old store's files, left as they were (None: a server)
+    overridden_by: str | None  # VECTOR_STORE in the environment, when it names another store
+
+    @property
+    def resumed(self) -> int:
+        """Chunks an earlier, interrupted move had already copied."""
+        return sum(copy.already_there for copy in self.report.collections)
 
 
 def close_to_tray_enabled() -> bool:
@@ -83,11 +122,18 @@ class SettingsController(QObject):
     restore_started = Signal()
     restore_finished = Signal(object)  # RestoreResult
     restore_failed = Signal(object)  # AllmaError
+    move_started = Signal(str)  # the vector store the library is being copied to
+    move_progress = Signal(object)  # MigrationProgress
+    move_finished = Signal(object)  # LibraryMoved, once the engine runs on the new store
+    move_failed = Signal(object)  # AllmaError (MigrationCancelled when the user cancelled)
+    # True while the library is closed for a move or a restore: saving must wait.
+    library_busy = Signal(bool)
 
     def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._engine = engine
         self._pulls: dict[str, asyncio.Task[None]] = {}
+        self._move_cancel: CancelToken | None = None
         self.models: list[ModelInfo] = []
         engine.events.engine_ready.connect(self.refresh_models)
 
@@ -153,7 +199,7 @@ class SettingsController(QObject):
         # A throw-away client: the address being tested is not the engine's yet.
         from allma_desktop.services.llm import OllamaService
 
-        service = OllamaService(candidate.ollama_host, timeout=CONNECTION_TEST_TIMEOUT)
+        service = OllamaService.from_config(candidate, timeout=CONNECTION_TEST_TIMEOUT)
         try:
             health = await service.health(candidate.ollama_model, candidate.ollama_embedding_model)
         except AllmaError as error:
@@ -263,17 +309,137 @@ class SettingsController(QObject):
         from allma_desktop.services.backup import restore_backup
 
         self.restore_started.emit()
-        # The library must be closed while its files are replaced.
-        await self._engine.stop()
+        self.library_busy.emit(True)
         try:
-            result = await asyncio.to_thread(restore_backup, self.config, archive)
-        except AllmaError as error:
-            self.restore_failed.emit(error)
-            return
+            # The library must be closed while its files are replaced.
+            await self._engine.stop()
+            try:
+                result = await asyncio.to_thread(restore_backup, self.config, archive)
+                self._use_restored_vector_store(result)
+            except AllmaError as error:
+                self.restore_failed.emit(error)
+                return
+            finally:
+                # Reopen either way: on failure the old library is still in place.
+                await self._engine.start()
+            self.restore_finished.emit(result)
         finally:
-            # Reopen either way: on failure the old library is still in place.
+            self.library_busy.emit(False)
+
+    def _use_restored_vector_store(self, result: RestoreResult) -> None:
+        """A backup of a FAISS library is searched with FAISS: switch when it differs."""
+        if not result.switches_vector_store(self.config):
+            return
+        switched = self.config.with_changes(vector_store=result.vector_store)
+        try:
+            save_settings(switched)
+        except OSError as error:
+            log.warning("cannot save the restored vector store setting: %s", error)
+        self._engine.config = switched
+
+    # --- moving the library to another vector store ------------------------------------------
+
+    @property
+    def moving(self) -> bool:
+        return self._move_cancel is not None
+
+    def move_library(
+        self, backend: str, connection: dict[str, Any] | None = None
+    ) -> asyncio.Task[None] | None:
+        """Copy the library to ``backend`` (reached with ``connection``'s fields), verify,
+        then switch to it; ``move_finished`` or ``move_failed`` follows. The library is
+        closed meanwhile. Returns None when nothing was started (invalid, or already moving).
+        """
+        if self._move_cancel is not None:
+            return None
+        if backend == self.config.vector_store:
+            self.move_failed.emit(
+                AllmaError(f"The library already uses the {backend} vector store.")
+            )
+            return None
+        wanted = {k: v for k, v in (connection or {}).items() if k in STORE_CONNECTION_FIELDS}
+        try:
+            destination = self.config.with_changes(vector_store=backend, **wanted)
+        except ConfigError as error:
+            self.invalid.emit(error)
+            return None
+        self._move_cancel = CancelToken()
+        return self._engine.run(self._move(destination, self._move_cancel))
+
+    def cancel_move(self) -> None:
+        """Stop the copy at the next batch; the library stays on its current store."""
+        if self._move_cancel is not None:
+            self._move_cancel.cancel()
+
+    async def _move(self, destination: AppConfig, cancel: CancelToken) -> None:
+        from allma_desktop.services.vectorstore.migrate import copy_library
+
+        current = self.config
+        loop = asyncio.get_running_loop()
+
+        def report(progress: MigrationProgress) -> None:
+            # From the worker thread: signals are emitted on the GUI thread.
+            loop.call_soon_threadsafe(self.move_progress.emit, progress)
+
+        self.library_busy.emit(True)
+        self.move_started.emit(destination.vector_store)
+        outcome: LibraryMoved | AllmaError
+        try:
+            await self._engine.stop()  # the copy must see a library nobody changes
+            try:
+                migrated = await asyncio.to_thread(
+                    copy_library, current, destination, on_progress=report, cancel=cancel
+                )
+                outcome = self._switch_to(current, destination, migrated)
+            except asyncio.CancelledError:
+                cancel.cancel()  # the app is closing: let the worker stop at its next batch
+                raise
+            except AllmaError as error:
+                outcome = error
+            except Exception as error:  # a backend's own failure must not leave it closed
+                log.exception("moving the library failed")
+                outcome = AllmaError(
+                    f"The library could not be moved: {error}",
+                    "Your current store is unchanged and still in use. See the log file.",
+                )
             await self._engine.start()
-        self.restore_finished.emit(result)
+        finally:
+            self._move_cancel = None
+        try:
+            if isinstance(outcome, LibraryMoved):
+                self._engine.events.settings_changed.emit(self.config)
+                self.saved.emit(self.config)
+                self.move_finished.emit(outcome)
+            else:
+                self.move_failed.emit(outcome)
+        finally:
+            self.library_busy.emit(False)
+
+    def _switch_to(
+        self, current: AppConfig, destination: AppConfig, migrated: MigrationReport
+    ) -> LibraryMoved:
+        """Save ``destination`` as the settings; the engine opens on it next."""
+        from allma_desktop.services.backup import local_store_folder
+
+        try:
+            save_settings(destination)
+        except OSError as error:
+            raise AllmaError(
+                f"The library was copied, but the settings could not be saved to "
+                f"{settings_path()}: {error.strerror}.",
+                "Check that the folder is writable, then move it again (it resumes at once).",
+            ) from error
+        self._engine.config = destination
+        environment = os.environ.get("VECTOR_STORE", "").strip().lower()
+        return LibraryMoved(
+            backend=destination.vector_store,
+            previous_backend=current.vector_store,
+            report=migrated,
+            previous_folder=local_store_folder(current),
+            overridden_by=environment
+            if environment and environment != destination.vector_store
+            else None,
+        )
 
     # --- saving -------------------------------------------------------------------------
 
@@ -353,8 +519,10 @@ __all__ = [
     "API_ENABLED_KEY",
     "CLOSE_TO_TRAY_KEY",
     "FIELD_FOR_VARIABLE",
+    "STORE_CONNECTION_FIELDS",
     "THEME_KEY",
     "ConnectionResult",
+    "LibraryMoved",
     "SettingsController",
     "api_enabled",
     "close_to_tray_enabled",

@@ -1,7 +1,9 @@
-"""The Settings page: connection, models, answers, retrieval, local API, appearance, storage.
+"""The Settings page: connection, models, answers, retrieval, local API, appearance,
+vector store, storage.
 
 Nothing applies until Save; a bad value is shown under its field with what it accepts.
-The local API switch is the exception: it starts or stops the API at once.
+The exceptions act at once: the local API switch, and moving the library to another
+vector store (Save never switches stores, since a store left behind holds the library).
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from allma_desktop.config import MAX_CONNECT_TIMEOUT, MAX_READ_TIMEOUT, VECTOR_STORES
 from allma_desktop.gui.controllers.settings_controller import (
     FIELD_FOR_VARIABLE,
     ConnectionResult,
+    LibraryMoved,
     SettingsController,
 )
 from allma_desktop.gui.theme import THEME_LABELS, THEMES, inset_spin_box_text
@@ -45,6 +49,7 @@ if TYPE_CHECKING:
     from allma_desktop.gui.controllers.api_controller import ApiController
     from allma_desktop.services.backup import BackupResult, RestoreResult
     from allma_desktop.services.llm import ModelInfo
+    from allma_desktop.services.vectorstore.migrate import MigrationProgress
 
 LABEL_WIDTH = 130
 API_DESCRIPTION = (
@@ -65,6 +70,34 @@ FIELD_LABELS = {
     "chunk_overlap": "Passage overlap",
     "top_k": "Sources per answer",
     "data_dir": "Data folder",
+    "ollama_connect_timeout": "Connect timeout",
+    "request_timeout": "Answer timeout",
+    "vector_store": "Store",
+    "chroma_host": "Chroma server",
+    "chroma_port": "Port",
+    "chroma_ssl": "SSL",
+    "chroma_token": "Token",
+    "qdrant_url": "Qdrant server",
+    "qdrant_api_key": "API key",
+}
+STORE_LABELS = {
+    "chroma": "Chroma, on this computer",
+    "chroma-http": "Chroma server",
+    "faiss": "FAISS, on this computer",
+    "qdrant": "Qdrant",
+}
+STORE_SHORT_NAMES = {
+    "chroma": "Chroma",
+    "chroma-http": "the Chroma server",
+    "faiss": "FAISS",
+    "qdrant": "Qdrant",
+}
+# One line each: a hint that wraps differently per choice unsettles the form's layout.
+STORE_HINTS = {
+    "chroma": "The default: a folder in your data folder.",
+    "chroma-http": "A Chroma server, which a team can share.",
+    "faiss": "The fastest search for very large libraries.",
+    "qdrant": "A Qdrant server, or a Qdrant folder here without an address.",
 }
 
 
@@ -109,6 +142,10 @@ class SettingsPage(QWidget):
         self.setObjectName("settingsPage")
         self.errors: dict[str, QLabel] = {}
         self.inputs: dict[str, QWidget] = {}
+        self.hints: dict[str, QLabel] = {}
+        self.rows: dict[str, QWidget] = {}  # each field's row, to show or hide it
+        self._restarting = False
+        self._library_busy = False
         self._build()
         self._wire()
         self.load(controller.config)
@@ -139,6 +176,7 @@ class SettingsPage(QWidget):
             self._retrieval_card(body),
             *([self._api_card(body)] if self.api is not None else []),
             self._appearance_card(body),
+            self._vector_store_card(body),
             self._storage_card(body),
         ):
             card.setMaximumWidth(760)
@@ -187,6 +225,7 @@ class SettingsPage(QWidget):
             hint_label.setObjectName("fieldHint")
             hint_label.setWordWrap(True)
             rows.addWidget(hint_label)
+            self.hints[key] = hint_label
         error = QLabel("", holder)
         error.setObjectName("fieldError")
         error.setWordWrap(True)
@@ -194,6 +233,7 @@ class SettingsPage(QWidget):
         rows.addWidget(error)
         self.errors[key] = error
         self.inputs[key] = widget
+        self.rows[key] = holder
         card.form.addRow(FIELD_LABELS.get(key, key), holder)
 
     def _connection_card(self, parent: QWidget) -> SettingsCard:
@@ -212,6 +252,20 @@ class SettingsPage(QWidget):
         self.connection_label.setWordWrap(True)
         self.connection_label.hide()
         card.form.addRow("", self.connection_label)
+        self.connect_timeout_spin = _seconds_box(card, 0.5, MAX_CONNECT_TIMEOUT)
+        self._add(
+            card,
+            "ollama_connect_timeout",
+            self.connect_timeout_spin,
+            "How long to wait for the address to answer before saying Ollama is unreachable.",
+        )
+        self.read_timeout_spin = _seconds_box(card, 1.0, MAX_READ_TIMEOUT)
+        self._add(
+            card,
+            "request_timeout",
+            self.read_timeout_spin,
+            "How long to wait for each part of an answer; allow for a large model loading.",
+        )
         return card
 
     def _models_card(self, parent: QWidget) -> SettingsCard:
@@ -362,8 +416,92 @@ class SettingsPage(QWidget):
         card.form.addRow("Tray", self.tray_check)
         return card
 
+    def _vector_store_card(self, parent: QWidget) -> SettingsCard:
+        card = SettingsCard(
+            "Vector store",
+            "Where the passages' vectors are kept for search. Moving the library copies "
+            "them as they are: nothing is embedded again.",
+            parent,
+        )
+        self.store_in_use_label = QLabel("", card)
+        self.store_in_use_label.setWordWrap(True)
+        self.store_in_use_label.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+        )
+        card.form.addRow("In use", self.store_in_use_label)
+        self.store_box = QComboBox(card)
+        for backend in VECTOR_STORES:
+            self.store_box.addItem(STORE_LABELS[backend], backend)
+        self.store_box.setAccessibleName("Vector store to move the library to")
+        self._add(card, "vector_store", self.store_box, hint=" ")  # set per store chosen
+        self.store_hint = self.hints["vector_store"]
+
+        server = QWidget(card)
+        server_row = QHBoxLayout(server)
+        server_row.setContentsMargins(0, 0, 0, 0)
+        self.chroma_host_edit = QLineEdit(server)
+        self.chroma_host_edit.setPlaceholderText("localhost")
+        self.chroma_port_spin = QSpinBox(server)
+        self.chroma_port_spin.setRange(1, 65535)
+        self.chroma_port_spin.setMaximumWidth(110)
+        inset_spin_box_text(self.chroma_port_spin)
+        self.chroma_port_spin.setAccessibleName("Chroma server port")
+        self.chroma_ssl_check = QCheckBox("SSL", server)
+        self.chroma_ssl_check.setAccessibleName("Connect to the Chroma server with SSL")
+        server_row.addWidget(self.chroma_host_edit, 1)
+        server_row.addWidget(QLabel("Port", server))
+        server_row.addWidget(self.chroma_port_spin)
+        server_row.addWidget(self.chroma_ssl_check)
+        self._add(card, "chroma_host", server)
+        self.inputs["chroma_host"] = self.chroma_host_edit
+        self.inputs["chroma_port"] = self.chroma_port_spin
+        self.errors["chroma_port"] = self.errors["chroma_host"]
+        self.chroma_token_edit = QLineEdit(card)
+        self.chroma_token_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.chroma_token_edit.setPlaceholderText("none")
+        self._add(card, "chroma_token", self.chroma_token_edit)
+        self.chroma_token_edit.setAccessibleName("Chroma server token")
+        self.qdrant_url_edit = QLineEdit(card)
+        self.qdrant_url_edit.setPlaceholderText("http://host:6333, or empty for a folder here")
+        self._add(card, "qdrant_url", self.qdrant_url_edit)
+        self.qdrant_key_edit = QLineEdit(card)
+        self.qdrant_key_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.qdrant_key_edit.setPlaceholderText("none")
+        self._add(card, "qdrant_api_key", self.qdrant_key_edit)
+        self.qdrant_key_edit.setAccessibleName("Qdrant API key")
+
+        move = QWidget(card)
+        move_rows = QVBoxLayout(move)
+        move_rows.setContentsMargins(0, 0, 0, 0)
+        move_rows.setSpacing(4)
+        buttons = QHBoxLayout()
+        self.move_button = QPushButton("Move library…", move)
+        self.move_cancel_button = QPushButton("Cancel", move)
+        self.move_cancel_button.setAccessibleName("Cancel moving the library")
+        self.move_cancel_button.hide()
+        buttons.addWidget(self.move_button)
+        buttons.addWidget(self.move_cancel_button)
+        buttons.addStretch(1)
+        move_rows.addLayout(buttons)
+        self.move_progress = QProgressBar(move)
+        self.move_progress.setRange(0, 1000)
+        self.move_progress.setTextVisible(False)
+        self.move_progress.hide()
+        move_rows.addWidget(self.move_progress)
+        self.move_status = QLabel("", move)
+        self.move_status.setObjectName("fieldHint")
+        self.move_status.setWordWrap(True)
+        self.move_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.move_status.hide()
+        move_rows.addWidget(self.move_status)
+        card.form.addRow("Move", move)
+        self._store_card = card
+        return card
+
     def _storage_card(self, parent: QWidget) -> SettingsCard:
-        card = SettingsCard("Storage", "Your library and chats stay on this computer.", parent)
+        card = SettingsCard(
+            "Storage", "Your library's database and your chats stay on this computer.", parent
+        )
         line = QWidget(card)
         row = QHBoxLayout(line)
         row.setContentsMargins(0, 0, 0, 0)
@@ -413,6 +551,14 @@ class SettingsPage(QWidget):
         c.restore_started.connect(self._show_restore_started)
         c.restore_finished.connect(self._show_restore_finished)
         c.restore_failed.connect(self._show_backup_failed)
+        c.library_busy.connect(self._set_library_busy)
+        c.move_started.connect(self._show_move_started)
+        c.move_progress.connect(self._show_move_progress)
+        c.move_finished.connect(self._show_move_finished)
+        c.move_failed.connect(self._show_move_failed)
+        self.store_box.currentIndexChanged.connect(self._show_store_fields)
+        self.move_button.clicked.connect(self.move_library)
+        self.move_cancel_button.clicked.connect(self.cancel_move)
         self.test_button.clicked.connect(self.test_connection)
         self.host_edit.returnPressed.connect(self.test_connection)
         self.pull_button.clicked.connect(self.pull_model)
@@ -447,6 +593,17 @@ class SettingsPage(QWidget):
         self.top_k_spin.setValue(config.top_k)
         self.hybrid_check.setChecked(config.hybrid_search)
         self.ocr_check.setChecked(config.ocr)
+        self.connect_timeout_spin.setValue(config.ollama_connect_timeout)
+        self.read_timeout_spin.setValue(config.request_timeout)
+        self.chroma_host_edit.setText(config.chroma_host)
+        self.chroma_port_spin.setValue(config.chroma_port)
+        self.chroma_ssl_check.setChecked(config.chroma_ssl)
+        self.chroma_token_edit.setText(config.chroma_token)
+        self.qdrant_url_edit.setText(config.qdrant_url)
+        self.qdrant_key_edit.setText(config.qdrant_api_key)
+        self.store_box.setCurrentIndex(max(0, self.store_box.findData(config.vector_store)))
+        self._show_store_in_use(config)
+        self._show_store_fields()
         self.theme_box.setCurrentIndex(max(0, self.theme_box.findData(self.controller.theme)))
         self.tray_check.setChecked(self.controller.close_to_tray)
         self.data_dir_label.setText(str(config.data_dir))
@@ -469,6 +626,20 @@ class SettingsPage(QWidget):
             "top_k": self.top_k_spin.value(),
             "hybrid_search": self.hybrid_check.isChecked(),
             "ocr": self.ocr_check.isChecked(),
+            "ollama_connect_timeout": self.connect_timeout_spin.value(),
+            "request_timeout": self.read_timeout_spin.value(),
+            **self.store_connection(),
+        }
+
+    def store_connection(self) -> dict[str, Any]:
+        """How to reach a Chroma or Qdrant server (saved with Save, used by Move)."""
+        return {
+            "chroma_host": self.chroma_host_edit.text().strip(),
+            "chroma_port": self.chroma_port_spin.value(),
+            "chroma_ssl": self.chroma_ssl_check.isChecked(),
+            "chroma_token": self.chroma_token_edit.text().strip(),
+            "qdrant_url": self.qdrant_url_edit.text().strip(),
+            "qdrant_api_key": self.qdrant_key_edit.text().strip(),
         }
 
     def save(self) -> None:
@@ -523,6 +694,29 @@ class SettingsPage(QWidget):
         # The switch may have been turned off again while the engine was opening.
         if self.api is not None and self.api_switch.isChecked():
             self.api.start()
+
+    def move_library(self) -> None:
+        """Ask, then copy the library to the chosen store and switch to it."""
+        backend = str(self.store_box.currentData())
+        if backend == self.controller.config.vector_store:
+            return
+        self.clear_errors()
+        chunks = self.controller.library_chunk_count()
+        answer = QMessageBox.question(
+            self,
+            f"Move the library to {STORE_SHORT_NAMES[backend]}?",
+            f"Its {chunks:,} passages are copied to {STORE_LABELS[backend]} and checked, "
+            "then Allma uses the copy. The library is closed until then: chats and imports "
+            f"wait. {STORE_SHORT_NAMES[self.controller.config.vector_store]} keeps its copy "
+            "as it is.",
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.controller.move_library(backend, self.store_connection())
+
+    def cancel_move(self) -> None:
+        self.move_cancel_button.setEnabled(False)
+        self.move_status.setText("Cancelling after the current batch…")
+        self.controller.cancel_move()
 
     def open_data_folder(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.controller.config.data_dir)))
@@ -634,6 +828,8 @@ class SettingsPage(QWidget):
         self.data_dir_label.setText(str(config.data_dir))
         self._warn_reembed()
         self._show_api_exposure(config)
+        self._show_store_in_use(config)
+        self._show_store_fields()
 
     def _show_api_state(self, running: bool, message: str) -> None:
         """The URL while running; otherwise "Off", or why it could not start."""
@@ -663,13 +859,128 @@ class SettingsPage(QWidget):
         self.api_warning_label.setVisible(warning is not None)
 
     def _on_restarting(self, restarting: bool) -> None:
-        self.save_button.setEnabled(not restarting)
+        self._restarting = restarting
+        self._enable_saving()
         if restarting:
             self.status_label.setText("Saved. Restarting the engine with the new settings…")
 
     def _set_backup_busy(self, busy: bool) -> None:
         self.backup_button.setEnabled(not busy)
         self.restore_button.setEnabled(not busy)
+
+    def _set_library_busy(self, busy: bool) -> None:
+        """While a move or a restore has the library closed, nothing else may change it."""
+        self._library_busy = busy
+        self._enable_saving()
+        self._set_backup_busy(busy)
+        self._show_store_fields()
+
+    def _enable_saving(self) -> None:
+        self.save_button.setEnabled(not (self._restarting or self._library_busy))
+
+    # --- the vector store ------------------------------------------------------------------
+
+    def _show_store_in_use(self, config: AppConfig) -> None:
+        backend = config.vector_store
+        where = {
+            "chroma-http": f"{config.chroma_host}:{config.chroma_port}",
+            "qdrant": config.qdrant_url or "",
+        }.get(backend, "")
+        if not where:
+            from allma_desktop.services.backup import local_store_folder
+
+            folder = local_store_folder(config)
+            where = str(folder) if folder is not None else ""
+        self.store_in_use_label.setText(STORE_LABELS[backend] + (f" · {where}" if where else ""))
+
+    def _show_store_fields(self, _index: int = 0) -> None:
+        """The chosen store's connection fields, and a Move button named for it."""
+        backend = str(self.store_box.currentData())
+        form = self._store_card.form
+        self._show_store_hint(backend)
+        for key, wanted in (
+            ("chroma_host", "chroma-http"),
+            ("chroma_token", "chroma-http"),
+            ("qdrant_url", "qdrant"),
+            ("qdrant_api_key", "qdrant"),
+        ):
+            form.setRowVisible(self.rows[key], backend == wanted)
+        current = self.controller.config.vector_store
+        if backend == current:
+            self.move_button.setText("Move library…")
+        else:
+            self.move_button.setText(f"Move library to {STORE_SHORT_NAMES[backend]}…")
+        self.move_button.setEnabled(backend != current and not self._library_busy)
+        self.store_box.setEnabled(not self.controller.moving)
+
+    def _show_store_hint(self, backend: str) -> None:
+        current = self.controller.config.vector_store
+        in_use = " In use now." if backend == current else ""
+        self.store_hint.setText(STORE_HINTS[backend] + in_use)
+        self.move_button.setToolTip(
+            ""
+            if backend == current
+            else f"Copies the library to {STORE_SHORT_NAMES[backend]}, checks the copy, then "
+            f"switches to it. Save alone keeps {STORE_SHORT_NAMES[current]}."
+        )
+
+    def _show_move_started(self, backend: str) -> None:
+        self.move_progress.setRange(0, 0)  # busy until the first batch says how many
+        self.move_progress.show()
+        self.move_cancel_button.setEnabled(True)
+        self.move_cancel_button.show()
+        self._show_move_status(
+            f"Moving the library to {STORE_SHORT_NAMES[backend]}… it is closed until done.",
+            "fieldHint",
+        )
+
+    def _show_move_progress(self, progress: MigrationProgress) -> None:
+        total = progress.library_total
+        if total <= 0:
+            return
+        self.move_progress.setRange(0, 1000)
+        self.move_progress.setValue(round(1000 * progress.library_copied / total))
+        if progress.library_copied >= total:
+            self.move_status.setText(f"Copied {total:,} passages; checking the copy…")
+        else:
+            self.move_status.setText(f"Copied {progress.library_copied:,} of {total:,} passages…")
+
+    def _show_move_finished(self, moved: LibraryMoved) -> None:
+        self._end_move()
+        self.load(self.controller.config)
+        report = moved.report
+        collections = len(report.collections)
+        text = (
+            f"✓ Moved and checked {report.chunks:,} passages in {collections} "
+            f"collection{'s' if collections != 1 else ''}; the library now uses "
+            f"{STORE_SHORT_NAMES[moved.backend]}."
+        )
+        if moved.resumed:
+            text += f" {moved.resumed:,} were already there from an earlier, interrupted move."
+        if moved.previous_folder is not None:
+            text += (
+                f" The {STORE_SHORT_NAMES[moved.previous_backend]} copy is still in "
+                f"{moved.previous_folder}; delete it once you are happy."
+            )
+        if moved.overridden_by is not None:
+            text += (
+                f" Note: VECTOR_STORE={moved.overridden_by} in your environment still "
+                "wins at the next start; change or unset it."
+            )
+        self._show_move_status(text, "fieldSuccess")
+
+    def _show_move_failed(self, error: AllmaError) -> None:
+        self._end_move()
+        self._show_move_status(f"{error.message} {error.hint}".strip(), "fieldError")
+
+    def _end_move(self) -> None:
+        self.move_progress.hide()
+        self.move_cancel_button.hide()
+
+    def _show_move_status(self, text: str, style: str) -> None:
+        self.move_status.setText(text)
+        self._style(self.move_status, style)
+        self.move_status.show()
 
     def _show_backup_status(self, text: str, style: str) -> None:
         self.backup_status.setText(text)
@@ -702,6 +1013,11 @@ class SettingsPage(QWidget):
         if result.previous_data is not None:
             text += f" The previous library is kept in {result.previous_data}."
         self._show_backup_status(text, "fieldHint")
+        # A backup of another store's library switches to that store.
+        self._show_store_in_use(self.controller.config)
+        self.store_box.setCurrentIndex(
+            max(0, self.store_box.findData(self.controller.config.vector_store))
+        )
 
     def _warn_reembed(self, _text: str = "") -> None:
         chosen = self.embedding_model_box.currentText().strip()
@@ -739,6 +1055,15 @@ class SettingsPage(QWidget):
         label.style().polish(label)
 
 
+def _seconds_box(parent: QWidget, minimum: float, maximum: float) -> QDoubleSpinBox:
+    box = QDoubleSpinBox(parent)
+    box.setRange(minimum, maximum)
+    box.setDecimals(1)
+    box.setSingleStep(1.0)
+    box.setSuffix(" s")
+    return box
+
+
 def _align_labels(form: QFormLayout) -> None:
     """One label width for every card, so the fields line up down the page."""
     for row in range(form.rowCount()):
@@ -748,4 +1073,4 @@ def _align_labels(form: QFormLayout) -> None:
             label.setMinimumWidth(LABEL_WIDTH)
 
 
-__all__ = ["FIELD_LABELS", "SettingsCard", "SettingsPage"]
+__all__ = ["FIELD_LABELS", "STORE_LABELS", "SettingsCard", "SettingsPage"]

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from allma_desktop.cancel import CancelToken
 from allma_desktop.errors import AllmaError
 from allma_desktop.services.documents.model import Chunk
 from allma_desktop.services.vectorstore.base import VectorStore
+
+if TYPE_CHECKING:
+    from allma_desktop.config import AppConfig
 
 SAMPLE_QUERIES_PER_COLLECTION = 5
 
@@ -29,11 +33,18 @@ class ExportableStore(VectorStore, Protocol):
     ) -> Iterator[tuple[list[Chunk], list[list[float]]]]: ...
 
 
+@runtime_checkable
+class _Exportable(ExportableStore, Protocol):
+    """``ExportableStore`` checkable with isinstance (by method names only)."""
+
+
 @dataclass(frozen=True)
 class MigrationProgress:
     collection: str
     copied: int  # chunks of this collection now in the target
     total: int
+    library_copied: int = 0  # chunks of every collection now in the target
+    library_total: int = 0
 
 
 @dataclass(frozen=True)
@@ -58,19 +69,35 @@ class MigrationFailed(AllmaError):
     code = "migration_failed"
 
 
+class MigrationCancelled(AllmaError):
+    code = "migration_cancelled"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The move was cancelled; the library still uses its current store.",
+            "Move it again when you like: the copy resumes where it stopped.",
+        )
+
+
 def migrate_library(
     source: ExportableStore,
     target: VectorStore,
     *,
     batch_size: int = 1_000,
     on_progress: Callable[[MigrationProgress], None] | None = None,
+    cancel: CancelToken | None = None,
 ) -> MigrationReport:
     """Copy every collection of ``source`` into ``target`` and verify the copy.
 
-    Raises ``MigrationFailed`` when the copy does not match; the source is never changed.
+    Raises ``MigrationFailed`` when the copy does not match, ``MigrationCancelled`` when
+    ``cancel`` is set (checked between batches); the source is never changed.
     """
     copies = []
-    for collection in source.list_collections():
+    collections = source.list_collections()
+    library_total = sum(collection.count for collection in collections)
+    earlier_collections = 0  # chunks of the collections already copied
+    for collection in collections:
+        _stop_if_cancelled(cancel)
         key = collection.key
         target.ensure_collection(key)
         present = target.chunk_ids(key)
@@ -81,6 +108,7 @@ def migrate_library(
         copied = len(present & expected)
         sample: list[np.ndarray] = []
         for chunks, vectors in source.export(key, batch_size):
+            _stop_if_cancelled(cancel)
             if len(sample) < 2 * SAMPLE_QUERIES_PER_COLLECTION:
                 sample.extend(np.asarray(v, dtype=np.float32) for v in vectors[:2])
             missing = [i for i, chunk in enumerate(chunks) if chunk.chunk_id not in present]
@@ -88,9 +116,64 @@ def migrate_library(
                 target.add(key, [chunks[i] for i in missing], [vectors[i] for i in missing])
                 copied += len(missing)
             if on_progress is not None:
-                on_progress(MigrationProgress(key, copied, len(expected)))
+                on_progress(
+                    MigrationProgress(
+                        key,
+                        copied,
+                        len(expected),
+                        earlier_collections + copied,
+                        max(library_total, earlier_collections + len(expected)),
+                    )
+                )
+        _stop_if_cancelled(cancel)  # a cancel during the last batch still counts
         copies.append(_verify(source, target, key, expected, len(present & expected), sample))
+        earlier_collections += len(expected)
     return MigrationReport(collections=copies)
+
+
+def copy_library(
+    current: AppConfig,
+    destination: AppConfig,
+    *,
+    on_progress: Callable[[MigrationProgress], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> MigrationReport:
+    """Copy the library from the store ``current`` uses to the one ``destination`` names.
+
+    Holds the library's engine lock meanwhile, so no other Allma changes it under the
+    copy; the caller must have closed its own engine. Blocks: run it in a worker thread.
+    Switching the setting is the caller's step, taken only on the report this returns.
+    """
+    from allma_desktop.services.engine_lock import EngineLock
+    from allma_desktop.services.vectorstore.factory import create_vector_store
+
+    if destination.vector_store == current.vector_store:
+        raise AllmaError(f"The library already uses the {current.vector_store} vector store.")
+    current.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = EngineLock(current.data_dir)
+    source: VectorStore | None = None
+    target: VectorStore | None = None
+    try:
+        if not lock.acquire():
+            raise AllmaError(
+                "Allma is open elsewhere (another window, or `allma serve`).",
+                "Close it first: the library must not change while it is being copied.",
+            )
+        source = create_vector_store(current)
+        target = create_vector_store(destination)
+        if not isinstance(source, _Exportable):
+            raise AllmaError(f"The {current.vector_store} store cannot read its vectors back.")
+        return migrate_library(source, target, on_progress=on_progress, cancel=cancel)
+    finally:
+        for opened in (source, target):
+            if opened is not None:
+                opened.close()
+        lock.release()
+
+
+def _stop_if_cancelled(cancel: CancelToken | None) -> None:
+    if cancel is not None and cancel.cancelled:
+        raise MigrationCancelled()
 
 
 def _verify(

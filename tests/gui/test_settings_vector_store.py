@@ -1,0 +1,227 @@
+"""Moving the library to another vector store from Settings, over the real engine.
+
+The library is a real one (a PDF indexed through the test server into embedded Chroma);
+it is copied to FAISS in a worker while the page shows progress.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from allma_desktop.config import AppConfig
+from allma_desktop.gui.controllers.settings_controller import LibraryMoved, SettingsController
+from allma_desktop.gui.engine import Engine
+from allma_desktop.gui.widgets.settings_page import SettingsPage
+from allma_desktop.orchestrator import Orchestrator
+from allma_desktop.services.backup import create_backup
+from allma_desktop.services.vectorstore import migrate
+from allma_desktop.services.vectorstore.factory import create_vector_store
+from allma_desktop.services.vectorstore.migrate import MigrationFailed, MigrationProgress
+from tests.gui.conftest import ingest, run_async
+from tests.sample_docs import PDF_ANSWER_PAGE, PDF_QUESTION, write_text
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("faiss") is None, reason="faiss-cpu is not installed"
+)
+
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture
+def page(
+    qtbot: QtBot, engine: Engine, lighthouse_pdf: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SettingsPage]:
+    """Settings over a library holding the lighthouse manual; every question says yes."""
+    monkeypatch.delenv("VECTOR_STORE", raising=False)
+    monkeypatch.setattr(
+        QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes
+    )
+    ingest(qtbot, engine, [lighthouse_pdf])
+    page = SettingsPage(SettingsController(engine))
+    qtbot.addWidget(page)
+    page.resize(900, 700)
+    page.show()
+    yield page
+
+
+def choose_store(page: SettingsPage, backend: str) -> None:
+    page.store_box.setCurrentIndex(page.store_box.findData(backend))
+
+
+def library_chunks(engine: Engine) -> int:
+    assert engine.orchestrator is not None
+    return sum(c.chunk_count for c in engine.orchestrator.collections())
+
+
+def saved_vector_store() -> str:
+    return AppConfig.from_env().vector_store
+
+
+def test_moving_to_faiss_copies_the_library_and_the_engine_then_searches_the_copy(
+    qtbot: QtBot, page: SettingsPage, engine: Engine
+) -> None:
+    chunks = library_chunks(engine)
+    choose_store(page, "faiss")
+    with qtbot.waitSignal(page.controller.move_finished, timeout=TIMEOUT_MS) as finished:
+        page.move_button.click()
+
+    moved = finished.args[0]
+    assert isinstance(moved, LibraryMoved)
+    assert moved.report.chunks == chunks > 0
+    assert engine.orchestrator is not None
+    assert type(engine.orchestrator.store).__name__ == "FaissVectorStore"
+    assert engine.config.vector_store == saved_vector_store() == "faiss"
+    key = engine.orchestrator.collections()[0].key
+    assert engine.orchestrator.store.count(key) == chunks
+    hits = run_async(qtbot, engine.orchestrator.search(PDF_QUESTION))
+    assert hits[0].page == PDF_ANSWER_PAGE
+    assert "now uses FAISS." in page.move_status.text()
+    assert page.store_in_use_label.text().startswith("FAISS")
+
+
+def test_the_setting_switches_only_once_the_copy_is_complete(
+    qtbot: QtBot, page: SettingsPage, engine: Engine
+) -> None:
+    seen_while_copying: list[tuple[str, str]] = []
+
+    def note(progress: MigrationProgress) -> None:
+        seen_while_copying.append((engine.config.vector_store, saved_vector_store()))
+
+    page.controller.move_progress.connect(note)
+    choose_store(page, "faiss")
+    with qtbot.waitSignal(page.controller.move_finished, timeout=TIMEOUT_MS):
+        page.move_button.click()
+
+    assert seen_while_copying and set(seen_while_copying) == {("chroma", "chroma")}
+    assert saved_vector_store() == "faiss"
+
+
+def test_a_copy_that_fails_verification_leaves_the_old_store_in_use(
+    qtbot: QtBot, page: SettingsPage, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def mismatching(*args: object, **kwargs: object) -> None:
+        raise MigrationFailed("The copy holds 1 chunk, the original 7.", "Run it again.")
+
+    monkeypatch.setattr(migrate, "_verify", mismatching)
+    choose_store(page, "faiss")
+    with qtbot.waitSignal(page.controller.move_failed, timeout=TIMEOUT_MS):
+        page.move_button.click()
+    qtbot.waitUntil(lambda: engine.ready, timeout=TIMEOUT_MS)
+
+    assert engine.config.vector_store == saved_vector_store() == "chroma"
+    assert engine.orchestrator is not None
+    assert type(engine.orchestrator.store).__name__ == "ChromaVectorStore"
+    assert page.move_status.objectName() == "fieldError"
+    assert "Run it again" in page.move_status.text()
+
+
+def test_cancelling_a_move_leaves_the_old_store_in_use(
+    qtbot: QtBot, page: SettingsPage, engine: Engine
+) -> None:
+    chunks = library_chunks(engine)
+    # Cancel as soon as the move starts: the worker stops before its first batch.
+    page.controller.move_started.connect(lambda _backend: page.move_cancel_button.click())
+    choose_store(page, "faiss")
+    with qtbot.waitSignal(page.controller.move_failed, timeout=TIMEOUT_MS) as failed:
+        page.move_button.click()
+    qtbot.waitUntil(lambda: engine.ready, timeout=TIMEOUT_MS)
+
+    assert isinstance(failed.args[0], migrate.MigrationCancelled)
+    assert engine.config.vector_store == saved_vector_store() == "chroma"
+    assert library_chunks(engine) == chunks
+    hits = run_async(qtbot, engine.orchestrator.search(PDF_QUESTION))  # type: ignore[union-attr]
+    assert hits
+    assert "cancelled" in page.move_status.text()
+    assert page.save_button.isEnabled() and page.move_button.isEnabled()
+
+
+def test_a_move_interrupted_earlier_resumes_and_says_so(
+    qtbot: QtBot, page: SettingsPage, engine: Engine
+) -> None:
+    # What a crash mid-copy leaves: the FAISS folder holds the first few chunks.
+    assert engine.orchestrator is not None
+    source = engine.orchestrator.store
+    key = engine.orchestrator.collections()[0].key
+    partial = create_vector_store(engine.config, "faiss")
+    chunks, vectors = next(source.export(key, batch_size=3))  # type: ignore[attr-defined]
+    partial.add(key, chunks, vectors)
+    partial.close()
+
+    choose_store(page, "faiss")
+    with qtbot.waitSignal(page.controller.move_finished, timeout=TIMEOUT_MS) as finished:
+        page.move_button.click()
+
+    assert finished.args[0].resumed == 3
+    assert "3 were already there" in page.move_status.text()
+
+
+def test_save_move_and_backup_are_disabled_while_the_library_is_moved(
+    qtbot: QtBot, page: SettingsPage
+) -> None:
+    enabled_while_moving: list[bool] = []
+
+    def note(_progress: MigrationProgress) -> None:
+        enabled_while_moving.extend(
+            button.isEnabled()
+            for button in (page.save_button, page.move_button, page.restore_button)
+        )
+
+    page.controller.move_progress.connect(note)
+    choose_store(page, "faiss")
+    with qtbot.waitSignal(page.controller.move_finished, timeout=TIMEOUT_MS):
+        page.move_button.click()
+
+    assert enabled_while_moving and not any(enabled_while_moving)
+    assert page.save_button.isEnabled() and page.restore_button.isEnabled()
+
+
+def test_save_is_disabled_while_a_backup_is_restored(
+    qtbot: QtBot, page: SettingsPage, tmp_path: Path
+) -> None:
+    archive = tmp_path / "library.allma-backup.zip"
+    with qtbot.waitSignal(page.controller.backup_finished, timeout=TIMEOUT_MS):
+        page.controller.back_up(archive)
+    # The page hears library_busy first (it connected first), so this sees its state.
+    save_enabled: dict[bool, bool] = {}
+    page.controller.library_busy.connect(
+        lambda busy: save_enabled.setdefault(busy, page.save_button.isEnabled())
+    )
+
+    with qtbot.waitSignal(page.controller.restore_finished, timeout=TIMEOUT_MS):
+        page.controller.restore(archive)
+
+    assert save_enabled == {True: False, False: True}
+
+
+def test_restoring_a_faiss_backup_switches_the_running_engine_to_faiss(
+    qtbot: QtBot, page: SettingsPage, engine: Engine, tmp_path: Path
+) -> None:
+    faiss_library = engine.config.with_changes(
+        data_dir=tmp_path / "faiss-data", vector_store="faiss"
+    )
+
+    async def back_up_a_faiss_library() -> Path:
+        other = Orchestrator(faiss_library)
+        await other.open()
+        try:
+            async for _ in other.ingest([str(write_text(tmp_path / "baking.txt"))]):
+                pass
+            return create_backup(other.config, tmp_path / "faiss", other.store).path
+        finally:
+            await other.close()
+
+    archive = run_async(qtbot, back_up_a_faiss_library())
+    with qtbot.waitSignal(page.controller.restore_finished, timeout=TIMEOUT_MS):
+        page.controller.restore(archive)
+
+    assert engine.config.vector_store == saved_vector_store() == "faiss"
+    assert engine.orchestrator is not None
+    assert type(engine.orchestrator.store).__name__ == "FaissVectorStore"
+    assert [d.title for d in engine.orchestrator.list_documents()] == ["baking"]
+    assert page.store_in_use_label.text().startswith("FAISS")
