@@ -11,6 +11,11 @@ Run from the repository root:
     python -m bench.bench_vectorstore                       # Chroma, 10,000 chunks
     python -m bench.bench_vectorstore --backend faiss --n 100000
     python -m bench.bench_vectorstore --all --n 10000 --runs 1
+    nice -n 15 python -m bench.bench_vectorstore --backends faiss --n 1000000 --runs 1 --progress
+
+``--backends`` (a comma-separated list) runs those in the table mode of ``--all``. Vectors
+and chunks are generated one ``add`` batch at a time, so the benchmark itself holds no
+copy of the library (at 1M chunks that would be 3 GB of vectors).
 """
 
 from __future__ import annotations
@@ -54,13 +59,14 @@ class RunFigures:
 
 def unit_vectors(count: int, dimension: int, rng: np.random.Generator) -> np.ndarray:
     vectors = rng.normal(size=(count, dimension)).astype(np.float32)
-    normalized: np.ndarray = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    return normalized
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)  # in place: no second copy
+    return vectors
 
 
-def make_chunks(count: int) -> list[Chunk]:
+def make_chunks(first: int, count: int) -> list[Chunk]:
+    """Chunks number ``first`` to ``first + count - 1`` of the benchmark's library."""
     chunks = []
-    for index in range(count):
+    for index in range(first, first + count):
         document_number = index // CHUNKS_PER_DOCUMENT
         text = f"Chunk {index} of document {document_number}. " * 20
         chunks.append(
@@ -86,26 +92,31 @@ def percentile_ms(seconds: list[float], percentile: float) -> float:
 
 
 def run_once(args: argparse.Namespace, seed: int) -> RunFigures:
-    rng = np.random.default_rng(seed)
-    vectors = unit_vectors(args.n, args.dim, rng)
-    queries = unit_vectors(args.queries, args.dim, rng)
-    chunks = make_chunks(args.n)
+    # Vectors and chunks are made one add() batch at a time and dropped after it: at a
+    # million chunks a whole copy would be 3 GB of vectors beside the store's own.
+    library_rng = np.random.default_rng(seed)
+    query_rng = np.random.default_rng([seed, 1])
+    queries = unit_vectors(args.queries, args.dim, query_rng)
     document_count = max(1, args.n // CHUNKS_PER_DOCUMENT)
 
-    with tempfile.TemporaryDirectory(prefix="allma-bench-") as folder:
+    with tempfile.TemporaryDirectory(prefix="allma-bench-", dir=args.tmp_dir) as folder:
         store = open_store(args, Path(folder))
         store.ensure_collection(KEY)
         adding = 0.0
         for start in range(0, args.n, args.add_batch):
+            count = min(args.add_batch, args.n - start)
+            chunks = make_chunks(start, count)
             # Callers hand over lists of floats (as the Ollama client returns them).
-            batch_vectors = vectors[start : start + args.add_batch].tolist()
+            batch_vectors = unit_vectors(count, args.dim, library_rng).tolist()
             began = time.perf_counter()
-            store.add(KEY, chunks[start : start + args.add_batch], batch_vectors)
+            store.add(KEY, chunks, batch_vectors)
             adding += time.perf_counter() - began
+            if args.progress and (start // args.add_batch) % 200 == 0:
+                print(f"  added {start + count:,} in {adding:.0f} s", file=sys.stderr)
         began = time.perf_counter()
         wait = getattr(store, "wait_for_background_work", None)
         if wait is not None:
-            wait()  # FAISS builds its HNSW graph in the background
+            wait()  # FAISS builds its approximate index in the background
         build_seconds = adding + time.perf_counter() - began
 
         plain: list[float] = []
@@ -118,7 +129,7 @@ def run_once(args: argparse.Namespace, seed: int) -> RunFigures:
         filtered: list[float] = []
         for query in queries:
             embedding = query.tolist()
-            some_documents = [f"doc-{n}" for n in rng.choice(document_count, size=5)]
+            some_documents = [f"doc-{n}" for n in query_rng.choice(document_count, size=5)]
             began = time.perf_counter()
             store.query(KEY, embedding, k=args.k, document_ids=some_documents)
             filtered.append(time.perf_counter() - began)
@@ -200,15 +211,19 @@ def run_all(args: argparse.Namespace) -> None:
         command = [sys.executable, "-m", "bench.bench_vectorstore", "--backend", backend]
         command += ["--n", str(args.n), "--dim", str(args.dim), "--queries", str(args.queries)]
         command += ["--runs", str(args.runs), "--k", str(args.k), "--json"]
+        command += ["--add-batch", str(args.add_batch)]
+        command += ["--progress"] if args.progress else []
+        command += ["--tmp-dir", args.tmp_dir] if args.tmp_dir else []
         server_memory = 0.0
         if backend == "chroma-http":
             with chroma_server() as (port, server):
                 output = subprocess.run(
-                    [*command, "--chroma-port", str(port)], check=True, capture_output=True
+                    [*command, "--chroma-port", str(port)], check=True, stdout=subprocess.PIPE
                 ).stdout
                 server_memory = peak_memory_mb(server.pid)
         else:
-            output = subprocess.run(command, check=True, capture_output=True).stdout
+            # stderr passes through: per-run lines and --progress show while it works.
+            output = subprocess.run(command, check=True, stdout=subprocess.PIPE).stdout
         result = json.loads(output.decode().strip().splitlines()[-1])
         result["peak_memory_mb"] += server_memory
         rows.append(result)
@@ -230,7 +245,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=BACKENDS, default="chroma")
     parser.add_argument("--all", action="store_true", help="every backend, as a table")
-    parser.add_argument("--backends", default=",".join(BACKENDS), help="with --all: which")
+    parser.add_argument(
+        "--backends", help="comma-separated backends, each in a process of its own, as a table"
+    )
     parser.add_argument("--chroma-port", type=int, help="chroma-http: a running server's port")
     parser.add_argument("--json", action="store_true", help="print the median figures as JSON")
     parser.add_argument("--n", type=int, default=10_000, help="chunks in the store")
@@ -239,8 +256,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs; the median is reported")
     parser.add_argument("--k", type=int, default=10, help="hits per query")
     parser.add_argument("--add-batch", type=int, default=500, help="chunks per add() call")
+    parser.add_argument("--progress", action="store_true", help="report adding every 200 batches")
+    parser.add_argument("--tmp-dir", help="where the stores are made (default: the system's)")
     args = parser.parse_args()
-    if args.all:
+    if args.all or args.backends:
+        args.backends = args.backends or ",".join(BACKENDS)
         run_all(args)
         return
     if args.backend == "chroma-http" and args.chroma_port is None:

@@ -4,8 +4,9 @@
     python -m tests.crash_driver chat QUESTION
 
 Configuration comes from the environment (ALLMA_DATA_DIR, OLLAMA_HOST, ...), as for
-the app. It prints ``started`` once the library is open and the work begins, then
-one line per step (so the test can tell where the kill landed), then ``finished``.
+the app (``VECTOR_STORE`` picks the backend). It prints ``started`` once the library
+is open and the work begins, then one line per step (so the test can tell where the
+kill landed, or kill on a given step), then ``finished``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from allma_desktop.config import AppConfig
 from allma_desktop.events import (
     AnswerDone,
     ChatStarted,
+    EmbedProgress,
     FileFinished,
     FileParsed,
     FileStarted,
@@ -36,6 +38,10 @@ async def ingest(orchestrator: Orchestrator, folder: str) -> None:
             say(f"file started {event.path}")
         elif isinstance(event, FileParsed):
             say(f"file parsed {event.path}")
+        elif isinstance(event, EmbedProgress):
+            # A batch of the file's vectors has just gone to the store: a kill now lands
+            # inside the document, between its first vectors and its commit.
+            say(f"embedded {event.chunks_done}/{event.chunks_total} {event.path}")
         elif isinstance(event, FileFinished):
             say(f"file {event.status} {event.path}")
 

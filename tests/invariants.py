@@ -63,3 +63,34 @@ def assert_library_consistent(orchestrator: Orchestrator) -> None:
         for question, answer in pairwise(messages):
             if question.role == "user":
                 assert answer.role == "assistant", f"question {question.id} has no answer after it"
+
+
+def assert_store_searchable(orchestrator: Orchestrator) -> None:
+    """The store's search index agrees with what it says it holds (the rule above checks
+    only its bookkeeping): a backend that keeps its index apart from its records (FAISS)
+    could otherwise answer with vectors it lost, or lack ones it still lists.
+
+    * a search for as many hits as a collection holds returns each of its chunks once;
+    * a search restricted to a ready document returns exactly that document's chunks.
+    For the small libraries of the tests, where every backend searches all it holds.
+    """
+    store = orchestrator.store
+    documents = orchestrator.library.list_documents()
+    for collection in orchestrator.library.list_collections():
+        held = store.chunk_ids(collection.key)
+        if not held or collection.embedding_dim is None:
+            continue
+        probe = [1.0] * collection.embedding_dim
+        found = [hit.chunk_id for hit in store.query(collection.key, probe, k=len(held))]
+        assert len(found) == len(set(found)), "a search returned a chunk twice"
+        assert set(found) == held, (
+            f"searching {collection.key} misses {sorted(held - set(found))[:3]} "
+            f"and finds unlisted {sorted(set(found) - held)[:3]}"
+        )
+        for document in documents:
+            if document.collection_id != collection.id or document.status != "ready":
+                continue
+            hits = store.query(
+                collection.key, probe, k=document.chunk_count, document_ids=[document.id]
+            )
+            assert {hit.chunk_id for hit in hits} == store.chunk_ids(collection.key, document.id)

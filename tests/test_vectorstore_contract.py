@@ -11,20 +11,28 @@ A backend whose package is missing (faiss-cpu, qdrant-client) is skipped.
 from __future__ import annotations
 
 import importlib.util
-import shutil
-import socket
+import os
 import subprocess
-import time
-import urllib.request
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from allma_desktop.config import AppConfig
 from allma_desktop.errors import AllmaError, EmbeddingDimensionMismatch
 from allma_desktop.services.documents.model import Chunk
 from allma_desktop.services.vectorstore.base import StoreCollection, VectorStore
+from tests.chroma_server import chroma_executable, running_chroma_server
+from tests.integration.test_crash_consistency import (
+    DriverRun,
+    crash_config,
+    open_engine,
+    write_notes,
+)
+from tests.invariants import assert_library_consistent, assert_store_searchable
+from tests.ollama_server import OllamaTestServer
 
 DIMENSION = 16
 KEY = "c_contract"
@@ -50,48 +58,13 @@ BACKENDS = [
 # --- the Chroma server ----------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_until_answering(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"chroma run exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)  # polling a condition with a deadline, not waiting blind
-    raise RuntimeError(f"the Chroma server did not answer at {url} within {timeout} s")
-
-
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    executable = shutil.which("chroma") or str(Path(__import__("sys").executable).parent / "chroma")
-    if not Path(executable).exists():
+    executable = chroma_executable()
+    if executable is None:
         pytest.skip("the chroma command (from the chromadb package) is not installed")
-    port = _free_port()
-    folder = tmp_path_factory.mktemp("chroma-server")
-    process = subprocess.Popen(
-        [executable, "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_until_answering(f"http://127.0.0.1:{port}/api/v2/heartbeat", process, 30)
-        yield "127.0.0.1", port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_chroma_server(executable, tmp_path_factory.mktemp("chroma-server")) as address:
+        yield address
 
 
 # --- stores ---------------------------------------------------------------------
@@ -350,3 +323,115 @@ def test_export_gives_back_every_chunk_with_its_vector(store: VectorStore) -> No
     chunk, vector = by_id["doc-5"]
     assert chunk == make_chunk("doc", 5)
     assert np.allclose(vector, vectors[5], atol=1e-5)
+
+
+# --- crash consistency ----------------------------------------------------------
+# The reliability rules of tests/invariants.py, on each backend: a real engine process
+# (tests/crash_driver.py) is killed with SIGKILL inside a document's vector writes, a
+# fresh engine opens the library (running the start-up repair) and the rules must hold.
+# One deterministic kill point per backend keeps this quick; the randomised kills of
+# tests/integration/test_crash_consistency.py cover the default backend in depth.
+
+KILL_INSIDE_DOCUMENT_AFTER = "embedded"  # the driver's line once a batch went to the store
+
+
+def backend_environment(
+    backend: str, tmp_path: Path, ollama_server: OllamaTestServer, request: pytest.FixtureRequest
+) -> dict[str, str]:
+    env = {
+        "OLLAMA_HOST": ollama_server.url,
+        "ALLMA_DATA_DIR": str(tmp_path / "data"),
+        "ALLMA_CONFIG_DIR": str(tmp_path / "config"),
+        "ALLMA_LOG_DIR": str(tmp_path / "logs"),
+        "OLLAMA_MODEL": "deepseek-r1:latest",
+        "OLLAMA_EMBEDDING_MODEL": "nomic-embed-text:latest",
+        "VECTOR_STORE": backend,
+    }
+    if backend == "chroma-http":
+        host, port = request.getfixturevalue("chroma_server")
+        env.update(CHROMA_HOST=host, CHROMA_PORT=str(port))
+    return env
+
+
+def kill_inside_a_later_document(folder: Path) -> DriverRun:
+    """Ingest ``folder`` and SIGKILL the driver once a document is ready and the next
+    one has sent its first vectors to the store (so the kill lands between a
+    document's vector writes and its commit, with a ready document beside it)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.crash_driver", "ingest", str(folder)],
+        cwd=Path(__file__).resolve().parents[1],
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    ready_seen = killed = False
+    for line in process.stdout:
+        lines.append(line.strip())
+        ready_seen = ready_seen or line.startswith("file indexed")
+        if ready_seen and line.startswith(KILL_INSIDE_DOCUMENT_AFTER):
+            process.kill()
+            killed = True
+            break
+    _, err = process.communicate(timeout=60)
+    assert lines[:1] == ["started"], f"the driver did not start: {err}"
+    return DriverRun(tuple(lines), killed)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_kill_during_ingest_leaves_the_library_consistent_on_the_backend(
+    backend: str,
+    tmp_path: Path,
+    ollama_server: OllamaTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    env = backend_environment(backend, tmp_path, ollama_server, request)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in ("VECTOR_STORE_PATH", "CHROMA_PERSIST_DIRECTORY", "LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    config = crash_config(env)
+    folder = tmp_path / "notes"
+    # A closed, saved store first, so the kill finds earlier state on disk (for FAISS:
+    # an index file that the crash leaves behind SQLite).
+    write_notes(folder / "before", range(2))
+    await ingest_in_process(config, folder)
+    ollama_server.faults.embed_delay = 0.1  # the kill lands long before the document ends
+    write_notes(folder / "during", range(2, 5))
+
+    run = kill_inside_a_later_document(folder)
+
+    assert run.killed, f"the ingest finished before the kill: {run.lines}"
+    engine = await open_engine(config)
+    try:
+        report = await engine.doctor()
+        assert report.ok, report.remaining
+        assert any(p.kind == "interrupted_indexing" for p in report.problems)
+        assert_library_consistent(engine)
+        assert_store_searchable(engine)
+        assert any(d.status == "ready" for d in engine.list_documents())
+
+        ollama_server.faults.embed_delay = 0.0
+        async for _ in engine.ingest([str(folder)]):
+            pass  # the interrupted document is indexed again
+
+        assert_library_consistent(engine)
+        assert_store_searchable(engine)
+        assert [d.status for d in engine.list_documents()] == ["ready"] * 5
+    finally:
+        if backend == "chroma-http":  # the server outlives the test: leave it empty
+            for collection in engine.store.list_collections():
+                engine.store.delete_collection(collection.key)
+        await engine.close()
+
+
+async def ingest_in_process(config: AppConfig, folder: Path) -> None:
+    engine = await open_engine(config)
+    try:
+        async for _ in engine.ingest([str(folder)]):
+            pass
+    finally:
+        await engine.close()

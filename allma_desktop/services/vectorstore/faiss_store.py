@@ -2,13 +2,10 @@
 
 Layout of the store folder::
 
-    faiss-store.sqlite3   every chunk: its id, text, metadata and vector (the truth)
-    <key>.faiss           one search index per collection (a cache of the vectors above)
-
-Why a SQLite file of its own and not the app's database: the app's SQLite belongs to
-the library service (its schema, migrations and connection); a file next to the index
-keeps this backend self-contained like Chroma's folder, so it can be backed up, moved
-or deleted as one, and ``allma store migrate`` can build it beside the old store.
+    faiss-store.sqlite3   every chunk: its id, text, metadata and vector (the truth;
+                          ``faiss_records``)
+    <key>.faiss           one search index per collection (a cache of the vectors above;
+                          ``faiss_index``, which also says which kind of index when)
 
 Crash consistency: a write commits to SQLite first and bumps the collection's
 ``generation``. Index files are written atomically (temporary file, fsync, rename,
@@ -19,11 +16,9 @@ collection and only newer rows need adding (and deleted ones removing). A file t
 cannot be read is rebuilt from SQLite. Either way the searchable vectors equal the
 stored ones.
 
-Search is exact (``IndexFlatIP`` over normalised vectors: cosine similarity) up to
-``hnsw_threshold`` chunks; beyond it an HNSW graph is built in a background thread
-while the exact index keeps answering. HNSW cannot remove vectors, so deleted chunks
-stay in the graph until the next rebuild and are dropped from results (their rows are
-gone from SQLite); a rebuild starts once they are more than a tenth of the collection.
+Approximate indexes (HNSW, IVF) are built in a background thread from a snapshot of
+SQLite while the index in use keeps answering; what is written meanwhile is added
+outside the lock too, so searches and writes wait only for the last few rows.
 
 faiss is imported only when the store is first used, so the app runs without it.
 """
@@ -38,7 +33,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,6 +40,7 @@ import numpy as np
 
 from allma_desktop.errors import AllmaError, EmbeddingDimensionMismatch, StoreNotWritable
 from allma_desktop.services.documents.model import Chunk
+from allma_desktop.services.vectorstore import faiss_records as records
 from allma_desktop.services.vectorstore.base import (
     StoreCollection,
     VectorHit,
@@ -53,51 +48,28 @@ from allma_desktop.services.vectorstore.base import (
     matches_nothing,
 )
 from allma_desktop.services.vectorstore.failures import reporting_failures, translate_failure
-
-if TYPE_CHECKING:
-    import faiss
+from allma_desktop.services.vectorstore.faiss_index import (
+    DEFAULT_HNSW_THRESHOLD,
+    DEFAULT_IVF_THRESHOLD,
+    IndexKind,
+    LiveIndex,
+    Thresholds,
+    indexed_ids,
+    ivf_training_size,
+    new_index,
+    outgrown,
+    read_index,
+    search_parameters,
+    train,
+    write_atomically,
+)
 
 log = logging.getLogger(__name__)
 
-DATABASE_NAME = "faiss-store.sqlite3"
-DEFAULT_HNSW_THRESHOLD = 50_000
-_HNSW_NEIGHBOURS = 32  # M: 32 keeps recall@10 above 0.95 on 768-dim text embeddings
-_HNSW_BUILD_DEPTH = 80  # efConstruction
-_HNSW_MIN_SEARCH_DEPTH = 64  # efSearch floor
+DATABASE_NAME = records.DATABASE_NAME
 _EXACT_FILTER_LIMIT = 10_000  # filters matching fewer chunks are searched exactly
+_CATCH_UP_UNDER_LOCK = 2_000  # a rebuild adds at most this many rows holding the lock
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
-_READ_BATCH = 10_000
-_SQL_VARIABLES = 900  # below SQLite's oldest limit on "?" per statement
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS collections (
-    key TEXT PRIMARY KEY,
-    dimension INTEGER,
-    generation INTEGER NOT NULL DEFAULT 0,
-    saved_generation INTEGER NOT NULL DEFAULT -1
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: ids live on in HNSW graphs
-    collection TEXT NOT NULL,
-    chunk_id TEXT NOT NULL,
-    document_id TEXT NOT NULL,
-    file_type TEXT NOT NULL,
-    text TEXT NOT NULL,
-    metadata TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    UNIQUE (collection, chunk_id)
-);
-CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks (collection, document_id);
-CREATE INDEX IF NOT EXISTS chunks_by_file_type ON chunks (collection, file_type);
-"""
-
-
-@dataclass
-class _LiveIndex:
-    index: faiss.IndexIDMap2
-    approximate: bool
-    dirty: bool  # differs from the index file on disk
-    stale: int = 0  # deleted chunks still in the index (an HNSW graph cannot drop them)
 
 
 class FaissVectorStore:
@@ -107,12 +79,17 @@ class FaissVectorStore:
     build runs outside it.
     """
 
-    def __init__(self, path: Path, hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD) -> None:
+    def __init__(
+        self,
+        path: Path,
+        hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD,
+        ivf_threshold: int = DEFAULT_IVF_THRESHOLD,
+    ) -> None:
         self._path = Path(path)
-        self._hnsw_threshold = hnsw_threshold
+        self._thresholds = Thresholds(hnsw_threshold, max(ivf_threshold, hnsw_threshold))
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
-        self._indexes: dict[str, _LiveIndex] = {}
+        self._indexes: dict[str, LiveIndex] = {}
         self._rebuilds: dict[str, threading.Thread] = {}
 
     @property
@@ -167,28 +144,10 @@ class FaissVectorStore:
             self._check_dimension(key, vectors.shape[1], claim=True)
             self._live_index(key)  # loaded before the write, which it then receives
             with db:
-                replaced = self._ids_of_chunks(key, [chunk.chunk_id for chunk in chunks])
-                _delete_ids(db, replaced)
-                first_id = _next_id(db)
-                ids = np.arange(first_id, first_id + len(chunks), dtype=np.int64)
-                db.executemany(
-                    "INSERT INTO chunks (id, collection, chunk_id, document_id, file_type, "
-                    "text, metadata, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        (
-                            int(row_id),
-                            key,
-                            chunk.chunk_id,
-                            chunk.document_id,
-                            chunk.file_type,
-                            chunk.text,
-                            _metadata_of(chunk),
-                            vector.tobytes(),
-                        )
-                        for row_id, chunk, vector in zip(ids, chunks, vectors, strict=True)
-                    ),
-                )
-                _bump_generation(db, key)
+                replaced = records.ids_of_chunks(db, key, [chunk.chunk_id for chunk in chunks])
+                records.delete_ids(db, replaced)
+                ids = records.insert_chunks(db, key, chunks, vectors)
+                records.bump_generation(db, key)
             self._update_index(key, removed=replaced, added_ids=ids, added_vectors=vectors)
 
     def delete_document(self, key: str, document_id: str) -> None:
@@ -207,8 +166,8 @@ class FaissVectorStore:
         if not chunk_ids:
             return
         with self._lock, self._failures(f"delete chunks from collection {key}"):
-            self._connect()
-            self._delete(key, self._ids_of_chunks(key, list(chunk_ids)))
+            db = self._connect()
+            self._delete(key, records.ids_of_chunks(db, key, list(chunk_ids)))
 
     # --- reading ------------------------------------------------------------
 
@@ -239,7 +198,7 @@ class FaissVectorStore:
                 if allowed.size == 0:
                     return []
                 scores, ids = self._search_among(live, query, k, allowed)
-            hits = self._hits_for(db, ids, scores)
+            hits = records.hits_for(db, ids, scores)
         return sorted(hits, key=lambda hit: hit.score, reverse=True)[:k]
 
     def count(self, key: str, document_id: str | None = None) -> int:
@@ -286,7 +245,7 @@ class FaissVectorStore:
             if not rows:
                 return
             last_id = rows[-1][0]
-            chunks = [_chunk_from(*row[1:6]) for row in rows]
+            chunks = [records.chunk_from(*row[1:6]) for row in rows]
             vectors = [np.frombuffer(row[6], dtype=np.float32).tolist() for row in rows]
             yield chunks, vectors
 
@@ -298,11 +257,15 @@ class FaissVectorStore:
             self._wait_for_rebuild(key)
 
     def is_approximate(self, key: str) -> bool:
-        """Whether ``key`` is searched through an HNSW graph (else exactly)."""
+        """Whether ``key`` is searched through an HNSW graph or IVF cells (else exactly)."""
+        return self.index_kind(key) not in (None, "exact")
+
+    def index_kind(self, key: str) -> IndexKind | None:
+        """How ``key`` is searched now (None: no vectors yet)."""
         with self._lock, self._failures(f"open collection {key}"):
             self._connect()
             live = self._live_index(key)
-            return live is not None and live.approximate
+            return live.kind if live is not None else None
 
     def close(self) -> None:
         """Finish background rebuilds, write changed indexes to disk, release SQLite.
@@ -333,16 +296,8 @@ class FaissVectorStore:
             raise translate_failure(error, self._path, "create the vector store folder") from error
         if not os.access(self._path, os.W_OK | os.X_OK):
             raise StoreNotWritable(self._path)
-        db = sqlite3.connect(self._path / DATABASE_NAME, check_same_thread=False)
-        try:
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.executescript(_SCHEMA)
-        except Exception:
-            db.close()
-            raise
-        self._db = db
-        return db
+        self._db = records.open_database(self._path)
+        return self._db
 
     def _check_dimension(self, key: str, dimension: int, *, claim: bool) -> bool:
         """False when ``key`` does not exist; raises when its vectors have another size.
@@ -371,21 +326,6 @@ class FaissVectorStore:
             is not None
         )
 
-    def _ids_of_chunks(self, key: str, chunk_ids: list[str]) -> list[int]:
-        db = self._connect()
-        found: list[int] = []
-        for start in range(0, len(chunk_ids), _SQL_VARIABLES):
-            batch = chunk_ids[start : start + _SQL_VARIABLES]
-            marks = ",".join("?" * len(batch))
-            found.extend(
-                row[0]
-                for row in db.execute(
-                    f"SELECT id FROM chunks WHERE collection = ? AND chunk_id IN ({marks})",
-                    (key, *batch),
-                )
-            )
-        return found
-
     def _ids_matching(
         self, key: str, document_ids: Sequence[str] | None, file_types: Sequence[str] | None
     ) -> np.ndarray:
@@ -404,37 +344,19 @@ class FaissVectorStore:
             return
         db = self._connect()
         with db:
-            _delete_ids(db, ids)
-            _bump_generation(db, key)
+            records.delete_ids(db, ids)
+            records.bump_generation(db, key)
         self._update_index(key, removed=ids, added_ids=None, added_vectors=None)
-
-    def _hits_for(
-        self, db: sqlite3.Connection, ids: np.ndarray, scores: np.ndarray
-    ) -> list[VectorHit]:
-        score_of = {
-            int(row_id): float(score)
-            for row_id, score in zip(ids, scores, strict=True)
-            if row_id >= 0
-        }
-        if not score_of:
-            return []
-        marks = ",".join("?" * len(score_of))
-        rows = db.execute(
-            f"SELECT id, chunk_id, document_id, file_type, text, metadata FROM chunks "
-            f"WHERE id IN ({marks})",
-            list(score_of),
-        ).fetchall()
-        # Ids missing from SQLite are chunks deleted since the HNSW graph was built.
-        return [_hit_from(*row[1:], score=score_of[row[0]]) for row in rows]
 
     # --- internals: indexes -------------------------------------------------
 
     def _index_file(self, key: str) -> Path:
         return self._path / f"{key}.faiss"
 
-    def _live_index(self, key: str) -> _LiveIndex | None:
-        """The in-memory index of ``key``: loaded from its file when that is current,
-        else rebuilt from SQLite."""
+    def _live_index(self, key: str) -> LiveIndex | None:
+        """The in-memory index of ``key``: loaded from its file (and brought up to date),
+        else an exact one built from SQLite at once, with any approximate index that the
+        collection's size calls for then built in the background."""
         live = self._indexes.get(key)
         if live is not None:
             return live
@@ -452,87 +374,84 @@ class FaissVectorStore:
         if live is not None and saved_generation != generation:
             self._catch_up(db, key, live)
         if live is None:
-            live = self._build_index(db, key, dimension, approximate=None, up_to_id=None)
+            # Exact: the quickest to build (an HNSW graph of 1M chunks takes an hour).
+            live = self._build_index(db, key, dimension, "exact", up_to_id=None)
         live.stale = max(0, live.index.ntotal - self.count(key))
         self._indexes[key] = live
+        self._rebuild_if_due(key, live)
         return live
 
-    def _catch_up(self, db: sqlite3.Connection, key: str, live: _LiveIndex) -> None:
+    def _catch_up(self, db: sqlite3.Connection, key: str, live: LiveIndex) -> None:
         """Bring an index file from before a crash up to SQLite's state.
 
         Ids are never reused, so any index file is an earlier state of the collection:
         what it lacks are the rows with higher ids; what it has too many of are rows
-        deleted since (removed from an exact index; an HNSW graph keeps them as stale
-        entries, which searches drop and which a rebuild clears)."""
-        import faiss
-
-        indexed = faiss.vector_to_array(live.index.id_map)
+        deleted since (removed from an exact index; an approximate one keeps them as
+        stale entries, which searches drop and which a rebuild clears)."""
+        indexed = indexed_ids(live.index)
         newest = int(indexed.max()) if indexed.size else 0
         log.info("Index of %s is older than its chunks; catching up after id %d", key, newest)
-        rows = db.execute(
-            "SELECT id, vector FROM chunks WHERE collection = ? AND id > ? ORDER BY id",
-            (key, newest),
-        ).fetchall()
-        if rows:
-            ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-            vectors = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32)
-            live.index.add_with_ids(vectors.reshape(len(rows), live.index.d), ids)
-        if not live.approximate:
-            stored = np.fromiter(
-                (r[0] for r in db.execute("SELECT id FROM chunks WHERE collection = ?", (key,))),
-                dtype=np.int64,
-            )
-            deleted = np.setdiff1d(indexed, stored, assume_unique=True)
-            if deleted.size:
-                live.index.remove_ids(faiss.IDSelectorBatch(deleted))
+        self._add_rows_after(db, key, live, newest, up_to_id=None)
+        self._remove_deleted(db, key, live)
         live.dirty = True
 
-    def _load_index(self, key: str) -> _LiveIndex | None:
+    def _add_rows_after(
+        self,
+        db: sqlite3.Connection,
+        key: str,
+        live: LiveIndex,
+        after_id: int,
+        up_to_id: int | None,
+    ) -> int:
+        """Add ``key``'s rows with ids in ``(after_id, up_to_id]`` to ``live``; returns
+        the last id added (``after_id`` when there was none)."""
+        while True:
+            ids, vectors = records.vectors_after(db, key, after_id, up_to_id)
+            if ids.size == 0:
+                return after_id
+            live.index.add_with_ids(vectors, ids)
+            after_id = int(ids[-1])
+
+    def _remove_deleted(self, db: sqlite3.Connection, key: str, live: LiveIndex) -> None:
+        """Drop from an exact index the rows deleted from SQLite (approximate indexes
+        keep them as stale entries)."""
         import faiss
 
+        if live.approximate:
+            return
+        deleted = np.setdiff1d(indexed_ids(live.index), records.stored_ids(db, key))
+        if deleted.size:
+            live.index.remove_ids(faiss.IDSelectorBatch(deleted))
+
+    def _load_index(self, key: str) -> LiveIndex | None:
         file = self._index_file(key)
-        if not file.exists():
-            return None
         try:
-            loaded = faiss.read_index(str(file))
+            return read_index(file)
         except RuntimeError:
             log.warning("Index file %s is unreadable; rebuilding it", file, exc_info=True)
             return None
-        # read_index gives the most derived class already; a downcast copy would not own
-        # the index, which would be freed with ``loaded``.
-        if not isinstance(loaded, faiss.IndexIDMap2):
-            return None
-        inner = faiss.downcast_index(loaded.index)
-        return _LiveIndex(loaded, isinstance(inner, faiss.IndexHNSW), dirty=False)
 
     def _build_index(
         self,
         db: sqlite3.Connection,
         key: str,
         dimension: int,
-        approximate: bool | None,
+        kind: IndexKind,
         up_to_id: int | None,
-    ) -> _LiveIndex:
+    ) -> LiveIndex:
         """A fresh index of ``key``'s vectors (with ids up to ``up_to_id``, when given)."""
-        if approximate is None:
-            count = db.execute("SELECT COUNT(*) FROM chunks WHERE collection = ?", (key,))
-            approximate = int(count.fetchone()[0]) > self._hnsw_threshold
-        index = _new_index(dimension, approximate)
-        last_id = 0
-        limit = up_to_id if up_to_id is not None else 2**62
-        while True:
-            rows = db.execute(
-                "SELECT id, vector FROM chunks WHERE collection = ? AND id > ? AND id <= ? "
-                "ORDER BY id LIMIT ?",
-                (key, last_id, limit, _READ_BATCH),
-            ).fetchall()
-            if not rows:
-                break
-            last_id = rows[-1][0]
-            ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-            vectors = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32)
-            index.add_with_ids(vectors.reshape(len(rows), dimension), ids)
-        return _LiveIndex(index, approximate, dirty=True)
+        count = self.count_in(db, key)
+        index = new_index(dimension, kind, count)
+        if kind == "ivf":
+            train(index, records.sample_vectors(db, key, count, ivf_training_size(count)))
+        live = LiveIndex(index, kind, dirty=True)
+        self._add_rows_after(db, key, live, 0, up_to_id)
+        return live
+
+    @staticmethod
+    def count_in(db: sqlite3.Connection, key: str) -> int:
+        row = db.execute("SELECT COUNT(*) FROM chunks WHERE collection = ?", (key,))
+        return int(row.fetchone()[0])
 
     def _update_index(
         self,
@@ -560,14 +479,15 @@ class FaissVectorStore:
             raise
         self._rebuild_if_due(key, live)
 
-    def _rebuild_if_due(self, key: str, live: _LiveIndex) -> None:
+    def _rebuild_if_due(self, key: str, live: LiveIndex) -> None:
         if key in self._rebuilds:
             return
         stored = live.index.ntotal - live.stale
-        if live.approximate:
-            due = live.stale > max(1_000, stored // 10) or stored <= self._hnsw_threshold // 2
-        else:
-            due = stored > self._hnsw_threshold
+        due = (
+            self._thresholds.kind_for(stored, live.kind) != live.kind
+            or (live.approximate and live.stale > max(1_000, stored // 10))
+            or outgrown(live)
+        )
         if due:
             thread = threading.Thread(
                 target=self._rebuild, args=(key,), name=f"faiss-rebuild-{key}", daemon=True
@@ -576,71 +496,76 @@ class FaissVectorStore:
             thread.start()
 
     def _rebuild(self, key: str) -> None:
-        """Build ``key``'s index anew from a snapshot of SQLite, outside the lock, then
-        add what was written meanwhile and swap it in."""
+        """Build ``key``'s index anew from a snapshot of SQLite, outside the lock; add
+        what was written meanwhile (also outside the lock, but for the last few rows)
+        and swap it in. Starts over when the collection has grown into another kind
+        of index meanwhile (a library being ingested quickly)."""
         try:
             reader = sqlite3.connect(self._path / DATABASE_NAME, check_same_thread=False)
             try:
-                reader.execute("BEGIN")  # one read transaction: a consistent snapshot
-                try:
-                    row = reader.execute(
-                        "SELECT dimension, (SELECT COUNT(*) FROM chunks WHERE collection = ?), "
-                        "(SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'chunks') "
-                        "FROM collections WHERE key = ?",
-                        (key, key),
-                    ).fetchone()
-                    if row is None or row[0] is None:
-                        return
-                    dimension, count, snapshot_id = row
-                    rebuilt = self._build_index(
-                        reader, key, dimension, count > self._hnsw_threshold, snapshot_id
-                    )
-                finally:
-                    reader.rollback()
+                rebuilt = self._rebuild_outside_lock(reader, key)
             finally:
                 reader.close()
+            if rebuilt is None:
+                return
+            live, caught_up_to = rebuilt
             with self._lock:
                 if key not in self._indexes:
                     return  # collection deleted, or its index dropped, meanwhile
                 db = self._connect()
-                rows = db.execute(
-                    "SELECT id, vector FROM chunks WHERE collection = ? AND id > ? ORDER BY id",
-                    (key, snapshot_id),
-                ).fetchall()
-                if rows:
-                    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-                    vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-                    rebuilt.index.add_with_ids(vectors.reshape(len(rows), dimension), ids)
-                rebuilt.stale = max(0, rebuilt.index.ntotal - self.count(key))
-                self._indexes[key] = rebuilt
-                self._save_index(key, rebuilt)
+                self._add_rows_after(db, key, live, caught_up_to, up_to_id=None)
+                self._remove_deleted(db, key, live)
+                live.stale = max(0, live.index.ntotal - self.count(key))
+                self._indexes[key] = live
+                self._save_index(key, live)
         except Exception:
             log.warning("Rebuilding the search index of %s failed", key, exc_info=True)
         finally:
             self._rebuilds.pop(key, None)
+
+    def _rebuild_outside_lock(
+        self, reader: sqlite3.Connection, key: str
+    ) -> tuple[LiveIndex, int] | None:
+        while True:
+            with reader:  # one read transaction: a consistent snapshot
+                reader.execute("BEGIN")
+                row = reader.execute(
+                    "SELECT dimension FROM collections WHERE key = ?", (key,)
+                ).fetchone()
+                if row is None or row[0] is None:
+                    return None
+                count = self.count_in(reader, key)
+                kind = self._thresholds.kind_for(count, self._current_kind(key))
+                snapshot_id = records.newest_id(reader)
+                live = self._build_index(reader, key, row[0], kind, snapshot_id)
+            caught_up_to = snapshot_id
+            while True:
+                newest = records.newest_id(reader)
+                if newest - caught_up_to <= _CATCH_UP_UNDER_LOCK:
+                    return live, caught_up_to
+                if self._thresholds.kind_for(self.count_in(reader, key), kind) != kind:
+                    break  # grown past another threshold: build that kind instead
+                caught_up_to = self._add_rows_after(reader, key, live, caught_up_to, newest)
+                caught_up_to = max(caught_up_to, newest)
+
+    def _current_kind(self, key: str) -> IndexKind | None:
+        live = self._indexes.get(key)
+        return live.kind if live is not None else None
 
     def _wait_for_rebuild(self, key: str) -> None:
         thread = self._rebuilds.get(key)
         if thread is not None:
             thread.join()
 
-    def _save_index(self, key: str, live: _LiveIndex) -> None:
+    def _save_index(self, key: str, live: LiveIndex) -> None:
         """Write the index atomically and record which generation it holds."""
-        import faiss
-
         db = self._connect()
         generation = db.execute(
             "SELECT generation FROM collections WHERE key = ?", (key,)
         ).fetchone()
         if generation is None:
             return
-        target = self._index_file(key)
-        temporary = target.with_suffix(".faiss.tmp")
-        faiss.write_index(live.index, str(temporary))
-        with open(temporary, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-        _fsync_folder(self._path)
+        write_atomically(live.index, self._index_file(key))
         with db:
             db.execute(
                 "UPDATE collections SET saved_generation = ? WHERE key = ?", (generation[0], key)
@@ -648,67 +573,34 @@ class FaissVectorStore:
         live.dirty = False
 
     def _search_everything(
-        self, live: _LiveIndex, query: np.ndarray, k: int
+        self, live: LiveIndex, query: np.ndarray, k: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        # Deleted chunks still in the index (an HNSW graph cannot drop them) take places
-        # in the results: fetch more.
+        # Deleted chunks still in the index (an approximate one cannot drop them) take
+        # places in the results: fetch more.
         fetch = min(k + live.stale, live.index.ntotal)
-        params = _search_parameters(live.approximate, None, fetch)
+        params = search_parameters(live.kind, None, fetch)
         scores, ids = live.index.search(query, fetch, params=params)
         return scores[0], ids[0]
 
     def _search_among(
-        self, live: _LiveIndex, query: np.ndarray, k: int, allowed: np.ndarray
+        self, live: LiveIndex, query: np.ndarray, k: int, allowed: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         import faiss
 
         fetch = min(k, allowed.size)
         if live.approximate and allowed.size <= _EXACT_FILTER_LIMIT:
-            # A graph search restricted to few chunks can miss some: score them all.
+            # An approximate search restricted to few chunks can miss some: score them all.
             vectors = live.index.reconstruct_batch(allowed)
             scores = vectors @ query[0]
             best = np.argsort(-scores)[:fetch]
             return scores[best], allowed[best]
         selector = faiss.IDSelectorBatch(allowed)
-        params = _search_parameters(live.approximate, selector, 4 * k)
+        params = search_parameters(live.kind, selector, 4 * k)
         scores, ids = live.index.search(query, fetch, params=params)
         return scores[0], ids[0]
 
     def _failures(self, action: str) -> AbstractContextManager[None]:
         return reporting_failures(self._path, action)
-
-
-def _search_parameters(
-    approximate: bool, selector: faiss.IDSelector | None, depth: int
-) -> faiss.SearchParameters:
-    import faiss
-
-    # One query is too little work to share: OpenMP's threads cost ten times the search
-    # itself on a busy 2-core machine. The setting is per thread (this search's only).
-    faiss.omp_set_num_threads(1)
-
-    params: faiss.SearchParameters
-    if approximate:
-        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing in stubs
-        params.efSearch = max(_HNSW_MIN_SEARCH_DEPTH, depth)  # type: ignore[attr-defined]
-    else:
-        params = faiss.SearchParameters()
-    if selector is not None:
-        params.sel = selector
-    return params
-
-
-def _new_index(dimension: int, approximate: bool) -> faiss.IndexIDMap2:
-    import faiss
-
-    inner: faiss.Index
-    if approximate:
-        hnsw = faiss.IndexHNSWFlat(dimension, _HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-        hnsw.hnsw.efConstruction = _HNSW_BUILD_DEPTH
-        inner = hnsw
-    else:
-        inner = faiss.IndexFlatIP(dimension)
-    return faiss.IndexIDMap2(inner)
 
 
 def _check_key(key: str) -> None:
@@ -727,90 +619,6 @@ def _normalised(vectors: np.ndarray) -> np.ndarray:
     norms[norms == 0] = 1.0  # a zero vector stays zero: similar to nothing
     normalised: np.ndarray = np.ascontiguousarray(vectors / norms, dtype=np.float32)
     return normalised
-
-
-def _next_id(db: sqlite3.Connection) -> int:
-    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'chunks'").fetchone()
-    return (int(row[0]) if row else 0) + 1
-
-
-def _bump_generation(db: sqlite3.Connection, key: str) -> None:
-    db.execute("UPDATE collections SET generation = generation + 1 WHERE key = ?", (key,))
-
-
-def _delete_ids(db: sqlite3.Connection, ids: list[int]) -> None:
-    for start in range(0, len(ids), _SQL_VARIABLES):
-        batch = ids[start : start + _SQL_VARIABLES]
-        db.execute(f"DELETE FROM chunks WHERE id IN ({','.join('?' * len(batch))})", batch)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); Windows cannot open folders for this."""
-    if os.name != "posix":
-        return
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _metadata_of(chunk: Chunk) -> str:
-    return json.dumps(
-        {
-            "index": chunk.index,
-            "path": chunk.path,
-            "title": chunk.title,
-            "page": chunk.page,
-            "heading_path": list(chunk.heading_path),
-            "char_start": chunk.char_start,
-            "char_end": chunk.char_end,
-        },
-        ensure_ascii=False,
-    )
-
-
-def _chunk_from(
-    chunk_id: str, document_id: str, file_type: str, text: str, metadata_json: str
-) -> Chunk:
-    metadata = json.loads(metadata_json)
-    return Chunk(
-        chunk_id=chunk_id,
-        document_id=document_id,
-        index=int(metadata["index"]),
-        text=text,
-        path=metadata["path"],
-        title=metadata["title"],
-        page=metadata["page"],
-        heading_path=tuple(metadata["heading_path"]),
-        char_start=int(metadata["char_start"]),
-        char_end=int(metadata["char_end"]),
-        file_type=file_type,
-    )
-
-
-def _hit_from(
-    chunk_id: str,
-    document_id: str,
-    file_type: str,
-    text: str,
-    metadata_json: str,
-    *,
-    score: float,
-) -> VectorHit:
-    chunk = _chunk_from(chunk_id, document_id, file_type, text, metadata_json)
-    return VectorHit(
-        chunk_id=chunk.chunk_id,
-        document_id=chunk.document_id,
-        text=chunk.text,
-        score=score,
-        page=chunk.page,
-        path=chunk.path,
-        title=chunk.title,
-        heading_path=chunk.heading_path,
-        char_start=chunk.char_start,
-        char_end=chunk.char_end,
-    )
 
 
 if TYPE_CHECKING:
