@@ -9,7 +9,7 @@ import pytest
 from peewee import SqliteDatabase
 
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
-from allma_desktop.services.keyword_index import KeywordIndex, fts5_query
+from allma_desktop.services.keyword_index import KeywordIndex, fts5_query, rarest_terms
 from allma_desktop.services.library import CollectionRecord, DocumentRecord, LibraryService
 from allma_desktop.services.storage import open_database
 
@@ -247,3 +247,98 @@ def test_hits_are_found_when_other_collections_hold_all_the_best_matches(
     _add(library, library_collection, "/docs/a.txt", ["zeppelin zeppelin"] * 30)
     _add(library, papers, "/docs/b.txt", ["one zeppelin among many other words", "zeppelin, too"])
     assert len(index.search(papers.key, "zeppelin", k=2)) == 2
+
+
+# --- ranking with the rarest words -------------------------------------------------
+
+
+def test_rarest_terms_are_taken_rarest_first_within_the_budget() -> None:
+    frequencies = {"report": 900, "zeppelin": 3, "hangar": 40, "annual": 300}
+    assert rarest_terms(frequencies, wanted=5, budget=100) == ["zeppelin", "hangar"]
+
+
+def test_rarest_terms_go_past_the_budget_until_enough_chunks_can_match() -> None:
+    frequencies = {"report": 900, "zeppelin": 1, "hangar": 2}
+    assert rarest_terms(frequencies, wanted=10, budget=5) == ["zeppelin", "hangar", "report"]
+
+
+def test_the_rarest_term_is_taken_even_over_the_budget() -> None:
+    assert rarest_terms({"report": 900, "annual": 700}, wanted=0, budget=5) == ["annual"]
+
+
+def test_terms_no_chunk_holds_are_not_ranked_with() -> None:
+    assert rarest_terms({"zeppelin": 0, "hangar": 2}, wanted=1, budget=5) == ["hangar"]
+
+
+def test_chunk_frequencies_count_every_form_of_a_word(
+    library: LibraryService, index: KeywordIndex
+) -> None:
+    collection = library.default_collection()
+    _add(library, collection, "/docs/a.txt", ["indexes", "indexed twice", "indexing", "other"])
+    assert index.chunk_frequencies(["index", "indexing", "absent"], cap=10) == {
+        "index": 3,
+        "indexing": 3,
+        "absent": 0,
+    }
+
+
+def test_chunk_frequencies_stop_counting_at_the_cap(
+    library: LibraryService, index: KeywordIndex
+) -> None:
+    collection = library.default_collection()
+    _add(library, collection, "/docs/a.txt", [f"report {n}" for n in range(8)])
+    assert index.chunk_frequencies(["report"], cap=3) == {"report": 3}
+
+
+COMMON = [f"The annual report, part {n}." for n in range(12)]
+
+
+def test_the_chunk_holding_all_the_words_ranks_first_when_only_rare_words_rank(
+    library: LibraryService, db: SqliteDatabase
+) -> None:
+    collection = library.default_collection()
+    document = _add(
+        library,
+        collection,
+        "/docs/a.txt",
+        [*COMMON, "The zeppelin left.", "The hangar report: the zeppelin hangar is empty."],
+    )
+    index = KeywordIndex(db, ranking_budget=3)  # "report" (13 chunks) is over budget
+
+    hits = index.search(collection.key, "zeppelin hangar report", k=2)
+
+    assert [hit.chunk_id for hit in hits] == [f"{document.id}:13", f"{document.id}:12"]
+
+
+def test_common_words_are_searched_when_the_rare_words_find_too_few_chunks(
+    library: LibraryService, db: SqliteDatabase
+) -> None:
+    collection = library.default_collection()
+    document = _add(library, collection, "/docs/a.txt", [*COMMON, "The zeppelin report."])
+    index = KeywordIndex(db, ranking_budget=3)
+
+    hits = index.search(collection.key, "zeppelin report", k=5)
+
+    assert len(hits) == 5 and hits[0].chunk_id == f"{document.id}:12"
+
+
+def test_rare_words_found_only_in_other_collections_fall_back_to_every_word(
+    library: LibraryService, db: SqliteDatabase
+) -> None:
+    library_collection = library.default_collection()
+    papers = library.create_collection("Papers")
+    _add(library, library_collection, "/docs/a.txt", ["zeppelin report"] * 3)
+    _add(library, papers, "/docs/b.txt", COMMON)
+    index = KeywordIndex(db, ranking_budget=3)  # ranks with "zeppelin" alone first
+
+    hits = index.search(papers.key, "zeppelin report", k=2)
+
+    assert len(hits) == 2 and all("report" in hit.text for hit in hits)
+
+
+def test_words_no_chunk_holds_find_nothing_without_ranking(
+    library: LibraryService, index: KeywordIndex
+) -> None:
+    collection = library.default_collection()
+    _add(library, collection, "/docs/a.txt", COMMON)
+    assert index.search(collection.key, "zeppelin hangar", k=5) == []

@@ -4,13 +4,21 @@ The user's words are never passed to FTS5 as query syntax: they are cut into
 words, each quoted, and OR-ed, so quotes, ``AND``/``NEAR``, ``*`` or brackets
 in a question are just text. Very common English words are left out unless
 the question has nothing else, which keeps ranking sharp and the query fast.
+
+BM25 costs a few microseconds for every chunk that matches any query word, so an
+OR of all the words of a question scores most of a large library. A search
+therefore first counts (up to a cap) how many chunks hold each word and ranks
+with the rarest words only, as many as fit a budget of matching chunks; the
+words left out are common ones that BM25 weighs little anyway, and the rerank in
+``rag.py`` still counts them. Only when the rare words find too few chunks does
+the search rank with every word.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,10 +72,47 @@ def query_terms(query: str) -> list[str]:
 
 def fts5_query(query: str) -> str:
     """A safe FTS5 MATCH expression for free text: quoted words joined by OR; "" if none."""
-    return " OR ".join(f'"{term}"' for term in query_terms(query))
+    return _any_of(query_terms(query))
 
 
-SHORTLIST_PER_HIT = 10
+def _any_of(terms: Sequence[str]) -> str:
+    # A quoted FTS5 string is always a plain phrase; a quote inside is written twice.
+    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+
+
+RANKING_BUDGET = 2000
+"""How many matching chunks BM25 may score before common words are left out of the ranking.
+
+BM25 costs FTS5 one to three microseconds per matching chunk (measured at 100k chunks),
+so this keeps the ranking within a few milliseconds, while the rarest words of a
+question, those that say what it is about, usually match fewer chunks than this."""
+
+
+def rarest_terms(
+    frequencies: Mapping[str, int], wanted: int, budget: int = RANKING_BUDGET
+) -> list[str]:
+    """The terms to rank with, rarest first: those that fit in ``budget`` matching chunks.
+
+    ``frequencies`` maps each term to the number of chunks holding it (a count that
+    may be capped above ``budget``). The rarest term is always taken, and more are
+    taken past the budget while the chosen ones cannot match ``wanted`` chunks
+    between them. Terms no chunk holds are left out: they cannot match.
+    """
+    present = sorted(
+        (term for term, count in frequencies.items() if count > 0), key=frequencies.__getitem__
+    )
+    chosen: list[str] = []
+    matching = 0  # at most this many chunks hold a chosen term
+    for term in present:
+        count = frequencies[term]
+        if chosen and matching >= wanted and matching + count > budget:
+            break  # every term after this one is at least as common
+        chosen.append(term)
+        matching += count
+    return chosen
+
+
+SHORTLIST_PER_HIT = 4
 """How many of the best matches in the whole library to shortlist per hit wanted."""
 
 # The match runs on the index alone; each matching rowid is then one primary-key look-up
@@ -91,8 +136,9 @@ LIMIT ?
 class KeywordIndex:
     """BM25 search within one collection's chunk texts (written by ``LibraryService``)."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: SqliteDatabase, ranking_budget: int = RANKING_BUDGET) -> None:
         self._db = db
+        self._ranking_budget = ranking_budget
 
     @property
     def db(self) -> SqliteDatabase:
@@ -110,17 +156,21 @@ class KeywordIndex:
 
         ``document_ids`` limits the search to those documents (an empty list finds nothing).
         """
-        match = fts5_query(query)
-        if not match or k <= 0 or (document_ids is not None and not document_ids):
+        terms = query_terms(query)
+        if not terms or k <= 0 or (document_ids is not None and not document_ids):
             return []
         if document_ids is None:
-            # The library's best matches are usually enough: most searches cover a
-            # collection holding much of the library. Ranking all of them is the fallback.
-            rows = self._search(match, collection_key, k, shortlist=k * SHORTLIST_PER_HIT)
-            if len(rows) < k:
-                rows = self._search(match, collection_key, k)
+            frequencies = self.chunk_frequencies(terms, cap=self._ranking_budget + 1)
+            rarest = rarest_terms(frequencies, k, self._ranking_budget)
+            rows = self._search_collection(_any_of(rarest), collection_key, k) if rarest else []
+            found = [term for term in terms if frequencies[term] > 0]
+            if len(rows) < k and len(found) > len(rarest):
+                # The rare words are too few (or mostly in other collections): every word.
+                rows = self._search_collection(_any_of(found), collection_key, k)
         else:
-            rows = self._search(match, collection_key, k, list(dict.fromkeys(document_ids)))
+            rows = self._search(
+                _any_of(terms), collection_key, k, list(dict.fromkeys(document_ids))
+            )
         return [
             KeywordHit(
                 chunk_id=chunk_id,
@@ -147,6 +197,32 @@ class KeywordIndex:
                 title,
             ) in rows
         ]
+
+    @translating_store_errors
+    def chunk_frequencies(self, terms: Sequence[str], cap: int) -> dict[str, int]:
+        """How many chunks of the library hold each term, counted up to ``cap``.
+
+        FTS5 stems each term as it stems the texts, so "indexing" counts chunks that say
+        "indexes". One statement for all terms; each count reads at most ``cap`` entries
+        of the term's list of chunks, so a common word costs no more than a rare one.
+        """
+        if not terms:
+            return {}
+        counts = " UNION ALL ".join(
+            f"SELECT {position}, count(*) FROM "
+            f"(SELECT 1 FROM {KEYWORD_INDEX} WHERE {KEYWORD_INDEX} MATCH ? LIMIT {int(cap)})"
+            for position in range(len(terms))
+        )
+        rows = execute_sql(self._db, counts, [_any_of([term]) for term in terms])
+        return {terms[position]: int(count) for position, count in rows}
+
+    def _search_collection(self, match: str, collection_key: str, k: int) -> list[tuple[Any, ...]]:
+        # The library's best matches are usually enough: most searches cover a
+        # collection holding much of the library. Ranking all of them is the fallback.
+        rows = self._search(match, collection_key, k, shortlist=k * SHORTLIST_PER_HIT)
+        if len(rows) < k:
+            rows = self._search(match, collection_key, k)
+        return rows
 
     def _search(
         self,

@@ -1,0 +1,37 @@
+"""The word normaliser behind the coverage rerank."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from allma_desktop.services.text_terms import QueryTerms, content_terms
+
+# Words built from stems and endings the stemmer cuts, so generated texts share terms.
+_WORDS = st.sampled_from(
+    ["index", "indexes", "indexing", "reindexed", "study", "studies", "studied", "the",
+     "does", "doe", "x", "café", "Cafe", "2019", "pixel", "pixels", "pix", "a_b", "ab"]
+)  # fmt: skip
+_TEXTS = st.lists(_WORDS, max_size=12).map(" ".join)
+
+
+@given(question=_TEXTS, text=_TEXTS)
+def test_held_in_finds_exactly_the_question_terms_the_text_holds(question: str, text: str) -> None:
+    terms = QueryTerms(question)
+    assert terms.held_in(text) == set(content_terms(text)) & terms.terms
+
+
+def test_other_forms_of_a_question_word_are_held() -> None:
+    assert QueryTerms("which studies index pixels").held_in("Studied, indexing a pixel") == {
+        "study",
+        "index",
+        "pixel",
+    }
+
+
+def test_a_question_word_inside_a_longer_word_is_not_held() -> None:
+    assert QueryTerms("index").held_in("the reindexed table") == frozenset()
+
+
+def test_a_question_of_stopwords_holds_nothing() -> None:
+    assert QueryTerms("what is the").held_in("what is the answer") == frozenset()
