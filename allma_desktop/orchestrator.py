@@ -14,7 +14,8 @@ import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field, replace
+from contextlib import aclosing
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from allma_desktop.cancel import CancelToken
@@ -24,7 +25,6 @@ from allma_desktop.errors import (
     DiskFull,
     DocumentError,
     NotFound,
-    OllamaError,
     StoreNotWritable,
 )
 from allma_desktop.events import (
@@ -33,7 +33,6 @@ from allma_desktop.events import (
     ChatStarted,
     EmbedProgress,
     FileFinished,
-    FileParsed,
     FileStarted,
     IngestEvent,
     IngestFinished,
@@ -44,14 +43,14 @@ from allma_desktop.events import (
     ThinkingChunk,
     TokenChunk,
 )
+from allma_desktop.ingest_pipeline import IngestPipeline
 from allma_desktop.services.conversations import (
     ConversationRecord,
     ConversationService,
     SourceRecord,
 )
 from allma_desktop.services.doctor import Doctor, DoctorReport
-from allma_desktop.services.documents.chunking import prefix_for_embedding
-from allma_desktop.services.documents.model import Chunk, DocumentMetadata
+from allma_desktop.services.documents.model import Chunk
 from allma_desktop.services.documents.parse_worker import ParseWorker
 from allma_desktop.services.documents.service import DocumentService
 from allma_desktop.services.engine_lock import EngineLock
@@ -64,12 +63,10 @@ from allma_desktop.services.llm import (
     OllamaService,
     PullProgress,
 )
+from allma_desktop.services.prompting import build_messages, cited_sources
 from allma_desktop.services.rag import (
     RAGService,
     RetrievalSettings,
-    build_messages,
-    cited_sources,
-    embedding_document_text,
 )
 from allma_desktop.services.storage import open_database
 from allma_desktop.services.vectorstore.base import VectorStore
@@ -122,19 +119,6 @@ class HealthReport:
         }
 
 
-PENDING_DOCUMENT_ID = "pending"  # chunks are cut before the document row exists
-
-
-@dataclass
-class _Prepared:
-    """A file after parsing and chunking, or the result it already ended with."""
-
-    path: Path
-    metadata: DocumentMetadata | None = None
-    chunks: list[Chunk] = field(default_factory=list)
-    finished: FileFinished | None = None
-
-
 class Orchestrator:
     """Create it, ``await open()``, use it, ``await close()``.
 
@@ -144,15 +128,14 @@ class Orchestrator:
 
     def __init__(self, config: AppConfig, store: VectorStore | None = None) -> None:
         self.config = config
-        self.llm = OllamaService(
-            config.ollama_host, timeout=config.request_timeout, headers=config.ollama_headers
-        )
+        self.llm = OllamaService.from_config(config)
         self.documents = DocumentService(
             chunk_size=config.chunk_size, chunk_overlap=config.chunk_overlap
         )
         # Parsing runs in a separate process (started on the first file) that can be
         # stopped when a file hangs or crashes its reader.
         self.parse_worker = ParseWorker(ocr=config.ocr)
+        self.ingest_pipeline = IngestPipeline(self)
         self._store = store
         self._library: LibraryService | None = None
         self._conversations: ConversationService | None = None
@@ -267,7 +250,7 @@ class Orchestrator:
         await asyncio.to_thread(self.store.delete_document, record.collection_key, document_id)
         return record
 
-    # --- ingestion -----------------------------------------------------------------
+    # --- ingestion (the stages are in ingest_pipeline.py) -----------------------------
 
     async def ingest(
         self,
@@ -282,193 +265,12 @@ class Orchestrator:
         file alike (Ollama unreachable, disk full) ends the batch early, with that
         error on ``IngestFinished``.
         """
-        cancel = cancel or CancelToken()
-        collection = self.collection(collection_id)
-        await asyncio.to_thread(self.store.ensure_collection, collection.key)
-        files, skipped = await asyncio.to_thread(self._expand_paths, paths)
-        yield IngestStarted(total_files=len(files), skipped=len(skipped))
-        results: list[FileFinished] = []
-        for path, reason in skipped:
-            skipped_result = FileFinished(str(path), "skipped", reason)
-            results.append(skipped_result)
-            yield skipped_result
+        events = self.ingest_pipeline.ingest(paths, collection_id, cancel, force)
+        async with aclosing(events):  # a consumer that stops early still cleans up at once
+            async for event in events:
+                yield event
 
-        started = time.monotonic()
-        chunks_done = 0
-        fatal: AllmaError | None = None
-        # While one file is embedded, the next is read and chunked: parsing (CPU) and
-        # embedding (Ollama) overlap instead of taking turns.
-        upcoming: asyncio.Task[_Prepared] | None = None
-        if files:
-            upcoming = asyncio.ensure_future(self._prepare(files[0], collection, force))
-        try:
-            for index, path in enumerate(files, start=1):
-                if cancel.cancelled or upcoming is None:
-                    break
-                yield FileStarted(str(path), index, len(files))
-                prepared = await upcoming
-                upcoming = None
-                if index < len(files) and not cancel.cancelled:
-                    upcoming = asyncio.ensure_future(self._prepare(files[index], collection, force))
-                result: FileFinished | None = prepared.finished
-                if result is not None:
-                    yield result
-                else:
-                    try:
-                        async for event in self._index_prepared(prepared, collection, cancel):
-                            if isinstance(event, FileFinished):
-                                result = event
-                            yield event
-                    except (StoreNotWritable, DiskFull, OllamaError) as exc:
-                        fatal = exc
-                if result is None:
-                    error = fatal or AllmaError("Indexing was cancelled.")
-                    status_reason = "cancelled" if fatal is None else error.message
-                    result = FileFinished(str(path), "failed", status_reason, error=fatal)
-                    yield result
-                results.append(result)
-                chunks_done += result.chunks
-                elapsed = time.monotonic() - started
-                eta = elapsed / index * (len(files) - index)
-                yield IngestProgress(index, len(files), chunks_done, eta)
-                if fatal is not None:
-                    break
-        finally:
-            if upcoming is not None:
-                upcoming.cancel()
-        yield IngestFinished(tuple(results), cancelled=cancel.cancelled, error=fatal)
-
-    def _expand_paths(
-        self, paths: Sequence[str | Path]
-    ) -> tuple[list[Path], list[tuple[Path, str]]]:
-        """Files to index and files skipped with a reason; folders are walked recursively."""
-        files: list[Path] = []
-        skipped: list[tuple[Path, str]] = []
-        seen: set[Path] = set()
-
-        def consider(path: Path) -> None:
-            try:
-                resolved = path.resolve()
-            except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python 3.11
-                skipped.append((path, "symlink loop"))
-                return
-            if resolved in seen:
-                return
-            seen.add(resolved)
-            reason = self.documents.skip_reason(path)
-            if reason:
-                skipped.append((path, reason))
-            else:
-                files.append(resolved)
-
-        for raw in paths:
-            path = Path(raw).expanduser()
-            if not path.exists():
-                skipped.append((path, "not found"))
-            elif path.is_dir():
-                for root, dirnames, filenames in os.walk(path, followlinks=False):
-                    # Hidden folders (.git, .venv) are never documents the user meant.
-                    dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                    for name in sorted(filenames):
-                        if name.startswith("."):
-                            continue
-                        consider(Path(root) / name)
-            else:
-                consider(path)
-        return files, skipped
-
-    async def _prepare(self, path: Path, collection: CollectionRecord, force: bool) -> _Prepared:
-        """Hash, skip if unchanged, then parse and chunk: everything before embedding."""
-        library = self.library
-        try:
-            content_hash = await asyncio.to_thread(self.documents.hash_file, path)
-        except OSError as exc:
-            reason = f"cannot read the file ({exc.strerror or exc})"
-            return _Prepared(path, finished=FileFinished(str(path), "failed", reason))
-        existing = library.document_by_path(collection.id, str(path))
-        if (
-            existing is not None
-            and not force
-            and existing.status == "ready"
-            and existing.content_hash == content_hash
-        ):
-            unchanged = FileFinished(
-                str(path), "unchanged", "", existing.id, existing.chunk_count, existing.page_count
-            )
-            return _Prepared(path, finished=unchanged)
-        try:
-            metadata, chunks = await self._parse_and_chunk(path)
-        except DocumentError as exc:
-            # The failure is recorded on the file's row, so the library shows it with its reason.
-            failed = existing or library.start_document(collection.id, str(path))
-            library.mark_failed(failed.id, _reason(exc))
-            return _Prepared(
-                path, finished=FileFinished(str(path), "failed", _reason(exc), failed.id, error=exc)
-            )
-        return _Prepared(path, metadata=metadata, chunks=chunks)
-
-    async def _parse_and_chunk(self, path: Path) -> tuple[DocumentMetadata, list[Chunk]]:
-        """Parse and chunk in the parse worker process, under its per-file time limit."""
-        return await self.parse_worker.parse_and_chunk(
-            path,
-            chunk_size=self.documents.chunk_size,
-            chunk_overlap=self.documents.chunk_overlap,
-            document_id=PENDING_DOCUMENT_ID,
-        )
-
-    async def _index_prepared(
-        self, prepared: _Prepared, collection: CollectionRecord, cancel: CancelToken
-    ) -> AsyncIterator[IngestEvent]:
-        """Embed and store a parsed file; its row turns ``ready`` only once all of it is stored."""
-        library = self.library
-        path, metadata = prepared.path, prepared.metadata
-        assert metadata is not None
-        record = library.start_document(
-            collection.id, str(path), title=metadata.title, file_type=metadata.file_type
-        )
-        version = metadata.content_hash[:8]
-        # Versioned ids: a changed file's new chunks never collide with its old ones,
-        # so the old ones stay searchable until the new ones are fully stored.
-        chunks = [
-            replace(c, document_id=record.id, chunk_id=f"{record.id}:{version}:{c.index}")
-            for c in prepared.chunks
-        ]
-        yield FileParsed(str(path), metadata.page_count, len(chunks))
-
-        old_chunk_ids = await asyncio.to_thread(library.document_chunk_ids, record.id)
-        stored: list[str] = []
-        try:
-            async for done in self._embed_and_store(chunks, collection, cancel, stored):
-                yield EmbedProgress(str(path), done, len(chunks))
-            if cancel.cancelled:
-                await self._discard_vectors(collection.key, stored)
-                library.mark_failed(record.id, "cancelled")
-                yield FileFinished(str(path), "failed", "cancelled", record.id)
-                return
-            await asyncio.to_thread(
-                library.commit_document,
-                record.id,
-                chunks=chunks,
-                collection_key=collection.key,
-                metadata=metadata,
-                mtime=_mtime(path),
-            )
-        except BaseException as exc:
-            # Take the new vectors back out, so no chunk is searchable without its row.
-            await self._discard_vectors(collection.key, stored)
-            if not isinstance(exc, AllmaError):
-                raise
-            library.mark_failed(record.id, exc.message)
-            if isinstance(exc, OllamaError | StoreNotWritable | DiskFull):
-                raise
-            yield FileFinished(str(path), "failed", exc.message, record.id, error=exc)
-            return
-        stale = old_chunk_ids - {c.chunk_id for c in chunks}
-        if stale:
-            await self._discard_vectors(collection.key, sorted(stale))
-        yield FileFinished(str(path), "indexed", "", record.id, len(chunks), metadata.page_count)
-
-    async def _embed_and_store(
+    def _embed_and_store(
         self,
         chunks: Sequence[Chunk],
         collection: CollectionRecord,
@@ -476,71 +278,10 @@ class Orchestrator:
         stored: list[str],
         dimensions: list[int] | None = None,
     ) -> AsyncIterator[int]:
-        """Embed in batches (one request each) and store each batch while the next is embedded.
-
-        ``stored`` collects the ids handed to the store, so a caller can take them back
-        out if the document fails later. Only one batch of vectors is held at a time.
-        With ``dimensions`` given, the vector size is appended there instead of being
-        checked against (and recorded on) the collection.
-        """
-        model = self.config.ollama_embedding_model
-        size = self.config.embed_batch_size
-        storing: asyncio.Future[None] | None = None
-        try:
-            for start in range(0, len(chunks), size):
-                if cancel.cancelled:
-                    return
-                batch = chunks[start : start + size]
-                texts = [embedding_document_text(model, prefix_for_embedding(c)) for c in batch]
-                vectors = await self.llm.embed(model, texts)
-                if start == 0 and dimensions is not None:
-                    dimensions.append(len(vectors[0]) if vectors else 0)
-                elif start == 0:
-                    await self._check_embedding_dimension(collection, vectors)
-                if storing is not None:
-                    await storing
-                stored.extend(c.chunk_id for c in batch)
-                storing = asyncio.ensure_future(
-                    asyncio.to_thread(self.store.add, collection.key, batch, vectors)
-                )
-                yield start + len(batch)
-            if storing is not None:
-                await storing
-                storing = None
-        finally:
-            if storing is not None and not storing.done():
-                # Let an in-flight write finish before anyone deletes what it wrote.
-                await asyncio.gather(storing, return_exceptions=True)
+        return self.ingest_pipeline.embed_and_store(chunks, collection, cancel, stored, dimensions)
 
     async def _discard_vectors(self, key: str, chunk_ids: Sequence[str]) -> None:
-        if not chunk_ids:
-            return
-        try:
-            await asyncio.shield(asyncio.to_thread(self.store.delete_chunks, key, list(chunk_ids)))
-        except AllmaError as exc:
-            # The doctor removes vectors without a committed row; never hide the first error.
-            log.warning("Could not remove %d vectors: %s", len(chunk_ids), exc)
-
-    async def _check_embedding_dimension(
-        self, collection: CollectionRecord, embeddings: Sequence[Sequence[float]]
-    ) -> None:
-        if not embeddings:
-            return
-        dimension = len(embeddings[0])
-        model = self.config.ollama_embedding_model
-        if collection.embedding_model is None or collection.chunk_count == 0:
-            self.library.set_embedding(collection.id, model, dimension)
-            return
-        if collection.embedding_dim != dimension or not _same_model(
-            collection.embedding_model, model
-        ):
-            raise AllmaError(
-                f"The collection '{collection.name}' was indexed with the embedding model "
-                f"'{collection.embedding_model}' ({collection.embedding_dim} dimensions), "
-                f"not '{model}' ({dimension}).",
-                f"Switch the embedding model back to '{collection.embedding_model}', "
-                "or re-index the collection with the new model.",
-            )
+        await self.ingest_pipeline.discard_vectors(key, chunk_ids)
 
     async def move_document(self, document_id: str, collection_id: int) -> DocumentRecord:
         """Move a document to another collection, re-embedding its stored chunk texts.

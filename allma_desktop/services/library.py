@@ -315,7 +315,10 @@ class LibraryService:
         """
         _check_status(status)
         absolute = normalize_path(path)
-        with self._db.atomic():
+        # IMMEDIATE: this reads then writes; a deferred transaction whose snapshot another
+        # connection (ingest commits from a worker thread) has moved past fails at once
+        # with "database is locked" instead of waiting its turn.
+        with self._db.atomic("IMMEDIATE"):
             self.get_collection(collection_id)
             existing = Document.get_or_none(
                 (Document.collection == collection_id) & (Document.path == absolute)
@@ -374,7 +377,7 @@ class LibraryService:
         foreign = {chunk.document_id for chunk in chunks} - {document_id}
         if foreign:
             raise ValueError(f"chunks of other documents {sorted(foreign)} given for {document_id}")
-        with self._db.atomic():
+        with self._db.atomic("IMMEDIATE"):  # reads then writes: see start_document
             current = self.get_document(document_id)
             if current.collection_key != collection_key:
                 raise ValueError(
