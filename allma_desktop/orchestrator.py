@@ -63,7 +63,12 @@ from allma_desktop.services.llm import (
     OllamaService,
     PullProgress,
 )
-from allma_desktop.services.prompting import build_messages, cited_sources
+from allma_desktop.services.prompting import (
+    build_messages,
+    chat_options,
+    cited_sources,
+    is_small_model,
+)
 from allma_desktop.services.rag import (
     RAGService,
     RetrievalSettings,
@@ -442,7 +447,7 @@ class Orchestrator:
         error: AllmaError | None = None
         interrupted = False
         try:
-            context_tokens, supports_thinking = await self._model_context(chat_model)
+            context_tokens, supports_thinking, small_model = await self._model_context(chat_model)
             if wants_documents:
                 collection = self.collection(collection_ref)
                 if collection.chunk_count > 0:
@@ -461,10 +466,11 @@ class Orchestrator:
                 context_tokens=context_tokens,
                 system_prompt=self.config.system_prompt,
                 retrieval_used=wants_documents,
+                small_model=small_model,
             )
             yield SourcesFound(tuple(sources))
             think = True if (self.config.think and supports_thinking) else None
-            options = {"temperature": self.config.temperature, "num_ctx": context_tokens}
+            options = chat_options(context_tokens, self.config.temperature, small_model=small_model)
             last_save = time.monotonic()
             stream = self.llm.chat_stream(chat_model, messages, think=think, options=options)
             try:
@@ -556,14 +562,16 @@ class Orchestrator:
         chunks = self.library.chunks_by_ids([s.chunk_id for s in sources])
         return {chunk_id: chunk.text for chunk_id, chunk in chunks.items()}
 
-    async def _model_context(self, model: str) -> tuple[int, bool]:
-        """The ``num_ctx`` to send (kept stable per model: changing it reloads the model)."""
+    async def _model_context(self, model: str) -> tuple[int, bool, bool]:
+        """The ``num_ctx`` to send (kept stable per model: changing it reloads the model),
+        whether the model can think, and whether it is small enough for the short prompt."""
         details: ModelDetails = await self.llm.show(model)
         if model not in self._context_tokens:
             limit = self.config.context_length or DEFAULT_CONTEXT_TOKENS
             native = details.context_length or limit
             self._context_tokens[model] = min(native, limit)
-        return self._context_tokens[model], details.supports_thinking
+        small = is_small_model(details.parameter_size)
+        return self._context_tokens[model], details.supports_thinking, small
 
     def conversation(self, conversation_id: int) -> ConversationRecord:
         return self.conversations.get(conversation_id)

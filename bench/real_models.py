@@ -95,7 +95,12 @@ def minilm_embedder(
 def smollm_generator(
     max_tokens: int = 160,
 ) -> Callable[[list[dict[str, Any]], dict[str, Any]], str]:
-    """Chat messages to SmolLM2-135M's own answer (greedy, llama.cpp's chat template)."""
+    """Chat messages to SmolLM2-135M's own answer, with llama.cpp's chat template.
+
+    The request's options are applied as Ollama applies them: ``temperature`` (greedy
+    when absent), ``num_predict`` (capped at ``max_tokens`` so a rambling answer cannot
+    stall a run) and ``stop``; the repeat penalty is Ollama's default, 1.1.
+    """
     from llama_cpp import Llama
 
     llm = Llama(
@@ -107,12 +112,16 @@ def smollm_generator(
         chat = [
             {"role": str(m.get("role")), "content": str(m.get("content") or "")} for m in messages
         ]
+        wanted = int(options.get("num_predict") or -1)
+        stop = [str(text) for text in options.get("stop") or ()]
         with lock:
             result = llm.create_chat_completion(
                 messages=chat,  # type: ignore[arg-type]
-                max_tokens=max_tokens,
+                max_tokens=min(wanted, max_tokens) if wanted > 0 else max_tokens,
                 temperature=float(options.get("temperature", 0.0) or 0.0),
                 repeat_penalty=1.1,
+                stop=stop or None,
+                seed=0,
             )
         return str(result["choices"][0]["message"]["content"] or "")  # type: ignore[index]
 

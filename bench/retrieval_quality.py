@@ -204,10 +204,16 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true", help="skip the LangChain run")
     parser.add_argument("--show-misses", action="store_true")
     parser.add_argument(
+        "--show-answers", action="store_true", help="print every answer, marked right or wrong"
+    )
+    parser.add_argument(
+        "--limit", type=int, help="only the first N questions (to iterate; figures need all 40)"
+    )
+    parser.add_argument(
         "--data-dir", type=Path, help="reuse this app library (default: one per chunking code)"
     )
     args = parser.parse_args()
-    questions = load_questions()
+    questions = load_questions()[: args.limit]
     app = run_app(questions, args.answers, args.data_dir)
     print(f"app      : {app.retrieval.describe()}  [{app.seconds:.0f} s]")
     if args.show_misses:
@@ -215,7 +221,7 @@ def main() -> None:
             print(f"  miss: {miss}")
     if app.answers_correct is not None:
         print(f"app answers containing an expected string: {app.answers_correct}/{len(questions)}")
-        if args.show_misses:
+        if args.show_misses or args.show_answers:
             for question, reply in zip(questions, app.answers, strict=False):
                 mark = "ok " if question.answer_is_correct(reply) else "-- "
                 print(f"  {mark}{question.question}\n      {reply[:200]!r}")

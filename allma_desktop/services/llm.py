@@ -49,6 +49,30 @@ class ChatMessage:
 
 
 @dataclass(frozen=True)
+class ChatOptions:
+    """The model options of one chat request (Ollama's ``options``); None is Ollama's default."""
+
+    temperature: float | None = None
+    num_ctx: int | None = None
+    num_predict: int | None = None  # the most tokens to generate
+    stop: tuple[str, ...] = ()
+
+    def to_ollama(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("temperature", self.temperature),
+                ("num_ctx", self.num_ctx),
+                ("num_predict", self.num_predict),
+            )
+            if value is not None
+        }
+        if self.stop:
+            options["stop"] = list(self.stop)
+        return options
+
+
+@dataclass(frozen=True)
 class LLMDelta:
     """One step of a streamed answer; the last one has ``done`` set and the counts."""
 
@@ -76,6 +100,7 @@ class ModelDetails:
     capabilities: tuple[str, ...]
     context_length: int | None
     family: str | None
+    parameter_size: str | None = None  # as Ollama reports it: "135M", "7.6B"
 
     @property
     def supports_thinking(self) -> bool:
@@ -284,10 +309,12 @@ class OllamaService:
         messages: Sequence[ChatMessage],
         *,
         think: bool | None = None,
-        options: Mapping[str, Any] | None = None,
+        options: ChatOptions | Mapping[str, Any] | None = None,
     ) -> AsyncGenerator[LLMDelta, None]:
         """Stream the answer; ``aclose()`` on it (the user pressed Stop) closes the HTTP stream."""
         payload = [{"role": m.role, "content": m.content} for m in messages]
+        if isinstance(options, ChatOptions):
+            options = options.to_ollama()
         request_think = think
         while True:
             streamed_anything = False
@@ -389,6 +416,7 @@ class OllamaService:
             capabilities=tuple(response.capabilities or ()),
             context_length=_context_length(info),
             family=response.details.family if response.details else None,
+            parameter_size=response.details.parameter_size if response.details else None,
         )
         self._details[key] = details
         return details

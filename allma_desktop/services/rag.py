@@ -1,4 +1,4 @@
-"""RAGService: find the passages that answer a question and turn them into a prompt.
+"""RAGService: find the passages that answer a question (``prompting`` turns them into a prompt).
 
 Retrieval is hybrid: vector similarity (the embedding model through Ollama, the
 vector store) and keyword search (SQLite FTS5 BM25) are fused with reciprocal
@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from allma_desktop.events import Source
 from allma_desktop.services.keyword_index import KeywordHit, KeywordIndex
-from allma_desktop.services.llm import ChatMessage, OllamaService
-from allma_desktop.services.text_terms import content_terms
+from allma_desktop.services.llm import OllamaService
+from allma_desktop.services.text_terms import QueryTerms
 from allma_desktop.services.vectorstore.base import VectorHit, VectorStore
 
 _SEARCH_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keyword-search")
@@ -27,27 +26,6 @@ _SEARCH_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keyword-
 RRF_K = 60  # the constant from Cormack et al.; damps the weight of top ranks
 FUSED_SHARE = 0.7  # of the final score; the rest is the question's (IDF-weighted) coverage
 SNIPPET_CHARS = 400
-ANSWER_RESERVE_TOKENS = 1024
-RELATIVE_SCORE_FLOOR = 0.75  # a source scoring under this share of the best is left out
-NOT_FOUND_ANSWER = "I couldn't find this in your documents."
-
-# Short and concrete, so that small models (a few hundred million parameters) follow it too.
-SYSTEM_INSTRUCTIONS = (
-    "You are Allma, an assistant that answers questions from the user's own documents.\n"
-    "Answer the question in one or two short sentences, using only the numbered sources. "
-    "Use the exact words, names and numbers the source uses. Cite the source of each fact "
-    "with its number in square brackets, like [1]. Do not cite a number that is not listed. "
-    f'If the sources do not contain the answer, say "{NOT_FOUND_ANSWER}"'
-)
-
-NOTHING_FOUND_INSTRUCTIONS = (
-    "You are Allma, an assistant that answers questions from the user's own documents.\n"
-    "A search of the user's documents found nothing relevant to this question. Begin your "
-    f'answer with "{NOT_FOUND_ANSWER}" Then, if you can, answer briefly from general '
-    "knowledge and say clearly that it does not come from their documents."
-)
-
-_CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 
 
 @dataclass(frozen=True)
@@ -241,16 +219,16 @@ def rerank(query: str, candidates: list[Candidate]) -> list[Candidate]:
     set), so the word that singles out the answer weighs more than one every
     candidate shares.
     """
-    query_terms = set(content_terms(query))
     if not candidates:
         return []
+    question = QueryTerms(query)
     top_fused = candidates[0].fused or 1.0
-    candidate_terms = [set(content_terms(candidate.text)) for candidate in candidates]
+    candidate_terms = [question.held_in(candidate.text) for candidate in candidates]
     weights = {
         term: math.log(
             1.0 + len(candidates) / (1 + sum(term in terms for terms in candidate_terms))
         )
-        for term in query_terms
+        for term in question.terms
     }
     total_weight = sum(weights.values())
     for candidate, terms in zip(candidates, candidate_terms, strict=True):
@@ -292,101 +270,3 @@ def make_snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     cut = flat.rfind(" ", 0, limit)
     return flat[: cut if cut > limit // 2 else limit] + "…"
 
-
-def source_label(source: Source) -> str:
-    name = source.path.rsplit("/", 1)[-1] if source.path else source.title
-    where = f", page {source.page}" if source.page is not None else ""
-    if source.page is None and source.heading_path:
-        where = f", section “{' › '.join(source.heading_path)}”"
-    return f"{name}{where}"
-
-
-def build_messages(
-    question: str,
-    sources: Sequence[Source],
-    source_texts: dict[str, str],
-    history: Sequence[tuple[str, str]],
-    *,
-    context_tokens: int,
-    system_prompt: str = "",
-    retrieval_used: bool = True,
-) -> tuple[list[ChatMessage], list[Source]]:
-    """The messages to send and the sources that fitted in the context window.
-
-    Sources are added best first until the token budget (context length minus a
-    reserve for the answer, the instructions, the history and the question) is
-    spent; a source that does not fit is left out rather than cut mid-sentence.
-    """
-    if not retrieval_used:
-        instructions = system_prompt.strip() or "You are Allma, a helpful assistant."
-    elif sources:
-        instructions = SYSTEM_INSTRUCTIONS
-    else:
-        instructions = NOTHING_FOUND_INSTRUCTIONS
-    if retrieval_used and system_prompt.strip():
-        instructions = f"{instructions}\n\n{system_prompt.strip()}"
-    messages = [ChatMessage("system", instructions)]
-    messages.extend(ChatMessage(role, content) for role, content in history)
-
-    budget = context_tokens - ANSWER_RESERVE_TOKENS - approx_tokens(instructions)
-    budget -= sum(approx_tokens(content) for _, content in history) + approx_tokens(question)
-    fitted: list[Source] = []
-    blocks: list[str] = []
-    best_score = max((source.score for source in sources), default=0.0)
-    for source in sources:
-        if source.score < RELATIVE_SCORE_FLOOR * best_score:
-            continue  # far weaker than the best match: noise that distracts small models
-        text = source_texts.get(source.chunk_id, source.snippet)
-        block = f"[{len(fitted) + 1}] ({source_label(source)})\n{text.strip()}"
-        cost = approx_tokens(block)
-        if cost > budget:
-            continue
-        budget -= cost
-        fitted.append(_renumbered(source, len(fitted) + 1))
-        blocks.append(block)
-    if blocks:
-        content = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
-    else:
-        content = question
-    messages.append(ChatMessage("user", content))
-    return messages, fitted
-
-
-def _renumbered(source: Source, number: int) -> Source:
-    if source.number == number:
-        return source
-    return Source(
-        number,
-        source.document_id,
-        source.chunk_id,
-        source.path,
-        source.title,
-        source.page,
-        source.score,
-        source.snippet,
-        source.heading_path,
-        source.char_start,
-        source.char_end,
-    )
-
-
-def cited_numbers(answer: str) -> list[int]:
-    """Citation numbers in the order they first appear: ``[2]``, ``[1, 3]``."""
-    seen: list[int] = []
-    for match in _CITATION.finditer(answer):
-        for part in match.group(1).split(","):
-            number = int(part.strip())
-            if number not in seen:
-                seen.append(number)
-    return seen
-
-
-def cited_sources(answer: str, sources: Sequence[Source]) -> list[Source]:
-    """The sources the answer cites, in citation order; numbers that match no source are ignored."""
-    by_number = {source.number: source for source in sources}
-    return [by_number[n] for n in cited_numbers(answer) if n in by_number]
-
-
-def approx_tokens(text: str) -> int:
-    """About four characters a token for English text: an estimate, on the safe side."""
-    return len(text) // 4 + 1

@@ -1,0 +1,257 @@
+"""Turning retrieved passages into the messages a chat model answers from.
+
+Two prompts. A model of a billion parameters or more gets every relevant source,
+numbered, best first, as many as the context window holds, and is asked to cite
+them as ``[n]``. A smaller model (Ollama reports its ``parameter_size``, e.g.
+"135M") loses the thread in a long prompt: it gets only the best source, cut to
+the few sentences around the question's rarest words, and a plain instruction it
+follows. On the 40-question benchmark with SmolLM2-135M (docs/benchmarks.md,
+row (d)) that took the correct answers from 1 in 12 to 14 in 40.
+
+The answer is always the model's own text; this module only decides what it reads.
+It also reads an answer's citations back (``[2]``, ``[1, 3]``) into sources.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+from allma_desktop.events import Source
+from allma_desktop.services.llm import ChatMessage, ChatOptions
+from allma_desktop.services.text_terms import content_terms
+
+ANSWER_RESERVE_TOKENS = 1024
+RELATIVE_SCORE_FLOOR = 0.75  # a source scoring under this share of the best is left out
+NOT_FOUND_ANSWER = "I couldn't find this in your documents."
+
+SYSTEM_INSTRUCTIONS = (
+    "You are Allma, an assistant that answers questions from the user's own documents.\n"
+    "Answer the question in one or two short sentences, using only the numbered sources. "
+    "Use the exact words, names and numbers the source uses. Cite the source of each fact "
+    "with its number in square brackets, like [1]. Do not cite a number that is not listed. "
+    f'If the sources do not contain the answer, say "{NOT_FOUND_ANSWER}"'
+)
+
+NOTHING_FOUND_INSTRUCTIONS = (
+    "You are Allma, an assistant that answers questions from the user's own documents.\n"
+    "A search of the user's documents found nothing relevant to this question. Begin your "
+    f'answer with "{NOT_FOUND_ANSWER}" Then, if you can, answer briefly from general '
+    "knowledge and say clearly that it does not come from their documents."
+)
+
+# --- small models ---
+# Models under this many parameters get the short prompt (SmolLM2, Gemma 3 270M, Qwen
+# 0.5-0.6B); from about a billion on, models follow the numbered, cited prompt.
+SMALL_MODEL_MAX_PARAMETERS = 1_000_000_000
+# About 100 tokens of source. Measured on the benchmark: 250-300 characters often cut
+# the answer off, 500 and more buried it; 350-450 did best.
+SMALL_MODEL_PASSAGE_CHARS = 400
+SMALL_MODEL_ANSWER_TOKENS = 128  # tiny models ramble and repeat; an answer is one sentence
+SMALL_MODEL_INSTRUCTIONS = (
+    "You are Allma, an assistant that answers questions from the user's documents."
+)
+# "Text:" and "with the words of the text" rather than numbered sources and citation
+# rules: a 135M model copies "[1] (file, page 3)" labels into its answer, and of the
+# wordings tried this is the one it answered best from.
+SMALL_MODEL_REQUEST = "Text:\n{passage}\n\nQuestion: {question}\nAnswer with the words of the text."
+
+_CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+_PARAMETER_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMBT]?)\s*$", re.IGNORECASE)
+_SCALE = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
+# A sentence ends at . ! ? ; or : followed by space. Table rows have none, so long
+# runs are also cut into pieces of at most this many characters.
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
+_PIECE_CHARS = 300
+
+
+def parameter_count(parameter_size: str | None) -> float | None:
+    """Ollama's ``details.parameter_size`` as a number: "135M" -> 1.35e8, "7.6B" -> 7.6e9."""
+    match = _PARAMETER_SIZE.match(parameter_size or "")
+    if match is None:
+        return None
+    return float(match.group(1)) * _SCALE[match.group(2).upper()]
+
+
+def is_small_model(parameter_size: str | None) -> bool:
+    """Whether a model is small enough to need the short prompt; unknown sizes are not."""
+    count = parameter_count(parameter_size)
+    return count is not None and count < SMALL_MODEL_MAX_PARAMETERS
+
+
+def chat_options(context_tokens: int, temperature: float, *, small_model: bool) -> ChatOptions:
+    """The model options for an answer: a small model answers greedily and briefly."""
+    if small_model:
+        # Sampling makes a tiny model drift from the source within a few words.
+        return ChatOptions(
+            temperature=0.0, num_ctx=context_tokens, num_predict=SMALL_MODEL_ANSWER_TOKENS
+        )
+    return ChatOptions(temperature=temperature, num_ctx=context_tokens)
+
+
+def focus_passage(question: str, text: str, limit: int = SMALL_MODEL_PASSAGE_CHARS) -> str:
+    """The run of whole sentences of ``text``, at most ``limit`` characters, that best
+    matches ``question``.
+
+    The sentence holding most of the question's words (each weighted by how rare it is
+    among the passage's sentences, so the word that singles out the answer counts more
+    than the document's name) is the centre; neighbours are added on both sides while
+    they fit. Whitespace is flattened: PDF text breaks lines mid-sentence.
+    """
+    pieces = _pieces(text)
+    if not pieces:
+        return ""
+    piece_terms = [set(content_terms(piece)) for piece in pieces]
+    weights = {
+        term: math.log(1.0 + len(pieces) / (1 + sum(term in terms for terms in piece_terms)))
+        for term in set(content_terms(question))
+    }
+    scores = [sum(weights.get(term, 0.0) for term in terms) for terms in piece_terms]
+    best = max(range(len(pieces)), key=lambda index: scores[index])  # the first of equals
+    first = last = best
+    size = len(pieces[best])
+    grew = True
+    while grew:
+        grew = False
+        for index in (last + 1, first - 1):
+            if 0 <= index < len(pieces) and size + 1 + len(pieces[index]) <= limit:
+                first, last = min(first, index), max(last, index)
+                size += 1 + len(pieces[index])
+                grew = True
+    return " ".join(pieces[first : last + 1])
+
+
+def _pieces(text: str) -> list[str]:
+    """Sentences of ``text``, with any longer than ``_PIECE_CHARS`` cut at a space."""
+    pieces: list[str] = []
+    for sentence in _SENTENCE_END.split(" ".join(text.split())):
+        while len(sentence) > _PIECE_CHARS:
+            cut = sentence.rfind(" ", 0, _PIECE_CHARS)
+            cut = cut if cut > _PIECE_CHARS // 2 else _PIECE_CHARS
+            pieces.append(sentence[:cut])
+            sentence = sentence[cut:].strip()
+        if sentence:
+            pieces.append(sentence)
+    return pieces
+
+
+def source_label(source: Source) -> str:
+    name = source.path.rsplit("/", 1)[-1] if source.path else source.title
+    where = f", page {source.page}" if source.page is not None else ""
+    if source.page is None and source.heading_path:
+        where = f", section “{' › '.join(source.heading_path)}”"
+    return f"{name}{where}"
+
+
+def build_messages(
+    question: str,
+    sources: Sequence[Source],
+    source_texts: dict[str, str],
+    history: Sequence[tuple[str, str]],
+    *,
+    context_tokens: int,
+    system_prompt: str = "",
+    retrieval_used: bool = True,
+    small_model: bool = False,
+) -> tuple[list[ChatMessage], list[Source]]:
+    """The messages to send and the sources that fitted in the context window.
+
+    Sources are added best first until the token budget (context length minus a
+    reserve for the answer, the instructions, the history and the question) is
+    spent; a source that does not fit is left out rather than cut mid-sentence.
+    With ``small_model`` only the best source is sent, focused on the question
+    (``focus_passage``), in the short prompt described in the module docstring.
+    """
+    compact = small_model and retrieval_used and bool(sources)
+    if not retrieval_used:
+        instructions = system_prompt.strip() or "You are Allma, a helpful assistant."
+    elif compact:
+        instructions = SMALL_MODEL_INSTRUCTIONS
+    elif sources:
+        instructions = SYSTEM_INSTRUCTIONS
+    else:
+        instructions = NOTHING_FOUND_INSTRUCTIONS
+    if retrieval_used and system_prompt.strip():
+        instructions = f"{instructions}\n\n{system_prompt.strip()}"
+    messages = [ChatMessage("system", instructions)]
+    messages.extend(ChatMessage(role, content) for role, content in history)
+
+    budget = context_tokens - ANSWER_RESERVE_TOKENS - approx_tokens(instructions)
+    budget -= sum(approx_tokens(content) for _, content in history) + approx_tokens(question)
+    if compact:
+        content, fitted = _small_model_request(question, sources[0], source_texts, budget)
+        messages.append(ChatMessage("user", content))
+        return messages, fitted
+
+    fitted = []
+    blocks: list[str] = []
+    best_score = max((source.score for source in sources), default=0.0)
+    for source in sources:
+        if source.score < RELATIVE_SCORE_FLOOR * best_score:
+            continue  # far weaker than the best match: noise that distracts small models
+        text = source_texts.get(source.chunk_id, source.snippet)
+        block = f"[{len(fitted) + 1}] ({source_label(source)})\n{text.strip()}"
+        cost = approx_tokens(block)
+        if cost > budget:
+            continue
+        budget -= cost
+        fitted.append(_renumbered(source, len(fitted) + 1))
+        blocks.append(block)
+    if blocks:
+        content = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
+    else:
+        content = question
+    messages.append(ChatMessage("user", content))
+    return messages, fitted
+
+
+def _small_model_request(
+    question: str, best: Source, source_texts: dict[str, str], budget: int
+) -> tuple[str, list[Source]]:
+    """The user message for a small model, and the one source it holds (or none)."""
+    passage = focus_passage(question, source_texts.get(best.chunk_id, best.snippet))
+    content = SMALL_MODEL_REQUEST.format(passage=passage, question=question)
+    if approx_tokens(content) - approx_tokens(question) > budget:
+        return question, []
+    return content, [_renumbered(best, 1)]
+
+
+def _renumbered(source: Source, number: int) -> Source:
+    if source.number == number:
+        return source
+    return Source(
+        number,
+        source.document_id,
+        source.chunk_id,
+        source.path,
+        source.title,
+        source.page,
+        source.score,
+        source.snippet,
+        source.heading_path,
+        source.char_start,
+        source.char_end,
+    )
+
+
+def cited_numbers(answer: str) -> list[int]:
+    """Citation numbers in the order they first appear: ``[2]``, ``[1, 3]``."""
+    seen: list[int] = []
+    for match in _CITATION.finditer(answer):
+        for part in match.group(1).split(","):
+            number = int(part.strip())
+            if number not in seen:
+                seen.append(number)
+    return seen
+
+
+def cited_sources(answer: str, sources: Sequence[Source]) -> list[Source]:
+    """The sources the answer cites, in citation order; numbers that match no source are ignored."""
+    by_number = {source.number: source for source in sources}
+    return [by_number[n] for n in cited_numbers(answer) if n in by_number]
+
+
+def approx_tokens(text: str) -> int:
+    """About four characters a token for English text: an estimate, on the safe side."""
+    return len(text) // 4 + 1
