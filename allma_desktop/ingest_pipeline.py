@@ -4,7 +4,9 @@
 their events as one stream:
 
 1. *prepare* hashes each file, skips it when unchanged, parses and chunks it in the
-   parse worker process and starts its row, up to ``LOOKAHEAD`` files ahead of 2;
+   parse worker process and starts its row, up to ``LOOKAHEAD`` files ahead of 2; it
+   queues ``PARSE_AHEAD`` more files to the worker than the one it awaits, so the
+   worker reads on while this process is busy;
 2. *embed* sends batches of ``embed_batch_size`` chunks across file boundaries (a
    file's last, partial batch is topped up from the next file), one request at a
    time, so a run makes ceil(chunks / batch size) requests;
@@ -51,15 +53,17 @@ if TYPE_CHECKING:
     from allma_desktop.config import AppConfig
     from allma_desktop.services.documents.parse_worker import ParseWorker
     from allma_desktop.services.documents.service import DocumentService
-    from allma_desktop.services.library import CollectionRecord, LibraryService
+    from allma_desktop.services.library import CollectionRecord, DocumentRecord, LibraryService
     from allma_desktop.services.llm import OllamaService
     from allma_desktop.services.vectorstore.base import VectorStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+ParseResult = tuple[DocumentMetadata, list[Chunk]]
 
 PENDING_DOCUMENT_ID = "pending"  # chunks are cut before the document row exists
 LOOKAHEAD = 2  # files parsed ahead of the embedder
+PARSE_AHEAD = 2  # files queued to the parse worker beyond the one the prepare stage awaits
 # Chroma's write holds the GIL for all of its ~50 ms per call plus ~1 ms per chunk, so
 # nothing else in the app runs meanwhile: writes wait until this many chunks are
 # embedded (or the embedder waits for the parser, or the files are done).
@@ -96,6 +100,7 @@ class _FileJob:
     path: Path
     index: int
     finished: FileFinished | None = None  # set when it ended before embedding
+    existing: DocumentRecord | None = None  # its row from an earlier ingest
     metadata: DocumentMetadata | None = None
     chunks: list[Chunk] = field(default_factory=list)
     document_id: str | None = None
@@ -327,36 +332,54 @@ class IngestPipeline:
     async def _prepare_stage(
         self, run: _Run, files: list[Path], embed_queue: asyncio.Queue[_FileJob | None]
     ) -> None:
+        # Up to PARSE_AHEAD files are queued to the parse worker beyond the one awaited,
+        # so it reads on while this process is busy (a store write holds the GIL).
+        parsing: deque[tuple[_FileJob, asyncio.Future[ParseResult]]] = deque()
+        upcoming = deque(enumerate(files, start=1))
         try:
-            for index, path in enumerate(files, start=1):
-                if run.stopping.is_set() or run.cancel.cancelled:
-                    return
-                job = _FileJob(path, index)
-                run.order.append(job)
-                run.emit(FileStarted(str(path), index, run.total))
-                await self._prepare(run, job)
+            while True:
+                while upcoming and len(parsing) <= PARSE_AHEAD:
+                    if run.stopping.is_set() or run.cancel.cancelled:
+                        return
+                    index, path = upcoming.popleft()
+                    job = _FileJob(path, index)
+                    run.order.append(job)
+                    run.emit(FileStarted(str(path), index, run.total))
+                    existing = await self._check(run, job)
+                    if job.finished is not None:
+                        run.emit(_Ready(job))
+                        continue
+                    job.existing = existing
+                    parsing.append((job, asyncio.ensure_future(self.parse_and_chunk(path))))
+                if not parsing:
+                    break
+                job, parse = parsing.popleft()
+                await self._prepare(run, job, parse)
                 if job.finished is not None:
                     run.emit(_Ready(job))
                     continue
                 assert job.metadata is not None
-                run.emit(FileParsed(str(path), job.metadata.page_count, len(job.chunks)))
+                run.emit(FileParsed(str(job.path), job.metadata.page_count, len(job.chunks)))
                 await run.unless_stopped(embed_queue.put(job))
             await run.unless_stopped(embed_queue.put(None))
         finally:
+            for _, parse in parsing:  # cancelling drops the queued request
+                parse.cancel()
+            if parsing:
+                await asyncio.gather(*(parse for _, parse in parsing), return_exceptions=True)
             run.prepare_done = True
             run.emit(None)
 
-    async def _prepare(self, run: _Run, job: _FileJob) -> None:
-        """Hash, skip if unchanged, parse and chunk, start the row: all before embedding."""
-        library = self.engine.library
+    async def _check(self, run: _Run, job: _FileJob) -> DocumentRecord | None:
+        """Hash the file and end it as ``unchanged`` (or unreadable) already; its row if any."""
         path, collection = job.path, run.collection
         try:
             content_hash = await asyncio.to_thread(self.engine.documents.hash_file, path)
         except OSError as exc:
             reason = f"cannot read the file ({exc.strerror or exc})"
             job.finished = FileFinished(str(path), "failed", reason)
-            return
-        existing = library.document_by_path(collection.id, str(path))
+            return None
+        existing = self.engine.library.document_by_path(collection.id, str(path))
         if (
             existing is not None
             and not run.force
@@ -366,12 +389,17 @@ class IngestPipeline:
             job.finished = FileFinished(
                 str(path), "unchanged", "", existing.id, existing.chunk_count, existing.page_count
             )
-            return
+        return existing
+
+    async def _prepare(self, run: _Run, job: _FileJob, parse: asyncio.Future[ParseResult]) -> None:
+        """Take the file's parse and start its row: all before embedding."""
+        library = self.engine.library
+        path, collection = job.path, run.collection
         try:
-            metadata, chunks = await run.unless_stopped(self.parse_and_chunk(path))
+            metadata, chunks = await run.unless_stopped(parse)
         except DocumentError as exc:
             # The failure is recorded on the file's row, so the library shows it with its reason.
-            failed = existing
+            failed = job.existing
             if failed is None:
                 failed = await asyncio.to_thread(library.start_document, collection.id, str(path))
             await asyncio.to_thread(library.mark_failed, failed.id, _reason(exc))
@@ -395,7 +423,7 @@ class IngestPipeline:
         job.document_id = record.id
         job.old_chunk_ids = await asyncio.to_thread(library.document_chunk_ids, record.id)
 
-    async def parse_and_chunk(self, path: Path) -> tuple[DocumentMetadata, list[Chunk]]:
+    async def parse_and_chunk(self, path: Path) -> ParseResult:
         """Parse and chunk in the parse worker process, under its per-file time limit."""
         documents = self.engine.documents
         return await self.engine.parse_worker.parse_and_chunk(

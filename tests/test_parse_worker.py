@@ -1,7 +1,10 @@
-"""The parse worker process: errors cross it intact, it starts late and is reused."""
+"""The parse worker process: errors cross it intact, it starts late and is reused, and
+files queued to it survive a file that hangs or crashes, or are dropped on cancel."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import pickle
 from pathlib import Path
 
@@ -15,7 +18,14 @@ from allma_desktop.errors import (
     ParserCrashed,
     ParseTimeout,
 )
-from allma_desktop.services.documents.parse_worker import ParseWorker, pack_error, unpack_error
+from allma_desktop.services.documents.parse_worker import (
+    PARSER_PLUGINS_ENV,
+    ParseResult,
+    ParseWorker,
+    pack_error,
+    unpack_error,
+)
+from tests import parser_plugins
 
 
 @pytest.mark.parametrize(
@@ -42,15 +52,15 @@ def test_document_errors_survive_the_trip_between_processes(error: DocumentError
 
 async def test_worker_process_starts_on_the_first_file_and_is_reused(tmp_path: Path) -> None:
     worker = ParseWorker()
-    assert not worker._idle  # nothing started yet
+    assert not worker.process_ids  # nothing started yet
     first, second = tmp_path / "a.txt", tmp_path / "b.txt"
     first.write_text("First note about the lamp.\n")
     second.write_text("Second note about the wick.\n")
     try:
         await worker.parse_and_chunk(first, chunk_size=500, chunk_overlap=50)
-        process_id = worker._idle[0].process.pid
+        process_ids = worker.process_ids
         metadata, chunks = await worker.parse_and_chunk(second, chunk_size=500, chunk_overlap=50)
-        assert worker._idle[0].process.pid == process_id
+        assert worker.process_ids == process_ids
     finally:
         await worker.close()
 
@@ -69,3 +79,103 @@ async def test_parser_error_in_the_worker_reaches_the_caller_as_itself(tmp_path:
         await worker.close()
 
     assert raised.value.reason == "empty"
+
+
+# --- files queued ahead: a hung or crashing file, a cancel ----------------------------
+
+
+@pytest.fixture
+def read_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Workers started from here also have the misbehaving test parsers; ``.logged``
+    files they read are listed in the returned file."""
+    log = tmp_path / "read.log"
+    log.touch()
+    monkeypatch.setenv(PARSER_PLUGINS_ENV, parser_plugins.__name__)
+    monkeypatch.setenv(parser_plugins.READ_LOG_ENV, str(log))
+    return log
+
+
+def write_files(folder: Path, *names: str) -> list[Path]:
+    paths = [folder / name for name in names]
+    for path in paths:
+        path.write_text(f"A note kept in {path.stem} about the harbour lights.\n")
+    return paths
+
+
+async def results_of(
+    futures: list[concurrent.futures.Future[ParseResult]],
+) -> list[ParseResult | BaseException]:
+    return await asyncio.gather(*map(asyncio.wrap_future, futures), return_exceptions=True)
+
+
+async def test_files_queued_behind_a_hung_file_are_read_by_the_next_worker(
+    read_log: Path, tmp_path: Path
+) -> None:
+    worker = ParseWorker(timeout=1.0)
+    stuck, first, second = write_files(tmp_path, "stuck.hang", "a.logged", "b.logged")
+    try:
+        futures = [submit(worker, path) for path in (stuck, first, second)]
+        results = await results_of(futures)
+    finally:
+        await worker.close()
+
+    assert isinstance(results[0], ParseTimeout)
+    assert [result[1][0].text for result in results[1:]] == [  # type: ignore[index]
+        "A note kept in a about the harbour lights.",
+        "A note kept in b about the harbour lights.",
+    ]
+    assert read_log.read_text().split() == ["a.logged", "b.logged"]
+
+
+async def test_files_queued_behind_a_crashing_file_are_read_by_the_next_worker(
+    read_log: Path, tmp_path: Path
+) -> None:
+    worker = ParseWorker()
+    bomb, first, second = write_files(tmp_path, "bomb.crash", "a.logged", "b.logged")
+    try:
+        results = await results_of([submit(worker, path) for path in (bomb, first, second)])
+    finally:
+        await worker.close()
+
+    assert isinstance(results[0], ParserCrashed)
+    assert not any(isinstance(result, BaseException) for result in results[1:])
+    assert read_log.read_text().split() == ["a.logged", "b.logged"]
+
+
+async def test_cancelled_requests_are_never_read_and_the_next_file_gets_a_worker(
+    read_log: Path, tmp_path: Path
+) -> None:
+    worker = ParseWorker(timeout=60.0)
+    warm, stuck, dropped, also_dropped, later = write_files(
+        tmp_path, "warm.logged", "stuck.hang", "a.logged", "b.logged", "c.logged"
+    )
+    try:
+        await worker.parse_and_chunk(warm, chunk_size=500, chunk_overlap=0)
+        futures = [submit(worker, path) for path in (stuck, dropped, also_dropped)]
+        for future in futures:
+            future.cancel()
+        # Within the hung file's 60 s: the worker reading it was stopped, not waited for.
+        _, chunks = await asyncio.wait_for(
+            worker.parse_and_chunk(later, chunk_size=500, chunk_overlap=0), timeout=30
+        )
+    finally:
+        await worker.close()
+
+    assert chunks[0].text == "A note kept in c about the harbour lights."
+    assert read_log.read_text().split() == ["warm.logged", "c.logged"]
+
+
+async def test_closing_fails_files_still_queued(read_log: Path, tmp_path: Path) -> None:
+    worker = ParseWorker(timeout=60.0)
+    stuck, queued = write_files(tmp_path, "stuck.hang", "a.logged")
+    futures = [submit(worker, path) for path in (stuck, queued)]
+
+    await asyncio.wait_for(worker.close(), timeout=30)
+
+    results = await results_of(futures)
+    assert all(isinstance(result, RuntimeError) for result in results)
+    assert read_log.read_text() == ""
+
+
+def submit(worker: ParseWorker, path: Path) -> concurrent.futures.Future[ParseResult]:
+    return worker.submit(path, chunk_size=500, chunk_overlap=0)

@@ -1,15 +1,17 @@
 """The ingest pipeline's stages: batches across files, merged store writes, event order,
-and a cancel in the middle of overlapping files."""
+a cancel in the middle of overlapping files, and files queued to the parse worker."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from allma_desktop.cancel import CancelToken
+from allma_desktop.config import AppConfig
 from allma_desktop.events import (
     EmbedProgress,
     FileFinished,
@@ -18,6 +20,10 @@ from allma_desktop.events import (
     IngestFinished,
 )
 from allma_desktop.orchestrator import Orchestrator
+from allma_desktop.services.documents import service as service_module
+from allma_desktop.services.documents.parse_worker import PARSER_PLUGINS_ENV
+from allma_desktop.services.documents.registry import default_registry
+from tests import parser_plugins
 from tests.invariants import assert_library_consistent
 from tests.ollama_server import OllamaTestServer
 
@@ -107,3 +113,68 @@ async def test_cancel_while_files_overlap_leaves_no_half_document(
     assert {result.path for result in finished.results} == started
     assert finished.count("indexed") < FILES
     assert_library_consistent(orchestrator)
+
+
+# --- files queued to the parse worker ahead of the one it reads ----------------------
+
+
+@pytest.fixture
+async def plugin_orchestrator(
+    config: AppConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Orchestrator]:
+    """An orchestrator whose parse worker also has the test parsers (``.hang``, ``.logged``)."""
+    monkeypatch.setenv(PARSER_PLUGINS_ENV, parser_plugins.__name__)
+    monkeypatch.setenv(parser_plugins.READ_LOG_ENV, str(tmp_path / "read.log"))
+    (tmp_path / "read.log").touch()
+    registry = default_registry()  # the app side must know the extensions too
+    parser_plugins.register(registry)
+    monkeypatch.setattr(service_module, "DEFAULT_REGISTRY", registry)
+    engine = Orchestrator(config)
+    await engine.open()
+    try:
+        yield engine
+    finally:
+        await engine.close()
+
+
+async def test_files_queued_behind_a_hung_file_are_still_indexed(
+    plugin_orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    plugin_orchestrator.parse_worker.timeout = 2.0
+    stuck = tmp_path / f"stuck{parser_plugins.HANG_EXTENSION}"
+    stuck.write_text("anything")
+    notes = write_notes(tmp_path / "notes", 3)
+
+    events = await collect(plugin_orchestrator, [stuck, *notes])
+
+    results = {e.path: e for e in events if isinstance(e, FileFinished)}
+    assert results[str(stuck)].status == "failed"
+    assert "took longer than 2 s" in results[str(stuck)].reason
+    assert [results[str(path)].status for path in notes] == ["indexed"] * 3
+    assert_library_consistent(plugin_orchestrator)
+
+
+async def test_cancel_drops_the_files_queued_to_the_parse_worker(
+    plugin_orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    plugin_orchestrator.parse_worker.timeout = 60.0
+    stuck = tmp_path / f"stuck{parser_plugins.HANG_EXTENSION}"
+    queued = [tmp_path / f"{name}{parser_plugins.LOGGED_EXTENSION}" for name in "ab"]
+    for path in (stuck, *queued):
+        path.write_text("The harbour master logs the tide.\n")
+    cancel = CancelToken()
+    events = []
+
+    async def consume() -> None:
+        async for event in plugin_orchestrator.ingest([stuck, *queued], cancel=cancel):
+            events.append(event)
+            if isinstance(event, FileStarted):
+                cancel.cancel()
+
+    await asyncio.wait_for(consume(), timeout=30)  # well within the hung file's 60 s
+
+    finished = [e for e in events if isinstance(e, IngestFinished)][-1]
+    assert finished.cancelled
+    assert finished.count("indexed") == 0
+    assert (tmp_path / "read.log").read_text() == ""
+    assert_library_consistent(plugin_orchestrator)

@@ -7,7 +7,12 @@ is noticed, and either way that file fails with a clear reason and the next file
 gets a fresh worker.
 
 The pool is small (one worker by default), started lazily on the first file,
-reused across files and replaced when it dies or is killed. Processes use the
+reused across files and replaced when it dies or is killed. Requests are queued to
+the worker ahead of time (``submit``): it parses the next files while the app is
+still busy with the last answer (a vector store write can hold the app's GIL for
+tens of milliseconds), and a thread of the app's, not the event loop, reads the
+answers. A file's time limit runs from when the worker can start on it; the files
+queued behind a file that hangs or crashes go to the replacement worker. Processes use the
 ``spawn`` start method, so the same code works on every platform and in a frozen
 (PyInstaller) app. A frozen app's entry point must call
 ``multiprocessing.freeze_support()`` first thing under ``if __name__ == "__main__":``,
@@ -28,17 +33,20 @@ import asyncio
 import concurrent.futures
 import contextlib
 import importlib
+import itertools
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from allma_desktop.errors import (
     AllmaError,
@@ -51,15 +59,17 @@ from allma_desktop.errors import (
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
+ParseResult = tuple[DocumentMetadata, list[Chunk]]
 
 PARSER_PLUGINS_ENV = "ALLMA_PARSER_PLUGINS"
 DEFAULT_TIMEOUT = 120.0  # seconds per file
 DEFAULT_WORKERS = 1
+DEFAULT_PARSE_AHEAD = 2  # files queued to a worker beyond the one it reads
 STARTUP_TIMEOUT = 60.0  # a cold start imports the parser libraries; not charged to a file
 _CHUNK_BATCH = 500  # chunks per message: bounds the size of one pickled message
 _RECYCLE_AFTER_BYTES = 64 * 1024 * 1024  # a worker that read a file this big returns its memory
 _STOP_GRACE = 2.0  # seconds a worker gets to exit on request before it is killed
+_CLOSE_TIMEOUT = 10.0  # close() waits this long for the reader threads (a start takes ~1 s)
 
 
 # --- errors across the process boundary -------------------------------------------
@@ -87,6 +97,7 @@ def unpack_error(state: ErrorState) -> AllmaError:
 
 @dataclass(frozen=True)
 class _Request:
+    number: int  # echoed on every answer, so answers are matched to requests
     path: str
     document_id: str
     chunk_size: int
@@ -103,7 +114,7 @@ def _load_plugins() -> None:
         importlib.import_module(name).register(DEFAULT_REGISTRY)
 
 
-def _parse_and_chunk(request: _Request) -> tuple[DocumentMetadata, list[Chunk]]:
+def _parse_and_chunk(request: _Request) -> ParseResult:
     from allma_desktop.services.documents.service import DocumentService
 
     service = DocumentService(chunk_size=request.chunk_size, chunk_overlap=request.chunk_overlap)
@@ -122,13 +133,16 @@ def _parse_and_chunk(request: _Request) -> tuple[DocumentMetadata, list[Chunk]]:
 
 
 def _serve(connection: Connection) -> None:
-    """The worker's loop: one request in, chunk batches and a final message out."""
+    """The worker's loop: one request in, chunk batches and a final message out.
+
+    Requests queue up in the pipe; they are read one at a time, in order.
+    """
     # Ctrl-C in a terminal reaches the whole process group; the app decides, not the worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import allma_desktop.services.documents.service  # noqa: F401 - warm the imports
 
     _load_plugins()
-    connection.send(("ready", None))
+    connection.send(("ready", 0, None))
     while True:
         try:
             request = connection.recv()
@@ -136,20 +150,21 @@ def _serve(connection: Connection) -> None:
             return
         if request is None:
             return
+        number = request.number
         try:
             metadata, chunks = _parse_and_chunk(request)
         except AllmaError as exc:
-            connection.send(("error", pack_error(exc)))
+            connection.send(("error", number, pack_error(exc)))
             continue
         except Exception as exc:  # a bug in chunking must fail the file, not the worker
             logger.exception("reading %s failed", request.path)
             detail = f"{type(exc).__name__}: {exc}"[:200]
-            connection.send(("error", pack_error(CorruptDocument(request.path, detail))))
+            connection.send(("error", number, pack_error(CorruptDocument(request.path, detail))))
             continue
         for start in range(0, len(chunks), _CHUNK_BATCH):
-            connection.send(("chunks", chunks[start : start + _CHUNK_BATCH]))
+            connection.send(("chunks", number, chunks[start : start + _CHUNK_BATCH]))
         del chunks
-        connection.send(("done", metadata))
+        connection.send(("done", number, metadata))
 
 
 def worker_main(connection: Connection) -> None:
@@ -180,14 +195,11 @@ class _Worker:
         )
         self.process.start()
         child_end.close()  # so the app sees end-of-file when the worker dies
-        self.bytes_read = 0
+        self.bytes_sent = 0  # size of the files it was asked to read
 
-    def receive(self, timeout: float) -> tuple[str, Any] | None:
-        """The next message, or None when none came within ``timeout`` seconds."""
+    def receive(self) -> tuple[str, int, Any]:
         try:
-            if not self.connection.poll(max(timeout, 0.0)):
-                return None
-            message: tuple[str, Any] = self.connection.recv()
+            message: tuple[str, int, Any] = self.connection.recv()
         except (EOFError, OSError) as exc:
             raise _WorkerDied from exc
         return message
@@ -196,8 +208,6 @@ class _Worker:
         if self.process.is_alive():
             self.process.kill()
         self.process.join(_STOP_GRACE)
-
-    def close_connection(self) -> None:
         self.connection.close()
 
     def stop(self) -> None:
@@ -206,69 +216,255 @@ class _Worker:
             self.connection.send(None)
         self.process.join(_STOP_GRACE)
         self.kill()
-        self.close_connection()
 
 
 def _start_worker() -> _Worker:
     """A new worker, once it has imported the parsers (a cold start is not charged to a file)."""
     worker = _Worker()
+    ready: tuple[str, int, Any] | None = None
     try:
-        ready = worker.receive(STARTUP_TIMEOUT)
-    except _WorkerDied:
+        if worker.connection.poll(STARTUP_TIMEOUT):
+            ready = worker.receive()
+    except (_WorkerDied, OSError):
         ready = None
     if ready is None or ready[0] != "ready":
         worker.kill()
-        worker.close_connection()
         raise RuntimeError(f"the parse worker did not start (exit {worker.process.exitcode})")
     return worker
 
 
-def _stop_started_worker(starting: concurrent.futures.Future[_Worker]) -> None:
-    if not starting.cancelled() and starting.exception() is None:
-        starting.result().stop()
+@dataclass(eq=False)
+class _Ticket:
+    """One file's request and, once answered, its result."""
+
+    request: _Request
+    limit: float
+    future: concurrent.futures.Future[ParseResult]
+    chunks: list[Chunk] = field(default_factory=list)
+    started: float = 0.0  # when the worker could start on it: its time limit runs from here
+
+    @property
+    def path(self) -> Path:
+        return Path(self.request.path)
+
+    def settle(self, result: ParseResult | BaseException) -> None:
+        # False when the caller gave up on it (cancelled): nobody wants the answer.
+        if not self.future.set_running_or_notify_cancel():
+            return
+        if isinstance(result, BaseException):
+            self.future.set_exception(result)
+        else:
+            self.future.set_result(result)
 
 
-def _exchange(
-    worker: _Worker, request: _Request, limit: float
-) -> tuple[DocumentMetadata, list[Chunk]]:
-    """Send one request and collect its answer, within ``limit`` seconds in all."""
-    path = Path(request.path)
-    with contextlib.suppress(OSError):  # the parser says what is wrong with the file
-        worker.bytes_read += path.stat().st_size
-    deadline = time.monotonic() + limit
-    chunks: list[Chunk] = []
-    try:
-        worker.connection.send(request)
-        while True:
-            message = worker.receive(deadline - time.monotonic())
-            if message is None:
-                logger.warning("%s: reading took over %g s; stopping the reader", path, limit)
-                worker.kill()
-                raise ParseTimeout(path, limit)
-            kind, payload = message
-            if kind == "chunks":
-                chunks.extend(payload)
-            elif kind == "done":
-                return payload, chunks
+class _Lane:
+    """One worker process, the requests queued for it and the thread that talks to it.
+
+    Only that thread touches the process and ``_sent``; ``submit`` (from any thread)
+    appends to ``_waiting`` and wakes it through a pipe, which it waits on together
+    with the worker's answers.
+    """
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth  # requests in the worker's pipe at once (the one it reads + ahead)
+        self.worker: _Worker | None = None
+        self._lock = threading.Lock()
+        self._waiting: deque[_Ticket] = deque()  # not yet sent, in order
+        self._sent: deque[_Ticket] = deque()  # in the worker's pipe, in order
+        self._closing = False
+        self._woken = False
+        self._wake_reader, self._wake_writer = multiprocessing.Pipe(duplex=False)
+        self._thread: threading.Thread | None = None
+        self.stopped: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+    @property
+    def load(self) -> int:
+        return len(self._waiting) + len(self._sent)
+
+    def submit(self, ticket: _Ticket) -> None:
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("ParseWorker is closed")
+            self._waiting.append(ticket)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="allma-parse-lane", daemon=True
+                )
+                self._thread.start()
+        ticket.future.add_done_callback(self._on_ticket_done)
+        self._wake()
+
+    def close(self) -> bool:
+        """Ask the thread to stop its worker and end; False when it never started."""
+        with self._lock:
+            self._closing = True
+            started = self._thread is not None
+        if started:
+            self._wake()
+        return started
+
+    def _on_ticket_done(self, future: concurrent.futures.Future[ParseResult]) -> None:
+        if future.cancelled():  # a cancel needs the thread: drop the request, or stop the reader
+            self._wake()
+
+    def _wake(self) -> None:
+        with self._lock:
+            if self._woken:
+                return
+            self._woken = True
+            with contextlib.suppress(OSError):
+                self._wake_writer.send_bytes(b"")
+
+    def _take_wake(self) -> bool:
+        """Clear the wake-up; True when the lane is closing."""
+        with self._lock:
+            while self._wake_reader.poll():
+                self._wake_reader.recv_bytes()
+            self._woken = False
+            kept = [t for t in self._waiting if not t.future.cancelled()]
+            self._waiting = deque(kept)  # dropped: queued requests nobody waits for
+            return self._closing
+
+    # --- the thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._take_wake():
+                self._step()
+        except Exception:  # a bug here must not leave callers waiting for ever
+            logger.exception("the parse worker's reader thread failed")
+        finally:
+            self._shut_down()
+
+    def _step(self) -> None:
+        """Send what may be sent, then wait for an answer, a time limit or a wake-up."""
+        if self._sent and self._sent[0].future.cancelled():
+            # Its caller gave up (a cancelled ingest): stop reading it now.
+            self._replace_worker()
+            return
+        if self._waiting and self.worker is None:
+            self._start_worker()
+            return
+        self._send_waiting()
+        worker = self.worker
+        if not self._sent:
+            if worker is not None and worker.bytes_sent >= _RECYCLE_AFTER_BYTES:
+                worker.stop()  # it read big files: return their memory to the system
+                self.worker = None
+            if not self._waiting:
+                multiprocessing.connection.wait([self._wake_reader])
+            return
+        assert worker is not None
+        head = self._sent[0]
+        remaining = head.started + head.limit - time.monotonic()
+        ready = multiprocessing.connection.wait(
+            [self._wake_reader, worker.connection], max(remaining, 0.0)
+        )
+        if worker.connection in ready:
+            self._read_message(worker)
+        elif not ready and time.monotonic() >= head.started + head.limit:
+            logger.warning("%s: reading took over %g s; stopping the reader", head.path, head.limit)
+            self._replace_worker(ParseTimeout(head.path, head.limit))
+
+    def _start_worker(self) -> None:
+        try:
+            self.worker = _start_worker()
+        except RuntimeError as exc:
+            # The file is not to blame, but it cannot be read: it fails, the batch goes on.
+            logger.error("%s", exc)
+            ticket = self._waiting.popleft()
+            error = DocumentError(
+                ticket.path,
+                "could not be read: the reader process did not start",
+                "Restart the app; if this persists, report it with the log file.",
+            )
+            error.__cause__ = exc
+            ticket.settle(error)
+
+    def _send_waiting(self) -> None:
+        worker = self.worker
+        while (
+            worker is not None
+            and len(self._sent) < self.depth
+            and worker.bytes_sent < _RECYCLE_AFTER_BYTES
+        ):
+            with self._lock:
+                if not self._waiting:
+                    return
+                ticket = self._waiting.popleft()
+            with contextlib.suppress(OSError):  # the parser says what is wrong with the file
+                worker.bytes_sent += ticket.path.stat().st_size
+            if not self._sent:
+                ticket.started = time.monotonic()
+            self._sent.append(ticket)
+            try:
+                worker.connection.send(ticket.request)
+            except OSError:  # it died: the next read says so and blames the file it was on
+                return
+
+    def _read_message(self, worker: _Worker) -> None:
+        head = self._sent[0]
+        try:
+            kind, number, payload = worker.receive()
+        except _WorkerDied:
+            worker.process.join(_STOP_GRACE)
+            logger.warning("%s: the reader died (exit code %s)", head.path, worker.process.exitcode)
+            self._replace_worker(ParserCrashed(head.path))
+            return
+        if number != head.request.number:
+            logger.error("%s: the reader answered request %d out of turn", head.path, number)
+            self._replace_worker(ParserCrashed(head.path))
+            return
+        if kind == "chunks":
+            head.chunks.extend(payload)
+            return
+        self._sent.popleft()
+        if self._sent:
+            self._sent[0].started = time.monotonic()
+        if kind == "done":
+            head.settle((payload, head.chunks))
+        else:
+            head.settle(unpack_error(payload))
+
+    def _replace_worker(self, error: DocumentError | None = None) -> None:
+        """Kill the worker; the file it was reading fails with ``error`` (or was abandoned),
+        and the files queued behind it go to the next worker."""
+        if self.worker is not None:
+            self.worker.kill()
+            self.worker = None
+        if not self._sent:
+            return
+        head = self._sent.popleft()
+        if error is not None:
+            head.settle(error)
+        with self._lock:
+            self._waiting.extendleft(reversed(self._sent))
+        self._sent.clear()
+
+    def _shut_down(self) -> None:
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            if self._sent:
+                worker.kill()  # busy: what it reads is no longer wanted
             else:
-                raise unpack_error(payload)
-    except (_WorkerDied, BrokenPipeError) as exc:
-        worker.kill()
-        logger.warning("%s: the reader died (exit code %s)", path, worker.process.exitcode)
-        raise ParserCrashed(path) from exc
-
-
-def _stop_after(exchange: concurrent.futures.Future[Any], worker: _Worker) -> None:
-    """Stop a killed worker once its exchange has ended (so nothing reads its pipe)."""
-    concurrent.futures.wait([exchange])
-    worker.stop()
+                worker.stop()
+        with self._lock:
+            self._closing = True
+            left = [*self._sent, *self._waiting]
+            self._sent.clear()
+            self._waiting.clear()
+        for ticket in left:
+            ticket.settle(RuntimeError("ParseWorker is closed"))
+        self._wake_reader.close()
+        self._wake_writer.close()
+        self.stopped.set_result(None)
 
 
 class ParseWorker:
     """Parse and chunk files in worker processes, each file under a time limit.
 
-    Create it anywhere (no process starts until the first file), call
-    ``parse_and_chunk`` from the event loop, ``await close()`` at the end.
+    Create it anywhere (no process starts until the first file). ``submit`` queues a
+    file and returns at once; ``parse_and_chunk`` awaits one. ``await close()`` at the end.
     """
 
     def __init__(
@@ -277,17 +473,45 @@ class ParseWorker:
         timeout: float = DEFAULT_TIMEOUT,
         workers: int = DEFAULT_WORKERS,
         ocr: bool = False,
+        parse_ahead: int = DEFAULT_PARSE_AHEAD,
     ) -> None:
-        if timeout <= 0 or workers < 1:
-            raise ValueError("need timeout > 0 and workers >= 1")
+        if timeout <= 0 or workers < 1 or parse_ahead < 0:
+            raise ValueError("need timeout > 0, workers >= 1 and parse_ahead >= 0")
         self.timeout = timeout
         self.ocr = ocr
-        self._workers = workers
-        self._idle: list[_Worker] = []
-        self._slots: asyncio.Semaphore | None = None
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._retiring: set[concurrent.futures.Future[None]] = set()
+        self._lanes = [_Lane(depth=1 + parse_ahead) for _ in range(workers)]
+        self._numbers = itertools.count(1)
         self._closed = False
+
+    @property
+    def process_ids(self) -> tuple[int, ...]:
+        """The worker processes running now (none before the first file)."""
+        workers = (lane.worker for lane in self._lanes)
+        return tuple(w.process.pid for w in workers if w is not None and w.process.pid)
+
+    def submit(
+        self,
+        path: Path | str,
+        *,
+        chunk_size: int,
+        chunk_overlap: int,
+        timeout: float | None = None,
+        document_id: str = "pending",
+    ) -> concurrent.futures.Future[ParseResult]:
+        """Queue a file for reading; its future gives what ``parse_and_chunk`` returns.
+
+        Files queued together are read one after the other with no pause between them.
+        Cancelling the future drops the request (or stops the reader if it is on it).
+        """
+        if self._closed:
+            raise RuntimeError("ParseWorker is closed")
+        limit = self.timeout if timeout is None else timeout
+        request = _Request(
+            next(self._numbers), str(path), document_id, chunk_size, chunk_overlap, self.ocr
+        )
+        ticket = _Ticket(request, limit, concurrent.futures.Future())
+        min(self._lanes, key=lambda lane: lane.load).submit(ticket)
+        return ticket.future
 
     async def parse_and_chunk(
         self,
@@ -297,73 +521,25 @@ class ParseWorker:
         chunk_overlap: int,
         timeout: float | None = None,
         document_id: str = "pending",
-    ) -> tuple[DocumentMetadata, list[Chunk]]:
+    ) -> ParseResult:
         """The file's metadata and chunks, or a ``DocumentError`` saying why not.
 
         Beyond the parsers' own errors: ``ParseTimeout`` when reading took longer
         than ``timeout`` (default: the worker's), ``ParserCrashed`` when the
         reader process died on the file.
         """
-        if self._closed:
-            raise RuntimeError("ParseWorker is closed")
-        limit = self.timeout if timeout is None else timeout
-        request = _Request(str(path), document_id, chunk_size, chunk_overlap, self.ocr)
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self._workers)
-        async with self._slots:
-            worker = self._idle.pop() if self._idle else await self._start_worker(path)
-            keep = False
-            exchange = self._submit(lambda: _exchange(worker, request, limit))
-            try:
-                result = await asyncio.wrap_future(exchange)
-                keep = worker.bytes_read < _RECYCLE_AFTER_BYTES
-                return result
-            except DocumentError as exc:
-                keep = not isinstance(exc, ParseTimeout | ParserCrashed)
-                raise
-            finally:
-                if keep and not self._closed:
-                    self._idle.append(worker)
-                else:
-                    # Killing ends the wait of an abandoned (cancelled) exchange too; the
-                    # pipe is closed only once nothing reads it any more.
-                    worker.process.kill()
-                    retiring = self._submit(lambda: _stop_after(exchange, worker))
-                    self._retiring.add(retiring)
-                    retiring.add_done_callback(self._retiring.discard)
+        future = self.submit(
+            path,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            timeout=timeout,
+            document_id=document_id,
+        )
+        return await asyncio.wrap_future(future)
 
     async def close(self) -> None:
         """Stop every worker; waits at most a few seconds."""
         self._closed = True
-        idle, self._idle = self._idle, []
-        for worker in idle:
-            await asyncio.wrap_future(self._submit(worker.stop))
-        for retiring in list(self._retiring):
-            await asyncio.wrap_future(retiring)
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-
-    def _submit(self, function: Callable[[], T]) -> concurrent.futures.Future[T]:
-        # A private thread pool: a wait on a worker must not take a thread that the
-        # event loop's default pool needs for SQLite or the vector store.
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=self._workers + 2, thread_name_prefix="allma-parse"
-            )
-        return self._executor.submit(function)
-
-    async def _start_worker(self, path: Path | str) -> _Worker:
-        starting = self._submit(_start_worker)
-        try:
-            return await asyncio.wrap_future(starting)
-        except asyncio.CancelledError:
-            starting.add_done_callback(_stop_started_worker)
-            raise
-        except RuntimeError as exc:
-            # The file is not to blame, but it cannot be read: it fails, the batch goes on.
-            logger.error("%s", exc)
-            raise DocumentError(
-                path,
-                "could not be read: the reader process did not start",
-                "Restart the app; if this persists, report it with the log file.",
-            ) from exc
+        stopping = [asyncio.wrap_future(lane.stopped) for lane in self._lanes if lane.close()]
+        if stopping:
+            await asyncio.wait(stopping, timeout=_CLOSE_TIMEOUT)
