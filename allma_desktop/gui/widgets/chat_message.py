@@ -1,7 +1,10 @@
 """One message in the transcript: body, collapsible thinking, sources, actions.
 
 A streaming message re-renders only itself, at most every ``RENDER_INTERVAL_MS``;
-the rest of the transcript is never touched by a token.
+the rest of the transcript is never touched by a token. Within the message, only the
+unfinished tail is re-rendered: Markdown blocks that can no longer change are frozen
+into views of their own as the answer grows, so the cost of a token stays the same at
+token 4,000 as at token 100. The finished answer is rendered whole, once.
 """
 
 from __future__ import annotations
@@ -30,10 +33,14 @@ from allma_desktop.gui.widgets.markdown_render import (
     ChatColors,
     render_markdown,
     render_plain,
+    stable_prefix_end,
     stylesheet,
 )
 
 RENDER_INTERVAL_MS = 50
+# Stable text is frozen once this much has gathered: the tail re-rendered on each update
+# stays under about this size (plus the block being written), with few frozen views.
+FREEZE_AT_CHARS = 400
 
 
 @dataclass(frozen=True)
@@ -136,11 +143,17 @@ class ThinkingSection(QWidget):
         return self.toggle.isChecked()
 
     def append(self, text: str) -> None:
+        """Add streamed thinking; the label shows it at the next ``flush()`` (throttled)."""
         if not self._text:
             self.toggle.setChecked(True)
+            self._update_label()
         self._text += text
-        self.body.setText(self._text.strip())
-        self._update_label()
+
+    def flush(self) -> None:
+        """Show the thinking appended so far (a label re-lays out all its text)."""
+        shown = self._text.strip()
+        if self.body.text() != shown:
+            self.body.setText(shown)
 
     def set_text(self, text: str) -> None:
         self._text = text
@@ -149,6 +162,7 @@ class ThinkingSection(QWidget):
 
     def finish(self) -> None:
         """The answer has started: fold the thinking away."""
+        self.flush()
         self._finished = True
         self.toggle.setChecked(False)
         self._update_label()
@@ -270,8 +284,11 @@ class MessageWidget(QFrame):
         self.message_id: int | None = None
         self.text = ""
         self.streaming = False
-        self.render_count = 0
-        self._dark: bool | None = None  # how often the body was rendered (tests check the throttle)
+        self.render_count = 0  # how often the body was rendered (tests check the throttle)
+        self._dark: bool | None = None
+        # While streaming: text[:_frozen_chars] is shown by _frozen_views, the rest by body.
+        self._frozen_chars = 0
+        self._frozen_views: list[RichTextView] = []
         self.setObjectName("userMessage" if role == "user" else "assistantMessage")
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
@@ -309,6 +326,7 @@ class MessageWidget(QFrame):
         self.regenerate_button.setVisible(False)
 
         layout = QVBoxLayout(self)
+        self._layout = layout
         layout.setContentsMargins(14, 10, 14, 8)
         layout.setSpacing(4)
         layout.addWidget(self.author)
@@ -321,7 +339,7 @@ class MessageWidget(QFrame):
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
         self._render_timer.setInterval(RENDER_INTERVAL_MS)
-        self._render_timer.timeout.connect(self.render_body)
+        self._render_timer.timeout.connect(self._render_stream)
         self.render_body()
 
     # --- content ------------------------------------------------------------------
@@ -331,6 +349,7 @@ class MessageWidget(QFrame):
         self.render_body()
 
     def start_streaming(self) -> None:
+        self._drop_frozen()
         self.streaming = True
         self.action_bar.hide()
         self.set_status("Thinking…" if self.role == "assistant" else "")
@@ -338,6 +357,8 @@ class MessageWidget(QFrame):
     def append_thinking(self, text: str) -> None:
         self.thinking.show()
         self.thinking.append(text)
+        if not self._render_timer.isActive():
+            self._render_timer.start()
 
     def append_token(self, text: str) -> None:
         if not self.text and self.thinking.isVisible():
@@ -353,6 +374,7 @@ class MessageWidget(QFrame):
     ) -> None:
         self.streaming = False
         self._render_timer.stop()
+        self._drop_frozen()
         self.text = text
         if thinking:
             self.thinking.show()
@@ -372,15 +394,50 @@ class MessageWidget(QFrame):
 
     def render_body(self) -> None:
         self.render_count += 1
-        document: QTextDocument = self.body.document()
-        self._dark = is_dark()
-        colors = ChatColors.for_dark(self._dark)
-        document.setDefaultStyleSheet(stylesheet(colors))
+        dark = is_dark()
+        if dark != self._dark:
+            self._drop_frozen()  # frozen views carry the old colours: render them again
+            self._dark = dark
+        colors = ChatColors.for_dark(dark)
+        self.body.document().setDefaultStyleSheet(stylesheet(colors))
         if self.role == "user":
             self.body.setHtml(render_plain(self.text))
+        elif self.streaming:
+            self._freeze_stable_blocks(colors)
+            tail = self.text[self._frozen_chars :]
+            self.body.setHtml(render_markdown(tail, colors, streaming=True))
         else:
-            self.body.setHtml(render_markdown(self.text, colors, streaming=self.streaming))
+            self._drop_frozen()
+            self.body.setHtml(render_markdown(self.text, colors))
         self.body.setVisible(bool(self.text) or self.role == "user")
+
+    def _render_stream(self) -> None:
+        self.thinking.flush()
+        if self.text or not self.thinking.text:
+            self.render_body()
+
+    def _freeze_stable_blocks(self, colors: ChatColors) -> None:
+        """Move finished blocks out of the tail into a view rendered once and kept."""
+        boundary = stable_prefix_end(self.text, self._frozen_chars)
+        if boundary - self._frozen_chars < FREEZE_AT_CHARS:
+            return
+        view = RichTextView(self)
+        view.setObjectName("messageBody")
+        view.setAccessibleName(self.body.accessibleName())
+        view.anchorClicked.connect(self._on_anchor)
+        document: QTextDocument = view.document()
+        document.setDefaultStyleSheet(stylesheet(colors))
+        view.setHtml(render_markdown(self.text[self._frozen_chars : boundary], colors))
+        self._layout.insertWidget(self._layout.indexOf(self.body), view)
+        self._frozen_views.append(view)
+        self._frozen_chars = boundary
+
+    def _drop_frozen(self) -> None:
+        for view in self._frozen_views:
+            view.hide()
+            view.deleteLater()
+        self._frozen_views = []
+        self._frozen_chars = 0
 
     def copy_to_clipboard(self) -> None:
         QGuiApplication.clipboard().setText(self.text)

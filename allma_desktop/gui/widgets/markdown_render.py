@@ -3,6 +3,9 @@
 Safety: raw HTML in the text is shown as text (the Markdown HTML parsers are switched
 off), images never load (they become their alt text), and only http(s), file and
 our own ``cite:`` links survive; everything else loses its link.
+
+``markdown`` and ``bs4`` are imported on the first render, not with this module: the
+main window imports it, and its first frame should not wait for them (~0.15 s).
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ import html
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import markdown
-from bs4 import BeautifulSoup, Tag
-from bs4.element import NavigableString
+if TYPE_CHECKING:
+    import markdown
+    from bs4 import BeautifulSoup, Tag
 
 ALLOWED_TAGS = frozenset(
     [
@@ -54,6 +58,9 @@ ALLOWED_TAGS = frozenset(
 ALLOWED_LINK_SCHEMES = ("http://", "https://", "file:", "cite:")
 CITATION = re.compile(r"\[(\d{1,3})\]")
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)", re.MULTILINE)
+# A line that may continue the block before it across a blank line: indented text, or
+# a list item (a loose list). A block boundary is never placed before one.
+_CONTINUES_BLOCK = re.compile(r"^(?:[ \t]|[-*+][ \t]|\d{1,9}[.)][ \t])")
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,8 @@ def render_markdown(text: str, colors: ChatColors, *, streaming: bool = False) -
     """HTML for ``text``; ``streaming`` closes a code fence still being written."""
     if streaming and len(_FENCE.findall(text)) % 2 == 1:
         text += "\n```"
+    from bs4 import BeautifulSoup
+
     converted = _converter().reset().convert(text)
     soup = BeautifulSoup(converted, "html.parser")
     _sanitize(soup)
@@ -142,6 +151,48 @@ def render_markdown(text: str, colors: ChatColors, *, streaming: bool = False) -
     return str(soup)
 
 
+def stable_prefix_end(text: str, start: int = 0) -> int:
+    """Where the Markdown blocks of ``text[start:]`` that can no longer change end.
+
+    A streamed answer only grows, so a block followed by a blank line and then a new,
+    complete line that starts a fresh top-level block (not indented, not a list item,
+    not inside a code fence) renders the same whatever comes next. Returns the offset
+    of the last such new line (``start`` when there is none); ``text[start]`` must not
+    be inside a code fence. The whole text is rendered once more when the answer ends,
+    so a rare construct this misses (a link reference defined later) is set right then.
+    """
+    boundary = start
+    in_fence = False
+    after_blank = False
+    position = start
+    while True:
+        newline = text.find("\n", position)
+        if newline < 0:
+            return boundary  # the last line is still being written
+        line = text[position:newline]
+        if _FENCE.match(line):
+            if not in_fence and after_blank:
+                boundary = position
+            in_fence = not in_fence
+            after_blank = False
+        elif not in_fence:
+            if not line.strip():
+                after_blank = True
+            else:
+                if after_blank and not _CONTINUES_BLOCK.match(line):
+                    boundary = position
+                after_blank = False
+        position = newline + 1
+
+
+def load_renderer() -> None:
+    """Import the Markdown and HTML libraries now; the app calls this from a worker
+    thread at start, so the first streamed answer does not pause to import them."""
+    import bs4  # noqa: F401
+
+    _converter()
+
+
 def render_plain(text: str) -> str:
     """A user's own message: shown as typed, line breaks kept, never interpreted."""
     return "<p>" + html.escape(text).replace("\n", "<br>") + "</p>"
@@ -149,6 +200,8 @@ def render_plain(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _converter() -> markdown.Markdown:
+    import markdown
+
     converter = markdown.Markdown(extensions=["fenced_code", "tables", "sane_lists"])
     # Raw HTML in model output is text, not markup: drop the two parsers that pass it through.
     converter.preprocessors.deregister("html_block")
@@ -157,6 +210,8 @@ def _converter() -> markdown.Markdown:
 
 
 def _sanitize(soup: BeautifulSoup) -> None:
+    from bs4.element import NavigableString
+
     for image in soup.find_all("img"):
         alt = image.get("alt") or "image"
         image.replace_with(NavigableString(f"[{alt}]"))
@@ -190,6 +245,8 @@ def _style_tables(soup: BeautifulSoup, colors: ChatColors) -> None:
 
 def _highlight_code_blocks(soup: BeautifulSoup, colors: ChatColors) -> None:
     """Put each code block in a padded, tinted box (a one-cell table: QTextDocument's way)."""
+    from bs4 import BeautifulSoup, Tag
+
     for pre in soup.find_all("pre"):
         code = pre.find("code")
         source = code.get_text() if isinstance(code, Tag) else pre.get_text()
@@ -207,6 +264,8 @@ def _highlight_code_blocks(soup: BeautifulSoup, colors: ChatColors) -> None:
 
 
 def _language_of(code: Tag | object | None) -> str:
+    from bs4 import Tag
+
     if not isinstance(code, Tag):
         return ""
     classes: object = code.get("class") or []
@@ -218,6 +277,8 @@ def _language_of(code: Tag | object | None) -> str:
 
 def _link_citations(soup: BeautifulSoup) -> None:
     """Turn "[2]" in the answer into a link that shows source 2 (not inside code or links)."""
+    from bs4 import BeautifulSoup
+
     for node in list(soup.find_all(string=CITATION)):
         if node.find_parent(["code", "pre", "a"]) is not None:
             continue
