@@ -802,8 +802,8 @@ async def serve(
 ) -> int:
     """Serve the local API (REST and OpenAI-compatible) until Ctrl+C."""
     from allma_desktop.api.app import ApiOptions, create_app
-    from allma_desktop.api.security import api_token, token_path
     from allma_desktop.api.server import ApiServer, exposure_warning
+    from allma_desktop.api.token_file import api_token, token_path
 
     config = orchestrator.config
     host = host or config.api_host

@@ -18,7 +18,8 @@ from allma_desktop.api.errors_http import ERROR_RESPONSES, install_error_handler
 from allma_desktop.api.jobs import IngestJobs
 from allma_desktop.api.limits import BodyLimitMiddleware, BodyLimits
 from allma_desktop.api.schemas import ErrorDetail, HealthResponse, OllamaStatus, StoreStatus
-from allma_desktop.api.security import api_token, bearer_token_dependency
+from allma_desktop.api.security import bearer_token_dependency
+from allma_desktop.api.token_file import api_token
 from allma_desktop.config import AppConfig
 
 API_TITLE = "Allma Desktop local API"

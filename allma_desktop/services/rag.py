@@ -269,4 +269,3 @@ def make_snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
         return flat
     cut = flat.rfind(" ", 0, limit)
     return flat[: cut if cut > limit // 2 else limit] + "…"
-

@@ -21,8 +21,8 @@ import pytest
 from fastapi import FastAPI
 
 from allma_desktop.api.app import ApiOptions, create_app
-from allma_desktop.api.security import api_token
 from allma_desktop.api.server import ApiServer
+from allma_desktop.api.token_file import api_token
 from allma_desktop.config import AppConfig
 from allma_desktop.orchestrator import Orchestrator
 from tests.ollama_server import OllamaTestServer

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from allma_desktop.api.security import api_token, token_path
+from allma_desktop.api.token_file import api_token, token_path
 from tests.api.conftest import RunningApi
 
 

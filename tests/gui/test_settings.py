@@ -270,6 +270,7 @@ def test_a_non_loopback_api_host_shows_the_exposure_warning(qtbot: QtBot, engine
 def test_the_ocr_choice_is_saved_to_the_settings_file(
     qtbot: QtBot, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(ocr, "tesseract_on_path", lambda: True)
     monkeypatch.setattr(ocr, "tesseract_available", lambda: True)
     page = SettingsPage(SettingsController(engine))
     qtbot.addWidget(page)
@@ -284,10 +285,26 @@ def test_the_ocr_choice_is_saved_to_the_settings_file(
 def test_ocr_is_disabled_with_a_hint_without_tesseract(
     qtbot: QtBot, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ocr, "tesseract_available", lambda: False)
+    monkeypatch.setattr(ocr, "tesseract_on_path", lambda: False)
     page = SettingsPage(SettingsController(engine))
     qtbot.addWidget(page)
 
     assert not page.ocr_check.isEnabled()
     assert "Install tesseract to enable" in page.ocr_check.toolTip()
+    assert page.ocr_hint.text() == OCR_UNAVAILABLE_HINT
+
+
+def test_turning_ocr_on_without_its_language_data_unticks_it_with_a_hint(
+    qtbot: QtBot, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ocr, "tesseract_on_path", lambda: True)
+    monkeypatch.setattr(ocr, "tesseract_available", lambda: False)
+    page = SettingsPage(SettingsController(engine))
+    qtbot.addWidget(page)
+    assert page.ocr_check.isEnabled()
+
+    page.ocr_check.setChecked(True)
+
+    assert not page.ocr_check.isChecked()
+    assert not page.ocr_check.isEnabled()
     assert page.ocr_hint.text() == OCR_UNAVAILABLE_HINT

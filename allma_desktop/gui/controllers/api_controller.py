@@ -41,7 +41,7 @@ class ApiController(QObject):
 
     def token(self) -> str:
         """The bearer token clients must send (created on first call); Settings shows it."""
-        from allma_desktop.api.security import api_token
+        from allma_desktop.api.token_file import api_token
 
         return api_token()
 

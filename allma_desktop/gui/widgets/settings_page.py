@@ -363,12 +363,23 @@ class SettingsPage(QWidget):
         self.ocr_hint.setObjectName("fieldHint")
         self.ocr_hint.setWordWrap(True)
         rows.addWidget(self.ocr_hint)
-        if not ocr.tesseract_available():
-            self.ocr_check.setEnabled(False)
-            self.ocr_check.setToolTip(OCR_UNAVAILABLE_HINT)
-            self.ocr_hint.setText(OCR_UNAVAILABLE_HINT)
+        # Only the PATH check while the window is built: the full check imports PyMuPDF
+        # (about a second and 100 MB), so it waits until the user turns OCR on.
+        if not ocr.tesseract_on_path():
+            self._disable_ocr()
+        self.ocr_check.toggled.connect(self._check_ocr_when_turned_on)
         card.form.addRow("Scanned PDFs", holder)
         return card
+
+    def _check_ocr_when_turned_on(self, checked: bool) -> None:
+        if checked and not ocr.tesseract_available():
+            self.ocr_check.setChecked(False)
+            self._disable_ocr()
+
+    def _disable_ocr(self) -> None:
+        self.ocr_check.setEnabled(False)
+        self.ocr_check.setToolTip(OCR_UNAVAILABLE_HINT)
+        self.ocr_hint.setText(OCR_UNAVAILABLE_HINT)
 
     def _api_card(self, parent: QWidget) -> SettingsCard:
         assert self.api is not None

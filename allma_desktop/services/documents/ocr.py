@@ -25,9 +25,14 @@ _OCR_DPI = 200  # enough for body text; 300 costs twice the time for little gain
 
 
 @functools.cache
+def tesseract_on_path() -> bool:
+    """The cheap half of :func:`tesseract_available` (no PyMuPDF import), for start-up."""
+    return shutil.which("tesseract") is not None
+
+
 def tesseract_available() -> bool:
     """Whether tesseract and PyMuPDF's view of its language data are both present."""
-    if shutil.which("tesseract") is None:
+    if not tesseract_on_path():
         return False
     pymupdf: Any = importlib.import_module("pymupdf")  # typed loosely: its API is dynamic
     try:

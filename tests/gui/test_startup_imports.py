@@ -1,0 +1,49 @@
+"""The window is built without the heavy libraries that only some actions need.
+
+PyMuPDF (with its OCR models) and FastAPI together cost over a second of start-up
+and about 100 MB of idle memory (bench/gui_startup.py, bench/gui_memory.py); they
+load when a file is parsed or the local API is turned on, never to paint the window.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BUILD_WINDOW = """
+import json, sys
+from PySide6.QtWidgets import QApplication
+from allma_desktop.config import AppConfig
+from allma_desktop.gui.engine import Engine
+from allma_desktop.gui.main_window import MainWindow
+
+app = QApplication([])
+window = MainWindow(Engine(AppConfig.from_env()))
+window.show()
+app.processEvents()
+heavy = ("pymupdf", "fitz", "fastapi", "uvicorn", "chromadb", "markdown")
+print(json.dumps(sorted(name for name in heavy if name in sys.modules)))
+"""
+
+
+def test_building_the_main_window_imports_no_heavy_library(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "ALLMA_DATA_DIR": str(tmp_path / "data"),
+        "ALLMA_CONFIG_DIR": str(tmp_path / "config"),
+        "ALLMA_LOG_DIR": str(tmp_path / "logs"),
+        "OLLAMA_HOST": "http://127.0.0.1:9",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", BUILD_WINDOW],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
