@@ -174,6 +174,8 @@ def run_session(
                 ollama_model=CHAT_MODEL,
                 ollama_embedding_model=EMBED_MODEL,
                 data_dir=root / "data",
+                # BENCH_VECTOR_STORE=faiss measures the same session on another backend.
+                vector_store=os.environ.get("BENCH_VECTOR_STORE", "chroma"),
             )
             engine = Engine(config)
 
