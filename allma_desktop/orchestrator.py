@@ -23,7 +23,6 @@ from allma_desktop.config import AppConfig
 from allma_desktop.errors import (
     AllmaError,
     DiskFull,
-    DocumentError,
     NotFound,
     StoreNotWritable,
 )
@@ -608,24 +607,6 @@ class Orchestrator:
         doctor = Doctor(self.library.db, self.library, self.store, self.conversations)
         report = await asyncio.to_thread(doctor.check, repair)
         return self._startup_repair.merged(report)
-
-
-def _reason(error: DocumentError) -> str:
-    return error.message.split(": ", 1)[-1] if ": " in error.message else error.reason
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def _same_model(a: str, b: str) -> bool:
-    def norm(name: str) -> str:
-        return name if ":" in name else f"{name}:latest"
-
-    return norm(a) == norm(b)
 
 
 def _source_record(source: Source) -> SourceRecord:
