@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,6 +179,46 @@ def test_update_message_changes_only_the_given_fields(
 
     assert (updated.content, updated.thinking, updated.status) == ("Done.", "hmm", "complete")
     assert (updated.completion_tokens, updated.duration_ms, updated.model) == (3, 12.5, "m")
+
+
+def test_an_answer_update_survives_a_commit_from_another_connection_mid_update(
+    conversations: ConversationService,
+    db: SqliteDatabase,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The chat saves its answer while an ingest commits from a worker thread's connection.
+
+    A deferred transaction that reads, then finds another connection has committed
+    before its first write, fails at once with "database is locked" whatever the busy
+    timeout; the update must take the write lock up front and win or wait instead.
+    """
+    chat = conversations.create()
+    answer = conversations.add_message(chat.id, "assistant", "", status="streaming")
+    other = sqlite3.connect(tmp_path / "allma.sqlite3", timeout=0)
+    other.execute("CREATE TABLE ingest_probe (n INTEGER)")
+    other.commit()
+    real_message_row = ConversationService._message_row
+
+    def read_then_let_another_connection_commit(
+        service: ConversationService, message_id: int
+    ) -> Message:
+        row = real_message_row(service, message_id)
+        try:  # with the write lock already held this is refused, as it should be
+            other.execute("INSERT INTO ingest_probe VALUES (1)")
+            other.commit()
+        except sqlite3.OperationalError:
+            other.rollback()
+        return row
+
+    monkeypatch.setattr(
+        ConversationService, "_message_row", read_then_let_another_connection_commit
+    )
+
+    updated = conversations.update_message(answer.id, content="Saved.", status="complete")
+
+    other.close()
+    assert (updated.content, updated.status) == ("Saved.", "complete")
 
 
 def test_messages_come_back_oldest_first(conversations: ConversationService) -> None:

@@ -235,7 +235,7 @@ class ConversationService:
         """Append a message; the first user message names a conversation still called "New chat"."""
         _check_choice("role", role, MESSAGE_ROLES)
         _check_choice("status", status, MESSAGE_STATUSES)
-        with self._db.atomic():
+        with self._db.atomic("IMMEDIATE"):  # reads then writes: see LibraryService.start_document
             conversation = self._conversation_row(conversation_id)
             now = utc_now()
             row = Message.create(
@@ -285,7 +285,7 @@ class ConversationService:
             "duration_ms": duration_ms,
         }
         changes = {name: value for name, value in given.items() if value is not None}
-        with self._db.atomic():
+        with self._db.atomic("IMMEDIATE"):  # reads then writes: see LibraryService.start_document
             row = self._message_row(message_id)
             if changes:
                 Message.update(**changes).where(Message.id == message_id).execute()
@@ -297,7 +297,7 @@ class ConversationService:
     @translating_store_errors
     def add_sources(self, message_id: int, sources: Sequence[SourceRecord]) -> MessageRecord:
         """Store the passages an answer cites, numbered as in its text."""
-        with self._db.atomic():
+        with self._db.atomic("IMMEDIATE"):  # reads then writes: see LibraryService.start_document
             self._message_row(message_id)
             rows = [
                 {
@@ -346,7 +346,7 @@ class ConversationService:
 
         Used to regenerate an answer or to edit a question and ask again.
         """
-        with self._db.atomic():
+        with self._db.atomic("IMMEDIATE"):  # reads then writes: see LibraryService.start_document
             row = self._message_row(message_id)
             conversation_id = row.__data__["conversation"]
             deleted = int(

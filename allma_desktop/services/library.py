@@ -165,7 +165,7 @@ class LibraryService:
     @translating_store_errors
     def default_collection(self) -> CollectionRecord:
         """The collection named "Library", or the oldest one; created if there is none."""
-        with self._db.atomic():
+        with self._db.atomic("IMMEDIATE"):  # reads then writes: see start_document
             row = Collection.get_or_none(Collection.name == DEFAULT_COLLECTION_NAME)
             if row is None:
                 row = Collection.select().order_by(Collection.id).first()
@@ -198,7 +198,7 @@ class LibraryService:
         The caller drops the vector store collection of that key. Conversations
         that used it fall back to searching everything.
         """
-        with self._db.atomic():
+        with self._db.atomic("IMMEDIATE"):  # reads then writes: see start_document
             key = self.get_collection(collection_id).key
             ChunkText.delete().where(ChunkText.collection_key == key).execute()
             Collection.delete().where(Collection.id == collection_id).execute()
@@ -249,7 +249,7 @@ class LibraryService:
 
         Returns the old key so the caller can drop the old vectors afterwards.
         """
-        with self._db.atomic():
+        with self._db.atomic("IMMEDIATE"):  # reads then writes: see start_document
             current = self.get_collection(collection_id)
             Collection.update(key=new_key, embedding_model=model, embedding_dim=dim).where(
                 Collection.id == collection_id
@@ -406,7 +406,7 @@ class LibraryService:
     @translating_store_errors
     def delete_document(self, document_id: str) -> DocumentRecord:
         """Delete the row and its chunk texts; returns what was deleted (to drop its vectors)."""
-        with self._db.atomic():
+        with self._db.atomic("IMMEDIATE"):  # reads then writes: see start_document
             record = self.get_document(document_id)
             ChunkText.delete().where(ChunkText.document_id == document_id).execute()
             Document.delete().where(Document.id == document_id).execute()
@@ -419,7 +419,7 @@ class LibraryService:
         The caller moves its vectors: read the old ``collection_key`` first
         (``get_document``); ``chunk_texts`` gives the texts to re-embed.
         """
-        with self._db.atomic():
+        with self._db.atomic("IMMEDIATE"):  # reads then writes: see start_document
             current = self.get_document(document_id)
             target = self.get_collection(collection_id)
             if target.id == current.collection_id:
