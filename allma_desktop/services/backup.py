@@ -48,7 +48,7 @@ from allma_desktop.config import VECTOR_STORES, AppConfig
 from allma_desktop.errors import AllmaError, BackupInvalid, DiskFull, StoreNotWritable
 from allma_desktop.services.storage import SCHEMA_VERSION, backup_database
 from allma_desktop.services.vectorstore.base import VectorStore
-from allma_desktop.services.vectorstore.factory import store_folder
+from allma_desktop.services.vectorstore.factory import local_store_folder
 
 log = logging.getLogger(__name__)
 
@@ -121,14 +121,6 @@ class RestoreResult:
     def switches_vector_store(self, config: AppConfig) -> bool:
         """Whether ``config`` must name the backup's vector store to find its vectors."""
         return self.vector_store != config.vector_store
-
-
-def local_store_folder(config: AppConfig, backend: str | None = None) -> Path | None:
-    """The folder of ``backend`` (default: the one in use), or None for a store on a server."""
-    chosen = backend or config.vector_store
-    if chosen == "chroma-http" or (chosen == "qdrant" and config.qdrant_url):
-        return None
-    return store_folder(config, chosen)
 
 
 def archive_folder(backend: str) -> str:

@@ -419,7 +419,7 @@ class SettingsController(QObject):
         self, current: AppConfig, destination: AppConfig, migrated: MigrationReport
     ) -> LibraryMoved:
         """Save ``destination`` as the settings; the engine opens on it next."""
-        from allma_desktop.services.backup import local_store_folder
+        from allma_desktop.services.vectorstore.factory import local_store_folder
 
         try:
             save_settings(destination)

@@ -898,7 +898,7 @@ class SettingsPage(QWidget):
             "qdrant": config.qdrant_url or "",
         }.get(backend, "")
         if not where:
-            from allma_desktop.services.backup import local_store_folder
+            from allma_desktop.services.vectorstore.factory import local_store_folder
 
             folder = local_store_folder(config)
             where = str(folder) if folder is not None else ""

@@ -27,6 +27,14 @@ def store_folder(config: AppConfig, backend: str) -> Path:
     return base.with_name(f"{base.name}-{backend}")
 
 
+def local_store_folder(config: AppConfig, backend: str | None = None) -> Path | None:
+    """The folder of ``backend`` (default: the one in use), or None for a store on a server."""
+    chosen = backend or config.vector_store
+    if chosen == "chroma-http" or (chosen == "qdrant" and config.qdrant_url):
+        return None
+    return store_folder(config, chosen)
+
+
 def create_vector_store(config: AppConfig, backend: str | None = None) -> VectorStore:
     """The store ``backend`` (default: ``config.vector_store``) configured from ``config``.
 
