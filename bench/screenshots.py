@@ -260,6 +260,18 @@ async def capture_b_screens(window: MainWindow, app: QApplication, out: Path) ->
     await wait_signal(window.settings_controller.connection_tested)
     await asyncio.sleep(0.3)
     save(window, out, "settings")
+    # The vector store card, with FAISS picked: the store in use and the Move button.
+    from PySide6.QtWidgets import QScrollArea
+
+    scroll = settings_page.findChild(QScrollArea, "settingsScroll")
+    settings_page.store_box.setCurrentIndex(settings_page.store_box.findData("faiss"))
+    if scroll is not None:
+        scroll.ensureWidgetVisible(settings_page._store_card, 0, 40)
+    await asyncio.sleep(0.3)
+    save(window, out, "settings-vector-store")
+    settings_page.store_box.setCurrentIndex(settings_page.store_box.findData("chroma"))
+    if scroll is not None:
+        scroll.verticalScrollBar().setValue(0)
 
     popup = QuickAskWindow(lambda: ChatController(window.engine), window.events)
     popup.open_popup()
