@@ -106,7 +106,7 @@ class AppConfig:
         values: dict[str, Any] = {}
         path = settings_file or settings_path()
         values.update(_read_settings_file(path))
-        for variable, key in _ENV_VARIABLES.items():
+        for variable, key in ENV_VARIABLES.items():
             raw = env.get(variable)
             if raw is not None and raw.strip() != "":
                 values[key] = raw.strip()
@@ -213,7 +213,7 @@ class AppConfig:
         return data
 
 
-_ENV_VARIABLES: dict[str, str] = {
+ENV_VARIABLES: dict[str, str] = {
     "OLLAMA_HOST": "ollama_host",
     "OLLAMA_MODEL": "ollama_model",
     "OLLAMA_EMBEDDING_MODEL": "ollama_embedding_model",
@@ -237,7 +237,7 @@ _ENV_VARIABLES: dict[str, str] = {
 }
 
 # Which variable name to blame when a key's value is bad.
-_VARIABLE_FOR_KEY = {key: variable for variable, key in _ENV_VARIABLES.items()}
+_VARIABLE_FOR_KEY = {key: variable for variable, key in ENV_VARIABLES.items()}
 
 
 def _variable(key: str) -> str:

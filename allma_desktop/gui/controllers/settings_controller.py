@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import QApplication
 
 from allma_desktop.cancel import CancelToken
-from allma_desktop.config import AppConfig, save_settings, settings_path
+from allma_desktop.config import ENV_VARIABLES, AppConfig, save_settings, settings_path
 from allma_desktop.errors import AllmaError, ConfigError
 
 if TYPE_CHECKING:
@@ -37,22 +37,7 @@ CONNECTION_TEST_TIMEOUT = 5.0
 # Read once per call by the orchestrator, so they apply without reopening anything.
 LIVE_FIELDS = frozenset({"temperature", "system_prompt", "think", "top_k", "hybrid_search"})
 # The settings file key for each name a ConfigError may carry (env variables included).
-FIELD_FOR_VARIABLE = {
-    "OLLAMA_HOST": "ollama_host",
-    "OLLAMA_MODEL": "ollama_model",
-    "OLLAMA_EMBEDDING_MODEL": "ollama_embedding_model",
-    "OLLAMA_CONNECT_TIMEOUT": "ollama_connect_timeout",
-    "OLLAMA_READ_TIMEOUT": "request_timeout",
-    "OLLAMA_HEADERS": "ollama_headers",
-    "VECTOR_STORE": "vector_store",
-    "CHROMA_HOST": "chroma_host",
-    "CHROMA_PORT": "chroma_port",
-    "CHROMA_SSL": "chroma_ssl",
-    "CHROMA_TOKEN": "chroma_token",
-    "QDRANT_URL": "qdrant_url",
-    "QDRANT_API_KEY": "qdrant_api_key",
-    **{f.name: f.name for f in fields(AppConfig)},
-}
+FIELD_FOR_VARIABLE = {**ENV_VARIABLES, **{f.name: f.name for f in fields(AppConfig)}}
 # What a vector store needs to be reached; the rest of the config stays as saved.
 STORE_CONNECTION_FIELDS = (
     "chroma_host",
