@@ -8,6 +8,7 @@ do next. Callers show both and never a traceback.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class AllmaError(Exception):
@@ -22,6 +23,24 @@ class AllmaError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} {self.hint}".strip()
+
+
+# AllmaError subclasses take other constructor arguments than Exception.args holds, so
+# default pickling cannot rebuild them. Across a process boundary (the parse worker, the
+# vector store's process) they travel as (class, args, attributes).
+ErrorState = tuple[type[AllmaError], tuple[Any, ...], dict[str, Any]]
+
+
+def pack_error(error: AllmaError) -> ErrorState:
+    return type(error), error.args, dict(error.__dict__)
+
+
+def unpack_error(state: ErrorState) -> AllmaError:
+    error_type, args, attributes = state
+    error = error_type.__new__(error_type)
+    Exception.__init__(error, *args)
+    error.__dict__.update(attributes)
+    return error
 
 
 class ConfigError(AllmaError):
@@ -110,6 +129,19 @@ class StoreNotWritable(AllmaError):
             "Settings to a folder you can write to.",
         )
         self.path = str(path)
+
+
+class StoreProcessStopped(AllmaError):
+    code = "store_process_stopped"
+
+    def __init__(self, exit_code: int | None) -> None:
+        super().__init__(
+            "The vector store's process stopped unexpectedly"
+            + (f" (exit code {exit_code})." if exit_code is not None else "."),
+            "Try again: Allma starts it anew. If it keeps stopping, run `allma doctor` and "
+            "report it with the log file; nothing already stored was lost.",
+        )
+        self.exit_code = exit_code
 
 
 class DiskFull(AllmaError):

@@ -75,6 +75,7 @@ from allma_desktop.services.rag import (
 from allma_desktop.services.storage import open_database
 from allma_desktop.services.vectorstore.base import VectorStore
 from allma_desktop.services.vectorstore.factory import create_vector_store
+from allma_desktop.services.vectorstore.store_process import store_process_wanted
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ class Orchestrator:
         self._conversations = ConversationService(db)
         self._keywords = KeywordIndex(db)
         if self._store is None:
-            self._store = create_vector_store(self.config)
+            self._store = create_vector_store(self.config, own_process=store_process_wanted())
         self._library.default_collection()
         self._rag = RAGService(
             self.llm, self._store, self._keywords, self.config.ollama_embedding_model

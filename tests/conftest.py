@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
+from allma_desktop.services.vectorstore.store_process import IN_PROCESS_ENV
 from tests.ollama_server import OllamaTestServer
+
+# Each engine's store process costs about a second to start (spawn, import chromadb),
+# which hundreds of engine tests would pay again and again. Most tests therefore keep
+# the store in their own process; the store's process is covered by its own tests
+# (tests/test_vectorstore_process.py, the contract's chroma-process backend, an
+# engine test and the crash test), and is what the app, the CLI and the binary run.
+os.environ.setdefault(IN_PROCESS_ENV, "1")
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ package, started on a free loopback port in a temp folder by a fixture and stopp
 after the module); FAISS; Qdrant in its local on-disk mode. No Qdrant server can be
 installed here, so Qdrant's server mode (``QDRANT_URL``) is not exercised by these
 tests; it shares every line but the client's constructor with the local mode.
+``chroma-process`` is embedded Chroma in a process of its own, as the app runs it.
 A backend whose package is missing (faiss-cpu, qdrant-client) is skipped.
 """
 
@@ -24,6 +25,7 @@ from allma_desktop.config import AppConfig
 from allma_desktop.errors import AllmaError, EmbeddingDimensionMismatch
 from allma_desktop.services.documents.model import Chunk
 from allma_desktop.services.vectorstore.base import StoreCollection, VectorStore
+from allma_desktop.services.vectorstore.store_process import IN_PROCESS_ENV
 from tests.chroma_server import chroma_executable, running_chroma_server
 from tests.integration.test_crash_consistency import (
     DriverRun,
@@ -49,6 +51,7 @@ def _needs(module: str) -> pytest.MarkDecorator:
 
 BACKENDS = [
     pytest.param("chroma", id="chroma"),
+    pytest.param("chroma-process", id="chroma-process"),
     pytest.param("chroma-http", id="chroma-http"),
     pytest.param("faiss", id="faiss", marks=_needs("faiss")),
     pytest.param("qdrant", id="qdrant", marks=_needs("qdrant_client")),
@@ -82,6 +85,10 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
             from allma_desktop.services.vectorstore.chroma import ChromaVectorStore
 
             store = ChromaVectorStore(tmp_path / "chroma")
+        elif backend == "chroma-process":
+            from allma_desktop.services.vectorstore.store_process import ProcessVectorStore
+
+            store = ProcessVectorStore(AppConfig(data_dir=tmp_path), "chroma")
         elif backend == "chroma-http":
             from allma_desktop.services.vectorstore.chroma_http import ChromaHttpVectorStore
 
@@ -345,7 +352,7 @@ def backend_environment(
         "ALLMA_LOG_DIR": str(tmp_path / "logs"),
         "OLLAMA_MODEL": "deepseek-r1:latest",
         "OLLAMA_EMBEDDING_MODEL": "nomic-embed-text:latest",
-        "VECTOR_STORE": backend,
+        "VECTOR_STORE": backend.removesuffix("-process"),
     }
     if backend == "chroma-http":
         host, port = request.getfixturevalue("chroma_server")
@@ -393,6 +400,8 @@ async def test_a_kill_during_ingest_leaves_the_library_consistent_on_the_backend
         monkeypatch.setenv(name, value)
     for name in ("VECTOR_STORE_PATH", "CHROMA_PERSIST_DIRECTORY", "LOG_LEVEL"):
         monkeypatch.delenv(name, raising=False)
+    if backend.endswith("-process"):
+        monkeypatch.delenv(IN_PROCESS_ENV, raising=False)
     config = crash_config(env)
     folder = tmp_path / "notes"
     # A closed, saved store first, so the kill finds earlier state on disk (for FAISS:

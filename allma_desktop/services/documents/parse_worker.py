@@ -55,6 +55,8 @@ from allma_desktop.errors import (
     NoTextLayer,
     ParserCrashed,
     ParseTimeout,
+    pack_error,
+    unpack_error,
 )
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 
@@ -70,26 +72,6 @@ _CHUNK_BATCH = 500  # chunks per message: bounds the size of one pickled message
 _RECYCLE_AFTER_BYTES = 64 * 1024 * 1024  # a worker that read a file this big returns its memory
 _STOP_GRACE = 2.0  # seconds a worker gets to exit on request before it is killed
 _CLOSE_TIMEOUT = 10.0  # close() waits this long for the reader threads (a start takes ~1 s)
-
-
-# --- errors across the process boundary -------------------------------------------
-#
-# AllmaError subclasses take other constructor arguments than Exception.args holds,
-# so default pickling cannot rebuild them. They cross as (class, args, attributes).
-
-ErrorState = tuple[type[AllmaError], tuple[Any, ...], dict[str, Any]]
-
-
-def pack_error(error: AllmaError) -> ErrorState:
-    return type(error), error.args, dict(error.__dict__)
-
-
-def unpack_error(state: ErrorState) -> AllmaError:
-    error_type, args, attributes = state
-    error = error_type.__new__(error_type)
-    Exception.__init__(error, *args)
-    error.__dict__.update(attributes)
-    return error
 
 
 # --- the worker process -------------------------------------------------------------

@@ -35,9 +35,13 @@ def local_store_folder(config: AppConfig, backend: str | None = None) -> Path | 
     return store_folder(config, chosen)
 
 
-def create_vector_store(config: AppConfig, backend: str | None = None) -> VectorStore:
+def create_vector_store(
+    config: AppConfig, backend: str | None = None, *, own_process: bool = False
+) -> VectorStore:
     """The store ``backend`` (default: ``config.vector_store``) configured from ``config``.
 
+    With ``own_process``, a store on this machine runs in a child process, so its writes
+    never hold the caller's GIL (a store on a server is only a client: it stays here).
     Nothing is opened yet: each backend connects on first use, in a worker thread."""
     chosen = backend or config.vector_store
     if chosen not in VECTOR_STORES:
@@ -46,6 +50,10 @@ def create_vector_store(config: AppConfig, backend: str | None = None) -> Vector
             f"Pick one of: {', '.join(VECTOR_STORES)}.",
         )
     _require_package(chosen)
+    if own_process and local_store_folder(config, chosen) is not None:
+        from allma_desktop.services.vectorstore.store_process import ProcessVectorStore
+
+        return ProcessVectorStore(config, chosen)
     if chosen == "chroma":
         from allma_desktop.services.vectorstore.chroma import ChromaVectorStore
 

@@ -1,0 +1,327 @@
+"""A local vector store served by a process of its own.
+
+Chroma's Rust bindings hold the GIL for a whole ``upsert`` (about 8 ms a call plus
+about 1 ms a chunk), so in the app's process every write froze the window and
+stalled the rest of an ingest. Here the store lives in a child process and the app
+talks to it over a pipe: a write costs the app only the pickling of its arguments,
+and the store's CPU runs beside the app's on the other core.
+
+The child is started (``spawn``, as the parse worker) on the first call, and again on
+the call after it died or was closed. Calls are answered one at a time, in order;
+the store itself is not faster at two at once. Errors come back as the same
+``AllmaError`` the store raised, and the child's log records go to the app's log.
+The child exits when the app closes the store, and also when the app's process dies
+(a thread waits on a pipe only the app holds open), so a killed app leaves no
+orphan writing to the library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING, Any
+
+from allma_desktop.errors import AllmaError, StoreProcessStopped, pack_error, unpack_error
+from allma_desktop.services.documents.model import Chunk
+from allma_desktop.services.vectorstore.base import StoreCollection, VectorHit, VectorStore
+
+if TYPE_CHECKING:
+    from allma_desktop.config import AppConfig
+
+log = logging.getLogger(__name__)
+
+IN_PROCESS_ENV = "ALLMA_STORE_IN_PROCESS"  # "1": keep the store in the app's process
+_STOP_GRACE = 10.0  # seconds a closing store gets to flush before it is killed
+
+
+def store_process_wanted() -> bool:
+    """Whether local stores run in a process of their own (the default)."""
+    return os.environ.get(IN_PROCESS_ENV, "").strip() not in ("1", "true", "yes")
+
+
+# --- the child process ---------------------------------------------------------------
+
+
+class _ForwardingHandler(logging.Handler):
+    """Sends the child's log records to the app, which logs them as its own."""
+
+    def __init__(self, send: Any) -> None:
+        super().__init__()
+        self._send = send
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = self.format(record)
+            self._send(("log", (record.levelno, record.name, message)))
+        except Exception:  # a log record must never break the store
+            self.handleError(record)
+
+
+def _exit_with_app(lifeline: Connection) -> None:
+    """Wait for end-of-file on the pipe only the app writes to: the app is gone."""
+    with contextlib.suppress(EOFError, OSError):
+        lifeline.recv_bytes()
+    os._exit(0)
+
+
+def store_main(
+    connection: Connection, lifeline: Connection, config: AppConfig, backend: str, level: int
+) -> None:
+    """Entry point of the store's process (module level, so ``spawn`` can find it)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the app's to handle
+    threading.Thread(target=_exit_with_app, args=(lifeline,), daemon=True).start()
+    send_lock = threading.Lock()
+
+    def send(message: tuple[str, Any]) -> None:
+        with send_lock:  # chromadb may log from threads of its own
+            connection.send(message)
+
+    root = logging.getLogger()
+    root.setLevel(level)
+    handler = _ForwardingHandler(send)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(handler)
+
+    from allma_desktop.services.vectorstore.factory import create_vector_store
+
+    store: _Served | None = None
+    try:
+        while True:
+            try:
+                request = connection.recv()
+            except EOFError:
+                return
+            if request is None:
+                return
+            method, args = request
+            try:
+                if store is None:
+                    store = _Served(create_vector_store(config, backend))
+                result = store.run(method, args)
+            except AllmaError as error:
+                send(("error", pack_error(error)))
+            except Exception as error:
+                log.exception("the vector store failed in %s", method)
+                send(("exception", _picklable(error)))
+            else:
+                send(("ok", result))
+    finally:
+        if store is not None:
+            store.close()
+
+
+class _Served:
+    """The store in the child, plus reading a collection back batch by batch."""
+
+    def __init__(self, store: VectorStore) -> None:
+        self.store = store
+        self._exports: dict[int, Iterator[tuple[list[Chunk], list[list[float]]]]] = {}
+
+    def run(self, method: str, args: tuple[Any, ...]) -> Any:
+        if method == "export_next":
+            return self._export_next(*args)
+        if method == "export_end":
+            self._exports.pop(args[0], None)
+            return None
+        return getattr(self.store, method)(*args)
+
+    def _export_next(
+        self, token: int, key: str, batch_size: int
+    ) -> tuple[list[Chunk], list[list[float]]] | None:
+        batches = self._exports.get(token)
+        if batches is None:
+            batches = self._exports[token] = self.store.export(key, batch_size)  # type: ignore[attr-defined]
+        batch = next(batches, None)
+        if batch is None:
+            del self._exports[token]
+        return batch
+
+    def close(self) -> None:
+        self._exports.clear()
+        self.store.close()
+
+
+def _picklable(error: Exception) -> Exception:
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:
+        return RuntimeError(f"{type(error).__name__}: {error}")
+    return error
+
+
+# --- the app side --------------------------------------------------------------------
+
+
+class _Child:
+    def __init__(self, config: AppConfig, backend: str) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self.connection, child_end = context.Pipe(duplex=True)
+        lifeline_end, self._lifeline = context.Pipe(duplex=False)
+        self.process: BaseProcess = context.Process(
+            target=store_main,
+            args=(child_end, lifeline_end, config, backend, logging.getLogger().level),
+            name="allma-vector-store",
+            daemon=True,
+        )
+        self.process.start()
+        child_end.close()  # so the app sees end-of-file when the child dies
+        lifeline_end.close()
+
+    def call(self, method: str, args: tuple[Any, ...]) -> tuple[str, Any]:
+        self.connection.send((method, args))
+        while True:
+            kind, payload = self.connection.recv()
+            if kind != "log":
+                return kind, payload
+            level, name, message = payload
+            logging.getLogger(name).log(level, "%s", message)
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.connection.send(None)
+        self.process.join(_STOP_GRACE)
+        self.kill()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(_STOP_GRACE)
+        self.connection.close()
+        self._lifeline.close()
+
+
+class ProcessVectorStore:
+    """The ``backend`` store of ``config``, run in a child process.
+
+    Thread-safe: calls from several threads take turns. ``close`` stops the child;
+    using the store after that starts a new one.
+    """
+
+    def __init__(self, config: AppConfig, backend: str) -> None:
+        self._config = config
+        self._backend = backend
+        self._child: _Child | None = None
+        self._lock = threading.Lock()
+        self._export_tokens = itertools.count(1)
+
+    @property
+    def process_id(self) -> int | None:
+        """The child's process id, or None while none runs."""
+        child = self._child
+        return child.process.pid if child is not None else None
+
+    def _call(self, method: str, *args: Any) -> Any:
+        with self._lock:
+            if self._child is None:
+                self._child = _Child(self._config, self._backend)
+            child = self._child
+            try:
+                kind, payload = child.call(method, args)
+            except (EOFError, OSError) as failure:
+                self._child = None
+                child.kill()
+                exit_code = child.process.exitcode
+                log.error("the vector store's process stopped (exit code %s)", exit_code)
+                raise StoreProcessStopped(exit_code) from failure
+        if kind == "ok":
+            return payload
+        if kind == "error":
+            raise unpack_error(payload)
+        raise payload
+
+    # --- the VectorStore contract ----------------------------------------------------
+
+    def ensure_collection(self, key: str) -> None:
+        self._call("ensure_collection", key)
+
+    def delete_collection(self, key: str) -> None:
+        self._call("delete_collection", key)
+
+    def list_collections(self) -> list[StoreCollection]:
+        collections: list[StoreCollection] = self._call("list_collections")
+        return collections
+
+    def add(self, key: str, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> None:
+        if len(chunks) != len(embeddings):
+            raise ValueError(f"{len(chunks)} chunks but {len(embeddings)} embeddings")
+        self._call("add", key, list(chunks), _as_array(embeddings))
+
+    def delete_document(self, key: str, document_id: str) -> None:
+        self._call("delete_document", key, document_id)
+
+    def delete_chunks(self, key: str, chunk_ids: Sequence[str]) -> None:
+        self._call("delete_chunks", key, list(chunk_ids))
+
+    def query(
+        self,
+        key: str,
+        embedding: Sequence[float],
+        k: int,
+        document_ids: Sequence[str] | None = None,
+        file_types: Sequence[str] | None = None,
+    ) -> list[VectorHit]:
+        hits: list[VectorHit] = self._call(
+            "query",
+            key,
+            list(embedding),
+            k,
+            None if document_ids is None else list(document_ids),
+            None if file_types is None else list(file_types),
+        )
+        return hits
+
+    def count(self, key: str, document_id: str | None = None) -> int:
+        counted: int = self._call("count", key, document_id)
+        return counted
+
+    def chunk_ids(self, key: str, document_id: str | None = None) -> set[str]:
+        ids: set[str] = self._call("chunk_ids", key, document_id)
+        return ids
+
+    def export(
+        self, key: str, batch_size: int = 1_000
+    ) -> Iterator[tuple[list[Chunk], list[list[float]]]]:
+        """Every chunk of ``key`` with its vector, in batches (for ``allma store migrate``)."""
+        token = next(self._export_tokens)
+        finished = False
+        try:
+            while True:
+                batch: tuple[list[Chunk], list[list[float]]] | None = self._call(
+                    "export_next", token, key, batch_size
+                )
+                if batch is None:
+                    finished = True
+                    return
+                yield batch
+        finally:
+            if not finished:  # the reader stopped early: the child drops its cursor
+                with contextlib.suppress(AllmaError):
+                    self._call("export_end", token)
+
+    def close(self) -> None:
+        with self._lock:
+            child, self._child = self._child, None
+        if child is not None:
+            child.stop()
+
+
+def _as_array(embeddings: Sequence[Sequence[float]]) -> Any:
+    """float32 rows: a quarter of the bytes of pickled Python floats, and one copy."""
+    import numpy as np
+
+    return np.asarray(embeddings, dtype=np.float32)
+
+
+if TYPE_CHECKING:
+    _contract_check: type[VectorStore] = ProcessVectorStore
