@@ -42,7 +42,7 @@ from allma_desktop.events import (
     ThinkingChunk,
     TokenChunk,
 )
-from allma_desktop.ingest_pipeline import IngestPipeline
+from allma_desktop.ingest import IngestPipeline
 from allma_desktop.services.conversations import (
     ConversationRecord,
     ConversationService,
@@ -255,7 +255,7 @@ class Orchestrator:
         await asyncio.to_thread(self.store.delete_document, record.collection_key, document_id)
         return record
 
-    # --- ingestion (the stages are in ingest_pipeline.py) -----------------------------
+    # --- ingestion (the stages are in the ingest package) -----------------------------
 
     async def ingest(
         self,

@@ -1,0 +1,134 @@
+"""Stage 2, embed: batches of chunks filled across file boundaries, one request at a time.
+
+Also the check that a collection's vectors all come from one embedding model, which the
+single-document path (``reembed``) shares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from allma_desktop.errors import AllmaError
+from allma_desktop.events import EmbedProgress
+from allma_desktop.ingest.run import FATAL_ERRORS, FileJob, Part, Run
+from allma_desktop.services.documents.chunking import prefix_for_embedding
+from allma_desktop.services.rag import embedding_document_text
+
+if TYPE_CHECKING:
+    from allma_desktop.ingest.engine import IngestEngine
+    from allma_desktop.services.library import CollectionRecord
+
+
+async def embed_stage(
+    engine: IngestEngine,
+    run: Run,
+    embed_queue: asyncio.Queue[FileJob | None],
+    store_queue: asyncio.Queue[list[Part] | None],
+) -> None:
+    """Embed the files of ``embed_queue`` into ``store_queue``, then put ``None`` there."""
+    model = engine.config.ollama_embedding_model
+    size = engine.config.embed_batch_size
+    waiting: deque[tuple[FileJob, int]] = deque()  # files with chunks left, next offset
+    source_done = False
+    while True:
+        slices: list[tuple[FileJob, int, int]] = []
+        count = 0
+        while count < size:
+            if not waiting:
+                if source_done:
+                    break
+                # A partial batch waits for the next file: one request fewer, and the
+                # parser is then the slower stage anyway (or it would be ready).
+                if embed_queue.empty():
+                    run.embed_starved.set()
+                job = await run.unless_stopped(embed_queue.get())
+                run.embed_starved.clear()
+                if job is None:
+                    source_done = True
+                    break
+                waiting.append((job, 0))
+            job, offset = waiting[0]
+            if job.error is not None or offset == len(job.chunks):
+                waiting.popleft()
+                run.mark_all_sent(job)
+                continue
+            end = min(offset + size - count, len(job.chunks))
+            slices.append((job, offset, end))
+            count += end - offset
+            if end == len(job.chunks):
+                waiting.popleft()
+            else:
+                waiting[0] = (job, end)
+        if not slices:
+            await run.unless_stopped(store_queue.put(None))
+            return
+        texts = [
+            embedding_document_text(model, prefix_for_embedding(chunk))
+            for job, start, end in slices
+            for chunk in job.chunks[start:end]
+        ]
+        vectors = await run.unless_stopped(engine.llm.embed(model, texts))
+        try:
+            await _check_dimension_once(engine, run, vectors)
+        except FATAL_ERRORS:
+            raise
+        except AllmaError as exc:
+            for job, _, _ in slices:
+                job.error = job.error or exc
+                if not any(job is waiting_job for waiting_job, _ in waiting):
+                    run.mark_all_sent(job)
+            continue
+        parts: list[Part] = []
+        position = 0
+        for job, start, end in slices:
+            parts.append(
+                Part(job, job.chunks[start:end], vectors[position : position + end - start])
+            )
+            position += end - start
+            job.parts_sent += 1
+        # Progress goes out before the store can finish the file (per-file order).
+        for job, _, end in slices:
+            run.emit(EmbedProgress(str(job.path), end, len(job.chunks)))
+            job.all_sent = end == len(job.chunks)
+        await run.unless_stopped(store_queue.put(parts))
+
+
+async def _check_dimension_once(
+    engine: IngestEngine, run: Run, vectors: Sequence[Sequence[float]]
+) -> None:
+    if run.dimension_checked or not vectors:
+        return
+    await check_embedding_dimension(engine, run.collection, vectors)
+    run.dimension_checked = True
+
+
+async def check_embedding_dimension(
+    engine: IngestEngine, collection: CollectionRecord, embeddings: Sequence[Sequence[float]]
+) -> None:
+    """Record the model and vector size on an empty collection; refuse a different one."""
+    if not embeddings:
+        return
+    dimension = len(embeddings[0])
+    model = engine.config.ollama_embedding_model
+    library = engine.library
+    if collection.embedding_model is None or collection.chunk_count == 0:
+        await asyncio.to_thread(library.set_embedding, collection.id, model, dimension)
+        return
+    if collection.embedding_dim != dimension or not _same_model(collection.embedding_model, model):
+        raise AllmaError(
+            f"The collection '{collection.name}' was indexed with the embedding model "
+            f"'{collection.embedding_model}' ({collection.embedding_dim} dimensions), "
+            f"not '{model}' ({dimension}).",
+            f"Switch the embedding model back to '{collection.embedding_model}', "
+            "or re-index the collection with the new model.",
+        )
+
+
+def _same_model(a: str, b: str) -> bool:
+    def norm(name: str) -> str:
+        return name if ":" in name else f"{name}:latest"
+
+    return norm(a) == norm(b)

@@ -1,0 +1,217 @@
+"""``IngestPipeline``: starts the stages of one ingest as tasks and finishes files in order.
+
+The stages themselves are in ``prepare``, ``embed`` and ``store``; this module wires
+their queues, turns their events into the one stream the orchestrator yields, and stops
+them together (see the package docstring for the design).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from allma_desktop.cancel import CancelToken
+from allma_desktop.events import (
+    FileFinished,
+    IngestEvent,
+    IngestFinished,
+    IngestProgress,
+    IngestStarted,
+)
+from allma_desktop.ingest import embed, prepare, reembed, store
+from allma_desktop.ingest.finish import abandon_file, finish_file
+from allma_desktop.ingest.paths import expand_paths
+from allma_desktop.ingest.run import FATAL_ERRORS, FileJob, Item, Part, Ready, Run, Stopped
+from allma_desktop.services.documents.model import Chunk
+
+if TYPE_CHECKING:
+    from allma_desktop.ingest.engine import IngestEngine
+    from allma_desktop.services.library import CollectionRecord
+
+LOOKAHEAD = 2  # files parsed ahead of the embedder
+STORE_BACKLOG_CHUNKS = 256  # embedded chunks queued for the store (memory bound)
+CANCEL_POLL_SECONDS = 0.05  # how often an idle stream looks at the cancel token
+
+
+class IngestPipeline:
+    """Indexes files for an orchestrator; see the package docstring for the stages."""
+
+    def __init__(self, engine: IngestEngine) -> None:
+        self.engine = engine
+
+    # --- the stream ----------------------------------------------------------------
+
+    async def ingest(
+        self,
+        paths: Sequence[str | Path],
+        collection_id: int | None = None,
+        cancel: CancelToken | None = None,
+        force: bool = False,
+    ) -> AsyncGenerator[IngestEvent, None]:
+        """Index files and folders; one ``FileFinished`` per file, whatever happens to it.
+
+        A file that fails never stops the batch. Only a failure that would fail every
+        file alike (Ollama unreachable, disk full) ends the batch early, with that
+        error on ``IngestFinished``.
+        """
+        engine = self.engine
+        cancel = cancel or CancelToken()
+        collection = engine.collection(collection_id)
+        await asyncio.to_thread(engine.store.ensure_collection, collection.key)
+        files, skipped = await asyncio.to_thread(self.expand_paths, paths)
+        yield IngestStarted(total_files=len(files), skipped=len(skipped))
+        results: list[FileFinished] = []
+        for path, reason in skipped:
+            skipped_result = FileFinished(str(path), "skipped", reason)
+            results.append(skipped_result)
+            yield skipped_result
+
+        run = Run(collection, cancel, force, len(files))
+        batch_size = engine.config.embed_batch_size
+        embed_queue: asyncio.Queue[FileJob | None] = asyncio.Queue(LOOKAHEAD)
+        store_queue: asyncio.Queue[list[Part] | None] = asyncio.Queue(
+            max(2, STORE_BACKLOG_CHUNKS // batch_size)
+        )
+        stages = [
+            asyncio.ensure_future(
+                self._stage(
+                    run,
+                    prepare.prepare_stage(engine, run, files, embed_queue, self.parse_and_chunk),
+                )
+            ),
+            asyncio.ensure_future(
+                self._stage(run, embed.embed_stage(engine, run, embed_queue, store_queue))
+            ),
+            asyncio.ensure_future(self._stage(run, store.store_stage(engine, run, store_queue))),
+        ]
+        started = time.monotonic()
+        chunks_done = 0
+        files_done = 0
+        try:
+            while True:
+                received, item = await self._next_item(run)
+                if not received:
+                    break
+                if isinstance(item, Ready):
+                    item.job.ready = True
+                elif item is not None:
+                    yield item
+                while run.order and run.order[0].ready and not run.stopping.is_set():
+                    result = await finish_file(engine, run, run.order.popleft())
+                    results.append(result)
+                    files_done += 1
+                    chunks_done += result.chunks
+                    yield result
+                    elapsed = time.monotonic() - started
+                    eta = elapsed / files_done * (run.total - files_done)
+                    yield IngestProgress(files_done, run.total, chunks_done, eta)
+                    if cancel.cancelled:
+                        run.stop()
+                if run.prepare_done and not run.order:
+                    break
+            await self._end_stages(run, stages)
+            # Events the stages emitted before they stopped, then every unfinished file.
+            for item in self._left_over(run):
+                yield item
+            while run.order:
+                result = await abandon_file(engine, run, run.order.popleft())
+                results.append(result)
+                files_done += 1
+                chunks_done += result.chunks
+                yield result
+                yield IngestProgress(files_done, run.total, chunks_done, 0.0)
+        finally:
+            # The consumer went away (or the task was cancelled): leave no half document.
+            await self._end_stages(run, stages)
+            if run.getter is not None:
+                run.getter.cancel()
+            while run.order:
+                await abandon_file(engine, run, run.order.popleft())
+        if run.crash is not None:
+            raise run.crash
+        yield IngestFinished(tuple(results), cancelled=cancel.cancelled, error=run.fatal)
+
+    async def _next_item(self, run: Run) -> tuple[bool, Item]:
+        """(True, the stages' next item), or (False, None) once the run is stopping.
+
+        Waits in short slices, so a cancel is noticed even while nothing happens.
+        """
+        while True:
+            if run.cancel.cancelled and not run.stopping.is_set():
+                run.stop()
+            if run.stopping.is_set():
+                return False, None
+            if run.getter is None:
+                run.getter = asyncio.ensure_future(run.events.get())
+            done, _ = await asyncio.wait({run.getter}, timeout=CANCEL_POLL_SECONDS)
+            if done:
+                item, run.getter = run.getter.result(), None
+                return True, item
+
+    def _left_over(self, run: Run) -> list[IngestEvent]:
+        """Events still queued once the stages have ended (markers dropped)."""
+        items: list[Item] = []
+        getter, run.getter = run.getter, None
+        if getter is not None:
+            if getter.done() and not getter.cancelled():
+                items.append(getter.result())
+            else:
+                getter.cancel()
+        while not run.events.empty():
+            items.append(run.events.get_nowait())
+        return [item for item in items if item is not None and not isinstance(item, Ready)]
+
+    async def _stage(self, run: Run, work: Awaitable[None]) -> None:
+        """Run a stage; a fatal error or a bug stops the whole run."""
+        try:
+            await work
+        except Stopped:
+            pass
+        except FATAL_ERRORS as exc:
+            run.stop(exc)
+        except Exception as exc:
+            run.crash = exc
+            run.stop()
+
+    async def _end_stages(self, run: Run, stages: Sequence[asyncio.Future[None]]) -> None:
+        if not all(stage.done() for stage in stages):
+            run.stop()
+        # Stages end promptly on stop; a vector write in flight is let finish, so that
+        # nothing is written after its ids are discarded.
+        await asyncio.shield(asyncio.gather(*stages, return_exceptions=True))
+
+    # --- the stages' helpers, for the orchestrator and the benchmarks -----------------
+
+    async def parse_and_chunk(self, path: Path) -> prepare.ParseResult:
+        """Parse and chunk in the parse worker process, under its per-file time limit."""
+        return await prepare.parse_and_chunk(self.engine, path)
+
+    def expand_paths(
+        self, paths: Sequence[str | Path]
+    ) -> tuple[list[Path], list[tuple[Path, str]]]:
+        """Files to index and files skipped with a reason; folders are walked recursively."""
+        return expand_paths(self.engine.documents, paths)  # paths.expand_paths, not this method
+
+    def embed_and_store(
+        self,
+        chunks: Sequence[Chunk],
+        collection: CollectionRecord,
+        cancel: CancelToken,
+        stored: list[str],
+        dimensions: list[int] | None = None,
+    ) -> AsyncIterator[int]:
+        """``reembed.embed_and_store``: one document's chunks, embedded and stored."""
+        return reembed.embed_and_store(self.engine, chunks, collection, cancel, stored, dimensions)
+
+    async def discard_vectors(self, key: str, chunk_ids: Sequence[str]) -> None:
+        """Remove ``chunk_ids`` from the store; a failure is logged, never raised."""
+        await store.discard_vectors(self.engine, key, chunk_ids)
+
+    async def check_embedding_dimension(
+        self, collection: CollectionRecord, embeddings: Sequence[Sequence[float]]
+    ) -> None:
+        """Record the model and vector size on an empty collection; refuse a different one."""
+        await embed.check_embedding_dimension(self.engine, collection, embeddings)

@@ -1,0 +1,151 @@
+"""Stage 1, prepare: hash, skip unchanged files, parse and chunk, start each file's row.
+
+Everything a file needs before its chunks can be embedded; parsing runs in the parse
+worker process, a few files ahead, so this stage rarely holds up the embedder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from allma_desktop.errors import DocumentError
+from allma_desktop.events import FileFinished, FileParsed, FileStarted
+from allma_desktop.ingest.run import FileJob, Ready, Run
+from allma_desktop.services.documents.model import Chunk, DocumentMetadata
+
+if TYPE_CHECKING:
+    from allma_desktop.ingest.engine import IngestEngine
+    from allma_desktop.services.library import DocumentRecord
+
+ParseResult = tuple[DocumentMetadata, list[Chunk]]
+ParseAndChunk = Callable[[Path], Awaitable[ParseResult]]
+
+PENDING_DOCUMENT_ID = "pending"  # chunks are cut before the document row exists
+PARSE_AHEAD = 2  # files queued to the parse worker beyond the one the prepare stage awaits
+
+
+async def prepare_stage(
+    engine: IngestEngine,
+    run: Run,
+    files: list[Path],
+    embed_queue: asyncio.Queue[FileJob | None],
+    parse_and_chunk: ParseAndChunk,
+) -> None:
+    """Feed ``embed_queue`` with parsed files in order, then ``None``.
+
+    ``parse_and_chunk`` is the pipeline's method, so that a benchmark can time it.
+    """
+    # Up to PARSE_AHEAD files are queued to the parse worker beyond the one awaited,
+    # so it reads on while this process is busy (a store write holds the GIL).
+    parsing: deque[tuple[FileJob, asyncio.Future[ParseResult]]] = deque()
+    upcoming = deque(enumerate(files, start=1))
+    try:
+        while True:
+            while upcoming and len(parsing) <= PARSE_AHEAD:
+                if run.stopping.is_set() or run.cancel.cancelled:
+                    return
+                index, path = upcoming.popleft()
+                job = FileJob(path, index)
+                run.order.append(job)
+                run.emit(FileStarted(str(path), index, run.total))
+                existing = await _check(engine, run, job)
+                if job.finished is not None:
+                    run.emit(Ready(job))
+                    continue
+                job.existing = existing
+                parsing.append((job, asyncio.ensure_future(parse_and_chunk(path))))
+            if not parsing:
+                break
+            job, parse = parsing.popleft()
+            await _prepare(engine, run, job, parse)
+            if job.finished is not None:
+                run.emit(Ready(job))
+                continue
+            assert job.metadata is not None
+            run.emit(FileParsed(str(job.path), job.metadata.page_count, len(job.chunks)))
+            await run.unless_stopped(embed_queue.put(job))
+        await run.unless_stopped(embed_queue.put(None))
+    finally:
+        for _, parse in parsing:  # cancelling drops the queued request
+            parse.cancel()
+        if parsing:
+            await asyncio.gather(*(parse for _, parse in parsing), return_exceptions=True)
+        run.prepare_done = True
+        run.emit(None)
+
+
+async def _check(engine: IngestEngine, run: Run, job: FileJob) -> DocumentRecord | None:
+    """Hash the file and end it as ``unchanged`` (or unreadable) already; its row if any."""
+    path, collection = job.path, run.collection
+    try:
+        content_hash = await asyncio.to_thread(engine.documents.hash_file, path)
+    except OSError as exc:
+        reason = f"cannot read the file ({exc.strerror or exc})"
+        job.finished = FileFinished(str(path), "failed", reason)
+        return None
+    existing = engine.library.document_by_path(collection.id, str(path))
+    if (
+        existing is not None
+        and not run.force
+        and existing.status == "ready"
+        and existing.content_hash == content_hash
+    ):
+        job.finished = FileFinished(
+            str(path), "unchanged", "", existing.id, existing.chunk_count, existing.page_count
+        )
+    return existing
+
+
+async def _prepare(
+    engine: IngestEngine, run: Run, job: FileJob, parse: asyncio.Future[ParseResult]
+) -> None:
+    """Take the file's parse and start its row: all before embedding."""
+    library = engine.library
+    path, collection = job.path, run.collection
+    try:
+        metadata, chunks = await run.unless_stopped(parse)
+    except DocumentError as exc:
+        # The failure is recorded on the file's row, so the library shows it with its reason.
+        failed = job.existing
+        if failed is None:
+            failed = await asyncio.to_thread(library.start_document, collection.id, str(path))
+        await asyncio.to_thread(library.mark_failed, failed.id, _reason(exc))
+        job.finished = FileFinished(str(path), "failed", _reason(exc), failed.id, error=exc)
+        return
+    record = await asyncio.to_thread(
+        library.start_document,
+        collection.id,
+        str(path),
+        title=metadata.title,
+        file_type=metadata.file_type,
+    )
+    version = metadata.content_hash[:8]
+    # Versioned ids: a changed file's new chunks never collide with its old ones,
+    # so the old ones stay searchable until the new ones are fully stored.
+    job.chunks = [
+        replace(c, document_id=record.id, chunk_id=f"{record.id}:{version}:{c.index}")
+        for c in chunks
+    ]
+    job.metadata = metadata
+    job.document_id = record.id
+    job.old_chunk_ids = await asyncio.to_thread(library.document_chunk_ids, record.id)
+
+
+async def parse_and_chunk(engine: IngestEngine, path: Path) -> ParseResult:
+    """Parse and chunk in the parse worker process, under its per-file time limit."""
+    documents = engine.documents
+    return await engine.parse_worker.parse_and_chunk(
+        path,
+        chunk_size=documents.chunk_size,
+        chunk_overlap=documents.chunk_overlap,
+        document_id=PENDING_DOCUMENT_ID,
+    )
+
+
+def _reason(error: DocumentError) -> str:
+    return error.message.split(": ", 1)[-1] if ": " in error.message else error.reason

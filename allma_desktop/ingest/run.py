@@ -1,0 +1,130 @@
+"""The state one ``ingest`` call shares between its stages, and how a run stops.
+
+The prepare, embed and store stages and the finisher each hold the same ``Run`` and
+pass ``FileJob`` objects along; keeping the shared state here lets every stage live
+in a module of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from allma_desktop.cancel import CancelToken
+from allma_desktop.errors import AllmaError, DiskFull, OllamaError, StoreNotWritable
+from allma_desktop.events import FileFinished, IngestEvent
+from allma_desktop.services.documents.model import Chunk, DocumentMetadata
+
+if TYPE_CHECKING:
+    from allma_desktop.services.library import CollectionRecord, DocumentRecord
+
+T = TypeVar("T")
+
+FATAL_ERRORS = (OllamaError, StoreNotWritable, DiskFull)  # would fail every file alike
+
+
+@dataclass(eq=False)
+class FileJob:
+    """One file on its way through the stages."""
+
+    path: Path
+    index: int
+    finished: FileFinished | None = None  # set when it ended before embedding
+    existing: DocumentRecord | None = None  # its row from an earlier ingest
+    metadata: DocumentMetadata | None = None
+    chunks: list[Chunk] = field(default_factory=list)
+    document_id: str | None = None
+    old_chunk_ids: set[str] = field(default_factory=set)
+    stored: list[str] = field(default_factory=list)  # ids handed to the store
+    error: AllmaError | None = None
+    parts_sent: int = 0  # slices handed from the embedder to the store
+    parts_done: int = 0
+    all_sent: bool = False
+    signalled: bool = False  # nothing of it is in flight any more; Ready is queued
+    ready: bool = False  # the finisher has seen that Ready
+
+
+@dataclass(frozen=True)
+class Part:
+    """A slice of one file's chunks with their vectors, on its way to the store."""
+
+    job: FileJob
+    chunks: Sequence[Chunk]
+    vectors: Sequence[Sequence[float]]
+
+
+@dataclass(frozen=True)
+class Ready:
+    """Marker on the event queue: ``job`` can be finished."""
+
+    job: FileJob
+
+
+Item = IngestEvent | Ready | None  # None: a stage stopped (wakes the finisher)
+
+
+class Stopped(Exception):
+    """An abandonable wait ended because the run is stopping."""
+
+
+class Run:
+    """The state of one ``ingest`` call, shared by its stages."""
+
+    def __init__(
+        self, collection: CollectionRecord, cancel: CancelToken, force: bool, total: int
+    ) -> None:
+        self.collection = collection
+        self.cancel = cancel
+        self.force = force
+        self.total = total
+        self.events: asyncio.Queue[Item] = asyncio.Queue()
+        self.order: deque[FileJob] = deque()  # started and not yet finished, in file order
+        self.stopping = asyncio.Event()
+        self.fatal: AllmaError | None = None
+        self.crash: BaseException | None = None
+        self.prepare_done = False
+        self.dimension_checked = False
+        self.getter: asyncio.Future[Item] | None = None  # a pending read of ``events``
+        self.embed_starved = asyncio.Event()  # the embedder waits for a parsed file
+
+    def emit(self, item: Item) -> None:
+        self.events.put_nowait(item)
+
+    def stop(self, fatal: AllmaError | None = None) -> None:
+        if fatal is not None and self.fatal is None:
+            self.fatal = fatal
+        self.stopping.set()
+        self.emit(None)
+
+    async def unless_stopped(self, awaitable: Awaitable[T]) -> T:
+        """``awaitable``'s result, or ``Stopped`` as soon as the run is stopping."""
+        work = asyncio.ensure_future(awaitable)
+        if self.stopping.is_set():
+            work.cancel()
+            raise Stopped
+        stopper = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            if not work.done():
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
+        if work.cancelled():
+            raise Stopped
+        return work.result()
+
+    def mark_all_sent(self, job: FileJob) -> None:
+        job.all_sent = True
+        self.ready_if_done(job)
+
+    def ready_if_done(self, job: FileJob) -> None:
+        if job.all_sent and job.parts_done == job.parts_sent and not job.signalled:
+            # ``ready`` is set when the finisher reads this marker, behind the file's
+            # other queued events: its FileFinished must not overtake them.
+            job.signalled = True
+            self.emit(Ready(job))
