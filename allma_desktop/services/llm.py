@@ -9,9 +9,11 @@ thinking and answer apart.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
+import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -283,6 +285,9 @@ class OllamaService:
             base_url=self.host, timeout=http_timeout, headers=dict(headers or {})
         )
         self._details: dict[str, ModelDetails] = {}
+        self._headers = dict(headers or {})
+        self._blocking_client: ollama.Client | None = None  # for embed(); made on first use
+        self._blocking_client_lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: AppConfig, *, timeout: float | None = None) -> OllamaService:
@@ -300,6 +305,10 @@ class OllamaService:
     async def close(self) -> None:
         await self._client.close()  # type: ignore[no-untyped-call]  # unannotated upstream
         await self._http.aclose()
+        with self._blocking_client_lock:
+            blocking, self._blocking_client = self._blocking_client, None
+        if blocking is not None:
+            blocking.close()  # type: ignore[no-untyped-call]  # unannotated upstream
 
     # -- chat --
 
@@ -371,11 +380,18 @@ class OllamaService:
     # -- embeddings --
 
     async def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
-        """Vectors for *texts*, in order, from ONE request; the caller batches."""
+        """Vectors for *texts*, in order, from ONE request; the caller batches.
+
+        The request runs in a worker thread: a batch's answer is about half a megabyte of
+        JSON whose decoding (json, pydantic, floats) held the event loop 10-15 ms a batch.
+        """
         if not texts:
             return []
+        return await asyncio.to_thread(self._embed_blocking, model, list(texts))
+
+    def _embed_blocking(self, model: str, texts: list[str]) -> list[list[float]]:
         with self._translated_errors(model, "embedding"):
-            response = await self._client.embed(model=model, input=list(texts))
+            response = self._embedding_client().embed(model=model, input=texts)
         vectors = [[float(value) for value in vector] for vector in response.embeddings]
         if len(vectors) != len(texts):
             raise OllamaError(
@@ -383,6 +399,16 @@ class OllamaService:
                 "Check that the embedding model is an embedding model.",
             )
         return vectors
+
+    def _embedding_client(self) -> ollama.Client:
+        with self._blocking_client_lock:
+            if self._blocking_client is None:
+                self._blocking_client = ollama.Client(
+                    host=self.host,
+                    timeout=httpx.Timeout(self._timeout, connect=self._connect_timeout),
+                    headers=self._headers,
+                )
+            return self._blocking_client
 
     # -- models --
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IN_PROCESS_ENV = "ALLMA_STORE_IN_PROCESS"  # "1": keep the store in the app's process
+_ROWS_PER_CONVERSION = 32
 _STOP_GRACE = 10.0  # seconds a closing store gets to flush before it is killed
 
 
@@ -317,10 +318,20 @@ class ProcessVectorStore:
 
 
 def _as_array(embeddings: Sequence[Sequence[float]]) -> Any:
-    """float32 rows: a quarter of the bytes of pickled Python floats, and one copy."""
+    """float32 rows: a quarter of the bytes of pickled Python floats, and one copy.
+
+    Converted a slice at a time: one conversion of a whole write (300k floats) is a
+    single C call that would hold the GIL, and so the window, for about 10 ms."""
     import numpy as np
 
-    return np.asarray(embeddings, dtype=np.float32)
+    if isinstance(embeddings, np.ndarray):
+        return embeddings.astype(np.float32, copy=False)
+    rows = np.empty((len(embeddings), len(embeddings[0]) if embeddings else 0), np.float32)
+    for start in range(0, len(embeddings), _ROWS_PER_CONVERSION):
+        rows[start : start + _ROWS_PER_CONVERSION] = embeddings[
+            start : start + _ROWS_PER_CONVERSION
+        ]
+    return rows
 
 
 if TYPE_CHECKING:
