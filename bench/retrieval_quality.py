@@ -46,6 +46,17 @@ class QualityResult:
     answers_correct: int | None
     answers: tuple[str, ...]
     seconds: float
+    right_ranks: tuple[int | None, ...] = ()  # per question: rank of the first right source
+
+
+def right_ranks(
+    questions: Sequence[Question], rankings: Sequence[Sequence[tuple[str, int | None]]]
+) -> tuple[int | None, ...]:
+    """For each question, the 1-based rank of its first accepted source (None: not in top 5)."""
+    return tuple(
+        next((rank for rank, source in enumerate(sources[:5], 1) if q.is_hit(*source)), None)
+        for q, sources in zip(questions, rankings, strict=True)
+    )
 
 
 def _index_key() -> str:
@@ -116,6 +127,7 @@ def run_app(
         correct if answers else None,
         tuple(replies),
         time.perf_counter() - started,
+        right_ranks(questions, rankings),
     )
 
 
@@ -195,6 +207,7 @@ def run_langchain(questions: Sequence[Question], answers: bool) -> QualityResult
         correct if answers else None,
         tuple(replies),
         time.perf_counter() - started,
+        right_ranks(questions, rankings),
     )
 
 
@@ -203,6 +216,11 @@ def main() -> None:
     parser.add_argument("--answers", action="store_true", help="also generate with SmolLM2")
     parser.add_argument("--no-baseline", action="store_true", help="skip the LangChain run")
     parser.add_argument("--show-misses", action="store_true")
+    parser.add_argument(
+        "--show-ranks",
+        action="store_true",
+        help="print, per question, the rank of the first right source (- if not in the top 5)",
+    )
     parser.add_argument(
         "--show-answers", action="store_true", help="print every answer, marked right or wrong"
     )
@@ -219,6 +237,8 @@ def main() -> None:
     if args.show_misses:
         for miss in app.retrieval.misses:
             print(f"  miss: {miss}")
+    if args.show_ranks:
+        _print_ranks(questions, app.right_ranks)
     if app.answers_correct is not None:
         print(f"app answers containing an expected string: {app.answers_correct}/{len(questions)}")
         if args.show_misses or args.show_answers:
@@ -266,6 +286,12 @@ def main() -> None:
             f"{_diff(app.answers_correct, base, 'answers', n)} | >= {TARGET_ANSWERS}/{n} | "
             f"{'met' if answers_met else 'MISSED'}"
         )
+
+
+def _print_ranks(questions: Sequence[Question], ranks: Sequence[int | None]) -> None:
+    for number, (question, rank) in enumerate(zip(questions, ranks, strict=True), start=1):
+        shown = "-" if rank is None else str(rank)
+        print(f"  rank {shown} | q{number:02d} {question.kind:10s} {question.doc} p{question.page}")
 
 
 def _diff(value: int, base: QualityResult | None, which: str, n: int) -> str:

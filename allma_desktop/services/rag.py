@@ -2,7 +2,8 @@
 
 Retrieval is hybrid: vector similarity (the embedding model through Ollama, the
 vector store) and keyword search (SQLite FTS5 BM25) are fused with reciprocal
-rank fusion, then reranked by how much of the question each passage covers.
+rank fusion, page by page (a source cites a page), then reranked by how much of
+the question each passage covers.
 A relevance floor keeps unrelated passages out, so "not in your documents" is
 an honest answer rather than a list of noise.
 """
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -24,7 +26,10 @@ from allma_desktop.services.vectorstore.base import VectorHit, VectorStore
 _SEARCH_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keyword-search")
 
 RRF_K = 60  # the constant from Cormack et al.; damps the weight of top ranks
-FUSED_SHARE = 0.7  # of the final score; the rest is the question's (IDF-weighted) coverage
+# Of the final score; the rest is the question's (IDF-weighted) coverage. Chosen with the
+# page fusion on the 40-question benchmark (bench/retrieval_quality.py): 0.58-0.63 all put
+# the right page first for 30 and in the top 5 for 37; 0.7 for 28, below 0.58 the top 5 drops.
+FUSED_SHARE = 0.6
 SNIPPET_CHARS = 400
 
 
@@ -37,7 +42,7 @@ class RetrievalSettings:
     # Rank-fusion weights. The keyword side counts less because the coverage rerank
     # after fusion is a second lexical signal; together they balance the dense one.
     # (On the 40-question benchmark, bench/retrieval_quality.py: equal weights put the
-    # right page in the top 5 for 33, these for 37.)
+    # right page in the top 5 for 33, these for 37, with chunk-level fusion.)
     vector_weight: float = 1.6
     keyword_weight: float = 0.4
 
@@ -126,6 +131,14 @@ class RAGService:
         ]
 
 
+CitedUnit = tuple[str, int | str]
+"""What a source cites: (document, page), or (document, chunk) for text without pages."""
+
+
+def cited_unit(document_id: str, page: int | None, chunk_id: str) -> CitedUnit:
+    return (document_id, page) if page is not None else (document_id, chunk_id)
+
+
 @dataclass
 class Candidate:
     chunk_id: str
@@ -138,9 +151,14 @@ class Candidate:
     char_start: int
     char_end: int
     similarity: float = 0.0
-    fused: float = 0.0
+    fused: float = 0.0  # the fused score of the candidate's page: what the rerank weighs
+    chunk_fused: float = 0.0  # the chunk's own fused score: orders the chunks of one page
     keyword_rank: int | None = None
     final: float = 0.0
+
+    @property
+    def unit(self) -> CitedUnit:
+        return cited_unit(self.document_id, self.page, self.chunk_id)
 
     def to_source(self, number: int) -> Source:
         return Source(
@@ -158,6 +176,17 @@ class Candidate:
         )
 
 
+def page_rrf(ranked_units: Iterable[CitedUnit], weight: float) -> dict[CitedUnit, float]:
+    """Reciprocal rank fusion terms of one ranked list, each page ranked once, at its best.
+
+    A page whose overlapping chunks fill several ranks of a list would otherwise push the
+    other pages down that list, and its own later chunks would add votes that are
+    mostly the same evidence again.
+    """
+    distinct = dict.fromkeys(ranked_units)  # first occurrence = best rank
+    return {unit: weight / (RRF_K + rank + 1) for rank, unit in enumerate(distinct)}
+
+
 def fuse(
     vector_hits: Sequence[VectorHit],
     keyword_hits: Sequence[KeywordHit],
@@ -166,16 +195,25 @@ def fuse(
     vector_weight: float = 1.0,
     keyword_weight: float = 1.0,
 ) -> list[Candidate]:
-    """Weighted reciprocal rank fusion of the two ranked lists.
+    """Weighted reciprocal rank fusion of the two ranked lists, by page.
+
+    Sources cite pages, so the two retrievers vote for pages: a page's score sums its
+    best rank in each list, and every candidate chunk of the page carries it (the
+    rerank then picks among them). The keyword search may find a page through one chunk
+    and the vector search through its neighbour; both count for that page. Chunks of
+    one page keep the order of their own fused ranks.
 
     A vector hit below ``min_similarity`` that the keyword search did not also find
     is dropped: it is only "the least unrelated" passage, not a relevant one.
     """
     keyword_ids = {hit.chunk_id for hit in keyword_hits}
+    relevant_vector_hits = [
+        (rank, hit)
+        for rank, hit in enumerate(vector_hits)
+        if hit.score >= min_similarity or hit.chunk_id in keyword_ids
+    ]
     candidates: dict[str, Candidate] = {}
-    for rank, hit in enumerate(vector_hits):
-        if hit.score < min_similarity and hit.chunk_id not in keyword_ids:
-            continue
+    for rank, hit in relevant_vector_hits:
         candidate = Candidate(
             hit.chunk_id,
             hit.document_id,
@@ -188,7 +226,7 @@ def fuse(
             hit.char_end,
             similarity=hit.score,
         )
-        candidate.fused += vector_weight / (RRF_K + rank + 1)
+        candidate.chunk_fused += vector_weight / (RRF_K + rank + 1)
         candidates[hit.chunk_id] = candidate
     for rank, keyword_hit in enumerate(keyword_hits):
         existing = candidates.get(keyword_hit.chunk_id)
@@ -205,9 +243,17 @@ def fuse(
                 keyword_hit.char_end,
             )
             candidates[keyword_hit.chunk_id] = existing
-        existing.fused += keyword_weight / (RRF_K + rank + 1)
+        existing.chunk_fused += keyword_weight / (RRF_K + rank + 1)
         existing.keyword_rank = rank
-    return sorted(candidates.values(), key=lambda c: c.fused, reverse=True)
+    page_scores: defaultdict[CitedUnit, float] = defaultdict(float)
+    vector_units = [candidates[hit.chunk_id].unit for _, hit in relevant_vector_hits]
+    keyword_units = [candidates[hit.chunk_id].unit for hit in keyword_hits]
+    for units, weight in ((vector_units, vector_weight), (keyword_units, keyword_weight)):
+        for unit, score in page_rrf(units, weight).items():
+            page_scores[unit] += score
+    for candidate in candidates.values():
+        candidate.fused = page_scores[candidate.unit]
+    return sorted(candidates.values(), key=lambda c: (c.fused, c.chunk_fused), reverse=True)
 
 
 def rerank(query: str, candidates: list[Candidate]) -> list[Candidate]:
