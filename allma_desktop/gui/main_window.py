@@ -12,11 +12,9 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDropEvent,
     QKeySequence,
-    QPalette,
     QShortcut,
 )
 from PySide6.QtWidgets import (
-    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -32,6 +30,7 @@ from allma_desktop.config import AppConfig
 from allma_desktop.gui.controllers.chat_controller import ChatController
 from allma_desktop.gui.controllers.conversations_controller import ConversationsController
 from allma_desktop.gui.controllers.health_controller import HealthController
+from allma_desktop.gui.theme import current_colors, is_dark
 from allma_desktop.gui.widgets.chat_style import shell_stylesheet
 from allma_desktop.gui.widgets.chat_view import ChatView
 from allma_desktop.gui.widgets.first_run_panel import FirstRunPanel
@@ -67,37 +66,48 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)
         self.setMinimumSize(760, 520)
+        # The stylesheet goes on before any child exists, and every child is created in
+        # its final parent: with a stylesheet in force, each reparenting (and a stylesheet
+        # set over finished widgets) re-polishes the whole subtree; this way each widget is
+        # polished once, when first shown.
+        self._dark: bool | None = None
+        self._apply_shell_style()
 
         self.chat_controller = ChatController(engine, self)
         self.conversations = ConversationsController(engine, self)
         self.health = HealthController(engine, self)
+        self.api_controller: ApiController | None = None  # created with the B controllers
+        self._built_pages: dict[str, QWidget] = {}
+        self._create_b_controllers()
 
-        self.sidebar = Sidebar(self.conversations, self)
-        self.chat_view = ChatView(self.chat_controller, self.conversations, self)
-        self.first_run = FirstRunPanel(self)
-        self.chat_page = QStackedWidget(self)
+        central = QWidget(self)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, central)
+        self.splitter.setObjectName("mainSplitter")
+        self.sidebar = Sidebar(self.conversations, self.splitter)
+        self.pages = QStackedWidget(self.splitter)
+        self.pages.setObjectName("pageStack")
+        self.chat_page = QStackedWidget(self.pages)
         self.chat_page.setObjectName("pageStack")
+        self.chat_view = ChatView(self.chat_controller, self.conversations, self.chat_page)
+        self.first_run = FirstRunPanel(self.chat_page)
         self.chat_page.addWidget(self.chat_view)
         self.chat_page.addWidget(self.first_run)
-        self.api_controller: ApiController | None = None  # created with the Settings page
-        self.library_page, self.settings_page = self._create_b_pages()
-        self.pages = QStackedWidget(self)
-        self.pages.setObjectName("pageStack")
+        # Library and Settings are built when first shown (or first asked for): the first
+        # frame shows the chat page, and they are most of the window's widgets.
         self.page_index = {"chat": 0, "library": 1, "settings": 2}
-        for page in (self.chat_page, self.library_page, self.settings_page):
-            self.pages.addWidget(page)
+        self._built_pages["chat"] = self.chat_page
+        self.pages.addWidget(self.chat_page)
+        self.pages.addWidget(QWidget(self.pages))  # Library's stand-in until it is built
+        self.pages.addWidget(QWidget(self.pages))  # Settings' stand-in
 
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.splitter.setObjectName("mainSplitter")
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(self.pages)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setCollapsible(1, False)
         self.splitter.setHandleWidth(1)
         self.splitter.setSizes([260, 840])
-        self.remote_banner = RemoteHostBanner(self)
+        self.remote_banner = RemoteHostBanner(central)
         self.remote_banner.acknowledged.connect(self._acknowledge_remote_host)
-        central = QWidget(self)
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
@@ -107,38 +117,84 @@ class MainWindow(QMainWindow):
         self.status = AppStatusBar(self)
         self.setStatusBar(self.status)
 
-        self._dark: bool | None = None
         self._wire()
         self._install_shortcuts()
-        self._apply_shell_style()
         self.restore_layout()
         self.show_remote_host_notice(engine.config)
 
     # --- B's pages ----------------------------------------------------------------
 
-    def _create_b_pages(self) -> tuple[QWidget, QWidget]:
-        """Library and Settings (engineer B); a placeholder keeps the app usable without them."""
+    def _create_b_controllers(self) -> None:
+        """The Library and Settings controllers (engineer B) live from the start: the
+        ingest queue resumes and a remembered local API starts without their pages."""
         try:
             from allma_desktop.gui.controllers.library_controller import LibraryController
-            from allma_desktop.gui.widgets.library_pane import LibraryPane
 
             self.library_controller = LibraryController(self.engine)
-            library: QWidget = LibraryPane(self.library_controller, self)
         except ImportError as error:
-            log.warning("library page unavailable: %s", error)
-            library = _placeholder("The library is not available in this build.", self)
+            log.warning("library controller unavailable: %s", error)
         try:
             from allma_desktop.gui.controllers.api_controller import ApiController
             from allma_desktop.gui.controllers.settings_controller import SettingsController
-            from allma_desktop.gui.widgets.settings_page import SettingsPage
 
             self.settings_controller = SettingsController(self.engine)
             self.api_controller = ApiController(self.engine, self)
-            settings: QWidget = SettingsPage(self.settings_controller, self, self.api_controller)
+        except ImportError as error:
+            log.warning("settings controller unavailable: %s", error)
+            return
+        if self.settings_controller.api_enabled:
+            self.settings_controller.when_engine_ready(self._start_api_if_enabled)
+
+    def _start_api_if_enabled(self) -> None:
+        # Once built, the Settings page starts the API itself (its switch is on).
+        if (
+            "settings" not in self._built_pages
+            and self.api_controller is not None
+            and self.settings_controller.api_enabled
+        ):
+            self.api_controller.start()
+
+    @property
+    def library_page(self) -> QWidget:
+        return self._page("library")
+
+    @property
+    def settings_page(self) -> QWidget:
+        return self._page("settings")
+
+    def _page(self, page: str) -> QWidget:
+        """The page's widget, built and put in its place in the stack on first use."""
+        built = self._built_pages.get(page)
+        if built is None:
+            built = self._build_library() if page == "library" else self._build_settings()
+            index = self.page_index[page]
+            stand_in = self.pages.widget(index)
+            self.pages.insertWidget(index, built)
+            if stand_in is not None:
+                self.pages.removeWidget(stand_in)
+                stand_in.deleteLater()
+            self._built_pages[page] = built
+        return built
+
+    def _build_library(self) -> QWidget:
+        if not hasattr(self, "library_controller"):
+            return _placeholder("The library is not available in this build.", self.pages)
+        try:
+            from allma_desktop.gui.widgets.library_pane import LibraryPane
+        except ImportError as error:
+            log.warning("library page unavailable: %s", error)
+            return _placeholder("The library is not available in this build.", self.pages)
+        return LibraryPane(self.library_controller, self.pages)
+
+    def _build_settings(self) -> QWidget:
+        if not hasattr(self, "settings_controller"):
+            return _placeholder("Settings are not available in this build.", self.pages)
+        try:
+            from allma_desktop.gui.widgets.settings_page import SettingsPage
         except ImportError as error:
             log.warning("settings page unavailable: %s", error)
-            settings = _placeholder("Settings are not available in this build.", self)
-        return library, settings
+            return _placeholder("Settings are not available in this build.", self.pages)
+        return SettingsPage(self.settings_controller, self.pages, self.api_controller)
 
     # --- wiring -------------------------------------------------------------------
 
@@ -183,7 +239,7 @@ class MainWindow(QMainWindow):
     # --- actions ------------------------------------------------------------------
 
     def show_page(self, page: str) -> None:
-        self.pages.setCurrentIndex(self.page_index[page])
+        self.pages.setCurrentWidget(self._page(page))
         self.sidebar.set_page(page)
         self.page_changed.emit(page)
 
@@ -285,10 +341,10 @@ class MainWindow(QMainWindow):
 
     def _apply_shell_style(self) -> None:
         # The application palette, not ours: our own stylesheet changes ours.
-        dark = QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        dark = is_dark()
         if dark != self._dark:
             self._dark = dark
-            self.setStyleSheet(shell_stylesheet(dark))
+            self.setStyleSheet(shell_stylesheet(current_colors()))
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)

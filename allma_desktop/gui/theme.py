@@ -1,8 +1,10 @@
 """The app-wide look: Fusion style, a light or dark palette, and one stylesheet.
 
-``apply_theme(app, "system" | "light" | "dark")`` sets all three. Colours match the
-chat shell's (``widgets/chat_style.py``) so every page reads as one app: calm
-neutrals, one blue accent, rounded inputs and generous padding.
+``apply_theme(app, "system" | "light" | "dark")`` sets all three. ``LIGHT`` and ``DARK``
+are the app's only colour palettes: the chat shell's stylesheet
+(``widgets/chat_style.py``) and rendered answers (``widgets/markdown_render.py``) take
+theirs from here too, so every page reads as one app: calm neutrals, one blue accent,
+rounded inputs and generous padding.
 
 Also home of the app icon: ``app_icon()`` for windows and the tray, and
 ``render_icon_pngs()`` which draws the hicolor PNGs that packaging installs
@@ -47,6 +49,22 @@ class Colors:
     danger: str
     success: str
     warning: str
+    # The chat shell
+    sidebar: str
+    divider: str  # hairlines between the shell's parts: fainter than an input's border
+    chip: str  # source chips, the model pickers, secondary buttons
+    user_bubble: str
+    # Rendered answers: links and citations, code blocks, tables, syntax colours
+    link: str
+    code_background: str
+    code_border: str
+    inline_code_background: str
+    table_border: str
+    code_keyword: str
+    code_string: str
+    code_comment: str
+    code_number: str
+    code_function: str
 
 
 LIGHT = Colors(
@@ -64,6 +82,20 @@ LIGHT = Colors(
     danger="#c62828",
     success="#15803d",
     warning="#b45309",
+    sidebar="#f6f7f9",
+    divider="#e3e6ea",
+    chip="#f1f3f6",
+    user_bubble="#eef3fb",
+    link="#0a66c2",
+    code_background="#f4f5f7",
+    code_border="#e1e4e8",
+    inline_code_background="#eef0f3",
+    table_border="#d0d7de",
+    code_keyword="#cf222e",
+    code_string="#0a3069",
+    code_comment="#6e7781",
+    code_number="#0550ae",
+    code_function="#8250df",
 )
 DARK = Colors(
     window="#1a1c20",
@@ -80,6 +112,20 @@ DARK = Colors(
     danger="#ff6b6b",
     success="#4ade80",
     warning="#fbbf24",
+    sidebar="#15171a",
+    divider="#2f333a",
+    chip="#272b33",
+    user_bubble="#243049",
+    link="#58a6ff",
+    code_background="#161b22",
+    code_border="#30363d",
+    inline_code_background="#262c36",
+    table_border="#3d444d",
+    code_keyword="#ff7b72",
+    code_string="#a5d6ff",
+    code_comment="#8b949e",
+    code_number="#79c0ff",
+    code_function="#d2a8ff",
 )
 
 
@@ -97,8 +143,12 @@ def colors_for(theme: str) -> Colors:
 
 def current_colors() -> Colors:
     """The colours in use now, read from the application palette (for custom painting)."""
-    window = QApplication.palette().color(QPalette.ColorRole.Window)
-    return DARK if window.lightness() < 128 else LIGHT
+    return DARK if is_dark() else LIGHT
+
+
+def is_dark() -> bool:
+    """Whether the app's theme is dark (the application palette: stylesheets don't touch it)."""
+    return QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
 
 
 class _SystemSchemeFollower(QObject):

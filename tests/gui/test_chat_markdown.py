@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from allma_desktop.gui.widgets.markdown_render import LIGHT, render_markdown
+from allma_desktop.gui.theme import LIGHT
+from allma_desktop.gui.widgets.markdown_render import render_markdown
 
 
 def test_raw_html_and_scripts_are_shown_as_text() -> None:
@@ -38,9 +39,9 @@ def test_tables_lists_and_headings_are_rendered() -> None:
 
 def test_code_blocks_are_highlighted() -> None:
     html = render_markdown("```python\ndef answer():\n    return 42  # why\n```", LIGHT)
-    assert f'<span style="color: {LIGHT.keyword};">def</span>' in html
-    assert f'<span style="color: {LIGHT.comment};"># why</span>' in html
-    assert f'<span style="color: {LIGHT.number};">42</span>' in html
+    assert f'<span style="color: {LIGHT.code_keyword};">def</span>' in html
+    assert f'<span style="color: {LIGHT.code_comment};"># why</span>' in html
+    assert f'<span style="color: {LIGHT.code_number};">42</span>' in html
 
 
 def test_an_unfinished_code_block_renders_as_code_while_streaming() -> None:

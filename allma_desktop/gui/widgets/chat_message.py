@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QGuiApplication, QPalette, QTextDocument, QTextOption
+from PySide6.QtGui import QGuiApplication, QTextDocument, QTextOption
 from PySide6.QtWidgets import (
-    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -29,8 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from allma_desktop.gui.theme import DARK, LIGHT, Colors, is_dark
 from allma_desktop.gui.widgets.markdown_render import (
-    ChatColors,
     render_markdown,
     render_plain,
     stable_prefix_end,
@@ -64,11 +63,6 @@ class SourceView:
         if self.page and self.path.lower().endswith(".pdf"):
             url.setFragment(f"page={self.page}")  # PDF viewers that honour it open at the page
         return url
-
-
-def is_dark() -> bool:
-    """Whether the app's theme is dark (the application palette: stylesheets don't touch it)."""
-    return QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
 
 
 class RichTextView(QTextBrowser):
@@ -398,7 +392,7 @@ class MessageWidget(QFrame):
         if dark != self._dark:
             self._drop_frozen()  # frozen views carry the old colours: render them again
             self._dark = dark
-        colors = ChatColors.for_dark(dark)
+        colors = DARK if dark else LIGHT
         self.body.document().setDefaultStyleSheet(stylesheet(colors))
         if self.role == "user":
             self.body.setHtml(render_plain(self.text))
@@ -416,7 +410,7 @@ class MessageWidget(QFrame):
         if self.text or not self.thinking.text:
             self.render_body()
 
-    def _freeze_stable_blocks(self, colors: ChatColors) -> None:
+    def _freeze_stable_blocks(self, colors: Colors) -> None:
         """Move finished blocks out of the tail into a view rendered once and kept."""
         boundary = stable_prefix_end(self.text, self._frozen_chars)
         if boundary - self._frozen_chars < FREEZE_AT_CHARS:

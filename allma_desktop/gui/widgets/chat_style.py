@@ -1,67 +1,20 @@
-"""Styles for the app shell and chat widgets, derived from the palette (light or dark).
+"""The app shell's and chat widgets' stylesheet, in the theme's colours (light or dark).
 
-The theme (``gui/theme.py``) sets the palette and the app-wide look; this adds the
-chat-specific touches (message cards, chips, the composer) keyed on object names.
+The theme (``gui/theme.py``) holds the palettes and sets the app-wide look; this adds
+the chat-specific touches (message cards, chips, the composer) keyed on object names.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from allma_desktop.gui.theme import Colors
 
 
-@dataclass(frozen=True)
-class ShellColors:
-    window: str
-    sidebar: str
-    surface: str
-    user_bubble: str
-    border: str
-    text: str
-    muted: str
-    accent: str
-    accent_text: str
-    hover: str
-    chip: str
-    danger: str
-
-
-LIGHT_SHELL = ShellColors(
-    window="#ffffff",
-    sidebar="#f6f7f9",
-    surface="#ffffff",
-    user_bubble="#eef3fb",
-    border="#e3e6ea",
-    text="#1f2328",
-    muted="#6b7280",
-    accent="#2563eb",
-    accent_text="#ffffff",
-    hover="#eceef2",
-    chip="#f1f3f6",
-    danger="#c62828",
-)
-DARK_SHELL = ShellColors(
-    window="#1a1c20",
-    sidebar="#15171a",
-    surface="#202329",
-    user_bubble="#243049",
-    border="#2f333a",
-    text="#e6e8eb",
-    muted="#9aa1ab",
-    accent="#4f8cff",
-    accent_text="#0b1530",  # as theme.DARK: white on this blue is too faint
-    hover="#262a31",
-    chip="#272b33",
-    danger="#ff6b6b",
-)
-
-
-def shell_stylesheet(dark: bool) -> str:
-    c = DARK_SHELL if dark else LIGHT_SHELL
+def shell_stylesheet(c: Colors) -> str:
     return f"""
     QMainWindow, #chatView, #transcript, #transcriptScroll, #firstRunPanel, #pageStack {{
         background: {c.window}; color: {c.text};
     }}
-    #sidebar {{ background: {c.sidebar}; border-right: 1px solid {c.border}; }}
+    #sidebar {{ background: {c.sidebar}; border-right: 1px solid {c.divider}; }}
     #sidebar QListView {{ background: transparent; border: none; outline: none; }}
     #sidebar QListView::item {{ border-radius: 8px; padding: 4px 6px; color: {c.text}; }}
     #sidebar QListView::item:hover {{ background: {c.hover}; }}
@@ -74,7 +27,7 @@ def shell_stylesheet(dark: bool) -> str:
     }}
     #newChatButton:hover {{ background: {c.accent}; }}
     #conversationSearch {{
-        background: {c.surface}; color: {c.text}; border: 1px solid {c.border};
+        background: {c.surface}; color: {c.text}; border: 1px solid {c.divider};
         border-radius: 8px; padding: 6px 8px;
     }}
     #navButton {{
@@ -83,10 +36,10 @@ def shell_stylesheet(dark: bool) -> str:
     }}
     #navButton:hover {{ background: {c.hover}; }}
     #navButton:checked {{ background: {c.hover}; font-weight: 600; }}
-    #chatHeader {{ background: {c.window}; border-bottom: 1px solid {c.border}; }}
+    #chatHeader {{ background: {c.window}; border-bottom: 1px solid {c.divider}; }}
     #chatTitle {{ font-size: 15px; font-weight: 600; color: {c.text}; }}
     #chatHeader QComboBox {{
-        background: {c.chip}; color: {c.text}; border: 1px solid {c.border};
+        background: {c.chip}; color: {c.text}; border: 1px solid {c.divider};
         border-radius: 7px; padding: 4px 10px; min-height: 20px;
     }}
     #userMessage {{
@@ -103,21 +56,21 @@ def shell_stylesheet(dark: bool) -> str:
     #messageAction:hover {{ background: {c.hover}; color: {c.text}; }}
     #thinkingToggle {{ color: {c.muted}; border: none; background: transparent; padding: 2px; }}
     #thinkingBody {{
-        color: {c.muted}; border-left: 3px solid {c.border}; padding: 2px 0 2px 10px;
+        color: {c.muted}; border-left: 3px solid {c.divider}; padding: 2px 0 2px 10px;
     }}
     #sourcesCaption {{ color: {c.muted}; font-size: 12px; font-weight: 600; }}
     #sourceChip {{
-        background: {c.chip}; color: {c.text}; border: 1px solid {c.border};
+        background: {c.chip}; color: {c.text}; border: 1px solid {c.divider};
         border-radius: 12px; padding: 3px 10px; font-size: 12px;
     }}
     #sourceChip:hover, #sourceChip:checked {{ border-color: {c.accent}; }}
     #snippetPanel {{
-        background: {c.chip}; border: 1px solid {c.border}; border-radius: 10px;
+        background: {c.chip}; border: 1px solid {c.divider}; border-radius: 10px;
     }}
     #snippetTitle {{ font-weight: 600; color: {c.text}; }}
     #composer {{ background: {c.window}; }}
     #composerBox {{
-        background: {c.surface}; border: 1px solid {c.border}; border-radius: 14px;
+        background: {c.surface}; border: 1px solid {c.divider}; border-radius: 14px;
     }}
     #chatInput {{ background: transparent; color: {c.text}; border: none; font-size: 14px; }}
     #sendButton, #primaryButton {{
@@ -125,14 +78,14 @@ def shell_stylesheet(dark: bool) -> str:
         padding: 7px 16px; font-weight: 600;
     }}
     #stopButton {{
-        background: {c.chip}; color: {c.text}; border: 1px solid {c.border};
+        background: {c.chip}; color: {c.text}; border: 1px solid {c.divider};
         border-radius: 9px; padding: 7px 16px; font-weight: 600;
     }}
     #editBanner {{ color: {c.accent}; font-size: 12px; padding-left: 6px; }}
     #emptyHeadline {{ font-size: 24px; font-weight: 600; color: {c.text}; }}
     #emptyHint {{ color: {c.muted}; font-size: 14px; }}
     #firstRunCard {{
-        background: {c.surface}; border: 1px solid {c.border}; border-radius: 16px;
+        background: {c.surface}; border: 1px solid {c.divider}; border-radius: 16px;
     }}
     #firstRunHeadline {{ font-size: 22px; font-weight: 600; color: {c.text}; }}
     #firstRunText {{ color: {c.text}; font-size: 14px; }}
@@ -141,14 +94,16 @@ def shell_stylesheet(dark: bool) -> str:
     }}
     #modelName {{ font-weight: 600; font-family: monospace; }}
     #pullButton, #checkAgainButton, #secondaryButton, #openSourceButton {{
-        background: {c.chip}; color: {c.text}; border: 1px solid {c.border};
+        background: {c.chip}; color: {c.text}; border: 1px solid {c.divider};
         border-radius: 9px; padding: 6px 14px;
     }}
     #pullButton:hover, #checkAgainButton:hover, #secondaryButton:hover,
     #openSourceButton:hover {{ border-color: {c.accent}; }}
-    #appStatusBar {{ background: {c.sidebar}; color: {c.muted}; border-top: 1px solid {c.border}; }}
+    #appStatusBar {{
+        background: {c.sidebar}; color: {c.muted}; border-top: 1px solid {c.divider};
+    }}
     #appStatusBar QLabel {{ color: {c.muted}; }}
-    #remoteHostBanner {{ background: {c.user_bubble}; border-bottom: 1px solid {c.border}; }}
+    #remoteHostBanner {{ background: {c.user_bubble}; border-bottom: 1px solid {c.divider}; }}
     #remoteHostText {{ color: {c.text}; }}
     #reconnectButton {{ color: {c.accent}; border: none; background: transparent; }}
     QProgressBar {{ background: {c.chip}; border: none; border-radius: 3px; }}

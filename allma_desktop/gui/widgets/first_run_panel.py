@@ -262,7 +262,8 @@ class FirstRunPanel(QFrame):
         self.check_button.setVisible(self.problem not in {"starting"})
         self.settings_button.setVisible(self.problem not in {"starting"})
         self.hint.setVisible(install or models)
-        self.fit_card()
+        if self.isVisible():  # else showEvent fits it: hidden behind the chat at start-up
+            self.fit_card()
 
     def fit_card(self) -> None:
         """Give the card the height its wrapped text needs at its fixed width.
@@ -280,7 +281,11 @@ class FirstRunPanel(QFrame):
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         built = hasattr(self, "problem")  # a style change can arrive during __init__
-        if built and event.type() in (QEvent.Type.StyleChange, QEvent.Type.FontChange):
+        if (
+            built
+            and self.isVisible()
+            and event.type() in (QEvent.Type.StyleChange, QEvent.Type.FontChange)
+        ):
             self.fit_card()
 
     def showEvent(self, event: QShowEvent) -> None:

@@ -4,6 +4,8 @@ Safety: raw HTML in the text is shown as text (the Markdown HTML parsers are swi
 off), images never load (they become their alt text), and only http(s), file and
 our own ``cite:`` links survive; everything else loses its link.
 
+Colours come from the theme's palette (``gui/theme.py``'s ``Colors``: ``current_colors()``).
+
 ``markdown`` and ``bs4`` are imported on the first render, not with this module: the
 main window imports it, and its first frame should not wait for them (~0.15 s).
 """
@@ -12,13 +14,14 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import markdown
     from bs4 import BeautifulSoup, Tag
+
+    from allma_desktop.gui.theme import Colors
 
 ALLOWED_TAGS = frozenset(
     [
@@ -63,59 +66,7 @@ _FENCE = re.compile(r"^\s{0,3}(```|~~~)", re.MULTILINE)
 _CONTINUES_BLOCK = re.compile(r"^(?:[ \t]|[-*+][ \t]|\d{1,9}[.)][ \t])")
 
 
-@dataclass(frozen=True)
-class ChatColors:
-    """Colours of rendered messages; one set for light and one for dark backgrounds."""
-
-    text: str
-    muted: str
-    link: str
-    code_background: str
-    code_border: str
-    inline_code_background: str
-    table_border: str
-    keyword: str
-    string: str
-    comment: str
-    number: str
-    function: str
-
-    @staticmethod
-    def for_dark(dark: bool) -> ChatColors:
-        return DARK if dark else LIGHT
-
-
-LIGHT = ChatColors(
-    text="#1f2328",
-    muted="#656d76",
-    link="#0a66c2",
-    code_background="#f4f5f7",
-    code_border="#e1e4e8",
-    inline_code_background="#eef0f3",
-    table_border="#d0d7de",
-    keyword="#cf222e",
-    string="#0a3069",
-    comment="#6e7781",
-    number="#0550ae",
-    function="#8250df",
-)
-DARK = ChatColors(
-    text="#e6edf3",
-    muted="#8d96a0",
-    link="#58a6ff",
-    code_background="#161b22",
-    code_border="#30363d",
-    inline_code_background="#262c36",
-    table_border="#3d444d",
-    keyword="#ff7b72",
-    string="#a5d6ff",
-    comment="#8b949e",
-    number="#79c0ff",
-    function="#d2a8ff",
-)
-
-
-def stylesheet(colors: ChatColors) -> str:
+def stylesheet(colors: Colors) -> str:
     """The default stylesheet for a message's QTextDocument (Qt supports a CSS subset)."""
     return f"""
         body {{ color: {colors.text}; }}
@@ -136,7 +87,7 @@ def stylesheet(colors: ChatColors) -> str:
     """
 
 
-def render_markdown(text: str, colors: ChatColors, *, streaming: bool = False) -> str:
+def render_markdown(text: str, colors: Colors, *, streaming: bool = False) -> str:
     """HTML for ``text``; ``streaming`` closes a code fence still being written."""
     if streaming and len(_FENCE.findall(text)) % 2 == 1:
         text += "\n```"
@@ -230,7 +181,7 @@ def _sanitize(soup: BeautifulSoup) -> None:
                 element.unwrap()
 
 
-def _style_tables(soup: BeautifulSoup, colors: ChatColors) -> None:
+def _style_tables(soup: BeautifulSoup, colors: Colors) -> None:
     for table in soup.find_all("table"):
         if table.get("class") == ["code"]:
             continue
@@ -243,7 +194,7 @@ def _style_tables(soup: BeautifulSoup, colors: ChatColors) -> None:
         }
 
 
-def _highlight_code_blocks(soup: BeautifulSoup, colors: ChatColors) -> None:
+def _highlight_code_blocks(soup: BeautifulSoup, colors: Colors) -> None:
     """Put each code block in a padded, tinted box (a one-cell table: QTextDocument's way)."""
     from bs4 import BeautifulSoup, Tag
 
@@ -356,7 +307,7 @@ _TOKEN_PATTERNS = {
 }
 
 
-def highlight(source: str, language: str, colors: ChatColors) -> str:
+def highlight(source: str, language: str, colors: Colors) -> str:
     """Escaped HTML of ``source`` with keywords, strings, comments and numbers coloured."""
     family = _ALIASES.get(language, language)
     keywords = _KEYWORDS.get(family)
@@ -380,17 +331,17 @@ def highlight(source: str, language: str, colors: ChatColors) -> str:
         kind = match.lastgroup
         color: str | None = None
         if kind == "comment":
-            color = colors.comment
+            color = colors.code_comment
         elif kind == "string":
-            color = colors.string
+            color = colors.code_string
         elif kind == "number":
-            color = colors.number
+            color = colors.code_number
         elif kind == "word":
             word = token.lower() if case_insensitive else token
             if word in keyword_set:
-                color = colors.keyword
+                color = colors.code_keyword
             elif source[match.end() : match.end() + 1] == "(":
-                color = colors.function
+                color = colors.code_function
         escaped = html.escape(token)
         out.append(f'<span style="color: {color};">{escaped}</span>' if color else escaped)
         position = match.end()

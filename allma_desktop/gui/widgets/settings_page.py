@@ -151,6 +151,8 @@ class SettingsPage(QWidget):
         self.load(controller.config)
         if api is not None and controller.api_enabled:
             self.api_switch.setChecked(True)  # remembered: starts once the engine is open
+            if api.running:  # the page is built on first show: the window started it
+                self._show_api_state(True, "")
 
     # --- layout ---------------------------------------------------------------------------
 
