@@ -159,11 +159,19 @@ async def stall_run(session: Session, pdf: Path) -> dict[str, Any]:
         "busy_p99_ms": busy.percentile(0.99) * 1000,
         "busy_samples": len(busy.samples),
         "over_16ms": sum(1 for lag in busy.samples if lag * 1000 > STALL_TARGET_MS),
+        # Stalls while the ingest ran and after it (the stream alone), to tell their causes apart.
+        "during_ingest_ms": _longest(busy, started, started + ingest_seconds),
+        "after_ingest_ms": _longest(busy, started + ingest_seconds, float("inf")),
         "stream_seconds": streamed,
         "ingest_seconds": ingest_seconds,
         "indexed": summary.indexed,
         "failed": summary.failed,
     }
+
+
+def _longest(probe: Any, begin: float, end: float) -> float:
+    lags = [lag for lag, at in zip(probe.samples, probe.times, strict=True) if begin <= at < end]
+    return max(lags, default=0.0) * 1000
 
 
 async def render_run(session: Session) -> dict[str, Any]:
@@ -293,7 +301,10 @@ def stall_rows(runs: int, rate: float, pdf: Path, pages: int) -> None:
         print(
             f"(g) run {run}: longest stall {result['busy_max_ms']:.1f} ms "
             f"(p99 {result['busy_p99_ms']:.1f} ms, {result['over_16ms']} of "
-            f"{result['busy_samples']} ticks over 16 ms); idle {result['idle_max_ms']:.1f} ms; "
+            f"{result['busy_samples']} ticks over 16 ms; longest "
+            f"{result['during_ingest_ms']:.1f} ms during the ingest, "
+            f"{result['after_ingest_ms']:.1f} ms after it); "
+            f"idle {result['idle_max_ms']:.1f} ms; "
             f"answer streamed in {result['stream_seconds']:.1f} s, {pages} pages ingested in "
             f"{result['ingest_seconds']:.1f} s ({result['indexed']} indexed, "
             f"{result['failed']} failed)",

@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QTimer
 
 log = logging.getLogger(__name__)
 
-CHECK_INTERVAL_MS = 200
+CHECK_INTERVAL_MS = 50
 
 
 class MainThreadGarbageCollector(QObject):

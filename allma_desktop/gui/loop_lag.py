@@ -17,6 +17,7 @@ class LoopLagProbe:
     def __init__(self, interval: float = 0.01) -> None:
         self.interval = interval
         self.samples: list[float] = []  # lateness of each wake-up, in seconds
+        self.times: list[float] = []  # when each wake-up came (perf_counter)
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -48,7 +49,9 @@ class LoopLagProbe:
         while True:
             expected = time.perf_counter() + self.interval
             await asyncio.sleep(self.interval)
-            self.samples.append(max(0.0, time.perf_counter() - expected))
+            woke = time.perf_counter()
+            self.samples.append(max(0.0, woke - expected))
+            self.times.append(woke)
 
     def summary(self) -> str:
         return (

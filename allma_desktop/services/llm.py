@@ -31,6 +31,7 @@ from allma_desktop.errors import (
     OllamaUnreachable,
     StreamInterrupted,
 )
+from allma_desktop.services.embed_response import decode_embeddings
 
 if TYPE_CHECKING:
     from allma_desktop.config import AppConfig
@@ -286,7 +287,7 @@ class OllamaService:
         )
         self._details: dict[str, ModelDetails] = {}
         self._headers = dict(headers or {})
-        self._blocking_client: ollama.Client | None = None  # for embed(); made on first use
+        self._blocking_client: httpx.Client | None = None  # for embed(); made on first use
         self._blocking_client_lock = threading.Lock()
 
     @classmethod
@@ -308,7 +309,7 @@ class OllamaService:
         with self._blocking_client_lock:
             blocking, self._blocking_client = self._blocking_client, None
         if blocking is not None:
-            blocking.close()  # type: ignore[no-untyped-call]  # unannotated upstream
+            blocking.close()
 
     # -- chat --
 
@@ -382,8 +383,9 @@ class OllamaService:
     async def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
         """Vectors for *texts*, in order, from ONE request; the caller batches.
 
-        The request runs in a worker thread: a batch's answer is about half a megabyte of
-        JSON whose decoding (json, pydantic, floats) held the event loop 10-15 ms a batch.
+        The request runs in a worker thread and its answer (about half a megabyte of JSON
+        a batch) is decoded one vector at a time (``embed_response``): decoded whole, it
+        held the GIL, and so the window, 10-15 ms a batch.
         """
         if not texts:
             return []
@@ -391,8 +393,12 @@ class OllamaService:
 
     def _embed_blocking(self, model: str, texts: list[str]) -> list[list[float]]:
         with self._translated_errors(model, "embedding"):
-            response = self._embedding_client().embed(model=model, input=texts)
-        vectors = [[float(value) for value in vector] for vector in response.embeddings]
+            response = self._embedding_client().post(
+                "/api/embed", json={"model": model, "input": texts}
+            )
+            if response.is_error:  # as the ollama client: its error body, its status
+                raise ollama.ResponseError(response.text, response.status_code)
+            vectors = decode_embeddings(response.text)
         if len(vectors) != len(texts):
             raise OllamaError(
                 f"Ollama returned {len(vectors)} embeddings for {len(texts)} texts.",
@@ -400,13 +406,13 @@ class OllamaService:
             )
         return vectors
 
-    def _embedding_client(self) -> ollama.Client:
+    def _embedding_client(self) -> httpx.Client:
         with self._blocking_client_lock:
             if self._blocking_client is None:
-                self._blocking_client = ollama.Client(
-                    host=self.host,
+                self._blocking_client = httpx.Client(
+                    base_url=self.host,
                     timeout=httpx.Timeout(self._timeout, connect=self._connect_timeout),
-                    headers=self._headers,
+                    headers={"Accept": "application/json", **self._headers},
                 )
             return self._blocking_client
 
