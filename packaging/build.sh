@@ -4,6 +4,9 @@
 #   bash packaging/build.sh            one-folder app + one-file binary + Linux tarball
 #   ALLMA_BUILD=onedir bash packaging/build.sh    only the one-folder app (what CI does)
 #
+# On Linux the first run builds numpy without BLAS (about 5 min, cached; see below).
+# Each build is checked: --version, --self-test, and packaging/check_frozen_api.py.
+#
 # Output (Linux):
 #   dist/allma/allma                       one-folder app (start it, or install it below)
 #   dist/allma-onefile                     one-file binary
@@ -24,8 +27,39 @@ fi
 build="${ALLMA_BUILD:-both}"
 version="$("$python" -c 'import allma_desktop; print(allma_desktop.__version__)')"
 
+# Linux: bundle a numpy built without BLAS. The wheel's OpenBLAS (and its Fortran
+# runtime) is 28 MB, and nothing in the frozen app multiplies matrices: Chroma searches
+# in its Rust core, numpy only carries the vectors (FAISS, which would, is not bundled).
+# Built from the sdist of the installed version once (about 5 min on 2 cores) and kept
+# outside the checkout; put first on PYTHONPATH only while PyInstaller runs. If it
+# cannot be built (no compiler, no network) the wheel's numpy is bundled.
+# ALLMA_NUMPY_BLAS=1 skips it.
+numpy_path=""
+if [ "$(uname -s)" = "Linux" ] && [ "${ALLMA_NUMPY_BLAS:-0}" != "1" ]; then
+  numpy_version="$("$python" -c 'import numpy; print(numpy.__version__)')"
+  numpy_path="${XDG_CACHE_HOME:-$HOME/.cache}/allma-build/numpy-$numpy_version-noblas"
+  if [ ! -f "$numpy_path/numpy/__init__.py" ]; then
+    echo "Building numpy $numpy_version without BLAS into $numpy_path (once per version)"
+    rm -rf "$numpy_path.partial"
+    mkdir -p "$(dirname "$numpy_path")"
+    if "$python" -m pip install -q --no-cache-dir --no-deps --no-binary numpy \
+      --target "$numpy_path.partial" \
+      "numpy==$numpy_version" -Csetup-args=-Dblas=none -Csetup-args=-Dlapack=none \
+      -Csetup-args=-Dallow-noblas=true; then
+      mv "$numpy_path.partial" "$numpy_path"
+    else
+      echo "WARNING: could not build numpy without BLAS; bundling the wheel's (28 MB more)"
+      rm -rf "$numpy_path.partial"
+      numpy_path=""
+    fi
+  fi
+fi
+
+pythonpath="${PYTHONPATH:-}"
+if [ -n "$numpy_path" ]; then pythonpath="$numpy_path${pythonpath:+:$pythonpath}"; fi
+
 started=$(date +%s)
-ALLMA_BUILD="$build" "$python" -m PyInstaller --noconfirm --log-level WARN \
+ALLMA_BUILD="$build" PYTHONPATH="$pythonpath" "$python" -m PyInstaller --noconfirm --log-level WARN \
   --distpath dist --workpath build/pyinstaller allma.spec
 echo "PyInstaller took $(( $(date +%s) - started )) s"
 
@@ -34,6 +68,8 @@ export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"
 check() {
   "$1" --version
   "$1" --self-test
+  # The self-test does not start the local API; a build that lost FastAPI would pass it.
+  "$python" packaging/check_frozen_api.py "$1"
 }
 if [ "$build" != "onefile" ]; then
   check dist/allma/allma

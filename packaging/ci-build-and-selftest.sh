@@ -3,8 +3,11 @@
 #
 # Reuses ./.venv (scripts/setup.sh) and PyInstaller's work folder build/pyinstaller, so a
 # second run with unchanged dependencies skips most of the analysis. Measured on 2 cores:
-# 120 s in all (build 90 s, tarball, two self-tests of about 3 s each).
-# Fails (exit 1) if the build fails, the app does not start, or its self-test fails.
+# 51 s in all with warm caches (build 33 s, self-test, API check, tarball, self-test
+# again); the first run on a machine also builds numpy without BLAS (see build.sh),
+# 372 s in all, after which it is cached in ~/.cache/allma-build.
+# Fails (exit 1) if the build fails, the app does not start, its self-test fails or its
+# local API does not answer (packaging/check_frozen_api.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
