@@ -20,7 +20,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ class IngestRun:
     pages: int
     chunks: int
     phases: PhaseTimer
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds by process
 
 
 def raw_pymupdf(files: list[Path]) -> tuple[float, int]:
@@ -79,6 +80,7 @@ async def app_ingest(folder: Path, host: str, data_dir: Path) -> IngestRun:
     phases.wrap(orchestrator.library, "commit_document", "sqlite commit (FTS5)")
     phases.wrap(orchestrator.llm, "embed", "embed (HTTP)")
     pages = chunks = 0
+    cpu_before = cpu_by_process(orchestrator)
     started = time.perf_counter()
     try:
         async for event in orchestrator.ingest([folder]):
@@ -87,8 +89,47 @@ async def app_ingest(folder: Path, host: str, data_dir: Path) -> IngestRun:
                 chunks += event.chunks
     finally:
         seconds = time.perf_counter() - started
+        cpu_after = cpu_by_process(orchestrator)
         await orchestrator.close()
-    return IngestRun(seconds, pages, chunks, phases)
+    cpu = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
+    return IngestRun(seconds, pages, chunks, phases, cpu)
+
+
+def cpu_by_process(orchestrator: Any) -> dict[str, float]:
+    """CPU seconds so far of the app's process and each process it and this bench started
+    (Linux /proc; empty elsewhere): where the two cores went, not only the app's share."""
+    if not Path("/proc/self/stat").exists():
+        return {}
+    store_pid = getattr(orchestrator.store, "process_id", None)
+    parse_pids = set(orchestrator.parse_worker.process_ids)
+    totals: dict[str, float] = {"app": _cpu_seconds(os.getpid())}
+    for pid in _children(os.getpid()):
+        name = (
+            "vector store"
+            if pid == store_pid
+            else "parse worker"
+            if pid in parse_pids
+            else "test server and others"
+        )
+        totals[name] = totals.get(name, 0.0) + _cpu_seconds(pid)
+    return totals
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        for child in map(int, children):
+            found += [child, *_children(child)]
+    return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 async def warm_up(orchestrator: Any, data_dir: Path) -> None:
@@ -180,6 +221,14 @@ def main() -> None:
     print(f"  {last.phases.report(last.seconds)}")
     calls = ", ".join(f"{name} {count}" for name, count in sorted(last.phases.calls.items()))
     print(f"  calls: {calls}")
+    if last.cpu:
+        spent = ", ".join(f"{name} {secs:.2f} s" for name, secs in sorted(last.cpu.items()))
+        total = sum(last.cpu.values())
+        cores = os.cpu_count() or 1
+        print(
+            f"  CPU during the ingest: {spent}; total {total:.2f} s, "
+            f"{total / (cores * last.seconds):.0%} of {cores} cores' {last.seconds:.1f} s"
+        )
     print(
         f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after "
         f"(server {'in the app process' if args.server_in_process else 'in its own process'})"
