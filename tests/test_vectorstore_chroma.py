@@ -432,3 +432,71 @@ def test_store_opens_once_its_folder_is_writable_again(tmp_path: Path) -> None:
 
     assert store.count(KEY) == 2
     store.close()
+
+
+# --- the stored format ------------------------------------------------------------
+
+
+def write_in_the_earlier_format(path: Path, chunk: Chunk, vector: np.ndarray) -> None:
+    """A chunk as versions before the packed format stored it: the text as a Chroma
+    document and one metadata field per attribute."""
+    import json
+
+    import chromadb
+
+    client = chromadb.PersistentClient(path=str(path))
+    collection = client.get_or_create_collection(
+        name=KEY, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+    )
+    collection.upsert(
+        ids=[chunk.chunk_id],
+        embeddings=np.asarray([vector], dtype=np.float32),
+        documents=[chunk.text],
+        metadatas=[
+            {
+                "document_id": chunk.document_id,
+                "path": chunk.path,
+                "title": chunk.title,
+                "heading_path": json.dumps(list(chunk.heading_path)),
+                "char_start": chunk.char_start,
+                "char_end": chunk.char_end,
+                "file_type": chunk.file_type,
+                "chunk_index": chunk.index,
+                "page": chunk.page or 0,
+            }
+        ],
+    )
+    client.close()
+
+
+def test_a_library_written_in_the_earlier_format_is_still_searched_and_exported_whole(
+    tmp_path: Path,
+) -> None:
+    old = make_chunk("old", 0, page=4, heading_path=("Part", "Section"))
+    vectors = random_vectors(2, seed=3)
+    write_in_the_earlier_format(tmp_path / "vectors", old, vectors[0])
+    store = ChromaVectorStore(tmp_path / "vectors")
+    new = make_chunk("new", 0, page=None, heading_path=("Intro",), file_type="md")
+    store.add(KEY, [new], [vectors[1]])
+
+    hits = {hit.chunk_id: hit for hit in store.query(KEY, list(vectors[0]), k=2)}
+    exported = {chunk.chunk_id: chunk for chunks, _ in store.export(KEY) for chunk in chunks}
+    store.close()
+
+    assert hits["old-0"].text == old.text
+    assert (hits["old-0"].page, hits["old-0"].heading_path) == (4, ("Part", "Section"))
+    assert hits["new-0"].text == new.text and hits["new-0"].page is None
+    assert exported == {"old-0": old, "new-0": new}
+
+
+def test_chunk_texts_stay_out_of_chromas_own_full_text_index(store: ChromaVectorStore) -> None:
+    # The app searches words with SQLite FTS5; Chroma's documents index would be a second,
+    # unused copy that cost about 0.4 ms a chunk to build.
+    add_document(store, "doc", 3, seed=1)
+
+    collection = store._existing(KEY)
+    assert collection is not None
+    stored = collection.get(include=["documents"])
+
+    assert stored["documents"] == [None, None, None]
+    assert store.query(KEY, list(random_vectors(3, seed=1)[0]), k=1)[0].text == "doc chunk 0"

@@ -99,8 +99,11 @@ def _join_lines(raw: str) -> str:
 
 def _mostly_unreadable(text: str) -> bool:
     """Text from fonts without a Unicode mapping comes out as U+FFFD; it says nothing."""
-    visible = [char for char in text if not char.isspace()]
-    return not visible or visible.count("\ufffd") * 2 > len(visible)
+    unmapped = text.count("\ufffd")
+    if not unmapped:  # the usual case, decided without a pass in Python over every character
+        return not text or text.isspace()
+    visible = sum(1 for char in text if not char.isspace())
+    return unmapped * 2 > visible
 
 
 def _repeat_key(text: str) -> str:
