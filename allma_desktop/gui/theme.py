@@ -65,6 +65,11 @@ class Colors:
     code_comment: str
     code_number: str
     code_function: str
+    # The status bar's dot: Ollama reachable, needs attention, failing, not checked yet
+    status_ok: str
+    status_warning: str
+    status_error: str
+    status_idle: str
 
 
 LIGHT = Colors(
@@ -96,6 +101,10 @@ LIGHT = Colors(
     code_comment="#6e7781",
     code_number="#0550ae",
     code_function="#8250df",
+    status_ok="#2da44e",
+    status_warning="#d4a72c",
+    status_error="#cf222e",
+    status_idle="#8c959f",
 )
 DARK = Colors(
     window="#1a1c20",
@@ -126,6 +135,11 @@ DARK = Colors(
     code_comment="#8b949e",
     code_number="#79c0ff",
     code_function="#d2a8ff",
+    # The light theme's dots: saturated enough to read on the dark status bar too.
+    status_ok="#2da44e",
+    status_warning="#d4a72c",
+    status_error="#cf222e",
+    status_idle="#8c959f",
 )
 
 
@@ -260,6 +274,9 @@ def stylesheet_for(c: Colors) -> str:
         background: {c.surface}; color: {c.text}; border: 1px solid {c.border};
         selection-background-color: {c.selection}; selection-color: {c.text}; outline: none;
     }}
+    /* A list entry that cannot be picked (a vector store not installed) is greyed. The
+       list's entries are drawn as the combo box's items, so the rule names QComboBox. */
+    QComboBox::item:disabled {{ color: {c.muted}; }}
     /* Spin boxes: once styled, Qt drops the text padding and the native arrows, so both
        are given back here: room on the left, and two chevron buttons on the right. */
     QSpinBox, QDoubleSpinBox {{ padding: 4px 26px 4px 9px; }}

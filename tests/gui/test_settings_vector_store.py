@@ -1,32 +1,42 @@
 """Moving the library to another vector store from Settings, over the real engine.
 
 The library is a real one (a PDF indexed through the test server into embedded Chroma);
-it is copied to FAISS in a worker while the page shows progress.
+it is copied to FAISS in a worker while the page shows progress. A store whose package
+is missing (FAISS and Qdrant are left out of the frozen build) is greyed out, saying why.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
+from allma_desktop import bundle
 from allma_desktop.config import AppConfig
-from allma_desktop.gui.controllers.settings_controller import LibraryMoved, SettingsController
+from allma_desktop.gui.controllers.settings_controller import (
+    NOT_IN_THIS_BUILD,
+    LibraryMoved,
+    SettingsController,
+)
 from allma_desktop.gui.engine import Engine
-from allma_desktop.gui.widgets.settings_page import SettingsPage
+from allma_desktop.gui.widgets.settings_page import STORE_HINTS, SettingsPage
 from allma_desktop.orchestrator import Orchestrator
 from allma_desktop.services.backup import create_backup
-from allma_desktop.services.vectorstore import migrate
+from allma_desktop.services.vectorstore import factory, migrate
 from allma_desktop.services.vectorstore.factory import create_vector_store
 from allma_desktop.services.vectorstore.migrate import MigrationFailed, MigrationProgress
 from tests.gui.conftest import ingest, run_async
 from tests.sample_docs import PDF_ANSWER_PAGE, PDF_QUESTION, write_text
 
-pytestmark = pytest.mark.skipif(
+# The moves copy to a real FAISS store; the tests of stores whose package is missing
+# (at the end) simulate the missing package, so they run either way.
+needs_faiss = pytest.mark.skipif(
     importlib.util.find_spec("faiss") is None, reason="faiss-cpu is not installed"
 )
 
@@ -63,6 +73,7 @@ def saved_vector_store() -> str:
     return AppConfig.from_env().vector_store
 
 
+@needs_faiss
 def test_moving_to_faiss_copies_the_library_and_the_engine_then_searches_the_copy(
     qtbot: QtBot, page: SettingsPage, engine: Engine
 ) -> None:
@@ -85,6 +96,7 @@ def test_moving_to_faiss_copies_the_library_and_the_engine_then_searches_the_cop
     assert page.store_in_use_label.text().startswith("FAISS")
 
 
+@needs_faiss
 def test_the_setting_switches_only_once_the_copy_is_complete(
     qtbot: QtBot, page: SettingsPage, engine: Engine
 ) -> None:
@@ -102,6 +114,7 @@ def test_the_setting_switches_only_once_the_copy_is_complete(
     assert saved_vector_store() == "faiss"
 
 
+@needs_faiss
 def test_a_copy_that_fails_verification_leaves_the_old_store_in_use(
     qtbot: QtBot, page: SettingsPage, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -121,6 +134,7 @@ def test_a_copy_that_fails_verification_leaves_the_old_store_in_use(
     assert "Run it again" in page.move_status.text()
 
 
+@needs_faiss
 def test_cancelling_a_move_leaves_the_old_store_in_use(
     qtbot: QtBot, page: SettingsPage, engine: Engine
 ) -> None:
@@ -141,6 +155,7 @@ def test_cancelling_a_move_leaves_the_old_store_in_use(
     assert page.save_button.isEnabled() and page.move_button.isEnabled()
 
 
+@needs_faiss
 def test_a_move_interrupted_earlier_resumes_and_says_so(
     qtbot: QtBot, page: SettingsPage, engine: Engine
 ) -> None:
@@ -161,6 +176,7 @@ def test_a_move_interrupted_earlier_resumes_and_says_so(
     assert "3 were already there" in page.move_status.text()
 
 
+@needs_faiss
 def test_save_move_and_backup_are_disabled_while_the_library_is_moved(
     qtbot: QtBot, page: SettingsPage
 ) -> None:
@@ -181,6 +197,7 @@ def test_save_move_and_backup_are_disabled_while_the_library_is_moved(
     assert page.save_button.isEnabled() and page.restore_button.isEnabled()
 
 
+@needs_faiss
 def test_save_is_disabled_while_a_backup_is_restored(
     qtbot: QtBot, page: SettingsPage, tmp_path: Path
 ) -> None:
@@ -199,6 +216,7 @@ def test_save_is_disabled_while_a_backup_is_restored(
     assert save_enabled == {True: False, False: True}
 
 
+@needs_faiss
 def test_restoring_a_faiss_backup_switches_the_running_engine_to_faiss(
     qtbot: QtBot, page: SettingsPage, engine: Engine, tmp_path: Path
 ) -> None:
@@ -225,3 +243,101 @@ def test_restoring_a_faiss_backup_switches_the_running_engine_to_faiss(
     assert type(engine.orchestrator.store).__name__ == "FaissVectorStore"
     assert [d.title for d in engine.orchestrator.list_documents()] == ["baking"]
     assert page.store_in_use_label.text().startswith("FAISS")
+
+
+# --- stores whose package is missing ------------------------------------------------------
+
+PACKAGES = {"faiss": "faiss-cpu", "qdrant": "qdrant-client"}
+
+
+def packages_missing_for(*backends: str) -> Callable[[str], str | None]:
+    """A stand-in for ``factory.missing_package``: ``backends``' packages are not installed."""
+    return lambda backend: PACKAGES[backend] if backend in backends else None
+
+
+@pytest.fixture
+def unopened_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """An engine that is never started: the vector store card needs no more, and it is quick."""
+    monkeypatch.setenv("ALLMA_CONFIG_DIR", str(tmp_path / "config"))
+    return Engine(AppConfig(ollama_host="http://127.0.0.1:9", data_dir=tmp_path / "data"))
+
+
+def settings_over(qtbot: QtBot, engine: Engine) -> SettingsPage:
+    page = SettingsPage(SettingsController(engine))
+    qtbot.addWidget(page)
+    return page
+
+
+def store_entry(page: SettingsPage, backend: str) -> QStandardItem:
+    model = page.store_box.model()
+    assert isinstance(model, QStandardItemModel)
+    return model.item(page.store_box.findData(backend))
+
+
+def test_a_store_whose_package_is_missing_is_greyed_out_saying_what_to_install(
+    qtbot: QtBot, unopened_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(factory, "missing_package", packages_missing_for("faiss"))
+    page = settings_over(qtbot, unopened_engine)
+
+    faiss = store_entry(page, "faiss")
+    assert not faiss.isEnabled()
+    assert faiss.text() == "FAISS, on this computer (not available)"
+    assert faiss.toolTip() == "Needs the faiss-cpu package: pip install allma-desktop[faiss]"
+
+
+def test_in_a_frozen_build_a_missing_store_says_it_is_not_included(
+    qtbot: QtBot, unopened_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(factory, "missing_package", packages_missing_for("faiss", "qdrant"))
+    monkeypatch.setattr(bundle, "is_frozen", lambda: True)
+    page = settings_over(qtbot, unopened_engine)
+
+    for backend in ("faiss", "qdrant"):
+        entry = store_entry(page, backend)
+        assert not entry.isEnabled()
+        assert entry.toolTip() == NOT_IN_THIS_BUILD == "Not included in this build."
+
+
+def test_the_keyboard_skips_a_missing_store(
+    qtbot: QtBot, unopened_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(factory, "missing_package", packages_missing_for("faiss"))
+    page = settings_over(qtbot, unopened_engine)
+    choose_store(page, "chroma-http")
+
+    qtbot.keyClick(page.store_box, Qt.Key.Key_Down)
+
+    assert page.store_box.currentData() == "qdrant"
+
+
+def test_an_installed_store_stays_selectable_with_its_usual_hint(
+    qtbot: QtBot, unopened_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(factory, "missing_package", packages_missing_for("qdrant"))
+    page = settings_over(qtbot, unopened_engine)
+
+    faiss = store_entry(page, "faiss")
+    assert faiss.isEnabled() and faiss.toolTip() == ""
+    choose_store(page, "faiss")
+    assert page.store_hint.text() == STORE_HINTS["faiss"]
+    assert page.move_button.isEnabled()
+    assert page.move_button.text() == "Move library to FAISS…"
+
+
+def test_the_store_in_use_shows_with_the_reason_even_when_its_package_is_missing(
+    qtbot: QtBot, unopened_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(factory, "missing_package", packages_missing_for("faiss"))
+    unopened_engine.config = unopened_engine.config.with_changes(vector_store="faiss")
+    page = settings_over(qtbot, unopened_engine)
+
+    assert page.store_box.currentData() == "faiss"
+    assert store_entry(page, "faiss").isEnabled()  # pickable again after looking elsewhere
+    assert page.store_hint.text() == (
+        "In use now. Needs the faiss-cpu package: pip install allma-desktop[faiss]"
+    )
+    assert page.store_box.toolTip() == (
+        "Needs the faiss-cpu package: pip install allma-desktop[faiss]"
+    )
+    assert store_entry(page, "chroma").isEnabled()

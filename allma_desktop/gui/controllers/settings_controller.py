@@ -47,6 +47,9 @@ STORE_CONNECTION_FIELDS = (
     "qdrant_url",
     "qdrant_api_key",
 )
+# Why a store whose package is missing cannot be picked. A frozen build leaves FAISS and
+# Qdrant out on purpose, and its user has no pip to add them with.
+NOT_IN_THIS_BUILD = "Not included in this build."
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,19 @@ class SettingsController(QObject):
             return sum(c.chunk_count for c in orchestrator.collections())
         except AllmaError:
             return 0
+
+    def store_unavailable_reason(self, backend: str) -> str | None:
+        """Why the vector store ``backend`` cannot be used here (its package is missing),
+        or None when it can. Looks the package up without importing it."""
+        from allma_desktop import bundle
+        from allma_desktop.services.vectorstore import factory
+
+        package = factory.missing_package(backend)
+        if package is None:
+            return None
+        if bundle.is_frozen():
+            return NOT_IN_THIS_BUILD
+        return f"Needs the {package} package: pip install allma-desktop[{backend}]"
 
     # --- connection and models --------------------------------------------------------
 
@@ -504,6 +520,7 @@ __all__ = [
     "API_ENABLED_KEY",
     "CLOSE_TO_TRAY_KEY",
     "FIELD_FOR_VARIABLE",
+    "NOT_IN_THIS_BUILD",
     "STORE_CONNECTION_FIELDS",
     "THEME_KEY",
     "ConnectionResult",

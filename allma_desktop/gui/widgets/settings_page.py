@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -99,6 +99,7 @@ STORE_HINTS = {
     "faiss": "The fastest search for very large libraries.",
     "qdrant": "A Qdrant server, or a Qdrant folder here without an address.",
 }
+UNAVAILABLE_SUFFIX = " (not available)"
 
 
 class SettingsCard(QFrame):
@@ -445,9 +446,17 @@ class SettingsPage(QWidget):
         self.store_box = QComboBox(card)
         for backend in VECTOR_STORES:
             self.store_box.addItem(STORE_LABELS[backend], backend)
+        # Asked once: a missing package does not turn up while the app runs.
+        self.unavailable_stores = {
+            backend: reason
+            for backend in VECTOR_STORES
+            if (reason := self.controller.store_unavailable_reason(backend)) is not None
+        }
         self.store_box.setAccessibleName("Vector store to move the library to")
         self._add(card, "vector_store", self.store_box, hint=" ")  # set per store chosen
         self.store_hint = self.hints["vector_store"]
+        # It may say which package to install: let the user copy the command.
+        self.store_hint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         server = QWidget(card)
         server_row = QHBoxLayout(server)
@@ -711,7 +720,7 @@ class SettingsPage(QWidget):
     def move_library(self) -> None:
         """Ask, then copy the library to the chosen store and switch to it."""
         backend = str(self.store_box.currentData())
-        if backend == self.controller.config.vector_store:
+        if backend == self.controller.config.vector_store or backend in self.unavailable_stores:
             return
         self.clear_errors()
         chunks = self.controller.library_chunk_count()
@@ -905,6 +914,21 @@ class SettingsPage(QWidget):
             folder = local_store_folder(config)
             where = str(folder) if folder is not None else ""
         self.store_in_use_label.setText(STORE_LABELS[backend] + (f" · {where}" if where else ""))
+        self._show_store_availability(backend)
+
+    def _show_store_availability(self, current: str) -> None:
+        """Grey out each store whose package is missing, saying why, before it is picked.
+        The one in use stays pickable even so: it is where the library is now."""
+        model = self.store_box.model()
+        if not isinstance(model, QStandardItemModel):
+            return
+        for row in range(self.store_box.count()):
+            item = model.item(row)
+            backend = str(item.data(Qt.ItemDataRole.UserRole))
+            reason = self.unavailable_stores.get(backend)
+            item.setText(STORE_LABELS[backend] + (UNAVAILABLE_SUFFIX if reason else ""))
+            item.setToolTip(reason or "")
+            item.setEnabled(reason is None or backend == current)  # greyed by the theme
 
     def _show_store_fields(self, _index: int = 0) -> None:
         """The chosen store's connection fields, and a Move button named for it."""
@@ -923,13 +947,22 @@ class SettingsPage(QWidget):
             self.move_button.setText("Move library…")
         else:
             self.move_button.setText(f"Move library to {STORE_SHORT_NAMES[backend]}…")
-        self.move_button.setEnabled(backend != current and not self._library_busy)
+        self.move_button.setEnabled(
+            backend != current and backend not in self.unavailable_stores and not self._library_busy
+        )
         self.store_box.setEnabled(not self.controller.moving)
 
     def _show_store_hint(self, backend: str) -> None:
         current = self.controller.config.vector_store
-        in_use = " In use now." if backend == current else ""
-        self.store_hint.setText(STORE_HINTS[backend] + in_use)
+        in_use = backend == current
+        unavailable = self.unavailable_stores.get(backend)
+        if unavailable:
+            # The reason last: it may end in a command to copy.
+            self.store_hint.setText(("In use now. " if in_use else "") + unavailable)
+        else:
+            self.store_hint.setText(STORE_HINTS[backend] + (" In use now." if in_use else ""))
+        self._style(self.store_hint, "fieldError" if unavailable else "fieldHint")
+        self.store_box.setToolTip(unavailable or "")
         self.move_button.setToolTip(
             ""
             if backend == current

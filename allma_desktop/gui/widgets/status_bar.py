@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QLabel, QStatusBar, QToolButton, QWidget
+
+from allma_desktop.gui.theme import Colors, current_colors
 
 if TYPE_CHECKING:
     from allma_desktop.errors import AllmaError
@@ -84,10 +86,27 @@ class AppStatusBar(QStatusBar):
         self.ollama.setText(error.message)
         self._set_state("error")
 
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        state = self.property("state")  # None until the dot exists
+        if event.type() == QEvent.Type.PaletteChange and isinstance(state, str):
+            self._paint_dot(state)  # the theme changed: take its dot colour
+
     def _set_state(self, state: str) -> None:
         self.setProperty("state", state)
-        colors = {"ok": "#2da44e", "warning": "#d4a72c", "error": "#cf222e", "starting": "#8c959f"}
-        self.dot.setStyleSheet(f"color: {colors.get(state, '#8c959f')};")
+        self._paint_dot(state)
         self.dot.setAccessibleName(
             {"ok": "Connected", "warning": "Needs attention"}.get(state, state)
         )
+
+    def _paint_dot(self, state: str) -> None:
+        self.dot.setStyleSheet(f"color: {dot_color(state, current_colors())};")
+
+
+def dot_color(state: str, colors: Colors) -> str:
+    """The status dot's colour for ``state`` ("ok", "warning", "error"; else not checked)."""
+    return {
+        "ok": colors.status_ok,
+        "warning": colors.status_warning,
+        "error": colors.status_error,
+    }.get(state, colors.status_idle)

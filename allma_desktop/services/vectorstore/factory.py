@@ -75,14 +75,22 @@ def create_vector_store(
     return QdrantVectorStore(path=store_folder(config, chosen))
 
 
-def _require_package(backend: str) -> None:
-    """An optional backend's package missing is a setup step, not a crash."""
+def missing_package(backend: str) -> str | None:
+    """The pip package ``backend`` needs and cannot find (``"faiss-cpu"``), or None when
+    nothing is missing. Only looks the module up: importing FAISS or Qdrant would cost
+    the caller (the Settings page) seconds and memory for a mere check."""
     if backend not in _PACKAGE_FOR_BACKEND:
-        return
+        return None
     import importlib.util
 
     module, package = _PACKAGE_FOR_BACKEND[backend]
-    if importlib.util.find_spec(module) is None:
+    return package if importlib.util.find_spec(module) is None else None
+
+
+def _require_package(backend: str) -> None:
+    """An optional backend's package missing is a setup step, not a crash."""
+    package = missing_package(backend)
+    if package is not None:
         raise AllmaError(
             f"The {backend} vector store needs the {package} package, which is not installed.",
             f"Install it with `pip install allma-desktop[{backend}]` (or `pip install {package}`), "

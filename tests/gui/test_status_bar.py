@@ -1,0 +1,48 @@
+"""The status bar's dot takes its colours from the theme's palette."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from allma_desktop.errors import AllmaError
+from allma_desktop.gui import theme
+from allma_desktop.gui.theme import DARK, LIGHT, apply_theme
+from allma_desktop.gui.widgets.status_bar import AppStatusBar
+
+
+@pytest.fixture
+def light_app(qapp: QApplication) -> Iterator[QApplication]:
+    apply_theme(qapp, "light")
+    yield qapp
+    apply_theme(qapp, "light")
+
+
+def test_the_dot_is_drawn_in_the_palettes_colour_for_its_state(
+    qtbot: QtBot, light_app: QApplication
+) -> None:
+    bar = AppStatusBar()
+    qtbot.addWidget(bar)
+
+    assert LIGHT.status_idle in bar.dot.styleSheet()
+    bar.show_engine_failed(AllmaError("The library could not be opened."))
+    assert LIGHT.status_error in bar.dot.styleSheet()
+
+
+def test_the_dot_takes_the_new_palettes_colour_when_the_theme_changes(
+    qtbot: QtBot, light_app: QApplication, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bar = AppStatusBar()
+    qtbot.addWidget(bar)
+    bar.show_engine_failed(AllmaError("The library could not be opened."))
+    # A dark palette with its own error red, to tell it apart from the light one.
+    dark = dataclasses.replace(DARK, status_error="#ff0000")
+    monkeypatch.setattr(theme, "DARK", dark)
+
+    apply_theme(light_app, "dark")
+
+    assert "#ff0000" in bar.dot.styleSheet()
