@@ -152,6 +152,10 @@ async def start_engine(engine: Engine) -> None:
     """Import the engine's heavy modules in a worker thread, then open it."""
     await asyncio.to_thread(importlib.import_module, "allma_desktop.orchestrator")
     await asyncio.to_thread(load_renderer)  # else the first answer's render imports them
+    # httpcore imports anyio's asyncio backend on the first streamed request; imported on
+    # the GUI thread (where PySide6's import hook reads each module's source) it froze the
+    # window 20-30 ms as the first question went out.
+    await asyncio.to_thread(importlib.import_module, "anyio._backends._asyncio")
     await engine.start()
     # What start-up made (modules, classes, the engine) lives as long as the app: freeze
     # it so each full collection on the GUI thread no longer walks it (~130 ms less).

@@ -59,6 +59,7 @@ from allma_desktop.errors import (
     unpack_error,
 )
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
+from allma_desktop.services.process_priority import lower_this_process_priority
 
 logger = logging.getLogger(__name__)
 ParseResult = tuple[DocumentMetadata, list[Chunk]]
@@ -121,6 +122,7 @@ def _serve(connection: Connection) -> None:
     """
     # Ctrl-C in a terminal reaches the whole process group; the app decides, not the worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    lower_this_process_priority()  # parsing gives way to the window
     import allma_desktop.services.documents.service  # noqa: F401 - warm the imports
 
     _load_plugins()

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from allma_desktop.errors import AllmaError, StoreProcessStopped, pack_error, unpack_error
 from allma_desktop.services.documents.model import Chunk
+from allma_desktop.services.process_priority import lower_this_process_priority
 from allma_desktop.services.vectorstore.base import StoreCollection, VectorHit, VectorStore
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ def store_main(
 ) -> None:
     """Entry point of the store's process (module level, so ``spawn`` can find it)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the app's to handle
+    lower_this_process_priority()  # writes give way to the window
     threading.Thread(target=_exit_with_app, args=(lifeline,), daemon=True).start()
     send_lock = threading.Lock()
 
