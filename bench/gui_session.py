@@ -165,6 +165,7 @@ def run_session(
         app = QApplication.instance() or QApplication(["allma-gui-bench"])
         assert isinstance(app, QApplication)
         collector = MainThreadGarbageCollector()
+        restore_switching = gui_app.favour_the_gui_thread()  # as allma_desktop.gui.app.run
         loop = qasync.QEventLoop(app)
         asyncio.set_event_loop(loop)
         restore_hooks = gui_app.install_asyncgen_hooks(loop)
@@ -203,3 +204,4 @@ def run_session(
                 loop.close()
                 asyncio.set_event_loop(None)
                 collector.stop()
+                restore_switching()

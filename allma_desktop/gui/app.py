@@ -58,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     collector = MainThreadGarbageCollector()  # Qt objects must die on this thread
+    restore_switching = favour_the_gui_thread()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     restore_hooks = install_asyncgen_hooks(loop)
@@ -93,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.set_event_loop(None)
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         collector.stop()
+        restore_switching()
     return 0
 
 
@@ -146,6 +148,22 @@ def install_asyncgen_hooks(loop: asyncio.AbstractEventLoop) -> Callable[[], None
         finalizer=loop._asyncgen_finalizer_hook,  # type: ignore[attr-defined]
     )
     return lambda: sys.set_asyncgen_hooks(*previous)
+
+
+GUI_SWITCH_INTERVAL = 0.001  # seconds; Python's default is 0.005
+
+
+def favour_the_gui_thread() -> Callable[[], None]:
+    """Let a thread waiting for the GIL have it after 1 ms instead of 5; returns the undo.
+
+    During an ingest the app's worker threads (embedding answers, SQLite commits, the
+    parse and store pipes) take turns holding the GIL, and the GUI thread, wanting it
+    back after each event, could wait out several 5 ms turns in a row: stalls of 20-30 ms.
+    With 1 ms turns the longest stall of bench (g) went from ~20 ms to ~14 ms.
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(GUI_SWITCH_INTERVAL)
+    return lambda: sys.setswitchinterval(previous)
 
 
 async def start_engine(engine: Engine) -> None:

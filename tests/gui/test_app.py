@@ -129,3 +129,16 @@ def test_main_opens_the_window_and_shuts_down_cleanly(
     assert "never retrieved" not in caplog.text
     with pytest.raises(RuntimeError):
         asyncio.get_running_loop()
+
+
+def test_the_gui_thread_gets_the_interpreter_back_sooner_while_the_app_runs() -> None:
+    import sys
+
+    before = sys.getswitchinterval()
+    restore = gui_app.favour_the_gui_thread()
+    try:
+        assert sys.getswitchinterval() == pytest.approx(gui_app.GUI_SWITCH_INTERVAL)
+        assert before > gui_app.GUI_SWITCH_INTERVAL
+    finally:
+        restore()
+    assert sys.getswitchinterval() == pytest.approx(before)
