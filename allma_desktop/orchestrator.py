@@ -43,13 +43,14 @@ from allma_desktop.events import (
     TokenChunk,
 )
 from allma_desktop.ingest import IngestPipeline
+from allma_desktop.ingest.reembed import embed_and_store
+from allma_desktop.ingest.store import discard_vectors
 from allma_desktop.services.conversations import (
     ConversationRecord,
     ConversationService,
     SourceRecord,
 )
 from allma_desktop.services.doctor import Doctor, DoctorReport
-from allma_desktop.services.documents.model import Chunk
 from allma_desktop.services.documents.parse_worker import ParseWorker
 from allma_desktop.services.documents.service import DocumentService
 from allma_desktop.services.engine_lock import EngineLock
@@ -275,19 +276,6 @@ class Orchestrator:
             async for event in events:
                 yield event
 
-    def _embed_and_store(
-        self,
-        chunks: Sequence[Chunk],
-        collection: CollectionRecord,
-        cancel: CancelToken,
-        stored: list[str],
-        dimensions: list[int] | None = None,
-    ) -> AsyncIterator[int]:
-        return self.ingest_pipeline.embed_and_store(chunks, collection, cancel, stored, dimensions)
-
-    async def _discard_vectors(self, key: str, chunk_ids: Sequence[str]) -> None:
-        await self.ingest_pipeline.discard_vectors(key, chunk_ids)
-
     async def move_document(self, document_id: str, collection_id: int) -> DocumentRecord:
         """Move a document to another collection, re-embedding its stored chunk texts.
 
@@ -303,13 +291,13 @@ class Orchestrator:
         chunks = await asyncio.to_thread(library.chunk_texts, document_id)
         stored: list[str] = []
         try:
-            async for _ in self._embed_and_store(chunks, target, CancelToken(), stored):
+            async for _ in embed_and_store(self, chunks, target, CancelToken(), stored):
                 pass
             moved = await asyncio.to_thread(library.move_document, document_id, target.id)
         except BaseException:
-            await self._discard_vectors(target.key, stored)
+            await discard_vectors(self, target.key, stored)
             raise
-        await self._discard_vectors(document.collection_key, [c.chunk_id for c in chunks])
+        await discard_vectors(self, document.collection_key, [c.chunk_id for c in chunks])
         return moved
 
     async def reembed(
@@ -341,7 +329,7 @@ class Orchestrator:
                 yield FileStarted(document.path, index, len(documents))
                 chunks = await asyncio.to_thread(library.chunk_texts, document.id)
                 stored: list[str] = []
-                embedding = self._embed_and_store(chunks, building, cancel, stored, dimensions)
+                embedding = embed_and_store(self, chunks, building, cancel, stored, dimensions)
                 async for done in embedding:
                     yield EmbedProgress(document.path, done, len(chunks))
                 if cancel.cancelled:

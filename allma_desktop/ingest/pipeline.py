@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,15 +21,13 @@ from allma_desktop.events import (
     IngestProgress,
     IngestStarted,
 )
-from allma_desktop.ingest import embed, prepare, reembed, store
+from allma_desktop.ingest import embed, prepare, store
 from allma_desktop.ingest.finish import abandon_file, finish_file
 from allma_desktop.ingest.paths import expand_paths
 from allma_desktop.ingest.run import FATAL_ERRORS, FileJob, Item, Part, Ready, Run, Stopped
-from allma_desktop.services.documents.model import Chunk
 
 if TYPE_CHECKING:
     from allma_desktop.ingest.engine import IngestEngine
-    from allma_desktop.services.library import CollectionRecord
 
 LOOKAHEAD = 2  # files parsed ahead of the embedder
 STORE_BACKLOG_CHUNKS = 256  # embedded chunks queued for the store (memory bound)
@@ -61,7 +59,7 @@ class IngestPipeline:
         cancel = cancel or CancelToken()
         collection = engine.collection(collection_id)
         await asyncio.to_thread(engine.store.ensure_collection, collection.key)
-        files, skipped = await asyncio.to_thread(self.expand_paths, paths)
+        files, skipped = await asyncio.to_thread(expand_paths, self.engine.documents, paths)
         yield IngestStarted(total_files=len(files), skipped=len(skipped))
         results: list[FileFinished] = []
         for path, reason in skipped:
@@ -183,35 +181,8 @@ class IngestPipeline:
         # nothing is written after its ids are discarded.
         await asyncio.shield(asyncio.gather(*stages, return_exceptions=True))
 
-    # --- the stages' helpers, for the orchestrator and the benchmarks -----------------
+    # --- a stage's step, an attribute so the benchmarks can time it ------------------
 
     async def parse_and_chunk(self, path: Path) -> prepare.ParseResult:
         """Parse and chunk in the parse worker process, under its per-file time limit."""
         return await prepare.parse_and_chunk(self.engine, path)
-
-    def expand_paths(
-        self, paths: Sequence[str | Path]
-    ) -> tuple[list[Path], list[tuple[Path, str]]]:
-        """Files to index and files skipped with a reason; folders are walked recursively."""
-        return expand_paths(self.engine.documents, paths)  # paths.expand_paths, not this method
-
-    def embed_and_store(
-        self,
-        chunks: Sequence[Chunk],
-        collection: CollectionRecord,
-        cancel: CancelToken,
-        stored: list[str],
-        dimensions: list[int] | None = None,
-    ) -> AsyncIterator[int]:
-        """``reembed.embed_and_store``: one document's chunks, embedded and stored."""
-        return reembed.embed_and_store(self.engine, chunks, collection, cancel, stored, dimensions)
-
-    async def discard_vectors(self, key: str, chunk_ids: Sequence[str]) -> None:
-        """Remove ``chunk_ids`` from the store; a failure is logged, never raised."""
-        await store.discard_vectors(self.engine, key, chunk_ids)
-
-    async def check_embedding_dimension(
-        self, collection: CollectionRecord, embeddings: Sequence[Sequence[float]]
-    ) -> None:
-        """Record the model and vector size on an empty collection; refuse a different one."""
-        await embed.check_embedding_dimension(self.engine, collection, embeddings)
