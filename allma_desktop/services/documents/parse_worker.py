@@ -38,7 +38,6 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
-import signal
 import threading
 import time
 from collections import deque
@@ -58,8 +57,8 @@ from allma_desktop.errors import (
     pack_error,
     unpack_error,
 )
+from allma_desktop.services.child_process import become_background_child, requests
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
-from allma_desktop.services.process_priority import lower_this_process_priority
 
 logger = logging.getLogger(__name__)
 ParseResult = tuple[DocumentMetadata, list[Chunk]]
@@ -120,20 +119,12 @@ def _serve(connection: Connection) -> None:
 
     Requests queue up in the pipe; they are read one at a time, in order.
     """
-    # Ctrl-C in a terminal reaches the whole process group; the app decides, not the worker.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    lower_this_process_priority()  # parsing gives way to the window
+    become_background_child()
     import allma_desktop.services.documents.service  # noqa: F401 - warm the imports
 
     _load_plugins()
     connection.send(("ready", 0, None))
-    while True:
-        try:
-            request = connection.recv()
-        except EOFError:
-            return
-        if request is None:
-            return
+    for request in requests(connection):
         number = request.number
         try:
             metadata, chunks = _parse_and_chunk(request)

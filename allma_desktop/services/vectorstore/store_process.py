@@ -21,7 +21,6 @@ import contextlib
 import itertools
 import logging
 import os
-import signal
 import threading
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
@@ -29,8 +28,8 @@ from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
 from allma_desktop.errors import AllmaError, StoreProcessStopped, pack_error, unpack_error
+from allma_desktop.services.child_process import become_background_child, requests
 from allma_desktop.services.documents.model import Chunk
-from allma_desktop.services.process_priority import lower_this_process_priority
 from allma_desktop.services.vectorstore.base import StoreCollection, VectorHit, VectorStore
 
 if TYPE_CHECKING:
@@ -77,8 +76,7 @@ def store_main(
     connection: Connection, lifeline: Connection, config: AppConfig, backend: str, level: int
 ) -> None:
     """Entry point of the store's process (module level, so ``spawn`` can find it)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the app's to handle
-    lower_this_process_priority()  # writes give way to the window
+    become_background_child()
     threading.Thread(target=_exit_with_app, args=(lifeline,), daemon=True).start()
     send_lock = threading.Lock()
 
@@ -96,14 +94,7 @@ def store_main(
 
     store: _Served | None = None
     try:
-        while True:
-            try:
-                request = connection.recv()
-            except EOFError:
-                return
-            if request is None:
-                return
-            method, args = request
+        for method, args in requests(connection):
             try:
                 if store is None:
                     store = _Served(create_vector_store(config, backend))
