@@ -25,6 +25,22 @@ class VectorHit:
     char_end: int
 
 
+def hit_from_chunk(chunk: Chunk, score: float) -> VectorHit:
+    """A stored chunk found with ``score``, as every backend returns it."""
+    return VectorHit(
+        chunk_id=chunk.chunk_id,
+        document_id=chunk.document_id,
+        text=chunk.text,
+        score=float(score),
+        page=chunk.page,
+        path=chunk.path,
+        title=chunk.title,
+        heading_path=chunk.heading_path,
+        char_start=chunk.char_start,
+        char_end=chunk.char_end,
+    )
+
+
 @dataclass(frozen=True)
 class StoreCollection:
     key: str

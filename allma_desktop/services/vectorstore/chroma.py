@@ -26,6 +26,7 @@ from allma_desktop.services.vectorstore.base import (
     StoreCollection,
     VectorHit,
     VectorStore,
+    hit_from_chunk,
     matches_nothing,
 )
 from allma_desktop.services.vectorstore.failures import reporting_failures, translate_failure
@@ -390,19 +391,8 @@ def _chunk_from(chunk_id: str, text: str | None, metadata: Mapping[str, Any] | N
 def _hit_from(
     chunk_id: str, text: str | None, metadata: Mapping[str, Any] | None, distance: float
 ) -> VectorHit:
-    chunk = _chunk_from(chunk_id, text, metadata)
-    return VectorHit(
-        chunk_id=chunk_id,
-        document_id=chunk.document_id,
-        text=chunk.text,
-        score=1.0 - float(distance),  # cosine distance -> cosine similarity
-        page=chunk.page,
-        path=chunk.path,
-        title=chunk.title,
-        heading_path=chunk.heading_path,
-        char_start=chunk.char_start,
-        char_end=chunk.char_end,
-    )
+    # cosine distance -> cosine similarity
+    return hit_from_chunk(_chunk_from(chunk_id, text, metadata), 1.0 - float(distance))
 
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from allma_desktop.services.documents.model import Chunk
-from allma_desktop.services.vectorstore.base import VectorHit
+from allma_desktop.services.vectorstore.base import VectorHit, hit_from_chunk
 
 DATABASE_NAME = "faiss-store.sqlite3"
 READ_BATCH = 10_000
@@ -214,16 +214,4 @@ def _hit_from(
     *,
     score: float,
 ) -> VectorHit:
-    chunk = chunk_from(chunk_id, document_id, file_type, text, metadata_json)
-    return VectorHit(
-        chunk_id=chunk.chunk_id,
-        document_id=chunk.document_id,
-        text=chunk.text,
-        score=score,
-        page=chunk.page,
-        path=chunk.path,
-        title=chunk.title,
-        heading_path=chunk.heading_path,
-        char_start=chunk.char_start,
-        char_end=chunk.char_end,
-    )
+    return hit_from_chunk(chunk_from(chunk_id, document_id, file_type, text, metadata_json), score)

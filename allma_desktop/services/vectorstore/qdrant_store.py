@@ -27,6 +27,7 @@ from allma_desktop.services.vectorstore.base import (
     StoreCollection,
     VectorHit,
     VectorStore,
+    hit_from_chunk,
     matches_nothing,
 )
 from allma_desktop.services.vectorstore.failures import reporting_failures, translate_failure
@@ -380,19 +381,7 @@ def _chunk_from(payload: dict[str, Any]) -> Chunk:
 
 
 def _hit_from(payload: dict[str, Any], score: float) -> VectorHit:
-    chunk = _chunk_from(payload)
-    return VectorHit(
-        chunk_id=chunk.chunk_id,
-        document_id=chunk.document_id,
-        text=chunk.text,
-        score=float(score),
-        page=chunk.page,
-        path=chunk.path,
-        title=chunk.title,
-        heading_path=chunk.heading_path,
-        char_start=chunk.char_start,
-        char_end=chunk.char_end,
-    )
+    return hit_from_chunk(_chunk_from(payload), score)
 
 
 if TYPE_CHECKING:
