@@ -8,7 +8,6 @@ Every page is rendered and recognised, so this is slow: seconds per page.
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import shutil
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 from allma_desktop.errors import NoTextLayer
 from allma_desktop.services.documents.files import finish_document
 from allma_desktop.services.documents.model import ParsedDocument, TextBlock
+from allma_desktop.services.documents.pdf import import_pymupdf
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def tesseract_available() -> bool:
     """Whether tesseract and PyMuPDF's view of its language data are both present."""
     if not tesseract_on_path():
         return False
-    pymupdf: Any = importlib.import_module("pymupdf")  # typed loosely: its API is dynamic
+    pymupdf = import_pymupdf()
     try:
         return bool(pymupdf.get_tessdata())
     except (RuntimeError, OSError):
@@ -53,7 +53,7 @@ def _page_text_blocks(page: Any, page_number: int) -> list[TextBlock]:
 
 def parse_pdf_with_ocr(path: Path) -> ParsedDocument:
     """The PDF's recognised text, page by page; ``NoTextLayer`` when nothing is recognised."""
-    pymupdf: Any = importlib.import_module("pymupdf")
+    pymupdf = import_pymupdf()
 
     blocks: list[TextBlock] = []
     with pymupdf.open(str(path), filetype="pdf") as document:

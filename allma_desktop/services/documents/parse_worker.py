@@ -120,8 +120,12 @@ def _serve(connection: Connection) -> None:
     Requests queue up in the pipe; they are read one at a time, in order.
     """
     become_background_child()
-    import allma_desktop.services.documents.service  # noqa: F401 - warm the imports
+    # Warm the imports, PyMuPDF's too (most documents are PDFs): a start is not charged
+    # to any file's time limit, and the first PDF then waits for its own parsing only.
+    import allma_desktop.services.documents.service  # noqa: F401
+    from allma_desktop.services.documents import pdf
 
+    pdf.preload()
     _load_plugins()
     connection.send(("ready", 0, None))
     for request in requests(connection):

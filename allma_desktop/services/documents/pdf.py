@@ -9,9 +9,11 @@ The outline (table of contents), when there is one, gives the heading paths.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,7 @@ _MIN_PAGES_FOR_REPEATS = 4
 _REPEAT_FRACTION = 0.5
 _TITLE_SIZE_RATIO = 1.15
 _TITLE_MAX_LENGTH = 200
+_UNUSED_PYMUPDF_EXTRAS = ("pymupdf.layout", "pymupdf4llm")
 _HYPHENATED_BREAK = re.compile(r"(?<=[^\W\d_])-\n(?=[a-zà-ÿ])")
 _PDF_DATE = re.compile(
     r"^(?:D:)?(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?"
@@ -93,7 +96,9 @@ def pdf_date_to_iso(value: str | None) -> str | None:
 
 def _join_lines(raw: str) -> str:
     """A block's lines as one paragraph: hyphenated words rejoined, breaks become spaces."""
-    text = _HYPHENATED_BREAK.sub("", clean_text(raw).strip())
+    text = clean_text(raw)
+    if "-\n" in text:  # most blocks have no hyphen at a line end: no regex pass for them
+        text = _HYPHENATED_BREAK.sub("", text)
     return " ".join(text.split())
 
 
@@ -126,18 +131,36 @@ def _without_running_headers(blocks: list[_PageBlock], pages_with_text: int) -> 
     return kept or blocks
 
 
-def _pymupdf() -> Any:
+def import_pymupdf() -> Any:
     """PyMuPDF, imported on first use (it is heavy) and typed loosely (its API is dynamic)."""
+    if "pymupdf" not in sys.modules:
+        # PyMuPDF 2 imports its layout analyser and pymupdf4llm when they are installed,
+        # which load ONNX models and numpy (about +0.6 s CPU and +90 MB in every process
+        # that reads a PDF); we use neither. A None entry in sys.modules makes PyMuPDF's
+        # own ``try: import ... except ImportError`` skip them, as in the frozen app,
+        # which leaves them out.
+        for unused in _UNUSED_PYMUPDF_EXTRAS:
+            sys.modules.setdefault(unused, None)  # type: ignore[arg-type]
     import pymupdf
 
     return pymupdf
 
 
-def _page_blocks(page: Any, page_number: int) -> Iterator[_PageBlock]:
-    pymupdf = _pymupdf()
+def preload() -> None:
+    """Import PyMuPDF now: a parse worker does so as it starts, before any file's time
+    limit runs, so its first PDF does not pay for it."""
+    import_pymupdf()
+
+
+def _text_page(page: Any) -> Any:
+    """The page's extracted text, made once and read both as blocks and (for the title)
+    as spans with font sizes: making it is most of the cost of reading a page."""
+    return page.get_textpage(flags=import_pymupdf().TEXT_MEDIABOX_CLIP)
+
+
+def _page_blocks(page: Any, text_page: Any, page_number: int) -> Iterator[_PageBlock]:
     height = page.rect.height or 1.0
-    flags = pymupdf.TEXT_MEDIABOX_CLIP
-    for x0, y0, x1, y1, raw, _number, block_type in page.get_text("blocks", flags=flags):
+    for x0, y0, x1, y1, raw, _number, block_type in page.get_text("blocks", textpage=text_page):
         del x0, x1
         if block_type != 0:
             continue
@@ -186,26 +209,38 @@ class _Outline:
             index = search_from if found is None else found
             search_from = index
             switches.setdefault(index, []).append((level, title, is_heading_block))
+        path = tuple(title for _, title in self.headings)
         for index, block in enumerate(blocks):
             kind: BlockKind = "paragraph"
-            for level, title, is_heading_block in switches.get(index, []):
-                while self.headings and self.headings[-1][0] >= level:
-                    self.headings.pop()
-                self.headings.append((level, title))
-                if is_heading_block:
-                    kind = "heading"
-            path = tuple(title for _, title in self.headings)
+            if index in switches:
+                for level, title, is_heading_block in switches[index]:
+                    while self.headings and self.headings[-1][0] >= level:
+                        self.headings.pop()
+                    self.headings.append((level, title))
+                    if is_heading_block:
+                        kind = "heading"
+                path = tuple(title for _, title in self.headings)
             yield TextBlock(text=block.text, page=block.page, heading_path=path, kind=kind)
 
 
-def _title_from_fonts(page: Any) -> str | None:
+def _has_letters(text: str, wanted: int) -> bool:
+    """Whether ``text`` has ``wanted`` letters, looking no further than the last one needed."""
+    for char in text:
+        if char.isalpha():
+            wanted -= 1
+            if wanted == 0:
+                return True
+    return wanted <= 0
+
+
+def _title_from_fonts(page: Any, text_page: Any) -> str | None:
     """The first page's largest text, when it is clearly larger than the body text."""
     lines: list[tuple[float, str]] = []
-    for block in page.get_text("dict", flags=_pymupdf().TEXT_MEDIABOX_CLIP)["blocks"]:
+    for block in page.get_text("dict", textpage=text_page)["blocks"]:
         for line in block.get("lines", ()):
             spans = line.get("spans") or ()
             text = " ".join("".join(span["text"] for span in spans).split())
-            if spans and sum(char.isalpha() for char in text) >= 3:
+            if spans and _has_letters(text, 3):
                 lines.append((max(float(span["size"]) for span in spans), text))
     if len(lines) < 2:
         return None
@@ -227,7 +262,7 @@ def _title_from_fonts(page: Any) -> str | None:
 
 def _mupdf_errors() -> tuple[type[BaseException], ...]:
     """What PyMuPDF raises for damaged files: its own FzError* classes and RuntimeError."""
-    return (RuntimeError, ValueError, _pymupdf().mupdf.FzErrorBase)
+    return (RuntimeError, ValueError, import_pymupdf().mupdf.FzErrorBase)
 
 
 def _error_detail(exc: BaseException, path: Path) -> str:
@@ -236,7 +271,7 @@ def _error_detail(exc: BaseException, path: Path) -> str:
 
 
 def _open(path: Path, file_type: str) -> Any:
-    pymupdf = _pymupdf()
+    pymupdf = import_pymupdf()
     # MuPDF reports repairs on stderr; the outcome reaches the user as our error instead.
     pymupdf.TOOLS.mupdf_display_errors(False)
     pymupdf.TOOLS.mupdf_display_warnings(False)
@@ -268,20 +303,24 @@ def _read_pages(document: Any, path: Path) -> _PagedText:
     if page_count == 0:
         raise CorruptDocument(path, "no pages")
     outline = _Outline(document)
+    metadata = document.metadata or {}
+    title = clean_title(metadata.get("title"))
+    title_wanted = title is None  # then the first page with text gives one, if it can
     blocks: list[_PageBlock] = []
     unreadable_pages: list[str] = []
     for index in range(page_count):
         try:
-            blocks.extend(_page_blocks(document.load_page(index), index + 1))
+            page = document.load_page(index)
+            text_page = _text_page(page)
+            page_blocks = list(_page_blocks(page, text_page, index + 1))
         except _mupdf_errors() as exc:
             unreadable_pages.append(f"page {index + 1}: {_error_detail(exc, path)}")
-    metadata = document.metadata or {}
-    title = clean_title(metadata.get("title"))
-    if title is None and blocks:
-        try:
-            title = _title_from_fonts(document.load_page(blocks[0].page - 1))
-        except _mupdf_errors():
-            title = None
+            continue
+        if title_wanted and page_blocks:
+            title_wanted = False
+            with contextlib.suppress(*_mupdf_errors()):
+                title = _title_from_fonts(page, text_page)
+        blocks.extend(page_blocks)
     return _PagedText(page_count, blocks, unreadable_pages, outline, metadata, title)
 
 
