@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ class IngestRun:
     chunks: int
     phases: PhaseTimer
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds by process
+    app_threads: dict[str, float] = field(default_factory=dict)  # the app's, by thread kind
 
 
 def raw_pymupdf(files: list[Path]) -> tuple[float, int]:
@@ -81,6 +83,7 @@ async def app_ingest(folder: Path, host: str, data_dir: Path) -> IngestRun:
     phases.wrap(orchestrator.llm, "embed", "embed (HTTP)")
     pages = chunks = 0
     cpu_before = cpu_by_process(orchestrator)
+    threads_before = cpu_by_app_thread()
     started = time.perf_counter()
     try:
         async for event in orchestrator.ingest([folder]):
@@ -90,9 +93,11 @@ async def app_ingest(folder: Path, host: str, data_dir: Path) -> IngestRun:
     finally:
         seconds = time.perf_counter() - started
         cpu_after = cpu_by_process(orchestrator)
+        threads_after = cpu_by_app_thread()
         await orchestrator.close()
     cpu = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
-    return IngestRun(seconds, pages, chunks, phases, cpu)
+    threads = {name: threads_after[name] - threads_before.get(name, 0.0) for name in threads_after}
+    return IngestRun(seconds, pages, chunks, phases, cpu, threads)
 
 
 def cpu_by_process(orchestrator: Any) -> dict[str, float]:
@@ -115,6 +120,23 @@ def cpu_by_process(orchestrator: Any) -> dict[str, float]:
     return totals
 
 
+def cpu_by_app_thread() -> dict[str, float]:
+    """CPU seconds so far of each live thread of this process, by kind (Linux only):
+    which of the app's threads the app's share goes to."""
+    import threading
+
+    kinds = {thread.native_id: _thread_kind(thread.name) for thread in threading.enumerate()}
+    totals: dict[str, float] = {}
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        kind = kinds.get(int(task.name), "native (no Python thread)")
+        totals[kind] = totals.get(kind, 0.0) + _cpu_seconds(os.getpid(), int(task.name))
+    return totals
+
+
+def _thread_kind(name: str) -> str:
+    return re.sub(r"[_-]?\d+$", "", name.split(" (")[0]) or name
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -124,9 +146,10 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int, thread: int | None = None) -> float:
+    stat = Path(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat")
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = stat.read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
@@ -229,6 +252,9 @@ def main() -> None:
             f"  CPU during the ingest: {spent}; total {total:.2f} s, "
             f"{total / (cores * last.seconds):.0%} of {cores} cores' {last.seconds:.1f} s"
         )
+    if last.app_threads:
+        busy = sorted(last.app_threads.items(), key=lambda item: -item[1])
+        print("  the app's CPU by thread: " + ", ".join(f"{n} {s:.2f} s" for n, s in busy if s))
     print(
         f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after "
         f"(server {'in the app process' if args.server_in_process else 'in its own process'})"

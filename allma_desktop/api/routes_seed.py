@@ -184,12 +184,23 @@ async def _uploaded(request: Request, context: ApiContext) -> tuple[list[Any], i
         if not uploads:
             raise _invalid_field("files", "at least one file part named 'files' is required")
         collection_id = _form_int(form.get("collection_id"), "collection_id")
-        force = str(form.get("force") or "false").strip().lower() in {"1", "true", "yes", "on"}
+        force = _form_bool(form.get("force"), "force")
         saved = [
             await save_upload(upload.file, upload.filename or "", context.uploads_dir)
             for upload in uploads
         ]
     return saved, collection_id, force
+
+
+def _form_bool(value: object, field: str) -> bool:
+    """A form field's boolean, written as JSON writes one (the published schema says
+    boolean); anything else is refused, never read as false."""
+    if value is None:
+        return False
+    text = str(value).strip().lower()
+    if text in {"true", "false"}:
+        return text == "true"
+    raise _invalid_field(field, f"must be true or false, not {str(value)[:40]!r}")
 
 
 def _form_int(value: object, field: str) -> int | None:

@@ -445,6 +445,16 @@ def dict_rows(query: peewee.BaseQuery) -> list[dict[str, Any]]:
     return cast(list[dict[str, Any]], list(query.dicts()))
 
 
+def execute_many(db: SqliteDatabase, sql: str, rows: Sequence[Sequence[object]]) -> None:
+    """Run one hand-written statement for each row (an ingest's chunk rows)."""
+    db.cursor().executemany(sql, rows)  # type: ignore[no-untyped-call]
+
+
+def stored_datetime(value: object) -> datetime:
+    """A ``DateTimeField`` column's value read by hand-written SQL, as peewee reads it."""
+    return cast(datetime, DateTimeField().python_value(value))  # type: ignore[no-untyped-call]
+
+
 def execute_sql(db: SqliteDatabase, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
     """Run hand-written SQL (for what peewee cannot say, such as FTS5 ``bm25``)."""
     cursor = db.execute_sql(sql, list(params))  # type: ignore[no-untyped-call]

@@ -67,6 +67,15 @@ def test_an_upload_without_a_plain_file_name_is_refused(client: httpx.Client) ->
     assert response.json()["error"]["code"] == "path_not_allowed"
 
 
+def test_an_upload_whose_force_field_is_no_boolean_is_refused(client: httpx.Client) -> None:
+    files = [("files", ("notes.txt", b"some notes", "text/plain"))]
+
+    response = client.post("/rag/ingest", files=files, data={"force": "{}"})
+
+    assert response.status_code == 422
+    assert "force" in response.text and "true or false" in response.text
+
+
 def test_a_pipe_is_refused(client: httpx.Client, docs_root: Path) -> None:
     fifo = docs_root / "pipe.txt"
     os.mkfifo(fifo)

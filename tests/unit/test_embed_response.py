@@ -1,4 +1,4 @@
-"""Decoding /api/embed answers one vector at a time gives what json.loads gives."""
+"""Decoding /api/embed answers: what json.loads gives, or a clear refusal."""
 
 from __future__ import annotations
 
@@ -15,20 +15,30 @@ finite = st.floats(allow_nan=False, allow_infinity=False, width=32)
 
 
 @given(
-    vectors=st.lists(st.lists(finite, min_size=1, max_size=6), max_size=5),
+    dimension=st.integers(min_value=1, max_value=6),
+    rows=st.integers(min_value=0, max_value=5),
+    data=st.data(),
     model=st.text(max_size=20),
     indent=st.sampled_from([None, 1, 2]),
     embeddings_first=st.booleans(),
 )
-def test_decoding_row_by_row_matches_decoding_the_whole_answer(
-    vectors: list[list[float]], model: str, indent: int | None, embeddings_first: bool
+def test_decoding_matches_the_standard_library(
+    dimension: int,
+    rows: int,
+    data: st.DataObject,
+    model: str,
+    indent: int | None,
+    embeddings_first: bool,
 ) -> None:
+    row = st.lists(finite, min_size=dimension, max_size=dimension)
+    vectors = data.draw(st.lists(row, min_size=rows, max_size=rows))
     body = {"embeddings": vectors, "model": model, "total_duration": 12}
     if not embeddings_first:
         body = {"model": model, "total_duration": 12, "embeddings": vectors}
     text = json.dumps(body, indent=indent)
 
     assert decode_embeddings(text) == json.loads(text)["embeddings"]
+    assert decode_embeddings(text.encode()) == json.loads(text)["embeddings"]
 
 
 def test_the_word_embeddings_inside_a_string_does_not_mislead_the_decoder() -> None:
@@ -38,7 +48,7 @@ def test_the_word_embeddings_inside_a_string_does_not_mislead_the_decoder() -> N
 
 
 def test_integers_in_an_answer_come_back_as_floats() -> None:
-    vectors = decode_embeddings('{"embeddings":[[0,1],[2,-3]]}')
+    vectors = decode_embeddings(b'{"embeddings":[[0,1],[2,-3]]}')
 
     assert vectors == [[0.0, 1.0], [2.0, -3.0]]
     assert all(isinstance(value, float) for row in vectors for value in row)
@@ -49,7 +59,18 @@ def test_an_answer_that_is_not_json_is_a_decode_error() -> None:
         decode_embeddings('{"embeddings":[[1.0, 2.0], oops]}')
 
 
-@pytest.mark.parametrize("text", ['{"model": "x"}', '{"embeddings": 3}', '{"embeddings": [1, 2]}'])
-def test_an_answer_without_a_list_of_vectors_says_so(text: str) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"model": "x"}',
+        '{"embeddings": 3}',
+        '{"embeddings": [1, 2]}',
+        '{"embeddings": [[1, 2], [3]]}',
+        '{"embeddings": [[1, null]]}',
+        '{"embeddings": [[1, {"a": 2}]]}',
+        "[[1, 2]]",
+    ],
+)
+def test_an_answer_without_a_table_of_vectors_says_so(text: str) -> None:
     with pytest.raises(OllamaError, match="embedding"):
         decode_embeddings(text)
