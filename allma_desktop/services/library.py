@@ -31,6 +31,7 @@ from allma_desktop.services.storage import (
     dict_rows,
     execute_many,
     execute_sql,
+    new_document_id,
     stored_datetime,
     translating_store_errors,
     tuple_rows,
@@ -51,6 +52,16 @@ _SELECT_DOCUMENTS = (
     "SELECT c.key, " + ", ".join(f"d.{name}" for name in _DOCUMENT_FIELDS)
     + " FROM document AS d JOIN collection AS c ON c.id = d.collection_id"
 )  # fmt: skip
+_INSERT_DOCUMENT = (
+    "INSERT INTO document (id, collection_id, path, title, file_type, content_hash,"
+    " size_bytes, mtime, chunk_count, status, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_MARK_READY = (
+    "UPDATE document SET title = ?, author = ?, file_type = ?, content_hash = ?,"
+    " size_bytes = ?, page_count = ?, mtime = ?, chunk_count = ?, status = 'ready',"
+    " error = NULL, updated_at = ? WHERE id = ?"
+)
 _CHUNK_TEXT_FIELDS = (
     "text", "chunk_id", "document_id", "collection_key", "page", "heading_path",
     "char_start", "char_end", "chunk_index",
@@ -368,28 +379,26 @@ class LibraryService:
         # with "database is locked" instead of waiting its turn.
         with self._db.atomic("IMMEDIATE"):
             self._require_collection(collection_id)
-            existing = Document.get_or_none(
-                (Document.collection == collection_id) & (Document.path == absolute)
+            existing = execute_sql(
+                self._db,
+                "SELECT id FROM document WHERE collection_id = ? AND path = ?",
+                (collection_id, absolute),
             )
-            now = utc_now()
-            if existing is None:
-                row = Document.create(
-                    collection=collection_id,
-                    path=absolute,
-                    title=title or Path(absolute).name,
-                    file_type=file_type or Path(absolute).suffix.lstrip(".").lower(),
-                    size_bytes=size_bytes,
-                    mtime=mtime,
-                    status=status,
-                    created_at=now,
-                    updated_at=now,
+            now = str(utc_now())  # the text peewee stores for a DateTimeField
+            if existing:
+                document_id = existing[0][0]
+                execute_sql(
+                    self._db,
+                    "UPDATE document SET status = ?, error = NULL, updated_at = ? WHERE id = ?",
+                    (status, now, document_id),
                 )
-                document_id = row.id
             else:
-                document_id = existing.id
-                Document.update(status=status, error=None, updated_at=now).where(
-                    Document.id == document_id
-                ).execute()
+                document_id = new_document_id()
+                execute_sql(self._db, _INSERT_DOCUMENT, (
+                    document_id, collection_id, absolute, title or Path(absolute).name,
+                    file_type or Path(absolute).suffix.lstrip(".").lower(), "", size_bytes,
+                    mtime, 0, status, now, now,
+                ))  # fmt: skip
         return self.get_document(document_id)
 
     @translating_store_errors
@@ -432,22 +441,16 @@ class LibraryService:
                     f"document {document_id} is in collection {current.collection_key}, "
                     f"not {collection_key}"
                 )
-            ChunkText.delete().where(ChunkText.document_id == document_id).execute()
+            execute_sql(self._db, "DELETE FROM chunk_text WHERE document_id = ?", (document_id,))
             rows = [_chunk_row(chunk, collection_key) for chunk in chunks]
             execute_many(self._db, _INSERT_CHUNK_TEXT, rows)
-            self._set_fields(
+            execute_sql(self._db, _MARK_READY, (
+                metadata.title or current.title, metadata.author,
+                metadata.file_type or current.file_type, metadata.content_hash,
+                metadata.size_bytes, metadata.page_count,
+                current.mtime if mtime is None else mtime, len(chunks), str(utc_now()),
                 document_id,
-                title=metadata.title or current.title,
-                author=metadata.author,
-                file_type=metadata.file_type or current.file_type,
-                content_hash=metadata.content_hash,
-                size_bytes=metadata.size_bytes,
-                page_count=metadata.page_count,
-                mtime=current.mtime if mtime is None else mtime,
-                chunk_count=len(chunks),
-                status="ready",
-                error=None,
-            )
+            ))  # fmt: skip
         return self.get_document(document_id)
 
     @translating_store_errors
