@@ -11,8 +11,8 @@ and yields their events as one stream:
    boundaries (a file's last, partial batch is topped up from the next file), one
    request at a time, so a run makes ceil(chunks / batch size) requests;
 3. *store* (``store``) writes vectors in a worker thread, several files' worth per call:
-   it waits for ``STORE_CALL_CHUNKS`` chunks, the end, or an embedder starved by the
-   parser (a Chroma call costs ~50 ms whatever its size, and holds the GIL throughout).
+   it waits for ``STORE_CALL_CHUNKS`` chunks, the end, or ``STORE_MAX_WAIT_SECONDS``
+   after its first chunks (each call has a fixed cost in the store's process).
 
 The generator itself finishes files (``finish``), in order: it commits a file's chunk
 rows (which turns it ``ready`` in the same transaction) once all its vectors are stored,

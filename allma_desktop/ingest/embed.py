@@ -42,10 +42,7 @@ async def embed_stage(
                     break
                 # A partial batch waits for the next file: one request fewer, and the
                 # parser is then the slower stage anyway (or it would be ready).
-                if embed_queue.empty():
-                    run.embed_starved.set()
                 job = await run.unless_stopped(embed_queue.get())
-                run.embed_starved.clear()
                 if job is None:
                     source_done = True
                     break

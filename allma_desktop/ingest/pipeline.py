@@ -25,12 +25,15 @@ from allma_desktop.ingest import embed, prepare, store
 from allma_desktop.ingest.finish import abandon_file, finish_file
 from allma_desktop.ingest.paths import expand_paths
 from allma_desktop.ingest.run import FATAL_ERRORS, FileJob, Item, Part, Ready, Run, Stopped
+from allma_desktop.ingest.store import STORE_CALL_CHUNKS
 
 if TYPE_CHECKING:
     from allma_desktop.ingest.engine import IngestEngine
 
 LOOKAHEAD = 2  # files parsed ahead of the embedder
-STORE_BACKLOG_CHUNKS = 256  # embedded chunks queued for the store (memory bound)
+# Embedded chunks queued for the store (a memory bound): a call's worth, so that the
+# embedder, and behind it the parser, carry on while the store writes the last call.
+STORE_BACKLOG_CHUNKS = STORE_CALL_CHUNKS
 CANCEL_POLL_SECONDS = 0.05  # how often an idle stream looks at the cancel token
 
 

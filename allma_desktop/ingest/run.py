@@ -89,7 +89,6 @@ class Run:
         self.prepare_done = False
         self.dimension_checked = False
         self.getter: asyncio.Future[Item] | None = None  # a pending read of ``events``
-        self.embed_starved = asyncio.Event()  # the embedder waits for a parsed file
 
     def emit(self, item: Item) -> None:
         self.events.put_nowait(item)

@@ -21,12 +21,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Chroma's write holds the GIL for all of its ~50 ms per call plus ~1 ms per chunk, so
-# nothing else in the app runs meanwhile: writes wait until this many chunks are
-# embedded (or the embedder waits for the parser, or the files are done).
-STORE_CALL_CHUNKS = 384
-STORE_MAX_WAIT_SECONDS = 0.25  # but no longer than this: with a slow embedder, files turn
-# ready as they are embedded (a call's cost is then small beside the embedding's)
+# Every store call costs ~10-20 ms on top of its chunks (Chroma commits its log and
+# index, the chunks cross to the store's process), so a call waits until this many
+# chunks are embedded, the files are done, or its first chunks have waited
+# STORE_MAX_WAIT_SECONDS: with a slow embedder files still turn ready as they are
+# embedded, and with a fast one the store makes a few large calls, not many small ones.
+STORE_CALL_CHUNKS = 1_000
+STORE_MAX_WAIT_SECONDS = 0.25
 
 
 async def store_stage(
@@ -39,10 +40,9 @@ async def store_stage(
         parts: list[Part] = []
         deadline = 0.0
         while not last and sum(len(p.chunks) for p in parts) < STORE_CALL_CHUNKS:
-            starved = run.embed_starved if parts else None
-            taken = await run.unless_stopped(_take(store_queue, starved, deadline))
-            if taken is _STARVED:
-                break  # nothing more comes until a file is parsed, or waited long enough
+            taken = await run.unless_stopped(_take(store_queue, deadline if parts else None))
+            if taken is _WAITED:
+                break
             if not parts:
                 deadline = time.monotonic() + STORE_MAX_WAIT_SECONDS
             if taken is None:
@@ -79,34 +79,32 @@ async def _store_each_file(store: VectorStore, key: str, parts: list[Part]) -> N
             job.error = job.error or exc
 
 
-class _Starved:
-    """What ``_take`` returns when the embedder waits for the parser and nothing is queued."""
+class _Waited:
+    """What ``_take`` returns when its deadline passed with nothing queued."""
 
 
-_STARVED = _Starved()
+_WAITED = _Waited()
 
 
 async def _take(
-    queue: asyncio.Queue[list[Part] | None], starved: asyncio.Event | None, deadline: float
-) -> list[Part] | _Starved | None:
-    """The next item of ``queue``; with ``starved``, ``_STARVED`` as soon as it is set
-    or the ``time.monotonic()`` deadline passes."""
-    if starved is None or not queue.empty():
+    queue: asyncio.Queue[list[Part] | None], deadline: float | None
+) -> list[Part] | _Waited | None:
+    """The next item of ``queue``; with a ``time.monotonic()`` deadline, ``_WAITED``
+    once it passes."""
+    if deadline is None or not queue.empty():
         return await queue.get()
     remaining = deadline - time.monotonic()
-    if starved.is_set() or remaining <= 0:
-        return _STARVED
+    if remaining <= 0:
+        return _WAITED
     getter = asyncio.ensure_future(queue.get())
-    waiter = asyncio.ensure_future(starved.wait())
     try:
-        await asyncio.wait({getter, waiter}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({getter}, timeout=remaining)
     finally:
-        waiter.cancel()
         if not getter.done():
             getter.cancel()  # Queue.get leaves the item queued when cancelled
             await asyncio.gather(getter, return_exceptions=True)
     if getter.cancelled():
-        return _STARVED
+        return _WAITED
     return getter.result()
 
 
