@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import orjson
 
 from allma_desktop.errors import OllamaError
@@ -32,6 +31,8 @@ def decode_embeddings(body: bytes | str) -> list[list[float]]:
         raise _no_vectors()
     if not vectors:
         return []
+    import numpy as np  # here, not at the top: the window imports this module at start
+
     try:
         table = np.asarray(vectors, dtype=np.float64)
     except (TypeError, ValueError) as error:  # rows of unequal length, or not numbers
