@@ -274,6 +274,11 @@ def stylesheet_for(c: Colors) -> str:
         background: {c.surface}; color: {c.text}; border: 1px solid {c.border};
         selection-background-color: {c.selection}; selection-color: {c.text}; outline: none;
     }}
+    /* A drop-down list's entries are drawn as the combo box's menu items, which take the
+       box's own selection colours (the accent, meant for selected text while typing), not
+       the list's: this gives the highlighted entry the selection of the other lists. Only
+       colours: a background here makes Qt lay the entry out itself, shifting its text. */
+    QComboBox::item {{ selection-background-color: {c.selection}; selection-color: {c.text}; }}
     /* A list entry that cannot be picked (a vector store not installed) is greyed. The
        list's entries are drawn as the combo box's items, so the rule names QComboBox. */
     QComboBox::item:disabled {{ color: {c.muted}; }}

@@ -1,0 +1,46 @@
+"""The app-wide theme: colours the stylesheet actually paints."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from PySide6.QtWidgets import QApplication, QComboBox
+from pytestqt.qtbot import QtBot
+
+from allma_desktop.gui.theme import apply_theme, colors_for
+
+
+@pytest.fixture
+def themed_app(qapp: QApplication) -> Iterator[QApplication]:
+    yield qapp
+    apply_theme(qapp, "light")  # what the other GUI tests expect
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_a_combo_popups_highlighted_entry_is_painted_in_the_selection_colours(
+    qtbot: QtBot, themed_app: QApplication, theme: str
+) -> None:
+    apply_theme(themed_app, theme)
+    colors = colors_for(theme)
+    box = QComboBox()
+    qtbot.addWidget(box)
+    box.addItems(["llama3.2:latest", "qwen2.5:7b", "mistral:latest"])
+    box.show()
+    box.showPopup()
+    view = box.view()
+    qtbot.waitUntil(view.isVisible)
+    highlighted = box.model().index(1, 0)
+    view.setCurrentIndex(highlighted)
+
+    # Read the pixels, not the palette: the view's palette already held the selection
+    # colour while Fusion painted the entry in the accent.
+    image = view.viewport().grab().toImage()
+    row_y = view.visualRect(highlighted).center().y()
+    row = Counter(image.pixelColor(x, row_y).name() for x in range(image.width()))
+    box.hidePopup()
+
+    background = row.most_common(1)[0][0]
+    assert background == colors.selection
+    assert colors.text in row  # the entry's text, in the text colour, not the accent's
