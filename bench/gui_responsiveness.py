@@ -312,11 +312,14 @@ def stall_rows(runs: int, rate: float, pdf: Path, pages: int) -> None:
         )
     if not results:
         return
+    # The worst run's details: the outlier is what needs explaining.
+    worst = max(range(len(results)), key=lambda index: results[index]["busy_max_ms"])
     print(
-        f"(g) longest garbage collections on the GUI thread (last run): {results[-1]['gc_pauses']}"
+        f"(g) longest garbage collections on the GUI thread (worst run, run {worst + 1}): "
+        f"{results[worst]['gc_pauses']}"
     )
-    print("(g) where the GUI thread was while the loop was late (last run, sampled):")
-    for line in results[-1]["stalled_in"]:
+    print(f"(g) where the GUI thread was while the loop was late (run {worst + 1}, sampled):")
+    for line in results[worst]["stalled_in"]:
         print(f"    {line}")
     busy = Spread(tuple(r["busy_max_ms"] for r in results))
     idle = Spread(tuple(r["idle_max_ms"] for r in results))
