@@ -27,7 +27,9 @@ app = QApplication([])
 window = MainWindow(Engine(AppConfig.from_env()))
 window.show()
 app.processEvents()
-heavy = ("pymupdf", "fitz", "fastapi", "uvicorn", "chromadb", "markdown", "httpx", "ollama")
+heavy = (
+    "pymupdf", "fitz", "fastapi", "uvicorn", "chromadb", "markdown", "httpx", "ollama", "numpy"
+)
 pages = ("allma_desktop.gui.widgets.library_pane", "allma_desktop.gui.widgets.settings_page")
 print(json.dumps({
     "heavy": sorted(name for name in heavy if name in sys.modules),
