@@ -282,6 +282,11 @@ def stylesheet_for(c: Colors) -> str:
     /* A list entry that cannot be picked (a vector store not installed) is greyed. The
        list's entries are drawn as the combo box's items, so the rule names QComboBox. */
     QComboBox::item:disabled {{ color: {c.muted}; }}
+    /* An editable box (the model pickers) lists its entries in a plain list, which has
+       no padding of its own: rows as roomy as the other drop-downs'. (The other boxes draw
+       their entries as menu items, which this rule does not touch.) Not a selector on
+       the editable property: it is read when the list is made, before setEditable. */
+    QComboBox QAbstractItemView::item {{ padding: 5px 9px; }}
     /* Spin boxes: once styled, Qt drops the text padding and the native arrows, so both
        are given back here: room on the left, and two chevron buttons on the right. */
     QSpinBox, QDoubleSpinBox {{ padding: 4px 26px 4px 9px; }}

@@ -44,3 +44,23 @@ def test_a_combo_popups_highlighted_entry_is_painted_in_the_selection_colours(
     background = row.most_common(1)[0][0]
     assert background == colors.selection
     assert colors.text in row  # the entry's text, in the text colour, not the accent's
+
+
+def test_an_editable_combos_list_rows_are_as_roomy_as_a_plain_combos(
+    qtbot: QtBot, themed_app: QApplication
+) -> None:
+    apply_theme(themed_app, "light")
+    row_heights = []
+    for editable in (False, True):  # editable: as the Settings page's model pickers
+        box = QComboBox()
+        qtbot.addWidget(box)
+        box.setEditable(editable)
+        box.addItems(["deepseek-r1:latest", "nomic-embed-text:latest"])
+        box.show()
+        box.showPopup()
+        qtbot.waitUntil(box.view().isVisible)
+        row_heights.append(box.view().visualRect(box.model().index(0, 0)).height())
+        box.hidePopup()
+
+    plain, editable_rows = row_heights
+    assert editable_rows >= plain - 2
