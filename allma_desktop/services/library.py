@@ -133,27 +133,6 @@ def _collection_record(row: Collection) -> CollectionRecord:
     )
 
 
-def _document_record(row: Document) -> DocumentRecord:
-    return DocumentRecord(
-        id=row.id,
-        collection_id=row.__data__["collection"],
-        collection_key=row.collection.key,
-        path=row.path,
-        title=row.title,
-        author=row.author,
-        file_type=row.file_type,
-        content_hash=row.content_hash,
-        size_bytes=row.size_bytes,
-        mtime=row.mtime,
-        page_count=row.page_count,
-        chunk_count=row.chunk_count,
-        status=row.status,
-        error=row.error,
-        created_at=as_utc(row.created_at),
-        updated_at=as_utc(row.updated_at),
-    )
-
-
 def _chunk_row(chunk: Chunk, collection_key: str) -> tuple[object, ...]:
     """The ``chunk_text`` row of a chunk, in ``_CHUNK_TEXT_FIELDS`` order."""
     return (
@@ -344,16 +323,16 @@ class LibraryService:
         self, collection_id: int | None = None, status: str | None = None
     ) -> list[DocumentRecord]:
         """Documents ordered by title, optionally of one collection and/or one status."""
-        conditions: list[peewee.Expression] = []
+        conditions: list[str] = []
+        params: list[object] = []
         if collection_id is not None:
-            conditions.append(Document.collection == collection_id)
+            conditions.append("d.collection_id = ?")
+            params.append(collection_id)
         if status is not None:
             _check_status(status)
-            conditions.append(Document.status == status)
-        where = None
-        for condition in conditions:
-            where = condition if where is None else where & condition
-        return self._documents(where)
+            conditions.append("d.status = ?")
+            params.append(status)
+        return self._select_documents(" AND ".join(conditions) or "1", params)
 
     @translating_store_errors
     def start_document(
@@ -585,18 +564,9 @@ class LibraryService:
             query = query.where(where)
         return [_collection_record(row) for row in query]
 
-    def _documents(self, where: peewee.Expression | None) -> list[DocumentRecord]:
-        query = (
-            Document.select(Document, Collection)
-            .join(Collection)
-            .order_by(fn.LOWER(Document.title), Document.path)
-        )
-        if where is not None:
-            query = query.where(where)
-        return [_document_record(row) for row in query]
-
     def _select_documents(self, where: str, params: Sequence[object]) -> list[DocumentRecord]:
-        rows = execute_sql(self._db, f"{_SELECT_DOCUMENTS} WHERE {where}", params)
+        sql = f"{_SELECT_DOCUMENTS} WHERE {where} ORDER BY lower(d.title), d.path"
+        rows = execute_sql(self._db, sql, params)
         return [_document_from_row(row) for row in rows]
 
     def _require_collection(self, collection_id: int) -> None:
