@@ -63,9 +63,9 @@ def app_parse_cpu(files: list[Path]) -> tuple[float, float, int]:
 
 def _import_in_child(connection: Connection) -> None:
     started = time.process_time()
-    from allma_desktop.services.documents.pdf import preload
+    from allma_desktop.services.documents.pdf import import_pymupdf
 
-    preload()
+    import_pymupdf()
     seconds = time.process_time() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     connection.send((seconds, peak_kib / 1024))

@@ -14,7 +14,7 @@ from allma_desktop.services.documents.pdf import parse_pdf
 IMPORT_THROUGH_THE_PARSER = """
 import sys
 from allma_desktop.services.documents import pdf
-pdf.preload()
+pdf.import_pymupdf()
 import pymupdf
 print(pymupdf._get_layout is None, "onnxruntime" in sys.modules)
 """

@@ -450,9 +450,12 @@ def execute_many(db: SqliteDatabase, sql: str, rows: Sequence[Sequence[object]])
     db.cursor().executemany(sql, rows)  # type: ignore[no-untyped-call]
 
 
+_DATETIME_FIELD = DateTimeField()  # only its conversion is used; made once, not per row
+
+
 def stored_datetime(value: object) -> datetime:
     """A ``DateTimeField`` column's value read by hand-written SQL, as peewee reads it."""
-    return cast(datetime, DateTimeField().python_value(value))  # type: ignore[no-untyped-call]
+    return cast(datetime, _DATETIME_FIELD.python_value(value))  # type: ignore[no-untyped-call]
 
 
 def execute_sql(db: SqliteDatabase, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:

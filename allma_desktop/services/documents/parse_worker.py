@@ -125,7 +125,7 @@ def _serve(connection: Connection) -> None:
     import allma_desktop.services.documents.service  # noqa: F401
     from allma_desktop.services.documents import pdf
 
-    pdf.preload()
+    pdf.import_pymupdf()
     _load_plugins()
     connection.send(("ready", 0, None))
     for request in requests(connection):

@@ -146,12 +146,6 @@ def import_pymupdf() -> Any:
     return pymupdf
 
 
-def preload() -> None:
-    """Import PyMuPDF now: a parse worker does so as it starts, before any file's time
-    limit runs, so its first PDF does not pay for it."""
-    import_pymupdf()
-
-
 def _text_page(page: Any) -> Any:
     """The page's extracted text, made once and read both as blocks and (for the title)
     as spans with font sizes: making it is most of the cost of reading a page."""
