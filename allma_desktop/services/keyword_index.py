@@ -112,6 +112,8 @@ def rarest_terms(
     return chosen
 
 
+_IDS_PER_STATEMENT = 500  # well under SQLite's limit on a statement's parameters
+
 SHORTLIST_PER_HIT = 4
 """How many of the best matches in the whole library to shortlist per hit wanted."""
 
@@ -197,6 +199,22 @@ class KeywordIndex:
                 title,
             ) in rows
         ]
+
+    @translating_store_errors
+    def texts(self, chunk_ids: Sequence[str]) -> dict[str, str]:
+        """The stored text of each of ``chunk_ids`` that has one, by chunk id.
+
+        A chunk without one is not in the library (yet): its document is still being
+        indexed, failed, or was removed after its vectors were written.
+        """
+        wanted = list(dict.fromkeys(chunk_ids))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), _IDS_PER_STATEMENT):
+            batch = wanted[start : start + _IDS_PER_STATEMENT]
+            placeholders = ", ".join("?" for _ in batch)
+            sql = f"SELECT chunk_id, text FROM chunk_text WHERE chunk_id IN ({placeholders})"
+            found.update(execute_sql(self._db, sql, batch))
+        return found
 
     @translating_store_errors
     def chunk_frequencies(self, terms: Sequence[str], cap: int) -> dict[str, int]:

@@ -15,7 +15,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from allma_desktop.events import Source
 from allma_desktop.services.keyword_index import KeywordHit, KeywordIndex
@@ -113,8 +113,10 @@ class RAGService:
                 settings.candidates,
                 document_ids=document_ids,
             )
-        vector_hits = self._store.query(
-            collection_key, embedding, settings.candidates, document_ids=document_ids
+        vector_hits = self._with_library_texts(
+            self._store.query(
+                collection_key, embedding, settings.candidates, document_ids=document_ids
+            )
         )
         keyword_hits = keyword_search.result() if keyword_search is not None else []
         fused = fuse(
@@ -129,6 +131,14 @@ class RAGService:
             candidate.to_source(number)
             for number, candidate in enumerate(one_per_page(ranked, settings.k), start=1)
         ]
+
+    def _with_library_texts(self, hits: Sequence[VectorHit]) -> list[VectorHit]:
+        """The hits, in order, each with its text from the library; a hit the library has
+        no text for is dropped: its document is not (or no longer) indexed."""
+        if not hits:
+            return []
+        texts = self._keywords.texts([hit.chunk_id for hit in hits])
+        return [replace(hit, text=texts[hit.chunk_id]) for hit in hits if hit.chunk_id in texts]
 
 
 CitedUnit = tuple[str, int | str]

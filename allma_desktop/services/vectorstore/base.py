@@ -11,7 +11,12 @@ from allma_desktop.services.documents.model import Chunk
 
 @dataclass(frozen=True)
 class VectorHit:
-    """A chunk found by vector similarity; ``score`` is cosine similarity (higher is closer)."""
+    """A chunk found by vector similarity; ``score`` is cosine similarity (higher is closer).
+
+    ``text`` is the chunk's text where the backend keeps one. The library's ``chunk_text``
+    rows are where texts live: the Chroma backends keep none (a second copy that cost a
+    quarter of each write), so ``RAGService`` takes every hit's text from the library.
+    """
 
     chunk_id: str
     document_id: str

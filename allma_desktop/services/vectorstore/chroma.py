@@ -317,17 +317,19 @@ def _forget_failed_system(identifier: str) -> None:
 
 
 def _metadata_of(chunk: Chunk) -> dict[str, str | int]:
-    """Chroma metadata for a chunk: the two fields searches filter on, and the rest of
-    the chunk (its text included) packed into one string.
+    """Chroma metadata for a chunk: the two fields searches filter on, and where the
+    chunk comes from packed into one string. Not its text: that lives in the library's
+    ``chunk_text`` rows, and ``RAGService`` takes every hit's text from there.
 
     Not Chroma's ``documents``: Chroma keeps a full-text index over those, which the app
     never queries (its keyword search is SQLite FTS5), and building it was about 0.4 ms
     of a write's 1.1 ms a chunk. Nor a field per attribute: each is a row and index entry
-    of its own (about 0.2 ms a chunk more). Libraries written before keep their
-    documents and separate fields; ``_chunk_from`` reads both.
+    of its own (about 0.2 ms a chunk more). Nor the text in the packed field: a second
+    copy of every text that cost a quarter of the write (0.12 of 0.48 ms a chunk,
+    ``python -m bench.store_write_cost``). Libraries written before keep their texts,
+    documents and separate fields; ``_chunk_from`` reads them all.
     """
     packed = {
-        "text": chunk.text,
         "path": chunk.path,
         "title": chunk.title,
         "heading_path": list(chunk.heading_path),
