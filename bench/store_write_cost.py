@@ -109,8 +109,12 @@ def variants() -> list[Variant]:
         )
         return metadata
 
+    def filters_only(chunk: Any) -> Metadata:
+        return {"document_id": chunk.document_id, "file_type": chunk.file_type}
+
     return [
         Variant("as the app writes (no chunk text)", cosine, app),
+        Variant("only the fields searches filter on", cosine, filters_only),
         Variant("with the chunk text (until 2026-11-25)", cosine, with_text),
         Variant("HNSW ef_construction 50 (default 100)", {**cosine, "ef_construction": 50}, app),
         Variant("HNSW max_neighbors 8 (default 16)", {**cosine, "max_neighbors": 8}, app),
