@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from peewee import SqliteDatabase
 
+from allma_desktop.services.storage import open_database
 from allma_desktop.services.vectorstore.store_process import IN_PROCESS_ENV
 from tests.ollama_server import OllamaTestServer
 
@@ -23,3 +26,11 @@ def ollama_server() -> Iterator[OllamaTestServer]:
     """An Ollama-protocol server on loopback with the default models, stopped afterwards."""
     with OllamaTestServer() as server:
         yield server
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[SqliteDatabase]:
+    """A new library database (every migration applied) in the test's temp folder."""
+    database = open_database(tmp_path / "allma.sqlite3")
+    yield database
+    database.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,7 @@ from allma_desktop.services.conversations import (
     auto_title,
 )
 from allma_desktop.services.library import LibraryService
-from allma_desktop.services.storage import Message, MessageSource, open_database
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[SqliteDatabase]:
-    database = open_database(tmp_path / "allma.sqlite3")
-    yield database
-    database.close()
+from allma_desktop.services.storage import Message, MessageSource
 
 
 @pytest.fixture

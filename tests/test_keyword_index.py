@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,14 +10,6 @@ from peewee import SqliteDatabase
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 from allma_desktop.services.keyword_index import KeywordIndex, fts5_query, rarest_terms
 from allma_desktop.services.library import CollectionRecord, DocumentRecord, LibraryService
-from allma_desktop.services.storage import open_database
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[SqliteDatabase]:
-    database = open_database(tmp_path / "allma.sqlite3")
-    yield database
-    database.close()
 
 
 @pytest.fixture

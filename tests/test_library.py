@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,7 @@ from allma_desktop.errors import AllmaError, DiskFull, NotFound
 from allma_desktop.services import storage
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 from allma_desktop.services.library import DocumentRecord, LibraryService
-from allma_desktop.services.storage import ChunkText, open_database
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[SqliteDatabase]:
-    database = open_database(tmp_path / "allma.sqlite3")
-    yield database
-    database.close()
+from allma_desktop.services.storage import ChunkText
 
 
 @pytest.fixture

@@ -17,18 +17,10 @@ from allma_desktop.services.keyword_index import KeywordIndex
 from allma_desktop.services.library import LibraryService
 from allma_desktop.services.llm import OllamaService
 from allma_desktop.services.rag import RAGService, RetrievalSettings
-from allma_desktop.services.storage import open_database
 from allma_desktop.services.vectorstore.chroma import ChromaVectorStore
 
 DIMENSION = 8
 VECTOR_ONLY = RetrievalSettings(k=5, hybrid=False, min_similarity=-1.0)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[SqliteDatabase]:
-    database = open_database(tmp_path / "allma.sqlite3")
-    yield database
-    database.close()
 
 
 @pytest.fixture
