@@ -58,13 +58,20 @@ def raw_pymupdf(files: list[Path]) -> tuple[float, int]:
     return time.perf_counter() - started, pages
 
 
-async def app_ingest(folder: Path, host: str, data_dir: Path) -> IngestRun:
+async def app_ingest(
+    folder: Path, host: str, data_dir: Path, vector_store: str = "chroma"
+) -> IngestRun:
     from allma_desktop.config import AppConfig
     from allma_desktop.events import FileFinished
     from allma_desktop.orchestrator import Orchestrator
 
     config = AppConfig.from_mapping(
-        {"ollama_host": host, "data_dir": str(data_dir), "ollama_embedding_model": "instant"}
+        {
+            "ollama_host": host,
+            "data_dir": str(data_dir),
+            "ollama_embedding_model": "instant",
+            "vector_store": vector_store,
+        }
     )
     orchestrator = Orchestrator(config)
     await orchestrator.open()
@@ -199,7 +206,9 @@ def instant_server_url(in_process: bool) -> Iterator[str]:
         process.join(10)
 
 
-def measure(folder: Path, runs: int, server_in_process: bool = False) -> dict[str, object]:
+def measure(
+    folder: Path, runs: int, server_in_process: bool = False, vector_store: str = "chroma"
+) -> dict[str, object]:
     files = pdf_files(folder)
     raw_times: list[float] = []
     raw_pages = 0
@@ -208,7 +217,7 @@ def measure(folder: Path, runs: int, server_in_process: bool = False) -> dict[st
         seconds, raw_pages = raw_pymupdf(files)
         raw_times.append(seconds)
         with instant_server_url(server_in_process) as url, tempfile.TemporaryDirectory() as data:
-            app_runs.append(asyncio.run(app_ingest(folder, url, Path(data))))
+            app_runs.append(asyncio.run(app_ingest(folder, url, Path(data), vector_store)))
     raw_rate = Spread(tuple(raw_pages / t for t in raw_times))
     app_rate = Spread(tuple(raw_pages / run.seconds for run in app_runs))
     return {
@@ -226,9 +235,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--folder", type=Path, default=PDF_CORPUS)
     parser.add_argument("--server-in-process", action="store_true")
+    parser.add_argument(
+        "--vector-store",
+        default="chroma",
+        help="the app's vector store backend (the row is measured with the default, chroma)",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()
-    result = measure(args.folder, args.runs, args.server_in_process)
+    result = measure(args.folder, args.runs, args.server_in_process, args.vector_store)
     load_after = os.getloadavg()
     last = result["last"]
     assert isinstance(last, IngestRun)
@@ -259,8 +273,10 @@ def main() -> None:
         f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after "
         f"(server {'in the app process' if args.server_in_process else 'in its own process'})"
     )
+    store = "" if args.vector_store == "chroma" else f", {args.vector_store} store"
     print(
-        f"ROW | (a) app-side ingest, {result['pages']} PDF pages | {app.median:.0f} pages/s | "
+        f"ROW | (a) app-side ingest, {result['pages']} PDF pages{store} | "
+        f"{app.median:.0f} pages/s | "
         f"{raw.median:.0f} pages/s (PyMuPDF get_text) | {ratio:.0%} | >= 60% | {verdict}"
     )
 
