@@ -609,6 +609,13 @@ def test_unexpected_parser_exception_becomes_corrupt_document(tmp_path: Path) ->
         DocumentService(registry=registry).parse(path)
 
 
+def test_parsing_a_file_that_is_gone_says_it_was_moved_or_deleted(
+    service: DocumentService, tmp_path: Path
+) -> None:
+    with pytest.raises(DocumentError, match="was moved or deleted before it could be read"):
+        service.parse(tmp_path / "gone.txt")
+
+
 def test_parsing_a_folder_raises_a_document_error(service: DocumentService, tmp_path: Path) -> None:
     folder = tmp_path / "looks-like.txt"
     folder.mkdir()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from allma_desktop.errors import DocumentError
 from allma_desktop.events import FileFinished, FileParsed, FileStarted
 from allma_desktop.ingest.run import FileJob, Ready, Run
+from allma_desktop.services.documents.files import unreadable_file
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 
 if TYPE_CHECKING:
@@ -85,8 +86,8 @@ async def _check(engine: IngestEngine, run: Run, job: FileJob) -> DocumentRecord
     try:
         content_hash = await asyncio.to_thread(engine.documents.hash_file, path)
     except OSError as exc:
-        reason = f"cannot read the file ({exc.strerror or exc})"
-        job.finished = FileFinished(str(path), "failed", reason)
+        error = unreadable_file(path, exc)
+        job.finished = FileFinished(str(path), "failed", _reason(error), error=error)
         return None
     existing = engine.library.document_by_path(collection.id, str(path))
     if (

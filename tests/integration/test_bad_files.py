@@ -227,8 +227,33 @@ async def test_file_deleted_while_queued_fails_and_the_batch_goes_on(
             results[Path(event.path).name] = event
 
     assert results["b.txt"].status == "failed"
-    assert "cannot read the file" in results["b.txt"].reason
+    # The same words whether it vanished before its hash or before its parse (parse-ahead
+    # may have hashed it already when "a" starts).
+    assert "was moved or deleted before it could be read" in results["b.txt"].reason
     assert results[first.name].status == results[last.name].status == "indexed"
+    assert_library_consistent(orchestrator)
+
+
+async def test_a_file_gone_before_its_hash_reads_as_gone_before_its_parse(
+    orchestrator: Orchestrator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The other side of the race above: the file vanished before the ingest hashed it.
+    folder = tmp_path / "drop"
+    gone, kept = good_file(folder, "gone.txt"), good_file(folder, "kept.txt")
+    hash_file = orchestrator.documents.hash_file
+
+    def vanishing(path: Path) -> str:
+        if path.name == gone.name:
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return hash_file(path)
+
+    monkeypatch.setattr(orchestrator.documents, "hash_file", vanishing)
+
+    results = await ingest(orchestrator, [gone, kept])
+
+    assert results["gone.txt"].status == "failed"
+    assert results["gone.txt"].reason == "was moved or deleted before it could be read"
+    assert results["kept.txt"].status == "indexed"
     assert_library_consistent(orchestrator)
 
 
@@ -247,7 +272,7 @@ async def test_file_made_unreadable_while_queued_fails_and_the_batch_goes_on(
             results[Path(event.path).name] = event
 
     assert results["b.txt"].status == "failed"
-    assert "cannot read the file" in results["b.txt"].reason
+    assert "cannot be read (Permission denied)" in results["b.txt"].reason
     assert results[last.name].status == "indexed"
     assert_library_consistent(orchestrator)
 

@@ -7,10 +7,27 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from allma_desktop.errors import EmptyDocument
+from allma_desktop.errors import DocumentError, EmptyDocument
 from allma_desktop.services.documents.model import DocumentMetadata, ParsedDocument, TextBlock
 
 _READ_SIZE = 1 << 20
+
+
+def unreadable_file(path: Path, error: OSError) -> DocumentError:
+    """What to tell the user when the system will not give us a file's bytes.
+
+    A file removed or moved after it was listed (while earlier files were being read)
+    reads the same whether it vanished before its hash or before its parse.
+    """
+    if isinstance(error, FileNotFoundError):
+        return DocumentError(
+            path,
+            "was moved or deleted before it could be read",
+            "Add it again from where it is now.",
+        )
+    return DocumentError(
+        path, f"cannot be read ({error.strerror or error})", "Check the file's permissions."
+    )
 
 
 def hash_file(path: Path) -> str:

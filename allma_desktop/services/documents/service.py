@@ -6,7 +6,9 @@ event loop run it in a worker thread.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 from pathlib import Path
 
 from allma_desktop.errors import CorruptDocument, DocumentError
@@ -66,14 +68,14 @@ class DocumentService:
         parser = self.registry.parser_for(path)
         try:
             if not path.is_file():
+                if not path.exists():
+                    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
                 raise DocumentError(path, "is not a regular file")
             return parser(path)
         except DocumentError:
             raise
         except OSError as exc:
-            raise DocumentError(
-                path, f"cannot be read ({exc.strerror or exc})", "Check the file's permissions."
-            ) from exc
+            raise files.unreadable_file(path, exc) from exc
         except MemoryError as exc:
             raise CorruptDocument(path, "too large to read into memory") from exc
         except RecursionError as exc:
