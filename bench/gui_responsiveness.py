@@ -104,6 +104,8 @@ class GcPauses:
 
     def __init__(self) -> None:
         self.longest: dict[int, float] = {}
+        self.passes: Counter[int] = Counter()
+        self.total: dict[int, float] = {}
         self._began = 0.0
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
@@ -113,10 +115,13 @@ class GcPauses:
         generation = info["generation"]
         pause = time.perf_counter() - self._began
         self.longest[generation] = max(self.longest.get(generation, 0.0), pause)
+        self.passes[generation] += 1
+        self.total[generation] = self.total.get(generation, 0.0) + pause
 
     def report(self) -> str:
         return ", ".join(
-            f"gen {generation} {seconds * 1000:.0f} ms"
+            f"gen {generation} {seconds * 1000:.0f} ms ({self.passes[generation]} passes, "
+            f"{self.total[generation] * 1000:.0f} ms in all)"
             for generation, seconds in sorted(self.longest.items())
         )
 
