@@ -73,7 +73,7 @@ def write_cost(
         client = chromadb.PersistentClient(path=folder, settings=_settings())
         collection = client.get_or_create_collection(
             name="bench_store_cost",
-            configuration={"hnsw": dict(variant.hnsw)},  # type: ignore[typeddict-item]
+            configuration={"hnsw": dict(variant.hnsw)},  # type: ignore[arg-type]
             embedding_function=None,
         )
         started = process_cpu()
@@ -82,10 +82,12 @@ def write_cost(
             collection.upsert(
                 ids=[chunk.chunk_id for chunk in batch],
                 embeddings=vectors[start : start + call_chunks],
-                metadatas=[variant.metadata(chunk) for chunk in batch],  # type: ignore[misc]
+                metadatas=[variant.metadata(chunk) for chunk in batch],
             )
         spent = process_cpu() - started
-        client.close()
+        close = getattr(client, "close", None)  # chromadb 1.1 and later
+        if callable(close):
+            close()
         size = folder_megabytes(Path(folder))
     return spent, size
 
