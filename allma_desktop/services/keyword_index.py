@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import peewee
 from peewee import SqliteDatabase
 
 from allma_desktop.services.storage import KEYWORD_INDEX, execute_sql, translating_store_errors
@@ -111,8 +112,6 @@ def rarest_terms(
         matching += count
     return chosen
 
-
-_IDS_PER_STATEMENT = 500  # well under SQLite's limit on a statement's parameters
 
 SHORTLIST_PER_HIT = 4
 """How many of the best matches in the whole library to shortlist per hit wanted."""
@@ -207,10 +206,8 @@ class KeywordIndex:
         A chunk without one is not in the library (yet): its document is still being
         indexed, failed, or was removed after its vectors were written.
         """
-        wanted = list(dict.fromkeys(chunk_ids))
         found: dict[str, str] = {}
-        for start in range(0, len(wanted), _IDS_PER_STATEMENT):
-            batch = wanted[start : start + _IDS_PER_STATEMENT]
+        for batch in peewee.chunked(list(set(chunk_ids)), 500):  # SQLite's parameter limit
             placeholders = ", ".join("?" for _ in batch)
             sql = f"SELECT chunk_id, text FROM chunk_text WHERE chunk_id IN ({placeholders})"
             found.update(execute_sql(self._db, sql, batch))
