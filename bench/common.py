@@ -49,6 +49,25 @@ def pdf_files(folder: Path = PDF_CORPUS) -> list[Path]:
     return sorted(folder.glob("*.pdf"))
 
 
+def extract_every_page(files: Sequence[Path]) -> int:
+    """PyMuPDF's own text extraction, ``page.get_text()``, of every page of ``files``
+    (the raw baseline of row (a)); the pages read. A file it cannot open adds none."""
+    from allma_desktop.services.documents.pdf import import_pymupdf
+
+    pymupdf = import_pymupdf()
+    pymupdf.TOOLS.mupdf_display_errors(False)  # as the app does: repairs are not news here
+    pages = 0
+    for path in files:
+        try:
+            with pymupdf.open(path) as document:
+                for page in document:
+                    page.get_text()
+                    pages += 1
+        except Exception:
+            continue
+    return pages
+
+
 def instant_embedder(dimensions: int = 384) -> Callable[[list[str]], list[list[float]]]:
     """An embedding "model" that answers at once: a fixed unit vector per text's checksum.
 

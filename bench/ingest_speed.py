@@ -26,7 +26,14 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from bench.common import PDF_CORPUS, PhaseTimer, Spread, instant_embedder, pdf_files
+from bench.common import (
+    PDF_CORPUS,
+    PhaseTimer,
+    Spread,
+    extract_every_page,
+    instant_embedder,
+    pdf_files,
+)
 
 TARGET_RATIO = 0.60
 
@@ -43,18 +50,8 @@ class IngestRun:
 
 def raw_pymupdf(files: list[Path]) -> tuple[float, int]:
     """Seconds and pages for PyMuPDF's own text extraction of every page."""
-    import pymupdf
-
-    pages = 0
     started = time.perf_counter()
-    for path in files:
-        try:
-            with pymupdf.open(path) as document:  # type: ignore[no-untyped-call]
-                for page in document:
-                    page.get_text()
-                    pages += 1
-        except Exception:  # a file PyMuPDF cannot open adds no pages
-            continue
+    pages = extract_every_page(files)
     return time.perf_counter() - started, pages
 
 
