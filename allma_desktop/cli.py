@@ -830,6 +830,21 @@ async def serve(
     return 0
 
 
+@cli.command()
+@engine_command
+async def mcp(orchestrator: Any) -> int:
+    """Serve your library to AI tools (Claude Desktop, VS Code, Cursor) over MCP on stdio.
+
+    An MCP host starts this command itself; see "Use from other apps" in Settings for a
+    ready-made configuration. Tools: search, ask, read_page, list_collections,
+    list_documents. Nothing is printed to stdout but the protocol.
+    """
+    from allma_desktop.mcp_server import serve_stdio
+
+    await serve_stdio(orchestrator)
+    return 0
+
+
 # --- vector stores -----------------------------------------------------------------
 
 
