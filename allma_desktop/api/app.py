@@ -2,7 +2,8 @@
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 
 from allma_desktop import __version__
 from allma_desktop.api import routes_library, routes_openai, routes_seed
@@ -17,6 +19,7 @@ from allma_desktop.api.context import ApiContext, ChangeListener, OrchestratorPr
 from allma_desktop.api.errors_http import ERROR_RESPONSES, install_error_handlers
 from allma_desktop.api.jobs import IngestJobs
 from allma_desktop.api.limits import BodyLimitMiddleware, BodyLimits
+from allma_desktop.api.mcp_http import MCP_PATH, McpEndpoint
 from allma_desktop.api.schemas import ErrorDetail, HealthResponse, OllamaStatus, StoreStatus
 from allma_desktop.api.security import bearer_token_dependency
 from allma_desktop.api.token_file import api_token
@@ -53,7 +56,16 @@ def create_app(
     changed something, so the desktop app can refresh its views.
     """
     options = options or ApiOptions()
+    token = options.token or api_token()
+    mcp = McpEndpoint(orchestrator_provider, token, config.api_host)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with mcp.running():
+            yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title=API_TITLE,
         description=API_DESCRIPTION,
         version=__version__,
@@ -79,7 +91,7 @@ def create_app(
         )
 
     app.include_router(_health_router())
-    require_token = bearer_token_dependency(options.token or api_token())
+    require_token = bearer_token_dependency(token)
     guarded: dict[str, Any] = {
         "dependencies": [Depends(require_token)],
         "responses": ERROR_RESPONSES,
@@ -88,6 +100,8 @@ def create_app(
     app.include_router(routes_library.router, tags=["library"], **guarded)
     app.include_router(routes_openai.router, tags=["openai"], **guarded)
     app.include_router(_openapi_router(app), **guarded)
+    # The library as an MCP server (streamable HTTP); checks the same token itself.
+    app.router.routes.append(Route(MCP_PATH, mcp, include_in_schema=False))
     return app
 
 
