@@ -62,12 +62,13 @@ from allma_desktop.services.library import (
     text_of_chunks,
 )
 from allma_desktop.services.llm import (
+    LLMService,
     ModelDetails,
     ModelInfo,
     OllamaHealth,
-    OllamaService,
     PullProgress,
 )
+from allma_desktop.services.model_servers import create_llm_service
 from allma_desktop.services.prompting import (
     build_messages,
     chat_options,
@@ -139,7 +140,7 @@ class Orchestrator:
 
     def __init__(self, config: AppConfig, store: VectorStore | None = None) -> None:
         self.config = config
-        self.llm = OllamaService.from_config(config)
+        self.llm: LLMService = create_llm_service(config)
         self.documents = DocumentService(
             chunk_size=config.chunk_size, chunk_overlap=config.chunk_overlap
         )
