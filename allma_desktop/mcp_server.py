@@ -112,10 +112,15 @@ class DocumentInfo(BaseModel):
 # --- The server ---------------------------------------------------------------------------
 
 
-def create_mcp_server(orchestrator_provider: OrchestratorProvider) -> MCPServer:
+def create_mcp_server(
+    orchestrator_provider: OrchestratorProvider,
+    on_change: Callable[[str], None] | None = None,
+) -> MCPServer:
     """The MCP server over the orchestrator that ``orchestrator_provider`` returns per call.
 
     The provider may return None while the app is still opening the library.
+    ``on_change("conversations")`` is called after an ``ask`` stored its answer, so the
+    app's sidebar shows it.
     """
     server = MCPServer(
         SERVER_NAME,
@@ -173,6 +178,8 @@ def create_mcp_server(orchestrator_provider: OrchestratorProvider) -> MCPServer:
             async for event in events:
                 if isinstance(event, AnswerDone):
                     done = event
+            if on_change is not None:
+                on_change("conversations")
             if done is None:  # pragma: no cover - chat always ends with AnswerDone
                 raise ToolError("Allma's answer ended without a result. Try again.")
             if done.error is not None and not done.answer:

@@ -57,7 +57,7 @@ def create_app(
     """
     options = options or ApiOptions()
     token = options.token or api_token()
-    mcp = McpEndpoint(orchestrator_provider, token, config.api_host)
+    mcp = McpEndpoint(orchestrator_provider, token, config.api_host, on_change)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -22,7 +22,7 @@ from mcp.server.mcpserver import MCPServer
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
-from allma_desktop.api.context import EngineNotReady, OrchestratorProvider
+from allma_desktop.api.context import ChangeListener, EngineNotReady, OrchestratorProvider
 from allma_desktop.api.errors_http import error_response
 from allma_desktop.api.security import Unauthorized
 from allma_desktop.api.server import is_loopback_address
@@ -37,9 +37,13 @@ class McpEndpoint:
     """ASGI app for ``/mcp``: the token check, then the SDK's streamable HTTP handler."""
 
     def __init__(
-        self, orchestrator_provider: OrchestratorProvider, token: str, listen_host: str
+        self,
+        orchestrator_provider: OrchestratorProvider,
+        token: str,
+        listen_host: str,
+        on_change: ChangeListener | None = None,
     ) -> None:
-        self._server: MCPServer = create_mcp_server(orchestrator_provider)
+        self._server: MCPServer = create_mcp_server(orchestrator_provider, on_change)
         self._expected = token.encode()
         self._listen_host = listen_host
         self._app: Starlette | None = None

@@ -12,7 +12,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tests.api.conftest import RunningApi
-from tests.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE
+from tests.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
 
 INITIALIZE = {
     "jsonrpc": "2.0",
@@ -49,6 +49,20 @@ async def test_an_mcp_client_with_the_token_searches_the_library(api: RunningApi
     assert Path(top["file"]).name == api.samples.pdf.name
     assert top["page"] == PDF_ANSWER_PAGE
     assert PDF_ANSWER in top["text"]
+
+
+async def test_an_ask_over_mcp_is_answered_and_the_app_told_of_the_new_chat(
+    api: RunningApi,
+) -> None:
+    api.changes.clear()
+    async with mcp_session(api, api.auth) as session:
+        answered = await session.call_tool("ask", {"question": PDF_QUESTION})
+
+    assert not answered.is_error, answered.content
+    assert answered.structured_content is not None
+    assert PDF_ANSWER in answered.structured_content["answer"]
+    assert answered.structured_content["citations"][0]["page"] == PDF_ANSWER_PAGE
+    assert "conversations" in api.changes
 
 
 def test_mcp_without_the_token_is_refused(api: RunningApi) -> None:

@@ -1,9 +1,11 @@
-"""Settings: picking the model servers, and the MCP configuration to paste into other apps."""
+"""Settings: picking the model servers, and the MCP configuration to paste into other apps;
+the first-run panel when the model server is not Ollama."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QApplication
@@ -12,8 +14,11 @@ from pytestqt.qtbot import QtBot
 from allma_desktop.config import AppConfig
 from allma_desktop.gui.controllers.settings_controller import SettingsController
 from allma_desktop.gui.engine import Engine
+from allma_desktop.gui.widgets.first_run_panel import FirstRunPanel
 from allma_desktop.gui.widgets.settings_page import SettingsPage
 from allma_desktop.mcp_config import HOSTS
+from allma_desktop.orchestrator import HealthReport
+from allma_desktop.services.model_servers import create_llm_service
 from tests.gui.conftest import run_async
 from tests.openai_server import OpenAITestServer
 
@@ -93,3 +98,31 @@ def test_each_app_gets_its_own_mcp_configuration_and_copy_puts_it_on_the_clipboa
         seen[host.name] = server
     assert seen["VS Code"]["type"] == "stdio"
     assert "type" not in seen["Claude Desktop"]
+
+
+@pytest.mark.usefixtures("qasync_loop")
+def test_the_first_run_panel_points_at_the_model_server_not_at_installing_ollama(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    with OpenAITestServer() as server:
+        address = server.url  # refuses connections once stopped
+    config = AppConfig(
+        data_dir=tmp_path / "data", llm_provider="openai-compatible", llm_base_url=address
+    )
+    service = create_llm_service(config)
+    try:
+        health = run_async(
+            qtbot, service.health(config.ollama_model, config.ollama_embedding_model)
+        )
+    finally:
+        run_async(qtbot, service.close())
+    panel = FirstRunPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+
+    panel.show_report(HealthReport(health, str(tmp_path), True, None, 0, 0, 1))
+
+    assert panel.problem == "ollama_unreachable"
+    assert not panel.get_ollama.isVisible() and not panel.install_steps.isVisible()
+    assert "LLM_BASE_URL" in panel.explanation.text()
+    assert panel.settings_button.isVisible()
