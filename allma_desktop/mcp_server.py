@@ -16,9 +16,11 @@ tool error with the same message and hint the app would show.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 from mcp.server.mcpserver import MCPServer
@@ -27,8 +29,9 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from allma_desktop import __version__
+from allma_desktop.api.ingest_sources import allowed_files
 from allma_desktop.errors import AllmaError, NotFound
-from allma_desktop.events import AnswerDone, Source
+from allma_desktop.events import AnswerDone, FileFinished, IngestFinished, Source
 
 if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator
@@ -88,6 +91,18 @@ class PageText(BaseModel):
     text: str
 
 
+class AddedFile(BaseModel):
+    file: str
+    status: str = Field(description="indexed, unchanged, skipped or failed.")
+    reason: str | None = None
+    document_id: str | None = None
+
+
+class AddResult(BaseModel):
+    collection: str
+    files: list[AddedFile]
+
+
 class CollectionInfo(BaseModel):
     id: int
     name: str
@@ -115,12 +130,15 @@ class DocumentInfo(BaseModel):
 def create_mcp_server(
     orchestrator_provider: OrchestratorProvider,
     on_change: Callable[[str], None] | None = None,
+    add_roots: Sequence[Path] = (),
 ) -> MCPServer:
     """The MCP server over the orchestrator that ``orchestrator_provider`` returns per call.
 
     The provider may return None while the app is still opening the library.
     ``on_change("conversations")`` is called after an ``ask`` stored its answer, so the
-    app's sidebar shows it.
+    app's sidebar shows it. With ``add_roots`` (folders the user allowed, ``allma mcp
+    --allow-add``), an ``add_files`` tool indexes files from inside them; without, the
+    server cannot change the library.
     """
     server = MCPServer(
         SERVER_NAME,
@@ -254,6 +272,53 @@ def create_mcp_server(
             orchestrator = engine_for_resource()
             record = orchestrator.document(document_id)
             return (await _page(orchestrator, record, int(page))).text
+
+    if add_roots:
+        roots = tuple(add_roots)
+        allowed = ", ".join(str(root) for root in roots)
+
+        @server.tool(
+            annotations=ToolAnnotations(destructive_hint=False, open_world_hint=False),
+            description=(
+                "Add files (or folders of files) to the user's library so they can be "
+                f"searched. Only paths inside these folders are allowed: {allowed}."
+            ),
+        )
+        async def add_files(
+            paths: Annotated[
+                list[str],
+                Field(min_length=1, max_length=100, description="Absolute paths."),
+            ],
+            collection: Annotated[
+                str | None, Field(description="Collection name (default: the Library).")
+            ] = None,
+        ) -> AddResult:
+            with _tool_errors():
+                orchestrator = engine()
+                record = _collection(orchestrator, collection)
+                files = await asyncio.to_thread(allowed_files, paths, roots)
+                if not files:
+                    raise ToolError("Those folders hold no files to add.")
+                results: list[FileFinished] = []
+                async for event in orchestrator.ingest(files, record.id):
+                    if isinstance(event, FileFinished):
+                        results.append(event)
+                    elif isinstance(event, IngestFinished) and event.error is not None:
+                        raise event.error
+                if on_change is not None:
+                    on_change("documents")
+                return AddResult(
+                    collection=record.name,
+                    files=[
+                        AddedFile(
+                            file=r.path,
+                            status=r.status,
+                            reason=r.reason or None,
+                            document_id=r.document_id,
+                        )
+                        for r in results
+                    ],
+                )
 
     def engine_for_resource() -> Orchestrator:
         orchestrator = orchestrator_provider()
@@ -397,8 +462,8 @@ def _document_info(record: DocumentRecord, collection: str) -> DocumentInfo:
     )
 
 
-async def serve_stdio(orchestrator: Orchestrator) -> None:
+async def serve_stdio(orchestrator: Orchestrator, add_roots: Sequence[Path] = ()) -> None:
     """Serve ``orchestrator``'s library over stdin/stdout until the client closes the pipe."""
-    server = create_mcp_server(lambda: orchestrator)
+    server = create_mcp_server(lambda: orchestrator, add_roots=add_roots)
     log.info("MCP server on stdio")
     await server.run_stdio_async()

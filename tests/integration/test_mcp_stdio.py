@@ -61,9 +61,11 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexedLibrary
 
 
 @asynccontextmanager
-async def mcp_session(library: IndexedLibrary) -> AsyncIterator[ClientSession]:
+async def mcp_session(library: IndexedLibrary, *options: str) -> AsyncIterator[ClientSession]:
     server = StdioServerParameters(
-        command=sys.executable, args=["-m", "allma_desktop.cli", "mcp"], env=library.env
+        command=sys.executable,
+        args=["-m", "allma_desktop.cli", "mcp", *options],
+        env=library.env,
     )
     async with stdio_client(server) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
@@ -170,3 +172,27 @@ async def test_invalid_arguments_are_tool_errors_and_the_server_goes_on(
     assert f"has {len(PDF_PAGES)} pages" in no_page
     assert "No document 'nothing.pdf'" in no_document and "list_documents" in no_document
     assert still_there["result"]
+
+
+async def test_with_an_allowed_folder_files_in_it_can_be_added_and_others_not(
+    library: IndexedLibrary, tmp_path: Path
+) -> None:
+    allowed = tmp_path / "inbox"
+    allowed.mkdir()
+    note = allowed / "kettle.md"
+    note.write_text("# Kettle\n\nThe copper kettle is descaled with vinegar every March.\n")
+    outside = tmp_path / "private.md"
+    outside.write_text("Not for the library.\n")
+
+    async with mcp_session(library, "--allow-add", str(allowed)) as session:
+        tools = {tool.name for tool in (await session.list_tools()).tools}
+        added = structured(await session.call_tool("add_files", {"paths": [str(allowed)]}))
+        found = structured(await session.call_tool("search", {"query": "copper kettle vinegar"}))
+        refused = error_text(await session.call_tool("add_files", {"paths": [str(outside)]}))
+
+    assert "add_files" in tools
+    assert [(Path(f["file"]).name, f["status"]) for f in added["files"]] == [
+        ("kettle.md", "indexed")
+    ]
+    assert Path(found["passages"][0]["file"]).name == "kettle.md"
+    assert "outside the folders" in refused
