@@ -2,11 +2,12 @@
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -19,11 +20,15 @@ from allma_desktop.api.context import ApiContext, ChangeListener, OrchestratorPr
 from allma_desktop.api.errors_http import ERROR_RESPONSES, install_error_handlers
 from allma_desktop.api.jobs import IngestJobs
 from allma_desktop.api.limits import BodyLimitMiddleware, BodyLimits
-from allma_desktop.api.mcp_http import MCP_PATH, McpEndpoint
 from allma_desktop.api.schemas import ErrorDetail, HealthResponse, OllamaStatus, StoreStatus
 from allma_desktop.api.security import bearer_token_dependency
 from allma_desktop.api.token_file import api_token
 from allma_desktop.config import AppConfig
+
+if TYPE_CHECKING:
+    from allma_desktop.api.mcp_http import McpEndpoint
+
+log = logging.getLogger(__name__)
 
 API_TITLE = "Allma Desktop local API"
 API_DESCRIPTION = (
@@ -57,10 +62,13 @@ def create_app(
     """
     options = options or ApiOptions()
     token = options.token or api_token()
-    mcp = McpEndpoint(orchestrator_provider, token, config.api_host, on_change)
+    mcp = _mcp_endpoint(orchestrator_provider, token, config.api_host, on_change)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if mcp is None:
+            yield
+            return
         async with mcp.running():
             yield
 
@@ -100,9 +108,26 @@ def create_app(
     app.include_router(routes_library.router, tags=["library"], **guarded)
     app.include_router(routes_openai.router, tags=["openai"], **guarded)
     app.include_router(_openapi_router(app), **guarded)
-    # The library as an MCP server (streamable HTTP); checks the same token itself.
-    app.router.routes.append(Route(MCP_PATH, mcp, include_in_schema=False))
+    if mcp is not None:
+        # The library as an MCP server (streamable HTTP); checks the same token itself.
+        app.router.routes.append(Route(mcp.path, mcp, include_in_schema=False))
     return app
+
+
+def _mcp_endpoint(
+    orchestrator_provider: OrchestratorProvider,
+    token: str,
+    host: str,
+    on_change: ChangeListener | None,
+) -> "McpEndpoint | None":
+    """The /mcp endpoint, or None (logged) where the MCP SDK cannot be imported: the rest
+    of the API must not depend on it (a packaged build that left a part of it out)."""
+    try:
+        from allma_desktop.api.mcp_http import McpEndpoint
+    except ImportError as error:
+        log.warning("The local API runs without /mcp: %s", error)
+        return None
+    return McpEndpoint(orchestrator_provider, token, host, on_change)
 
 
 def _health_router() -> APIRouter:

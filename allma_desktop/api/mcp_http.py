@@ -36,6 +36,8 @@ MCP_PATH = "/mcp"
 class McpEndpoint:
     """ASGI app for ``/mcp``: the token check, then the SDK's streamable HTTP handler."""
 
+    path = MCP_PATH
+
     def __init__(
         self,
         orchestrator_provider: OrchestratorProvider,
