@@ -158,6 +158,10 @@ class Indexer:
         items = list(self._in_flight.values()) + list(self._queue)
         return [i for i in items if collection_id is None or i.collection_id == collection_id]
 
+    def waiting(self) -> list[QueueItem]:
+        """Files (and re-embeds) waiting their turn, in order; not those under way."""
+        return list(self._queue)
+
     def queue_state(self) -> QueueChanged:
         return QueueChanged(
             pending=len(self._queue),
