@@ -105,9 +105,8 @@ async def test_a_file_moved_between_two_watched_folders_moves_collection_without
     document = watching.list_documents()[0]
 
     shutil.move(str(first / "note-000.txt"), str(second / "note-000.txt"))
-    await until(
-        lambda: [d.path for d in watching.list_documents(other.id)] == [str(second / "note-000.txt")]
-    )
+    moved_to = [str(second / "note-000.txt")]
+    await until(lambda: [d.path for d in watching.list_documents(other.id)] == moved_to)
     moved = watching.library.get_document(document.id)
     assert moved.collection_id == other.id and moved.path == str(second / "note-000.txt")
     assert len(watching.list_documents()) == 1
