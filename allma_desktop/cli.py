@@ -886,6 +886,13 @@ def store_migrate(config: AppConfig, backend: str, as_json: bool) -> None:
         )
 
 
+# Command groups kept in modules of their own register themselves on ``cli``. Run as
+# ``python -m allma_desktop.cli``, this module is ``__main__``: those modules must find
+# this very module (and its ``cli``) under its package name, not import a second copy.
+sys.modules.setdefault("allma_desktop.cli", sys.modules[__name__])
+from allma_desktop import cli_watch  # noqa: E402, F401
+
+
 def main() -> None:
     import multiprocessing
 

@@ -603,9 +603,21 @@ class Indexer:
         while True:
             await asyncio.sleep(FOLDER_CHECK_SECONDS)
             try:
+                await self._pick_up_stored_folders()
                 await self._check_folders()
             except AllmaError as error:
                 log.warning("cannot check the watched folders: %s", error.message)
+
+    async def _pick_up_stored_folders(self) -> None:
+        """Folders added or removed by another process (`allma watch add` beside the app)."""
+        stored = await asyncio.to_thread(self._state.watched)
+        known = {f.id for f in self._folders}
+        if {f.id for f in stored} == known:
+            return
+        await self._reload_folders()
+        fresh = [f for f in self._folders if f.id not in known]
+        if fresh:
+            await self._sync_folders(fresh)
 
     async def _check_folders(self) -> None:
         """Mark folders that disappeared offline (nothing removed) and rescan returning ones."""
