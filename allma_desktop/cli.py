@@ -813,6 +813,11 @@ async def serve(
         lambda: orchestrator, config, ApiOptions(token=token, cors_origins=cors_origins)
     )
     server = ApiServer(app, host, port, handle_signals=True)
+    try:
+        # The queue and the watched folders run here, unless the app already runs them.
+        await orchestrator.indexer.start(watch=True)
+    except AllmaError as error:
+        click.secho(f"Note: {error.message} Ingest jobs run on their own.", fg="yellow", err=True)
     await server.start()
     warning = exposure_warning(host, server.port)
     if warning:

@@ -60,7 +60,8 @@ Listener = Callable[[IndexerEvent], None]
 
 @dataclass
 class AddResult:
-    queued: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # every file to index, queued before or now
+    queued: list[str] = field(default_factory=list)  # those queued by this call
     already_queued: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
@@ -142,6 +143,11 @@ class Indexer:
     # --- what front ends read ----------------------------------------------------------
 
     @property
+    def started(self) -> bool:
+        """Whether this indexer works the queue (it holds the library's queue lock)."""
+        return self._started
+
+    @property
     def paused(self) -> bool:
         return self._paused
 
@@ -204,8 +210,8 @@ class Indexer:
         orchestrator = self._orchestrator
         collection = await asyncio.to_thread(orchestrator.collection, collection_id)
         files, skipped = await asyncio.to_thread(expand_paths, orchestrator.documents, paths)
-        result = AddResult(skipped=[(str(path), reason) for path, reason in skipped])
         wanted = [str(path) for path in files]
+        result = AddResult(wanted, skipped=[(str(path), reason) for path, reason in skipped])
         fresh = [p for p in wanted if (collection.id, p, "index") not in self._keys]
         fresh = [p for p in fresh if (collection.id, p) not in self._in_flight or force]
         result.already_queued = len(wanted) - len(fresh)
