@@ -73,7 +73,7 @@ from allma_desktop.services.rag import (
     RAGService,
     RetrievalSettings,
 )
-from allma_desktop.services.storage import open_database
+from allma_desktop.services.storage import LibraryDatabase, open_database
 from allma_desktop.services.vectorstore.base import VectorStore
 from allma_desktop.services.vectorstore.factory import create_vector_store
 from allma_desktop.services.vectorstore.store_process import store_process_wanted
@@ -194,7 +194,9 @@ class Orchestrator:
         if self._store is not None:
             await asyncio.to_thread(self._store.close)
         db = self._db
-        if db is not None and hasattr(db, "close"):
+        if isinstance(db, LibraryDatabase):
+            db.close_all()  # every worker thread's connection: no -wal/-shm left behind
+        elif db is not None and hasattr(db, "close"):
             db.close()
         self._db = None
         if self._lock is not None:

@@ -30,6 +30,7 @@ from allma_desktop.config import AppConfig
 from allma_desktop.gui.controllers.chat_controller import ChatController
 from allma_desktop.gui.controllers.conversations_controller import ConversationsController
 from allma_desktop.gui.controllers.health_controller import HealthController
+from allma_desktop.gui.quitting import quit_application
 from allma_desktop.gui.theme import current_colors, is_dark
 from allma_desktop.gui.widgets.chat_style import shell_stylesheet
 from allma_desktop.gui.widgets.chat_view import ChatView
@@ -230,6 +231,10 @@ class MainWindow(QMainWindow):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
             shortcut.activated.connect(handler)
+        # Ctrl+Q quits (not "close to the tray"), as in the tray menu.
+        self.quit_shortcut = QShortcut(QKeySequence("Ctrl+Q"), self)  # Cmd+Q on macOS
+        self.quit_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        self.quit_shortcut.activated.connect(quit_application)
         QWidget.setTabOrder(self.sidebar.new_chat_button, self.sidebar.search)
         QWidget.setTabOrder(self.sidebar.search, self.sidebar.list)
         QWidget.setTabOrder(self.sidebar.list, self.chat_view.model_box)
