@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +54,24 @@ def test_saved_settings_are_read_back_by_a_new_engine(
     assert fresh.temperature_spin.value() == 0.7
     assert fresh.top_k_spin.value() == 8
     assert fresh.system_prompt_edit.toPlainText() == "Answer like a ship's captain."
+
+
+def test_saving_writes_only_what_the_user_changed_never_the_environment(
+    qtbot: QtBot, page: SettingsPage, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With OLLAMA_HOST set, saving a temperature must not store that host for good."""
+    monkeypatch.setenv("OLLAMA_HOST", engine.config.ollama_host)
+    settings_path().parent.mkdir(parents=True, exist_ok=True)
+    settings_path().write_text(json.dumps({"top_k": 7}), encoding="utf-8")
+    page.load(engine.config)  # the form shows the effective settings, host included
+    page.temperature_spin.setValue(0.9)
+    with qtbot.waitSignal(engine.events.settings_changed, timeout=TIMEOUT_MS):
+        page.save_button.click()
+
+    stored = json.loads(settings_path().read_text(encoding="utf-8"))
+    assert stored == {"top_k": 7, "temperature": 0.9}
+    monkeypatch.delenv("OLLAMA_HOST")
+    assert AppConfig.from_env().ollama_host == AppConfig().ollama_host
 
 
 def test_per_answer_settings_apply_without_restarting_the_engine(

@@ -1,7 +1,7 @@
 """Settings: validate, save, apply (restarting the engine when needed); test Ollama; models;
 back up, restore, and move the library to another vector store.
 
-Engine settings live in the settings file (``config.save_settings``); GUI-only
+Engine settings live in the settings file (``config.save_setting_changes``); GUI-only
 preferences (theme, close to tray, whether the local API runs) live in QSettings.
 """
 
@@ -19,7 +19,12 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import QApplication
 
 from allma_desktop.cancel import CancelToken
-from allma_desktop.config import ENV_VARIABLES, AppConfig, save_settings, settings_path
+from allma_desktop.config import (
+    ENV_VARIABLES,
+    AppConfig,
+    save_setting_changes,
+    settings_path,
+)
 from allma_desktop.errors import AllmaError, ConfigError
 
 if TYPE_CHECKING:
@@ -333,7 +338,7 @@ class SettingsController(QObject):
             return
         switched = self.config.with_changes(vector_store=result.vector_store)
         try:
-            save_settings(switched)
+            save_setting_changes({"vector_store": result.vector_store})
         except OSError as error:
             log.warning("cannot save the restored vector store setting: %s", error)
         self._engine.config = switched
@@ -422,8 +427,13 @@ class SettingsController(QObject):
         """Save ``destination`` as the settings; the engine opens on it next."""
         from allma_desktop.services.vectorstore.factory import local_store_folder
 
+        moved = {
+            f.name: getattr(destination, f.name)
+            for f in fields(AppConfig)
+            if getattr(destination, f.name) != getattr(current, f.name)
+        }
         try:
-            save_settings(destination)
+            save_setting_changes(moved)
         except OSError as error:
             raise AllmaError(
                 f"The library was copied, but the settings could not be saved to "
@@ -477,8 +487,12 @@ class SettingsController(QObject):
         if new == old:
             self.saved.emit(new)
             return new
+        # Only what the user changed: values from the environment (OLLAMA_HOST) stay out.
+        edited = {
+            key: value for key, value in changes.items() if getattr(new, key) != getattr(old, key)
+        }
         try:
-            save_settings(new)
+            save_setting_changes(edited)
         except OSError as error:
             self.failed.emit(
                 AllmaError(
