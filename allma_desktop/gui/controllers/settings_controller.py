@@ -39,6 +39,7 @@ THEME_KEY = "appearance/theme"
 CLOSE_TO_TRAY_KEY = "tray/close_to_tray"
 API_ENABLED_KEY = "api/enabled"
 CONNECTION_TEST_TIMEOUT = 5.0
+MODEL_CHECK_TIMEOUT = 120.0  # one embedding: the model may have to load first
 # Read once per call by the orchestrator, so they apply without reopening anything.
 LIVE_FIELDS = frozenset({"temperature", "system_prompt", "think", "top_k", "hybrid_search"})
 # The settings file key for each name a ConfigError may carry (env variables included).
@@ -64,6 +65,8 @@ class ConnectionResult:
     message: str
     version: str | None
     models: tuple[str, ...]
+    chat_models: tuple[str, ...] = ()  # of ``models``, those that can chat
+    embedding_models: tuple[str, ...] = ()  # and those that make embeddings
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,8 @@ class SettingsController(QObject):
     move_failed = Signal(object)  # AllmaError (MigrationCancelled when the user cancelled)
     # True while the library is closed for a move or a restore: saving must wait.
     library_busy = Signal(bool)
+    checking_models = Signal(bool)  # True while a new model choice is tried before saving
+    model_rejected = Signal(object)  # WrongModelKind / ModelMissing / OllamaError: not saved
 
     def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -228,6 +233,8 @@ class SettingsController(QObject):
                 message,
                 health.version,
                 tuple(health.models),
+                health.chat_models,
+                health.embedding_models,
             )
         )
 
@@ -487,6 +494,55 @@ class SettingsController(QObject):
         if new == old:
             self.saved.emit(new)
             return new
+        if (new.ollama_model, new.ollama_embedding_model) != (
+            old.ollama_model,
+            old.ollama_embedding_model,
+        ):
+            # A model choice changed: check that it can do its job before saving it.
+            self.checking_models.emit(True)
+            self._engine.run(self._check_models_then_store(changes, old, new))
+            return None
+        return self._store(changes, old, new)
+
+    async def _check_models_then_store(
+        self, changes: dict[str, Any], old: AppConfig, new: AppConfig
+    ) -> None:
+        try:
+            error = await self._model_problem(old, new)
+        finally:
+            self.checking_models.emit(False)
+        if error is not None:
+            self.model_rejected.emit(error)
+            return
+        self._store(changes, old, new)
+
+    async def _model_problem(self, old: AppConfig, new: AppConfig) -> AllmaError | None:
+        """Why ``new``'s models cannot do their jobs (None when they can, or Ollama is away).
+
+        The chat model must chat; a new embedding model makes one real embedding. An
+        Ollama that does not answer is no reason to refuse: the status bar says so.
+        """
+        from allma_desktop.errors import ModelMissing, OllamaUnreachable, WrongModelKind
+        from allma_desktop.services.llm import OllamaService
+
+        service = OllamaService.from_config(new, timeout=MODEL_CHECK_TIMEOUT)
+        try:
+            if new.ollama_model != old.ollama_model:
+                await service.check_chat_model(new.ollama_model)
+            if new.ollama_embedding_model != old.ollama_embedding_model:
+                await service.check_embedding_model(new.ollama_embedding_model)
+        except (WrongModelKind, ModelMissing) as error:
+            return error
+        except OllamaUnreachable:
+            return None  # nothing to check with; the status bar says Ollama is away
+        except AllmaError as error:
+            return error
+        finally:
+            await service.close()
+        return None
+
+    def _store(self, changes: dict[str, Any], old: AppConfig, new: AppConfig) -> AppConfig | None:
+        """Write what changed to the settings file and apply it."""
         # Only what the user changed: values from the environment (OLLAMA_HOST) stay out.
         edited = {
             key: value for key, value in changes.items() if getattr(new, key) != getattr(old, key)

@@ -475,7 +475,7 @@ class ChatView(QWidget):
         self._sync_choices()
 
     def _on_health(self, report: HealthReport) -> None:
-        names = [n for n in report.ollama.models if "embed" not in n.lower()]
+        names = list(report.ollama.chat_models)  # as Ollama says: embedding models cannot chat
         if names != self._models:
             self._models = names
             self._sync_choices()

@@ -147,6 +147,7 @@ class SettingsPage(QWidget):
         self.rows: dict[str, QWidget] = {}  # each field's row, to show or hide it
         self._restarting = False
         self._library_busy = False
+        self._checking_models = False
         self._build()
         self._wire()
         self.load(controller.config)
@@ -568,6 +569,8 @@ class SettingsPage(QWidget):
         c.failed.connect(self._show_failure)
         c.saved.connect(self._on_saved)
         c.restarting.connect(self._on_restarting)
+        c.checking_models.connect(self._on_checking_models)
+        c.model_rejected.connect(self._show_model_rejected)
         c.backup_finished.connect(self._show_backup_finished)
         c.backup_failed.connect(self._show_backup_failed)
         c.restore_started.connect(self._show_restore_started)
@@ -600,9 +603,14 @@ class SettingsPage(QWidget):
 
     def load(self, config: AppConfig) -> None:
         self.host_edit.setText(config.ollama_host)
-        self._set_models(self.chat_model_box, config.ollama_model, self._model_names())
+        models = self.controller.models
         self._set_models(
-            self.embedding_model_box, config.ollama_embedding_model, self._model_names()
+            self.chat_model_box, config.ollama_model, [m.name for m in models if m.can_chat]
+        )
+        self._set_models(
+            self.embedding_model_box,
+            config.ollama_embedding_model,
+            [m.name for m in models if m.can_embed],
         )
         self.temperature_spin.setValue(config.temperature)
         self.context_edit.setText(
@@ -806,6 +814,24 @@ class SettingsPage(QWidget):
             widget.style().unpolish(widget)
             widget.style().polish(widget)
 
+    def _show_model_rejected(self, error: AllmaError) -> None:
+        """A model choice that cannot do its job: said under its field, nothing saved."""
+        role = getattr(error, "role", "chat")
+        key = "ollama_embedding_model" if role == "embedding" else "ollama_model"
+        text = f"{error.message} {error.hint}".strip()
+        label = self.errors.get(key)
+        if label is not None:
+            label.setText(text)
+            label.show()
+            self._mark_invalid(key, True)
+        self.status_label.setText(f"Not saved: {error.message}")
+
+    def _on_checking_models(self, checking: bool) -> None:
+        self._checking_models = checking
+        self._enable_saving()
+        if checking:
+            self.status_label.setText("Checking the model with Ollama…")
+
     def _show_failure(self, error: AllmaError) -> None:
         self.status_label.setText(f"{error.message} {error.hint}".strip())
 
@@ -815,15 +841,22 @@ class SettingsPage(QWidget):
         self._style(self.connection_label, "fieldSuccess" if result.ok else "fieldError")
         self.connection_label.show()
         if result.ok:
-            self._set_models(self.chat_model_box, self.chat_model_box.currentText(), result.models)
             self._set_models(
-                self.embedding_model_box, self.embedding_model_box.currentText(), result.models
+                self.chat_model_box, self.chat_model_box.currentText(), result.chat_models
+            )
+            self._set_models(
+                self.embedding_model_box,
+                self.embedding_model_box.currentText(),
+                result.embedding_models,
             )
 
     def _show_models(self, models: list[ModelInfo]) -> None:
-        names = tuple(m.name for m in models)
-        self._set_models(self.chat_model_box, self.chat_model_box.currentText(), names)
-        self._set_models(self.embedding_model_box, self.embedding_model_box.currentText(), names)
+        # Each picker offers what Ollama says the model can do (/api/show capabilities).
+        chat = tuple(m.name for m in models if m.can_chat)
+        embedding = tuple(m.name for m in models if m.can_embed)
+        self._set_models(self.chat_model_box, self.chat_model_box.currentText(), chat)
+        current = self.embedding_model_box.currentText()
+        self._set_models(self.embedding_model_box, current, embedding)
 
     def _show_pull_progress(self, name: str, status: str, fraction: float) -> None:
         if fraction < 0:
@@ -898,7 +931,9 @@ class SettingsPage(QWidget):
         self._show_store_fields()
 
     def _enable_saving(self) -> None:
-        self.save_button.setEnabled(not (self._restarting or self._library_busy))
+        self.save_button.setEnabled(
+            not (self._restarting or self._library_busy or self._checking_models)
+        )
 
     # --- the vector store ------------------------------------------------------------------
 
@@ -1079,9 +1114,6 @@ class SettingsPage(QWidget):
         self.reembed_label.setVisible(changed and chunks > 0)
 
     # --- helpers ----------------------------------------------------------------------------
-
-    def _model_names(self) -> tuple[str, ...]:
-        return tuple(m.name for m in self.controller.models)
 
     @staticmethod
     def _set_models(box: QComboBox, current: str, names: tuple[str, ...] | list[str]) -> None:
