@@ -55,3 +55,19 @@ def test_self_test_passes_from_source_without_ollama(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "self-test passed" in done.stdout
     assert not (tmp_path / "allma_data_dir").exists()  # the user's library is never touched
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_license_pyproject_names_is_in_the_repository_as_an_spdx_expression() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+    # A string, not the `{ text = ... }` table setuptools warns about on every install.
+    assert project["license"] == "MIT"
+    assert project["license-files"] == ["LICENSE"]
+    license_text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert license_text.startswith("MIT License")
+    assert "AGPL-3.0" in license_text  # what the packaged app is distributed under

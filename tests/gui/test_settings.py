@@ -327,3 +327,12 @@ def test_turning_ocr_on_without_its_language_data_unticks_it_with_a_hint(
     assert not page.ocr_check.isChecked()
     assert not page.ocr_check.isEnabled()
     assert page.ocr_hint.text() == OCR_UNAVAILABLE_HINT
+
+
+def test_the_about_card_states_the_license_of_the_source_and_of_the_packaged_app(
+    page: SettingsPage,
+) -> None:
+    text = page.license_label.text()
+
+    assert "MIT License" in text
+    assert "PyMuPDF" in text and "AGPL-3.0" in text

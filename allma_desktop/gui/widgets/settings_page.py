@@ -102,6 +102,15 @@ STORE_HINTS = {
 UNAVAILABLE_SUFFIX = " (not available)"
 
 
+# What the user may do with the app they run, said plainly (LICENSE says it in full).
+LICENSE_NOTICE = (
+    "Allma Desktop's source code is under the MIT License. The packaged app (installers "
+    "and the one-folder build) includes PyMuPDF and MuPDF, which are under the GNU "
+    "AGPL-3.0, so the packaged app as a whole is distributed under the AGPL-3.0; its "
+    "source is the Allma Desktop repository. Qt for Python is under the LGPL-3.0."
+)
+
+
 class SettingsCard(QFrame):
     """A titled group of fields with aligned labels."""
 
@@ -182,6 +191,7 @@ class SettingsPage(QWidget):
             self._appearance_card(body),
             self._vector_store_card(body),
             self._storage_card(body),
+            self._about_card(body),
         ):
             card.setMaximumWidth(760)
             _align_labels(card.form)
@@ -519,6 +529,17 @@ class SettingsPage(QWidget):
         move_rows.addWidget(self.move_status)
         card.form.addRow("Move", move)
         self._store_card = card
+        return card
+
+    def _about_card(self, parent: QWidget) -> SettingsCard:
+        from allma_desktop import __version__
+
+        card = SettingsCard("About Allma", f"Allma Desktop {__version__}", parent)
+        self.license_label = QLabel(LICENSE_NOTICE, card)
+        self.license_label.setObjectName("fieldHint")
+        self.license_label.setWordWrap(True)
+        self.license_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        card.form.addRow("License", self.license_label)
         return card
 
     def _storage_card(self, parent: QWidget) -> SettingsCard:
