@@ -9,6 +9,13 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+from peewee import SqliteDatabase
+
+from allma_desktop.services.storage import open_database
+from allma_desktop.services.vectorstore.store_process import IN_PROCESS_ENV
+from tests.ollama_server import OllamaTestServer
+
 
 def _use_a_home_of_our_own() -> Path:
     """The test session's own HOME and XDG folders, removed at its end.
@@ -37,12 +44,6 @@ def _use_a_home_of_our_own() -> Path:
 
 TEST_HOME = _use_a_home_of_our_own()
 
-import pytest
-from peewee import SqliteDatabase
-
-from allma_desktop.services.storage import open_database
-from allma_desktop.services.vectorstore.store_process import IN_PROCESS_ENV
-from tests.ollama_server import OllamaTestServer
 
 # Each engine's store process costs about a second to start (spawn, import chromadb),
 # which hundreds of engine tests would pay again and again. Most tests therefore keep
