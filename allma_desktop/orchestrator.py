@@ -90,9 +90,10 @@ class HealthReport:
     store_path: str
     store_writable: bool
     store_error: AllmaError | None
-    documents: int
+    documents: int  # ready ones: the library's one definition (services.library)
     chunks: int
     collections: int
+    failed: int = 0  # documents that could not be read, counted apart
 
     @property
     def ok(self) -> bool:
@@ -117,6 +118,7 @@ class HealthReport:
             },
             "store": {"path": self.store_path, "writable": self.store_writable},
             "documents": self.documents,
+            "failed_documents": self.failed,
             "chunks": self.chunks,
             "collections": self.collections,
             "problems": [
@@ -586,6 +588,7 @@ class Orchestrator:
             documents=counts.documents,
             chunks=counts.chunks,
             collections=counts.collections,
+            failed=counts.failed,
         )
 
     # --- maintenance -------------------------------------------------------------
