@@ -693,8 +693,9 @@ def restore(config: AppConfig, path: Path, yes: bool) -> None:
     Not an engine command on purpose: the library must be closed while it is
     replaced, and a damaged library (the reason to restore) may not open at all.
     """
-    from allma_desktop.services.backup import read_manifest, restore_backup
+    from allma_desktop.services.backup import backup_archive_path, read_manifest, restore_backup
 
+    path = backup_archive_path(path)  # the name `allma backup PATH` gave it
     try:
         manifest = read_manifest(path)
         if not yes:

@@ -177,3 +177,17 @@ def test_every_listing_command_takes_json(
     kinds = {m["name"]: m["capabilities"] for m in models}
     assert "embedding" in kinds["nomic-embed-text:latest"]
     assert "completion" in kinds["llama3.2:latest"]
+
+
+def test_restore_takes_the_path_that_was_given_to_backup(
+    app_env: dict[str, str], sample_library: SampleLibrary, tmp_path: Path
+) -> None:
+    allma(app_env, "ingest", str(sample_library.markdown))
+    backed_up = allma(app_env, "backup", str(tmp_path / "notes"))
+    assert backed_up.returncode == 0, backed_up.stderr
+    assert (tmp_path / "notes.allma-backup.zip").exists()
+
+    restored = allma(app_env, "restore", "--yes", str(tmp_path / "notes"))
+
+    assert restored.returncode == 0, restored.stderr
+    assert len(json.loads(allma(app_env, "docs", "--json").stdout)) == 1
