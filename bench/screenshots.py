@@ -3,7 +3,7 @@
 Runs the real app offscreen (no display needed) over the Ollama test server from
 tests/ and generated sample documents, in a throw-away data folder:
 
-    QT_QPA_PLATFORM=offscreen /work/venv/bin/python bench/screenshots.py [out_dir]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python bench/screenshots.py [out_dir]
 
 Engineer B's screens (library, settings, quick ask) are added in ``capture_b_screens``.
 """
