@@ -5,7 +5,8 @@
 Configuration comes from the environment (ALLMA_DATA_DIR, OLLAMA_HOST, QT_QPA_PLATFORM,
 ...), as for the app. ``--tray`` makes the desktop look as if it had a system tray with
 close-to-tray on (the offscreen platform has none), as on most Linux desktops. It prints
-``ready`` once the engine is open, and ``exit N`` with the app's exit code at the end.
+``ready`` once the engine is open, ``quick ask open`` when the quick-ask popup appears,
+and ``exit N`` with the app's exit code at the end.
 """
 
 from __future__ import annotations
@@ -29,8 +30,27 @@ def announce_when_ready() -> None:
         for widget in application.topLevelWidgets():  # type: ignore[attr-defined]
             if isinstance(widget, MainWindow) and widget.engine.ready:
                 say("ready")
+                QTimer.singleShot(50, announce_quick_ask)
                 return
     QTimer.singleShot(50, announce_when_ready)
+
+
+def announce_quick_ask() -> None:
+    """Say "quick ask open" each time the quick-ask popup appears."""
+    from allma_desktop.gui.widgets.quick_ask import QuickAskWindow
+
+    application = QApplication.instance()
+    visible = application is not None and any(
+        isinstance(widget, QuickAskWindow) and widget.isVisible()
+        for widget in application.topLevelWidgets()  # type: ignore[attr-defined]
+    )
+    if visible and not announce_quick_ask.shown:  # type: ignore[attr-defined]
+        say("quick ask open")
+    announce_quick_ask.shown = visible  # type: ignore[attr-defined]
+    QTimer.singleShot(50, announce_quick_ask)
+
+
+announce_quick_ask.shown = False  # type: ignore[attr-defined]
 
 
 def main(arguments: list[str]) -> int:

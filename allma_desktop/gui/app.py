@@ -36,6 +36,9 @@ from allma_desktop.selftest import handle_packaging_flags
 log = logging.getLogger(__name__)
 
 FIRST_PAINT_FALLBACK_MS = 2000
+# `allma-desktop --quick-ask`: open the quick-ask popup (in the running app if there is
+# one), for desktops to bind to a key of the user's choice.
+QUICK_ASK_FLAG = "--quick-ask"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,9 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     config, config_error = load_config()
     setup_logging(config.log_level)
     paths = file_arguments(arguments[1:])
+    quick_ask = QUICK_ASK_FLAG in arguments[1:]
     key = instance_key(config.data_dir)
-    if hand_off(key, paths):
-        log.info("handed %d path(s) to the running instance", len(paths))
+    if hand_off(key, paths, quick_ask=quick_ask):
+        log.info("handed %s to the running instance", "quick ask" if quick_ask else paths)
         return 0
 
     reset_quitting()
@@ -76,12 +80,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.listen()
     server.activated.connect(lambda received: _on_second_launch(window, engine, received))
     extras = _create_tray(window, engine)
+    quick_ask_window = next((w for w in extras if hasattr(w, "open_popup")), None)
+    if quick_ask_window is not None:
+        server.quick_ask_requested.connect(quick_ask_window.open_popup)
     restore_signals = _quit_on_termination(app, window)
     window.show()
     if config_error is not None:
         window.status.showMessage(f"{config_error} Using default settings.", 15000)
     if paths:
         _ingest_when_ready(engine, paths)
+    if quick_ask and quick_ask_window is not None:
+        QTimer.singleShot(0, quick_ask_window.open_popup)  # first launch: open it too
     # Open the engine once the window has painted: the first frame never waits on imports
     # (imported in a thread, they would still take the GIL from the painting thread).
     after_first_paint(window, lambda: engine.run(start_engine(engine)))

@@ -3,7 +3,8 @@
 A truly global hotkey needs per-platform APIs (X11 key grabs, RegisterHotKey on
 Windows, Carbon on macOS; none on Wayland) that Qt does not offer, so the quick-ask
 shortcut (Ctrl+Shift+Space) works while any Allma window has focus; from elsewhere
-the tray menu (or a desktop-environment shortcut running ``allma-desktop``) opens it.
+the tray menu opens it, or a desktop shortcut bound to ``allma-desktop --quick-ask``
+(which hands off to the running app: ``gui/single_instance.py``).
 """
 
 from __future__ import annotations

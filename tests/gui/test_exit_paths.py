@@ -25,6 +25,7 @@ class AppProcess:
     def __init__(self, env: dict[str, str], *arguments: str) -> None:
         self.lines: list[str] = []
         self._ready = threading.Event()
+        self._said = threading.Condition()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.gui_app_driver", *arguments],
             cwd=ROOT,
@@ -38,9 +39,16 @@ class AppProcess:
     def _read(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
+            with self._said:
+                self.lines.append(line.rstrip("\n"))
+                self._said.notify_all()
             if line.strip() == "ready":
                 self._ready.set()
+
+    def wait_for(self, line: str) -> bool:
+        """Whether the app says ``line`` within the timeout."""
+        with self._said:
+            return self._said.wait_for(lambda: line in self.lines, EXIT_TIMEOUT)
 
     def wait_ready(self) -> None:
         assert self._ready.wait(START_TIMEOUT), "\n".join(self.lines)
@@ -101,3 +109,20 @@ def test_sigterm_quits_and_leaves_the_database_closed(
     data = Path(app_env["ALLMA_DATA_DIR"])
     assert (data / "allma.sqlite3").exists()
     assert database_leftovers(data) == []
+
+
+def test_quick_ask_flag_opens_the_popup_in_the_running_app(
+    started_app: AppProcess, app_env: dict[str, str]
+) -> None:
+    second = subprocess.run(
+        [sys.executable, "-m", "allma_desktop", "--quick-ask"],
+        cwd=ROOT,
+        env=app_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert second.returncode == 0, second.stderr
+    assert started_app.wait_for("quick ask open"), started_app.lines
+    assert started_app.process.poll() is None  # the running app stays; no second one
