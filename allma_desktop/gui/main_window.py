@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SIDEBAR_MIN_WIDTH = 200  # px
 SETTINGS_ORGANIZATION = "Allma"
 SETTINGS_APPLICATION = "Allma Desktop"
 
@@ -101,6 +102,8 @@ class MainWindow(QMainWindow):
         self.pages.addWidget(QWidget(self.pages))  # Library's stand-in until it is built
         self.pages.addWidget(QWidget(self.pages))  # Settings' stand-in
 
+        # Wide enough for conversation titles to read at 800x600 ("Wha…" at 133 px).
+        self.sidebar.setMinimumWidth(SIDEBAR_MIN_WIDTH)
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(self.pages)
         self.splitter.setStretchFactor(1, 1)

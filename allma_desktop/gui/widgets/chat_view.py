@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from allma_desktop.errors import AllmaError
 from allma_desktop.gui.widgets.chat_message import MessageWidget, SourceView
+from allma_desktop.gui.widgets.elided_label import ElidedLabel
 
 if TYPE_CHECKING:
     from allma_desktop.events import AnswerDone, Source
@@ -133,7 +134,7 @@ class ChatView(QWidget):
     def _build_header(self) -> None:
         self.header = QFrame(self)
         self.header.setObjectName("chatHeader")
-        self.title = QLabel("New chat", self.header)
+        self.title = ElidedLabel("New chat", self.header)  # "…" on a narrow window
         self.title.setObjectName("chatTitle")
         self.model_box = QComboBox(self.header)
         self.model_box.setObjectName("modelBox")
