@@ -126,6 +126,7 @@ class ChatView(QWidget):
         events.engine_ready.connect(self.refresh_choices)
         events.documents_changed.connect(self.refresh_choices)
         events.health_changed.connect(self._on_health)
+        events.conversations_changed.connect(self._show_current_title)  # renamed elsewhere
         self._on_busy(False)
         self._show_empty_state(True)
 
@@ -371,6 +372,14 @@ class ChatView(QWidget):
             if widget.role == role:
                 return widget
         return None
+
+    def _show_current_title(self) -> None:
+        """The open conversation's title as stored (renamed from the sidebar, say)."""
+        if self.conversation_id is None:
+            return
+        record = self.conversations.get(self.conversation_id)
+        if record is not None:
+            self.title.setText(record.title)
 
     # --- the stream ---------------------------------------------------------------
 
