@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLineEdit
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.config import AppConfig, settings_path
@@ -269,6 +269,17 @@ def test_the_token_shown_is_the_one_clients_must_send(api_page: SettingsPage) ->
     assert api_page.api is not None
     assert api_page.api_token_edit.isReadOnly()
     assert api_page.api_token_edit.text() == api_page.api.token()
+
+
+def test_the_token_is_masked_until_reveal_is_pressed(api_page: SettingsPage) -> None:
+    edit = api_page.api_token_edit
+    assert edit.echoMode() == QLineEdit.EchoMode.Password
+    assert edit.displayText() != edit.text()
+
+    api_page.api_reveal_button.click()
+    assert edit.displayText() == edit.text()
+    api_page.api_reveal_button.click()
+    assert edit.echoMode() == QLineEdit.EchoMode.Password
 
 
 def test_copy_puts_the_token_on_the_clipboard(api_page: SettingsPage) -> None:

@@ -419,9 +419,16 @@ class SettingsPage(QWidget):
         self.api_token_edit.setReadOnly(True)
         self.api_token_edit.setAccessibleName("API token")
         self.api_token_edit.setText(self.api.token())
+        # Masked: a screenshot or a screen share must not give the library away.
+        self.api_token_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.api_reveal_button = QPushButton("Reveal", line)
+        self.api_reveal_button.setCheckable(True)
+        self.api_reveal_button.setAccessibleName("Show the API token")
+        self.api_reveal_button.toggled.connect(self._reveal_api_token)
         self.api_copy_button = QPushButton("Copy", line)
         self.api_copy_button.setAccessibleName("Copy the API token")
         row.addWidget(self.api_token_edit, 1)
+        row.addWidget(self.api_reveal_button)
         row.addWidget(self.api_copy_button)
         card.form.addRow("Token", line)
         self.api_warning_label = QLabel("", card)
@@ -725,6 +732,12 @@ class SettingsPage(QWidget):
         self.pull_status.setText(f"Downloading {name}…")
         self.pull_status.show()
         self.controller.pull(name)
+
+    def _reveal_api_token(self, shown: bool) -> None:
+        self.api_token_edit.setEchoMode(
+            QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password
+        )
+        self.api_reveal_button.setText("Hide" if shown else "Reveal")
 
     def copy_api_token(self) -> None:
         QGuiApplication.clipboard().setText(self.api_token_edit.text())
