@@ -183,6 +183,23 @@ def test_saving_a_theme_restyles_the_app(qtbot: QtBot, page: SettingsPage) -> No
         apply_theme(app, "light")
 
 
+def test_picking_a_theme_restyles_the_app_at_once_without_saving(
+    qtbot: QtBot, page: SettingsPage
+) -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    index = page.theme_box.findData("dark")
+    page.theme_box.setCurrentIndex(index)
+    try:
+        page.theme_box.activated.emit(index)  # as a pick from the list does
+
+        assert app.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        assert page.controller.theme == "dark"
+    finally:
+        apply_theme(app, "light")
+        page.controller.use_theme("light")
+
+
 # --- local API and OCR -----------------------------------------------------------------
 
 

@@ -151,6 +151,19 @@ class SettingsController(QObject):
     def api_enabled(self) -> bool:
         return api_enabled()
 
+    def use_theme(self, theme: str) -> None:
+        """Apply and remember ``theme`` at once: picking one shows it, no Save needed."""
+        if theme == self.theme:
+            return
+        settings = QSettings()
+        settings.setValue(THEME_KEY, theme)
+        settings.sync()
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            from allma_desktop.gui.theme import apply_theme
+
+            apply_theme(app, theme)
+
     def remember_api_enabled(self, enabled: bool) -> None:
         settings = QSettings()
         settings.setValue(API_ENABLED_KEY, enabled)
@@ -480,13 +493,8 @@ class SettingsController(QObject):
         if new is None:
             return None
         gui = QSettings()
-        if theme is not None and theme != self.theme:
-            gui.setValue(THEME_KEY, theme)
-            app = QApplication.instance()
-            if isinstance(app, QApplication):
-                from allma_desktop.gui.theme import apply_theme
-
-                apply_theme(app, theme)
+        if theme is not None:
+            self.use_theme(theme)
         if close_to_tray is not None:
             gui.setValue(CLOSE_TO_TRAY_KEY, close_to_tray)
         gui.sync()

@@ -617,6 +617,10 @@ class SettingsPage(QWidget):
         self.pull_button.clicked.connect(self.pull_model)
         self.pull_edit.returnPressed.connect(self.pull_model)
         self.save_button.clicked.connect(self.save)
+        # The theme applies as soon as it is picked (a GUI preference; no Save needed).
+        self.theme_box.activated.connect(
+            lambda _index: self.controller.use_theme(str(self.theme_box.currentData()))
+        )
         self.revert_button.clicked.connect(self.revert)
         self.open_data_button.clicked.connect(self.open_data_folder)
         self.backup_button.clicked.connect(self.back_up)
