@@ -10,6 +10,7 @@ from PySide6.QtGui import (
     QCloseEvent,
     QDesktopServices,
     QDragEnterEvent,
+    QDragLeaveEvent,
     QDropEvent,
     QKeySequence,
     QShortcut,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SIDEBAR_MIN_WIDTH = 200  # px
+DROP_CUE = "Drop to add these files to your library"
 SETTINGS_ORGANIZATION = "Allma"
 SETTINGS_APPLICATION = "Allma Desktop"
 
@@ -331,6 +333,13 @@ class MainWindow(QMainWindow):
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if any(url.isLocalFile() for url in event.mimeData().urls()):
             event.acceptProposedAction()
+            # The cue, on every page: what letting go will do.
+            self.status.showMessage(DROP_CUE)
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        if self.status.currentMessage() == DROP_CUE:
+            self.status.clearMessage()
+        super().dragLeaveEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
         paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]

@@ -137,6 +137,19 @@ def test_test_connection_reports_success_with_the_models(
     assert page.chat_model_box.findText("llama3.2:latest") >= 0
 
 
+def test_editing_the_address_clears_the_old_connection_result(
+    qtbot: QtBot, page: SettingsPage, ollama_server: OllamaTestServer
+) -> None:
+    page.host_edit.setText(ollama_server.url)
+    with qtbot.waitSignal(page.controller.connection_tested, timeout=TIMEOUT_MS):
+        page.test_button.click()
+    assert page.connection_label.isVisibleTo(page)
+
+    qtbot.keyClicks(page.host_edit, "0")
+
+    assert not page.connection_label.isVisibleTo(page)
+
+
 def test_test_connection_reports_an_unreachable_address(qtbot: QtBot, page: SettingsPage) -> None:
     page.host_edit.setText("http://127.0.0.1:9")
     with qtbot.waitSignal(page.controller.connection_tested, timeout=TIMEOUT_MS):

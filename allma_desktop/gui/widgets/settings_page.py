@@ -614,6 +614,8 @@ class SettingsPage(QWidget):
         self.move_cancel_button.clicked.connect(self.cancel_move)
         self.test_button.clicked.connect(self.test_connection)
         self.host_edit.returnPressed.connect(self.test_connection)
+        # "Connected · 5 models" spoke of the address tested; a new one has not been.
+        self.host_edit.textEdited.connect(lambda _text: self.connection_label.hide())
         self.pull_button.clicked.connect(self.pull_model)
         self.pull_edit.returnPressed.connect(self.pull_model)
         self.save_button.clicked.connect(self.save)
