@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SIDEBAR_MIN_WIDTH = 200  # px
+SIDEBAR_MIN_WIDTH = 180  # px
 DROP_CUE = "Drop to add these files to your library"
 SETTINGS_ORGANIZATION = "Allma"
 SETTINGS_APPLICATION = "Allma Desktop"
