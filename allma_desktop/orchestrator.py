@@ -80,7 +80,7 @@ from allma_desktop.services.rag import (
     RAGService,
     RetrievalSettings,
 )
-from allma_desktop.services.storage import open_database
+from allma_desktop.services.storage import LibraryDatabase, open_database
 from allma_desktop.services.vectorstore.base import VectorStore
 from allma_desktop.services.vectorstore.factory import create_vector_store
 from allma_desktop.services.vectorstore.store_process import store_process_wanted
@@ -97,9 +97,10 @@ class HealthReport:
     store_path: str
     store_writable: bool
     store_error: AllmaError | None
-    documents: int
+    documents: int  # ready ones: the library's one definition (services.library)
     chunks: int
     collections: int
+    failed: int = 0  # documents that could not be read, counted apart
 
     @property
     def ok(self) -> bool:
@@ -124,6 +125,7 @@ class HealthReport:
             },
             "store": {"path": self.store_path, "writable": self.store_writable},
             "documents": self.documents,
+            "failed_documents": self.failed,
             "chunks": self.chunks,
             "collections": self.collections,
             "problems": [
@@ -205,7 +207,9 @@ class Orchestrator:
         if self._store is not None:
             await asyncio.to_thread(self._store.close)
         db = self._db
-        if db is not None and hasattr(db, "close"):
+        if isinstance(db, LibraryDatabase):
+            db.close_all()  # every worker thread's connection: no -wal/-shm left behind
+        elif db is not None and hasattr(db, "close"):
             db.close()
         self._db = None
         if self._lock is not None:
@@ -622,6 +626,7 @@ class Orchestrator:
             documents=counts.documents,
             chunks=counts.chunks,
             collections=counts.collections,
+            failed=counts.failed,
         )
 
     # --- maintenance -------------------------------------------------------------

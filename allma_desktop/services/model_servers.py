@@ -97,6 +97,12 @@ class ModelServers:
         server = self.embeddings if role == "embedding" else self.chat
         return await server.show(model, role=role)
 
+    async def check_chat_model(self, model: str) -> None:
+        await self.chat.check_chat_model(model)
+
+    async def check_embedding_model(self, model: str) -> int:
+        return await self.embeddings.check_embedding_model(model)
+
     def pull(self, name: str) -> AsyncGenerator[PullProgress, None]:
         """Downloads go to whichever server is Ollama; another server says it cannot."""
         for server in self._servers():
@@ -133,6 +139,8 @@ class ModelServers:
             embedding_model_present=embeddings.embedding_model_present,
             error=error,
             server=chat.server,
+            chat_models=chat.chat_models,
+            embedding_models=embeddings.embedding_models,
         )
 
 

@@ -35,6 +35,7 @@ from allma_desktop.errors import (
     OllamaTimeout,
     OllamaUnreachable,
     StreamInterrupted,
+    WrongModelKind,
 )
 from allma_desktop.services.llm import (
     ChatMessage,
@@ -45,6 +46,7 @@ from allma_desktop.services.llm import (
     OllamaHealth,
     PullProgress,
     ThinkTagSplitter,
+    model_capabilities,
 )
 
 if TYPE_CHECKING:
@@ -260,6 +262,8 @@ class OpenAICompatibleService:
         return entries
 
     async def list_models(self) -> list[ModelInfo]:
+        """The server's models; what each can do is guessed from its name (the OpenAI
+        API does not say), as for an Ollama too old to tell."""
         return [
             ModelInfo(
                 name=name,
@@ -267,9 +271,29 @@ class OpenAICompatibleService:
                 family=None,
                 parameter_size=None,
                 modified_at=_created(entry.get("created")),
+                capabilities=model_capabilities(None, name),
             )
             for name, entry in (await self._model_entries()).items()
         ]
+
+    async def check_chat_model(self, model: str) -> None:
+        """Raise ``ModelMissing`` when the server does not list ``model``, and
+        ``WrongModelKind`` when its name says it is an embedding model."""
+        entries = await self._model_entries()
+        if model not in entries:
+            raise self.missing(model, "chat", tuple(entries))
+        if "completion" not in model_capabilities(None, model):
+            raise WrongModelKind(model, "chat")
+
+    async def check_embedding_model(self, model: str) -> int:
+        """Make one real embedding with ``model``; its vector size."""
+        vectors = await self.embed(model, ["Allma checks that this model makes embeddings."])
+        if not vectors or not vectors[0]:
+            raise OllamaError(
+                f"{model} answered with an empty embedding.",
+                "Pick an embedding model that the server lists.",
+            )
+        return len(vectors[0])
 
     async def show(self, model: str, *, role: str = "chat") -> ModelDetails:
         """What the server tells of *model*: its context length where it gives one.
@@ -299,14 +323,15 @@ class OpenAICompatibleService:
 
     async def health(self, chat_model: str, embedding_model: str) -> OllamaHealth:
         """Whether the server answers and lists both models; never raises."""
-        names: tuple[str, ...] = ()
+        models: list[ModelInfo] = []
         error: AllmaError | None = None
         reachable = False
         try:
-            names = tuple(await self._model_entries())
+            models = await self.list_models()
             reachable = True
         except AllmaError as failure:
             error = failure
+        names = tuple(model.name for model in models)
         chat_present = chat_model in names
         embedding_present = embedding_model in names
         if error is None and not chat_present:
@@ -324,6 +349,8 @@ class OpenAICompatibleService:
             embedding_model_present=embedding_present,
             error=error,
             server="Model server",
+            chat_models=tuple(model.name for model in models if model.can_chat),
+            embedding_models=tuple(model.name for model in models if model.can_embed),
         )
 
     def missing(self, model: str, role: str, names: Sequence[str] = ()) -> ModelMissing:
