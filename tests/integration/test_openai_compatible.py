@@ -17,6 +17,7 @@ from allma_desktop.errors import (
     OllamaError,
     OllamaUnreachable,
     StreamInterrupted,
+    WrongModelKind,
 )
 from allma_desktop.events import AnswerDone, IngestFinished, ThinkingChunk
 from allma_desktop.orchestrator import Orchestrator
@@ -308,3 +309,23 @@ def test_a_bad_provider_setting_names_its_variable(
         AppConfig.from_env(environ, tmp_path / "none.json")
 
     assert raised.value.variable == variable
+
+
+async def test_models_are_checked_for_their_job_before_they_are_saved(
+    config: AppConfig, openai_server: OpenAITestServer
+) -> None:
+    service = create_llm_service(all_from_openai(config, openai_server))
+    try:
+        await service.check_chat_model(CHAT_MODEL)
+        dimension = await service.check_embedding_model(EMBEDDING_MODEL)
+        with pytest.raises(WrongModelKind):
+            await service.check_chat_model(EMBEDDING_MODEL)
+        with pytest.raises(ModelMissing) as missing:
+            await service.check_chat_model("gpt-9")
+        models = {model.name: model for model in await service.list_models()}
+    finally:
+        await service.close()
+
+    assert dimension > 0
+    assert CHAT_MODEL in missing.value.hint  # what the server does list
+    assert models[CHAT_MODEL].can_chat and models[EMBEDDING_MODEL].can_embed
