@@ -106,7 +106,7 @@ class AddResult(BaseModel):
 class CollectionInfo(BaseModel):
     id: int
     name: str
-    documents: int
+    documents: int = Field(description="Documents ready to search.")
     chunks: int
     embedding_model: str | None
 

@@ -151,7 +151,8 @@ async def test_collections_are_listed_with_their_counts(library: IndexedLibrary)
         collections = structured(await session.call_tool("list_collections", {}))["result"]
         documents = structured(await session.call_tool("list_documents", {}))["result"]
     assert [c["name"] for c in collections] == ["Library"]
-    assert collections[0]["documents"] == len(documents)
+    assert collections[0]["documents"] == len([d for d in documents if d["status"] == "ready"])
+    assert {d["status"] for d in documents} == {"ready", "failed"}  # broken.pdf is listed too
 
 
 async def test_invalid_arguments_are_tool_errors_and_the_server_goes_on(
