@@ -166,10 +166,13 @@ async def capture_chat(app: QApplication, config: AppConfig, data: Path, out: Pa
     await finished
     await settle(app)
     answer = [m for m in view.messages if m.role == "assistant"][-1]
-    if answer.sources.chips:
-        answer.sources.chips[0].click()
+    cited_conversation = view.conversation_id
+    await show_reader(app, window)
+    save(window, out, "reader-cited-answer")
+    window.reader.close_reader()
     await settle(app)
     save(window, out, "chat-cited-answer")
+    window.cited_conversation = cited_conversation  # type: ignore[attr-defined]
 
     window.open_conversation(demo.id)
     await settle(app, 0.5)
@@ -179,6 +182,17 @@ async def capture_chat(app: QApplication, config: AppConfig, data: Path, out: Pa
     await settle(app)
     save(window, out, "chat-empty")
     return window
+
+
+async def show_reader(app: QApplication, window: MainWindow) -> None:
+    """Click the last answer's first source chip and wait for the reader's page."""
+    answer = [m for m in window.chat_view.messages if m.role == "assistant"][-1]
+    window.reader.canvas.clear()
+    if answer.sources.chips:
+        answer.sources.chips[0].click()
+    reader = window.reader
+    await wait_until(lambda: reader.canvas.image is not None and not reader.resizing)
+    await settle(app, 0.5)
 
 
 async def capture_first_run(app: QApplication, data: Path, out: Path) -> None:
@@ -312,6 +326,11 @@ async def capture_all(app: QApplication, out: Path) -> None:
         window.open_conversation(window.conversations.model.conversation_id(0) or 0)
         await settle(app, 0.5)
         save(window, out, "chat-dark")
+        window.open_conversation(window.cited_conversation)  # type: ignore[attr-defined]
+        await settle(app, 0.5)
+        await show_reader(app, window)
+        save(window, out, "reader-dark")
+        window.reader.close_reader()
         await close_window(window)
 
         apply_theme(app, "light")

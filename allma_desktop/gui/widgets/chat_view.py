@@ -24,7 +24,7 @@ from allma_desktop.errors import AllmaError
 from allma_desktop.gui.widgets.chat_message import MessageWidget, SourceView
 
 if TYPE_CHECKING:
-    from allma_desktop.events import AnswerDone, Source
+    from allma_desktop.events import AnswerChecked, AnswerDone, Source
     from allma_desktop.gui.controllers.chat_controller import ChatController
     from allma_desktop.gui.controllers.conversations_controller import ConversationsController
     from allma_desktop.orchestrator import HealthReport
@@ -34,7 +34,15 @@ NO_DOCUMENTS = -1  # collection combo value: answer without documents
 
 
 def source_view(source: Source | SourceRecord) -> SourceView:
-    return SourceView(source.number, source.path, source.title, source.page, source.snippet)
+    return SourceView(
+        source.number,
+        source.path,
+        source.title,
+        source.page,
+        source.snippet,
+        source.document_id,
+        source.chunk_id,
+    )
 
 
 class ChatInput(QPlainTextEdit):
@@ -84,6 +92,8 @@ class ChatView(QWidget):
     """Shows one conversation and streams answers into it through a ``ChatController``."""
 
     conversation_opened = Signal(int)  # the transcript now shows this conversation
+    # A citation was clicked: (the answer's sources, the index of the clicked one).
+    citation_requested = Signal(object, int)
 
     def __init__(
         self,
@@ -119,6 +129,7 @@ class ChatView(QWidget):
         chat.thinking.connect(self._on_thinking)
         chat.token.connect(self._on_token)
         chat.finished.connect(self._on_finished)
+        chat.checked.connect(self._on_checked)
         chat.failed.connect(self._on_failed)
         chat.busy_changed.connect(self._on_busy)
         events = chat.events
@@ -271,11 +282,14 @@ class ChatView(QWidget):
         widget.finish(
             message.content, message.thinking, [source_view(s) for s in message.sources], note
         )
+        if message.grounding is not None:
+            widget.show_grounding(message.grounding)
 
     def _add_message(self, role: str) -> MessageWidget:
         widget = MessageWidget(role, self.transcript)
         widget.link_clicked.connect(self.open_link)
         widget.open_source.connect(self.open_source)
+        widget.cite_clicked.connect(lambda source, w=widget: self._on_cite(w, source))
         widget.regenerate_requested.connect(self.regenerate)
         widget.edit_requested.connect(self.edit_last_question)
         self._column.insertWidget(self._column.count() - 1, widget)
@@ -416,6 +430,17 @@ class ChatView(QWidget):
         if done.model:
             widget.author.setText(done.model)
         self._update_actions()
+
+    def _on_checked(self, checked: AnswerChecked) -> None:
+        for widget in reversed(self.messages):
+            if widget.message_id == checked.message_id:
+                widget.show_grounding(checked.grounding)
+                return
+
+    def _on_cite(self, widget: MessageWidget, source: SourceView) -> None:
+        sources = widget.sources.sources
+        if source in sources:
+            self.citation_requested.emit(list(sources), sources.index(source))
 
     def _on_failed(self, error: AllmaError) -> None:
         widget = self._streaming
