@@ -36,6 +36,7 @@ from tests.ollama_server import LLAMA_3_2, OllamaTestServer  # noqa: E402
 from tests.sample_docs import PDF_QUESTION, make_sample_library  # noqa: E402
 
 WINDOW_SIZE = (1240, 800)
+READER_WINDOW_SIZE = (1600, 900)
 
 RICH_ANSWER = """Here is how the **lamp maintenance** schedule works, from the manual [1]:
 
@@ -165,11 +166,11 @@ async def capture_chat(app: QApplication, config: AppConfig, data: Path, out: Pa
     view.submit()
     await finished
     await settle(app)
-    answer = [m for m in view.messages if m.role == "assistant"][-1]
     cited_conversation = view.conversation_id
     await show_reader(app, window)
     save(window, out, "reader-cited-answer")
     window.reader.close_reader()
+    window.resize(*WINDOW_SIZE)
     await settle(app)
     save(window, out, "chat-cited-answer")
     window.cited_conversation = cited_conversation  # type: ignore[attr-defined]
@@ -186,6 +187,8 @@ async def capture_chat(app: QApplication, config: AppConfig, data: Path, out: Pa
 
 async def show_reader(app: QApplication, window: MainWindow) -> None:
     """Click the last answer's first source chip and wait for the reader's page."""
+    window.resize(*READER_WINDOW_SIZE)  # room for the chat and a readable page side by side
+    await settle(app)
     answer = [m for m in window.chat_view.messages if m.role == "assistant"][-1]
     window.reader.canvas.clear()
     if answer.sources.chips:
@@ -331,6 +334,7 @@ async def capture_all(app: QApplication, out: Path) -> None:
         await show_reader(app, window)
         save(window, out, "reader-dark")
         window.reader.close_reader()
+        window.resize(*WINDOW_SIZE)
         await close_window(window)
 
         apply_theme(app, "light")

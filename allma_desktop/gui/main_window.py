@@ -196,7 +196,9 @@ class MainWindow(QMainWindow):
         except ImportError as error:
             log.warning("library page unavailable: %s", error)
             return _placeholder("The library is not available in this build.", self.pages)
-        return LibraryPane(self.library_controller, self.pages)
+        pane = LibraryPane(self.library_controller, self.pages)
+        pane.document_open_requested.connect(lambda document: self.open_reader(document))
+        return pane
 
     def _build_settings(self) -> QWidget:
         if not hasattr(self, "settings_controller"):
@@ -216,6 +218,7 @@ class MainWindow(QMainWindow):
         self.sidebar.conversation_selected.connect(self.open_conversation)
         self.chat_view.conversation_opened.connect(self.sidebar.select_conversation)
         self.chat_view.citation_requested.connect(self.open_citation)
+        self.chat_view.viewer_requested.connect(self._open_in_viewer)
         self.open_document_requested.connect(self.open_reader)
         self.events.open_conversation.connect(self.open_conversation)
         self.events.conversations_changed.connect(self._forget_deleted_conversation)
@@ -291,12 +294,18 @@ class MainWindow(QMainWindow):
         self._make_room_for_reader()
         self.reader.show_target(ReaderTarget(document_id=document_id, page=page or None))
 
+    def _open_in_viewer(self, path: str, page: int) -> None:
+        """A source's "Open at page": the system viewer, told the page where it can be."""
+        message = self.reader.open_file_in_viewer(path, page or None)
+        if message and not self.reader.isVisible():
+            self.status.showMessage(message, 10_000)
+
     def _make_room_for_reader(self) -> None:
         if self.reader.isVisible():
             return
         sizes = self.splitter.sizes()
         total = sum(sizes)
-        reader = max(360, total * 2 // 5)
+        reader = max(420, (total - sizes[0]) // 2)
         self.reader.show()
         self.splitter.setSizes([sizes[0], max(300, total - sizes[0] - reader), reader])
 

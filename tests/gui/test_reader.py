@@ -236,6 +236,21 @@ def test_the_library_can_open_a_document_in_the_reader(
     assert window.reader.canvas.highlight == ()
 
 
+def test_double_clicking_a_document_in_the_library_opens_it_in_the_reader(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    ingest(qtbot, window.engine, [lighthouse_pdf])
+    window.show_page("library")
+    pane = window.library_page
+    table = pane.table  # type: ignore[attr-defined]
+    window.engine.events.documents_changed.emit()
+    qtbot.waitUntil(lambda: table.model().rowCount() == 1, timeout=READER_TIMEOUT_MS)
+    index = table.model().index(0, 0)
+    table.doubleClicked.emit(index)
+    wait_for_page(qtbot, window, 1)
+    assert window.reader.title.text() == "Lighthouse Manual"
+
+
 def test_the_answer_check_shows_under_the_answer_and_again_when_reopened(
     qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
 ) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Signal
 from PySide6.QtGui import QImage
 
 from allma_desktop.errors import AllmaError
@@ -93,12 +93,15 @@ class ReaderController(QObject):
     def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._engine = engine
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reader")
+        self._worker: ThreadPoolExecutor | None = None  # started on first use
         self._documents: OrderedDict[str, PagedDocument] = OrderedDict()
         self._pages: OrderedDict[tuple[str, int, float], QImage] = OrderedDict()
         self._open_generation = 0
         self._page_generation = 0
         self.render_count = 0  # pages actually drawn (the cache's hits are not)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.close)
 
     # --- requests -----------------------------------------------------------------
 
@@ -114,13 +117,17 @@ class ReaderController(QObject):
         self._engine.run(self._find(path, text, start_page, backwards))
 
     def close(self) -> None:
-        """Close the open documents and stop the worker (on shutdown)."""
-        self._worker.submit(self._close_all)
-        self._worker.shutdown(wait=False)
+        """Close the open documents and stop the worker (at quit); opening again restarts it."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.submit(self._close_all)
+            worker.shutdown(wait=True)  # MuPDF's objects go in their own thread, not at exit
 
     # --- work ---------------------------------------------------------------------
 
     async def _in_worker(self, function: Callable[[], T]) -> T:
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reader")
         return await asyncio.get_running_loop().run_in_executor(self._worker, function)
 
     async def _open(self, target: ReaderTarget, generation: int) -> None:

@@ -35,7 +35,9 @@ CLOSE_TO_TRAY_KEY = "tray/close_to_tray"
 API_ENABLED_KEY = "api/enabled"
 CONNECTION_TEST_TIMEOUT = 5.0
 # Read once per call by the orchestrator, so they apply without reopening anything.
-LIVE_FIELDS = frozenset({"temperature", "system_prompt", "think", "top_k", "hybrid_search"})
+LIVE_FIELDS = frozenset(
+    {"temperature", "system_prompt", "think", "top_k", "hybrid_search", "documents_only"}
+)
 # The settings file key for each name a ConfigError may carry (env variables included).
 FIELD_FOR_VARIABLE = {**ENV_VARIABLES, **{f.name: f.name for f in fields(AppConfig)}}
 # What a vector store needs to be reached; the rest of the config stays as saved.

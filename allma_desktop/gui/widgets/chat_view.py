@@ -94,6 +94,7 @@ class ChatView(QWidget):
     conversation_opened = Signal(int)  # the transcript now shows this conversation
     # A citation was clicked: (the answer's sources, the index of the clicked one).
     citation_requested = Signal(object, int)
+    viewer_requested = Signal(str, int)  # a source's file and page (0: none), for its viewer
 
     def __init__(
         self,
@@ -478,7 +479,7 @@ class ChatView(QWidget):
             self.open_url(url)
 
     def open_source(self, source: SourceView) -> None:
-        self.open_url(source.url)
+        self.viewer_requested.emit(source.path, source.page or 0)
 
     def _ask_open_file(self, path: str) -> bool:
         answer = QMessageBox.question(

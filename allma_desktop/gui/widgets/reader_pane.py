@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
     QDesktopServices,
@@ -52,7 +52,7 @@ from allma_desktop.gui.controllers.reader_controller import (
     ReaderTarget,
     ZoomMode,
 )
-from allma_desktop.gui.theme import is_dark
+from allma_desktop.gui.theme import current_colors, is_dark
 from allma_desktop.services.reader import Box
 from allma_desktop.services.viewers import NO_VIEWER_MESSAGE, plan_opening, windows_candidates
 
@@ -66,7 +66,7 @@ ZOOMS: tuple[tuple[str, ZoomMode, int], ...] = (
     ("150%", "percent", 150),
     ("200%", "percent", 200),
 )
-PAGE_MARGIN = 12  # logical pixels around the page in its scroll area
+PAGE_MARGIN = 16  # logical pixels around the page in its scroll area
 RESIZE_SETTLE_MS = 120
 
 
@@ -211,11 +211,13 @@ class ReaderPane(QFrame):
         self.next_page.clicked.connect(lambda: self.go_to_page(self.page + 1))
         self.zoom_box = QComboBox(self)
         self.zoom_box.setAccessibleName("Zoom")
+        self.zoom_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         for label, mode, percent in ZOOMS:
             self.zoom_box.addItem(label, (mode, percent))
         self.zoom_box.currentIndexChanged.connect(lambda _index: self._request_page())
         self.find_box = QLineEdit(self)
-        self.find_box.setPlaceholderText("Find…")
+        self.find_box.setMinimumWidth(120)
+        self.find_box.setPlaceholderText("Find in document…")
         self.find_box.setAccessibleName("Find in document")
         self.find_box.setClearButtonEnabled(True)
         self.find_box.returnPressed.connect(self.find_next)
@@ -226,7 +228,7 @@ class ReaderPane(QFrame):
         tools.addWidget(self.page_count)
         tools.addWidget(self.next_page)
         tools.addWidget(self.zoom_box)
-        tools.addWidget(self.find_box, 1)
+        tools.addStretch(1)
 
         self.copy_button = _tool("Copy", "Copy the cited passage", self)
         self.copy_button.clicked.connect(self.copy_passage)
@@ -236,10 +238,10 @@ class ReaderPane(QFrame):
         self.folder_button.clicked.connect(self.show_in_folder)
         actions = QHBoxLayout()
         actions.setSpacing(4)
+        actions.addWidget(self.find_box, 1)
         actions.addWidget(self.copy_button)
         actions.addWidget(self.viewer_button)
         actions.addWidget(self.folder_button)
-        actions.addStretch(1)
 
         self.note = QLabel(self)
         self.note.setObjectName("readerNote")
@@ -253,6 +255,7 @@ class ReaderPane(QFrame):
         self.page_scroll.setWidget(self.canvas)
         self.page_scroll.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.page_scroll.setWidgetResizable(False)
+        self._style_page_background()
         self.text_view = QTextBrowser(self)
         self.text_view.setObjectName("readerText")
         self.text_view.setOpenLinks(False)
@@ -432,6 +435,21 @@ class ReaderPane(QFrame):
             int(first.center().x()), int(first.top()), 40, self.page_scroll.viewport().height() // 3
         )
 
+    def _style_page_background(self) -> None:
+        """A grey desk under the page, so a white page shows its edges (light and dark)."""
+        desk = current_colors().border
+        self.page_scroll.setStyleSheet(
+            f"QScrollArea#readerScroll {{ background: {desk}; border: none; }}"
+            f"QScrollArea#readerScroll > QWidget {{ background: {desk}; }}"
+        )
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ApplicationPaletteChange:
+            self._style_page_background()
+            if self.document is not None and not self.document.paged:
+                self._show_text(self.document)  # the highlight's shade follows
+
     @property
     def resizing(self) -> bool:
         """A resize is settling: the page will be drawn again at the new size."""
@@ -486,17 +504,21 @@ class ReaderPane(QFrame):
     def open_in_viewer(self) -> None:
         """The file in the user's own viewer, at this page where the viewer can be told."""
         document = self.document
-        if document is None:
-            return
-        page = self.page if document.paged else None
-        plan = self.plan_opening(document.path, page, extra_candidates=windows_candidates())
+        if document is not None:
+            self.open_file_in_viewer(document.path, self.page if document.paged else None)
+
+    def open_file_in_viewer(self, path: str, page: int | None) -> str:
+        """Open ``path`` in the system viewer at ``page``; what happened, also shown here."""
+        plan = self.plan_opening(path, page, extra_candidates=windows_candidates())
         if plan.argv and self.launch(plan.argv):
-            self.show_note(f"Opened in {plan.viewer} at page {page}.")
-            return
-        if not self.open_url(QUrl.fromLocalFile(document.path)):
-            self.show_note(NO_VIEWER_MESSAGE.format(name=Path(document.path).name))
-        elif plan.note:
-            self.show_note(f"{plan.note}.")
+            message = f"Opened in {plan.viewer} at page {page}."
+        elif not self.open_url(QUrl.fromLocalFile(path)):
+            message = NO_VIEWER_MESSAGE.format(name=Path(path).name)
+        else:
+            message = f"{plan.note}." if plan.note else ""
+        if message:
+            self.show_note(message)
+        return message
 
     def show_in_folder(self) -> None:
         document = self.document
