@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pymupdf
 from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QTextCharFormat
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.widgets.chat_message import MessageWidget
 from allma_desktop.services.conversations import SourceRecord
+from allma_desktop.services.grounding import check_answer
 from allma_desktop.services.reader import Box, normal_words
 from allma_desktop.services.viewers import ViewerPlan
 from tests.gui.conftest import ingest
@@ -264,6 +266,47 @@ def test_the_answer_check_shows_under_the_answer_and_again_when_reopened(
     window.new_chat()
     window.open_conversation(done.conversation_id)
     assert last_answer(window).grounding.text() == line.text()
+
+
+def test_an_unsupported_sentence_is_underlined_with_what_was_not_found(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    ingest(qtbot, window.engine, [lighthouse_pdf])
+    orchestrator = window.engine.orchestrator
+    assert orchestrator is not None
+    source = run_search(qtbot, window, PDF_QUESTION)[0]
+    passage = orchestrator.library.chunks_by_ids([source.chunk_id])[source.chunk_id].text
+    answer_text = "The lamp uses a xenon bulb rated at 4200 watts [1]."
+    conversation = orchestrator.conversations.create()
+    orchestrator.conversations.add_message(conversation.id, "user", PDF_QUESTION)
+    answer = orchestrator.conversations.add_message(conversation.id, "assistant", answer_text)
+    orchestrator.conversations.add_sources(
+        answer.id,
+        [
+            SourceRecord(
+                1,
+                source.document_id,
+                source.chunk_id,
+                source.path,
+                source.title,
+                source.page,
+                source.score,
+                source.snippet,
+            )
+        ],
+    )
+    orchestrator.conversations.set_grounding(answer.id, check_answer(answer_text, {1: passage}))
+
+    window.open_conversation(conversation.id)
+    widget = last_answer(window)
+    assert widget.grounding.text().startswith("⚠ 0 of 1 sentence supported by their sources")
+    assert "4200" in widget.grounding.toolTip()
+    document = widget.body.document()
+    sentence = document.find("xenon bulb").charFormat()  # the sentence says what is missing
+    assert sentence.underlineStyle() == QTextCharFormat.UnderlineStyle.DotLine
+    assert sentence.toolTip() == "Not found in source [1]: “4200”."
+    number = document.find("4200").charFormat()  # and the number that is in no source
+    assert number.toolTip() == "4200 is in none of the sources."
 
 
 def run_search(qtbot: QtBot, window: MainWindow, query: str) -> list[SourceRecord]:
