@@ -2,10 +2,11 @@
 
 A citation is resolved through the library (the chunk's page, text and span, the
 document's file), then the document is opened, the passage located on its page
-(``services/reader.py``) and pages drawn, all in one worker thread of the reader's
-own (MuPDF is not thread-safe). Results come back as signals on the GUI thread.
-A few documents stay open and the last pages drawn are cached, so paging back
-and forth and stepping through citations draws nothing twice.
+(``services/reader.py``) and pages drawn by PyMuPDF in a child process
+(``services/page_server.py``: MuPDF holds the GIL while it draws), asked from one
+worker thread of the reader's own. Results come back as signals on the GUI thread.
+A few documents stay open there and the last pages drawn are cached here, so paging
+back and forth and stepping through citations draws nothing twice.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal
 from PySide6.QtGui import QImage
 
 from allma_desktop.errors import AllmaError
-from allma_desktop.services.reader import Box, PagedDocument, is_paged, text_span
+from allma_desktop.services.page_server import PageServer
+from allma_desktop.services.reader import Box, RenderedPage, is_paged, text_span
 
 if TYPE_CHECKING:
     from allma_desktop.gui.engine import Engine
@@ -32,7 +34,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 ZoomMode = Literal["fit-width", "fit-page", "percent"]
-OPEN_DOCUMENTS = 3
 CACHED_PAGES = 12
 MAX_SCALE = 8.0
 
@@ -94,7 +95,7 @@ class ReaderController(QObject):
         super().__init__(parent)
         self._engine = engine
         self._worker: ThreadPoolExecutor | None = None  # started on first use
-        self._documents: OrderedDict[str, PagedDocument] = OrderedDict()
+        self._server = PageServer()
         self._pages: OrderedDict[tuple[str, int, float], QImage] = OrderedDict()
         self._open_generation = 0
         self._page_generation = 0
@@ -179,12 +180,12 @@ class ReaderController(QObject):
     def _open_paged(
         self, target: ReaderTarget, path: str, title: str, page: int, passage: str
     ) -> OpenedDocument:
-        document = self._document(path)
-        page = min(max(1, page), document.page_count)
-        boxes = document.passage_boxes(page, passage) if passage else []
+        page_count = int(self._server.call("page_count", path))
+        page = min(max(1, page), page_count)
+        boxes = self._server.call("passage_boxes", path, page, passage) if passage else []
         note = "" if boxes or not passage else "The passage could not be located on this page."
         return OpenedDocument(
-            target, path, title, True, document.page_count, page, tuple(boxes), passage, note=note
+            target, path, title, True, page_count, page, tuple(boxes), passage, note=note
         )
 
     async def _render(self, request: PageRequest, generation: int) -> None:
@@ -199,8 +200,7 @@ class ReaderController(QObject):
 
     def _draw(self, request: PageRequest) -> PageImage:
         """Draw (or take from the cache) one page at the scale its zoom asks for."""
-        document = self._document(request.path)
-        width, height = document.page_size(request.page)
+        width, height = self._server.call("page_size", request.path, request.page)
         view_width, view_height = request.viewport
         if request.mode == "fit-width":
             zoom = view_width / width
@@ -213,7 +213,7 @@ class ReaderController(QObject):
         key = (request.path, request.page, scale)
         image = self._pages.get(key)
         if image is None:
-            rendered = document.render(request.page, scale)
+            rendered: RenderedPage = self._server.call("render", request.path, request.page, scale)
             self.render_count += 1
             image = QImage(
                 rendered.samples,
@@ -233,29 +233,15 @@ class ReaderController(QObject):
     async def _find(self, path: str, text: str, start_page: int, backwards: bool) -> None:
         try:
             page, boxes = await self._in_worker(
-                lambda: self._document(path).search(text, start_page, backwards)
+                lambda: self._server.call("search", path, text, start_page, backwards)
             )
         except Exception:
             log.warning("reader search failed in %s", path, exc_info=True)
             page, boxes = 0, []
         self.found.emit(page, tuple(boxes))
 
-    def _document(self, path: str) -> PagedDocument:
-        document = self._documents.get(path)
-        if document is None:
-            document = PagedDocument(path)
-            self._documents[path] = document
-            while len(self._documents) > OPEN_DOCUMENTS:
-                _, oldest = self._documents.popitem(last=False)
-                oldest.close()
-        else:
-            self._documents.move_to_end(path)
-        return document
-
     def _close_all(self) -> None:
-        for document in self._documents.values():
-            document.close()
-        self._documents.clear()
+        self._server.close()
         self._pages.clear()
 
 
