@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from allma_desktop.errors import AllmaError
+    from allma_desktop.events import AnswerDone
     from allma_desktop.gui.controllers.api_controller import ApiController
     from allma_desktop.gui.engine import Engine
     from allma_desktop.gui.widgets.chat_message import SourceView
@@ -219,6 +220,7 @@ class MainWindow(QMainWindow):
         self.chat_view.conversation_opened.connect(self.sidebar.select_conversation)
         self.chat_view.citation_requested.connect(self.open_citation)
         self.chat_view.viewer_requested.connect(self._open_in_viewer)
+        self.chat_controller.finished.connect(self._answer_finished)
         self.open_document_requested.connect(self.open_reader)
         self.events.open_conversation.connect(self.open_conversation)
         self.events.conversations_changed.connect(self._forget_deleted_conversation)
@@ -293,6 +295,10 @@ class MainWindow(QMainWindow):
         """Open the reader at a document's page (from the Library, say)."""
         self._make_room_for_reader()
         self.reader.show_target(ReaderTarget(document_id=document_id, page=page or None))
+
+    def _answer_finished(self, done: AnswerDone) -> None:
+        if done.sources:
+            self.reader_controller.warm_up()  # its citations may be clicked next
 
     def _open_in_viewer(self, path: str, page: int) -> None:
         """A source's "Open at page": the system viewer, told the page where it can be."""
@@ -426,6 +432,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_layout()
+        self.reader_controller.close()  # its page process; started again when needed
         super().closeEvent(event)
 
 

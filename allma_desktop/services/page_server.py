@@ -104,6 +104,12 @@ class PageServer:
             return result
         raise AssertionError("unreachable")
 
+    def start(self) -> None:
+        """Start the child now (it takes a moment: Python and PyMuPDF load), if not running."""
+        if not self.running:
+            self._stop()
+            self._start()
+
     def close(self) -> None:
         self._stop()
 

@@ -117,6 +117,16 @@ class ReaderController(QObject):
     def find(self, path: str, text: str, start_page: int, backwards: bool = False) -> None:
         self._engine.run(self._find(path, text, start_page, backwards))
 
+    def warm_up(self) -> None:
+        """Start the page process before it is needed (an answer with sources arrived)."""
+        self._engine.run(self._warm_up())
+
+    async def _warm_up(self) -> None:
+        try:
+            await self._in_worker(self._server.start)
+        except Exception:
+            log.warning("the reader's page process did not start", exc_info=True)
+
     def close(self) -> None:
         """Close the open documents and stop the worker (at quit); opening again restarts it."""
         worker, self._worker = self._worker, None
