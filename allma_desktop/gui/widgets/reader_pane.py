@@ -150,6 +150,7 @@ class ReaderPane(QFrame):
 
     def __init__(self, controller: ReaderController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._dark: bool | None = None  # the shade the page's desk was styled for
         self.setObjectName("readerPane")
         self.setMinimumWidth(320)
         self.controller = controller
@@ -437,6 +438,7 @@ class ReaderPane(QFrame):
 
     def _style_page_background(self) -> None:
         """A grey desk under the page, so a white page shows its edges (light and dark)."""
+        self._dark = is_dark()
         desk = current_colors().border
         self.page_scroll.setStyleSheet(
             f"QScrollArea#readerScroll {{ background: {desk}; border: none; }}"
@@ -445,7 +447,8 @@ class ReaderPane(QFrame):
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
-        if event.type() == QEvent.Type.ApplicationPaletteChange:
+        changes = (QEvent.Type.ApplicationPaletteChange, QEvent.Type.PaletteChange)
+        if event.type() in changes and is_dark() != self._dark:
             self._style_page_background()
             if self.document is not None and not self.document.paged:
                 self._show_text(self.document)  # the highlight's shade follows
