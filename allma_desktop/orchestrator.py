@@ -549,7 +549,11 @@ class Orchestrator:
         if answer.strip() and sources:
             # After the answer is out, so the check never holds up its last words.
             passages = {s.number: source_texts.get(s.chunk_id, s.snippet) for s in sources}
-            report = await asyncio.to_thread(check_answer, answer, passages)
+            try:
+                report = await asyncio.to_thread(check_answer, answer, passages)
+            except Exception:  # the answer stands without its check; never fail it after the fact
+                log.exception("checking answer %d against its sources failed", answer_message.id)
+                return
             if report.checked or report.unsupported_numbers:
                 try:
                     await asyncio.to_thread(conversations.set_grounding, answer_message.id, report)
