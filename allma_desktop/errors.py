@@ -104,6 +104,27 @@ class ModelMissing(OllamaError):
         self.role = role
 
 
+class WrongModelKind(OllamaError):
+    """A model picked for a job it cannot do: an embedding model to chat with, or the reverse.
+
+    ``role`` is the job it was picked for ("chat" or "embedding"); the message says what
+    the model is and what to pick instead, in the words of what the user did.
+    """
+
+    code = "wrong_model_kind"
+
+    def __init__(self, model: str, role: str) -> None:
+        if role == "embedding":
+            message = f"{model} cannot make embeddings: it is a chat model."
+            hint = "Pick an embedding model, such as nomic-embed-text."
+        else:
+            message = f"{model} cannot chat: it is an embedding model."
+            hint = "Pick a chat model, such as llama3.2."
+        super().__init__(message, hint)
+        self.model = model
+        self.role = role
+
+
 class StreamInterrupted(OllamaError):
     """The answer stream ended before Ollama said it was done."""
 

@@ -43,6 +43,7 @@ from allma_desktop.events import (
     ThinkingChunk,
     TokenChunk,
 )
+from allma_desktop.indexer import Indexer
 from allma_desktop.ingest import IngestPipeline
 from allma_desktop.ingest.reembed import embed_and_store
 from allma_desktop.ingest.store import discard_vectors
@@ -78,7 +79,7 @@ from allma_desktop.services.rag import (
     RAGService,
     RetrievalSettings,
 )
-from allma_desktop.services.storage import open_database
+from allma_desktop.services.storage import LibraryDatabase, open_database
 from allma_desktop.services.vectorstore.base import VectorStore
 from allma_desktop.services.vectorstore.factory import create_vector_store
 from allma_desktop.services.vectorstore.store_process import store_process_wanted
@@ -95,9 +96,10 @@ class HealthReport:
     store_path: str
     store_writable: bool
     store_error: AllmaError | None
-    documents: int
+    documents: int  # ready ones: the library's one definition (services.library)
     chunks: int
     collections: int
+    failed: int = 0  # documents that could not be read, counted apart
 
     @property
     def ok(self) -> bool:
@@ -122,6 +124,7 @@ class HealthReport:
             },
             "store": {"path": self.store_path, "writable": self.store_writable},
             "documents": self.documents,
+            "failed_documents": self.failed,
             "chunks": self.chunks,
             "collections": self.collections,
             "problems": [
@@ -155,6 +158,7 @@ class Orchestrator:
         self._db: object | None = None
         self._context_tokens: dict[str, int] = {}
         self._lock: EngineLock | None = None
+        self._indexer: Indexer | None = None
         self._startup_repair = DoctorReport()
 
     # --- lifecycle ---------------------------------------------------------------
@@ -194,12 +198,17 @@ class Orchestrator:
             self._startup_repair = DoctorReport()
 
     async def close(self) -> None:
+        if self._indexer is not None:
+            await self._indexer.close()
+            self._indexer = None
         await self.parse_worker.close()
         await self.llm.close()
         if self._store is not None:
             await asyncio.to_thread(self._store.close)
         db = self._db
-        if db is not None and hasattr(db, "close"):
+        if isinstance(db, LibraryDatabase):
+            db.close_all()  # every worker thread's connection: no -wal/-shm left behind
+        elif db is not None and hasattr(db, "close"):
             db.close()
         self._db = None
         if self._lock is not None:
@@ -223,6 +232,15 @@ class Orchestrator:
         if self._store is None:
             raise RuntimeError("Orchestrator.open() has not been awaited")
         return self._store
+
+    @property
+    def indexer(self) -> Indexer:
+        """The queue of files to index and the watched folders (``await indexer.start()``
+        in a front end that stays open: the app, ``allma watch run``, ``allma serve``)."""
+        if self._indexer is None:
+            self.library  # noqa: B018 - raises when the library is not open
+            self._indexer = Indexer(self)
+        return self._indexer
 
     @property
     def rag(self) -> RAGService:
@@ -623,6 +641,7 @@ class Orchestrator:
             documents=counts.documents,
             chunks=counts.chunks,
             collections=counts.collections,
+            failed=counts.failed,
         )
 
     # --- maintenance -------------------------------------------------------------
