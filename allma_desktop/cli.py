@@ -841,6 +841,29 @@ async def serve(
     return 0
 
 
+@cli.command()
+@click.option(
+    "--allow-add",
+    "add_roots",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, resolve_path=True, path_type=Path),
+    help="Also offer an add_files tool, for files inside this folder (repeatable).",
+)
+@engine_command
+async def mcp(orchestrator: Any, add_roots: tuple[Path, ...]) -> int:
+    """Serve your library to AI tools (Claude Desktop, VS Code, Cursor) over MCP on stdio.
+
+    An MCP host starts this command itself; see "Use from other apps" in Settings for a
+    ready-made configuration. Tools: search, ask, read_page, list_collections,
+    list_documents; with --allow-add, add_files too (read-only otherwise). Nothing is
+    printed to stdout but the protocol.
+    """
+    from allma_desktop.mcp_server import serve_stdio
+
+    await serve_stdio(orchestrator, add_roots)
+    return 0
+
+
 # --- vector stores -----------------------------------------------------------------
 
 

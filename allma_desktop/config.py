@@ -25,6 +25,7 @@ APP_NAME = "allma-desktop"
 SETTINGS_FILE_NAME = "settings.json"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 VECTOR_STORES = ("chroma", "chroma-http", "faiss", "qdrant")
+PROVIDERS = ("ollama", "openai-compatible")  # for chat (LLM_PROVIDER) and for embeddings
 MAX_CONNECT_TIMEOUT = 300.0  # seconds
 MAX_READ_TIMEOUT = 3600.0
 
@@ -82,6 +83,15 @@ class AppConfig:
     qdrant_api_key: str = ""
     # Extra headers on every request to Ollama (for an Ollama behind an authenticating proxy).
     ollama_headers: dict[str, str] = field(default_factory=dict)
+    # Which server answers chat and which embeds: Ollama (above), or any OpenAI-compatible
+    # server (LM Studio, llama.cpp, vLLM, Jan, LocalAI) at its URL up to /v1. The models
+    # are still ollama_model and ollama_embedding_model (LLM_MODEL / EMBEDDING_MODEL).
+    llm_provider: str = "ollama"
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    embedding_provider: str = "ollama"
+    embedding_base_url: str = ""
+    embedding_api_key: str = ""
 
     # --- derived paths -------------------------------------------------------
 
@@ -163,6 +173,31 @@ class AppConfig:
             raise ConfigError("ocr", self.ocr, "true or false")
         self._validate_timeouts()
         self._validate_vector_store()
+        self._validate_providers()
+
+    def _validate_providers(self) -> None:
+        for prefix, provider, url, key in (
+            ("LLM", self.llm_provider, self.llm_base_url, self.llm_api_key),
+            ("EMBEDDING", self.embedding_provider, self.embedding_base_url, self.embedding_api_key),
+        ):
+            if provider not in PROVIDERS:
+                raise ConfigError(f"{prefix}_PROVIDER", provider, ", ".join(PROVIDERS))
+            if provider != "ollama" or url:
+                if not url:
+                    raise ConfigError(
+                        f"{prefix}_BASE_URL",
+                        url,
+                        "the server's URL up to /v1, such as http://localhost:1234/v1 "
+                        "(LM Studio) or http://localhost:8080/v1 (llama.cpp)",
+                    )
+                _check_url(f"{prefix}_BASE_URL", url, example="http://localhost:1234/v1")
+            if any(ch.isspace() for ch in key):
+                raise ConfigError(f"{prefix}_API_KEY", "(hidden)", "a key without spaces, or empty")
+
+    @property
+    def uses_ollama(self) -> bool:
+        """Whether Ollama serves chat or embeddings (its address then matters)."""
+        return "ollama" in (self.llm_provider, self.embedding_provider)
 
     def _validate_timeouts(self) -> None:
         # ``not a < x <= b`` also refuses NaN, which every comparison fails.
@@ -214,6 +249,9 @@ class AppConfig:
 
 
 ENV_VARIABLES: dict[str, str] = {
+    # The models by names that fit any provider; OLLAMA_MODEL & co. set the same and win.
+    "LLM_MODEL": "ollama_model",
+    "EMBEDDING_MODEL": "ollama_embedding_model",
     "OLLAMA_HOST": "ollama_host",
     "OLLAMA_MODEL": "ollama_model",
     "OLLAMA_EMBEDDING_MODEL": "ollama_embedding_model",
@@ -234,6 +272,12 @@ ENV_VARIABLES: dict[str, str] = {
     "OLLAMA_HEADERS": "ollama_headers",
     "OLLAMA_CONNECT_TIMEOUT": "ollama_connect_timeout",
     "OLLAMA_READ_TIMEOUT": "request_timeout",
+    "LLM_PROVIDER": "llm_provider",
+    "LLM_BASE_URL": "llm_base_url",
+    "LLM_API_KEY": "llm_api_key",
+    "EMBEDDING_PROVIDER": "embedding_provider",
+    "EMBEDDING_BASE_URL": "embedding_base_url",
+    "EMBEDDING_API_KEY": "embedding_api_key",
 }
 
 # Which variable name to blame when a key's value is bad.
@@ -271,8 +315,10 @@ def _parse_value(key: str, value: Any) -> Any:
         return str(value).upper()
     if key == "ollama_host":
         return _normalise_host(str(value))
-    if key == "vector_store":
+    if key in {"vector_store", "llm_provider", "embedding_provider"}:
         return str(value).strip().lower()
+    if key in {"llm_base_url", "embedding_base_url"}:
+        return str(value).strip().rstrip("/")
     if key == "qdrant_url":
         return str(value).strip().rstrip("/")
     if key == "ollama_headers":

@@ -56,14 +56,20 @@ from allma_desktop.services.documents.parse_worker import ParseWorker
 from allma_desktop.services.documents.service import DocumentService
 from allma_desktop.services.engine_lock import EngineLock
 from allma_desktop.services.keyword_index import KeywordIndex
-from allma_desktop.services.library import CollectionRecord, DocumentRecord, LibraryService
+from allma_desktop.services.library import (
+    CollectionRecord,
+    DocumentRecord,
+    LibraryService,
+    text_of_chunks,
+)
 from allma_desktop.services.llm import (
+    LLMService,
     ModelDetails,
     ModelInfo,
     OllamaHealth,
-    OllamaService,
     PullProgress,
 )
+from allma_desktop.services.model_servers import create_llm_service
 from allma_desktop.services.prompting import (
     build_messages,
     chat_options,
@@ -137,7 +143,7 @@ class Orchestrator:
 
     def __init__(self, config: AppConfig, store: VectorStore | None = None) -> None:
         self.config = config
-        self.llm = OllamaService.from_config(config)
+        self.llm: LLMService = create_llm_service(config)
         self.documents = DocumentService(
             chunk_size=config.chunk_size, chunk_overlap=config.chunk_overlap
         )
@@ -268,6 +274,20 @@ class Orchestrator:
 
     def list_documents(self, collection_id: int | None = None) -> list[DocumentRecord]:
         return self.library.list_documents(collection_id=collection_id)
+
+    def document(self, document_id: str) -> DocumentRecord:
+        return self.library.get_document(document_id)
+
+    async def document_text(self, document_id: str, page: int | None = None) -> str:
+        """The stored text of a document, or of one of its pages, from its chunk texts.
+
+        Read from SQLite, so the file need not be on disk. ``page`` is 1-based; a
+        document without pages (Markdown, text) is one page.
+        """
+        chunks = await asyncio.to_thread(self.library.chunk_texts, document_id)
+        if page is not None:
+            chunks = [c for c in chunks if (c.page or 1) == page]
+        return text_of_chunks(chunks)
 
     async def remove_document(self, document_id: str) -> DocumentRecord:
         record = self.library.delete_document(document_id)
@@ -562,6 +582,10 @@ class Orchestrator:
             completion_tokens=completion_tokens,
             duration_ms=duration_ms,
         )
+
+    async def source_texts(self, sources: Sequence[Source]) -> dict[str, str]:
+        """Each source's whole passage, by chunk id (a ``Source.snippet`` is cut for display)."""
+        return await asyncio.to_thread(self._source_texts, sources)
 
     def _source_texts(self, sources: Sequence[Source]) -> dict[str, str]:
         """Full chunk texts for the prompt (snippets are cut for display)."""

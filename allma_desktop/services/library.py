@@ -128,6 +128,28 @@ def normalize_path(path: str | os.PathLike[str]) -> str:
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
 
 
+def text_of_chunks(chunks: Iterable[Chunk]) -> str:
+    """The text that ``chunks`` cover, each character once.
+
+    Neighbouring chunks overlap (``chunk_overlap``); their spans index the parsed
+    document's text, so the overlap is dropped by span. A gap between spans (a page
+    break, text no chunk kept) becomes a blank line.
+    """
+    parts: list[str] = []
+    end = -1
+    for chunk in sorted(chunks, key=lambda c: (c.char_start, c.char_end)):
+        if chunk.char_end <= end:
+            continue  # wholly inside what is already there
+        if end < 0 or chunk.char_start > end:
+            if parts:
+                parts.append("\n\n")
+            parts.append(chunk.text)
+        else:
+            parts.append(chunk.text[end - chunk.char_start :])
+        end = chunk.char_end
+    return "".join(parts).strip()
+
+
 def _collection_record(row: Collection) -> CollectionRecord:
     return CollectionRecord(
         id=row.id,

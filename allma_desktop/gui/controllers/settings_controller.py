@@ -222,9 +222,9 @@ class SettingsController(QObject):
 
     async def _test(self, candidate: AppConfig) -> None:
         # A throw-away client: the address being tested is not the engine's yet.
-        from allma_desktop.services.llm import OllamaService
+        from allma_desktop.services.model_servers import create_llm_service
 
-        service = OllamaService.from_config(candidate, timeout=CONNECTION_TEST_TIMEOUT)
+        service = create_llm_service(candidate, timeout=CONNECTION_TEST_TIMEOUT)
         try:
             health = await service.health(candidate.ollama_model, candidate.ollama_embedding_model)
         except AllmaError as error:
@@ -236,7 +236,7 @@ class SettingsController(QObject):
             await service.close()
         if health.reachable:
             count = len(health.models)
-            message = f"Connected to Ollama {health.version or ''} · {count} model"
+            message = f"Connected to {health.server} {health.version or ''} · {count} model"
             message = message.replace("  ", " ") + ("s" if count != 1 else "")
         else:
             message = str(health.error) if health.error else "Ollama did not answer."
@@ -541,9 +541,9 @@ class SettingsController(QObject):
         Ollama that does not answer is no reason to refuse: the status bar says so.
         """
         from allma_desktop.errors import ModelMissing, OllamaUnreachable, WrongModelKind
-        from allma_desktop.services.llm import OllamaService
+        from allma_desktop.services.model_servers import create_llm_service
 
-        service = OllamaService.from_config(new, timeout=MODEL_CHECK_TIMEOUT)
+        service = create_llm_service(new, timeout=MODEL_CHECK_TIMEOUT)
         try:
             if new.ollama_model != old.ollama_model:
                 await service.check_chat_model(new.ollama_model)

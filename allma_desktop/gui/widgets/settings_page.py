@@ -79,6 +79,12 @@ FIELD_LABELS = {
     "chroma_token": "Token",
     "qdrant_url": "Qdrant server",
     "qdrant_api_key": "API key",
+    "llm_provider": "Chat from",
+    "llm_base_url": "Chat server address",
+    "llm_api_key": "Chat server API key",
+    "embedding_provider": "Embeddings from",
+    "embedding_base_url": "Embedding server address",
+    "embedding_api_key": "Embedding server API key",
 }
 STORE_LABELS = {
     "chroma": "Chroma, on this computer",
@@ -183,12 +189,20 @@ class SettingsPage(QWidget):
         title = QLabel("Settings", body)
         title.setObjectName("pageTitle")
         column.addWidget(title)
+        # Cards of their own modules (they subclass SettingsCard, defined above).
+        from allma_desktop.gui.widgets.mcp_card import McpCard
+        from allma_desktop.gui.widgets.model_server_card import ModelServerCard
+
+        self.model_server_card = ModelServerCard(body)
+        self.mcp_card = McpCard(body)
         for card in (
+            self.model_server_card,
             self._connection_card(body),
             self._models_card(body),
             self._answers_card(body),
             self._retrieval_card(body),
             *([self._api_card(body)] if self.api is not None else []),
+            self.mcp_card,
             self._appearance_card(body),
             self._vector_store_card(body),
             self._storage_card(body),
@@ -643,6 +657,7 @@ class SettingsPage(QWidget):
     # --- values -----------------------------------------------------------------------------
 
     def load(self, config: AppConfig) -> None:
+        self.model_server_card.load(config)
         self.host_edit.setText(config.ollama_host)
         models = self.controller.models
         self._set_models(
@@ -700,6 +715,7 @@ class SettingsPage(QWidget):
             "ollama_connect_timeout": self.connect_timeout_spin.value(),
             "request_timeout": self.read_timeout_spin.value(),
             **self.store_connection(),
+            **self.model_server_card.changes(),
         }
 
     def store_connection(self) -> dict[str, Any]:
