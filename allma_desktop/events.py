@@ -29,6 +29,7 @@ class Source:
     heading_path: tuple[str, ...] = ()
     char_start: int = 0
     char_end: int = 0
+    ocr: bool = False  # its page was read by OCR (a scan or a picture)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -41,6 +42,7 @@ class Source:
             "document_id": self.document_id,
             "chunk_id": self.chunk_id,
             "heading_path": list(self.heading_path),
+            "ocr": self.ocr,
         }
 
 
