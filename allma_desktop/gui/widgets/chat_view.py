@@ -34,8 +34,9 @@ NO_DOCUMENTS = -1  # collection combo value: answer without documents
 
 
 def source_view(source: Source | SourceRecord) -> SourceView:
-    ocr = bool(getattr(source, "ocr", False))  # a stored record does not say
-    return SourceView(source.number, source.path, source.title, source.page, source.snippet, ocr)
+    return SourceView(
+        source.number, source.path, source.title, source.page, source.snippet, source.ocr
+    )
 
 
 class ChatInput(QPlainTextEdit):
