@@ -70,6 +70,16 @@ class FileParsed:
 
 
 @dataclass(frozen=True)
+class PageRecognised:
+    """OCR is about to read one page of a file (a scan, a picture): reading it takes a
+    second or two, so long scans show their progress page by page."""
+
+    path: str
+    page: int  # 1-based
+    pages: int  # the file's page count
+
+
+@dataclass(frozen=True)
 class EmbedProgress:
     path: str
     chunks_done: int
@@ -120,6 +130,7 @@ class IngestFinished:
 IngestEvent = (
     IngestStarted
     | FileStarted
+    | PageRecognised
     | FileParsed
     | EmbedProgress
     | FileFinished

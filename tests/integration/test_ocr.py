@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from allma_desktop.config import AppConfig
-from allma_desktop.events import AnswerDone, FileFinished
+from allma_desktop.events import AnswerDone, FileFinished, FileParsed, PageRecognised
 from allma_desktop.orchestrator import Orchestrator
 from tests.invariants import assert_library_consistent
 from tests.scans import (
@@ -105,6 +105,27 @@ async def test_mixed_pdf_keeps_its_scanned_page_and_leaves_text_pages_alone(
     assert (scanned.page, scanned.ocr) == (2, True)
     assert (typed.page, typed.ocr) == (1, False)
     assert typed.snippet.startswith(TEXT_FACT)  # the text layer, verbatim: not recognised
+
+
+async def test_ingest_reports_each_page_ocr_reads_before_the_file_is_parsed(
+    orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    mixed = write_mixed_pdf(
+        tmp_path / "mixed.pdf",
+        [(TEXT_FACT, False), (SCANNED_FACT, True), (SECOND_SCANNED_FACT, True)],
+    )
+
+    events = await collect(orchestrator.ingest([mixed]))
+    progress = [
+        (type(e).__name__, getattr(e, "page", None))
+        for e in events
+        if isinstance(e, PageRecognised | FileParsed)
+    ]
+
+    assert progress == [("PageRecognised", 2), ("PageRecognised", 3), ("FileParsed", None)]
+    assert {(e.path, e.pages) for e in events if isinstance(e, PageRecognised)} == {
+        (str(mixed.resolve()), 3)
+    }
 
 
 async def test_png_picture_is_indexed_as_a_citable_page(

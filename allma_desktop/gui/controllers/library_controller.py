@@ -33,6 +33,7 @@ from allma_desktop.events import (
     FileStarted,
     IngestEvent,
     IngestFinished,
+    PageRecognised,
 )
 
 if TYPE_CHECKING:
@@ -544,6 +545,9 @@ class LibraryController(QObject):
             row = self._row(event.path, cid) or self._new_row(event.path, cid, "indexing")
             self._current_fraction = 0.0
             self._set_row(replace(row, status="indexing", fraction=0.0, reason="", hint=""))
+        elif isinstance(event, PageRecognised):  # OCR reads a scan: its share of parsing
+            self._current_fraction = PARSED_FRACTION * (event.page - 1) / max(event.pages, 1)
+            self._update_progress(item, event.path, self._current_fraction)
         elif isinstance(event, FileParsed):
             self._current_fraction = PARSED_FRACTION
             self._update_progress(
