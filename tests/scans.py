@@ -53,6 +53,17 @@ def write_picture(path: Path, text: str) -> Path:
     return path
 
 
+def write_webp(path: Path, text: str) -> Path:
+    """A WebP picture of a page of ``text`` (through Pillow: MuPDF writes no WebP)."""
+    from PIL import Image
+
+    picture = page_picture(text)
+    Image.frombytes("RGB", (picture.width, picture.height), picture.samples).save(
+        path, "WEBP", quality=90
+    )
+    return path
+
+
 def write_tiff(path: Path, pages: Sequence[str], dpi: int = SCAN_DPI) -> Path:
     """A multi-page TIFF (8-bit gray, uncompressed), one image of each text per page.
 

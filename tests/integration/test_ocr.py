@@ -22,6 +22,7 @@ from tests.scans import (
     write_picture,
     write_scanned_pdf,
     write_tiff,
+    write_webp,
 )
 
 SCANNED_FACT = "The lighthouse lamp is cleaned with vinegar every Friday."
@@ -138,6 +139,37 @@ async def test_png_picture_is_indexed_as_a_citable_page(
 
     assert results["whiteboard.png"].status == "indexed"
     assert (source.path, source.page, source.ocr) == (str(picture.resolve()), 1, True)
+
+
+async def test_webp_and_jpeg_pictures_are_indexed(
+    orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    webp = write_webp(tmp_path / "screenshot.webp", SCANNED_FACT)
+    jpeg = write_picture(tmp_path / "photo.jpeg", SECOND_SCANNED_FACT)
+
+    results = await ingest(orchestrator, [webp, jpeg])
+    from_webp = (await orchestrator.search("How is the lighthouse lamp cleaned?"))[0]
+    from_jpeg = (await orchestrator.search("How often do fog signals sound in storms?"))[0]
+
+    assert results["screenshot.webp"].status == results["photo.jpeg"].status == "indexed"
+    assert (from_webp.path, from_webp.page) == (str(webp.resolve()), 1)
+    assert (from_jpeg.path, from_jpeg.page) == (str(jpeg.resolve()), 1)
+
+
+async def test_a_picture_that_is_not_one_fails_as_unreadable(
+    orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    fake = tmp_path / "holiday.webp"
+    fake.write_bytes(b"RIFF\x10\x00\x00\x00WEBPVP8 garbage")
+    renamed_pdf = write_scanned_pdf(tmp_path / "letter.pdf", [SCANNED_FACT]).rename(
+        tmp_path / "letter.png"
+    )
+
+    results = await ingest(orchestrator, [fake, renamed_pdf])
+
+    assert results["holiday.webp"].status == "failed"
+    assert "not a readable picture" in results["holiday.webp"].reason
+    assert "not a picture (looks like PDF document)" in results["letter.png"].reason
 
 
 async def test_each_page_of_a_multi_page_tiff_is_a_citable_page(

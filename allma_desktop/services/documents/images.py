@@ -1,12 +1,14 @@
 """Pictures as documents: screenshots, photos of receipts and whiteboards, scanned letters.
 
 PyMuPDF opens an image as a document of pages (a multi-page TIFF has one page per
-image); OCR reads each page, and each page is a citable page. With OCR off a picture
-gives no text, and the file fails saying so.
+image); OCR reads each page, and each page is a citable page. MuPDF does not read WebP:
+Pillow decodes those (each frame a page). With OCR off a picture gives no text, and the
+file fails saying so.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,8 @@ EXTENSIONS: dict[str, str] = {
     ".bmp": "bmp",
     ".gif": "gif",
 }
+_PILLOW_EXTENSIONS = frozenset({".webp"})  # formats MuPDF does not read
+_DEFAULT_PIXELS_PER_INCH = 96.0  # a screen's, for pictures that do not say
 _PICTURE_LABELS = frozenset({"PNG image", "JPEG image", "GIF image", "TIFF image", "WebP image"})
 
 
@@ -46,10 +50,34 @@ def _open(path: Path) -> Any:
     pymupdf = import_pymupdf()
     pymupdf.TOOLS.mupdf_display_errors(False)
     pymupdf.TOOLS.mupdf_display_warnings(False)
+    if path.suffix.lower() in _PILLOW_EXTENSIONS:
+        return _open_with_pillow(path, pymupdf)
     try:
         return pymupdf.open(str(path), filetype=EXTENSIONS.get(path.suffix.lower()))
     except mupdf_errors() as exc:
         raise CorruptDocument(path, f"not a readable picture ({exc})") from exc
+
+
+def _open_with_pillow(path: Path, pymupdf: Any) -> Any:
+    """A document with a page for each frame of the picture, decoded by Pillow."""
+    from PIL import Image, ImageSequence, UnidentifiedImageError
+
+    document = pymupdf.open()
+    try:
+        with Image.open(path) as picture:
+            for frame in ImageSequence.Iterator(picture):
+                x_ppi, y_ppi = frame.info.get("dpi") or (_DEFAULT_PIXELS_PER_INCH,) * 2
+                png = io.BytesIO()
+                frame.convert("RGB").save(png, "PNG")
+                page = document.new_page(
+                    width=frame.width * 72.0 / (x_ppi or _DEFAULT_PIXELS_PER_INCH),
+                    height=frame.height * 72.0 / (y_ppi or _DEFAULT_PIXELS_PER_INCH),
+                )
+                page.insert_image(page.rect, stream=png.getvalue())
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        document.close()
+        raise CorruptDocument(path, f"not a readable picture ({exc})") from exc
+    return document
 
 
 def parse_image(path: Path) -> ParsedDocument:
