@@ -34,13 +34,16 @@ def write_scanned_pdf(path: Path, pages: Sequence[str]) -> Path:
     return path
 
 
-def write_mixed_pdf(path: Path, pages: Sequence[tuple[str, bool]]) -> Path:
-    """A PDF of text pages and scanned pages: ``(text, scanned)`` for each page."""
+def write_mixed_pdf(path: Path, pages: Sequence[tuple[str, bool]], stamp: str = "") -> Path:
+    """A PDF of text pages and scanned pages: ``(text, scanned)`` for each page; each
+    scanned page gets ``stamp`` as text at its foot (as a scanner's software adds)."""
     document = pymupdf.open()
     for text, scanned in pages:
         page = document.new_page()
         if scanned:
             page.insert_image(page.rect, pixmap=page_picture(text))
+            if stamp:
+                page.insert_text((72, page.rect.height - 30), stamp, fontsize=9)
         else:
             page.insert_textbox(pymupdf.Rect(72, 72, 540, 700), text, fontsize=11)
     document.save(path)

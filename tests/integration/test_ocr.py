@@ -108,6 +108,22 @@ async def test_mixed_pdf_keeps_its_scanned_page_and_leaves_text_pages_alone(
     assert typed.snippet.startswith(TEXT_FACT)  # the text layer, verbatim: not recognised
 
 
+async def test_a_scanned_page_with_a_stamped_page_number_is_still_read_by_ocr(
+    orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    mixed = write_mixed_pdf(
+        tmp_path / "stamped.pdf", [(TEXT_FACT, False), (SCANNED_FACT, True)], stamp="Page 2"
+    )
+
+    await ingest(orchestrator, [mixed])
+    scanned = (await orchestrator.search("How is the lighthouse lamp cleaned?"))[0]
+    typed = (await orchestrator.search("Where does the harbour master keep the tide tables?"))[0]
+
+    assert (scanned.page, scanned.ocr) == (2, True)
+    assert "vinegar" in scanned.snippet
+    assert (typed.page, typed.ocr) == (1, False)
+
+
 async def test_ingest_reports_each_page_ocr_reads_before_the_file_is_parsed(
     orchestrator: Orchestrator, tmp_path: Path
 ) -> None:

@@ -52,6 +52,8 @@ _ZIP_FORMATS = frozenset({"epub", "xps", "cbz"})
 # Formats whose pages are fixed pictures of a page, so a page without text is worth OCR;
 # an e-book's pages are its text laid out, and one without text is an illustration.
 _OCR_FORMATS = frozenset({"pdf", "xps", "cbz"})
+_STAMP_CHARACTERS = 40  # at most this much text on a page that is mostly a picture...
+_SCAN_COVERAGE = 0.5  # ...covering at least this share of the page: a scan, read by OCR
 
 _MARGIN_FRACTION = 0.08  # top and bottom 8% of a page hold running headers and footers
 _MIN_PAGES_FOR_REPEATS = 4
@@ -325,6 +327,20 @@ class _PagedText:
     ocr_missing: bool = False  # OCR is on but its language data cannot be found
 
 
+def _scan_with_a_stamp(page: Any, blocks: list[_PageBlock]) -> bool:
+    """Whether a page with a little text (a page number or a stamp added to a scan) is
+    mostly a picture: then its text layer is not what the page says, and OCR reads it."""
+    if sum(len(block.text) for block in blocks) > _STAMP_CHARACTERS:
+        return False
+    area = abs(page.rect)
+    if not area:
+        return False
+    covered = 0.0
+    for image in page.get_image_info():
+        covered += abs(page.rect & import_pymupdf().Rect(image["bbox"]))
+    return bool(covered >= area * _SCAN_COVERAGE)
+
+
 class _PageReader:
     """Reads a page's text layer, and has OCR read the pages where that gives nothing."""
 
@@ -340,11 +356,17 @@ class _PageReader:
     def blocks(self, page: Any, text_page: Any, page_number: int) -> list[_PageBlock]:
         blocks, undecodable = _page_blocks(page, text_page, page_number)
         if blocks:
-            return blocks
+            if self.tessdata is None or not _scan_with_a_stamp(page, blocks):
+                return blocks
+            return self._recognised(page, page_number) or blocks
         self.undecodable_pages += undecodable
         self.needed_ocr = True
         if self.tessdata is None:
             return blocks
+        return self._recognised(page, page_number)
+
+    def _recognised(self, page: Any, page_number: int) -> list[_PageBlock]:
+        assert self.tessdata is not None
         if self.settings.on_page is not None:
             self.settings.on_page(page_number, self.page_count)
         self.recognised_pages += 1
