@@ -58,3 +58,30 @@ def test_languages_come_from_allma_ocr_languages(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv(ocr.LANGUAGES_ENV, "eng, deu")
 
     assert ocr.OcrSettings().languages == "eng+deu"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The lighthouse lamp is cleaned with vinegar every Friday.",
+        "Ferry timetable\nDeparts 12:00, arrives 12:45; 3.50 EUR.",
+        "Das Fährschiff fährt sonntags um zwölf Uhr.",
+        "フェリーは日曜日の正午に出発します。 島行き 時刻表",
+    ],
+)
+def test_recognised_text_is_kept(text: str) -> None:
+    assert ocr.looks_like_text([text])
+
+
+@pytest.mark.parametrize(
+    "noise",
+    [
+        "A f back! ' ‘ “4 ' eo ly",  # what OCR made of a photo in the corpus
+        "—— NNANNN NNN 8 8 . . . . . 7",
+        "i) & Oo Oo a Xl Oo Oo i) & Oo Oo",
+        "_— MS IN } % a, ; a f ‘ - kee( u . \\ ti - he",
+        "",
+    ],
+)
+def test_noise_from_pictures_is_dropped(noise: str) -> None:
+    assert not ocr.looks_like_text([noise])

@@ -21,6 +21,7 @@ import contextvars
 import logging
 import math
 import os
+import string
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -165,4 +166,42 @@ def recognise_page(page: Any, languages: str, tessdata: Path) -> list[str]:
     for *_box, raw, _number, block_type in page.get_text("blocks", textpage=textpage):
         if block_type == 0:
             texts.append(str(raw))
-    return texts
+    return texts if looks_like_text(texts) else []
+
+
+# --- telling text from noise ---------------------------------------------------------
+
+_EDGE_PUNCTUATION = string.punctuation + "‘’“”«»—–…·•" + "。、，！？：；「」『』（）"
+_NUMBER_CHARACTERS = frozenset("0123456789.,:/-%")
+_VOWELS = frozenset("aeiouyAEIOUY")
+MIN_WORDS = 3  # fewer words than this on a page: shapes in a photo, not text
+MIN_GOOD_SHARE = 0.5  # of the tokens that are not short (1-2 letters) words
+
+
+def _token_kind(token: str) -> str:
+    """ "word", "number", "short" (a letter or two: "a", "of", often noise) or "noise"."""
+    core = token.strip(_EDGE_PUNCTUATION)
+    if not core:
+        return "noise"
+    if core.isalpha():
+        if len(core) <= 2:
+            return "short"
+        if core.lower() == core.upper():  # a script without case (CJK, Thai, ...)
+            return "word"
+        well_cased = core.islower() or core.isupper() or core.istitle()
+        has_vowel = not core.isascii() or not _VOWELS.isdisjoint(core)
+        return "word" if well_cased and has_vowel else "noise"
+    if any(c.isdigit() for c in core) and set(core) <= _NUMBER_CHARACTERS:
+        return "number"
+    return "noise"
+
+
+def looks_like_text(texts: list[str]) -> bool:
+    """Whether what OCR read on a page is text, not the noise it makes of a photo or a
+    drawing ("A f back! ' ‘ eo ly"): enough real words, and more words and numbers than
+    fragments. MuPDF's OCR gives no confidence per word, so the words are judged."""
+    kinds = [_token_kind(token) for text in texts for token in text.split()]
+    words = kinds.count("word")
+    good = words + kinds.count("number")
+    judged = good + kinds.count("noise")
+    return words >= MIN_WORDS and good >= judged * MIN_GOOD_SHARE
