@@ -343,46 +343,35 @@ def test_a_non_loopback_api_host_shows_the_exposure_warning(qtbot: QtBot, engine
     assert "other machines on the network" in page.api_warning_label.text()
 
 
-def test_the_ocr_choice_is_saved_to_the_settings_file(
-    qtbot: QtBot, engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(ocr, "tesseract_on_path", lambda: True)
-    monkeypatch.setattr(ocr, "tesseract_available", lambda: True)
+def test_ocr_is_on_by_default_and_turning_it_off_is_saved(qtbot: QtBot, engine: Engine) -> None:
     page = SettingsPage(SettingsController(engine))
     qtbot.addWidget(page)
-    page.ocr_check.setChecked(True)
+    assert page.ocr_check.isEnabled() and page.ocr_check.isChecked()
+
+    page.ocr_check.setChecked(False)
     with qtbot.waitSignal(engine.events.settings_changed, timeout=TIMEOUT_MS):
         page.save_button.click()
 
-    assert AppConfig.from_env().ocr is True
-    assert '"ocr": true' in settings_path().read_text(encoding="utf-8")
+    assert AppConfig.from_env().ocr is False
+    assert '"ocr": false' in settings_path().read_text(encoding="utf-8")
 
 
-def test_ocr_is_disabled_with_a_hint_without_tesseract(
-    qtbot: QtBot, engine: Engine, monkeypatch: pytest.MonkeyPatch
+def test_the_ocr_hint_names_the_installed_languages(qtbot: QtBot, engine: Engine) -> None:
+    page = SettingsPage(SettingsController(engine))
+    qtbot.addWidget(page)
+
+    assert "Languages: eng" in page.ocr_hint.text()
+
+
+def test_ocr_is_disabled_with_a_hint_without_its_language_data(
+    qtbot: QtBot, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ocr, "tesseract_on_path", lambda: False)
+    monkeypatch.setenv(ocr.TESSDATA_ENV, str(tmp_path / "no-language-data"))
     page = SettingsPage(SettingsController(engine))
     qtbot.addWidget(page)
 
     assert not page.ocr_check.isEnabled()
-    assert "Install tesseract to enable" in page.ocr_check.toolTip()
-    assert page.ocr_hint.text() == OCR_UNAVAILABLE_HINT
-
-
-def test_turning_ocr_on_without_its_language_data_unticks_it_with_a_hint(
-    qtbot: QtBot, engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(ocr, "tesseract_on_path", lambda: True)
-    monkeypatch.setattr(ocr, "tesseract_available", lambda: False)
-    page = SettingsPage(SettingsController(engine))
-    qtbot.addWidget(page)
-    assert page.ocr_check.isEnabled()
-
-    page.ocr_check.setChecked(True)
-
-    assert not page.ocr_check.isChecked()
-    assert not page.ocr_check.isEnabled()
+    assert "language data is missing" in page.ocr_check.toolTip()
     assert page.ocr_hint.text() == OCR_UNAVAILABLE_HINT
 
 

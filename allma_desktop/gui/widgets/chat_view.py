@@ -35,7 +35,9 @@ NO_DOCUMENTS = -1  # collection combo value: answer without documents
 
 
 def source_view(source: Source | SourceRecord) -> SourceView:
-    return SourceView(source.number, source.path, source.title, source.page, source.snippet)
+    return SourceView(
+        source.number, source.path, source.title, source.page, source.snippet, source.ocr
+    )
 
 
 class ChatInput(QPlainTextEdit):

@@ -56,7 +56,14 @@ API_DESCRIPTION = (
     "Lets scripts and OpenAI-compatible tools use your library while Allma runs. "
     "Clients send the token below."
 )
-OCR_UNAVAILABLE_HINT = "Install tesseract to enable (it reads the text in scanned pages)."
+OCR_HINT = (
+    "Pages without usable text (scans, broken fonts) and pictures are read from their image:"
+    " a second or two a page."
+)
+OCR_UNAVAILABLE_HINT = (
+    "OCR's language data is missing: reinstall the app, or set ALLMA_TESSDATA to a folder"
+    " of Tesseract .traineddata files."
+)
 # Hosts known to be this machine without importing the API package (FastAPI, uvicorn).
 PLAIN_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 FIELD_LABELS = {
@@ -385,34 +392,28 @@ class SettingsPage(QWidget):
         self._add(card, "top_k", self.top_k_spin)
         self.hybrid_check = QCheckBox("Combine keyword and meaning search (hybrid)", card)
         card.form.addRow("Hybrid search", self.hybrid_check)
-        self.ocr_check = QCheckBox("Read scanned PDFs with OCR", card)
-        self.ocr_check.setAccessibleName("Read scanned PDFs with OCR")
+        self.ocr_check = QCheckBox("Read scanned pages and pictures with OCR", card)
+        self.ocr_check.setAccessibleName("Read scanned pages and pictures with OCR")
         holder = QWidget(card)
         rows = QVBoxLayout(holder)
         rows.setContentsMargins(0, 0, 0, 0)
         rows.setSpacing(3)
         rows.addWidget(self.ocr_check)
-        self.ocr_hint = QLabel("Slow: seconds per page. Only for PDFs without text.", holder)
+        self.ocr_hint = QLabel(OCR_HINT, holder)
         self.ocr_hint.setObjectName("fieldHint")
         self.ocr_hint.setWordWrap(True)
         rows.addWidget(self.ocr_hint)
-        # Only the PATH check while the window is built: the full check imports PyMuPDF
-        # (about a second and 100 MB), so it waits until the user turns OCR on.
-        if not ocr.tesseract_on_path():
-            self._disable_ocr()
-        self.ocr_check.toggled.connect(self._check_ocr_when_turned_on)
-        card.form.addRow("Scanned PDFs", holder)
+        # A look for the language data's files only: no PyMuPDF import while the window
+        # is built.
+        languages = ocr.installed_languages()
+        if languages:
+            self.ocr_hint.setText(f"{OCR_HINT} Languages: {', '.join(languages)}.")
+        else:
+            self.ocr_check.setEnabled(False)
+            self.ocr_check.setToolTip(OCR_UNAVAILABLE_HINT)
+            self.ocr_hint.setText(OCR_UNAVAILABLE_HINT)
+        card.form.addRow("Scans and pictures", holder)
         return card
-
-    def _check_ocr_when_turned_on(self, checked: bool) -> None:
-        if checked and not ocr.tesseract_available():
-            self.ocr_check.setChecked(False)
-            self._disable_ocr()
-
-    def _disable_ocr(self) -> None:
-        self.ocr_check.setEnabled(False)
-        self.ocr_check.setToolTip(OCR_UNAVAILABLE_HINT)
-        self.ocr_hint.setText(OCR_UNAVAILABLE_HINT)
 
     def _api_card(self, parent: QWidget) -> SettingsCard:
         assert self.api is not None
