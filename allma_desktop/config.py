@@ -76,7 +76,9 @@ class AppConfig:
     # seconds, but wait minutes for data, since a large model can take that long to load.
     ollama_connect_timeout: float = 5.0
     request_timeout: float = 300.0  # each wait for data from Ollama (OLLAMA_READ_TIMEOUT)
-    ocr: bool = False  # read text-less (scanned) PDFs with tesseract, when it is installed
+    # Read pages without usable text (scans, broken fonts) and pictures with OCR, through
+    # MuPDF's built-in Tesseract and the language data that ships with the app.
+    ocr: bool = True
     # Where vectors live: embedded Chroma (default), a Chroma server, FAISS, or Qdrant.
     vector_store: str = "chroma"
     chroma_host: str = "localhost"

@@ -690,6 +690,7 @@ def _source_record(source: Source) -> SourceRecord:
         page=source.page,
         score=source.score,
         snippet=source.snippet,
+        ocr=source.ocr,
     )
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import peewee
-from peewee import JOIN, SQL, SqliteDatabase, fn
+from peewee import JOIN, SQL, SqliteDatabase, chunked, fn
 
 from allma_desktop.errors import NotFound
 from allma_desktop.services.grounding import GroundingReport
@@ -26,6 +26,7 @@ from allma_desktop.services.storage import (
     Conversation,
     Message,
     MessageSource,
+    OcrChunk,
     as_utc,
     translating_store_errors,
     tuple_rows,
@@ -59,6 +60,7 @@ class SourceRecord:
     page: int | None
     score: float
     snippet: str
+    ocr: bool = False  # its passage is still marked as read by OCR in the library
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _source_record(row: MessageSource) -> SourceRecord:
+def _source_record(row: MessageSource, read_by_ocr: Container[str] = ()) -> SourceRecord:
     return SourceRecord(
         number=row.number,
         document_id=row.document_id,
@@ -115,7 +117,17 @@ def _source_record(row: MessageSource) -> SourceRecord:
         page=row.page,
         score=row.score,
         snippet=row.snippet,
+        ocr=row.chunk_id in read_by_ocr,
     )
+
+
+def _read_by_ocr(rows: Sequence[MessageSource]) -> set[str]:
+    """Which of the sources' chunks the library marks as read by OCR (``ocr_chunk``)."""
+    found: set[str] = set()
+    for batch in chunked(sorted({row.chunk_id for row in rows}), 500):
+        query = OcrChunk.select(OcrChunk.chunk_id).where(OcrChunk.chunk_id.in_(batch))
+        found.update(chunk_id for (chunk_id,) in tuple_rows(query))
+    return found
 
 
 def _grounding(report: str | None) -> GroundingReport | None:
@@ -358,8 +370,10 @@ class ConversationService:
                 .where(Message.conversation == conversation_id)
                 .order_by(MessageSource.message, MessageSource.number, MessageSource.id)
             )
-            for source in source_rows:
-                sources[source.__data__["message"]].append(_source_record(source))
+            source_list = builtins.list(source_rows)
+            read_by_ocr = _read_by_ocr(source_list)
+            for source in source_list:
+                sources[source.__data__["message"]].append(_source_record(source, read_by_ocr))
         checks = self._checks([row.id for row in rows])
         return [_message_record(row, tuple(sources[row.id]), checks.get(row.id)) for row in rows]
 
@@ -375,7 +389,7 @@ class ConversationService:
 
     def _checks(self, message_ids: builtins.list[int]) -> dict[int, GroundingReport]:
         found: dict[int, GroundingReport] = {}
-        for chunk in peewee.chunked(message_ids, 500):
+        for chunk in chunked(message_ids, 500):
             query = AnswerCheck.select(AnswerCheck.message, AnswerCheck.report).where(
                 AnswerCheck.message.in_(chunk)
             )
@@ -523,12 +537,13 @@ class ConversationService:
 
     def _message_with_sources(self, message_id: int) -> MessageRecord:
         row = self._message_row(message_id)
-        sources = tuple(
-            _source_record(source)
-            for source in MessageSource.select()
+        source_rows = builtins.list(
+            MessageSource.select()
             .where(MessageSource.message == message_id)
             .order_by(MessageSource.number, MessageSource.id)
         )
+        read_by_ocr = _read_by_ocr(source_rows)
+        sources = tuple(_source_record(source, read_by_ocr) for source in source_rows)
         return _message_record(row, sources, self._checks([message_id]).get(message_id))
 
 

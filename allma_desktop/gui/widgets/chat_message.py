@@ -56,11 +56,13 @@ class SourceView:
     snippet: str
     document_id: str = ""
     chunk_id: str = ""
+    ocr: bool = False  # read by OCR from a scan or a picture
 
     @property
     def label(self) -> str:
         name = self.title or Path(self.path).name
-        return f"{name} · p. {self.page}" if self.page else name
+        label = f"{name} · p. {self.page}" if self.page else name
+        return f"{label} · OCR" if self.ocr else label
 
     @property
     def url(self) -> QUrl:

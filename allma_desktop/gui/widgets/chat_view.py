@@ -43,6 +43,7 @@ def source_view(source: Source | SourceRecord) -> SourceView:
         source.snippet,
         source.document_id,
         source.chunk_id,
+        source.ocr,
     )
 
 
