@@ -172,6 +172,22 @@ def test_pulling_a_model_shows_progress_then_offers_it(qtbot: QtBot, page: Setti
     qtbot.waitUntil(lambda: page.chat_model_box.findText("qwen3:0.6b") >= 0, timeout=TIMEOUT_MS)
 
 
+def test_a_model_download_can_be_cancelled(
+    qtbot: QtBot, page: SettingsPage, ollama_server: OllamaTestServer
+) -> None:
+    ollama_server.faults.pull_step_delay = 0.3
+    page.pull_edit.setText("qwen3:0.6b")
+    with qtbot.waitSignal(page.controller.pull_progress, timeout=TIMEOUT_MS):
+        page.pull_button.click()
+    assert page.pull_cancel_button.isVisibleTo(page)
+
+    with qtbot.waitSignal(page.controller.pull_cancelled, timeout=TIMEOUT_MS):
+        page.pull_cancel_button.click()
+
+    assert page.pull_status.text() == "Download of qwen3:0.6b cancelled."
+    assert page.pull_button.isEnabled() and not page.pull_cancel_button.isVisibleTo(page)
+
+
 def test_choosing_another_embedding_model_says_the_library_will_be_re_embedded(
     qtbot: QtBot, page: SettingsPage, engine: Engine, tmp_path: Path
 ) -> None:

@@ -169,7 +169,8 @@ def test_every_listing_command_takes_json(
 ) -> None:
     allma(app_env, "ingest", str(sample_library.markdown))
     allma(app_env, "ask", PDF_QUESTION)
-    for command in (["docs"], ["docs", "list"], ["chats"], ["chats", "list"], ["collections"]):
+    listings = (["docs"], ["docs", "list"], ["chats"], ["chats", "list"], ["collections"])
+    for command in (*listings, ["watch", "list"]):
         listed = allma(app_env, *command, "--json")
         assert listed.returncode == 0, (command, listed.stderr)
         assert isinstance(json.loads(listed.stdout), list), command

@@ -170,6 +170,7 @@ class SettingsPage(QWidget):
         self._restarting = False
         self._library_busy = False
         self._checking_models = False
+        self._pulling = ""  # the model being downloaded
         self._build()
         self._wire()
         self.load(controller.config)
@@ -327,8 +328,12 @@ class SettingsPage(QWidget):
         self.pull_edit = QLineEdit(pull_line)
         self.pull_edit.setPlaceholderText("e.g. llama3.2 or qwen3:0.6b")
         self.pull_button = QPushButton("Download", pull_line)
+        self.pull_cancel_button = QPushButton("Cancel", pull_line)
+        self.pull_cancel_button.setAccessibleName("Cancel the download")
+        self.pull_cancel_button.hide()
         pull_row.addWidget(self.pull_edit, 1)
         pull_row.addWidget(self.pull_button)
+        pull_row.addWidget(self.pull_cancel_button)
         self.pull_progress = QProgressBar(card)
         self.pull_progress.setRange(0, 1000)
         self.pull_progress.hide()
@@ -608,6 +613,7 @@ class SettingsPage(QWidget):
         c.pull_progress.connect(self._show_pull_progress)
         c.pull_finished.connect(self._show_pull_finished)
         c.pull_failed.connect(self._show_pull_failed)
+        c.pull_cancelled.connect(self._show_pull_cancelled)
         c.invalid.connect(self.show_invalid)
         c.failed.connect(self._show_failure)
         c.saved.connect(self._on_saved)
@@ -632,6 +638,7 @@ class SettingsPage(QWidget):
         # "Connected · 5 models" spoke of the address tested; a new one has not been.
         self.host_edit.textEdited.connect(lambda _text: self.connection_label.hide())
         self.pull_button.clicked.connect(self.pull_model)
+        self.pull_cancel_button.clicked.connect(self.cancel_pull)
         self.pull_edit.returnPressed.connect(self.pull_model)
         self.save_button.clicked.connect(self.save)
         # The theme applies as soon as it is picked (a GUI preference; no Save needed).
@@ -750,11 +757,27 @@ class SettingsPage(QWidget):
         if not name:
             return
         self.pull_button.setEnabled(False)
+        self._pulling = name
+        self.pull_cancel_button.show()
         self.pull_progress.setValue(0)
         self.pull_progress.show()
         self.pull_status.setText(f"Downloading {name}…")
         self.pull_status.show()
         self.controller.pull(name)
+
+    def cancel_pull(self) -> None:
+        if self._pulling:
+            self.controller.cancel_pull(self._pulling)
+
+    def _show_pull_cancelled(self, name: str) -> None:
+        self._pull_ended()
+        self.pull_progress.hide()
+        self.pull_status.setText(f"Download of {name} cancelled.")
+
+    def _pull_ended(self) -> None:
+        self._pulling = ""
+        self.pull_cancel_button.hide()
+        self.pull_button.setEnabled(True)
 
     def _reveal_api_token(self, shown: bool) -> None:
         self.api_token_edit.setEchoMode(
@@ -924,14 +947,14 @@ class SettingsPage(QWidget):
         self.pull_status.setText(f"{name}: {status}")
 
     def _show_pull_finished(self, name: str) -> None:
-        self.pull_button.setEnabled(True)
+        self._pull_ended()
         self.pull_progress.setRange(0, 1000)
         self.pull_progress.setValue(1000)
         self.pull_status.setText(f"{name} is ready to use.")
         self.pull_edit.clear()
 
     def _show_pull_failed(self, name: str, error: AllmaError) -> None:
-        self.pull_button.setEnabled(True)
+        self._pull_ended()
         self.pull_progress.hide()
         self.pull_status.setText(f"{name}: {error.message} {error.hint}".strip())
 
