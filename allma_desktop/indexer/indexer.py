@@ -681,14 +681,10 @@ class Indexer:
             return report
         if folder.offline:
             await asyncio.to_thread(state.update_watched, folder.id, offline=False)
-        documents = self._orchestrator.documents
+        extensions = self._orchestrator.documents.registry.supported_extensions()
         known = await asyncio.to_thread(state.known_files, folder.collection_id, folder.path)
         scan: ScanResult = await asyncio.to_thread(
-            scan_folder,
-            Path(folder.path),
-            folder.rules,
-            lambda name: documents.is_supported(Path(name)),
-            known,
+            scan_folder, Path(folder.path), folder.rules, extensions, known
         )
         self._problems[folder.id] = tuple(scan.problems)
         report.problems = list(scan.problems)

@@ -173,16 +173,18 @@ class IndexerState:
     def known_files(self, collection_id: int, root: str) -> dict[str, KnownFile]:
         """The documents of ``collection_id`` inside ``root``, as the scanner compares them."""
         prefix = root.rstrip(os.sep) + os.sep
+        # A range on the (collection, path) index: every path that starts with the prefix.
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         rows = execute_sql(
             self._db,
             "SELECT path, size_bytes, mtime, status, updated_at FROM document"
-            " WHERE collection_id = ? AND substr(path, 1, ?) = ?",
-            (collection_id, len(prefix), prefix),
+            " WHERE collection_id = ? AND path >= ? AND path < ?",
+            (collection_id, prefix, upper),
         )
         known: dict[str, KnownFile] = {}
         for path, size, mtime, status, updated_at in rows:
             failed_at = _timestamp(updated_at) if status == "failed" else None
-            known[path] = KnownFile(int(size or 0), float(mtime or 0.0), failed_at)
+            known[path] = KnownFile(size or 0, mtime or 0.0, failed_at)
         return known
 
     @translating_store_errors
