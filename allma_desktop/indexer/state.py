@@ -17,6 +17,7 @@ from peewee import SqliteDatabase
 from allma_desktop.errors import AllmaError
 from allma_desktop.indexer.rules import DEFAULT_IGNORES, IgnoreRules
 from allma_desktop.indexer.scan import KnownFile
+from allma_desktop.services.doctor import INTERRUPTED_REASON
 from allma_desktop.services.storage import (
     QueuedFile,
     WatchedFolder,
@@ -27,6 +28,9 @@ from allma_desktop.services.storage import (
 )
 
 QueueKind = str  # "index" (a file) or "reembed" (a whole collection)
+
+# Failures that say nothing about the file (a cancel, a crash): a rescan tries it again.
+_RETRY_ERRORS = frozenset({"cancelled", INTERRUPTED_REASON})
 
 
 @dataclass(frozen=True)
@@ -177,14 +181,18 @@ class IndexerState:
         upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         rows = execute_sql(
             self._db,
-            "SELECT path, size_bytes, mtime, status, updated_at FROM document"
+            "SELECT path, size_bytes, mtime, status, updated_at, error FROM document"
             " WHERE collection_id = ? AND path >= ? AND path < ?",
             (collection_id, prefix, upper),
         )
         known: dict[str, KnownFile] = {}
-        for path, size, mtime, status, updated_at in rows:
-            failed_at = _timestamp(updated_at) if status == "failed" else None
-            known[path] = KnownFile(size or 0, mtime or 0.0, failed_at)
+        for path, size, mtime, status, updated_at, error in rows:
+            if status != "failed":
+                known[path] = KnownFile(size or 0, mtime or 0.0)
+            elif error in _RETRY_ERRORS:
+                known[path] = KnownFile(-1, -1.0)  # never matches: indexed again
+            else:
+                known[path] = KnownFile(size or 0, mtime or 0.0, _timestamp(updated_at))
         return known
 
     @translating_store_errors
