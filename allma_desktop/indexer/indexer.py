@@ -37,7 +37,7 @@ from allma_desktop.indexer.events import (
     SyncReport,
 )
 from allma_desktop.indexer.lock import QueueLock
-from allma_desktop.indexer.scan import FoundFile, ScanResult, scan_folder
+from allma_desktop.indexer.scan import FoundFile, compare, walk_folder
 from allma_desktop.indexer.state import IndexerState, QueueItem, WatchedFolderRecord
 from allma_desktop.indexer.watch import FolderWatcher
 from allma_desktop.ingest.feed import FeedItem
@@ -682,10 +682,12 @@ class Indexer:
         if folder.offline:
             await asyncio.to_thread(state.update_watched, folder.id, offline=False)
         extensions = self._orchestrator.documents.registry.supported_extensions()
-        known = await asyncio.to_thread(state.known_files, folder.collection_id, folder.path)
-        scan: ScanResult = await asyncio.to_thread(
-            scan_folder, Path(folder.path), folder.rules, extensions, known
+        # The walk and the query of the folder's rows overlap: both wait on the system.
+        known, walk = await asyncio.gather(
+            asyncio.to_thread(state.known_files, folder.collection_id, folder.path),
+            asyncio.to_thread(walk_folder, Path(folder.path), folder.rules, extensions),
         )
+        scan = await asyncio.to_thread(compare, walk, known)
         self._problems[folder.id] = tuple(scan.problems)
         report.problems = list(scan.problems)
         report.unchanged = scan.unchanged

@@ -55,18 +55,31 @@ def scan_folder(
     extensions: frozenset[str],
     known: Mapping[str, KnownFile],
 ) -> ScanResult:
-    """Walk ``root`` (symlinked folders are not followed) and sort its files against ``known``.
+    """Walk ``root`` and sort its files against ``known`` (``walk_folder``, then ``compare``)."""
+    return compare(walk_folder(root, rules, extensions), known)
 
-    ``extensions`` are those some parser reads (".pdf"); other files are counted but never
-    stat'ed. A subfolder that cannot be read is reported and its rows are kept: a file is
-    only ``gone`` when the folder that held it was read and it was not there. One loop
-    with no helper calls per file: a rescan of 100,000 unchanged files is mostly this.
-    """
-    result = ScanResult()
-    seen: set[str] = set()
-    unreadable: list[str] = []
+
+@dataclass
+class Walk:
+    """What one pass over a folder found, before it is compared with the library."""
+
+    files: list[tuple[str, int, float]] = field(default_factory=list)  # (path, size, mtime)
+    too_large: list[FoundFile] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # folders that could not be listed
+    files_seen: int = 0
+
+
+def walk_folder(root: Path, rules: IgnoreRules, extensions: frozenset[str]) -> Walk:
+    """Every file below ``root`` that the rules keep and some parser reads, with its size
+    and time. Symlinked folders are never followed (they may loop, or leave the tree);
+    files of other types are counted but never stat'ed. One loop with no helper calls per
+    file: a rescan of 100,000 unchanged files is mostly this. Runs beside the query of
+    the folder's rows (``IndexerState.known_files``)."""
+    walk = Walk()
+    found, problems = walk.files, walk.problems
     prefix = len(str(root)) + 1
-    splitext, is_regular = os.path.splitext, stat.S_ISREG
+    is_regular = stat.S_ISREG
     skips_folder, skips_file, too_large = rules.skips_folder, rules.skips_file, rules.too_large
     stack = [str(root)]
     while stack:
@@ -75,8 +88,8 @@ def scan_folder(
             with os.scandir(folder) as listing:
                 entries = list(listing)
         except OSError as error:
-            unreadable.append(folder)
-            result.problems.append((folder, _folder_problem(error)))
+            walk.unreadable.append(folder)
+            problems.append((folder, _folder_problem(error)))
             continue
         for entry in entries:
             name = entry.name
@@ -85,8 +98,9 @@ def scan_folder(
                     if not skips_folder(name):
                         stack.append(entry.path)
                     continue
-                result.files_seen += 1
-                if splitext(name)[1].lower() not in extensions:
+                walk.files_seen += 1
+                dot = name.rfind(".")
+                if dot <= 0 or name[dot:].lower() not in extensions:
                     continue
                 path = entry.path
                 if skips_file(path[prefix:], name):
@@ -94,40 +108,52 @@ def scan_folder(
                 if entry.is_file(follow_symlinks=False):
                     stat_result = entry.stat(follow_symlinks=False)
                 elif entry.is_symlink():
-                    # A linked file is read through its link; a linked folder is never
-                    # followed (it may loop, or lead out of the tree).
-                    stat_result = os.stat(path)
+                    stat_result = os.stat(path)  # a linked file is read through its link
                     if not is_regular(stat_result.st_mode):
                         continue
                 else:
                     continue  # a device, socket or pipe
             except OSError as error:
-                result.problems.append((entry.path, _file_problem(error)))
+                problems.append((entry.path, _file_problem(error)))
                 continue
-            size, mtime = stat_result.st_size, stat_result.st_mtime
-            if too_large(size):
-                result.too_large.append(FoundFile(path, size, mtime))
+            if too_large(stat_result.st_size):
+                walk.too_large.append(FoundFile(path, stat_result.st_size, stat_result.st_mtime))
                 continue
-            seen.add(path)
-            before = known.get(path)
-            if before is None:
-                result.new.append(FoundFile(path, size, mtime))
-            elif before.failed_at is not None:
-                # Failed since its last change: trying again would fail the same way.
-                if mtime <= before.failed_at:
-                    result.unchanged += 1
-                else:
-                    result.changed.append(FoundFile(path, size, mtime))
-            elif before.size == size and before.mtime == mtime:
-                result.unchanged += 1
-            else:
-                result.changed.append(FoundFile(path, size, mtime))
-    result.new.sort(key=lambda found: found.path)  # indexed in the order a person reads them
-    result.changed.sort(key=lambda found: found.path)
-    kept = tuple(folder + os.sep for folder in unreadable)
-    result.gone = sorted(
-        path for path in known if path not in seen and not (kept and path.startswith(kept))
+            found.append((path, stat_result.st_size, stat_result.st_mtime))
+    return walk
+
+
+def compare(walk: Walk, known: Mapping[str, KnownFile]) -> ScanResult:
+    """Sort what a walk found against the library's rows under the folder.
+
+    A file is only ``gone`` when the folder that held it was read and it was not there:
+    the rows under an unreadable subfolder are kept.
+    """
+    result = ScanResult(
+        too_large=walk.too_large, problems=walk.problems, files_seen=walk.files_seen
     )
+    remaining = dict(known)
+    new, changed = result.new, result.changed
+    unchanged = 0
+    for path, size, mtime in walk.files:
+        before = remaining.pop(path, None)
+        if before is None:
+            new.append(FoundFile(path, size, mtime))
+        elif before.failed_at is not None:
+            # Failed since its last change: trying again would fail the same way.
+            if mtime <= before.failed_at:
+                unchanged += 1
+            else:
+                changed.append(FoundFile(path, size, mtime))
+        elif before.size == size and before.mtime == mtime:
+            unchanged += 1
+        else:
+            changed.append(FoundFile(path, size, mtime))
+    result.unchanged = unchanged
+    new.sort(key=lambda found: found.path)  # indexed in the order a person reads them
+    changed.sort(key=lambda found: found.path)
+    kept = tuple(folder + os.sep for folder in walk.unreadable)
+    result.gone = sorted(path for path in remaining if not (kept and path.startswith(kept)))
     return result
 
 

@@ -181,18 +181,21 @@ class IndexerState:
         upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         rows = execute_sql(
             self._db,
-            "SELECT path, size_bytes, mtime, status, updated_at, error FROM document"
+            # What only a failed row needs comes as NULL for the others: a rescan of a
+            # large folder makes fewer Python objects.
+            "SELECT path, size_bytes, mtime, CASE WHEN status = 'failed' THEN updated_at END,"
+            " CASE WHEN status = 'failed' THEN coalesce(error, '') END FROM document"
             " WHERE collection_id = ? AND path >= ? AND path < ?",
             (collection_id, prefix, upper),
         )
         known: dict[str, KnownFile] = {}
-        for path, size, mtime, status, updated_at, error in rows:
-            if status != "failed":
+        for path, size, mtime, failed_at, error in rows:
+            if failed_at is None:
                 known[path] = KnownFile(size or 0, mtime or 0.0)
             elif error in _RETRY_ERRORS:
                 known[path] = KnownFile(-1, -1.0)  # never matches: indexed again
             else:
-                known[path] = KnownFile(size or 0, mtime or 0.0, _timestamp(updated_at))
+                known[path] = KnownFile(size or 0, mtime or 0.0, _timestamp(failed_at))
         return known
 
     @translating_store_errors
