@@ -91,6 +91,7 @@ class Indexer:
         self._watcher: FolderWatcher | None = None
         self._started = False
         self._batch = _BatchCounts()
+        self._sync_lock = asyncio.Lock()
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -575,6 +576,12 @@ class Indexer:
     async def _apply_folder_changes(
         self, folder: WatchedFolderRecord, found: list[FoundFile], vanished: list[str]
     ) -> None:
+        async with self._sync_lock:  # not while a rescan moves and removes documents
+            await self._apply_folder_changes_now(folder, found, vanished)
+
+    async def _apply_folder_changes_now(
+        self, folder: WatchedFolderRecord, found: list[FoundFile], vanished: list[str]
+    ) -> None:
         state = self._state
         indexed = await asyncio.to_thread(
             state.indexed_as, folder.collection_id, [f.path for f in found]
@@ -657,6 +664,12 @@ class Indexer:
             log.warning("the start-up rescan failed: %s", error.message)
 
     async def _sync_folders(self, folders: Sequence[WatchedFolderRecord]) -> list[SyncReport]:
+        async with self._sync_lock:  # one rescan at a time: they move and remove documents
+            return await self._sync_folders_now(folders)
+
+    async def _sync_folders_now(
+        self, folders: Sequence[WatchedFolderRecord]
+    ) -> list[SyncReport]:
         reports: list[SyncReport] = []
         for folder in folders:
             if folder.paused:

@@ -97,7 +97,9 @@ class IndexerState:
         """
         added: list[QueueItem] = []
         now = utc_now()
-        with self._db.atomic():
+        # IMMEDIATE: it reads, then writes; a deferred transaction whose snapshot another
+        # connection wrote past in between would fail at once with "database is locked".
+        with self._db.atomic("IMMEDIATE"):
             for batch in peewee.chunked(paths, 400):
                 before = _max_id()
                 QueuedFile.insert_many(
