@@ -7,8 +7,8 @@ then embeds exactly those texts, in the same batches (32, the app's
 app time: 100% means parsing, chunking and storing cost nothing on top of the
 embedding (they overlap, or are free).
 
-    /work/bench-venv/bin/python -m bench.ingest_real [--runs 1] [--source corpus|book]
-                                                     [--via cli|indexer]
+    ../bench-venv/bin/python -m bench.ingest_real [--runs 1] [--source corpus|book]
+                                                  [--via cli|indexer]
 
 ``--via indexer`` takes the desktop app's path: the folder (or the book's folder) is
 added as a watched folder and the engine's indexer indexes it, as the Library page does;
