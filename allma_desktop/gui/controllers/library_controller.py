@@ -185,6 +185,11 @@ class LibraryController(QObject):
         return self._queue.paused
 
     @property
+    def pending(self) -> int:
+        """Files waiting in the queue (not counting those being indexed now)."""
+        return self._queue.pending
+
+    @property
     def pause_reason(self) -> AllmaError | None:
         """Why the queue paused itself (Ollama went away); None when the user paused it."""
         return self._queue.pause_reason
