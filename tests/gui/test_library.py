@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
@@ -68,27 +69,28 @@ def drop(pane: LibraryPane, paths: list[Path]) -> None:
     QApplication.sendEvent(pane, event)
 
 
-def answer_dialog(act: Callable[[QWidget], None]) -> None:
-    """Once a modal dialog is open (``exec()`` is running), let ``act`` answer it."""
+def answer_dialog(kind: type[QWidget], act: Callable[[Any], None]) -> None:
+    """Once a ``kind`` dialog is open (its ``exec()`` running), let ``act`` answer it."""
 
     def attempt() -> None:
-        dialog = QApplication.activeModalWidget()
-        if dialog is None:
+        shown = [w for w in QApplication.topLevelWidgets() if isinstance(w, kind) and w.isVisible()]
+        if not shown:
             QTimer.singleShot(20, attempt)
             return
-        act(dialog)
+        act(shown[-1])
 
     QTimer.singleShot(0, attempt)
 
 
-def keep_in_sync(keep: bool) -> Callable[[QWidget], None]:
-    def act(dialog: QWidget) -> None:
-        assert isinstance(dialog, KeepInSyncDialog)
+def keep_in_sync(keep: bool) -> None:
+    """Answer the next "Add folder" question: keep in sync (the default) or not."""
+
+    def act(dialog: KeepInSyncDialog) -> None:
         assert dialog.keep_in_sync  # the default
         dialog.keep_in_sync_box.setChecked(keep)
         dialog.add_button.click()
 
-    return act
+    answer_dialog(KeepInSyncDialog, act)
 
 
 def statuses(pane: LibraryPane) -> dict[str, str]:
@@ -108,7 +110,7 @@ def test_dropped_files_and_folders_are_indexed_to_ready(
     folder = tmp_path / "notes"
     notes(folder, 2)
 
-    answer_dialog(keep_in_sync(False))
+    keep_in_sync(False)
     drop(pane, [markdown, folder])
 
     names = ["bicycle.md", "note-0.txt", "note-1.txt"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.controllers.library_controller import LibraryController, LibraryRow
@@ -44,7 +44,7 @@ def pane(qtbot: QtBot, engine: Engine) -> Iterator[LibraryPane]:
 
 def watch(qtbot: QtBot, pane: LibraryPane, folder: Path) -> FolderLine:
     """Add ``folder`` kept in sync (the dialog's default) and wait for its files."""
-    answer_dialog(keep_in_sync(True))
+    keep_in_sync(True)
     pane.add_folders([str(folder)])
     path = str(folder.resolve())
     qtbot.waitUntil(lambda: pane.folders_card.line_for(path) is not None, timeout=INDEX_TIMEOUT_MS)
@@ -81,7 +81,7 @@ def test_a_dropped_folder_asks_and_is_watched_by_default(
     folder = tmp_path / "dropped"
     notes(folder, 1)
 
-    answer_dialog(keep_in_sync(True))
+    keep_in_sync(True)
     drop(pane, [folder])
 
     qtbot.waitUntil(lambda: len(pane.controller.folders) == 1, timeout=INDEX_TIMEOUT_MS)
@@ -103,13 +103,12 @@ def test_a_folder_can_be_paused_resumed_and_unwatched_keeping_its_documents(
     line(pane, folder).pause_button.click()
     qtbot.waitUntil(lambda: line(pane, folder).state.status != "paused", timeout=5_000)
 
-    def stop(dialog: QWidget) -> None:
-        assert isinstance(dialog, QMessageBox)
+    def stop(dialog: QMessageBox) -> None:
         assert "stay in the library" in dialog.text()
         (button,) = [b for b in dialog.buttons() if b.text() == "Stop watching"]
         button.click()
 
-    answer_dialog(stop)
+    answer_dialog(QMessageBox, stop)
     line(pane, folder).stop_action.trigger()
 
     qtbot.waitUntil(lambda: pane.controller.folders == [], timeout=5_000)
@@ -139,14 +138,13 @@ def test_ignore_rules_are_edited_one_glob_a_line_with_a_size_cap(
     notes(folder, 1)
     watch(qtbot, pane, folder)
 
-    def edit(dialog: QWidget) -> None:
-        assert isinstance(dialog, IgnoreRulesDialog)
+    def edit(dialog: IgnoreRulesDialog) -> None:
         assert "node_modules/" in dialog.patterns_edit.toPlainText()  # the defaults
         dialog.patterns_edit.setPlainText("*.log\n\n  build/  \n")
         dialog.cap_box.setValue(2.5)
         dialog.accept()
 
-    answer_dialog(edit)
+    answer_dialog(IgnoreRulesDialog, edit)
     line(pane, folder).rules_action.trigger()
 
     qtbot.waitUntil(

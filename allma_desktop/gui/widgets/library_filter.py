@@ -75,9 +75,11 @@ class DocumentFilterProxy(QAbstractProxyModel):
         words = tuple(text.lower().split())
         if words == self._words:
             return
+        # Typing on ("report 1" -> "report 12") only narrows: look in the rows shown now.
+        narrowing = bool(self._words) and " ".join(words).startswith(" ".join(self._words))
         self.beginResetModel()
         self._words = words
-        self._apply_filter()
+        self._apply_filter(self._visible if narrowing else None)
         self.endResetModel()
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
@@ -115,18 +117,17 @@ class DocumentFilterProxy(QAbstractProxyModel):
         keys = self._source.sort_keys(self._column)
         self._sorted = sorted(range(count), key=keys.__getitem__, reverse=self._descending)
 
-    def _apply_filter(self) -> None:
+    def _apply_filter(self, among: list[int] | None = None) -> None:
+        """The rows to show: of ``among`` (rows in display order), or of all of them."""
         self._proxy_rows = None
         if not self._words:
             self._visible = list(self._sorted)
             return
         texts = self._source.haystacks()
-        if len(self._words) == 1:
-            (word,) = self._words
-            self._visible = [row for row in self._sorted if word in texts[row]]
-            return
-        words = self._words
-        self._visible = [row for row in self._sorted if all(w in texts[row] for w in words)]
+        rows = self._sorted if among is None else among
+        for word in self._words:  # one pass a word: a list comprehension, no call per row
+            rows = [row for row in rows if word in texts[row]]
+        self._visible = rows if rows is not self._sorted else list(rows)
 
     def _matches(self, source_row: int) -> bool:
         if not self._words:

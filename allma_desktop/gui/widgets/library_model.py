@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -49,7 +50,8 @@ _TYPE_LABELS = {"markdown": "MD", "text": "TXT", "htm": "HTML", "markdown-text":
 
 def haystack(row: LibraryRow) -> str:
     """What the filter box looks in, lower-cased once: title, file name and status."""
-    return f"{row.title}\n{row.name}\n{status_text(row)}".lower()
+    status = row.status if row.status in ("ready", "queued") else status_text(row)
+    return f"{row.title}\n{os.path.basename(row.path)}\n{status}".lower()
 
 
 def type_label(file_type: str) -> str:
@@ -109,12 +111,12 @@ class DocumentTableModel(QAbstractTableModel):
             self.beginInsertRows(QModelIndex(), end, end)
             self._rows.append(row)
             self._index[row.path] = end
-            if self._haystacks is not None:
+            if self._haystacks is not None and len(self._haystacks) == end:
                 self._haystacks.append(haystack(row))
             self.endInsertRows()
             return
         self._rows[position] = row
-        if self._haystacks is not None:
+        if self._haystacks is not None and position < len(self._haystacks):
             self._haystacks[position] = haystack(row)
         self.dataChanged.emit(self.index(position, 0), self.index(position, len(COLUMNS) - 1))
 
@@ -124,7 +126,7 @@ class DocumentTableModel(QAbstractTableModel):
             return
         self.beginRemoveRows(QModelIndex(), position, position)
         del self._rows[position]
-        if self._haystacks is not None:
+        if self._haystacks is not None and position < len(self._haystacks):
             del self._haystacks[position]
         self._reindex()
         self.endRemoveRows()
@@ -165,9 +167,20 @@ class DocumentTableModel(QAbstractTableModel):
 
     def haystacks(self) -> list[str]:
         """Per row, in lower case, what the filter box matches: title, file name, status."""
-        if self._haystacks is None:
-            self._haystacks = [haystack(row) for row in self._rows]
+        while not self.prepare_haystacks(len(self._rows)):
+            pass
+        assert self._haystacks is not None
         return self._haystacks
+
+    def prepare_haystacks(self, limit: int = 5_000) -> bool:
+        """Make the next ``limit`` rows' filter text; True once every row has it (the page
+        calls this in idle slices after a reset, so the first keystroke finds it ready)."""
+        if self._haystacks is None:
+            self._haystacks = []
+        done = len(self._haystacks)
+        if done < len(self._rows):
+            self._haystacks.extend(haystack(row) for row in self._rows[done : done + limit])
+        return len(self._haystacks) == len(self._rows)
 
     def sort_keys(self, column: int) -> list[Any]:
         """Every row's sort key for ``column``, in row order (for sorting in bulk)."""

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from allma_desktop.errors import AllmaError
     from allma_desktop.services.library import CollectionRecord
 
+HAYSTACK_SLICE = 4_000  # rows whose filter text is made per idle slice (a few ms)
 SUMMARY_INTERVAL_MS = 250  # row updates refresh the page's counts at most 4 times a second
 FILE_FILTER = (
     "Documents (*.pdf *.docx *.md *.markdown *.txt *.text *.html *.htm *.rst *.csv);;All files (*)"
@@ -146,6 +147,9 @@ class LibraryPane(QWidget):
         self._summary_timer.setSingleShot(True)
         self._summary_timer.setInterval(SUMMARY_INTERVAL_MS)
         self._summary_timer.timeout.connect(self._update_summary)
+        self._haystack_timer = QTimer(self)
+        self._haystack_timer.setInterval(0)
+        self._haystack_timer.timeout.connect(self._prepare_filter)
         self._build()
         self._wire()
         controller.refresh_collections()
@@ -330,6 +334,12 @@ class LibraryPane(QWidget):
     def _on_rows_reset(self, rows: list[LibraryRow]) -> None:
         self.model.reset(rows)
         self._update_summary()
+        self._haystack_timer.start()
+
+    def _prepare_filter(self) -> None:
+        """The filter's text for each row, a slice at a time while the loop is idle."""
+        if self.model.prepare_haystacks(HAYSTACK_SLICE):
+            self._haystack_timer.stop()
 
     def _on_row_changed(self, row: LibraryRow) -> None:
         self.model.upsert(row)
@@ -341,8 +351,8 @@ class LibraryPane(QWidget):
 
     def _schedule_summary(self) -> None:
         """Counts over every row: at most a few times a second, not once per row update."""
-        if self.stack.currentWidget() is self.drop_zone:
-            self._update_summary()  # the first row: show the table at once
+        if self.stack.currentWidget() is self.drop_zone or self.model.row_count == 0:
+            self._update_summary()  # the first row or the last one gone: switch at once
         elif not self._summary_timer.isActive():
             self._summary_timer.start()
 
