@@ -72,6 +72,13 @@ _INSERT_CHUNK_TEXT = (
 )
 
 
+# The one definition of "N documents", shown the same everywhere (the status bar, the
+# chat's collection picker, the Library header, `allma collections`, /health): the
+# documents you can ask about, those whose row says ready. Files that could not be read
+# or are still waiting are counted apart ("2 could not be read"), never mixed in.
+COUNTED_STATUS = "ready"
+
+
 @dataclass(frozen=True)
 class CollectionRecord:
     id: int
@@ -80,8 +87,9 @@ class CollectionRecord:
     created_at: datetime
     embedding_model: str | None
     embedding_dim: int | None
-    document_count: int
+    document_count: int  # ready documents (COUNTED_STATUS)
     chunk_count: int
+    failed_count: int = 0  # documents that could not be read, counted apart
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,7 @@ class DocumentRecord:
 @dataclass(frozen=True)
 class LibraryCounts:
     collections: int
-    documents: int
+    documents: int  # ready documents (COUNTED_STATUS), as every "N documents" shows
     chunks: int
     queued: int
     indexing: int
@@ -120,6 +128,28 @@ def normalize_path(path: str | os.PathLike[str]) -> str:
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
 
 
+def text_of_chunks(chunks: Iterable[Chunk]) -> str:
+    """The text that ``chunks`` cover, each character once.
+
+    Neighbouring chunks overlap (``chunk_overlap``); their spans index the parsed
+    document's text, so the overlap is dropped by span. A gap between spans (a page
+    break, text no chunk kept) becomes a blank line.
+    """
+    parts: list[str] = []
+    end = -1
+    for chunk in sorted(chunks, key=lambda c: (c.char_start, c.char_end)):
+        if chunk.char_end <= end:
+            continue  # wholly inside what is already there
+        if end < 0 or chunk.char_start > end:
+            if parts:
+                parts.append("\n\n")
+            parts.append(chunk.text)
+        else:
+            parts.append(chunk.text[end - chunk.char_start :])
+        end = chunk.char_end
+    return "".join(parts).strip()
+
+
 def _collection_record(row: Collection) -> CollectionRecord:
     return CollectionRecord(
         id=row.id,
@@ -130,6 +160,7 @@ def _collection_record(row: Collection) -> CollectionRecord:
         embedding_dim=row.embedding_dim,
         document_count=int(getattr(row, "document_count", 0) or 0),
         chunk_count=int(getattr(row, "chunk_total", 0) or 0),
+        failed_count=int(getattr(row, "failed_count", 0) or 0),
     )
 
 
@@ -554,7 +585,7 @@ class LibraryService:
         chunks = Document.select(fn.COALESCE(fn.SUM(Document.chunk_count), 0)).scalar()
         return LibraryCounts(
             collections=Collection.select().count(),
-            documents=sum(by_status.values()),
+            documents=by_status.get(COUNTED_STATUS, 0),
             chunks=int(chunks or 0),
             queued=by_status.get("queued", 0),
             indexing=by_status.get("indexing", 0),
@@ -576,8 +607,13 @@ class LibraryService:
         query = (
             Collection.select(
                 Collection,
-                fn.COUNT(Document.id).alias("document_count"),
+                fn.COALESCE(
+                    fn.SUM(peewee.Case(None, [(Document.status == COUNTED_STATUS, 1)], 0)), 0
+                ).alias("document_count"),
                 fn.COALESCE(fn.SUM(Document.chunk_count), 0).alias("chunk_total"),
+                fn.COALESCE(
+                    fn.SUM(peewee.Case(None, [(Document.status == "failed", 1)], 0)), 0
+                ).alias("failed_count"),
             )
             .join(Document, JOIN.LEFT_OUTER)
             .group_by(Collection.id)

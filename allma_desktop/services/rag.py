@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from allma_desktop.events import Source
 from allma_desktop.services.keyword_index import KeywordHit, KeywordIndex
-from allma_desktop.services.llm import OllamaService
+from allma_desktop.services.llm import LLMService
 from allma_desktop.services.text_terms import QueryTerms
 from allma_desktop.services.vectorstore.base import VectorHit, VectorStore
 
@@ -59,7 +59,7 @@ def embedding_document_text(model: str, text: str) -> str:
 class RAGService:
     def __init__(
         self,
-        llm: OllamaService,
+        llm: LLMService,
         store: VectorStore,
         keywords: KeywordIndex,
         embedding_model: str,

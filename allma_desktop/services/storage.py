@@ -14,6 +14,7 @@ import functools
 import logging
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -363,6 +364,46 @@ def translating_store_errors(
 # --- opening and migrating ----------------------------------------------------
 
 
+class LibraryDatabase(SqliteDatabase):
+    """The library's database: one connection per thread (peewee's way), all closable at once.
+
+    ``close()`` closes only the calling thread's connection, and the engine's worker
+    threads each open their own; SQLite removes ``-wal`` and ``-shm`` (after folding the
+    log into the database) only when the last connection closes. ``close_all()`` closes
+    every thread's connection, so an app that quits leaves one file behind, not three.
+    Connections may therefore be closed from another thread (``check_same_thread=False``);
+    each is still used by its own thread only.
+    """
+
+    def __init__(self, database: str, **kwargs: Any) -> None:
+        super().__init__(database, check_same_thread=False, **kwargs)
+        self._connections_lock = threading.Lock()
+        self._open_connections: dict[int, sqlite3.Connection] = {}
+
+    def _connect(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection = super()._connect()  # type: ignore[misc]
+        with self._connections_lock:
+            self._open_connections[id(connection)] = connection
+        return connection
+
+    def _close(self, conn: sqlite3.Connection) -> None:  # peewee's name
+        with self._connections_lock:
+            self._open_connections.pop(id(conn), None)
+        conn.close()
+
+    def close_all(self) -> None:
+        """Close this thread's connection, then every other thread's (the last one cleans up)."""
+        self.close()
+        with self._connections_lock:
+            others = list(self._open_connections.values())
+            self._open_connections.clear()
+        for connection in others:
+            try:
+                connection.close()
+            except sqlite3.Error as error:
+                logger.warning("a database connection did not close: %s", error)
+
+
 def open_database(path: Path) -> SqliteDatabase:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 
@@ -383,7 +424,7 @@ def open_database(path: Path) -> SqliteDatabase:
         raise StoreNotWritable(path.parent, error.strerror or str(error)) from error
     _make_private(path)
 
-    db = SqliteDatabase(str(path), pragmas=PRAGMAS)
+    db = LibraryDatabase(str(path), pragmas=PRAGMAS)
     try:
         with store_errors(path):
             try:
