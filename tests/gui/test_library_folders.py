@@ -188,6 +188,7 @@ def test_a_queue_that_paused_itself_shows_why_and_resumes(
     assert reason.hint in pane.pause_reason_label.text()
     assert not pane.notice_label.isVisible()  # said once, beside Resume
     assert pane.pause_button.text() == "Resume"
+    assert set(statuses(pane).values()) == {"queued"}  # waiting for Resume, not failed
 
     ollama_server.faults.missing_models.clear()
     pane.pause_button.click()

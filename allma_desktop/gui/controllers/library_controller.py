@@ -32,6 +32,7 @@ from allma_desktop.indexer import (
     IndexerEvent,
     QueueChanged,
 )
+from allma_desktop.ingest.run import FATAL_ERRORS
 
 if TYPE_CHECKING:
     from allma_desktop.gui.app_events import AppEvents
@@ -618,8 +619,9 @@ class LibraryController(QObject):
             return
         error = event.error
         cancelled = event.reason == "cancelled"
-        if cancelled and self.paused:
-            # Stopped by a pause, not by the user's cancel: it waits its turn again.
+        if (cancelled and self.paused) or isinstance(error, FATAL_ERRORS):
+            # Stopped by a pause (the user's, or the queue's own when Ollama went away),
+            # not by the user's cancel: it waits its turn again.
             self._set_row(replace(row, status="queued", fraction=0.0))
             return
         reason = short_reason(error.message) if error is not None else event.reason

@@ -234,7 +234,7 @@ class DocumentTableModel(QAbstractTableModel):
     @staticmethod
     def _display(row: LibraryRow, column: int) -> str:
         if column == NAME:
-            return row.title if row.title and row.status == "ready" else row.name
+            return row.title if row.title and row.status in ("ready", "offline") else row.name
         if column == FILE:
             return row.name
         if column == TYPE:
