@@ -576,6 +576,13 @@ class LibraryController(QObject):
         )
         if not self._queue.pending and not self._queue.in_flight:
             self._session_done = 0
+        indexer = self._indexer()
+        if indexer is not None and self._folders:
+            # The folders' pending counts: the indexer announces folders only when they change.
+            folders = indexer.folders()
+            if folders != self._folders:
+                self._folders = folders
+                self.folders_changed.emit(self.folders)
         self._pending_progress = True
         self._flush()
         self.refresh_collections()
