@@ -67,12 +67,18 @@ class AppConfig:
     context_length: int | None = None  # None: ask the model (/api/show), capped below
     think: bool = True
     system_prompt: str = ""
+    # "Answer only from my documents": when nothing in them is relevant, say so and do
+    # not ask the model at all (by default the model answers from general knowledge,
+    # after a plain notice that the documents had nothing).
+    documents_only: bool = False
     embed_batch_size: int = 32
     # Ollama may be on another machine: give up on an address that does not connect within
     # seconds, but wait minutes for data, since a large model can take that long to load.
     ollama_connect_timeout: float = 5.0
     request_timeout: float = 300.0  # each wait for data from Ollama (OLLAMA_READ_TIMEOUT)
-    ocr: bool = False  # read text-less (scanned) PDFs with tesseract, when it is installed
+    # Read pages without usable text (scans, broken fonts) and pictures with OCR, through
+    # MuPDF's built-in Tesseract and the language data that ships with the app.
+    ocr: bool = True
     # Where vectors live: embedded Chroma (default), a Chroma server, FAISS, or Qdrant.
     vector_store: str = "chroma"
     chroma_host: str = "localhost"
@@ -272,6 +278,7 @@ ENV_VARIABLES: dict[str, str] = {
     "OLLAMA_HEADERS": "ollama_headers",
     "OLLAMA_CONNECT_TIMEOUT": "ollama_connect_timeout",
     "OLLAMA_READ_TIMEOUT": "request_timeout",
+    "ALLMA_DOCUMENTS_ONLY": "documents_only",
     "LLM_PROVIDER": "llm_provider",
     "LLM_BASE_URL": "llm_base_url",
     "LLM_API_KEY": "llm_api_key",
@@ -309,7 +316,7 @@ def _parse_value(key: str, value: Any) -> Any:
             return float(value)
         except (TypeError, ValueError):
             raise ConfigError(_variable(key), value, "a number") from None
-    if key in {"hybrid_search", "think", "ocr", "chroma_ssl"}:
+    if key in {"hybrid_search", "think", "ocr", "chroma_ssl", "documents_only"}:
         return _as_bool(key, value)
     if key == "log_level":
         return str(value).upper()

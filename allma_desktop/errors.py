@@ -288,14 +288,74 @@ class CorruptDocument(DocumentError):
 
 
 class NoTextLayer(DocumentError):
+    """No page gave text, and OCR was off (the subclasses say why else)."""
+
     code = "no_text"
-    reason = "no text layer (scanned?)"
+    reason = "no text layer"
 
     def __init__(self, path: Path | str) -> None:
         super().__init__(
             path,
-            "has no text layer (scanned?)",
-            "Run it through OCR (or enable OCR in Settings when tesseract is installed).",
+            "has no text layer, and OCR (which reads scanned pages and pictures) is off",
+            "Turn on OCR in Settings and add it again.",
+        )
+
+
+class NoTextEvenWithOcr(NoTextLayer):
+    """OCR read every page that had no text and found nothing either."""
+
+    reason = "no text found even with OCR"
+
+    def __init__(self, path: Path | str) -> None:
+        DocumentError.__init__(
+            self,
+            path,
+            "no text found even with OCR (blank or pictures only)",
+            "Check that the file is the one you meant; a photo of text needs to be sharp "
+            "and upright to be read.",
+        )
+
+
+class BrokenFontEncoding(NoTextLayer):
+    """The text layer is there but undecodable (fonts without a Unicode mapping)."""
+
+    reason = "broken font encoding"
+
+    def __init__(self, path: Path | str) -> None:
+        DocumentError.__init__(
+            self,
+            path,
+            "its text uses a broken font encoding; read it with OCR (on by default)",
+            "Turn OCR back on in Settings and add it again.",
+        )
+
+
+class PictureNeedsOcr(NoTextLayer):
+    """A picture (PNG, JPEG, TIFF, ...) with OCR turned off."""
+
+    reason = "a picture, and OCR is off"
+
+    def __init__(self, path: Path | str) -> None:
+        DocumentError.__init__(
+            self,
+            path,
+            "is a picture, and OCR (which reads the text in pictures) is off",
+            "Turn on OCR in Settings and add it again.",
+        )
+
+
+class OcrDataMissing(NoTextLayer):
+    """OCR is on, but the language data it needs cannot be found."""
+
+    reason = "OCR language data missing"
+
+    def __init__(self, path: Path | str) -> None:
+        DocumentError.__init__(
+            self,
+            path,
+            "has no text layer, and OCR cannot read it: its language data is missing",
+            "Reinstall Allma Desktop (the data comes with it), or set ALLMA_TESSDATA to a "
+            "folder of Tesseract .traineddata files.",
         )
 
 

@@ -13,7 +13,7 @@ the prompt in llama.cpp's cache, as a repeated question would).
 Ratio = server-alone time / app time: 100% means the app adds nothing to the answer's
 time; the time to first token is given for both.
 
-    /work/bench-venv/bin/python -m bench.openai_chat [--runs 3]
+    ../bench-venv/bin/python -m bench.openai_chat [--runs 3]
 """
 
 from __future__ import annotations

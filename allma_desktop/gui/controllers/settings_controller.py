@@ -41,7 +41,9 @@ API_ENABLED_KEY = "api/enabled"
 CONNECTION_TEST_TIMEOUT = 5.0
 MODEL_CHECK_TIMEOUT = 120.0  # one embedding: the model may have to load first
 # Read once per call by the orchestrator, so they apply without reopening anything.
-LIVE_FIELDS = frozenset({"temperature", "system_prompt", "think", "top_k", "hybrid_search"})
+LIVE_FIELDS = frozenset(
+    {"temperature", "system_prompt", "think", "top_k", "hybrid_search", "documents_only"}
+)
 # The settings file key for each name a ConfigError may carry (env variables included).
 FIELD_FOR_VARIABLE = {**ENV_VARIABLES, **{f.name: f.name for f in fields(AppConfig)}}
 # What a vector store needs to be reached; the rest of the config stays as saved.
@@ -109,6 +111,7 @@ class SettingsController(QObject):
     pull_progress = Signal(str, str, float)  # model, status, fraction 0..1 (-1: unknown)
     pull_finished = Signal(str)
     pull_failed = Signal(str, object)  # model, AllmaError
+    pull_cancelled = Signal(str)  # model
     saved = Signal(object)  # the new AppConfig, once applied
     invalid = Signal(object)  # ConfigError: which field, what it accepts
     failed = Signal(object)  # AllmaError
@@ -273,6 +276,12 @@ class SettingsController(QObject):
             return
         self._pulls[name] = self._engine.run(self._pull(name))
 
+    def cancel_pull(self, name: str) -> None:
+        """Stop downloading ``name``; ``pull_cancelled`` follows."""
+        task = self._pulls.get(name.strip())
+        if task is not None:
+            task.cancel()
+
     async def _pull(self, name: str) -> None:
         orchestrator = self._engine.orchestrator
         try:
@@ -286,6 +295,9 @@ class SettingsController(QObject):
         except AllmaError as error:
             self.pull_failed.emit(name, error)
             return
+        except asyncio.CancelledError:
+            self.pull_cancelled.emit(name)  # closing the stream stops Ollama's download
+            raise
         finally:
             self._pulls.pop(name, None)
         self.pull_finished.emit(name)
