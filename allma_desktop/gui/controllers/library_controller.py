@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 
-from allma_desktop.errors import AllmaError
+from allma_desktop.errors import AllmaError, DiskFull, OllamaError, StoreNotWritable
 from allma_desktop.events import (
     EmbedProgress,
     FileFinished,
@@ -38,7 +38,6 @@ from allma_desktop.indexer import (
     IndexerEvent,
     QueueChanged,
 )
-from allma_desktop.ingest.run import FATAL_ERRORS
 
 if TYPE_CHECKING:
     from allma_desktop.gui.app_events import AppEvents
@@ -50,6 +49,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RowStatus = Literal["queued", "indexing", "ready", "failed", "skipped", "cancelled", "offline"]
+# As allma_desktop.ingest.run.FATAL_ERRORS (not imported: it loads the Ollama client):
+# errors that stop the queue, after which the file waits for Resume.
+QUEUE_STOPPING_ERRORS = (OllamaError, StoreNotWritable, DiskFull)
 PROGRESS_INTERVAL_MS = 100  # at most ~10 progress updates a second reach the views
 PARSED_FRACTION = 0.1  # share of a file's progress bar that parsing stands for
 QUEUE_SETTINGS_KEY = "library/queue"  # where earlier versions kept the queue (moved once)
@@ -635,7 +637,7 @@ class LibraryController(QObject):
             return
         error = event.error
         cancelled = event.reason == "cancelled"
-        if (cancelled and self.paused) or isinstance(error, FATAL_ERRORS):
+        if (cancelled and self.paused) or isinstance(error, QUEUE_STOPPING_ERRORS):
             # Stopped by a pause (the user's, or the queue's own when Ollama went away),
             # not by the user's cancel: it waits its turn again.
             self._set_row(replace(row, status="queued", fraction=0.0))
