@@ -18,7 +18,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 import qasync
-from PySide6.QtCore import QCoreApplication, QEvent, QSettings
+from PySide6.QtCore import QCoreApplication, QEvent, QMimeData, QPoint, QPointF, QSettings, Qt
+from PySide6.QtGui import QDragEnterEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
@@ -184,3 +185,21 @@ def ingest(qtbot: QtBot, engine: Engine, paths: list[Path]) -> IngestFinished:
 def lighthouse_pdf(tmp_path: Path) -> Path:
     (tmp_path / "docs").mkdir(exist_ok=True)
     return write_pdf(tmp_path / "docs" / "lighthouse-manual.pdf", PDF_PAGES)
+
+
+def drag_enter_event(x: float, y: float, mime: QMimeData) -> QDragEnterEvent:
+    """A drag of ``mime`` entering at (x, y), as a file manager sends it.
+
+    PySide6 6.12 takes the position as a QPointF (the QPoint form is deprecated there);
+    the versions before it take only a QPoint.
+    """
+    args = (
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    try:
+        return QDragEnterEvent(QPointF(x, y), *args)
+    except TypeError:
+        return QDragEnterEvent(QPoint(round(x), round(y)), *args)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -18,6 +18,7 @@ from allma_desktop.gui.engine import Engine
 from allma_desktop.gui.widgets.library_model import STATUS, status_text
 from allma_desktop.gui.widgets.library_pane import LibraryPane
 from allma_desktop.gui.widgets.watched_folders import KeepInSyncDialog
+from tests.gui.conftest import drag_enter_event
 from tests.ollama_server import OllamaTestServer
 from tests.sample_docs import write_corrupt_pdf, write_markdown, write_text
 
@@ -50,13 +51,7 @@ def drop(pane: LibraryPane, paths: list[Path]) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     centre = QPoint(pane.width() // 2, pane.height() // 2)
-    enter = QDragEnterEvent(
-        QPointF(centre),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
+    enter = drag_enter_event(centre.x(), centre.y(), mime)
     QApplication.sendEvent(pane, enter)
     assert enter.isAccepted()
     event = QDropEvent(

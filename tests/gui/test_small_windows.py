@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent
+from PySide6.QtCore import QMimeData, QUrl
+from PySide6.QtGui import QDragLeaveEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.main_window import DROP_CUE, SIDEBAR_MIN_WIDTH, MainWindow
+from tests.gui.conftest import drag_enter_event
 
 LONG_TITLE = "How many watts is the xenon bulb of the lighthouse lamp rated at, and why?"
 
@@ -40,13 +41,7 @@ def test_at_800x600_the_sidebar_keeps_room_for_conversation_titles(
 def test_dragging_files_over_any_page_says_what_dropping_will_do(window: MainWindow) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile("/docs/lease.pdf")])
-    enter = QDragEnterEvent(
-        QPointF(200, 200),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
+    enter = drag_enter_event(200, 200, mime)
     QApplication.sendEvent(window, enter)
 
     assert enter.isAccepted()

@@ -168,6 +168,8 @@ class LibraryController(QObject):
         self._announcing = False
         self._pending_rows: dict[str, LibraryRow] = {}
         self._pending_progress = False
+        self._documents_dirty = False  # files turned ready since the views were last told
+        self._documents_announced = 0.0
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(PROGRESS_INTERVAL_MS)
         self._flush_timer.timeout.connect(self._flush)
@@ -628,7 +630,9 @@ class LibraryController(QObject):
             stored = self._stored_record(self._engine.orchestrator, collection_id, event.path)
             if stored is not None:
                 self._emit_row(row_from_record(stored))
-            self._announce_documents_changed()
+            # Told by the next flush: the chat's collection picker and other views
+            # count the library again on each announcement, far too often per file.
+            self._documents_dirty = True
             self._pending_progress = True
             return
         row = self._row(event.path, collection_id) or _new_row(event.path, collection_id, "failed")
@@ -698,6 +702,13 @@ class LibraryController(QObject):
         if self._pending_progress:
             self._pending_progress = False
             self.progress.emit(self.overall_progress())
+        now = time.monotonic()
+        if self._documents_dirty and (
+            not self.busy or now - self._documents_announced >= DOCUMENTS_ANNOUNCE_SECONDS
+        ):
+            self._documents_dirty = False
+            self._documents_announced = now
+            self._announce_documents_changed()
 
     def overall_progress(self) -> OverallProgress:
         queue = self._queue
@@ -803,6 +814,7 @@ class LibraryController(QObject):
             self._announcing = False
 
 
+DOCUMENTS_ANNOUNCE_SECONDS = 1.0  # "documents changed" at most this often while indexing
 MANY_ROWS = 200  # more files than this at once: one reset of the list instead of row updates
 
 
