@@ -67,6 +67,7 @@ from allma_desktop.services.prompting import (
     build_messages,
     chat_options,
     cited_sources,
+    fallback_quote,
     is_small_model,
 )
 from allma_desktop.services.rag import (
@@ -484,6 +485,11 @@ class Orchestrator:
                         )
             finally:
                 await stream.aclose()
+            if not interrupted and wants_documents:
+                quote = fallback_quote("".join(answer_parts), text, sources, source_texts)
+                if quote is not None:
+                    answer_parts.append(quote)
+                    yield TokenChunk(quote)
         except AllmaError as exc:
             error = exc
             interrupted = True
