@@ -252,6 +252,12 @@ class Orchestrator:
     def list_documents(self, collection_id: int | None = None) -> list[DocumentRecord]:
         return self.library.list_documents(collection_id=collection_id)
 
+    def library_languages(self) -> list[str]:
+        """The languages of the library's documents (detected when each was indexed)."""
+        if self._keywords is None:
+            raise RuntimeError("Orchestrator.open() has not been awaited")
+        return self._keywords.languages()
+
     async def remove_document(self, document_id: str) -> DocumentRecord:
         record = self.library.delete_document(document_id)
         await asyncio.to_thread(self.store.delete_document, record.collection_key, document_id)

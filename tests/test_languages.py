@@ -11,7 +11,7 @@ from peewee import SqliteDatabase
 from allma_desktop.services import storage
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 from allma_desktop.services.keyword_index import KeywordIndex
-from allma_desktop.services.languages import detect_language, index_terms
+from allma_desktop.services.languages import detect_language, embedding_advice, index_terms
 from allma_desktop.services.library import CollectionRecord, LibraryService
 from allma_desktop.services.storage import open_database
 
@@ -184,3 +184,10 @@ def test_a_library_indexed_with_the_english_only_index_is_reindexed_on_open(
         "versicherung.txt"
     ]
     reopened.close()
+
+
+def test_a_library_not_in_english_is_advised_a_multilingual_embedder() -> None:
+    advice = embedding_advice(["en", "de", "ja"], "all-minilm:latest")
+    assert advice is not None and "German and Japanese" in advice and "bge-m3" in advice
+    assert embedding_advice(["de"], "bge-m3:latest") is None
+    assert embedding_advice(["en"], "all-minilm:latest") is None

@@ -172,3 +172,47 @@ def query_variants(word: str, languages: Iterable[str]) -> list[str]:
         if stem and stem not in found:
             found.append(stem)
     return found
+
+
+# --- the embedding model for a library that is not English ---
+LANGUAGE_NAMES = {
+    "ar": "Arabic", "ca": "Catalan", "cs": "Czech", "da": "Danish", "de": "German",
+    "el": "Greek", "en": "English", "es": "Spanish", "eu": "Basque", "fi": "Finnish",
+    "fr": "French", "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese",
+    "ko": "Korean", "lt": "Lithuanian", "nl": "Dutch", "no": "Norwegian", "pl": "Polish",
+    "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sv": "Swedish", "tr": "Turkish",
+    "zh": "Chinese",
+}  # fmt: skip
+# Embedding models in Ollama's library trained on many languages (name prefixes).
+MULTILINGUAL_EMBEDDERS = (
+    "bge-m3",
+    "paraphrase-multilingual",
+    "snowflake-arctic-embed2",
+    "granite-embedding:278m",
+    "nomic-embed-text-v2",
+    "qwen3-embedding",
+    "jina-embeddings-v2-base-de",
+    "jeffh/intfloat-multilingual",
+)
+SUGGESTED_EMBEDDER = "bge-m3"
+
+
+def is_multilingual_embedder(model: str) -> bool:
+    name = model.strip().lower()
+    return any(name.startswith(known) for known in MULTILINGUAL_EMBEDDERS)
+
+
+def embedding_advice(languages: Iterable[str], model: str) -> str | None:
+    """What to tell a user whose library holds documents not in English, when the
+    embedding model was trained on English text only; None when there is nothing to say."""
+    others = sorted(LANGUAGE_NAMES.get(code, code) for code in set(languages) - {"en"})
+    if not others or is_multilingual_embedder(model):
+        return None
+    listed = ", ".join(others[:-1]) + (" and " if len(others) > 1 else "") + others[-1]
+    return (
+        f"Your library has documents in {listed}. {model or 'This model'} was trained "
+        "mostly on English, so it places passages in other languages poorly and search "
+        f"misses them (keyword search still matches their words). A multilingual model "
+        f"such as {SUGGESTED_EMBEDDER} finds them far better: download it below "
+        "(`ollama pull bge-m3`) and choose it here."
+    )
