@@ -1,25 +1,28 @@
 """Rows (c) and (d): retrieval and answer quality on ``../shared/qa/``, app vs LangChain.
 
 Both sides index the whole PDF corpus with the same embedder (all-MiniLM-L6-v2)
-and return 5 sources per question. The app runs end to end: the orchestrator
-ingests through the Ollama protocol (real HTTP, the ``ollama`` client) and
-``Orchestrator.search`` / ``Orchestrator.chat`` answer. The baseline is
-LangChain's default recipe: ``PyPDFLoader``, ``RecursiveCharacterTextSplitter(1000,
-200)``, Chroma, retriever with k=5, and its standard RAG prompt for answers.
+and return 5 sources per question. The app is measured as a user runs it: the
+``allma`` command (``allma ingest``, then ``allma search --json`` and ``allma ask
+--json`` per question, each its own process; ``bench/cli_path.py``) against an
+Ollama-protocol server with the real models behind it. ``--previous REF`` runs a
+git ref's command too, in the same run, so the figures print against the previous
+ones; ``--in-process`` also runs the old loop over ``Orchestrator`` calls on the
+same library. The baseline is LangChain's default recipe: ``PyPDFLoader``,
+``RecursiveCharacterTextSplitter(1000, 200)``, Chroma, retriever with k=5, and its
+standard RAG prompt for answers.
 
 Needs the benchmark environment (``bench/requirements.txt``):
 
-    /work/bench-venv/bin/python -m bench.retrieval_quality [--answers] [--no-baseline]
+    BENCH_PYTHON -m bench.retrieval_quality [--answers] [--no-baseline] [--previous main]
 
-The app's index is kept under the temp folder between runs (re-ingest skips
-unchanged files; a change to the chunking code gets a fresh index).
+Each checkout's library is kept under the temp folder between runs, one per hash of
+the code that decides the index (``bench/cli_path.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import tempfile
 import time
 from collections.abc import Sequence
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.cli_path import REPO_ROOT, CliLibrary, checkout_of
+from bench.cli_path import REPO_ROOT, CliLibrary, checkout_of, index_key
 from bench.common import PDF_CORPUS, pdf_files
 from bench.qa_set import Question, RetrievalScore, load_questions, score_retrieval
 
@@ -35,10 +38,6 @@ TARGET_TOP5 = 38  # issue 21: page in the top 5 for at least 38 of 40, through t
 TARGET_FIRST = 34  # and first for at least 34 (85%)
 TARGET_ANSWERS = 20  # SmolLM2-135M under its true name
 CACHE_ROOT = Path(tempfile.gettempdir()) / "allma-bench"
-_INDEX_CODE = (
-    "allma_desktop/services/documents/chunking.py",
-    "allma_desktop/services/documents/pdf.py",
-)
 
 
 @dataclass(frozen=True)
@@ -58,19 +57,6 @@ def right_ranks(
         next((rank for rank, source in enumerate(sources[:5], 1) if q.is_hit(*source)), None)
         for q, sources in zip(questions, rankings, strict=True)
     )
-
-
-def _index_key() -> str:
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for name in _INDEX_CODE:
-        digest.update((root / name).read_bytes())
-    # The chunking defaults, not all of config.py: other settings do not change the index.
-    from allma_desktop.config import AppConfig
-
-    defaults = AppConfig.from_mapping({})
-    digest.update(f"{defaults.chunk_size}/{defaults.chunk_overlap}".encode())
-    return digest.hexdigest()[:12]
 
 
 async def _app_run(
@@ -114,8 +100,11 @@ async def _app_run(
 def run_in_process(
     questions: Sequence[Question], host: str, answers: bool, data_dir: Path | None = None
 ) -> QualityResult:
-    """The old way: the orchestrator called in-process (kept to show how it differs)."""
-    data_dir = data_dir or CACHE_ROOT / f"qa-app-{_index_key()}"
+    """The old way: the orchestrator called in-process (kept to show how it differs).
+
+    By default over the same library as the CLI run of this checkout, so the two differ
+    only in the path (in-process calls or the command)."""
+    data_dir = data_dir or CACHE_ROOT / f"qa-cli-{index_key(REPO_ROOT)}"
     data_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     rankings, replies = asyncio.run(_app_run(questions, host, data_dir, answers))
