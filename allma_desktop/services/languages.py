@@ -140,9 +140,12 @@ def cjk_bigrams(run: str) -> list[str]:
 
 def split_words(text: str) -> tuple[list[str], list[str]]:
     """The lower-cased words of ``text`` (letters and digits), and its CJK bigrams."""
+    lowered = text.lower()
+    if _CJK_RUN.search(lowered) is None:  # most text: no CJK run to cut out
+        return _WORD.findall(lowered), []
     words: list[str] = []
     pairs: list[str] = []
-    for token in _WORD.findall(text.lower()):
+    for token in _WORD.findall(lowered):
         if _CJK_RUN.search(token) is None:
             words.append(token)
             continue
@@ -159,9 +162,16 @@ def split_words(text: str) -> tuple[list[str], list[str]]:
 
 def index_terms(text: str, language: str) -> str:
     """What the keyword index holds for ``text`` of a document in ``language``: its
-    words stemmed for that language, and its CJK bigrams, separated by spaces."""
+    words stemmed for that language, and its CJK bigrams, separated by spaces.
+
+    Diacritics are left to the index's tokenizer (FTS5's ``remove_diacritics``), which
+    folds the query's terms the same way.
+    """
     words, pairs = split_words(text)
-    return " ".join(stems(words, language) + pairs)
+    stemmer = _stemmer(language)
+    if stemmer is not None:
+        words = stemmer.stemWords(words)
+    return " ".join(words + pairs) if pairs else " ".join(words)
 
 
 def query_variants(word: str, languages: Iterable[str]) -> list[str]:
