@@ -60,7 +60,7 @@ def right_ranks(
 
 
 async def _app_run(
-    questions: Sequence[Question], host: str, data_dir: Path, answers: bool
+    questions: Sequence[Question], host: str, data_dir: Path, answers: bool, corpus: Path
 ) -> tuple[list[list[tuple[str, int | None]]], list[str]]:
     from allma_desktop.config import AppConfig
     from allma_desktop.events import AnswerDone
@@ -81,7 +81,7 @@ async def _app_run(
     rankings: list[list[tuple[str, int | None]]] = []
     replies: list[str] = []
     try:
-        async for _event in orchestrator.ingest([PDF_CORPUS]):
+        async for _event in orchestrator.ingest([corpus]):
             pass
         for question in questions:
             sources = await orchestrator.search(question.question)
@@ -98,16 +98,20 @@ async def _app_run(
 
 
 def run_in_process(
-    questions: Sequence[Question], host: str, answers: bool, data_dir: Path | None = None
+    questions: Sequence[Question],
+    host: str,
+    answers: bool,
+    data_dir: Path | None = None,
+    corpus: Path = PDF_CORPUS,
 ) -> QualityResult:
     """The old way: the orchestrator called in-process (kept to show how it differs).
 
     By default over the same library as the CLI run of this checkout, so the two differ
     only in the path (in-process calls or the command)."""
-    data_dir = data_dir or CACHE_ROOT / f"qa-cli-{index_key(REPO_ROOT)}"
+    data_dir = data_dir or library_folder(REPO_ROOT, corpus)
     data_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    rankings, replies = asyncio.run(_app_run(questions, host, data_dir, answers))
+    rankings, replies = asyncio.run(_app_run(questions, host, data_dir, answers, corpus))
     return _result(questions, rankings, replies, answers, started)
 
 
@@ -117,17 +121,41 @@ def run_cli(
     answers: bool,
     code_root: Path = REPO_ROOT,
     data_dir: Path | None = None,
+    corpus: Path = PDF_CORPUS,
 ) -> QualityResult:
     """As a user: ``allma ingest`` the corpus, then ``allma search --json`` (top 5) and
     ``allma ask --json`` per question, each a process of its own, from ``code_root``."""
     from bench.real_models import CHAT_MODEL_NAME, EMBEDDING_MODEL_NAME
 
-    library = CliLibrary(code_root, host, EMBEDDING_MODEL_NAME, CHAT_MODEL_NAME, data_dir)
+    library = CliLibrary(
+        code_root,
+        host,
+        EMBEDDING_MODEL_NAME,
+        CHAT_MODEL_NAME,
+        data_dir or library_folder(code_root, corpus),
+    )
     started = time.perf_counter()
-    library.ingest(PDF_CORPUS)
+    library.ingest(corpus)
     rankings = [library.search(q.question) for q in questions]
     replies = [library.ask(q.question) for q in questions] if answers else []
     return _result(questions, rankings, replies, answers, started)
+
+
+def library_folder(code_root: Path, corpus: Path) -> Path:
+    """One library per index code and corpus (the whole folder, or the QA documents)."""
+    which = "" if corpus == PDF_CORPUS else "-qa-docs"
+    return CACHE_ROOT / f"qa-cli-{index_key(code_root)}{which}"
+
+
+def qa_documents_folder(questions: Sequence[Question]) -> Path:
+    """A folder holding (links to) only the PDFs the questions are about."""
+    folder = CACHE_ROOT / "qa-docs"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in sorted({q.doc for q in questions}):
+        link = folder / name
+        if not link.exists():
+            link.symlink_to(PDF_CORPUS / name)
+    return folder
 
 
 def _result(
@@ -256,22 +284,31 @@ def main() -> None:
     parser.add_argument(
         "--data-dir", type=Path, help="reuse this app library (default: one per index code)"
     )
+    parser.add_argument(
+        "--qa-docs-only",
+        action="store_true",
+        help="index only the question set's four PDFs, not the whole corpus folder",
+    )
     args = parser.parse_args()
     questions = load_questions()[: args.limit]
     from bench.real_models import minilm_embedder, real_model_server, smollm_generator
 
     runs: dict[str, QualityResult] = {}
     generator = smollm_generator() if args.answers else None
-    with real_model_server(minilm_embedder(), generator) as server:
+    corpus = qa_documents_folder(load_questions()) if args.qa_docs_only else PDF_CORPUS
+    embedder = minilm_embedder(cache=CACHE_ROOT / "minilm-vectors.sqlite3")
+    with real_model_server(embedder, generator) as server:
         if args.previous:
             runs[f"previous ({args.previous}), CLI"] = run_cli(
-                questions, server.url, args.answers, checkout_of(args.previous)
+                questions, server.url, args.answers, checkout_of(args.previous), corpus=corpus
             )
-        if args.in_process:
-            runs["now, in-process"] = run_in_process(questions, server.url, args.answers)
         app = runs["now, CLI"] = run_cli(
-            questions, server.url, args.answers, data_dir=args.data_dir
+            questions, server.url, args.answers, data_dir=args.data_dir, corpus=corpus
         )
+        if args.in_process:
+            runs["now, in-process"] = run_in_process(
+                questions, server.url, args.answers, corpus=corpus
+            )
     for name, result in runs.items():
         print(f"{name:28s}: {result.retrieval.describe()}  [{result.seconds:.0f} s]")
         if result.answers_correct is not None:
