@@ -42,6 +42,7 @@ from allma_desktop.events import (
     ThinkingChunk,
     TokenChunk,
 )
+from allma_desktop.indexer import Indexer
 from allma_desktop.ingest import IngestPipeline
 from allma_desktop.ingest.reembed import embed_and_store
 from allma_desktop.ingest.store import discard_vectors
@@ -151,6 +152,7 @@ class Orchestrator:
         self._db: object | None = None
         self._context_tokens: dict[str, int] = {}
         self._lock: EngineLock | None = None
+        self._indexer: Indexer | None = None
         self._startup_repair = DoctorReport()
 
     # --- lifecycle ---------------------------------------------------------------
@@ -190,6 +192,9 @@ class Orchestrator:
             self._startup_repair = DoctorReport()
 
     async def close(self) -> None:
+        if self._indexer is not None:
+            await self._indexer.close()
+            self._indexer = None
         await self.parse_worker.close()
         await self.llm.close()
         if self._store is not None:
@@ -219,6 +224,15 @@ class Orchestrator:
         if self._store is None:
             raise RuntimeError("Orchestrator.open() has not been awaited")
         return self._store
+
+    @property
+    def indexer(self) -> Indexer:
+        """The queue of files to index and the watched folders (``await indexer.start()``
+        in a front end that stays open: the app, ``allma watch run``, ``allma serve``)."""
+        if self._indexer is None:
+            self.library  # noqa: B018 - raises when the library is not open
+            self._indexer = Indexer(self)
+        return self._indexer
 
     @property
     def rag(self) -> RAGService:

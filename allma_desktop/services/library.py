@@ -485,6 +485,29 @@ class LibraryService:
         return self.get_document(document_id)
 
     @translating_store_errors
+    def relocate_document(
+        self, document_id: str, path: str | os.PathLike[str], mtime: float
+    ) -> DocumentRecord:
+        """Point the document at the file's new place (a move or rename, bytes unchanged).
+
+        Its chunks and vectors stay as they are: sources read the path from this row.
+        A failed or stale row already at the new place gives way (its chunks with it).
+        """
+        new_path = normalize_path(path)
+        with self._db.atomic("IMMEDIATE"):  # reads then writes: see start_document
+            current = self.get_document(document_id)
+            clash = Document.get_or_none(
+                (Document.collection == current.collection_id)
+                & (Document.path == new_path)
+                & (Document.id != document_id)
+            )
+            if clash is not None:
+                ChunkText.delete().where(ChunkText.document_id == clash.id).execute()
+                clash.delete_instance()
+            self._set_fields(document_id, path=new_path, mtime=mtime)
+        return self.get_document(document_id)
+
+    @translating_store_errors
     def chunk_texts(self, document_id: str) -> list[Chunk]:
         """The document's chunks as stored, in order (to re-embed without re-parsing)."""
         document = self.get_document(document_id)

@@ -326,6 +326,44 @@ class MessageSource(BaseModel):
     snippet = TextField()
 
 
+class QueuedFile(BaseModel):
+    """A file waiting for the indexer (or being indexed); the row goes when it is done.
+
+    Kept in the library's database so that a queue survives a crash of the app.
+    """
+
+    id = AutoField()  # the queue's order
+    collection = ForeignKeyField(Collection, on_delete="CASCADE")
+    path = TextField()  # absolute; "" for a whole-collection job
+    kind = CharField(default="index")  # one of QUEUE_KINDS
+    force = BooleanField(default=False)  # index even when unchanged
+    added_at = DateTimeField(default=utc_now)
+
+    class Meta:
+        table_name = "index_queue"
+        indexes = ((("collection", "path", "kind"), True),)
+
+
+QUEUE_KINDS = ("index", "reembed")
+
+
+class WatchedFolder(BaseModel):
+    """A folder the indexer keeps in sync with a collection."""
+
+    id = AutoField()
+    collection = ForeignKeyField(Collection, on_delete="CASCADE")
+    path = TextField(unique=True)  # absolute
+    ignore = TextField(default="[]")  # JSON list of glob patterns
+    max_file_mb = FloatField(null=True)  # larger files are left out; None: no cap
+    paused = BooleanField(default=False)
+    offline = BooleanField(default=False)  # the folder was missing at the last look
+    last_sync = DateTimeField(null=True)
+    created_at = DateTimeField(default=utc_now)
+
+    class Meta:
+        table_name = "watched_folder"
+
+
 MODELS: tuple[type[Model], ...] = (
     SchemaVersion,
     Collection,
@@ -335,6 +373,8 @@ MODELS: tuple[type[Model], ...] = (
     Conversation,
     Message,
     MessageSource,
+    QueuedFile,
+    WatchedFolder,
 )
 
 
