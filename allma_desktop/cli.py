@@ -813,6 +813,11 @@ async def serve(
         lambda: orchestrator, config, ApiOptions(token=token, cors_origins=cors_origins)
     )
     server = ApiServer(app, host, port, handle_signals=True)
+    try:
+        # The queue and the watched folders run here, unless the app already runs them.
+        await orchestrator.indexer.start(watch=True)
+    except AllmaError as error:
+        click.secho(f"Note: {error.message} Ingest jobs run on their own.", fg="yellow", err=True)
     await server.start()
     warning = exposure_warning(host, server.port)
     if warning:
@@ -884,6 +889,13 @@ def store_migrate(config: AppConfig, backend: str, as_json: bool) -> None:
             f"Copied and verified {report.chunks:,} chunks in {len(report.collections)} "
             f"collections; the library now uses {backend}."
         )
+
+
+# Command groups kept in modules of their own register themselves on ``cli``. Run as
+# ``python -m allma_desktop.cli``, this module is ``__main__``: those modules must find
+# this very module (and its ``cli``) under its package name, not import a second copy.
+sys.modules.setdefault("allma_desktop.cli", sys.modules[__name__])
+from allma_desktop import cli_watch  # noqa: E402, F401
 
 
 def main() -> None:

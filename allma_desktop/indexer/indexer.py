@@ -60,7 +60,8 @@ Listener = Callable[[IndexerEvent], None]
 
 @dataclass
 class AddResult:
-    queued: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # every file to index, queued before or now
+    queued: list[str] = field(default_factory=list)  # those queued by this call
     already_queued: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
@@ -142,6 +143,11 @@ class Indexer:
     # --- what front ends read ----------------------------------------------------------
 
     @property
+    def started(self) -> bool:
+        """Whether this indexer works the queue (it holds the library's queue lock)."""
+        return self._started
+
+    @property
     def paused(self) -> bool:
         return self._paused
 
@@ -204,8 +210,8 @@ class Indexer:
         orchestrator = self._orchestrator
         collection = await asyncio.to_thread(orchestrator.collection, collection_id)
         files, skipped = await asyncio.to_thread(expand_paths, orchestrator.documents, paths)
-        result = AddResult(skipped=[(str(path), reason) for path, reason in skipped])
         wanted = [str(path) for path in files]
+        result = AddResult(wanted, skipped=[(str(path), reason) for path, reason in skipped])
         fresh = [p for p in wanted if (collection.id, p, "index") not in self._keys]
         fresh = [p for p in fresh if (collection.id, p) not in self._in_flight or force]
         result.already_queued = len(wanted) - len(fresh)
@@ -603,9 +609,21 @@ class Indexer:
         while True:
             await asyncio.sleep(FOLDER_CHECK_SECONDS)
             try:
+                await self._pick_up_stored_folders()
                 await self._check_folders()
             except AllmaError as error:
                 log.warning("cannot check the watched folders: %s", error.message)
+
+    async def _pick_up_stored_folders(self) -> None:
+        """Folders added or removed by another process (`allma watch add` beside the app)."""
+        stored = await asyncio.to_thread(self._state.watched)
+        known = {f.id for f in self._folders}
+        if {f.id for f in stored} == known:
+            return
+        await self._reload_folders()
+        fresh = [f for f in self._folders if f.id not in known]
+        if fresh:
+            await self._sync_folders(fresh)
 
     async def _check_folders(self) -> None:
         """Mark folders that disappeared offline (nothing removed) and rescan returning ones."""
