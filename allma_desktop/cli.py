@@ -105,7 +105,8 @@ def cli(ctx: click.Context) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+# A path that does not exist is a typo: refused (exit 2) before anything is indexed.
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--collection", "collection_name", help="Collection to add to (default: Library).")
 @click.option("--force", is_flag=True, help="Re-index files even when unchanged.")
 @click.option("--json", "as_json", is_flag=True, help="Print per-file results as JSON.")
@@ -430,11 +431,13 @@ async def collections(orchestrator: Any, as_json: bool) -> int:
 
 
 @cli.group(invoke_without_command=True)
+@click.option("--search", "text", help="Only conversations mentioning TEXT.")
+@click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def chats(ctx: click.Context) -> None:
+def chats(ctx: click.Context, text: str | None, as_json: bool) -> None:
     """List, show and delete conversations."""
     if ctx.invoked_subcommand is None:
-        ctx.invoke(chats_list)
+        ctx.invoke(chats_list, text=text, as_json=as_json)
 
 
 @chats.command("list")
@@ -542,6 +545,7 @@ async def models(orchestrator: Any, as_json: bool) -> int:
                     "size_bytes": m.size_bytes,
                     "family": m.family,
                     "parameter_size": m.parameter_size,
+                    "capabilities": list(m.capabilities),
                 }
                 for m in found
             ]
@@ -554,7 +558,8 @@ async def models(orchestrator: Any, as_json: bool) -> int:
             role = "  (chat model)"
         elif m.name in (config.ollama_embedding_model, f"{config.ollama_embedding_model}:latest"):
             role = "  (embedding model)"
-        click.echo(f"{m.name:<32} {m.size_bytes / 1e9:6.1f} GB{role}")
+        kind = "chat" if m.can_chat else "embedding" if m.can_embed else "-"
+        click.echo(f"{m.name:<32} {m.size_bytes / 1e9:6.1f} GB  {kind:<9}{role}")
     return 0
 
 
@@ -688,8 +693,9 @@ def restore(config: AppConfig, path: Path, yes: bool) -> None:
     Not an engine command on purpose: the library must be closed while it is
     replaced, and a damaged library (the reason to restore) may not open at all.
     """
-    from allma_desktop.services.backup import read_manifest, restore_backup
+    from allma_desktop.services.backup import backup_archive_path, read_manifest, restore_backup
 
+    path = backup_archive_path(path)  # the name `allma backup PATH` gave it
     try:
         manifest = read_manifest(path)
         if not yes:
@@ -832,6 +838,29 @@ async def serve(
         await server.serve_until_stopped()
     finally:
         await server.stop()
+    return 0
+
+
+@cli.command()
+@click.option(
+    "--allow-add",
+    "add_roots",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, resolve_path=True, path_type=Path),
+    help="Also offer an add_files tool, for files inside this folder (repeatable).",
+)
+@engine_command
+async def mcp(orchestrator: Any, add_roots: tuple[Path, ...]) -> int:
+    """Serve your library to AI tools (Claude Desktop, VS Code, Cursor) over MCP on stdio.
+
+    An MCP host starts this command itself; see "Use from other apps" in Settings for a
+    ready-made configuration. Tools: search, ask, read_page, list_collections,
+    list_documents; with --allow-add, add_files too (read-only otherwise). Nothing is
+    printed to stdout but the protocol.
+    """
+    from allma_desktop.mcp_server import serve_stdio
+
+    await serve_stdio(orchestrator, add_roots)
     return 0
 
 

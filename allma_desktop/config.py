@@ -25,6 +25,7 @@ APP_NAME = "allma-desktop"
 SETTINGS_FILE_NAME = "settings.json"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 VECTOR_STORES = ("chroma", "chroma-http", "faiss", "qdrant")
+PROVIDERS = ("ollama", "openai-compatible")  # for chat (LLM_PROVIDER) and for embeddings
 MAX_CONNECT_TIMEOUT = 300.0  # seconds
 MAX_READ_TIMEOUT = 3600.0
 
@@ -71,7 +72,9 @@ class AppConfig:
     # seconds, but wait minutes for data, since a large model can take that long to load.
     ollama_connect_timeout: float = 5.0
     request_timeout: float = 300.0  # each wait for data from Ollama (OLLAMA_READ_TIMEOUT)
-    ocr: bool = False  # read text-less (scanned) PDFs with tesseract, when it is installed
+    # Read pages without usable text (scans, broken fonts) and pictures with OCR, through
+    # MuPDF's built-in Tesseract and the language data that ships with the app.
+    ocr: bool = True
     # Where vectors live: embedded Chroma (default), a Chroma server, FAISS, or Qdrant.
     vector_store: str = "chroma"
     chroma_host: str = "localhost"
@@ -82,6 +85,15 @@ class AppConfig:
     qdrant_api_key: str = ""
     # Extra headers on every request to Ollama (for an Ollama behind an authenticating proxy).
     ollama_headers: dict[str, str] = field(default_factory=dict)
+    # Which server answers chat and which embeds: Ollama (above), or any OpenAI-compatible
+    # server (LM Studio, llama.cpp, vLLM, Jan, LocalAI) at its URL up to /v1. The models
+    # are still ollama_model and ollama_embedding_model (LLM_MODEL / EMBEDDING_MODEL).
+    llm_provider: str = "ollama"
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    embedding_provider: str = "ollama"
+    embedding_base_url: str = ""
+    embedding_api_key: str = ""
 
     # --- derived paths -------------------------------------------------------
 
@@ -163,6 +175,31 @@ class AppConfig:
             raise ConfigError("ocr", self.ocr, "true or false")
         self._validate_timeouts()
         self._validate_vector_store()
+        self._validate_providers()
+
+    def _validate_providers(self) -> None:
+        for prefix, provider, url, key in (
+            ("LLM", self.llm_provider, self.llm_base_url, self.llm_api_key),
+            ("EMBEDDING", self.embedding_provider, self.embedding_base_url, self.embedding_api_key),
+        ):
+            if provider not in PROVIDERS:
+                raise ConfigError(f"{prefix}_PROVIDER", provider, ", ".join(PROVIDERS))
+            if provider != "ollama" or url:
+                if not url:
+                    raise ConfigError(
+                        f"{prefix}_BASE_URL",
+                        url,
+                        "the server's URL up to /v1, such as http://localhost:1234/v1 "
+                        "(LM Studio) or http://localhost:8080/v1 (llama.cpp)",
+                    )
+                _check_url(f"{prefix}_BASE_URL", url, example="http://localhost:1234/v1")
+            if any(ch.isspace() for ch in key):
+                raise ConfigError(f"{prefix}_API_KEY", "(hidden)", "a key without spaces, or empty")
+
+    @property
+    def uses_ollama(self) -> bool:
+        """Whether Ollama serves chat or embeddings (its address then matters)."""
+        return "ollama" in (self.llm_provider, self.embedding_provider)
 
     def _validate_timeouts(self) -> None:
         # ``not a < x <= b`` also refuses NaN, which every comparison fails.
@@ -214,6 +251,9 @@ class AppConfig:
 
 
 ENV_VARIABLES: dict[str, str] = {
+    # The models by names that fit any provider; OLLAMA_MODEL & co. set the same and win.
+    "LLM_MODEL": "ollama_model",
+    "EMBEDDING_MODEL": "ollama_embedding_model",
     "OLLAMA_HOST": "ollama_host",
     "OLLAMA_MODEL": "ollama_model",
     "OLLAMA_EMBEDDING_MODEL": "ollama_embedding_model",
@@ -234,6 +274,12 @@ ENV_VARIABLES: dict[str, str] = {
     "OLLAMA_HEADERS": "ollama_headers",
     "OLLAMA_CONNECT_TIMEOUT": "ollama_connect_timeout",
     "OLLAMA_READ_TIMEOUT": "request_timeout",
+    "LLM_PROVIDER": "llm_provider",
+    "LLM_BASE_URL": "llm_base_url",
+    "LLM_API_KEY": "llm_api_key",
+    "EMBEDDING_PROVIDER": "embedding_provider",
+    "EMBEDDING_BASE_URL": "embedding_base_url",
+    "EMBEDDING_API_KEY": "embedding_api_key",
 }
 
 # Which variable name to blame when a key's value is bad.
@@ -271,8 +317,10 @@ def _parse_value(key: str, value: Any) -> Any:
         return str(value).upper()
     if key == "ollama_host":
         return _normalise_host(str(value))
-    if key == "vector_store":
+    if key in {"vector_store", "llm_provider", "embedding_provider"}:
         return str(value).strip().lower()
+    if key in {"llm_base_url", "embedding_base_url"}:
+        return str(value).strip().rstrip("/")
     if key == "qdrant_url":
         return str(value).strip().rstrip("/")
     if key == "ollama_headers":
@@ -362,12 +410,35 @@ def _read_settings_file(path: Path) -> dict[str, Any]:
 
 
 def save_settings(config: AppConfig, path: Path | None = None) -> Path:
-    """Write the settings file atomically (write, fsync, rename), readable by the user only."""
+    """Write the whole of ``config`` as the settings file (``save_setting_changes`` writes
+    only what changed, and is what a front end saving a user's edits wants)."""
+    return _write_settings(config.to_settings(), path or settings_path())
+
+
+def save_setting_changes(changes: Mapping[str, Any], path: Path | None = None) -> Path:
+    """Write ``changes`` into the settings file, keeping every other key as the file has it.
+
+    Only what the user changed is written: a value that came from the environment
+    (``OLLAMA_HOST``, say) or from the defaults stays out of the file, so it is not made
+    permanent by saving an unrelated change. Raises ``ConfigError`` for a bad value.
+    """
     target = path or settings_path()
+    try:
+        stored = _read_settings_file(target)
+        AppConfig.from_mapping(stored, source=str(target))
+    except ConfigError:
+        stored = {}  # unreadable: the app ran on defaults, and this save starts it anew
+    updated = AppConfig.from_mapping(stored, source=str(target)).with_changes(**changes)
+    serialised = updated.to_settings()
+    return _write_settings({**stored, **{key: serialised[key] for key in changes}}, target)
+
+
+def _write_settings(values: Mapping[str, Any], target: Path) -> Path:
+    """Write the settings file atomically (write, fsync, rename), readable by the user only."""
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(".tmp")
     with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(config.to_settings(), handle, indent=2, sort_keys=True)
+        json.dump(dict(values), handle, indent=2, sort_keys=True)
         handle.flush()
         os.fsync(handle.fileno())
     os.chmod(temporary, 0o600)

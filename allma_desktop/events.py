@@ -29,6 +29,7 @@ class Source:
     heading_path: tuple[str, ...] = ()
     char_start: int = 0
     char_end: int = 0
+    ocr: bool = False  # its page was read by OCR (a scan or a picture)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -41,6 +42,7 @@ class Source:
             "document_id": self.document_id,
             "chunk_id": self.chunk_id,
             "heading_path": list(self.heading_path),
+            "ocr": self.ocr,
         }
 
 
@@ -65,6 +67,16 @@ class FileParsed:
     path: str
     pages: int | None
     chunks: int
+
+
+@dataclass(frozen=True)
+class PageRecognised:
+    """OCR is about to read one page of a file (a scan, a picture): reading it takes a
+    second or two, so long scans show their progress page by page."""
+
+    path: str
+    page: int  # 1-based
+    pages: int  # the file's page count
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,7 @@ class IngestFinished:
 IngestEvent = (
     IngestStarted
     | FileStarted
+    | PageRecognised
     | FileParsed
     | EmbedProgress
     | FileFinished

@@ -56,14 +56,20 @@ from allma_desktop.services.documents.parse_worker import ParseWorker
 from allma_desktop.services.documents.service import DocumentService
 from allma_desktop.services.engine_lock import EngineLock
 from allma_desktop.services.keyword_index import KeywordIndex
-from allma_desktop.services.library import CollectionRecord, DocumentRecord, LibraryService
+from allma_desktop.services.library import (
+    CollectionRecord,
+    DocumentRecord,
+    LibraryService,
+    text_of_chunks,
+)
 from allma_desktop.services.llm import (
+    LLMService,
     ModelDetails,
     ModelInfo,
     OllamaHealth,
-    OllamaService,
     PullProgress,
 )
+from allma_desktop.services.model_servers import create_llm_service
 from allma_desktop.services.prompting import (
     build_messages,
     chat_options,
@@ -75,7 +81,7 @@ from allma_desktop.services.rag import (
     RAGService,
     RetrievalSettings,
 )
-from allma_desktop.services.storage import open_database
+from allma_desktop.services.storage import LibraryDatabase, open_database
 from allma_desktop.services.vectorstore.base import VectorStore
 from allma_desktop.services.vectorstore.factory import create_vector_store
 from allma_desktop.services.vectorstore.store_process import store_process_wanted
@@ -92,9 +98,10 @@ class HealthReport:
     store_path: str
     store_writable: bool
     store_error: AllmaError | None
-    documents: int
+    documents: int  # ready ones: the library's one definition (services.library)
     chunks: int
     collections: int
+    failed: int = 0  # documents that could not be read, counted apart
 
     @property
     def ok(self) -> bool:
@@ -119,6 +126,7 @@ class HealthReport:
             },
             "store": {"path": self.store_path, "writable": self.store_writable},
             "documents": self.documents,
+            "failed_documents": self.failed,
             "chunks": self.chunks,
             "collections": self.collections,
             "problems": [
@@ -136,7 +144,7 @@ class Orchestrator:
 
     def __init__(self, config: AppConfig, store: VectorStore | None = None) -> None:
         self.config = config
-        self.llm = OllamaService.from_config(config)
+        self.llm: LLMService = create_llm_service(config)
         self.documents = DocumentService(
             chunk_size=config.chunk_size, chunk_overlap=config.chunk_overlap
         )
@@ -200,7 +208,9 @@ class Orchestrator:
         if self._store is not None:
             await asyncio.to_thread(self._store.close)
         db = self._db
-        if db is not None and hasattr(db, "close"):
+        if isinstance(db, LibraryDatabase):
+            db.close_all()  # every worker thread's connection: no -wal/-shm left behind
+        elif db is not None and hasattr(db, "close"):
             db.close()
         self._db = None
         if self._lock is not None:
@@ -271,6 +281,20 @@ class Orchestrator:
         if self._keywords is None:
             raise RuntimeError("Orchestrator.open() has not been awaited")
         return self._keywords.languages()
+
+    def document(self, document_id: str) -> DocumentRecord:
+        return self.library.get_document(document_id)
+
+    async def document_text(self, document_id: str, page: int | None = None) -> str:
+        """The stored text of a document, or of one of its pages, from its chunk texts.
+
+        Read from SQLite, so the file need not be on disk. ``page`` is 1-based; a
+        document without pages (Markdown, text) is one page.
+        """
+        chunks = await asyncio.to_thread(self.library.chunk_texts, document_id)
+        if page is not None:
+            chunks = [c for c in chunks if (c.page or 1) == page]
+        return text_of_chunks(chunks)
 
     async def remove_document(self, document_id: str) -> DocumentRecord:
         record = self.library.delete_document(document_id)
@@ -571,6 +595,10 @@ class Orchestrator:
             duration_ms=duration_ms,
         )
 
+    async def source_texts(self, sources: Sequence[Source]) -> dict[str, str]:
+        """Each source's whole passage, by chunk id (a ``Source.snippet`` is cut for display)."""
+        return await asyncio.to_thread(self._source_texts, sources)
+
     def _source_texts(self, sources: Sequence[Source]) -> dict[str, str]:
         """Full chunk texts for the prompt (snippets are cut for display)."""
         chunks = self.library.chunks_by_ids([s.chunk_id for s in sources])
@@ -610,6 +638,7 @@ class Orchestrator:
             documents=counts.documents,
             chunks=counts.chunks,
             collections=counts.collections,
+            failed=counts.failed,
         )
 
     # --- maintenance -------------------------------------------------------------
@@ -634,6 +663,7 @@ def _source_record(source: Source) -> SourceRecord:
         page=source.page,
         score=source.score,
         snippet=source.snippet,
+        ocr=source.ocr,
     )
 
 

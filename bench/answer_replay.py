@@ -3,7 +3,7 @@ the app's ranking and prompt (``prompting.build_messages`` for a small model), S
 called directly, and the app's fallback quote. To try a prompt change in minutes;
 the figure of record is the CLI run of ``bench.retrieval_quality --answers``.
 
-    BENCH_PYTHON -m bench.answer_replay [--limit N] [--show] [--no-quote]
+    ../bench-venv/bin/python -m bench.answer_replay [--limit N] [--show] [--no-quote]
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Without ``--dump`` it scores the app's fusion + rerank (``RAGService``'s second 
 as it is in this checkout) over the saved candidates: page in top 5, page first.
 The figures equal a CLI run's as long as the first stage is unchanged.
 
-    BENCH_PYTHON -m bench.ranking_replay --dump --data-dir /tmp/allma-bench/qa-cli-KEY
+    ../bench-venv/bin/python -m bench.ranking_replay --dump --data-dir /tmp/allma-bench/qa-cli-KEY
     python -m bench.ranking_replay [--show]
 """
 

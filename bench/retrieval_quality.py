@@ -13,7 +13,7 @@ standard RAG prompt for answers.
 
 Needs the benchmark environment (``bench/requirements.txt``):
 
-    BENCH_PYTHON -m bench.retrieval_quality [--answers] [--no-baseline] [--previous main]
+    ../bench-venv/bin/python -m bench.retrieval_quality [--answers] [--previous main]
 
 Each checkout's library is kept under the temp folder between runs, one per hash of
 the code that decides the index (``bench/cli_path.py``).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from allma_desktop.errors import AllmaError, DiskFull, NotFound
 from allma_desktop.services import storage
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 from allma_desktop.services.library import DocumentRecord, LibraryService
-from allma_desktop.services.storage import ChunkText
+from allma_desktop.services.storage import ChunkText, OcrChunk
 
 
 @pytest.fixture
@@ -169,6 +170,40 @@ def test_chunk_texts_rebuild_the_committed_chunks(library: LibraryService) -> No
     assert library.chunk_texts(document.id) == chunks
 
 
+def test_chunks_read_by_ocr_keep_their_mark_until_the_document_goes(
+    library: LibraryService,
+) -> None:
+    collection = library.default_collection()
+    document = library.start_document(collection.id, "/docs/scan.pdf")
+    typed, scanned = _chunks(document, ["Typed page.", "Scanned page."])
+    chunks = [typed, dataclasses.replace(scanned, ocr=True)]
+    library.commit_document(
+        document.id, chunks=chunks, collection_key=collection.key, metadata=_metadata()
+    )
+
+    assert library.chunk_texts(document.id) == chunks
+    assert library.ocr_chunk_ids(document.id) == {scanned.chunk_id}
+    library.delete_document(document.id)
+    assert OcrChunk.select().count() == 0
+
+
+def test_recommitting_replaces_the_ocr_marks(library: LibraryService) -> None:
+    collection = library.default_collection()
+    document = library.start_document(collection.id, "/docs/scan.pdf")
+    (scanned,) = _chunks(document, ["Scanned page."])
+    library.commit_document(
+        document.id,
+        chunks=[dataclasses.replace(scanned, ocr=True)],
+        collection_key=collection.key,
+        metadata=_metadata(),
+    )
+    library.commit_document(
+        document.id, chunks=[scanned], collection_key=collection.key, metadata=_metadata("h2")
+    )
+
+    assert library.ocr_chunk_ids(document.id) == set()
+
+
 def test_recommitting_replaces_the_old_chunks(library: LibraryService) -> None:
     first = _indexed(library, "/docs/lease.pdf", ["old one", "old two", "old three"])
     second = _indexed(library, "/docs/lease.pdf", ["new"], content_hash="h2")
@@ -298,7 +333,7 @@ def test_moving_a_document_onto_a_copy_of_itself_is_refused(library: LibraryServ
         library.move_document(document.id, papers.id)
 
 
-def test_counts_sum_documents_by_status_and_chunks(library: LibraryService) -> None:
+def test_counts_documents_by_status_and_chunks(library: LibraryService) -> None:
     _indexed(library, "/docs/a.pdf", ["one", "two"])
     collection = library.default_collection()
     failed = library.start_document(collection.id, "/docs/b.pdf")
@@ -306,7 +341,7 @@ def test_counts_sum_documents_by_status_and_chunks(library: LibraryService) -> N
 
     counts = library.counts()
 
-    assert (counts.collections, counts.documents, counts.chunks) == (1, 2, 2)
+    assert (counts.collections, counts.documents, counts.chunks) == (1, 1, 2)  # ready ones
     assert (counts.ready, counts.failed, counts.indexing, counts.queued) == (1, 1, 0, 0)
 
 
@@ -393,3 +428,17 @@ def test_chunk_look_ups_by_document_and_by_id_use_an_index(db: SqliteDatabase) -
     by_id = _plan(db, "SELECT * FROM chunk_text WHERE chunk_id IN (?, ?)", ["a", "b"])
     assert "USING INDEX" in by_document and "SCAN" not in by_document
     assert "USING INDEX" in by_id and "SCAN" not in by_id
+
+
+def test_documents_are_counted_once_the_same_way_failed_ones_apart(
+    library: LibraryService,
+) -> None:
+    _indexed(library, "/docs/a.pdf", ["one", "two"])
+    broken = library.start_document(library.default_collection().id, "/docs/broken.pdf")
+    library.mark_failed(broken.id, "not a PDF")
+
+    (collection,) = library.list_collections()
+    counts = library.counts()
+
+    assert (collection.document_count, collection.failed_count) == (1, 1)
+    assert (counts.documents, counts.failed) == (1, 1)

@@ -7,12 +7,12 @@ thread (and the GUI) hold plain values.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import peewee
-from peewee import JOIN, SQL, SqliteDatabase, fn
+from peewee import JOIN, SQL, SqliteDatabase, chunked, fn
 
 from allma_desktop.errors import NotFound
 from allma_desktop.services.storage import (
@@ -22,6 +22,7 @@ from allma_desktop.services.storage import (
     Conversation,
     Message,
     MessageSource,
+    OcrChunk,
     as_utc,
     translating_store_errors,
     tuple_rows,
@@ -53,6 +54,7 @@ class SourceRecord:
     page: int | None
     score: float
     snippet: str
+    ocr: bool = False  # its passage is still marked as read by OCR in the library
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _source_record(row: MessageSource) -> SourceRecord:
+def _source_record(row: MessageSource, read_by_ocr: Container[str] = ()) -> SourceRecord:
     return SourceRecord(
         number=row.number,
         document_id=row.document_id,
@@ -108,7 +110,17 @@ def _source_record(row: MessageSource) -> SourceRecord:
         page=row.page,
         score=row.score,
         snippet=row.snippet,
+        ocr=row.chunk_id in read_by_ocr,
     )
+
+
+def _read_by_ocr(rows: Sequence[MessageSource]) -> set[str]:
+    """Which of the sources' chunks the library marks as read by OCR (``ocr_chunk``)."""
+    found: set[str] = set()
+    for batch in chunked(sorted({row.chunk_id for row in rows}), 500):
+        query = OcrChunk.select(OcrChunk.chunk_id).where(OcrChunk.chunk_id.in_(batch))
+        found.update(chunk_id for (chunk_id,) in tuple_rows(query))
+    return found
 
 
 def _message_record(row: Message, sources: tuple[SourceRecord, ...] = ()) -> MessageRecord:
@@ -336,8 +348,10 @@ class ConversationService:
                 .where(Message.conversation == conversation_id)
                 .order_by(MessageSource.message, MessageSource.number, MessageSource.id)
             )
-            for source in source_rows:
-                sources[source.__data__["message"]].append(_source_record(source))
+            source_list = builtins.list(source_rows)
+            read_by_ocr = _read_by_ocr(source_list)
+            for source in source_list:
+                sources[source.__data__["message"]].append(_source_record(source, read_by_ocr))
         return [_message_record(row, tuple(sources[row.id])) for row in rows]
 
     @translating_store_errors
@@ -478,12 +492,13 @@ class ConversationService:
 
     def _message_with_sources(self, message_id: int) -> MessageRecord:
         row = self._message_row(message_id)
-        sources = tuple(
-            _source_record(source)
-            for source in MessageSource.select()
+        source_rows = builtins.list(
+            MessageSource.select()
             .where(MessageSource.message == message_id)
             .order_by(MessageSource.number, MessageSource.id)
         )
+        read_by_ocr = _read_by_ocr(source_rows)
+        sources = tuple(_source_record(source, read_by_ocr) for source in source_rows)
         return _message_record(row, sources)
 
 

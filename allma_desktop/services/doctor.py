@@ -25,6 +25,7 @@ from allma_desktop.services.storage import (
     ChunkText,
     Collection,
     Document,
+    OcrChunk,
     execute_sql,
     keyword_index_in_step,
     rebuild_keyword_index,
@@ -193,6 +194,7 @@ class Doctor:
             return []
         if repair:
             ChunkText.delete().where(ChunkText.document_id.not_in(known)).execute()
+            OcrChunk.delete().where(OcrChunk.document_id.not_in(known)).execute()
         return [
             Problem(
                 "orphan_chunk_texts",

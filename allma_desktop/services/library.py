@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Collection as CollectionOf
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +28,7 @@ from allma_desktop.services.storage import (
     Collection,
     Document,
     DocumentLanguage,
+    OcrChunk,
     as_utc,
     dict_rows,
     execute_many,
@@ -71,6 +72,14 @@ _INSERT_CHUNK_TEXT = (
     f"INSERT INTO chunk_text ({', '.join(_CHUNK_TEXT_FIELDS)}) "
     f"VALUES ({', '.join('?' for _ in _CHUNK_TEXT_FIELDS)})"
 )
+_INSERT_OCR_CHUNK = "INSERT OR REPLACE INTO ocr_chunk (chunk_id, document_id) VALUES (?, ?)"
+
+
+# The one definition of "N documents", shown the same everywhere (the status bar, the
+# chat's collection picker, the Library header, `allma collections`, /health): the
+# documents you can ask about, those whose row says ready. Files that could not be read
+# or are still waiting are counted apart ("2 could not be read"), never mixed in.
+COUNTED_STATUS = "ready"
 
 
 @dataclass(frozen=True)
@@ -81,8 +90,9 @@ class CollectionRecord:
     created_at: datetime
     embedding_model: str | None
     embedding_dim: int | None
-    document_count: int
+    document_count: int  # ready documents (COUNTED_STATUS)
     chunk_count: int
+    failed_count: int = 0  # documents that could not be read, counted apart
 
 
 @dataclass(frozen=True)
@@ -108,7 +118,7 @@ class DocumentRecord:
 @dataclass(frozen=True)
 class LibraryCounts:
     collections: int
-    documents: int
+    documents: int  # ready documents (COUNTED_STATUS), as every "N documents" shows
     chunks: int
     queued: int
     indexing: int
@@ -121,6 +131,28 @@ def normalize_path(path: str | os.PathLike[str]) -> str:
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
 
 
+def text_of_chunks(chunks: Iterable[Chunk]) -> str:
+    """The text that ``chunks`` cover, each character once.
+
+    Neighbouring chunks overlap (``chunk_overlap``); their spans index the parsed
+    document's text, so the overlap is dropped by span. A gap between spans (a page
+    break, text no chunk kept) becomes a blank line.
+    """
+    parts: list[str] = []
+    end = -1
+    for chunk in sorted(chunks, key=lambda c: (c.char_start, c.char_end)):
+        if chunk.char_end <= end:
+            continue  # wholly inside what is already there
+        if end < 0 or chunk.char_start > end:
+            if parts:
+                parts.append("\n\n")
+            parts.append(chunk.text)
+        else:
+            parts.append(chunk.text[end - chunk.char_start :])
+        end = chunk.char_end
+    return "".join(parts).strip()
+
+
 def _collection_record(row: Collection) -> CollectionRecord:
     return CollectionRecord(
         id=row.id,
@@ -131,6 +163,7 @@ def _collection_record(row: Collection) -> CollectionRecord:
         embedding_dim=row.embedding_dim,
         document_count=int(getattr(row, "document_count", 0) or 0),
         chunk_count=int(getattr(row, "chunk_total", 0) or 0),
+        failed_count=int(getattr(row, "failed_count", 0) or 0),
     )
 
 
@@ -251,6 +284,11 @@ class LibraryService:
         with self._db.atomic("IMMEDIATE"):  # reads then writes: see start_document
             key = self.get_collection(collection_id).key
             ChunkText.delete().where(ChunkText.collection_key == key).execute()
+            OcrChunk.delete().where(
+                OcrChunk.document_id.in_(
+                    Document.select(Document.id).where(Document.collection == collection_id)
+                )
+            ).execute()
             Collection.delete().where(Collection.id == collection_id).execute()
         return key
 
@@ -437,6 +475,9 @@ class LibraryService:
             execute_sql(self._db, _SET_LANGUAGE, (document_id, document_language(chunks)))
             rows = [_chunk_row(chunk, collection_key) for chunk in chunks]
             execute_many(self._db, _INSERT_CHUNK_TEXT, rows)
+            execute_sql(self._db, "DELETE FROM ocr_chunk WHERE document_id = ?", (document_id,))
+            marks = [(chunk.chunk_id, document_id) for chunk in chunks if chunk.ocr]
+            execute_many(self._db, _INSERT_OCR_CHUNK, marks)
             execute_sql(self._db, _MARK_READY, (
                 metadata.title or current.title, metadata.author,
                 metadata.file_type or current.file_type, metadata.content_hash,
@@ -453,6 +494,7 @@ class LibraryService:
             record = self.get_document(document_id)
             ChunkText.delete().where(ChunkText.document_id == document_id).execute()
             DocumentLanguage.delete().where(DocumentLanguage.document_id == document_id).execute()
+            OcrChunk.delete().where(OcrChunk.document_id == document_id).execute()
             Document.delete().where(Document.id == document_id).execute()
         return record
 
@@ -503,6 +545,7 @@ class LibraryService:
             )
             if clash is not None:
                 ChunkText.delete().where(ChunkText.document_id == clash.id).execute()
+                OcrChunk.delete().where(OcrChunk.document_id == clash.id).execute()
                 clash.delete_instance()
             self._set_fields(document_id, path=new_path, mtime=mtime)
         return self.get_document(document_id)
@@ -516,10 +559,18 @@ class LibraryService:
             .where(ChunkText.document_id == document_id)
             .order_by(ChunkText.chunk_index)
         )
-        return [
+        chunks = [
             _chunk(row, path=document.path, title=document.title, file_type=document.file_type)
             for row in dict_rows(query)
         ]
+        read_by_ocr = self.ocr_chunk_ids(document_id)
+        return [replace(c, ocr=True) if c.chunk_id in read_by_ocr else c for c in chunks]
+
+    @translating_store_errors
+    def ocr_chunk_ids(self, document_id: str) -> set[str]:
+        """The document's chunks whose page was read by OCR."""
+        query = OcrChunk.select(OcrChunk.chunk_id).where(OcrChunk.document_id == document_id)
+        return {chunk_id for (chunk_id,) in tuple_rows(query)}
 
     @translating_store_errors
     def chunks_by_ids(self, chunk_ids: CollectionOf[str]) -> dict[str, Chunk]:
@@ -569,7 +620,7 @@ class LibraryService:
         chunks = Document.select(fn.COALESCE(fn.SUM(Document.chunk_count), 0)).scalar()
         return LibraryCounts(
             collections=Collection.select().count(),
-            documents=sum(by_status.values()),
+            documents=by_status.get(COUNTED_STATUS, 0),
             chunks=int(chunks or 0),
             queued=by_status.get("queued", 0),
             indexing=by_status.get("indexing", 0),
@@ -591,8 +642,13 @@ class LibraryService:
         query = (
             Collection.select(
                 Collection,
-                fn.COUNT(Document.id).alias("document_count"),
+                fn.COALESCE(
+                    fn.SUM(peewee.Case(None, [(Document.status == COUNTED_STATUS, 1)], 0)), 0
+                ).alias("document_count"),
                 fn.COALESCE(fn.SUM(Document.chunk_count), 0).alias("chunk_total"),
+                fn.COALESCE(
+                    fn.SUM(peewee.Case(None, [(Document.status == "failed", 1)], 0)), 0
+                ).alias("failed_count"),
             )
             .join(Document, JOIN.LEFT_OUTER)
             .group_by(Collection.id)

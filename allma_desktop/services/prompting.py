@@ -245,6 +245,7 @@ def _renumbered(source: Source, number: int) -> Source:
         source.heading_path,
         source.char_start,
         source.char_end,
+        source.ocr,
     )
 
 

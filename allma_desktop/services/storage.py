@@ -14,6 +14,7 @@ import functools
 import logging
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -146,6 +147,21 @@ class ChunkText(BaseModel):
         table_name = "chunk_text"
         # Serves "this document's chunks" and returns them already in order.
         indexes = ((("document_id", "chunk_index"), False),)
+
+
+class OcrChunk(BaseModel):
+    """A chunk whose page was read by OCR (its text may hold misread words): the source
+    chip says "OCR", and a reader can show the page's picture rather than its text.
+
+    A table of its own rather than a column of ``chunk_text``: written and deleted with
+    the document's chunk texts (``LibraryService.commit_document``), by document.
+    """
+
+    chunk_id = CharField(primary_key=True)
+    document_id = CharField(index=True)
+
+    class Meta:
+        table_name = "ocr_chunk"
 
 
 class DocumentLanguage(BaseModel):
@@ -370,6 +386,7 @@ MODELS: tuple[type[Model], ...] = (
     Document,
     ChunkText,
     DocumentLanguage,
+    OcrChunk,
     Conversation,
     Message,
     MessageSource,
@@ -446,6 +463,46 @@ def translating_store_errors(
 # --- opening and migrating ----------------------------------------------------
 
 
+class LibraryDatabase(SqliteDatabase):
+    """The library's database: one connection per thread (peewee's way), all closable at once.
+
+    ``close()`` closes only the calling thread's connection, and the engine's worker
+    threads each open their own; SQLite removes ``-wal`` and ``-shm`` (after folding the
+    log into the database) only when the last connection closes. ``close_all()`` closes
+    every thread's connection, so an app that quits leaves one file behind, not three.
+    Connections may therefore be closed from another thread (``check_same_thread=False``);
+    each is still used by its own thread only.
+    """
+
+    def __init__(self, database: str, **kwargs: Any) -> None:
+        super().__init__(database, check_same_thread=False, **kwargs)
+        self._connections_lock = threading.Lock()
+        self._open_connections: dict[int, sqlite3.Connection] = {}
+
+    def _connect(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection = super()._connect()  # type: ignore[misc]
+        with self._connections_lock:
+            self._open_connections[id(connection)] = connection
+        return connection
+
+    def _close(self, conn: sqlite3.Connection) -> None:  # peewee's name
+        with self._connections_lock:
+            self._open_connections.pop(id(conn), None)
+        conn.close()
+
+    def close_all(self) -> None:
+        """Close this thread's connection, then every other thread's (the last one cleans up)."""
+        self.close()
+        with self._connections_lock:
+            others = list(self._open_connections.values())
+            self._open_connections.clear()
+        for connection in others:
+            try:
+                connection.close()
+            except sqlite3.Error as error:
+                logger.warning("a database connection did not close: %s", error)
+
+
 def open_database(path: Path) -> SqliteDatabase:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 
@@ -466,7 +523,7 @@ def open_database(path: Path) -> SqliteDatabase:
         raise StoreNotWritable(path.parent, error.strerror or str(error)) from error
     _make_private(path)
 
-    db = SqliteDatabase(str(path), pragmas=PRAGMAS)
+    db = LibraryDatabase(str(path), pragmas=PRAGMAS)
     register_index_terms(db)
     try:
         with store_errors(path):

@@ -13,6 +13,7 @@ from allma_desktop.gui.widgets.chat_message import MessageWidget
 from tests.gui.conftest import ingest
 from tests.ollama_server import OllamaTestServer
 from tests.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
+from tests.scans import write_scanned_pdf
 
 ANSWER_TIMEOUT_MS = 20_000
 
@@ -50,6 +51,22 @@ def test_answer_streams_in_with_its_cited_page_and_is_stored(
     assert [m.role for m in stored] == ["user", "assistant"]
     assert PDF_ANSWER in stored[1].content
     assert [s.page for s in stored[1].sources] == [PDF_ANSWER_PAGE]
+
+
+def test_a_source_read_by_ocr_says_so_on_its_chip_also_when_reloaded(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    scan = write_scanned_pdf(
+        tmp_path / "ferry.pdf", ["The ferry to the island leaves at noon on Sundays."]
+    )
+    ingest(qtbot, window.engine, [scan])
+
+    done = ask(qtbot, window, "When does the ferry to the island leave?")
+
+    chip = last_answer(window).sources.chips[0]
+    assert chip.text().endswith("p. 1 · OCR")
+    stored = window.conversations.messages(done.conversation_id)[1].sources
+    assert [(s.page, s.ocr) for s in stored] == [(1, True)]
 
 
 def test_streaming_re_renders_only_the_answer_being_written(

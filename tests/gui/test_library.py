@@ -49,7 +49,7 @@ def drop(pane: LibraryPane, paths: list[Path]) -> None:
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     centre = QPoint(pane.width() // 2, pane.height() // 2)
     enter = QDragEnterEvent(
-        centre,
+        QPointF(centre),
         Qt.DropAction.CopyAction,
         mime,
         Qt.MouseButton.LeftButton,

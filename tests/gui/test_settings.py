@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLineEdit
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.config import AppConfig, settings_path
@@ -53,6 +54,24 @@ def test_saved_settings_are_read_back_by_a_new_engine(
     assert fresh.temperature_spin.value() == 0.7
     assert fresh.top_k_spin.value() == 8
     assert fresh.system_prompt_edit.toPlainText() == "Answer like a ship's captain."
+
+
+def test_saving_writes_only_what_the_user_changed_never_the_environment(
+    qtbot: QtBot, page: SettingsPage, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With OLLAMA_HOST set, saving a temperature must not store that host for good."""
+    monkeypatch.setenv("OLLAMA_HOST", engine.config.ollama_host)
+    settings_path().parent.mkdir(parents=True, exist_ok=True)
+    settings_path().write_text(json.dumps({"top_k": 7}), encoding="utf-8")
+    page.load(engine.config)  # the form shows the effective settings, host included
+    page.temperature_spin.setValue(0.9)
+    with qtbot.waitSignal(engine.events.settings_changed, timeout=TIMEOUT_MS):
+        page.save_button.click()
+
+    stored = json.loads(settings_path().read_text(encoding="utf-8"))
+    assert stored == {"top_k": 7, "temperature": 0.9}
+    monkeypatch.delenv("OLLAMA_HOST")
+    assert AppConfig.from_env().ollama_host == AppConfig().ollama_host
 
 
 def test_per_answer_settings_apply_without_restarting_the_engine(
@@ -118,6 +137,19 @@ def test_test_connection_reports_success_with_the_models(
     assert page.chat_model_box.findText("llama3.2:latest") >= 0
 
 
+def test_editing_the_address_clears_the_old_connection_result(
+    qtbot: QtBot, page: SettingsPage, ollama_server: OllamaTestServer
+) -> None:
+    page.host_edit.setText(ollama_server.url)
+    with qtbot.waitSignal(page.controller.connection_tested, timeout=TIMEOUT_MS):
+        page.test_button.click()
+    assert page.connection_label.isVisibleTo(page)
+
+    qtbot.keyClicks(page.host_edit, "0")
+
+    assert not page.connection_label.isVisibleTo(page)
+
+
 def test_test_connection_reports_an_unreachable_address(qtbot: QtBot, page: SettingsPage) -> None:
     page.host_edit.setText("http://127.0.0.1:9")
     with qtbot.waitSignal(page.controller.connection_tested, timeout=TIMEOUT_MS):
@@ -138,6 +170,22 @@ def test_pulling_a_model_shows_progress_then_offers_it(qtbot: QtBot, page: Setti
     assert any(0 < f < 1 for f in fractions)
     assert "ready to use" in page.pull_status.text()
     qtbot.waitUntil(lambda: page.chat_model_box.findText("qwen3:0.6b") >= 0, timeout=TIMEOUT_MS)
+
+
+def test_a_model_download_can_be_cancelled(
+    qtbot: QtBot, page: SettingsPage, ollama_server: OllamaTestServer
+) -> None:
+    ollama_server.faults.pull_step_delay = 0.3
+    page.pull_edit.setText("qwen3:0.6b")
+    with qtbot.waitSignal(page.controller.pull_progress, timeout=TIMEOUT_MS):
+        page.pull_button.click()
+    assert page.pull_cancel_button.isVisibleTo(page)
+
+    with qtbot.waitSignal(page.controller.pull_cancelled, timeout=TIMEOUT_MS):
+        page.pull_cancel_button.click()
+
+    assert page.pull_status.text() == "Download of qwen3:0.6b cancelled."
+    assert page.pull_button.isEnabled() and not page.pull_cancel_button.isVisibleTo(page)
 
 
 def test_choosing_another_embedding_model_says_the_library_will_be_re_embedded(
@@ -190,6 +238,23 @@ def test_saving_a_theme_restyles_the_app(qtbot: QtBot, page: SettingsPage) -> No
         assert page.controller.theme == "dark"
     finally:
         apply_theme(app, "light")
+
+
+def test_picking_a_theme_restyles_the_app_at_once_without_saving(
+    qtbot: QtBot, page: SettingsPage
+) -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    index = page.theme_box.findData("dark")
+    page.theme_box.setCurrentIndex(index)
+    try:
+        page.theme_box.activated.emit(index)  # as a pick from the list does
+
+        assert app.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        assert page.controller.theme == "dark"
+    finally:
+        apply_theme(app, "light")
+        page.controller.use_theme("light")
 
 
 # --- local API and OCR -----------------------------------------------------------------
@@ -280,6 +345,17 @@ def test_the_token_shown_is_the_one_clients_must_send(api_page: SettingsPage) ->
     assert api_page.api_token_edit.text() == api_page.api.token()
 
 
+def test_the_token_is_masked_until_reveal_is_pressed(api_page: SettingsPage) -> None:
+    edit = api_page.api_token_edit
+    assert edit.echoMode() == QLineEdit.EchoMode.Password
+    assert edit.displayText() != edit.text()
+
+    api_page.api_reveal_button.click()
+    assert edit.displayText() == edit.text()
+    api_page.api_reveal_button.click()
+    assert edit.echoMode() == QLineEdit.EchoMode.Password
+
+
 def test_copy_puts_the_token_on_the_clipboard(api_page: SettingsPage) -> None:
     api_page.api_copy_button.click()
 
@@ -295,44 +371,42 @@ def test_a_non_loopback_api_host_shows_the_exposure_warning(qtbot: QtBot, engine
     assert "other machines on the network" in page.api_warning_label.text()
 
 
-def test_the_ocr_choice_is_saved_to_the_settings_file(
-    qtbot: QtBot, engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(ocr, "tesseract_on_path", lambda: True)
-    monkeypatch.setattr(ocr, "tesseract_available", lambda: True)
+def test_ocr_is_on_by_default_and_turning_it_off_is_saved(qtbot: QtBot, engine: Engine) -> None:
     page = SettingsPage(SettingsController(engine))
     qtbot.addWidget(page)
-    page.ocr_check.setChecked(True)
+    assert page.ocr_check.isEnabled() and page.ocr_check.isChecked()
+
+    page.ocr_check.setChecked(False)
     with qtbot.waitSignal(engine.events.settings_changed, timeout=TIMEOUT_MS):
         page.save_button.click()
 
-    assert AppConfig.from_env().ocr is True
-    assert '"ocr": true' in settings_path().read_text(encoding="utf-8")
+    assert AppConfig.from_env().ocr is False
+    assert '"ocr": false' in settings_path().read_text(encoding="utf-8")
 
 
-def test_ocr_is_disabled_with_a_hint_without_tesseract(
-    qtbot: QtBot, engine: Engine, monkeypatch: pytest.MonkeyPatch
+def test_the_ocr_hint_names_the_installed_languages(qtbot: QtBot, engine: Engine) -> None:
+    page = SettingsPage(SettingsController(engine))
+    qtbot.addWidget(page)
+
+    assert "Languages: eng" in page.ocr_hint.text()
+
+
+def test_ocr_is_disabled_with_a_hint_without_its_language_data(
+    qtbot: QtBot, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ocr, "tesseract_on_path", lambda: False)
+    monkeypatch.setenv(ocr.TESSDATA_ENV, str(tmp_path / "no-language-data"))
     page = SettingsPage(SettingsController(engine))
     qtbot.addWidget(page)
 
     assert not page.ocr_check.isEnabled()
-    assert "Install tesseract to enable" in page.ocr_check.toolTip()
+    assert "language data is missing" in page.ocr_check.toolTip()
     assert page.ocr_hint.text() == OCR_UNAVAILABLE_HINT
 
 
-def test_turning_ocr_on_without_its_language_data_unticks_it_with_a_hint(
-    qtbot: QtBot, engine: Engine, monkeypatch: pytest.MonkeyPatch
+def test_the_about_card_states_the_license_of_the_source_and_of_the_packaged_app(
+    page: SettingsPage,
 ) -> None:
-    monkeypatch.setattr(ocr, "tesseract_on_path", lambda: True)
-    monkeypatch.setattr(ocr, "tesseract_available", lambda: False)
-    page = SettingsPage(SettingsController(engine))
-    qtbot.addWidget(page)
-    assert page.ocr_check.isEnabled()
+    text = page.license_label.text()
 
-    page.ocr_check.setChecked(True)
-
-    assert not page.ocr_check.isChecked()
-    assert not page.ocr_check.isEnabled()
-    assert page.ocr_hint.text() == OCR_UNAVAILABLE_HINT
+    assert "MIT License" in text
+    assert "PyMuPDF" in text and "AGPL-3.0" in text

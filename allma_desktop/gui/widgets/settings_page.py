@@ -56,7 +56,14 @@ API_DESCRIPTION = (
     "Lets scripts and OpenAI-compatible tools use your library while Allma runs. "
     "Clients send the token below."
 )
-OCR_UNAVAILABLE_HINT = "Install tesseract to enable (it reads the text in scanned pages)."
+OCR_HINT = (
+    "Pages without usable text (scans, broken fonts) and pictures are read from their image:"
+    " a second or two a page."
+)
+OCR_UNAVAILABLE_HINT = (
+    "OCR's language data is missing: reinstall the app, or set ALLMA_TESSDATA to a folder"
+    " of Tesseract .traineddata files."
+)
 # Hosts known to be this machine without importing the API package (FastAPI, uvicorn).
 PLAIN_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 FIELD_LABELS = {
@@ -79,6 +86,12 @@ FIELD_LABELS = {
     "chroma_token": "Token",
     "qdrant_url": "Qdrant server",
     "qdrant_api_key": "API key",
+    "llm_provider": "Chat from",
+    "llm_base_url": "Chat server address",
+    "llm_api_key": "Chat server API key",
+    "embedding_provider": "Embeddings from",
+    "embedding_base_url": "Embedding server address",
+    "embedding_api_key": "Embedding server API key",
 }
 STORE_LABELS = {
     "chroma": "Chroma, on this computer",
@@ -100,6 +113,15 @@ STORE_HINTS = {
     "qdrant": "A Qdrant server, or a Qdrant folder here without an address.",
 }
 UNAVAILABLE_SUFFIX = " (not available)"
+
+
+# What the user may do with the app they run, said plainly (LICENSE says it in full).
+LICENSE_NOTICE = (
+    "Allma Desktop's source code is under the MIT License. The packaged app (installers "
+    "and the one-folder build) includes PyMuPDF and MuPDF, which are under the GNU "
+    "AGPL-3.0, so the packaged app as a whole is distributed under the AGPL-3.0; its "
+    "source is the Allma Desktop repository. Qt for Python is under the LGPL-3.0."
+)
 
 
 class SettingsCard(QFrame):
@@ -147,6 +169,8 @@ class SettingsPage(QWidget):
         self.rows: dict[str, QWidget] = {}  # each field's row, to show or hide it
         self._restarting = False
         self._library_busy = False
+        self._checking_models = False
+        self._pulling = ""  # the model being downloaded
         self._build()
         self._wire()
         self.load(controller.config)
@@ -172,15 +196,24 @@ class SettingsPage(QWidget):
         title = QLabel("Settings", body)
         title.setObjectName("pageTitle")
         column.addWidget(title)
+        # Cards of their own modules (they subclass SettingsCard, defined above).
+        from allma_desktop.gui.widgets.mcp_card import McpCard
+        from allma_desktop.gui.widgets.model_server_card import ModelServerCard
+
+        self.model_server_card = ModelServerCard(body)
+        self.mcp_card = McpCard(body)
         for card in (
+            self.model_server_card,
             self._connection_card(body),
             self._models_card(body),
             self._answers_card(body),
             self._retrieval_card(body),
             *([self._api_card(body)] if self.api is not None else []),
+            self.mcp_card,
             self._appearance_card(body),
             self._vector_store_card(body),
             self._storage_card(body),
+            self._about_card(body),
         ):
             card.setMaximumWidth(760)
             _align_labels(card.form)
@@ -300,8 +333,12 @@ class SettingsPage(QWidget):
         self.pull_edit = QLineEdit(pull_line)
         self.pull_edit.setPlaceholderText("e.g. llama3.2 or qwen3:0.6b")
         self.pull_button = QPushButton("Download", pull_line)
+        self.pull_cancel_button = QPushButton("Cancel", pull_line)
+        self.pull_cancel_button.setAccessibleName("Cancel the download")
+        self.pull_cancel_button.hide()
         pull_row.addWidget(self.pull_edit, 1)
         pull_row.addWidget(self.pull_button)
+        pull_row.addWidget(self.pull_cancel_button)
         self.pull_progress = QProgressBar(card)
         self.pull_progress.setRange(0, 1000)
         self.pull_progress.hide()
@@ -360,34 +397,28 @@ class SettingsPage(QWidget):
         self._add(card, "top_k", self.top_k_spin)
         self.hybrid_check = QCheckBox("Combine keyword and meaning search (hybrid)", card)
         card.form.addRow("Hybrid search", self.hybrid_check)
-        self.ocr_check = QCheckBox("Read scanned PDFs with OCR", card)
-        self.ocr_check.setAccessibleName("Read scanned PDFs with OCR")
+        self.ocr_check = QCheckBox("Read scanned pages and pictures with OCR", card)
+        self.ocr_check.setAccessibleName("Read scanned pages and pictures with OCR")
         holder = QWidget(card)
         rows = QVBoxLayout(holder)
         rows.setContentsMargins(0, 0, 0, 0)
         rows.setSpacing(3)
         rows.addWidget(self.ocr_check)
-        self.ocr_hint = QLabel("Slow: seconds per page. Only for PDFs without text.", holder)
+        self.ocr_hint = QLabel(OCR_HINT, holder)
         self.ocr_hint.setObjectName("fieldHint")
         self.ocr_hint.setWordWrap(True)
         rows.addWidget(self.ocr_hint)
-        # Only the PATH check while the window is built: the full check imports PyMuPDF
-        # (about a second and 100 MB), so it waits until the user turns OCR on.
-        if not ocr.tesseract_on_path():
-            self._disable_ocr()
-        self.ocr_check.toggled.connect(self._check_ocr_when_turned_on)
-        card.form.addRow("Scanned PDFs", holder)
+        # A look for the language data's files only: no PyMuPDF import while the window
+        # is built.
+        languages = ocr.installed_languages()
+        if languages:
+            self.ocr_hint.setText(f"{OCR_HINT} Languages: {', '.join(languages)}.")
+        else:
+            self.ocr_check.setEnabled(False)
+            self.ocr_check.setToolTip(OCR_UNAVAILABLE_HINT)
+            self.ocr_hint.setText(OCR_UNAVAILABLE_HINT)
+        card.form.addRow("Scans and pictures", holder)
         return card
-
-    def _check_ocr_when_turned_on(self, checked: bool) -> None:
-        if checked and not ocr.tesseract_available():
-            self.ocr_check.setChecked(False)
-            self._disable_ocr()
-
-    def _disable_ocr(self) -> None:
-        self.ocr_check.setEnabled(False)
-        self.ocr_check.setToolTip(OCR_UNAVAILABLE_HINT)
-        self.ocr_hint.setText(OCR_UNAVAILABLE_HINT)
 
     def _api_card(self, parent: QWidget) -> SettingsCard:
         assert self.api is not None
@@ -413,9 +444,16 @@ class SettingsPage(QWidget):
         self.api_token_edit.setReadOnly(True)
         self.api_token_edit.setAccessibleName("API token")
         self.api_token_edit.setText(self.api.token())
+        # Masked: a screenshot or a screen share must not give the library away.
+        self.api_token_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.api_reveal_button = QPushButton("Reveal", line)
+        self.api_reveal_button.setCheckable(True)
+        self.api_reveal_button.setAccessibleName("Show the API token")
+        self.api_reveal_button.toggled.connect(self._reveal_api_token)
         self.api_copy_button = QPushButton("Copy", line)
         self.api_copy_button.setAccessibleName("Copy the API token")
         row.addWidget(self.api_token_edit, 1)
+        row.addWidget(self.api_reveal_button)
         row.addWidget(self.api_copy_button)
         card.form.addRow("Token", line)
         self.api_warning_label = QLabel("", card)
@@ -525,6 +563,17 @@ class SettingsPage(QWidget):
         self._store_card = card
         return card
 
+    def _about_card(self, parent: QWidget) -> SettingsCard:
+        from allma_desktop import __version__
+
+        card = SettingsCard("About Allma", f"Allma Desktop {__version__}", parent)
+        self.license_label = QLabel(LICENSE_NOTICE, card)
+        self.license_label.setObjectName("fieldHint")
+        self.license_label.setWordWrap(True)
+        self.license_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        card.form.addRow("License", self.license_label)
+        return card
+
     def _storage_card(self, parent: QWidget) -> SettingsCard:
         card = SettingsCard(
             "Storage", "Your library's database and your chats stay on this computer.", parent
@@ -569,10 +618,13 @@ class SettingsPage(QWidget):
         c.pull_progress.connect(self._show_pull_progress)
         c.pull_finished.connect(self._show_pull_finished)
         c.pull_failed.connect(self._show_pull_failed)
+        c.pull_cancelled.connect(self._show_pull_cancelled)
         c.invalid.connect(self.show_invalid)
         c.failed.connect(self._show_failure)
         c.saved.connect(self._on_saved)
         c.restarting.connect(self._on_restarting)
+        c.checking_models.connect(self._on_checking_models)
+        c.model_rejected.connect(self._show_model_rejected)
         c.backup_finished.connect(self._show_backup_finished)
         c.backup_failed.connect(self._show_backup_failed)
         c.restore_started.connect(self._show_restore_started)
@@ -588,9 +640,16 @@ class SettingsPage(QWidget):
         self.move_cancel_button.clicked.connect(self.cancel_move)
         self.test_button.clicked.connect(self.test_connection)
         self.host_edit.returnPressed.connect(self.test_connection)
+        # "Connected · 5 models" spoke of the address tested; a new one has not been.
+        self.host_edit.textEdited.connect(lambda _text: self.connection_label.hide())
         self.pull_button.clicked.connect(self.pull_model)
+        self.pull_cancel_button.clicked.connect(self.cancel_pull)
         self.pull_edit.returnPressed.connect(self.pull_model)
         self.save_button.clicked.connect(self.save)
+        # The theme applies as soon as it is picked (a GUI preference; no Save needed).
+        self.theme_box.activated.connect(
+            lambda _index: self.controller.use_theme(str(self.theme_box.currentData()))
+        )
         self.revert_button.clicked.connect(self.revert)
         self.open_data_button.clicked.connect(self.open_data_folder)
         self.backup_button.clicked.connect(self.back_up)
@@ -605,10 +664,16 @@ class SettingsPage(QWidget):
     # --- values -----------------------------------------------------------------------------
 
     def load(self, config: AppConfig) -> None:
+        self.model_server_card.load(config)
         self.host_edit.setText(config.ollama_host)
-        self._set_models(self.chat_model_box, config.ollama_model, self._model_names())
+        models = self.controller.models
         self._set_models(
-            self.embedding_model_box, config.ollama_embedding_model, self._model_names()
+            self.chat_model_box, config.ollama_model, [m.name for m in models if m.can_chat]
+        )
+        self._set_models(
+            self.embedding_model_box,
+            config.ollama_embedding_model,
+            [m.name for m in models if m.can_embed],
         )
         self._advise_on_languages()
         self.temperature_spin.setValue(config.temperature)
@@ -658,6 +723,7 @@ class SettingsPage(QWidget):
             "ollama_connect_timeout": self.connect_timeout_spin.value(),
             "request_timeout": self.read_timeout_spin.value(),
             **self.store_connection(),
+            **self.model_server_card.changes(),
         }
 
     def store_connection(self) -> dict[str, Any]:
@@ -698,11 +764,33 @@ class SettingsPage(QWidget):
         if not name:
             return
         self.pull_button.setEnabled(False)
+        self._pulling = name
+        self.pull_cancel_button.show()
         self.pull_progress.setValue(0)
         self.pull_progress.show()
         self.pull_status.setText(f"Downloading {name}…")
         self.pull_status.show()
         self.controller.pull(name)
+
+    def cancel_pull(self) -> None:
+        if self._pulling:
+            self.controller.cancel_pull(self._pulling)
+
+    def _show_pull_cancelled(self, name: str) -> None:
+        self._pull_ended()
+        self.pull_progress.hide()
+        self.pull_status.setText(f"Download of {name} cancelled.")
+
+    def _pull_ended(self) -> None:
+        self._pulling = ""
+        self.pull_cancel_button.hide()
+        self.pull_button.setEnabled(True)
+
+    def _reveal_api_token(self, shown: bool) -> None:
+        self.api_token_edit.setEchoMode(
+            QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password
+        )
+        self.api_reveal_button.setText("Hide" if shown else "Reveal")
 
     def copy_api_token(self) -> None:
         QGuiApplication.clipboard().setText(self.api_token_edit.text())
@@ -813,6 +901,24 @@ class SettingsPage(QWidget):
             widget.style().unpolish(widget)
             widget.style().polish(widget)
 
+    def _show_model_rejected(self, error: AllmaError) -> None:
+        """A model choice that cannot do its job: said under its field, nothing saved."""
+        role = getattr(error, "role", "chat")
+        key = "ollama_embedding_model" if role == "embedding" else "ollama_model"
+        text = f"{error.message} {error.hint}".strip()
+        label = self.errors.get(key)
+        if label is not None:
+            label.setText(text)
+            label.show()
+            self._mark_invalid(key, True)
+        self.status_label.setText(f"Not saved: {error.message}")
+
+    def _on_checking_models(self, checking: bool) -> None:
+        self._checking_models = checking
+        self._enable_saving()
+        if checking:
+            self.status_label.setText("Checking the model with Ollama…")
+
     def _show_failure(self, error: AllmaError) -> None:
         self.status_label.setText(f"{error.message} {error.hint}".strip())
 
@@ -822,15 +928,22 @@ class SettingsPage(QWidget):
         self._style(self.connection_label, "fieldSuccess" if result.ok else "fieldError")
         self.connection_label.show()
         if result.ok:
-            self._set_models(self.chat_model_box, self.chat_model_box.currentText(), result.models)
             self._set_models(
-                self.embedding_model_box, self.embedding_model_box.currentText(), result.models
+                self.chat_model_box, self.chat_model_box.currentText(), result.chat_models
+            )
+            self._set_models(
+                self.embedding_model_box,
+                self.embedding_model_box.currentText(),
+                result.embedding_models,
             )
 
     def _show_models(self, models: list[ModelInfo]) -> None:
-        names = tuple(m.name for m in models)
-        self._set_models(self.chat_model_box, self.chat_model_box.currentText(), names)
-        self._set_models(self.embedding_model_box, self.embedding_model_box.currentText(), names)
+        # Each picker offers what Ollama says the model can do (/api/show capabilities).
+        chat = tuple(m.name for m in models if m.can_chat)
+        embedding = tuple(m.name for m in models if m.can_embed)
+        self._set_models(self.chat_model_box, self.chat_model_box.currentText(), chat)
+        current = self.embedding_model_box.currentText()
+        self._set_models(self.embedding_model_box, current, embedding)
 
     def _show_pull_progress(self, name: str, status: str, fraction: float) -> None:
         if fraction < 0:
@@ -841,14 +954,14 @@ class SettingsPage(QWidget):
         self.pull_status.setText(f"{name}: {status}")
 
     def _show_pull_finished(self, name: str) -> None:
-        self.pull_button.setEnabled(True)
+        self._pull_ended()
         self.pull_progress.setRange(0, 1000)
         self.pull_progress.setValue(1000)
         self.pull_status.setText(f"{name} is ready to use.")
         self.pull_edit.clear()
 
     def _show_pull_failed(self, name: str, error: AllmaError) -> None:
-        self.pull_button.setEnabled(True)
+        self._pull_ended()
         self.pull_progress.hide()
         self.pull_status.setText(f"{name}: {error.message} {error.hint}".strip())
 
@@ -905,7 +1018,9 @@ class SettingsPage(QWidget):
         self._show_store_fields()
 
     def _enable_saving(self) -> None:
-        self.save_button.setEnabled(not (self._restarting or self._library_busy))
+        self.save_button.setEnabled(
+            not (self._restarting or self._library_busy or self._checking_models)
+        )
 
     # --- the vector store ------------------------------------------------------------------
 
@@ -1091,9 +1206,6 @@ class SettingsPage(QWidget):
         self.reembed_label.setVisible(changed and chunks > 0)
 
     # --- helpers ----------------------------------------------------------------------------
-
-    def _model_names(self) -> tuple[str, ...]:
-        return tuple(m.name for m in self.controller.models)
 
     @staticmethod
     def _set_models(box: QComboBox, current: str, names: tuple[str, ...] | list[str]) -> None:
