@@ -280,11 +280,24 @@ QUOTE_INTRO = "From the source"
 QUOTE_CHARS = 240  # a sentence piece is at most 300 (``_PIECE_CHARS``)
 
 
+KEY_TERMS = 3  # the rarest words of the answer sentence that an answer must show one of
+
+
 def key_terms(question: str, passage: str) -> frozenset[str]:
-    """What an answer drawn from ``passage`` would carry: the content words and numbers of
-    its best-matching sentence that the question does not already say."""
-    sentence = answer_sentence(question, passage)
-    return frozenset(content_terms(sentence)) - frozenset(content_terms(question))
+    """What an answer drawn from ``passage`` would carry: of the content words of its
+    best-matching sentence that the question does not already say, the numbers and the
+    ``KEY_TERMS`` rarest among the passage's sentences (a word every sentence repeats,
+    such as the document's subject, says nothing about this answer)."""
+    pieces = _pieces(passage)
+    if not pieces:
+        return frozenset()
+    sentence = pieces[_best_piece(question, pieces)]
+    candidates = set(content_terms(sentence)) - set(content_terms(question))
+    numbers = {term for term in candidates if any(ch.isdigit() for ch in term)}
+    piece_terms = [set(content_terms(piece)) for piece in pieces]
+    rarity = {term: sum(term in terms for terms in piece_terms) for term in candidates}
+    words = sorted(candidates - numbers, key=lambda term: (rarity[term], -len(term), term))
+    return frozenset(numbers | set(words[:KEY_TERMS]))
 
 
 def carries_passage(answer: str, question: str, passage: str) -> bool:

@@ -221,3 +221,17 @@ def test_a_long_quoted_sentence_is_cut_at_a_word_and_marked_as_cut() -> None:
     body = quote.split("“", 1)[1]
     assert body.endswith("…”") and len(body) <= QUOTE_CHARS + 3
     assert quote.startswith("From the source (f2.pdf) [2]:")
+
+
+def test_an_answer_sharing_only_words_every_sentence_repeats_still_gets_the_quote() -> None:
+    text = (
+        "MuPDF error handling uses exceptions. "
+        "MuPDF error handling is built on setjmp and longjmp from the C library. "
+        "MuPDF error handling must be used with care."
+    )
+    question = "What standard C facility is the try/catch style built on?"
+    answer = "MuPDF error handling is described in section 6.1."
+    source = _source(1, text)
+    quote = fallback_quote(answer, question, [source], {"doc:1": text})
+    assert quote is not None and "setjmp and longjmp" in quote
+    assert {"setjmp", "longjmp"} <= key_terms(question, text)
