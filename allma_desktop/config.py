@@ -67,6 +67,10 @@ class AppConfig:
     context_length: int | None = None  # None: ask the model (/api/show), capped below
     think: bool = True
     system_prompt: str = ""
+    # "Answer only from my documents": when nothing in them is relevant, say so and do
+    # not ask the model at all (by default the model answers from general knowledge,
+    # after a plain notice that the documents had nothing).
+    documents_only: bool = False
     embed_batch_size: int = 32
     # Ollama may be on another machine: give up on an address that does not connect within
     # seconds, but wait minutes for data, since a large model can take that long to load.
@@ -274,6 +278,7 @@ ENV_VARIABLES: dict[str, str] = {
     "OLLAMA_HEADERS": "ollama_headers",
     "OLLAMA_CONNECT_TIMEOUT": "ollama_connect_timeout",
     "OLLAMA_READ_TIMEOUT": "request_timeout",
+    "ALLMA_DOCUMENTS_ONLY": "documents_only",
     "LLM_PROVIDER": "llm_provider",
     "LLM_BASE_URL": "llm_base_url",
     "LLM_API_KEY": "llm_api_key",
@@ -311,7 +316,7 @@ def _parse_value(key: str, value: Any) -> Any:
             return float(value)
         except (TypeError, ValueError):
             raise ConfigError(_variable(key), value, "a number") from None
-    if key in {"hybrid_search", "think", "ocr", "chroma_ssl"}:
+    if key in {"hybrid_search", "think", "ocr", "chroma_ssl", "documents_only"}:
         return _as_bool(key, value)
     if key == "log_level":
         return str(value).upper()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from allma_desktop.errors import AllmaError
+from allma_desktop.services.grounding import GroundingReport
 
 FileStatus = Literal["indexed", "unchanged", "failed", "skipped"]
 
@@ -181,6 +182,21 @@ class AnswerDone:
     duration_ms: float | None = None
     model: str = ""
     stats: dict[str, float] = field(default_factory=dict)
+    # The check against the sources: None on the event itself (the check runs after it,
+    # see ``AnswerChecked``); front ends that answer once (CLI, API) fill it in.
+    grounding: GroundingReport | None = None
 
 
-ChatEvent = ChatStarted | SourcesFound | ThinkingChunk | TokenChunk | AnswerDone
+@dataclass(frozen=True)
+class AnswerChecked:
+    """After ``AnswerDone``: the answer checked sentence by sentence against its sources.
+
+    Not sent when there was nothing to check (no answer, or no sources).
+    """
+
+    conversation_id: int
+    message_id: int
+    grounding: GroundingReport
+
+
+ChatEvent = ChatStarted | SourcesFound | ThinkingChunk | TokenChunk | AnswerDone | AnswerChecked

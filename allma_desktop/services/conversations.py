@@ -7,6 +7,8 @@ thread (and the GUI) hold plain values.
 from __future__ import annotations
 
 import builtins
+import json
+import logging
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,9 +17,11 @@ import peewee
 from peewee import JOIN, SQL, SqliteDatabase, chunked, fn
 
 from allma_desktop.errors import NotFound
+from allma_desktop.services.grounding import GroundingReport
 from allma_desktop.services.storage import (
     MESSAGE_ROLES,
     MESSAGE_STATUSES,
+    AnswerCheck,
     Collection,
     Conversation,
     Message,
@@ -28,6 +32,8 @@ from allma_desktop.services.storage import (
     tuple_rows,
     utc_now,
 )
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TITLE = "New chat"
 AUTO_TITLE_MAX_CHARS = 60
@@ -72,6 +78,7 @@ class MessageRecord:
     completion_tokens: int | None
     duration_ms: float | None
     sources: tuple[SourceRecord, ...] = ()
+    grounding: GroundingReport | None = None  # the answer checked against its sources
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,21 @@ def _read_by_ocr(rows: Sequence[MessageSource]) -> set[str]:
     return found
 
 
-def _message_record(row: Message, sources: tuple[SourceRecord, ...] = ()) -> MessageRecord:
+def _grounding(report: str | None) -> GroundingReport | None:
+    if not report:
+        return None
+    try:
+        return GroundingReport.from_dict(json.loads(report))
+    except (ValueError, KeyError, TypeError):
+        log.warning("unreadable answer check skipped")
+        return None
+
+
+def _message_record(
+    row: Message,
+    sources: tuple[SourceRecord, ...] = (),
+    grounding: GroundingReport | None = None,
+) -> MessageRecord:
     return MessageRecord(
         id=row.id,
         conversation_id=row.__data__["conversation"],
@@ -138,6 +159,7 @@ def _message_record(row: Message, sources: tuple[SourceRecord, ...] = ()) -> Mes
         completion_tokens=row.completion_tokens,
         duration_ms=row.duration_ms,
         sources=sources,
+        grounding=grounding,
     )
 
 
@@ -352,7 +374,30 @@ class ConversationService:
             read_by_ocr = _read_by_ocr(source_list)
             for source in source_list:
                 sources[source.__data__["message"]].append(_source_record(source, read_by_ocr))
-        return [_message_record(row, tuple(sources[row.id])) for row in rows]
+        checks = self._checks([row.id for row in rows])
+        return [_message_record(row, tuple(sources[row.id]), checks.get(row.id)) for row in rows]
+
+    @translating_store_errors
+    def set_grounding(self, message_id: int, report: GroundingReport) -> None:
+        """Store the check of an answer against its sources (replacing an earlier one)."""
+        with self._db.atomic("IMMEDIATE"):
+            self._message_row(message_id)
+            AnswerCheck.delete().where(AnswerCheck.message == message_id).execute()
+            AnswerCheck.create(
+                message=message_id, report=json.dumps(report.as_dict()), checked_at=utc_now()
+            )
+
+    def _checks(self, message_ids: builtins.list[int]) -> dict[int, GroundingReport]:
+        found: dict[int, GroundingReport] = {}
+        for chunk in chunked(message_ids, 500):
+            query = AnswerCheck.select(AnswerCheck.message, AnswerCheck.report).where(
+                AnswerCheck.message.in_(chunk)
+            )
+            for message_id, report in tuple_rows(query):
+                grounding = _grounding(report)
+                if grounding is not None:
+                    found[int(message_id)] = grounding
+        return found
 
     @translating_store_errors
     def delete_messages_from(self, message_id: int) -> int:
@@ -499,7 +544,7 @@ class ConversationService:
         )
         read_by_ocr = _read_by_ocr(source_rows)
         sources = tuple(_source_record(source, read_by_ocr) for source in source_rows)
-        return _message_record(row, sources)
+        return _message_record(row, sources, self._checks([message_id]).get(message_id))
 
 
 def _conversation_not_found(conversation_id: int) -> NotFound:

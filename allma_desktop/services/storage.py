@@ -342,6 +342,20 @@ class MessageSource(BaseModel):
     snippet = TextField()
 
 
+class AnswerCheck(BaseModel):
+    """An answer checked against its sources (``services/grounding.py``), one row an answer.
+
+    The report is JSON (``GroundingReport.as_dict``): it is read and written whole.
+    """
+
+    message = ForeignKeyField(Message, primary_key=True, on_delete="CASCADE")
+    report = TextField()
+    checked_at = DateTimeField(default=utc_now)
+
+    class Meta:
+        table_name = "answer_check"
+
+
 class QueuedFile(BaseModel):
     """A file waiting for the indexer (or being indexed); the row goes when it is done.
 
@@ -390,6 +404,7 @@ MODELS: tuple[type[Model], ...] = (
     Conversation,
     Message,
     MessageSource,
+    AnswerCheck,
     QueuedFile,
     WatchedFolder,
 )

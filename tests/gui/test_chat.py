@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
@@ -10,6 +11,7 @@ from pytestqt.qtbot import QtBot
 from allma_desktop.events import AnswerDone
 from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.widgets.chat_message import MessageWidget
+from allma_desktop.services.viewers import plan_opening
 from tests.gui.conftest import ingest
 from tests.ollama_server import OllamaTestServer
 from tests.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
@@ -172,8 +174,11 @@ def test_clicking_a_source_shows_its_passage_and_opens_the_pdf_at_the_page(
 ) -> None:
     ingest(qtbot, window.engine, [lighthouse_pdf])
     ask(qtbot, window, PDF_QUESTION)
-    opened: list[QUrl] = []
-    window.chat_view.open_url = opened.append
+    launched: list[Sequence[str]] = []
+    window.reader.plan_opening = lambda path, page, **_: plan_opening(
+        path, page, platform="linux", which=lambda name: f"/usr/bin/{name}"
+    )
+    window.reader.launch = lambda argv: launched.append(argv) is None
     strip = last_answer(window).sources
 
     strip.chips[0].click()
@@ -181,8 +186,10 @@ def test_clicking_a_source_shows_its_passage_and_opens_the_pdf_at_the_page(
     assert "xenon" in strip.snippet_text.text()
     strip.open_button.click()
 
-    assert opened[0].toLocalFile() == str(lighthouse_pdf.resolve())
-    assert opened[0].fragment() == f"page={PDF_ANSWER_PAGE}"
+    # xdg-open would drop a "#page=3": the viewer itself is told the page.
+    assert launched == [
+        ("/usr/bin/evince", "--page-index", str(PDF_ANSWER_PAGE), str(lighthouse_pdf.resolve()))
+    ]
 
 
 def test_file_links_in_answers_open_only_after_confirmation(window: MainWindow) -> None:

@@ -86,6 +86,19 @@ def test_per_answer_settings_apply_without_restarting_the_engine(
     assert before is not None and before.config.temperature == 1.1
 
 
+def test_answer_only_from_my_documents_is_saved_and_applies_at_once(
+    qtbot: QtBot, page: SettingsPage, engine: Engine
+) -> None:
+    before = engine.orchestrator
+    page.documents_only_check.setChecked(True)
+    with qtbot.waitSignal(engine.events.settings_changed, timeout=TIMEOUT_MS):
+        page.save_button.click()
+
+    assert engine.orchestrator is before
+    assert before is not None and before.config.documents_only is True
+    assert AppConfig.from_env().documents_only is True
+
+
 def test_a_new_ollama_address_restarts_the_engine_on_it(
     qtbot: QtBot, page: SettingsPage, engine: Engine
 ) -> None:

@@ -41,7 +41,9 @@ API_ENABLED_KEY = "api/enabled"
 CONNECTION_TEST_TIMEOUT = 5.0
 MODEL_CHECK_TIMEOUT = 120.0  # one embedding: the model may have to load first
 # Read once per call by the orchestrator, so they apply without reopening anything.
-LIVE_FIELDS = frozenset({"temperature", "system_prompt", "think", "top_k", "hybrid_search"})
+LIVE_FIELDS = frozenset(
+    {"temperature", "system_prompt", "think", "top_k", "hybrid_search", "documents_only"}
+)
 # The settings file key for each name a ConfigError may carry (env variables included).
 FIELD_FOR_VARIABLE = {**ENV_VARIABLES, **{f.name: f.name for f in fields(AppConfig)}}
 # What a vector store needs to be reached; the rest of the config stays as saved.

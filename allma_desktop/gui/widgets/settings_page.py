@@ -372,6 +372,12 @@ class SettingsPage(QWidget):
         )
         self.think_check = QCheckBox("Let reasoning models think before answering", card)
         card.form.addRow("Thinking", self.think_check)
+        self.documents_only_check = QCheckBox("Answer only from my documents", card)
+        self.documents_only_check.setToolTip(
+            "When nothing in your documents matches a question, say so and do not ask the "
+            "model. Off: the model answers from general knowledge, marked as such."
+        )
+        card.form.addRow("Documents", self.documents_only_check)
         self.system_prompt_edit = QPlainTextEdit(card)
         self.system_prompt_edit.setPlaceholderText("Optional instructions added to every chat")
         self.system_prompt_edit.setFixedHeight(80)
@@ -681,6 +687,7 @@ class SettingsPage(QWidget):
             "" if config.context_length is None else str(config.context_length)
         )
         self.think_check.setChecked(config.think)
+        self.documents_only_check.setChecked(config.documents_only)
         self.system_prompt_edit.setPlainText(config.system_prompt)
         self.chunk_size_spin.setValue(config.chunk_size)
         self.chunk_overlap_spin.setValue(config.chunk_overlap)
@@ -714,6 +721,7 @@ class SettingsPage(QWidget):
             "temperature": self.temperature_spin.value(),
             "context_length": self.context_edit.text().strip() or None,
             "think": self.think_check.isChecked(),
+            "documents_only": self.documents_only_check.isChecked(),
             "system_prompt": self.system_prompt_edit.toPlainText().strip(),
             "chunk_size": self.chunk_size_spin.value(),
             "chunk_overlap": self.chunk_overlap_spin.value(),

@@ -520,7 +520,8 @@ class ParseWorker:
             loop = asyncio.get_running_loop()
 
             def threadsafe(page: int, pages: int) -> None:
-                loop.call_soon_threadsafe(on_page, page, pages)
+                with contextlib.suppress(RuntimeError):  # the loop closed: nobody listens
+                    loop.call_soon_threadsafe(on_page, page, pages)
 
         future = self.submit(
             path,
