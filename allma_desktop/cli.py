@@ -9,6 +9,7 @@ no tracebacks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -30,7 +31,21 @@ EXIT_PARTIAL = 2  # some files failed; the rest were indexed
 
 
 def _echo_json(data: object) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    from allma_desktop.services.pathnames import displayable
+
+    click.echo(json.dumps(displayable(data), ensure_ascii=False, indent=2))
+
+
+def _printable_streams() -> None:
+    """A file name that is not valid UTF-8 prints as ``\\xNN`` instead of failing the command."""
+    from allma_desktop.services.pathnames import DISPLAY_ERRORS
+
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            # A stream that cannot change (closed, wrapped) is left as it is.
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors=DISPLAY_ERRORS)
 
 
 def _fail(error: AllmaError) -> None:
@@ -92,6 +107,7 @@ def _tell_once_about_remote_ollama(config: AppConfig) -> None:
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Allma: ask questions of your own documents, answered by a local model through Ollama."""
+    _printable_streams()
     try:
         config = AppConfig.from_env()
     except AllmaError as error:
@@ -235,7 +251,7 @@ async def search(
 ) -> int:
     """Find the passages that best match QUERY, with file and page."""
     collection_id = _collection_id(orchestrator, collection_name)
-    sources = await orchestrator.search(" ".join(query), collection_id=collection_id, k=k)
+    sources = await orchestrator.search(_typed_text(query), collection_id=collection_id, k=k)
     if as_json:
         _echo_json([_source_json(s) for s in sources])
         return 0
@@ -272,7 +288,7 @@ async def ask(
     thinking_shown = False
     async for event in orchestrator.chat(
         conversation_id,
-        " ".join(question),
+        _typed_text(question),
         model=model,
         collection_id=collection_id,
         use_documents=not no_docs,
@@ -318,6 +334,13 @@ async def ask(
         if done.error is not None:
             _fail(done.error)
     return EXIT_FAILURE if done.error is not None else 0
+
+
+def _typed_text(words: tuple[str, ...]) -> str:
+    """Words from the command line as text (bytes that are not UTF-8 shown as ``\\xNN``)."""
+    from allma_desktop.services.pathnames import display_text
+
+    return display_text(" ".join(words))
 
 
 def _where(source: Any) -> str:

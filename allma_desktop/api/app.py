@@ -16,6 +16,7 @@ from allma_desktop.api import routes_library, routes_openai, routes_seed
 from allma_desktop.api.context import ApiContext, ChangeListener, OrchestratorProvider, engine
 from allma_desktop.api.errors_http import ERROR_RESPONSES, install_error_handlers
 from allma_desktop.api.jobs import IngestJobs
+from allma_desktop.api.json_body import ShowableJSONResponse
 from allma_desktop.api.limits import BodyLimitMiddleware, BodyLimits
 from allma_desktop.api.schemas import ErrorDetail, HealthResponse, OllamaStatus, StoreStatus
 from allma_desktop.api.security import bearer_token_dependency
@@ -60,6 +61,7 @@ def create_app(
         openapi_url=None,  # served below, behind the token like everything but /health
         docs_url=None,
         redoc_url=None,
+        default_response_class=ShowableJSONResponse,  # a file name that is not UTF-8: no 500
     )
     app.state.allma = ApiContext(
         orchestrator_provider=orchestrator_provider,

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
+from allma_desktop.api.json_body import ShowableJSONResponse
 from allma_desktop.api.schemas import ErrorDetail, ErrorResponse
 from allma_desktop.errors import AllmaError
 
@@ -56,7 +57,7 @@ def status_for(error: AllmaError) -> int:
 def error_response(error: AllmaError, field: str | None = None) -> JSONResponse:
     body = ErrorResponse(error=ErrorDetail.of(error, field))
     headers = {"WWW-Authenticate": "Bearer"} if error.code == "unauthorized" else None
-    return JSONResponse(body.model_dump(), status_code=status_for(error), headers=headers)
+    return ShowableJSONResponse(body.model_dump(), status_code=status_for(error), headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -80,7 +81,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 field=field,
             )
         )
-        return JSONResponse(body.model_dump(), status_code=422)
+        return ShowableJSONResponse(body.model_dump(), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -94,7 +95,9 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(error.headers or {})
         if error.status_code == 405:
             headers["Allow"] = ", ".join(_allowed_methods(request))
-        return JSONResponse(body.model_dump(), status_code=error.status_code, headers=headers)
+        return ShowableJSONResponse(
+            body.model_dump(), status_code=error.status_code, headers=headers
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
@@ -107,7 +110,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 hint="It is in the log file; please report it.",
             )
         )
-        return JSONResponse(body.model_dump(), status_code=500)
+        return ShowableJSONResponse(body.model_dump(), status_code=500)
 
 
 def _allowed_methods(request: Request) -> list[str]:

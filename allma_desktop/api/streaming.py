@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
+from allma_desktop.api.json_body import json_text
 from allma_desktop.events import AnswerDone, ChatEvent, ThinkingChunk, TokenChunk
 
 SSE_MEDIA_TYPE = "text/event-stream"
@@ -17,7 +17,7 @@ def wants_event_stream(accept: str | None) -> bool:
 
 
 def sse(event: str, data: object) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+    return f"event: {event}\ndata: {json_text(data)}\n\n".encode()
 
 
 async def primed_chat(

@@ -25,6 +25,7 @@ from typing import Any
 import peewee
 from peewee import SqliteDatabase
 
+from allma_desktop.services.pathnames import path_from_stored
 from allma_desktop.services.storage import KEYWORD_INDEX, execute_sql, translating_store_errors
 
 MAX_QUERY_TERMS = 32
@@ -179,7 +180,7 @@ class KeywordIndex:
                 text=text,
                 score=-float(rank),  # FTS5's rank, bm25(), is lower-is-better
                 page=None if page is None else int(page),
-                path=path or "",
+                path=path_from_stored(path or ""),
                 title=title or "",
                 heading_path=tuple(json.loads(heading_path or "[]")),
                 char_start=int(char_start),

@@ -22,6 +22,7 @@ from peewee import JOIN, SqliteDatabase, fn
 
 from allma_desktop.errors import AllmaError, NotFound
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
+from allma_desktop.services.pathnames import display_text, path_from_stored, stored_path
 from allma_desktop.services.storage import (
     DOCUMENT_STATUSES,
     ChunkText,
@@ -116,7 +117,7 @@ class LibraryCounts:
 
 
 def normalize_path(path: str | os.PathLike[str]) -> str:
-    """The absolute form documents are stored and looked up by."""
+    """The absolute form documents are looked up by (``stored_path`` of it is stored)."""
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
 
 
@@ -155,7 +156,7 @@ def _document_from_row(row: Sequence[Any]) -> DocumentRecord:
         id=values["id"],
         collection_id=values["collection_id"],
         collection_key=row[0],
-        path=values["path"],
+        path=path_from_stored(values["path"]),
         title=values["title"],
         author=values["author"],
         file_type=values["file_type"],
@@ -304,7 +305,8 @@ class LibraryService:
         self, collection_id: int, path: str | os.PathLike[str]
     ) -> DocumentRecord | None:
         rows = self._select_documents(
-            "d.collection_id = ? AND d.path = ?", (collection_id, normalize_path(path))
+            "d.collection_id = ? AND d.path = ?",
+            (collection_id, stored_path(normalize_path(path))),
         )
         return rows[0] if rows else None
 
@@ -361,7 +363,7 @@ class LibraryService:
             existing = execute_sql(
                 self._db,
                 "SELECT id FROM document WHERE collection_id = ? AND path = ?",
-                (collection_id, absolute),
+                (collection_id, stored_path(absolute)),
             )
             now = str(utc_now())  # the text peewee stores for a DateTimeField
             if existing:
@@ -374,7 +376,8 @@ class LibraryService:
             else:
                 document_id = new_document_id()
                 execute_sql(self._db, _INSERT_DOCUMENT, (
-                    document_id, collection_id, absolute, title or Path(absolute).name,
+                    document_id, collection_id, stored_path(absolute),
+                    display_text(title or Path(absolute).name),
                     file_type or Path(absolute).suffix.lstrip(".").lower(), "", size_bytes,
                     mtime, 0, status, now, now,
                 ))  # fmt: skip
@@ -383,7 +386,7 @@ class LibraryService:
     @translating_store_errors
     def mark_failed(self, document_id: str, error: str) -> DocumentRecord:
         """Record why the document could not be indexed (chunks from a past success are kept)."""
-        self._set_fields(document_id, status="failed", error=error)
+        self._set_fields(document_id, status="failed", error=display_text(error))
         return self.get_document(document_id)
 
     @translating_store_errors
@@ -424,7 +427,8 @@ class LibraryService:
             rows = [_chunk_row(chunk, collection_key) for chunk in chunks]
             execute_many(self._db, _INSERT_CHUNK_TEXT, rows)
             execute_sql(self._db, _MARK_READY, (
-                metadata.title or current.title, metadata.author,
+                display_text(metadata.title or current.title),
+                display_text(metadata.author) if metadata.author else None,
                 metadata.file_type or current.file_type, metadata.content_hash,
                 metadata.size_bytes, metadata.page_count,
                 current.mtime if mtime is None else mtime, len(chunks), str(utc_now()),

@@ -37,6 +37,7 @@ from peewee import (
 )
 
 from allma_desktop.errors import AllmaError, DiskFull, StoreNotWritable
+from allma_desktop.services.pathnames import path_from_stored, stored_path
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,17 @@ def new_document_id() -> str:
     return uuid.uuid4().hex
 
 
+class PathField(TextField):
+    """A file's path: stored as ``pathnames.stored_path`` (a name that is not valid
+    UTF-8 survives), read back as the path the file system knows."""
+
+    def db_value(self, value: object) -> object:
+        return stored_path(value) if isinstance(value, str) else value
+
+    def python_value(self, value: object) -> object:
+        return path_from_stored(value) if isinstance(value, str) else value
+
+
 class BaseModel(Model):
     class Meta:
         database = database_proxy
@@ -105,7 +117,7 @@ class Collection(BaseModel):
 class Document(BaseModel):
     id = CharField(primary_key=True, default=new_document_id)
     collection = ForeignKeyField(Collection, backref="documents", on_delete="CASCADE")
-    path = TextField()  # absolute
+    path = PathField()  # absolute
     title = TextField()
     author = TextField(null=True)
     file_type = CharField(default="")
@@ -237,7 +249,7 @@ class MessageSource(BaseModel):
     number = IntegerField()  # the [n] the answer cites
     document_id = CharField()  # no foreign key: a source outlives its document
     chunk_id = CharField()
-    path = TextField()
+    path = PathField()
     title = TextField()
     page = IntegerField(null=True)
     score = FloatField()

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from allma_desktop.gui.controllers.library_controller import LibraryRow
 from allma_desktop.gui.theme import current_colors
+from allma_desktop.services.pathnames import display_path, display_text
 
 COLUMNS = ("Name", "Type", "Pages", "Chunks", "Size", "Added", "Status")
 NAME, TYPE, PAGES, CHUNKS, SIZE, ADDED, STATUS = range(len(COLUMNS))
@@ -150,7 +151,7 @@ class DocumentTableModel(QAbstractTableModel):
             if column == STATUS and row.status in ("failed", "skipped"):
                 return "\n".join(part for part in (status_text(row), row.hint) if part)
             if column == NAME:
-                return row.path
+                return display_path(row.path)  # Qt drops bytes that are not UTF-8
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (PAGES, CHUNKS, SIZE):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and column in (TYPE, PAGES, CHUNKS, SIZE, ADDED):
@@ -160,7 +161,7 @@ class DocumentTableModel(QAbstractTableModel):
     @staticmethod
     def _display(row: LibraryRow, column: int) -> str:
         if column == NAME:
-            return row.title if row.title and row.status == "ready" else row.name
+            return display_text(row.title if row.title and row.status == "ready" else row.name)
         if column == TYPE:
             return type_label(row.file_type)
         if column == PAGES:
