@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import peewee
 
 from allma_desktop import __version__
 from allma_desktop.config import AppConfig, settings_path
@@ -67,29 +69,52 @@ def engine_command(
     def wrapper(*args: Any, **kwargs: Any) -> None:
         config: AppConfig = click.get_current_context().obj
         _tell_once_about_remote_ollama(config)
-
-        async def main() -> int | None:
-            from allma_desktop.orchestrator import Orchestrator
-
-            orchestrator = Orchestrator(config)
-            try:
-                await orchestrator.open()
-                return await func(orchestrator, *args, **kwargs)
-            finally:
-                await orchestrator.close()
-
-        try:
-            code = _run(main())
-        except AllmaError as error:
-            _fail(error)
-            sys.exit(EXIT_FAILURE)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            sys.exit(130)
+        with _errors_as_messages(config):
+            code = _run(_with_engine(config, func, *args, **kwargs))
         if code:
             sys.exit(code)
 
     return wrapper
+
+
+async def _with_engine(
+    config: AppConfig, func: Callable[..., Awaitable[int | None]], *args: Any, **kwargs: Any
+) -> int | None:
+    from allma_desktop.orchestrator import Orchestrator
+
+    orchestrator = Orchestrator(config)
+    try:
+        await orchestrator.open()
+        return await func(orchestrator, *args, **kwargs)
+    finally:
+        await orchestrator.close()
+
+
+@contextlib.contextmanager
+def _errors_as_messages(config: AppConfig) -> Iterator[None]:
+    """AllmaErrors (and SQLite failures no service translated) as a message and an exit code."""
+    try:
+        yield
+    except AllmaError as error:
+        _fail(error)
+        sys.exit(EXIT_FAILURE)
+    except (sqlite3.DatabaseError, peewee.DatabaseError) as error:
+        _fail(_database_error(config, error))
+        sys.exit(EXIT_FAILURE)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+
+
+def _database_error(
+    config: AppConfig, error: sqlite3.DatabaseError | peewee.DatabaseError
+) -> AllmaError:
+    """An SQLite failure that no service translated: still a message and a next step."""
+    from allma_desktop.services.storage import database_damaged, translate_store_error
+
+    return translate_store_error(error, config.database_path) or database_damaged(
+        config.database_path, str(error)
+    )
 
 
 def _tell_once_about_remote_ollama(config: AppConfig) -> None:
@@ -656,10 +681,30 @@ def settings_show(config: AppConfig) -> None:
 @cli.command()
 @click.option("--repair", is_flag=True, help="Fix what can be fixed (re-index the rest).")
 @click.option("--json", "as_json", is_flag=True)
-@engine_command
-async def doctor(orchestrator: Any, repair: bool, as_json: bool) -> int:
+@click.pass_obj
+def doctor(config: AppConfig, repair: bool, as_json: bool) -> None:
     """Check that the database and the vector store agree; --repair makes them agree."""
+    from allma_desktop.errors import DatabaseDamaged
+    from allma_desktop.services.doctor import DoctorReport, Problem
+
+    with _errors_as_messages(config):
+        try:
+            code = _run(_with_engine(config, _doctor, repair, as_json))
+        except DatabaseDamaged as error:
+            # The doctor's own finding, reported as such: the library cannot even open.
+            damaged = Problem("database_damaged", f"{error.message} {error.hint}")
+            code = _print_doctor_report(
+                DoctorReport((damaged,), ("database integrity",)), repair, as_json
+            )
+    sys.exit(code)
+
+
+async def _doctor(orchestrator: Any, repair: bool, as_json: bool) -> int:
     report = await orchestrator.doctor(repair=repair)
+    return _print_doctor_report(report, repair, as_json)
+
+
+def _print_doctor_report(report: Any, repair: bool, as_json: bool) -> int:
     if as_json:
         _echo_json(report.as_dict())
         return 0 if report.ok else EXIT_FAILURE
@@ -670,7 +715,8 @@ async def doctor(orchestrator: Any, repair: bool, as_json: bool) -> int:
     if not report.problems:
         click.secho("No problems found.", fg="green")
     elif report.remaining:
-        hint = "" if repair else " Run `allma doctor --repair` to fix them."
+        fixable = any(p.kind != "database_damaged" for p in report.remaining)
+        hint = " Run `allma doctor --repair` to fix them." if fixable and not repair else ""
         click.echo(f"{len(report.remaining)} problem(s) remain.{hint}")
     return 0 if report.ok else EXIT_FAILURE
 
@@ -711,8 +757,12 @@ def restore(config: AppConfig, path: Path, yes: bool) -> None:
     Not an engine command on purpose: the library must be closed while it is
     replaced, and a damaged library (the reason to restore) may not open at all.
     """
+    from allma_desktop.services.auto_backup import is_database_copy
     from allma_desktop.services.backup import read_manifest, restore_backup
 
+    if is_database_copy(path):
+        _restore_database_copy(config, path, yes)
+        return
     try:
         manifest = read_manifest(path)
         if not yes:
@@ -743,6 +793,39 @@ def restore(config: AppConfig, path: Path, yes: bool) -> None:
         click.echo(
             f"The library now uses the {result.vector_store} vector store, as the backup did."
         )
+
+
+def _restore_database_copy(config: AppConfig, path: Path, yes: bool) -> None:
+    """Put an automatic backup (a copy of the database) back; the vectors stay."""
+    from allma_desktop.errors import BackupInvalid
+    from allma_desktop.services.auto_backup import check_database_copy, restore_database_copy
+
+    try:
+        documents, chats = check_database_copy(path)
+    except sqlite3.DatabaseError as error:
+        _fail(BackupInvalid(path, f"it is damaged ({error})"))
+        sys.exit(EXIT_FAILURE)
+    if not yes:
+        click.echo(
+            f"{path.name}: a copy of the library database, {documents} documents, {chats} chats."
+        )
+        click.confirm(
+            f"Replace the database {config.database_path} with it? The current file is "
+            "kept next to it",
+            abort=True,
+        )
+    try:
+        result = restore_database_copy(path, config.database_path)
+    except OSError as error:
+        _fail(AllmaError(f"Cannot restore {path}: {error}.", "Check the free space and try again."))
+        sys.exit(EXIT_FAILURE)
+    click.echo(f"Restored {result.documents} documents and {result.conversations} chats.")
+    if result.previous is not None:
+        click.echo(f"The replaced database is kept as {result.previous}.")
+    click.echo(
+        "Run `allma doctor --repair` to bring the vectors in line with it "
+        "(documents added since the backup are dropped; add them again)."
+    )
 
 
 def _use_vector_store(backend: str) -> None:

@@ -7,6 +7,8 @@ do next. Callers show both and never a traceback.
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +156,37 @@ class DiskFull(AllmaError):
             "nothing already stored was lost.",
         )
         self.path = str(path)
+
+
+class DatabaseDamaged(AllmaError):
+    """The library's SQLite file is damaged, cut short, or emptied while vectors remain.
+
+    ``backups`` are the automatic backups (newest first) that ``allma restore`` takes.
+    """
+
+    code = "database_damaged"
+
+    def __init__(self, path: Path | str, detail: str, backups: Sequence[Path | str] = ()) -> None:
+        if backups:
+            newest = str(backups[0])
+            hint = (
+                f"Restore the newest automatic backup with `allma restore {_quoted(newest)}` "
+                f"({len(backups)} kept in {Path(newest).parent}), or a backup you made with "
+                "`allma restore FILE`. Nothing has been changed or deleted."
+            )
+        else:
+            hint = (
+                "Restore a backup you made with `allma restore FILE`. Without one, move the "
+                "file aside: Allma Desktop then starts a new library, and `allma ingest` adds "
+                "your documents again. Nothing has been changed or deleted."
+            )
+        super().__init__(f"The library database {path} is damaged ({detail}).", hint)
+        self.path = str(path)
+        self.backups = [str(backup) for backup in backups]
+
+
+def _quoted(path: str) -> str:
+    return shlex.quote(path)
 
 
 class EmbeddingDimensionMismatch(AllmaError):

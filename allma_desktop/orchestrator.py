@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
@@ -45,6 +46,7 @@ from allma_desktop.events import (
 from allma_desktop.ingest import IngestPipeline
 from allma_desktop.ingest.reembed import embed_and_store
 from allma_desktop.ingest.store import discard_vectors
+from allma_desktop.services.auto_backup import backup_due, make_automatic_backup
 from allma_desktop.services.conversations import (
     ConversationRecord,
     ConversationService,
@@ -75,7 +77,7 @@ from allma_desktop.services.rag import (
 )
 from allma_desktop.services.storage import open_database
 from allma_desktop.services.vectorstore.base import VectorStore
-from allma_desktop.services.vectorstore.factory import create_vector_store
+from allma_desktop.services.vectorstore.factory import create_vector_store, local_store_folder
 from allma_desktop.services.vectorstore.store_process import store_process_wanted
 
 log = logging.getLogger(__name__)
@@ -168,7 +170,7 @@ class Orchestrator:
                 os.chmod(data_dir, 0o700)
         except OSError as exc:
             raise _storage_error(data_dir, exc) from None
-        db = open_database(self.config.database_path)
+        db = open_database(self.config.database_path, vectors=local_store_folder(self.config))
         self._db = db
         self._library = LibraryService(db)
         self._conversations = ConversationService(db)
@@ -182,11 +184,29 @@ class Orchestrator:
         self._lock = EngineLock(data_dir)
         if self._lock.acquire():
             self._startup_repair = Doctor(db, self.library, self.store).quick_repair()
+            self._automatic_backup()
         else:
             # Another engine (the app, another command) is open: what looks half-done
             # may be its work in progress, so the start-up repair waits for a lone start.
             log.info("Another Allma engine has this library open; skipping start-up repair")
             self._startup_repair = DoctorReport()
+
+    def _automatic_backup(self) -> None:
+        """Today's copy of the database, if it has none and holds anything to lose.
+
+        Never stops the library from opening: a copy that fails is logged and retried
+        at the next start.
+        """
+        data_dir = self.config.data_dir
+        if not backup_due(data_dir):
+            return
+        counts = self.library.counts()
+        if not counts.documents and not self.conversations.list(limit=1):
+            return
+        try:
+            make_automatic_backup(self.config.database_path, data_dir)
+        except (OSError, sqlite3.Error) as error:
+            log.warning("automatic backup of %s failed: %s", self.config.database_path, error)
 
     async def close(self) -> None:
         await self.parse_worker.close()

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Match
 from allma_desktop.api.json_body import ShowableJSONResponse
 from allma_desktop.api.schemas import ErrorDetail, ErrorResponse
 from allma_desktop.errors import AllmaError
+from allma_desktop.services.storage import translate_store_error
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "stream_interrupted": 502,
     "ollama_unreachable": 503,
     "store_not_writable": 503,
+    "database_damaged": 503,
     "engine_not_ready": 503,
     "ollama_timeout": 504,
     "disk_full": 507,
@@ -101,6 +103,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        # An SQLite failure no service translated (a damaged database): still a next step.
+        translated = translate_store_error(error, request.app.state.allma.config.database_path)
+        if translated is not None:
+            log.warning("%s %s -> %s: %s", request.method, request.url.path, translated.code, error)
+            return error_response(translated)
         # A bug: logged with its traceback, answered without one.
         log.exception("unexpected error serving %s %s", request.method, request.url.path)
         body = ErrorResponse(

@@ -13,18 +13,22 @@ and a ready document has every one of its chunks both as text and as a vector.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import peewee
 from peewee import SqliteDatabase, fn
 
+from allma_desktop.services.auto_backup import backups_folder
 from allma_desktop.services.conversations import ConversationService
 from allma_desktop.services.library import DocumentRecord, LibraryService
 from allma_desktop.services.storage import (
     ChunkText,
     Collection,
     Document,
+    database_damaged,
+    database_path,
     execute_sql,
     keyword_index_in_step,
     rebuild_keyword_index,
@@ -159,6 +163,10 @@ class Doctor:
         """
         problems: list[Problem] = []
         problems += self._check_sqlite()
+        if problems:
+            # Nothing is compared with (or repaired against) a damaged database: what it
+            # seems to lack may only be unreadable, and "repairing" would delete it.
+            return DoctorReport(tuple(problems), ("database integrity",))
         problems += self._check_keyword_index(repair)
         problems += self._check_store_collections(repair)
         for collection_id, key in tuple_rows(Collection.select(Collection.id, Collection.key)):
@@ -167,18 +175,18 @@ class Doctor:
         return DoctorReport(tuple(problems), checked)
 
     def _check_sqlite(self) -> list[Problem]:
-        rows = execute_sql(self._db, "PRAGMA integrity_check", ())
-        messages = [str(row[0]) for row in rows]
+        path = database_path(self._db)
+        try:
+            rows = execute_sql(self._db, "PRAGMA integrity_check", ())
+            messages = [str(row[0]) for row in rows]
+        except (sqlite3.DatabaseError, peewee.DatabaseError) as error:
+            messages = [str(error)]  # too damaged to say more
         if messages == ["ok"]:
             return []
         detail = "; ".join(messages[:3]) + (" …" if len(messages) > 3 else "")
+        damaged = database_damaged(path, detail)
         return [
-            Problem(
-                "database_damaged",
-                f"the database file is damaged ({detail}); restore it from a backup "
-                "(`allma restore`) or move it aside and re-add your documents",
-                count=len(messages),
-            )
+            Problem("database_damaged", f"{damaged.message} {damaged.hint}", count=len(messages))
         ]
 
     def _check_keyword_index(self, repair: bool) -> list[Problem]:
@@ -224,9 +232,25 @@ class Doctor:
 
     def _check_store_collections(self, repair: bool) -> list[Problem]:
         known = {str(key) for (key,) in tuple_rows(Collection.select(Collection.key))}
+        # A library without a single document next to a store holding vectors is far more
+        # likely a lost or replaced database than leftovers: its vectors are kept.
+        keep = not Document.select().exists()
         problems: list[Problem] = []
         for collection in self._store.list_collections():
             if collection.key in known:
+                continue
+            if keep and collection.count:
+                problems.append(
+                    Problem(
+                        "unknown_collection",
+                        f"the vector store holds a collection ({collection.key}, "
+                        f"{_count(collection.count, 'vector', 'vectors')}) but the library "
+                        "has no documents: if the database was replaced or lost, restore it "
+                        "(`allma restore`, automatic backups are in "
+                        f"{backups_folder(database_path(self._db).parent)}); kept",
+                        count=collection.count,
+                    )
+                )
                 continue
             if repair:
                 self._store.delete_collection(collection.key)

@@ -36,7 +36,7 @@ from peewee import (
     TextField,
 )
 
-from allma_desktop.errors import AllmaError, DiskFull, StoreNotWritable
+from allma_desktop.errors import AllmaError, DatabaseDamaged, DiskFull, StoreNotWritable
 from allma_desktop.services.pathnames import path_from_stored, stored_path
 
 logger = logging.getLogger(__name__)
@@ -271,6 +271,8 @@ MODELS: tuple[type[Model], ...] = (
 
 _NOT_WRITABLE_MARKERS = ("unable to open", "readonly", "read-only")
 _DISK_FULL_MARKERS = ("database or disk is full",)
+# SQLITE_CORRUPT, SQLITE_NOTADB and a damaged schema, as SQLite words them.
+_DAMAGED_MARKERS = ("malformed", "not a database", "corrupt")
 
 
 def translate_store_error(error: BaseException, path: Path | str) -> AllmaError | None:
@@ -283,22 +285,32 @@ def translate_store_error(error: BaseException, path: Path | str) -> AllmaError 
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, sqlite3.OperationalError | peewee.OperationalError):
+        if isinstance(current, sqlite3.DatabaseError | peewee.DatabaseError):
             text = str(current).lower()
             if any(marker in text for marker in _DISK_FULL_MARKERS):
                 return DiskFull(path)
             if any(marker in text for marker in _NOT_WRITABLE_MARKERS):
                 return StoreNotWritable(Path(path).parent, str(current))
+            if any(marker in text for marker in _DAMAGED_MARKERS):
+                return database_damaged(path, str(current))
         current = current.__cause__ or current.__context__
     return None
 
 
+def database_damaged(path: Path | str, detail: str) -> DatabaseDamaged:
+    """The error for a damaged database, offering its automatic backups."""
+    from allma_desktop.services.auto_backup import automatic_backups
+
+    return DatabaseDamaged(path, detail, automatic_backups(Path(path).parent))
+
+
 @contextmanager
 def store_errors(path: Path | str) -> Iterator[None]:
-    """Re-raise "cannot write" and "disk full" SQLite failures as errors a user can act on."""
+    """Re-raise "cannot write", "disk full" and "damaged" SQLite failures as errors a user
+    can act on."""
     try:
         yield
-    except (sqlite3.OperationalError, peewee.OperationalError) as error:
+    except (sqlite3.DatabaseError, peewee.DatabaseError) as error:
         translated = translate_store_error(error, path)
         if translated is None:
             raise
@@ -335,14 +347,20 @@ def translating_store_errors(
 # --- opening and migrating ----------------------------------------------------
 
 
-def open_database(path: Path) -> SqliteDatabase:
+def open_database(path: Path, *, vectors: Path | None = None) -> SqliteDatabase:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 
     Binds the models in this module to it. Raises ``StoreNotWritable``/``DiskFull``
-    when the folder or disk refuses, and ``AllmaError`` when the file is not a
-    database or was written by a newer version of the app.
+    when the folder or disk refuses, ``DatabaseDamaged`` when the file is damaged (or
+    is 0 bytes long while ``vectors``, the vector store's folder, holds a library:
+    a real database was emptied or replaced), and ``AllmaError`` when the file is not
+    Allma's or was written by a newer version of the app.
     """
     path = Path(path).expanduser()
+    if vectors is not None and _emptied(path) and _holds_files(vectors):
+        raise database_damaged(
+            path, f"it is empty, but the vector store in {vectors} holds a library"
+        )
     try:
         created = not path.parent.exists()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -358,22 +376,36 @@ def open_database(path: Path) -> SqliteDatabase:
     db = SqliteDatabase(str(path), pragmas=PRAGMAS)
     try:
         with store_errors(path):
-            try:
-                db.connect()
-                database_proxy.initialize(db)
-                _migrate(db, path)
-            except peewee.DatabaseError as error:
-                if "not a database" in str(error).lower():
-                    raise AllmaError(
-                        f"{path} is not an Allma Desktop database (or it is damaged).",
-                        "Move the file aside (Allma Desktop will start a new one), or "
-                        "restore it from a .bak copy next to it.",
-                    ) from error
-                raise
+            db.connect()
+            database_proxy.initialize(db)
+            _migrate(db, path)
     except BaseException:
         db.close()
         raise
     return db
+
+
+def _emptied(path: Path) -> bool:
+    """A database file that exists with no bytes (and no write-ahead log holding its pages)."""
+    try:
+        if path.stat().st_size != 0:
+            return False
+        wal = path.with_name(path.name + "-wal")
+        return not wal.exists() or wal.stat().st_size == 0
+    except OSError:
+        return False
+
+
+def _holds_files(folder: Path) -> bool:
+    """Whether ``folder`` holds any file with content (a vector store that was used)."""
+    try:
+        for root, _dirs, names in os.walk(folder):
+            for name in names:
+                if os.path.getsize(os.path.join(root, name)) > 0:
+                    return True
+    except OSError:
+        return False
+    return False
 
 
 def _make_private(path: Path) -> None:

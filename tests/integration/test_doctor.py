@@ -149,8 +149,9 @@ async def test_a_keyword_index_out_of_step_is_rebuilt_on_repair(
 
 
 async def test_vector_collection_unknown_to_the_library_is_dropped_on_repair(
-    orchestrator: Orchestrator,
+    orchestrator: Orchestrator, sample_library: SampleLibrary
 ) -> None:
+    await indexed_pdf(orchestrator, sample_library)  # not a library that lost its database
     orchestrator.store.add("c_strayed0000", [fake_chunk("x:v:0", "x")], [unit_vector()])
 
     found = await orchestrator.doctor()
