@@ -123,7 +123,7 @@ def test_file_that_is_not_a_database_is_refused_with_a_clear_error(db_path: Path
     db_path.parent.mkdir(parents=True)
     db_path.write_bytes(b"this is a text file, not SQLite " * 100)
 
-    with pytest.raises(DatabaseDamaged, match="is damaged .file is not a database") as raised:
+    with pytest.raises(DatabaseDamaged, match=r"is damaged \(file is not a database\)") as raised:
         open_database(db_path)
     assert "allma restore" in raised.value.hint
 
