@@ -276,7 +276,12 @@ async def search(
 ) -> int:
     """Find the passages that best match QUERY, with file and page."""
     collection_id = _collection_id(orchestrator, collection_name)
-    sources = await orchestrator.search(_typed_text(query), collection_id=collection_id, k=k)
+    results = await orchestrator.search_results(
+        _typed_text(query), collection_id=collection_id, k=k
+    )
+    sources = results.sources
+    if results.notice:  # on stderr: --json output stays the same list
+        click.secho(f"Note: {results.notice}", fg="yellow", err=True)
     if as_json:
         _echo_json([_source_json(s) for s in sources])
         return 0
@@ -646,7 +651,10 @@ async def health(orchestrator: Any, as_json: bool) -> int:
             f"Embeddings    {ok if ollama.embedding_model_present else bad}  "
             f"{ollama.embedding_model}"
         )
-    click.echo(f"Data folder   {ok if report.store_writable else bad}  {report.store_path}")
+    click.echo(f"Data folder   {ok if report.store_error is None else bad}  {report.store_path}")
+    # Each store took (or refused) a real write, not only a probe file beside it.
+    click.echo(f"Database      {ok if report.database_error is None else bad}  writes")
+    click.echo(f"Vector store  {ok if report.vectors_error is None else bad}  writes")
     click.echo(f"Library       {report.documents} documents, {report.chunks} chunks")
     for problem in report.problems():
         _fail(problem)
@@ -916,7 +924,9 @@ async def serve(
     port = port or config.api_port
     token = api_token()
     app = create_app(
-        lambda: orchestrator, config, ApiOptions(token=token, cors_origins=cors_origins)
+        lambda: orchestrator,
+        config,
+        ApiOptions(token=token, cors_origins=cors_origins, listen_host=host),
     )
     server = ApiServer(app, host, port, handle_signals=True)
     await server.start()

@@ -82,6 +82,8 @@ class AppConfig:
     qdrant_api_key: str = ""
     # Extra headers on every request to Ollama (for an Ollama behind an authenticating proxy).
     ollama_headers: dict[str, str] = field(default_factory=dict)
+    # Folders the local API may index files from by path (empty: the user's home folder).
+    allowed_folders: tuple[str, ...] = ()
 
     # --- derived paths -------------------------------------------------------
 
@@ -208,6 +210,7 @@ class AppConfig:
 
     def to_settings(self) -> dict[str, Any]:
         data = asdict(self)
+        data["allowed_folders"] = list(self.allowed_folders)
         data["data_dir"] = str(self.data_dir)
         data["vector_store_path"] = str(self.vector_store_path) if self.vector_store_path else None
         return data
@@ -234,6 +237,7 @@ ENV_VARIABLES: dict[str, str] = {
     "OLLAMA_HEADERS": "ollama_headers",
     "OLLAMA_CONNECT_TIMEOUT": "ollama_connect_timeout",
     "OLLAMA_READ_TIMEOUT": "request_timeout",
+    "ALLMA_ALLOWED_FOLDERS": "allowed_folders",  # separated by os.pathsep (":" or ";")
 }
 
 # Which variable name to blame when a key's value is bad.
@@ -277,7 +281,17 @@ def _parse_value(key: str, value: Any) -> Any:
         return str(value).strip().rstrip("/")
     if key == "ollama_headers":
         return _as_headers(value)
+    if key == "allowed_folders":
+        return _as_folders(value)
     return str(value)
+
+
+def _as_folders(value: Any) -> tuple[str, ...]:
+    """A list of folders (settings file) or one string separated by ``os.pathsep`` (env)."""
+    items = value.split(os.pathsep) if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ConfigError("ALLMA_ALLOWED_FOLDERS", value, "a list of folders")
+    return tuple(item.strip() for item in items if item.strip())
 
 
 def _as_headers(value: Any) -> dict[str, str]:

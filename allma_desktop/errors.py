@@ -106,6 +106,27 @@ class ModelMissing(OllamaError):
         self.role = role
 
 
+class OllamaRejected(OllamaError):
+    """Ollama refused the request itself (HTTP 4xx): the request, not Ollama, must change."""
+
+    code = "ollama_rejected"
+
+
+class ModelUnsupported(OllamaRejected):
+    """The model cannot do what was asked (an embedding model asked to chat)."""
+
+    code = "model_unsupported"
+
+    def __init__(self, model: str, detail: str) -> None:
+        super().__init__(
+            f"The model '{model}' cannot be used for this: {detail}.",
+            "Use a chat model (such as llama3.2) to chat and an embedding model (such as "
+            "nomic-embed-text) for embeddings: pick them in Settings, or name another "
+            "with `--model`.",
+        )
+        self.model = model
+
+
 class StreamInterrupted(OllamaError):
     """The answer stream ended before Ollama said it was done."""
 

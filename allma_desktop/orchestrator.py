@@ -14,7 +14,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,7 +24,11 @@ from allma_desktop.config import AppConfig
 from allma_desktop.errors import (
     AllmaError,
     DiskFull,
+    ModelMissing,
     NotFound,
+    OllamaError,
+    OllamaTimeout,
+    OllamaUnreachable,
     StoreNotWritable,
 )
 from allma_desktop.events import (
@@ -75,8 +79,8 @@ from allma_desktop.services.rag import (
     RAGService,
     RetrievalSettings,
 )
-from allma_desktop.services.storage import open_database
-from allma_desktop.services.vectorstore.base import VectorStore
+from allma_desktop.services.storage import open_database, probe_database_write
+from allma_desktop.services.vectorstore.base import VectorStore, probe_store_write
 from allma_desktop.services.vectorstore.factory import create_vector_store, local_store_folder
 from allma_desktop.services.vectorstore.store_process import store_process_wanted
 
@@ -90,18 +94,24 @@ PARTIAL_SAVE_INTERVAL = 1.0  # seconds between saves of a streaming answer (cras
 class HealthReport:
     ollama: OllamaHealth
     store_path: str
-    store_writable: bool
-    store_error: AllmaError | None
+    store_writable: bool  # the data folder, the database and the vector store all took a write
+    store_error: AllmaError | None  # the data folder's (a probe file, the free space)
     documents: int
     chunks: int
     collections: int
+    database_error: AllmaError | None = None  # a real commit to the database failed
+    vectors_error: AllmaError | None = None  # a real write to the vector store failed
 
     @property
     def ok(self) -> bool:
         return self.ollama.ok and self.store_writable
 
     def problems(self) -> list[AllmaError]:
-        found = [e for e in (self.ollama.error, self.store_error) if e is not None]
+        errors = (self.ollama.error, self.store_error, self.database_error, self.vectors_error)
+        found: list[AllmaError] = []
+        for error in errors:
+            if error is not None and str(error) not in {str(e) for e in found}:
+                found.append(error)
         return found
 
     def as_dict(self) -> dict[str, object]:
@@ -117,7 +127,12 @@ class HealthReport:
                 "embedding_model_present": self.ollama.embedding_model_present,
                 "models": list(self.ollama.models),
             },
-            "store": {"path": self.store_path, "writable": self.store_writable},
+            "store": {
+                "path": self.store_path,
+                "writable": self.store_writable,
+                "database_writable": self.database_error is None,
+                "vectors_writable": self.vectors_error is None,
+            },
             "documents": self.documents,
             "chunks": self.chunks,
             "collections": self.collections,
@@ -125,6 +140,24 @@ class HealthReport:
                 {"code": e.code, "message": e.message, "hint": e.hint} for e in self.problems()
             ],
         }
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    sources: list[Source]
+    # Set when the embedding model could not be reached, so only the keyword index
+    # was searched: the reason, to tell the user the results may miss passages.
+    keyword_only_because: OllamaError | None = None
+
+    @property
+    def notice(self) -> str | None:
+        error = self.keyword_only_because
+        if error is None:
+            return None
+        return (
+            f"Keyword matches only: {error.message} Passages that match in meaning but "
+            "not in words are missed until it is back."
+        )
 
 
 class Orchestrator:
@@ -386,14 +419,38 @@ class Orchestrator:
         k: int | None = None,
         document_ids: Sequence[str] | None = None,
     ) -> list[Source]:
-        """The passages that best match ``query``, best first, with file and page."""
+        """The passages that best match ``query``, best first, with file and page.
+
+        When the embedding model cannot be reached, keyword matches only
+        (``search_results`` says so).
+        """
+        return (await self.search_results(query, collection_id, k, document_ids)).sources
+
+    async def search_results(
+        self,
+        query: str,
+        collection_id: int | None = None,
+        k: int | None = None,
+        document_ids: Sequence[str] | None = None,
+    ) -> SearchResults:
+        """``search``, and why it fell back to keyword search if it did."""
         collection = self.collection(collection_id)
         if collection.chunk_count == 0:
-            return []
+            return SearchResults([])
         settings = RetrievalSettings(k=k or self.config.top_k, hybrid=self.config.hybrid_search)
-        sources = await self.rag.retrieve(query, collection.key, settings, document_ids)
+        fallback: OllamaError | None = None
+        try:
+            sources = await self.rag.retrieve(query, collection.key, settings, document_ids)
+        except (OllamaUnreachable, OllamaTimeout, ModelMissing) as error:
+            # The keyword index lives in SQLite: it answers without Ollama.
+            log.warning("search falls back to keywords: %s", error)
+            fallback = error
+            sources = await asyncio.to_thread(
+                self.rag.retrieve_keywords_only, query, collection.key, settings, document_ids
+            )
         kept = await asyncio.to_thread(self._committed_sources, sources)
-        return [replace(s, number=n) for n, s in enumerate(kept, start=1)]
+        numbered = [replace(s, number=n) for n, s in enumerate(kept, start=1)]
+        return SearchResults(numbered, fallback)
 
     def _committed_sources(self, sources: Sequence[Source]) -> list[Source]:
         """Only passages of ready documents whose chunk rows are committed.
@@ -595,16 +652,33 @@ class Orchestrator:
     async def health(self) -> HealthReport:
         ollama = await self.llm.health(self.config.ollama_model, self.config.ollama_embedding_model)
         store_error = await asyncio.to_thread(_check_writable, self.config.data_dir)
+        # A probe file is not enough: each store must take a real write (a read-only
+        # vector store in a writable folder failed every command behind "Data folder ok").
+        database_error = await asyncio.to_thread(
+            _write_error, probe_database_write, self.library.db
+        )
+        vectors_error = await asyncio.to_thread(_write_error, self._probe_vectors)
         counts = self.library.counts()
         return HealthReport(
             ollama=ollama,
             store_path=str(self.config.data_dir),
-            store_writable=store_error is None,
+            store_writable=store_error is None and database_error is None and vectors_error is None,
             store_error=store_error,
             documents=counts.documents,
             chunks=counts.chunks,
             collections=counts.collections,
+            database_error=database_error,
+            vectors_error=vectors_error,
         )
+
+    def _probe_vectors(self) -> None:
+        try:
+            probe_store_write(self.store)
+        except AllmaError:
+            raise
+        except Exception as error:  # a backend's own exception: still a store that refuses
+            folder = local_store_folder(self.config) or self.config.data_dir
+            raise StoreNotWritable(folder, f"the vector store refused a write: {error}") from error
 
     # --- maintenance -------------------------------------------------------------
 
@@ -635,6 +709,14 @@ def _storage_error(path: Path, exc: OSError) -> AllmaError:
     if exc.errno == 28:  # ENOSPC
         return DiskFull(path)
     return StoreNotWritable(path, exc.strerror or str(exc))
+
+
+def _write_error(probe: Callable[..., None], *args: object) -> AllmaError | None:
+    try:
+        probe(*args)
+    except AllmaError as error:
+        return error
+    return None
 
 
 def _check_writable(folder: Path) -> AllmaError | None:

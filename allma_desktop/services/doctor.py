@@ -34,7 +34,7 @@ from allma_desktop.services.storage import (
     rebuild_keyword_index,
     tuple_rows,
 )
-from allma_desktop.services.vectorstore.base import VectorStore
+from allma_desktop.services.vectorstore.base import WRITE_PROBE_KEY, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ class Doctor:
         keep = not Document.select().exists()
         problems: list[Problem] = []
         for collection in self._store.list_collections():
-            if collection.key in known:
+            if collection.key in known or collection.key == WRITE_PROBE_KEY:
                 continue
             if keep and collection.count:
                 problems.append(

@@ -26,7 +26,9 @@ import pydantic
 from allma_desktop.errors import (
     AllmaError,
     ModelMissing,
+    ModelUnsupported,
     OllamaError,
+    OllamaRejected,
     OllamaTimeout,
     OllamaUnreachable,
     StreamInterrupted,
@@ -581,7 +583,14 @@ def _raise_translated(
         # a bare "404 page not found" means the address points at something else.
         if error.status_code == 404 and "model" in text and "not found" in text and model:
             raise ModelMissing(model, role) from error
+        if 400 <= error.status_code < 500 and "does not support" in text and model:
+            raise ModelUnsupported(model, text.strip('"')) from error
         status = f" (HTTP {error.status_code})" if error.status_code > 0 else ""
+        if 400 <= error.status_code < 500:  # the request was refused: not Ollama failing
+            raise OllamaRejected(
+                f"Ollama refused the request{status}: {text}",
+                "Check the model and the options asked for, then try again.",
+            ) from error
         raise OllamaError(
             f"Ollama reported an error{status}: {text}",
             "Check the Ollama log (`ollama serve` output) for details, then try again.",

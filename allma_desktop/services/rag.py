@@ -132,6 +132,30 @@ class RAGService:
             for number, candidate in enumerate(one_per_page(ranked, settings.k), start=1)
         ]
 
+    def retrieve_keywords_only(
+        self,
+        query: str,
+        collection_key: str,
+        settings: RetrievalSettings,
+        document_ids: Sequence[str] | None = None,
+    ) -> list[Source]:
+        """The best passages by keyword search alone (no embedding: Ollama is not needed).
+
+        Synchronous, like ``retrieve_with_embedding``; for when the embedding model cannot
+        be reached. Ranked as a hybrid search ranks its keyword half, then reranked.
+        """
+        if not query.strip():
+            return []
+        hits = self._keywords.search(
+            collection_key, query, settings.candidates, document_ids=document_ids
+        )
+        fused = fuse([], hits, settings.min_similarity, keyword_weight=settings.keyword_weight)
+        ranked = rerank(query, fused)
+        return [
+            candidate.to_source(number)
+            for number, candidate in enumerate(one_per_page(ranked, settings.k), start=1)
+        ]
+
     def _with_library_texts(self, hits: Sequence[VectorHit]) -> list[VectorHit]:
         """The hits, in order, each with its text from the library; a hit the library has
         no text for is dropped: its document is not (or no longer) indexed."""

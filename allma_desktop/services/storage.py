@@ -256,6 +256,26 @@ class MessageSource(BaseModel):
     snippet = TextField()
 
 
+class WriteProbe(BaseModel):
+    """One row that ``probe_database_write`` rewrites: proof the database takes a commit."""
+
+    id = IntegerField(primary_key=True)
+    written_at = DateTimeField(default=utc_now)
+
+    class Meta:
+        table_name = "write_probe"
+
+
+def probe_database_write(db: SqliteDatabase) -> None:
+    """Commit one small write; raises ``StoreNotWritable``/``DiskFull``/``DatabaseDamaged``."""
+    with store_errors(database_path(db)), db.atomic("IMMEDIATE"):
+        execute_sql(
+            db,
+            "INSERT OR REPLACE INTO write_probe (id, written_at) VALUES (1, ?)",
+            (str(utc_now()),),
+        )
+
+
 MODELS: tuple[type[Model], ...] = (
     SchemaVersion,
     Collection,
@@ -264,6 +284,7 @@ MODELS: tuple[type[Model], ...] = (
     Conversation,
     Message,
     MessageSource,
+    WriteProbe,
 )
 
 
