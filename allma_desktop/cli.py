@@ -708,7 +708,13 @@ def doctor(config: AppConfig, repair: bool, as_json: bool) -> None:
 
 
 async def _doctor(orchestrator: Any, repair: bool, as_json: bool) -> int:
-    report = await orchestrator.doctor(repair=repair)
+    def progress(done: int, total: int, path: str) -> None:
+        if not as_json:
+            click.echo(f"\rRebuilding vectors: {done}/{total} documents", nl=False, err=True)
+            if done == total:
+                click.echo("", err=True)
+
+    report = await orchestrator.doctor(repair=repair, on_progress=progress)
     return _print_doctor_report(report, repair, as_json)
 
 

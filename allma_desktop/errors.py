@@ -167,6 +167,50 @@ class StoreProcessStopped(AllmaError):
         self.exit_code = exit_code
 
 
+class VectorStoreDamaged(AllmaError):
+    """The vector store's files are damaged (an index file cut short by a full disk)."""
+
+    code = "vector_store_damaged"
+
+    def __init__(self, path: Path | str, detail: str) -> None:
+        super().__init__(
+            f"The vector store in {path} is damaged ({detail}).",
+            "Run `allma doctor --repair`: it sets the damaged folder aside and rebuilds every "
+            "vector from the texts stored in the library (Ollama and the embedding model "
+            "must be running; your files are not read again). Nothing else is lost.",
+        )
+        self.path = str(path)
+
+
+class StoreNotResponding(AllmaError):
+    """The vector store's process did not answer in time and was stopped."""
+
+    code = "store_not_responding"
+
+    def __init__(self, action: str, seconds: float) -> None:
+        super().__init__(
+            f"The vector store did not answer within {seconds:g} s ({action}) and was stopped.",
+            "It may be stuck on a full or failing disk: free some space and try again, then "
+            "run `allma doctor`. Nothing already stored was lost. (ALLMA_STORE_CALL_TIMEOUT "
+            "sets the wait.)",
+        )
+        self.action = action
+        self.seconds = seconds
+
+
+class StoreCallCancelled(AllmaError):
+    """A wait for the vector store's process was cancelled (the app is closing)."""
+
+    code = "store_call_cancelled"
+
+    def __init__(self, action: str) -> None:
+        super().__init__(
+            f"Stopped waiting for the vector store ({action}).",
+            "Nothing already stored was lost; run `allma doctor` if it was mid-write.",
+        )
+        self.action = action
+
+
 class DiskFull(AllmaError):
     code = "disk_full"
 

@@ -26,10 +26,10 @@ from allma_desktop.errors import (
     DiskFull,
     ModelMissing,
     NotFound,
-    OllamaError,
     OllamaTimeout,
     OllamaUnreachable,
     StoreNotWritable,
+    VectorStoreDamaged,
 )
 from allma_desktop.events import (
     AnswerDone,
@@ -56,7 +56,7 @@ from allma_desktop.services.conversations import (
     ConversationService,
     SourceRecord,
 )
-from allma_desktop.services.doctor import Doctor, DoctorReport
+from allma_desktop.services.doctor import Doctor, DoctorReport, Problem
 from allma_desktop.services.documents.parse_worker import ParseWorker
 from allma_desktop.services.documents.service import DocumentService
 from allma_desktop.services.engine_lock import EngineLock
@@ -87,6 +87,7 @@ from allma_desktop.services.vectorstore.store_process import store_process_wante
 log = logging.getLogger(__name__)
 
 DEFAULT_CONTEXT_TOKENS = 8192  # used when the model does not say; also the cap we set by default
+RepairProgress = Callable[[int, int, str], None]  # (documents done, total, path)
 PARTIAL_SAVE_INTERVAL = 1.0  # seconds between saves of a streaming answer (crash safety)
 
 
@@ -145,9 +146,10 @@ class HealthReport:
 @dataclass(frozen=True)
 class SearchResults:
     sources: list[Source]
-    # Set when the embedding model could not be reached, so only the keyword index
-    # was searched: the reason, to tell the user the results may miss passages.
-    keyword_only_because: OllamaError | None = None
+    # Set when the embedding model could not be reached (or the vector store is damaged),
+    # so only the keyword index was searched: the reason, to tell the user the results
+    # may miss passages.
+    keyword_only_because: AllmaError | None = None
 
     @property
     def notice(self) -> str | None:
@@ -157,6 +159,7 @@ class SearchResults:
         return (
             f"Keyword matches only: {error.message} Passages that match in meaning but "
             "not in words are missed until it is back."
+            + (f" {error.hint}" if isinstance(error, VectorStoreDamaged) else "")
         )
 
 
@@ -245,7 +248,10 @@ class Orchestrator:
         await self.parse_worker.close()
         await self.llm.close()
         if self._store is not None:
-            await asyncio.to_thread(self._store.close)
+            # A store process stuck mid-call (a full disk) must not keep the app from
+            # closing: ``abort`` stops waiting for it, where it has one.
+            abort = getattr(self._store, "abort", None)
+            await asyncio.to_thread(abort if callable(abort) else self._store.close)
         db = self._db
         if db is not None and hasattr(db, "close"):
             db.close()
@@ -438,11 +444,11 @@ class Orchestrator:
         if collection.chunk_count == 0:
             return SearchResults([])
         settings = RetrievalSettings(k=k or self.config.top_k, hybrid=self.config.hybrid_search)
-        fallback: OllamaError | None = None
+        fallback: AllmaError | None = None
         try:
             sources = await self.rag.retrieve(query, collection.key, settings, document_ids)
-        except (OllamaUnreachable, OllamaTimeout, ModelMissing) as error:
-            # The keyword index lives in SQLite: it answers without Ollama.
+        except (OllamaUnreachable, OllamaTimeout, ModelMissing, VectorStoreDamaged) as error:
+            # The keyword index lives in SQLite: it answers without Ollama or the vectors.
             log.warning("search falls back to keywords: %s", error)
             fallback = error
             sources = await asyncio.to_thread(
@@ -682,14 +688,109 @@ class Orchestrator:
 
     # --- maintenance -------------------------------------------------------------
 
-    async def doctor(self, repair: bool = False) -> DoctorReport:
+    async def doctor(
+        self, repair: bool = False, on_progress: RepairProgress | None = None
+    ) -> DoctorReport:
         """Check that SQLite and the vector store agree; with ``repair``, make them agree.
 
-        The report includes what the quick repair at start fixed after a crash.
+        A damaged vector store is set aside and rebuilt, and vectors missing from a ready
+        document are embedded again, from the chunk texts in SQLite (``on_progress(done,
+        total, path)`` after each document): nothing is re-read from the files. The report
+        includes what the quick repair at start fixed after a crash.
         """
-        doctor = Doctor(self.library.db, self.library, self.store, self.conversations)
-        report = await asyncio.to_thread(doctor.check, repair)
-        return self._startup_repair.merged(report)
+        found: list[Problem] = []
+        doctor = self._doctor()
+        try:
+            report = await asyncio.to_thread(doctor.check, repair)
+        except VectorStoreDamaged as damage:
+            if not repair:
+                problem = Problem("vector_store_damaged", f"{damage.message} {damage.hint}")
+                return self._startup_repair.merged(DoctorReport((problem,), ("vector store",)))
+            aside = await asyncio.to_thread(self._set_store_aside)
+            found.append(
+                Problem(
+                    "vector_store_damaged",
+                    f"{damage.message.rstrip('.')}; set aside as {aside}, "
+                    "its vectors rebuilt from the stored texts",
+                    repaired=True,
+                )
+            )
+            doctor = self._doctor()
+            report = await asyncio.to_thread(doctor.check, repair)
+        if repair and doctor.missing_vectors:
+            report = await self._rebuild_missing_vectors(report, doctor, on_progress)
+        return self._startup_repair.merged(DoctorReport(tuple(found)).merged(report))
+
+    def _doctor(self) -> Doctor:
+        library = self.library
+        return Doctor(
+            library.db, library, self.store, self.conversations, reembed_missing_vectors=True
+        )
+
+    def _set_store_aside(self) -> Path:
+        """Move the damaged store's folder aside (kept, never deleted) for a new one."""
+        folder = local_store_folder(self.config)
+        if folder is None:
+            raise AllmaError(
+                "The vector store on the server is damaged; Allma cannot set it aside.",
+                "Delete its collections on the server, then run `allma doctor --repair` "
+                "again to rebuild them from the stored texts.",
+            )
+        self.store.close()  # lets go of the files; the next call opens a new store
+        aside = folder.with_name(f"{folder.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            folder.rename(aside)
+        except OSError as error:
+            raise _storage_error(folder, error) from error
+        log.warning("set the damaged vector store %s aside as %s", folder, aside)
+        return aside
+
+    async def _rebuild_missing_vectors(
+        self, report: DoctorReport, doctor: Doctor, on_progress: RepairProgress | None
+    ) -> DoctorReport:
+        """Embed the stored texts of documents missing vectors; the report says how it went."""
+        documents = doctor.missing_vectors
+        collections = {c.id: c for c in self.library.list_collections()}
+        done = 0
+        failure: AllmaError | None = None
+        for document in documents:
+            collection = collections[document.collection_id]
+            # With the model the collection's other vectors come from (item: a new model
+            # is only used after a re-embed swaps it in).
+            model = collection.embedding_model or self.config.ollama_embedding_model
+            chunks = await asyncio.to_thread(self.library.chunk_texts, document.id)
+            try:
+                await asyncio.to_thread(self.store.ensure_collection, collection.key)
+                stored: list[str] = []
+                embedding = embed_and_store(
+                    self, chunks, collection, CancelToken(), stored, [], model=model
+                )
+                async for _ in embedding:
+                    pass
+            except AllmaError as error:
+                failure = error
+                break
+            done += 1
+            if on_progress is not None:
+                on_progress(done, len(documents), document.path)
+        kept = tuple(p for p in report.problems if p.kind != "missing_vectors")
+        if failure is None:
+            rebuilt = Problem(
+                "missing_vectors",
+                f"{done} {'document' if done == 1 else 'documents'} missing vectors; "
+                "rebuilt from the stored texts",
+                repaired=True,
+                count=done,
+            )
+        else:
+            rebuilt = Problem(
+                "missing_vectors",
+                f"{len(documents) - done} of {len(documents)} documents still miss vectors: "
+                f"{failure.message} {failure.hint} Then run `allma doctor --repair` again "
+                "(their texts are kept; keyword search finds them meanwhile).",
+                count=len(documents) - done,
+            )
+        return DoctorReport((*kept, rebuilt), report.checked)
 
 
 def _source_record(source: Source) -> SourceRecord:

@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 import peewee
 from peewee import SqliteDatabase, fn
 
+from allma_desktop.errors import AllmaError
 from allma_desktop.services.auto_backup import backups_folder
 from allma_desktop.services.conversations import ConversationService
 from allma_desktop.services.library import DocumentRecord, LibraryService
+from allma_desktop.services.pathnames import display_text
 from allma_desktop.services.storage import (
     ChunkText,
     Collection,
@@ -99,11 +101,18 @@ class Doctor:
         library: LibraryService,
         store: VectorStore,
         conversations: ConversationService | None = None,
+        *,
+        reembed_missing_vectors: bool = False,
     ) -> None:
         self._db = db
         self._library = library
         self._store = store
         self._conversations = conversations or ConversationService(db)
+        # With it, a ready document whose texts are all stored but some vectors are not is
+        # left to the caller (``missing_vectors``), which embeds them again from the texts,
+        # instead of being marked failed (which makes it unsearchable until re-indexed).
+        self._reembed_missing_vectors = reembed_missing_vectors
+        self.missing_vectors: list[DocumentRecord] = []
 
     # --- at every start --------------------------------------------------------
 
@@ -117,7 +126,11 @@ class Doctor:
         ]
         if interrupted:
             for document in interrupted:
-                self._delete_uncommitted_vectors(document)
+                try:
+                    self._delete_uncommitted_vectors(document)
+                except AllmaError as error:  # a damaged store: `doctor` reports and repairs it
+                    log.warning("startup repair left the vectors of %s: %s", document.path, error)
+                    break
             marked = self._library.mark_interrupted_as_failed(INTERRUPTED_REASON)
             problems.append(
                 Problem(
@@ -281,21 +294,36 @@ class Doctor:
 
         problems: list[Problem] = []
         incomplete: list[DocumentRecord] = []
+        missing_vectors: list[DocumentRecord] = []
         for document in ready:
             texts = texts_by_document.get(document.id, set())
-            if len(texts) != document.chunk_count or not texts <= vectors:
+            if len(texts) != document.chunk_count:
                 incomplete.append(document)
+            elif not texts <= vectors:
+                missing_vectors.append(document)
+        if self._reembed_missing_vectors:
+            self.missing_vectors += missing_vectors
+            if missing_vectors:
+                problems.append(
+                    Problem(
+                        "missing_vectors",
+                        f"{_count(len(missing_vectors), 'document is', 'documents are')} "
+                        "missing vectors that can be rebuilt from its stored texts "
+                        f"({_names(missing_vectors)})",
+                        count=len(missing_vectors),
+                    )
+                )
+        else:
+            incomplete += missing_vectors
         if incomplete:
             if repair:
                 for document in incomplete:
                     self._library.mark_failed(document.id, NEEDS_REINDEX_REASON)
-            names = ", ".join(_name(document) for document in incomplete[:5])
-            more = f" and {len(incomplete) - 5} more" if len(incomplete) > 5 else ""
             problems.append(
                 Problem(
                     "incomplete_documents",
                     f"{_count(len(incomplete), 'document is', 'documents are')} marked ready "
-                    f"but missing chunks ({names}{more})"
+                    f"but missing chunks ({_names(incomplete)})"
                     + ("; marked failed, re-index them" if repair else ""),
                     repaired=repair,
                     count=len(incomplete),
@@ -334,4 +362,9 @@ def _count(number: int, singular: str, plural: str) -> str:
 
 
 def _name(document: DocumentRecord) -> str:
-    return document.title or document.path
+    return display_text(document.title or document.path)
+
+
+def _names(documents: Sequence[DocumentRecord]) -> str:
+    more = f" and {len(documents) - 5} more" if len(documents) > 5 else ""
+    return ", ".join(_name(document) for document in documents[:5]) + more
