@@ -304,15 +304,18 @@ class Orchestrator:
         return self.library.get_collection(collection_id)
 
     async def delete_collection(self, collection_id: int) -> None:
-        key = self.library.delete_collection(collection_id)
+        key = self.library.delete_collection(collection_id)  # records the vectors to drop
         await asyncio.to_thread(self.store.delete_collection, key)
+        await asyncio.to_thread(self.library.settle_cleanup, key)
 
     def list_documents(self, collection_id: int | None = None) -> list[DocumentRecord]:
         return self.library.list_documents(collection_id=collection_id)
 
     async def remove_document(self, document_id: str) -> DocumentRecord:
-        record = self.library.delete_document(document_id)
-        await asyncio.to_thread(self.store.delete_document, record.collection_key, document_id)
+        record = self.library.delete_document(document_id)  # records the vectors to delete
+        key = record.collection_key
+        await asyncio.to_thread(self.store.delete_document, key, document_id)
+        await asyncio.to_thread(self.library.settle_cleanup, key, document_id)
         return record
 
     # --- ingestion (the stages are in the ingest package) -----------------------------
@@ -349,14 +352,19 @@ class Orchestrator:
         await asyncio.to_thread(self.store.ensure_collection, target.key)
         chunks = await asyncio.to_thread(library.chunk_texts, document_id)
         stored: list[str] = []
+        # Should the move not finish, the copies in the target are to be deleted; once it
+        # has, the originals (library.move_document records those in its transaction).
+        await asyncio.to_thread(library.add_cleanup, target.key, document_id)
         try:
             async for _ in embed_and_store(self, chunks, target, CancelToken(), stored):
                 pass
             moved = await asyncio.to_thread(library.move_document, document_id, target.id)
         except BaseException:
             await discard_vectors(self, target.key, stored)
+            await asyncio.to_thread(library.settle_cleanup, target.key, document_id)
             raise
         await discard_vectors(self, document.collection_key, [c.chunk_id for c in chunks])
+        await asyncio.to_thread(library.settle_cleanup, document.collection_key, document_id)
         return moved
 
     async def reembed(
@@ -373,6 +381,8 @@ class Orchestrator:
         collection = self.collection(collection_id)
         documents = library.list_documents(collection_id=collection.id, status="ready")
         new_key = f"{collection.key.split('_r', 1)[0]}_r{int(time.time())}"
+        # Dropped at the next start should this end before the swap (a crash, kill -9).
+        await asyncio.to_thread(library.add_cleanup, new_key)
         await asyncio.to_thread(self.store.ensure_collection, new_key)
         building = replace(collection, key=new_key)
         dimensions: list[int] = []
@@ -407,6 +417,7 @@ class Orchestrator:
             fatal = exc
         if fatal is not None or cancel.cancelled:
             await asyncio.to_thread(self.store.delete_collection, new_key)
+            await asyncio.to_thread(library.settle_cleanup, new_key)
         else:
             model = self.config.ollama_embedding_model
             dimension = dimensions[0] if dimensions else None
@@ -414,6 +425,7 @@ class Orchestrator:
                 library.swap_collection_key, collection.id, new_key, model, dimension
             )
             await asyncio.to_thread(self.store.delete_collection, old_key)
+            await asyncio.to_thread(library.settle_cleanup, old_key)
         yield IngestFinished(tuple(results), cancelled=cancel.cancelled, error=fatal)
 
     # --- search ----------------------------------------------------------------------

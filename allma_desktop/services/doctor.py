@@ -118,29 +118,44 @@ class Doctor:
 
     def quick_repair(self) -> DoctorReport:
         """Undo what a crash left half-done. Touches the vector store only if there is any."""
-        problems: list[Problem] = []
+        problems: list[Problem] = self._finish_cleanups()
         interrupted = [
             document
             for status in IN_PROGRESS_STATUSES
             for document in self._library.list_documents(status=status)
         ]
         if interrupted:
+            intact: list[str] = []
             for document in interrupted:
                 try:
-                    self._delete_uncommitted_vectors(document)
+                    if self._delete_uncommitted_vectors(document):
+                        intact.append(document.id)
                 except AllmaError as error:  # a damaged store: `doctor` reports and repairs it
                     log.warning("startup repair left the vectors of %s: %s", document.path, error)
                     break
-            marked = self._library.mark_interrupted_as_failed(INTERRUPTED_REASON)
-            problems.append(
-                Problem(
-                    "interrupted_indexing",
-                    f"{_count(marked, 'document was', 'documents were')} left half-indexed "
-                    "by a crash; marked failed so they can be re-indexed",
-                    repaired=True,
-                    count=marked,
+            restored = self._library.restore_ready(intact)
+            if restored:
+                problems.append(
+                    Problem(
+                        "interrupted_reindex",
+                        f"{_count(restored, 'document was', 'documents were')} being "
+                        "re-indexed when the app stopped; the last complete index is kept "
+                        "and searchable",
+                        repaired=True,
+                        count=restored,
+                    )
                 )
-            )
+            marked = self._library.mark_interrupted_as_failed(INTERRUPTED_REASON)
+            if marked:
+                problems.append(
+                    Problem(
+                        "interrupted_indexing",
+                        f"{_count(marked, 'document was', 'documents were')} left half-indexed "
+                        "by a crash; marked failed so they can be re-indexed",
+                        repaired=True,
+                        count=marked,
+                    )
+                )
         answers = self._conversations.mark_streaming_interrupted()
         if answers:
             problems.append(
@@ -156,14 +171,47 @@ class Doctor:
             log.warning("startup repair: %s", problem.description)
         return DoctorReport(tuple(problems), ("interrupted work",))
 
-    def _delete_uncommitted_vectors(self, document: DocumentRecord) -> None:
-        """Vectors stored for a document whose SQLite commit never happened."""
+    def _delete_uncommitted_vectors(self, document: DocumentRecord) -> bool:
+        """Delete vectors stored for a document whose SQLite commit never happened; whether
+        its last committed index (a re-index's previous version) is complete and usable."""
         committed = self._library.document_chunk_ids(document.id)
         stored = self._store.chunk_ids(document.collection_key, document.id)
         partial = sorted(stored - committed)
         if partial:
             self._store.delete_chunks(document.collection_key, partial)
             log.info("deleted %d uncommitted vectors of %s", len(partial), document.path)
+        return bool(committed) and len(committed) == document.chunk_count and committed <= stored
+
+    def _finish_cleanups(self) -> list[Problem]:
+        """Delete the vectors that an operation cut short left to delete (``StoreCleanup``).
+
+        A key or document SQLite uses again is never touched: only the record goes.
+        """
+        pending = self._library.pending_cleanups()
+        done = 0
+        for key, document_id in pending:
+            if not self._library.is_live(key, document_id):
+                try:
+                    if document_id is None:
+                        self._store.delete_collection(key)
+                    else:
+                        self._store.delete_document(key, document_id)
+                except AllmaError as error:  # a damaged store: left for `doctor --repair`
+                    log.warning("startup repair left vectors of %s to delete: %s", key, error)
+                    break
+                done += 1
+            self._library.settle_cleanup(key, document_id)
+        if not done:
+            return []
+        return [
+            Problem(
+                "unfinished_deletion",
+                f"{_count(done, 'deletion', 'deletions')} of vectors (a removed document, "
+                "a deleted or re-embedded collection) cut short by a crash; finished",
+                repaired=True,
+                count=done,
+            )
+        ]
 
     # --- on demand -------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from allma_desktop.services.storage import (
     ChunkText,
     Collection,
     Document,
+    StoreCleanup,
     as_utc,
     dict_rows,
     execute_many,
@@ -241,6 +242,7 @@ class LibraryService:
             key = self.get_collection(collection_id).key
             ChunkText.delete().where(ChunkText.collection_key == key).execute()
             Collection.delete().where(Collection.id == collection_id).execute()
+            StoreCleanup.create(collection_key=key)  # until the caller drops its vectors
         return key
 
     @translating_store_errors
@@ -296,6 +298,9 @@ class LibraryService:
             ChunkText.update(collection_key=new_key).where(
                 ChunkText.collection_key == current.key
             ).execute()
+            # The new vectors are now the collection's; the old ones are to be dropped.
+            StoreCleanup.delete().where(StoreCleanup.collection_key == new_key).execute()
+            StoreCleanup.create(collection_key=current.key)
         return current.key
 
     # --- documents -------------------------------------------------------------
@@ -443,6 +448,7 @@ class LibraryService:
             record = self.get_document(document_id)
             ChunkText.delete().where(ChunkText.document_id == document_id).execute()
             Document.delete().where(Document.id == document_id).execute()
+            StoreCleanup.create(collection_key=record.collection_key, document_id=document_id)
         return record
 
     @translating_store_errors
@@ -471,6 +477,8 @@ class LibraryService:
             ChunkText.update(collection_key=target.key).where(
                 ChunkText.document_id == document_id
             ).execute()
+            self._settle_cleanup(target.key, document_id)  # its new vectors are wanted now
+            StoreCleanup.create(collection_key=current.collection_key, document_id=document_id)
         return self.get_document(document_id)
 
     @translating_store_errors
@@ -541,6 +549,60 @@ class LibraryService:
             indexing=by_status.get("indexing", 0),
             ready=by_status.get("ready", 0),
             failed=by_status.get("failed", 0),
+        )
+
+    # --- vectors to delete (see StoreCleanup) -----------------------------------------
+
+    @translating_store_errors
+    def add_cleanup(self, collection_key: str, document_id: str | None = None) -> None:
+        """Record vectors to delete should the operation writing them not finish."""
+        StoreCleanup.create(collection_key=collection_key, document_id=document_id)
+
+    @translating_store_errors
+    def settle_cleanup(self, collection_key: str, document_id: str | None = None) -> None:
+        """The vectors recorded by ``add_cleanup`` (or a delete) are dealt with: forget them."""
+        self._settle_cleanup(collection_key, document_id)
+
+    @translating_store_errors
+    def pending_cleanups(self) -> list[tuple[str, str | None]]:
+        """(collection key, document id or None) of every deletion not yet done."""
+        query = StoreCleanup.select(StoreCleanup.collection_key, StoreCleanup.document_id)
+        return [(str(key), document) for key, document in tuple_rows(query.distinct())]
+
+    @translating_store_errors
+    def is_live(self, collection_key: str, document_id: str | None = None) -> bool:
+        """Whether SQLite still uses the collection key (with that document in it)."""
+        if document_id is None:
+            return bool(
+                execute_sql(self._db, "SELECT 1 FROM collection WHERE key = ?", (collection_key,))
+            )
+        sql = (
+            "SELECT 1 FROM document AS d JOIN collection AS c ON c.id = d.collection_id"
+            " WHERE d.id = ? AND c.key = ?"
+        )
+        return bool(execute_sql(self._db, sql, (document_id, collection_key)))
+
+    def _settle_cleanup(self, collection_key: str, document_id: str | None) -> None:
+        StoreCleanup.delete().where(
+            (StoreCleanup.collection_key == collection_key)
+            & (
+                StoreCleanup.document_id.is_null()
+                if document_id is None
+                else StoreCleanup.document_id == document_id
+            )
+        ).execute()
+
+    @translating_store_errors
+    def restore_ready(self, document_ids: Sequence[str]) -> int:
+        """Interrupted documents whose last complete index is intact become ready again."""
+        if not document_ids:
+            return 0
+        return int(
+            Document.update(status="ready", error=None)
+            .where(
+                Document.id.in_(list(document_ids)) & Document.status.in_(("queued", "indexing"))
+            )
+            .execute()
         )
 
     # --- helpers ---------------------------------------------------------------

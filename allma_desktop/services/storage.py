@@ -256,6 +256,24 @@ class MessageSource(BaseModel):
     snippet = TextField()
 
 
+class StoreCleanup(BaseModel):
+    """Vectors that are no longer wanted, recorded in the SQLite transaction that made them
+    so (a document removed, a collection deleted or replaced by a re-embed).
+
+    The caller deletes them from the vector store, then the row; a crash in between
+    leaves the row, and the start-up repair finishes the deletion. ``document_id`` None:
+    the whole store collection ``collection_key``.
+    """
+
+    id = AutoField()
+    collection_key = CharField()
+    document_id = CharField(null=True)
+    created_at = DateTimeField(default=utc_now)
+
+    class Meta:
+        table_name = "store_cleanup"
+
+
 class WriteProbe(BaseModel):
     """One row that ``probe_database_write`` rewrites: proof the database takes a commit."""
 
@@ -284,6 +302,7 @@ MODELS: tuple[type[Model], ...] = (
     Conversation,
     Message,
     MessageSource,
+    StoreCleanup,
     WriteProbe,
 )
 
