@@ -458,7 +458,11 @@ class Orchestrator:
         settings = RetrievalSettings(k=k or self.config.top_k, hybrid=self.config.hybrid_search)
         fallback: AllmaError | None = None
         try:
-            sources = await self.rag.retrieve(query, collection.key, settings, document_ids)
+            # The model of the collection's current vectors, not the configured one: after
+            # the embedding model changes, they stay in use until a re-embed swaps them.
+            sources = await self.rag.retrieve(
+                query, collection.key, settings, document_ids, collection.embedding_model
+            )
         except (OllamaUnreachable, OllamaTimeout, ModelMissing, VectorStoreDamaged) as error:
             # The keyword index lives in SQLite: it answers without Ollama or the vectors.
             log.warning("search falls back to keywords: %s", error)
