@@ -375,6 +375,23 @@ class ParseTimeout(DocumentError):
         self.seconds = seconds
 
 
+class DocumentTooLarge(DocumentError):
+    """Reading the file needed more memory than the reader may use (``limit_mb``)."""
+
+    code = "document_too_large"
+    reason = "too large to read"
+
+    def __init__(self, path: Path | str, limit_mb: int | None = None) -> None:
+        limit = f" (the reader may use {limit_mb:,} MB)" if limit_mb else ""
+        super().__init__(
+            path,
+            f"is too large to read into memory{limit}",
+            "Split it into smaller files, or raise ALLMA_PARSE_MEMORY_MB. The other files "
+            "were not affected.",
+        )
+        self.limit_mb = limit_mb
+
+
 class ParserCrashed(DocumentError):
     """The reader process died on the file (a crash in a native parser library)."""
 

@@ -36,6 +36,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "empty": 422,
     "parse_timeout": 422,
     "parser_crashed": 422,
+    "document_too_large": 422,
     "ollama_error": 502,
     "stream_interrupted": 502,
     "ollama_unreachable": 503,
