@@ -155,3 +155,19 @@ def test_asking_an_embedding_model_to_chat_is_a_client_error_not_a_502(api: Runn
     error = _error(response)
     assert error["code"] == "model_unsupported"
     assert "nomic-embed-text" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/chat/", '{"message": "caf\\udce9 \\ud800?"}'),
+        ("/rag/search", '{"query": "caf\\udce9"}'),
+        ("/collections", '{"name": "caf\\udce9"}'),
+    ],
+)
+def test_text_with_lone_surrogates_in_a_request_is_never_a_500(
+    api: RunningApi, path: str, body: str
+) -> None:
+    with api.client() as client:
+        response = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code < 500, response.text

@@ -49,7 +49,7 @@ IN_PROCESS_ENV = "ALLMA_STORE_IN_PROCESS"  # "1": keep the store in the app's pr
 _ROWS_PER_CONVERSION = 32
 _STOP_GRACE = 10.0  # seconds a closing store gets to flush before it is killed
 CALL_TIMEOUT_ENV = "ALLMA_STORE_CALL_TIMEOUT"
-DEFAULT_CALL_TIMEOUT = 600.0  # seconds one call may take before the child is given up on
+DEFAULT_CALL_TIMEOUT = 300.0  # seconds one call may take before the child is given up on
 _POLL_SLICE = 0.2  # seconds between looks at "cancelled?" while waiting for an answer
 
 
