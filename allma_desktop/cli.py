@@ -146,7 +146,8 @@ def cli(ctx: click.Context) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+# A path that does not exist is a typo: refused (exit 2) before anything is indexed.
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--collection", "collection_name", help="Collection to add to (default: Library).")
 @click.option("--force", is_flag=True, help="Re-index files even when unchanged.")
 @click.option("--json", "as_json", is_flag=True, help="Print per-file results as JSON.")
@@ -483,11 +484,13 @@ async def collections(orchestrator: Any, as_json: bool) -> int:
 
 
 @cli.group(invoke_without_command=True)
+@click.option("--search", "text", help="Only conversations mentioning TEXT.")
+@click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def chats(ctx: click.Context) -> None:
+def chats(ctx: click.Context, text: str | None, as_json: bool) -> None:
     """List, show and delete conversations."""
     if ctx.invoked_subcommand is None:
-        ctx.invoke(chats_list)
+        ctx.invoke(chats_list, text=text, as_json=as_json)
 
 
 @chats.command("list")
@@ -595,6 +598,7 @@ async def models(orchestrator: Any, as_json: bool) -> int:
                     "size_bytes": m.size_bytes,
                     "family": m.family,
                     "parameter_size": m.parameter_size,
+                    "capabilities": list(m.capabilities),
                 }
                 for m in found
             ]
@@ -607,7 +611,8 @@ async def models(orchestrator: Any, as_json: bool) -> int:
             role = "  (chat model)"
         elif m.name in (config.ollama_embedding_model, f"{config.ollama_embedding_model}:latest"):
             role = "  (embedding model)"
-        click.echo(f"{m.name:<32} {m.size_bytes / 1e9:6.1f} GB{role}")
+        kind = "chat" if m.can_chat else "embedding" if m.can_embed else "-"
+        click.echo(f"{m.name:<32} {m.size_bytes / 1e9:6.1f} GB  {kind:<9}{role}")
     return 0
 
 
@@ -772,11 +777,12 @@ def restore(config: AppConfig, path: Path, yes: bool) -> None:
     replaced, and a damaged library (the reason to restore) may not open at all.
     """
     from allma_desktop.services.auto_backup import is_database_copy
-    from allma_desktop.services.backup import read_manifest, restore_backup
+    from allma_desktop.services.backup import backup_archive_path, read_manifest, restore_backup
 
-    if is_database_copy(path):
+    if is_database_copy(path):  # an automatic backup: a copy of the database alone
         _restore_database_copy(config, path, yes)
         return
+    path = backup_archive_path(path)  # the name `allma backup PATH` gave it
     try:
         manifest = read_manifest(path)
         if not yes:
@@ -935,6 +941,11 @@ async def serve(
         ApiOptions(token=token, cors_origins=cors_origins, listen_host=host),
     )
     server = ApiServer(app, host, port, handle_signals=True)
+    try:
+        # The queue and the watched folders run here, unless the app already runs them.
+        await orchestrator.indexer.start(watch=True)
+    except AllmaError as error:
+        click.secho(f"Note: {error.message} Ingest jobs run on their own.", fg="yellow", err=True)
     await server.start()
     warning = exposure_warning(host, server.port)
     if warning:
@@ -1006,6 +1017,13 @@ def store_migrate(config: AppConfig, backend: str, as_json: bool) -> None:
             f"Copied and verified {report.chunks:,} chunks in {len(report.collections)} "
             f"collections; the library now uses {backend}."
         )
+
+
+# Command groups kept in modules of their own register themselves on ``cli``. Run as
+# ``python -m allma_desktop.cli``, this module is ``__main__``: those modules must find
+# this very module (and its ``cli``) under its package name, not import a second copy.
+sys.modules.setdefault("allma_desktop.cli", sys.modules[__name__])
+from allma_desktop import cli_watch  # noqa: E402, F401
 
 
 def main() -> None:

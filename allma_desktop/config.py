@@ -376,12 +376,35 @@ def _read_settings_file(path: Path) -> dict[str, Any]:
 
 
 def save_settings(config: AppConfig, path: Path | None = None) -> Path:
-    """Write the settings file atomically (write, fsync, rename), readable by the user only."""
+    """Write the whole of ``config`` as the settings file (``save_setting_changes`` writes
+    only what changed, and is what a front end saving a user's edits wants)."""
+    return _write_settings(config.to_settings(), path or settings_path())
+
+
+def save_setting_changes(changes: Mapping[str, Any], path: Path | None = None) -> Path:
+    """Write ``changes`` into the settings file, keeping every other key as the file has it.
+
+    Only what the user changed is written: a value that came from the environment
+    (``OLLAMA_HOST``, say) or from the defaults stays out of the file, so it is not made
+    permanent by saving an unrelated change. Raises ``ConfigError`` for a bad value.
+    """
     target = path or settings_path()
+    try:
+        stored = _read_settings_file(target)
+        AppConfig.from_mapping(stored, source=str(target))
+    except ConfigError:
+        stored = {}  # unreadable: the app ran on defaults, and this save starts it anew
+    updated = AppConfig.from_mapping(stored, source=str(target)).with_changes(**changes)
+    serialised = updated.to_settings()
+    return _write_settings({**stored, **{key: serialised[key] for key in changes}}, target)
+
+
+def _write_settings(values: Mapping[str, Any], target: Path) -> Path:
+    """Write the settings file atomically (write, fsync, rename), readable by the user only."""
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(".tmp")
     with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(config.to_settings(), handle, indent=2, sort_keys=True)
+        json.dump(dict(values), handle, indent=2, sort_keys=True)
         handle.flush()
         os.fsync(handle.fileno())
     os.chmod(temporary, 0o600)

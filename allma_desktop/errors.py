@@ -112,19 +112,25 @@ class OllamaRejected(OllamaError):
     code = "ollama_rejected"
 
 
-class ModelUnsupported(OllamaRejected):
-    """The model cannot do what was asked (an embedding model asked to chat)."""
+class WrongModelKind(OllamaError):
+    """A model picked for a job it cannot do: an embedding model to chat with, or the reverse.
 
-    code = "model_unsupported"
+    ``role`` is the job it was picked for ("chat" or "embedding"); the message says what
+    the model is and what to pick instead, in the words of what the user did.
+    """
 
-    def __init__(self, model: str, detail: str) -> None:
-        super().__init__(
-            f"The model '{model}' cannot be used for this: {detail}.",
-            "Use a chat model (such as llama3.2) to chat and an embedding model (such as "
-            "nomic-embed-text) for embeddings: pick them in Settings, or name another "
-            "with `--model`.",
-        )
+    code = "wrong_model_kind"
+
+    def __init__(self, model: str, role: str) -> None:
+        if role == "embedding":
+            message = f"{model} cannot make embeddings: it is a chat model."
+            hint = "Pick an embedding model, such as nomic-embed-text."
+        else:
+            message = f"{model} cannot chat: it is an embedding model."
+            hint = "Pick a chat model, such as llama3.2."
+        super().__init__(message, hint)
         self.model = model
+        self.role = role
 
 
 class StreamInterrupted(OllamaError):

@@ -47,6 +47,7 @@ from allma_desktop.events import (
     ThinkingChunk,
     TokenChunk,
 )
+from allma_desktop.indexer import Indexer
 from allma_desktop.ingest import IngestPipeline
 from allma_desktop.ingest.reembed import embed_and_store
 from allma_desktop.ingest.store import discard_vectors
@@ -79,7 +80,7 @@ from allma_desktop.services.rag import (
     RAGService,
     RetrievalSettings,
 )
-from allma_desktop.services.storage import open_database, probe_database_write
+from allma_desktop.services.storage import LibraryDatabase, open_database, probe_database_write
 from allma_desktop.services.vectorstore.base import VectorStore, probe_store_write
 from allma_desktop.services.vectorstore.factory import create_vector_store, local_store_folder
 from allma_desktop.services.vectorstore.store_process import store_process_wanted
@@ -97,9 +98,10 @@ class HealthReport:
     store_path: str
     store_writable: bool  # the data folder, the database and the vector store all took a write
     store_error: AllmaError | None  # the data folder's (a probe file, the free space)
-    documents: int
+    documents: int  # ready ones: the library's one definition (services.library)
     chunks: int
     collections: int
+    failed: int = 0  # documents that could not be read, counted apart
     database_error: AllmaError | None = None  # a real commit to the database failed
     vectors_error: AllmaError | None = None  # a real write to the vector store failed
 
@@ -135,6 +137,7 @@ class HealthReport:
                 "vectors_writable": self.vectors_error is None,
             },
             "documents": self.documents,
+            "failed_documents": self.failed,
             "chunks": self.chunks,
             "collections": self.collections,
             "problems": [
@@ -188,6 +191,7 @@ class Orchestrator:
         self._db: object | None = None
         self._context_tokens: dict[str, int] = {}
         self._lock: EngineLock | None = None
+        self._indexer: Indexer | None = None
         self._startup_repair = DoctorReport()
 
     # --- lifecycle ---------------------------------------------------------------
@@ -245,6 +249,9 @@ class Orchestrator:
             log.warning("automatic backup of %s failed: %s", self.config.database_path, error)
 
     async def close(self) -> None:
+        if self._indexer is not None:
+            await self._indexer.close()
+            self._indexer = None
         await self.parse_worker.close()
         await self.llm.close()
         if self._store is not None:
@@ -253,7 +260,9 @@ class Orchestrator:
             abort = getattr(self._store, "abort", None)
             await asyncio.to_thread(abort if callable(abort) else self._store.close)
         db = self._db
-        if db is not None and hasattr(db, "close"):
+        if isinstance(db, LibraryDatabase):
+            db.close_all()  # every worker thread's connection: no -wal/-shm left behind
+        elif db is not None and hasattr(db, "close"):
             db.close()
         self._db = None
         if self._lock is not None:
@@ -277,6 +286,15 @@ class Orchestrator:
         if self._store is None:
             raise RuntimeError("Orchestrator.open() has not been awaited")
         return self._store
+
+    @property
+    def indexer(self) -> Indexer:
+        """The queue of files to index and the watched folders (``await indexer.start()``
+        in a front end that stays open: the app, ``allma watch run``, ``allma serve``)."""
+        if self._indexer is None:
+            self.library  # noqa: B018 - raises when the library is not open
+            self._indexer = Indexer(self)
+        return self._indexer
 
     @property
     def rag(self) -> RAGService:
@@ -689,6 +707,7 @@ class Orchestrator:
             documents=counts.documents,
             chunks=counts.chunks,
             collections=counts.collections,
+            failed=counts.failed,
             database_error=database_error,
             vectors_error=vectors_error,
         )

@@ -7,7 +7,7 @@ then embeds exactly those texts, in the same batches (32, the app's
 app time: 100% means parsing, chunking and storing cost nothing on top of the
 embedding (they overlap, or are free).
 
-    /work/bench-venv/bin/python -m bench.ingest_real [--runs 1]
+    ../bench-venv/bin/python -m bench.ingest_real [--runs 1]
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ LangChain's default recipe: ``PyPDFLoader``, ``RecursiveCharacterTextSplitter(10
 
 Needs the benchmark environment (``bench/requirements.txt``):
 
-    /work/bench-venv/bin/python -m bench.retrieval_quality [--answers] [--no-baseline]
+    ../bench-venv/bin/python -m bench.retrieval_quality [--answers] [--no-baseline]
 
 The app's index is kept under the temp folder between runs (re-ingest skips
 unchanged files; a change to the chunking code gets a fresh index).

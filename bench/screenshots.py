@@ -3,7 +3,8 @@
 Runs the real app offscreen (no display needed) over the Ollama test server from
 tests/ and generated sample documents, in a throw-away data folder:
 
-    QT_QPA_PLATFORM=offscreen /work/venv/bin/python bench/screenshots.py [out_dir]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python bench/screenshots.py [out_dir]
+    ALLMA_SHOT_SIZE=800x600 QT_SCALE_FACTOR=2 ... bench/screenshots.py /tmp/shots
 
 Engineer B's screens (library, settings, quick ask) are added in ``capture_b_screens``.
 """
@@ -35,7 +36,10 @@ from allma_desktop.gui.main_window import MainWindow  # noqa: E402
 from tests.ollama_server import LLAMA_3_2, OllamaTestServer  # noqa: E402
 from tests.sample_docs import PDF_QUESTION, make_sample_library  # noqa: E402
 
-WINDOW_SIZE = (1240, 800)
+# ALLMA_SHOT_SIZE=800x600 takes them at another window size (the smallest the app holds).
+WINDOW_SIZE = tuple(
+    int(n) for n in os.environ.get("ALLMA_SHOT_SIZE", "1240x800").lower().split("x", 1)
+)
 
 RICH_ANSWER = """Here is how the **lamp maintenance** schedule works, from the manual [1]:
 

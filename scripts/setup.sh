@@ -5,10 +5,33 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Python 3.11 or newer, checked first: an older one fails later with a confusing error.
+python="${PYTHON:-python3}"
+version_of() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null; }
+recent_enough() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
+if ! command -v "$python" >/dev/null 2>&1; then
+  echo "error: Allma Desktop needs Python 3.11 or newer, and '$python' was not found." >&2
+  echo "Install it, then run: PYTHON=python3.11 bash scripts/setup.sh" >&2
+  exit 1
+fi
+if ! recent_enough "$python"; then
+  echo "error: Allma Desktop needs Python 3.11 or newer; '$python' is Python $(version_of "$python" || echo '(unknown)')." >&2
+  echo "On Ubuntu 22.04: sudo apt install python3.11 python3.11-venv" >&2
+  echo "then run: PYTHON=python3.11 bash scripts/setup.sh" >&2
+  exit 1
+fi
+# A .venv made by another (older) Python is rebuilt, not reused.
+if [ -e .venv ] && { [ ! -x .venv/bin/python ] || ! recent_enough .venv/bin/python; }; then
+  echo "Rebuilding .venv: it was made with Python $(version_of .venv/bin/python || echo '(broken)'), not 3.11 or newer."
+  rm -rf .venv
+fi
+
 qt_libs=(libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
          libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0
          libxcb-xinerama0 libxcb-image0)
-if command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1; then
+# ALLMA_SKIP_SYSTEM_PACKAGES=1 leaves the system libraries alone (no apt, no sudo).
+if [ -z "${ALLMA_SKIP_SYSTEM_PACKAGES:-}" ] && command -v apt-get >/dev/null 2>&1 \
+   && command -v dpkg-query >/dev/null 2>&1; then
   missing=()
   for pkg in "${qt_libs[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -27,7 +50,6 @@ if command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1; 
   fi
 fi
 
-python="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +15,35 @@ from peewee import SqliteDatabase
 from allma_desktop.services.storage import open_database
 from allma_desktop.services.vectorstore.store_process import IN_PROCESS_ENV
 from tests.ollama_server import OllamaTestServer
+
+
+def _use_a_home_of_our_own() -> Path:
+    """The test session's own HOME and XDG folders, removed at its end.
+
+    Set before anything asks platformdirs or Qt where the user's folders are, so no log
+    line, setting, cache or socket of a test lands in the developer's real folders
+    (``~/.local/state/allma-desktop/log``, ``~/.cache``, ``~/.config``). Subprocesses the
+    tests start inherit them.
+    """
+    home = Path(tempfile.mkdtemp(prefix="allma-tests-home-"))
+    folders = {
+        "HOME": home,
+        "XDG_CONFIG_HOME": home / ".config",
+        "XDG_DATA_HOME": home / ".local" / "share",
+        "XDG_STATE_HOME": home / ".local" / "state",
+        "XDG_CACHE_HOME": home / ".cache",
+    }
+    for variable, folder in folders.items():
+        folder.mkdir(parents=True, exist_ok=True)
+        os.environ[variable] = str(folder)
+    for variable in ("ALLMA_DATA_DIR", "ALLMA_CONFIG_DIR", "ALLMA_LOG_DIR"):
+        os.environ.pop(variable, None)  # the developer's own library stays out of it too
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    return home
+
+
+TEST_HOME = _use_a_home_of_our_own()
+
 
 # Each engine's store process costs about a second to start (spawn, import chromadb),
 # which hundreds of engine tests would pay again and again. Most tests therefore keep

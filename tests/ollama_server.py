@@ -115,7 +115,7 @@ LEGACY_R1 = replace(
 LLAMA_3_2 = FakeModel(
     "llama3.2:latest",
     "llama",
-    ("completion",),
+    ("completion", "tools"),
     parameter_size="3.2B",
     context_length=131072,
     embedding_length=3072,
@@ -133,11 +133,21 @@ NOMIC_EMBED_TEXT = FakeModel(
 QWEN3_0_6B = FakeModel(
     "qwen3:0.6b",
     "qwen3",
-    ("completion", "thinking"),
+    ("completion", "tools", "thinking"),
     parameter_size="751.63M",
     context_length=40960,
     embedding_length=1024,
     size_bytes=522_653_767,
+)
+# A small embedding model whose name does not say "embed" (a name filter lets it through).
+ALL_MINILM = FakeModel(
+    "all-minilm:latest",
+    "bert",
+    ("embedding",),
+    parameter_size="23M",
+    context_length=512,
+    embedding_length=384,
+    size_bytes=45_960_996,
 )
 
 DEFAULT_MODELS: tuple[FakeModel, ...] = (DEEPSEEK_R1, LEGACY_R1, LLAMA_3_2, NOMIC_EMBED_TEXT)

@@ -298,7 +298,7 @@ def test_moving_a_document_onto_a_copy_of_itself_is_refused(library: LibraryServ
         library.move_document(document.id, papers.id)
 
 
-def test_counts_sum_documents_by_status_and_chunks(library: LibraryService) -> None:
+def test_counts_documents_by_status_and_chunks(library: LibraryService) -> None:
     _indexed(library, "/docs/a.pdf", ["one", "two"])
     collection = library.default_collection()
     failed = library.start_document(collection.id, "/docs/b.pdf")
@@ -306,7 +306,7 @@ def test_counts_sum_documents_by_status_and_chunks(library: LibraryService) -> N
 
     counts = library.counts()
 
-    assert (counts.collections, counts.documents, counts.chunks) == (1, 2, 2)
+    assert (counts.collections, counts.documents, counts.chunks) == (1, 1, 2)  # ready ones
     assert (counts.ready, counts.failed, counts.indexing, counts.queued) == (1, 1, 0, 0)
 
 
@@ -393,3 +393,17 @@ def test_chunk_look_ups_by_document_and_by_id_use_an_index(db: SqliteDatabase) -
     by_id = _plan(db, "SELECT * FROM chunk_text WHERE chunk_id IN (?, ?)", ["a", "b"])
     assert "USING INDEX" in by_document and "SCAN" not in by_document
     assert "USING INDEX" in by_id and "SCAN" not in by_id
+
+
+def test_documents_are_counted_once_the_same_way_failed_ones_apart(
+    library: LibraryService,
+) -> None:
+    _indexed(library, "/docs/a.pdf", ["one", "two"])
+    broken = library.start_document(library.default_collection().id, "/docs/broken.pdf")
+    library.mark_failed(broken.id, "not a PDF")
+
+    (collection,) = library.list_collections()
+    counts = library.counts()
+
+    assert (collection.document_count, collection.failed_count) == (1, 1)
+    assert (counts.documents, counts.failed) == (1, 1)

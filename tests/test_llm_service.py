@@ -17,6 +17,7 @@ from allma_desktop.errors import (
     OllamaTimeout,
     OllamaUnreachable,
     StreamInterrupted,
+    WrongModelKind,
 )
 from allma_desktop.services.llm import (
     ChatMessage,
@@ -26,8 +27,15 @@ from allma_desktop.services.llm import (
     ThinkTagSplitter,
     base_url,
     canonical_model_name,
+    model_capabilities,
 )
-from tests.ollama_server import OllamaTestServer, compose_reply, tokens
+from tests.ollama_server import (
+    ALL_MINILM,
+    DEFAULT_MODELS,
+    OllamaTestServer,
+    compose_reply,
+    tokens,
+)
 
 QUESTION = [ChatMessage("user", "Why is the sky blue?")]
 EXPECTED = compose_reply([{"role": "user", "content": "Why is the sky blue?"}])
@@ -313,6 +321,58 @@ async def test_health_names_a_missing_embedding_model(service: OllamaService) ->
     assert health.reachable and health.chat_model_present
     assert not health.embedding_model_present and not health.ok
     assert isinstance(health.error, ModelMissing) and health.error.role == "embedding"
+
+
+async def test_listed_models_say_what_each_can_do_as_ollama_reports_it(
+    service: OllamaService,
+) -> None:
+    models = {m.name: m for m in await service.list_models()}
+
+    assert models["llama3.2:latest"].can_chat and not models["llama3.2:latest"].can_embed
+    assert models["nomic-embed-text:latest"].can_embed
+    assert not models["nomic-embed-text:latest"].can_chat
+
+
+def test_a_server_too_old_to_report_capabilities_gets_a_guess_from_the_name() -> None:
+    assert model_capabilities([], "all-minilm:latest", "bert") == ("embedding",)
+    assert model_capabilities(None, "mxbai-embed-large:latest") == ("embedding",)
+    assert model_capabilities([], "llama3.2:latest", "llama") == ("completion",)
+    assert model_capabilities(["completion", "tools"], "embed-chat:1b") == ("completion", "tools")
+
+
+async def test_chatting_with_an_embedding_model_says_so_in_the_users_words() -> None:
+    with OllamaTestServer([*DEFAULT_MODELS, ALL_MINILM]) as server:
+        llm = OllamaService(server.url, timeout=10)
+        try:
+            with pytest.raises(WrongModelKind) as raised:
+                await collect(llm, "all-minilm")
+        finally:
+            await llm.close()
+
+    assert str(raised.value.message) == "all-minilm cannot chat: it is an embedding model."
+    assert raised.value.hint == "Pick a chat model, such as llama3.2."
+
+
+async def test_health_says_when_the_embedding_model_is_a_chat_model(
+    service: OllamaService,
+) -> None:
+    health = await service.health("deepseek-r1", "llama3.2")
+
+    assert not health.ok
+    assert isinstance(health.error, WrongModelKind) and health.error.role == "embedding"
+    assert "nomic-embed-text:latest" in health.embedding_models
+    assert "nomic-embed-text:latest" not in health.chat_models
+
+
+async def test_checking_an_embedding_model_makes_one_real_embedding(
+    service: OllamaService, ollama_server: OllamaTestServer
+) -> None:
+    assert await service.check_embedding_model("nomic-embed-text") > 0
+    assert [r.body["model"] for r in ollama_server.requests_to("/api/embed")] == [
+        "nomic-embed-text"
+    ]
+    with pytest.raises(WrongModelKind):
+        await service.check_embedding_model("llama3.2")
 
 
 async def test_health_of_an_unreachable_server_does_not_raise() -> None:

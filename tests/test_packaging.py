@@ -55,3 +55,38 @@ def test_self_test_passes_from_source_without_ollama(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "self-test passed" in done.stdout
     assert not (tmp_path / "allma_data_dir").exists()  # the user's library is never touched
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_license_pyproject_names_is_in_the_repository_as_an_spdx_expression() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+    # A string, not the `{ text = ... }` table setuptools warns about on every install.
+    assert project["license"] == "MIT"
+    assert project["license-files"] == ["LICENSE"]
+    license_text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert license_text.startswith("MIT License")
+    assert "AGPL-3.0" in license_text  # what the packaged app is distributed under
+
+
+def test_pymupdfs_layout_models_and_c_headers_stay_out_of_the_build() -> None:
+    sys.path.insert(0, str(ROOT / "packaging" / "pyinstaller"))
+    try:
+        from bundle_filter import in_unused_folder
+    finally:
+        sys.path.remove(str(ROOT / "packaging" / "pyinstaller"))
+
+    assert in_unused_folder("pymupdf/layout/onnx/model.onnx")
+    assert in_unused_folder("pymupdf/mupdf-devel/include/mupdf/fitz.h")
+    assert not in_unused_folder("pymupdf/libmupdf.so.28.5")
+    assert not in_unused_folder("allma_desktop/resources/icons/allma.svg")
+
+
+def test_the_allma_spec_filters_with_it_and_ci_checks_the_budget() -> None:
+    assert "in_unused_folder(dest)" in (ROOT / "allma.spec").read_text(encoding="utf-8")
+    ci = (ROOT / "packaging" / "ci-build-and-selftest.sh").read_text(encoding="utf-8")
+    assert "ONE_FOLDER_BUDGET_MB" in ci and "du -sm dist/allma" in ci

@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from allma_desktop import __version__
-from allma_desktop.api import routes_library, routes_openai, routes_seed
+from allma_desktop.api import routes_library, routes_openai, routes_seed, routes_watch
 from allma_desktop.api.context import ApiContext, ChangeListener, OrchestratorProvider, engine
 from allma_desktop.api.errors_http import ERROR_RESPONSES, install_error_handlers
 from allma_desktop.api.host_check import AllowedHosts, HostCheckMiddleware
@@ -104,6 +104,7 @@ def create_app(
     }
     app.include_router(routes_seed.router, tags=["seed"], **guarded)
     app.include_router(routes_library.router, tags=["library"], **guarded)
+    app.include_router(routes_watch.router, tags=["watch"], **guarded)
     app.include_router(routes_openai.router, tags=["openai"], **guarded)
     app.include_router(_openapi_router(app), **guarded)
     return app

@@ -47,6 +47,17 @@ def allowed_files(raw_paths: Sequence[str], roots: Sequence[Path]) -> list[Path]
     return files
 
 
+def allowed_folder(raw: str, roots: Sequence[Path] | None = None) -> Path:
+    """A folder the API may watch: absolute, existing, inside ``roots`` when given."""
+    path = _named_path(raw)
+    resolved_roots = [root.resolve() for root in roots] if roots is not None else None
+    if resolved_roots is not None and not any(path.is_relative_to(r) for r in resolved_roots):
+        raise PathNotAllowed(raw, "it is outside the folders this API may read")
+    if not path.is_dir():
+        raise PathNotAllowed(raw, "it is not a folder")
+    return path
+
+
 def _named_path(raw: str) -> Path:
     if "\x00" in raw:
         raise PathNotAllowed(repr(raw), "it contains a NUL character")

@@ -1,8 +1,15 @@
-"""Ingest jobs: an orchestrator ingest run in the background, followed by id, cancellable."""
+"""Ingest jobs: files handed to the engine's indexer queue, followed by id, cancellable.
+
+Where this process runs the queue (the app, or ``allma serve`` alone on the library),
+a job's files join the one queue the window and the watched folders use, and the job
+follows their events. Otherwise (another process holds the queue) a job runs its own
+ingest, as before the indexer existed.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -22,6 +29,7 @@ from allma_desktop.events import (
     IngestProgress,
     IngestStarted,
 )
+from allma_desktop.indexer import FileEvent, IndexerEvent
 
 if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator
@@ -29,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KEEP_FINISHED_JOBS = 100
+CANCEL_POLL_SECONDS = 0.2  # how often a job waiting on the queue looks for a cancel
 
 
 @dataclass
@@ -153,25 +162,76 @@ class IngestJobs:
     async def _run_job(
         self, job: IngestJob, orchestrator: Orchestrator, files: Sequence[Path], force: bool
     ) -> None:
+        try:
+            if orchestrator.indexer.started:
+                await self._run_in_queue(job, orchestrator, files, force)
+            else:
+                await self._run_alone(job, orchestrator, files, force)
+        except AllmaError as error:
+            job.error, job.status = error, "failed"
+        except Exception:
+            log.exception("ingest job %s failed unexpectedly", job.id)
+            job.error = AllmaError("Indexing failed unexpectedly.", "See the log file.")
+            job.status = "failed"
+        if self._on_change is not None:
+            self._on_change("documents")
+
+    async def _run_alone(
+        self, job: IngestJob, orchestrator: Orchestrator, files: Sequence[Path], force: bool
+    ) -> None:
         async with self._one_at_a_time:
             if job.cancel.cancelled:
                 job.status = "cancelled"
                 return
             job.status = "running"
-            try:
-                events = orchestrator.ingest(files, job.collection_id, job.cancel, force)
-                async for event in events:
-                    job.apply(event)
-                if not job.over:  # the stream ended without its IngestFinished
-                    job.status = "cancelled" if job.cancel.cancelled else "finished"
-            except AllmaError as error:
-                job.error, job.status = error, "failed"
-            except Exception:
-                log.exception("ingest job %s failed unexpectedly", job.id)
-                job.error = AllmaError("Indexing failed unexpectedly.", "See the log file.")
-                job.status = "failed"
-            if self._on_change is not None:
-                self._on_change("documents")
+            events = orchestrator.ingest(files, job.collection_id, job.cancel, force)
+            async for event in events:
+                job.apply(event)
+            if not job.over:  # the stream ended without its IngestFinished
+                job.status = "cancelled" if job.cancel.cancelled else "finished"
+
+    async def _run_in_queue(
+        self, job: IngestJob, orchestrator: Orchestrator, files: Sequence[Path], force: bool
+    ) -> None:
+        indexer = orchestrator.indexer
+        collection = await asyncio.to_thread(orchestrator.collection, job.collection_id)
+        added = await indexer.add_paths(files, collection.id, force=force)
+        waiting = set(added.files)
+        job.files_total = len(added.files) + len(added.skipped)
+        for path, reason in added.skipped:
+            job.results.append(FileFinished(path, "skipped", reason))
+        job.status = "running"
+        changed = asyncio.Event()
+
+        def follow(event: IndexerEvent) -> None:
+            if isinstance(event, FileEvent) and event.collection_id == collection.id:
+                file_event = event.event
+                if isinstance(file_event, FileStarted) and file_event.path in waiting:
+                    job.current_file = file_event.path
+                elif isinstance(file_event, FileFinished) and file_event.path in waiting:
+                    waiting.discard(file_event.path)
+                    job.results.append(file_event)
+                    job.files_done += 1
+                    job.chunks_done += file_event.chunks
+            changed.set()
+
+        unsubscribe = indexer.subscribe(follow)
+        try:
+            while waiting:
+                if job.cancel.cancelled:
+                    await indexer.forget(waiting, collection.id)
+                    job.status = "cancelled"
+                    return
+                if indexer.paused and indexer.pause_reason is not None:
+                    job.error, job.status = indexer.pause_reason, "failed"  # they stay queued
+                    return
+                changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), CANCEL_POLL_SECONDS)
+        finally:
+            unsubscribe()
+        job.current_file = None
+        job.status = "finished"
 
     def _forget_old(self) -> None:
         finished = [job for job in self._jobs.values() if job.over]

@@ -258,6 +258,29 @@ class CollectionCreate(BaseModel):
     name: str = Field(min_length=1, max_length=MAX_NAME_CHARS, pattern=r"\S")
 
 
+# --- watched folders --------------------------------------------------------------------
+
+
+class WatchedFolderOut(BaseModel):
+    path: str
+    collection_id: int
+    state: str = Field(description="watching, scanning, paused or offline (folder not found)")
+    pending: int = Field(description="Its files waiting in the indexing queue.")
+    ignore: list[str]
+    max_file_mb: float | None
+    last_sync: datetime | None
+    problems: list[str] = Field(description="What its last scan could not read, and why.")
+
+
+class WatchedFolderCreate(BaseModel):
+    path: str = Field(min_length=1, max_length=4096, description="An absolute folder path.")
+    collection_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    ignore: list[Annotated[str, Field(max_length=MAX_NAME_CHARS)]] | None = Field(
+        default=None, max_length=200, description="Glob patterns left out (default: the usual)."
+    )
+    max_file_mb: float | None = Field(default=None, gt=0, le=1_000_000)
+
+
 # --- OpenAI-compatible -------------------------------------------------------------------
 
 

@@ -24,9 +24,11 @@ from PySide6.QtWidgets import QApplication, QWidget
 from allma_desktop.config import AppConfig, default_log_dir
 from allma_desktop.errors import ConfigError
 from allma_desktop.gui.controllers.api_controller import ApiController
+from allma_desktop.gui.display import missing_display_reason, report_missing_display
 from allma_desktop.gui.engine import Engine
 from allma_desktop.gui.gc_guard import MainThreadGarbageCollector
 from allma_desktop.gui.main_window import SETTINGS_APPLICATION, SETTINGS_ORGANIZATION, MainWindow
+from allma_desktop.gui.quitting import quit_application, reset_quitting
 from allma_desktop.gui.single_instance import InstanceServer, hand_off, instance_key
 from allma_desktop.gui.widgets.markdown_render import load_renderer
 from allma_desktop.selftest import handle_packaging_flags
@@ -34,6 +36,9 @@ from allma_desktop.selftest import handle_packaging_flags
 log = logging.getLogger(__name__)
 
 FIRST_PAINT_FALLBACK_MS = 2000
+# `allma-desktop --quick-ask`: open the quick-ask popup (in the running app if there is
+# one), for desktops to bind to a key of the user's choice.
+QUICK_ASK_FLAG = "--quick-ask"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     packaging_exit = handle_packaging_flags(arguments)
     if packaging_exit is not None:
         return packaging_exit
+    if QApplication.instance() is None:
+        no_display = missing_display_reason()
+        if no_display is not None:  # Qt would abort with advice about libxcb-cursor0
+            return report_missing_display(no_display)
     QCoreApplication.setOrganizationName(SETTINGS_ORGANIZATION)
     QCoreApplication.setApplicationName(SETTINGS_APPLICATION)
     app = QApplication.instance() or QApplication(arguments)
@@ -52,11 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     config, config_error = load_config()
     setup_logging(config.log_level)
     paths = file_arguments(arguments[1:])
+    quick_ask = QUICK_ASK_FLAG in arguments[1:]
     key = instance_key(config.data_dir)
-    if hand_off(key, paths):
-        log.info("handed %d path(s) to the running instance", len(paths))
+    if hand_off(key, paths, quick_ask=quick_ask):
+        log.info("handed %s to the running instance", "quick ask" if quick_ask else paths)
         return 0
 
+    reset_quitting()
     collector = MainThreadGarbageCollector()  # Qt objects must die on this thread
     restore_switching = favour_the_gui_thread()
     loop = qasync.QEventLoop(app)
@@ -69,12 +80,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.listen()
     server.activated.connect(lambda received: _on_second_launch(window, engine, received))
     extras = _create_tray(window, engine)
+    quick_ask_window = next((w for w in extras if hasattr(w, "open_popup")), None)
+    if quick_ask_window is not None:
+        server.quick_ask_requested.connect(quick_ask_window.open_popup)
     restore_signals = _quit_on_termination(app, window)
     window.show()
     if config_error is not None:
         window.status.showMessage(f"{config_error} Using default settings.", 15000)
     if paths:
         _ingest_when_ready(engine, paths)
+    if quick_ask and quick_ask_window is not None:
+        QTimer.singleShot(0, quick_ask_window.open_popup)  # first launch: open it too
     # Open the engine once the window has painted: the first frame never waits on imports
     # (imported in a thread, they would still take the GIL from the painting thread).
     after_first_paint(window, lambda: engine.run(start_engine(engine)))
@@ -225,7 +241,8 @@ def setup_logging(level: str) -> None:
 
 
 def _quit_on_termination(app: QApplication, window: MainWindow) -> Callable[[], None]:
-    """SIGTERM (logout, ``kill``) and Ctrl+C end the app the clean way: layout saved, DB closed.
+    """SIGTERM (logout, ``kill``), Ctrl+C and the end of the desktop session end the app the
+    clean way, with or without a tray: layout saved, database closed.
 
     Python runs signal handlers between bytecodes; the GUI-thread collector's timer gives
     it that chance every 200 ms even while Qt waits for events. Returns a function that
@@ -234,8 +251,11 @@ def _quit_on_termination(app: QApplication, window: MainWindow) -> Callable[[], 
 
     def quit_cleanly(_signal: int, _frame: object) -> None:
         window.save_layout()
-        app.quit()
+        quit_application()
 
+    # Logging out: the session manager asks us to save, then ends us; a hidden window
+    # (close-to-tray) must not hold the session up or keep the app alive.
+    app.commitDataRequest.connect(lambda _manager: quit_application())
     numbers = (signal.SIGTERM, signal.SIGINT)
     previous = {number: signal.signal(number, quit_cleanly) for number in numbers}
 

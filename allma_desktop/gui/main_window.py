@@ -10,6 +10,7 @@ from PySide6.QtGui import (
     QCloseEvent,
     QDesktopServices,
     QDragEnterEvent,
+    QDragLeaveEvent,
     QDropEvent,
     QKeySequence,
     QShortcut,
@@ -30,6 +31,7 @@ from allma_desktop.config import AppConfig
 from allma_desktop.gui.controllers.chat_controller import ChatController
 from allma_desktop.gui.controllers.conversations_controller import ConversationsController
 from allma_desktop.gui.controllers.health_controller import HealthController
+from allma_desktop.gui.quitting import quit_application
 from allma_desktop.gui.theme import current_colors, is_dark
 from allma_desktop.gui.widgets.chat_style import shell_stylesheet
 from allma_desktop.gui.widgets.chat_view import ChatView
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SIDEBAR_MIN_WIDTH = 180  # px
+DROP_CUE = "Drop to add these files to your library"
 SETTINGS_ORGANIZATION = "Allma"
 SETTINGS_APPLICATION = "Allma Desktop"
 
@@ -100,6 +104,8 @@ class MainWindow(QMainWindow):
         self.pages.addWidget(QWidget(self.pages))  # Library's stand-in until it is built
         self.pages.addWidget(QWidget(self.pages))  # Settings' stand-in
 
+        # Wide enough for conversation titles to read at 800x600 ("Wha…" at 133 px).
+        self.sidebar.setMinimumWidth(SIDEBAR_MIN_WIDTH)
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(self.pages)
         self.splitter.setStretchFactor(1, 1)
@@ -230,6 +236,10 @@ class MainWindow(QMainWindow):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
             shortcut.activated.connect(handler)
+        # Ctrl+Q quits (not "close to the tray"), as in the tray menu.
+        self.quit_shortcut = QShortcut(QKeySequence("Ctrl+Q"), self)  # Cmd+Q on macOS
+        self.quit_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        self.quit_shortcut.activated.connect(quit_application)
         QWidget.setTabOrder(self.sidebar.new_chat_button, self.sidebar.search)
         QWidget.setTabOrder(self.sidebar.search, self.sidebar.list)
         QWidget.setTabOrder(self.sidebar.list, self.chat_view.model_box)
@@ -323,6 +333,13 @@ class MainWindow(QMainWindow):
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if any(url.isLocalFile() for url in event.mimeData().urls()):
             event.acceptProposedAction()
+            # The cue, on every page: what letting go will do.
+            self.status.showMessage(DROP_CUE)
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        if self.status.currentMessage() == DROP_CUE:
+            self.status.clearMessage()
+        super().dragLeaveEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
         paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]

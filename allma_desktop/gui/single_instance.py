@@ -2,7 +2,9 @@
 
 The first instance listens on a ``QLocalServer`` named after the user and the data
 folder; a second launch connects, sends ``{"paths": [...]}`` as one JSON line, and
-the first brings its window forward and ingests them.
+the first brings its window forward and ingests them. ``allma-desktop --quick-ask``
+sends ``{"quick_ask": true}`` instead, and the first opens the quick-ask popup: any
+desktop can bind that command to a key, a global shortcut on every platform.
 """
 
 from __future__ import annotations
@@ -31,13 +33,17 @@ def instance_key(data_dir: Path) -> str:
     return f"allma-desktop-{digest.hexdigest()[:16]}"
 
 
-def hand_off(key: str, paths: list[str]) -> bool:
-    """Send ``paths`` to a running instance; False when none is running."""
+def hand_off(key: str, paths: list[str], *, quick_ask: bool = False) -> bool:
+    """Send ``paths`` (and, with ``quick_ask``, "open quick ask") to a running instance;
+    False when none is running."""
     socket = QLocalSocket()
     socket.connectToServer(key)
     if not socket.waitForConnected(CONNECT_TIMEOUT_MS):
         return False
-    socket.write(json.dumps({"paths": paths}).encode("utf-8") + b"\n")
+    message: dict[str, object] = {"paths": paths}
+    if quick_ask:
+        message["quick_ask"] = True
+    socket.write(json.dumps(message).encode("utf-8") + b"\n")
     socket.flush()
     socket.waitForBytesWritten(CONNECT_TIMEOUT_MS)
     socket.disconnectFromServer()
@@ -50,6 +56,7 @@ class InstanceServer(QObject):
     """Listens for later launches; ``activated`` carries the paths they were given."""
 
     activated = Signal(list)  # list[str]
+    quick_ask_requested = Signal()  # `allma-desktop --quick-ask` was run
 
     def __init__(self, key: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -103,5 +110,10 @@ class InstanceServer(QObject):
         except (UnicodeDecodeError, json.JSONDecodeError):
             log.warning("ignored a malformed message from a second launch")
             return
-        raw_paths = message.get("paths", []) if isinstance(message, dict) else []
+        if not isinstance(message, dict):
+            return
+        if message.get("quick_ask") is True:
+            self.quick_ask_requested.emit()
+            return
+        raw_paths = message.get("paths", [])
         self.activated.emit([str(p) for p in raw_paths if isinstance(p, str)])

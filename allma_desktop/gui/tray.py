@@ -3,7 +3,8 @@
 A truly global hotkey needs per-platform APIs (X11 key grabs, RegisterHotKey on
 Windows, Carbon on macOS; none on Wayland) that Qt does not offer, so the quick-ask
 shortcut (Ctrl+Shift+Space) works while any Allma window has focus; from elsewhere
-the tray menu (or a desktop-environment shortcut running ``allma-desktop``) opens it.
+the tray menu opens it, or a desktop shortcut bound to ``allma-desktop --quick-ask``
+(which hands off to the running app: ``gui/single_instance.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QMainWindow, QMenu, QSystemTrayIcon
 
 from allma_desktop.gui.controllers.settings_controller import close_to_tray_enabled
+from allma_desktop.gui.quitting import application_quitting, quit_application
 from allma_desktop.gui.theme import app_icon
 
 if TYPE_CHECKING:
@@ -108,10 +110,8 @@ class TrayIcon(QSystemTrayIcon):
     def quit(self) -> None:
         """Really quit: save the window's layout (its closeEvent), then end the event loop."""
         self.quitting = True
-        self.quick_ask.close()
-        self.window.close()
         self.hide()
-        QApplication.quit()
+        quit_application()
 
     def _set_paused(self, paused: bool) -> None:
         library = self.library
@@ -129,6 +129,10 @@ class TrayIcon(QSystemTrayIcon):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.window and event.type() == QEvent.Type.Close and not self.quitting:
+            if application_quitting():  # Quit, Ctrl+Q, SIGTERM, logout: let the close pass
+                self.quitting = True
+                self.quick_ask.close()
+                return super().eventFilter(watched, event)
             if self.tray_available() and close_to_tray_enabled():
                 event.ignore()
                 self.window.hide()

@@ -41,11 +41,15 @@ async def embed_stage(
                 if source_done:
                     break
                 # A partial batch waits for the next file: one request fewer, and the
-                # parser is then the slower stage anyway (or it would be ready).
-                job = await run.unless_stopped(embed_queue.get())
+                # parser is then the slower stage anyway (or it would be ready). Not when
+                # the source has run dry for now (an idle indexer): then it goes out.
+                job = await run.unless_stopped(_next_job(run, embed_queue, partial=count > 0))
+                if job is _SOURCE_IDLE:
+                    break
                 if job is None:
                     source_done = True
                     break
+                assert isinstance(job, FileJob)
                 waiting.append((job, 0))
             job, offset = waiting[0]
             if job.error is not None or offset == len(job.chunks):
@@ -91,6 +95,34 @@ async def embed_stage(
             run.emit(EmbedProgress(str(job.path), end, len(job.chunks)))
             job.all_sent = end == len(job.chunks)
         await run.unless_stopped(store_queue.put(parts))
+
+
+class _SourceIdle:
+    """Marker: no file is coming for now."""
+
+
+_SOURCE_IDLE = _SourceIdle()
+
+
+async def _next_job(
+    run: Run, embed_queue: asyncio.Queue[FileJob | None], *, partial: bool
+) -> FileJob | _SourceIdle | None:
+    """The next parsed file; with a partial batch, ``_SOURCE_IDLE`` once the source is idle."""
+    if not partial:
+        return await embed_queue.get()
+    if not embed_queue.empty():
+        return embed_queue.get_nowait()
+    getter = asyncio.ensure_future(embed_queue.get())
+    idle = asyncio.ensure_future(run.source_idle.wait())
+    try:
+        await asyncio.wait({getter, idle}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        idle.cancel()
+        if not getter.done():
+            getter.cancel()
+    if getter.done() and not getter.cancelled():
+        return getter.result()
+    return _SOURCE_IDLE
 
 
 async def _check_dimension_once(

@@ -43,12 +43,13 @@ def expand_paths(
             skipped.append((path, "not found"))
         elif path.is_dir():
             for root, dirnames, filenames in os.walk(path, followlinks=False):
-                # Hidden folders (.git, .venv) are never documents the user meant.
+                # Hidden folders (.git, .venv) are never documents the user meant: skipped
+                # whole, each said once with its reason, as hidden files are.
+                for name in sorted(d for d in dirnames if d.startswith(".")):
+                    skipped.append((Path(root) / name, "hidden folder"))
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for name in sorted(filenames):
-                    if name.startswith("."):
-                        continue
-                    consider(Path(root) / name)
+                    consider(Path(root) / name)  # a hidden file: skipped as "hidden file"
         else:
             consider(path)
     return files, skipped

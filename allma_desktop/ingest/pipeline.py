@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Sequence
+from contextlib import aclosing
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +24,7 @@ from allma_desktop.events import (
     IngestStarted,
 )
 from allma_desktop.ingest import embed, prepare, store
+from allma_desktop.ingest.feed import FileFeed, FileSource
 from allma_desktop.ingest.finish import abandon_file, finish_file
 from allma_desktop.ingest.paths import expand_paths
 from allma_desktop.ingest.run import FATAL_ERRORS, FileJob, Item, Part, Ready, Run, Stopped
@@ -29,6 +32,7 @@ from allma_desktop.ingest.store import STORE_CALL_CHUNKS
 
 if TYPE_CHECKING:
     from allma_desktop.ingest.engine import IngestEngine
+    from allma_desktop.services.library import CollectionRecord
 
 LOOKAHEAD = 2  # files parsed ahead of the embedder
 # Embedded chunks queued for the store (a memory bound): a call's worth, so that the
@@ -59,7 +63,6 @@ class IngestPipeline:
         error on ``IngestFinished``.
         """
         engine = self.engine
-        cancel = cancel or CancelToken()
         collection = engine.collection(collection_id)
         await asyncio.to_thread(engine.store.ensure_collection, collection.key)
         files, skipped = await asyncio.to_thread(expand_paths, self.engine.documents, paths)
@@ -69,8 +72,30 @@ class IngestPipeline:
             skipped_result = FileFinished(str(path), "skipped", reason)
             results.append(skipped_result)
             yield skipped_result
+        events = self.ingest_from(FileFeed.of(files, force), collection, cancel, len(files))
+        async with aclosing(events):
+            async for event in events:
+                if isinstance(event, IngestFinished):
+                    event = replace(event, results=tuple(results) + event.results)
+                yield event
 
-        run = Run(collection, cancel, force, len(files))
+    async def ingest_from(
+        self,
+        source: FileSource,
+        collection: CollectionRecord,
+        cancel: CancelToken | None = None,
+        expected_files: int = 0,
+    ) -> AsyncGenerator[IngestEvent, None]:
+        """Index the files ``source`` gives until it runs out: the one run behind both
+        ``ingest`` and the indexer, whose source grows while the run goes on.
+
+        Yields the per-file events and ``IngestProgress``, then ``IngestFinished`` with
+        the results of these files (no ``IngestStarted``: the caller says what starts).
+        """
+        engine = self.engine
+        cancel = cancel or CancelToken()
+        results: list[FileFinished] = []
+        run = Run(collection, cancel, expected_files)
         batch_size = engine.config.embed_batch_size
         embed_queue: asyncio.Queue[FileJob | None] = asyncio.Queue(LOOKAHEAD)
         store_queue: asyncio.Queue[list[Part] | None] = asyncio.Queue(
@@ -80,7 +105,7 @@ class IngestPipeline:
             asyncio.ensure_future(
                 self._stage(
                     run,
-                    prepare.prepare_stage(engine, run, files, embed_queue, self.parse_and_chunk),
+                    prepare.prepare_stage(engine, run, source, embed_queue, self.parse_and_chunk),
                 )
             ),
             asyncio.ensure_future(
@@ -107,7 +132,7 @@ class IngestPipeline:
                     chunks_done += result.chunks
                     yield result
                     elapsed = time.monotonic() - started
-                    eta = elapsed / files_done * (run.total - files_done)
+                    eta = elapsed / files_done * max(run.total - files_done, 0)
                     yield IngestProgress(files_done, run.total, chunks_done, eta)
                     if cancel.cancelled:
                         run.stop()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from allma_desktop.errors import DocumentError
 from allma_desktop.events import FileFinished, FileParsed, FileStarted
+from allma_desktop.ingest.feed import FeedItem, FileSource
 from allma_desktop.ingest.run import FileJob, Ready, Run
 from allma_desktop.services.documents.files import unreadable_file
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
@@ -33,33 +34,38 @@ PARSE_AHEAD = 2  # files queued to the parse worker beyond the one the prepare s
 async def prepare_stage(
     engine: IngestEngine,
     run: Run,
-    files: list[Path],
+    source: FileSource,
     embed_queue: asyncio.Queue[FileJob | None],
     parse_and_chunk: ParseAndChunk,
 ) -> None:
     """Feed ``embed_queue`` with parsed files in order, then ``None``.
 
-    ``parse_and_chunk`` is the pipeline's method, so that a benchmark can time it.
+    Files come from ``source``, which may grow while the run goes on (the indexer's
+    queue). ``parse_and_chunk`` is the pipeline's method, so that a benchmark can time it.
     """
     # Up to PARSE_AHEAD files are queued to the parse worker beyond the one awaited,
     # so it reads on while this process is busy (a store write holds the GIL).
     parsing: deque[tuple[FileJob, asyncio.Future[ParseResult]]] = deque()
-    upcoming = deque(enumerate(files, start=1))
+    index = 0
     try:
         while True:
-            while upcoming and len(parsing) <= PARSE_AHEAD:
+            while len(parsing) <= PARSE_AHEAD:
                 if run.stopping.is_set() or run.cancel.cancelled:
                     return
-                index, path = upcoming.popleft()
-                job = FileJob(path, index)
+                item = source.poll() if parsing else await _wait_for_file(run, source)
+                if item is None:
+                    break
+                index += 1
+                run.total = max(run.total, index)
+                job = FileJob(item.path, index, force=item.force)
                 run.order.append(job)
-                run.emit(FileStarted(str(path), index, run.total))
+                run.emit(FileStarted(str(item.path), index, run.total))
                 existing = await _check(engine, run, job)
                 if job.finished is not None:
                     run.emit(Ready(job))
                     continue
                 job.existing = existing
-                parsing.append((job, asyncio.ensure_future(parse_and_chunk(path))))
+                parsing.append((job, asyncio.ensure_future(parse_and_chunk(item.path))))
             if not parsing:
                 break
             job, parse = parsing.popleft()
@@ -80,6 +86,18 @@ async def prepare_stage(
         run.emit(None)
 
 
+async def _wait_for_file(run: Run, source: FileSource) -> FeedItem | None:
+    """The source's next file, telling the embedder meanwhile that nothing else is coming."""
+    item = source.poll()
+    if item is not None:
+        return item
+    run.source_idle.set()
+    try:
+        return await run.unless_stopped(source.next())
+    finally:
+        run.source_idle.clear()
+
+
 async def _check(engine: IngestEngine, run: Run, job: FileJob) -> DocumentRecord | None:
     """Hash the file and end it as ``unchanged`` (or unreadable) already; its row if any."""
     path, collection = job.path, run.collection
@@ -92,7 +110,7 @@ async def _check(engine: IngestEngine, run: Run, job: FileJob) -> DocumentRecord
     existing = engine.library.document_by_path(collection.id, str(path))
     if (
         existing is not None
-        and not run.force
+        and not job.force
         and existing.status == "ready"
         and existing.content_hash == content_hash
     ):

@@ -33,6 +33,7 @@ class FileJob:
 
     path: Path
     index: int
+    force: bool = False  # index it even when unchanged
     finished: FileFinished | None = None  # set when it ended before embedding
     existing: DocumentRecord | None = None  # its row from an earlier ingest
     metadata: DocumentMetadata | None = None
@@ -74,13 +75,10 @@ class Stopped(Exception):
 class Run:
     """The state of one ``ingest`` call, shared by its stages."""
 
-    def __init__(
-        self, collection: CollectionRecord, cancel: CancelToken, force: bool, total: int
-    ) -> None:
+    def __init__(self, collection: CollectionRecord, cancel: CancelToken, total: int) -> None:
         self.collection = collection
         self.cancel = cancel
-        self.force = force
-        self.total = total
+        self.total = total  # files known so far (a growing source adds to it)
         self.events: asyncio.Queue[Item] = asyncio.Queue()
         self.order: deque[FileJob] = deque()  # started and not yet finished, in file order
         self.stopping = asyncio.Event()
@@ -88,6 +86,9 @@ class Run:
         self.crash: BaseException | None = None
         self.prepare_done = False
         self.dimension_checked = False
+        # Set while the prepare stage waits for its source with nothing in flight (an
+        # idle indexer): the embedder then sends a partial batch instead of waiting on.
+        self.source_idle = asyncio.Event()
         self.getter: asyncio.Future[Item] | None = None  # a pending read of ``events``
 
     def emit(self, item: Item) -> None:

@@ -250,6 +250,17 @@ def _sha256(path: Path) -> str:
 # --- restoring ------------------------------------------------------------------
 
 
+def backup_archive_path(path: Path) -> Path:
+    """The archive a user means by ``path``: as given, or with ``.allma-backup.zip`` added
+    when that is how ``create_backup`` named it (``allma backup notes`` writes
+    ``notes.allma-backup.zip``, so ``allma restore notes`` finds it)."""
+    path = Path(path).expanduser()
+    named = path.with_name(path.name + BACKUP_SUFFIX)
+    if not path.exists() and path.suffix.lower() != ".zip" and named.exists():
+        return named
+    return path
+
+
 def read_manifest(archive: Path) -> BackupManifest:
     """The manifest of a backup archive, after checking only that it is one."""
     try:

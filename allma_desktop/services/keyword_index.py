@@ -50,6 +50,13 @@ STOPWORDS = frozenset((
 
 
 @dataclass(frozen=True)
+class StoredChunk:
+    text: str
+    path: str
+    title: str
+
+
+@dataclass(frozen=True)
 class KeywordHit:
     chunk_id: str
     document_id: str
@@ -207,11 +214,21 @@ class KeywordIndex:
         A chunk without one is not in the library (yet): its document is still being
         indexed, failed, or was removed after its vectors were written.
         """
-        found: dict[str, str] = {}
+        return {chunk_id: stored.text for chunk_id, stored in self.stored_chunks(chunk_ids).items()}
+
+    def stored_chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
+        """``texts``, with where each chunk's document is now (a moved file keeps its
+        vectors, whose copy of the path is then out of date)."""
+        found: dict[str, StoredChunk] = {}
         for batch in peewee.chunked(list(set(chunk_ids)), 500):  # SQLite's parameter limit
             placeholders = ", ".join("?" for _ in batch)
-            sql = f"SELECT chunk_id, text FROM chunk_text WHERE chunk_id IN ({placeholders})"
-            found.update(execute_sql(self._db, sql, batch))
+            sql = (
+                "SELECT chunk.chunk_id, chunk.text, document.path, document.title"
+                " FROM chunk_text AS chunk JOIN document ON document.id = chunk.document_id"
+                f" WHERE chunk.chunk_id IN ({placeholders})"
+            )
+            for chunk_id, text, path, title in execute_sql(self._db, sql, batch):
+                found[chunk_id] = StoredChunk(text, path, title)
         return found
 
     @translating_store_errors

@@ -74,6 +74,13 @@ _INSERT_CHUNK_TEXT = (
 )
 
 
+# The one definition of "N documents", shown the same everywhere (the status bar, the
+# chat's collection picker, the Library header, `allma collections`, /health): the
+# documents you can ask about, those whose row says ready. Files that could not be read
+# or are still waiting are counted apart ("2 could not be read"), never mixed in.
+COUNTED_STATUS = "ready"
+
+
 @dataclass(frozen=True)
 class CollectionRecord:
     id: int
@@ -82,8 +89,9 @@ class CollectionRecord:
     created_at: datetime
     embedding_model: str | None
     embedding_dim: int | None
-    document_count: int
+    document_count: int  # ready documents (COUNTED_STATUS)
     chunk_count: int
+    failed_count: int = 0  # documents that could not be read, counted apart
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ class DocumentRecord:
 @dataclass(frozen=True)
 class LibraryCounts:
     collections: int
-    documents: int
+    documents: int  # ready documents (COUNTED_STATUS), as every "N documents" shows
     chunks: int
     queued: int
     indexing: int
@@ -132,6 +140,7 @@ def _collection_record(row: Collection) -> CollectionRecord:
         embedding_dim=row.embedding_dim,
         document_count=int(getattr(row, "document_count", 0) or 0),
         chunk_count=int(getattr(row, "chunk_total", 0) or 0),
+        failed_count=int(getattr(row, "failed_count", 0) or 0),
     )
 
 
@@ -482,6 +491,29 @@ class LibraryService:
         return self.get_document(document_id)
 
     @translating_store_errors
+    def relocate_document(
+        self, document_id: str, path: str | os.PathLike[str], mtime: float
+    ) -> DocumentRecord:
+        """Point the document at the file's new place (a move or rename, bytes unchanged).
+
+        Its chunks and vectors stay as they are: sources read the path from this row.
+        A failed or stale row already at the new place gives way (its chunks with it).
+        """
+        new_path = normalize_path(path)
+        with self._db.atomic("IMMEDIATE"):  # reads then writes: see start_document
+            current = self.get_document(document_id)
+            clash = Document.get_or_none(
+                (Document.collection == current.collection_id)
+                & (Document.path == new_path)
+                & (Document.id != document_id)
+            )
+            if clash is not None:
+                ChunkText.delete().where(ChunkText.document_id == clash.id).execute()
+                clash.delete_instance()
+            self._set_fields(document_id, path=new_path, mtime=mtime)
+        return self.get_document(document_id)
+
+    @translating_store_errors
     def chunk_texts(self, document_id: str) -> list[Chunk]:
         """The document's chunks as stored, in order (to re-embed without re-parsing)."""
         document = self.get_document(document_id)
@@ -543,7 +575,7 @@ class LibraryService:
         chunks = Document.select(fn.COALESCE(fn.SUM(Document.chunk_count), 0)).scalar()
         return LibraryCounts(
             collections=Collection.select().count(),
-            documents=sum(by_status.values()),
+            documents=by_status.get(COUNTED_STATUS, 0),
             chunks=int(chunks or 0),
             queued=by_status.get("queued", 0),
             indexing=by_status.get("indexing", 0),
@@ -619,8 +651,13 @@ class LibraryService:
         query = (
             Collection.select(
                 Collection,
-                fn.COUNT(Document.id).alias("document_count"),
+                fn.COALESCE(
+                    fn.SUM(peewee.Case(None, [(Document.status == COUNTED_STATUS, 1)], 0)), 0
+                ).alias("document_count"),
                 fn.COALESCE(fn.SUM(Document.chunk_count), 0).alias("chunk_total"),
+                fn.COALESCE(
+                    fn.SUM(peewee.Case(None, [(Document.status == "failed", 1)], 0)), 0
+                ).alias("failed_count"),
             )
             .join(Document, JOIN.LEFT_OUTER)
             .group_by(Collection.id)

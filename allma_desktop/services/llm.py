@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
@@ -26,12 +26,12 @@ import pydantic
 from allma_desktop.errors import (
     AllmaError,
     ModelMissing,
-    ModelUnsupported,
     OllamaError,
     OllamaRejected,
     OllamaTimeout,
     OllamaUnreachable,
     StreamInterrupted,
+    WrongModelKind,
 )
 from allma_desktop.services.embed_response import decode_embeddings
 
@@ -97,6 +97,17 @@ class ModelInfo:
     family: str | None
     parameter_size: str | None
     modified_at: str | None  # ISO 8601
+    # What Ollama says the model can do (/api/show): "completion", "embedding", "thinking",
+    # "tools", ...; guessed from the name for servers too old to say (see model_capabilities).
+    capabilities: tuple[str, ...] = ()
+
+    @property
+    def can_chat(self) -> bool:
+        return "completion" in self.capabilities
+
+    @property
+    def can_embed(self) -> bool:
+        return "embedding" in self.capabilities
 
 
 @dataclass(frozen=True)
@@ -141,6 +152,9 @@ class OllamaHealth:
     embedding_model: str
     embedding_model_present: bool
     error: AllmaError | None
+    # The installed models that can chat, and those that can make embeddings.
+    chat_models: tuple[str, ...] = ()
+    embedding_models: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -153,6 +167,25 @@ class OllamaHealth:
 
 
 # --- Names and hosts ------------------------------------------------------------
+
+
+EMBEDDING_FAMILIES = frozenset({"bert", "nomic-bert", "xlm-roberta", "jina-bert-v2"})
+
+
+def model_capabilities(
+    reported: Sequence[str] | None, name: str, family: str | None = None
+) -> tuple[str, ...]:
+    """What a model can do: as Ollama reports it (0.6.4 and later), else guessed.
+
+    Older servers report nothing; an embedding model is then known by its family
+    (BERT-like) or its name ("embed", "minilm"), and everything else is taken to chat.
+    """
+    if reported:
+        return tuple(reported)
+    lowered = name.lower()
+    if (family or "").lower() in EMBEDDING_FAMILIES or "embed" in lowered or "minilm" in lowered:
+        return ("embedding",)
+    return ("completion",)
 
 
 def canonical_model_name(name: str) -> str:
@@ -421,9 +454,10 @@ class OllamaService:
     # -- models --
 
     async def list_models(self) -> list[ModelInfo]:
+        """The installed models, each with what it can do (one /api/show each, cached)."""
         with self._translated_errors(None, "chat"):
             response = await self._client.list()
-        return [
+        listed = [
             ModelInfo(
                 name=entry.model or "",
                 size_bytes=int(entry.size or 0),
@@ -433,6 +467,44 @@ class OllamaService:
             )
             for entry in response.models
         ]
+        reported = await asyncio.gather(
+            *(self._reported_capabilities(model.name) for model in listed)
+        )
+        return [
+            replace(model, capabilities=model_capabilities(caps, model.name, model.family))
+            for model, caps in zip(listed, reported, strict=True)
+        ]
+
+    async def _reported_capabilities(self, name: str) -> tuple[str, ...]:
+        """What /api/show says ``name`` can do; nothing when it cannot be asked."""
+        try:
+            return (await self.show(name)).capabilities
+        except AllmaError as error:
+            logger.info("cannot read the capabilities of %s: %s", name, error)
+            return ()
+
+    async def check_chat_model(self, model: str) -> None:
+        """Raise ``WrongModelKind`` when ``model`` cannot chat (an embedding model)."""
+        details = await self.show(model, role="chat")
+        if "completion" not in model_capabilities(details.capabilities, model, details.family):
+            raise WrongModelKind(model, "chat")
+
+    async def check_embedding_model(self, model: str) -> int:
+        """Make one real embedding with ``model``; its vector size.
+
+        Raises ``WrongModelKind`` for a chat model (Ollama would embed with it, badly),
+        ``ModelMissing`` when it is not installed, and the usual errors otherwise.
+        """
+        details = await self.show(model, role="embedding")
+        if "embedding" not in model_capabilities(details.capabilities, model, details.family):
+            raise WrongModelKind(model, "embedding")
+        vectors = await self.embed(model, ["Allma checks that this model makes embeddings."])
+        if not vectors or not vectors[0]:
+            raise OllamaError(
+                f"{model} answered with an empty embedding.",
+                "Pick another embedding model, such as nomic-embed-text.",
+            )
+        return len(vectors[0])
 
     async def show(self, model: str, *, role: str = "chat") -> ModelDetails:
         """Capabilities and context length of *model* (cached per model).
@@ -489,22 +561,29 @@ class OllamaService:
     async def health(self, chat_model: str, embedding_model: str) -> OllamaHealth:
         """Whether Ollama answers and has both models; never raises."""
         version: str | None = None
-        names: tuple[str, ...] = ()
+        models: list[ModelInfo] = []
         error: AllmaError | None = None
         reachable = False
         try:
             version = await self.version()
             reachable = True
-            names = tuple(model.name for model in await self.list_models())
+            models = await self.list_models()
         except AllmaError as failure:
             error = failure
-        installed = {canonical_model_name(name) for name in names}
-        chat_present = canonical_model_name(chat_model) in installed
-        embedding_present = canonical_model_name(embedding_model) in installed
-        if error is None and not chat_present:
+        names = tuple(model.name for model in models)
+        by_name = {canonical_model_name(model.name): model for model in models}
+        chat = by_name.get(canonical_model_name(chat_model))
+        embedding = by_name.get(canonical_model_name(embedding_model))
+        chat_present = chat is not None
+        embedding_present = embedding is not None
+        if error is None and chat is None:
             error = ModelMissing(chat_model, "chat")
-        elif error is None and not embedding_present:
+        elif error is None and embedding is None:
             error = ModelMissing(embedding_model, "embedding")
+        elif error is None and chat is not None and not chat.can_chat:
+            error = WrongModelKind(chat_model, "chat")
+        elif error is None and embedding is not None and not embedding.can_embed:
+            error = WrongModelKind(embedding_model, "embedding")
         return OllamaHealth(
             host=self.host,
             reachable=reachable,
@@ -515,6 +594,8 @@ class OllamaService:
             embedding_model=embedding_model,
             embedding_model_present=embedding_present,
             error=error,
+            chat_models=tuple(model.name for model in models if model.can_chat),
+            embedding_models=tuple(model.name for model in models if model.can_embed),
         )
 
     # -- errors --
@@ -583,8 +664,12 @@ def _raise_translated(
         # a bare "404 page not found" means the address points at something else.
         if error.status_code == 404 and "model" in text and "not found" in text and model:
             raise ModelMissing(model, role) from error
-        if 400 <= error.status_code < 500 and "does not support" in text and model:
-            raise ModelUnsupported(model, text.strip('"')) from error
+        # `"all-minilm" does not support chat` (or generate): an embedding model asked to chat.
+        if error.status_code == 400 and model and "does not support" in text:
+            if any(job in text for job in ("chat", "generate", "completion")):
+                raise WrongModelKind(model, "chat") from error
+            if "embed" in text:
+                raise WrongModelKind(model, "embedding") from error
         status = f" (HTTP {error.status_code})" if error.status_code > 0 else ""
         if 400 <= error.status_code < 500:  # the request was refused: not Ollama failing
             raise OllamaRejected(

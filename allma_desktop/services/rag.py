@@ -166,8 +166,12 @@ class RAGService:
         no text for is dropped: its document is not (or no longer) indexed."""
         if not hits:
             return []
-        texts = self._keywords.texts([hit.chunk_id for hit in hits])
-        return [replace(hit, text=texts[hit.chunk_id]) for hit in hits if hit.chunk_id in texts]
+        stored = self._keywords.stored_chunks([hit.chunk_id for hit in hits])
+        return [
+            replace(hit, text=copy.text, path=copy.path, title=copy.title)
+            for hit in hits
+            if (copy := stored.get(hit.chunk_id)) is not None
+        ]
 
 
 CitedUnit = tuple[str, int | str]

@@ -14,6 +14,7 @@ import functools
 import logging
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -294,6 +295,44 @@ def probe_database_write(db: SqliteDatabase) -> None:
         )
 
 
+class QueuedFile(BaseModel):
+    """A file waiting for the indexer (or being indexed); the row goes when it is done.
+
+    Kept in the library's database so that a queue survives a crash of the app.
+    """
+
+    id = AutoField()  # the queue's order
+    collection = ForeignKeyField(Collection, on_delete="CASCADE")
+    path = PathField()  # absolute; "" for a whole-collection job
+    kind = CharField(default="index")  # one of QUEUE_KINDS
+    force = BooleanField(default=False)  # index even when unchanged
+    added_at = DateTimeField(default=utc_now)
+
+    class Meta:
+        table_name = "index_queue"
+        indexes = ((("collection", "path", "kind"), True),)
+
+
+QUEUE_KINDS = ("index", "reembed")
+
+
+class WatchedFolder(BaseModel):
+    """A folder the indexer keeps in sync with a collection."""
+
+    id = AutoField()
+    collection = ForeignKeyField(Collection, on_delete="CASCADE")
+    path = PathField(unique=True)  # absolute
+    ignore = TextField(default="[]")  # JSON list of glob patterns
+    max_file_mb = FloatField(null=True)  # larger files are left out; None: no cap
+    paused = BooleanField(default=False)
+    offline = BooleanField(default=False)  # the folder was missing at the last look
+    last_sync = DateTimeField(null=True)
+    created_at = DateTimeField(default=utc_now)
+
+    class Meta:
+        table_name = "watched_folder"
+
+
 MODELS: tuple[type[Model], ...] = (
     SchemaVersion,
     Collection,
@@ -304,6 +343,8 @@ MODELS: tuple[type[Model], ...] = (
     MessageSource,
     StoreCleanup,
     WriteProbe,
+    QueuedFile,
+    WatchedFolder,
 )
 
 
@@ -387,6 +428,46 @@ def translating_store_errors(
 # --- opening and migrating ----------------------------------------------------
 
 
+class LibraryDatabase(SqliteDatabase):
+    """The library's database: one connection per thread (peewee's way), all closable at once.
+
+    ``close()`` closes only the calling thread's connection, and the engine's worker
+    threads each open their own; SQLite removes ``-wal`` and ``-shm`` (after folding the
+    log into the database) only when the last connection closes. ``close_all()`` closes
+    every thread's connection, so an app that quits leaves one file behind, not three.
+    Connections may therefore be closed from another thread (``check_same_thread=False``);
+    each is still used by its own thread only.
+    """
+
+    def __init__(self, database: str, **kwargs: Any) -> None:
+        super().__init__(database, check_same_thread=False, **kwargs)
+        self._connections_lock = threading.Lock()
+        self._open_connections: dict[int, sqlite3.Connection] = {}
+
+    def _connect(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection = super()._connect()  # type: ignore[misc]
+        with self._connections_lock:
+            self._open_connections[id(connection)] = connection
+        return connection
+
+    def _close(self, conn: sqlite3.Connection) -> None:  # peewee's name
+        with self._connections_lock:
+            self._open_connections.pop(id(conn), None)
+        conn.close()
+
+    def close_all(self) -> None:
+        """Close this thread's connection, then every other thread's (the last one cleans up)."""
+        self.close()
+        with self._connections_lock:
+            others = list(self._open_connections.values())
+            self._open_connections.clear()
+        for connection in others:
+            try:
+                connection.close()
+            except sqlite3.Error as error:
+                logger.warning("a database connection did not close: %s", error)
+
+
 def open_database(path: Path, *, vectors: Path | None = None) -> SqliteDatabase:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 
@@ -413,7 +494,7 @@ def open_database(path: Path, *, vectors: Path | None = None) -> SqliteDatabase:
         raise StoreNotWritable(path.parent, error.strerror or str(error)) from error
     _make_private(path)
 
-    db = SqliteDatabase(str(path), pragmas=PRAGMAS)
+    db = LibraryDatabase(str(path), pragmas=PRAGMAS)
     try:
         with store_errors(path):
             db.connect()

@@ -153,7 +153,7 @@ def test_asking_an_embedding_model_to_chat_is_a_client_error_not_a_502(api: Runn
         )
     assert 400 <= response.status_code < 500, response.text
     error = _error(response)
-    assert error["code"] == "model_unsupported"
+    assert error["code"] == "wrong_model_kind"
     assert "nomic-embed-text" in error["message"]
 
 

@@ -142,3 +142,16 @@ def test_the_gui_thread_gets_the_interpreter_back_sooner_while_the_app_runs() ->
     finally:
         restore()
     assert sys.getswitchinterval() == pytest.approx(before)
+
+
+def test_a_quick_ask_hand_off_asks_the_first_instance_for_the_popup(
+    qtbot: QtBot, qapp: QApplication, tmp_path: Path
+) -> None:
+    key = instance_key(tmp_path)
+    server = InstanceServer(key)
+    assert server.listen()
+    try:
+        with qtbot.waitSignal(server.quick_ask_requested, timeout=5_000):
+            assert hand_off(key, [], quick_ask=True)
+    finally:
+        server.close()

@@ -81,18 +81,18 @@ def test_window_size_and_sidebar_width_are_remembered_across_a_restart(
     qtbot: QtBot, window: MainWindow, engine: Engine
 ) -> None:
     # Within the offscreen screen (800 x 800), which restoreGeometry() clamps to.
-    window.resize(790, 700)
-    qtbot.waitUntil(lambda: window.width() == 790, timeout=2_000)
-    window.splitter.setSizes([140, 649])
-    assert window.splitter.sizes()[0] == 140  # not the default 260
+    window.resize(796, 700)
+    qtbot.waitUntil(lambda: window.width() == 796, timeout=2_000)
+    window.splitter.setSizes([186, 609])  # the sidebar keeps at least 180 px
+    assert window.splitter.sizes()[0] == 186  # not the default 260
     window.close()
 
     reopened = MainWindow(engine)
     qtbot.addWidget(reopened)
     reopened.show()
 
-    assert (reopened.width(), reopened.height()) == (790, 700)
-    qtbot.waitUntil(lambda: reopened.splitter.sizes()[0] == 140, timeout=2_000)
+    assert (reopened.width(), reopened.height()) == (796, 700)
+    qtbot.waitUntil(lambda: reopened.splitter.sizes()[0] == 186, timeout=2_000)
 
 
 def test_every_control_has_an_accessible_name_or_visible_text(window: MainWindow) -> None:

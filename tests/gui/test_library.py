@@ -49,7 +49,7 @@ def drop(pane: LibraryPane, paths: list[Path]) -> None:
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     centre = QPoint(pane.width() // 2, pane.height() // 2)
     enter = QDragEnterEvent(
-        centre,
+        QPointF(centre),
         Qt.DropAction.CopyAction,
         mime,
         Qt.MouseButton.LeftButton,
@@ -126,11 +126,11 @@ def test_files_added_while_indexing_wait_in_the_queue_then_are_indexed(
     qtbot.waitUntil(lambda: all_ready(pane, ["note-0.txt", "baking.txt"]), timeout=INDEX_TIMEOUT_MS)
 
 
-def test_pause_finishes_the_current_file_and_keeps_the_rest_queued(
+def test_pause_finishes_the_files_under_way_and_keeps_the_rest_queued(
     qtbot: QtBot, pane: LibraryPane, tmp_path: Path, ollama_server: OllamaTestServer
 ) -> None:
     ollama_server.faults.embed_delay = 0.3
-    files = notes(tmp_path / "many", 3)
+    files = notes(tmp_path / "many", 8)
     controller = pane.controller
     controller.add_paths([str(p) for p in files])
     qtbot.waitUntil(lambda: controller.busy, timeout=INDEX_TIMEOUT_MS)
@@ -138,9 +138,11 @@ def test_pause_finishes_the_current_file_and_keeps_the_rest_queued(
     pane.pause_button.click()
 
     qtbot.waitUntil(lambda: not controller.busy, timeout=INDEX_TIMEOUT_MS)
-    current = statuses(pane)
-    assert list(current.values()).count("ready") == 1
-    assert list(current.values()).count("queued") == 2
+    current = list(statuses(pane).values())
+    # The files the pipeline had taken (being embedded, parsed ahead) finish; no more start.
+    assert 1 <= current.count("ready") <= 4
+    assert current.count("queued") == 8 - current.count("ready")
+    assert len(controller.queued_paths) == current.count("queued")
     assert "Paused" in pane.progress_label.text()
     pane.pause_button.click()  # Resume
     names = [p.name for p in files]
@@ -261,18 +263,20 @@ def test_queued_files_survive_a_restart_of_the_controller(
     qtbot: QtBot, engine: Engine, tmp_path: Path, ollama_server: OllamaTestServer
 ) -> None:
     ollama_server.faults.embed_delay = 0.3
-    files = notes(tmp_path / "many", 3)
+    files = notes(tmp_path / "many", 8)
     first = LibraryController(engine)
     first.add_paths([str(p) for p in files])
     qtbot.waitUntil(lambda: first.busy, timeout=INDEX_TIMEOUT_MS)
     first.set_paused(True)
     qtbot.waitUntil(lambda: not first.busy, timeout=INDEX_TIMEOUT_MS)
     waiting = first.queued_paths
-    assert len(waiting) == 2
+    assert len(waiting) >= 4  # the queue's, in the library: not the controller's
 
     second = LibraryController(engine)
 
     assert second.queued_paths == waiting
+    assert second.paused  # one queue, one state: the engine's
+    second.set_paused(False)
     qtbot.waitUntil(lambda: not second.queued_paths and not second.busy, timeout=INDEX_TIMEOUT_MS)
     assert engine.orchestrator is not None
-    assert len(engine.orchestrator.list_documents()) == 3
+    assert len(engine.orchestrator.list_documents()) == 8

@@ -59,3 +59,15 @@ def test_a_question_is_answered_from_the_library_with_its_sources_and_continues_
         popup.continue_button.click()
     assert opened.args == [conversation_id]
     assert not popup.isVisible()
+
+
+def test_on_x11_the_popup_is_opaque_so_no_black_box_shows_without_a_compositor(
+    qtbot: QtBot, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtGui import QGuiApplication
+
+    monkeypatch.setattr(QGuiApplication, "platformName", staticmethod(lambda: "xcb"))
+    on_x11 = QuickAskWindow(lambda: ChatController(engine), engine.events)
+    qtbot.addWidget(on_x11)
+
+    assert not on_x11.testAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLineEdit
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.config import AppConfig, settings_path
@@ -53,6 +54,24 @@ def test_saved_settings_are_read_back_by_a_new_engine(
     assert fresh.temperature_spin.value() == 0.7
     assert fresh.top_k_spin.value() == 8
     assert fresh.system_prompt_edit.toPlainText() == "Answer like a ship's captain."
+
+
+def test_saving_writes_only_what_the_user_changed_never_the_environment(
+    qtbot: QtBot, page: SettingsPage, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With OLLAMA_HOST set, saving a temperature must not store that host for good."""
+    monkeypatch.setenv("OLLAMA_HOST", engine.config.ollama_host)
+    settings_path().parent.mkdir(parents=True, exist_ok=True)
+    settings_path().write_text(json.dumps({"top_k": 7}), encoding="utf-8")
+    page.load(engine.config)  # the form shows the effective settings, host included
+    page.temperature_spin.setValue(0.9)
+    with qtbot.waitSignal(engine.events.settings_changed, timeout=TIMEOUT_MS):
+        page.save_button.click()
+
+    stored = json.loads(settings_path().read_text(encoding="utf-8"))
+    assert stored == {"top_k": 7, "temperature": 0.9}
+    monkeypatch.delenv("OLLAMA_HOST")
+    assert AppConfig.from_env().ollama_host == AppConfig().ollama_host
 
 
 def test_per_answer_settings_apply_without_restarting_the_engine(
@@ -118,6 +137,19 @@ def test_test_connection_reports_success_with_the_models(
     assert page.chat_model_box.findText("llama3.2:latest") >= 0
 
 
+def test_editing_the_address_clears_the_old_connection_result(
+    qtbot: QtBot, page: SettingsPage, ollama_server: OllamaTestServer
+) -> None:
+    page.host_edit.setText(ollama_server.url)
+    with qtbot.waitSignal(page.controller.connection_tested, timeout=TIMEOUT_MS):
+        page.test_button.click()
+    assert page.connection_label.isVisibleTo(page)
+
+    qtbot.keyClicks(page.host_edit, "0")
+
+    assert not page.connection_label.isVisibleTo(page)
+
+
 def test_test_connection_reports_an_unreachable_address(qtbot: QtBot, page: SettingsPage) -> None:
     page.host_edit.setText("http://127.0.0.1:9")
     with qtbot.waitSignal(page.controller.connection_tested, timeout=TIMEOUT_MS):
@@ -162,6 +194,23 @@ def test_saving_a_theme_restyles_the_app(qtbot: QtBot, page: SettingsPage) -> No
         assert page.controller.theme == "dark"
     finally:
         apply_theme(app, "light")
+
+
+def test_picking_a_theme_restyles_the_app_at_once_without_saving(
+    qtbot: QtBot, page: SettingsPage
+) -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    index = page.theme_box.findData("dark")
+    page.theme_box.setCurrentIndex(index)
+    try:
+        page.theme_box.activated.emit(index)  # as a pick from the list does
+
+        assert app.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        assert page.controller.theme == "dark"
+    finally:
+        apply_theme(app, "light")
+        page.controller.use_theme("light")
 
 
 # --- local API and OCR -----------------------------------------------------------------
@@ -252,6 +301,17 @@ def test_the_token_shown_is_the_one_clients_must_send(api_page: SettingsPage) ->
     assert api_page.api_token_edit.text() == api_page.api.token()
 
 
+def test_the_token_is_masked_until_reveal_is_pressed(api_page: SettingsPage) -> None:
+    edit = api_page.api_token_edit
+    assert edit.echoMode() == QLineEdit.EchoMode.Password
+    assert edit.displayText() != edit.text()
+
+    api_page.api_reveal_button.click()
+    assert edit.displayText() == edit.text()
+    api_page.api_reveal_button.click()
+    assert edit.echoMode() == QLineEdit.EchoMode.Password
+
+
 def test_copy_puts_the_token_on_the_clipboard(api_page: SettingsPage) -> None:
     api_page.api_copy_button.click()
 
@@ -308,3 +368,12 @@ def test_turning_ocr_on_without_its_language_data_unticks_it_with_a_hint(
     assert not page.ocr_check.isChecked()
     assert not page.ocr_check.isEnabled()
     assert page.ocr_hint.text() == OCR_UNAVAILABLE_HINT
+
+
+def test_the_about_card_states_the_license_of_the_source_and_of_the_packaged_app(
+    page: SettingsPage,
+) -> None:
+    text = page.license_label.text()
+
+    assert "MIT License" in text
+    assert "PyMuPDF" in text and "AGPL-3.0" in text

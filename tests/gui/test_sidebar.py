@@ -95,3 +95,13 @@ def test_selecting_a_conversation_shows_its_messages(qtbot: QtBot, window: MainW
 
     assert [m.role for m in view.messages] == ["user", "assistant"]
     assert view.messages[0].text == "What is a fog horn?"
+
+
+def test_renaming_the_open_chat_updates_its_header(window: MainWindow) -> None:
+    conversation_id = window.conversations.create()
+    assert conversation_id is not None
+    window.open_conversation(conversation_id)
+
+    window.conversations.rename(conversation_id, "Lamp questions")
+
+    assert window.chat_view.title.text() == "Lamp questions"

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
+from allma_desktop.gui import app as gui_app
 from allma_desktop.gui.controllers.chat_controller import ChatController
 from allma_desktop.gui.controllers.library_controller import BatchSummary
 from allma_desktop.gui.controllers.settings_controller import CLOSE_TO_TRAY_KEY
 from allma_desktop.gui.main_window import MainWindow
+from allma_desktop.gui.quitting import reset_quitting
 from allma_desktop.gui.tray import TrayIcon
 from allma_desktop.gui.widgets.quick_ask import QuickAskWindow
 
@@ -96,3 +100,41 @@ def test_a_long_indexing_job_ending_while_hidden_is_announced(
     window.library_controller.batch_finished.emit(summary)
 
     assert shown == [("Your library is up to date", "12 documents ready, 1 could not be read.")]
+
+
+def test_a_quit_request_gets_through_close_to_tray(
+    with_a_tray: None, tray: TrayIcon, window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM at logout, Ctrl+Q: the close the quit sends must not be turned into "hide"."""
+    monkeypatch.setattr(QApplication, "quit", staticmethod(lambda: None))
+    restore = gui_app._quit_on_termination(QApplication.instance(), window)  # type: ignore[arg-type]
+    try:
+        signal.raise_signal(signal.SIGTERM)  # the handler runs before the next bytecode
+        close = QCloseEvent()
+        QApplication.sendEvent(window, close)
+    finally:
+        restore()
+        reset_quitting()
+
+    assert close.isAccepted()
+    assert tray.quitting
+
+
+def test_ctrl_q_quits_even_with_close_to_tray(
+    qtbot: QtBot,
+    with_a_tray: None,
+    tray: TrayIcon,
+    window: MainWindow,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    quits: list[bool] = []
+    monkeypatch.setattr(QApplication, "quit", staticmethod(lambda: quits.append(True)))
+    window.activateWindow()
+    try:
+        qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    finally:
+        reset_quitting()
+
+    assert quits == [True]
+    assert tray.quitting
+    assert not window.isVisible()

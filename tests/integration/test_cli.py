@@ -132,3 +132,62 @@ def test_models_and_health_report_the_server(app_env: dict[str, str]) -> None:
     health = allma(app_env, "health", "--json")
     assert health.returncode == 0, health.stdout
     assert json.loads(health.stdout)["ollama"]["version"]
+
+
+def test_ingesting_a_path_that_does_not_exist_fails_and_names_it(
+    app_env: dict[str, str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-folder"
+
+    result = allma(app_env, "ingest", str(missing))
+
+    assert result.returncode != 0
+    assert "no-such-folder" in result.stderr and "does not exist" in result.stderr
+
+
+def test_hidden_files_and_folders_are_skipped_with_the_reason(
+    app_env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "notes"
+    (folder / ".git").mkdir(parents=True)
+    (folder / ".git" / "notes.md").write_text("# Not a document\n", encoding="utf-8")
+    (folder / ".draft.md").write_text("# A hidden draft\n", encoding="utf-8")
+    (folder / "garden.md").write_text("# Garden\n\nThe heron nests by the pond.\n", "utf-8")
+
+    result = allma(app_env, "ingest", "--json", str(folder))
+
+    assert result.returncode == 0, result.stderr
+    reasons = {Path(r["path"]).name: (r["status"], r["reason"]) for r in json.loads(result.stdout)}
+    assert reasons[".draft.md"] == ("skipped", "hidden file")
+    assert reasons[".git"] == ("skipped", "hidden folder")
+    assert reasons["garden.md"][0] == "indexed"
+    assert "notes.md" not in reasons  # inside the hidden folder: never looked at
+
+
+def test_every_listing_command_takes_json(
+    app_env: dict[str, str], sample_library: SampleLibrary
+) -> None:
+    allma(app_env, "ingest", str(sample_library.markdown))
+    allma(app_env, "ask", PDF_QUESTION)
+    for command in (["docs"], ["docs", "list"], ["chats"], ["chats", "list"], ["collections"]):
+        listed = allma(app_env, *command, "--json")
+        assert listed.returncode == 0, (command, listed.stderr)
+        assert isinstance(json.loads(listed.stdout), list), command
+    models = json.loads(allma(app_env, "models", "--json").stdout)
+    kinds = {m["name"]: m["capabilities"] for m in models}
+    assert "embedding" in kinds["nomic-embed-text:latest"]
+    assert "completion" in kinds["llama3.2:latest"]
+
+
+def test_restore_takes_the_path_that_was_given_to_backup(
+    app_env: dict[str, str], sample_library: SampleLibrary, tmp_path: Path
+) -> None:
+    allma(app_env, "ingest", str(sample_library.markdown))
+    backed_up = allma(app_env, "backup", str(tmp_path / "notes"))
+    assert backed_up.returncode == 0, backed_up.stderr
+    assert (tmp_path / "notes.allma-backup.zip").exists()
+
+    restored = allma(app_env, "restore", "--yes", str(tmp_path / "notes"))
+
+    assert restored.returncode == 0, restored.stderr
+    assert len(json.loads(allma(app_env, "docs", "--json").stdout)) == 1

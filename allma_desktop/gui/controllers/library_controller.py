@@ -1,52 +1,51 @@
-"""The library's operations: a queue of files to index, collections, remove, re-index, move.
+"""The library's operations for the window: files and watched folders, collections, moves.
 
-Files handed over (drops, the file dialog, a second launch, the tray) join one
-queue that is indexed a file at a time through ``Orchestrator.ingest``, so files
-added while indexing runs simply wait their turn, "pause" means "stop after this
-file", and the queue survives a restart of the engine (and of the app: it is kept
-in QSettings). Progress is coalesced to at most ten updates a second; status
-changes (started, finished) go out at once.
+The queue of files to index is the engine's indexer (``allma_desktop.indexer``), shared
+with the CLI and the local API and kept in the library's database: this controller
+hands it files and folders, pauses, resumes and cancels it, and turns its events into
+rows and signals. Progress is coalesced to at most ten updates a second; status changes
+(started, finished) go out at once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 
-from allma_desktop.cancel import CancelToken
 from allma_desktop.errors import AllmaError
-from allma_desktop.events import (
-    EmbedProgress,
-    FileFinished,
-    FileParsed,
-    FileStarted,
-    IngestEvent,
-    IngestFinished,
+from allma_desktop.events import EmbedProgress, FileFinished, FileParsed, FileStarted
+from allma_desktop.indexer import (
+    BatchFinished,
+    DocumentsChanged,
+    FileEvent,
+    FoldersChanged,
+    FolderState,
+    IndexerEvent,
+    QueueChanged,
 )
 
 if TYPE_CHECKING:
     from allma_desktop.gui.app_events import AppEvents
     from allma_desktop.gui.engine import Engine
+    from allma_desktop.indexer import Indexer
     from allma_desktop.orchestrator import Orchestrator
     from allma_desktop.services.library import CollectionRecord, DocumentRecord
 
 log = logging.getLogger(__name__)
 
-RowStatus = Literal["queued", "indexing", "ready", "failed", "skipped", "cancelled"]
+RowStatus = Literal["queued", "indexing", "ready", "failed", "skipped", "cancelled", "offline"]
 PROGRESS_INTERVAL_MS = 100  # at most ~10 progress updates a second reach the views
 PARSED_FRACTION = 0.1  # share of a file's progress bar that parsing stands for
-QUEUE_SETTINGS_KEY = "library/queue"
+QUEUE_SETTINGS_KEY = "library/queue"  # where earlier versions kept the queue (moved once)
 
 
 @dataclass(frozen=True)
@@ -94,34 +93,29 @@ class BatchSummary:
     error: AllmaError | None = None  # what stopped it early (Ollama went away)
 
 
-@dataclass(frozen=True)
-class QueuedFile:
-    path: str
-    collection_id: int
-    force: bool = False
-    reembed: bool = False  # not a file: re-embed the collection (path is "")
-
-
 def short_reason(message: str) -> str:
     """A failure's reason for its row: "x.pdf: is damaged ..." -> "damaged ..."."""
     reason = message.split(": ", 1)[-1] if ": " in message else message
     return reason.removeprefix("is ")
 
 
-def row_from_record(record: DocumentRecord) -> LibraryRow:
+def row_from_record(record: DocumentRecord, offline: bool = False) -> LibraryRow:
+    """The row of a stored document; ``offline``: its watched folder is missing."""
     status: RowStatus = "ready"
     if record.status == "failed":
         status = "cancelled" if record.error == "cancelled" else "failed"
     elif record.status in ("queued", "indexing"):
         # Left over from an interrupted run; it is not being worked on now.
         status = "failed"
+    if status == "ready" and offline:
+        status = "offline"
     return LibraryRow(
         path=record.path,
         collection_id=record.collection_id,
         title=record.title or Path(record.path).name,
         file_type=record.file_type,
         status=status,
-        fraction=1.0 if status == "ready" else 0.0,
+        fraction=1.0 if status in ("ready", "offline") else 0.0,
         reason=short_reason(record.error or "interrupted") if status == "failed" else "",
         pages=record.page_count,
         chunks=record.chunk_count,
@@ -143,41 +137,37 @@ class LibraryController(QObject):
     busy_changed = Signal(bool)
     paused_changed = Signal(bool)
     batch_finished = Signal(object)  # BatchSummary
+    folders_changed = Signal(object)  # list[FolderState]: the watched folders
     failed = Signal(object)  # AllmaError
     notice = Signal(str)  # something the user should read, not an error
 
     def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._engine = engine
-        self._queue: deque[QueuedFile] = deque()
         self._waiting_for_engine: list[tuple[list[str], int | None]] = []
         # Rows not (yet) as the database has them, by (collection id, path).
         self._live: dict[tuple[int, str], LibraryRow] = {}
         self._collections: list[CollectionRecord] = []
         self._collection_id: int | None = None
-        self._paused = False
-        self._drain_task: asyncio.Task[None] | None = None
-        self._draining = False
-        self._cancel: CancelToken | None = None
-        self._cancel_all = False
-        self._current: QueuedFile | None = None
+        self._queue = QueueChanged(pending=0, in_flight=0, paused=False, running=False)
+        self._folders: list[FolderState] = []
+        self._unsubscribe: Any = None
+        self._current = ""  # the file being embedded, "" when none
         self._current_fraction = 0.0
-        self._session_total = 0
         self._session_done = 0
-        self._session_started = 0.0
-        self._session_counts = {"indexed": 0, "failed": 0, "skipped": 0}
+        self._session_started = time.monotonic()
         self._announcing = False
         self._pending_rows: dict[str, LibraryRow] = {}
         self._pending_progress = False
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(PROGRESS_INTERVAL_MS)
         self._flush_timer.timeout.connect(self._flush)
-        self._restore_queue()
         events = engine.events
         events.engine_ready.connect(self._on_engine_ready)
         events.ingest_requested.connect(self.add_paths)
         events.documents_changed.connect(self._on_documents_changed)
-        if engine.ready:
+        self.destroyed.connect(self._stop_listening)
+        if engine.orchestrator is not None:
             self._on_engine_ready(engine.orchestrator)
 
     # --- state the views read -------------------------------------------------------
@@ -188,15 +178,29 @@ class LibraryController(QObject):
 
     @property
     def busy(self) -> bool:
-        return self._draining
+        return self._queue.running
 
     @property
     def paused(self) -> bool:
-        return self._paused
+        return self._queue.paused
+
+    @property
+    def pause_reason(self) -> AllmaError | None:
+        """Why the queue paused itself (Ollama went away); None when the user paused it."""
+        return self._queue.pause_reason
 
     @property
     def queued_paths(self) -> list[str]:
-        return [item.path for item in self._queue if not item.reembed]
+        """Files waiting their turn (not those being indexed now)."""
+        indexer = self._indexer()
+        if indexer is None:
+            return []
+        return [item.path for item in indexer.waiting() if item.kind == "index"]
+
+    @property
+    def folders(self) -> list[FolderState]:
+        """The watched folders with their state (watching, paused, offline, pending)."""
+        return list(self._folders)
 
     @property
     def collections(self) -> list[CollectionRecord]:
@@ -248,10 +252,6 @@ class LibraryController(QObject):
         """Delete it with its documents (the files on disk stay); shows the default after."""
         if self._orchestrator() is None:
             return
-        self._queue = deque(q for q in self._queue if q.collection_id != collection_id)
-        self._save_queue()
-        if self._current is not None and self._current.collection_id == collection_id:
-            self.cancel()
         self._engine.run(self._delete_collection(collection_id))
 
     async def _delete_collection(self, collection_id: int) -> None:
@@ -259,6 +259,7 @@ class LibraryController(QObject):
         if orchestrator is None:
             return
         try:
+            await orchestrator.indexer.forget_collection(collection_id)
             await orchestrator.delete_collection(collection_id)
             default = orchestrator.collection(None)
         except AllmaError as error:
@@ -297,7 +298,15 @@ class LibraryController(QObject):
         except AllmaError as error:
             self.failed.emit(error)
             return
-        rows = {record.path: row_from_record(record) for record in records}
+        offline = tuple(
+            state.folder.path.rstrip(os.sep) + os.sep
+            for state in self._folders
+            if state.status == "offline" and state.folder.collection_id == self._collection_id
+        )
+        rows = {
+            record.path: row_from_record(record, bool(offline) and record.path.startswith(offline))
+            for record in records
+        }
         for (collection_id, path), row in self._live.items():
             if collection_id == self._collection_id:
                 rows[path] = row
@@ -313,65 +322,105 @@ class LibraryController(QObject):
         if self._engine.orchestrator is None:
             self._waiting_for_engine.append((list(paths), target))
             return
-        self._engine.run(self._enqueue(list(paths), target))
+        self._engine.run(self._add(list(paths), target, force=False))
 
-    async def _enqueue(self, paths: list[str], collection_id: int | None) -> None:
+    async def _add(self, paths: list[str], collection_id: int | None, force: bool) -> None:
         orchestrator = self._orchestrator()
         if orchestrator is None:
             return
-        if collection_id is None:
-            collection_id = orchestrator.collection(None).id
-        files = await asyncio.to_thread(_expand, orchestrator, paths)
-        queued = {(q.path, q.collection_id) for q in self._queue}
-        for path, size, skip_reason in files:
-            if skip_reason:
-                self._set_row(self._new_row(path, collection_id, "skipped", size, skip_reason))
-                continue
-            if (path, collection_id) in queued or self._is_current(path, collection_id):
-                continue
-            self._queue.append(QueuedFile(path, collection_id))
-            self._session_total += 1
-            self._set_row(self._new_row(path, collection_id, "queued", size))
-        self._save_queue()
-        self._start_draining()
+        try:
+            if collection_id is None:
+                collection_id = orchestrator.collection(None).id
+            result = await orchestrator.indexer.add_paths(paths, collection_id, force=force)
+        except AllmaError as error:
+            self.failed.emit(error)
+            return
+        named = {os.path.abspath(os.path.expanduser(p)) for p in paths}
+        for path, reason in result.skipped:
+            # A file the user named gets a row saying why; files found in folders that
+            # are not documents (images, hidden files) are left out quietly.
+            if os.path.abspath(path) in named or not _quiet_skip(reason):
+                self._set_row(_new_row(os.path.abspath(path), collection_id, "skipped", reason))
+        many = len(result.queued) > MANY_ROWS
+        for path in result.queued:
+            row = self._live.get((collection_id, path)) or _new_row(path, collection_id, "queued")
+            row = replace(row, status="queued", fraction=0.0, reason="", hint="")
+            self._live[(collection_id, path)] = row
+            if not many:
+                self._emit_row(row)
+        if many:
+            self.refresh_rows()  # one reset, not thousands of row updates
+        self._pending_progress = True
+        self._flush()
 
     def reindex(self, paths: Iterable[str]) -> None:
         """Index these rows' files again from scratch (even when unchanged)."""
+        by_collection: dict[int, list[str]] = {}
         for path in paths:
             row = self._row(path)
-            if row is None or self._is_queued(path, row.collection_id):
-                continue
-            self._queue.append(QueuedFile(path, row.collection_id, force=True))
-            self._session_total += 1
-            self._set_row(replace(row, status="queued", fraction=0.0, reason="", hint=""))
-        self._save_queue()
-        self._start_draining()
+            if row is not None:
+                by_collection.setdefault(row.collection_id, []).append(row.path)
+        for collection_id, chosen in by_collection.items():
+            self._engine.run(self._add(chosen, collection_id, force=True))
 
     def reembed_library(self, collection_id: int | None = None) -> bool:
         """Re-embed the stored chunks with the current embedding model, in the background.
 
         Returns False when the library is not open yet.
         """
-        if self._engine.orchestrator is None:
+        orchestrator = self._engine.orchestrator
+        if orchestrator is None:
             return False
         ids = [collection_id] if collection_id is not None else [c.id for c in self._collections]
         for cid in ids:
-            self._queue.append(QueuedFile("", cid, reembed=True))
-        self._start_draining()
+            self._run_indexer_call(orchestrator.indexer.reembed(cid))
         return True
+
+    # --- watched folders ------------------------------------------------------------
+
+    def add_folder(
+        self, path: str, collection_id: int | None = None, keep_in_sync: bool = True
+    ) -> None:
+        """Index a folder; kept in sync (new, changed, deleted files followed) by default."""
+        if not keep_in_sync:
+            self.add_paths([path], collection_id)
+            return
+        orchestrator = self._orchestrator()
+        if orchestrator is None:
+            return
+        target = collection_id if collection_id is not None else self._collection_id
+        self._run_indexer_call(orchestrator.indexer.add_folder(path, target))
+
+    def remove_folder(self, path: str) -> None:
+        """Stop keeping a folder in sync; its documents stay in the library."""
+        orchestrator = self._orchestrator()
+        if orchestrator is not None:
+            self._run_indexer_call(orchestrator.indexer.remove_folder(path))
+
+    def set_folder_paused(self, path: str, paused: bool) -> None:
+        orchestrator = self._orchestrator()
+        if orchestrator is not None:
+            self._run_indexer_call(orchestrator.indexer.set_folder_paused(path, paused))
+
+    def set_folder_rules(self, path: str, ignore: Sequence[str], max_file_mb: float | None) -> None:
+        orchestrator = self._orchestrator()
+        if orchestrator is not None:
+            self._run_indexer_call(orchestrator.indexer.set_folder_rules(path, ignore, max_file_mb))
+
+    def _run_indexer_call(self, call: Coroutine[Any, Any, object]) -> None:
+        async def guarded() -> None:
+            try:
+                await call
+            except AllmaError as error:
+                self.failed.emit(error)
+
+        self._engine.run(guarded())
 
     # --- removing and moving ----------------------------------------------------------
 
     def remove(self, paths: Iterable[str]) -> None:
         """Take these rows out of the library (the files on disk stay)."""
         chosen = [row for path in paths if (row := self._row(path)) is not None]
-        for row in chosen:
-            self._queue = deque(
-                q for q in self._queue if (q.path, q.collection_id) != (row.path, row.collection_id)
-            )
-            if self._is_current(row.path, row.collection_id) and self._cancel is not None:
-                self._cancel.cancel()
-        self._save_queue()
         self._engine.run(self._remove(chosen))
 
     async def _remove(self, rows: list[LibraryRow]) -> None:
@@ -379,13 +428,14 @@ class LibraryController(QObject):
         if orchestrator is None:
             return
         for row in rows:
-            document_id = row.document_id or self._stored_id(orchestrator, row)
-            if document_id is not None:
-                try:
+            try:
+                await orchestrator.indexer.forget([row.path], row.collection_id)
+                document_id = row.document_id or self._stored_id(orchestrator, row)
+                if document_id is not None:
                     await orchestrator.remove_document(document_id)
-                except AllmaError as error:
-                    self.failed.emit(error)
-                    continue
+            except AllmaError as error:
+                self.failed.emit(error)
+                continue
             self._live.pop((row.collection_id, row.path), None)
             self._pending_rows.pop(row.path, None)
             self.row_removed.emit(row.path)
@@ -404,167 +454,136 @@ class LibraryController(QObject):
             if row.collection_id == collection_id:
                 continue
             document_id = row.document_id or self._stored_id(orchestrator, row)
-            if document_id is None:
-                # Never stored (failed or queued): it simply belongs elsewhere now.
-                self._queue = deque(
-                    replace(q, collection_id=collection_id) if q.path == row.path else q
-                    for q in self._queue
-                )
-                self._live.pop((row.collection_id, row.path), None)
-                self._live[(collection_id, row.path)] = replace(row, collection_id=collection_id)
-                self.row_removed.emit(row.path)
-                continue
             try:
+                if document_id is None:
+                    # Never stored (failed or queued): it simply belongs elsewhere now.
+                    await orchestrator.indexer.forget([row.path], row.collection_id)
+                    self._live.pop((row.collection_id, row.path), None)
+                    self.row_removed.emit(row.path)
+                    if row.status in ("queued", "indexing"):
+                        await self._add([row.path], collection_id, force=False)
+                    continue
                 await orchestrator.move_document(document_id, collection_id)
             except AllmaError as error:
                 self.failed.emit(error)
                 continue
             self._live.pop((row.collection_id, row.path), None)
             self.row_removed.emit(row.path)
-        self._save_queue()
         self.refresh_collections()
-        self._start_draining()
         self._announce_documents_changed()
 
     # --- pause and cancel ---------------------------------------------------------------
 
     def set_paused(self, paused: bool) -> None:
-        """Paused: finish the file being indexed, keep the rest queued."""
-        if paused == self._paused:
+        """Paused: finish the files under way, keep the rest queued."""
+        indexer = self._indexer()
+        if indexer is None:
             return
-        self._paused = paused
-        self.paused_changed.emit(paused)
-        self._pending_progress = True
-        if not paused:
-            self._start_draining()
-        self._flush()
+        if paused:
+            indexer.pause()
+        else:
+            indexer.resume()
 
     def cancel(self) -> None:
-        """Stop the file being indexed and empty the queue."""
-        dropped = [q for q in self._queue if not q.reembed]
-        self._queue.clear()
-        self._save_queue()
-        for item in dropped:
-            row = self._live.pop((item.collection_id, item.path), None)
-            self._pending_rows.pop(item.path, None)
-            if row is not None and row.document_id is None:
-                self.row_removed.emit(item.path)
-        if self._cancel is not None:
-            self._cancel_all = True
-            self._cancel.cancel()
+        """Stop the files being indexed and empty the queue."""
+        indexer = self._indexer()
+        if indexer is None:
+            return
+        for key, row in list(self._live.items()):
+            if row.status in ("queued", "indexing"):
+                del self._live[key]
+                self._pending_rows.pop(row.path, None)
+                if row.document_id is None:
+                    self.row_removed.emit(row.path)
+        self._run_indexer_call(indexer.cancel())
         self.refresh_rows()
 
-    # --- the queue ----------------------------------------------------------------------
+    # --- the indexer's events -------------------------------------------------------------
 
-    def _start_draining(self) -> None:
-        running = self._drain_task is not None and not self._drain_task.done()
-        if running or self._paused or not self._queue or self._engine.orchestrator is None:
-            self._pending_progress = True
-            return
-        self._drain_task = self._engine.run(self._drain())
+    def _on_indexer_event(self, event: IndexerEvent) -> None:
+        if isinstance(event, QueueChanged):
+            self._on_queue_changed(event)
+        elif isinstance(event, FileEvent):
+            self._on_file_event(event.collection_id, event)
+        elif isinstance(event, BatchFinished):
+            self._on_batch_finished(event)
+        elif isinstance(event, FoldersChanged):
+            offline_before = {f.folder.id for f in self._folders if f.status == "offline"}
+            self._folders = list(event.folders)
+            self.folders_changed.emit(self.folders)
+            if {f.folder.id for f in self._folders if f.status == "offline"} != offline_before:
+                self.refresh_rows()
+        elif isinstance(event, DocumentsChanged):
+            self.refresh_collections()
+            self.refresh_rows()
+            self._announce_documents_changed()
 
-    async def _drain(self) -> None:
-        orchestrator = self._orchestrator()
-        if orchestrator is None:
-            return
-        self._session_started = time.monotonic()
-        self._session_counts = {"indexed": 0, "failed": 0, "skipped": 0}
-        self._cancel_all = False
-        self._draining = True
-        self.busy_changed.emit(True)
-        self._flush_timer.start()
-        fatal: AllmaError | None = None
-        try:
-            while self._queue and not self._paused and not self._cancel_all:
-                item = self._queue.popleft()
-                self._current, self._current_fraction = item, 0.0
-                self._cancel = CancelToken()
-                try:
-                    fatal = await self._process(orchestrator, item, self._cancel)
-                except asyncio.CancelledError:
-                    # The engine is restarting (or the app quits): do this file again later.
-                    self._queue.appendleft(item)
-                    self._save_queue()
-                    raise
-                self._session_done += 0 if item.reembed else 1
-                self._current = None
-                self._save_queue()
-                if fatal is not None:
-                    self._paused = True
-                    self.paused_changed.emit(True)
-                    self.failed.emit(fatal)
-                    break
-        finally:
-            self._current, self._cancel = None, None
-            self._flush_timer.stop()
-            self._draining = False
+    def _on_queue_changed(self, state: QueueChanged) -> None:
+        before, self._queue = self._queue, state
+        if state.running != before.running:
+            if state.running:
+                self._session_started = time.monotonic()
+                self._flush_timer.start()
+            else:
+                self._flush_timer.stop()
+                self._current = ""
             self._flush()
-            self.busy_changed.emit(False)
+            self.busy_changed.emit(state.running)
+        if state.paused != before.paused:
+            self.paused_changed.emit(state.paused)
+            if state.paused and state.pause_reason is not None:
+                self.failed.emit(state.pause_reason)
+        self._pending_progress = True
+        if not state.running:
+            self._flush()
+
+    def _on_file_event(self, collection_id: int, file_event: FileEvent) -> None:
+        event = file_event.event
+        if isinstance(event, FileStarted):
+            row = self._row(event.path, collection_id) or _new_row(
+                event.path, collection_id, "indexing"
+            )
+            self._set_row(replace(row, status="indexing", fraction=0.0, reason="", hint=""))
+        elif isinstance(event, FileParsed):
+            self._update_progress(
+                collection_id, event.path, PARSED_FRACTION, pages=event.pages, chunks=event.chunks
+            )
+        elif isinstance(event, EmbedProgress):
+            done = event.chunks_done / max(event.chunks_total, 1)
+            self._current = event.path
+            self._current_fraction = PARSED_FRACTION + (1 - PARSED_FRACTION) * done
+            self._update_progress(collection_id, event.path, self._current_fraction)
+        elif isinstance(event, FileFinished):
+            self._session_done += 1
+            if event.path == self._current:
+                self._current, self._current_fraction = "", 0.0
+            self._finish_row(collection_id, event)
+
+    def _on_batch_finished(self, batch: BatchFinished) -> None:
         summary = BatchSummary(
-            indexed=self._session_counts["indexed"],
-            failed=self._session_counts["failed"],
-            skipped=self._session_counts["skipped"],
-            cancelled=self._cancel_all,
-            seconds=time.monotonic() - self._session_started,
-            error=fatal,
+            indexed=batch.indexed + batch.unchanged,
+            failed=batch.failed,
+            skipped=batch.skipped,
+            cancelled=batch.cancelled,
+            seconds=batch.seconds,
+            error=batch.error,
         )
-        if not self._queue:
-            self._session_total = self._session_done = 0
-        self._cancel_all = False
+        if not self._queue.pending and not self._queue.in_flight:
+            self._session_done = 0
         self._pending_progress = True
         self._flush()
         self.refresh_collections()
         self.batch_finished.emit(summary)
 
-    async def _process(
-        self, orchestrator: Orchestrator, item: QueuedFile, cancel: CancelToken
-    ) -> AllmaError | None:
-        """Run one queued item's event stream; returns an error that should stop the queue."""
-        stream: AsyncIterator[IngestEvent]
-        if item.reembed:
-            stream = orchestrator.reembed(collection_id=item.collection_id, cancel=cancel)
-        else:
-            stream = orchestrator.ingest([item.path], item.collection_id, cancel, force=item.force)
-        fatal: AllmaError | None = None
-        try:
-            async for event in stream:
-                self._on_event(orchestrator, item, event)
-                if isinstance(event, IngestFinished):
-                    fatal = event.error
-        except AllmaError as error:
-            fatal = error
-            self._finish_row(
-                orchestrator, item, FileFinished(item.path, "failed", error.message, error=error)
-            )
-        return fatal
-
-    def _on_event(self, orchestrator: Orchestrator, item: QueuedFile, event: IngestEvent) -> None:
-        if isinstance(event, FileStarted):
-            cid = item.collection_id
-            row = self._row(event.path, cid) or self._new_row(event.path, cid, "indexing")
-            self._current_fraction = 0.0
-            self._set_row(replace(row, status="indexing", fraction=0.0, reason="", hint=""))
-        elif isinstance(event, FileParsed):
-            self._current_fraction = PARSED_FRACTION
-            self._update_progress(
-                item, event.path, PARSED_FRACTION, pages=event.pages, chunks=event.chunks
-            )
-        elif isinstance(event, EmbedProgress):
-            done = event.chunks_done / max(event.chunks_total, 1)
-            self._current_fraction = PARSED_FRACTION + (1 - PARSED_FRACTION) * done
-            self._update_progress(item, event.path, self._current_fraction)
-        elif isinstance(event, FileFinished):
-            self._finish_row(orchestrator, item, event)
-
     def _update_progress(
         self,
-        item: QueuedFile,
+        collection_id: int,
         path: str,
         fraction: float,
         pages: int | None = None,
         chunks: int | None = None,
     ) -> None:
-        row = self._row(path, item.collection_id)
+        row = self._row(path, collection_id)
         if row is None:
             return
         changes: dict[str, object] = {"fraction": fraction}
@@ -573,36 +592,32 @@ class LibraryController(QObject):
         if chunks is not None:
             changes["chunks"] = chunks
         updated = replace(row, **changes)  # type: ignore[arg-type]
-        self._live[(item.collection_id, path)] = updated
-        if item.collection_id == self._collection_id:
+        self._live[(collection_id, path)] = updated
+        if collection_id == self._collection_id:
             self._pending_rows[path] = updated  # sent by the next flush, not now
         self._pending_progress = True
 
-    def _finish_row(
-        self, orchestrator: Orchestrator, item: QueuedFile, event: FileFinished
-    ) -> None:
+    def _finish_row(self, collection_id: int, event: FileFinished) -> None:
         self._pending_rows.pop(event.path, None)
         if event.status in ("indexed", "unchanged"):
-            self._session_counts["indexed"] += 1
-            self._live.pop((item.collection_id, event.path), None)
-            stored = self._stored_record(orchestrator, item.collection_id, event.path)
+            self._live.pop((collection_id, event.path), None)
+            stored = self._stored_record(self._engine.orchestrator, collection_id, event.path)
             if stored is not None:
                 self._emit_row(row_from_record(stored))
             self._announce_documents_changed()
             self._pending_progress = True
             return
-        cid = item.collection_id
-        row = self._row(event.path, cid) or self._new_row(event.path, cid, "failed")
+        row = self._row(event.path, collection_id) or _new_row(event.path, collection_id, "failed")
         if event.status == "skipped":
-            self._session_counts["skipped"] += 1
             self._set_row(replace(row, status="skipped", reason=event.reason, fraction=0.0))
             return
-        self._session_counts["failed"] += 1
         error = event.error
         cancelled = event.reason == "cancelled"
-        reason = event.reason
-        if error is not None:
-            reason = short_reason(error.message)
+        if cancelled and self.paused:
+            # Stopped by a pause, not by the user's cancel: it waits its turn again.
+            self._set_row(replace(row, status="queued", fraction=0.0))
+            return
+        reason = short_reason(error.message) if error is not None else event.reason
         self._set_row(
             replace(
                 row,
@@ -615,27 +630,6 @@ class LibraryController(QObject):
         self._pending_progress = True
 
     # --- rows -----------------------------------------------------------------------------
-
-    def _new_row(
-        self,
-        path: str,
-        collection_id: int,
-        status: RowStatus,
-        size: int | None = None,
-        reason: str = "",
-    ) -> LibraryRow:
-        stored = self._stored_record(self._engine.orchestrator, collection_id, path)
-        if stored is not None:
-            return replace(row_from_record(stored), status=status, reason=reason, fraction=0.0)
-        return LibraryRow(
-            path=path,
-            collection_id=collection_id,
-            title=Path(path).name,
-            file_type=Path(path).suffix.lstrip(".").lower(),
-            status=status,
-            reason=reason,
-            size_bytes=size,
-        )
 
     def _set_row(self, row: LibraryRow) -> None:
         self._live[(row.collection_id, row.path)] = row
@@ -670,18 +664,6 @@ class LibraryController(QObject):
         record = self._stored_record(orchestrator, row.collection_id, row.path)
         return record.id if record is not None else None
 
-    def _is_current(self, path: str, collection_id: int) -> bool:
-        current = self._current
-        return current is not None and (current.path, current.collection_id) == (
-            path,
-            collection_id,
-        )
-
-    def _is_queued(self, path: str, collection_id: int) -> bool:
-        return self._is_current(path, collection_id) or any(
-            (q.path, q.collection_id) == (path, collection_id) for q in self._queue
-        )
-
     # --- coalesced progress -------------------------------------------------------------
 
     def _flush(self) -> None:
@@ -693,10 +675,10 @@ class LibraryController(QObject):
             self.progress.emit(self.overall_progress())
 
     def overall_progress(self) -> OverallProgress:
-        total = max(self._session_total, self._session_done)
+        queue = self._queue
         done = self._session_done
-        current = self._current
-        working = current is not None and not current.reembed
+        total = done + queue.pending + queue.in_flight
+        working = bool(self._current) and queue.running
         fraction = (done + (self._current_fraction if working else 0.0)) / total if total else 0.0
         elapsed = time.monotonic() - self._session_started
         eta = None
@@ -707,11 +689,15 @@ class LibraryController(QObject):
             files_total=total,
             fraction=min(fraction, 1.0),
             eta_seconds=eta,
-            current=Path(current.path).name if working and current else "",
-            paused=self._paused,
+            current=Path(self._current).name if working else "",
+            paused=queue.paused,
         )
 
-    # --- engine and persistence -----------------------------------------------------------
+    # --- engine ---------------------------------------------------------------------------
+
+    def _indexer(self) -> Indexer | None:
+        orchestrator = self._engine.orchestrator
+        return orchestrator.indexer if orchestrator is not None else None
 
     def _orchestrator(self) -> Orchestrator | None:
         orchestrator = self._engine.orchestrator
@@ -719,17 +705,54 @@ class LibraryController(QObject):
             self.failed.emit(AllmaError("Allma is still starting.", "Try again in a moment."))
         return orchestrator
 
-    def _on_engine_ready(self, _orchestrator: object) -> None:
+    def _on_engine_ready(self, orchestrator: Orchestrator) -> None:
+        self._stop_listening()
+        indexer = orchestrator.indexer
+        self._unsubscribe = indexer.subscribe(self._on_indexer_event)
+        self._queue = indexer.queue_state()
+        self._folders = indexer.folders()
         self.refresh_collections()
         self.refresh_rows()
+        self._engine.run(self._start_indexer(orchestrator))
+
+    async def _start_indexer(self, orchestrator: Orchestrator) -> None:
+        try:
+            await orchestrator.indexer.start(watch=True)
+        except AllmaError as error:
+            self.failed.emit(error)
+            return
+        await self._take_over_saved_queue()
         waiting, self._waiting_for_engine = self._waiting_for_engine, []
         for paths, collection_id in waiting:
-            self._engine.run(self._enqueue(paths, collection_id))
-        for item in self._queue:
-            if not item.reembed:
-                self._set_row(self._new_row(item.path, item.collection_id, "queued"))
+            await self._add(paths, collection_id, force=False)
+        for item in orchestrator.indexer.queued():
+            if item.kind == "index" and (item.collection_id, item.path) not in self._live:
+                self._live[(item.collection_id, item.path)] = _new_row(
+                    item.path, item.collection_id, "queued"
+                )
+        self.refresh_rows()
         self._check_embedding_model()
-        self._start_draining()
+
+    async def _take_over_saved_queue(self) -> None:
+        """Files an earlier version kept queued in QSettings go to the indexer, once."""
+        settings = QSettings()
+        raw = settings.value(QUEUE_SETTINGS_KEY, None)
+        if raw is None:
+            return
+        settings.remove(QUEUE_SETTINGS_KEY)
+        try:
+            items = [(str(p), int(c), bool(f)) for p, c, f in json.loads(str(raw))]
+        except (ValueError, TypeError):
+            log.warning("ignoring an unreadable saved indexing queue")
+            return
+        for path, collection_id, force in items:
+            if os.path.exists(path):
+                await self._add([path], collection_id, force=force)
+
+    def _stop_listening(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
 
     def _check_embedding_model(self) -> None:
         """After the embedding model changed: re-embed collections built with another one."""
@@ -739,9 +762,8 @@ class LibraryController(QObject):
             for c in self._collections
             if c.chunk_count > 0 and c.embedding_model and not _same_model(c.embedding_model, model)
         ]
-        if stale and not any(q.reembed for q in self._queue):
-            for collection in stale:
-                self.reembed_library(collection.id)
+        for collection in stale:
+            self.reembed_library(collection.id)
 
     def _on_documents_changed(self) -> None:
         if not self._announcing:
@@ -755,62 +777,25 @@ class LibraryController(QObject):
         finally:
             self._announcing = False
 
-    def _save_queue(self) -> None:
-        items = [[q.path, q.collection_id, q.force] for q in self._queue if not q.reembed]
-        current = self._current
-        if current is not None and not current.reembed:
-            items.insert(0, [current.path, current.collection_id, current.force])
-        settings = QSettings()
-        settings.setValue(QUEUE_SETTINGS_KEY, json.dumps(items))
 
-    def _restore_queue(self) -> None:
-        raw = QSettings().value(QUEUE_SETTINGS_KEY, "[]")
-        try:
-            items = json.loads(str(raw))
-            restored = [QueuedFile(str(p), int(c), bool(f)) for p, c, f in items]
-        except (ValueError, TypeError):
-            log.warning("ignoring an unreadable saved indexing queue")
-            return
-        self._queue.extend(q for q in restored if os.path.exists(q.path))
-        self._session_total = len(self._queue)
+MANY_ROWS = 200  # more files than this at once: one reset of the list instead of row updates
 
 
-def _expand(orchestrator: Orchestrator, paths: list[str]) -> list[tuple[str, int | None, str]]:
-    """(absolute path, size, skip reason) for each file; folders are walked (in a worker).
+def _new_row(path: str, collection_id: int, status: RowStatus, reason: str = "") -> LibraryRow:
+    """A row for a file that is not (yet) a stored document; no database look-up."""
+    return LibraryRow(
+        path=path,
+        collection_id=collection_id,
+        title=Path(path).name,
+        file_type=Path(path).suffix.lstrip(".").lower(),
+        status=status,
+        reason=reason,
+    )
 
-    Files found inside folders that are not documents (images, hidden files) are left
-    out quietly; a file the user named themselves gets a row saying why it was skipped.
-    """
-    found: list[tuple[str, int | None, str]] = []
-    seen: set[str] = set()
-    documents = orchestrator.documents
 
-    def add(path: Path, named: bool) -> None:
-        resolved = str(path.resolve())
-        if resolved in seen:
-            return
-        seen.add(resolved)
-        reason = documents.skip_reason(path) or ""
-        if reason and not named:
-            return
-        try:
-            size: int | None = path.stat().st_size
-        except OSError:
-            size = None
-        found.append((resolved, size, reason))
-
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            for root, dirnames, filenames in os.walk(path, followlinks=False):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                for name in sorted(filenames):
-                    add(Path(root) / name, named=False)
-        elif path.exists():
-            add(path, named=True)
-        else:
-            found.append((str(path.absolute()), None, "not found"))
-    return found
+def _quiet_skip(reason: str) -> bool:
+    """Skips not worth a row when they come from walking a folder."""
+    return reason.startswith(("unsupported file type", "hidden file", "temporary Office file"))
 
 
 def _same_model(a: str, b: str) -> bool:
@@ -825,6 +810,5 @@ __all__ = [
     "LibraryController",
     "LibraryRow",
     "OverallProgress",
-    "QueuedFile",
     "row_from_record",
 ]

@@ -1,7 +1,7 @@
 """Settings: validate, save, apply (restarting the engine when needed); test Ollama; models;
 back up, restore, and move the library to another vector store.
 
-Engine settings live in the settings file (``config.save_settings``); GUI-only
+Engine settings live in the settings file (``config.save_setting_changes``); GUI-only
 preferences (theme, close to tray, whether the local API runs) live in QSettings.
 """
 
@@ -19,7 +19,12 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import QApplication
 
 from allma_desktop.cancel import CancelToken
-from allma_desktop.config import ENV_VARIABLES, AppConfig, save_settings, settings_path
+from allma_desktop.config import (
+    ENV_VARIABLES,
+    AppConfig,
+    save_setting_changes,
+    settings_path,
+)
 from allma_desktop.errors import AllmaError, ConfigError
 
 if TYPE_CHECKING:
@@ -34,6 +39,7 @@ THEME_KEY = "appearance/theme"
 CLOSE_TO_TRAY_KEY = "tray/close_to_tray"
 API_ENABLED_KEY = "api/enabled"
 CONNECTION_TEST_TIMEOUT = 5.0
+MODEL_CHECK_TIMEOUT = 120.0  # one embedding: the model may have to load first
 # Read once per call by the orchestrator, so they apply without reopening anything.
 LIVE_FIELDS = frozenset({"temperature", "system_prompt", "think", "top_k", "hybrid_search"})
 # The settings file key for each name a ConfigError may carry (env variables included).
@@ -59,6 +65,8 @@ class ConnectionResult:
     message: str
     version: str | None
     models: tuple[str, ...]
+    chat_models: tuple[str, ...] = ()  # of ``models``, those that can chat
+    embedding_models: tuple[str, ...] = ()  # and those that make embeddings
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,8 @@ class SettingsController(QObject):
     move_failed = Signal(object)  # AllmaError (MigrationCancelled when the user cancelled)
     # True while the library is closed for a move or a restore: saving must wait.
     library_busy = Signal(bool)
+    checking_models = Signal(bool)  # True while a new model choice is tried before saving
+    model_rejected = Signal(object)  # WrongModelKind / ModelMissing / OllamaError: not saved
 
     def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -140,6 +150,19 @@ class SettingsController(QObject):
     @property
     def api_enabled(self) -> bool:
         return api_enabled()
+
+    def use_theme(self, theme: str) -> None:
+        """Apply and remember ``theme`` at once: picking one shows it, no Save needed."""
+        if theme == self.theme:
+            return
+        settings = QSettings()
+        settings.setValue(THEME_KEY, theme)
+        settings.sync()
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            from allma_desktop.gui.theme import apply_theme
+
+            apply_theme(app, theme)
 
     def remember_api_enabled(self, enabled: bool) -> None:
         settings = QSettings()
@@ -223,6 +246,8 @@ class SettingsController(QObject):
                 message,
                 health.version,
                 tuple(health.models),
+                health.chat_models,
+                health.embedding_models,
             )
         )
 
@@ -333,7 +358,7 @@ class SettingsController(QObject):
             return
         switched = self.config.with_changes(vector_store=result.vector_store)
         try:
-            save_settings(switched)
+            save_setting_changes({"vector_store": result.vector_store})
         except OSError as error:
             log.warning("cannot save the restored vector store setting: %s", error)
         self._engine.config = switched
@@ -422,8 +447,13 @@ class SettingsController(QObject):
         """Save ``destination`` as the settings; the engine opens on it next."""
         from allma_desktop.services.vectorstore.factory import local_store_folder
 
+        moved = {
+            f.name: getattr(destination, f.name)
+            for f in fields(AppConfig)
+            if getattr(destination, f.name) != getattr(current, f.name)
+        }
         try:
-            save_settings(destination)
+            save_setting_changes(moved)
         except OSError as error:
             raise AllmaError(
                 f"The library was copied, but the settings could not be saved to "
@@ -463,13 +493,8 @@ class SettingsController(QObject):
         if new is None:
             return None
         gui = QSettings()
-        if theme is not None and theme != self.theme:
-            gui.setValue(THEME_KEY, theme)
-            app = QApplication.instance()
-            if isinstance(app, QApplication):
-                from allma_desktop.gui.theme import apply_theme
-
-                apply_theme(app, theme)
+        if theme is not None:
+            self.use_theme(theme)
         if close_to_tray is not None:
             gui.setValue(CLOSE_TO_TRAY_KEY, close_to_tray)
         gui.sync()
@@ -477,8 +502,61 @@ class SettingsController(QObject):
         if new == old:
             self.saved.emit(new)
             return new
+        if (new.ollama_model, new.ollama_embedding_model) != (
+            old.ollama_model,
+            old.ollama_embedding_model,
+        ):
+            # A model choice changed: check that it can do its job before saving it.
+            self.checking_models.emit(True)
+            self._engine.run(self._check_models_then_store(changes, old, new))
+            return None
+        return self._store(changes, old, new)
+
+    async def _check_models_then_store(
+        self, changes: dict[str, Any], old: AppConfig, new: AppConfig
+    ) -> None:
         try:
-            save_settings(new)
+            error = await self._model_problem(old, new)
+        finally:
+            self.checking_models.emit(False)
+        if error is not None:
+            self.model_rejected.emit(error)
+            return
+        self._store(changes, old, new)
+
+    async def _model_problem(self, old: AppConfig, new: AppConfig) -> AllmaError | None:
+        """Why ``new``'s models cannot do their jobs (None when they can, or Ollama is away).
+
+        The chat model must chat; a new embedding model makes one real embedding. An
+        Ollama that does not answer is no reason to refuse: the status bar says so.
+        """
+        from allma_desktop.errors import ModelMissing, OllamaUnreachable, WrongModelKind
+        from allma_desktop.services.llm import OllamaService
+
+        service = OllamaService.from_config(new, timeout=MODEL_CHECK_TIMEOUT)
+        try:
+            if new.ollama_model != old.ollama_model:
+                await service.check_chat_model(new.ollama_model)
+            if new.ollama_embedding_model != old.ollama_embedding_model:
+                await service.check_embedding_model(new.ollama_embedding_model)
+        except (WrongModelKind, ModelMissing) as error:
+            return error
+        except OllamaUnreachable:
+            return None  # nothing to check with; the status bar says Ollama is away
+        except AllmaError as error:
+            return error
+        finally:
+            await service.close()
+        return None
+
+    def _store(self, changes: dict[str, Any], old: AppConfig, new: AppConfig) -> AppConfig | None:
+        """Write what changed to the settings file and apply it."""
+        # Only what the user changed: values from the environment (OLLAMA_HOST) stay out.
+        edited = {
+            key: value for key, value in changes.items() if getattr(new, key) != getattr(old, key)
+        }
+        try:
+            save_setting_changes(edited)
         except OSError as error:
             self.failed.emit(
                 AllmaError(

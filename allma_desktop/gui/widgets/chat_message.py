@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from allma_desktop.gui.theme import DARK, LIGHT, Colors, is_dark
+from allma_desktop.gui.widgets.flow_layout import FlowLayout
 from allma_desktop.gui.widgets.markdown_render import (
     render_markdown,
     render_plain,
@@ -169,6 +170,9 @@ class ThinkingSection(QWidget):
         self.toggle.setText("Thought process" if self._finished else "Thinking…")
 
 
+CHIP_MAX_WIDTH = 320  # px; a chip's text past it is elided (the tooltip has it whole)
+
+
 class SourcesStrip(QWidget):
     """Numbered source chips under an answer; a click shows the cited passage and an Open button."""
 
@@ -179,13 +183,11 @@ class SourcesStrip(QWidget):
         self.sources: list[SourceView] = []
         self.chips: list[QPushButton] = []
         self._shown: SourceView | None = None
-        self._chip_row = QHBoxLayout()
-        self._chip_row.setSpacing(6)
-        self._chip_row.setContentsMargins(0, 0, 0, 0)
+        # The chips flow onto new lines: in a row, five of them were wider than the column.
+        self._chip_row = FlowLayout(spacing=6)
         self.caption = QLabel("Sources", self)
         self.caption.setObjectName("sourcesCaption")
         self._chip_row.addWidget(self.caption)
-        self._chip_row.addStretch(1)
         self.snippet_panel = QFrame(self)
         self.snippet_panel.setObjectName("snippetPanel")
         panel = QVBoxLayout(self.snippet_panel)
@@ -219,11 +221,17 @@ class SourcesStrip(QWidget):
             chip = QPushButton(f"[{source.number}]  {source.label}", self)
             chip.setObjectName("sourceChip")
             chip.setCursor(Qt.CursorShape.PointingHandCursor)
-            chip.setToolTip(f"{source.path}\nClick to see the passage")
+            chip.setToolTip(f"{source.label}\n{source.path}\nClick to see the passage")
             chip.setAccessibleName(f"Source {source.number}: {source.label}")
             chip.setCheckable(True)
             chip.clicked.connect(lambda _=False, s=source: self.toggle_snippet(s))
-            self._chip_row.insertWidget(self._chip_row.count() - 1, chip)
+            chip.setMaximumWidth(CHIP_MAX_WIDTH)  # a long title is elided, in full on hover
+            chip.setText(
+                chip.fontMetrics().elidedText(
+                    chip.text(), Qt.TextElideMode.ElideRight, CHIP_MAX_WIDTH - 28
+                )
+            )
+            self._chip_row.addWidget(chip)
             self.chips.append(chip)
         self.setVisible(bool(self.sources))
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from allma_desktop.errors import AllmaError
 from allma_desktop.gui.widgets.chat_message import MessageWidget, SourceView
+from allma_desktop.gui.widgets.elided_label import ElidedLabel
 
 if TYPE_CHECKING:
     from allma_desktop.events import AnswerDone, Source
@@ -125,6 +126,7 @@ class ChatView(QWidget):
         events.engine_ready.connect(self.refresh_choices)
         events.documents_changed.connect(self.refresh_choices)
         events.health_changed.connect(self._on_health)
+        events.conversations_changed.connect(self._show_current_title)  # renamed elsewhere
         self._on_busy(False)
         self._show_empty_state(True)
 
@@ -133,7 +135,7 @@ class ChatView(QWidget):
     def _build_header(self) -> None:
         self.header = QFrame(self)
         self.header.setObjectName("chatHeader")
-        self.title = QLabel("New chat", self.header)
+        self.title = ElidedLabel("New chat", self.header)  # "…" on a narrow window
         self.title.setObjectName("chatTitle")
         self.model_box = QComboBox(self.header)
         self.model_box.setObjectName("modelBox")
@@ -371,6 +373,14 @@ class ChatView(QWidget):
                 return widget
         return None
 
+    def _show_current_title(self) -> None:
+        """The open conversation's title as stored (renamed from the sidebar, say)."""
+        if self.conversation_id is None:
+            return
+        record = self.conversations.get(self.conversation_id)
+        if record is not None:
+            self.title.setText(record.title)
+
     # --- the stream ---------------------------------------------------------------
 
     def _on_started(self, conversation_id: int, message_id: int) -> None:
@@ -475,7 +485,7 @@ class ChatView(QWidget):
         self._sync_choices()
 
     def _on_health(self, report: HealthReport) -> None:
-        names = [n for n in report.ollama.models if "embed" not in n.lower()]
+        names = list(report.ollama.chat_models)  # as Ollama says: embedding models cannot chat
         if names != self._models:
             self._models = names
             self._sync_choices()

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from allma_desktop.orchestrator import HealthReport
 
 OLLAMA_DOWNLOAD_URL = "https://ollama.com/download"
-CARD_WIDTH = 600
+CARD_WIDTH = 560  # with its margins, fits beside the sidebar in an 800 px window
 STEP_TEXT_WIDTH = CARD_WIDTH - 2 * 32 - 26 - 12  # card margins, badge, spacing
 
 

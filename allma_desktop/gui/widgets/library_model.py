@@ -26,7 +26,9 @@ COLUMNS = ("Name", "Type", "Pages", "Chunks", "Size", "Added", "Status")
 NAME, TYPE, PAGES, CHUNKS, SIZE, ADDED, STATUS = range(len(COLUMNS))
 ROW_ROLE = Qt.ItemDataRole.UserRole
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-_STATUS_ORDER = {"indexing": 0, "queued": 1, "failed": 2, "cancelled": 3, "skipped": 4, "ready": 5}
+_STATUS_ORDER = {
+    "indexing": 0, "queued": 1, "failed": 2, "cancelled": 3, "skipped": 4, "offline": 5, "ready": 6,
+}  # fmt: skip
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -38,6 +40,8 @@ def status_text(row: LibraryRow) -> str:
         return f"Failed: {row.reason}" if row.reason else "Failed"
     if row.status == "skipped":
         return f"Skipped: {row.reason}" if row.reason else "Skipped"
+    if row.status == "offline":
+        return "Offline: folder not found, still searchable"
     return {"queued": "Queued", "ready": "Ready", "cancelled": "Cancelled"}[row.status]
 
 
@@ -212,6 +216,7 @@ class StatusDelegate(QStyledItemDelegate):
             "queued": colors.muted,
             "skipped": colors.warning,
             "cancelled": colors.muted,
+            "offline": colors.warning,
         }[row.status]
         text_color = colors.danger if row.status == "failed" else colors.text
         middle = rect.center().y()

@@ -42,6 +42,12 @@ def source_label(source: Source) -> str:
     return f"[{source.number}] {name}{page}"
 
 
+def translucency_is_drawn(platform: str) -> bool:
+    """Whether a see-through window shows as such: always on Wayland, Windows and macOS;
+    on X11 only under a compositor, which Qt cannot ask about, so not there."""
+    return platform != "xcb"
+
+
 class QuickAskWindow(QWidget):
     def __init__(
         self,
@@ -64,7 +70,10 @@ class QuickAskWindow(QWidget):
             | Qt.WindowType.FramelessWindowHint
             | Qt.WindowType.WindowStaysOnTopHint
         )
-        self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
+        # Rounded corners need a see-through window, which only a compositor draws: on X11,
+        # where there may be none, the corners showed as a black box. Square corners there.
+        if translucency_is_drawn(QGuiApplication.platformName()):
+            self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
         self.setWindowTitle("Quick ask · Allma")
         self.setWindowIcon(app_icon())
         self._build()

@@ -102,6 +102,15 @@ STORE_HINTS = {
 UNAVAILABLE_SUFFIX = " (not available)"
 
 
+# What the user may do with the app they run, said plainly (LICENSE says it in full).
+LICENSE_NOTICE = (
+    "Allma Desktop's source code is under the MIT License. The packaged app (installers "
+    "and the one-folder build) includes PyMuPDF and MuPDF, which are under the GNU "
+    "AGPL-3.0, so the packaged app as a whole is distributed under the AGPL-3.0; its "
+    "source is the Allma Desktop repository. Qt for Python is under the LGPL-3.0."
+)
+
+
 class SettingsCard(QFrame):
     """A titled group of fields with aligned labels."""
 
@@ -147,6 +156,7 @@ class SettingsPage(QWidget):
         self.rows: dict[str, QWidget] = {}  # each field's row, to show or hide it
         self._restarting = False
         self._library_busy = False
+        self._checking_models = False
         self._build()
         self._wire()
         self.load(controller.config)
@@ -181,6 +191,7 @@ class SettingsPage(QWidget):
             self._appearance_card(body),
             self._vector_store_card(body),
             self._storage_card(body),
+            self._about_card(body),
         ):
             card.setMaximumWidth(760)
             _align_labels(card.form)
@@ -408,9 +419,16 @@ class SettingsPage(QWidget):
         self.api_token_edit.setReadOnly(True)
         self.api_token_edit.setAccessibleName("API token")
         self.api_token_edit.setText(self.api.token())
+        # Masked: a screenshot or a screen share must not give the library away.
+        self.api_token_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.api_reveal_button = QPushButton("Reveal", line)
+        self.api_reveal_button.setCheckable(True)
+        self.api_reveal_button.setAccessibleName("Show the API token")
+        self.api_reveal_button.toggled.connect(self._reveal_api_token)
         self.api_copy_button = QPushButton("Copy", line)
         self.api_copy_button.setAccessibleName("Copy the API token")
         row.addWidget(self.api_token_edit, 1)
+        row.addWidget(self.api_reveal_button)
         row.addWidget(self.api_copy_button)
         card.form.addRow("Token", line)
         self.api_warning_label = QLabel("", card)
@@ -520,6 +538,17 @@ class SettingsPage(QWidget):
         self._store_card = card
         return card
 
+    def _about_card(self, parent: QWidget) -> SettingsCard:
+        from allma_desktop import __version__
+
+        card = SettingsCard("About Allma", f"Allma Desktop {__version__}", parent)
+        self.license_label = QLabel(LICENSE_NOTICE, card)
+        self.license_label.setObjectName("fieldHint")
+        self.license_label.setWordWrap(True)
+        self.license_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        card.form.addRow("License", self.license_label)
+        return card
+
     def _storage_card(self, parent: QWidget) -> SettingsCard:
         card = SettingsCard(
             "Storage", "Your library's database and your chats stay on this computer.", parent
@@ -568,6 +597,8 @@ class SettingsPage(QWidget):
         c.failed.connect(self._show_failure)
         c.saved.connect(self._on_saved)
         c.restarting.connect(self._on_restarting)
+        c.checking_models.connect(self._on_checking_models)
+        c.model_rejected.connect(self._show_model_rejected)
         c.backup_finished.connect(self._show_backup_finished)
         c.backup_failed.connect(self._show_backup_failed)
         c.restore_started.connect(self._show_restore_started)
@@ -583,9 +614,15 @@ class SettingsPage(QWidget):
         self.move_cancel_button.clicked.connect(self.cancel_move)
         self.test_button.clicked.connect(self.test_connection)
         self.host_edit.returnPressed.connect(self.test_connection)
+        # "Connected · 5 models" spoke of the address tested; a new one has not been.
+        self.host_edit.textEdited.connect(lambda _text: self.connection_label.hide())
         self.pull_button.clicked.connect(self.pull_model)
         self.pull_edit.returnPressed.connect(self.pull_model)
         self.save_button.clicked.connect(self.save)
+        # The theme applies as soon as it is picked (a GUI preference; no Save needed).
+        self.theme_box.activated.connect(
+            lambda _index: self.controller.use_theme(str(self.theme_box.currentData()))
+        )
         self.revert_button.clicked.connect(self.revert)
         self.open_data_button.clicked.connect(self.open_data_folder)
         self.backup_button.clicked.connect(self.back_up)
@@ -600,9 +637,14 @@ class SettingsPage(QWidget):
 
     def load(self, config: AppConfig) -> None:
         self.host_edit.setText(config.ollama_host)
-        self._set_models(self.chat_model_box, config.ollama_model, self._model_names())
+        models = self.controller.models
         self._set_models(
-            self.embedding_model_box, config.ollama_embedding_model, self._model_names()
+            self.chat_model_box, config.ollama_model, [m.name for m in models if m.can_chat]
+        )
+        self._set_models(
+            self.embedding_model_box,
+            config.ollama_embedding_model,
+            [m.name for m in models if m.can_embed],
         )
         self.temperature_spin.setValue(config.temperature)
         self.context_edit.setText(
@@ -696,6 +738,12 @@ class SettingsPage(QWidget):
         self.pull_status.setText(f"Downloading {name}…")
         self.pull_status.show()
         self.controller.pull(name)
+
+    def _reveal_api_token(self, shown: bool) -> None:
+        self.api_token_edit.setEchoMode(
+            QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password
+        )
+        self.api_reveal_button.setText("Hide" if shown else "Reveal")
 
     def copy_api_token(self) -> None:
         QGuiApplication.clipboard().setText(self.api_token_edit.text())
@@ -806,6 +854,24 @@ class SettingsPage(QWidget):
             widget.style().unpolish(widget)
             widget.style().polish(widget)
 
+    def _show_model_rejected(self, error: AllmaError) -> None:
+        """A model choice that cannot do its job: said under its field, nothing saved."""
+        role = getattr(error, "role", "chat")
+        key = "ollama_embedding_model" if role == "embedding" else "ollama_model"
+        text = f"{error.message} {error.hint}".strip()
+        label = self.errors.get(key)
+        if label is not None:
+            label.setText(text)
+            label.show()
+            self._mark_invalid(key, True)
+        self.status_label.setText(f"Not saved: {error.message}")
+
+    def _on_checking_models(self, checking: bool) -> None:
+        self._checking_models = checking
+        self._enable_saving()
+        if checking:
+            self.status_label.setText("Checking the model with Ollama…")
+
     def _show_failure(self, error: AllmaError) -> None:
         self.status_label.setText(f"{error.message} {error.hint}".strip())
 
@@ -815,15 +881,22 @@ class SettingsPage(QWidget):
         self._style(self.connection_label, "fieldSuccess" if result.ok else "fieldError")
         self.connection_label.show()
         if result.ok:
-            self._set_models(self.chat_model_box, self.chat_model_box.currentText(), result.models)
             self._set_models(
-                self.embedding_model_box, self.embedding_model_box.currentText(), result.models
+                self.chat_model_box, self.chat_model_box.currentText(), result.chat_models
+            )
+            self._set_models(
+                self.embedding_model_box,
+                self.embedding_model_box.currentText(),
+                result.embedding_models,
             )
 
     def _show_models(self, models: list[ModelInfo]) -> None:
-        names = tuple(m.name for m in models)
-        self._set_models(self.chat_model_box, self.chat_model_box.currentText(), names)
-        self._set_models(self.embedding_model_box, self.embedding_model_box.currentText(), names)
+        # Each picker offers what Ollama says the model can do (/api/show capabilities).
+        chat = tuple(m.name for m in models if m.can_chat)
+        embedding = tuple(m.name for m in models if m.can_embed)
+        self._set_models(self.chat_model_box, self.chat_model_box.currentText(), chat)
+        current = self.embedding_model_box.currentText()
+        self._set_models(self.embedding_model_box, current, embedding)
 
     def _show_pull_progress(self, name: str, status: str, fraction: float) -> None:
         if fraction < 0:
@@ -898,7 +971,9 @@ class SettingsPage(QWidget):
         self._show_store_fields()
 
     def _enable_saving(self) -> None:
-        self.save_button.setEnabled(not (self._restarting or self._library_busy))
+        self.save_button.setEnabled(
+            not (self._restarting or self._library_busy or self._checking_models)
+        )
 
     # --- the vector store ------------------------------------------------------------------
 
@@ -1079,9 +1154,6 @@ class SettingsPage(QWidget):
         self.reembed_label.setVisible(changed and chunks > 0)
 
     # --- helpers ----------------------------------------------------------------------------
-
-    def _model_names(self) -> tuple[str, ...]:
-        return tuple(m.name for m in self.controller.models)
 
     @staticmethod
     def _set_models(box: QComboBox, current: str, names: tuple[str, ...] | list[str]) -> None:

@@ -50,24 +50,44 @@ def require_nonempty_file(path: Path) -> int:
 
 _PLACEHOLDER_TITLE = re.compile(
     r"^(?:none|null|untitled( document)?|title|document\d*|presentation\d*|"
-    r"powerpoint presentation|slide \d+|-+)$|"
+    r"powerpoint presentation|slide \d+|-+|template|new document|word document|"
+    r"click to edit( the)? (master )?title( style)?|(your|insert) title here)$|"
     # An authoring tool's file name stands where the title should ("report_v2.docx").
     r"\.(?:docx?|pdf|indd|pptx?|xlsx?|odt|rtf|txt|tex|dvi|qxd|pages|key|cdr|ai|eps|ps)$",
     re.IGNORECASE,
 )
 
 
+# A title needs a word: "A5.0", "1", "v2" or "§" (metadata left by a tool) say nothing.
+_WORD = re.compile(r"[^\W\d_]{3,}")
+
+
 def clean_title(title: str | None) -> str | None:
-    """A title worth showing, or None for blanks and authoring-tool placeholders."""
+    """A title worth showing, or None for blanks, authoring-tool placeholders and titles
+    without a word in them (a number or a code such as "A5.0"); the file name is shown then."""
     if not title:
         return None
     title = " ".join(title.split())
     for prefix in ("Microsoft Word - ", "Microsoft PowerPoint - "):
         if title.startswith(prefix):
             title = title[len(prefix) :]
-    if not title or _PLACEHOLDER_TITLE.search(title):
+    if not title or _PLACEHOLDER_TITLE.search(title) or not _WORD.search(title):
         return None
     return title[:300]
+
+
+def title_fits_text(title: str, text: str) -> bool:
+    """Whether a metadata title has anything to do with the document's opening ``text``.
+
+    A title of two or more words (of four letters or more) none of which the text uses
+    was left by a template or another document ("Quarterly Report" on a lighthouse
+    manual). Shorter titles are given the benefit of the doubt.
+    """
+    words = {word.lower() for word in re.findall(r"[^\W\d_]{4,}", title)}
+    if len(words) < 2:
+        return True
+    opening = text.lower()
+    return any(word in opening for word in words)
 
 
 def finish_document(

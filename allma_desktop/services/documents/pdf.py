@@ -24,6 +24,7 @@ from allma_desktop.services.documents.files import (
     clean_title,
     finish_document,
     require_nonempty_file,
+    title_fits_text,
 )
 from allma_desktop.services.documents.model import BlockKind, ParsedDocument, TextBlock
 from allma_desktop.services.documents.sniff import require_pdf, require_zip
@@ -300,6 +301,7 @@ def _read_pages(document: Any, path: Path) -> _PagedText:
     metadata = document.metadata or {}
     title = clean_title(metadata.get("title"))
     title_wanted = title is None  # then the first page with text gives one, if it can
+    title_checked = False  # against the first page with text
     blocks: list[_PageBlock] = []
     unreadable_pages: list[str] = []
     for index in range(page_count):
@@ -310,6 +312,11 @@ def _read_pages(document: Any, path: Path) -> _PagedText:
         except _mupdf_errors() as exc:
             unreadable_pages.append(f"page {index + 1}: {_error_detail(exc, path)}")
             continue
+        if title is not None and not title_checked and page_blocks:
+            title_checked = True
+            opening = " ".join(block.text for block in page_blocks)
+            if not title_fits_text(title, opening):
+                title, title_wanted = None, True  # a template's or another file's title
         if title_wanted and page_blocks:
             title_wanted = False
             with contextlib.suppress(*_mupdf_errors()):

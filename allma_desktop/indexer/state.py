@@ -1,0 +1,252 @@
+"""The indexer's durable state in the library's database: its queue and its watched folders.
+
+Blocking SQLite calls: the indexer runs them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import peewee
+from peewee import SqliteDatabase
+
+from allma_desktop.errors import AllmaError
+from allma_desktop.indexer.rules import DEFAULT_IGNORES, IgnoreRules
+from allma_desktop.indexer.scan import KnownFile
+from allma_desktop.services.pathnames import STORED_BYTES_PREFIX, path_from_stored, stored_path
+from allma_desktop.services.storage import (
+    QueuedFile,
+    WatchedFolder,
+    as_utc,
+    execute_sql,
+    translating_store_errors,
+    utc_now,
+)
+
+QueueKind = str  # "index" (a file) or "reembed" (a whole collection)
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    id: int
+    collection_id: int
+    path: str  # "" for a whole-collection job
+    kind: QueueKind = "index"
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class WatchedFolderRecord:
+    id: int
+    collection_id: int
+    path: str
+    ignore: tuple[str, ...]
+    max_file_mb: float | None
+    paused: bool
+    offline: bool
+    last_sync: datetime | None
+
+    @property
+    def rules(self) -> IgnoreRules:
+        return IgnoreRules.of(self.ignore, self.max_file_mb)
+
+    def holds(self, path: str) -> bool:
+        """Whether ``path`` lies inside this folder (or is it)."""
+        return path == self.path or path.startswith(self.path.rstrip(os.sep) + os.sep)
+
+
+class IndexerState:
+    """Reads and writes ``index_queue`` and ``watched_folder``."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    @property
+    def db(self) -> SqliteDatabase:
+        return self._db
+
+    # --- the queue -------------------------------------------------------------------
+
+    @translating_store_errors
+    def queued(self) -> list[QueueItem]:
+        query = QueuedFile.select().order_by(QueuedFile.id)
+        return [
+            QueueItem(row.id, _collection_id(row), row.path, row.kind, bool(row.force))
+            for row in query
+        ]
+
+    @translating_store_errors
+    def enqueue(
+        self,
+        collection_id: int,
+        paths: Sequence[str],
+        *,
+        kind: QueueKind = "index",
+        force: bool = False,
+    ) -> list[QueueItem]:
+        """Add files (in one transaction); a file already queued stays where it is.
+
+        Returns the items added, in order. ``force`` on a file already queued sticks.
+        """
+        added: list[QueueItem] = []
+        now = utc_now()
+        with self._db.atomic():
+            for batch in peewee.chunked(paths, 400):
+                before = _max_id()
+                QueuedFile.insert_many(
+                    [
+                        {
+                            "collection": collection_id,
+                            "path": path,
+                            "kind": kind,
+                            "force": force,
+                            "added_at": now,
+                        }
+                        for path in batch
+                    ]
+                ).on_conflict_ignore().execute()
+                rows = QueuedFile.select().where(QueuedFile.id > before).order_by(QueuedFile.id)
+                added.extend(
+                    QueueItem(row.id, collection_id, row.path, kind, force) for row in rows
+                )
+                if force:
+                    QueuedFile.update(force=True).where(
+                        (QueuedFile.collection == collection_id)
+                        & QueuedFile.path.in_(list(batch))
+                        & (QueuedFile.kind == kind)
+                    ).execute()
+        return added
+
+    @translating_store_errors
+    def dequeue(self, item_ids: Iterable[int]) -> None:
+        ids = list(item_ids)
+        with self._db.atomic():
+            for batch in peewee.chunked(ids, 500):
+                QueuedFile.delete().where(QueuedFile.id.in_(list(batch))).execute()
+
+    @translating_store_errors
+    def clear_queue(self, collection_id: int | None = None) -> None:
+        query = QueuedFile.delete().where(QueuedFile.kind == "index")
+        if collection_id is not None:
+            query = QueuedFile.delete().where(QueuedFile.collection == collection_id)
+        query.execute()
+
+    # --- watched folders -------------------------------------------------------------
+
+    @translating_store_errors
+    def watched(self) -> list[WatchedFolderRecord]:
+        return [_watched_record(row) for row in WatchedFolder.select().order_by(WatchedFolder.path)]
+
+    @translating_store_errors
+    def add_watched(
+        self, collection_id: int, path: str, ignore: Sequence[str] | None, max_file_mb: float | None
+    ) -> WatchedFolderRecord:
+        patterns = list(DEFAULT_IGNORES if ignore is None else ignore)
+        row = WatchedFolder.create(
+            collection=collection_id,
+            path=path,
+            ignore=json.dumps(patterns),
+            max_file_mb=max_file_mb,
+        )
+        return _watched_record(row)
+
+    @translating_store_errors
+    def remove_watched(self, folder_id: int) -> None:
+        WatchedFolder.delete().where(WatchedFolder.id == folder_id).execute()
+
+    @translating_store_errors
+    def update_watched(self, folder_id: int, /, **fields: object) -> WatchedFolderRecord:
+        if "ignore" in fields:
+            fields["ignore"] = json.dumps(list(fields["ignore"]))  # type: ignore[call-overload]
+        WatchedFolder.update(**fields).where(WatchedFolder.id == folder_id).execute()
+        row = WatchedFolder.get_or_none(WatchedFolder.id == folder_id)
+        if row is None:
+            raise AllmaError("That folder is no longer watched.", "Refresh the list.")
+        return _watched_record(row)
+
+    # --- what the library has under a folder -----------------------------------------
+
+    @translating_store_errors
+    def known_files(self, collection_id: int, root: str) -> dict[str, KnownFile]:
+        """The documents of ``collection_id`` inside ``root``, as the scanner compares them."""
+        prefix = root.rstrip(os.sep) + os.sep
+        # A name that is not valid UTF-8 is stored as a file:// URI (pathnames.stored_path):
+        # those rows are read too, and sorted out once decoded.
+        rows = execute_sql(
+            self._db,
+            "SELECT path, size_bytes, mtime, status, updated_at FROM document"
+            " WHERE collection_id = ? AND (substr(path, 1, ?) = ? OR substr(path, 1, ?) = ?)",
+            (collection_id, len(prefix), prefix, len(STORED_BYTES_PREFIX), STORED_BYTES_PREFIX),
+        )
+        known: dict[str, KnownFile] = {}
+        for stored, size, mtime, status, updated_at in rows:
+            path = path_from_stored(stored)
+            if not path.startswith(prefix):
+                continue
+            failed_at = _timestamp(updated_at) if status == "failed" else None
+            known[path] = KnownFile(int(size or 0), float(mtime or 0.0), failed_at)
+        return known
+
+    @translating_store_errors
+    def indexed_as(self, collection_id: int, paths: Sequence[str]) -> dict[str, KnownFile]:
+        """How the library has these files, for those it has ready (as the scanner compares)."""
+        found: dict[str, KnownFile] = {}
+        for batch in peewee.chunked(list(paths), 500):  # SQLite's parameter limit
+            placeholders = ", ".join("?" for _ in batch)
+            rows = execute_sql(
+                self._db,
+                "SELECT path, size_bytes, mtime FROM document WHERE collection_id = ?"
+                f" AND status = 'ready' AND path IN ({placeholders})",
+                (collection_id, *(stored_path(path) for path in batch)),
+            )
+            for path, size, mtime in rows:
+                found[path_from_stored(path)] = KnownFile(int(size or 0), float(mtime or 0.0))
+        return found
+
+    @translating_store_errors
+    def ready_of_size(self, size: int) -> list[tuple[str, int, str, str]]:
+        """(id, collection id, path, content hash) of ready documents of ``size`` bytes:
+        the documents a new file may be the moved self of."""
+        rows = execute_sql(
+            self._db,
+            "SELECT id, collection_id, path, content_hash FROM document"
+            " WHERE size_bytes = ? AND status = 'ready'",
+            (size,),
+        )
+        return [(str(a), int(b), path_from_stored(str(c)), str(d)) for a, b, c, d in rows]
+
+
+def _max_id() -> int:
+    value = QueuedFile.select(peewee.fn.MAX(QueuedFile.id)).scalar()
+    return int(value or 0)
+
+
+def _watched_record(row: WatchedFolder) -> WatchedFolderRecord:
+    try:
+        ignore = tuple(str(p) for p in json.loads(row.ignore or "[]"))
+    except ValueError:
+        ignore = DEFAULT_IGNORES
+    return WatchedFolderRecord(
+        id=row.id,
+        collection_id=_collection_id(row),
+        path=row.path,
+        ignore=ignore,
+        max_file_mb=row.max_file_mb,
+        paused=bool(row.paused),
+        offline=bool(row.offline),
+        last_sync=as_utc(row.last_sync) if row.last_sync is not None else None,
+    )
+
+
+def _collection_id(row: QueuedFile | WatchedFolder) -> int:
+    # The foreign key's raw value, without loading the collection's row.
+    return int(row.__data__["collection"])
+
+
+def _timestamp(stored: object) -> float:
+    moment = stored if isinstance(stored, datetime) else datetime.fromisoformat(str(stored))
+    return moment.replace(tzinfo=UTC).timestamp()
