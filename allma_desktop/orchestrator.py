@@ -241,7 +241,8 @@ class Orchestrator:
         if not backup_due(data_dir):
             return
         counts = self.library.counts()
-        if not counts.documents and not self.conversations.list(limit=1):
+        rows = counts.ready + counts.failed + counts.queued + counts.indexing
+        if not rows and not self.conversations.list(limit=1):
             return
         try:
             make_automatic_backup(self.config.database_path, data_dir)

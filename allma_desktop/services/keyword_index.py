@@ -228,7 +228,7 @@ class KeywordIndex:
                 f" WHERE chunk.chunk_id IN ({placeholders})"
             )
             for chunk_id, text, path, title in execute_sql(self._db, sql, batch):
-                found[chunk_id] = StoredChunk(text, path, title)
+                found[chunk_id] = StoredChunk(text, path_from_stored(path), title)
         return found
 
     @translating_store_errors
