@@ -14,6 +14,7 @@ import json
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from dataclasses import replace
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -311,8 +312,9 @@ async def ask(
     no_docs: bool,
     as_json: bool,
 ) -> int:
-    """Ask a question; the answer streams, then its sources are listed as file and page."""
-    from allma_desktop.events import AnswerDone, ThinkingChunk, TokenChunk
+    """Ask a question; the answer streams, then its sources are listed as file and page,
+    with how many of its sentences their sources support."""
+    from allma_desktop.events import AnswerChecked, AnswerDone, ThinkingChunk, TokenChunk
 
     collection_id = _collection_id(orchestrator, collection_name)
     done: AnswerDone | None = None
@@ -324,6 +326,9 @@ async def ask(
         collection_id=collection_id,
         use_documents=not no_docs,
     ):
+        if isinstance(event, AnswerChecked) and done is not None:
+            done = replace(done, grounding=event.grounding)
+            continue
         if as_json:
             if isinstance(event, AnswerDone):
                 done = event
@@ -346,7 +351,7 @@ async def ask(
             {
                 "answer": done.answer,
                 "thinking": done.thinking,
-                "sources": [_source_json(s) for s in done.sources],
+                "sources": [_source_json(s, done.grounding) for s in done.sources],
                 "conversation_id": done.conversation_id,
                 "message_id": done.message_id,
                 "model": done.model,
@@ -354,6 +359,7 @@ async def ask(
                 "error": {"message": done.error.message, "hint": done.error.hint}
                 if done.error
                 else None,
+                "grounding": done.grounding.as_dict() if done.grounding else None,
             }
         )
     else:
@@ -362,6 +368,10 @@ async def ask(
             click.secho("\nSources:", bold=True)
             for source in done.sources:
                 click.echo(f"  [{source.number}] {_where(source)}")
+        if done.grounding is not None:
+            click.secho(f"\nChecked: {done.grounding.summary}.", dim=True)
+            for sentence in done.grounding.unsupported:
+                click.secho(f"  ? {sentence.text}\n    {sentence.note}", dim=True)
         if done.error is not None:
             _fail(done.error)
     return EXIT_FAILURE if done.error is not None else 0
@@ -379,8 +389,13 @@ def _where(source: Any) -> str:
     return f"{source.path}{page}"
 
 
-def _source_json(source: Any) -> dict[str, object]:
-    return dict(source.as_dict())
+def _source_json(source: Any, grounding: Any = None) -> dict[str, object]:
+    """A source as JSON; in an answer, with how many sentences citing it it supports."""
+    data = dict(source.as_dict())
+    if grounding is not None:
+        supported, checked = grounding.per_source().get(source.number, (0, 0))
+        data.update(checked_sentences=checked, supported_sentences=supported)
+    return data
 
 
 # --- documents and collections --------------------------------------------------
@@ -960,6 +975,29 @@ async def serve(
         await server.serve_until_stopped()
     finally:
         await server.stop()
+    return 0
+
+
+@cli.command()
+@click.option(
+    "--allow-add",
+    "add_roots",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, resolve_path=True, path_type=Path),
+    help="Also offer an add_files tool, for files inside this folder (repeatable).",
+)
+@engine_command
+async def mcp(orchestrator: Any, add_roots: tuple[Path, ...]) -> int:
+    """Serve your library to AI tools (Claude Desktop, VS Code, Cursor) over MCP on stdio.
+
+    An MCP host starts this command itself; see "Use from other apps" in Settings for a
+    ready-made configuration. Tools: search, ask, read_page, list_collections,
+    list_documents; with --allow-add, add_files too (read-only otherwise). Nothing is
+    printed to stdout but the protocol.
+    """
+    from allma_desktop.mcp_server import serve_stdio
+
+    await serve_stdio(orchestrator, add_roots)
     return 0
 
 

@@ -25,6 +25,7 @@ APP_NAME = "allma-desktop"
 SETTINGS_FILE_NAME = "settings.json"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 VECTOR_STORES = ("chroma", "chroma-http", "faiss", "qdrant")
+PROVIDERS = ("ollama", "openai-compatible")  # for chat (LLM_PROVIDER) and for embeddings
 MAX_CONNECT_TIMEOUT = 300.0  # seconds
 MAX_READ_TIMEOUT = 3600.0
 
@@ -66,12 +67,18 @@ class AppConfig:
     context_length: int | None = None  # None: ask the model (/api/show), capped below
     think: bool = True
     system_prompt: str = ""
+    # "Answer only from my documents": when nothing in them is relevant, say so and do
+    # not ask the model at all (by default the model answers from general knowledge,
+    # after a plain notice that the documents had nothing).
+    documents_only: bool = False
     embed_batch_size: int = 32
     # Ollama may be on another machine: give up on an address that does not connect within
     # seconds, but wait minutes for data, since a large model can take that long to load.
     ollama_connect_timeout: float = 5.0
     request_timeout: float = 300.0  # each wait for data from Ollama (OLLAMA_READ_TIMEOUT)
-    ocr: bool = False  # read text-less (scanned) PDFs with tesseract, when it is installed
+    # Read pages without usable text (scans, broken fonts) and pictures with OCR, through
+    # MuPDF's built-in Tesseract and the language data that ships with the app.
+    ocr: bool = True
     # Where vectors live: embedded Chroma (default), a Chroma server, FAISS, or Qdrant.
     vector_store: str = "chroma"
     chroma_host: str = "localhost"
@@ -84,6 +91,15 @@ class AppConfig:
     ollama_headers: dict[str, str] = field(default_factory=dict)
     # Folders the local API may index files from by path (empty: the user's home folder).
     allowed_folders: tuple[str, ...] = ()
+    # Which server answers chat and which embeds: Ollama (above), or any OpenAI-compatible
+    # server (LM Studio, llama.cpp, vLLM, Jan, LocalAI) at its URL up to /v1. The models
+    # are still ollama_model and ollama_embedding_model (LLM_MODEL / EMBEDDING_MODEL).
+    llm_provider: str = "ollama"
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    embedding_provider: str = "ollama"
+    embedding_base_url: str = ""
+    embedding_api_key: str = ""
 
     # --- derived paths -------------------------------------------------------
 
@@ -165,6 +181,31 @@ class AppConfig:
             raise ConfigError("ocr", self.ocr, "true or false")
         self._validate_timeouts()
         self._validate_vector_store()
+        self._validate_providers()
+
+    def _validate_providers(self) -> None:
+        for prefix, provider, url, key in (
+            ("LLM", self.llm_provider, self.llm_base_url, self.llm_api_key),
+            ("EMBEDDING", self.embedding_provider, self.embedding_base_url, self.embedding_api_key),
+        ):
+            if provider not in PROVIDERS:
+                raise ConfigError(f"{prefix}_PROVIDER", provider, ", ".join(PROVIDERS))
+            if provider != "ollama" or url:
+                if not url:
+                    raise ConfigError(
+                        f"{prefix}_BASE_URL",
+                        url,
+                        "the server's URL up to /v1, such as http://localhost:1234/v1 "
+                        "(LM Studio) or http://localhost:8080/v1 (llama.cpp)",
+                    )
+                _check_url(f"{prefix}_BASE_URL", url, example="http://localhost:1234/v1")
+            if any(ch.isspace() for ch in key):
+                raise ConfigError(f"{prefix}_API_KEY", "(hidden)", "a key without spaces, or empty")
+
+    @property
+    def uses_ollama(self) -> bool:
+        """Whether Ollama serves chat or embeddings (its address then matters)."""
+        return "ollama" in (self.llm_provider, self.embedding_provider)
 
     def _validate_timeouts(self) -> None:
         # ``not a < x <= b`` also refuses NaN, which every comparison fails.
@@ -217,6 +258,9 @@ class AppConfig:
 
 
 ENV_VARIABLES: dict[str, str] = {
+    # The models by names that fit any provider; OLLAMA_MODEL & co. set the same and win.
+    "LLM_MODEL": "ollama_model",
+    "EMBEDDING_MODEL": "ollama_embedding_model",
     "OLLAMA_HOST": "ollama_host",
     "OLLAMA_MODEL": "ollama_model",
     "OLLAMA_EMBEDDING_MODEL": "ollama_embedding_model",
@@ -238,6 +282,13 @@ ENV_VARIABLES: dict[str, str] = {
     "OLLAMA_CONNECT_TIMEOUT": "ollama_connect_timeout",
     "OLLAMA_READ_TIMEOUT": "request_timeout",
     "ALLMA_ALLOWED_FOLDERS": "allowed_folders",  # separated by os.pathsep (":" or ";")
+    "ALLMA_DOCUMENTS_ONLY": "documents_only",
+    "LLM_PROVIDER": "llm_provider",
+    "LLM_BASE_URL": "llm_base_url",
+    "LLM_API_KEY": "llm_api_key",
+    "EMBEDDING_PROVIDER": "embedding_provider",
+    "EMBEDDING_BASE_URL": "embedding_base_url",
+    "EMBEDDING_API_KEY": "embedding_api_key",
 }
 
 # Which variable name to blame when a key's value is bad.
@@ -269,14 +320,16 @@ def _parse_value(key: str, value: Any) -> Any:
             return float(value)
         except (TypeError, ValueError):
             raise ConfigError(_variable(key), value, "a number") from None
-    if key in {"hybrid_search", "think", "ocr", "chroma_ssl"}:
+    if key in {"hybrid_search", "think", "ocr", "chroma_ssl", "documents_only"}:
         return _as_bool(key, value)
     if key == "log_level":
         return str(value).upper()
     if key == "ollama_host":
         return _normalise_host(str(value))
-    if key == "vector_store":
+    if key in {"vector_store", "llm_provider", "embedding_provider"}:
         return str(value).strip().lower()
+    if key in {"llm_base_url", "embedding_base_url"}:
+        return str(value).strip().rstrip("/")
     if key == "qdrant_url":
         return str(value).strip().rstrip("/")
     if key == "ollama_headers":

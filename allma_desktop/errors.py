@@ -69,13 +69,20 @@ class OllamaError(AllmaError):
     code = "ollama_error"
 
 
+# The same kinds serve other model servers (an OpenAI-compatible one: LM Studio,
+# llama.cpp, vLLM): ``server`` names it in the message and ``hint`` fits it.
+
+
 class OllamaUnreachable(OllamaError):
     code = "ollama_unreachable"
 
-    def __init__(self, host: str, detail: str = "") -> None:
+    def __init__(
+        self, host: str, detail: str = "", *, server: str = "Ollama", hint: str | None = None
+    ) -> None:
         super().__init__(
-            f"Ollama is not reachable at {host}." + (f" ({detail})" if detail else ""),
-            "Start it with `ollama serve` (install it from ollama.com if needed), "
+            f"{server} is not reachable at {host}." + (f" ({detail})" if detail else ""),
+            hint
+            or "Start it with `ollama serve` (install it from ollama.com if needed), "
             "or set OLLAMA_HOST / the address in Settings to where it runs.",
         )
         self.host = host
@@ -84,9 +91,9 @@ class OllamaUnreachable(OllamaError):
 class OllamaTimeout(OllamaError):
     code = "ollama_timeout"
 
-    def __init__(self, host: str, seconds: float) -> None:
+    def __init__(self, host: str, seconds: float, *, server: str = "Ollama") -> None:
         super().__init__(
-            f"Ollama at {host} did not answer within {seconds:g} s.",
+            f"{server} at {host} did not answer within {seconds:g} s.",
             "The model may still be loading or the machine is busy; try again, "
             "or raise the timeout in Settings.",
         )
@@ -96,10 +103,13 @@ class OllamaTimeout(OllamaError):
 class ModelMissing(OllamaError):
     code = "model_missing"
 
-    def __init__(self, model: str, role: str = "chat") -> None:
+    def __init__(
+        self, model: str, role: str = "chat", *, server: str = "Ollama", hint: str | None = None
+    ) -> None:
         super().__init__(
-            f"The {role} model '{model}' is not available in Ollama.",
-            f"Pull it with `allma pull {model}` (or `ollama pull {model}`), "
+            f"The {role} model '{model}' is not available in {server}.",
+            hint
+            or f"Pull it with `allma pull {model}` (or `ollama pull {model}`), "
             "or pick another model in Settings.",
         )
         self.model = model
@@ -131,6 +141,21 @@ class WrongModelKind(OllamaError):
         super().__init__(message, hint)
         self.model = model
         self.role = role
+
+
+class NeedsOllama(AllmaError):
+    """A feature only Ollama has (downloading models), asked of another model server."""
+
+    code = "needs_ollama"
+
+    def __init__(self, feature: str, server: str) -> None:
+        super().__init__(
+            f"{feature} needs Ollama; the model server at {server} manages its own models.",
+            "Load or download the model in that server's own app or command, then pick it "
+            "in Settings; or set LLM_PROVIDER=ollama to use Ollama.",
+        )
+        self.feature = feature
+        self.server = server
 
 
 class StreamInterrupted(OllamaError):
@@ -346,14 +371,74 @@ class CorruptDocument(DocumentError):
 
 
 class NoTextLayer(DocumentError):
+    """No page gave text, and OCR was off (the subclasses say why else)."""
+
     code = "no_text"
-    reason = "no text layer (scanned?)"
+    reason = "no text layer"
 
     def __init__(self, path: Path | str) -> None:
         super().__init__(
             path,
-            "has no text layer (scanned?)",
-            "Run it through OCR (or enable OCR in Settings when tesseract is installed).",
+            "has no text layer, and OCR (which reads scanned pages and pictures) is off",
+            "Turn on OCR in Settings and add it again.",
+        )
+
+
+class NoTextEvenWithOcr(NoTextLayer):
+    """OCR read every page that had no text and found nothing either."""
+
+    reason = "no text found even with OCR"
+
+    def __init__(self, path: Path | str) -> None:
+        DocumentError.__init__(
+            self,
+            path,
+            "no text found even with OCR (blank or pictures only)",
+            "Check that the file is the one you meant; a photo of text needs to be sharp "
+            "and upright to be read.",
+        )
+
+
+class BrokenFontEncoding(NoTextLayer):
+    """The text layer is there but undecodable (fonts without a Unicode mapping)."""
+
+    reason = "broken font encoding"
+
+    def __init__(self, path: Path | str) -> None:
+        DocumentError.__init__(
+            self,
+            path,
+            "its text uses a broken font encoding; read it with OCR (on by default)",
+            "Turn OCR back on in Settings and add it again.",
+        )
+
+
+class PictureNeedsOcr(NoTextLayer):
+    """A picture (PNG, JPEG, TIFF, ...) with OCR turned off."""
+
+    reason = "a picture, and OCR is off"
+
+    def __init__(self, path: Path | str) -> None:
+        DocumentError.__init__(
+            self,
+            path,
+            "is a picture, and OCR (which reads the text in pictures) is off",
+            "Turn on OCR in Settings and add it again.",
+        )
+
+
+class OcrDataMissing(NoTextLayer):
+    """OCR is on, but the language data it needs cannot be found."""
+
+    reason = "OCR language data missing"
+
+    def __init__(self, path: Path | str) -> None:
+        DocumentError.__init__(
+            self,
+            path,
+            "has no text layer, and OCR cannot read it: its language data is missing",
+            "Reinstall Allma Desktop (the data comes with it), or set ALLMA_TESSDATA to a "
+            "folder of Tesseract .traineddata files.",
         )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from allma_desktop.errors import AllmaError
+from allma_desktop.services.grounding import GroundingReport
 
 FileStatus = Literal["indexed", "unchanged", "failed", "skipped"]
 
@@ -29,6 +30,7 @@ class Source:
     heading_path: tuple[str, ...] = ()
     char_start: int = 0
     char_end: int = 0
+    ocr: bool = False  # its page was read by OCR (a scan or a picture)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -41,6 +43,7 @@ class Source:
             "document_id": self.document_id,
             "chunk_id": self.chunk_id,
             "heading_path": list(self.heading_path),
+            "ocr": self.ocr,
         }
 
 
@@ -65,6 +68,16 @@ class FileParsed:
     path: str
     pages: int | None
     chunks: int
+
+
+@dataclass(frozen=True)
+class PageRecognised:
+    """OCR is about to read one page of a file (a scan, a picture): reading it takes a
+    second or two, so long scans show their progress page by page."""
+
+    path: str
+    page: int  # 1-based
+    pages: int  # the file's page count
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,7 @@ class IngestFinished:
 IngestEvent = (
     IngestStarted
     | FileStarted
+    | PageRecognised
     | FileParsed
     | EmbedProgress
     | FileFinished
@@ -168,6 +182,21 @@ class AnswerDone:
     duration_ms: float | None = None
     model: str = ""
     stats: dict[str, float] = field(default_factory=dict)
+    # The check against the sources: None on the event itself (the check runs after it,
+    # see ``AnswerChecked``); front ends that answer once (CLI, API) fill it in.
+    grounding: GroundingReport | None = None
 
 
-ChatEvent = ChatStarted | SourcesFound | ThinkingChunk | TokenChunk | AnswerDone
+@dataclass(frozen=True)
+class AnswerChecked:
+    """After ``AnswerDone``: the answer checked sentence by sentence against its sources.
+
+    Not sent when there was nothing to check (no answer, or no sources).
+    """
+
+    conversation_id: int
+    message_id: int
+    grounding: GroundingReport
+
+
+ChatEvent = ChatStarted | SourcesFound | ThinkingChunk | TokenChunk | AnswerDone | AnswerChecked

@@ -32,6 +32,7 @@ from allma_desktop.errors import (
     VectorStoreDamaged,
 )
 from allma_desktop.events import (
+    AnswerChecked,
     AnswerDone,
     ChatEvent,
     ChatStarted,
@@ -61,16 +62,26 @@ from allma_desktop.services.doctor import Doctor, DoctorReport, Problem
 from allma_desktop.services.documents.parse_worker import ParseWorker
 from allma_desktop.services.documents.service import DocumentService
 from allma_desktop.services.engine_lock import EngineLock
+from allma_desktop.services.grounding import check_answer
 from allma_desktop.services.keyword_index import KeywordIndex
-from allma_desktop.services.library import CollectionRecord, DocumentRecord, LibraryService
+from allma_desktop.services.library import (
+    CollectionRecord,
+    DocumentRecord,
+    LibraryService,
+    text_of_chunks,
+)
 from allma_desktop.services.llm import (
+    LLMService,
     ModelDetails,
     ModelInfo,
     OllamaHealth,
-    OllamaService,
     PullProgress,
 )
+from allma_desktop.services.model_servers import create_llm_service
 from allma_desktop.services.prompting import (
+    GENERAL_KNOWLEDGE_NOTE,
+    NO_DOCUMENTS_NOTICE,
+    NOTHING_FOUND_NOTICE,
     build_messages,
     chat_options,
     cited_sources,
@@ -175,7 +186,7 @@ class Orchestrator:
 
     def __init__(self, config: AppConfig, store: VectorStore | None = None) -> None:
         self.config = config
-        self.llm = OllamaService.from_config(config)
+        self.llm: LLMService = create_llm_service(config)
         self.documents = DocumentService(
             chunk_size=config.chunk_size, chunk_overlap=config.chunk_overlap
         )
@@ -329,6 +340,20 @@ class Orchestrator:
 
     def list_documents(self, collection_id: int | None = None) -> list[DocumentRecord]:
         return self.library.list_documents(collection_id=collection_id)
+
+    def document(self, document_id: str) -> DocumentRecord:
+        return self.library.get_document(document_id)
+
+    async def document_text(self, document_id: str, page: int | None = None) -> str:
+        """The stored text of a document, or of one of its pages, from its chunk texts.
+
+        Read from SQLite, so the file need not be on disk. ``page`` is 1-based; a
+        document without pages (Markdown, text) is one page.
+        """
+        chunks = await asyncio.to_thread(self.library.chunk_texts, document_id)
+        if page is not None:
+            chunks = [c for c in chunks if (c.page or 1) == page]
+        return text_of_chunks(chunks)
 
     async def remove_document(self, document_id: str) -> DocumentRecord:
         record = self.library.delete_document(document_id)  # records the vectors to delete
@@ -548,60 +573,80 @@ class Orchestrator:
         answer_parts: list[str] = []
         thinking_parts: list[str] = []
         sources: list[Source] = []
+        source_texts: dict[str, str] = {}
         started = time.monotonic()
         done_delta_tokens: tuple[int | None, int | None] = (None, None)
         error: AllmaError | None = None
         interrupted = False
         try:
-            context_tokens, supports_thinking, small_model = await self._model_context(chat_model)
+            library_empty = False
             if wants_documents:
                 collection = self.collection(collection_ref)
-                if collection.chunk_count > 0:
+                library_empty = collection.chunk_count == 0
+                if not library_empty:
                     sources = await self.search(text, collection.id)
-            source_texts = await asyncio.to_thread(self._source_texts, sources)
-            history = conversations.history_for_prompt(
-                history_source,
-                budget_tokens=context_tokens // 3,
-                exclude_message_ids={user_message.id, answer_message.id},
-            )
-            messages, sources = build_messages(
-                text,
-                sources,
-                source_texts,
-                history,
-                context_tokens=context_tokens,
-                system_prompt=self.config.system_prompt,
-                retrieval_used=wants_documents,
-                small_model=small_model,
-            )
-            yield SourcesFound(tuple(sources))
-            think = True if (self.config.think and supports_thinking) else None
-            options = chat_options(context_tokens, self.config.temperature, small_model=small_model)
-            last_save = time.monotonic()
-            stream = self.llm.chat_stream(chat_model, messages, think=think, options=options)
-            try:
-                async for delta in stream:
-                    if delta.thinking:
-                        thinking_parts.append(delta.thinking)
-                        yield ThinkingChunk(delta.thinking)
-                    if delta.content:
-                        answer_parts.append(delta.content)
-                        yield TokenChunk(delta.content)
-                    if delta.done:
-                        done_delta_tokens = (delta.prompt_tokens, delta.completion_tokens)
-                    if cancel.cancelled:
-                        interrupted = True
-                        break
-                    if time.monotonic() - last_save > PARTIAL_SAVE_INTERVAL:
-                        last_save = time.monotonic()
-                        await asyncio.to_thread(
-                            conversations.update_message,
-                            answer_message.id,
-                            content="".join(answer_parts),
-                            thinking="".join(thinking_parts),
-                        )
-            finally:
-                await stream.aclose()
+            if wants_documents and not sources and self.config.documents_only:
+                # "Answer only from my documents": the model is not asked at all.
+                yield SourcesFound(())
+                notice = NO_DOCUMENTS_NOTICE if library_empty else NOTHING_FOUND_NOTICE
+                answer_parts.append(notice)
+                yield TokenChunk(notice)
+            else:
+                context_tokens, supports_thinking, small_model = await self._model_context(
+                    chat_model
+                )
+                source_texts = await asyncio.to_thread(self._source_texts, sources)
+                history = conversations.history_for_prompt(
+                    history_source,
+                    budget_tokens=context_tokens // 3,
+                    exclude_message_ids={user_message.id, answer_message.id},
+                )
+                messages, sources = build_messages(
+                    text,
+                    sources,
+                    source_texts,
+                    history,
+                    context_tokens=context_tokens,
+                    system_prompt=self.config.system_prompt,
+                    retrieval_used=wants_documents,
+                    small_model=small_model,
+                )
+                yield SourcesFound(tuple(sources))
+                if wants_documents and not sources:
+                    # Said by the app, plainly, before the model's own text.
+                    notice = NO_DOCUMENTS_NOTICE if library_empty else NOTHING_FOUND_NOTICE
+                    notice = f"{notice} {GENERAL_KNOWLEDGE_NOTE}\n\n"
+                    answer_parts.append(notice)
+                    yield TokenChunk(notice)
+                think = True if (self.config.think and supports_thinking) else None
+                options = chat_options(
+                    context_tokens, self.config.temperature, small_model=small_model
+                )
+                last_save = time.monotonic()
+                stream = self.llm.chat_stream(chat_model, messages, think=think, options=options)
+                try:
+                    async for delta in stream:
+                        if delta.thinking:
+                            thinking_parts.append(delta.thinking)
+                            yield ThinkingChunk(delta.thinking)
+                        if delta.content:
+                            answer_parts.append(delta.content)
+                            yield TokenChunk(delta.content)
+                        if delta.done:
+                            done_delta_tokens = (delta.prompt_tokens, delta.completion_tokens)
+                        if cancel.cancelled:
+                            interrupted = True
+                            break
+                        if time.monotonic() - last_save > PARTIAL_SAVE_INTERVAL:
+                            last_save = time.monotonic()
+                            await asyncio.to_thread(
+                                conversations.update_message,
+                                answer_message.id,
+                                content="".join(answer_parts),
+                                thinking="".join(thinking_parts),
+                            )
+                finally:
+                    await stream.aclose()
         except AllmaError as exc:
             error = exc
             interrupted = True
@@ -639,6 +684,20 @@ class Orchestrator:
             duration_ms=duration_ms,
             model=chat_model,
         )
+        if answer.strip() and sources:
+            # After the answer is out, so the check never holds up its last words.
+            passages = {s.number: source_texts.get(s.chunk_id, s.snippet) for s in sources}
+            try:
+                report = await asyncio.to_thread(check_answer, answer, passages)
+            except Exception:  # the answer stands without its check; never fail it after the fact
+                log.exception("checking answer %d against its sources failed", answer_message.id)
+                return
+            if report.checked or report.unsupported_numbers:
+                try:
+                    await asyncio.to_thread(conversations.set_grounding, answer_message.id, report)
+                except AllmaError:
+                    log.warning("could not store the check of answer %d", answer_message.id)
+                yield AnswerChecked(conversation.id, answer_message.id, report)
 
     def _save_answer(
         self,
@@ -662,6 +721,10 @@ class Orchestrator:
             completion_tokens=completion_tokens,
             duration_ms=duration_ms,
         )
+
+    async def source_texts(self, sources: Sequence[Source]) -> dict[str, str]:
+        """Each source's whole passage, by chunk id (a ``Source.snippet`` is cut for display)."""
+        return await asyncio.to_thread(self._source_texts, sources)
 
     def _source_texts(self, sources: Sequence[Source]) -> dict[str, str]:
         """Full chunk texts for the prompt (snippets are cut for display)."""
@@ -839,6 +902,7 @@ def _source_record(source: Source) -> SourceRecord:
         page=source.page,
         score=source.score,
         snippet=source.snippet,
+        ocr=source.ocr,
     )
 
 

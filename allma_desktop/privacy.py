@@ -1,8 +1,9 @@
 """Telling the user when their text leaves this computer.
 
-Everything stays local except what Ollama needs: the text of added documents (to
-embed it), questions, and the excerpts sent with them. When ``OLLAMA_HOST`` points
-at another machine that is worth saying once, per host. The CLI prints
+Everything stays local except what the model servers need: the text of added documents
+(to embed it), questions, and the excerpts sent with them. When ``OLLAMA_HOST`` (or an
+OpenAI-compatible server's URL) points at another machine that is worth saying once,
+per host. The CLI prints
 ``remote_host_notice`` to stderr; the GUI shows it in a dialog. Both call
 ``acknowledge_remote_host`` afterwards, which remembers the host in a small JSON
 file in the config folder so the notice is not repeated.
@@ -53,33 +54,56 @@ def acknowledged_hosts_path(config_dir: Path | None = None) -> Path:
     return (config_dir or default_config_dir()) / ACKNOWLEDGED_HOSTS_FILE_NAME
 
 
+def model_server_hosts(config: AppConfig) -> list[tuple[str, str]]:
+    """(name, URL) of each model server ``config`` sends text to: Ollama when it serves chat
+    or embeddings, and the OpenAI-compatible server(s) it names."""
+    hosts: list[tuple[str, str]] = []
+    if config.uses_ollama:
+        hosts.append(("Ollama", config.ollama_host))
+    for provider, url in (
+        (config.llm_provider, config.llm_base_url),
+        (config.embedding_provider, config.embedding_base_url),
+    ):
+        if provider != "ollama" and url and ("The model server", url) not in hosts:
+            hosts.append(("The model server", url))
+    return hosts
+
+
+def _remote_hosts(config: AppConfig) -> list[tuple[str, str]]:
+    return [
+        (name, url) for name, url in model_server_hosts(config) if not is_local_ollama_host(url)
+    ]
+
+
 def remote_host_notice(config: AppConfig, *, config_dir: Path | None = None) -> str | None:
-    """The notice to show, or None when Ollama is local or the user was already told."""
-    host = config.ollama_host
-    if is_local_ollama_host(host):
-        return None
-    if remote_host_key(host) in _read_acknowledged(acknowledged_hosts_path(config_dir)):
-        return None
-    return (
-        f"Ollama runs at {host}, which is not this computer. The text of the documents "
-        "you add (to index them), your questions and the document excerpts used to answer "
-        "them are sent to that host. Your files, the index and your conversations stay "
-        "on this computer."
-    )
+    """The notice to show, or None when the model servers are local or the user was told."""
+    told = _read_acknowledged(acknowledged_hosts_path(config_dir))
+    for name, host in _remote_hosts(config):
+        if remote_host_key(host) in told:
+            continue
+        runs = "runs" if name == "Ollama" else "is"
+        return (
+            f"{name} {runs} at {host}, which is not this computer. The text of the documents "
+            "you add (to index them), your questions and the document excerpts used to answer "
+            "them are sent to that host. Your files, the index and your conversations stay "
+            "on this computer."
+        )
+    return None
 
 
 def acknowledge_remote_host(config: AppConfig, *, config_dir: Path | None = None) -> None:
-    """Remember that the user was told about this host; best effort, never raises."""
-    if is_local_ollama_host(config.ollama_host):
+    """Remember that the user was told about these hosts; best effort, never raises."""
+    remote = _remote_hosts(config)
+    if not remote:
         return
     path = acknowledged_hosts_path(config_dir)
     hosts = _read_acknowledged(path)
-    hosts.add(remote_host_key(config.ollama_host))
+    hosts.update(remote_host_key(url) for _, url in remote)
     try:
         _write_private_json(path, {"acknowledged_hosts": sorted(hosts)})
     except OSError as error:
         # Not fatal: the worst outcome is being told again next time.
-        log.warning("Cannot remember the remote Ollama host in %s: %s", path, error)
+        log.warning("Cannot remember the remote model server in %s: %s", path, error)
 
 
 def _read_acknowledged(path: Path) -> set[str]:
@@ -115,6 +139,7 @@ __all__ = [
     "acknowledge_remote_host",
     "acknowledged_hosts_path",
     "is_local_ollama_host",
+    "model_server_hosts",
     "remote_host_key",
     "remote_host_notice",
 ]

@@ -1,8 +1,10 @@
 """``--version``, ``--self-test`` and ``--measure-startup``: checks a packaged build runs.
 
 The self-test is headless and needs neither Ollama nor the user's library: in a
-temporary data folder it ingests the bundled sample documents (a PDF and a Markdown
-note), searches them, and checks both databases. Ollama's embedding model is replaced
+temporary data folder it ingests the bundled sample documents (a PDF, a Markdown
+note and a scanned page that only OCR can read, with no ``tesseract`` program on PATH:
+MuPDF's built-in engine and the bundled language data do it), searches them, and
+checks both databases. Ollama's embedding model is replaced
 by a small hashing embedder (word counts folded into a fixed-size vector), so the real
 parse -> chunk -> vector store -> keyword index -> retrieval path runs end to end and
 no network is touched. It prints one line and returns 0 (passed) or 1 (failed).
@@ -39,11 +41,13 @@ if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator
 
 VERSION_TEXT = f"Allma Desktop {__version__}"
-SAMPLE_FILES = ("allma-sample.pdf", "allma-sample.md")
+SAMPLE_FILES = ("allma-sample.pdf", "allma-sample.md", "allma-sample-scan.pdf")
+SCANNED_SAMPLE = "allma-sample-scan.pdf"  # its passage must come back marked as OCR'd
 # (query, file the best passage must come from, page it must be on; None: no page)
 SEARCHES = (
     ("When does the lighthouse keeper log the tide?", "allma-sample.pdf", 2),
     ("what does sourdough need", "allma-sample.md", None),
+    ("When does the ferry to the island leave the harbour?", SCANNED_SAMPLE, 1),
 )
 EMBEDDING_DIMENSIONS = 256
 UNREACHABLE_OLLAMA = "http://127.0.0.1:9"  # discard port: any real Ollama call fails fast
@@ -135,10 +139,13 @@ async def _check_library(folder: Path) -> list[str]:
     documents = folder / "documents"
     documents.mkdir()
     samples = [shutil.copy2(resource_path("samples", name), documents) for name in SAMPLE_FILES]
-    config = AppConfig(data_dir=folder / "data", ollama_host=UNREACHABLE_OLLAMA)
+    config = AppConfig(data_dir=folder / "data", ollama_host=UNREACHABLE_OLLAMA, ocr=True)
     orchestrator = Orchestrator(config)
     _use_offline_embeddings(orchestrator)
     await orchestrator.open()
+    # The parse worker starts with the first file and inherits this PATH: no tesseract.
+    saved_path = os.environ.get("PATH")
+    os.environ["PATH"] = _path_without_tesseract(saved_path or "")
     try:
         finished: IngestFinished | None = None
         async for event in orchestrator.ingest(samples):
@@ -158,7 +165,22 @@ async def _check_library(folder: Path) -> list[str]:
             raise SelfTestFailure(f"the doctor found problems: {problems}")
         return steps
     finally:
+        if saved_path is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = saved_path
         await orchestrator.close()
+
+
+def _path_without_tesseract(path: str) -> str:
+    """``path`` without the folders that hold a ``tesseract`` program: OCR must not need one."""
+    names = ("tesseract", "tesseract.exe")
+    kept = [
+        folder
+        for folder in path.split(os.pathsep)
+        if folder and not any((Path(folder) / name).exists() for name in names)
+    ]
+    return os.pathsep.join(kept)
 
 
 async def _check_search(
@@ -171,6 +193,10 @@ async def _check_search(
     where = Path(best.path).name + (f" page {best.page}" if best.page is not None else "")
     if Path(best.path).name != expected_file or best.page != expected_page:
         raise SelfTestFailure(f"{query!r} found {where}, expected {expected_file}")
+    if expected_file == SCANNED_SAMPLE:
+        if not best.ocr:
+            raise SelfTestFailure(f"{where} was found but not marked as read by OCR")
+        return f"search found {where} (read by OCR)"
     return f"search found {where}"
 
 

@@ -4,7 +4,7 @@ Runs the real orchestrator against the Ollama-protocol test server (embeddings
 answer at once), in a temporary data folder, and prints per-file outcomes, the
 counts by status and reason, and the time taken.
 
-    python -m bench.ingest_corpus [FOLDER ...] [--markdown docs/robustness.md]
+    python -m bench.ingest_corpus [FOLDER ...] [--markdown docs/robustness.md] [--no-ocr]
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from tests.ollama_server import OllamaTestServer
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
-async def ingest(paths: list[Path], data_dir: Path, host: str) -> tuple[IngestFinished, float]:
-    config = AppConfig.from_mapping({"ollama_host": host, "data_dir": str(data_dir)})
+async def ingest(
+    paths: list[Path], data_dir: Path, host: str, ocr: bool = True
+) -> tuple[IngestFinished, float]:
+    config = AppConfig.from_mapping({"ollama_host": host, "data_dir": str(data_dir), "ocr": ocr})
     orchestrator = Orchestrator(config)
     await orchestrator.open()
     started = time.perf_counter()
@@ -88,9 +90,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("folders", nargs="*", type=Path, default=[DEFAULT_CORPUS])
     parser.add_argument("--markdown", type=Path, help="Also write the results as Markdown here.")
+    parser.add_argument("--no-ocr", action="store_true", help="Turn OCR off (it is on by default).")
     args = parser.parse_args()
     with OllamaTestServer() as server, tempfile.TemporaryDirectory() as data:
-        finished, seconds = asyncio.run(ingest(args.folders, Path(data), server.url))
+        finished, seconds = asyncio.run(
+            ingest(args.folders, Path(data), server.url, ocr=not args.no_ocr)
+        )
     print()
     for outcome, count in sorted(summarise(finished).items()):
         print(f"{count:>4}  {outcome}")

@@ -40,6 +40,7 @@ from tests.sample_docs import PDF_QUESTION, make_sample_library  # noqa: E402
 WINDOW_SIZE = tuple(
     int(n) for n in os.environ.get("ALLMA_SHOT_SIZE", "1240x800").lower().split("x", 1)
 )
+READER_WINDOW_SIZE = (1600, 900)
 
 RICH_ANSWER = """Here is how the **lamp maintenance** schedule works, from the manual [1]:
 
@@ -169,11 +170,14 @@ async def capture_chat(app: QApplication, config: AppConfig, data: Path, out: Pa
     view.submit()
     await finished
     await settle(app)
-    answer = [m for m in view.messages if m.role == "assistant"][-1]
-    if answer.sources.chips:
-        answer.sources.chips[0].click()
+    cited_conversation = view.conversation_id
+    await show_reader(app, window)
+    save(window, out, "reader-cited-answer")
+    window.reader.close_reader()
+    window.resize(*WINDOW_SIZE)
     await settle(app)
     save(window, out, "chat-cited-answer")
+    window.cited_conversation = cited_conversation  # type: ignore[attr-defined]
 
     window.open_conversation(demo.id)
     await settle(app, 0.5)
@@ -183,6 +187,19 @@ async def capture_chat(app: QApplication, config: AppConfig, data: Path, out: Pa
     await settle(app)
     save(window, out, "chat-empty")
     return window
+
+
+async def show_reader(app: QApplication, window: MainWindow) -> None:
+    """Click the last answer's first source chip and wait for the reader's page."""
+    window.resize(*READER_WINDOW_SIZE)  # room for the chat and a readable page side by side
+    await settle(app)
+    answer = [m for m in window.chat_view.messages if m.role == "assistant"][-1]
+    window.reader.canvas.clear()
+    if answer.sources.chips:
+        answer.sources.chips[0].click()
+    reader = window.reader
+    await wait_until(lambda: reader.canvas.image is not None and not reader.resizing)
+    await settle(app, 0.5)
 
 
 async def capture_first_run(app: QApplication, data: Path, out: Path) -> None:
@@ -316,6 +333,12 @@ async def capture_all(app: QApplication, out: Path) -> None:
         window.open_conversation(window.conversations.model.conversation_id(0) or 0)
         await settle(app, 0.5)
         save(window, out, "chat-dark")
+        window.open_conversation(window.cited_conversation)  # type: ignore[attr-defined]
+        await settle(app, 0.5)
+        await show_reader(app, window)
+        save(window, out, "reader-dark")
+        window.reader.close_reader()
+        window.resize(*WINDOW_SIZE)
         await close_window(window)
 
         apply_theme(app, "light")

@@ -2,7 +2,8 @@
 
 ``python packaging/make_samples.py`` regenerates ``allma_desktop/resources/samples/``:
 a two-page PDF (page 2 holds the passage the self-test searches for, so a correct
-result also proves the page number survived) and a short Markdown note.
+result also proves the page number survived), a short Markdown note, and a scanned page
+(a PDF holding only a picture of text, which only OCR can read).
 """
 
 # mypy: disable-error-code="no-untyped-call"
@@ -22,6 +23,11 @@ PDF_PAGES = (
     "Harbour notes\n\n"
     "The lighthouse keeper logs the tide twice a day, at dawn and at dusk.\n"
     "A green lantern marks the northern pier; a red one marks the southern pier.",
+)
+SCAN_TEXT = (
+    "Ferry timetable\n\n"
+    "The ferry to the island leaves the harbour at noon on Sundays.\n"
+    "Bicycles travel free; dogs must stay on a lead."
 )
 MARKDOWN = """# Allma sample note
 
@@ -43,7 +49,20 @@ def write_samples(folder: Path) -> list[Path]:
     document.close()
     markdown_path = folder / "allma-sample.md"
     markdown_path.write_text(MARKDOWN, encoding="utf-8")
-    return [pdf_path, markdown_path]
+    return [pdf_path, markdown_path, write_scan(folder / "allma-sample-scan.pdf")]
+
+
+def write_scan(path: Path) -> Path:
+    """A one-page PDF whose only content is a grey picture of ``SCAN_TEXT`` (150 dpi)."""
+    source = pymupdf.open()
+    source.new_page().insert_text((72, 90), SCAN_TEXT, fontsize=14)
+    picture = source[0].get_pixmap(dpi=150, colorspace=pymupdf.csGRAY)
+    document = pymupdf.open()
+    page = document.new_page()
+    page.insert_image(page.rect, pixmap=picture)
+    document.set_metadata({"title": "Ferry timetable (scanned)", "creationDate": "", "modDate": ""})
+    document.save(str(path), garbage=4, deflate=True, no_new_id=True)
+    return path
 
 
 if __name__ == "__main__":

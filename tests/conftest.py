@@ -53,6 +53,22 @@ TEST_HOME = _use_a_home_of_our_own()
 os.environ.setdefault(IN_PROCESS_ENV, "1")
 
 
+OPT_IN_MARKERS = ("real_llama_server",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out opt-in tests (a real inference server) unless ``-m`` names their marker."""
+    asked = str(config.getoption("markexpr") or "")
+    skipped = [m for m in OPT_IN_MARKERS if m not in asked]
+    kept, deselected = [], []
+    for item in items:
+        opt_in = any(item.get_closest_marker(marker) for marker in skipped)
+        (deselected if opt_in else kept).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
 @pytest.fixture
 def ollama_server() -> Iterator[OllamaTestServer]:
     """An Ollama-protocol server on loopback with the default models, stopped afterwards."""

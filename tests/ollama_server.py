@@ -334,6 +334,7 @@ class Faults:
     error_after: int | None = None
     missing_models: set[str] = field(default_factory=set)  # gone, as if removed after listing
     embed_delay: float = 0.0  # seconds before answering /api/embed
+    pull_step_delay: float = 0.0  # seconds between the progress lines of /api/pull
 
 
 @dataclass
@@ -604,6 +605,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._start_stream()
             for status in self._pull_progress(model):
                 self._send_line(status)
+                self._wait(self.faults.pull_step_delay)
         self.app._install(model)
         if streaming:
             self._send_line({"status": "success"})

@@ -571,7 +571,8 @@ def test_registry_finds_file_types_by_extension_in_any_case() -> None:
     assert registry.file_type_for(Path("book.epub")) == "epub"
     assert registry.file_type_for(Path("notes.markdown")) == "markdown"
     assert registry.file_type_for(Path("main.rs")) == "code"
-    assert registry.file_type_for(Path("photo.jpg")) is None
+    assert registry.file_type_for(Path("photo.JPG")) == "image"
+    assert registry.file_type_for(Path("movie.mkv")) is None
     assert {".pdf", ".docx", ".md", ".txt", ".html"} <= registry.supported_extensions()
 
 
@@ -633,7 +634,7 @@ def test_skip_reason_names_hidden_unsupported_and_odd_files(
     assert service.skip_reason(tmp_path / "notes.txt") is None
     assert service.skip_reason(tmp_path / ".hidden.txt") == "hidden file"
     assert service.skip_reason(tmp_path / "~$report.docx") == "temporary Office file"
-    assert service.skip_reason(tmp_path / "photo.jpg") == "unsupported file type '.jpg'"
+    assert service.skip_reason(tmp_path / "movie.mkv") == "unsupported file type '.mkv'"
     assert service.skip_reason(tmp_path / "folder.md") == "not a regular file"
     assert service.is_supported(tmp_path / "x.DOCX")
     assert not service.is_supported(tmp_path / "Makefile")

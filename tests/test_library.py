@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from allma_desktop.errors import AllmaError, DiskFull, NotFound
 from allma_desktop.services import storage
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 from allma_desktop.services.library import DocumentRecord, LibraryService
-from allma_desktop.services.storage import ChunkText
+from allma_desktop.services.storage import ChunkText, OcrChunk
 
 
 @pytest.fixture
@@ -167,6 +168,40 @@ def test_chunk_texts_rebuild_the_committed_chunks(library: LibraryService) -> No
         document.id, chunks=chunks, collection_key=collection.key, metadata=_metadata()
     )
     assert library.chunk_texts(document.id) == chunks
+
+
+def test_chunks_read_by_ocr_keep_their_mark_until_the_document_goes(
+    library: LibraryService,
+) -> None:
+    collection = library.default_collection()
+    document = library.start_document(collection.id, "/docs/scan.pdf")
+    typed, scanned = _chunks(document, ["Typed page.", "Scanned page."])
+    chunks = [typed, dataclasses.replace(scanned, ocr=True)]
+    library.commit_document(
+        document.id, chunks=chunks, collection_key=collection.key, metadata=_metadata()
+    )
+
+    assert library.chunk_texts(document.id) == chunks
+    assert library.ocr_chunk_ids(document.id) == {scanned.chunk_id}
+    library.delete_document(document.id)
+    assert OcrChunk.select().count() == 0
+
+
+def test_recommitting_replaces_the_ocr_marks(library: LibraryService) -> None:
+    collection = library.default_collection()
+    document = library.start_document(collection.id, "/docs/scan.pdf")
+    (scanned,) = _chunks(document, ["Scanned page."])
+    library.commit_document(
+        document.id,
+        chunks=[dataclasses.replace(scanned, ocr=True)],
+        collection_key=collection.key,
+        metadata=_metadata(),
+    )
+    library.commit_document(
+        document.id, chunks=[scanned], collection_key=collection.key, metadata=_metadata("h2")
+    )
+
+    assert library.ocr_chunk_ids(document.id) == set()
 
 
 def test_recommitting_replaces_the_old_chunks(library: LibraryService) -> None:

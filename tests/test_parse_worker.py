@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from allma_desktop.errors import (
+    BrokenFontEncoding,
     CorruptDocument,
     DocumentError,
     EncryptedDocument,
@@ -26,6 +27,7 @@ from allma_desktop.services.documents.parse_worker import (
     unpack_error,
 )
 from tests import parser_plugins
+from tests.scans import write_mixed_pdf
 
 
 @pytest.mark.parametrize(
@@ -34,6 +36,7 @@ from tests import parser_plugins
         EncryptedDocument("/x/locked.pdf"),
         CorruptDocument("/x/bad.pdf", "no pages"),
         NoTextLayer("/x/scan.pdf"),
+        BrokenFontEncoding("/x/garbled.pdf"),
         ParseTimeout("/x/slow.pdf", 120),
         ParserCrashed("/x/crash.pdf"),
     ],
@@ -179,3 +182,34 @@ async def test_closing_fails_files_still_queued(read_log: Path, tmp_path: Path) 
 
 def submit(worker: ParseWorker, path: Path) -> concurrent.futures.Future[ParseResult]:
     return worker.submit(path, chunk_size=500, chunk_overlap=0)
+
+
+async def test_each_page_ocr_reads_is_reported_and_given_time_of_its_own(tmp_path: Path) -> None:
+    # Three scanned pages take well over the file's half second to recognise; each page
+    # OCR starts on adds to the limit, so the file is read whole, and the caller hears
+    # of every such page (and of no page with a text layer).
+    mixed = write_mixed_pdf(
+        tmp_path / "mixed.pdf",
+        [
+            ("A typed page.", False),
+            ("The first scanned page.", True),
+            ("The second scanned page.", True),
+            ("The third scanned page.", True),
+        ],
+    )
+    pages: list[tuple[int, int]] = []
+    worker = ParseWorker(timeout=0.5)
+    try:
+        _metadata, chunks = await worker.parse_and_chunk(
+            mixed, chunk_size=500, chunk_overlap=50, on_page=lambda *page: pages.append(page)
+        )
+    finally:
+        await worker.close()
+
+    assert pages == [(2, 4), (3, 4), (4, 4)]
+    assert [(chunk.page, chunk.ocr) for chunk in chunks] == [
+        (1, False),
+        (2, True),
+        (3, True),
+        (4, True),
+    ]

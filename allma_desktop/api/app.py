@@ -2,15 +2,18 @@
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
 
+import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 
 from allma_desktop import __version__
 from allma_desktop.api import routes_library, routes_openai, routes_seed, routes_watch
@@ -30,6 +33,11 @@ from allma_desktop.api.schemas import (
 from allma_desktop.api.security import bearer_token_dependency
 from allma_desktop.api.token_file import api_token
 from allma_desktop.config import AppConfig
+
+if TYPE_CHECKING:
+    from allma_desktop.api.mcp_http import McpEndpoint
+
+log = logging.getLogger(__name__)
 
 API_TITLE = "Allma Desktop local API"
 API_DESCRIPTION = (
@@ -67,7 +75,19 @@ def create_app(
     changed something, so the desktop app can refresh its views.
     """
     options = options or ApiOptions()
+    token = options.token or api_token()
+    mcp = _mcp_endpoint(orchestrator_provider, token, config.api_host, on_change)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if mcp is None:
+            yield
+            return
+        async with mcp.running():
+            yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title=API_TITLE,
         description=API_DESCRIPTION,
         version=__version__,
@@ -95,7 +115,6 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Accept"],
         )
 
-    token = options.token or api_token()
     app.include_router(_health_router(token))
     require_token = bearer_token_dependency(token)
     guarded: dict[str, Any] = {
@@ -107,7 +126,26 @@ def create_app(
     app.include_router(routes_watch.router, tags=["watch"], **guarded)
     app.include_router(routes_openai.router, tags=["openai"], **guarded)
     app.include_router(_openapi_router(app), **guarded)
+    if mcp is not None:
+        # The library as an MCP server (streamable HTTP); checks the same token itself.
+        app.router.routes.append(Route(mcp.path, mcp, include_in_schema=False))
     return app
+
+
+def _mcp_endpoint(
+    orchestrator_provider: OrchestratorProvider,
+    token: str,
+    host: str,
+    on_change: ChangeListener | None,
+) -> "McpEndpoint | None":
+    """The /mcp endpoint, or None (logged) where the MCP SDK cannot be imported: the rest
+    of the API must not depend on it (a packaged build that left a part of it out)."""
+    try:
+        from allma_desktop.api.mcp_http import McpEndpoint
+    except ImportError as error:
+        log.warning("The local API runs without /mcp: %s", error)
+        return None
+    return McpEndpoint(orchestrator_provider, token, host, on_change)
 
 
 def _health_router(token: str) -> APIRouter:

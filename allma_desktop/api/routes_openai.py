@@ -22,6 +22,7 @@ from fastapi.responses import StreamingResponse
 from allma_desktop.api.context import ApiContext, api_context, engine
 from allma_desktop.api.json_body import json_text
 from allma_desktop.api.schemas import (
+    GroundingOut,
     OpenAIAnswer,
     OpenAIChatCompletion,
     OpenAIChatRequest,
@@ -34,6 +35,7 @@ from allma_desktop.api.schemas import (
     OpenAIModelList,
     OpenAIUsage,
     SourceOut,
+    sources_with_support,
 )
 from allma_desktop.api.streaming import (
     SSE_HEADERS,
@@ -41,6 +43,7 @@ from allma_desktop.api.streaming import (
     final_answer,
     primed_chat,
     replayed,
+    with_check,
 )
 from allma_desktop.errors import AllmaError, NotFound, OllamaError
 from allma_desktop.events import AnswerDone, ChatEvent, Source, ThinkingChunk, TokenChunk
@@ -178,8 +181,9 @@ def _completion(completion_id: str, model: str, done: AnswerDone) -> OpenAIChatC
             completion_tokens=completion_tokens,
             total_tokens=prompt_tokens + completion_tokens,
         ),
-        sources=[SourceOut.of(s) for s in done.sources],
+        sources=sources_with_support([SourceOut.of(s) for s in done.sources], done.grounding),
         conversation_id=done.conversation_id,
+        grounding=GroundingOut.of(done.grounding) if done.grounding is not None else None,
     )
 
 
@@ -200,21 +204,31 @@ async def _completion_chunks(
         return f"data: {json_text(payload)}\n\n".encode()
 
     yield chunk({"role": "assistant", "content": ""})
+    done: AnswerDone | None = None  # held until its check (AnswerChecked) or the end
     async for event in stream:
         if isinstance(event, ThinkingChunk):
             yield chunk({"reasoning_content": event.text})
         elif isinstance(event, TokenChunk):
             yield chunk({"content": event.text})
-        elif isinstance(event, AnswerDone):
-            context.changed("conversations")
-            footer = citations_footer(event.sources)
-            if footer:
-                yield chunk({"content": footer})
-            if event.error is not None:
-                yield _error_event(event.error)
-            sources = [SourceOut.of(s).model_dump() for s in event.sources]
-            finish = "length" if event.interrupted else "stop"
-            yield chunk({}, finish, sources=sources, conversation_id=event.conversation_id)
+        else:
+            done = with_check(done, event)
+    if done is not None:
+        context.changed("conversations")
+        footer = citations_footer(done.sources)
+        if footer:
+            yield chunk({"content": footer})
+        if done.error is not None:
+            yield _error_event(done.error)
+        sources = sources_with_support([SourceOut.of(s) for s in done.sources], done.grounding)
+        grounding = GroundingOut.of(done.grounding).model_dump() if done.grounding else None
+        finish = "length" if done.interrupted else "stop"
+        yield chunk(
+            {},
+            finish,
+            sources=[source.model_dump() for source in sources],
+            conversation_id=done.conversation_id,
+            grounding=grounding,
+        )
     yield b"data: [DONE]\n\n"
 
 

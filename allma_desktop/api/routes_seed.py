@@ -35,6 +35,7 @@ from allma_desktop.api.streaming import (
     replayed,
     sse,
     wants_event_stream,
+    with_check,
 )
 from allma_desktop.events import (
     AnswerDone,
@@ -98,6 +99,7 @@ async def chat(
 async def _chat_events(
     stream: AsyncIterator[ChatEvent], context: ApiContext
 ) -> AsyncIterator[bytes]:
+    done: AnswerDone | None = None  # held until its check (AnswerChecked) or the end
     async for event in stream:
         if isinstance(event, ChatStarted):
             yield sse(
@@ -115,9 +117,11 @@ async def _chat_events(
             yield sse("thinking", {"text": event.text})
         elif isinstance(event, TokenChunk):
             yield sse("token", {"text": event.text})
-        elif isinstance(event, AnswerDone):
-            context.changed("conversations")
-            yield sse("done", ChatResponse.of(event).model_dump(mode="json"))
+        else:
+            done = with_check(done, event)
+    if done is not None:
+        context.changed("conversations")
+        yield sse("done", ChatResponse.of(done).model_dump(mode="json"))
 
 
 # --- ingest -----------------------------------------------------------------------------

@@ -65,6 +65,51 @@ class SourceOut(RecordOut):
     snippet: str
     document_id: str
     chunk_id: str
+    checked_sentences: int | None = Field(
+        default=None,
+        description="Of an answer's sentences citing this source, how many were checked "
+        "against its text (null outside a checked answer).",
+    )
+    supported_sentences: int | None = Field(
+        default=None, description="How many of those the source's text supports."
+    )
+
+
+class SentenceCheckOut(RecordOut):
+    start: int = Field(description="Where the sentence starts in the answer (characters).")
+    end: int
+    text: str
+    cited: list[int] = Field(description="The source numbers it was checked against.")
+    supported: bool
+    missing: list[str] = Field(description="Numbers, names and words not found there.")
+    implicit: bool = Field(description="The answer cites nothing: checked against all sources.")
+
+
+class GroundingOut(RecordOut):
+    """An answer checked sentence by sentence against the sources it cites."""
+
+    checked: int = Field(description="Sentences checked (those that cite a source).")
+    supported: int = Field(description="Of those, how many their sources support.")
+    summary: str = Field(description="E.g. '3 of 4 sentences supported by their sources'.")
+    sentences: list[SentenceCheckOut]
+    unsupported_numbers: list[str] = Field(description="Numbers of the answer in no source.")
+
+
+def sources_with_support(sources: list[SourceOut], grounding: object) -> list[SourceOut]:
+    """The sources, each with how many of the sentences citing it its text supports."""
+    per_source = getattr(grounding, "per_source", None)
+    if per_source is None:
+        return sources
+    counts: dict[int, tuple[int, int]] = per_source()
+    return [
+        source.model_copy(
+            update={
+                "supported_sentences": counts.get(source.number, (0, 0))[0],
+                "checked_sentences": counts.get(source.number, (0, 0))[1],
+            }
+        )
+        for source in sources
+    ]
 
 
 class ChatRequest(BaseModel):
@@ -91,6 +136,20 @@ class ChatResponse(RecordOut):
     prompt_tokens: int | None
     completion_tokens: int | None
     duration_ms: float | None
+    grounding: GroundingOut | None = Field(
+        default=None, description="The answer checked against its sources; null if unchecked."
+    )
+
+    @classmethod
+    def of(cls, record: object) -> Self:
+        response = cls.model_validate(record)
+        return response.model_copy(
+            update={
+                "sources": sources_with_support(
+                    response.sources, getattr(record, "grounding", None)
+                )
+            }
+        )
 
 
 class SearchRequest(BaseModel):
@@ -223,6 +282,18 @@ class MessageOut(RecordOut):
     error: str | None
     created_at: datetime
     sources: list[SourceOut]
+    grounding: GroundingOut | None = None
+
+    @classmethod
+    def of(cls, record: object) -> Self:
+        response = cls.model_validate(record)
+        return response.model_copy(
+            update={
+                "sources": sources_with_support(
+                    response.sources, getattr(record, "grounding", None)
+                )
+            }
+        )
 
 
 class ConversationDetail(ConversationOut):
@@ -340,6 +411,9 @@ class OpenAIChatCompletion(BaseModel):
     usage: OpenAIUsage
     sources: list[SourceOut] = Field(description="Allma extension: the cited passages.")
     conversation_id: int = Field(description="Allma extension: the stored conversation.")
+    grounding: GroundingOut | None = Field(
+        default=None, description="Allma extension: the answer checked against its sources."
+    )
 
 
 class OpenAIModel(BaseModel):

@@ -95,7 +95,9 @@ class ApiServer:
             log.warning(warning)
         config = uvicorn.Config(
             self.app,
-            lifespan="off",  # the orchestrator's life is the app's business, not the API's
+            # The app's lifespan runs only the MCP endpoint's session manager; the
+            # orchestrator's life is the app's business, not the API's.
+            lifespan="on",
             log_config=None,  # keep the app's logging setup
             access_log=False,
             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from allma_desktop.api.json_body import json_text
-from allma_desktop.events import AnswerDone, ChatEvent, ThinkingChunk, TokenChunk
+from allma_desktop.events import AnswerChecked, AnswerDone, ChatEvent, ThinkingChunk, TokenChunk
 
 SSE_MEDIA_TYPE = "text/event-stream"
 # Proxies must not hold back events (nginx buffers unless told).
@@ -44,17 +45,24 @@ async def replayed(
 ) -> AsyncIterator[ChatEvent]:
     for event in read:
         yield event
-    if read and isinstance(read[-1], AnswerDone):
-        return
-    async for event in rest:
+    async for event in rest:  # after AnswerDone, its check (AnswerChecked) may follow
         yield event
 
 
 async def final_answer(events: AsyncIterator[ChatEvent]) -> AnswerDone:
+    """The stream's ``AnswerDone``, with the check of the answer when one followed it."""
     done: AnswerDone | None = None
     async for event in events:
-        if isinstance(event, AnswerDone):
-            done = event
+        done = with_check(done, event)
     if done is None:  # the orchestrator always ends with AnswerDone; this is a bug
         raise RuntimeError("the chat stream ended without an answer")
+    return done
+
+
+def with_check(done: AnswerDone | None, event: ChatEvent) -> AnswerDone | None:
+    """Fold ``AnswerDone`` and the ``AnswerChecked`` after it into one answer."""
+    if isinstance(event, AnswerDone):
+        return event
+    if isinstance(event, AnswerChecked) and done is not None:
+        return replace(done, grounding=event.grounding)
     return done

@@ -31,19 +31,25 @@ from allma_desktop.config import AppConfig
 from allma_desktop.gui.controllers.chat_controller import ChatController
 from allma_desktop.gui.controllers.conversations_controller import ConversationsController
 from allma_desktop.gui.controllers.health_controller import HealthController
+from allma_desktop.gui.controllers.reader_controller import ReaderController, ReaderTarget
 from allma_desktop.gui.quitting import quit_application
 from allma_desktop.gui.theme import current_colors, is_dark
 from allma_desktop.gui.widgets.chat_style import shell_stylesheet
 from allma_desktop.gui.widgets.chat_view import ChatView
 from allma_desktop.gui.widgets.first_run_panel import FirstRunPanel
+from allma_desktop.gui.widgets.reader_pane import ReaderPane
 from allma_desktop.gui.widgets.sidebar import Sidebar
 from allma_desktop.gui.widgets.status_bar import AppStatusBar
 from allma_desktop.privacy import acknowledge_remote_host, remote_host_notice
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from allma_desktop.errors import AllmaError
+    from allma_desktop.events import AnswerDone
     from allma_desktop.gui.controllers.api_controller import ApiController
     from allma_desktop.gui.engine import Engine
+    from allma_desktop.gui.widgets.chat_message import SourceView
     from allma_desktop.orchestrator import HealthReport
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,9 @@ def gui_settings() -> QSettings:
 
 class MainWindow(QMainWindow):
     page_changed = Signal(str)
+    # Open the reader at a document's page (document id, page; 0 for the first page):
+    # for views that show documents, such as the Library.
+    open_document_requested = Signal(str, int)
 
     def __init__(self, engine: Engine, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -80,6 +89,7 @@ class MainWindow(QMainWindow):
         self.chat_controller = ChatController(engine, self)
         self.conversations = ConversationsController(engine, self)
         self.health = HealthController(engine, self)
+        self.reader_controller = ReaderController(engine, self)
         self.api_controller: ApiController | None = None  # created with the B controllers
         self._built_pages: dict[str, QWidget] = {}
         self._create_b_controllers()
@@ -104,12 +114,15 @@ class MainWindow(QMainWindow):
         self.pages.addWidget(QWidget(self.pages))  # Library's stand-in until it is built
         self.pages.addWidget(QWidget(self.pages))  # Settings' stand-in
 
+        self.reader = ReaderPane(self.reader_controller, self.splitter)
         # Wide enough for conversation titles to read at 800x600 ("Wha…" at 133 px).
         self.sidebar.setMinimumWidth(SIDEBAR_MIN_WIDTH)
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(self.pages)
+        self.splitter.addWidget(self.reader)  # beside the chat (or the library); hidden until used
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setCollapsible(1, False)
+        self.splitter.setCollapsible(2, False)
         self.splitter.setHandleWidth(1)
         self.splitter.setSizes([260, 840])
         self.remote_banner = RemoteHostBanner(central)
@@ -190,7 +203,9 @@ class MainWindow(QMainWindow):
         except ImportError as error:
             log.warning("library page unavailable: %s", error)
             return _placeholder("The library is not available in this build.", self.pages)
-        return LibraryPane(self.library_controller, self.pages)
+        pane = LibraryPane(self.library_controller, self.pages)
+        pane.document_open_requested.connect(lambda document: self.open_reader(document))
+        return pane
 
     def _build_settings(self) -> QWidget:
         if not hasattr(self, "settings_controller"):
@@ -209,6 +224,10 @@ class MainWindow(QMainWindow):
         self.sidebar.new_chat_requested.connect(self.new_chat)
         self.sidebar.conversation_selected.connect(self.open_conversation)
         self.chat_view.conversation_opened.connect(self.sidebar.select_conversation)
+        self.chat_view.citation_requested.connect(self.open_citation)
+        self.chat_view.viewer_requested.connect(self._open_in_viewer)
+        self.chat_controller.finished.connect(self._answer_finished)
+        self.open_document_requested.connect(self.open_reader)
         self.events.open_conversation.connect(self.open_conversation)
         self.events.conversations_changed.connect(self._forget_deleted_conversation)
         self.events.health_changed.connect(self._on_health)
@@ -263,6 +282,48 @@ class MainWindow(QMainWindow):
         self.sidebar.select_conversation(conversation_id)
         if self.chat_view.conversation_id != conversation_id:
             self.chat_view.show_conversation(conversation_id)
+
+    def open_citation(self, sources: Sequence[SourceView], index: int) -> None:
+        """Open the reader at source ``index`` of an answer; its arrows step through the rest."""
+        targets = [
+            ReaderTarget(
+                document_id=source.document_id,
+                page=source.page,
+                chunk_id=source.chunk_id,
+                number=source.number,
+                path=source.path,
+                title=source.title,
+                passage=source.snippet,
+            )
+            for source in sources
+        ]
+        if targets:
+            self._make_room_for_reader()
+            self.reader.show_citations(targets, index)
+
+    def open_reader(self, document_id: str, page: int = 0) -> None:
+        """Open the reader at a document's page (from the Library, say)."""
+        self._make_room_for_reader()
+        self.reader.show_target(ReaderTarget(document_id=document_id, page=page or None))
+
+    def _answer_finished(self, done: AnswerDone) -> None:
+        if done.sources:
+            self.reader_controller.warm_up()  # its citations may be clicked next
+
+    def _open_in_viewer(self, path: str, page: int) -> None:
+        """A source's "Open at page": the system viewer, told the page where it can be."""
+        message = self.reader.open_file_in_viewer(path, page or None)
+        if message and not self.reader.isVisible():
+            self.status.showMessage(message, 10_000)
+
+    def _make_room_for_reader(self) -> None:
+        if self.reader.isVisible():
+            return
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        reader = max(420, (total - sizes[0]) // 2)
+        self.reader.show()
+        self.splitter.setSizes([sizes[0], max(300, total - sizes[0] - reader), reader])
 
     def focus_input(self) -> None:
         self.show_page("chat")
@@ -378,6 +439,7 @@ class MainWindow(QMainWindow):
         splitter = settings.value("window/splitter")
         if isinstance(splitter, QByteArray | bytes):
             self.splitter.restoreState(splitter)
+        self.reader.hide()  # opens on a citation, not at start
 
     def save_layout(self) -> None:
         settings = gui_settings()
@@ -387,6 +449,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_layout()
+        self.reader_controller.close()  # its page process; started again when needed
         super().closeEvent(event)
 
 

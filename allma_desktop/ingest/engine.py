@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from allma_desktop.services.documents.parse_worker import ParseWorker
     from allma_desktop.services.documents.service import DocumentService
     from allma_desktop.services.library import CollectionRecord, LibraryService
-    from allma_desktop.services.llm import OllamaService
+    from allma_desktop.services.llm import LLMService
     from allma_desktop.services.vectorstore.base import VectorStore
 
 
@@ -23,7 +23,7 @@ class IngestEngine(Protocol):
     config: AppConfig
     documents: DocumentService
     parse_worker: ParseWorker
-    llm: OllamaService
+    llm: LLMService
 
     @property
     def library(self) -> LibraryService: ...

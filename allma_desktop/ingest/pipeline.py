@@ -211,6 +211,8 @@ class IngestPipeline:
 
     # --- a stage's step, an attribute so the benchmarks can time it ------------------
 
-    async def parse_and_chunk(self, path: Path) -> prepare.ParseResult:
+    async def parse_and_chunk(
+        self, path: Path, on_page: prepare.PageCallback | None = None
+    ) -> prepare.ParseResult:
         """Parse and chunk in the parse worker process, under its per-file time limit."""
-        return await prepare.parse_and_chunk(self.engine, path)
+        return await prepare.parse_and_chunk(self.engine, path, on_page)

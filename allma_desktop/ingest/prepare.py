@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from allma_desktop.errors import DocumentError
-from allma_desktop.events import FileFinished, FileParsed, FileStarted
+from allma_desktop.events import FileFinished, FileParsed, FileStarted, PageRecognised
 from allma_desktop.ingest.feed import FeedItem, FileSource
 from allma_desktop.ingest.run import FileJob, Ready, Run
 from allma_desktop.services.documents.files import unreadable_file
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from allma_desktop.services.library import DocumentRecord
 
 ParseResult = tuple[DocumentMetadata, list[Chunk]]
-ParseAndChunk = Callable[[Path], Awaitable[ParseResult]]
+PageCallback = Callable[[int, int], None]
+ParseAndChunk = Callable[[Path, PageCallback | None], Awaitable[ParseResult]]
 
 PENDING_DOCUMENT_ID = "pending"  # chunks are cut before the document row exists
 PARSE_AHEAD = 2  # files queued to the parse worker beyond the one the prepare stage awaits
@@ -65,7 +66,8 @@ async def prepare_stage(
                     run.emit(Ready(job))
                     continue
                 job.existing = existing
-                parsing.append((job, asyncio.ensure_future(parse_and_chunk(item.path))))
+                parse = parse_and_chunk(item.path, _page_progress(run, item.path))
+                parsing.append((job, asyncio.ensure_future(parse)))
             if not parsing:
                 break
             job, parse = parsing.popleft()
@@ -160,15 +162,27 @@ def _with_ids(chunks: list[Chunk], document_id: str, version: str) -> list[Chunk
     ]
 
 
-async def parse_and_chunk(engine: IngestEngine, path: Path) -> ParseResult:
-    """Parse and chunk in the parse worker process, under its per-file time limit."""
+async def parse_and_chunk(
+    engine: IngestEngine, path: Path, on_page: PageCallback | None = None
+) -> ParseResult:
+    """Parse and chunk in the parse worker process, under its per-file time limit;
+    ``on_page(page, pages)`` is called on this loop before OCR reads a page."""
     documents = engine.documents
     return await engine.parse_worker.parse_and_chunk(
         path,
         chunk_size=documents.chunk_size,
         chunk_overlap=documents.chunk_overlap,
         document_id=PENDING_DOCUMENT_ID,
+        on_page=on_page,
     )
+
+
+def _page_progress(run: Run, path: Path) -> PageCallback:
+    def page_recognised(page: int, pages: int) -> None:
+        if not run.stopping.is_set():
+            run.emit(PageRecognised(str(path), page, pages))
+
+    return page_recognised
 
 
 def _reason(error: DocumentError) -> str:

@@ -7,26 +7,33 @@ thread (and the GUI) hold plain values.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable, Sequence
+import json
+import logging
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import peewee
-from peewee import JOIN, SQL, SqliteDatabase, fn
+from peewee import JOIN, SQL, SqliteDatabase, chunked, fn
 
 from allma_desktop.errors import NotFound
+from allma_desktop.services.grounding import GroundingReport
 from allma_desktop.services.storage import (
     MESSAGE_ROLES,
     MESSAGE_STATUSES,
+    AnswerCheck,
     Collection,
     Conversation,
     Message,
     MessageSource,
+    OcrChunk,
     as_utc,
     translating_store_errors,
     tuple_rows,
     utc_now,
 )
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TITLE = "New chat"
 AUTO_TITLE_MAX_CHARS = 60
@@ -53,6 +60,7 @@ class SourceRecord:
     page: int | None
     score: float
     snippet: str
+    ocr: bool = False  # its passage is still marked as read by OCR in the library
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,7 @@ class MessageRecord:
     completion_tokens: int | None
     duration_ms: float | None
     sources: tuple[SourceRecord, ...] = ()
+    grounding: GroundingReport | None = None  # the answer checked against its sources
 
 
 @dataclass(frozen=True)
@@ -98,7 +107,7 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _source_record(row: MessageSource) -> SourceRecord:
+def _source_record(row: MessageSource, read_by_ocr: Container[str] = ()) -> SourceRecord:
     return SourceRecord(
         number=row.number,
         document_id=row.document_id,
@@ -108,10 +117,34 @@ def _source_record(row: MessageSource) -> SourceRecord:
         page=row.page,
         score=row.score,
         snippet=row.snippet,
+        ocr=row.chunk_id in read_by_ocr,
     )
 
 
-def _message_record(row: Message, sources: tuple[SourceRecord, ...] = ()) -> MessageRecord:
+def _read_by_ocr(rows: Sequence[MessageSource]) -> set[str]:
+    """Which of the sources' chunks the library marks as read by OCR (``ocr_chunk``)."""
+    found: set[str] = set()
+    for batch in chunked(sorted({row.chunk_id for row in rows}), 500):
+        query = OcrChunk.select(OcrChunk.chunk_id).where(OcrChunk.chunk_id.in_(batch))
+        found.update(chunk_id for (chunk_id,) in tuple_rows(query))
+    return found
+
+
+def _grounding(report: str | None) -> GroundingReport | None:
+    if not report:
+        return None
+    try:
+        return GroundingReport.from_dict(json.loads(report))
+    except (ValueError, KeyError, TypeError):
+        log.warning("unreadable answer check skipped")
+        return None
+
+
+def _message_record(
+    row: Message,
+    sources: tuple[SourceRecord, ...] = (),
+    grounding: GroundingReport | None = None,
+) -> MessageRecord:
     return MessageRecord(
         id=row.id,
         conversation_id=row.__data__["conversation"],
@@ -126,6 +159,7 @@ def _message_record(row: Message, sources: tuple[SourceRecord, ...] = ()) -> Mes
         completion_tokens=row.completion_tokens,
         duration_ms=row.duration_ms,
         sources=sources,
+        grounding=grounding,
     )
 
 
@@ -336,9 +370,34 @@ class ConversationService:
                 .where(Message.conversation == conversation_id)
                 .order_by(MessageSource.message, MessageSource.number, MessageSource.id)
             )
-            for source in source_rows:
-                sources[source.__data__["message"]].append(_source_record(source))
-        return [_message_record(row, tuple(sources[row.id])) for row in rows]
+            source_list = builtins.list(source_rows)
+            read_by_ocr = _read_by_ocr(source_list)
+            for source in source_list:
+                sources[source.__data__["message"]].append(_source_record(source, read_by_ocr))
+        checks = self._checks([row.id for row in rows])
+        return [_message_record(row, tuple(sources[row.id]), checks.get(row.id)) for row in rows]
+
+    @translating_store_errors
+    def set_grounding(self, message_id: int, report: GroundingReport) -> None:
+        """Store the check of an answer against its sources (replacing an earlier one)."""
+        with self._db.atomic("IMMEDIATE"):
+            self._message_row(message_id)
+            AnswerCheck.delete().where(AnswerCheck.message == message_id).execute()
+            AnswerCheck.create(
+                message=message_id, report=json.dumps(report.as_dict()), checked_at=utc_now()
+            )
+
+    def _checks(self, message_ids: builtins.list[int]) -> dict[int, GroundingReport]:
+        found: dict[int, GroundingReport] = {}
+        for chunk in chunked(message_ids, 500):
+            query = AnswerCheck.select(AnswerCheck.message, AnswerCheck.report).where(
+                AnswerCheck.message.in_(chunk)
+            )
+            for message_id, report in tuple_rows(query):
+                grounding = _grounding(report)
+                if grounding is not None:
+                    found[int(message_id)] = grounding
+        return found
 
     @translating_store_errors
     def delete_messages_from(self, message_id: int) -> int:
@@ -478,13 +537,14 @@ class ConversationService:
 
     def _message_with_sources(self, message_id: int) -> MessageRecord:
         row = self._message_row(message_id)
-        sources = tuple(
-            _source_record(source)
-            for source in MessageSource.select()
+        source_rows = builtins.list(
+            MessageSource.select()
             .where(MessageSource.message == message_id)
             .order_by(MessageSource.number, MessageSource.id)
         )
-        return _message_record(row, sources)
+        read_by_ocr = _read_by_ocr(source_rows)
+        sources = tuple(_source_record(source, read_by_ocr) for source in source_rows)
+        return _message_record(row, sources, self._checks([message_id]).get(message_id))
 
 
 def _conversation_not_found(conversation_id: int) -> NotFound:

@@ -29,6 +29,7 @@ from allma_desktop.services.storage import (
     ChunkText,
     Collection,
     Document,
+    OcrChunk,
     database_damaged,
     database_path,
     execute_sql,
@@ -262,6 +263,7 @@ class Doctor:
             return []
         if repair:
             ChunkText.delete().where(ChunkText.document_id.not_in(known)).execute()
+            OcrChunk.delete().where(OcrChunk.document_id.not_in(known)).execute()
         return [
             Problem(
                 "orphan_chunk_texts",

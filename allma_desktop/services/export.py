@@ -18,6 +18,7 @@ from allma_desktop.services.conversations import (
     MessageRecord,
     SourceRecord,
 )
+from allma_desktop.services.grounding import GroundingReport
 
 ROLE_NAMES = {"user": "You", "assistant": "Allma", "system": "System"}
 STATUS_NOTES = {
@@ -74,6 +75,18 @@ def _message_lines(message: MessageRecord) -> list[str]:
         lines += ["**Sources**", ""]
         for source in message.sources:
             lines += _source_lines(source)
+        lines.append("")
+    if message.grounding is not None and message.grounding.checked:
+        lines += _grounding_lines(message.grounding)
+    return lines
+
+
+def _grounding_lines(report: GroundingReport) -> list[str]:
+    """The check against the sources: the summary, then each sentence they do not support."""
+    lines = [f"*Checked: {report.summary}.*", ""]
+    for sentence in report.unsupported:
+        lines += [f"- ⚠ “{_one_line(sentence.text)}” — {sentence.note}"]
+    if report.unsupported:
         lines.append("")
     return lines
 

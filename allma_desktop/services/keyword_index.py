@@ -232,6 +232,16 @@ class KeywordIndex:
         return found
 
     @translating_store_errors
+    def read_by_ocr(self, chunk_ids: Sequence[str]) -> set[str]:
+        """Those of ``chunk_ids`` whose page was read by OCR (the ``ocr_chunk`` marks)."""
+        found: set[str] = set()
+        for batch in peewee.chunked(list(set(chunk_ids)), 500):  # SQLite's parameter limit
+            placeholders = ", ".join("?" for _ in batch)
+            sql = f"SELECT chunk_id FROM ocr_chunk WHERE chunk_id IN ({placeholders})"
+            found.update(chunk_id for (chunk_id,) in execute_sql(self._db, sql, batch))
+        return found
+
+    @translating_store_errors
     def chunk_frequencies(self, terms: Sequence[str], cap: int) -> dict[str, int]:
         """How many chunks of the library hold each term, counted up to ``cap``.
 

@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Collection as CollectionOf
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +28,7 @@ from allma_desktop.services.storage import (
     ChunkText,
     Collection,
     Document,
+    OcrChunk,
     StoreCleanup,
     as_utc,
     dict_rows,
@@ -72,6 +73,7 @@ _INSERT_CHUNK_TEXT = (
     f"INSERT INTO chunk_text ({', '.join(_CHUNK_TEXT_FIELDS)}) "
     f"VALUES ({', '.join('?' for _ in _CHUNK_TEXT_FIELDS)})"
 )
+_INSERT_OCR_CHUNK = "INSERT OR REPLACE INTO ocr_chunk (chunk_id, document_id) VALUES (?, ?)"
 
 
 # The one definition of "N documents", shown the same everywhere (the status bar, the
@@ -128,6 +130,28 @@ class LibraryCounts:
 def normalize_path(path: str | os.PathLike[str]) -> str:
     """The absolute form documents are looked up by (``stored_path`` of it is stored)."""
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
+
+
+def text_of_chunks(chunks: Iterable[Chunk]) -> str:
+    """The text that ``chunks`` cover, each character once.
+
+    Neighbouring chunks overlap (``chunk_overlap``); their spans index the parsed
+    document's text, so the overlap is dropped by span. A gap between spans (a page
+    break, text no chunk kept) becomes a blank line.
+    """
+    parts: list[str] = []
+    end = -1
+    for chunk in sorted(chunks, key=lambda c: (c.char_start, c.char_end)):
+        if chunk.char_end <= end:
+            continue  # wholly inside what is already there
+        if end < 0 or chunk.char_start > end:
+            if parts:
+                parts.append("\n\n")
+            parts.append(chunk.text)
+        else:
+            parts.append(chunk.text[end - chunk.char_start :])
+        end = chunk.char_end
+    return "".join(parts).strip()
 
 
 def _collection_record(row: Collection) -> CollectionRecord:
@@ -250,6 +274,11 @@ class LibraryService:
         with self._db.atomic("IMMEDIATE"):  # reads then writes: see start_document
             key = self.get_collection(collection_id).key
             ChunkText.delete().where(ChunkText.collection_key == key).execute()
+            OcrChunk.delete().where(
+                OcrChunk.document_id.in_(
+                    Document.select(Document.id).where(Document.collection == collection_id)
+                )
+            ).execute()
             Collection.delete().where(Collection.id == collection_id).execute()
             StoreCleanup.create(collection_key=key)  # until the caller drops its vectors
         return key
@@ -440,6 +469,9 @@ class LibraryService:
             execute_sql(self._db, "DELETE FROM chunk_text WHERE document_id = ?", (document_id,))
             rows = [_chunk_row(chunk, collection_key) for chunk in chunks]
             execute_many(self._db, _INSERT_CHUNK_TEXT, rows)
+            execute_sql(self._db, "DELETE FROM ocr_chunk WHERE document_id = ?", (document_id,))
+            marks = [(chunk.chunk_id, document_id) for chunk in chunks if chunk.ocr]
+            execute_many(self._db, _INSERT_OCR_CHUNK, marks)
             execute_sql(self._db, _MARK_READY, (
                 display_text(metadata.title or current.title),
                 display_text(metadata.author) if metadata.author else None,
@@ -456,6 +488,7 @@ class LibraryService:
         with self._db.atomic("IMMEDIATE"):  # reads then writes: see start_document
             record = self.get_document(document_id)
             ChunkText.delete().where(ChunkText.document_id == document_id).execute()
+            OcrChunk.delete().where(OcrChunk.document_id == document_id).execute()
             Document.delete().where(Document.id == document_id).execute()
             StoreCleanup.create(collection_key=record.collection_key, document_id=document_id)
         return record
@@ -509,6 +542,7 @@ class LibraryService:
             )
             if clash is not None:
                 ChunkText.delete().where(ChunkText.document_id == clash.id).execute()
+                OcrChunk.delete().where(OcrChunk.document_id == clash.id).execute()
                 clash.delete_instance()
             self._set_fields(document_id, path=new_path, mtime=mtime)
         return self.get_document(document_id)
@@ -522,10 +556,18 @@ class LibraryService:
             .where(ChunkText.document_id == document_id)
             .order_by(ChunkText.chunk_index)
         )
-        return [
+        chunks = [
             _chunk(row, path=document.path, title=document.title, file_type=document.file_type)
             for row in dict_rows(query)
         ]
+        read_by_ocr = self.ocr_chunk_ids(document_id)
+        return [replace(c, ocr=True) if c.chunk_id in read_by_ocr else c for c in chunks]
+
+    @translating_store_errors
+    def ocr_chunk_ids(self, document_id: str) -> set[str]:
+        """The document's chunks whose page was read by OCR."""
+        query = OcrChunk.select(OcrChunk.chunk_id).where(OcrChunk.document_id == document_id)
+        return {chunk_id for (chunk_id,) in tuple_rows(query)}
 
     @translating_store_errors
     def chunks_by_ids(self, chunk_ids: CollectionOf[str]) -> dict[str, Chunk]:

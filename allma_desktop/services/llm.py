@@ -16,7 +16,7 @@ import logging
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -152,6 +152,7 @@ class OllamaHealth:
     embedding_model: str
     embedding_model_present: bool
     error: AllmaError | None
+    server: str = "Ollama"  # what answers, as the status bar names it
     # The installed models that can chat, and those that can make embeddings.
     chat_models: tuple[str, ...] = ()
     embedding_models: tuple[str, ...] = ()
@@ -289,6 +290,43 @@ class ThinkTagSplitter:
             if tag.startswith(text[-length:]):
                 return text[:-length], text[-length:]
         return text, ""
+
+
+# --- The interface -----------------------------------------------------------------
+
+
+class LLMService(Protocol):
+    """What the engine asks of a model server: ``OllamaService`` here, and the
+    OpenAI-compatible one (``openai_compat.py``); ``model_servers.py`` picks per config."""
+
+    host: str
+
+    async def close(self) -> None: ...
+
+    def chat_stream(
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        *,
+        think: bool | None = None,
+        options: ChatOptions | Mapping[str, Any] | None = None,
+    ) -> AsyncGenerator[LLMDelta, None]: ...
+
+    async def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]: ...
+
+    async def list_models(self) -> list[ModelInfo]: ...
+
+    async def show(self, model: str, *, role: str = "chat") -> ModelDetails: ...
+
+    async def check_chat_model(self, model: str) -> None: ...
+
+    async def check_embedding_model(self, model: str) -> int: ...
+
+    def pull(self, name: str) -> AsyncGenerator[PullProgress, None]: ...
+
+    async def version(self) -> str: ...
+
+    async def health(self, chat_model: str, embedding_model: str) -> OllamaHealth: ...
 
 
 # --- The service -------------------------------------------------------------------

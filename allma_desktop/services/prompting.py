@@ -26,6 +26,11 @@ from allma_desktop.services.text_terms import content_terms
 ANSWER_RESERVE_TOKENS = 1024
 RELATIVE_SCORE_FLOOR = 0.75  # a source scoring under this share of the best is left out
 NOT_FOUND_ANSWER = "I couldn't find this in your documents."
+# What the app itself says, before any text of the model's, when retrieval found nothing
+# above the relevance floor: a fact the user must not have to infer from the model's words.
+NOTHING_FOUND_NOTICE = "Nothing in your documents matches this question."
+NO_DOCUMENTS_NOTICE = "There are no documents to answer from yet: add some in the Library."
+GENERAL_KNOWLEDGE_NOTE = "What follows is from the model's general knowledge, not your documents:"
 
 SYSTEM_INSTRUCTIONS = (
     "You are Allma, an assistant that answers questions from the user's own documents.\n"
@@ -37,9 +42,9 @@ SYSTEM_INSTRUCTIONS = (
 
 NOTHING_FOUND_INSTRUCTIONS = (
     "You are Allma, an assistant that answers questions from the user's own documents.\n"
-    "A search of the user's documents found nothing relevant to this question. Begin your "
-    f'answer with "{NOT_FOUND_ANSWER}" Then, if you can, answer briefly from general '
-    "knowledge and say clearly that it does not come from their documents."
+    "A search of the user's documents found nothing relevant to this question, and the "
+    "user has already been told so. If you can, answer briefly from general knowledge; "
+    "do not cite sources and do not invent any."
 )
 
 # --- small models ---
@@ -233,6 +238,7 @@ def _renumbered(source: Source, number: int) -> Source:
         source.heading_path,
         source.char_start,
         source.char_end,
+        source.ocr,
     )
 
 

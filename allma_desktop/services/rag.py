@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from allma_desktop.events import Source
 from allma_desktop.services.keyword_index import KeywordHit, KeywordIndex
-from allma_desktop.services.llm import OllamaService
+from allma_desktop.services.llm import LLMService
 from allma_desktop.services.text_terms import QueryTerms
 from allma_desktop.services.vectorstore.base import VectorHit, VectorStore
 
@@ -59,7 +59,7 @@ def embedding_document_text(model: str, text: str) -> str:
 class RAGService:
     def __init__(
         self,
-        llm: OllamaService,
+        llm: LLMService,
         store: VectorStore,
         keywords: KeywordIndex,
         embedding_model: str,
@@ -131,10 +131,11 @@ class RAGService:
             vector_weight=settings.vector_weight,
             keyword_weight=settings.keyword_weight,
         )
-        ranked = rerank(query, fused)
+        chosen = one_per_page(rerank(query, fused), settings.k)
+        read_by_ocr = self._keywords.read_by_ocr([c.chunk_id for c in chosen]) if chosen else set()
         return [
-            candidate.to_source(number)
-            for number, candidate in enumerate(one_per_page(ranked, settings.k), start=1)
+            candidate.to_source(number, ocr=candidate.chunk_id in read_by_ocr)
+            for number, candidate in enumerate(chosen, start=1)
         ]
 
     def retrieve_keywords_only(
@@ -203,7 +204,7 @@ class Candidate:
     def unit(self) -> CitedUnit:
         return cited_unit(self.document_id, self.page, self.chunk_id)
 
-    def to_source(self, number: int) -> Source:
+    def to_source(self, number: int, *, ocr: bool = False) -> Source:
         return Source(
             number=number,
             document_id=self.document_id,
@@ -216,6 +217,7 @@ class Candidate:
             heading_path=self.heading_path,
             char_start=self.char_start,
             char_end=self.char_end,
+            ocr=ocr,
         )
 
 

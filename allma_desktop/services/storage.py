@@ -161,6 +161,21 @@ class ChunkText(BaseModel):
         indexes = ((("document_id", "chunk_index"), False),)
 
 
+class OcrChunk(BaseModel):
+    """A chunk whose page was read by OCR (its text may hold misread words): the source
+    chip says "OCR", and a reader can show the page's picture rather than its text.
+
+    A table of its own rather than a column of ``chunk_text``: written and deleted with
+    the document's chunk texts (``LibraryService.commit_document``), by document.
+    """
+
+    chunk_id = CharField(primary_key=True)
+    document_id = CharField(index=True)
+
+    class Meta:
+        table_name = "ocr_chunk"
+
+
 KEYWORD_INDEX = "chunk_text_fts"
 """The FTS5 table over ``chunk_text.text`` (rowid = ``chunk_text.id``)."""
 
@@ -295,6 +310,20 @@ def probe_database_write(db: SqliteDatabase) -> None:
         )
 
 
+class AnswerCheck(BaseModel):
+    """An answer checked against its sources (``services/grounding.py``), one row an answer.
+
+    The report is JSON (``GroundingReport.as_dict``): it is read and written whole.
+    """
+
+    message = ForeignKeyField(Message, primary_key=True, on_delete="CASCADE")
+    report = TextField()
+    checked_at = DateTimeField(default=utc_now)
+
+    class Meta:
+        table_name = "answer_check"
+
+
 class QueuedFile(BaseModel):
     """A file waiting for the indexer (or being indexed); the row goes when it is done.
 
@@ -338,11 +367,13 @@ MODELS: tuple[type[Model], ...] = (
     Collection,
     Document,
     ChunkText,
+    OcrChunk,
     Conversation,
     Message,
     MessageSource,
     StoreCleanup,
     WriteProbe,
+    AnswerCheck,
     QueuedFile,
     WatchedFolder,
 )

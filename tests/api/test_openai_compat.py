@@ -35,6 +35,8 @@ def test_a_completion_from_a_collection_cites_its_sources(client: openai.OpenAI)
     assert "[1]" in text and "Sources:" in text
     sources = (completion.model_extra or {})["sources"]
     assert sources[0]["page"] == PDF_ANSWER_PAGE
+    assert (sources[0]["checked_sentences"], sources[0]["supported_sentences"]) == (1, 1)
+    assert (completion.model_extra or {})["grounding"]["supported"] == 1
     assert completion.choices[0].finish_reason == "stop"
 
 
@@ -54,6 +56,7 @@ def test_a_streamed_completion_arrives_in_chunks_ending_with_the_sources(
     last = chunks[-1]
     assert last.choices[0].finish_reason == "stop"
     assert (last.model_extra or {})["sources"][0]["page"] == PDF_ANSWER_PAGE
+    assert (last.model_extra or {})["grounding"]["checked"] == 1
 
 
 def test_earlier_messages_become_the_stored_conversation(

@@ -55,6 +55,19 @@ def test_chat_answers_with_the_cited_page_as_one_json_object(client: httpx.Clien
     assert "thinking" in answer and answer["error"] is None
 
 
+def test_chat_answer_carries_its_check_against_the_sources(client: httpx.Client) -> None:
+    answer = client.post("/chat/", json={"message": PDF_QUESTION}).json()
+
+    grounding = answer["grounding"]
+    assert (grounding["checked"], grounding["supported"]) == (1, 1)
+    assert grounding["summary"] == "1 of 1 sentence supported by their sources"
+    assert grounding["sentences"][0]["cited"] == [answer["sources"][0]["number"]]
+    assert answer["sources"][0]["checked_sentences"] == 1
+    assert answer["sources"][0]["supported_sentences"] == 1
+    detail = client.get(f"/conversations/{answer['conversation_id']}").json()
+    assert detail["messages"][-1]["grounding"] == grounding  # kept with the answer
+
+
 def test_chat_streams_tokens_before_the_answer_has_ended(
     api: RunningApi, client: httpx.Client, ollama_server: OllamaTestServer
 ) -> None:
@@ -75,6 +88,7 @@ def test_chat_streams_tokens_before_the_answer_has_ended(
     done = json.loads(rest.split("event: done\ndata: ", 1)[1].splitlines()[0])
     assert PDF_ANSWER in done["answer"]
     assert done["sources"][0]["page"] == PDF_ANSWER_PAGE
+    assert done["grounding"]["supported"] == 1  # the check came before "done"
 
 
 def test_streamed_chat_sends_started_sources_and_done_events(client: httpx.Client) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
@@ -10,9 +11,11 @@ from pytestqt.qtbot import QtBot
 from allma_desktop.events import AnswerDone
 from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.widgets.chat_message import MessageWidget
+from allma_desktop.services.viewers import plan_opening
 from tests.gui.conftest import ingest
 from tests.ollama_server import OllamaTestServer
 from tests.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
+from tests.scans import write_scanned_pdf
 
 ANSWER_TIMEOUT_MS = 20_000
 
@@ -50,6 +53,22 @@ def test_answer_streams_in_with_its_cited_page_and_is_stored(
     assert [m.role for m in stored] == ["user", "assistant"]
     assert PDF_ANSWER in stored[1].content
     assert [s.page for s in stored[1].sources] == [PDF_ANSWER_PAGE]
+
+
+def test_a_source_read_by_ocr_says_so_on_its_chip_also_when_reloaded(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    scan = write_scanned_pdf(
+        tmp_path / "ferry.pdf", ["The ferry to the island leaves at noon on Sundays."]
+    )
+    ingest(qtbot, window.engine, [scan])
+
+    done = ask(qtbot, window, "When does the ferry to the island leave?")
+
+    chip = last_answer(window).sources.chips[0]
+    assert chip.text().endswith("p. 1 · OCR")
+    stored = window.conversations.messages(done.conversation_id)[1].sources
+    assert [(s.page, s.ocr) for s in stored] == [(1, True)]
 
 
 def test_streaming_re_renders_only_the_answer_being_written(
@@ -155,8 +174,11 @@ def test_clicking_a_source_shows_its_passage_and_opens_the_pdf_at_the_page(
 ) -> None:
     ingest(qtbot, window.engine, [lighthouse_pdf])
     ask(qtbot, window, PDF_QUESTION)
-    opened: list[QUrl] = []
-    window.chat_view.open_url = opened.append
+    launched: list[Sequence[str]] = []
+    window.reader.plan_opening = lambda path, page, **_: plan_opening(
+        path, page, platform="linux", which=lambda name: f"/usr/bin/{name}"
+    )
+    window.reader.launch = lambda argv: launched.append(argv) is None
     strip = last_answer(window).sources
 
     strip.chips[0].click()
@@ -164,8 +186,10 @@ def test_clicking_a_source_shows_its_passage_and_opens_the_pdf_at_the_page(
     assert "xenon" in strip.snippet_text.text()
     strip.open_button.click()
 
-    assert opened[0].toLocalFile() == str(lighthouse_pdf.resolve())
-    assert opened[0].fragment() == f"page={PDF_ANSWER_PAGE}"
+    # xdg-open would drop a "#page=3": the viewer itself is told the page.
+    assert launched == [
+        ("/usr/bin/evince", "--page-index", str(PDF_ANSWER_PAGE), str(lighthouse_pdf.resolve()))
+    ]
 
 
 def test_file_links_in_answers_open_only_after_confirmation(window: MainWindow) -> None:

@@ -86,6 +86,19 @@ def test_per_answer_settings_apply_without_restarting_the_engine(
     assert before is not None and before.config.temperature == 1.1
 
 
+def test_answer_only_from_my_documents_is_saved_and_applies_at_once(
+    qtbot: QtBot, page: SettingsPage, engine: Engine
+) -> None:
+    before = engine.orchestrator
+    page.documents_only_check.setChecked(True)
+    with qtbot.waitSignal(engine.events.settings_changed, timeout=TIMEOUT_MS):
+        page.save_button.click()
+
+    assert engine.orchestrator is before
+    assert before is not None and before.config.documents_only is True
+    assert AppConfig.from_env().documents_only is True
+
+
 def test_a_new_ollama_address_restarts_the_engine_on_it(
     qtbot: QtBot, page: SettingsPage, engine: Engine
 ) -> None:
@@ -170,6 +183,22 @@ def test_pulling_a_model_shows_progress_then_offers_it(qtbot: QtBot, page: Setti
     assert any(0 < f < 1 for f in fractions)
     assert "ready to use" in page.pull_status.text()
     qtbot.waitUntil(lambda: page.chat_model_box.findText("qwen3:0.6b") >= 0, timeout=TIMEOUT_MS)
+
+
+def test_a_model_download_can_be_cancelled(
+    qtbot: QtBot, page: SettingsPage, ollama_server: OllamaTestServer
+) -> None:
+    ollama_server.faults.pull_step_delay = 0.3
+    page.pull_edit.setText("qwen3:0.6b")
+    with qtbot.waitSignal(page.controller.pull_progress, timeout=TIMEOUT_MS):
+        page.pull_button.click()
+    assert page.pull_cancel_button.isVisibleTo(page)
+
+    with qtbot.waitSignal(page.controller.pull_cancelled, timeout=TIMEOUT_MS):
+        page.pull_cancel_button.click()
+
+    assert page.pull_status.text() == "Download of qwen3:0.6b cancelled."
+    assert page.pull_button.isEnabled() and not page.pull_cancel_button.isVisibleTo(page)
 
 
 def test_choosing_another_embedding_model_says_the_library_will_be_re_embedded(
@@ -327,46 +356,35 @@ def test_a_non_loopback_api_host_shows_the_exposure_warning(qtbot: QtBot, engine
     assert "other machines on the network" in page.api_warning_label.text()
 
 
-def test_the_ocr_choice_is_saved_to_the_settings_file(
-    qtbot: QtBot, engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(ocr, "tesseract_on_path", lambda: True)
-    monkeypatch.setattr(ocr, "tesseract_available", lambda: True)
+def test_ocr_is_on_by_default_and_turning_it_off_is_saved(qtbot: QtBot, engine: Engine) -> None:
     page = SettingsPage(SettingsController(engine))
     qtbot.addWidget(page)
-    page.ocr_check.setChecked(True)
+    assert page.ocr_check.isEnabled() and page.ocr_check.isChecked()
+
+    page.ocr_check.setChecked(False)
     with qtbot.waitSignal(engine.events.settings_changed, timeout=TIMEOUT_MS):
         page.save_button.click()
 
-    assert AppConfig.from_env().ocr is True
-    assert '"ocr": true' in settings_path().read_text(encoding="utf-8")
+    assert AppConfig.from_env().ocr is False
+    assert '"ocr": false' in settings_path().read_text(encoding="utf-8")
 
 
-def test_ocr_is_disabled_with_a_hint_without_tesseract(
-    qtbot: QtBot, engine: Engine, monkeypatch: pytest.MonkeyPatch
+def test_the_ocr_hint_names_the_installed_languages(qtbot: QtBot, engine: Engine) -> None:
+    page = SettingsPage(SettingsController(engine))
+    qtbot.addWidget(page)
+
+    assert "Languages: eng" in page.ocr_hint.text()
+
+
+def test_ocr_is_disabled_with_a_hint_without_its_language_data(
+    qtbot: QtBot, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ocr, "tesseract_on_path", lambda: False)
+    monkeypatch.setenv(ocr.TESSDATA_ENV, str(tmp_path / "no-language-data"))
     page = SettingsPage(SettingsController(engine))
     qtbot.addWidget(page)
 
     assert not page.ocr_check.isEnabled()
-    assert "Install tesseract to enable" in page.ocr_check.toolTip()
-    assert page.ocr_hint.text() == OCR_UNAVAILABLE_HINT
-
-
-def test_turning_ocr_on_without_its_language_data_unticks_it_with_a_hint(
-    qtbot: QtBot, engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(ocr, "tesseract_on_path", lambda: True)
-    monkeypatch.setattr(ocr, "tesseract_available", lambda: False)
-    page = SettingsPage(SettingsController(engine))
-    qtbot.addWidget(page)
-    assert page.ocr_check.isEnabled()
-
-    page.ocr_check.setChecked(True)
-
-    assert not page.ocr_check.isChecked()
-    assert not page.ocr_check.isEnabled()
+    assert "language data is missing" in page.ocr_check.toolTip()
     assert page.ocr_hint.text() == OCR_UNAVAILABLE_HINT
 
 

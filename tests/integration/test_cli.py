@@ -60,6 +60,18 @@ def test_ask_prints_the_answer_then_sources_with_file_and_page(
     assert f"lighthouse-manual.pdf, page {PDF_ANSWER_PAGE}" in asked.stdout
 
 
+def test_ask_json_carries_the_answers_check_against_its_sources(
+    app_env: dict[str, str], sample_library: SampleLibrary
+) -> None:
+    allma(app_env, "ingest", str(sample_library.pdf))
+    asked = allma(app_env, "ask", "--json", PDF_QUESTION)
+    answer = json.loads(asked.stdout)
+    assert answer["grounding"]["summary"] == "1 of 1 sentence supported by their sources"
+    assert answer["sources"][0]["supported_sentences"] == 1
+    plain = allma(app_env, "ask", PDF_QUESTION)
+    assert "Checked: 1 of 1 sentence supported by their sources." in plain.stdout
+
+
 def test_search_json_lists_sources_with_path_page_score_snippet(
     app_env: dict[str, str], sample_library: SampleLibrary
 ) -> None:
@@ -169,7 +181,8 @@ def test_every_listing_command_takes_json(
 ) -> None:
     allma(app_env, "ingest", str(sample_library.markdown))
     allma(app_env, "ask", PDF_QUESTION)
-    for command in (["docs"], ["docs", "list"], ["chats"], ["chats", "list"], ["collections"]):
+    listings = (["docs"], ["docs", "list"], ["chats"], ["chats", "list"], ["collections"])
+    for command in (*listings, ["watch", "list"]):
         listed = allma(app_env, *command, "--json")
         assert listed.returncode == 0, (command, listed.stderr)
         assert isinstance(json.loads(listed.stdout), list), command

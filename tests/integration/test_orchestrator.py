@@ -325,12 +325,12 @@ async def test_removing_a_document_removes_its_chunks(
     assert await orchestrator.search(PDF_QUESTION) == []
 
 
-@pytest.mark.parametrize("name", [".hidden.txt", "picture.png"])
+@pytest.mark.parametrize("name", [".hidden.txt", "song.mp3"])
 async def test_hidden_and_unsupported_files_are_skipped_with_a_reason(
     orchestrator: Orchestrator, tmp_path: Path, name: str
 ) -> None:
     path = tmp_path / name
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" if name.endswith(".png") else b"hidden")
+    path.write_bytes(b"ID3\x04\x00" if name.endswith(".mp3") else b"hidden")
     result = only(await collect(orchestrator.ingest([path])), IngestFinished)[-1].results[0]
     assert result.status == "skipped"
     assert result.reason

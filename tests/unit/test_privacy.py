@@ -83,3 +83,34 @@ def test_unwritable_config_folder_does_not_fail_acknowledging(tmp_path: Path) ->
     blocker.write_text("", encoding="utf-8")
     acknowledge_remote_host(config_for("http://gpu-box:11434"), config_dir=blocker / "config")
     assert remote_host_notice(config_for("http://gpu-box:11434"), config_dir=blocker / "config")
+
+
+def test_a_remote_openai_compatible_chat_server_gets_the_notice_once(tmp_path: Path) -> None:
+    config = AppConfig.from_mapping(
+        {
+            "data_dir": "/nonexistent",
+            "llm_provider": "openai-compatible",
+            "llm_base_url": "https://llm.example.com/v1",
+        }
+    )
+
+    notice = remote_host_notice(config, config_dir=tmp_path)
+    acknowledge_remote_host(config, config_dir=tmp_path)
+
+    assert notice is not None and "https://llm.example.com/v1" in notice
+    assert remote_host_notice(config, config_dir=tmp_path) is None
+
+
+def test_a_remote_ollama_that_serves_nothing_gets_no_notice(tmp_path: Path) -> None:
+    config = AppConfig.from_mapping(
+        {
+            "data_dir": "/nonexistent",
+            "ollama_host": "http://192.168.1.20:11434",
+            "llm_provider": "openai-compatible",
+            "llm_base_url": "http://localhost:1234/v1",
+            "embedding_provider": "openai-compatible",
+            "embedding_base_url": "http://localhost:1234/v1",
+        }
+    )
+
+    assert remote_host_notice(config, config_dir=tmp_path) is None

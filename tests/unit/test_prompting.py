@@ -5,7 +5,6 @@ from __future__ import annotations
 from allma_desktop.events import Source
 from allma_desktop.services.llm import ChatOptions
 from allma_desktop.services.prompting import (
-    NOT_FOUND_ANSWER,
     SMALL_MODEL_ANSWER_TOKENS,
     SMALL_MODEL_PASSAGE_CHARS,
     build_messages,
@@ -45,7 +44,7 @@ def test_sources_that_do_not_fit_the_context_are_left_out_and_renumbered() -> No
 def test_nothing_found_tells_the_model_to_say_so() -> None:
     messages, fitted = build_messages("q", [], {}, [], context_tokens=4096)
     assert fitted == []
-    assert NOT_FOUND_ANSWER in messages[0].content
+    assert "found nothing relevant" in messages[0].content
 
 
 def test_history_is_placed_between_system_and_question() -> None:
@@ -131,7 +130,7 @@ def test_small_model_prompt_puts_the_question_after_the_text_without_citation_la
 def test_small_model_with_nothing_found_is_told_to_say_so() -> None:
     messages, fitted = build_messages("q", [], {}, [], context_tokens=4096, small_model=True)
     assert fitted == []
-    assert NOT_FOUND_ANSWER in messages[0].content
+    assert "found nothing relevant" in messages[0].content
 
 
 def test_large_model_keeps_every_relevant_source_numbered_for_citation() -> None:

@@ -10,7 +10,14 @@ from PySide6.QtCore import QObject, Signal
 
 from allma_desktop.cancel import CancelToken
 from allma_desktop.errors import AllmaError
-from allma_desktop.events import AnswerDone, ChatStarted, SourcesFound, ThinkingChunk, TokenChunk
+from allma_desktop.events import (
+    AnswerChecked,
+    AnswerDone,
+    ChatStarted,
+    SourcesFound,
+    ThinkingChunk,
+    TokenChunk,
+)
 
 if TYPE_CHECKING:
     from allma_desktop.gui.app_events import AppEvents
@@ -25,7 +32,8 @@ class ChatController(QObject):
 
     Signals follow the stream: ``started`` once the question is stored, ``sources``
     before the answer, then ``thinking`` and ``token`` pieces, then ``finished``
-    (an ``AnswerDone``, also after Stop) or ``failed`` (an ``AllmaError``).
+    (an ``AnswerDone``, also after Stop) or ``failed`` (an ``AllmaError``); ``checked``
+    may follow ``finished`` with the answer checked against its sources.
     """
 
     started = Signal(int, int)  # conversation id, assistant message id
@@ -33,6 +41,7 @@ class ChatController(QObject):
     thinking = Signal(str)
     token = Signal(str)
     finished = Signal(object)  # AnswerDone
+    checked = Signal(object)  # AnswerChecked: after finished, the answer against its sources
     failed = Signal(object)  # AllmaError
     busy_changed = Signal(bool)
 
@@ -177,6 +186,8 @@ class ChatController(QObject):
                 elif isinstance(event, AnswerDone):
                     self.finished.emit(event)
                     events.conversations_changed.emit()
+                elif isinstance(event, AnswerChecked):
+                    self.checked.emit(event)
         except AllmaError as error:
             self.failed.emit(error)
         except asyncio.CancelledError:

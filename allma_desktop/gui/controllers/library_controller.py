@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 
 from allma_desktop.errors import AllmaError
-from allma_desktop.events import EmbedProgress, FileFinished, FileParsed, FileStarted
+from allma_desktop.events import (
+    EmbedProgress,
+    FileFinished,
+    FileParsed,
+    FileStarted,
+    PageRecognised,
+)
 from allma_desktop.indexer import (
     BatchFinished,
     DocumentsChanged,
@@ -544,6 +550,9 @@ class LibraryController(QObject):
                 event.path, collection_id, "indexing"
             )
             self._set_row(replace(row, status="indexing", fraction=0.0, reason="", hint=""))
+        elif isinstance(event, PageRecognised):  # OCR reads a scan: its share of parsing
+            fraction = PARSED_FRACTION * (event.page - 1) / max(event.pages, 1)
+            self._update_progress(collection_id, event.path, fraction)
         elif isinstance(event, FileParsed):
             self._update_progress(
                 collection_id, event.path, PARSED_FRACTION, pages=event.pages, chunks=event.chunks

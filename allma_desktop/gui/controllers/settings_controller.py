@@ -41,7 +41,9 @@ API_ENABLED_KEY = "api/enabled"
 CONNECTION_TEST_TIMEOUT = 5.0
 MODEL_CHECK_TIMEOUT = 120.0  # one embedding: the model may have to load first
 # Read once per call by the orchestrator, so they apply without reopening anything.
-LIVE_FIELDS = frozenset({"temperature", "system_prompt", "think", "top_k", "hybrid_search"})
+LIVE_FIELDS = frozenset(
+    {"temperature", "system_prompt", "think", "top_k", "hybrid_search", "documents_only"}
+)
 # The settings file key for each name a ConfigError may carry (env variables included).
 FIELD_FOR_VARIABLE = {**ENV_VARIABLES, **{f.name: f.name for f in fields(AppConfig)}}
 # What a vector store needs to be reached; the rest of the config stays as saved.
@@ -109,6 +111,7 @@ class SettingsController(QObject):
     pull_progress = Signal(str, str, float)  # model, status, fraction 0..1 (-1: unknown)
     pull_finished = Signal(str)
     pull_failed = Signal(str, object)  # model, AllmaError
+    pull_cancelled = Signal(str)  # model
     saved = Signal(object)  # the new AppConfig, once applied
     invalid = Signal(object)  # ConfigError: which field, what it accepts
     failed = Signal(object)  # AllmaError
@@ -221,9 +224,9 @@ class SettingsController(QObject):
 
     async def _test(self, candidate: AppConfig) -> None:
         # A throw-away client: the address being tested is not the engine's yet.
-        from allma_desktop.services.llm import OllamaService
+        from allma_desktop.services.model_servers import create_llm_service
 
-        service = OllamaService.from_config(candidate, timeout=CONNECTION_TEST_TIMEOUT)
+        service = create_llm_service(candidate, timeout=CONNECTION_TEST_TIMEOUT)
         try:
             health = await service.health(candidate.ollama_model, candidate.ollama_embedding_model)
         except AllmaError as error:
@@ -235,7 +238,7 @@ class SettingsController(QObject):
             await service.close()
         if health.reachable:
             count = len(health.models)
-            message = f"Connected to Ollama {health.version or ''} · {count} model"
+            message = f"Connected to {health.server} {health.version or ''} · {count} model"
             message = message.replace("  ", " ") + ("s" if count != 1 else "")
         else:
             message = str(health.error) if health.error else "Ollama did not answer."
@@ -273,6 +276,12 @@ class SettingsController(QObject):
             return
         self._pulls[name] = self._engine.run(self._pull(name))
 
+    def cancel_pull(self, name: str) -> None:
+        """Stop downloading ``name``; ``pull_cancelled`` follows."""
+        task = self._pulls.get(name.strip())
+        if task is not None:
+            task.cancel()
+
     async def _pull(self, name: str) -> None:
         orchestrator = self._engine.orchestrator
         try:
@@ -286,6 +295,9 @@ class SettingsController(QObject):
         except AllmaError as error:
             self.pull_failed.emit(name, error)
             return
+        except asyncio.CancelledError:
+            self.pull_cancelled.emit(name)  # closing the stream stops Ollama's download
+            raise
         finally:
             self._pulls.pop(name, None)
         self.pull_finished.emit(name)
@@ -531,9 +543,9 @@ class SettingsController(QObject):
         Ollama that does not answer is no reason to refuse: the status bar says so.
         """
         from allma_desktop.errors import ModelMissing, OllamaUnreachable, WrongModelKind
-        from allma_desktop.services.llm import OllamaService
+        from allma_desktop.services.model_servers import create_llm_service
 
-        service = OllamaService.from_config(new, timeout=MODEL_CHECK_TIMEOUT)
+        service = create_llm_service(new, timeout=MODEL_CHECK_TIMEOUT)
         try:
             if new.ollama_model != old.ollama_model:
                 await service.check_chat_model(new.ollama_model)

@@ -30,12 +30,14 @@ from PySide6.QtWidgets import (
 
 from allma_desktop.gui.theme import DARK, LIGHT, Colors, is_dark
 from allma_desktop.gui.widgets.flow_layout import FlowLayout
+from allma_desktop.gui.widgets.grounding_view import GroundingLine, mark_unsupported
 from allma_desktop.gui.widgets.markdown_render import (
     render_markdown,
     render_plain,
     stable_prefix_end,
     stylesheet,
 )
+from allma_desktop.services.grounding import GroundingReport
 
 RENDER_INTERVAL_MS = 50
 # Stable text is frozen once this much has gathered: the tail re-rendered on each update
@@ -52,11 +54,15 @@ class SourceView:
     title: str
     page: int | None
     snippet: str
+    document_id: str = ""
+    chunk_id: str = ""
+    ocr: bool = False  # read by OCR from a scan or a picture
 
     @property
     def label(self) -> str:
         name = self.title or Path(self.path).name
-        return f"{name} · p. {self.page}" if self.page else name
+        label = f"{name} · p. {self.page}" if self.page else name
+        return f"{label} · OCR" if self.ocr else label
 
     @property
     def url(self) -> QUrl:
@@ -177,6 +183,7 @@ class SourcesStrip(QWidget):
     """Numbered source chips under an answer; a click shows the cited passage and an Open button."""
 
     open_requested = Signal(object)  # SourceView
+    source_clicked = Signal(object)  # SourceView: a chip or an inline [n] was clicked
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -261,6 +268,7 @@ class SourcesStrip(QWidget):
         self.open_button.setEnabled(bool(source.path))
         self.snippet_panel.show()
         self._sync_chips()
+        self.source_clicked.emit(source)
 
     def _sync_chips(self) -> None:
         for chip, source in zip(self.chips, self.sources, strict=True):
@@ -279,6 +287,7 @@ class MessageWidget(QFrame):
     regenerate_requested = Signal()
     edit_requested = Signal()
     open_source = Signal(object)  # SourceView
+    cite_clicked = Signal(object)  # SourceView: open it in the reader
 
     def __init__(self, role: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -308,6 +317,8 @@ class MessageWidget(QFrame):
         self.status.hide()
         self.sources = SourcesStrip(self)
         self.sources.open_requested.connect(self.open_source)
+        self.sources.source_clicked.connect(self.cite_clicked)
+        self.grounding = GroundingLine(self)
 
         self.copy_button = _action_button("Copy", "Copy this message", self)
         self.copy_button.clicked.connect(self.copy_to_clipboard)
@@ -335,6 +346,7 @@ class MessageWidget(QFrame):
         layout.addWidget(self.thinking)
         layout.addWidget(self.body)
         layout.addWidget(self.status)
+        layout.addWidget(self.grounding)
         layout.addWidget(self.sources)
         layout.addWidget(self.action_bar)
 
@@ -387,6 +399,11 @@ class MessageWidget(QFrame):
         self.set_status(note)
         self.action_bar.show()
 
+    def show_grounding(self, report: GroundingReport | None) -> None:
+        """The answer checked against its sources: a line under it, marks in it."""
+        self.grounding.show_report(report)
+        self.render_body()
+
     def set_status(self, note: str, error: bool = False) -> None:
         self.status.setText(note)
         self.status.setProperty("error", error)
@@ -411,6 +428,7 @@ class MessageWidget(QFrame):
         else:
             self._drop_frozen()
             self.body.setHtml(render_markdown(self.text, colors))
+            mark_unsupported(self.body, self.grounding.report)
         self.body.setVisible(bool(self.text) or self.role == "user")
 
     def _render_stream(self) -> None:

@@ -25,7 +25,7 @@ from allma_desktop.gui.widgets.chat_message import MessageWidget, SourceView
 from allma_desktop.gui.widgets.elided_label import ElidedLabel
 
 if TYPE_CHECKING:
-    from allma_desktop.events import AnswerDone, Source
+    from allma_desktop.events import AnswerChecked, AnswerDone, Source
     from allma_desktop.gui.controllers.chat_controller import ChatController
     from allma_desktop.gui.controllers.conversations_controller import ConversationsController
     from allma_desktop.orchestrator import HealthReport
@@ -35,7 +35,16 @@ NO_DOCUMENTS = -1  # collection combo value: answer without documents
 
 
 def source_view(source: Source | SourceRecord) -> SourceView:
-    return SourceView(source.number, source.path, source.title, source.page, source.snippet)
+    return SourceView(
+        source.number,
+        source.path,
+        source.title,
+        source.page,
+        source.snippet,
+        source.document_id,
+        source.chunk_id,
+        source.ocr,
+    )
 
 
 class ChatInput(QPlainTextEdit):
@@ -85,6 +94,9 @@ class ChatView(QWidget):
     """Shows one conversation and streams answers into it through a ``ChatController``."""
 
     conversation_opened = Signal(int)  # the transcript now shows this conversation
+    # A citation was clicked: (the answer's sources, the index of the clicked one).
+    citation_requested = Signal(object, int)
+    viewer_requested = Signal(str, int)  # a source's file and page (0: none), for its viewer
 
     def __init__(
         self,
@@ -120,6 +132,7 @@ class ChatView(QWidget):
         chat.thinking.connect(self._on_thinking)
         chat.token.connect(self._on_token)
         chat.finished.connect(self._on_finished)
+        chat.checked.connect(self._on_checked)
         chat.failed.connect(self._on_failed)
         chat.busy_changed.connect(self._on_busy)
         events = chat.events
@@ -273,11 +286,14 @@ class ChatView(QWidget):
         widget.finish(
             message.content, message.thinking, [source_view(s) for s in message.sources], note
         )
+        if message.grounding is not None:
+            widget.show_grounding(message.grounding)
 
     def _add_message(self, role: str) -> MessageWidget:
         widget = MessageWidget(role, self.transcript)
         widget.link_clicked.connect(self.open_link)
         widget.open_source.connect(self.open_source)
+        widget.cite_clicked.connect(lambda source, w=widget: self._on_cite(w, source))
         widget.regenerate_requested.connect(self.regenerate)
         widget.edit_requested.connect(self.edit_last_question)
         self._column.insertWidget(self._column.count() - 1, widget)
@@ -427,6 +443,17 @@ class ChatView(QWidget):
             widget.author.setText(done.model)
         self._update_actions()
 
+    def _on_checked(self, checked: AnswerChecked) -> None:
+        for widget in reversed(self.messages):
+            if widget.message_id == checked.message_id:
+                widget.show_grounding(checked.grounding)
+                return
+
+    def _on_cite(self, widget: MessageWidget, source: SourceView) -> None:
+        sources = widget.sources.sources
+        if source in sources:
+            self.citation_requested.emit(list(sources), sources.index(source))
+
     def _on_failed(self, error: AllmaError) -> None:
         widget = self._streaming
         self._streaming = None
@@ -463,7 +490,7 @@ class ChatView(QWidget):
             self.open_url(url)
 
     def open_source(self, source: SourceView) -> None:
-        self.open_url(source.url)
+        self.viewer_requested.emit(source.path, source.page or 0)
 
     def _ask_open_file(self, path: str) -> bool:
         answer = QMessageBox.question(

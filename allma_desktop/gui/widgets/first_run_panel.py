@@ -214,6 +214,18 @@ class FirstRunPanel(QFrame):
         ollama = report.ollama
         if report.store_error is not None:
             self.show_error(report.store_error)
+        elif ollama.server != "Ollama" and not ollama.ok:
+            # Another model server (LLM_PROVIDER): Ollama's install and download steps do
+            # not apply; its own error says what to start or load.
+            self.problem = "models_missing" if ollama.reachable else "ollama_unreachable"
+            self.headline.setText("Allma cannot use its model server yet")
+            error = ollama.error
+            self.explanation.setText(
+                f"{_escape(error.message)}<br><br>{_escape(error.hint)}"
+                if error is not None
+                else f"Allma looked for the models at <b>{ollama.host}</b>."
+            )
+            self._show_parts(install=False, models=False)
         elif not ollama.reachable:
             self.problem = "ollama_unreachable"
             self.headline.setText("Allma needs Ollama to answer")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, QPoint, QSortFilterProxyModel, Qt, QUrl
+from PySide6.QtCore import QModelIndex, QPoint, QSortFilterProxyModel, Qt, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QDesktopServices,
@@ -129,6 +129,8 @@ class DropZone(QFrame):
 
 class LibraryPane(QWidget):
     """Shows the current collection; every change goes through the ``LibraryController``."""
+
+    document_open_requested = Signal(str)  # a stored document double-clicked: the reader
 
     def __init__(self, controller: LibraryController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -476,7 +478,9 @@ class LibraryPane(QWidget):
 
     def _open_index(self, index: QModelIndex) -> None:
         row = index.data(ROW_ROLE)
-        if isinstance(row, LibraryRow):
+        if isinstance(row, LibraryRow) and row.document_id:
+            self.document_open_requested.emit(row.document_id)
+        elif isinstance(row, LibraryRow):
             _open_path(row.path)
 
     # --- drops ----------------------------------------------------------------------------

@@ -56,7 +56,14 @@ API_DESCRIPTION = (
     "Lets scripts and OpenAI-compatible tools use your library while Allma runs. "
     "Clients send the token below."
 )
-OCR_UNAVAILABLE_HINT = "Install tesseract to enable (it reads the text in scanned pages)."
+OCR_HINT = (
+    "Pages without usable text (scans, broken fonts) and pictures are read from their image:"
+    " a second or two a page."
+)
+OCR_UNAVAILABLE_HINT = (
+    "OCR's language data is missing: reinstall the app, or set ALLMA_TESSDATA to a folder"
+    " of Tesseract .traineddata files."
+)
 # Hosts known to be this machine without importing the API package (FastAPI, uvicorn).
 PLAIN_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 FIELD_LABELS = {
@@ -79,6 +86,12 @@ FIELD_LABELS = {
     "chroma_token": "Token",
     "qdrant_url": "Qdrant server",
     "qdrant_api_key": "API key",
+    "llm_provider": "Chat from",
+    "llm_base_url": "Chat server address",
+    "llm_api_key": "Chat server API key",
+    "embedding_provider": "Embeddings from",
+    "embedding_base_url": "Embedding server address",
+    "embedding_api_key": "Embedding server API key",
 }
 STORE_LABELS = {
     "chroma": "Chroma, on this computer",
@@ -157,6 +170,7 @@ class SettingsPage(QWidget):
         self._restarting = False
         self._library_busy = False
         self._checking_models = False
+        self._pulling = ""  # the model being downloaded
         self._build()
         self._wire()
         self.load(controller.config)
@@ -182,12 +196,20 @@ class SettingsPage(QWidget):
         title = QLabel("Settings", body)
         title.setObjectName("pageTitle")
         column.addWidget(title)
+        # Cards of their own modules (they subclass SettingsCard, defined above).
+        from allma_desktop.gui.widgets.mcp_card import McpCard
+        from allma_desktop.gui.widgets.model_server_card import ModelServerCard
+
+        self.model_server_card = ModelServerCard(body)
+        self.mcp_card = McpCard(body)
         for card in (
+            self.model_server_card,
             self._connection_card(body),
             self._models_card(body),
             self._answers_card(body),
             self._retrieval_card(body),
             *([self._api_card(body)] if self.api is not None else []),
+            self.mcp_card,
             self._appearance_card(body),
             self._vector_store_card(body),
             self._storage_card(body),
@@ -306,8 +328,12 @@ class SettingsPage(QWidget):
         self.pull_edit = QLineEdit(pull_line)
         self.pull_edit.setPlaceholderText("e.g. llama3.2 or qwen3:0.6b")
         self.pull_button = QPushButton("Download", pull_line)
+        self.pull_cancel_button = QPushButton("Cancel", pull_line)
+        self.pull_cancel_button.setAccessibleName("Cancel the download")
+        self.pull_cancel_button.hide()
         pull_row.addWidget(self.pull_edit, 1)
         pull_row.addWidget(self.pull_button)
+        pull_row.addWidget(self.pull_cancel_button)
         self.pull_progress = QProgressBar(card)
         self.pull_progress.setRange(0, 1000)
         self.pull_progress.hide()
@@ -341,6 +367,12 @@ class SettingsPage(QWidget):
         )
         self.think_check = QCheckBox("Let reasoning models think before answering", card)
         card.form.addRow("Thinking", self.think_check)
+        self.documents_only_check = QCheckBox("Answer only from my documents", card)
+        self.documents_only_check.setToolTip(
+            "When nothing in your documents matches a question, say so and do not ask the "
+            "model. Off: the model answers from general knowledge, marked as such."
+        )
+        card.form.addRow("Documents", self.documents_only_check)
         self.system_prompt_edit = QPlainTextEdit(card)
         self.system_prompt_edit.setPlaceholderText("Optional instructions added to every chat")
         self.system_prompt_edit.setFixedHeight(80)
@@ -366,34 +398,28 @@ class SettingsPage(QWidget):
         self._add(card, "top_k", self.top_k_spin)
         self.hybrid_check = QCheckBox("Combine keyword and meaning search (hybrid)", card)
         card.form.addRow("Hybrid search", self.hybrid_check)
-        self.ocr_check = QCheckBox("Read scanned PDFs with OCR", card)
-        self.ocr_check.setAccessibleName("Read scanned PDFs with OCR")
+        self.ocr_check = QCheckBox("Read scanned pages and pictures with OCR", card)
+        self.ocr_check.setAccessibleName("Read scanned pages and pictures with OCR")
         holder = QWidget(card)
         rows = QVBoxLayout(holder)
         rows.setContentsMargins(0, 0, 0, 0)
         rows.setSpacing(3)
         rows.addWidget(self.ocr_check)
-        self.ocr_hint = QLabel("Slow: seconds per page. Only for PDFs without text.", holder)
+        self.ocr_hint = QLabel(OCR_HINT, holder)
         self.ocr_hint.setObjectName("fieldHint")
         self.ocr_hint.setWordWrap(True)
         rows.addWidget(self.ocr_hint)
-        # Only the PATH check while the window is built: the full check imports PyMuPDF
-        # (about a second and 100 MB), so it waits until the user turns OCR on.
-        if not ocr.tesseract_on_path():
-            self._disable_ocr()
-        self.ocr_check.toggled.connect(self._check_ocr_when_turned_on)
-        card.form.addRow("Scanned PDFs", holder)
+        # A look for the language data's files only: no PyMuPDF import while the window
+        # is built.
+        languages = ocr.installed_languages()
+        if languages:
+            self.ocr_hint.setText(f"{OCR_HINT} Languages: {', '.join(languages)}.")
+        else:
+            self.ocr_check.setEnabled(False)
+            self.ocr_check.setToolTip(OCR_UNAVAILABLE_HINT)
+            self.ocr_hint.setText(OCR_UNAVAILABLE_HINT)
+        card.form.addRow("Scans and pictures", holder)
         return card
-
-    def _check_ocr_when_turned_on(self, checked: bool) -> None:
-        if checked and not ocr.tesseract_available():
-            self.ocr_check.setChecked(False)
-            self._disable_ocr()
-
-    def _disable_ocr(self) -> None:
-        self.ocr_check.setEnabled(False)
-        self.ocr_check.setToolTip(OCR_UNAVAILABLE_HINT)
-        self.ocr_hint.setText(OCR_UNAVAILABLE_HINT)
 
     def _api_card(self, parent: QWidget) -> SettingsCard:
         assert self.api is not None
@@ -593,6 +619,7 @@ class SettingsPage(QWidget):
         c.pull_progress.connect(self._show_pull_progress)
         c.pull_finished.connect(self._show_pull_finished)
         c.pull_failed.connect(self._show_pull_failed)
+        c.pull_cancelled.connect(self._show_pull_cancelled)
         c.invalid.connect(self.show_invalid)
         c.failed.connect(self._show_failure)
         c.saved.connect(self._on_saved)
@@ -617,6 +644,7 @@ class SettingsPage(QWidget):
         # "Connected · 5 models" spoke of the address tested; a new one has not been.
         self.host_edit.textEdited.connect(lambda _text: self.connection_label.hide())
         self.pull_button.clicked.connect(self.pull_model)
+        self.pull_cancel_button.clicked.connect(self.cancel_pull)
         self.pull_edit.returnPressed.connect(self.pull_model)
         self.save_button.clicked.connect(self.save)
         # The theme applies as soon as it is picked (a GUI preference; no Save needed).
@@ -636,6 +664,7 @@ class SettingsPage(QWidget):
     # --- values -----------------------------------------------------------------------------
 
     def load(self, config: AppConfig) -> None:
+        self.model_server_card.load(config)
         self.host_edit.setText(config.ollama_host)
         models = self.controller.models
         self._set_models(
@@ -651,6 +680,7 @@ class SettingsPage(QWidget):
             "" if config.context_length is None else str(config.context_length)
         )
         self.think_check.setChecked(config.think)
+        self.documents_only_check.setChecked(config.documents_only)
         self.system_prompt_edit.setPlainText(config.system_prompt)
         self.chunk_size_spin.setValue(config.chunk_size)
         self.chunk_overlap_spin.setValue(config.chunk_overlap)
@@ -684,6 +714,7 @@ class SettingsPage(QWidget):
             "temperature": self.temperature_spin.value(),
             "context_length": self.context_edit.text().strip() or None,
             "think": self.think_check.isChecked(),
+            "documents_only": self.documents_only_check.isChecked(),
             "system_prompt": self.system_prompt_edit.toPlainText().strip(),
             "chunk_size": self.chunk_size_spin.value(),
             "chunk_overlap": self.chunk_overlap_spin.value(),
@@ -693,6 +724,7 @@ class SettingsPage(QWidget):
             "ollama_connect_timeout": self.connect_timeout_spin.value(),
             "request_timeout": self.read_timeout_spin.value(),
             **self.store_connection(),
+            **self.model_server_card.changes(),
         }
 
     def store_connection(self) -> dict[str, Any]:
@@ -733,11 +765,27 @@ class SettingsPage(QWidget):
         if not name:
             return
         self.pull_button.setEnabled(False)
+        self._pulling = name
+        self.pull_cancel_button.show()
         self.pull_progress.setValue(0)
         self.pull_progress.show()
         self.pull_status.setText(f"Downloading {name}…")
         self.pull_status.show()
         self.controller.pull(name)
+
+    def cancel_pull(self) -> None:
+        if self._pulling:
+            self.controller.cancel_pull(self._pulling)
+
+    def _show_pull_cancelled(self, name: str) -> None:
+        self._pull_ended()
+        self.pull_progress.hide()
+        self.pull_status.setText(f"Download of {name} cancelled.")
+
+    def _pull_ended(self) -> None:
+        self._pulling = ""
+        self.pull_cancel_button.hide()
+        self.pull_button.setEnabled(True)
 
     def _reveal_api_token(self, shown: bool) -> None:
         self.api_token_edit.setEchoMode(
@@ -907,14 +955,14 @@ class SettingsPage(QWidget):
         self.pull_status.setText(f"{name}: {status}")
 
     def _show_pull_finished(self, name: str) -> None:
-        self.pull_button.setEnabled(True)
+        self._pull_ended()
         self.pull_progress.setRange(0, 1000)
         self.pull_progress.setValue(1000)
         self.pull_status.setText(f"{name} is ready to use.")
         self.pull_edit.clear()
 
     def _show_pull_failed(self, name: str, error: AllmaError) -> None:
-        self.pull_button.setEnabled(True)
+        self._pull_ended()
         self.pull_progress.hide()
         self.pull_status.setText(f"{name}: {error.message} {error.hint}".strip())
 

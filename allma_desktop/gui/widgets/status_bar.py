@@ -56,7 +56,7 @@ class AppStatusBar(QStatusBar):
         if ollama.reachable:
             version = f" {ollama.version}" if ollama.version else ""
             if ollama.ok:
-                self.ollama.setText(f"Ollama{version} connected · {ollama.chat_model}")
+                self.ollama.setText(f"{ollama.server}{version} connected · {ollama.chat_model}")
                 self._set_state("ok")
             else:
                 missing = [
@@ -68,10 +68,10 @@ class AppStatusBar(QStatusBar):
                     if not present
                 ]
                 what = ", ".join(missing) if missing else "a model"
-                self.ollama.setText(f"Ollama{version} connected · missing {what}")
+                self.ollama.setText(f"{ollama.server}{version} connected · missing {what}")
                 self._set_state("warning")
         else:
-            self.ollama.setText(f"Ollama not reachable at {ollama.host}")
+            self.ollama.setText(f"{ollama.server} not reachable at {ollama.host}")
             self._set_state("error")
         if report.store_error is not None:
             self.ollama.setText(self.ollama.text() + f" · {report.store_error.message}")

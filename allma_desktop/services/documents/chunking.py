@@ -49,6 +49,7 @@ class _Section:
     page: int | None
     heading_path: tuple[str, ...]
     blocks: list[_Span] = field(default_factory=list)
+    ocr: bool = False  # a section lies on one page, which OCR read whole or not at all
 
     def only_headings(self, text: str) -> bool:
         return all(b.kind == "heading" or not text[b.start : b.end].strip() for b in self.blocks)
@@ -66,6 +67,7 @@ def _sections(doc: ParsedDocument, text: str) -> list[_Section]:
             last = _Section(block.page, block.heading_path)
             sections.append(last)
         last.blocks.append(span)
+        last.ocr = last.ocr or block.ocr
 
     merged: list[_Section] = []
     carried: list[_Span] = []
@@ -198,6 +200,7 @@ def chunk_document(
                     char_start=start,
                     char_end=end,
                     file_type=doc.metadata.file_type,
+                    ocr=section.ocr,
                 )
             )
     return chunks

@@ -22,6 +22,7 @@ class TextBlock:
     page: int | None = None
     heading_path: tuple[str, ...] = ()
     kind: BlockKind = "paragraph"
+    ocr: bool = False  # read by OCR from a picture of the page
 
 
 @dataclass
@@ -72,3 +73,4 @@ class Chunk:
     char_start: int
     char_end: int
     file_type: str = ""
+    ocr: bool = False  # its page was read by OCR (the text may hold misread words)

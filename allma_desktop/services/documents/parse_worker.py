@@ -52,13 +52,13 @@ from allma_desktop.errors import (
     CorruptDocument,
     DocumentError,
     DocumentTooLarge,
-    NoTextLayer,
     ParserCrashed,
     ParseTimeout,
     pack_error,
     unpack_error,
 )
 from allma_desktop.services.child_process import become_background_child, requests
+from allma_desktop.services.documents import ocr
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 
 logger = logging.getLogger(__name__)
@@ -127,29 +127,17 @@ def _limit_memory() -> None:
         logger.info("the parse worker runs without a memory limit: %s", error)
 
 
-def _parse_and_chunk(request: _Request) -> ParseResult:
+def _parse_and_chunk(request: _Request, on_page: ocr.PageCallback) -> ParseResult:
     from allma_desktop.services.documents.service import DocumentService
 
     service = DocumentService(chunk_size=request.chunk_size, chunk_overlap=request.chunk_overlap)
     path = Path(request.path)
     try:
-        return _parse_and_chunk_with(service, path, request)
+        with ocr.using(ocr.OcrSettings(enabled=request.ocr, on_page=on_page)):
+            parsed = service.parse(path)
+        return parsed.metadata, service.chunk(parsed, request.document_id)
     except MemoryError as exc:  # chunking (or OCR) ran out of the worker's memory
         raise DocumentTooLarge(path, memory_limit_mb()) from exc
-
-
-def _parse_and_chunk_with(service: Any, path: Path, request: _Request) -> ParseResult:
-    try:
-        parsed = service.parse(path)
-    except NoTextLayer:
-        if not (request.ocr and service.registry.file_type_for(path) == "pdf"):
-            raise
-        from allma_desktop.services.documents.ocr import parse_pdf_with_ocr, tesseract_available
-
-        if not tesseract_available():
-            raise
-        parsed = parse_pdf_with_ocr(path)
-    return parsed.metadata, service.chunk(parsed, request.document_id)
 
 
 def _serve(connection: Connection) -> None:
@@ -169,8 +157,13 @@ def _serve(connection: Connection) -> None:
     connection.send(("ready", 0, None))
     for request in requests(connection):
         number = request.number
+
+        def page_to_recognise(page: int, pages: int, number: int = number) -> None:
+            # Before OCR reads a page: the app extends the file's time limit and shows it.
+            connection.send(("page", number, (page, pages)))
+
         try:
-            metadata, chunks = _parse_and_chunk(request)
+            metadata, chunks = _parse_and_chunk(request, page_to_recognise)
         except AllmaError as exc:
             connection.send(("error", number, pack_error(exc)))
             continue
@@ -258,6 +251,7 @@ class _Ticket:
     request: _Request
     limit: float
     future: concurrent.futures.Future[ParseResult]
+    on_page: ocr.PageCallback | None = None  # called on the lane's thread
     chunks: list[Chunk] = field(default_factory=list)
     started: float = 0.0  # when the worker could start on it: its time limit runs from here
 
@@ -436,6 +430,12 @@ class _Lane:
         if kind == "chunks":
             head.chunks.extend(payload)
             return
+        if kind == "page":  # OCR is about to read a page: it gets time of its own
+            head.limit += ocr.SECONDS_PER_OCR_PAGE
+            if head.on_page is not None:
+                page, pages = payload
+                head.on_page(page, pages)
+            return
         self._sent.popleft()
         if self._sent:
             self._sent[0].started = time.monotonic()
@@ -490,7 +490,7 @@ class ParseWorker:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         workers: int = DEFAULT_WORKERS,
-        ocr: bool = False,
+        ocr: bool = True,
         parse_ahead: int = DEFAULT_PARSE_AHEAD,
     ) -> None:
         if timeout <= 0 or workers < 1 or parse_ahead < 0:
@@ -515,11 +515,14 @@ class ParseWorker:
         chunk_overlap: int,
         timeout: float | None = None,
         document_id: str = "pending",
+        on_page: ocr.PageCallback | None = None,
     ) -> concurrent.futures.Future[ParseResult]:
         """Queue a file for reading; its future gives what ``parse_and_chunk`` returns.
 
         Files queued together are read one after the other with no pause between them.
         Cancelling the future drops the request (or stops the reader if it is on it).
+        ``on_page(page, pages)`` is called (on a thread of the worker's) before OCR reads
+        a page; each such page adds ``ocr.SECONDS_PER_OCR_PAGE`` to the file's time limit.
         """
         if self._closed:
             raise RuntimeError("ParseWorker is closed")
@@ -527,7 +530,7 @@ class ParseWorker:
         request = _Request(
             next(self._numbers), str(path), document_id, chunk_size, chunk_overlap, self.ocr
         )
-        ticket = _Ticket(request, limit, concurrent.futures.Future())
+        ticket = _Ticket(request, limit, concurrent.futures.Future(), on_page)
         min(self._lanes, key=lambda lane: lane.load).submit(ticket)
         return ticket.future
 
@@ -539,19 +542,30 @@ class ParseWorker:
         chunk_overlap: int,
         timeout: float | None = None,
         document_id: str = "pending",
+        on_page: ocr.PageCallback | None = None,
     ) -> ParseResult:
         """The file's metadata and chunks, or a ``DocumentError`` saying why not.
 
         Beyond the parsers' own errors: ``ParseTimeout`` when reading took longer
-        than ``timeout`` (default: the worker's), ``ParserCrashed`` when the
-        reader process died on the file.
+        than ``timeout`` (default: the worker's, plus time for each page OCR reads),
+        ``ParserCrashed`` when the reader process died on the file. ``on_page(page,
+        pages)`` is called on this event loop before OCR reads a page.
         """
+        threadsafe: ocr.PageCallback | None = None
+        if on_page is not None:
+            loop = asyncio.get_running_loop()
+
+            def threadsafe(page: int, pages: int) -> None:
+                with contextlib.suppress(RuntimeError):  # the loop closed: nobody listens
+                    loop.call_soon_threadsafe(on_page, page, pages)
+
         future = self.submit(
             path,
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
             timeout=timeout,
             document_id=document_id,
+            on_page=threadsafe,
         )
         return await asyncio.wrap_future(future)
 

@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from allma_desktop.errors import CorruptDocument, EncryptedDocument, NoTextLayer
+from allma_desktop.errors import (
+    BrokenFontEncoding,
+    CorruptDocument,
+    EncryptedDocument,
+    NoTextEvenWithOcr,
+    NoTextLayer,
+    OcrDataMissing,
+)
+from allma_desktop.services.documents import ocr
 from allma_desktop.services.documents.files import (
     clean_title,
     finish_document,
@@ -42,6 +50,11 @@ MUPDF_FORMATS: dict[str, tuple[str, ...]] = {
     "mobi": (".mobi",),
 }
 _ZIP_FORMATS = frozenset({"epub", "xps", "cbz"})
+# Formats whose pages are fixed pictures of a page, so a page without text is worth OCR;
+# an e-book's pages are its text laid out, and one without text is an illustration.
+_OCR_FORMATS = frozenset({"pdf", "xps", "cbz"})
+_STAMP_CHARACTERS = 40  # at most this much text on a page that is mostly a picture...
+_SCAN_COVERAGE = 0.5  # ...covering at least this share of the page: a scan, read by OCR
 
 _MARGIN_FRACTION = 0.08  # top and bottom 8% of a page hold running headers and footers
 _MIN_PAGES_FOR_REPEATS = 4
@@ -61,6 +74,7 @@ class _PageBlock:
     page: int
     text: str
     in_margin: bool
+    ocr: bool = False  # read by OCR from the page's picture
 
 
 def pdf_date_to_iso(value: str | None) -> str | None:
@@ -95,7 +109,7 @@ def pdf_date_to_iso(value: str | None) -> str | None:
     return moment.isoformat()
 
 
-def _join_lines(raw: str) -> str:
+def join_lines(raw: str) -> str:
     """A block's lines as one paragraph: hyphenated words rejoined, breaks become spaces."""
     text = clean_text(raw)
     if "-\n" in text:  # most blocks have no hyphen at a line end: no regex pass for them
@@ -153,17 +167,36 @@ def _text_page(page: Any) -> Any:
     return page.get_textpage(flags=import_pymupdf().TEXT_MEDIABOX_CLIP)
 
 
-def _page_blocks(page: Any, text_page: Any, page_number: int) -> Iterator[_PageBlock]:
+def _page_blocks(page: Any, text_page: Any, page_number: int) -> tuple[list[_PageBlock], bool]:
+    """The page's readable text blocks, and whether it had text that is undecodable."""
     height = page.rect.height or 1.0
+    blocks: list[_PageBlock] = []
+    undecodable = False
     for x0, y0, x1, y1, raw, _number, block_type in page.get_text("blocks", textpage=text_page):
         del x0, x1
         if block_type != 0:
             continue
-        text = _join_lines(raw)
+        text = join_lines(raw)
         if _mostly_unreadable(text):
+            # Characters that decode to U+FFFD or to control codes (a font without a
+            # Unicode mapping), not just white space: a broken encoding.
+            undecodable = undecodable or bool(raw.strip())
             continue
         in_margin = y1 < height * _MARGIN_FRACTION or y0 > height * (1 - _MARGIN_FRACTION)
-        yield _PageBlock(page_number, text, in_margin)
+        blocks.append(_PageBlock(page_number, text, in_margin))
+    return blocks, undecodable
+
+
+def _recognised_blocks(
+    page: Any, page_number: int, languages: str, tessdata: Path
+) -> list[_PageBlock]:
+    """The page's text as OCR reads it from the page's picture."""
+    blocks: list[_PageBlock] = []
+    for raw in ocr.recognise_page(page, languages, tessdata):
+        text = join_lines(raw)
+        if not _mostly_unreadable(text):
+            blocks.append(_PageBlock(page_number, text, in_margin=False, ocr=True))
+    return blocks
 
 
 def _normalised(text: str) -> str:
@@ -215,7 +248,9 @@ class _Outline:
                     if is_heading_block:
                         kind = "heading"
                 path = tuple(title for _, title in self.headings)
-            yield TextBlock(text=block.text, page=block.page, heading_path=path, kind=kind)
+            yield TextBlock(
+                text=block.text, page=block.page, heading_path=path, kind=kind, ocr=block.ocr
+            )
 
 
 def _has_letters(text: str, wanted: int) -> bool:
@@ -255,7 +290,7 @@ def _title_from_fonts(page: Any, text_page: Any) -> str | None:
     return None if looks_like_prose or len(title) > _TITLE_MAX_LENGTH else title
 
 
-def _mupdf_errors() -> tuple[type[BaseException], ...]:
+def mupdf_errors() -> tuple[type[BaseException], ...]:
     """What PyMuPDF raises for damaged files: its own FzError* classes and RuntimeError."""
     return (RuntimeError, ValueError, import_pymupdf().mupdf.FzErrorBase)
 
@@ -276,7 +311,7 @@ def _open(path: Path, file_type: str) -> Any:
         require_zip(path, file_type.upper())
     try:
         return pymupdf.open(str(path), filetype=file_type)
-    except _mupdf_errors() as exc:
+    except mupdf_errors() as exc:
         raise CorruptDocument(path, _error_detail(exc, path)) from exc
 
 
@@ -288,10 +323,63 @@ class _PagedText:
     outline: _Outline
     metadata: dict[str, Any]
     title: str | None
+    undecodable_pages: int = 0  # pages whose text layer is garbage (a broken font encoding)
+    recognised_pages: int = 0  # pages given to OCR
+    ocr_missing: bool = False  # OCR is on but its language data cannot be found
 
 
-def _read_pages(document: Any, path: Path) -> _PagedText:
-    """Text blocks of every page, one page in memory at a time; bad pages are skipped."""
+def _scan_with_a_stamp(page: Any, blocks: list[_PageBlock]) -> bool:
+    """Whether a page with a little text (a page number or a stamp added to a scan) is
+    mostly a picture: then its text layer is not what the page says, and OCR reads it."""
+    if sum(len(block.text) for block in blocks) > _STAMP_CHARACTERS:
+        return False
+    area = abs(page.rect)
+    if not area:
+        return False
+    covered = 0.0
+    for image in page.get_image_info():
+        covered += abs(page.rect & import_pymupdf().Rect(image["bbox"]))
+    return bool(covered >= area * _SCAN_COVERAGE)
+
+
+class _PageReader:
+    """Reads a page's text layer, and has OCR read the pages where that gives nothing."""
+
+    def __init__(self, page_count: int, file_type: str) -> None:
+        self.page_count = page_count
+        self.settings = ocr.current_settings()
+        self.wanted = self.settings.enabled and file_type in _OCR_FORMATS
+        self.tessdata = ocr.find_tessdata(self.settings.languages) if self.wanted else None
+        self.undecodable_pages = 0
+        self.recognised_pages = 0
+        self.needed_ocr = False
+
+    def blocks(self, page: Any, text_page: Any, page_number: int) -> list[_PageBlock]:
+        blocks, undecodable = _page_blocks(page, text_page, page_number)
+        if blocks:
+            if self.tessdata is None or not _scan_with_a_stamp(page, blocks):
+                return blocks
+            return self._recognised(page, page_number) or blocks
+        self.undecodable_pages += undecodable
+        self.needed_ocr = True
+        if self.tessdata is None:
+            return blocks
+        return self._recognised(page, page_number)
+
+    def _recognised(self, page: Any, page_number: int) -> list[_PageBlock]:
+        assert self.tessdata is not None
+        if self.settings.on_page is not None:
+            self.settings.on_page(page_number, self.page_count)
+        self.recognised_pages += 1
+        return _recognised_blocks(page, page_number, self.settings.languages, self.tessdata)
+
+
+def _read_pages(document: Any, path: Path, file_type: str) -> _PagedText:
+    """Text blocks of every page, one page in memory at a time; bad pages are skipped.
+
+    A page without readable text (none, or only undecodable text) is read by OCR when
+    it is on (``ocr.current_settings()``); pages with good text are left as they are.
+    """
     if document.needs_pass and not document.authenticate(""):
         raise EncryptedDocument(path)
     page_count = document.page_count
@@ -304,12 +392,13 @@ def _read_pages(document: Any, path: Path) -> _PagedText:
     title_checked = False  # against the first page with text
     blocks: list[_PageBlock] = []
     unreadable_pages: list[str] = []
+    reader = _PageReader(page_count, file_type)
     for index in range(page_count):
         try:
             page = document.load_page(index)
             text_page = _text_page(page)
-            page_blocks = list(_page_blocks(page, text_page, index + 1))
-        except _mupdf_errors() as exc:
+            page_blocks = reader.blocks(page, text_page, index + 1)
+        except mupdf_errors() as exc:
             unreadable_pages.append(f"page {index + 1}: {_error_detail(exc, path)}")
             continue
         if title is not None and not title_checked and page_blocks:
@@ -317,12 +406,37 @@ def _read_pages(document: Any, path: Path) -> _PagedText:
             opening = " ".join(block.text for block in page_blocks)
             if not title_fits_text(title, opening):
                 title, title_wanted = None, True  # a template's or another file's title
-        if title_wanted and page_blocks:
+        if title_wanted and page_blocks and not page_blocks[0].ocr:
             title_wanted = False
-            with contextlib.suppress(*_mupdf_errors()):
+            with contextlib.suppress(*mupdf_errors()):
                 title = _title_from_fonts(page, text_page)
         blocks.extend(page_blocks)
-    return _PagedText(page_count, blocks, unreadable_pages, outline, metadata, title)
+    if reader.recognised_pages:
+        logger.info(
+            "%s: %d of %d pages read by OCR", path.name, reader.recognised_pages, page_count
+        )
+    return _PagedText(
+        page_count,
+        blocks,
+        unreadable_pages,
+        outline,
+        metadata,
+        title,
+        undecodable_pages=reader.undecodable_pages,
+        recognised_pages=reader.recognised_pages,
+        ocr_missing=reader.needed_ocr and reader.wanted and reader.tessdata is None,
+    )
+
+
+def _no_text_error(path: Path, paged: _PagedText) -> NoTextLayer:
+    """Why a document gave no text at all, in the words that fit its pages."""
+    if paged.recognised_pages:
+        return NoTextEvenWithOcr(path)
+    if paged.ocr_missing:
+        return OcrDataMissing(path)
+    if paged.undecodable_pages:
+        return BrokenFontEncoding(path)
+    return NoTextLayer(path)
 
 
 def parse_paged(path: Path, file_type: str) -> ParsedDocument:
@@ -330,15 +444,15 @@ def parse_paged(path: Path, file_type: str) -> ParsedDocument:
     require_nonempty_file(path)
     with _open(path, file_type) as document:
         try:
-            paged = _read_pages(document, path)
-        except _mupdf_errors() as exc:
+            paged = _read_pages(document, path, file_type)
+        except mupdf_errors() as exc:
             raise CorruptDocument(path, _error_detail(exc, path)) from exc
     if paged.unreadable_pages:
         logger.info("%s: %d unreadable page(s)", path, len(paged.unreadable_pages))
     if not paged.blocks:
         if len(paged.unreadable_pages) == paged.page_count:
             raise CorruptDocument(path, f"no page could be read ({paged.unreadable_pages[0]})")
-        raise NoTextLayer(path)
+        raise _no_text_error(path, paged)
 
     pages_with_text = len({block.page for block in paged.blocks})
     page_blocks = _without_running_headers(paged.blocks, pages_with_text)

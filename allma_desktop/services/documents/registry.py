@@ -53,11 +53,12 @@ class ParserRegistry:
 
 def _register_builtin_parsers(registry: ParserRegistry) -> None:
     # Parser modules import their libraries lazily, so building the registry is cheap.
-    from allma_desktop.services.documents import docx, html, markdown, pdf, text
+    from allma_desktop.services.documents import docx, html, images, markdown, pdf, text
 
     for file_type, extensions in pdf.MUPDF_FORMATS.items():
         registry.register(file_type, extensions, pdf.parser_for_format(file_type))
     registry.register("docx", [".docx"], docx.parse_docx)
+    registry.register(images.FILE_TYPE, images.EXTENSIONS, images.parse_image)
     registry.register("markdown", markdown.EXTENSIONS, markdown.parse_markdown)
     registry.register("html", html.EXTENSIONS, html.parse_html)
     registry.register("text", text.PROSE_EXTENSIONS, text.parse_text)

@@ -1,0 +1,193 @@
+"""What the built-in reader shows: pages drawn by PyMuPDF, and where a cited passage is on them.
+
+A chunk remembers its page and its character span in the document's parsed text;
+the parser joins lines and drops running headers, so the span does not index the
+page's own text. The passage is found on its page by aligning its words with the
+page's words (``page.get_text("words")``, the same text layer the parser read):
+the longest run of words they share, grown to the runs around it that keep the
+passage's order. The boxes of those words are what the reader highlights.
+
+Text formats (Word, Markdown, HTML, plain text) are shown as their parsed text,
+where the stored span indexes exactly (``ParsedDocument.full_text``).
+
+Nothing here is thread-safe: MuPDF objects are used from one worker thread.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from pathlib import Path
+from typing import Any
+
+from allma_desktop.services.documents.pdf import MUPDF_FORMATS, import_pymupdf
+
+PAGED_TYPES = frozenset(MUPDF_FORMATS)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# Runs of shared words this far apart (in page words, beyond the passage's own gap)
+# still belong to one passage: a hyphenated or re-ordered word breaks a run.
+_GAP_SLACK = 6
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle on a page, in PDF points from the top left."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    def contains(self, other: Box, tolerance: float = 0.5) -> bool:
+        return (
+            self.x0 - tolerance <= other.x0
+            and self.y0 - tolerance <= other.y0
+            and other.x1 <= self.x1 + tolerance
+            and other.y1 <= self.y1 + tolerance
+        )
+
+
+@dataclass(frozen=True)
+class PageWord:
+    text: str
+    box: Box
+
+
+@dataclass(frozen=True)
+class RenderedPage:
+    """A page drawn as RGB pixels (no alpha), ``scale`` pixels per point."""
+
+    page: int  # 1-based
+    width: int
+    height: int
+    stride: int
+    samples: bytes
+    scale: float
+
+
+def is_paged(file_type: str, path: str = "") -> bool:
+    """Whether the reader shows this file as pages (else as text)."""
+    if file_type:
+        return file_type in PAGED_TYPES
+    suffix = Path(path).suffix.lower()
+    return any(suffix in suffixes for suffixes in MUPDF_FORMATS.values())
+
+
+def normal_words(text: str) -> list[str]:
+    """Words for matching: lower-cased runs of letters and digits (punctuation dropped)."""
+    return _WORD.findall(text.lower())
+
+
+def align_passage(page_words: Sequence[str], passage: str) -> range:
+    """The indexes of ``page_words`` (already normalised) that show ``passage``; empty if none.
+
+    ``page_words`` are the page's words in reading order, each normalised with
+    ``normal_words`` (a page word such as "(MuPDF)" may give one or more words; pass
+    one entry per page word, joined).
+    """
+    wanted = normal_words(passage)
+    if not wanted or not page_words:
+        return range(0)
+    matcher = SequenceMatcher(None, list(page_words), wanted, autojunk=False)
+    blocks = [block for block in matcher.get_matching_blocks() if block.size]
+    if not blocks:
+        return range(0)
+    longest = max(range(len(blocks)), key=lambda i: blocks[i].size)
+    if blocks[longest].size < min(3, len(wanted)):
+        return range(0)
+    first = last = longest
+    while first > 0:
+        before, here = blocks[first - 1], blocks[first]
+        if here.a - (before.a + before.size) > here.b - (before.b + before.size) + _GAP_SLACK:
+            break
+        first -= 1
+    while last + 1 < len(blocks):
+        here, after = blocks[last], blocks[last + 1]
+        if after.a - (here.a + here.size) > after.b - (here.b + here.size) + _GAP_SLACK:
+            break
+        last += 1
+    return range(blocks[first].a, blocks[last].a + blocks[last].size)
+
+
+class PagedDocument:
+    """A PDF (or EPUB, XPS, ...) open for reading: page sizes, pictures, words, search."""
+
+    def __init__(self, path: str | Path) -> None:
+        pymupdf = import_pymupdf()
+        self.path = str(path)
+        self._pymupdf = pymupdf
+        self._document: Any = pymupdf.open(self.path)
+        self._words: dict[int, list[PageWord]] = {}
+
+    @property
+    def page_count(self) -> int:
+        return int(self._document.page_count)
+
+    def close(self) -> None:
+        self._document.close()
+
+    def page_size(self, page: int) -> tuple[float, float]:
+        rect = self._document[page - 1].rect
+        return float(rect.width), float(rect.height)
+
+    def render(self, page: int, scale: float) -> RenderedPage:
+        matrix = self._pymupdf.Matrix(scale, scale)
+        pixmap = self._document[page - 1].get_pixmap(matrix=matrix, alpha=False)
+        return RenderedPage(
+            page, pixmap.width, pixmap.height, pixmap.stride, bytes(pixmap.samples), scale
+        )
+
+    def words(self, page: int) -> list[PageWord]:
+        found = self._words.get(page)
+        if found is None:
+            raw = self._document[page - 1].get_text("words", sort=False)
+            found = [PageWord(str(w[4]), Box(w[0], w[1], w[2], w[3])) for w in raw]
+            if len(self._words) > 16:
+                self._words.pop(next(iter(self._words)))
+            self._words[page] = found
+        return found
+
+    def page_text(self, page: int) -> str:
+        return str(self._document[page - 1].get_text())
+
+    def passage_boxes(self, page: int, passage: str) -> list[Box]:
+        """The boxes of the words of ``page`` that show ``passage`` (empty if not found)."""
+        words = self.words(page)
+        keys = [" ".join(normal_words(word.text)) for word in words]
+        # A page word that normalises to several words ("e.g.") is matched by its first.
+        flat: list[str] = []
+        owner: list[int] = []
+        for index, key in enumerate(keys):
+            for part in key.split() or [""]:
+                flat.append(part)
+                owner.append(index)
+        span = align_passage(flat, passage)
+        if not span:
+            return []
+        chosen = sorted({owner[i] for i in span})
+        return [words[i].box for i in range(chosen[0], chosen[-1] + 1) if keys[i]]
+
+    def search(self, text: str, start_page: int, backwards: bool = False) -> tuple[int, list[Box]]:
+        """The first page from ``start_page`` (wrapping around) that holds ``text``, with the
+        boxes of its hits; (0, []) when no page does."""
+        count = self.page_count
+        step = -1 if backwards else 1
+        for offset in range(count):
+            page = (start_page - 1 + step * offset) % count + 1
+            hits = self._document[page - 1].search_for(text)
+            if hits:
+                return page, [Box(r.x0, r.y0, r.x1, r.y1) for r in hits]
+        return 0, []
+
+
+def text_span(full_text: str, passage: str, char_start: int, char_end: int) -> tuple[int, int]:
+    """Where ``passage`` is in ``full_text``: its stored span when the text there is still the
+    passage, else its first occurrence; (0, 0) when the text no longer holds it."""
+    if 0 <= char_start < char_end <= len(full_text) and full_text[char_start:char_end] == passage:
+        return char_start, char_end
+    found = full_text.find(passage) if passage else -1
+    if found >= 0:
+        return found, found + len(passage)
+    return 0, 0

@@ -1,0 +1,317 @@
+"""The reader beside the chat: citations open at their page with the passage highlighted."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pymupdf
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QTextCharFormat
+from pytestqt.qtbot import QtBot
+
+from allma_desktop.gui.main_window import MainWindow
+from allma_desktop.gui.widgets.chat_message import MessageWidget
+from allma_desktop.services.conversations import SourceRecord
+from allma_desktop.services.grounding import check_answer
+from allma_desktop.services.reader import Box, normal_words
+from allma_desktop.services.viewers import ViewerPlan
+from tests.gui.conftest import ingest
+from tests.gui.test_chat import ask, last_answer
+from tests.sample_docs import DOCX_FACT, PDF_ANSWER_PAGE, PDF_QUESTION, write_docx
+
+READER_TIMEOUT_MS = 10_000
+
+
+def click_chip(qtbot: QtBot, widget: MessageWidget, index: int = 0) -> None:
+    qtbot.mouseClick(widget.sources.chips[index], Qt.MouseButton.LeftButton)
+
+
+def wait_for_page(qtbot: QtBot, window: MainWindow, page: int) -> None:
+    reader = window.reader
+    qtbot.waitUntil(
+        lambda: (
+            not reader.resizing
+            and reader.canvas.image is not None
+            and reader.canvas.image.request.page == page
+        ),
+        timeout=READER_TIMEOUT_MS,
+    )
+
+
+def cited_word_boxes(path: str, page: int, passage: str) -> list[Box]:
+    """PyMuPDF's own boxes of the words of ``page`` that belong to ``passage``."""
+    wanted = set(normal_words(passage))
+    with pymupdf.open(path) as document:
+        words = document[page - 1].get_text("words")
+    return [
+        Box(w[0], w[1], w[2], w[3])
+        for w in words
+        if normal_words(w[4]) and set(normal_words(w[4])) <= wanted
+    ]
+
+
+def covered(boxes: Sequence[Box], by: Sequence[Box]) -> bool:
+    return all(any(cover.contains(box) for cover in by) for box in boxes)
+
+
+def test_clicking_a_source_chip_opens_the_pdf_at_the_cited_page_with_the_passage_highlighted(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    ingest(qtbot, window.engine, [lighthouse_pdf])
+    done = ask(qtbot, window, PDF_QUESTION)
+    assert not window.reader.isVisible()
+
+    click_chip(qtbot, last_answer(window))
+    wait_for_page(qtbot, window, PDF_ANSWER_PAGE)
+
+    reader = window.reader
+    assert reader.isVisible() and window.chat_view.isVisible()  # beside the chat
+    assert reader.page_box.value() == PDF_ANSWER_PAGE
+    orchestrator = window.engine.orchestrator
+    assert orchestrator is not None
+    chunk = orchestrator.library.chunks_by_ids([done.sources[0].chunk_id])[done.sources[0].chunk_id]
+    expected = cited_word_boxes(str(lighthouse_pdf), PDF_ANSWER_PAGE, chunk.text)
+    assert expected and reader.canvas.highlight
+    assert covered(expected, reader.canvas.highlight)
+    # On screen, each highlight is its box at the page's zoom, inside the drawn page.
+    page_area = reader.canvas.rect()
+    for box, rect in zip(reader.canvas.highlight, reader.canvas.highlight_rects(), strict=True):
+        assert rect.x() == box.x0 * reader.canvas.zoom
+        assert page_area.contains(rect.toAlignedRect())
+
+
+def test_an_inline_citation_opens_the_reader_too(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    ingest(qtbot, window.engine, [lighthouse_pdf])
+    done = ask(qtbot, window, PDF_QUESTION)
+    number = done.sources[0].number
+    last_answer(window).body.anchorClicked.emit(QUrl(f"cite:{number}"))
+    wait_for_page(qtbot, window, PDF_ANSWER_PAGE)
+
+
+def test_clicking_a_docx_citation_shows_its_text_with_the_passage_highlighted(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    docx = write_docx(tmp_path / "greenhouse.docx")
+    ingest(qtbot, window.engine, [docx])
+    done = ask(qtbot, window, "How often do the greenhouse tomatoes need watering?")
+    click_chip(qtbot, last_answer(window))
+    reader = window.reader
+    qtbot.waitUntil(
+        lambda: reader.stack.currentWidget() is reader.text_view, timeout=READER_TIMEOUT_MS
+    )
+    orchestrator = window.engine.orchestrator
+    assert orchestrator is not None
+    chunk = orchestrator.library.chunks_by_ids([done.sources[0].chunk_id])[done.sources[0].chunk_id]
+    assert reader.highlighted_text() == chunk.text
+    assert DOCX_FACT in reader.highlighted_text()
+    assert not reader.page_box.isVisible()  # no pages to turn
+
+
+def test_next_and_previous_citation_step_through_the_answers_sources(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    ingest(qtbot, window.engine, [lighthouse_pdf])
+    orchestrator = window.engine.orchestrator
+    assert orchestrator is not None
+    # A stored answer citing two pages of the manual.
+    found = {s.page: s for s in run_search(qtbot, window, "lighthouse lamp keepers fog horn")}
+    pages = sorted(found)[:2]
+    conversation = orchestrator.conversations.create()
+    orchestrator.conversations.add_message(conversation.id, "user", "Tell me about it.")
+    answer = orchestrator.conversations.add_message(
+        conversation.id, "assistant", "One thing [1]. Another [2]."
+    )
+    orchestrator.conversations.add_sources(
+        answer.id,
+        [
+            SourceRecord(
+                n,
+                found[p].document_id,
+                found[p].chunk_id,
+                found[p].path,
+                found[p].title,
+                p,
+                found[p].score,
+                found[p].snippet,
+            )
+            for n, p in enumerate(pages, start=1)
+        ],
+    )
+    window.open_conversation(conversation.id)
+    reader = window.reader
+
+    click_chip(qtbot, last_answer(window), 0)
+    wait_for_page(qtbot, window, pages[0])
+    assert reader.citation_label.text().startswith("[1]")
+    assert not reader.previous_citation.isEnabled()
+
+    qtbot.mouseClick(reader.next_citation, Qt.MouseButton.LeftButton)
+    wait_for_page(qtbot, window, pages[1])
+    assert reader.citation_label.text().startswith("[2]")
+    assert reader.canvas.highlight and not reader.next_citation.isEnabled()
+
+    qtbot.mouseClick(reader.previous_citation, Qt.MouseButton.LeftButton)
+    wait_for_page(qtbot, window, pages[0])
+
+
+def test_paging_back_and_forth_draws_no_page_twice(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    ingest(qtbot, window.engine, [lighthouse_pdf])
+    ask(qtbot, window, PDF_QUESTION)
+    click_chip(qtbot, last_answer(window))
+    wait_for_page(qtbot, window, PDF_ANSWER_PAGE)
+    reader = window.reader
+    qtbot.mouseClick(reader.next_page, Qt.MouseButton.LeftButton)
+    wait_for_page(qtbot, window, PDF_ANSWER_PAGE + 1)
+    assert reader.canvas.highlight == ()  # the passage is not on this page
+    drawn = window.reader_controller.render_count
+
+    qtbot.mouseClick(reader.previous_page, Qt.MouseButton.LeftButton)
+    wait_for_page(qtbot, window, PDF_ANSWER_PAGE)
+    assert reader.canvas.highlight
+    qtbot.mouseClick(reader.next_page, Qt.MouseButton.LeftButton)
+    wait_for_page(qtbot, window, PDF_ANSWER_PAGE + 1)
+    assert window.reader_controller.render_count == drawn  # both pages came from the cache
+
+
+def test_find_goes_to_the_page_that_holds_the_text(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    ingest(qtbot, window.engine, [lighthouse_pdf])
+    ask(qtbot, window, PDF_QUESTION)
+    click_chip(qtbot, last_answer(window))
+    wait_for_page(qtbot, window, PDF_ANSWER_PAGE)
+    reader = window.reader
+    reader.find_box.setText("fog horn")
+    qtbot.keyClick(reader.find_box, Qt.Key.Key_Return)
+    wait_for_page(qtbot, window, 4)
+    qtbot.waitUntil(lambda: bool(reader.canvas.found), timeout=READER_TIMEOUT_MS)
+
+
+def test_open_in_viewer_passes_the_page_to_the_viewer_found(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    ingest(qtbot, window.engine, [lighthouse_pdf])
+    ask(qtbot, window, PDF_QUESTION)
+    click_chip(qtbot, last_answer(window))
+    wait_for_page(qtbot, window, PDF_ANSWER_PAGE)
+    reader = window.reader
+    launched: list[Sequence[str]] = []
+    reader.plan_opening = lambda path, page, **_: ViewerPlan(
+        ("/usr/bin/evince", "--page-index", str(page), path), "Evince"
+    )
+    reader.launch = lambda argv: launched.append(argv) is None
+    qtbot.mouseClick(reader.viewer_button, Qt.MouseButton.LeftButton)
+    assert launched == [("/usr/bin/evince", "--page-index", "3", str(lighthouse_pdf))]
+    assert "Evince" in reader.note.text()
+
+
+def test_with_no_viewer_at_all_the_reader_says_so(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    ingest(qtbot, window.engine, [lighthouse_pdf])
+    ask(qtbot, window, PDF_QUESTION)
+    click_chip(qtbot, last_answer(window))
+    wait_for_page(qtbot, window, PDF_ANSWER_PAGE)
+    reader = window.reader
+    reader.plan_opening = lambda path, page, **_: ViewerPlan((), "", "No PDF viewer was found")
+    opened: list[QUrl] = []
+    reader.open_url = lambda url: opened.append(url) and False
+    qtbot.mouseClick(reader.viewer_button, Qt.MouseButton.LeftButton)
+    assert opened == [QUrl.fromLocalFile(str(lighthouse_pdf))]
+    assert reader.note.isVisible()
+    assert "No application on this computer opens lighthouse-manual.pdf" in reader.note.text()
+
+
+def test_the_library_can_open_a_document_in_the_reader(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    finished = ingest(qtbot, window.engine, [lighthouse_pdf])
+    document_id = finished.results[0].document_id
+    assert document_id is not None
+    window.open_document_requested.emit(document_id, 2)
+    wait_for_page(qtbot, window, 2)
+    assert window.reader.canvas.highlight == ()
+
+
+def test_double_clicking_a_document_in_the_library_opens_it_in_the_reader(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    ingest(qtbot, window.engine, [lighthouse_pdf])
+    window.show_page("library")
+    pane = window.library_page
+    table = pane.table  # type: ignore[attr-defined]
+    window.engine.events.documents_changed.emit()
+    qtbot.waitUntil(lambda: table.model().rowCount() == 1, timeout=READER_TIMEOUT_MS)
+    index = table.model().index(0, 0)
+    table.doubleClicked.emit(index)
+    wait_for_page(qtbot, window, 1)
+    assert window.reader.title.text() == "Lighthouse Manual"
+
+
+def test_the_answer_check_shows_under_the_answer_and_again_when_reopened(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    ingest(qtbot, window.engine, [lighthouse_pdf])
+    with qtbot.waitSignal(window.chat_controller.checked, timeout=20_000):
+        done = ask(qtbot, window, PDF_QUESTION)
+    line = last_answer(window).grounding
+    qtbot.waitUntil(line.isVisible, timeout=READER_TIMEOUT_MS)
+    assert line.text() == "✓ 1 of 1 sentence supported by their sources"
+
+    window.new_chat()
+    window.open_conversation(done.conversation_id)
+    assert last_answer(window).grounding.text() == line.text()
+
+
+def test_an_unsupported_sentence_is_underlined_with_what_was_not_found(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    ingest(qtbot, window.engine, [lighthouse_pdf])
+    orchestrator = window.engine.orchestrator
+    assert orchestrator is not None
+    source = run_search(qtbot, window, PDF_QUESTION)[0]
+    passage = orchestrator.library.chunks_by_ids([source.chunk_id])[source.chunk_id].text
+    answer_text = "The lamp uses a xenon bulb rated at 4200 watts [1]."
+    conversation = orchestrator.conversations.create()
+    orchestrator.conversations.add_message(conversation.id, "user", PDF_QUESTION)
+    answer = orchestrator.conversations.add_message(conversation.id, "assistant", answer_text)
+    orchestrator.conversations.add_sources(
+        answer.id,
+        [
+            SourceRecord(
+                1,
+                source.document_id,
+                source.chunk_id,
+                source.path,
+                source.title,
+                source.page,
+                source.score,
+                source.snippet,
+            )
+        ],
+    )
+    orchestrator.conversations.set_grounding(answer.id, check_answer(answer_text, {1: passage}))
+
+    window.open_conversation(conversation.id)
+    widget = last_answer(window)
+    assert widget.grounding.text().startswith("⚠ 0 of 1 sentence supported by their sources")
+    assert "4200" in widget.grounding.toolTip()
+    document = widget.body.document()
+    sentence = document.find("xenon bulb").charFormat()  # the sentence says what is missing
+    assert sentence.underlineStyle() == QTextCharFormat.UnderlineStyle.DotLine
+    assert sentence.toolTip() == "Not found in source [1]: “4200”."
+    number = document.find("4200").charFormat()  # and the number that is in no source
+    assert number.toolTip() == "4200 is in none of the sources."
+
+
+def run_search(qtbot: QtBot, window: MainWindow, query: str) -> list[SourceRecord]:
+    from tests.gui.conftest import run_async
+
+    orchestrator = window.engine.orchestrator
+    assert orchestrator is not None
+    return run_async(qtbot, orchestrator.search(query))  # type: ignore[return-value]
