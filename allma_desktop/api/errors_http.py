@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 STATUS_BY_CODE: dict[str, int] = {
     "unauthorized": 401,
     "path_not_allowed": 403,
-    "host_not_allowed": 403,
+    "host_not_allowed": 421,  # Misdirected Request, as the MCP SDK answers a foreign Host
     "not_found": 404,
     "model_missing": 404,
     "embedding_dimension_mismatch": 409,

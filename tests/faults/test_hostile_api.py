@@ -42,7 +42,7 @@ def test_a_foreign_host_name_is_refused_on_every_route_even_with_the_token(
     api: RunningApi, path: str
 ) -> None:
     response = httpx.get(f"{api.url}{path}", headers={**api.auth, "Host": "attacker.example"})
-    assert response.status_code == 403
+    assert response.status_code == 421  # Misdirected Request
     error = _error(response)
     assert error["code"] == "host_not_allowed"
     assert "attacker.example" in error["message"]
