@@ -37,6 +37,7 @@ from allma_desktop.api.streaming import (
     wants_event_stream,
     with_check,
 )
+from allma_desktop.errors import ModelMissing, OllamaRejected, WrongModelKind
 from allma_desktop.events import (
     AnswerDone,
     ChatEvent,
@@ -52,6 +53,8 @@ else:
     Orchestrator = Any  # imported lazily: the orchestrator pulls in chromadb
 
 router = APIRouter()
+# Errors of an answer that the asker, not the server, must fix: answered 4xx.
+CLIENT_ERRORS = (WrongModelKind, OllamaRejected, ModelMissing)
 Engine = Annotated["Orchestrator", Depends(engine)]
 Context = Annotated[ApiContext, Depends(api_context)]
 
@@ -90,6 +93,10 @@ async def chat(
     if not wants_event_stream(accept):
         done = await final_answer(stream)
         context.changed("conversations")
+        if isinstance(done.error, CLIENT_ERRORS):
+            # The request must change (another model): a 4xx, even after the preamble
+            # the answer starts with. The question and the failed answer are kept.
+            raise done.error
         return ChatResponse.of(done)
     return StreamingResponse(
         _chat_events(stream, context), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS
