@@ -31,10 +31,11 @@ from pydantic import BaseModel, Field
 from allma_desktop import __version__
 from allma_desktop.api.ingest_sources import allowed_files
 from allma_desktop.errors import AllmaError, NotFound
-from allma_desktop.events import AnswerDone, FileFinished, IngestFinished, Source
+from allma_desktop.events import AnswerChecked, AnswerDone, FileFinished, IngestFinished, Source
 
 if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator
+    from allma_desktop.services.grounding import GroundingReport
     from allma_desktop.services.library import CollectionRecord, DocumentRecord
 
 log = logging.getLogger(__name__)
@@ -74,12 +75,30 @@ class SearchResult(BaseModel):
     passages: list[Passage] = Field(description="Best first; empty when nothing matched.")
 
 
+class SentenceCheck(BaseModel):
+    text: str
+    cited: list[int]
+    supported: bool = Field(description="Whether the cited passage holds what it says.")
+    missing: list[str] = Field(description="Numbers, names and words not found there.")
+
+
+class Grounding(BaseModel):
+    summary: str = Field(description="e.g. '3 of 4 sentences supported by their sources'.")
+    checked: int
+    supported: int
+    sentences: list[SentenceCheck]
+    unsupported_numbers: list[str] = Field(description="Numbers in no source.")
+
+
 class AskResult(BaseModel):
     answer: str = Field(description="The answer; [n] refers to citations[n-1].number == n.")
     citations: list[Passage] = Field(description="Only the passages the answer cites.")
     model: str
     complete: bool = Field(description="False when the answer was cut off.")
     conversation_id: int = Field(description="The chat in Allma's history holding this answer.")
+    grounding: Grounding | None = Field(
+        default=None, description="Each sentence checked against its cited passage."
+    )
 
 
 class PageText(BaseModel):
@@ -190,12 +209,15 @@ def create_mcp_server(
             orchestrator = engine()
             record = _collection(orchestrator, collection)
             done: AnswerDone | None = None
+            report: GroundingReport | None = None
             events = orchestrator.chat(
                 None, _text(question, "question"), collection_id=record.id, use_documents=True
             )
             async for event in events:
                 if isinstance(event, AnswerDone):
                     done = event
+                elif isinstance(event, AnswerChecked):
+                    report = event.grounding
             if on_change is not None:
                 on_change("conversations")
             if done is None:  # pragma: no cover - chat always ends with AnswerDone
@@ -209,6 +231,7 @@ def create_mcp_server(
                 model=done.model,
                 complete=not done.interrupted,
                 conversation_id=done.conversation_id,
+                grounding=_grounding(report or done.grounding),
             )
 
     @server.tool(annotations=_READ_ONLY)
@@ -434,6 +457,23 @@ def _passage(source: Source, texts: dict[str, str]) -> Passage:
         text=texts.get(source.chunk_id, source.snippet),
         document_id=source.document_id,
         resource=_resource_uri(source.document_id, source.page),
+    )
+
+
+def _grounding(report: GroundingReport | None) -> Grounding | None:
+    if report is None:
+        return None
+    return Grounding(
+        summary=report.summary,
+        checked=report.checked,
+        supported=report.supported,
+        sentences=[
+            SentenceCheck(
+                text=s.text, cited=list(s.cited), supported=s.supported, missing=list(s.missing)
+            )
+            for s in report.sentences
+        ],
+        unsupported_numbers=list(report.unsupported_numbers),
     )
 
 

@@ -1,6 +1,7 @@
 """A process for the crash tests to kill: it ingests a folder or asks one question.
 
     python -m tests.crash_driver ingest FOLDER
+    python -m tests.crash_driver sync FOLDER     (watch it, and sync it through the indexer)
     python -m tests.crash_driver chat QUESTION
 
 Configuration comes from the environment (ALLMA_DATA_DIR, OLLAMA_HOST, ...), as for
@@ -12,6 +13,7 @@ kill landed, or kill on a given step), then ``finished``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 
 from allma_desktop.config import AppConfig
@@ -46,6 +48,29 @@ async def ingest(orchestrator: Orchestrator, folder: str) -> None:
             say(f"file {event.status} {event.path}")
 
 
+async def sync(orchestrator: Orchestrator, folder: str) -> None:
+    from allma_desktop.errors import AllmaError
+    from allma_desktop.indexer import FileEvent, IndexerEvent
+
+    indexer = orchestrator.indexer
+
+    def tell(event: IndexerEvent) -> None:
+        if isinstance(event, FileEvent):
+            inner = event.event
+            if isinstance(inner, FileParsed):
+                say(f"file parsed {inner.path}")
+            elif isinstance(inner, EmbedProgress):
+                say(f"embedded {inner.chunks_done}/{inner.chunks_total} {inner.path}")
+            elif isinstance(inner, FileFinished):
+                say(f"file {inner.status} {inner.path}")
+
+    indexer.subscribe(tell)
+    await indexer.start(watch=False)  # the queue left by a killed run resumes here
+    with contextlib.suppress(AllmaError):  # watched already, by the run that was killed
+        await indexer.add_folder(folder)
+    await indexer.sync(wait=True)
+
+
 async def chat(orchestrator: Orchestrator, question: str) -> None:
     async for event in orchestrator.chat(None, question):
         if isinstance(event, ChatStarted):
@@ -65,6 +90,8 @@ async def main(mode: str, argument: str) -> None:
         say("started")
         if mode == "ingest":
             await ingest(orchestrator, argument)
+        elif mode == "sync":
+            await sync(orchestrator, argument)
         elif mode == "chat":
             await chat(orchestrator, argument)
         else:

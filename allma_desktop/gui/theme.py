@@ -381,7 +381,7 @@ def stylesheet_for(c: Colors) -> str:
     #fieldError {{ color: {c.danger}; font-size: 12px; }}
     #fieldSuccess {{ color: {c.success}; font-size: 12px; }}
     #settingsFooter {{ background: {c.window}; border-top: 1px solid {c.border}; }}
-    #settingsCard, #progressCard {{
+    #settingsCard, #progressCard, #watchedFolders {{
         background: {c.surface}; border: 1px solid {c.border}; border-radius: 12px;
     }}
     #cardTitle {{ font-size: 14px; font-weight: 600; color: {c.text}; }}
@@ -395,6 +395,9 @@ def stylesheet_for(c: Colors) -> str:
         color: {c.text}; font-size: 16px; font-weight: 600;
     }}
     #documentTable {{ border: 1px solid {c.border}; border-radius: 10px; }}
+    #pauseReason, #folderProblems, #folderState[status="offline"] {{ color: {c.warning}; }}
+    #folderState {{ color: {c.muted}; }}
+    #folderName {{ font-weight: 600; }}
     #noticeBanner {{
         background: {c.selection}; color: {c.text}; border-radius: 8px; padding: 8px 12px;
     }}

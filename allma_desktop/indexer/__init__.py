@@ -12,6 +12,8 @@ folders to it, pause, resume and cancel it, and subscribe to its typed events
 - ``lock``: one indexer per library.
 """
 
+from typing import TYPE_CHECKING
+
 from allma_desktop.indexer.events import (
     BatchFinished,
     DocumentsChanged,
@@ -22,9 +24,21 @@ from allma_desktop.indexer.events import (
     QueueChanged,
     SyncReport,
 )
-from allma_desktop.indexer.indexer import AddResult, Indexer
 from allma_desktop.indexer.rules import DEFAULT_IGNORES, IgnoreRules
 from allma_desktop.indexer.state import QueueItem, WatchedFolderRecord
+
+if TYPE_CHECKING:
+    from allma_desktop.indexer.indexer import AddResult, Indexer
+
+
+def __getattr__(name: str) -> object:
+    # The Indexer imports the ingest pipeline and through it the Ollama client: a window
+    # that only listens to the events needs neither until the engine opens.
+    if name in ("AddResult", "Indexer"):
+        from allma_desktop.indexer import indexer
+
+        return getattr(indexer, name)
+    raise AttributeError(name)
 
 __all__ = [
     "DEFAULT_IGNORES",

@@ -37,7 +37,7 @@ from allma_desktop.indexer.events import (
     SyncReport,
 )
 from allma_desktop.indexer.lock import QueueLock
-from allma_desktop.indexer.scan import FoundFile, ScanResult, scan_folder
+from allma_desktop.indexer.scan import FoundFile, compare, walk_folder
 from allma_desktop.indexer.state import IndexerState, QueueItem, WatchedFolderRecord
 from allma_desktop.indexer.watch import FolderWatcher
 from allma_desktop.ingest.feed import FeedItem
@@ -91,6 +91,7 @@ class Indexer:
         self._watcher: FolderWatcher | None = None
         self._started = False
         self._batch = _BatchCounts()
+        self._sync_lock = asyncio.Lock()
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -575,6 +576,12 @@ class Indexer:
     async def _apply_folder_changes(
         self, folder: WatchedFolderRecord, found: list[FoundFile], vanished: list[str]
     ) -> None:
+        async with self._sync_lock:  # not while a rescan moves and removes documents
+            await self._apply_folder_changes_now(folder, found, vanished)
+
+    async def _apply_folder_changes_now(
+        self, folder: WatchedFolderRecord, found: list[FoundFile], vanished: list[str]
+    ) -> None:
         state = self._state
         indexed = await asyncio.to_thread(
             state.indexed_as, folder.collection_id, [f.path for f in found]
@@ -657,6 +664,12 @@ class Indexer:
             log.warning("the start-up rescan failed: %s", error.message)
 
     async def _sync_folders(self, folders: Sequence[WatchedFolderRecord]) -> list[SyncReport]:
+        async with self._sync_lock:  # one rescan at a time: they move and remove documents
+            return await self._sync_folders_now(folders)
+
+    async def _sync_folders_now(
+        self, folders: Sequence[WatchedFolderRecord]
+    ) -> list[SyncReport]:
         reports: list[SyncReport] = []
         for folder in folders:
             if folder.paused:
@@ -681,15 +694,13 @@ class Indexer:
             return report
         if folder.offline:
             await asyncio.to_thread(state.update_watched, folder.id, offline=False)
-        documents = self._orchestrator.documents
-        known = await asyncio.to_thread(state.known_files, folder.collection_id, folder.path)
-        scan: ScanResult = await asyncio.to_thread(
-            scan_folder,
-            Path(folder.path),
-            folder.rules,
-            lambda name: documents.is_supported(Path(name)),
-            known,
+        extensions = self._orchestrator.documents.registry.supported_extensions()
+        # The walk and the query of the folder's rows overlap: both wait on the system.
+        known, walk = await asyncio.gather(
+            asyncio.to_thread(state.known_files, folder.collection_id, folder.path),
+            asyncio.to_thread(walk_folder, Path(folder.path), folder.rules, extensions),
         )
+        scan = await asyncio.to_thread(compare, walk, known)
         self._problems[folder.id] = tuple(scan.problems)
         report.problems = list(scan.problems)
         report.unchanged = scan.unchanged

@@ -52,7 +52,7 @@ class IgnoreRules:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self._folder_names)
 
     def skips_file(self, relative_path: str, name: str) -> bool:
-        if name.startswith("."):
+        if name[0] == ".":
             return True
         if self._name_re is not None and self._name_re.match(name):
             return True

@@ -17,7 +17,8 @@ from peewee import SqliteDatabase
 from allma_desktop.errors import AllmaError
 from allma_desktop.indexer.rules import DEFAULT_IGNORES, IgnoreRules
 from allma_desktop.indexer.scan import KnownFile
-from allma_desktop.services.pathnames import STORED_BYTES_PREFIX, path_from_stored, stored_path
+from allma_desktop.services.doctor import INTERRUPTED_REASON
+from allma_desktop.services.pathnames import path_from_stored, stored_path
 from allma_desktop.services.storage import (
     QueuedFile,
     WatchedFolder,
@@ -28,6 +29,9 @@ from allma_desktop.services.storage import (
 )
 
 QueueKind = str  # "index" (a file) or "reembed" (a whole collection)
+
+# Failures that say nothing about the file (a cancel, a crash): a rescan tries it again.
+_RETRY_ERRORS = frozenset({"cancelled", INTERRUPTED_REASON})
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,9 @@ class IndexerState:
         """
         added: list[QueueItem] = []
         now = utc_now()
-        with self._db.atomic():
+        # IMMEDIATE: it reads, then writes; a deferred transaction whose snapshot another
+        # connection wrote past in between would fail at once with "database is locked".
+        with self._db.atomic("IMMEDIATE"):
             for batch in peewee.chunked(paths, 400):
                 before = _max_id()
                 QueuedFile.insert_many(
@@ -174,21 +180,25 @@ class IndexerState:
     def known_files(self, collection_id: int, root: str) -> dict[str, KnownFile]:
         """The documents of ``collection_id`` inside ``root``, as the scanner compares them."""
         prefix = root.rstrip(os.sep) + os.sep
-        # A name that is not valid UTF-8 is stored as a file:// URI (pathnames.stored_path):
-        # those rows are read too, and sorted out once decoded.
+        # A range on the (collection, path) index: every path that starts with the prefix.
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         rows = execute_sql(
             self._db,
-            "SELECT path, size_bytes, mtime, status, updated_at FROM document"
-            " WHERE collection_id = ? AND (substr(path, 1, ?) = ? OR substr(path, 1, ?) = ?)",
-            (collection_id, len(prefix), prefix, len(STORED_BYTES_PREFIX), STORED_BYTES_PREFIX),
+            # What only a failed row needs comes as NULL for the others: a rescan of a
+            # large folder makes fewer Python objects.
+            "SELECT path, size_bytes, mtime, CASE WHEN status = 'failed' THEN updated_at END,"
+            " CASE WHEN status = 'failed' THEN coalesce(error, '') END FROM document"
+            " WHERE collection_id = ? AND path >= ? AND path < ?",
+            (collection_id, prefix, upper),
         )
         known: dict[str, KnownFile] = {}
-        for stored, size, mtime, status, updated_at in rows:
-            path = path_from_stored(stored)
-            if not path.startswith(prefix):
-                continue
-            failed_at = _timestamp(updated_at) if status == "failed" else None
-            known[path] = KnownFile(int(size or 0), float(mtime or 0.0), failed_at)
+        for path, size, mtime, failed_at, error in rows:
+            if failed_at is None:
+                known[path] = KnownFile(size or 0, mtime or 0.0)
+            elif error in _RETRY_ERRORS:
+                known[path] = KnownFile(-1, -1.0)  # never matches: indexed again
+            else:
+                known[path] = KnownFile(size or 0, mtime or 0.0, _timestamp(failed_at))
         return known
 
     @translating_store_errors

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SETTLE_SECONDS = 0.3
+SETTLE_SECONDS = 0.75  # a pause in writing longer than this counts as done
 REMOVAL_SETTLE_SECONDS = 1.0
 CHECK_SECONDS = 0.1
 BATCH_STEP_MS = 50  # a batch is sent after this long without a new change...

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.controllers.library_controller import LibraryController
 from allma_desktop.gui.engine import Engine
 from allma_desktop.gui.widgets.library_model import STATUS, status_text
 from allma_desktop.gui.widgets.library_pane import LibraryPane
+from allma_desktop.gui.widgets.watched_folders import KeepInSyncDialog
 from tests.ollama_server import OllamaTestServer
 from tests.sample_docs import write_corrupt_pdf, write_markdown, write_text
 
@@ -67,6 +69,30 @@ def drop(pane: LibraryPane, paths: list[Path]) -> None:
     QApplication.sendEvent(pane, event)
 
 
+def answer_dialog(kind: type[QWidget], act: Callable[[Any], None]) -> None:
+    """Once a ``kind`` dialog is open (its ``exec()`` running), let ``act`` answer it."""
+
+    def attempt() -> None:
+        shown = [w for w in QApplication.topLevelWidgets() if isinstance(w, kind) and w.isVisible()]
+        if not shown:
+            QTimer.singleShot(20, attempt)
+            return
+        act(shown[-1])
+
+    QTimer.singleShot(0, attempt)
+
+
+def keep_in_sync(keep: bool) -> None:
+    """Answer the next "Add folder" question: keep in sync (the default) or not."""
+
+    def act(dialog: KeepInSyncDialog) -> None:
+        assert dialog.keep_in_sync  # the default
+        dialog.keep_in_sync_box.setChecked(keep)
+        dialog.add_button.click()
+
+    answer_dialog(KeepInSyncDialog, act)
+
+
 def statuses(pane: LibraryPane) -> dict[str, str]:
     return {Path(row.path).name: row.status for row in pane.model.rows}
 
@@ -84,11 +110,14 @@ def test_dropped_files_and_folders_are_indexed_to_ready(
     folder = tmp_path / "notes"
     notes(folder, 2)
 
+    keep_in_sync(False)
     drop(pane, [markdown, folder])
 
     names = ["bicycle.md", "note-0.txt", "note-1.txt"]
     qtbot.waitUntil(lambda: all_ready(pane, names), timeout=INDEX_TIMEOUT_MS)
     assert pane.stack.currentWidget() is pane.table
+    assert pane.controller.folders == []  # imported once, as chosen: not watched
+    assert not pane.folders_card.isVisible()
     row = pane.model.row_for(str(markdown.resolve()))
     assert row is not None and row.chunks and row.added is not None
     assert pane.table.isVisible()

@@ -8,6 +8,7 @@ Delays are drawn from a seeded generator so a failure can be replayed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from allma_desktop.config import AppConfig
 from allma_desktop.events import AnswerDone, IngestFinished
+from allma_desktop.indexer.state import IndexerState
 from allma_desktop.orchestrator import Orchestrator
 from tests.invariants import assert_library_consistent
 from tests.ollama_server import OllamaTestServer
@@ -28,6 +30,8 @@ SEED = 4_2024
 INGEST_KILLS = 8
 CHAT_KILLS = 5
 FILES_PER_RUN = 4
+SYNC_KILLS = 4
+SYNC_FILES = 24
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Small chunks and batches: many embed calls and store writes to land a kill between.
 CRASH_SETTINGS = {"chunk_size": 300, "chunk_overlap": 40, "embed_batch_size": 3}
@@ -181,3 +185,43 @@ async def test_killing_an_answer_midstream_keeps_the_question_and_the_partial_an
             await engine.close()
     # The answer is saved while it streams: some kill came late enough to find some of it.
     assert partial_answers_kept > 0
+
+
+async def test_killing_a_folder_sync_at_random_moments_resumes_and_indexes_nothing_twice(
+    app_env: dict[str, str], ollama_server: OllamaTestServer, tmp_path: Path
+) -> None:
+    config = crash_config(app_env)
+    folder = tmp_path / "watched"
+    write_notes(folder, range(SYNC_FILES))
+    ollama_server.faults.embed_delay = 0.01
+    rng = random.Random(SEED + 1)
+    committed: set[str] = set()
+    midway = 0  # kills that left some files indexed and some not
+    for attempt in range(SYNC_KILLS):
+        run_driver(["sync", str(folder)], kill_after=rng.uniform(0.0, 1.5), after_line="file")
+        engine = await open_engine(config)
+        try:
+            assert_library_consistent(engine)
+            assert (await engine.doctor()).ok
+            ready = {d.path for d in engine.list_documents() if d.status == "ready"}
+        finally:
+            await engine.close()
+        assert committed <= ready, f"attempt {attempt}: a committed document was lost"
+        midway += len(committed) < len(ready) < SYNC_FILES
+        committed = ready
+    assert midway > 0  # kills landed inside the sync, or the loop proved nothing
+
+    last = run_driver(["sync", str(folder)], kill_after=None)
+    indexed_again = {
+        line.split(" ", 2)[2] for line in last.lines if line.startswith("file indexed ")
+    }
+    assert not indexed_again & committed  # a file committed before the kill is not redone
+    engine = await open_engine(config)
+    try:
+        assert_library_consistent(engine)
+        documents = engine.list_documents()
+        assert len(documents) == SYNC_FILES  # one document per file, none twice
+        assert {d.status for d in documents} == {"ready"}
+        assert await asyncio.to_thread(IndexerState(engine.library.db).queued) == []
+    finally:
+        await engine.close()

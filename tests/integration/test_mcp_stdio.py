@@ -114,6 +114,8 @@ async def test_ask_answers_with_numbered_citations(library: IndexedLibrary) -> N
     assert all(f"[{c['number']}]" in answered["answer"] for c in cited)
     assert Path(cited[0]["file"]).name == library.samples.pdf.name
     assert cited[0]["page"] == PDF_ANSWER_PAGE
+    grounding = answered["grounding"]  # the answer's sentence checked against its source
+    assert grounding["checked"] >= 1 and grounding["supported"] == grounding["checked"]
 
 
 async def test_read_page_returns_that_page_only(library: IndexedLibrary) -> None:

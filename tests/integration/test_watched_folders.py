@@ -130,7 +130,7 @@ async def test_a_file_written_in_pieces_is_indexed_once_it_stops_changing(
         for n in range(8):
             stream.write(f"Part {n} of the slowly written report about tidal mills. " * 20)
             stream.flush()
-            await asyncio.sleep(0.15)
+            await asyncio.sleep(0.1)
     await until(lambda: "growing.txt" in ready_names(watching))
     await asyncio.sleep(1.0)
     assert finished.count(str(path)) == 1  # indexed once, whole, not once per piece

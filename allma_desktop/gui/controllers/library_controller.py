@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 
-from allma_desktop.errors import AllmaError
+from allma_desktop.errors import AllmaError, DiskFull, OllamaError, StoreNotWritable
 from allma_desktop.events import (
     EmbedProgress,
     FileFinished,
@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RowStatus = Literal["queued", "indexing", "ready", "failed", "skipped", "cancelled", "offline"]
+# As allma_desktop.ingest.run.FATAL_ERRORS (not imported: it loads the Ollama client):
+# errors that stop the queue, after which the file waits for Resume.
+QUEUE_STOPPING_ERRORS = (OllamaError, StoreNotWritable, DiskFull)
 PROGRESS_INTERVAL_MS = 100  # at most ~10 progress updates a second reach the views
 PARSED_FRACTION = 0.1  # share of a file's progress bar that parsing stands for
 QUEUE_SETTINGS_KEY = "library/queue"  # where earlier versions kept the queue (moved once)
@@ -189,6 +192,11 @@ class LibraryController(QObject):
     @property
     def paused(self) -> bool:
         return self._queue.paused
+
+    @property
+    def pending(self) -> int:
+        """Files waiting in the queue (not counting those being indexed now)."""
+        return self._queue.pending
 
     @property
     def pause_reason(self) -> AllmaError | None:
@@ -579,6 +587,13 @@ class LibraryController(QObject):
         )
         if not self._queue.pending and not self._queue.in_flight:
             self._session_done = 0
+        indexer = self._indexer()
+        if indexer is not None and self._folders:
+            # The folders' pending counts: the indexer announces folders only when they change.
+            folders = indexer.folders()
+            if folders != self._folders:
+                self._folders = folders
+                self.folders_changed.emit(self.folders)
         self._pending_progress = True
         self._flush()
         self.refresh_collections()
@@ -622,8 +637,9 @@ class LibraryController(QObject):
             return
         error = event.error
         cancelled = event.reason == "cancelled"
-        if cancelled and self.paused:
-            # Stopped by a pause, not by the user's cancel: it waits its turn again.
+        if (cancelled and self.paused) or isinstance(error, QUEUE_STOPPING_ERRORS):
+            # Stopped by a pause (the user's, or the queue's own when Ollama went away),
+            # not by the user's cancel: it waits its turn again.
             self._set_row(replace(row, status="queued", fraction=0.0))
             return
         reason = short_reason(error.message) if error is not None else event.reason

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -22,8 +23,8 @@ from allma_desktop.gui.controllers.library_controller import LibraryRow
 from allma_desktop.gui.theme import current_colors
 from allma_desktop.services.pathnames import display_path, display_text
 
-COLUMNS = ("Name", "Type", "Pages", "Chunks", "Size", "Added", "Status")
-NAME, TYPE, PAGES, CHUNKS, SIZE, ADDED, STATUS = range(len(COLUMNS))
+COLUMNS = ("Title", "File name", "Type", "Pages", "Chunks", "Size", "Added", "Status")
+NAME, FILE, TYPE, PAGES, CHUNKS, SIZE, ADDED, STATUS = range(len(COLUMNS))
 ROW_ROLE = Qt.ItemDataRole.UserRole
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 _STATUS_ORDER = {
@@ -46,6 +47,12 @@ def status_text(row: LibraryRow) -> str:
 
 
 _TYPE_LABELS = {"markdown": "MD", "text": "TXT", "htm": "HTML", "markdown-text": "MD"}
+
+
+def haystack(row: LibraryRow) -> str:
+    """What the filter box looks in, lower-cased once: title, file name and status."""
+    status = row.status if row.status in ("ready", "queued") else status_text(row)
+    return f"{row.title}\n{os.path.basename(row.path)}\n{status}".lower()
 
 
 def type_label(file_type: str) -> str:
@@ -73,6 +80,13 @@ def short_date(moment: datetime | None) -> str:
     return f"{local.day} {local:%b %Y}"
 
 
+class RowCounts(NamedTuple):
+    ready: int
+    offline: int
+    failed: int
+    chunks: int
+
+
 class DocumentTableModel(QAbstractTableModel):
     """Rows keyed by file path; ``reset``, ``upsert`` and ``remove`` touch only what changed."""
 
@@ -80,12 +94,14 @@ class DocumentTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows: list[LibraryRow] = []
         self._index: dict[str, int] = {}
+        self._haystacks: list[str] | None = None  # what the filter box matches, made on demand
 
     # --- updates ---------------------------------------------------------------------
 
     def reset(self, rows: list[LibraryRow]) -> None:
         self.beginResetModel()
         self._rows = list(rows)
+        self._haystacks = None
         self._reindex()
         self.endResetModel()
 
@@ -96,9 +112,13 @@ class DocumentTableModel(QAbstractTableModel):
             self.beginInsertRows(QModelIndex(), end, end)
             self._rows.append(row)
             self._index[row.path] = end
+            if self._haystacks is not None and len(self._haystacks) == end:
+                self._haystacks.append(haystack(row))
             self.endInsertRows()
             return
         self._rows[position] = row
+        if self._haystacks is not None and position < len(self._haystacks):
+            self._haystacks[position] = haystack(row)
         self.dataChanged.emit(self.index(position, 0), self.index(position, len(COLUMNS) - 1))
 
     def remove(self, path: str) -> None:
@@ -107,6 +127,8 @@ class DocumentTableModel(QAbstractTableModel):
             return
         self.beginRemoveRows(QModelIndex(), position, position)
         del self._rows[position]
+        if self._haystacks is not None and position < len(self._haystacks):
+            del self._haystacks[position]
         self._reindex()
         self.endRemoveRows()
 
@@ -122,6 +144,49 @@ class DocumentTableModel(QAbstractTableModel):
     @property
     def rows(self) -> list[LibraryRow]:
         return list(self._rows)
+
+    @property
+    def row_count(self) -> int:
+        return len(self._rows)
+
+    def counts(self) -> RowCounts:
+        """Ready, offline and failed rows and the ready rows' passages, in one pass."""
+        ready = offline = failed = chunks = 0
+        for row in self._rows:
+            status = row.status
+            if status == "ready":
+                ready += 1
+                chunks += row.chunks or 0
+            elif status == "offline":
+                offline += 1
+            elif status == "failed":
+                failed += 1
+        return RowCounts(ready, offline, failed, chunks)
+
+    def row_at(self, position: int) -> LibraryRow:
+        return self._rows[position]
+
+    def haystacks(self) -> list[str]:
+        """Per row, in lower case, what the filter box matches: title, file name, status."""
+        while not self.prepare_haystacks(len(self._rows)):
+            pass
+        assert self._haystacks is not None
+        return self._haystacks
+
+    def prepare_haystacks(self, limit: int = 5_000) -> bool:
+        """Make the next ``limit`` rows' filter text; True once every row has it (the page
+        calls this in idle slices after a reset, so the first keystroke finds it ready)."""
+        if self._haystacks is None:
+            self._haystacks = []
+        done = len(self._haystacks)
+        if done < len(self._rows):
+            self._haystacks.extend(haystack(row) for row in self._rows[done : done + limit])
+        return len(self._haystacks) == len(self._rows)
+
+    def sort_keys(self, column: int) -> list[Any]:
+        """Every row's sort key for ``column``, in row order (for sorting in bulk)."""
+        key = self._sort_key
+        return [key(row, column) for row in self._rows]
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
         return 0 if parent.isValid() else len(self._rows)
@@ -143,8 +208,13 @@ class DocumentTableModel(QAbstractTableModel):
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
-        row = self._rows[index.row()]
-        column = index.column()
+        return self.row_data(self._rows[index.row()], index.column(), role)
+
+    def sort_key(self, position: int, column: int) -> Any:
+        return self._sort_key(self._rows[position], column)
+
+    def row_data(self, row: LibraryRow, column: int, role: int) -> Any:
+        """``data()`` for a row already looked up (the filter proxy calls it directly)."""
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, column)
         if role == ROW_ROLE:
@@ -154,7 +224,7 @@ class DocumentTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == STATUS and row.status in ("failed", "skipped"):
                 return "\n".join(part for part in (status_text(row), row.hint) if part)
-            if column == NAME:
+            if column in (NAME, FILE):
                 return display_path(row.path)  # Qt drops bytes that are not UTF-8
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (PAGES, CHUNKS, SIZE):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -165,7 +235,10 @@ class DocumentTableModel(QAbstractTableModel):
     @staticmethod
     def _display(row: LibraryRow, column: int) -> str:
         if column == NAME:
-            return display_text(row.title if row.title and row.status == "ready" else row.name)
+            title = row.title if row.title and row.status in ("ready", "offline") else row.name
+            return display_text(title)
+        if column == FILE:
+            return display_text(row.name)
         if column == TYPE:
             return type_label(row.file_type)
         if column == PAGES:
@@ -182,6 +255,8 @@ class DocumentTableModel(QAbstractTableModel):
     def _sort_key(row: LibraryRow, column: int) -> Any:
         if column == NAME:
             return (row.title or row.name).lower()
+        if column == FILE:
+            return row.name.lower()
         if column == TYPE:
             return row.file_type
         if column == PAGES:
@@ -248,6 +323,7 @@ class StatusDelegate(QStyledItemDelegate):
 
 __all__ = [
     "COLUMNS",
+    "FILE",
     "ROW_ROLE",
     "SORT_ROLE",
     "DocumentTableModel",

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, QPoint, QSortFilterProxyModel, Qt, QUrl, Signal
+from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QDesktopServices,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QInputDialog,
     QLabel,
+    QLineEdit,
     QMenu,
     QMessageBox,
     QProgressBar,
@@ -45,24 +46,28 @@ from allma_desktop.gui.controllers.library_controller import (
     OverallProgress,
 )
 from allma_desktop.gui.theme import app_icon
+from allma_desktop.gui.widgets.library_filter import DocumentFilterProxy
 from allma_desktop.gui.widgets.library_model import (
     ADDED,
     CHUNKS,
+    FILE,
     NAME,
     PAGES,
     ROW_ROLE,
     SIZE,
-    SORT_ROLE,
     STATUS,
     TYPE,
     DocumentTableModel,
     StatusDelegate,
 )
+from allma_desktop.gui.widgets.watched_folders import KeepInSyncDialog, WatchedFoldersCard
 
 if TYPE_CHECKING:
     from allma_desktop.errors import AllmaError
     from allma_desktop.services.library import CollectionRecord
 
+HAYSTACK_SLICE = 4_000  # rows whose filter text is made per idle slice (a few ms)
+SUMMARY_INTERVAL_MS = 250  # row updates refresh the page's counts at most 4 times a second
 FILE_FILTER = (
     "Documents (*.pdf *.docx *.md *.markdown *.txt *.text *.html *.htm *.rst *.csv);;All files (*)"
 )
@@ -139,9 +144,14 @@ class LibraryPane(QWidget):
         self.setAcceptDrops(True)
         self._shown_collection_id: int | None = None
         self.model = DocumentTableModel(self)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(SORT_ROLE)
+        self.proxy = DocumentFilterProxy(self.model, self)
+        self._summary_timer = QTimer(self)
+        self._summary_timer.setSingleShot(True)
+        self._summary_timer.setInterval(SUMMARY_INTERVAL_MS)
+        self._summary_timer.timeout.connect(self._update_summary)
+        self._haystack_timer = QTimer(self)
+        self._haystack_timer.setInterval(0)
+        self._haystack_timer.timeout.connect(self._prepare_filter)
         self._build()
         self._wire()
         controller.refresh_collections()
@@ -204,10 +214,15 @@ class LibraryPane(QWidget):
         texts = QVBoxLayout()
         texts.setSpacing(6)
         self.progress_label = QLabel("", self.progress_card)
+        self.pause_reason_label = QLabel("", self.progress_card)
+        self.pause_reason_label.setObjectName("pauseReason")
+        self.pause_reason_label.setWordWrap(True)
+        self.pause_reason_label.hide()
         self.progress_bar = QProgressBar(self.progress_card)
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setTextVisible(False)
         texts.addWidget(self.progress_label)
+        texts.addWidget(self.pause_reason_label)
         texts.addWidget(self.progress_bar)
         card.addLayout(texts, 1)
         self.pause_button = QPushButton("Pause", self.progress_card)
@@ -224,6 +239,27 @@ class LibraryPane(QWidget):
         self.notice_label.setWordWrap(True)
         self.notice_label.hide()
         root.addWidget(self.notice_label)
+
+        self.folders_card = WatchedFoldersCard(self.controller, self)
+        root.addWidget(self.folders_card)
+
+        filter_row = QHBoxLayout()
+        filter_row.setSpacing(10)
+        self.filter_box = QLineEdit(self)
+        self.filter_box.setObjectName("libraryFilter")
+        self.filter_box.setPlaceholderText("Filter by title, file name or status")
+        self.filter_box.setAccessibleName("Filter documents")
+        self.filter_box.setClearButtonEnabled(True)
+        self.filter_box.setMaximumWidth(360)
+        self.filter_count_label = QLabel("", self)
+        self.filter_count_label.setObjectName("hintLabel")
+        filter_row.addWidget(self.filter_box, 1)
+        filter_row.addWidget(self.filter_count_label)
+        filter_row.addStretch(1)
+        self.filter_bar = QWidget(self)
+        self.filter_bar.setLayout(filter_row)
+        filter_row.setContentsMargins(0, 0, 0, 0)
+        root.addWidget(self.filter_bar)
 
         self.drop_zone = DropZone(self)
         self.table = QTableView(self)
@@ -244,7 +280,10 @@ class LibraryPane(QWidget):
         self.table.setItemDelegateForColumn(STATUS, StatusDelegate(self.table))
         header_view = self.table.horizontalHeader()
         header_view.setHighlightSections(False)
-        columns = ((NAME, 250), (TYPE, 64), (PAGES, 64), (CHUNKS, 74), (SIZE, 86), (ADDED, 120))
+        columns = (
+            (NAME, 220), (FILE, 170), (TYPE, 56), (PAGES, 60), (CHUNKS, 70), (SIZE, 80),
+            (ADDED, 116),
+        )  # fmt: skip
         for column, width in columns:
             header_view.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header_view.resizeSection(column, width)
@@ -281,6 +320,7 @@ class LibraryPane(QWidget):
         self.delete_collection_action.triggered.connect(self.prompt_delete_collection)
         self.add_files_button.clicked.connect(self.choose_files)
         self.add_folder_button.clicked.connect(self.choose_folder)
+        self.filter_box.textChanged.connect(self._on_filter_text)
         self.drop_zone.choose_button.clicked.connect(self.choose_files)
         self.drop_zone.folder_button.clicked.connect(self.choose_folder)
         self.pause_button.clicked.connect(self._toggle_pause)
@@ -296,30 +336,47 @@ class LibraryPane(QWidget):
     def _on_rows_reset(self, rows: list[LibraryRow]) -> None:
         self.model.reset(rows)
         self._update_summary()
+        self._haystack_timer.start()
+
+    def _prepare_filter(self) -> None:
+        """The filter's text for each row, a slice at a time while the loop is idle."""
+        if self.model.prepare_haystacks(HAYSTACK_SLICE):
+            self._haystack_timer.stop()
 
     def _on_row_changed(self, row: LibraryRow) -> None:
         self.model.upsert(row)
-        self._update_summary()
+        self._schedule_summary()
 
     def _on_row_removed(self, path: str) -> None:
         self.model.remove(path)
-        self._update_summary()
+        self._schedule_summary()
+
+    def _schedule_summary(self) -> None:
+        """Counts over every row: at most a few times a second, not once per row update."""
+        if self.stack.currentWidget() is self.drop_zone or self.model.row_count == 0:
+            self._update_summary()  # the first row or the last one gone: switch at once
+        elif not self._summary_timer.isActive():
+            self._summary_timer.start()
 
     def _update_summary(self) -> None:
-        rows = self.model.rows
-        self.stack.setCurrentWidget(self.table if rows else self.drop_zone)
-        ready = [r for r in rows if r.status == "ready"]
-        failed = sum(1 for r in rows if r.status == "failed")
-        chunks = sum(r.chunks or 0 for r in ready)
-        parts = [f"{len(ready)} document{'s' if len(ready) != 1 else ''}"]
+        self._summary_timer.stop()
+        counts = self.model.counts()
+        has_rows = self.model.row_count > 0
+        self.stack.setCurrentWidget(self.table if has_rows else self.drop_zone)
+        self.filter_bar.setVisible(has_rows)
+        self._update_filter_count()
+        ready, failed, chunks = counts.ready, counts.failed, counts.chunks
+        parts = [f"{ready:,} document{'s' if ready != 1 else ''}"]
         if ready:
             parts.append(f"{chunks:,} passages")
+        if counts.offline:
+            parts.append(f"{counts.offline:,} offline")
         if failed:
-            parts.append(f"{failed} failed")
+            parts.append(f"{failed:,} failed")
         collection = self.collection_box.currentText()
         self.summary_label.setText(
             (f"{collection} · " if collection else "") + " · ".join(parts)
-            if rows
+            if has_rows
             else "Add documents to ask questions about them."
         )
         self.drop_overlay.setText(f"Drop to add to “{collection}”" if collection else "Drop to add")
@@ -349,14 +406,22 @@ class LibraryPane(QWidget):
         self._show_progress(self.controller.overall_progress())
 
     def _show_progress(self, progress: OverallProgress) -> None:
-        active = self.controller.busy or bool(self.controller.queued_paths)
+        controller = self.controller
+        waiting = controller.pending
+        # Paused with nothing waiting still shows: files added or changed now would wait.
+        active = controller.busy or waiting > 0 or controller.paused
         self.progress_card.setVisible(active)
+        reason = controller.pause_reason if progress.paused else None
+        self.pause_reason_label.setVisible(active and reason is not None)
+        self.progress_bar.setVisible(not progress.paused)
         if not active:
             return
+        if reason is not None:
+            self.pause_reason_label.setText(f"{reason.message} {reason.hint}".strip())
         done, total = progress.files_done, progress.files_total
         if progress.paused:
-            label = f"Paused · {len(self.controller.queued_paths)} waiting"
-            if self.controller.busy and progress.current:
+            label = f"Paused · {waiting:,} waiting"
+            if controller.busy and progress.current:
                 label = f"Pausing after {progress.current}…"
         elif progress.current:
             label = f"Indexing {progress.current} · {done + 1} of {total} · "
@@ -368,6 +433,9 @@ class LibraryPane(QWidget):
         self.pause_button.setText("Resume" if progress.paused else "Pause")
 
     def _show_error(self, error: AllmaError) -> None:
+        if error is self.controller.pause_reason:
+            self._refresh_progress()  # the paused card says it, beside its Resume button
+            return
         self.show_notice(f"{error.message} {error.hint}".strip(), error=True)
 
     def show_notice(self, text: str, error: bool = False) -> None:
@@ -412,7 +480,27 @@ class LibraryPane(QWidget):
     def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a folder", str(Path.home()))
         if folder:
-            self.controller.add_paths([folder])
+            self.add_folders([folder])
+
+    def add_folders(self, folders: list[str]) -> None:
+        """Ask whether to keep them in sync (yes by default), then add them."""
+        dialog = KeepInSyncDialog(folders, self.collection_box.currentText(), self)
+        if dialog.exec() != KeepInSyncDialog.DialogCode.Accepted:
+            return
+        if dialog.keep_in_sync:
+            for folder in folders:
+                self.controller.add_folder(folder)
+        else:
+            self.controller.add_paths(folders)
+
+    def _on_filter_text(self, text: str) -> None:
+        self.proxy.set_filter_text(text)
+        self._update_filter_count()
+
+    def _update_filter_count(self) -> None:
+        shown, total = self.proxy.rowCount(), self.model.row_count
+        filtering = bool(self.proxy.filter_text)
+        self.filter_count_label.setText(f"{shown:,} of {total:,}" if filtering else "")
 
     def prompt_new_collection(self) -> None:
         name, ok = QInputDialog.getText(self, "New collection", "Name of the new collection:")
@@ -496,9 +584,16 @@ class LibraryPane(QWidget):
     def dropEvent(self, event: QDropEvent) -> None:
         self._set_drop_highlight(False)
         paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
-            self.controller.add_paths(paths)
+        if not paths:
+            return
+        event.acceptProposedAction()
+        folders = [path for path in paths if Path(path).is_dir()]
+        files = [path for path in paths if path not in folders]
+        if files:
+            self.controller.add_paths(files)
+        if folders:
+            # After the drop returns: the file manager is not left waiting on the dialog.
+            QTimer.singleShot(0, lambda: self.add_folders(folders))
 
     def _set_drop_highlight(self, active: bool) -> None:
         if self.stack.currentWidget() is self.drop_zone:

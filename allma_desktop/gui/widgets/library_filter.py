@@ -1,0 +1,275 @@
+"""The document table's sorted, filtered view of ``DocumentTableModel``, built for 100,000 rows.
+
+A ``QSortFilterProxyModel`` asks Python for every row: with our Python model, one filter
+pass over 100,000 rows took 140 ms (a ``filterAcceptsRow`` call per row) and one sort
+28 s (two ``data()`` calls per comparison). This proxy does both in bulk instead: a sort
+is one ``sorted()`` over the column's keys (about 50 ms at 100,000 rows, only when a
+header is clicked or the list is reloaded), and a filter keystroke is one list
+comprehension over lower-cased text kept per row by the model (a few ms). The model is
+never rebuilt: the proxy keeps a list of the model's row numbers in display order.
+
+Rows that change (a file finishes indexing) keep their place until the next sort, as in a
+file manager; rows that start or stop matching the filter appear or go at once.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractProxyModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+)
+
+from allma_desktop.gui.widgets.library_model import DocumentTableModel
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class _Descending:
+    """A sort key compared the other way round (for bisect in a descending list)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+    def __lt__(self, other: _Descending) -> bool:
+        return bool(other.key < self.key)
+
+
+class DocumentFilterProxy(QAbstractProxyModel):
+    """Sorts and filters a ``DocumentTableModel`` (case-insensitive words in title, file name
+    and status) without asking Python once per row."""
+
+    def __init__(self, source: DocumentTableModel, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._source = source
+        self._column = -1
+        self._descending = False
+        self._words: tuple[str, ...] = ()
+        self._sorted: list[int] = []  # every source row, in display order
+        self._visible: list[int] = []  # the source rows shown, in display order
+        self._proxy_rows: list[int] | None = None  # source row -> proxy row (-1: hidden)
+        self.setSourceModel(source)
+        source.modelAboutToBeReset.connect(self.beginResetModel)
+        source.modelReset.connect(self._on_source_reset)
+        source.rowsInserted.connect(self._on_rows_inserted)
+        source.rowsAboutToBeRemoved.connect(self._on_rows_about_to_be_removed)
+        source.rowsRemoved.connect(self._on_rows_removed)
+        source.dataChanged.connect(self._on_data_changed)
+        self._rebuild()
+
+    # --- filter and sort ------------------------------------------------------------------
+
+    @property
+    def filter_text(self) -> str:
+        return " ".join(self._words)
+
+    def set_filter_text(self, text: str) -> None:
+        words = tuple(text.lower().split())
+        if words == self._words:
+            return
+        # Typing on ("report 1" -> "report 12") only narrows: look in the rows shown now.
+        narrowing = bool(self._words) and " ".join(words).startswith(" ".join(self._words))
+        self.beginResetModel()
+        self._words = words
+        self._apply_filter(self._visible if narrowing else None)
+        self.endResetModel()
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self.layoutAboutToBeChanged.emit()
+        persistent = self.persistentIndexList()
+        held = [
+            (self._visible[i.row()], i.column()) if i.isValid() else (-1, 0) for i in persistent
+        ]
+        self._column = column
+        self._descending = order == Qt.SortOrder.DescendingOrder
+        self._sort_all()
+        self._apply_filter()
+        rows = self._map()
+        moved = [
+            self.index(rows[source_row], column_)
+            if source_row >= 0 and rows[source_row] >= 0
+            else QModelIndex()
+            for source_row, column_ in held
+        ]
+        self.changePersistentIndexList(persistent, moved)
+        self.layoutChanged.emit()
+
+    def sort_column(self) -> int:
+        return self._column
+
+    def _rebuild(self) -> None:
+        self._sort_all()
+        self._apply_filter()
+
+    def _sort_all(self) -> None:
+        count = self._source.row_count
+        if self._column < 0:
+            self._sorted = list(range(count))
+            return
+        keys = self._source.sort_keys(self._column)
+        self._sorted = sorted(range(count), key=keys.__getitem__, reverse=self._descending)
+
+    def _apply_filter(self, among: list[int] | None = None) -> None:
+        """The rows to show: of ``among`` (rows in display order), or of all of them."""
+        self._proxy_rows = None
+        if not self._words:
+            self._visible = list(self._sorted)
+            return
+        texts = self._source.haystacks()
+        rows = self._sorted if among is None else among
+        for word in self._words:  # one pass a word: a list comprehension, no call per row
+            rows = [row for row in rows if word in texts[row]]
+        self._visible = rows if rows is not self._sorted else list(rows)
+
+    def _matches(self, source_row: int) -> bool:
+        if not self._words:
+            return True
+        text = self._source.haystacks()[source_row]
+        return all(word in text for word in self._words)
+
+    def _map(self) -> list[int]:
+        """Source row -> proxy row (-1 when filtered out); rebuilt after rows move."""
+        if self._proxy_rows is None:
+            rows = [-1] * self._source.row_count
+            for proxy_row, source_row in enumerate(self._visible):
+                rows[source_row] = proxy_row
+            self._proxy_rows = rows
+        return self._proxy_rows
+
+    def _position(self, rows: list[int], source_row: int) -> int:
+        """Where ``source_row`` goes in ``rows`` (a list in display order)."""
+        if self._column < 0:
+            return bisect.bisect_left(rows, source_row)
+        column, model = self._column, self._source
+        key: Callable[[int], Any]
+        if self._descending:
+
+            def key(row: int) -> Any:
+                return _Descending(model.sort_key(row, column))
+        else:
+
+            def key(row: int) -> Any:
+                return model.sort_key(row, column)
+
+        return bisect.bisect_right(rows, key(source_row), key=key)
+
+    # --- the source's changes -------------------------------------------------------------
+
+    def _on_source_reset(self) -> None:
+        self._rebuild()
+        self.endResetModel()
+
+    def _on_rows_inserted(self, _parent: QModelIndex, first: int, last: int) -> None:
+        count = last - first + 1
+        if first < self._source.row_count - count:  # inserted before existing rows: shift
+            self._sorted = [row + count if row >= first else row for row in self._sorted]
+            self._visible = [row + count if row >= first else row for row in self._visible]
+        for source_row in range(first, last + 1):
+            self._sorted.insert(self._position(self._sorted, source_row), source_row)
+            if self._matches(source_row):
+                self._insert_visible(source_row)
+        self._proxy_rows = None
+
+    def _insert_visible(self, source_row: int) -> None:
+        position = self._position(self._visible, source_row)
+        self.beginInsertRows(QModelIndex(), position, position)
+        self._visible.insert(position, source_row)
+        self._proxy_rows = None
+        self.endInsertRows()
+
+    def _remove_visible(self, proxy_row: int) -> None:
+        self.beginRemoveRows(QModelIndex(), proxy_row, proxy_row)
+        del self._visible[proxy_row]
+        self._proxy_rows = None
+        self.endRemoveRows()
+
+    def _on_rows_about_to_be_removed(self, _parent: QModelIndex, first: int, last: int) -> None:
+        for source_row in range(last, first - 1, -1):
+            proxy_row = self._map()[source_row]
+            if proxy_row >= 0:
+                self._remove_visible(proxy_row)
+
+    def _on_rows_removed(self, _parent: QModelIndex, first: int, last: int) -> None:
+        count = last - first + 1
+
+        def shifted(rows: list[int]) -> list[int]:
+            return [row - count if row > last else row for row in rows if not first <= row <= last]
+
+        self._sorted = shifted(self._sorted)
+        self._visible = shifted(self._visible)
+        self._proxy_rows = None
+
+    def _on_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex) -> None:
+        last_column = self.columnCount() - 1
+        for source_row in range(top_left.row(), bottom_right.row() + 1):
+            proxy_row = self._map()[source_row]
+            matches = self._matches(source_row)
+            if proxy_row >= 0 and matches:
+                self.dataChanged.emit(self.index(proxy_row, 0), self.index(proxy_row, last_column))
+            elif proxy_row >= 0:
+                self._remove_visible(proxy_row)
+            elif matches:
+                self._insert_visible(source_row)
+
+    # --- QAbstractProxyModel ----------------------------------------------------------------
+
+    def mapToSource(self, proxy_index: Index) -> QModelIndex:
+        if not proxy_index.isValid() or not 0 <= proxy_index.row() < len(self._visible):
+            return QModelIndex()
+        return self._source.index(self._visible[proxy_index.row()], proxy_index.column())
+
+    def mapFromSource(self, source_index: Index) -> QModelIndex:
+        if not source_index.isValid():
+            return QModelIndex()
+        rows = self._map()
+        if not 0 <= source_index.row() < len(rows) or rows[source_index.row()] < 0:
+            return QModelIndex()
+        return self.index(rows[source_index.row()], source_index.column())
+
+    def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:  # noqa: B008
+        if parent.isValid() or not 0 <= row < len(self._visible):
+            return QModelIndex()
+        if not 0 <= column < self._source.columnCount():
+            return QModelIndex()
+        return self.createIndex(row, column)
+
+    def parent(self, child: Index | None = None) -> Any:
+        if child is None:  # QObject.parent()
+            return QObject.parent(self)
+        return QModelIndex()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._visible)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else self._source.columnCount()
+
+    def hasChildren(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
+        return not parent.isValid() and bool(self._visible)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._visible):
+            return None
+        row = self._source.row_at(self._visible[index.row()])
+        return self._source.row_data(row, index.column(), role)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        return self._source.headerData(section, orientation, role)
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+
+__all__ = ["DocumentFilterProxy"]
