@@ -79,6 +79,7 @@ from allma_desktop.services.prompting import (
     build_messages,
     chat_options,
     cited_sources,
+    fallback_quote,
     is_small_model,
 )
 from allma_desktop.services.rag import (
@@ -279,6 +280,12 @@ class Orchestrator:
 
     def list_documents(self, collection_id: int | None = None) -> list[DocumentRecord]:
         return self.library.list_documents(collection_id=collection_id)
+
+    def library_languages(self) -> list[str]:
+        """The languages of the library's documents (detected when each was indexed)."""
+        if self._keywords is None:
+            raise RuntimeError("Orchestrator.open() has not been awaited")
+        return self._keywords.languages()
 
     def document(self, document_id: str) -> DocumentRecord:
         return self.library.get_document(document_id)
@@ -547,6 +554,11 @@ class Orchestrator:
                             )
                 finally:
                     await stream.aclose()
+                if not interrupted and wants_documents:
+                    quote = fallback_quote("".join(answer_parts), text, sources, source_texts)
+                    if quote is not None:
+                        answer_parts.append(quote)
+                        yield TokenChunk(quote)
         except AllmaError as exc:
             error = exc
             interrupted = True

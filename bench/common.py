@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import statistics
 import threading
 import time
@@ -13,7 +14,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+def _shared_folder() -> Path:
+    """``shared/`` beside the checkout (``/work/main`` -> ``/work/shared``); from a git
+    worktree one level deeper (``/work/wt/issueN``) the same folder one level up.
+    ``ALLMA_SHARED`` names it outright."""
+    named = os.environ.get("ALLMA_SHARED")
+    if named:
+        return Path(named)
+    checkout = Path(__file__).resolve().parents[1]
+    for parent in checkout.parents[:2]:
+        if (parent / "shared" / "qa").is_dir():
+            return parent / "shared"
+    return checkout.parent / "shared"
+
+
+SHARED = _shared_folder()
 PDF_CORPUS = SHARED / "corpus" / "pdf"
 QA_DIR = SHARED / "qa"
 

@@ -10,6 +10,7 @@ unchanged ``ollama`` client.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Callable
@@ -74,20 +75,56 @@ def load_minilm() -> Any:
 
 
 def minilm_embedder(
-    record: list[list[str]] | None = None,
+    record: list[list[str]] | None = None, cache: Path | None = None
 ) -> Callable[[list[str]], list[list[float]]]:
-    """Texts to unit vectors with all-MiniLM-L6-v2; ``record`` collects each request's texts."""
+    """Texts to unit vectors with all-MiniLM-L6-v2; ``record`` collects each request's texts.
+
+    ``cache`` (an SQLite file) keeps each text's vector between runs, so the libraries
+    of two checkouts that embed the same texts cost the model once (the quality rows;
+    never the timing rows, which must run the model).
+    """
+    import sqlite3
+
+    import numpy as np
+
     model = load_minilm()
     lock = threading.Lock()  # one request at a time: the model already uses every core
+    store = None
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        store = sqlite3.connect(str(cache), check_same_thread=False)
+        store.execute("CREATE TABLE IF NOT EXISTS vector (key TEXT PRIMARY KEY, data BLOB)")
 
     def embed(texts: list[str]) -> list[list[float]]:
         with lock:
             if record is not None:
                 record.append(list(texts))
-            vectors = model.encode(
-                texts, batch_size=EMBED_BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True
-            )
-        return [vector.tolist() for vector in vectors]
+            keys = [hashlib.sha256(text.encode()).hexdigest() for text in texts]
+            known: dict[str, list[float]] = {}
+            if store is not None:
+                for key in set(keys):
+                    row = store.execute("SELECT data FROM vector WHERE key = ?", (key,)).fetchone()
+                    if row is not None:
+                        known[key] = np.frombuffer(row[0], dtype=np.float32).tolist()
+            wanted = [text for text, key in zip(texts, keys, strict=True) if key not in known]
+            if wanted:
+                vectors = model.encode(
+                    wanted,
+                    batch_size=EMBED_BATCH_SIZE,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                )
+                for text, vector in zip(wanted, vectors, strict=True):
+                    key = hashlib.sha256(text.encode()).hexdigest()
+                    known[key] = vector.tolist()
+                    if store is not None:
+                        store.execute(
+                            "INSERT OR REPLACE INTO vector VALUES (?, ?)",
+                            (key, vector.astype(np.float32).tobytes()),
+                        )
+                if store is not None:
+                    store.commit()
+        return [known[key] for key in keys]
 
     return embed
 

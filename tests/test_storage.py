@@ -14,6 +14,7 @@ from peewee import SqliteDatabase
 from allma_desktop.errors import AllmaError, DiskFull, StoreNotWritable
 from allma_desktop.services import storage
 from allma_desktop.services.conversations import ConversationService
+from allma_desktop.services.keyword_index import fts5_query
 from allma_desktop.services.storage import open_database
 
 
@@ -187,10 +188,10 @@ def _insert_chunk_text(db: SqliteDatabase, chunk_id: str, text: str) -> None:
 
 def _keyword_matches(db: SqliteDatabase, word: str) -> list[str]:
     sql = (
-        "SELECT chunk_text.chunk_id FROM chunk_text_fts "
-        "JOIN chunk_text ON chunk_text.id = chunk_text_fts.rowid WHERE chunk_text_fts MATCH ?"
+        "SELECT chunk_text.chunk_id FROM chunk_terms_fts "
+        "JOIN chunk_text ON chunk_text.id = chunk_terms_fts.rowid WHERE chunk_terms_fts MATCH ?"
     )
-    return [str(row[0]) for row in storage.execute_sql(db, sql, [word])]
+    return [str(row[0]) for row in storage.execute_sql(db, sql, [fts5_query(word)])]
 
 
 def test_the_keyword_index_follows_inserted_updated_and_deleted_chunk_texts(
@@ -210,7 +211,7 @@ def test_the_keyword_index_follows_inserted_updated_and_deleted_chunk_texts(
 def test_a_keyword_index_dropped_by_hand_comes_back_with_the_texts(db_path: Path) -> None:
     db = open_database(db_path)
     _insert_chunk_text(db, "a", "zeppelin hangar")
-    storage.execute_sql(db, "DROP TABLE chunk_text_fts", [])
+    storage.execute_sql(db, "DROP TABLE chunk_terms_fts", [])
     db.close()
 
     reopened = open_database(db_path)
@@ -220,11 +221,7 @@ def test_a_keyword_index_dropped_by_hand_comes_back_with_the_texts(db_path: Path
 
 def test_a_keyword_index_out_of_step_is_detected_and_rebuilt(db: SqliteDatabase) -> None:
     _insert_chunk_text(db, "a", "zeppelin hangar")
-    storage.execute_sql(
-        db,
-        "INSERT INTO chunk_text_fts(chunk_text_fts, rowid, text) VALUES ('delete', 1, ?)",
-        ["zeppelin hangar"],
-    )
+    storage.execute_sql(db, "DELETE FROM chunk_terms_fts WHERE rowid = 1", [])
     assert not storage.keyword_index_in_step(db)
     storage.rebuild_keyword_index(db)
     assert storage.keyword_index_in_step(db)

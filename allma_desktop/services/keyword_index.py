@@ -18,13 +18,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import peewee
 from peewee import SqliteDatabase
 
+from allma_desktop.services.languages import (
+    COMMON_WORDS,
+    COMPOUNDING,
+    DEFAULT_LANGUAGE,
+    query_variants,
+    split_words,
+)
 from allma_desktop.services.storage import KEYWORD_INDEX, execute_sql, translating_store_errors
 
 MAX_QUERY_TERMS = 32
@@ -69,23 +76,65 @@ class KeywordHit:
     char_end: int
 
 
-def query_terms(query: str) -> list[str]:
-    """The distinct words of ``query`` worth searching for, in order, lower-cased."""
+def query_words(query: str, languages: Iterable[str] = ()) -> list[str]:
+    """The distinct words of ``query`` worth searching for, in order, lower-cased.
+
+    Very common words of English and of ``languages`` are left out, unless the
+    question has nothing else.
+    """
     words = list(dict.fromkeys(word.lower() for word in _WORD.findall(query)))
+    stop = STOPWORDS.union(*(COMMON_WORDS.get(language, ()) for language in languages))
     # Single letters ("s" of "MuPDF's", "c" of "C") match nearly every chunk: they make
-    # BM25 score the whole index while telling it almost nothing.
-    meaningful = [word for word in words if word not in STOPWORDS and len(word) > 1]
+    # BM25 score the whole index while telling it almost nothing. (A CJK character is a
+    # word of its own, and stays.)
+    meaningful = [
+        word for word in words if word not in stop and (len(word) > 1 or not word.isascii())
+    ]
     return (meaningful or words)[:MAX_QUERY_TERMS]
 
 
-def fts5_query(query: str) -> str:
-    """A safe FTS5 MATCH expression for free text: quoted words joined by OR; "" if none."""
-    return _any_of(query_terms(query))
+def query_terms(query: str, languages: Sequence[str] = (DEFAULT_LANGUAGE,)) -> list[str]:
+    """The index terms to search for ``query`` in a library of documents in ``languages``.
+
+    Each word is stemmed as each language stems it (the index holds a document's words
+    stemmed in its own language); a word in a language that joins compounds also
+    matches the longer words it begins (a trailing ``*``: FTS5's prefix match).
+    CJK text becomes its character pairs, as indexed.
+    """
+    compounding = any(language in COMPOUNDING for language in languages)
+    found: list[str] = []
+    for word in query_words(query, languages):
+        plain, pairs = split_words(word)
+        variants = [stem for part in plain for stem in query_variants(part, languages)]
+        if compounding:
+            variants = [
+                f"{stem}*" if len(stem) >= COMPOUND_PREFIX_MIN else stem for stem in variants
+            ]
+        for term in variants + pairs:
+            if term and term not in found:
+                found.append(term)
+    return found[:MAX_QUERY_TERMS]
+
+
+COMPOUND_PREFIX_MIN = 5
+"""Shorter stems are not matched as the start of compounds (they begin too many words)."""
+
+
+def fts5_query(query: str, languages: Sequence[str] = (DEFAULT_LANGUAGE,)) -> str:
+    """A safe FTS5 MATCH expression for free text: quoted terms joined by OR; "" if none."""
+    return _any_of(query_terms(query, languages))
 
 
 def _any_of(terms: Sequence[str]) -> str:
-    # A quoted FTS5 string is always a plain phrase; a quote inside is written twice.
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+    # A quoted FTS5 string is always a plain phrase; a quote inside is written twice. A
+    # term ending in "*" (from ``query_terms``) is a prefix match.
+    return " OR ".join(_quoted(term) for term in terms)
+
+
+def _quoted(term: str) -> str:
+    prefix = term.endswith("*") and len(term) > 1
+    body = term[:-1] if prefix else term
+    return '"' + body.replace('"', '""') + '"' + ("*" if prefix else "")
 
 
 RANKING_BUDGET = 2000
@@ -164,7 +213,7 @@ class KeywordIndex:
 
         ``document_ids`` limits the search to those documents (an empty list finds nothing).
         """
-        terms = query_terms(query)
+        terms = query_terms(query, self.languages())
         if not terms or k <= 0 or (document_ids is not None and not document_ids):
             return []
         if document_ids is None:
@@ -205,6 +254,11 @@ class KeywordIndex:
                 title,
             ) in rows
         ]
+
+    def languages(self) -> list[str]:
+        """The languages of the library's documents (English when it has none yet)."""
+        rows = execute_sql(self._db, "SELECT DISTINCT language FROM document_language", ())
+        return sorted(str(language) for (language,) in rows) or [DEFAULT_LANGUAGE]
 
     @translating_store_errors
     def texts(self, chunk_ids: Sequence[str]) -> dict[str, str]:

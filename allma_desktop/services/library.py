@@ -27,6 +27,7 @@ from allma_desktop.services.storage import (
     ChunkText,
     Collection,
     Document,
+    DocumentLanguage,
     OcrChunk,
     as_utc,
     dict_rows,
@@ -164,6 +165,17 @@ def _collection_record(row: Collection) -> CollectionRecord:
         chunk_count=int(getattr(row, "chunk_total", 0) or 0),
         failed_count=int(getattr(row, "failed_count", 0) or 0),
     )
+
+
+_SET_LANGUAGE = "INSERT OR REPLACE INTO document_language (document_id, language) VALUES (?, ?)"
+LANGUAGE_SAMPLE_CHUNKS = 40  # the first chunks' text is enough to tell a document's language
+
+
+def document_language(chunks: Sequence[Chunk]) -> str:
+    """The language of a document, detected from the text of its first chunks."""
+    from allma_desktop.services.languages import detect_language
+
+    return detect_language(" ".join(chunk.text for chunk in chunks[:LANGUAGE_SAMPLE_CHUNKS]))
 
 
 def _chunk_row(chunk: Chunk, collection_key: str) -> tuple[object, ...]:
@@ -459,6 +471,8 @@ class LibraryService:
                     f"not {collection_key}"
                 )
             execute_sql(self._db, "DELETE FROM chunk_text WHERE document_id = ?", (document_id,))
+            # Before the chunk rows: the keyword index stems them in this language.
+            execute_sql(self._db, _SET_LANGUAGE, (document_id, document_language(chunks)))
             rows = [_chunk_row(chunk, collection_key) for chunk in chunks]
             execute_many(self._db, _INSERT_CHUNK_TEXT, rows)
             execute_sql(self._db, "DELETE FROM ocr_chunk WHERE document_id = ?", (document_id,))
@@ -479,6 +493,7 @@ class LibraryService:
         with self._db.atomic("IMMEDIATE"):  # reads then writes: see start_document
             record = self.get_document(document_id)
             ChunkText.delete().where(ChunkText.document_id == document_id).execute()
+            DocumentLanguage.delete().where(DocumentLanguage.document_id == document_id).execute()
             OcrChunk.delete().where(OcrChunk.document_id == document_id).execute()
             Document.delete().where(Document.id == document_id).execute()
         return record

@@ -107,13 +107,7 @@ def focus_passage(question: str, text: str, limit: int = SMALL_MODEL_PASSAGE_CHA
     pieces = _pieces(text)
     if not pieces:
         return ""
-    piece_terms = [set(content_terms(piece)) for piece in pieces]
-    weights = {
-        term: math.log(1.0 + len(pieces) / (1 + sum(term in terms for terms in piece_terms)))
-        for term in set(content_terms(question))
-    }
-    scores = [sum(weights.get(term, 0.0) for term in terms) for terms in piece_terms]
-    best = max(range(len(pieces)), key=lambda index: scores[index])  # the first of equals
+    best = _best_piece(question, pieces)
     first = last = best
     size = len(pieces[best])
     grew = True
@@ -125,6 +119,25 @@ def focus_passage(question: str, text: str, limit: int = SMALL_MODEL_PASSAGE_CHA
                 size += 1 + len(pieces[index])
                 grew = True
     return " ".join(pieces[first : last + 1])
+
+
+def _best_piece(question: str, pieces: Sequence[str]) -> int:
+    """The index of the piece holding most of the question's words, each weighted by its
+    rarity among the pieces; the first of equals."""
+    piece_terms = [set(content_terms(piece)) for piece in pieces]
+    weights = {
+        term: math.log(1.0 + len(pieces) / (1 + sum(term in terms for terms in piece_terms)))
+        for term in set(content_terms(question))
+    }
+    scores = [sum(weights.get(term, 0.0) for term in terms) for terms in piece_terms]
+    return max(range(len(pieces)), key=lambda index: scores[index])
+
+
+def answer_sentence(question: str, text: str) -> str:
+    """The sentence of ``text`` that best matches ``question`` (the centre of
+    ``focus_passage``), whitespace flattened; "" for a text without words."""
+    pieces = _pieces(text)
+    return pieces[_best_piece(question, pieces)] if pieces else ""
 
 
 def _pieces(text: str) -> list[str]:
@@ -261,3 +274,72 @@ def cited_sources(answer: str, sources: Sequence[Source]) -> list[Source]:
 def approx_tokens(text: str) -> int:
     """About four characters a token for English text: an estimate, on the safe side."""
     return len(text) // 4 + 1
+
+
+# --- the extractive fallback ---
+# A tiny model sometimes answers with words of its own that carry nothing of the source
+# ("The answer is in the text."). Then the sentence of the source that best matches the
+# question is added after its answer, marked as a quote and cited, so the fact is there
+# in the source's own words; the model's text is kept as it was (never edited).
+QUOTE_INTRO = "From the source"
+QUOTE_CHARS = 240  # a sentence piece is at most 300 (``_PIECE_CHARS``)
+
+
+KEY_TERMS = 3  # the rarest words of the answer sentence that an answer must show one of
+
+
+def key_terms(question: str, passage: str) -> frozenset[str]:
+    """What an answer drawn from ``passage`` would carry: of the content words of its
+    best-matching sentence that the question does not already say, the numbers and the
+    ``KEY_TERMS`` rarest among the passage's sentences (a word every sentence repeats,
+    such as the document's subject, says nothing about this answer)."""
+    pieces = _pieces(passage)
+    if not pieces:
+        return frozenset()
+    sentence = pieces[_best_piece(question, pieces)]
+    candidates = set(content_terms(sentence)) - set(content_terms(question))
+    numbers = {term for term in candidates if any(ch.isdigit() for ch in term)}
+    piece_terms = [set(content_terms(piece)) for piece in pieces]
+    rarity = {term: sum(term in terms for terms in piece_terms) for term in candidates}
+    words = sorted(candidates - numbers, key=lambda term: (rarity[term], -len(term), term))
+    return frozenset(numbers | set(words[:KEY_TERMS]))
+
+
+def carries_passage(answer: str, question: str, passage: str) -> bool:
+    """Whether ``answer`` holds any key term of ``passage`` (see ``key_terms``).
+
+    A passage whose best sentence says nothing the question does not (no key terms)
+    cannot be checked this way, and counts as carried.
+    """
+    wanted = key_terms(question, passage)
+    return not wanted or bool(wanted & frozenset(content_terms(answer)))
+
+
+def extractive_quote(question: str, passage: str, source: Source) -> str:
+    """The quote that follows an answer which carries nothing of its source:
+    the source's best sentence for the question, in quotation marks, with its citation.
+
+    For example ``From the source (guide.pdf, page 4) [1]: “The dose is 200 mg.”``
+    """
+    sentence = answer_sentence(question, passage)
+    if len(sentence) > QUOTE_CHARS:
+        cut = sentence.rfind(" ", 0, QUOTE_CHARS)
+        sentence = sentence[: cut if cut > QUOTE_CHARS // 2 else QUOTE_CHARS] + "…"
+    return f"{QUOTE_INTRO} ({source_label(source)}) [{source.number}]: “{sentence}”"
+
+
+def fallback_quote(
+    answer: str, question: str, sources: Sequence[Source], source_texts: dict[str, str]
+) -> str | None:
+    """The text to add after ``answer`` (starting with a blank line), or None.
+
+    Only for an answer from sources that holds none of the first source's key terms
+    and does not say the documents lack the answer.
+    """
+    if not sources or not answer.strip() or NOT_FOUND_ANSWER.lower() in answer.lower():
+        return None
+    first = sources[0]
+    passage = source_texts.get(first.chunk_id, first.snippet)
+    if carries_passage(answer, question, passage):
+        return None
+    return "\n\n" + extractive_quote(question, passage, first)

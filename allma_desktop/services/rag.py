@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from itertools import pairwise
 
 from allma_desktop.events import Source
 from allma_desktop.services.keyword_index import KeywordHit, KeywordIndex
 from allma_desktop.services.llm import LLMService
-from allma_desktop.services.text_terms import QueryTerms
+from allma_desktop.services.text_terms import QueryTerms, content_terms
 from allma_desktop.services.vectorstore.base import VectorHit, VectorStore
 
 _SEARCH_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keyword-search")
@@ -272,7 +274,23 @@ def fuse(
     return sorted(candidates.values(), key=lambda c: (c.fused, c.chunk_fused), reverse=True)
 
 
-def rerank(query: str, candidates: list[Candidate]) -> list[Candidate]:
+@dataclass(frozen=True)
+class SecondStage:
+    """How the rerank mixes its lexical evidence (shares of the non-fused part)."""
+
+    coverage: float = 1.0  # the question's terms anywhere in the passage (IDF-weighted)
+    sentence: float = 0.0  # ... within one sentence of it (the best one)
+    phrase: float = 0.0  # pairs of adjacent question words that stand together in it
+    fused_share: float = FUSED_SHARE
+
+
+SECOND_STAGE = SecondStage()
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?;:])\s+|\n\s*\n")
+
+
+def rerank(
+    query: str, candidates: list[Candidate], stage: SecondStage | None = None
+) -> list[Candidate]:
     """Order by fused rank, nudged by how much of the question each passage covers.
 
     Coverage is a cheap, model-free cross-check of the first-stage ranks: a passage
@@ -283,6 +301,7 @@ def rerank(query: str, candidates: list[Candidate]) -> list[Candidate]:
     """
     if not candidates:
         return []
+    stage = stage or SECOND_STAGE
     question = QueryTerms(query)
     top_fused = candidates[0].fused or 1.0
     candidate_terms = [question.held_in(candidate.text) for candidate in candidates]
@@ -293,13 +312,47 @@ def rerank(query: str, candidates: list[Candidate]) -> list[Candidate]:
         for term in question.terms
     }
     total_weight = sum(weights.values())
+    pairs = _question_pairs(query) if stage.phrase else []
     for candidate, terms in zip(candidates, candidate_terms, strict=True):
-        coverage = 0.0
+        lexical = 0.0
         if total_weight > 0:
-            coverage = sum(weight for term, weight in weights.items() if term in terms)
-            coverage /= total_weight
-        candidate.final = FUSED_SHARE * (candidate.fused / top_fused) + (1 - FUSED_SHARE) * coverage
+            coverage = sum(weights[term] for term in terms) / total_weight
+            lexical += stage.coverage * coverage
+            if stage.sentence and terms:
+                lexical += stage.sentence * _best_sentence_coverage(
+                    question, candidate.text, weights, total_weight
+                )
+        if pairs:
+            lexical += stage.phrase * _phrase_share(pairs, candidate.text)
+        candidate.final = (
+            stage.fused_share * (candidate.fused / top_fused) + (1 - stage.fused_share) * lexical
+        )
     return sorted(candidates, key=lambda c: c.final, reverse=True)
+
+
+def _best_sentence_coverage(
+    question: QueryTerms, text: str, weights: dict[str, float], total_weight: float
+) -> float:
+    """The IDF-weighted share of the question's terms held by the passage's best sentence."""
+    best = 0.0
+    for sentence in _SENTENCE_SPLIT.split(text):
+        held = question.held_in(sentence)
+        if held:
+            best = max(best, sum(weights[term] for term in held) / total_weight)
+    return best
+
+
+def _question_pairs(query: str) -> list[tuple[str, str]]:
+    """Adjacent content terms of the question ("rotary position", "Qwen2 72B")."""
+    terms = content_terms(query)
+    return list(dict.fromkeys(pairwise(terms)))
+
+
+def _phrase_share(pairs: Sequence[tuple[str, str]], text: str) -> float:
+    """The share of the question's adjacent term pairs that stand together in ``text``."""
+    terms = content_terms(text)
+    present = set(pairwise(terms))
+    return sum(pair in present for pair in pairs) / len(pairs)
 
 
 def one_per_page(ranked: Sequence[Candidate], k: int) -> list[Candidate]:

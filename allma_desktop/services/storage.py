@@ -164,40 +164,114 @@ class OcrChunk(BaseModel):
         table_name = "ocr_chunk"
 
 
-KEYWORD_INDEX = "chunk_text_fts"
-"""The FTS5 table over ``chunk_text.text`` (rowid = ``chunk_text.id``)."""
+class DocumentLanguage(BaseModel):
+    """The language each document is written in (ISO 639-1), detected when it is indexed:
+    its chunks are keyword-indexed with that language's stemmer (``languages.py``)."""
 
-# An external-content FTS5 table stores only the index, not a second copy of the texts;
-# the triggers are SQLite's documented recipe for keeping such an index in step with its
-# table, inside the writer's own transaction. Only a change of ``id`` or ``text`` touches
-# the index, so moving a document to another collection does not re-index its words.
+    document_id = CharField(primary_key=True)
+    language = CharField(default="en")
+
+    class Meta:
+        table_name = "document_language"
+
+
+KEYWORD_INDEX = "chunk_terms_fts"
+"""The FTS5 table of the keyword-index terms of each ``chunk_text`` row (rowid = its id).
+
+It holds ``languages.index_terms`` of the chunk's text: words stemmed for the document's
+language and CJK bigrams. The SQL function ``allma_index_terms(text, language)`` computes
+them; ``open_database`` registers it on every connection, so triggers can call it."""
+INDEX_TERMS_FUNCTION = "allma_index_terms"
+_OLD_KEYWORD_INDEX = "chunk_text_fts"  # FTS5's English porter tokenizer over chunk_text.text
+
+_LANGUAGE_OF_NEW = "(SELECT language FROM document_language WHERE document_id = new.document_id)"
+# The index stores its terms (not an external-content table): removing a chunk's terms
+# never depends on computing them again, so a later stemmer cannot leave stale entries.
+# The triggers keep it in step with chunk_text inside the writer's own transaction; only
+# a change of ``id`` or ``text`` touches it, so moving a document to another collection
+# does not re-index its words.
 _KEYWORD_INDEX_TABLE_SQL = f"""
 CREATE VIRTUAL TABLE IF NOT EXISTS {KEYWORD_INDEX} USING fts5(
-    text, content='chunk_text', content_rowid='id',
-    tokenize='porter unicode61 remove_diacritics 2'
+    terms, tokenize='unicode61 remove_diacritics 2'
 )"""
 _KEYWORD_INDEX_TRIGGERS_SQL = (
-    f"""CREATE TRIGGER IF NOT EXISTS chunk_text_after_insert AFTER INSERT ON chunk_text BEGIN
-    INSERT INTO {KEYWORD_INDEX}(rowid, text) VALUES (new.id, new.text);
+    f"""CREATE TRIGGER IF NOT EXISTS chunk_terms_after_insert AFTER INSERT ON chunk_text BEGIN
+    INSERT INTO {KEYWORD_INDEX}(rowid, terms)
+    VALUES (new.id, {INDEX_TERMS_FUNCTION}(new.text, {_LANGUAGE_OF_NEW}));
 END""",
-    f"""CREATE TRIGGER IF NOT EXISTS chunk_text_after_delete AFTER DELETE ON chunk_text BEGIN
-    INSERT INTO {KEYWORD_INDEX}({KEYWORD_INDEX}, rowid, text) VALUES ('delete', old.id, old.text);
+    f"""CREATE TRIGGER IF NOT EXISTS chunk_terms_after_delete AFTER DELETE ON chunk_text BEGIN
+    DELETE FROM {KEYWORD_INDEX} WHERE rowid = old.id;
 END""",
-    f"""CREATE TRIGGER IF NOT EXISTS chunk_text_after_update
+    f"""CREATE TRIGGER IF NOT EXISTS chunk_terms_after_update
 AFTER UPDATE OF id, text ON chunk_text BEGIN
-    INSERT INTO {KEYWORD_INDEX}({KEYWORD_INDEX}, rowid, text) VALUES ('delete', old.id, old.text);
-    INSERT INTO {KEYWORD_INDEX}(rowid, text) VALUES (new.id, new.text);
+    DELETE FROM {KEYWORD_INDEX} WHERE rowid = old.id;
+    INSERT INTO {KEYWORD_INDEX}(rowid, terms)
+    VALUES (new.id, {INDEX_TERMS_FUNCTION}(new.text, {_LANGUAGE_OF_NEW}));
 END""",
+)
+_OLD_KEYWORD_INDEX_SQL = (
+    "DROP TRIGGER IF EXISTS chunk_text_after_insert",
+    "DROP TRIGGER IF EXISTS chunk_text_after_delete",
+    "DROP TRIGGER IF EXISTS chunk_text_after_update",
+    f"DROP TABLE IF EXISTS {_OLD_KEYWORD_INDEX}",
 )
 
 
+def index_terms_sql(text: str | None, language: str | None) -> str:
+    """``allma_index_terms``: the keyword-index terms of a chunk text (SQL NULLs allowed)."""
+    from allma_desktop.services.languages import DEFAULT_LANGUAGE, index_terms
+
+    return index_terms(text or "", language or DEFAULT_LANGUAGE)
+
+
+def register_index_terms(db: SqliteDatabase) -> None:
+    """Make ``allma_index_terms`` callable on every connection ``db`` opens (triggers use it)."""
+    db.register_function(index_terms_sql, INDEX_TERMS_FUNCTION, 2, deterministic=True)
+
+
+def detect_missing_languages(db: SqliteDatabase) -> int:
+    """Detect and record the language of every document that has chunk texts but no
+    language yet (libraries indexed before languages were detected); returns how many."""
+    from allma_desktop.services.languages import detect_language
+
+    missing = execute_sql(
+        db,
+        "SELECT DISTINCT document_id FROM chunk_text WHERE document_id NOT IN "
+        "(SELECT document_id FROM document_language)",
+        (),
+    )
+    for (document_id,) in missing:
+        texts = execute_sql(
+            db,
+            "SELECT text FROM chunk_text WHERE document_id = ? ORDER BY chunk_index LIMIT 40",
+            (document_id,),
+        )
+        language = detect_language(" ".join(text for (text,) in texts))
+        execute_sql(
+            db,
+            "INSERT OR REPLACE INTO document_language (document_id, language) VALUES (?, ?)",
+            (document_id, language),
+        )
+    return len(missing)
+
+
 def rebuild_keyword_index(db: SqliteDatabase) -> None:
-    """Re-derive the whole keyword index from ``chunk_text`` (FTS5's ``rebuild`` command)."""
-    execute_sql(db, f"INSERT INTO {KEYWORD_INDEX}({KEYWORD_INDEX}) VALUES ('rebuild')", ())
+    """Re-derive the whole keyword index from ``chunk_text`` and each document's language."""
+    with db.atomic():
+        detect_missing_languages(db)
+        execute_sql(db, f"DELETE FROM {KEYWORD_INDEX}", ())
+        execute_sql(
+            db,
+            f"INSERT INTO {KEYWORD_INDEX}(rowid, terms) "
+            f"SELECT chunk.id, {INDEX_TERMS_FUNCTION}(chunk.text, language.language) "
+            "FROM chunk_text AS chunk LEFT JOIN document_language AS language "
+            "ON language.document_id = chunk.document_id",
+            (),
+        )
 
 
 def keyword_index_in_step(db: SqliteDatabase) -> bool:
-    """Whether the keyword index matches ``chunk_text`` exactly (reads all of both)."""
+    """Whether the keyword index is sound and has one entry for each chunk text."""
     try:
         execute_sql(
             db,
@@ -208,15 +282,23 @@ def keyword_index_in_step(db: SqliteDatabase) -> bool:
         if "malformed" in str(error).lower():  # FTS5 says SQLITE_CORRUPT_VTAB
             return False
         raise
-    return True
+    ((chunks, indexed, missing),) = execute_sql(
+        db,
+        f"SELECT (SELECT count(*) FROM chunk_text), (SELECT count(*) FROM {KEYWORD_INDEX}), "
+        f"(SELECT count(*) FROM chunk_text WHERE id NOT IN (SELECT rowid FROM {KEYWORD_INDEX}))",
+        (),
+    )
+    return bool(chunks == indexed and missing == 0)
 
 
 def _create_keyword_index(db: SqliteDatabase) -> None:
     existed = KEYWORD_INDEX in db.get_tables()
+    for statement in _OLD_KEYWORD_INDEX_SQL:  # a library indexed before languages were
+        execute_sql(db, statement, ())
     execute_sql(db, _KEYWORD_INDEX_TABLE_SQL, ())
     for trigger in _KEYWORD_INDEX_TRIGGERS_SQL:
         execute_sql(db, trigger, ())
-    if not existed:  # dropped by hand: index the texts already there
+    if not existed:  # new here (or dropped by hand): index the texts already there
         rebuild_keyword_index(db)
 
 
@@ -317,6 +399,7 @@ MODELS: tuple[type[Model], ...] = (
     Collection,
     Document,
     ChunkText,
+    DocumentLanguage,
     OcrChunk,
     Conversation,
     Message,
@@ -456,6 +539,7 @@ def open_database(path: Path) -> SqliteDatabase:
     _make_private(path)
 
     db = LibraryDatabase(str(path), pragmas=PRAGMAS)
+    register_index_terms(db)
     try:
         with store_errors(path):
             try:

@@ -212,6 +212,34 @@ def test_choosing_another_embedding_model_says_the_library_will_be_re_embedded(
     assert "re-embeds your library" in page.reembed_label.text()
 
 
+def test_a_library_in_german_is_advised_a_multilingual_embedding_model(
+    qtbot: QtBot, page: SettingsPage, engine: Engine, tmp_path: Path
+) -> None:
+    german = tmp_path / "hausordnung.txt"
+    german.write_text(
+        "Die Hausordnung gilt für alle Mieter. Der Müll wird jeden Montag abgeholt, und die "
+        "Ruhezeiten sind von zweiundzwanzig bis sechs Uhr einzuhalten.\n",
+        encoding="utf-8",
+    )
+    ingest(qtbot, engine, [german])
+
+    page.embedding_model_box.setCurrentText("all-minilm:latest")
+    assert page.language_hint.isVisibleTo(page)
+    assert "documents in German" in page.language_hint.text()
+    assert "bge-m3" in page.language_hint.text()
+
+    page.embedding_model_box.setCurrentText("bge-m3:latest")
+    assert not page.language_hint.isVisibleTo(page)
+
+
+def test_an_english_library_gets_no_language_advice(
+    qtbot: QtBot, page: SettingsPage, engine: Engine, tmp_path: Path
+) -> None:
+    ingest(qtbot, engine, [write_text(tmp_path / "baking.txt")])
+    page.embedding_model_box.setCurrentText("all-minilm:latest")
+    assert not page.language_hint.isVisibleTo(page)
+
+
 def test_saving_a_theme_restyles_the_app(qtbot: QtBot, page: SettingsPage) -> None:
     app = QApplication.instance()
     assert isinstance(app, QApplication)

@@ -136,7 +136,7 @@ async def test_a_keyword_index_out_of_step_is_rebuilt_on_repair(
 ) -> None:
     document = await indexed_pdf(orchestrator, sample_library)
     db = orchestrator.library.db
-    execute_sql(db, "INSERT INTO chunk_text_fts(chunk_text_fts) VALUES ('delete-all')", ())
+    execute_sql(db, "DELETE FROM chunk_terms_fts", ())
 
     assert "keyword_index_out_of_step" in kinds(await orchestrator.doctor())
     await orchestrator.doctor(repair=True)

@@ -5,14 +5,20 @@ from __future__ import annotations
 from allma_desktop.events import Source
 from allma_desktop.services.llm import ChatOptions
 from allma_desktop.services.prompting import (
+    NOT_FOUND_ANSWER,
+    QUOTE_CHARS,
     SMALL_MODEL_ANSWER_TOKENS,
     SMALL_MODEL_PASSAGE_CHARS,
     build_messages,
+    carries_passage,
     chat_options,
     cited_numbers,
     cited_sources,
+    extractive_quote,
+    fallback_quote,
     focus_passage,
     is_small_model,
+    key_terms,
     parameter_count,
 )
 
@@ -164,3 +170,68 @@ def test_chat_options_leave_out_what_is_not_set_and_send_stop_as_a_list() -> Non
         "num_predict": 5,
         "stop": ["\n\n"],
     }
+
+
+# --- the extractive fallback ---
+
+DOSE_TEXT = (
+    "Adolescents take the combined tablet daily. "
+    "For children weighing 17 to 29 kg the dose of sofosbuvir/velpatasvir is 200 mg/50 mg "
+    "once a day. Treatment lasts 12 weeks."
+)
+DOSE_QUESTION = "What dose of sofosbuvir/velpatasvir is given to children weighing 17-29 kg?"
+
+
+def test_an_answer_without_any_key_term_of_the_source_gets_a_marked_cited_quote() -> None:
+    source = _source(1, DOSE_TEXT, page=45)
+    quote = fallback_quote(
+        "The dose is given in the text.", DOSE_QUESTION, [source], {"doc:1": DOSE_TEXT}
+    )
+    assert quote is not None
+    assert quote.startswith("\n\nFrom the source (f1.pdf, page 45) [1]: “")
+    assert "200 mg/50 mg once a day" in quote and quote.endswith("”")
+    assert cited_sources(quote, [source]) == [source]
+
+
+def test_an_answer_that_carries_a_key_term_of_the_source_is_left_alone() -> None:
+    source = _source(1, DOSE_TEXT)
+    answer = "They take 200 mg of sofosbuvir."
+    assert fallback_quote(answer, DOSE_QUESTION, [source], {"doc:1": DOSE_TEXT}) is None
+
+
+def test_no_quote_without_sources_or_when_the_answer_says_the_documents_lack_it() -> None:
+    source = _source(1, DOSE_TEXT)
+    texts = {"doc:1": DOSE_TEXT}
+    assert fallback_quote("No idea.", DOSE_QUESTION, [], texts) is None
+    assert fallback_quote(NOT_FOUND_ANSWER, DOSE_QUESTION, [source], texts) is None
+    assert fallback_quote("", DOSE_QUESTION, [source], texts) is None
+
+
+def test_key_terms_are_the_best_sentence_words_the_question_does_not_say() -> None:
+    terms = key_terms(DOSE_QUESTION, DOSE_TEXT)
+    assert {"200", "mg", "50", "day"} <= terms
+    assert not {"dose", "sofosbuvir", "velpatasvir", "children"} & terms
+    assert carries_passage("It is 200 mg.", DOSE_QUESTION, DOSE_TEXT)
+    assert not carries_passage("Sofosbuvir is a dose.", DOSE_QUESTION, DOSE_TEXT)
+
+
+def test_a_long_quoted_sentence_is_cut_at_a_word_and_marked_as_cut() -> None:
+    long_text = "The answer is " + "very long indeed and " * 40 + "done."
+    quote = extractive_quote("What is the answer?", long_text, _source(2, long_text, page=None))
+    body = quote.split("“", 1)[1]
+    assert body.endswith("…”") and len(body) <= QUOTE_CHARS + 3
+    assert quote.startswith("From the source (f2.pdf) [2]:")
+
+
+def test_an_answer_sharing_only_words_every_sentence_repeats_still_gets_the_quote() -> None:
+    text = (
+        "MuPDF error handling uses exceptions. "
+        "MuPDF error handling is built on setjmp and longjmp from the C library. "
+        "MuPDF error handling must be used with care."
+    )
+    question = "What standard C facility is the try/catch style built on?"
+    answer = "MuPDF error handling is described in section 6.1."
+    source = _source(1, text)
+    quote = fallback_quote(answer, question, [source], {"doc:1": text})
+    assert quote is not None and "setjmp and longjmp" in quote
+    assert {"setjmp", "longjmp"} <= key_terms(question, text)

@@ -198,6 +198,18 @@ class SettingsController(QObject):
         except AllmaError:
             return 0
 
+    def embedding_advice(self, model: str) -> str | None:
+        """Advice on ``model`` for this library's languages (see ``languages.py``)."""
+        from allma_desktop.services.languages import embedding_advice
+
+        orchestrator = self._engine.orchestrator
+        if orchestrator is None:
+            return None
+        try:
+            return embedding_advice(orchestrator.library_languages(), model)
+        except AllmaError:
+            return None
+
     def store_unavailable_reason(self, backend: str) -> str | None:
         """Why the vector store ``backend`` cannot be used here (its package is missing),
         or None when it can. Looks the package up without importing it."""

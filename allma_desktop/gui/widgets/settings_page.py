@@ -317,6 +317,11 @@ class SettingsPage(QWidget):
             self.embedding_model_box,
             "Turns passages into vectors for search.",
         )
+        self.language_hint = QLabel("", card)
+        self.language_hint.setObjectName("fieldHint")
+        self.language_hint.setWordWrap(True)
+        self.language_hint.hide()
+        card.form.addRow("", self.language_hint)
         self.reembed_label = QLabel("", card)
         self.reembed_label.setObjectName("noticeBanner")
         self.reembed_label.setWordWrap(True)
@@ -656,6 +661,7 @@ class SettingsPage(QWidget):
         self.backup_button.clicked.connect(self.back_up)
         self.restore_button.clicked.connect(self.restore)
         self.embedding_model_box.currentTextChanged.connect(self._warn_reembed)
+        self.embedding_model_box.currentTextChanged.connect(self._advise_on_languages)
         if self.api is not None:
             self.api.state_changed.connect(self._show_api_state)
             self.api_switch.toggled.connect(self._toggle_api)
@@ -675,6 +681,7 @@ class SettingsPage(QWidget):
             config.ollama_embedding_model,
             [m.name for m in models if m.can_embed],
         )
+        self._advise_on_languages()
         self.temperature_spin.setValue(config.temperature)
         self.context_edit.setText(
             "" if config.context_length is None else str(config.context_length)
@@ -1187,6 +1194,11 @@ class SettingsPage(QWidget):
         self.store_box.setCurrentIndex(
             max(0, self.store_box.findData(self.controller.config.vector_store))
         )
+
+    def _advise_on_languages(self, _text: str = "") -> None:
+        advice = self.controller.embedding_advice(self.embedding_model_box.currentText().strip())
+        self.language_hint.setText(advice or "")
+        self.language_hint.setVisible(advice is not None)
 
     def _warn_reembed(self, _text: str = "") -> None:
         chosen = self.embedding_model_box.currentText().strip()
