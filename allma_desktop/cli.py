@@ -9,15 +9,18 @@ no tracebacks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import replace
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import peewee
 
 from allma_desktop import __version__
 from allma_desktop.config import AppConfig, settings_path
@@ -31,7 +34,21 @@ EXIT_PARTIAL = 2  # some files failed; the rest were indexed
 
 
 def _echo_json(data: object) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    from allma_desktop.services.pathnames import displayable
+
+    click.echo(json.dumps(displayable(data), ensure_ascii=False, indent=2))
+
+
+def _printable_streams() -> None:
+    """A file name that is not valid UTF-8 prints as ``\\xNN`` instead of failing the command."""
+    from allma_desktop.services.pathnames import DISPLAY_ERRORS
+
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            # A stream that cannot change (closed, wrapped) is left as it is.
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors=DISPLAY_ERRORS)
 
 
 def _fail(error: AllmaError) -> None:
@@ -53,29 +70,52 @@ def engine_command(
     def wrapper(*args: Any, **kwargs: Any) -> None:
         config: AppConfig = click.get_current_context().obj
         _tell_once_about_remote_ollama(config)
-
-        async def main() -> int | None:
-            from allma_desktop.orchestrator import Orchestrator
-
-            orchestrator = Orchestrator(config)
-            try:
-                await orchestrator.open()
-                return await func(orchestrator, *args, **kwargs)
-            finally:
-                await orchestrator.close()
-
-        try:
-            code = _run(main())
-        except AllmaError as error:
-            _fail(error)
-            sys.exit(EXIT_FAILURE)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            sys.exit(130)
+        with _errors_as_messages(config):
+            code = _run(_with_engine(config, func, *args, **kwargs))
         if code:
             sys.exit(code)
 
     return wrapper
+
+
+async def _with_engine(
+    config: AppConfig, func: Callable[..., Awaitable[int | None]], *args: Any, **kwargs: Any
+) -> int | None:
+    from allma_desktop.orchestrator import Orchestrator
+
+    orchestrator = Orchestrator(config)
+    try:
+        await orchestrator.open()
+        return await func(orchestrator, *args, **kwargs)
+    finally:
+        await orchestrator.close()
+
+
+@contextlib.contextmanager
+def _errors_as_messages(config: AppConfig) -> Iterator[None]:
+    """AllmaErrors (and SQLite failures no service translated) as a message and an exit code."""
+    try:
+        yield
+    except AllmaError as error:
+        _fail(error)
+        sys.exit(EXIT_FAILURE)
+    except (sqlite3.DatabaseError, peewee.DatabaseError) as error:
+        _fail(_database_error(config, error))
+        sys.exit(EXIT_FAILURE)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+
+
+def _database_error(
+    config: AppConfig, error: sqlite3.DatabaseError | peewee.DatabaseError
+) -> AllmaError:
+    """An SQLite failure that no service translated: still a message and a next step."""
+    from allma_desktop.services.storage import database_damaged, translate_store_error
+
+    return translate_store_error(error, config.database_path) or database_damaged(
+        config.database_path, str(error)
+    )
 
 
 def _tell_once_about_remote_ollama(config: AppConfig) -> None:
@@ -93,6 +133,7 @@ def _tell_once_about_remote_ollama(config: AppConfig) -> None:
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Allma: ask questions of your own documents, answered by a local model through Ollama."""
+    _printable_streams()
     try:
         config = AppConfig.from_env()
     except AllmaError as error:
@@ -237,7 +278,12 @@ async def search(
 ) -> int:
     """Find the passages that best match QUERY, with file and page."""
     collection_id = _collection_id(orchestrator, collection_name)
-    sources = await orchestrator.search(" ".join(query), collection_id=collection_id, k=k)
+    results = await orchestrator.search_results(
+        _typed_text(query), collection_id=collection_id, k=k
+    )
+    sources = results.sources
+    if results.notice:  # on stderr: --json output stays the same list
+        click.secho(f"Note: {results.notice}", fg="yellow", err=True)
     if as_json:
         _echo_json([_source_json(s) for s in sources])
         return 0
@@ -275,7 +321,7 @@ async def ask(
     thinking_shown = False
     async for event in orchestrator.chat(
         conversation_id,
-        " ".join(question),
+        _typed_text(question),
         model=model,
         collection_id=collection_id,
         use_documents=not no_docs,
@@ -329,6 +375,13 @@ async def ask(
         if done.error is not None:
             _fail(done.error)
     return EXIT_FAILURE if done.error is not None else 0
+
+
+def _typed_text(words: tuple[str, ...]) -> str:
+    """Words from the command line as text (bytes that are not UTF-8 shown as ``\\xNN``)."""
+    from allma_desktop.services.pathnames import display_text
+
+    return display_text(" ".join(words))
 
 
 def _where(source: Any) -> str:
@@ -618,7 +671,10 @@ async def health(orchestrator: Any, as_json: bool) -> int:
             f"Embeddings    {ok if ollama.embedding_model_present else bad}  "
             f"{ollama.embedding_model}"
         )
-    click.echo(f"Data folder   {ok if report.store_writable else bad}  {report.store_path}")
+    click.echo(f"Data folder   {ok if report.store_error is None else bad}  {report.store_path}")
+    # Each store took (or refused) a real write, not only a probe file beside it.
+    click.echo(f"Database      {ok if report.database_error is None else bad}  writes")
+    click.echo(f"Vector store  {ok if report.vectors_error is None else bad}  writes")
     click.echo(f"Library       {report.documents} documents, {report.chunks} chunks")
     for problem in report.problems():
         _fail(problem)
@@ -653,10 +709,36 @@ def settings_show(config: AppConfig) -> None:
 @cli.command()
 @click.option("--repair", is_flag=True, help="Fix what can be fixed (re-index the rest).")
 @click.option("--json", "as_json", is_flag=True)
-@engine_command
-async def doctor(orchestrator: Any, repair: bool, as_json: bool) -> int:
+@click.pass_obj
+def doctor(config: AppConfig, repair: bool, as_json: bool) -> None:
     """Check that the database and the vector store agree; --repair makes them agree."""
-    report = await orchestrator.doctor(repair=repair)
+    from allma_desktop.errors import DatabaseDamaged
+    from allma_desktop.services.doctor import DoctorReport, Problem
+
+    with _errors_as_messages(config):
+        try:
+            code = _run(_with_engine(config, _doctor, repair, as_json))
+        except DatabaseDamaged as error:
+            # The doctor's own finding, reported as such: the library cannot even open.
+            damaged = Problem("database_damaged", f"{error.message} {error.hint}")
+            code = _print_doctor_report(
+                DoctorReport((damaged,), ("database integrity",)), repair, as_json
+            )
+    sys.exit(code)
+
+
+async def _doctor(orchestrator: Any, repair: bool, as_json: bool) -> int:
+    def progress(done: int, total: int, path: str) -> None:
+        if not as_json:
+            click.echo(f"\rRebuilding vectors: {done}/{total} documents", nl=False, err=True)
+            if done == total:
+                click.echo("", err=True)
+
+    report = await orchestrator.doctor(repair=repair, on_progress=progress)
+    return _print_doctor_report(report, repair, as_json)
+
+
+def _print_doctor_report(report: Any, repair: bool, as_json: bool) -> int:
     if as_json:
         _echo_json(report.as_dict())
         return 0 if report.ok else EXIT_FAILURE
@@ -667,7 +749,8 @@ async def doctor(orchestrator: Any, repair: bool, as_json: bool) -> int:
     if not report.problems:
         click.secho("No problems found.", fg="green")
     elif report.remaining:
-        hint = "" if repair else " Run `allma doctor --repair` to fix them."
+        fixable = any(p.kind != "database_damaged" for p in report.remaining)
+        hint = " Run `allma doctor --repair` to fix them." if fixable and not repair else ""
         click.echo(f"{len(report.remaining)} problem(s) remain.{hint}")
     return 0 if report.ok else EXIT_FAILURE
 
@@ -708,8 +791,12 @@ def restore(config: AppConfig, path: Path, yes: bool) -> None:
     Not an engine command on purpose: the library must be closed while it is
     replaced, and a damaged library (the reason to restore) may not open at all.
     """
+    from allma_desktop.services.auto_backup import is_database_copy
     from allma_desktop.services.backup import backup_archive_path, read_manifest, restore_backup
 
+    if is_database_copy(path):  # an automatic backup: a copy of the database alone
+        _restore_database_copy(config, path, yes)
+        return
     path = backup_archive_path(path)  # the name `allma backup PATH` gave it
     try:
         manifest = read_manifest(path)
@@ -741,6 +828,39 @@ def restore(config: AppConfig, path: Path, yes: bool) -> None:
         click.echo(
             f"The library now uses the {result.vector_store} vector store, as the backup did."
         )
+
+
+def _restore_database_copy(config: AppConfig, path: Path, yes: bool) -> None:
+    """Put an automatic backup (a copy of the database) back; the vectors stay."""
+    from allma_desktop.errors import BackupInvalid
+    from allma_desktop.services.auto_backup import check_database_copy, restore_database_copy
+
+    try:
+        documents, chats = check_database_copy(path)
+    except sqlite3.DatabaseError as error:
+        _fail(BackupInvalid(path, f"it is damaged ({error})"))
+        sys.exit(EXIT_FAILURE)
+    if not yes:
+        click.echo(
+            f"{path.name}: a copy of the library database, {documents} documents, {chats} chats."
+        )
+        click.confirm(
+            f"Replace the database {config.database_path} with it? The current file is "
+            "kept next to it",
+            abort=True,
+        )
+    try:
+        result = restore_database_copy(path, config.database_path)
+    except OSError as error:
+        _fail(AllmaError(f"Cannot restore {path}: {error}.", "Check the free space and try again."))
+        sys.exit(EXIT_FAILURE)
+    click.echo(f"Restored {result.documents} documents and {result.conversations} chats.")
+    if result.previous is not None:
+        click.echo(f"The replaced database is kept as {result.previous}.")
+    click.echo(
+        "Run `allma doctor --repair` to bring the vectors in line with it "
+        "(documents added since the backup are dropped; add them again)."
+    )
 
 
 def _use_vector_store(backend: str) -> None:
@@ -831,7 +951,9 @@ async def serve(
     port = port or config.api_port
     token = api_token()
     app = create_app(
-        lambda: orchestrator, config, ApiOptions(token=token, cors_origins=cors_origins)
+        lambda: orchestrator,
+        config,
+        ApiOptions(token=token, cors_origins=cors_origins, listen_host=host),
     )
     server = ApiServer(app, host, port, handle_signals=True)
     try:

@@ -89,6 +89,8 @@ class AppConfig:
     qdrant_api_key: str = ""
     # Extra headers on every request to Ollama (for an Ollama behind an authenticating proxy).
     ollama_headers: dict[str, str] = field(default_factory=dict)
+    # Folders the local API may index files from by path (empty: the user's home folder).
+    allowed_folders: tuple[str, ...] = ()
     # Which server answers chat and which embeds: Ollama (above), or any OpenAI-compatible
     # server (LM Studio, llama.cpp, vLLM, Jan, LocalAI) at its URL up to /v1. The models
     # are still ollama_model and ollama_embedding_model (LLM_MODEL / EMBEDDING_MODEL).
@@ -249,6 +251,7 @@ class AppConfig:
 
     def to_settings(self) -> dict[str, Any]:
         data = asdict(self)
+        data["allowed_folders"] = list(self.allowed_folders)
         data["data_dir"] = str(self.data_dir)
         data["vector_store_path"] = str(self.vector_store_path) if self.vector_store_path else None
         return data
@@ -278,6 +281,7 @@ ENV_VARIABLES: dict[str, str] = {
     "OLLAMA_HEADERS": "ollama_headers",
     "OLLAMA_CONNECT_TIMEOUT": "ollama_connect_timeout",
     "OLLAMA_READ_TIMEOUT": "request_timeout",
+    "ALLMA_ALLOWED_FOLDERS": "allowed_folders",  # separated by os.pathsep (":" or ";")
     "ALLMA_DOCUMENTS_ONLY": "documents_only",
     "LLM_PROVIDER": "llm_provider",
     "LLM_BASE_URL": "llm_base_url",
@@ -330,7 +334,17 @@ def _parse_value(key: str, value: Any) -> Any:
         return str(value).strip().rstrip("/")
     if key == "ollama_headers":
         return _as_headers(value)
+    if key == "allowed_folders":
+        return _as_folders(value)
     return str(value)
+
+
+def _as_folders(value: Any) -> tuple[str, ...]:
+    """A list of folders (settings file) or one string separated by ``os.pathsep`` (env)."""
+    items = value.split(os.pathsep) if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ConfigError("ALLMA_ALLOWED_FOLDERS", value, "a list of folders")
+    return tuple(item.strip() for item in items if item.strip())
 
 
 def _as_headers(value: Any) -> dict[str, str]:

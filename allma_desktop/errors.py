@@ -7,6 +7,8 @@ do next. Callers show both and never a traceback.
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +116,12 @@ class ModelMissing(OllamaError):
         self.role = role
 
 
+class OllamaRejected(OllamaError):
+    """Ollama refused the request itself (HTTP 4xx): the request, not Ollama, must change."""
+
+    code = "ollama_rejected"
+
+
 class WrongModelKind(OllamaError):
     """A model picked for a job it cannot do: an embedding model to chat with, or the reverse.
 
@@ -190,6 +198,50 @@ class StoreProcessStopped(AllmaError):
         self.exit_code = exit_code
 
 
+class VectorStoreDamaged(AllmaError):
+    """The vector store's files are damaged (an index file cut short by a full disk)."""
+
+    code = "vector_store_damaged"
+
+    def __init__(self, path: Path | str, detail: str) -> None:
+        super().__init__(
+            f"The vector store in {path} is damaged ({detail}).",
+            "Run `allma doctor --repair`: it sets the damaged folder aside and rebuilds every "
+            "vector from the texts stored in the library (Ollama and the embedding model "
+            "must be running; your files are not read again). Nothing else is lost.",
+        )
+        self.path = str(path)
+
+
+class StoreNotResponding(AllmaError):
+    """The vector store's process did not answer in time and was stopped."""
+
+    code = "store_not_responding"
+
+    def __init__(self, action: str, seconds: float) -> None:
+        super().__init__(
+            f"The vector store did not answer within {seconds:g} s ({action}) and was stopped.",
+            "It may be stuck on a full or failing disk: free some space and try again, then "
+            "run `allma doctor`. Nothing already stored was lost. (ALLMA_STORE_CALL_TIMEOUT "
+            "sets the wait.)",
+        )
+        self.action = action
+        self.seconds = seconds
+
+
+class StoreCallCancelled(AllmaError):
+    """A wait for the vector store's process was cancelled (the app is closing)."""
+
+    code = "store_call_cancelled"
+
+    def __init__(self, action: str) -> None:
+        super().__init__(
+            f"Stopped waiting for the vector store ({action}).",
+            "Nothing already stored was lost; run `allma doctor` if it was mid-write.",
+        )
+        self.action = action
+
+
 class DiskFull(AllmaError):
     code = "disk_full"
 
@@ -200,6 +252,37 @@ class DiskFull(AllmaError):
             "nothing already stored was lost.",
         )
         self.path = str(path)
+
+
+class DatabaseDamaged(AllmaError):
+    """The library's SQLite file is damaged, cut short, or emptied while vectors remain.
+
+    ``backups`` are the automatic backups (newest first) that ``allma restore`` takes.
+    """
+
+    code = "database_damaged"
+
+    def __init__(self, path: Path | str, detail: str, backups: Sequence[Path | str] = ()) -> None:
+        if backups:
+            newest = str(backups[0])
+            hint = (
+                f"Restore the newest automatic backup with `allma restore {_quoted(newest)}` "
+                f"({len(backups)} kept in {Path(newest).parent}), or a backup you made with "
+                "`allma restore FILE`. Nothing has been changed or deleted."
+            )
+        else:
+            hint = (
+                "Restore a backup you made with `allma restore FILE`. Without one, move the "
+                "file aside: Allma Desktop then starts a new library, and `allma ingest` adds "
+                "your documents again. Nothing has been changed or deleted."
+            )
+        super().__init__(f"The library database {path} is damaged ({detail}).", hint)
+        self.path = str(path)
+        self.backups = [str(backup) for backup in backups]
+
+
+def _quoted(path: str) -> str:
+    return shlex.quote(path)
 
 
 class EmbeddingDimensionMismatch(AllmaError):
@@ -381,6 +464,23 @@ class ParseTimeout(DocumentError):
             "save as DOCX) and add it again.",
         )
         self.seconds = seconds
+
+
+class DocumentTooLarge(DocumentError):
+    """Reading the file needed more memory than the reader may use (``limit_mb``)."""
+
+    code = "document_too_large"
+    reason = "too large to read"
+
+    def __init__(self, path: Path | str, limit_mb: int | None = None) -> None:
+        limit = f" (the reader may use {limit_mb:,} MB)" if limit_mb else ""
+        super().__init__(
+            path,
+            f"is too large to read into memory{limit}",
+            "Split it into smaller files, or raise ALLMA_PARSE_MEMORY_MB. The other files "
+            "were not affected.",
+        )
+        self.limit_mb = limit_mb
 
 
 class ParserCrashed(DocumentError):

@@ -10,6 +10,7 @@ import logging.handlers
 import sys
 
 from allma_desktop.config import default_log_dir
+from allma_desktop.services.pathnames import DISPLAY_ERRORS
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -26,7 +27,11 @@ def configure_logging(level: str = "INFO", *, console: bool = False) -> None:
         log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         handlers.append(
             logging.handlers.RotatingFileHandler(
-                log_dir / "allma.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+                log_dir / "allma.log",
+                maxBytes=2_000_000,
+                backupCount=3,
+                encoding="utf-8",
+                errors=DISPLAY_ERRORS,  # a file name that is not UTF-8 is logged as \\xNN
             )
         )
     except OSError:

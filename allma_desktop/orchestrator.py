@@ -12,8 +12,9 @@ import asyncio
 import logging
 import os
 import shutil
+import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,8 +24,12 @@ from allma_desktop.config import AppConfig
 from allma_desktop.errors import (
     AllmaError,
     DiskFull,
+    ModelMissing,
     NotFound,
+    OllamaTimeout,
+    OllamaUnreachable,
     StoreNotWritable,
+    VectorStoreDamaged,
 )
 from allma_desktop.events import (
     AnswerChecked,
@@ -47,12 +52,13 @@ from allma_desktop.indexer import Indexer
 from allma_desktop.ingest import IngestPipeline
 from allma_desktop.ingest.reembed import embed_and_store
 from allma_desktop.ingest.store import discard_vectors
+from allma_desktop.services.auto_backup import backup_due, make_automatic_backup
 from allma_desktop.services.conversations import (
     ConversationRecord,
     ConversationService,
     SourceRecord,
 )
-from allma_desktop.services.doctor import Doctor, DoctorReport
+from allma_desktop.services.doctor import Doctor, DoctorReport, Problem
 from allma_desktop.services.documents.parse_worker import ParseWorker
 from allma_desktop.services.documents.service import DocumentService
 from allma_desktop.services.engine_lock import EngineLock
@@ -86,14 +92,15 @@ from allma_desktop.services.rag import (
     RAGService,
     RetrievalSettings,
 )
-from allma_desktop.services.storage import LibraryDatabase, open_database
-from allma_desktop.services.vectorstore.base import VectorStore
-from allma_desktop.services.vectorstore.factory import create_vector_store
+from allma_desktop.services.storage import LibraryDatabase, open_database, probe_database_write
+from allma_desktop.services.vectorstore.base import VectorStore, probe_store_write
+from allma_desktop.services.vectorstore.factory import create_vector_store, local_store_folder
 from allma_desktop.services.vectorstore.store_process import store_process_wanted
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONTEXT_TOKENS = 8192  # used when the model does not say; also the cap we set by default
+RepairProgress = Callable[[int, int, str], None]  # (documents done, total, path)
 PARTIAL_SAVE_INTERVAL = 1.0  # seconds between saves of a streaming answer (crash safety)
 
 
@@ -101,19 +108,25 @@ PARTIAL_SAVE_INTERVAL = 1.0  # seconds between saves of a streaming answer (cras
 class HealthReport:
     ollama: OllamaHealth
     store_path: str
-    store_writable: bool
-    store_error: AllmaError | None
+    store_writable: bool  # the data folder, the database and the vector store all took a write
+    store_error: AllmaError | None  # the data folder's (a probe file, the free space)
     documents: int  # ready ones: the library's one definition (services.library)
     chunks: int
     collections: int
     failed: int = 0  # documents that could not be read, counted apart
+    database_error: AllmaError | None = None  # a real commit to the database failed
+    vectors_error: AllmaError | None = None  # a real write to the vector store failed
 
     @property
     def ok(self) -> bool:
         return self.ollama.ok and self.store_writable
 
     def problems(self) -> list[AllmaError]:
-        found = [e for e in (self.ollama.error, self.store_error) if e is not None]
+        errors = (self.ollama.error, self.store_error, self.database_error, self.vectors_error)
+        found: list[AllmaError] = []
+        for error in errors:
+            if error is not None and str(error) not in {str(e) for e in found}:
+                found.append(error)
         return found
 
     def as_dict(self) -> dict[str, object]:
@@ -129,7 +142,12 @@ class HealthReport:
                 "embedding_model_present": self.ollama.embedding_model_present,
                 "models": list(self.ollama.models),
             },
-            "store": {"path": self.store_path, "writable": self.store_writable},
+            "store": {
+                "path": self.store_path,
+                "writable": self.store_writable,
+                "database_writable": self.database_error is None,
+                "vectors_writable": self.vectors_error is None,
+            },
             "documents": self.documents,
             "failed_documents": self.failed,
             "chunks": self.chunks,
@@ -138,6 +156,26 @@ class HealthReport:
                 {"code": e.code, "message": e.message, "hint": e.hint} for e in self.problems()
             ],
         }
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    sources: list[Source]
+    # Set when the embedding model could not be reached (or the vector store is damaged),
+    # so only the keyword index was searched: the reason, to tell the user the results
+    # may miss passages.
+    keyword_only_because: AllmaError | None = None
+
+    @property
+    def notice(self) -> str | None:
+        error = self.keyword_only_because
+        if error is None:
+            return None
+        return (
+            f"Keyword matches only: {error.message} Passages that match in meaning but "
+            "not in words are missed until it is back."
+            + (f" {error.hint}" if isinstance(error, VectorStoreDamaged) else "")
+        )
 
 
 class Orchestrator:
@@ -184,7 +222,7 @@ class Orchestrator:
                 os.chmod(data_dir, 0o700)
         except OSError as exc:
             raise _storage_error(data_dir, exc) from None
-        db = open_database(self.config.database_path)
+        db = open_database(self.config.database_path, vectors=local_store_folder(self.config))
         self._db = db
         self._library = LibraryService(db)
         self._conversations = ConversationService(db)
@@ -198,11 +236,30 @@ class Orchestrator:
         self._lock = EngineLock(data_dir)
         if self._lock.acquire():
             self._startup_repair = Doctor(db, self.library, self.store).quick_repair()
+            self._automatic_backup()
         else:
             # Another engine (the app, another command) is open: what looks half-done
             # may be its work in progress, so the start-up repair waits for a lone start.
             log.info("Another Allma engine has this library open; skipping start-up repair")
             self._startup_repair = DoctorReport()
+
+    def _automatic_backup(self) -> None:
+        """Today's copy of the database, if it has none and holds anything to lose.
+
+        Never stops the library from opening: a copy that fails is logged and retried
+        at the next start.
+        """
+        data_dir = self.config.data_dir
+        if not backup_due(data_dir):
+            return
+        counts = self.library.counts()
+        rows = counts.ready + counts.failed + counts.queued + counts.indexing
+        if not rows and not self.conversations.list(limit=1):
+            return
+        try:
+            make_automatic_backup(self.config.database_path, data_dir)
+        except (OSError, sqlite3.Error) as error:
+            log.warning("automatic backup of %s failed: %s", self.config.database_path, error)
 
     async def close(self) -> None:
         if self._indexer is not None:
@@ -211,7 +268,10 @@ class Orchestrator:
         await self.parse_worker.close()
         await self.llm.close()
         if self._store is not None:
-            await asyncio.to_thread(self._store.close)
+            # A store process stuck mid-call (a full disk) must not keep the app from
+            # closing: ``abort`` stops waiting for it, where it has one.
+            abort = getattr(self._store, "abort", None)
+            await asyncio.to_thread(abort if callable(abort) else self._store.close)
         db = self._db
         if isinstance(db, LibraryDatabase):
             db.close_all()  # every worker thread's connection: no -wal/-shm left behind
@@ -275,8 +335,9 @@ class Orchestrator:
         return self.library.get_collection(collection_id)
 
     async def delete_collection(self, collection_id: int) -> None:
-        key = self.library.delete_collection(collection_id)
+        key = self.library.delete_collection(collection_id)  # records the vectors to drop
         await asyncio.to_thread(self.store.delete_collection, key)
+        await asyncio.to_thread(self.library.settle_cleanup, key)
 
     def list_documents(self, collection_id: int | None = None) -> list[DocumentRecord]:
         return self.library.list_documents(collection_id=collection_id)
@@ -302,8 +363,10 @@ class Orchestrator:
         return text_of_chunks(chunks)
 
     async def remove_document(self, document_id: str) -> DocumentRecord:
-        record = self.library.delete_document(document_id)
-        await asyncio.to_thread(self.store.delete_document, record.collection_key, document_id)
+        record = self.library.delete_document(document_id)  # records the vectors to delete
+        key = record.collection_key
+        await asyncio.to_thread(self.store.delete_document, key, document_id)
+        await asyncio.to_thread(self.library.settle_cleanup, key, document_id)
         return record
 
     # --- ingestion (the stages are in the ingest package) -----------------------------
@@ -340,14 +403,19 @@ class Orchestrator:
         await asyncio.to_thread(self.store.ensure_collection, target.key)
         chunks = await asyncio.to_thread(library.chunk_texts, document_id)
         stored: list[str] = []
+        # Should the move not finish, the copies in the target are to be deleted; once it
+        # has, the originals (library.move_document records those in its transaction).
+        await asyncio.to_thread(library.add_cleanup, target.key, document_id)
         try:
             async for _ in embed_and_store(self, chunks, target, CancelToken(), stored):
                 pass
             moved = await asyncio.to_thread(library.move_document, document_id, target.id)
         except BaseException:
             await discard_vectors(self, target.key, stored)
+            await asyncio.to_thread(library.settle_cleanup, target.key, document_id)
             raise
         await discard_vectors(self, document.collection_key, [c.chunk_id for c in chunks])
+        await asyncio.to_thread(library.settle_cleanup, document.collection_key, document_id)
         return moved
 
     async def reembed(
@@ -364,6 +432,8 @@ class Orchestrator:
         collection = self.collection(collection_id)
         documents = library.list_documents(collection_id=collection.id, status="ready")
         new_key = f"{collection.key.split('_r', 1)[0]}_r{int(time.time())}"
+        # Dropped at the next start should this end before the swap (a crash, kill -9).
+        await asyncio.to_thread(library.add_cleanup, new_key)
         await asyncio.to_thread(self.store.ensure_collection, new_key)
         building = replace(collection, key=new_key)
         dimensions: list[int] = []
@@ -398,6 +468,7 @@ class Orchestrator:
             fatal = exc
         if fatal is not None or cancel.cancelled:
             await asyncio.to_thread(self.store.delete_collection, new_key)
+            await asyncio.to_thread(library.settle_cleanup, new_key)
         else:
             model = self.config.ollama_embedding_model
             dimension = dimensions[0] if dimensions else None
@@ -405,6 +476,7 @@ class Orchestrator:
                 library.swap_collection_key, collection.id, new_key, model, dimension
             )
             await asyncio.to_thread(self.store.delete_collection, old_key)
+            await asyncio.to_thread(library.settle_cleanup, old_key)
         yield IngestFinished(tuple(results), cancelled=cancel.cancelled, error=fatal)
 
     # --- search ----------------------------------------------------------------------
@@ -416,14 +488,42 @@ class Orchestrator:
         k: int | None = None,
         document_ids: Sequence[str] | None = None,
     ) -> list[Source]:
-        """The passages that best match ``query``, best first, with file and page."""
+        """The passages that best match ``query``, best first, with file and page.
+
+        When the embedding model cannot be reached, keyword matches only
+        (``search_results`` says so).
+        """
+        return (await self.search_results(query, collection_id, k, document_ids)).sources
+
+    async def search_results(
+        self,
+        query: str,
+        collection_id: int | None = None,
+        k: int | None = None,
+        document_ids: Sequence[str] | None = None,
+    ) -> SearchResults:
+        """``search``, and why it fell back to keyword search if it did."""
         collection = self.collection(collection_id)
         if collection.chunk_count == 0:
-            return []
+            return SearchResults([])
         settings = RetrievalSettings(k=k or self.config.top_k, hybrid=self.config.hybrid_search)
-        sources = await self.rag.retrieve(query, collection.key, settings, document_ids)
+        fallback: AllmaError | None = None
+        try:
+            # The model of the collection's current vectors, not the configured one: after
+            # the embedding model changes, they stay in use until a re-embed swaps them.
+            sources = await self.rag.retrieve(
+                query, collection.key, settings, document_ids, collection.embedding_model
+            )
+        except (OllamaUnreachable, OllamaTimeout, ModelMissing, VectorStoreDamaged) as error:
+            # The keyword index lives in SQLite: it answers without Ollama or the vectors.
+            log.warning("search falls back to keywords: %s", error)
+            fallback = error
+            sources = await asyncio.to_thread(
+                self.rag.retrieve_keywords_only, query, collection.key, settings, document_ids
+            )
         kept = await asyncio.to_thread(self._committed_sources, sources)
-        return [replace(s, number=n) for n, s in enumerate(kept, start=1)]
+        numbered = [replace(s, number=n) for n, s in enumerate(kept, start=1)]
+        return SearchResults(numbered, fallback)
 
     def _committed_sources(self, sources: Sequence[Source]) -> list[Source]:
         """Only passages of ready documents whose chunk rows are committed.
@@ -668,28 +768,140 @@ class Orchestrator:
     async def health(self) -> HealthReport:
         ollama = await self.llm.health(self.config.ollama_model, self.config.ollama_embedding_model)
         store_error = await asyncio.to_thread(_check_writable, self.config.data_dir)
+        # A probe file is not enough: each store must take a real write (a read-only
+        # vector store in a writable folder failed every command behind "Data folder ok").
+        database_error = await asyncio.to_thread(
+            _write_error, probe_database_write, self.library.db
+        )
+        vectors_error = await asyncio.to_thread(_write_error, self._probe_vectors)
         counts = self.library.counts()
         return HealthReport(
             ollama=ollama,
             store_path=str(self.config.data_dir),
-            store_writable=store_error is None,
+            store_writable=store_error is None and database_error is None and vectors_error is None,
             store_error=store_error,
             documents=counts.documents,
             chunks=counts.chunks,
             collections=counts.collections,
             failed=counts.failed,
+            database_error=database_error,
+            vectors_error=vectors_error,
         )
+
+    def _probe_vectors(self) -> None:
+        try:
+            probe_store_write(self.store)
+        except AllmaError:
+            raise
+        except Exception as error:  # a backend's own exception: still a store that refuses
+            folder = local_store_folder(self.config) or self.config.data_dir
+            raise StoreNotWritable(folder, f"the vector store refused a write: {error}") from error
 
     # --- maintenance -------------------------------------------------------------
 
-    async def doctor(self, repair: bool = False) -> DoctorReport:
+    async def doctor(
+        self, repair: bool = False, on_progress: RepairProgress | None = None
+    ) -> DoctorReport:
         """Check that SQLite and the vector store agree; with ``repair``, make them agree.
 
-        The report includes what the quick repair at start fixed after a crash.
+        A damaged vector store is set aside and rebuilt, and vectors missing from a ready
+        document are embedded again, from the chunk texts in SQLite (``on_progress(done,
+        total, path)`` after each document): nothing is re-read from the files. The report
+        includes what the quick repair at start fixed after a crash.
         """
-        doctor = Doctor(self.library.db, self.library, self.store, self.conversations)
-        report = await asyncio.to_thread(doctor.check, repair)
-        return self._startup_repair.merged(report)
+        found: list[Problem] = []
+        doctor = self._doctor()
+        try:
+            report = await asyncio.to_thread(doctor.check, repair)
+        except VectorStoreDamaged as damage:
+            if not repair:
+                problem = Problem("vector_store_damaged", f"{damage.message} {damage.hint}")
+                return self._startup_repair.merged(DoctorReport((problem,), ("vector store",)))
+            aside = await asyncio.to_thread(self._set_store_aside)
+            found.append(
+                Problem(
+                    "vector_store_damaged",
+                    f"{damage.message.rstrip('.')}; set aside as {aside}, "
+                    "its vectors rebuilt from the stored texts",
+                    repaired=True,
+                )
+            )
+            doctor = self._doctor()
+            report = await asyncio.to_thread(doctor.check, repair)
+        if repair and doctor.missing_vectors:
+            report = await self._rebuild_missing_vectors(report, doctor, on_progress)
+        return self._startup_repair.merged(DoctorReport(tuple(found)).merged(report))
+
+    def _doctor(self) -> Doctor:
+        library = self.library
+        return Doctor(
+            library.db, library, self.store, self.conversations, reembed_missing_vectors=True
+        )
+
+    def _set_store_aside(self) -> Path:
+        """Move the damaged store's folder aside (kept, never deleted) for a new one."""
+        folder = local_store_folder(self.config)
+        if folder is None:
+            raise AllmaError(
+                "The vector store on the server is damaged; Allma cannot set it aside.",
+                "Delete its collections on the server, then run `allma doctor --repair` "
+                "again to rebuild them from the stored texts.",
+            )
+        self.store.close()  # lets go of the files; the next call opens a new store
+        aside = folder.with_name(f"{folder.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            folder.rename(aside)
+        except OSError as error:
+            raise _storage_error(folder, error) from error
+        log.warning("set the damaged vector store %s aside as %s", folder, aside)
+        return aside
+
+    async def _rebuild_missing_vectors(
+        self, report: DoctorReport, doctor: Doctor, on_progress: RepairProgress | None
+    ) -> DoctorReport:
+        """Embed the stored texts of documents missing vectors; the report says how it went."""
+        documents = doctor.missing_vectors
+        collections = {c.id: c for c in self.library.list_collections()}
+        done = 0
+        failure: AllmaError | None = None
+        for document in documents:
+            collection = collections[document.collection_id]
+            # With the model the collection's other vectors come from (item: a new model
+            # is only used after a re-embed swaps it in).
+            model = collection.embedding_model or self.config.ollama_embedding_model
+            chunks = await asyncio.to_thread(self.library.chunk_texts, document.id)
+            try:
+                await asyncio.to_thread(self.store.ensure_collection, collection.key)
+                stored: list[str] = []
+                embedding = embed_and_store(
+                    self, chunks, collection, CancelToken(), stored, [], model=model
+                )
+                async for _ in embedding:
+                    pass
+            except AllmaError as error:
+                failure = error
+                break
+            done += 1
+            if on_progress is not None:
+                on_progress(done, len(documents), document.path)
+        kept = tuple(p for p in report.problems if p.kind != "missing_vectors")
+        if failure is None:
+            rebuilt = Problem(
+                "missing_vectors",
+                f"{done} {'document' if done == 1 else 'documents'} missing vectors; "
+                "rebuilt from the stored texts",
+                repaired=True,
+                count=done,
+            )
+        else:
+            rebuilt = Problem(
+                "missing_vectors",
+                f"{len(documents) - done} of {len(documents)} documents still miss vectors: "
+                f"{failure.message} {failure.hint} Then run `allma doctor --repair` again "
+                "(their texts are kept; keyword search finds them meanwhile).",
+                count=len(documents) - done,
+            )
+        return DoctorReport((*kept, rebuilt), report.checked)
 
 
 def _source_record(source: Source) -> SourceRecord:
@@ -710,6 +922,14 @@ def _storage_error(path: Path, exc: OSError) -> AllmaError:
     if exc.errno == 28:  # ENOSPC
         return DiskFull(path)
     return StoreNotWritable(path, exc.strerror or str(exc))
+
+
+def _write_error(probe: Callable[..., None], *args: object) -> AllmaError | None:
+    try:
+        probe(*args)
+    except AllmaError as error:
+        return error
+    return None
 
 
 def _check_writable(folder: Path) -> AllmaError | None:

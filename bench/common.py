@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 
 def _shared_folder() -> Path:
-    """``shared/`` beside the checkout (``/work/main`` -> ``/work/shared``); from a git
-    worktree one level deeper (``/work/wt/issueN``) the same folder one level up.
+    """``shared/`` beside the checkout (``../shared``); from a git worktree one level
+    deeper (``wt/issueN``) the same folder one level up (``../../shared``).
     ``ALLMA_SHARED`` names it outright."""
     named = os.environ.get("ALLMA_SHARED")
     if named:

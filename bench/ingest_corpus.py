@@ -78,7 +78,12 @@ def write_markdown(path: Path, finished: IngestFinished, seconds: float, roots: 
                 )
                 break
         lines.append(f"| {name} | {result.status} | {result.chunks} | {result.reason} |")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # Sections written by hand above this one (docs/robustness.md's fault table) stay.
+    kept = ""
+    if path.exists():
+        previous = path.read_text(encoding="utf-8")
+        kept = previous.split(lines[0], 1)[0] if lines[0] in previous else previous + "\n"
+    path.write_text(kept + "\n".join(lines) + "\n", encoding="utf-8")
 
 
 def main() -> None:

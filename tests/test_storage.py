@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from peewee import SqliteDatabase
 
-from allma_desktop.errors import AllmaError, DiskFull, StoreNotWritable
+from allma_desktop.errors import AllmaError, DatabaseDamaged, DiskFull, StoreNotWritable
 from allma_desktop.services import storage
 from allma_desktop.services.conversations import ConversationService
 from allma_desktop.services.keyword_index import fts5_query
@@ -124,8 +124,9 @@ def test_file_that_is_not_a_database_is_refused_with_a_clear_error(db_path: Path
     db_path.parent.mkdir(parents=True)
     db_path.write_bytes(b"this is a text file, not SQLite " * 100)
 
-    with pytest.raises(AllmaError, match="not an Allma Desktop database"):
+    with pytest.raises(DatabaseDamaged, match=r"is damaged \(file is not a database\)") as raised:
         open_database(db_path)
+    assert "allma restore" in raised.value.hint
 
 
 @pytest.mark.skipif(

@@ -3,13 +3,14 @@
 # No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
 
 import logging
+import secrets
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Header
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.routing import Route
@@ -18,9 +19,17 @@ from allma_desktop import __version__
 from allma_desktop.api import routes_library, routes_openai, routes_seed, routes_watch
 from allma_desktop.api.context import ApiContext, ChangeListener, OrchestratorProvider, engine
 from allma_desktop.api.errors_http import ERROR_RESPONSES, install_error_handlers
+from allma_desktop.api.host_check import AllowedHosts, HostCheckMiddleware
 from allma_desktop.api.jobs import IngestJobs
+from allma_desktop.api.json_body import ShowableJSONResponse
 from allma_desktop.api.limits import BodyLimitMiddleware, BodyLimits
-from allma_desktop.api.schemas import ErrorDetail, HealthResponse, OllamaStatus, StoreStatus
+from allma_desktop.api.schemas import (
+    ErrorDetail,
+    HealthResponse,
+    HealthSummary,
+    OllamaStatus,
+    StoreStatus,
+)
 from allma_desktop.api.security import bearer_token_dependency
 from allma_desktop.api.token_file import api_token
 from allma_desktop.config import AppConfig
@@ -45,7 +54,12 @@ class ApiOptions:
     token: str | None = None  # None: the token file next to the settings (created if missing)
     cors_origins: Sequence[str] = ()  # browsers on other origins are refused unless listed
     limits: BodyLimits = field(default_factory=BodyLimits)
-    ingest_roots: Sequence[Path] | None = None  # None: any file or folder the user can read
+    # None: the folders allowed in Settings (default: home); system folders never.
+    ingest_roots: Sequence[Path] | None = None
+    # Host names the API answers besides loopback and the address it listens on
+    # (``listen_host``, default: the configured API_HOST).
+    allowed_hosts: Sequence[str] = ()
+    listen_host: str | None = None
 
 
 def create_app(
@@ -80,6 +94,7 @@ def create_app(
         openapi_url=None,  # served below, behind the token like everything but /health
         docs_url=None,
         redoc_url=None,
+        default_response_class=ShowableJSONResponse,  # a file name that is not UTF-8: no 500
     )
     app.state.allma = ApiContext(
         orchestrator_provider=orchestrator_provider,
@@ -90,6 +105,8 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limits=options.limits)
+    allowed = AllowedHosts(options.listen_host or config.api_host, options.allowed_hosts)
+    app.add_middleware(HostCheckMiddleware, allowed=allowed)  # outermost: before anything
     if options.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -98,7 +115,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Accept"],
         )
 
-    app.include_router(_health_router())
+    app.include_router(_health_router(token))
     require_token = bearer_token_dependency(token)
     guarded: dict[str, Any] = {
         "dependencies": [Depends(require_token)],
@@ -131,18 +148,27 @@ def _mcp_endpoint(
     return McpEndpoint(orchestrator_provider, token, host, on_change)
 
 
-def _health_router() -> APIRouter:
+def _health_router(token: str) -> APIRouter:
     router = APIRouter()
+    expected = token.encode()
 
     @router.get(
         "/health",
-        response_model=HealthResponse,
+        response_model=HealthResponse | HealthSummary,
         tags=["seed"],
         summary="Is Ollama reachable and the library writable? (no token needed)",
+        description="Without the bearer token only up or down; with it the full report "
+        "(the data folder, the Ollama address, the models and the counts).",
         responses=ERROR_RESPONSES,
     )
-    async def health(orchestrator: Annotated[Any, Depends(engine)]) -> HealthResponse:
+    async def health(
+        orchestrator: Annotated[Any, Depends(engine)],
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> HealthResponse | HealthSummary:
         report = await orchestrator.health()
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(given.encode(), expected):
+            return HealthSummary(ok=report.ok, status="up" if report.ok else "down")
         ollama = report.ollama
         return HealthResponse(
             ok=report.ok,

@@ -12,6 +12,7 @@ from fastapi import Request
 from allma_desktop.api.jobs import IngestJobs
 from allma_desktop.config import AppConfig
 from allma_desktop.errors import AllmaError
+from allma_desktop.services.allowed_paths import allowed_folders
 
 if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator
@@ -37,8 +38,14 @@ class ApiContext:
     orchestrator_provider: OrchestratorProvider
     config: AppConfig
     jobs: IngestJobs
-    ingest_roots: Sequence[Path] | None  # None: any folder the user can read
+    ingest_roots: Sequence[Path] | None  # None: the folders allowed in Settings (home)
     on_change: ChangeListener | None = None
+
+    def ingest_folders(self) -> list[Path]:
+        """The folders ingestion by path may read from."""
+        if self.ingest_roots is not None:
+            return list(self.ingest_roots)
+        return allowed_folders(self.config)
 
     @property
     def uploads_dir(self) -> Path:

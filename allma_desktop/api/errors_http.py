@@ -10,8 +10,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
+from allma_desktop.api.json_body import ShowableJSONResponse
 from allma_desktop.api.schemas import ErrorDetail, ErrorResponse
 from allma_desktop.errors import AllmaError
+from allma_desktop.services.storage import translate_store_error
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +21,7 @@ log = logging.getLogger(__name__)
 STATUS_BY_CODE: dict[str, int] = {
     "unauthorized": 401,
     "path_not_allowed": 403,
+    "host_not_allowed": 421,  # Misdirected Request, as the MCP SDK answers a foreign Host
     "not_found": 404,
     "model_missing": 404,
     "embedding_dimension_mismatch": 409,
@@ -33,10 +36,12 @@ STATUS_BY_CODE: dict[str, int] = {
     "empty": 422,
     "parse_timeout": 422,
     "parser_crashed": 422,
+    "document_too_large": 422,
     "ollama_error": 502,
     "stream_interrupted": 502,
     "ollama_unreachable": 503,
     "store_not_writable": 503,
+    "database_damaged": 503,
     "engine_not_ready": 503,
     "ollama_timeout": 504,
     "disk_full": 507,
@@ -56,7 +61,7 @@ def status_for(error: AllmaError) -> int:
 def error_response(error: AllmaError, field: str | None = None) -> JSONResponse:
     body = ErrorResponse(error=ErrorDetail.of(error, field))
     headers = {"WWW-Authenticate": "Bearer"} if error.code == "unauthorized" else None
-    return JSONResponse(body.model_dump(), status_code=status_for(error), headers=headers)
+    return ShowableJSONResponse(body.model_dump(), status_code=status_for(error), headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -80,7 +85,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 field=field,
             )
         )
-        return JSONResponse(body.model_dump(), status_code=422)
+        return ShowableJSONResponse(body.model_dump(), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -94,10 +99,17 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(error.headers or {})
         if error.status_code == 405:
             headers["Allow"] = ", ".join(_allowed_methods(request))
-        return JSONResponse(body.model_dump(), status_code=error.status_code, headers=headers)
+        return ShowableJSONResponse(
+            body.model_dump(), status_code=error.status_code, headers=headers
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        # An SQLite failure no service translated (a damaged database): still a next step.
+        translated = translate_store_error(error, request.app.state.allma.config.database_path)
+        if translated is not None:
+            log.warning("%s %s -> %s: %s", request.method, request.url.path, translated.code, error)
+            return error_response(translated)
         # A bug: logged with its traceback, answered without one.
         log.exception("unexpected error serving %s %s", request.method, request.url.path)
         body = ErrorResponse(
@@ -107,7 +119,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 hint="It is in the log file; please report it.",
             )
         )
-        return JSONResponse(body.model_dump(), status_code=500)
+        return ShowableJSONResponse(body.model_dump(), status_code=500)
 
 
 def _allowed_methods(request: Request) -> list[str]:

@@ -17,22 +17,24 @@ from pathlib import Path
 from typing import BinaryIO
 
 from allma_desktop.errors import NotFound, PathNotAllowed
+from allma_desktop.services.allowed_paths import refusal_reason
 
 COPY_CHUNK_BYTES = 1024 * 1024
 INCOMING_FOLDER = ".incoming"
 
 
-def allowed_files(raw_paths: Sequence[str], roots: Sequence[Path] | None = None) -> list[Path]:
+def allowed_files(raw_paths: Sequence[str], roots: Sequence[Path]) -> list[Path]:
     """The regular files named, and those inside the folders named (hidden ones left out).
 
-    ``roots``, when given, are the only folders the API may read from.
+    ``roots`` are the only folders the API may read from (``allowed_paths``); system
+    folders are refused even inside them.
     """
-    resolved_roots = [root.resolve() for root in roots] if roots is not None else None
     files: list[Path] = []
     for raw in raw_paths:
         path = _named_path(raw)
-        if resolved_roots is not None and not any(path.is_relative_to(r) for r in resolved_roots):
-            raise PathNotAllowed(raw, "it is outside the folders this API may read")
+        reason = refusal_reason(path, roots)
+        if reason is not None:
+            raise PathNotAllowed(raw, reason)
         mode = path.stat().st_mode
         if stat.S_ISREG(mode):
             files.append(path)

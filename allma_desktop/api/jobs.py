@@ -110,11 +110,14 @@ class IngestJobs:
         files: Sequence[Path],
         collection_id: int | None,
         force: bool,
+        uploads: bool = False,
     ) -> IngestJob:
+        """Start indexing ``files``; ``uploads``: they are copies the API saved, removed
+        again unless indexed (a failed upload does not stay on disk)."""
         self._forget_old()
         job = IngestJob(uuid.uuid4().hex, collection_id, datetime.now(UTC))
         self._jobs[job.id] = job
-        job.task = asyncio.ensure_future(self._run(job, orchestrator, files, force))
+        job.task = asyncio.ensure_future(self._run(job, orchestrator, files, force, uploads))
         return job
 
     def get(self, job_id: str) -> IngestJob:
@@ -142,6 +145,21 @@ class IngestJobs:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run(
+        self,
+        job: IngestJob,
+        orchestrator: Orchestrator,
+        files: Sequence[Path],
+        force: bool,
+        uploads: bool,
+    ) -> None:
+        try:
+            await self._run_job(job, orchestrator, files, force)
+        finally:
+            if uploads:
+                kept = {r.path for r in job.results if r.status in ("indexed", "unchanged")}
+                await asyncio.to_thread(remove_uploads, [f for f in files if str(f) not in kept])
+
+    async def _run_job(
         self, job: IngestJob, orchestrator: Orchestrator, files: Sequence[Path], force: bool
     ) -> None:
         try:
@@ -219,3 +237,13 @@ class IngestJobs:
         finished = [job for job in self._jobs.values() if job.over]
         for job in finished[: max(0, len(finished) - KEEP_FINISHED_JOBS)]:
             del self._jobs[job.id]
+
+
+def remove_uploads(files: Sequence[Path]) -> None:
+    """Delete uploaded copies (and their folder once empty); a file already gone is fine."""
+    for path in files:
+        try:
+            path.unlink(missing_ok=True)
+            path.parent.rmdir()
+        except OSError:  # the folder holds another upload: it stays
+            pass

@@ -9,7 +9,6 @@ without documents. Each request is stored as a conversation, so it shows in the 
 
 import asyncio
 import base64
-import json
 import struct
 import time
 import uuid
@@ -21,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 
 from allma_desktop.api.context import ApiContext, api_context, engine
+from allma_desktop.api.json_body import json_text
 from allma_desktop.api.schemas import (
     GroundingOut,
     OpenAIAnswer,
@@ -201,7 +201,7 @@ async def _completion_chunks(
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
             **extra,
         }
-        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
+        return f"data: {json_text(payload)}\n\n".encode()
 
     yield chunk({"role": "assistant", "content": ""})
     done: AnswerDone | None = None  # held until its check (AnswerChecked) or the end
@@ -234,7 +234,7 @@ async def _completion_chunks(
 
 def _error_event(error: AllmaError) -> bytes:
     body = {"error": {"code": error.code, "message": error.message, "hint": error.hint}}
-    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
+    return f"data: {json_text(body)}\n\n".encode()
 
 
 @router.post("/embeddings", response_model=OpenAIEmbeddingList, summary="Embeddings via Ollama")

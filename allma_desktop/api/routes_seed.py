@@ -14,7 +14,9 @@ from starlette.datastructures import UploadFile
 
 from allma_desktop.api.context import ApiContext, api_context, engine
 from allma_desktop.api.ingest_sources import allowed_files, save_upload
+from allma_desktop.api.jobs import remove_uploads
 from allma_desktop.api.schemas import (
+    MAX_ID,
     ChatRequest,
     ChatResponse,
     IngestJobOut,
@@ -35,6 +37,7 @@ from allma_desktop.api.streaming import (
     wants_event_stream,
     with_check,
 )
+from allma_desktop.errors import ModelMissing, OllamaRejected, WrongModelKind
 from allma_desktop.events import (
     AnswerDone,
     ChatEvent,
@@ -50,6 +53,8 @@ else:
     Orchestrator = Any  # imported lazily: the orchestrator pulls in chromadb
 
 router = APIRouter()
+# Errors of an answer that the asker, not the server, must fix: answered 4xx.
+CLIENT_ERRORS = (WrongModelKind, OllamaRejected, ModelMissing)
 Engine = Annotated["Orchestrator", Depends(engine)]
 Context = Annotated[ApiContext, Depends(api_context)]
 
@@ -88,6 +93,10 @@ async def chat(
     if not wants_event_stream(accept):
         done = await final_answer(stream)
         context.changed("conversations")
+        if isinstance(done.error, CLIENT_ERRORS):
+            # The request must change (another model): a 4xx, even after the preamble
+            # the answer starts with. The question and the failed answer are kept.
+            raise done.error
         return ChatResponse.of(done)
     return StreamingResponse(
         _chat_events(stream, context), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS
@@ -134,7 +143,7 @@ _UPLOAD_SCHEMA = {
             "minItems": 1,
             "items": {"type": "string", "format": "binary"},
         },
-        "collection_id": {"type": "integer", "minimum": 1},
+        "collection_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
         "force": {"type": "boolean"},
     },
 }
@@ -160,10 +169,12 @@ _INGEST_BODY = {
 async def ingest(request: Request, orchestrator: Engine, context: Context) -> IngestJobOut:
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
-        files, collection_id, force = await _uploaded(request, context)
-    elif content_type in ("", "application/json") or content_type.startswith("application/json;"):
+        files, collection_id, force = await _uploaded(request, context, orchestrator)
+        job = context.jobs.start(orchestrator, files, collection_id, force, uploads=True)
+        return job.snapshot()
+    if content_type in ("", "application/json") or content_type.startswith("application/json;"):
         body = await _paths_request(request)
-        files = await asyncio.to_thread(allowed_files, body.paths, context.ingest_roots)
+        files = await asyncio.to_thread(allowed_files, body.paths, context.ingest_folders())
         collection_id, force = body.collection_id, body.force
     else:
         raise HTTPException(415, "Send JSON with paths, or multipart/form-data with files")
@@ -181,7 +192,9 @@ async def _paths_request(request: Request) -> IngestPathsRequest:
         raise RequestValidationError(problems) from None
 
 
-async def _uploaded(request: Request, context: ApiContext) -> tuple[list[Any], int | None, bool]:
+async def _uploaded(
+    request: Request, context: ApiContext, orchestrator: "Orchestrator"
+) -> tuple[list[Any], int | None, bool]:
     # Starlette spools each file part to a temporary file past 1 MiB: never whole in memory.
     async with request.form(max_files=MAX_UPLOAD_FILES, max_fields=10) as form:
         uploads = [item for item in form.getlist("files") if isinstance(item, UploadFile)]
@@ -189,10 +202,16 @@ async def _uploaded(request: Request, context: ApiContext) -> tuple[list[Any], i
             raise _invalid_field("files", "at least one file part named 'files' is required")
         collection_id = _form_int(form.get("collection_id"), "collection_id")
         force = _form_bool(form.get("force"), "force")
-        saved = [
-            await save_upload(upload.file, upload.filename or "", context.uploads_dir)
-            for upload in uploads
-        ]
+        orchestrator.collection(collection_id)  # a 404 before anything is written
+        saved: list[Any] = []
+        try:
+            for upload in uploads:
+                saved.append(
+                    await save_upload(upload.file, upload.filename or "", context.uploads_dir)
+                )
+        except BaseException:
+            await asyncio.to_thread(remove_uploads, saved)  # a failed upload leaves nothing
+            raise
     return saved, collection_id, force
 
 
@@ -214,8 +233,8 @@ def _form_int(value: object, field: str) -> int | None:
         number = int(str(value))
     except ValueError:
         raise _invalid_field(field, "must be a whole number") from None
-    if number < 1:
-        raise _invalid_field(field, "must be 1 or more")
+    if not 1 <= number <= MAX_ID:  # as the JSON body's RecordId: SQLite takes 64 bits at most
+        raise _invalid_field(field, f"must be from 1 to {MAX_ID}")
     return number
 
 
@@ -241,10 +260,10 @@ async def cancel_ingest_job(job_id: JobId, context: Context) -> IngestJobOut:
 
 @router.post("/rag/search", response_model=SearchResponse, summary="Passages matching a query")
 async def search(body: SearchRequest, orchestrator: Engine) -> SearchResponse:
-    sources = await orchestrator.search(
+    found = await orchestrator.search_results(
         body.query, body.collection_id, body.k, body.document_ids or None
     )
-    return SearchResponse(results=[SourceOut.of(s) for s in sources])
+    return SearchResponse(results=[SourceOut.of(s) for s in found.sources], notice=found.notice)
 
 
 @router.get("/models/", response_model=ModelsResponse, summary="Models available in Ollama")

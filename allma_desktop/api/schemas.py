@@ -161,6 +161,11 @@ class SearchRequest(BaseModel):
 
 class SearchResponse(BaseModel):
     results: list[SourceOut]
+    notice: str | None = Field(
+        default=None,
+        description="Set when the results are keyword matches only (the embedding model "
+        "could not be reached), saying why.",
+    )
 
 
 # --- ingest ------------------------------------------------------------------------
@@ -233,6 +238,13 @@ class OllamaStatus(BaseModel):
 class StoreStatus(BaseModel):
     path: str
     writable: bool
+
+
+class HealthSummary(BaseModel):
+    """``/health`` without the token: up or down, nothing about this machine."""
+
+    ok: bool
+    status: Literal["up", "down"]
 
 
 class HealthResponse(BaseModel):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
+from allma_desktop.api.json_body import json_text
 from allma_desktop.events import AnswerChecked, AnswerDone, ChatEvent, ThinkingChunk, TokenChunk
 
 SSE_MEDIA_TYPE = "text/event-stream"
@@ -18,7 +18,7 @@ def wants_event_stream(accept: str | None) -> bool:
 
 
 def sse(event: str, data: object) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+    return f"event: {event}\ndata: {json_text(data)}\n\n".encode()
 
 
 async def primed_chat(

@@ -18,6 +18,7 @@ from allma_desktop.errors import AllmaError
 from allma_desktop.indexer.rules import DEFAULT_IGNORES, IgnoreRules
 from allma_desktop.indexer.scan import KnownFile
 from allma_desktop.services.doctor import INTERRUPTED_REASON
+from allma_desktop.services.pathnames import path_from_stored, stored_path
 from allma_desktop.services.storage import (
     QueuedFile,
     WatchedFolder,
@@ -210,10 +211,10 @@ class IndexerState:
                 self._db,
                 "SELECT path, size_bytes, mtime FROM document WHERE collection_id = ?"
                 f" AND status = 'ready' AND path IN ({placeholders})",
-                (collection_id, *batch),
+                (collection_id, *(stored_path(path) for path in batch)),
             )
             for path, size, mtime in rows:
-                found[path] = KnownFile(int(size or 0), float(mtime or 0.0))
+                found[path_from_stored(path)] = KnownFile(int(size or 0), float(mtime or 0.0))
         return found
 
     @translating_store_errors
@@ -226,7 +227,7 @@ class IndexerState:
             " WHERE size_bytes = ? AND status = 'ready'",
             (size,),
         )
-        return [(str(a), int(b), str(c), str(d)) for a, b, c, d in rows]
+        return [(str(a), int(b), path_from_stored(str(c)), str(d)) for a, b, c, d in rows]
 
 
 def _max_id() -> int:

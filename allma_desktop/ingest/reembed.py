@@ -29,6 +29,7 @@ async def embed_and_store(
     cancel: CancelToken,
     stored: list[str],
     dimensions: list[int] | None = None,
+    model: str | None = None,
 ) -> AsyncIterator[int]:
     """Embed one document's chunks in batches and store each batch while the next is
     embedded (moving and re-embedding documents); yields the chunks done so far.
@@ -36,9 +37,10 @@ async def embed_and_store(
     ``stored`` collects the ids handed to the store, so a caller can take them back
     out if the document fails later. Only one batch of vectors is held at a time.
     With ``dimensions`` given, the vector size is appended there instead of being
-    checked against (and recorded on) the collection.
+    checked against (and recorded on) the collection. ``model``: the embedding model
+    (default: the configured one; rebuilding vectors uses the collection's own).
     """
-    model = engine.config.ollama_embedding_model
+    model = model or engine.config.ollama_embedding_model
     size = engine.config.embed_batch_size
     storing: asyncio.Future[None] | None = None
     try:

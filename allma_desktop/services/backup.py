@@ -168,6 +168,9 @@ def create_backup(
                 _copy_store_folder(vectors, staged / archive_folder(config.vector_store))
             manifest = _manifest_for(staged, config.vector_store)
             partial = target.with_name(target.name + ".partial")
+            # Created readable by the user only, as the database and the data folder are.
+            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+            os.chmod(partial, 0o600)  # an older .partial left by a crash keeps its mode
             _write_archive(staged, manifest, partial)
             os.replace(partial, target)
     log.info("backed up %s to %s", config.data_dir, target)

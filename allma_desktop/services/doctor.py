@@ -13,25 +13,31 @@ and a ready document has every one of its chunks both as text and as a vector.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import peewee
 from peewee import SqliteDatabase, fn
 
+from allma_desktop.errors import AllmaError
+from allma_desktop.services.auto_backup import backups_folder
 from allma_desktop.services.conversations import ConversationService
 from allma_desktop.services.library import DocumentRecord, LibraryService
+from allma_desktop.services.pathnames import display_text
 from allma_desktop.services.storage import (
     ChunkText,
     Collection,
     Document,
     OcrChunk,
+    database_damaged,
+    database_path,
     execute_sql,
     keyword_index_in_step,
     rebuild_keyword_index,
     tuple_rows,
 )
-from allma_desktop.services.vectorstore.base import VectorStore
+from allma_desktop.services.vectorstore.base import WRITE_PROBE_KEY, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -96,35 +102,61 @@ class Doctor:
         library: LibraryService,
         store: VectorStore,
         conversations: ConversationService | None = None,
+        *,
+        reembed_missing_vectors: bool = False,
     ) -> None:
         self._db = db
         self._library = library
         self._store = store
         self._conversations = conversations or ConversationService(db)
+        # With it, a ready document whose texts are all stored but some vectors are not is
+        # left to the caller (``missing_vectors``), which embeds them again from the texts,
+        # instead of being marked failed (which makes it unsearchable until re-indexed).
+        self._reembed_missing_vectors = reembed_missing_vectors
+        self.missing_vectors: list[DocumentRecord] = []
 
     # --- at every start --------------------------------------------------------
 
     def quick_repair(self) -> DoctorReport:
         """Undo what a crash left half-done. Touches the vector store only if there is any."""
-        problems: list[Problem] = []
+        problems: list[Problem] = self._finish_cleanups()
         interrupted = [
             document
             for status in IN_PROGRESS_STATUSES
             for document in self._library.list_documents(status=status)
         ]
         if interrupted:
+            intact: list[str] = []
             for document in interrupted:
-                self._delete_uncommitted_vectors(document)
-            marked = self._library.mark_interrupted_as_failed(INTERRUPTED_REASON)
-            problems.append(
-                Problem(
-                    "interrupted_indexing",
-                    f"{_count(marked, 'document was', 'documents were')} left half-indexed "
-                    "by a crash; marked failed so they can be re-indexed",
-                    repaired=True,
-                    count=marked,
+                try:
+                    if self._delete_uncommitted_vectors(document):
+                        intact.append(document.id)
+                except AllmaError as error:  # a damaged store: `doctor` reports and repairs it
+                    log.warning("startup repair left the vectors of %s: %s", document.path, error)
+                    break
+            restored = self._library.restore_ready(intact)
+            if restored:
+                problems.append(
+                    Problem(
+                        "interrupted_reindex",
+                        f"{_count(restored, 'document was', 'documents were')} being "
+                        "re-indexed when the app stopped; the last complete index is kept "
+                        "and searchable",
+                        repaired=True,
+                        count=restored,
+                    )
                 )
-            )
+            marked = self._library.mark_interrupted_as_failed(INTERRUPTED_REASON)
+            if marked:
+                problems.append(
+                    Problem(
+                        "interrupted_indexing",
+                        f"{_count(marked, 'document was', 'documents were')} left half-indexed "
+                        "by a crash; marked failed so they can be re-indexed",
+                        repaired=True,
+                        count=marked,
+                    )
+                )
         answers = self._conversations.mark_streaming_interrupted()
         if answers:
             problems.append(
@@ -140,14 +172,47 @@ class Doctor:
             log.warning("startup repair: %s", problem.description)
         return DoctorReport(tuple(problems), ("interrupted work",))
 
-    def _delete_uncommitted_vectors(self, document: DocumentRecord) -> None:
-        """Vectors stored for a document whose SQLite commit never happened."""
+    def _delete_uncommitted_vectors(self, document: DocumentRecord) -> bool:
+        """Delete vectors stored for a document whose SQLite commit never happened; whether
+        its last committed index (a re-index's previous version) is complete and usable."""
         committed = self._library.document_chunk_ids(document.id)
         stored = self._store.chunk_ids(document.collection_key, document.id)
         partial = sorted(stored - committed)
         if partial:
             self._store.delete_chunks(document.collection_key, partial)
             log.info("deleted %d uncommitted vectors of %s", len(partial), document.path)
+        return bool(committed) and len(committed) == document.chunk_count and committed <= stored
+
+    def _finish_cleanups(self) -> list[Problem]:
+        """Delete the vectors that an operation cut short left to delete (``StoreCleanup``).
+
+        A key or document SQLite uses again is never touched: only the record goes.
+        """
+        pending = self._library.pending_cleanups()
+        done = 0
+        for key, document_id in pending:
+            if not self._library.is_live(key, document_id):
+                try:
+                    if document_id is None:
+                        self._store.delete_collection(key)
+                    else:
+                        self._store.delete_document(key, document_id)
+                except AllmaError as error:  # a damaged store: left for `doctor --repair`
+                    log.warning("startup repair left vectors of %s to delete: %s", key, error)
+                    break
+                done += 1
+            self._library.settle_cleanup(key, document_id)
+        if not done:
+            return []
+        return [
+            Problem(
+                "unfinished_deletion",
+                f"{_count(done, 'deletion', 'deletions')} of vectors (a removed document, "
+                "a deleted or re-embedded collection) cut short by a crash; finished",
+                repaired=True,
+                count=done,
+            )
+        ]
 
     # --- on demand -------------------------------------------------------------
 
@@ -160,6 +225,10 @@ class Doctor:
         """
         problems: list[Problem] = []
         problems += self._check_sqlite()
+        if problems:
+            # Nothing is compared with (or repaired against) a damaged database: what it
+            # seems to lack may only be unreadable, and "repairing" would delete it.
+            return DoctorReport(tuple(problems), ("database integrity",))
         problems += self._check_keyword_index(repair)
         problems += self._check_store_collections(repair)
         for collection_id, key in tuple_rows(Collection.select(Collection.id, Collection.key)):
@@ -168,18 +237,18 @@ class Doctor:
         return DoctorReport(tuple(problems), checked)
 
     def _check_sqlite(self) -> list[Problem]:
-        rows = execute_sql(self._db, "PRAGMA integrity_check", ())
-        messages = [str(row[0]) for row in rows]
+        path = database_path(self._db)
+        try:
+            rows = execute_sql(self._db, "PRAGMA integrity_check", ())
+            messages = [str(row[0]) for row in rows]
+        except (sqlite3.DatabaseError, peewee.DatabaseError) as error:
+            messages = [str(error)]  # too damaged to say more
         if messages == ["ok"]:
             return []
         detail = "; ".join(messages[:3]) + (" …" if len(messages) > 3 else "")
+        damaged = database_damaged(path, detail)
         return [
-            Problem(
-                "database_damaged",
-                f"the database file is damaged ({detail}); restore it from a backup "
-                "(`allma restore`) or move it aside and re-add your documents",
-                count=len(messages),
-            )
+            Problem("database_damaged", f"{damaged.message} {damaged.hint}", count=len(messages))
         ]
 
     def _check_keyword_index(self, repair: bool) -> list[Problem]:
@@ -226,9 +295,25 @@ class Doctor:
 
     def _check_store_collections(self, repair: bool) -> list[Problem]:
         known = {str(key) for (key,) in tuple_rows(Collection.select(Collection.key))}
+        # A library without a single document next to a store holding vectors is far more
+        # likely a lost or replaced database than leftovers: its vectors are kept.
+        keep = not Document.select().exists()
         problems: list[Problem] = []
         for collection in self._store.list_collections():
-            if collection.key in known:
+            if collection.key in known or collection.key == WRITE_PROBE_KEY:
+                continue
+            if keep and collection.count:
+                problems.append(
+                    Problem(
+                        "unknown_collection",
+                        f"the vector store holds a collection ({collection.key}, "
+                        f"{_count(collection.count, 'vector', 'vectors')}) but the library "
+                        "has no documents: if the database was replaced or lost, restore it "
+                        "(`allma restore`, automatic backups are in "
+                        f"{backups_folder(database_path(self._db).parent)}); kept",
+                        count=collection.count,
+                    )
+                )
                 continue
             if repair:
                 self._store.delete_collection(collection.key)
@@ -259,21 +344,36 @@ class Doctor:
 
         problems: list[Problem] = []
         incomplete: list[DocumentRecord] = []
+        missing_vectors: list[DocumentRecord] = []
         for document in ready:
             texts = texts_by_document.get(document.id, set())
-            if len(texts) != document.chunk_count or not texts <= vectors:
+            if len(texts) != document.chunk_count:
                 incomplete.append(document)
+            elif not texts <= vectors:
+                missing_vectors.append(document)
+        if self._reembed_missing_vectors:
+            self.missing_vectors += missing_vectors
+            if missing_vectors:
+                problems.append(
+                    Problem(
+                        "missing_vectors",
+                        f"{_count(len(missing_vectors), 'document is', 'documents are')} "
+                        "missing vectors that can be rebuilt from its stored texts "
+                        f"({_names(missing_vectors)})",
+                        count=len(missing_vectors),
+                    )
+                )
+        else:
+            incomplete += missing_vectors
         if incomplete:
             if repair:
                 for document in incomplete:
                     self._library.mark_failed(document.id, NEEDS_REINDEX_REASON)
-            names = ", ".join(_name(document) for document in incomplete[:5])
-            more = f" and {len(incomplete) - 5} more" if len(incomplete) > 5 else ""
             problems.append(
                 Problem(
                     "incomplete_documents",
                     f"{_count(len(incomplete), 'document is', 'documents are')} marked ready "
-                    f"but missing chunks ({names}{more})"
+                    f"but missing chunks ({_names(incomplete)})"
                     + ("; marked failed, re-index them" if repair else ""),
                     repaired=repair,
                     count=len(incomplete),
@@ -312,4 +412,9 @@ def _count(number: int, singular: str, plural: str) -> str:
 
 
 def _name(document: DocumentRecord) -> str:
-    return document.title or document.path
+    return display_text(document.title or document.path)
+
+
+def _names(documents: Sequence[DocumentRecord]) -> str:
+    more = f" and {len(documents) - 5} more" if len(documents) > 5 else ""
+    return ", ".join(_name(document) for document in documents[:5]) + more

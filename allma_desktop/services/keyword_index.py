@@ -32,6 +32,7 @@ from allma_desktop.services.languages import (
     query_variants,
     split_words,
 )
+from allma_desktop.services.pathnames import path_from_stored
 from allma_desktop.services.storage import KEYWORD_INDEX, execute_sql, translating_store_errors
 
 MAX_QUERY_TERMS = 32
@@ -235,7 +236,7 @@ class KeywordIndex:
                 text=text,
                 score=-float(rank),  # FTS5's rank, bm25(), is lower-is-better
                 page=None if page is None else int(page),
-                path=path or "",
+                path=path_from_stored(path or ""),
                 title=title or "",
                 heading_path=tuple(json.loads(heading_path or "[]")),
                 char_start=int(char_start),
@@ -281,7 +282,7 @@ class KeywordIndex:
                 f" WHERE chunk.chunk_id IN ({placeholders})"
             )
             for chunk_id, text, path, title in execute_sql(self._db, sql, batch):
-                found[chunk_id] = StoredChunk(text, path, title)
+                found[chunk_id] = StoredChunk(text, path_from_stored(path), title)
         return found
 
     @translating_store_errors

@@ -22,6 +22,7 @@ from peewee import JOIN, SqliteDatabase, fn
 
 from allma_desktop.errors import AllmaError, NotFound
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
+from allma_desktop.services.pathnames import display_text, path_from_stored, stored_path
 from allma_desktop.services.storage import (
     DOCUMENT_STATUSES,
     ChunkText,
@@ -29,6 +30,7 @@ from allma_desktop.services.storage import (
     Document,
     DocumentLanguage,
     OcrChunk,
+    StoreCleanup,
     as_utc,
     dict_rows,
     execute_many,
@@ -127,7 +129,7 @@ class LibraryCounts:
 
 
 def normalize_path(path: str | os.PathLike[str]) -> str:
-    """The absolute form documents are stored and looked up by."""
+    """The absolute form documents are looked up by (``stored_path`` of it is stored)."""
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
 
 
@@ -200,7 +202,7 @@ def _document_from_row(row: Sequence[Any]) -> DocumentRecord:
         id=values["id"],
         collection_id=values["collection_id"],
         collection_key=row[0],
-        path=values["path"],
+        path=path_from_stored(values["path"]),
         title=values["title"],
         author=values["author"],
         file_type=values["file_type"],
@@ -290,6 +292,7 @@ class LibraryService:
                 )
             ).execute()
             Collection.delete().where(Collection.id == collection_id).execute()
+            StoreCleanup.create(collection_key=key)  # until the caller drops its vectors
         return key
 
     @translating_store_errors
@@ -345,6 +348,9 @@ class LibraryService:
             ChunkText.update(collection_key=new_key).where(
                 ChunkText.collection_key == current.key
             ).execute()
+            # The new vectors are now the collection's; the old ones are to be dropped.
+            StoreCleanup.delete().where(StoreCleanup.collection_key == new_key).execute()
+            StoreCleanup.create(collection_key=current.key)
         return current.key
 
     # --- documents -------------------------------------------------------------
@@ -354,7 +360,8 @@ class LibraryService:
         self, collection_id: int, path: str | os.PathLike[str]
     ) -> DocumentRecord | None:
         rows = self._select_documents(
-            "d.collection_id = ? AND d.path = ?", (collection_id, normalize_path(path))
+            "d.collection_id = ? AND d.path = ?",
+            (collection_id, stored_path(normalize_path(path))),
         )
         return rows[0] if rows else None
 
@@ -411,7 +418,7 @@ class LibraryService:
             existing = execute_sql(
                 self._db,
                 "SELECT id FROM document WHERE collection_id = ? AND path = ?",
-                (collection_id, absolute),
+                (collection_id, stored_path(absolute)),
             )
             now = str(utc_now())  # the text peewee stores for a DateTimeField
             if existing:
@@ -424,7 +431,8 @@ class LibraryService:
             else:
                 document_id = new_document_id()
                 execute_sql(self._db, _INSERT_DOCUMENT, (
-                    document_id, collection_id, absolute, title or Path(absolute).name,
+                    document_id, collection_id, stored_path(absolute),
+                    display_text(title or Path(absolute).name),
                     file_type or Path(absolute).suffix.lstrip(".").lower(), "", size_bytes,
                     mtime, 0, status, now, now,
                 ))  # fmt: skip
@@ -433,7 +441,7 @@ class LibraryService:
     @translating_store_errors
     def mark_failed(self, document_id: str, error: str) -> DocumentRecord:
         """Record why the document could not be indexed (chunks from a past success are kept)."""
-        self._set_fields(document_id, status="failed", error=error)
+        self._set_fields(document_id, status="failed", error=display_text(error))
         return self.get_document(document_id)
 
     @translating_store_errors
@@ -479,7 +487,8 @@ class LibraryService:
             marks = [(chunk.chunk_id, document_id) for chunk in chunks if chunk.ocr]
             execute_many(self._db, _INSERT_OCR_CHUNK, marks)
             execute_sql(self._db, _MARK_READY, (
-                metadata.title or current.title, metadata.author,
+                display_text(metadata.title or current.title),
+                display_text(metadata.author) if metadata.author else None,
                 metadata.file_type or current.file_type, metadata.content_hash,
                 metadata.size_bytes, metadata.page_count,
                 current.mtime if mtime is None else mtime, len(chunks), str(utc_now()),
@@ -496,6 +505,7 @@ class LibraryService:
             DocumentLanguage.delete().where(DocumentLanguage.document_id == document_id).execute()
             OcrChunk.delete().where(OcrChunk.document_id == document_id).execute()
             Document.delete().where(Document.id == document_id).execute()
+            StoreCleanup.create(collection_key=record.collection_key, document_id=document_id)
         return record
 
     @translating_store_errors
@@ -524,6 +534,8 @@ class LibraryService:
             ChunkText.update(collection_key=target.key).where(
                 ChunkText.document_id == document_id
             ).execute()
+            self._settle_cleanup(target.key, document_id)  # its new vectors are wanted now
+            StoreCleanup.create(collection_key=current.collection_key, document_id=document_id)
         return self.get_document(document_id)
 
     @translating_store_errors
@@ -626,6 +638,60 @@ class LibraryService:
             indexing=by_status.get("indexing", 0),
             ready=by_status.get("ready", 0),
             failed=by_status.get("failed", 0),
+        )
+
+    # --- vectors to delete (see StoreCleanup) -----------------------------------------
+
+    @translating_store_errors
+    def add_cleanup(self, collection_key: str, document_id: str | None = None) -> None:
+        """Record vectors to delete should the operation writing them not finish."""
+        StoreCleanup.create(collection_key=collection_key, document_id=document_id)
+
+    @translating_store_errors
+    def settle_cleanup(self, collection_key: str, document_id: str | None = None) -> None:
+        """The vectors recorded by ``add_cleanup`` (or a delete) are dealt with: forget them."""
+        self._settle_cleanup(collection_key, document_id)
+
+    @translating_store_errors
+    def pending_cleanups(self) -> list[tuple[str, str | None]]:
+        """(collection key, document id or None) of every deletion not yet done."""
+        query = StoreCleanup.select(StoreCleanup.collection_key, StoreCleanup.document_id)
+        return [(str(key), document) for key, document in tuple_rows(query.distinct())]
+
+    @translating_store_errors
+    def is_live(self, collection_key: str, document_id: str | None = None) -> bool:
+        """Whether SQLite still uses the collection key (with that document in it)."""
+        if document_id is None:
+            return bool(
+                execute_sql(self._db, "SELECT 1 FROM collection WHERE key = ?", (collection_key,))
+            )
+        sql = (
+            "SELECT 1 FROM document AS d JOIN collection AS c ON c.id = d.collection_id"
+            " WHERE d.id = ? AND c.key = ?"
+        )
+        return bool(execute_sql(self._db, sql, (document_id, collection_key)))
+
+    def _settle_cleanup(self, collection_key: str, document_id: str | None) -> None:
+        StoreCleanup.delete().where(
+            (StoreCleanup.collection_key == collection_key)
+            & (
+                StoreCleanup.document_id.is_null()
+                if document_id is None
+                else StoreCleanup.document_id == document_id
+            )
+        ).execute()
+
+    @translating_store_errors
+    def restore_ready(self, document_ids: Sequence[str]) -> int:
+        """Interrupted documents whose last complete index is intact become ready again."""
+        if not document_ids:
+            return 0
+        return int(
+            Document.update(status="ready", error=None)
+            .where(
+                Document.id.in_(list(document_ids)) & Document.status.in_(("queued", "indexing"))
+            )
+            .execute()
         )
 
     # --- helpers ---------------------------------------------------------------

@@ -27,6 +27,7 @@ from allma_desktop.errors import (
     AllmaError,
     ModelMissing,
     OllamaError,
+    OllamaRejected,
     OllamaTimeout,
     OllamaUnreachable,
     StreamInterrupted,
@@ -708,6 +709,11 @@ def _raise_translated(
             if "embed" in text:
                 raise WrongModelKind(model, "embedding") from error
         status = f" (HTTP {error.status_code})" if error.status_code > 0 else ""
+        if 400 <= error.status_code < 500:  # the request was refused: not Ollama failing
+            raise OllamaRejected(
+                f"Ollama refused the request{status}: {text}",
+                "Check the model and the options asked for, then try again.",
+            ) from error
         raise OllamaError(
             f"Ollama reported an error{status}: {text}",
             "Check the Ollama log (`ollama serve` output) for details, then try again.",

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from allma_desktop.events import Source
 from allma_desktop.services.llm import ChatMessage, ChatOptions
+from allma_desktop.services.pathnames import display_text
 from allma_desktop.services.text_terms import content_terms
 
 ANSWER_RESERVE_TOKENS = 1024
@@ -155,7 +156,7 @@ def _pieces(text: str) -> list[str]:
 
 
 def source_label(source: Source) -> str:
-    name = source.path.rsplit("/", 1)[-1] if source.path else source.title
+    name = display_text(source.path.rsplit("/", 1)[-1] if source.path else source.title)
     where = f", page {source.page}" if source.page is not None else ""
     if source.page is None and source.heading_path:
         where = f", section “{' › '.join(source.heading_path)}”"

@@ -71,10 +71,10 @@ class RAGService:
         self._keywords = keywords
         self._embedding_model = embedding_model
 
-    async def embed_query(self, query: str) -> list[float]:
-        vectors = await self._llm.embed(
-            self._embedding_model, [embedding_query_text(self._embedding_model, query)]
-        )
+    async def embed_query(self, query: str, model: str | None = None) -> list[float]:
+        """``query``'s vector from ``model`` (default: the configured embedding model)."""
+        model = model or self._embedding_model
+        vectors = await self._llm.embed(model, [embedding_query_text(model, query)])
         return vectors[0]
 
     async def retrieve(
@@ -83,11 +83,16 @@ class RAGService:
         collection_key: str,
         settings: RetrievalSettings,
         document_ids: Sequence[str] | None = None,
+        embedding_model: str | None = None,
     ) -> list[Source]:
-        """The best ``settings.k`` passages for ``query``, numbered from 1, best first."""
+        """The best ``settings.k`` passages for ``query``, numbered from 1, best first.
+
+        ``embedding_model``: the model the collection's vectors were made with (a query
+        must be embedded by the same model to be compared with them).
+        """
         if not query.strip():
             return []
-        embedding = await self.embed_query(query)
+        embedding = await self.embed_query(query, embedding_model)
         return await asyncio.to_thread(
             self.retrieve_with_embedding, query, embedding, collection_key, settings, document_ids
         )
@@ -133,6 +138,30 @@ class RAGService:
         return [
             candidate.to_source(number, ocr=candidate.chunk_id in read_by_ocr)
             for number, candidate in enumerate(chosen, start=1)
+        ]
+
+    def retrieve_keywords_only(
+        self,
+        query: str,
+        collection_key: str,
+        settings: RetrievalSettings,
+        document_ids: Sequence[str] | None = None,
+    ) -> list[Source]:
+        """The best passages by keyword search alone (no embedding: Ollama is not needed).
+
+        Synchronous, like ``retrieve_with_embedding``; for when the embedding model cannot
+        be reached. Ranked as a hybrid search ranks its keyword half, then reranked.
+        """
+        if not query.strip():
+            return []
+        hits = self._keywords.search(
+            collection_key, query, settings.candidates, document_ids=document_ids
+        )
+        fused = fuse([], hits, settings.min_similarity, keyword_weight=settings.keyword_weight)
+        ranked = rerank(query, fused)
+        return [
+            candidate.to_source(number)
+            for number, candidate in enumerate(one_per_page(ranked, settings.k), start=1)
         ]
 
     def _with_library_texts(self, hits: Sequence[VectorHit]) -> list[VectorHit]:

@@ -37,7 +37,8 @@ from peewee import (
     TextField,
 )
 
-from allma_desktop.errors import AllmaError, DiskFull, StoreNotWritable
+from allma_desktop.errors import AllmaError, DatabaseDamaged, DiskFull, StoreNotWritable
+from allma_desktop.services.pathnames import path_from_stored, stored_path
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,17 @@ def new_document_id() -> str:
     return uuid.uuid4().hex
 
 
+class PathField(TextField):
+    """A file's path: stored as ``pathnames.stored_path`` (a name that is not valid
+    UTF-8 survives), read back as the path the file system knows."""
+
+    def db_value(self, value: object) -> object:
+        return stored_path(value) if isinstance(value, str) else value
+
+    def python_value(self, value: object) -> object:
+        return path_from_stored(value) if isinstance(value, str) else value
+
+
 class BaseModel(Model):
     class Meta:
         database = database_proxy
@@ -106,7 +118,7 @@ class Collection(BaseModel):
 class Document(BaseModel):
     id = CharField(primary_key=True, default=new_document_id)
     collection = ForeignKeyField(Collection, backref="documents", on_delete="CASCADE")
-    path = TextField()  # absolute
+    path = PathField()  # absolute
     title = TextField()
     author = TextField(null=True)
     file_type = CharField(default="")
@@ -335,11 +347,49 @@ class MessageSource(BaseModel):
     number = IntegerField()  # the [n] the answer cites
     document_id = CharField()  # no foreign key: a source outlives its document
     chunk_id = CharField()
-    path = TextField()
+    path = PathField()
     title = TextField()
     page = IntegerField(null=True)
     score = FloatField()
     snippet = TextField()
+
+
+class StoreCleanup(BaseModel):
+    """Vectors that are no longer wanted, recorded in the SQLite transaction that made them
+    so (a document removed, a collection deleted or replaced by a re-embed).
+
+    The caller deletes them from the vector store, then the row; a crash in between
+    leaves the row, and the start-up repair finishes the deletion. ``document_id`` None:
+    the whole store collection ``collection_key``.
+    """
+
+    id = AutoField()
+    collection_key = CharField()
+    document_id = CharField(null=True)
+    created_at = DateTimeField(default=utc_now)
+
+    class Meta:
+        table_name = "store_cleanup"
+
+
+class WriteProbe(BaseModel):
+    """One row that ``probe_database_write`` rewrites: proof the database takes a commit."""
+
+    id = IntegerField(primary_key=True)
+    written_at = DateTimeField(default=utc_now)
+
+    class Meta:
+        table_name = "write_probe"
+
+
+def probe_database_write(db: SqliteDatabase) -> None:
+    """Commit one small write; raises ``StoreNotWritable``/``DiskFull``/``DatabaseDamaged``."""
+    with store_errors(database_path(db)), db.atomic("IMMEDIATE"):
+        execute_sql(
+            db,
+            "INSERT OR REPLACE INTO write_probe (id, written_at) VALUES (1, ?)",
+            (str(utc_now()),),
+        )
 
 
 class AnswerCheck(BaseModel):
@@ -364,7 +414,7 @@ class QueuedFile(BaseModel):
 
     id = AutoField()  # the queue's order
     collection = ForeignKeyField(Collection, on_delete="CASCADE")
-    path = TextField()  # absolute; "" for a whole-collection job
+    path = PathField()  # absolute; "" for a whole-collection job
     kind = CharField(default="index")  # one of QUEUE_KINDS
     force = BooleanField(default=False)  # index even when unchanged
     added_at = DateTimeField(default=utc_now)
@@ -382,7 +432,7 @@ class WatchedFolder(BaseModel):
 
     id = AutoField()
     collection = ForeignKeyField(Collection, on_delete="CASCADE")
-    path = TextField(unique=True)  # absolute
+    path = PathField(unique=True)  # absolute
     ignore = TextField(default="[]")  # JSON list of glob patterns
     max_file_mb = FloatField(null=True)  # larger files are left out; None: no cap
     paused = BooleanField(default=False)
@@ -404,6 +454,8 @@ MODELS: tuple[type[Model], ...] = (
     Conversation,
     Message,
     MessageSource,
+    StoreCleanup,
+    WriteProbe,
     AnswerCheck,
     QueuedFile,
     WatchedFolder,
@@ -414,6 +466,8 @@ MODELS: tuple[type[Model], ...] = (
 
 _NOT_WRITABLE_MARKERS = ("unable to open", "readonly", "read-only")
 _DISK_FULL_MARKERS = ("database or disk is full",)
+# SQLITE_CORRUPT, SQLITE_NOTADB and a damaged schema, as SQLite words them.
+_DAMAGED_MARKERS = ("malformed", "not a database", "corrupt")
 
 
 def translate_store_error(error: BaseException, path: Path | str) -> AllmaError | None:
@@ -426,22 +480,32 @@ def translate_store_error(error: BaseException, path: Path | str) -> AllmaError 
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, sqlite3.OperationalError | peewee.OperationalError):
+        if isinstance(current, sqlite3.DatabaseError | peewee.DatabaseError):
             text = str(current).lower()
             if any(marker in text for marker in _DISK_FULL_MARKERS):
                 return DiskFull(path)
             if any(marker in text for marker in _NOT_WRITABLE_MARKERS):
                 return StoreNotWritable(Path(path).parent, str(current))
+            if any(marker in text for marker in _DAMAGED_MARKERS):
+                return database_damaged(path, str(current))
         current = current.__cause__ or current.__context__
     return None
 
 
+def database_damaged(path: Path | str, detail: str) -> DatabaseDamaged:
+    """The error for a damaged database, offering its automatic backups."""
+    from allma_desktop.services.auto_backup import automatic_backups
+
+    return DatabaseDamaged(path, detail, automatic_backups(Path(path).parent))
+
+
 @contextmanager
 def store_errors(path: Path | str) -> Iterator[None]:
-    """Re-raise "cannot write" and "disk full" SQLite failures as errors a user can act on."""
+    """Re-raise "cannot write", "disk full" and "damaged" SQLite failures as errors a user
+    can act on."""
     try:
         yield
-    except (sqlite3.OperationalError, peewee.OperationalError) as error:
+    except (sqlite3.DatabaseError, peewee.DatabaseError) as error:
         translated = translate_store_error(error, path)
         if translated is None:
             raise
@@ -518,14 +582,20 @@ class LibraryDatabase(SqliteDatabase):
                 logger.warning("a database connection did not close: %s", error)
 
 
-def open_database(path: Path) -> SqliteDatabase:
+def open_database(path: Path, *, vectors: Path | None = None) -> SqliteDatabase:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 
     Binds the models in this module to it. Raises ``StoreNotWritable``/``DiskFull``
-    when the folder or disk refuses, and ``AllmaError`` when the file is not a
-    database or was written by a newer version of the app.
+    when the folder or disk refuses, ``DatabaseDamaged`` when the file is damaged (or
+    is 0 bytes long while ``vectors``, the vector store's folder, holds a library:
+    a real database was emptied or replaced), and ``AllmaError`` when the file is not
+    Allma's or was written by a newer version of the app.
     """
     path = Path(path).expanduser()
+    if vectors is not None and _emptied(path) and _holds_files(vectors):
+        raise database_damaged(
+            path, f"it is empty, but the vector store in {vectors} holds a library"
+        )
     try:
         created = not path.parent.exists()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -542,22 +612,36 @@ def open_database(path: Path) -> SqliteDatabase:
     register_index_terms(db)
     try:
         with store_errors(path):
-            try:
-                db.connect()
-                database_proxy.initialize(db)
-                _migrate(db, path)
-            except peewee.DatabaseError as error:
-                if "not a database" in str(error).lower():
-                    raise AllmaError(
-                        f"{path} is not an Allma Desktop database (or it is damaged).",
-                        "Move the file aside (Allma Desktop will start a new one), or "
-                        "restore it from a .bak copy next to it.",
-                    ) from error
-                raise
+            db.connect()
+            database_proxy.initialize(db)
+            _migrate(db, path)
     except BaseException:
         db.close()
         raise
     return db
+
+
+def _emptied(path: Path) -> bool:
+    """A database file that exists with no bytes (and no write-ahead log holding its pages)."""
+    try:
+        if path.stat().st_size != 0:
+            return False
+        wal = path.with_name(path.name + "-wal")
+        return not wal.exists() or wal.stat().st_size == 0
+    except OSError:
+        return False
+
+
+def _holds_files(folder: Path) -> bool:
+    """Whether ``folder`` holds any file with content (a vector store that was used)."""
+    try:
+        for root, _dirs, names in os.walk(folder):
+            for name in names:
+                if os.path.getsize(os.path.join(root, name)) > 0:
+                    return True
+    except OSError:
+        return False
+    return False
 
 
 def _make_private(path: Path) -> None:

@@ -22,8 +22,15 @@ def sse_events(response: httpx.Response) -> list[tuple[str, dict[str, object]]]:
     return events
 
 
-def test_health_needs_no_token_and_reports_ollama_and_the_library(api: RunningApi) -> None:
+def test_health_without_a_token_says_only_up_or_down(api: RunningApi) -> None:
     response = httpx.get(f"{api.url}/health")
+
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "status": "up"}  # no path, address, models, counts
+
+
+def test_health_with_the_token_reports_ollama_and_the_library(api: RunningApi) -> None:
+    response = httpx.get(f"{api.url}/health", headers=api.auth)
 
     assert response.status_code == 200
     health = response.json()

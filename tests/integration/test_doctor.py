@@ -86,12 +86,30 @@ async def test_stale_vectors_of_an_older_version_are_deleted_and_the_document_st
     assert_library_consistent(orchestrator)
 
 
-async def test_ready_document_missing_vectors_is_marked_for_reindex_on_repair(
+async def test_ready_document_missing_vectors_gets_them_back_from_its_texts_on_repair(
     orchestrator: Orchestrator, sample_library: SampleLibrary
 ) -> None:
     document = await indexed_pdf(orchestrator, sample_library)
     some_chunk = sorted(orchestrator.library.document_chunk_ids(document.id))[0]
     orchestrator.store.delete_chunks(document.collection_key, [some_chunk])
+
+    found = await orchestrator.doctor()
+    assert "missing_vectors" in kinds(found)
+    assert orchestrator.library.get_document(document.id).status == "ready"
+
+    repaired = await orchestrator.doctor(repair=True)
+    assert repaired.ok
+    assert orchestrator.library.get_document(document.id).status == "ready"
+    assert some_chunk in orchestrator.store.chunk_ids(document.collection_key, document.id)
+    assert_library_consistent(orchestrator)
+
+
+async def test_ready_document_missing_chunk_texts_is_marked_for_reindex_on_repair(
+    orchestrator: Orchestrator, sample_library: SampleLibrary
+) -> None:
+    document = await indexed_pdf(orchestrator, sample_library)
+    some_chunk = sorted(orchestrator.library.document_chunk_ids(document.id))[0]
+    ChunkText.delete().where(ChunkText.chunk_id == some_chunk).execute()
 
     found = await orchestrator.doctor()
     assert "incomplete_documents" in kinds(found)
@@ -100,7 +118,6 @@ async def test_ready_document_missing_vectors_is_marked_for_reindex_on_repair(
     await orchestrator.doctor(repair=True)
     failed = orchestrator.library.get_document(document.id)
     assert (failed.status, failed.error) == ("failed", NEEDS_REINDEX_REASON)
-    assert_library_consistent(orchestrator)
 
     await ingest(orchestrator, sample_library.pdf)
     assert orchestrator.library.get_document(document.id).status == "ready"
@@ -149,8 +166,9 @@ async def test_a_keyword_index_out_of_step_is_rebuilt_on_repair(
 
 
 async def test_vector_collection_unknown_to_the_library_is_dropped_on_repair(
-    orchestrator: Orchestrator,
+    orchestrator: Orchestrator, sample_library: SampleLibrary
 ) -> None:
+    await indexed_pdf(orchestrator, sample_library)  # not a library that lost its database
     orchestrator.store.add("c_strayed0000", [fake_chunk("x:v:0", "x")], [unit_vector()])
 
     found = await orchestrator.doctor()

@@ -4,7 +4,7 @@ r"""Opt-in: the app against a real OpenAI-compatible inference server, not our s
 chat; embeddings come from the Ollama-protocol test server. Deselected unless asked for;
 the server runs in the benchmark environment, which has llama-cpp-python:
 
-    ALLMA_LLAMA_PYTHON=/work/bench-venv/bin/python .venv/bin/python -m pytest \
+    ALLMA_LLAMA_PYTHON=../bench-venv/bin/python .venv/bin/python -m pytest \
         -m real_llama_server tests/integration/test_real_llama_server.py
 """
 

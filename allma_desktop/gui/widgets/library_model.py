@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from allma_desktop.gui.controllers.library_controller import LibraryRow
 from allma_desktop.gui.theme import current_colors
+from allma_desktop.services.pathnames import display_path, display_text
 
 COLUMNS = ("Title", "File name", "Type", "Pages", "Chunks", "Size", "Added", "Status")
 NAME, FILE, TYPE, PAGES, CHUNKS, SIZE, ADDED, STATUS = range(len(COLUMNS))
@@ -224,7 +225,7 @@ class DocumentTableModel(QAbstractTableModel):
             if column == STATUS and row.status in ("failed", "skipped"):
                 return "\n".join(part for part in (status_text(row), row.hint) if part)
             if column in (NAME, FILE):
-                return row.path
+                return display_path(row.path)  # Qt drops bytes that are not UTF-8
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (PAGES, CHUNKS, SIZE):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and column in (TYPE, PAGES, CHUNKS, SIZE, ADDED):
@@ -234,9 +235,10 @@ class DocumentTableModel(QAbstractTableModel):
     @staticmethod
     def _display(row: LibraryRow, column: int) -> str:
         if column == NAME:
-            return row.title if row.title and row.status in ("ready", "offline") else row.name
+            title = row.title if row.title and row.status in ("ready", "offline") else row.name
+            return display_text(title)
         if column == FILE:
-            return row.name
+            return display_text(row.name)
         if column == TYPE:
             return type_label(row.file_type)
         if column == PAGES:

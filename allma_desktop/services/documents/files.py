@@ -9,6 +9,7 @@ from pathlib import Path
 
 from allma_desktop.errors import DocumentError, EmptyDocument
 from allma_desktop.services.documents.model import DocumentMetadata, ParsedDocument, TextBlock
+from allma_desktop.services.pathnames import display_text
 
 _READ_SIZE = 1 << 20
 
@@ -105,7 +106,7 @@ def finish_document(
     if not kept:
         raise EmptyDocument(path)
     metadata = DocumentMetadata(
-        title=clean_title(title) or path.stem,
+        title=clean_title(title) or display_text(path.stem),  # a name may not be UTF-8
         author=clean_title(author),
         created=created,
         modified=modified,

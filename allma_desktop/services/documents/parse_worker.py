@@ -51,6 +51,7 @@ from allma_desktop.errors import (
     AllmaError,
     CorruptDocument,
     DocumentError,
+    DocumentTooLarge,
     ParserCrashed,
     ParseTimeout,
     pack_error,
@@ -71,6 +72,7 @@ STARTUP_TIMEOUT = 60.0  # a cold start imports the parser libraries; not charged
 _CHUNK_BATCH = 100  # chunks per message: unpickling one holds the GIL, so keep it short
 _RECYCLE_AFTER_BYTES = 64 * 1024 * 1024  # a worker that read a file this big returns its memory
 _STOP_GRACE = 2.0  # seconds a worker gets to exit on request before it is killed
+MEMORY_LIMIT_ENV = "ALLMA_PARSE_MEMORY_MB"
 _CLOSE_TIMEOUT = 10.0  # close() waits this long for the reader threads (a start takes ~1 s)
 
 
@@ -96,13 +98,46 @@ def _load_plugins() -> None:
         importlib.import_module(name).register(DEFAULT_REGISTRY)
 
 
+def memory_limit_mb() -> int:
+    """The memory a worker may use (``ALLMA_PARSE_MEMORY_MB``; default a quarter of the
+    machine's memory, from 1 to 4 GB): a 1 GB text file must not grow it without end."""
+    configured = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows)
+        total = 8 * 1024
+    return max(1024, min(4096, total // 4))
+
+
+def _limit_memory() -> None:
+    """Cap the worker's heap: past it, allocations fail (MemoryError) and the file fails
+    as too large, instead of the worker taking the machine's memory. Best effort: where
+    the system has no such limit (Windows, macOS), the time limit still applies."""
+    try:
+        import resource
+
+        limit = memory_limit_mb() * 1024 * 1024
+        _soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    except (ImportError, ValueError, OSError, AttributeError) as error:
+        logger.info("the parse worker runs without a memory limit: %s", error)
+
+
 def _parse_and_chunk(request: _Request, on_page: ocr.PageCallback) -> ParseResult:
     from allma_desktop.services.documents.service import DocumentService
 
     service = DocumentService(chunk_size=request.chunk_size, chunk_overlap=request.chunk_overlap)
-    with ocr.using(ocr.OcrSettings(enabled=request.ocr, on_page=on_page)):
-        parsed = service.parse(Path(request.path))
-    return parsed.metadata, service.chunk(parsed, request.document_id)
+    path = Path(request.path)
+    try:
+        with ocr.using(ocr.OcrSettings(enabled=request.ocr, on_page=on_page)):
+            parsed = service.parse(path)
+        return parsed.metadata, service.chunk(parsed, request.document_id)
+    except MemoryError as exc:  # chunking (or OCR) ran out of the worker's memory
+        raise DocumentTooLarge(path, memory_limit_mb()) from exc
 
 
 def _serve(connection: Connection) -> None:
@@ -111,6 +146,7 @@ def _serve(connection: Connection) -> None:
     Requests queue up in the pipe; they are read one at a time, in order.
     """
     become_background_child()
+    _limit_memory()
     # Warm the imports, PyMuPDF's too (most documents are PDFs): a start is not charged
     # to any file's time limit, and the first PDF then waits for its own parsing only.
     import allma_desktop.services.documents.service  # noqa: F401

@@ -11,7 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from allma_desktop.errors import CorruptDocument, DocumentError
+from allma_desktop.errors import CorruptDocument, DocumentError, DocumentTooLarge
 from allma_desktop.services.documents import files
 from allma_desktop.services.documents.chunking import chunk_document
 from allma_desktop.services.documents.model import Chunk, ParsedDocument
@@ -77,7 +77,9 @@ class DocumentService:
         except OSError as exc:
             raise files.unreadable_file(path, exc) from exc
         except MemoryError as exc:
-            raise CorruptDocument(path, "too large to read into memory") from exc
+            from allma_desktop.services.documents.parse_worker import memory_limit_mb
+
+            raise DocumentTooLarge(path, memory_limit_mb()) from exc
         except RecursionError as exc:
             raise CorruptDocument(path, "nested too deeply to read") from exc
         except Exception as exc:

@@ -64,6 +64,24 @@ def matches_nothing(
     )
 
 
+WRITE_PROBE_KEY = "allma_write_probe"
+"""The store collection ``probe_store_write`` writes to (kept, empty): not the library's."""
+
+
+def probe_store_write(store: VectorStore) -> None:
+    """Write one vector to the store and delete it again: raises when the store cannot.
+
+    What ``allma health`` runs, so that a read-only or full vector store is reported
+    before an ingest fails on it.
+    """
+    from allma_desktop.services.documents.model import Chunk
+
+    probe = Chunk("write-probe:0:0", "write-probe", 0, "", "", "", None, (), 0, 0, "probe")
+    store.ensure_collection(WRITE_PROBE_KEY)
+    store.add(WRITE_PROBE_KEY, [probe], [[1.0, 0.0, 0.0]])
+    store.delete_chunks(WRITE_PROBE_KEY, [probe.chunk_id])
+
+
 class VectorStore(Protocol):
     """Collections are addressed by a stable ``key`` (a safe slug such as ``c_1f3a...``);
     the user-facing name lives in SQLite so renaming never touches the store.

@@ -22,6 +22,7 @@ from allma_desktop.errors import (
     StoreNotWritable,
 )
 from allma_desktop.services.documents.model import Chunk
+from allma_desktop.services.pathnames import path_from_stored, stored_path
 from allma_desktop.services.vectorstore.base import (
     StoreCollection,
     VectorHit,
@@ -330,7 +331,7 @@ def _metadata_of(chunk: Chunk) -> dict[str, str | int]:
     documents and separate fields; ``_chunk_from`` reads them all.
     """
     packed = {
-        "path": chunk.path,
+        "path": stored_path(chunk.path),
         "title": chunk.title,
         "heading_path": list(chunk.heading_path),
         "char_start": chunk.char_start,
@@ -380,7 +381,7 @@ def _chunk_from(chunk_id: str, text: str | None, metadata: Mapping[str, Any] | N
         document_id=str(metadata.get("document_id", "")),
         index=int(fields.get("chunk_index", 0)),
         text=str(fields.get("text") or text or ""),
-        path=str(fields.get("path", "")),
+        path=path_from_stored(str(fields.get("path", ""))),
         title=str(fields.get("title", "")),
         page=int(page) if page is not None else None,
         heading_path=tuple(str(part) for part in heading_path),

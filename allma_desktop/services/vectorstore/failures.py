@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from allma_desktop.errors import AllmaError, DiskFull, StoreNotWritable
+from allma_desktop.errors import AllmaError, DiskFull, StoreNotWritable, VectorStoreDamaged
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,23 @@ DISK_FULL_SIGNS = (
 )
 
 
+# What Chroma (hnswlib, its SQLite) says when its files are damaged, not merely busy.
+DAMAGE_SIGNS = (
+    "error deserializing",
+    "eof while parsing",
+    "error constructing hnsw segment reader",
+    "error loading hnsw index",
+    "index_metadata",
+    "database disk image is malformed",
+    "file is not a database",
+)
+
+
+def _short(detail: str) -> str:
+    """The last two causes of a chained Rust error message ("a: b: c: d" -> "c: d")."""
+    return ": ".join(detail.split(": ")[-2:])
+
+
 def translate_failure(error: Exception, location: Path | str, action: str) -> AllmaError:
     """``error`` from the store at ``location`` while it tried to ``action``."""
     detail = str(error) or type(error).__name__
@@ -40,6 +57,8 @@ def translate_failure(error: Exception, location: Path | str, action: str) -> Al
     os_errno = error.errno if isinstance(error, OSError) else None
     if os_errno in (errno.ENOSPC, errno.EDQUOT) or any(s in lowered for s in DISK_FULL_SIGNS):
         return DiskFull(location)
+    if any(sign in lowered for sign in DAMAGE_SIGNS):
+        return VectorStoreDamaged(location, _short(detail))
     if os_errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST) or any(
         sign in lowered for sign in NOT_WRITABLE_SIGNS
     ):

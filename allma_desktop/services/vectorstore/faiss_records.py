@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from allma_desktop.services.documents.model import Chunk
+from allma_desktop.services.pathnames import path_from_stored, stored_path
 from allma_desktop.services.vectorstore.base import VectorHit, hit_from_chunk
 
 DATABASE_NAME = "faiss-store.sqlite3"
@@ -173,7 +174,7 @@ def chunk_from(
         document_id=document_id,
         index=int(metadata["index"]),
         text=text,
-        path=metadata["path"],
+        path=path_from_stored(metadata["path"]),
         title=metadata["title"],
         page=metadata["page"],
         heading_path=tuple(metadata["heading_path"]),
@@ -194,7 +195,7 @@ def _metadata_of(chunk: Chunk) -> str:
     return json.dumps(
         {
             "index": chunk.index,
-            "path": chunk.path,
+            "path": stored_path(chunk.path),
             "title": chunk.title,
             "page": chunk.page,
             "heading_path": list(chunk.heading_path),

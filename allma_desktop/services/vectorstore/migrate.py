@@ -19,7 +19,7 @@ import numpy as np
 from allma_desktop.cancel import CancelToken
 from allma_desktop.errors import AllmaError
 from allma_desktop.services.documents.model import Chunk
-from allma_desktop.services.vectorstore.base import VectorStore
+from allma_desktop.services.vectorstore.base import WRITE_PROBE_KEY, VectorStore
 
 if TYPE_CHECKING:
     from allma_desktop.config import AppConfig
@@ -93,7 +93,7 @@ def migrate_library(
     ``cancel`` is set (checked between batches); the source is never changed.
     """
     copies = []
-    collections = source.list_collections()
+    collections = [c for c in source.list_collections() if c.key != WRITE_PROBE_KEY]
     library_total = sum(collection.count for collection in collections)
     earlier_collections = 0  # chunks of the collections already copied
     for collection in collections:

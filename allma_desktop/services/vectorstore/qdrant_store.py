@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from allma_desktop.errors import AllmaError, EmbeddingDimensionMismatch
 from allma_desktop.services.documents.model import Chunk
+from allma_desktop.services.pathnames import path_from_stored, stored_path
 from allma_desktop.services.vectorstore.base import (
     StoreCollection,
     VectorHit,
@@ -353,7 +354,7 @@ def _payload_of(chunk: Chunk) -> dict[str, Any]:
         "document_id": chunk.document_id,
         "index": chunk.index,
         "text": chunk.text,
-        "path": chunk.path,
+        "path": stored_path(chunk.path),
         "title": chunk.title,
         "page": chunk.page,
         "heading_path": list(chunk.heading_path),
@@ -370,7 +371,7 @@ def _chunk_from(payload: dict[str, Any]) -> Chunk:
         document_id=str(payload["document_id"]),
         index=int(payload.get("index", 0)),
         text=str(payload.get("text", "")),
-        path=str(payload.get("path", "")),
+        path=path_from_stored(str(payload.get("path", ""))),
         title=str(payload.get("title", "")),
         page=int(page) if page is not None else None,
         heading_path=tuple(payload.get("heading_path", ())),

@@ -22,12 +22,20 @@ import itertools
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
-from allma_desktop.errors import AllmaError, StoreProcessStopped, pack_error, unpack_error
+from allma_desktop.errors import (
+    AllmaError,
+    StoreCallCancelled,
+    StoreNotResponding,
+    StoreProcessStopped,
+    pack_error,
+    unpack_error,
+)
 from allma_desktop.services.child_process import become_background_child, requests
 from allma_desktop.services.documents.model import Chunk
 from allma_desktop.services.vectorstore.base import StoreCollection, VectorHit, VectorStore
@@ -40,6 +48,29 @@ log = logging.getLogger(__name__)
 IN_PROCESS_ENV = "ALLMA_STORE_IN_PROCESS"  # "1": keep the store in the app's process
 _ROWS_PER_CONVERSION = 32
 _STOP_GRACE = 10.0  # seconds a closing store gets to flush before it is killed
+CALL_TIMEOUT_ENV = "ALLMA_STORE_CALL_TIMEOUT"
+DEFAULT_CALL_TIMEOUT = 300.0  # seconds one call may take before the child is given up on
+_POLL_SLICE = 0.2  # seconds between looks at "cancelled?" while waiting for an answer
+
+
+def call_timeout() -> float:
+    """The longest wait for one answer from the store's process (``ALLMA_STORE_CALL_TIMEOUT``).
+
+    Bounded, so a store stuck on a full disk (Chroma was seen to hang at 0% CPU in a
+    delete) ends in an error instead of a wait without end."""
+    try:
+        seconds = float(os.environ.get(CALL_TIMEOUT_ENV, "") or DEFAULT_CALL_TIMEOUT)
+    except ValueError:
+        return DEFAULT_CALL_TIMEOUT
+    return seconds if seconds > 0 else DEFAULT_CALL_TIMEOUT
+
+
+class _NoAnswer(Exception):
+    """The wait for the child's answer ended without one: ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # "timeout" or "cancelled"
 
 
 def store_process_wanted() -> bool:
@@ -172,9 +203,20 @@ class _Child:
         child_end.close()  # so the app sees end-of-file when the child dies
         lifeline_end.close()
 
-    def call(self, method: str, args: tuple[Any, ...]) -> tuple[str, Any]:
+    def call(
+        self, method: str, args: tuple[Any, ...], deadline: float, cancelled: threading.Event
+    ) -> tuple[str, Any]:
+        """Send one call and wait for its answer until ``deadline`` (``time.monotonic``) or
+        until ``cancelled`` is set, never longer: raises ``_NoAnswer``."""
         self.connection.send((method, args))
         while True:
+            while not self.connection.poll(_POLL_SLICE):
+                if cancelled.is_set():
+                    raise _NoAnswer("cancelled")
+                if time.monotonic() >= deadline:
+                    raise _NoAnswer("timeout")
+                if not self.process.is_alive() and not self.connection.poll(0):
+                    raise EOFError("the store's process ended")
             kind, payload = self.connection.recv()
             if kind != "log":
                 return kind, payload
@@ -208,6 +250,7 @@ class ProcessVectorStore:
         self._child: _Child | None = None
         self._lock = threading.Lock()
         self._export_tokens = itertools.count(1)
+        self._cancelled = threading.Event()  # set by ``abort``: stop waiting, stop the child
 
     @property
     def process_id(self) -> int | None:
@@ -216,23 +259,57 @@ class ProcessVectorStore:
         return child.process.pid if child is not None else None
 
     def _call(self, method: str, *args: Any) -> Any:
-        with self._lock:
+        timeout = call_timeout()
+        deadline = time.monotonic() + timeout
+        self._take_turn(deadline)
+        try:
             if self._child is None:
                 self._child = _Child(self._config, self._backend)
             child = self._child
             try:
-                kind, payload = child.call(method, args)
+                kind, payload = child.call(method, args, deadline, self._cancelled)
             except (EOFError, OSError) as failure:
                 self._child = None
                 child.kill()
                 exit_code = child.process.exitcode
                 log.error("the vector store's process stopped (exit code %s)", exit_code)
                 raise StoreProcessStopped(exit_code) from failure
+            except _NoAnswer as stopped:
+                # Its state is unknown: stop it (what it did not commit is not kept);
+                # the next call starts a new one.
+                self._child = None
+                child.kill()
+                log.error("gave up on the vector store's %s: %s", method, stopped.reason)
+                if stopped.reason == "timeout":
+                    raise StoreNotResponding(method, timeout) from None
+                raise StoreCallCancelled(method) from None
+        finally:
+            self._lock.release()
         if kind == "ok":
             return payload
         if kind == "error":
             raise unpack_error(payload)
         raise payload
+
+    def _take_turn(self, deadline: float) -> None:
+        """The lock for one call, waited for no longer than ``deadline`` or a cancel."""
+        while not self._lock.acquire(timeout=_POLL_SLICE):
+            if self._cancelled.is_set():
+                raise StoreCallCancelled("wait")
+            if time.monotonic() >= deadline:
+                raise StoreNotResponding("wait", call_timeout())
+
+    def abort(self) -> None:
+        """Stop waiting for any call in flight (it raises ``StoreCallCancelled``) and stop
+        the child: for shutting down while the store may be stuck. Later calls start anew."""
+        self._cancelled.set()
+        try:
+            with self._lock:
+                child, self._child = self._child, None
+        finally:
+            self._cancelled.clear()
+        if child is not None:
+            child.stop()
 
     # --- the VectorStore contract ----------------------------------------------------
 
