@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -126,11 +127,17 @@ async def test_a_file_written_in_pieces_is_indexed_once_it_stops_changing(
 
     watching.indexer.subscribe(record)
     path = folder / "growing.txt"
-    with path.open("w") as stream:
-        for n in range(8):
-            stream.write(f"Part {n} of the slowly written report about tidal mills. " * 20)
-            stream.flush()
-            await asyncio.sleep(0.1)
+
+    def download() -> None:
+        # In a thread of its own, as a browser writes: the pauses are the writer's, not
+        # the event loop's (a busy loop would stretch them past the settling time).
+        with path.open("w") as stream:
+            for n in range(8):
+                stream.write(f"Part {n} of the slowly written report about tidal mills. " * 20)
+                stream.flush()
+                time.sleep(0.05)
+
+    await asyncio.to_thread(download)
     await until(lambda: "growing.txt" in ready_names(watching))
     await asyncio.sleep(1.0)
     assert finished.count(str(path)) == 1  # indexed once, whole, not once per piece
