@@ -27,23 +27,41 @@ class EngineLock:
 
     def acquire(self) -> bool:
         """Hold the lock; True when no other engine has the library open."""
-        self._handle = open(self._path, "ab")  # noqa: SIM115 - held until release()
-        os.chmod(self._path, 0o600)
-        if fcntl is None:
-            return True
-        try:
-            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            alone = True
-        except OSError:
-            alone = False
-        # Keep a shared lock so that later engines see this one, and we see them.
-        fcntl.flock(self._handle, fcntl.LOCK_SH)
+        self._handle = open_lock_file(self._path)
+        alone = lock_exclusively(self._handle)
+        if fcntl is not None:
+            # Keep a shared lock so that later engines see this one, and we see them.
+            fcntl.flock(self._handle, fcntl.LOCK_SH)
         return alone
 
     def release(self) -> None:
-        if self._handle is None:
-            return
-        if fcntl is not None:
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-        self._handle.close()
-        self._handle = None
+        if self._handle is not None:
+            close_lock_file(self._handle)
+            self._handle = None
+
+
+def open_lock_file(path: Path) -> IO[bytes]:
+    """The lock file at ``path``, created readable by the user only; held open by the caller."""
+    handle = open(path, "ab")  # noqa: SIM115 - held until close_lock_file()
+    os.chmod(path, 0o600)
+    return handle
+
+
+def lock_exclusively(handle: IO[bytes]) -> bool:
+    """Take the exclusive lock without waiting; False when another process holds one.
+
+    The system drops the lock when the process dies, so a crash never leaves it taken.
+    """
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def close_lock_file(handle: IO[bytes]) -> None:
+    if fcntl is not None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    handle.close()
