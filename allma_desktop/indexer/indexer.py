@@ -39,7 +39,7 @@ from allma_desktop.indexer.events import (
 from allma_desktop.indexer.lock import QueueLock
 from allma_desktop.indexer.scan import FoundFile, compare, walk_folder
 from allma_desktop.indexer.state import IndexerState, QueueItem, WatchedFolderRecord
-from allma_desktop.indexer.watch import FolderWatcher
+from allma_desktop.indexer.watch import SETTLE_SECONDS, FolderWatcher
 from allma_desktop.ingest.feed import FeedItem
 from allma_desktop.ingest.paths import expand_paths
 from allma_desktop.ingest.run import FATAL_ERRORS
@@ -710,7 +710,16 @@ class Indexer:
         moved_from = {old for old, _ in report.moved}
         await self._remove_gone(folder, [p for p in scan.gone if p not in moved_from], report)
         report.added = [f.path for f in new]
-        await self._enqueue(folder.collection_id, report.added + report.changed)
+        ready = report.added + report.changed
+        if self._watcher is not None:
+            # A file changed in the last moments may still be being written (a download,
+            # a copy): the watcher reports it once it holds still, as for its own events.
+            recent = time.time() - SETTLE_SECONDS
+            busy = [f for f in [*new, *scan.changed] if f.mtime > recent]
+            self._watcher.settle([(f.path, f.size, f.mtime) for f in busy])
+            writing = {f.path for f in busy}
+            ready = [path for path in ready if path not in writing]
+        await self._enqueue(folder.collection_id, ready)
         await asyncio.to_thread(state.update_watched, folder.id, last_sync=utc_now())
         return report
 

@@ -50,6 +50,15 @@ class FolderWatcher:
         """The set of folders changed: watch again."""
         self._restart.set()
 
+    def settle(self, files: list[tuple[str, int, float]]) -> None:
+        """Report these (path, size, mtime) once they stop changing: files a rescan found
+        still being written."""
+        due = time.monotonic() + SETTLE_SECONDS
+        for path, size, mtime in files:
+            self._files[path] = (size, mtime, due)
+        if files and (self._settler is None or self._settler.done()):
+            self._settler = asyncio.ensure_future(self._settle())
+
     def stop(self) -> None:
         self._stopped = True
         self._restart.set()

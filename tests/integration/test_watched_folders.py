@@ -145,6 +145,40 @@ async def test_a_file_written_in_pieces_is_indexed_once_it_stops_changing(
     assert "Part 7" in chunks[-1].text
 
 
+async def test_a_file_still_being_written_when_the_folder_is_rescanned_waits_until_done(
+    watching: Orchestrator, tmp_path: Path
+) -> None:
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    await watching.indexer.add_folder(folder)
+    await until(lambda: watching.indexer.folders()[0].status == "watching")
+    finished: list[str] = []
+
+    def record(event: IndexerEvent) -> None:
+        if isinstance(event, FileEvent) and isinstance(event.event, FileFinished):
+            finished.append(event.event.path)
+
+    watching.indexer.subscribe(record)
+    path = folder / "copying.txt"
+    path.write_text("Part 0 of the copied survey of the estuary. " * 20)
+
+    def keep_copying() -> None:
+        with path.open("a") as stream:
+            for n in range(1, 8):
+                time.sleep(0.25)  # a slow copy: well past the time the rescan takes
+                stream.write(f"Part {n} of the copied survey of the estuary. " * 20)
+                stream.flush()
+
+    copying = asyncio.ensure_future(asyncio.to_thread(keep_copying))
+    await watching.indexer.sync(wait=False)  # a rescan (the start-up one) finds it mid-copy
+    await copying
+    await until(lambda: "copying.txt" in ready_names(watching))
+    await asyncio.sleep(1.0)
+    assert finished.count(str(path)) == 1
+    chunks = watching.library.chunk_texts(watching.list_documents()[0].id)
+    assert "Part 7" in chunks[-1].text
+
+
 async def test_a_folder_that_disappears_keeps_its_documents_offline_until_it_returns(
     watching: Orchestrator, tmp_path: Path
 ) -> None:
