@@ -40,6 +40,7 @@ def __getattr__(name: str) -> object:
         return getattr(indexer, name)
     raise AttributeError(name)
 
+
 __all__ = [
     "DEFAULT_IGNORES",
     "AddResult",

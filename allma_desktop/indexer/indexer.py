@@ -38,7 +38,12 @@ from allma_desktop.indexer.events import (
 )
 from allma_desktop.indexer.lock import QueueLock
 from allma_desktop.indexer.scan import FoundFile, compare, walk_folder
-from allma_desktop.indexer.state import IndexerState, QueueItem, WatchedFolderRecord
+from allma_desktop.indexer.state import (
+    IndexerState,
+    QueueItem,
+    WatchedFolderRecord,
+    is_inside,
+)
 from allma_desktop.indexer.watch import SETTLE_SECONDS, FolderWatcher
 from allma_desktop.ingest.feed import FeedItem
 from allma_desktop.ingest.paths import expand_paths
@@ -293,7 +298,7 @@ class Indexer:
                     "Its files are already kept in sync; add an ignore rule there to "
                     "leave some out.",
                 )
-            if _holds(folder_path, other.path):
+            if is_inside(other.path, folder_path):
                 raise AllmaError(
                     f"{folder_path} contains {other.path}, which is already watched.",
                     f"Stop watching {other.path} first, then add {folder_path}.",
@@ -667,9 +672,7 @@ class Indexer:
         async with self._sync_lock:  # one rescan at a time: they move and remove documents
             return await self._sync_folders_now(folders)
 
-    async def _sync_folders_now(
-        self, folders: Sequence[WatchedFolderRecord]
-    ) -> list[SyncReport]:
+    async def _sync_folders_now(self, folders: Sequence[WatchedFolderRecord]) -> list[SyncReport]:
         reports: list[SyncReport] = []
         for folder in folders:
             if folder.paused:
@@ -916,7 +919,3 @@ def _status(folder: WatchedFolderRecord, scanning: bool) -> str:
     if folder.paused:
         return "paused"
     return "scanning" if scanning else "watching"
-
-
-def _holds(outer: str, inner: str) -> bool:
-    return inner.startswith(outer.rstrip(os.sep) + os.sep)

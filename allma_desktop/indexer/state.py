@@ -60,7 +60,12 @@ class WatchedFolderRecord:
 
     def holds(self, path: str) -> bool:
         """Whether ``path`` lies inside this folder (or is it)."""
-        return path == self.path or path.startswith(self.path.rstrip(os.sep) + os.sep)
+        return path == self.path or is_inside(path, self.path)
+
+
+def is_inside(path: str, folder: str) -> bool:
+    """Whether ``path`` lies below ``folder`` (not ``/a/bc`` for ``/a/b``)."""
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 class IndexerState:
