@@ -34,14 +34,14 @@ EXIT_PARTIAL = 2  # some files failed; the rest were indexed
 
 
 def _echo_json(data: object) -> None:
-    from allma_desktop.services.pathnames import displayable
+    from allma_desktop.services.library.pathnames import displayable
 
     click.echo(json.dumps(displayable(data), ensure_ascii=False, indent=2))
 
 
 def _printable_streams() -> None:
     """A file name that is not valid UTF-8 prints as ``\\xNN`` instead of failing the command."""
-    from allma_desktop.services.pathnames import DISPLAY_ERRORS
+    from allma_desktop.services.library.pathnames import DISPLAY_ERRORS
 
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
@@ -111,7 +111,7 @@ def _database_error(
     config: AppConfig, error: sqlite3.DatabaseError | peewee.DatabaseError
 ) -> AllmaError:
     """An SQLite failure that no service translated: still a message and a next step."""
-    from allma_desktop.services.storage import database_damaged, translate_store_error
+    from allma_desktop.services.library.storage import database_damaged, translate_store_error
 
     return translate_store_error(error, config.database_path) or database_damaged(
         config.database_path, str(error)
@@ -379,7 +379,7 @@ async def ask(
 
 def _typed_text(words: tuple[str, ...]) -> str:
     """Words from the command line as text (bytes that are not UTF-8 shown as ``\\xNN``)."""
-    from allma_desktop.services.pathnames import display_text
+    from allma_desktop.services.library.pathnames import display_text
 
     return display_text(" ".join(words))
 
@@ -713,7 +713,7 @@ def settings_show(config: AppConfig) -> None:
 def doctor(config: AppConfig, repair: bool, as_json: bool) -> None:
     """Check that the database and the vector store agree; --repair makes them agree."""
     from allma_desktop.errors import DatabaseDamaged
-    from allma_desktop.services.doctor import DoctorReport, Problem
+    from allma_desktop.services.upkeep.doctor import DoctorReport, Problem
 
     with _errors_as_messages(config):
         try:
@@ -761,7 +761,7 @@ def _print_doctor_report(report: Any, repair: bool, as_json: bool) -> int:
 @engine_command
 async def backup(orchestrator: Any, path: Path, as_json: bool) -> int:
     """Back up documents, chats and vectors to one archive (PATH: a file or a folder)."""
-    from allma_desktop.services.backup import create_backup
+    from allma_desktop.services.upkeep.backup import create_backup
 
     result = await asyncio.to_thread(create_backup, orchestrator.config, path, orchestrator.store)
     manifest = result.manifest
@@ -791,8 +791,12 @@ def restore(config: AppConfig, path: Path, yes: bool) -> None:
     Not an engine command on purpose: the library must be closed while it is
     replaced, and a damaged library (the reason to restore) may not open at all.
     """
-    from allma_desktop.services.auto_backup import is_database_copy
-    from allma_desktop.services.backup import backup_archive_path, read_manifest, restore_backup
+    from allma_desktop.services.upkeep.auto_backup import is_database_copy
+    from allma_desktop.services.upkeep.backup import (
+        backup_archive_path,
+        read_manifest,
+        restore_backup,
+    )
 
     if is_database_copy(path):  # an automatic backup: a copy of the database alone
         _restore_database_copy(config, path, yes)
@@ -833,7 +837,7 @@ def restore(config: AppConfig, path: Path, yes: bool) -> None:
 def _restore_database_copy(config: AppConfig, path: Path, yes: bool) -> None:
     """Put an automatic backup (a copy of the database) back; the vectors stay."""
     from allma_desktop.errors import BackupInvalid
-    from allma_desktop.services.auto_backup import check_database_copy, restore_database_copy
+    from allma_desktop.services.upkeep.auto_backup import check_database_copy, restore_database_copy
 
     try:
         documents, chats = check_database_copy(path)
@@ -891,7 +895,7 @@ def _use_vector_store(backend: str) -> None:
 @engine_command
 async def chats_export(orchestrator: Any, conversation_id: int, output: Path | None) -> int:
     """Export a conversation as Markdown, with its sources and thinking."""
-    from allma_desktop.services.export import export_conversation
+    from allma_desktop.services.upkeep.export import export_conversation
 
     markdown = export_conversation(orchestrator.conversations, conversation_id)
     if output is None:
@@ -1025,7 +1029,7 @@ def store_migrate(config: AppConfig, backend: str, as_json: bool) -> None:
     No re-embedding: the vectors are copied. Safe to interrupt: run it again to resume.
     """
 
-    from allma_desktop.services.vectorstore.migrate import MigrationProgress, copy_library
+    from allma_desktop.services.upkeep.migrate_store import MigrationProgress, copy_library
 
     def show(progress: MigrationProgress) -> None:
         if not as_json:

@@ -35,8 +35,8 @@ from allma_desktop.events import AnswerChecked, AnswerDone, FileFinished, Ingest
 
 if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator
-    from allma_desktop.services.grounding import GroundingReport
-    from allma_desktop.services.library import CollectionRecord, DocumentRecord
+    from allma_desktop.services.library.catalog import CollectionRecord, DocumentRecord
+    from allma_desktop.services.retrieval.grounding import GroundingReport
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def create_mcp_server(
         version=__version__,
     )
 
-    def engine() -> Orchestrator:
+    def opened_orchestrator() -> Orchestrator:
         orchestrator = orchestrator_provider()
         if orchestrator is None:
             raise ToolError(
@@ -185,7 +185,7 @@ def create_mcp_server(
     ) -> SearchResult:
         """Search the user's documents; passages best first, each with file, page and score."""
         with _tool_errors():
-            orchestrator = engine()
+            orchestrator = opened_orchestrator()
             record = _collection(orchestrator, collection)
             sources = await orchestrator.search(_text(query, "query"), record.id, k)
             texts = await orchestrator.source_texts(sources)
@@ -206,7 +206,7 @@ def create_mcp_server(
         Slower than `search` (a model writes the answer); the citations carry file and page.
         """
         with _tool_errors():
-            orchestrator = engine()
+            orchestrator = opened_orchestrator()
             record = _collection(orchestrator, collection)
             done: AnswerDone | None = None
             report: GroundingReport | None = None
@@ -244,7 +244,7 @@ def create_mcp_server(
     ) -> PageText:
         """The whole text of one page of a document (a document without pages is page 1)."""
         with _tool_errors():
-            orchestrator = engine()
+            orchestrator = opened_orchestrator()
             record = _document(orchestrator, document)
             return await _page(orchestrator, record, page)
 
@@ -252,7 +252,7 @@ def create_mcp_server(
     async def list_collections() -> list[CollectionInfo]:
         """The user's collections of documents, with how many documents each holds."""
         with _tool_errors():
-            return [_collection_info(c) for c in engine().collections()]
+            return [_collection_info(c) for c in opened_orchestrator().collections()]
 
     @server.tool(annotations=_READ_ONLY)
     async def list_documents(
@@ -262,7 +262,7 @@ def create_mcp_server(
     ) -> list[DocumentInfo]:
         """The documents in the library (or one collection), with id, file, pages and status."""
         with _tool_errors():
-            orchestrator = engine()
+            orchestrator = opened_orchestrator()
             names = {c.id: c.name for c in orchestrator.collections()}
             collection_id = None if collection is None else _collection(orchestrator, collection).id
             return [
@@ -317,7 +317,7 @@ def create_mcp_server(
             ] = None,
         ) -> AddResult:
             with _tool_errors():
-                orchestrator = engine()
+                orchestrator = opened_orchestrator()
                 record = _collection(orchestrator, collection)
                 files = await asyncio.to_thread(allowed_files, paths, roots)
                 if not files:

@@ -52,33 +52,36 @@ from allma_desktop.indexer import Indexer
 from allma_desktop.ingest import IngestPipeline
 from allma_desktop.ingest.reembed import embed_and_store
 from allma_desktop.ingest.store import discard_vectors
-from allma_desktop.services.auto_backup import backup_due, make_automatic_backup
-from allma_desktop.services.conversations import (
-    ConversationRecord,
-    ConversationService,
-    SourceRecord,
-)
-from allma_desktop.services.doctor import Doctor, DoctorReport, Problem
 from allma_desktop.services.documents.parse_worker import ParseWorker
 from allma_desktop.services.documents.service import DocumentService
-from allma_desktop.services.engine_lock import EngineLock
-from allma_desktop.services.grounding import check_answer
-from allma_desktop.services.keyword_index import KeywordIndex
-from allma_desktop.services.library import (
+from allma_desktop.services.library.catalog import (
     CollectionRecord,
     DocumentRecord,
     LibraryService,
     text_of_chunks,
 )
-from allma_desktop.services.llm import (
+from allma_desktop.services.library.conversations import (
+    ConversationRecord,
+    ConversationService,
+    SourceRecord,
+)
+from allma_desktop.services.library.open_lock import LibraryOpenLock
+from allma_desktop.services.library.storage import (
+    LibraryDatabase,
+    open_database,
+    probe_database_write,
+)
+from allma_desktop.services.model_server.choice import create_llm_service
+from allma_desktop.services.model_server.ollama import (
     LLMService,
     ModelDetails,
     ModelInfo,
     OllamaHealth,
     PullProgress,
 )
-from allma_desktop.services.model_servers import create_llm_service
-from allma_desktop.services.prompting import (
+from allma_desktop.services.retrieval.grounding import check_answer
+from allma_desktop.services.retrieval.keyword_index import KeywordIndex
+from allma_desktop.services.retrieval.prompting import (
     GENERAL_KNOWLEDGE_NOTE,
     NO_DOCUMENTS_NOTICE,
     NOTHING_FOUND_NOTICE,
@@ -88,13 +91,15 @@ from allma_desktop.services.prompting import (
     fallback_quote,
     is_small_model,
 )
-from allma_desktop.services.rag import (
+from allma_desktop.services.retrieval.rag import (
     RAGService,
     RetrievalSettings,
 )
-from allma_desktop.services.storage import LibraryDatabase, open_database, probe_database_write
+from allma_desktop.services.upkeep.auto_backup import backup_due, make_automatic_backup
+from allma_desktop.services.upkeep.doctor import Doctor, DoctorReport, Problem
+from allma_desktop.services.vectorstore.backends import local_store_folder
 from allma_desktop.services.vectorstore.base import VectorStore, probe_store_write
-from allma_desktop.services.vectorstore.factory import create_vector_store, local_store_folder
+from allma_desktop.services.vectorstore.factory import create_vector_store
 from allma_desktop.services.vectorstore.store_process import store_process_wanted
 
 log = logging.getLogger(__name__)
@@ -202,7 +207,7 @@ class Orchestrator:
         self._rag: RAGService | None = None
         self._db: object | None = None
         self._context_tokens: dict[str, int] = {}
-        self._lock: EngineLock | None = None
+        self._lock: LibraryOpenLock | None = None
         self._indexer: Indexer | None = None
         self._startup_repair = DoctorReport()
 
@@ -233,7 +238,7 @@ class Orchestrator:
         self._rag = RAGService(
             self.llm, self._store, self._keywords, self.config.ollama_embedding_model
         )
-        self._lock = EngineLock(data_dir)
+        self._lock = LibraryOpenLock(data_dir)
         if self._lock.acquire():
             self._startup_repair = Doctor(db, self.library, self.store).quick_repair()
             self._automatic_backup()

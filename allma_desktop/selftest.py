@@ -233,7 +233,7 @@ def hashed_embedding(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[
 
 def _use_offline_embeddings(orchestrator: Orchestrator) -> None:
     """Route the orchestrator's embedding calls to ``hashed_embedding`` (before open())."""
-    from allma_desktop.services.llm import OllamaService
+    from allma_desktop.services.model_server.ollama import OllamaService
 
     class OfflineEmbeddings(OllamaService):
         async def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:

@@ -23,8 +23,12 @@ def main() -> None:
     parser.add_argument("--no-quote", action="store_true", help="the model's answer alone")
     args = parser.parse_args()
 
-    from allma_desktop.services.prompting import build_messages, chat_options, fallback_quote
-    from allma_desktop.services.rag import RetrievalSettings, fuse, one_per_page, rerank
+    from allma_desktop.services.retrieval.prompting import (
+        build_messages,
+        chat_options,
+        fallback_quote,
+    )
+    from allma_desktop.services.retrieval.rag import RetrievalSettings, fuse, one_per_page, rerank
     from bench.real_models import smollm_generator
 
     generate = smollm_generator()

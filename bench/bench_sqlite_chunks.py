@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
-from allma_desktop.services.keyword_index import KeywordIndex
-from allma_desktop.services.library import DocumentRecord, LibraryService
-from allma_desktop.services.storage import ChunkText, open_database
+from allma_desktop.services.library.catalog import DocumentRecord, LibraryService
+from allma_desktop.services.library.storage import ChunkText, open_database
+from allma_desktop.services.retrieval.keyword_index import KeywordIndex
 from bench.common import percentile
 
 CHUNK_CHARS = 800

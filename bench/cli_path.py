@@ -34,11 +34,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 INDEX_CODE = (
     "allma_desktop/ingest",
     "allma_desktop/services/documents",
-    "allma_desktop/services/storage.py",
-    "allma_desktop/services/keyword_index.py",
-    "allma_desktop/services/library.py",
+    "allma_desktop/services/library/storage.py",
+    "allma_desktop/services/retrieval/keyword_index.py",
+    "allma_desktop/services/library/catalog.py",
     "allma_desktop/services/index_text.py",
-    "allma_desktop/services/languages.py",
+    "allma_desktop/services/documents/languages.py",
     "allma_desktop/services/vectorstore",
     "allma_desktop/config.py",
 )

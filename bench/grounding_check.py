@@ -1,4 +1,4 @@
-"""How well the answer checker (services/grounding.py) tells supported sentences from altered ones.
+"""How well the answer checker (retrieval/grounding.py) tells supported sentences from altered ones.
 
 A labelled set is built from the documents of the shared question set
 (``../shared/qa``): for each question, the chunks of its answer page (as the app
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from allma_desktop.services.documents.model import Chunk
 from allma_desktop.services.documents.service import DocumentService
-from allma_desktop.services.grounding import check_answer
+from allma_desktop.services.retrieval.grounding import check_answer
 from bench.common import PDF_CORPUS, percentile
 from bench.qa_set import load_questions
 

@@ -151,9 +151,9 @@ def run_session(
 
     from allma_desktop.config import AppConfig
     from allma_desktop.gui import app as gui_app
-    from allma_desktop.gui.engine import Engine
     from allma_desktop.gui.gc_guard import MainThreadGarbageCollector
     from allma_desktop.gui.main_window import MainWindow
+    from allma_desktop.gui.orchestrator_host import OrchestratorHost
 
     with tempfile.TemporaryDirectory(prefix="allma-gui-bench-") as folder:
         root = Path(folder)
@@ -178,12 +178,12 @@ def run_session(
                 # BENCH_VECTOR_STORE=faiss measures the same session on another backend.
                 vector_store=os.environ.get("BENCH_VECTOR_STORE", "chroma"),
             )
-            engine = Engine(config)
+            host = OrchestratorHost(config)
 
             async def session() -> T:
-                await gui_app.start_engine(engine)
-                assert engine.ready, "the engine did not open"
-                window = MainWindow(engine)
+                await gui_app.open_orchestrator(host)
+                assert host.ready, "the engine did not open"
+                window = MainWindow(host)
                 window.resize(1100, 720)
                 window.show()
                 window.conversations.refresh()
@@ -192,7 +192,7 @@ def run_session(
                     return await work(Session(window, server_pid))
                 finally:
                     window.health.stop()
-                    await gui_app.shutdown(engine, window.api_controller)
+                    await gui_app.shutdown(host, window.api_controller)
                     window.close()
                     window.deleteLater()
 

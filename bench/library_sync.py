@@ -125,7 +125,7 @@ async def _with_engine(url: str, data_dir: Path, work: Callable[[Any], Awaitable
 def _fill_library(orchestrator: Any, paths: list[Path]) -> None:
     """Document rows for every file, as a finished first sync leaves them (ready, with
     size and time): the re-sync compares against these."""
-    from allma_desktop.services.storage import execute_many, utc_now
+    from allma_desktop.services.library.storage import execute_many, utc_now
 
     now = utc_now()
     rows = []
@@ -254,7 +254,7 @@ def first_sync_desktop(root: Path, files: int) -> float:
 
     async def work(session: Any) -> float:
         controller = session.window.library_controller
-        orchestrator = session.window.engine.orchestrator
+        orchestrator = session.window.host.orchestrator
         finished = asyncio.Event()
 
         def done(_summary: object) -> None:

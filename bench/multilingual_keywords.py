@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from allma_desktop.services.keyword_index import query_words
+from allma_desktop.services.retrieval.keyword_index import query_words
 
 # fmt: off
 GERMAN_PAGES = (
@@ -122,9 +122,9 @@ def _score(ranked: list[list[int]], questions: tuple[tuple[str, int], ...]) -> S
 
 def app_ranking(folder: Path, language: str) -> list[list[int]]:
     from allma_desktop.services.documents.model import Chunk, DocumentMetadata
-    from allma_desktop.services.keyword_index import KeywordIndex
-    from allma_desktop.services.library import LibraryService
-    from allma_desktop.services.storage import open_database
+    from allma_desktop.services.library.catalog import LibraryService
+    from allma_desktop.services.library.storage import open_database
+    from allma_desktop.services.retrieval.keyword_index import KeywordIndex
 
     pages, questions = SETS[language]
     db = open_database(folder / f"app-{language}.sqlite3")

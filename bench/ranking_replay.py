@@ -26,10 +26,10 @@ SAVED = Path(tempfile.gettempdir()) / "allma-bench" / "ranking-replay.pickle"
 
 def dump(data_dir: Path) -> None:
     from allma_desktop.config import AppConfig
-    from allma_desktop.services.keyword_index import KeywordIndex
-    from allma_desktop.services.library import LibraryService
-    from allma_desktop.services.rag import RAGService, RetrievalSettings
-    from allma_desktop.services.storage import open_database
+    from allma_desktop.services.library.catalog import LibraryService
+    from allma_desktop.services.library.storage import open_database
+    from allma_desktop.services.retrieval.keyword_index import KeywordIndex
+    from allma_desktop.services.retrieval.rag import RAGService, RetrievalSettings
     from allma_desktop.services.vectorstore.factory import create_vector_store
     from bench.real_models import load_minilm
 
@@ -52,7 +52,7 @@ def dump(data_dir: Path) -> None:
 
 
 def replay(show: bool, stage: Any = None) -> Any:
-    from allma_desktop.services.rag import RetrievalSettings, fuse, one_per_page, rerank
+    from allma_desktop.services.retrieval.rag import RetrievalSettings, fuse, one_per_page, rerank
 
     settings = RetrievalSettings()
     questions = load_questions()
@@ -95,7 +95,7 @@ def main() -> None:
 
 
 def grid() -> None:
-    from allma_desktop.services.rag import SecondStage
+    from allma_desktop.services.retrieval.rag import SecondStage
 
     for share in (0.5, 0.55, 0.6, 0.65, 0.7):
         for sentence in (0.0, 0.25, 0.5, 1.0):

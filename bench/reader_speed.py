@@ -70,12 +70,14 @@ def chunks_by_page(path: Path) -> dict[int, str]:
 async def measure(args: argparse.Namespace, files: list[Path]) -> int:
     from allma_desktop.config import AppConfig
     from allma_desktop.gui.controllers.reader_controller import ReaderController, ReaderTarget
-    from allma_desktop.gui.engine import Engine
     from allma_desktop.gui.loop_lag import LoopLagProbe
+    from allma_desktop.gui.orchestrator_host import OrchestratorHost
     from allma_desktop.gui.widgets.reader_pane import ReaderPane
 
-    engine = Engine(AppConfig(data_dir=Path(tempfile.mkdtemp(prefix="allma-reader-bench-"))))
-    controller = ReaderController(engine)
+    host = OrchestratorHost(
+        AppConfig(data_dir=Path(tempfile.mkdtemp(prefix="allma-reader-bench-")))
+    )
+    controller = ReaderController(host)
     reader = ReaderPane(controller)
     reader.resize(700, 900)
     reader.show()

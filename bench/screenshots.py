@@ -31,8 +31,8 @@ from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from allma_desktop.config import AppConfig  # noqa: E402
 from allma_desktop.gui.app import install_asyncgen_hooks  # noqa: E402
-from allma_desktop.gui.engine import Engine  # noqa: E402
 from allma_desktop.gui.main_window import MainWindow  # noqa: E402
+from allma_desktop.gui.orchestrator_host import OrchestratorHost  # noqa: E402
 from tests.ollama_server import LLAMA_3_2, OllamaTestServer  # noqa: E402
 from tests.sample_docs import PDF_QUESTION, make_sample_library  # noqa: E402
 
@@ -130,13 +130,13 @@ def apply_theme(app: QApplication, theme: str) -> None:
 
 
 async def open_window(app: QApplication, config: AppConfig) -> MainWindow:
-    engine = Engine(config)
-    window = MainWindow(engine)
+    host = OrchestratorHost(config)
+    window = MainWindow(host)
     window.resize(*WINDOW_SIZE)
     window.show()
-    await engine.start()
+    await host.start()
     window.health.check_now()
-    await wait_until(lambda: window.health.report is not None or not engine.ready)
+    await wait_until(lambda: window.health.report is not None or not host.ready)
     await settle(app)
     return window
 
@@ -144,12 +144,12 @@ async def open_window(app: QApplication, config: AppConfig) -> MainWindow:
 async def close_window(window: MainWindow) -> None:
     window.health.stop()
     window.close()
-    await window.engine.stop()
+    await window.host.stop()
 
 
 async def capture_chat(app: QApplication, config: AppConfig, data: Path, out: Path) -> MainWindow:
     window = await open_window(app, config)
-    orchestrator = window.engine.orchestrator
+    orchestrator = window.host.orchestrator
     assert orchestrator is not None
     library = make_sample_library(data / "Documents")
     async for _ in orchestrator.ingest([str(library.folder)]):
@@ -160,8 +160,8 @@ async def capture_chat(app: QApplication, config: AppConfig, data: Path, out: Pa
     demo = conversations.create(title="Lamp maintenance schedule")
     conversations.add_message(demo.id, "user", "Summarise the lamp maintenance schedule.")
     conversations.add_message(demo.id, "assistant", RICH_ANSWER, model="deepseek-r1:latest")
-    window.engine.events.conversations_changed.emit()
-    window.engine.events.documents_changed.emit()
+    window.host.events.conversations_changed.emit()
+    window.host.events.documents_changed.emit()
 
     window.new_chat()
     view = window.chat_view
@@ -234,7 +234,7 @@ async def capture_b_screens(window: MainWindow, app: QApplication, out: Path) ->
     from allma_desktop.gui.widgets.quick_ask import QuickAskWindow
     from tests.sample_docs import write_corrupt_pdf
 
-    orchestrator = window.engine.orchestrator
+    orchestrator = window.host.orchestrator
     assert orchestrator is not None
     library = window.library_controller
     window.show_page("library")
@@ -243,7 +243,7 @@ async def capture_b_screens(window: MainWindow, app: QApplication, out: Path) ->
     save(window, out, "library")
 
     # Indexing in progress: a long report plus a few more files, embedded in small batches.
-    incoming = Path(window.engine.config.data_dir).parent / "Incoming"
+    incoming = Path(window.host.config.data_dir).parent / "Incoming"
     incoming.mkdir(parents=True, exist_ok=True)
     report = incoming / "annual-report-2024.txt"
     report.write_text(
@@ -294,7 +294,7 @@ async def capture_b_screens(window: MainWindow, app: QApplication, out: Path) ->
     if scroll is not None:
         scroll.verticalScrollBar().setValue(0)
 
-    popup = QuickAskWindow(lambda: ChatController(window.engine), window.events)
+    popup = QuickAskWindow(lambda: ChatController(window.host), window.events)
     popup.open_popup()
     popup.input.setText(PDF_QUESTION)
     popup.ask()

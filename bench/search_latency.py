@@ -51,8 +51,8 @@ def corpus_passages(limit_files: int = 60) -> list[str]:
 
 def build_library(folder: Path, count: int) -> None:
     from allma_desktop.services.documents.model import Chunk, DocumentMetadata
-    from allma_desktop.services.library import LibraryService
-    from allma_desktop.services.storage import open_database
+    from allma_desktop.services.library.catalog import LibraryService
+    from allma_desktop.services.library.storage import open_database
     from allma_desktop.services.vectorstore.chroma import ChromaVectorStore
 
     passages = corpus_passages()
@@ -105,11 +105,11 @@ def measure(
 ) -> tuple[list[float], list[float]]:
     """Latencies in ms of (hybrid retrieval, vector-only query); with ``parts``, also
     of each part of a search on its own, by name."""
-    from allma_desktop.services.keyword_index import KeywordIndex
-    from allma_desktop.services.library import LibraryService
-    from allma_desktop.services.llm import OllamaService
-    from allma_desktop.services.rag import RAGService, RetrievalSettings, fuse, rerank
-    from allma_desktop.services.storage import open_database
+    from allma_desktop.services.library.catalog import LibraryService
+    from allma_desktop.services.library.storage import open_database
+    from allma_desktop.services.model_server.ollama import OllamaService
+    from allma_desktop.services.retrieval.keyword_index import KeywordIndex
+    from allma_desktop.services.retrieval.rag import RAGService, RetrievalSettings, fuse, rerank
     from allma_desktop.services.vectorstore.chroma import ChromaVectorStore
 
     folder = CACHE_ROOT / f"hybrid-{count}"

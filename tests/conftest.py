@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from peewee import SqliteDatabase
 
-from allma_desktop.services.storage import open_database
+from allma_desktop.services.library.storage import open_database
 from allma_desktop.services.vectorstore.store_process import IN_PROCESS_ENV
 from tests.ollama_server import OllamaTestServer
 

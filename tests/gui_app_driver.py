@@ -28,7 +28,7 @@ def announce_when_ready() -> None:
     application = QApplication.instance()
     if application is not None:
         for widget in application.topLevelWidgets():  # type: ignore[attr-defined]
-            if isinstance(widget, MainWindow) and widget.engine.ready:
+            if isinstance(widget, MainWindow) and widget.host.ready:
                 say("ready")
                 QTimer.singleShot(50, announce_quick_ask)
                 return

@@ -8,7 +8,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 from allma_desktop.orchestrator import Orchestrator
-from allma_desktop.services.storage import ChunkText, Document, tuple_rows
+from allma_desktop.services.library.storage import ChunkText, Document, tuple_rows
 
 
 def assert_library_consistent(orchestrator: Orchestrator) -> None:

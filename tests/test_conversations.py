@@ -9,14 +9,14 @@ import pytest
 from peewee import SqliteDatabase
 
 from allma_desktop.errors import NotFound
-from allma_desktop.services.conversations import (
+from allma_desktop.services.library.catalog import LibraryService
+from allma_desktop.services.library.conversations import (
     ConversationService,
     SourceRecord,
     approx_tokens,
     auto_title,
 )
-from allma_desktop.services.library import LibraryService
-from allma_desktop.services.storage import Message, MessageSource
+from allma_desktop.services.library.storage import Message, MessageSource
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ import pytest
 from peewee import SqliteDatabase
 
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
-from allma_desktop.services.keyword_index import (
+from allma_desktop.services.library.catalog import CollectionRecord, DocumentRecord, LibraryService
+from allma_desktop.services.retrieval.keyword_index import (
     KeywordIndex,
     fts5_query,
     query_terms,
     rarest_terms,
 )
-from allma_desktop.services.library import CollectionRecord, DocumentRecord, LibraryService
 
 
 @pytest.fixture

@@ -8,12 +8,16 @@ from pathlib import Path
 import pytest
 from peewee import SqliteDatabase
 
-from allma_desktop.services import storage
+from allma_desktop.services.documents.languages import (
+    detect_language,
+    embedding_advice,
+    index_terms,
+)
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
-from allma_desktop.services.keyword_index import KeywordIndex
-from allma_desktop.services.languages import detect_language, embedding_advice, index_terms
-from allma_desktop.services.library import CollectionRecord, LibraryService
-from allma_desktop.services.storage import open_database
+from allma_desktop.services.library import storage
+from allma_desktop.services.library.catalog import CollectionRecord, LibraryService
+from allma_desktop.services.library.storage import open_database
+from allma_desktop.services.retrieval.keyword_index import KeywordIndex
 
 GERMAN = (
     "Die Versicherungen der Patienten werden vor jedem Krankenhausaufenthalt geprüft. "

@@ -9,10 +9,10 @@ import pytest
 from peewee import SqliteDatabase
 
 from allma_desktop.errors import AllmaError, DiskFull, NotFound
-from allma_desktop.services import storage
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
-from allma_desktop.services.library import DocumentRecord, LibraryService
-from allma_desktop.services.storage import ChunkText, OcrChunk
+from allma_desktop.services.library import storage
+from allma_desktop.services.library.catalog import DocumentRecord, LibraryService
+from allma_desktop.services.library.storage import ChunkText, OcrChunk
 
 
 @pytest.fixture

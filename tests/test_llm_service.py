@@ -19,7 +19,7 @@ from allma_desktop.errors import (
     StreamInterrupted,
     WrongModelKind,
 )
-from allma_desktop.services.llm import (
+from allma_desktop.services.model_server.ollama import (
     ChatMessage,
     LLMDelta,
     OllamaService,

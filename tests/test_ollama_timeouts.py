@@ -14,7 +14,7 @@ import pytest
 
 from allma_desktop.config import AppConfig
 from allma_desktop.errors import AllmaError, OllamaTimeout, OllamaUnreachable
-from allma_desktop.services.llm import ChatMessage, OllamaService
+from allma_desktop.services.model_server.ollama import ChatMessage, OllamaService
 from tests.ollama_server import OllamaTestServer
 
 # Generous: the machine is shared; the point is "the configured seconds, not minutes".

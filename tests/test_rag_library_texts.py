@@ -13,10 +13,10 @@ import pytest
 from peewee import SqliteDatabase
 
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
-from allma_desktop.services.keyword_index import KeywordIndex
-from allma_desktop.services.library import LibraryService
-from allma_desktop.services.llm import OllamaService
-from allma_desktop.services.rag import RAGService, RetrievalSettings
+from allma_desktop.services.library.catalog import LibraryService
+from allma_desktop.services.model_server.ollama import OllamaService
+from allma_desktop.services.retrieval.keyword_index import KeywordIndex
+from allma_desktop.services.retrieval.rag import RAGService, RetrievalSettings
 from allma_desktop.services.vectorstore.chroma import ChromaVectorStore
 
 DIMENSION = 8

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from allma_desktop.services.keyword_index import KeywordHit
-from allma_desktop.services.rag import RRF_K, fuse, page_rrf, rerank
+from allma_desktop.services.retrieval.keyword_index import KeywordHit
+from allma_desktop.services.retrieval.rag import RRF_K, fuse, page_rrf, rerank
 from allma_desktop.services.vectorstore.base import VectorHit
 
 

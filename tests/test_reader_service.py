@@ -7,7 +7,7 @@ from pathlib import Path
 import pymupdf
 
 from allma_desktop.services.documents.service import DocumentService
-from allma_desktop.services.reader import (
+from allma_desktop.services.reader.pages import (
     Box,
     PagedDocument,
     align_passage,

@@ -12,10 +12,10 @@ import pytest
 from peewee import SqliteDatabase
 
 from allma_desktop.errors import AllmaError, DatabaseDamaged, DiskFull, StoreNotWritable
-from allma_desktop.services import storage
-from allma_desktop.services.conversations import ConversationService
-from allma_desktop.services.keyword_index import fts5_query
-from allma_desktop.services.storage import open_database
+from allma_desktop.services.library import storage
+from allma_desktop.services.library.conversations import ConversationService
+from allma_desktop.services.library.storage import open_database
+from allma_desktop.services.retrieval.keyword_index import fts5_query
 
 
 @pytest.fixture

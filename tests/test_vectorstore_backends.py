@@ -12,10 +12,11 @@ import pytest
 from allma_desktop.config import AppConfig
 from allma_desktop.errors import AllmaError, StoreNotWritable
 from allma_desktop.services.documents.model import Chunk
-from allma_desktop.services.vectorstore import factory
+from allma_desktop.services.vectorstore import backends
+from allma_desktop.services.vectorstore.backends import store_folder
 from allma_desktop.services.vectorstore.chroma import ChromaVectorStore
 from allma_desktop.services.vectorstore.chroma_http import ChromaHttpVectorStore
-from allma_desktop.services.vectorstore.factory import create_vector_store, store_folder
+from allma_desktop.services.vectorstore.factory import create_vector_store
 
 needs_faiss = pytest.mark.skipif(
     importlib.util.find_spec("faiss") is None, reason="faiss-cpu is not installed"
@@ -105,7 +106,7 @@ def test_factory_gives_local_qdrant_without_a_url_and_a_server_client_with_one(
 def test_factory_explains_how_to_install_a_missing_backend_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(factory._PACKAGE_FOR_BACKEND, "faiss", ("no_such_module_x", "faiss-cpu"))
+    monkeypatch.setitem(backends._PACKAGE_FOR_BACKEND, "faiss", ("no_such_module_x", "faiss-cpu"))
 
     with pytest.raises(AllmaError, match="faiss-cpu") as raised:
         create_vector_store(config_for(tmp_path, vector_store="faiss"))

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from allma_desktop.cli import cli
 from allma_desktop.services.documents.model import Chunk
+from allma_desktop.services.upkeep.migrate_store import MigrationFailed, migrate_library
 from allma_desktop.services.vectorstore.chroma import ChromaVectorStore
-from allma_desktop.services.vectorstore.migrate import MigrationFailed, migrate_library
 
 if TYPE_CHECKING:
     from allma_desktop.services.vectorstore.faiss_store import FaissVectorStore

@@ -17,7 +17,12 @@ from starlette.routing import Route
 
 from allma_desktop import __version__
 from allma_desktop.api import routes_library, routes_openai, routes_seed, routes_watch
-from allma_desktop.api.context import ApiContext, ChangeListener, OrchestratorProvider, engine
+from allma_desktop.api.context import (
+    ApiContext,
+    ChangeListener,
+    OrchestratorProvider,
+    current_orchestrator,
+)
 from allma_desktop.api.errors_http import ERROR_RESPONSES, install_error_handlers
 from allma_desktop.api.host_check import AllowedHosts, HostCheckMiddleware
 from allma_desktop.api.jobs import IngestJobs
@@ -162,7 +167,7 @@ def _health_router(token: str) -> APIRouter:
         responses=ERROR_RESPONSES,
     )
     async def health(
-        orchestrator: Annotated[Any, Depends(engine)],
+        orchestrator: Annotated[Any, Depends(current_orchestrator)],
         authorization: Annotated[str | None, Header()] = None,
     ) -> HealthResponse | HealthSummary:
         report = await orchestrator.health()

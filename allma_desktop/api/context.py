@@ -12,7 +12,7 @@ from fastapi import Request
 from allma_desktop.api.jobs import IngestJobs
 from allma_desktop.config import AppConfig
 from allma_desktop.errors import AllmaError
-from allma_desktop.services.allowed_paths import allowed_folders
+from allma_desktop.services.library.allowed_paths import allowed_folders
 
 if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator
@@ -67,6 +67,6 @@ def api_context(request: Request) -> ApiContext:
     return context
 
 
-def engine(request: Request) -> Orchestrator:
+def current_orchestrator(request: Request) -> Orchestrator:
     """The open orchestrator, or 503 while the app is still opening the library."""
     return api_context(request).orchestrator()

@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Match
 from allma_desktop.api.json_body import ShowableJSONResponse
 from allma_desktop.api.schemas import ErrorDetail, ErrorResponse
 from allma_desktop.errors import AllmaError
-from allma_desktop.services.storage import translate_store_error
+from allma_desktop.services.library.storage import translate_store_error
 
 log = logging.getLogger(__name__)
 

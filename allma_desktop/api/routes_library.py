@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from allma_desktop.api.context import ApiContext, api_context, engine
+from allma_desktop.api.context import ApiContext, api_context, current_orchestrator
 from allma_desktop.api.schemas import (
     MAX_ID,
     MAX_NAME_CHARS,
@@ -37,7 +37,7 @@ class NameTaken(AllmaError):
         )
 
 
-Engine = Annotated["Orchestrator", Depends(engine)]
+OrchestratorDep = Annotated["Orchestrator", Depends(current_orchestrator)]
 Context = Annotated[ApiContext, Depends(api_context)]
 IdInPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -47,7 +47,7 @@ IdInPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 @router.get("/conversations", response_model=list[ConversationOut], summary="Conversations")
 async def list_conversations(
-    orchestrator: Engine,
+    orchestrator: OrchestratorDep,
     search: Annotated[str | None, Query(max_length=MAX_NAME_CHARS)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
@@ -63,7 +63,9 @@ async def list_conversations(
     response_model=ConversationDetail,
     summary="A conversation with its messages and their sources",
 )
-async def get_conversation(conversation_id: IdInPath, orchestrator: Engine) -> ConversationDetail:
+async def get_conversation(
+    conversation_id: IdInPath, orchestrator: OrchestratorDep
+) -> ConversationDetail:
     service = orchestrator.conversations
     record = service.get(conversation_id)
     messages = [MessageOut.of(m) for m in service.messages(conversation_id)]
@@ -72,7 +74,7 @@ async def get_conversation(conversation_id: IdInPath, orchestrator: Engine) -> C
 
 @router.delete("/conversations/{conversation_id}", status_code=204, response_class=Response)
 async def delete_conversation(
-    conversation_id: IdInPath, orchestrator: Engine, context: Context
+    conversation_id: IdInPath, orchestrator: OrchestratorDep, context: Context
 ) -> Response:
     orchestrator.conversations.get(conversation_id)  # a NotFound that names the id
     orchestrator.conversations.delete(conversation_id)
@@ -85,7 +87,7 @@ async def delete_conversation(
 
 @router.get("/documents", response_model=list[DocumentOut], summary="Documents in the library")
 async def list_documents(
-    orchestrator: Engine,
+    orchestrator: OrchestratorDep,
     collection_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> list[DocumentOut]:
     if collection_id is not None:
@@ -95,7 +97,9 @@ async def list_documents(
 
 @router.delete("/documents/{document_id}", status_code=204, response_class=Response)
 async def delete_document(
-    document_id: Annotated[str, Path(max_length=200)], orchestrator: Engine, context: Context
+    document_id: Annotated[str, Path(max_length=200)],
+    orchestrator: OrchestratorDep,
+    context: Context,
 ) -> Response:
     """Remove a document from the library (the file itself is left alone)."""
     await orchestrator.remove_document(document_id)
@@ -107,13 +111,13 @@ async def delete_document(
 
 
 @router.get("/collections", response_model=list[CollectionOut], summary="Collections")
-async def list_collections(orchestrator: Engine) -> list[CollectionOut]:
+async def list_collections(orchestrator: OrchestratorDep) -> list[CollectionOut]:
     return [CollectionOut.of(c) for c in orchestrator.collections()]
 
 
 @router.post("/collections", response_model=CollectionOut, status_code=201)
 async def create_collection(
-    body: CollectionCreate, orchestrator: Engine, context: Context
+    body: CollectionCreate, orchestrator: OrchestratorDep, context: Context
 ) -> CollectionOut:
     name = body.name.strip()
     if any(c.name == name for c in orchestrator.collections()):
@@ -125,7 +129,7 @@ async def create_collection(
 
 @router.delete("/collections/{collection_id}", status_code=204, response_class=Response)
 async def delete_collection(
-    collection_id: IdInPath, orchestrator: Engine, context: Context
+    collection_id: IdInPath, orchestrator: OrchestratorDep, context: Context
 ) -> Response:
     """Delete a collection with its documents' index entries (files are left alone)."""
     await orchestrator.delete_collection(collection_id)

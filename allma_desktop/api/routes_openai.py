@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 
-from allma_desktop.api.context import ApiContext, api_context, engine
+from allma_desktop.api.context import ApiContext, api_context, current_orchestrator
 from allma_desktop.api.json_body import json_text
 from allma_desktop.api.schemas import (
     GroundingOut,
@@ -50,12 +50,12 @@ from allma_desktop.events import AnswerDone, ChatEvent, Source, ThinkingChunk, T
 
 if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator
-    from allma_desktop.services.library import CollectionRecord
+    from allma_desktop.services.library.catalog import CollectionRecord
 else:
     Orchestrator = Any  # imported lazily: the orchestrator pulls in chromadb
 
 router = APIRouter(prefix="/v1")
-Engine = Annotated["Orchestrator", Depends(engine)]
+OrchestratorDep = Annotated["Orchestrator", Depends(current_orchestrator)]
 Context = Annotated[ApiContext, Depends(api_context)]
 
 COLLECTION_MODEL_PREFIX = "allma:"
@@ -66,7 +66,7 @@ def collection_model_id(name: str) -> str:
 
 
 @router.get("/models", response_model=OpenAIModelList, summary="Chat models and collections")
-async def list_models(orchestrator: Engine) -> OpenAIModelList:
+async def list_models(orchestrator: OrchestratorDep) -> OpenAIModelList:
     """Ollama's chat models, then one `allma:<collection>` per collection."""
     now = int(time.time())
     chat_models = await _chat_model_names(orchestrator)
@@ -101,7 +101,9 @@ async def _chat_model_names(orchestrator: Orchestrator) -> list[str]:
     "`data: [DONE]`; the last chunk carries `sources`.",
     responses={200: {"content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"}}}}},
 )
-async def chat_completions(body: OpenAIChatRequest, orchestrator: Engine, context: Context) -> Any:
+async def chat_completions(
+    body: OpenAIChatRequest, orchestrator: OrchestratorDep, context: Context
+) -> Any:
     question = body.messages[-1]
     if question.role != "user" or not question.text().strip():
         raise RequestValidationError(
@@ -238,7 +240,9 @@ def _error_event(error: AllmaError) -> bytes:
 
 
 @router.post("/embeddings", response_model=OpenAIEmbeddingList, summary="Embeddings via Ollama")
-async def embeddings(body: OpenAIEmbeddingRequest, orchestrator: Engine) -> OpenAIEmbeddingList:
+async def embeddings(
+    body: OpenAIEmbeddingRequest, orchestrator: OrchestratorDep
+) -> OpenAIEmbeddingList:
     """Passes through to Ollama; `allma:*` stands for the embedding model in Settings."""
     model = body.model
     if model.startswith(COLLECTION_MODEL_PREFIX):

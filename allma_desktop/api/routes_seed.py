@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from allma_desktop.api.context import ApiContext, api_context, engine
+from allma_desktop.api.context import ApiContext, api_context, current_orchestrator
 from allma_desktop.api.ingest_sources import allowed_files, save_upload
 from allma_desktop.api.jobs import remove_uploads
 from allma_desktop.api.schemas import (
@@ -55,7 +55,7 @@ else:
 router = APIRouter()
 # Errors of an answer that the asker, not the server, must fix: answered 4xx.
 CLIENT_ERRORS = (WrongModelKind, OllamaRejected, ModelMissing)
-Engine = Annotated["Orchestrator", Depends(engine)]
+OrchestratorDep = Annotated["Orchestrator", Depends(current_orchestrator)]
 Context = Annotated[ApiContext, Depends(api_context)]
 
 MAX_UPLOAD_FILES = 1_000
@@ -77,7 +77,7 @@ CHAT_STREAM_DESCRIPTION = (
 )
 async def chat(
     body: ChatRequest,
-    orchestrator: Engine,
+    orchestrator: OrchestratorDep,
     context: Context,
     accept: Annotated[str | None, Header()] = None,
 ) -> Any:
@@ -166,7 +166,7 @@ _INGEST_BODY = {
     description="Returns a job at once; follow it with GET /rag/ingest/{job_id}.",
     openapi_extra=_INGEST_BODY,
 )
-async def ingest(request: Request, orchestrator: Engine, context: Context) -> IngestJobOut:
+async def ingest(request: Request, orchestrator: OrchestratorDep, context: Context) -> IngestJobOut:
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
         files, collection_id, force = await _uploaded(request, context, orchestrator)
@@ -259,7 +259,7 @@ async def cancel_ingest_job(job_id: JobId, context: Context) -> IngestJobOut:
 
 
 @router.post("/rag/search", response_model=SearchResponse, summary="Passages matching a query")
-async def search(body: SearchRequest, orchestrator: Engine) -> SearchResponse:
+async def search(body: SearchRequest, orchestrator: OrchestratorDep) -> SearchResponse:
     found = await orchestrator.search_results(
         body.query, body.collection_id, body.k, body.document_ids or None
     )
@@ -267,7 +267,7 @@ async def search(body: SearchRequest, orchestrator: Engine) -> SearchResponse:
 
 
 @router.get("/models/", response_model=ModelsResponse, summary="Models available in Ollama")
-async def models(orchestrator: Engine) -> ModelsResponse:
+async def models(orchestrator: OrchestratorDep) -> ModelsResponse:
     found = await orchestrator.models()
     return ModelsResponse(
         models=[ModelOut.of(m) for m in found],

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from allma_desktop.api.context import ApiContext, api_context, engine
+from allma_desktop.api.context import ApiContext, api_context, current_orchestrator
 from allma_desktop.api.ingest_sources import allowed_folder
 from allma_desktop.api.schemas import WatchedFolderCreate, WatchedFolderOut
 
@@ -20,12 +20,12 @@ else:
 
 router = APIRouter()
 
-Engine = Annotated["Orchestrator", Depends(engine)]
+OrchestratorDep = Annotated["Orchestrator", Depends(current_orchestrator)]
 Context = Annotated[ApiContext, Depends(api_context)]
 
 
 @router.get("/watch/folders", response_model=list[WatchedFolderOut], summary="Watched folders")
-async def list_watched_folders(orchestrator: Engine) -> list[WatchedFolderOut]:
+async def list_watched_folders(orchestrator: OrchestratorDep) -> list[WatchedFolderOut]:
     """The folders kept in sync, with their state (offline: the folder is not there now)."""
     indexer = orchestrator.indexer
     if indexer.started:
@@ -43,7 +43,7 @@ async def list_watched_folders(orchestrator: Engine) -> list[WatchedFolderOut]:
     "/watch/folders", response_model=WatchedFolderOut, status_code=201, summary="Watch a folder"
 )
 async def add_watched_folder(
-    body: WatchedFolderCreate, orchestrator: Engine, context: Context
+    body: WatchedFolderCreate, orchestrator: OrchestratorDep, context: Context
 ) -> WatchedFolderOut:
     """Keep a folder in sync with a collection: indexed now, followed from now on."""
     folder_path = await asyncio.to_thread(allowed_folder, body.path, context.ingest_roots)
@@ -58,7 +58,7 @@ async def add_watched_folder(
     "/watch/folders", status_code=204, response_class=Response, summary="Stop watching a folder"
 )
 async def remove_watched_folder(
-    orchestrator: Engine,
+    orchestrator: OrchestratorDep,
     path: Annotated[str, Query(min_length=1, max_length=4096)],
 ) -> Response:
     """Stop keeping the folder in sync. Its documents stay in the library."""

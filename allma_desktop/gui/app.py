@@ -25,9 +25,9 @@ from allma_desktop.config import AppConfig, default_log_dir
 from allma_desktop.errors import ConfigError
 from allma_desktop.gui.controllers.api_controller import ApiController
 from allma_desktop.gui.display import missing_display_reason, report_missing_display
-from allma_desktop.gui.engine import Engine
 from allma_desktop.gui.gc_guard import MainThreadGarbageCollector
 from allma_desktop.gui.main_window import SETTINGS_APPLICATION, SETTINGS_ORGANIZATION, MainWindow
+from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.quitting import quit_application, reset_quitting
 from allma_desktop.gui.single_instance import InstanceServer, hand_off, instance_key
 from allma_desktop.gui.widgets.markdown_render import load_renderer
@@ -73,13 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     restore_hooks = install_asyncgen_hooks(loop)
-    engine = Engine(config)
+    host = OrchestratorHost(config)
     _apply_theme(app)
-    window = MainWindow(engine)
+    window = MainWindow(host)
     server = InstanceServer(key, window)
     server.listen()
-    server.activated.connect(lambda received: _on_second_launch(window, engine, received))
-    extras = _create_tray(window, engine)
+    server.activated.connect(lambda received: _on_second_launch(window, host, received))
+    extras = _create_tray(window, host)
     quick_ask_window = next((w for w in extras if hasattr(w, "open_popup")), None)
     if quick_ask_window is not None:
         server.quick_ask_requested.connect(quick_ask_window.open_popup)
@@ -88,16 +88,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if config_error is not None:
         window.status.showMessage(f"{config_error} Using default settings.", 15000)
     if paths:
-        _ingest_when_ready(engine, paths)
+        _ingest_when_ready(host, paths)
     if quick_ask and quick_ask_window is not None:
         QTimer.singleShot(0, quick_ask_window.open_popup)  # first launch: open it too
     # Open the engine once the window has painted: the first frame never waits on imports
     # (imported in a thread, they would still take the GIL from the painting thread).
-    after_first_paint(window, lambda: engine.run(start_engine(engine)))
+    after_first_paint(window, lambda: host.run(open_orchestrator(host)))
 
     try:
         loop.run_forever()
-        loop.run_until_complete(shutdown(engine, window.api_controller))
+        loop.run_until_complete(shutdown(host, window.api_controller))
     finally:
         restore_signals()
         server.close()
@@ -182,7 +182,7 @@ def favour_the_gui_thread() -> Callable[[], None]:
     return lambda: sys.setswitchinterval(previous)
 
 
-async def start_engine(engine: Engine) -> None:
+async def open_orchestrator(host: OrchestratorHost) -> None:
     """Import the engine's heavy modules in a worker thread, then open it."""
     await asyncio.to_thread(importlib.import_module, "allma_desktop.orchestrator")
     await asyncio.to_thread(load_renderer)  # else the first answer's render imports them
@@ -190,17 +190,17 @@ async def start_engine(engine: Engine) -> None:
     # the GUI thread (where PySide6's import hook reads each module's source) it froze the
     # window 20-30 ms as the first question went out.
     await asyncio.to_thread(importlib.import_module, "anyio._backends._asyncio")
-    await engine.start()
+    await host.start()
     # What start-up made (modules, classes, the engine) lives as long as the app: freeze
     # it so each full collection on the GUI thread no longer walks it (~130 ms less).
     gc.freeze()
 
 
-async def shutdown(engine: Engine, api: ApiController | None = None) -> None:
+async def shutdown(host: OrchestratorHost, api: ApiController | None = None) -> None:
     """Stop the local API, background work, and close the database; then cancel the rest."""
     if api is not None and api.running:
         await api.shutdown()  # before the engine: open requests still need the library
-    await engine.stop()
+    await host.stop()
     await asyncio.get_running_loop().shutdown_asyncgens()
     current = asyncio.current_task()
     leftovers = [task for task in asyncio.all_tasks() if task is not current]
@@ -266,23 +266,23 @@ def _quit_on_termination(app: QApplication, window: MainWindow) -> Callable[[], 
     return restore
 
 
-def _on_second_launch(window: MainWindow, engine: Engine, paths: list[str]) -> None:
+def _on_second_launch(window: MainWindow, host: OrchestratorHost, paths: list[str]) -> None:
     window.bring_forward()
     if paths:
-        _ingest_when_ready(engine, paths)
+        _ingest_when_ready(host, paths)
 
 
-def _ingest_when_ready(engine: Engine, paths: list[str]) -> None:
+def _ingest_when_ready(host: OrchestratorHost, paths: list[str]) -> None:
     """Hand ``paths`` to the library once the engine is open (at once if it already is)."""
-    if engine.ready:
-        engine.events.ingest_requested.emit(paths)
+    if host.ready:
+        host.events.ingest_requested.emit(paths)
         return
 
     def emit_once(_orchestrator: object) -> None:
-        engine.events.engine_ready.disconnect(emit_once)
-        engine.events.ingest_requested.emit(paths)
+        host.events.engine_ready.disconnect(emit_once)
+        host.events.ingest_requested.emit(paths)
 
-    engine.events.engine_ready.connect(emit_once)
+    host.events.engine_ready.connect(emit_once)
 
 
 def _apply_theme(app: QApplication) -> None:
@@ -297,7 +297,7 @@ def _apply_theme(app: QApplication) -> None:
     theme.apply_theme(app, str(gui_settings().value("appearance/theme", "system")))
 
 
-def _create_tray(window: MainWindow, engine: Engine) -> list[object]:
+def _create_tray(window: MainWindow, host: OrchestratorHost) -> list[object]:
     """The tray icon and quick-ask window (engineer B), when present; kept alive by the caller."""
     try:
         from allma_desktop.gui.controllers.chat_controller import ChatController
@@ -306,6 +306,6 @@ def _create_tray(window: MainWindow, engine: Engine) -> list[object]:
     except ImportError as error:
         log.info("tray unavailable: %s", error)
         return []
-    quick_ask = QuickAskWindow(lambda: ChatController(engine), engine.events)
-    tray = TrayIcon(window, engine.events, quick_ask)
+    quick_ask = QuickAskWindow(lambda: ChatController(host), host.events)
+    tray = TrayIcon(window, host.events, quick_ask)
     return [quick_ask, tray]

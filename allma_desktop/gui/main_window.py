@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from allma_desktop.errors import AllmaError
     from allma_desktop.events import AnswerDone
     from allma_desktop.gui.controllers.api_controller import ApiController
-    from allma_desktop.gui.engine import Engine
+    from allma_desktop.gui.orchestrator_host import OrchestratorHost
     from allma_desktop.gui.widgets.chat_message import SourceView
     from allma_desktop.orchestrator import HealthReport
 
@@ -71,10 +71,10 @@ class MainWindow(QMainWindow):
     # for views that show documents, such as the Library.
     open_document_requested = Signal(str, int)
 
-    def __init__(self, engine: Engine, parent: QWidget | None = None) -> None:
+    def __init__(self, host: OrchestratorHost, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.engine = engine
-        self.events = engine.events
+        self.host = host
+        self.events = host.events
         self.setWindowTitle("Allma")
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)
@@ -86,10 +86,10 @@ class MainWindow(QMainWindow):
         self._dark: bool | None = None
         self._apply_shell_style()
 
-        self.chat_controller = ChatController(engine, self)
-        self.conversations = ConversationsController(engine, self)
-        self.health = HealthController(engine, self)
-        self.reader_controller = ReaderController(engine, self)
+        self.chat_controller = ChatController(host, self)
+        self.conversations = ConversationsController(host, self)
+        self.health = HealthController(host, self)
+        self.reader_controller = ReaderController(host, self)
         self.api_controller: ApiController | None = None  # created with the B controllers
         self._built_pages: dict[str, QWidget] = {}
         self._create_b_controllers()
@@ -139,7 +139,7 @@ class MainWindow(QMainWindow):
         self._wire()
         self._install_shortcuts()
         self.restore_layout()
-        self.show_remote_host_notice(engine.config)
+        self.show_remote_host_notice(host.config)
 
     # --- B's pages ----------------------------------------------------------------
 
@@ -149,15 +149,15 @@ class MainWindow(QMainWindow):
         try:
             from allma_desktop.gui.controllers.library_controller import LibraryController
 
-            self.library_controller = LibraryController(self.engine)
+            self.library_controller = LibraryController(self.host)
         except ImportError as error:
             log.warning("library controller unavailable: %s", error)
         try:
             from allma_desktop.gui.controllers.api_controller import ApiController
             from allma_desktop.gui.controllers.settings_controller import SettingsController
 
-            self.settings_controller = SettingsController(self.engine)
-            self.api_controller = ApiController(self.engine, self)
+            self.settings_controller = SettingsController(self.host)
+            self.api_controller = ApiController(self.host, self)
         except ImportError as error:
             log.warning("settings controller unavailable: %s", error)
             return
@@ -351,7 +351,7 @@ class MainWindow(QMainWindow):
         self.remote_banner.show_notice(remote_host_notice(config))
 
     def _acknowledge_remote_host(self) -> None:
-        acknowledge_remote_host(self.engine.config)
+        acknowledge_remote_host(self.host.config)
         self.remote_banner.hide()
 
     # --- health -------------------------------------------------------------------

@@ -48,8 +48,8 @@ from allma_desktop.indexer.watch import SETTLE_SECONDS, FolderWatcher
 from allma_desktop.ingest.feed import FeedItem
 from allma_desktop.ingest.paths import expand_paths
 from allma_desktop.ingest.run import FATAL_ERRORS
-from allma_desktop.services.library import normalize_path
-from allma_desktop.services.storage import utc_now
+from allma_desktop.services.library.catalog import normalize_path
+from allma_desktop.services.library.storage import utc_now
 
 if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator

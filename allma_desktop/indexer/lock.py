@@ -11,7 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO
 
-from allma_desktop.services.engine_lock import close_lock_file, lock_exclusively, open_lock_file
+from allma_desktop.services.library.open_lock import (
+    close_lock_file,
+    lock_exclusively,
+    open_lock_file,
+)
 
 LOCK_FILE_NAME = ".indexer.lock"
 

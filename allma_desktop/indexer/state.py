@@ -17,9 +17,8 @@ from peewee import SqliteDatabase
 from allma_desktop.errors import AllmaError
 from allma_desktop.indexer.rules import DEFAULT_IGNORES, IgnoreRules
 from allma_desktop.indexer.scan import KnownFile
-from allma_desktop.services.doctor import INTERRUPTED_REASON
-from allma_desktop.services.pathnames import path_from_stored, stored_path
-from allma_desktop.services.storage import (
+from allma_desktop.services.library.pathnames import path_from_stored, stored_path
+from allma_desktop.services.library.storage import (
     QueuedFile,
     WatchedFolder,
     as_utc,
@@ -27,6 +26,7 @@ from allma_desktop.services.storage import (
     translating_store_errors,
     utc_now,
 )
+from allma_desktop.services.upkeep.doctor import INTERRUPTED_REASON
 
 QueueKind = str  # "index" (a file) or "reembed" (a whole collection)
 

@@ -24,8 +24,8 @@ The stages share one ``Run`` (``run``); ``paths`` expands folders and ``reembed`
 single documents for the orchestrator's move and re-embed operations.
 """
 
-from allma_desktop.ingest.engine import IngestEngine
+from allma_desktop.ingest.orchestrator_view import OrchestratorView
 from allma_desktop.ingest.pipeline import IngestPipeline
 from allma_desktop.ingest.prepare import PENDING_DOCUMENT_ID
 
-__all__ = ["PENDING_DOCUMENT_ID", "IngestEngine", "IngestPipeline"]
+__all__ = ["PENDING_DOCUMENT_ID", "IngestPipeline", "OrchestratorView"]

@@ -15,22 +15,22 @@ from allma_desktop.errors import AllmaError
 from allma_desktop.events import EmbedProgress
 from allma_desktop.ingest.run import FATAL_ERRORS, FileJob, Part, Run
 from allma_desktop.services.documents.chunking import prefix_for_embedding
-from allma_desktop.services.rag import embedding_document_text
+from allma_desktop.services.retrieval.rag import embedding_document_text
 
 if TYPE_CHECKING:
-    from allma_desktop.ingest.engine import IngestEngine
-    from allma_desktop.services.library import CollectionRecord
+    from allma_desktop.ingest.orchestrator_view import OrchestratorView
+    from allma_desktop.services.library.catalog import CollectionRecord
 
 
 async def embed_stage(
-    engine: IngestEngine,
+    orchestrator: OrchestratorView,
     run: Run,
     embed_queue: asyncio.Queue[FileJob | None],
     store_queue: asyncio.Queue[list[Part] | None],
 ) -> None:
     """Embed the files of ``embed_queue`` into ``store_queue``, then put ``None`` there."""
-    model = engine.config.ollama_embedding_model
-    size = engine.config.embed_batch_size
+    model = orchestrator.config.ollama_embedding_model
+    size = orchestrator.config.embed_batch_size
     waiting: deque[tuple[FileJob, int]] = deque()  # files with chunks left, next offset
     source_done = False
     while True:
@@ -71,9 +71,9 @@ async def embed_stage(
             for job, start, end in slices
             for chunk in job.chunks[start:end]
         ]
-        vectors = await run.unless_stopped(engine.llm.embed(model, texts))
+        vectors = await run.unless_stopped(orchestrator.llm.embed(model, texts))
         try:
-            await _check_dimension_once(engine, run, vectors)
+            await _check_dimension_once(orchestrator, run, vectors)
         except FATAL_ERRORS:
             raise
         except AllmaError as exc:
@@ -126,23 +126,25 @@ async def _next_job(
 
 
 async def _check_dimension_once(
-    engine: IngestEngine, run: Run, vectors: Sequence[Sequence[float]]
+    orchestrator: OrchestratorView, run: Run, vectors: Sequence[Sequence[float]]
 ) -> None:
     if run.dimension_checked or not vectors:
         return
-    await check_embedding_dimension(engine, run.collection, vectors)
+    await check_embedding_dimension(orchestrator, run.collection, vectors)
     run.dimension_checked = True
 
 
 async def check_embedding_dimension(
-    engine: IngestEngine, collection: CollectionRecord, embeddings: Sequence[Sequence[float]]
+    orchestrator: OrchestratorView,
+    collection: CollectionRecord,
+    embeddings: Sequence[Sequence[float]],
 ) -> None:
     """Record the model and vector size on an empty collection; refuse a different one."""
     if not embeddings:
         return
     dimension = len(embeddings[0])
-    model = engine.config.ollama_embedding_model
-    library = engine.library
+    model = orchestrator.config.ollama_embedding_model
+    library = orchestrator.library
     if collection.embedding_model is None or collection.chunk_count == 0:
         await asyncio.to_thread(library.set_embedding, collection.id, model, dimension)
         return

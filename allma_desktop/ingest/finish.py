@@ -16,16 +16,16 @@ from allma_desktop.ingest.run import FATAL_ERRORS, FileJob, Run
 from allma_desktop.ingest.store import discard_vectors
 
 if TYPE_CHECKING:
-    from allma_desktop.ingest.engine import IngestEngine
+    from allma_desktop.ingest.orchestrator_view import OrchestratorView
 
 
-async def finish_file(engine: IngestEngine, run: Run, job: FileJob) -> FileFinished:
+async def finish_file(orchestrator: OrchestratorView, run: Run, job: FileJob) -> FileFinished:
     """Commit a file whose vectors are all stored, or take a failed one back out."""
     if job.finished is not None:
         return job.finished
     path, metadata = job.path, job.metadata
     assert metadata is not None and job.document_id is not None
-    library, key = engine.library, run.collection.key
+    library, key = orchestrator.library, run.collection.key
     error = job.error
     if error is None:
         try:
@@ -43,26 +43,26 @@ async def finish_file(engine: IngestEngine, run: Run, job: FileJob) -> FileFinis
                 run.stop(exc)
     if error is not None:
         # Take the new vectors back out, so no chunk is searchable without its row.
-        await discard_vectors(engine, key, job.stored)
+        await discard_vectors(orchestrator, key, job.stored)
         await asyncio.to_thread(library.mark_failed, job.document_id, error.message)
         return FileFinished(str(path), "failed", error.message, job.document_id, error=error)
     stale = job.old_chunk_ids - {c.chunk_id for c in job.chunks}
     if stale:
-        await discard_vectors(engine, key, sorted(stale))
+        await discard_vectors(orchestrator, key, sorted(stale))
     return FileFinished(
         str(path), "indexed", "", job.document_id, len(job.chunks), metadata.page_count
     )
 
 
-async def abandon_file(engine: IngestEngine, run: Run, job: FileJob) -> FileFinished:
+async def abandon_file(orchestrator: OrchestratorView, run: Run, job: FileJob) -> FileFinished:
     """A file still in flight when the run stopped: cancelled, or failed by the fatal error."""
     if job.finished is not None:
         return job.finished
     fatal = run.fatal
     reason = "cancelled" if fatal is None else fatal.message
-    await discard_vectors(engine, run.collection.key, job.stored)
+    await discard_vectors(orchestrator, run.collection.key, job.stored)
     if job.document_id is not None:
-        await asyncio.to_thread(engine.library.mark_failed, job.document_id, reason)
+        await asyncio.to_thread(orchestrator.library.mark_failed, job.document_id, reason)
     return FileFinished(str(job.path), "failed", reason, job.document_id, error=fatal)
 
 

@@ -31,8 +31,8 @@ from allma_desktop.ingest.run import FATAL_ERRORS, FileJob, Item, Part, Ready, R
 from allma_desktop.ingest.store import STORE_CALL_CHUNKS
 
 if TYPE_CHECKING:
-    from allma_desktop.ingest.engine import IngestEngine
-    from allma_desktop.services.library import CollectionRecord
+    from allma_desktop.ingest.orchestrator_view import OrchestratorView
+    from allma_desktop.services.library.catalog import CollectionRecord
 
 LOOKAHEAD = 2  # files parsed ahead of the embedder
 # Embedded chunks queued for the store (a memory bound): a call's worth, so that the
@@ -44,8 +44,8 @@ CANCEL_POLL_SECONDS = 0.05  # how often an idle stream looks at the cancel token
 class IngestPipeline:
     """Indexes files for an orchestrator; see the package docstring for the stages."""
 
-    def __init__(self, engine: IngestEngine) -> None:
-        self.engine = engine
+    def __init__(self, orchestrator: OrchestratorView) -> None:
+        self.orchestrator = orchestrator
 
     # --- the stream ----------------------------------------------------------------
 
@@ -62,10 +62,10 @@ class IngestPipeline:
         file alike (Ollama unreachable, disk full) ends the batch early, with that
         error on ``IngestFinished``.
         """
-        engine = self.engine
-        collection = engine.collection(collection_id)
-        await asyncio.to_thread(engine.store.ensure_collection, collection.key)
-        files, skipped = await asyncio.to_thread(expand_paths, self.engine.documents, paths)
+        orchestrator = self.orchestrator
+        collection = orchestrator.collection(collection_id)
+        await asyncio.to_thread(orchestrator.store.ensure_collection, collection.key)
+        files, skipped = await asyncio.to_thread(expand_paths, self.orchestrator.documents, paths)
         yield IngestStarted(total_files=len(files), skipped=len(skipped))
         results: list[FileFinished] = []
         for path, reason in skipped:
@@ -92,11 +92,11 @@ class IngestPipeline:
         Yields the per-file events and ``IngestProgress``, then ``IngestFinished`` with
         the results of these files (no ``IngestStarted``: the caller says what starts).
         """
-        engine = self.engine
+        orchestrator = self.orchestrator
         cancel = cancel or CancelToken()
         results: list[FileFinished] = []
         run = Run(collection, cancel, expected_files)
-        batch_size = engine.config.embed_batch_size
+        batch_size = orchestrator.config.embed_batch_size
         embed_queue: asyncio.Queue[FileJob | None] = asyncio.Queue(LOOKAHEAD)
         store_queue: asyncio.Queue[list[Part] | None] = asyncio.Queue(
             max(2, STORE_BACKLOG_CHUNKS // batch_size)
@@ -105,13 +105,17 @@ class IngestPipeline:
             asyncio.ensure_future(
                 self._stage(
                     run,
-                    prepare.prepare_stage(engine, run, source, embed_queue, self.parse_and_chunk),
+                    prepare.prepare_stage(
+                        orchestrator, run, source, embed_queue, self.parse_and_chunk
+                    ),
                 )
             ),
             asyncio.ensure_future(
-                self._stage(run, embed.embed_stage(engine, run, embed_queue, store_queue))
+                self._stage(run, embed.embed_stage(orchestrator, run, embed_queue, store_queue))
             ),
-            asyncio.ensure_future(self._stage(run, store.store_stage(engine, run, store_queue))),
+            asyncio.ensure_future(
+                self._stage(run, store.store_stage(orchestrator, run, store_queue))
+            ),
         ]
         started = time.monotonic()
         chunks_done = 0
@@ -126,7 +130,7 @@ class IngestPipeline:
                 elif item is not None:
                     yield item
                 while run.order and run.order[0].ready and not run.stopping.is_set():
-                    result = await finish_file(engine, run, run.order.popleft())
+                    result = await finish_file(orchestrator, run, run.order.popleft())
                     results.append(result)
                     files_done += 1
                     chunks_done += result.chunks
@@ -143,7 +147,7 @@ class IngestPipeline:
             for item in self._left_over(run):
                 yield item
             while run.order:
-                result = await abandon_file(engine, run, run.order.popleft())
+                result = await abandon_file(orchestrator, run, run.order.popleft())
                 results.append(result)
                 files_done += 1
                 chunks_done += result.chunks
@@ -155,7 +159,7 @@ class IngestPipeline:
             if run.getter is not None:
                 run.getter.cancel()
             while run.order:
-                await abandon_file(engine, run, run.order.popleft())
+                await abandon_file(orchestrator, run, run.order.popleft())
         if run.crash is not None:
             raise run.crash
         yield IngestFinished(tuple(results), cancelled=cancel.cancelled, error=run.fatal)
@@ -215,4 +219,4 @@ class IngestPipeline:
         self, path: Path, on_page: prepare.PageCallback | None = None
     ) -> prepare.ParseResult:
         """Parse and chunk in the parse worker process, under its per-file time limit."""
-        return await prepare.parse_and_chunk(self.engine, path, on_page)
+        return await prepare.parse_and_chunk(self.orchestrator, path, on_page)

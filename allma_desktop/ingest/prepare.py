@@ -21,8 +21,8 @@ from allma_desktop.services.documents.files import unreadable_file
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 
 if TYPE_CHECKING:
-    from allma_desktop.ingest.engine import IngestEngine
-    from allma_desktop.services.library import DocumentRecord
+    from allma_desktop.ingest.orchestrator_view import OrchestratorView
+    from allma_desktop.services.library.catalog import DocumentRecord
 
 ParseResult = tuple[DocumentMetadata, list[Chunk]]
 PageCallback = Callable[[int, int], None]
@@ -33,7 +33,7 @@ PARSE_AHEAD = 2  # files queued to the parse worker beyond the one the prepare s
 
 
 async def prepare_stage(
-    engine: IngestEngine,
+    orchestrator: OrchestratorView,
     run: Run,
     source: FileSource,
     embed_queue: asyncio.Queue[FileJob | None],
@@ -61,7 +61,7 @@ async def prepare_stage(
                 job = FileJob(item.path, index, force=item.force)
                 run.order.append(job)
                 run.emit(FileStarted(str(item.path), index, run.total))
-                existing = await _check(engine, run, job)
+                existing = await _check(orchestrator, run, job)
                 if job.finished is not None:
                     run.emit(Ready(job))
                     continue
@@ -71,7 +71,7 @@ async def prepare_stage(
             if not parsing:
                 break
             job, parse = parsing.popleft()
-            await _prepare(engine, run, job, parse)
+            await _prepare(orchestrator, run, job, parse)
             if job.finished is not None:
                 run.emit(Ready(job))
                 continue
@@ -100,16 +100,16 @@ async def _wait_for_file(run: Run, source: FileSource) -> FeedItem | None:
         run.source_idle.clear()
 
 
-async def _check(engine: IngestEngine, run: Run, job: FileJob) -> DocumentRecord | None:
+async def _check(orchestrator: OrchestratorView, run: Run, job: FileJob) -> DocumentRecord | None:
     """Hash the file and end it as ``unchanged`` (or unreadable) already; its row if any."""
     path, collection = job.path, run.collection
     try:
-        content_hash = await asyncio.to_thread(engine.documents.hash_file, path)
+        content_hash = await asyncio.to_thread(orchestrator.documents.hash_file, path)
     except OSError as exc:
         error = unreadable_file(path, exc)
         job.finished = FileFinished(str(path), "failed", _reason(error), error=error)
         return None
-    existing = engine.library.document_by_path(collection.id, str(path))
+    existing = orchestrator.library.document_by_path(collection.id, str(path))
     if (
         existing is not None
         and not job.force
@@ -123,10 +123,10 @@ async def _check(engine: IngestEngine, run: Run, job: FileJob) -> DocumentRecord
 
 
 async def _prepare(
-    engine: IngestEngine, run: Run, job: FileJob, parse: asyncio.Future[ParseResult]
+    orchestrator: OrchestratorView, run: Run, job: FileJob, parse: asyncio.Future[ParseResult]
 ) -> None:
     """Take the file's parse and start its row: all before embedding."""
-    library = engine.library
+    library = orchestrator.library
     path, collection = job.path, run.collection
     try:
         metadata, chunks = await run.unless_stopped(parse)
@@ -163,12 +163,12 @@ def _with_ids(chunks: list[Chunk], document_id: str, version: str) -> list[Chunk
 
 
 async def parse_and_chunk(
-    engine: IngestEngine, path: Path, on_page: PageCallback | None = None
+    orchestrator: OrchestratorView, path: Path, on_page: PageCallback | None = None
 ) -> ParseResult:
     """Parse and chunk in the parse worker process, under its per-file time limit;
     ``on_page(page, pages)`` is called on this loop before OCR reads a page."""
-    documents = engine.documents
-    return await engine.parse_worker.parse_and_chunk(
+    documents = orchestrator.documents
+    return await orchestrator.parse_worker.parse_and_chunk(
         path,
         chunk_size=documents.chunk_size,
         chunk_overlap=documents.chunk_overlap,

@@ -15,15 +15,15 @@ from allma_desktop.cancel import CancelToken
 from allma_desktop.ingest.embed import check_embedding_dimension
 from allma_desktop.services.documents.chunking import prefix_for_embedding
 from allma_desktop.services.documents.model import Chunk
-from allma_desktop.services.rag import embedding_document_text
+from allma_desktop.services.retrieval.rag import embedding_document_text
 
 if TYPE_CHECKING:
-    from allma_desktop.ingest.engine import IngestEngine
-    from allma_desktop.services.library import CollectionRecord
+    from allma_desktop.ingest.orchestrator_view import OrchestratorView
+    from allma_desktop.services.library.catalog import CollectionRecord
 
 
 async def embed_and_store(
-    engine: IngestEngine,
+    orchestrator: OrchestratorView,
     chunks: Sequence[Chunk],
     collection: CollectionRecord,
     cancel: CancelToken,
@@ -40,8 +40,8 @@ async def embed_and_store(
     checked against (and recorded on) the collection. ``model``: the embedding model
     (default: the configured one; rebuilding vectors uses the collection's own).
     """
-    model = model or engine.config.ollama_embedding_model
-    size = engine.config.embed_batch_size
+    model = model or orchestrator.config.ollama_embedding_model
+    size = orchestrator.config.embed_batch_size
     storing: asyncio.Future[None] | None = None
     try:
         for start in range(0, len(chunks), size):
@@ -49,16 +49,16 @@ async def embed_and_store(
                 return
             batch = chunks[start : start + size]
             texts = [embedding_document_text(model, prefix_for_embedding(c)) for c in batch]
-            vectors = await engine.llm.embed(model, texts)
+            vectors = await orchestrator.llm.embed(model, texts)
             if start == 0 and dimensions is not None:
                 dimensions.append(len(vectors[0]) if vectors else 0)
             elif start == 0:
-                await check_embedding_dimension(engine, collection, vectors)
+                await check_embedding_dimension(orchestrator, collection, vectors)
             if storing is not None:
                 await storing
             stored.extend(c.chunk_id for c in batch)
             storing = asyncio.ensure_future(
-                asyncio.to_thread(engine.store.add, collection.key, batch, vectors)
+                asyncio.to_thread(orchestrator.store.add, collection.key, batch, vectors)
             )
             yield start + len(batch)
         if storing is not None:

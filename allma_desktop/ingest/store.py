@@ -16,7 +16,7 @@ from allma_desktop.errors import AllmaError
 from allma_desktop.ingest.run import FATAL_ERRORS, Part, Run
 
 if TYPE_CHECKING:
-    from allma_desktop.ingest.engine import IngestEngine
+    from allma_desktop.ingest.orchestrator_view import OrchestratorView
     from allma_desktop.services.vectorstore.base import VectorStore
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,10 @@ STORE_MAX_WAIT_SECONDS = 0.25
 
 
 async def store_stage(
-    engine: IngestEngine, run: Run, store_queue: asyncio.Queue[list[Part] | None]
+    orchestrator: OrchestratorView, run: Run, store_queue: asyncio.Queue[list[Part] | None]
 ) -> None:
     """Write the vectors of ``store_queue`` until its ``None``; each file's job is told."""
-    store, key = engine.store, run.collection.key
+    store, key = orchestrator.store, run.collection.key
     last = False
     while not last:
         parts: list[Part] = []
@@ -117,11 +117,13 @@ def _add_parts(store: VectorStore, key: str, parts: Sequence[Part]) -> None:
     store.add(key, chunks, vectors)
 
 
-async def discard_vectors(engine: IngestEngine, key: str, chunk_ids: Sequence[str]) -> None:
+async def discard_vectors(
+    orchestrator: OrchestratorView, key: str, chunk_ids: Sequence[str]
+) -> None:
     """Remove ``chunk_ids`` from the store; a failure is logged, never raised."""
     if not chunk_ids:
         return
-    store = engine.store
+    store = orchestrator.store
     try:
         await asyncio.shield(asyncio.to_thread(store.delete_chunks, key, list(chunk_ids)))
     except AllmaError as exc:

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from allma_desktop.config import AppConfig
-from allma_desktop.services.auto_backup import automatic_backups, make_automatic_backup
-from allma_desktop.services.backup import create_backup
-from allma_desktop.services.storage import open_database
+from allma_desktop.services.library.storage import open_database
+from allma_desktop.services.upkeep.auto_backup import automatic_backups, make_automatic_backup
+from allma_desktop.services.upkeep.backup import create_backup
 from tests.faults.conftest import allma, assert_no_traceback
 from tests.faults.damage import DAMAGES, garble
 from tests.ollama_server import OllamaTestServer
@@ -141,7 +141,7 @@ def test_a_database_moved_aside_leaves_the_vectors_kept_by_doctor_repair(
 
 def _library_with_rows(folder: Path) -> Path:
     db = open_database(folder / "allma.sqlite3")
-    from allma_desktop.services.library import LibraryService
+    from allma_desktop.services.library.catalog import LibraryService
 
     library = LibraryService(db)
     library.start_document(library.default_collection().id, str(folder / "a.txt"))

@@ -16,13 +16,13 @@ import pytest
 from allma_desktop.events import FileFinished, IngestFinished
 from allma_desktop.logging_setup import configure_logging
 from allma_desktop.orchestrator import Orchestrator
-from allma_desktop.services.library import LibraryService
-from allma_desktop.services.pathnames import (
+from allma_desktop.services.library.catalog import LibraryService
+from allma_desktop.services.library.pathnames import (
     display_path,
     path_from_stored,
     stored_path,
 )
-from allma_desktop.services.storage import open_database
+from allma_desktop.services.library.storage import open_database
 from tests.faults.conftest import allma, assert_no_traceback
 from tests.ollama_server import OllamaTestServer
 

@@ -26,9 +26,9 @@ from pytestqt.qtbot import QtBot
 from allma_desktop.config import AppConfig
 from allma_desktop.events import IngestFinished
 from allma_desktop.gui.app import install_asyncgen_hooks
-from allma_desktop.gui.engine import Engine
 from allma_desktop.gui.gc_guard import MainThreadGarbageCollector
 from allma_desktop.gui.main_window import MainWindow
+from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from tests.ollama_server import OllamaTestServer
 from tests.sample_docs import PDF_PAGES, write_pdf
 
@@ -129,31 +129,31 @@ def gui_config(tmp_path: Path, ollama_server: OllamaTestServer) -> AppConfig:
 
 
 @pytest.fixture
-def engine(
+def host(
     qtbot: QtBot,
     qasync_loop: asyncio.AbstractEventLoop,
     gui_config: AppConfig,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-) -> Iterator[Engine]:
+) -> Iterator[OrchestratorHost]:
     """The real engine (orchestrator, SQLite, Chroma) opened in a temp data folder."""
     monkeypatch.setenv("ALLMA_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ALLMA_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("ALLMA_LOG_DIR", str(tmp_path / "logs"))
-    engine = Engine(gui_config)
+    host = OrchestratorHost(gui_config)
     failures: list[object] = []
-    engine.events.engine_failed.connect(failures.append)
-    run_async(qtbot, engine.start())
-    assert engine.ready, f"the engine did not open: {failures}"
+    host.events.engine_failed.connect(failures.append)
+    run_async(qtbot, host.start())
+    assert host.ready, f"the engine did not open: {failures}"
     try:
-        yield engine
+        yield host
     finally:
-        run_async(qtbot, engine.stop())
+        run_async(qtbot, host.stop())
 
 
 @pytest.fixture
-def window(qtbot: QtBot, engine: Engine) -> Iterator[MainWindow]:
-    window = MainWindow(engine)
+def window(qtbot: QtBot, host: OrchestratorHost) -> Iterator[MainWindow]:
+    window = MainWindow(host)
     qtbot.addWidget(window)
     window.resize(1100, 720)
     window.show()
@@ -165,9 +165,9 @@ def window(qtbot: QtBot, engine: Engine) -> Iterator[MainWindow]:
     window.health.stop()
 
 
-def ingest(qtbot: QtBot, engine: Engine, paths: list[Path]) -> IngestFinished:
+def ingest(qtbot: QtBot, host: OrchestratorHost, paths: list[Path]) -> IngestFinished:
     """Index ``paths`` through the orchestrator, as the library would; the final event."""
-    orchestrator = engine.orchestrator
+    orchestrator = host.orchestrator
     assert orchestrator is not None
 
     async def index() -> IngestFinished:

@@ -12,9 +12,9 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui import app as gui_app
-from allma_desktop.gui.engine import Engine
 from allma_desktop.gui.loop_lag import LoopLagProbe
 from allma_desktop.gui.main_window import MainWindow
+from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.single_instance import InstanceServer, hand_off, instance_key
 from tests.gui.conftest import run_async
 from tests.ollama_server import OllamaTestServer
@@ -50,20 +50,20 @@ def test_paths_from_a_second_launch_are_ingested_and_the_window_raised(
 ) -> None:
     window.showMinimized()
     with qtbot.waitSignal(window.events.ingest_requested, timeout=2_000) as requested:
-        gui_app._on_second_launch(window, window.engine, ["/docs/a.pdf"])
+        gui_app._on_second_launch(window, window.host, ["/docs/a.pdf"])
 
     assert requested.args == [["/docs/a.pdf"]]
     assert not window.isMinimized()
 
 
-def test_engine_stop_closes_the_database(qtbot: QtBot, engine: Engine) -> None:
-    orchestrator = engine.orchestrator
+def test_engine_stop_closes_the_database(qtbot: QtBot, host: OrchestratorHost) -> None:
+    orchestrator = host.orchestrator
     assert orchestrator is not None
     database = orchestrator._db
 
-    run_async(qtbot, engine.stop())
+    run_async(qtbot, host.stop())
 
-    assert engine.orchestrator is None
+    assert host.orchestrator is None
     assert database is not None and database.is_closed()  # type: ignore[attr-defined]
 
 
@@ -74,14 +74,14 @@ def test_loop_stays_responsive_during_a_large_ingestion_and_a_stream(
     big = write_pdf(tmp_path / "big.pdf", pages)
     probe = LoopLagProbe(interval=0.01)
     probe.start()
-    orchestrator = window.engine.orchestrator
+    orchestrator = window.host.orchestrator
     assert orchestrator is not None
 
     async def ingest_big() -> None:
         async for _ in orchestrator.ingest([str(big)]):
             pass
 
-    ingestion = window.engine.run(ingest_big())
+    ingestion = window.host.run(ingest_big())
     window.chat_view.input.setPlainText("How do keepers log the weather?")
     with qtbot.waitSignal(window.chat_controller.finished, timeout=60_000):
         window.chat_view.submit()
@@ -107,7 +107,7 @@ def test_main_opens_the_window_and_shuts_down_cleanly(
 
     def close_when_ready() -> None:
         for widget in qapp.topLevelWidgets():
-            if isinstance(widget, MainWindow) and widget.engine.ready:
+            if isinstance(widget, MainWindow) and widget.host.ready:
                 seen.append(widget)
                 widget.close()
                 return
@@ -124,7 +124,7 @@ def test_main_opens_the_window_and_shuts_down_cleanly(
                 logging.getLogger().removeHandler(handler)
                 handler.close()
 
-    assert seen and seen[0].engine.orchestrator is None
+    assert seen and seen[0].host.orchestrator is None
     assert "Task was destroyed" not in caplog.text
     assert "never retrieved" not in caplog.text
     with pytest.raises(RuntimeError):

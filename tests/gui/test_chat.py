@@ -11,7 +11,7 @@ from pytestqt.qtbot import QtBot
 from allma_desktop.events import AnswerDone
 from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.widgets.chat_message import MessageWidget
-from allma_desktop.services.viewers import plan_opening
+from allma_desktop.services.reader.viewers import plan_opening
 from tests.gui.conftest import ingest
 from tests.ollama_server import OllamaTestServer
 from tests.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
@@ -38,7 +38,7 @@ def last_answer(window: MainWindow) -> MessageWidget:
 def test_answer_streams_in_with_its_cited_page_and_is_stored(
     qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
 ) -> None:
-    ingest(qtbot, window.engine, [lighthouse_pdf])
+    ingest(qtbot, window.host, [lighthouse_pdf])
     tokens: list[str] = []
     window.chat_controller.token.connect(tokens.append)
 
@@ -61,7 +61,7 @@ def test_a_source_read_by_ocr_says_so_on_its_chip_also_when_reloaded(
     scan = write_scanned_pdf(
         tmp_path / "ferry.pdf", ["The ferry to the island leaves at noon on Sundays."]
     )
-    ingest(qtbot, window.engine, [scan])
+    ingest(qtbot, window.host, [scan])
 
     done = ask(qtbot, window, "When does the ferry to the island leave?")
 
@@ -172,7 +172,7 @@ def test_shift_enter_adds_a_line_instead_of_sending(qtbot: QtBot, window: MainWi
 def test_clicking_a_source_shows_its_passage_and_opens_the_pdf_at_the_page(
     qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
 ) -> None:
-    ingest(qtbot, window.engine, [lighthouse_pdf])
+    ingest(qtbot, window.host, [lighthouse_pdf])
     ask(qtbot, window, PDF_QUESTION)
     launched: list[Sequence[str]] = []
     window.reader.plan_opening = lambda path, page, **_: plan_opening(

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.config import AppConfig
-from allma_desktop.gui.engine import Engine
 from allma_desktop.gui.main_window import MainWindow
+from allma_desktop.gui.orchestrator_host import OrchestratorHost
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 REMOTE_HOST = "http://192.0.2.10:11434"  # TEST-NET: never contacted, the engine is not started
@@ -78,7 +78,7 @@ def test_ctrl_comma_opens_settings(qtbot: QtBot, window: MainWindow) -> None:
 
 
 def test_window_size_and_sidebar_width_are_remembered_across_a_restart(
-    qtbot: QtBot, window: MainWindow, engine: Engine
+    qtbot: QtBot, window: MainWindow, host: OrchestratorHost
 ) -> None:
     # Within the offscreen screen (800 x 800), which restoreGeometry() clamps to.
     window.resize(796, 700)
@@ -87,7 +87,7 @@ def test_window_size_and_sidebar_width_are_remembered_across_a_restart(
     assert window.splitter.sizes()[0] == 186  # not the default 260
     window.close()
 
-    reopened = MainWindow(engine)
+    reopened = MainWindow(host)
     qtbot.addWidget(reopened)
     reopened.show()
 
@@ -111,7 +111,7 @@ def test_every_control_has_an_accessible_name_or_visible_text(window: MainWindow
 
 
 def open_window(qtbot: QtBot, config: AppConfig) -> MainWindow:
-    window = MainWindow(Engine(config))
+    window = MainWindow(OrchestratorHost(config))
     qtbot.addWidget(window)
     window.show()
     return window

@@ -11,7 +11,7 @@ from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.controllers.conversations_controller import ConversationsController
 from allma_desktop.gui.controllers.settings_controller import SettingsController
-from allma_desktop.gui.engine import Engine
+from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.widgets.settings_page import SettingsPage
 from allma_desktop.gui.widgets.sidebar import Sidebar
 from tests.gui.conftest import ingest, run_async
@@ -26,28 +26,28 @@ def choose_file(monkeypatch: pytest.MonkeyPatch, dialog: str, path: Path) -> Non
 
 
 @pytest.fixture
-def sidebar(qtbot: QtBot, engine: Engine) -> Iterator[Sidebar]:
-    sidebar = Sidebar(ConversationsController(engine))
+def sidebar(qtbot: QtBot, host: OrchestratorHost) -> Iterator[Sidebar]:
+    sidebar = Sidebar(ConversationsController(host))
     qtbot.addWidget(sidebar)
     yield sidebar
 
 
 @pytest.fixture
-def page(qtbot: QtBot, engine: Engine) -> Iterator[SettingsPage]:
-    page = SettingsPage(SettingsController(engine))
+def page(qtbot: QtBot, host: OrchestratorHost) -> Iterator[SettingsPage]:
+    page = SettingsPage(SettingsController(host))
     qtbot.addWidget(page)
     yield page
 
 
 def test_export_writes_the_conversation_as_markdown_with_its_question(
     qtbot: QtBot,
-    engine: Engine,
+    host: OrchestratorHost,
     sidebar: Sidebar,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    assert engine.orchestrator is not None
-    conversations = engine.orchestrator.conversations
+    assert host.orchestrator is not None
+    conversations = host.orchestrator.conversations
     record = conversations.create()
     conversations.add_message(record.id, "user", "Where is the lighthouse key kept?")
     target = tmp_path / "exported.md"
@@ -75,18 +75,18 @@ def test_back_up_creates_an_archive_and_shows_where(
 
 def test_restore_brings_back_a_document_removed_after_the_backup(
     qtbot: QtBot,
-    engine: Engine,
+    host: OrchestratorHost,
     page: SettingsPage,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     (tmp_path / "docs").mkdir()
-    ingest(qtbot, engine, [write_text(tmp_path / "docs" / "baking.txt")])
+    ingest(qtbot, host, [write_text(tmp_path / "docs" / "baking.txt")])
     archive = tmp_path / "library.allma-backup.zip"
     choose_file(monkeypatch, "getSaveFileName", archive)
     with qtbot.waitSignal(page.controller.backup_finished, timeout=TIMEOUT_MS):
         page.backup_button.click()
-    orchestrator = engine.orchestrator
+    orchestrator = host.orchestrator
     assert orchestrator is not None
     (document,) = orchestrator.list_documents()
     run_async(qtbot, orchestrator.remove_document(document.id))
@@ -99,9 +99,9 @@ def test_restore_brings_back_a_document_removed_after_the_backup(
     with qtbot.waitSignal(page.controller.restore_finished, timeout=TIMEOUT_MS):
         page.restore_button.click()
 
-    qtbot.waitUntil(lambda: engine.ready, timeout=TIMEOUT_MS)
-    assert engine.orchestrator is not None
-    assert [d.id for d in engine.orchestrator.list_documents()] == [document.id]
+    qtbot.waitUntil(lambda: host.ready, timeout=TIMEOUT_MS)
+    assert host.orchestrator is not None
+    assert [d.id for d in host.orchestrator.list_documents()] == [document.id]
     assert "previous library is kept" in page.backup_status.text()
 
 

@@ -13,8 +13,8 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.controllers.settings_controller import SettingsController
-from allma_desktop.gui.engine import Engine
 from allma_desktop.gui.main_window import MainWindow
+from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.theme import DARK, LIGHT, apply_theme
 from allma_desktop.gui.widgets.library_pane import LibraryPane
 from allma_desktop.gui.widgets.settings_page import SettingsPage
@@ -40,15 +40,15 @@ def test_library_and_settings_are_built_when_first_shown(window: MainWindow) -> 
 
 
 def test_a_remembered_local_api_starts_at_launch_without_opening_settings(
-    qtbot: QtBot, engine: Engine
+    qtbot: QtBot, host: OrchestratorHost
 ) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
-    engine.config = dataclasses.replace(engine.config, api_host="127.0.0.1", api_port=port)
-    SettingsController(engine).remember_api_enabled(True)  # as if it quit with the API on
+    host.config = dataclasses.replace(host.config, api_host="127.0.0.1", api_port=port)
+    SettingsController(host).remember_api_enabled(True)  # as if it quit with the API on
 
-    window = MainWindow(engine)
+    window = MainWindow(host)
     qtbot.addWidget(window)
     api = window.api_controller
     assert api is not None

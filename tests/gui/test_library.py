@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.controllers.library_controller import LibraryController
-from allma_desktop.gui.engine import Engine
+from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.widgets.library_model import STATUS, status_text
 from allma_desktop.gui.widgets.library_pane import LibraryPane
 from allma_desktop.gui.widgets.watched_folders import KeepInSyncDialog
@@ -26,8 +26,8 @@ INDEX_TIMEOUT_MS = 30_000
 
 
 @pytest.fixture
-def pane(qtbot: QtBot, engine: Engine) -> Iterator[LibraryPane]:
-    pane = LibraryPane(LibraryController(engine))
+def pane(qtbot: QtBot, host: OrchestratorHost) -> Iterator[LibraryPane]:
+    pane = LibraryPane(LibraryController(host))
     qtbot.addWidget(pane)
     pane.resize(900, 600)
     pane.show()
@@ -193,16 +193,16 @@ def test_cancel_stops_indexing_and_empties_the_queue(
 
 
 def test_progress_reaches_the_views_at_most_ten_times_a_second(
-    qtbot: QtBot, engine: Engine, tmp_path: Path
+    qtbot: QtBot, host: OrchestratorHost, tmp_path: Path
 ) -> None:
-    assert engine.orchestrator is not None
-    engine.orchestrator.config = engine.config.with_changes(embed_batch_size=1)
+    assert host.orchestrator is not None
+    host.orchestrator.config = host.config.with_changes(embed_batch_size=1)
     long_text = tmp_path / "long.txt"
     long_text.write_text(
         "\n\n".join(f"Paragraph {n}: the tide comes in twice a day." * 3 for n in range(120)),
         "utf-8",
     )
-    controller = LibraryController(engine)
+    controller = LibraryController(host)
     updates: list[object] = []
     controller.row_changed.connect(updates.append)
     controller.progress.connect(updates.append)
@@ -217,7 +217,7 @@ def test_progress_reaches_the_views_at_most_ten_times_a_second(
 
 
 def test_remove_takes_the_document_out_of_the_list_and_the_library(
-    qtbot: QtBot, pane: LibraryPane, tmp_path: Path, engine: Engine
+    qtbot: QtBot, pane: LibraryPane, tmp_path: Path, host: OrchestratorHost
 ) -> None:
     text = write_text(tmp_path / "baking.txt")
     pane.controller.add_paths([str(text)])
@@ -226,8 +226,8 @@ def test_remove_takes_the_document_out_of_the_list_and_the_library(
     pane.controller.remove([str(text.resolve())])
 
     qtbot.waitUntil(lambda: "baking.txt" not in statuses(pane), timeout=5_000)
-    assert engine.orchestrator is not None
-    assert engine.orchestrator.list_documents() == []
+    assert host.orchestrator is not None
+    assert host.orchestrator.list_documents() == []
     assert pane.stack.currentWidget() is pane.drop_zone
 
 
@@ -259,19 +259,19 @@ def test_a_duplicate_collection_name_is_refused_with_a_message(pane: LibraryPane
 
 
 def test_moving_a_document_puts_it_in_the_other_collection(
-    qtbot: QtBot, pane: LibraryPane, tmp_path: Path, engine: Engine
+    qtbot: QtBot, pane: LibraryPane, tmp_path: Path, host: OrchestratorHost
 ) -> None:
     controller = pane.controller
     text = write_text(tmp_path / "baking.txt")
     controller.add_paths([str(text)])
     qtbot.waitUntil(lambda: all_ready(pane, ["baking.txt"]), timeout=INDEX_TIMEOUT_MS)
     source_id = controller.current_collection_id
-    target = engine.orchestrator.create_collection("Kitchen") if engine.orchestrator else None
+    target = host.orchestrator.create_collection("Kitchen") if host.orchestrator else None
     assert target is not None and source_id is not None
 
     controller.move([str(text.resolve())], target.id)
 
-    orchestrator = engine.orchestrator
+    orchestrator = host.orchestrator
     assert orchestrator is not None
     qtbot.waitUntil(
         lambda: (
@@ -284,11 +284,11 @@ def test_moving_a_document_puts_it_in_the_other_collection(
 
 
 def test_queued_files_survive_a_restart_of_the_controller(
-    qtbot: QtBot, engine: Engine, tmp_path: Path, ollama_server: OllamaTestServer
+    qtbot: QtBot, host: OrchestratorHost, tmp_path: Path, ollama_server: OllamaTestServer
 ) -> None:
     ollama_server.faults.embed_delay = 0.3
     files = notes(tmp_path / "many", 8)
-    first = LibraryController(engine)
+    first = LibraryController(host)
     first.add_paths([str(p) for p in files])
     qtbot.waitUntil(lambda: first.busy, timeout=INDEX_TIMEOUT_MS)
     first.set_paused(True)
@@ -296,11 +296,11 @@ def test_queued_files_survive_a_restart_of_the_controller(
     waiting = first.queued_paths
     assert len(waiting) >= 4  # the queue's, in the library: not the controller's
 
-    second = LibraryController(engine)
+    second = LibraryController(host)
 
     assert second.queued_paths == waiting
     assert second.paused  # one queue, one state: the engine's
     second.set_paused(False)
     qtbot.waitUntil(lambda: not second.queued_paths and not second.busy, timeout=INDEX_TIMEOUT_MS)
-    assert engine.orchestrator is not None
-    assert len(engine.orchestrator.list_documents()) == 8
+    assert host.orchestrator is not None
+    assert len(host.orchestrator.list_documents()) == 8

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.controllers.library_controller import LibraryController, LibraryRow
-from allma_desktop.gui.engine import Engine
+from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.widgets.library_model import FILE, NAME
 from allma_desktop.gui.widgets.library_pane import LibraryPane
 from allma_desktop.gui.widgets.watched_folders import FolderLine, IgnoreRulesDialog
@@ -32,8 +32,8 @@ EMBED_MODEL = "nomic-embed-text:latest"
 
 
 @pytest.fixture
-def pane(qtbot: QtBot, engine: Engine) -> Iterator[LibraryPane]:
-    pane = LibraryPane(LibraryController(engine))
+def pane(qtbot: QtBot, host: OrchestratorHost) -> Iterator[LibraryPane]:
+    pane = LibraryPane(LibraryController(host))
     qtbot.addWidget(pane)
     pane.resize(1000, 700)
     pane.show()

@@ -11,8 +11,8 @@ from pytestqt.qtbot import QtBot
 
 from allma_desktop.config import settings_path
 from allma_desktop.gui.controllers.settings_controller import SettingsController
-from allma_desktop.gui.engine import Engine
 from allma_desktop.gui.main_window import MainWindow
+from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.widgets.settings_page import SettingsPage
 from tests.ollama_server import ALL_MINILM, DEFAULT_MODELS, OllamaTestServer
 
@@ -27,8 +27,8 @@ def ollama_server() -> Iterator[OllamaTestServer]:
 
 
 @pytest.fixture
-def page(qtbot: QtBot, engine: Engine) -> Iterator[SettingsPage]:
-    controller = SettingsController(engine)
+def page(qtbot: QtBot, host: OrchestratorHost) -> Iterator[SettingsPage]:
+    controller = SettingsController(host)
     page = SettingsPage(controller)
     qtbot.addWidget(page)
     page.show()
@@ -61,7 +61,7 @@ def test_the_chat_picker_leaves_out_embedding_models(qtbot: QtBot, window: MainW
 
 
 def test_a_chat_model_picked_as_the_embedding_model_is_refused_with_why(
-    qtbot: QtBot, page: SettingsPage, engine: Engine
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:
     page.embedding_model_box.setCurrentText("llama3.2:latest")
     with qtbot.waitSignal(page.controller.model_rejected, timeout=TIMEOUT_MS):
@@ -71,13 +71,13 @@ def test_a_chat_model_picked_as_the_embedding_model_is_refused_with_why(
     assert shown.isVisibleTo(page)
     assert shown.text().startswith("llama3.2:latest cannot make embeddings: it is a chat model.")
     assert "Check the Ollama log" not in shown.text()
-    assert engine.config.ollama_embedding_model == "nomic-embed-text:latest"
+    assert host.config.ollama_embedding_model == "nomic-embed-text:latest"
     assert not settings_path().exists()
     assert page.save_button.isEnabled()
 
 
 def test_an_embedding_model_picked_as_the_chat_model_is_refused_with_why(
-    qtbot: QtBot, page: SettingsPage, engine: Engine
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:
     page.chat_model_box.setCurrentText("all-minilm:latest")
     with qtbot.waitSignal(page.controller.model_rejected, timeout=TIMEOUT_MS):
@@ -87,15 +87,15 @@ def test_an_embedding_model_picked_as_the_chat_model_is_refused_with_why(
         "all-minilm:latest cannot chat: it is an embedding model. "
         "Pick a chat model, such as llama3.2."
     )
-    assert engine.config.ollama_model == "deepseek-r1:latest"
+    assert host.config.ollama_model == "deepseek-r1:latest"
 
 
 def test_a_new_embedding_model_makes_one_real_embedding_before_it_is_saved(
-    qtbot: QtBot, page: SettingsPage, engine: Engine, ollama_server: OllamaTestServer
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost, ollama_server: OllamaTestServer
 ) -> None:
     ollama_server.clear_requests()
     page.embedding_model_box.setCurrentText("all-minilm:latest")
-    with qtbot.waitSignal(engine.events.settings_changed, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(host.events.settings_changed, timeout=TIMEOUT_MS):
         page.save_button.click()
 
     tried = [r.body["model"] for r in ollama_server.requests_to("/api/embed")]

@@ -12,10 +12,10 @@ from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.widgets.chat_message import MessageWidget
-from allma_desktop.services.conversations import SourceRecord
-from allma_desktop.services.grounding import check_answer
-from allma_desktop.services.reader import Box, normal_words
-from allma_desktop.services.viewers import ViewerPlan
+from allma_desktop.services.library.conversations import SourceRecord
+from allma_desktop.services.reader.pages import Box, normal_words
+from allma_desktop.services.reader.viewers import ViewerPlan
+from allma_desktop.services.retrieval.grounding import check_answer
 from tests.gui.conftest import ingest
 from tests.gui.test_chat import ask, last_answer
 from tests.sample_docs import DOCX_FACT, PDF_ANSWER_PAGE, PDF_QUESTION, write_docx
@@ -58,7 +58,7 @@ def covered(boxes: Sequence[Box], by: Sequence[Box]) -> bool:
 def test_clicking_a_source_chip_opens_the_pdf_at_the_cited_page_with_the_passage_highlighted(
     qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
 ) -> None:
-    ingest(qtbot, window.engine, [lighthouse_pdf])
+    ingest(qtbot, window.host, [lighthouse_pdf])
     done = ask(qtbot, window, PDF_QUESTION)
     assert not window.reader.isVisible()
 
@@ -68,7 +68,7 @@ def test_clicking_a_source_chip_opens_the_pdf_at_the_cited_page_with_the_passage
     reader = window.reader
     assert reader.isVisible() and window.chat_view.isVisible()  # beside the chat
     assert reader.page_box.value() == PDF_ANSWER_PAGE
-    orchestrator = window.engine.orchestrator
+    orchestrator = window.host.orchestrator
     assert orchestrator is not None
     chunk = orchestrator.library.chunks_by_ids([done.sources[0].chunk_id])[done.sources[0].chunk_id]
     expected = cited_word_boxes(str(lighthouse_pdf), PDF_ANSWER_PAGE, chunk.text)
@@ -84,7 +84,7 @@ def test_clicking_a_source_chip_opens_the_pdf_at_the_cited_page_with_the_passage
 def test_an_inline_citation_opens_the_reader_too(
     qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
 ) -> None:
-    ingest(qtbot, window.engine, [lighthouse_pdf])
+    ingest(qtbot, window.host, [lighthouse_pdf])
     done = ask(qtbot, window, PDF_QUESTION)
     number = done.sources[0].number
     last_answer(window).body.anchorClicked.emit(QUrl(f"cite:{number}"))
@@ -95,14 +95,14 @@ def test_clicking_a_docx_citation_shows_its_text_with_the_passage_highlighted(
     qtbot: QtBot, window: MainWindow, tmp_path: Path
 ) -> None:
     docx = write_docx(tmp_path / "greenhouse.docx")
-    ingest(qtbot, window.engine, [docx])
+    ingest(qtbot, window.host, [docx])
     done = ask(qtbot, window, "How often do the greenhouse tomatoes need watering?")
     click_chip(qtbot, last_answer(window))
     reader = window.reader
     qtbot.waitUntil(
         lambda: reader.stack.currentWidget() is reader.text_view, timeout=READER_TIMEOUT_MS
     )
-    orchestrator = window.engine.orchestrator
+    orchestrator = window.host.orchestrator
     assert orchestrator is not None
     chunk = orchestrator.library.chunks_by_ids([done.sources[0].chunk_id])[done.sources[0].chunk_id]
     assert reader.highlighted_text() == chunk.text
@@ -113,8 +113,8 @@ def test_clicking_a_docx_citation_shows_its_text_with_the_passage_highlighted(
 def test_next_and_previous_citation_step_through_the_answers_sources(
     qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
 ) -> None:
-    ingest(qtbot, window.engine, [lighthouse_pdf])
-    orchestrator = window.engine.orchestrator
+    ingest(qtbot, window.host, [lighthouse_pdf])
+    orchestrator = window.host.orchestrator
     assert orchestrator is not None
     # A stored answer citing two pages of the manual.
     found = {s.page: s for s in run_search(qtbot, window, "lighthouse lamp keepers fog horn")}
@@ -160,7 +160,7 @@ def test_next_and_previous_citation_step_through_the_answers_sources(
 def test_paging_back_and_forth_draws_no_page_twice(
     qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
 ) -> None:
-    ingest(qtbot, window.engine, [lighthouse_pdf])
+    ingest(qtbot, window.host, [lighthouse_pdf])
     ask(qtbot, window, PDF_QUESTION)
     click_chip(qtbot, last_answer(window))
     wait_for_page(qtbot, window, PDF_ANSWER_PAGE)
@@ -181,7 +181,7 @@ def test_paging_back_and_forth_draws_no_page_twice(
 def test_find_goes_to_the_page_that_holds_the_text(
     qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
 ) -> None:
-    ingest(qtbot, window.engine, [lighthouse_pdf])
+    ingest(qtbot, window.host, [lighthouse_pdf])
     ask(qtbot, window, PDF_QUESTION)
     click_chip(qtbot, last_answer(window))
     wait_for_page(qtbot, window, PDF_ANSWER_PAGE)
@@ -195,7 +195,7 @@ def test_find_goes_to_the_page_that_holds_the_text(
 def test_open_in_viewer_passes_the_page_to_the_viewer_found(
     qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
 ) -> None:
-    ingest(qtbot, window.engine, [lighthouse_pdf])
+    ingest(qtbot, window.host, [lighthouse_pdf])
     ask(qtbot, window, PDF_QUESTION)
     click_chip(qtbot, last_answer(window))
     wait_for_page(qtbot, window, PDF_ANSWER_PAGE)
@@ -213,7 +213,7 @@ def test_open_in_viewer_passes_the_page_to_the_viewer_found(
 def test_with_no_viewer_at_all_the_reader_says_so(
     qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
 ) -> None:
-    ingest(qtbot, window.engine, [lighthouse_pdf])
+    ingest(qtbot, window.host, [lighthouse_pdf])
     ask(qtbot, window, PDF_QUESTION)
     click_chip(qtbot, last_answer(window))
     wait_for_page(qtbot, window, PDF_ANSWER_PAGE)
@@ -230,7 +230,7 @@ def test_with_no_viewer_at_all_the_reader_says_so(
 def test_the_library_can_open_a_document_in_the_reader(
     qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
 ) -> None:
-    finished = ingest(qtbot, window.engine, [lighthouse_pdf])
+    finished = ingest(qtbot, window.host, [lighthouse_pdf])
     document_id = finished.results[0].document_id
     assert document_id is not None
     window.open_document_requested.emit(document_id, 2)
@@ -241,11 +241,11 @@ def test_the_library_can_open_a_document_in_the_reader(
 def test_double_clicking_a_document_in_the_library_opens_it_in_the_reader(
     qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
 ) -> None:
-    ingest(qtbot, window.engine, [lighthouse_pdf])
+    ingest(qtbot, window.host, [lighthouse_pdf])
     window.show_page("library")
     pane = window.library_page
     table = pane.table  # type: ignore[attr-defined]
-    window.engine.events.documents_changed.emit()
+    window.host.events.documents_changed.emit()
     qtbot.waitUntil(lambda: table.model().rowCount() == 1, timeout=READER_TIMEOUT_MS)
     index = table.model().index(0, 0)
     table.doubleClicked.emit(index)
@@ -256,7 +256,7 @@ def test_double_clicking_a_document_in_the_library_opens_it_in_the_reader(
 def test_the_answer_check_shows_under_the_answer_and_again_when_reopened(
     qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
 ) -> None:
-    ingest(qtbot, window.engine, [lighthouse_pdf])
+    ingest(qtbot, window.host, [lighthouse_pdf])
     with qtbot.waitSignal(window.chat_controller.checked, timeout=20_000):
         done = ask(qtbot, window, PDF_QUESTION)
     line = last_answer(window).grounding
@@ -271,8 +271,8 @@ def test_the_answer_check_shows_under_the_answer_and_again_when_reopened(
 def test_an_unsupported_sentence_is_underlined_with_what_was_not_found(
     qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
 ) -> None:
-    ingest(qtbot, window.engine, [lighthouse_pdf])
-    orchestrator = window.engine.orchestrator
+    ingest(qtbot, window.host, [lighthouse_pdf])
+    orchestrator = window.host.orchestrator
     assert orchestrator is not None
     source = run_search(qtbot, window, PDF_QUESTION)[0]
     passage = orchestrator.library.chunks_by_ids([source.chunk_id])[source.chunk_id].text
@@ -312,6 +312,6 @@ def test_an_unsupported_sentence_is_underlined_with_what_was_not_found(
 def run_search(qtbot: QtBot, window: MainWindow, query: str) -> list[SourceRecord]:
     from tests.gui.conftest import run_async
 
-    orchestrator = window.engine.orchestrator
+    orchestrator = window.host.orchestrator
     assert orchestrator is not None
     return run_async(qtbot, orchestrator.search(query))  # type: ignore[return-value]

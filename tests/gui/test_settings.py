@@ -17,7 +17,7 @@ from pytestqt.qtbot import QtBot
 from allma_desktop.config import AppConfig, settings_path
 from allma_desktop.gui.controllers.api_controller import ApiController
 from allma_desktop.gui.controllers.settings_controller import SettingsController
-from allma_desktop.gui.engine import Engine
+from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.theme import apply_theme
 from allma_desktop.gui.widgets.settings_page import OCR_UNAVAILABLE_HINT, SettingsPage
 from allma_desktop.services.documents import ocr
@@ -29,8 +29,8 @@ TIMEOUT_MS = 20_000
 
 
 @pytest.fixture
-def page(qtbot: QtBot, engine: Engine) -> Iterator[SettingsPage]:
-    page = SettingsPage(SettingsController(engine))
+def page(qtbot: QtBot, host: OrchestratorHost) -> Iterator[SettingsPage]:
+    page = SettingsPage(SettingsController(host))
     qtbot.addWidget(page)
     page.resize(900, 700)
     page.show()
@@ -38,17 +38,17 @@ def page(qtbot: QtBot, engine: Engine) -> Iterator[SettingsPage]:
 
 
 def test_saved_settings_are_read_back_by_a_new_engine(
-    qtbot: QtBot, page: SettingsPage, engine: Engine
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:
     page.temperature_spin.setValue(0.7)
     page.top_k_spin.setValue(8)
     page.system_prompt_edit.setPlainText("Answer like a ship's captain.")
-    with qtbot.waitSignal(engine.events.settings_changed, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(host.events.settings_changed, timeout=TIMEOUT_MS):
         page.save_button.click()
 
     reloaded = AppConfig.from_env()
     assert (reloaded.temperature, reloaded.top_k) == (0.7, 8)
-    again = Engine(reloaded)
+    again = OrchestratorHost(reloaded)
     fresh = SettingsPage(SettingsController(again))
     qtbot.addWidget(fresh)
     assert fresh.temperature_spin.value() == 0.7
@@ -57,15 +57,15 @@ def test_saved_settings_are_read_back_by_a_new_engine(
 
 
 def test_saving_writes_only_what_the_user_changed_never_the_environment(
-    qtbot: QtBot, page: SettingsPage, engine: Engine, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With OLLAMA_HOST set, saving a temperature must not store that host for good."""
-    monkeypatch.setenv("OLLAMA_HOST", engine.config.ollama_host)
+    monkeypatch.setenv("OLLAMA_HOST", host.config.ollama_host)
     settings_path().parent.mkdir(parents=True, exist_ok=True)
     settings_path().write_text(json.dumps({"top_k": 7}), encoding="utf-8")
-    page.load(engine.config)  # the form shows the effective settings, host included
+    page.load(host.config)  # the form shows the effective settings, host included
     page.temperature_spin.setValue(0.9)
-    with qtbot.waitSignal(engine.events.settings_changed, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(host.events.settings_changed, timeout=TIMEOUT_MS):
         page.save_button.click()
 
     stored = json.loads(settings_path().read_text(encoding="utf-8"))
@@ -75,41 +75,41 @@ def test_saving_writes_only_what_the_user_changed_never_the_environment(
 
 
 def test_per_answer_settings_apply_without_restarting_the_engine(
-    qtbot: QtBot, page: SettingsPage, engine: Engine
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:
-    before = engine.orchestrator
+    before = host.orchestrator
     page.temperature_spin.setValue(1.1)
-    with qtbot.waitSignal(engine.events.settings_changed, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(host.events.settings_changed, timeout=TIMEOUT_MS):
         page.save_button.click()
 
-    assert engine.orchestrator is before
+    assert host.orchestrator is before
     assert before is not None and before.config.temperature == 1.1
 
 
 def test_answer_only_from_my_documents_is_saved_and_applies_at_once(
-    qtbot: QtBot, page: SettingsPage, engine: Engine
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:
-    before = engine.orchestrator
+    before = host.orchestrator
     page.documents_only_check.setChecked(True)
-    with qtbot.waitSignal(engine.events.settings_changed, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(host.events.settings_changed, timeout=TIMEOUT_MS):
         page.save_button.click()
 
-    assert engine.orchestrator is before
+    assert host.orchestrator is before
     assert before is not None and before.config.documents_only is True
     assert AppConfig.from_env().documents_only is True
 
 
 def test_a_new_ollama_address_restarts_the_engine_on_it(
-    qtbot: QtBot, page: SettingsPage, engine: Engine
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:
     with OllamaTestServer() as other:
         page.host_edit.setText(other.url)
-        with qtbot.waitSignal(engine.events.engine_ready, timeout=TIMEOUT_MS):
+        with qtbot.waitSignal(host.events.engine_ready, timeout=TIMEOUT_MS):
             page.save_button.click()
 
-        assert engine.orchestrator is not None
-        assert engine.orchestrator.config.ollama_host == other.url
-        assert run_async(qtbot, engine.orchestrator.health()).ollama.reachable
+        assert host.orchestrator is not None
+        assert host.orchestrator.config.ollama_host == other.url
+        assert run_async(qtbot, host.orchestrator.health()).ollama.reachable
 
 
 def test_an_invalid_value_is_shown_under_its_field_and_nothing_is_saved(
@@ -202,9 +202,9 @@ def test_a_model_download_can_be_cancelled(
 
 
 def test_choosing_another_embedding_model_says_the_library_will_be_re_embedded(
-    qtbot: QtBot, page: SettingsPage, engine: Engine, tmp_path: Path
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost, tmp_path: Path
 ) -> None:
-    ingest(qtbot, engine, [write_text(tmp_path / "baking.txt")])
+    ingest(qtbot, host, [write_text(tmp_path / "baking.txt")])
 
     page.embedding_model_box.setCurrentText("mxbai-embed-large:latest")
 
@@ -213,7 +213,7 @@ def test_choosing_another_embedding_model_says_the_library_will_be_re_embedded(
 
 
 def test_a_library_in_german_is_advised_a_multilingual_embedding_model(
-    qtbot: QtBot, page: SettingsPage, engine: Engine, tmp_path: Path
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost, tmp_path: Path
 ) -> None:
     german = tmp_path / "hausordnung.txt"
     german.write_text(
@@ -221,7 +221,7 @@ def test_a_library_in_german_is_advised_a_multilingual_embedding_model(
         "Ruhezeiten sind von zweiundzwanzig bis sechs Uhr einzuhalten.\n",
         encoding="utf-8",
     )
-    ingest(qtbot, engine, [german])
+    ingest(qtbot, host, [german])
 
     page.embedding_model_box.setCurrentText("all-minilm:latest")
     assert page.language_hint.isVisibleTo(page)
@@ -233,9 +233,9 @@ def test_a_library_in_german_is_advised_a_multilingual_embedding_model(
 
 
 def test_an_english_library_gets_no_language_advice(
-    qtbot: QtBot, page: SettingsPage, engine: Engine, tmp_path: Path
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost, tmp_path: Path
 ) -> None:
-    ingest(qtbot, engine, [write_text(tmp_path / "baking.txt")])
+    ingest(qtbot, host, [write_text(tmp_path / "baking.txt")])
     page.embedding_model_box.setCurrentText("all-minilm:latest")
     assert not page.language_hint.isVisibleTo(page)
 
@@ -280,11 +280,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def api_page(qtbot: QtBot, engine: Engine) -> Iterator[SettingsPage]:
+def api_page(qtbot: QtBot, host: OrchestratorHost) -> Iterator[SettingsPage]:
     """Settings with the local API, on a free loopback port; the API is stopped afterwards."""
-    engine.config = dataclasses.replace(engine.config, api_host="127.0.0.1", api_port=_free_port())
-    api = ApiController(engine)
-    page = SettingsPage(SettingsController(engine), api=api)
+    host.config = dataclasses.replace(host.config, api_host="127.0.0.1", api_port=_free_port())
+    api = ApiController(host)
+    page = SettingsPage(SettingsController(host), api=api)
     qtbot.addWidget(page)
     page.show()
     yield page
@@ -322,28 +322,28 @@ def test_turning_the_api_on_serves_health_on_loopback(qtbot: QtBot, api_page: Se
 
 
 def test_turning_the_api_off_frees_its_port(
-    qtbot: QtBot, api_page: SettingsPage, engine: Engine
+    qtbot: QtBot, api_page: SettingsPage, host: OrchestratorHost
 ) -> None:
     _turn_api(qtbot, api_page, True)
-    assert not _port_is_free(engine.config.api_port)
+    assert not _port_is_free(host.config.api_port)
 
     _turn_api(qtbot, api_page, False)
 
     assert api_page.api is not None and not api_page.api.running
-    assert _port_is_free(engine.config.api_port)
+    assert _port_is_free(host.config.api_port)
     assert api_page.api_state_label.text() == "Off"
 
 
 def test_the_api_switch_is_remembered_and_restarts_the_api_next_launch(
-    qtbot: QtBot, api_page: SettingsPage, engine: Engine
+    qtbot: QtBot, api_page: SettingsPage, host: OrchestratorHost
 ) -> None:
     _turn_api(qtbot, api_page, True)
     _turn_api(qtbot, api_page, False)
     api_page.controller.remember_api_enabled(True)  # as if the app quit with the API on
 
-    api = ApiController(engine)
+    api = ApiController(host)
     with qtbot.waitSignal(api.state_changed, timeout=TIMEOUT_MS) as started:
-        again = SettingsPage(SettingsController(engine), api=api)
+        again = SettingsPage(SettingsController(host), api=api)
     qtbot.addWidget(again)
     try:
         assert started.args is not None and started.args[0] is True
@@ -375,40 +375,44 @@ def test_copy_puts_the_token_on_the_clipboard(api_page: SettingsPage) -> None:
     assert QApplication.clipboard().text() == api_page.api_token_edit.text()
 
 
-def test_a_non_loopback_api_host_shows_the_exposure_warning(qtbot: QtBot, engine: Engine) -> None:
-    engine.config = dataclasses.replace(engine.config, api_host="0.0.0.0")
-    page = SettingsPage(SettingsController(engine), api=ApiController(engine))
+def test_a_non_loopback_api_host_shows_the_exposure_warning(
+    qtbot: QtBot, host: OrchestratorHost
+) -> None:
+    host.config = dataclasses.replace(host.config, api_host="0.0.0.0")
+    page = SettingsPage(SettingsController(host), api=ApiController(host))
     qtbot.addWidget(page)
 
     assert page.api_warning_label.isVisibleTo(page)
     assert "other machines on the network" in page.api_warning_label.text()
 
 
-def test_ocr_is_on_by_default_and_turning_it_off_is_saved(qtbot: QtBot, engine: Engine) -> None:
-    page = SettingsPage(SettingsController(engine))
+def test_ocr_is_on_by_default_and_turning_it_off_is_saved(
+    qtbot: QtBot, host: OrchestratorHost
+) -> None:
+    page = SettingsPage(SettingsController(host))
     qtbot.addWidget(page)
     assert page.ocr_check.isEnabled() and page.ocr_check.isChecked()
 
     page.ocr_check.setChecked(False)
-    with qtbot.waitSignal(engine.events.settings_changed, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(host.events.settings_changed, timeout=TIMEOUT_MS):
         page.save_button.click()
 
     assert AppConfig.from_env().ocr is False
     assert '"ocr": false' in settings_path().read_text(encoding="utf-8")
 
 
-def test_the_ocr_hint_names_the_installed_languages(qtbot: QtBot, engine: Engine) -> None:
-    page = SettingsPage(SettingsController(engine))
+def test_the_ocr_hint_names_the_installed_languages(qtbot: QtBot, host: OrchestratorHost) -> None:
+    page = SettingsPage(SettingsController(host))
     qtbot.addWidget(page)
 
     assert "Languages: eng" in page.ocr_hint.text()
 
 
 def test_ocr_is_disabled_with_a_hint_without_its_language_data(
-    qtbot: QtBot, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, host: OrchestratorHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(ocr.TESSDATA_ENV, str(tmp_path / "no-language-data"))
-    page = SettingsPage(SettingsController(engine))
+    page = SettingsPage(SettingsController(host))
     qtbot.addWidget(page)
 
     assert not page.ocr_check.isEnabled()

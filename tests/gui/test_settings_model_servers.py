@@ -13,12 +13,12 @@ from pytestqt.qtbot import QtBot
 
 from allma_desktop.config import AppConfig
 from allma_desktop.gui.controllers.settings_controller import SettingsController
-from allma_desktop.gui.engine import Engine
+from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.widgets.first_run_panel import FirstRunPanel
 from allma_desktop.gui.widgets.settings_page import SettingsPage
 from allma_desktop.mcp_config import HOSTS
 from allma_desktop.orchestrator import HealthReport
-from allma_desktop.services.model_servers import create_llm_service
+from allma_desktop.services.model_server.choice import create_llm_service
 from tests.gui.conftest import run_async
 from tests.openai_server import OpenAITestServer
 
@@ -26,8 +26,8 @@ TIMEOUT_MS = 20_000
 
 
 @pytest.fixture
-def page(qtbot: QtBot, engine: Engine) -> Iterator[SettingsPage]:
-    page = SettingsPage(SettingsController(engine))
+def page(qtbot: QtBot, host: OrchestratorHost) -> Iterator[SettingsPage]:
+    page = SettingsPage(SettingsController(host))
     qtbot.addWidget(page)
     page.resize(900, 700)
     page.show()
@@ -45,7 +45,7 @@ def test_the_server_address_shows_only_for_an_openai_compatible_server(page: Set
 
 
 def test_chat_from_an_openai_server_is_saved_and_the_engine_uses_it(
-    qtbot: QtBot, page: SettingsPage, engine: Engine
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:
     chat = page.model_server_card.chat
     with OpenAITestServer(api_key="sk-test") as server:
@@ -53,7 +53,7 @@ def test_chat_from_an_openai_server_is_saved_and_the_engine_uses_it(
         chat.url_edit.setText(server.url)
         chat.key_edit.setText("sk-test")
         page.chat_model_box.setCurrentText("qwen2.5-7b-instruct")
-        with qtbot.waitSignal(engine.events.engine_ready, timeout=TIMEOUT_MS):
+        with qtbot.waitSignal(host.events.engine_ready, timeout=TIMEOUT_MS):
             page.save_button.click()
 
         saved = AppConfig.from_env()
@@ -63,8 +63,8 @@ def test_chat_from_an_openai_server_is_saved_and_the_engine_uses_it(
             "sk-test",
         )
         assert saved.embedding_provider == "ollama"
-        assert engine.orchestrator is not None
-        health = run_async(qtbot, engine.orchestrator.health())
+        assert host.orchestrator is not None
+        health = run_async(qtbot, host.orchestrator.health())
         assert health.ollama.ok, health.ollama.error
         assert health.ollama.server == "Model server"
 

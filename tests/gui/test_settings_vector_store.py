@@ -24,13 +24,14 @@ from allma_desktop.gui.controllers.settings_controller import (
     LibraryMoved,
     SettingsController,
 )
-from allma_desktop.gui.engine import Engine
+from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.widgets.settings_page import STORE_HINTS, SettingsPage
 from allma_desktop.orchestrator import Orchestrator
-from allma_desktop.services.backup import create_backup
-from allma_desktop.services.vectorstore import factory, migrate
+from allma_desktop.services.upkeep import migrate_store as migrate
+from allma_desktop.services.upkeep.backup import create_backup
+from allma_desktop.services.upkeep.migrate_store import MigrationFailed, MigrationProgress
+from allma_desktop.services.vectorstore import backends
 from allma_desktop.services.vectorstore.factory import create_vector_store
-from allma_desktop.services.vectorstore.migrate import MigrationFailed, MigrationProgress
 from tests.gui.conftest import ingest, run_async
 from tests.sample_docs import PDF_ANSWER_PAGE, PDF_QUESTION, write_text
 
@@ -45,15 +46,15 @@ TIMEOUT_MS = 30_000
 
 @pytest.fixture
 def page(
-    qtbot: QtBot, engine: Engine, lighthouse_pdf: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, host: OrchestratorHost, lighthouse_pdf: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[SettingsPage]:
     """Settings over a library holding the lighthouse manual; every question says yes."""
     monkeypatch.delenv("VECTOR_STORE", raising=False)
     monkeypatch.setattr(
         QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes
     )
-    ingest(qtbot, engine, [lighthouse_pdf])
-    page = SettingsPage(SettingsController(engine))
+    ingest(qtbot, host, [lighthouse_pdf])
+    page = SettingsPage(SettingsController(host))
     qtbot.addWidget(page)
     page.resize(900, 700)
     page.show()
@@ -64,9 +65,9 @@ def choose_store(page: SettingsPage, backend: str) -> None:
     page.store_box.setCurrentIndex(page.store_box.findData(backend))
 
 
-def library_chunks(engine: Engine) -> int:
-    assert engine.orchestrator is not None
-    return sum(c.chunk_count for c in engine.orchestrator.collections())
+def library_chunks(host: OrchestratorHost) -> int:
+    assert host.orchestrator is not None
+    return sum(c.chunk_count for c in host.orchestrator.collections())
 
 
 def saved_vector_store() -> str:
@@ -75,9 +76,9 @@ def saved_vector_store() -> str:
 
 @needs_faiss
 def test_moving_to_faiss_copies_the_library_and_the_engine_then_searches_the_copy(
-    qtbot: QtBot, page: SettingsPage, engine: Engine
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:
-    chunks = library_chunks(engine)
+    chunks = library_chunks(host)
     choose_store(page, "faiss")
     with qtbot.waitSignal(page.controller.move_finished, timeout=TIMEOUT_MS) as finished:
         page.move_button.click()
@@ -85,12 +86,12 @@ def test_moving_to_faiss_copies_the_library_and_the_engine_then_searches_the_cop
     moved = finished.args[0]
     assert isinstance(moved, LibraryMoved)
     assert moved.report.chunks == chunks > 0
-    assert engine.orchestrator is not None
-    assert type(engine.orchestrator.store).__name__ == "FaissVectorStore"
-    assert engine.config.vector_store == saved_vector_store() == "faiss"
-    key = engine.orchestrator.collections()[0].key
-    assert engine.orchestrator.store.count(key) == chunks
-    hits = run_async(qtbot, engine.orchestrator.search(PDF_QUESTION))
+    assert host.orchestrator is not None
+    assert type(host.orchestrator.store).__name__ == "FaissVectorStore"
+    assert host.config.vector_store == saved_vector_store() == "faiss"
+    key = host.orchestrator.collections()[0].key
+    assert host.orchestrator.store.count(key) == chunks
+    hits = run_async(qtbot, host.orchestrator.search(PDF_QUESTION))
     assert hits[0].page == PDF_ANSWER_PAGE
     assert "now uses FAISS." in page.move_status.text()
     assert page.store_in_use_label.text().startswith("FAISS")
@@ -98,12 +99,12 @@ def test_moving_to_faiss_copies_the_library_and_the_engine_then_searches_the_cop
 
 @needs_faiss
 def test_the_setting_switches_only_once_the_copy_is_complete(
-    qtbot: QtBot, page: SettingsPage, engine: Engine
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:
     seen_while_copying: list[tuple[str, str]] = []
 
     def note(progress: MigrationProgress) -> None:
-        seen_while_copying.append((engine.config.vector_store, saved_vector_store()))
+        seen_while_copying.append((host.config.vector_store, saved_vector_store()))
 
     page.controller.move_progress.connect(note)
     choose_store(page, "faiss")
@@ -116,7 +117,7 @@ def test_the_setting_switches_only_once_the_copy_is_complete(
 
 @needs_faiss
 def test_a_copy_that_fails_verification_leaves_the_old_store_in_use(
-    qtbot: QtBot, page: SettingsPage, engine: Engine, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def mismatching(*args: object, **kwargs: object) -> None:
         raise MigrationFailed("The copy holds 1 chunk, the original 7.", "Run it again.")
@@ -125,31 +126,31 @@ def test_a_copy_that_fails_verification_leaves_the_old_store_in_use(
     choose_store(page, "faiss")
     with qtbot.waitSignal(page.controller.move_failed, timeout=TIMEOUT_MS):
         page.move_button.click()
-    qtbot.waitUntil(lambda: engine.ready, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: host.ready, timeout=TIMEOUT_MS)
 
-    assert engine.config.vector_store == saved_vector_store() == "chroma"
-    assert engine.orchestrator is not None
-    assert type(engine.orchestrator.store).__name__ == "ChromaVectorStore"
+    assert host.config.vector_store == saved_vector_store() == "chroma"
+    assert host.orchestrator is not None
+    assert type(host.orchestrator.store).__name__ == "ChromaVectorStore"
     assert page.move_status.objectName() == "fieldError"
     assert "Run it again" in page.move_status.text()
 
 
 @needs_faiss
 def test_cancelling_a_move_leaves_the_old_store_in_use(
-    qtbot: QtBot, page: SettingsPage, engine: Engine
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:
-    chunks = library_chunks(engine)
+    chunks = library_chunks(host)
     # Cancel as soon as the move starts: the worker stops before its first batch.
     page.controller.move_started.connect(lambda _backend: page.move_cancel_button.click())
     choose_store(page, "faiss")
     with qtbot.waitSignal(page.controller.move_failed, timeout=TIMEOUT_MS) as failed:
         page.move_button.click()
-    qtbot.waitUntil(lambda: engine.ready, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: host.ready, timeout=TIMEOUT_MS)
 
     assert isinstance(failed.args[0], migrate.MigrationCancelled)
-    assert engine.config.vector_store == saved_vector_store() == "chroma"
-    assert library_chunks(engine) == chunks
-    hits = run_async(qtbot, engine.orchestrator.search(PDF_QUESTION))  # type: ignore[union-attr]
+    assert host.config.vector_store == saved_vector_store() == "chroma"
+    assert library_chunks(host) == chunks
+    hits = run_async(qtbot, host.orchestrator.search(PDF_QUESTION))  # type: ignore[union-attr]
     assert hits
     assert "cancelled" in page.move_status.text()
     assert page.save_button.isEnabled() and page.move_button.isEnabled()
@@ -157,13 +158,13 @@ def test_cancelling_a_move_leaves_the_old_store_in_use(
 
 @needs_faiss
 def test_a_move_interrupted_earlier_resumes_and_says_so(
-    qtbot: QtBot, page: SettingsPage, engine: Engine
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:
     # What a crash mid-copy leaves: the FAISS folder holds the first few chunks.
-    assert engine.orchestrator is not None
-    source = engine.orchestrator.store
-    key = engine.orchestrator.collections()[0].key
-    partial = create_vector_store(engine.config, "faiss")
+    assert host.orchestrator is not None
+    source = host.orchestrator.store
+    key = host.orchestrator.collections()[0].key
+    partial = create_vector_store(host.config, "faiss")
     chunks, vectors = next(source.export(key, batch_size=3))  # type: ignore[attr-defined]
     partial.add(key, chunks, vectors)
     partial.close()
@@ -218,11 +219,9 @@ def test_save_is_disabled_while_a_backup_is_restored(
 
 @needs_faiss
 def test_restoring_a_faiss_backup_switches_the_running_engine_to_faiss(
-    qtbot: QtBot, page: SettingsPage, engine: Engine, tmp_path: Path
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost, tmp_path: Path
 ) -> None:
-    faiss_library = engine.config.with_changes(
-        data_dir=tmp_path / "faiss-data", vector_store="faiss"
-    )
+    faiss_library = host.config.with_changes(data_dir=tmp_path / "faiss-data", vector_store="faiss")
 
     async def back_up_a_faiss_library() -> Path:
         other = Orchestrator(faiss_library)
@@ -238,10 +237,10 @@ def test_restoring_a_faiss_backup_switches_the_running_engine_to_faiss(
     with qtbot.waitSignal(page.controller.restore_finished, timeout=TIMEOUT_MS):
         page.controller.restore(archive)
 
-    assert engine.config.vector_store == saved_vector_store() == "faiss"
-    assert engine.orchestrator is not None
-    assert type(engine.orchestrator.store).__name__ == "FaissVectorStore"
-    assert [d.title for d in engine.orchestrator.list_documents()] == ["baking"]
+    assert host.config.vector_store == saved_vector_store() == "faiss"
+    assert host.orchestrator is not None
+    assert type(host.orchestrator.store).__name__ == "FaissVectorStore"
+    assert [d.title for d in host.orchestrator.list_documents()] == ["baking"]
     assert page.store_in_use_label.text().startswith("FAISS")
 
 
@@ -251,19 +250,19 @@ PACKAGES = {"faiss": "faiss-cpu", "qdrant": "qdrant-client"}
 
 
 def packages_missing_for(*backends: str) -> Callable[[str], str | None]:
-    """A stand-in for ``factory.missing_package``: ``backends``' packages are not installed."""
+    """A stand-in for ``backends.missing_package``: ``backends``' packages are not installed."""
     return lambda backend: PACKAGES[backend] if backend in backends else None
 
 
 @pytest.fixture
-def unopened_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
+def unopened_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> OrchestratorHost:
     """An engine that is never started: the vector store card needs no more, and it is quick."""
     monkeypatch.setenv("ALLMA_CONFIG_DIR", str(tmp_path / "config"))
-    return Engine(AppConfig(ollama_host="http://127.0.0.1:9", data_dir=tmp_path / "data"))
+    return OrchestratorHost(AppConfig(ollama_host="http://127.0.0.1:9", data_dir=tmp_path / "data"))
 
 
-def settings_over(qtbot: QtBot, engine: Engine) -> SettingsPage:
-    page = SettingsPage(SettingsController(engine))
+def settings_over(qtbot: QtBot, host: OrchestratorHost) -> SettingsPage:
+    page = SettingsPage(SettingsController(host))
     qtbot.addWidget(page)
     return page
 
@@ -275,10 +274,10 @@ def store_entry(page: SettingsPage, backend: str) -> QStandardItem:
 
 
 def test_a_store_whose_package_is_missing_is_greyed_out_saying_what_to_install(
-    qtbot: QtBot, unopened_engine: Engine, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(factory, "missing_package", packages_missing_for("faiss"))
-    page = settings_over(qtbot, unopened_engine)
+    monkeypatch.setattr(backends, "missing_package", packages_missing_for("faiss"))
+    page = settings_over(qtbot, unopened_host)
 
     faiss = store_entry(page, "faiss")
     assert not faiss.isEnabled()
@@ -287,11 +286,11 @@ def test_a_store_whose_package_is_missing_is_greyed_out_saying_what_to_install(
 
 
 def test_in_a_frozen_build_a_missing_store_says_it_is_not_included(
-    qtbot: QtBot, unopened_engine: Engine, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(factory, "missing_package", packages_missing_for("faiss", "qdrant"))
+    monkeypatch.setattr(backends, "missing_package", packages_missing_for("faiss", "qdrant"))
     monkeypatch.setattr(bundle, "is_frozen", lambda: True)
-    page = settings_over(qtbot, unopened_engine)
+    page = settings_over(qtbot, unopened_host)
 
     for backend in ("faiss", "qdrant"):
         entry = store_entry(page, backend)
@@ -300,10 +299,10 @@ def test_in_a_frozen_build_a_missing_store_says_it_is_not_included(
 
 
 def test_the_keyboard_skips_a_missing_store(
-    qtbot: QtBot, unopened_engine: Engine, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(factory, "missing_package", packages_missing_for("faiss"))
-    page = settings_over(qtbot, unopened_engine)
+    monkeypatch.setattr(backends, "missing_package", packages_missing_for("faiss"))
+    page = settings_over(qtbot, unopened_host)
     choose_store(page, "chroma-http")
 
     qtbot.keyClick(page.store_box, Qt.Key.Key_Down)
@@ -312,10 +311,10 @@ def test_the_keyboard_skips_a_missing_store(
 
 
 def test_an_installed_store_stays_selectable_with_its_usual_hint(
-    qtbot: QtBot, unopened_engine: Engine, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(factory, "missing_package", packages_missing_for("qdrant"))
-    page = settings_over(qtbot, unopened_engine)
+    monkeypatch.setattr(backends, "missing_package", packages_missing_for("qdrant"))
+    page = settings_over(qtbot, unopened_host)
 
     faiss = store_entry(page, "faiss")
     assert faiss.isEnabled() and faiss.toolTip() == ""
@@ -326,11 +325,11 @@ def test_an_installed_store_stays_selectable_with_its_usual_hint(
 
 
 def test_the_store_in_use_shows_with_the_reason_even_when_its_package_is_missing(
-    qtbot: QtBot, unopened_engine: Engine, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(factory, "missing_package", packages_missing_for("faiss"))
-    unopened_engine.config = unopened_engine.config.with_changes(vector_store="faiss")
-    page = settings_over(qtbot, unopened_engine)
+    monkeypatch.setattr(backends, "missing_package", packages_missing_for("faiss"))
+    unopened_host.config = unopened_host.config.with_changes(vector_store="faiss")
+    page = settings_over(qtbot, unopened_host)
 
     assert page.store_box.currentData() == "faiss"
     assert store_entry(page, "faiss").isEnabled()  # pickable again after looking elsewhere

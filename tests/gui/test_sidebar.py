@@ -16,10 +16,10 @@ def titles(window: MainWindow) -> list[str]:
 
 
 def make_conversations(window: MainWindow, *names: str) -> list[int]:
-    assert window.engine.orchestrator is not None
-    service = window.engine.orchestrator.conversations
+    assert window.host.orchestrator is not None
+    service = window.host.orchestrator.conversations
     ids = [service.create(title=name).id for name in names]
-    window.engine.events.conversations_changed.emit()
+    window.host.events.conversations_changed.emit()
     return ids
 
 

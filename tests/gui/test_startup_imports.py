@@ -20,11 +20,11 @@ BUILD_WINDOW = """
 import json, sys
 from PySide6.QtWidgets import QApplication
 from allma_desktop.config import AppConfig
-from allma_desktop.gui.engine import Engine
+from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.main_window import MainWindow
 
 app = QApplication([])
-window = MainWindow(Engine(AppConfig.from_env()))
+window = MainWindow(OrchestratorHost(AppConfig.from_env()))
 window.show()
 app.processEvents()
 heavy = (

@@ -59,7 +59,7 @@ def test_the_status_bar_and_the_chat_picker_count_documents_the_same_way(
     good = write_text(tmp_path / "garden.txt")
     broken = tmp_path / "broken.pdf"
     broken.write_bytes(b"%PDF-1.7 this is not really a PDF")
-    ingest(qtbot, window.engine, [good, broken])
+    ingest(qtbot, window.host, [good, broken])
 
     window.health.check_now()
     window.chat_view.refresh_choices()

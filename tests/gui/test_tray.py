@@ -23,7 +23,7 @@ from allma_desktop.gui.widgets.quick_ask import QuickAskWindow
 
 @pytest.fixture
 def tray(qtbot: QtBot, window: MainWindow) -> Iterator[TrayIcon]:
-    quick_ask = QuickAskWindow(lambda: ChatController(window.engine), window.events)
+    quick_ask = QuickAskWindow(lambda: ChatController(window.host), window.events)
     qtbot.addWidget(quick_ask)
     tray = TrayIcon(window, window.events, quick_ask)
     yield tray

@@ -10,13 +10,13 @@ from dataclasses import replace
 
 from allma_desktop.events import AnswerChecked, AnswerDone, SourcesFound, TokenChunk
 from allma_desktop.orchestrator import Orchestrator
-from allma_desktop.services.export import export_conversation
-from allma_desktop.services.prompting import (
+from allma_desktop.services.library.storage import AnswerCheck
+from allma_desktop.services.retrieval.prompting import (
     GENERAL_KNOWLEDGE_NOTE,
     NO_DOCUMENTS_NOTICE,
     NOTHING_FOUND_NOTICE,
 )
-from allma_desktop.services.storage import AnswerCheck
+from allma_desktop.services.upkeep.export import export_conversation
 from tests.integration.test_orchestrator import collect, only
 from tests.ollama_server import OllamaTestServer
 from tests.sample_docs import PDF_QUESTION, SampleLibrary

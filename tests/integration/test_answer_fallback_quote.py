@@ -9,7 +9,7 @@ import pytest
 
 from allma_desktop.events import AnswerDone, TokenChunk
 from allma_desktop.orchestrator import Orchestrator
-from allma_desktop.services.prompting import QUOTE_INTRO
+from allma_desktop.services.retrieval.prompting import QUOTE_INTRO
 from tests.ollama_server import DEFAULT_MODELS, FakeModel, OllamaTestServer
 from tests.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION, SampleLibrary
 

@@ -15,14 +15,14 @@ from allma_desktop.config import AppConfig
 from allma_desktop.errors import BackupInvalid
 from allma_desktop.events import AnswerDone
 from allma_desktop.orchestrator import Orchestrator
-from allma_desktop.services.backup import (
+from allma_desktop.services.library.storage import SCHEMA_VERSION
+from allma_desktop.services.upkeep.backup import (
     MANIFEST_NAME,
     create_backup,
     read_manifest,
     restore_backup,
 )
-from allma_desktop.services.export import export_conversation
-from allma_desktop.services.storage import SCHEMA_VERSION
+from allma_desktop.services.upkeep.export import export_conversation
 from tests.invariants import assert_library_consistent
 from tests.sample_docs import PDF_ANSWER_PAGE, PDF_QUESTION, SampleLibrary
 

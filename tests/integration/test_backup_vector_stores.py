@@ -11,13 +11,13 @@ import pytest
 
 from allma_desktop.config import AppConfig
 from allma_desktop.orchestrator import Orchestrator
-from allma_desktop.services.backup import (
+from allma_desktop.services.upkeep.backup import (
     BackupManifest,
     create_backup,
     read_manifest,
     restore_backup,
 )
-from allma_desktop.services.vectorstore.factory import store_folder
+from allma_desktop.services.vectorstore.backends import store_folder
 from tests.sample_docs import PDF_ANSWER_PAGE, PDF_PAGES, PDF_QUESTION, write_pdf
 
 pytestmark = pytest.mark.skipif(

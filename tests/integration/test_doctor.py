@@ -10,11 +10,11 @@ from pathlib import Path
 
 from allma_desktop.config import AppConfig
 from allma_desktop.orchestrator import Orchestrator
-from allma_desktop.services.doctor import INTERRUPTED_REASON, NEEDS_REINDEX_REASON
 from allma_desktop.services.documents.model import Chunk
-from allma_desktop.services.keyword_index import KeywordIndex
-from allma_desktop.services.library import DocumentRecord
-from allma_desktop.services.storage import ChunkText, execute_sql
+from allma_desktop.services.library.catalog import DocumentRecord
+from allma_desktop.services.library.storage import ChunkText, execute_sql
+from allma_desktop.services.retrieval.keyword_index import KeywordIndex
+from allma_desktop.services.upkeep.doctor import INTERRUPTED_REASON, NEEDS_REINDEX_REASON
 from tests.invariants import assert_library_consistent
 from tests.ollama_server import EMBEDDING_DIMENSIONS
 from tests.sample_docs import SampleLibrary

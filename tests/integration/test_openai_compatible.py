@@ -21,7 +21,7 @@ from allma_desktop.errors import (
 )
 from allma_desktop.events import AnswerDone, IngestFinished, ThinkingChunk
 from allma_desktop.orchestrator import Orchestrator
-from allma_desktop.services.model_servers import create_llm_service
+from allma_desktop.services.model_server.choice import create_llm_service
 from tests.ollama_server import OllamaTestServer
 from tests.openai_server import OpenAIModel, OpenAITestServer
 from tests.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION, SampleLibrary

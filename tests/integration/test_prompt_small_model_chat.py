@@ -9,7 +9,7 @@ import pytest
 
 from allma_desktop.events import AnswerDone
 from allma_desktop.orchestrator import Orchestrator
-from allma_desktop.services.prompting import SMALL_MODEL_ANSWER_TOKENS
+from allma_desktop.services.retrieval.prompting import SMALL_MODEL_ANSWER_TOKENS
 from tests.ollama_server import DEFAULT_MODELS, FakeModel, OllamaTestServer
 from tests.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION, SampleLibrary
 

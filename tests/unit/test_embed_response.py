@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from allma_desktop.errors import OllamaError
-from allma_desktop.services.embed_response import decode_embeddings
+from allma_desktop.services.model_server.embed_response import decode_embeddings
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=32)
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from allma_desktop.events import Source
-from allma_desktop.services.llm import ChatOptions
-from allma_desktop.services.prompting import (
+from allma_desktop.services.model_server.ollama import ChatOptions
+from allma_desktop.services.retrieval.prompting import (
     NOT_FOUND_ANSWER,
     QUOTE_CHARS,
     SMALL_MODEL_ANSWER_TOKENS,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from allma_desktop.services.keyword_index import KeywordHit
-from allma_desktop.services.rag import fuse, rerank
+from allma_desktop.services.retrieval.keyword_index import KeywordHit
+from allma_desktop.services.retrieval.rag import fuse, rerank
 from allma_desktop.services.vectorstore.base import VectorHit
 
 

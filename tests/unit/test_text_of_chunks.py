@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from allma_desktop.services.documents.chunking import chunk_document
 from allma_desktop.services.documents.model import DocumentMetadata, ParsedDocument, TextBlock
-from allma_desktop.services.library import text_of_chunks
+from allma_desktop.services.library.catalog import text_of_chunks
 
 WORDS = st.text(alphabet="abcdefghij", min_size=1, max_size=12)
 PARAGRAPH = st.lists(WORDS, min_size=1, max_size=60).map(" ".join)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from allma_desktop.services.text_terms import QueryTerms, content_terms
+from allma_desktop.services.retrieval.text_terms import QueryTerms, content_terms
 
 # Words built from stems and endings the stemmer cuts, so generated texts share terms.
 _WORDS = st.sampled_from(

@@ -16,7 +16,7 @@ from allma_desktop.errors import AllmaError
 
 if TYPE_CHECKING:
     from allma_desktop.api.server import ApiServer
-    from allma_desktop.gui.engine import Engine
+    from allma_desktop.gui.orchestrator_host import OrchestratorHost
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +26,9 @@ class ApiController(QObject):
 
     state_changed = Signal(bool, str)
 
-    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+    def __init__(self, host: OrchestratorHost, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._engine = engine
+        self._host = host
         self._server: ApiServer | None = None
 
     @property
@@ -47,21 +47,21 @@ class ApiController(QObject):
 
     def start(self) -> None:
         if self._server is None:
-            self._engine.run(self._start())
+            self._host.run(self._start())
 
     def stop(self) -> None:
         if self._server is not None:
-            self._engine.run(self._stop())
+            self._host.run(self._stop())
 
     async def _start(self) -> None:
         # FastAPI and uvicorn are imported only when the user turns the API on.
         from allma_desktop.api.app import ApiOptions, create_app
         from allma_desktop.api.server import ApiServer, exposure_warning
 
-        config = self._engine.config
+        config = self._host.config
         try:
             app = create_app(
-                lambda: self._engine.orchestrator,
+                lambda: self._host.orchestrator,
                 config,
                 ApiOptions(token=self.token()),
                 on_change=self._broadcast,
@@ -88,7 +88,7 @@ class ApiController(QObject):
         await self._stop()
 
     def _broadcast(self, what: str) -> None:
-        events = self._engine.events
+        events = self._host.events
         if what == "conversations":
             events.conversations_changed.emit()
         else:  # documents and collections both change the library views

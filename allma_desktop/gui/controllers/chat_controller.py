@@ -21,7 +21,7 @@ from allma_desktop.events import (
 
 if TYPE_CHECKING:
     from allma_desktop.gui.app_events import AppEvents
-    from allma_desktop.gui.engine import Engine
+    from allma_desktop.gui.orchestrator_host import OrchestratorHost
     from allma_desktop.orchestrator import Orchestrator
 
 log = logging.getLogger(__name__)
@@ -45,20 +45,20 @@ class ChatController(QObject):
     failed = Signal(object)  # AllmaError
     busy_changed = Signal(bool)
 
-    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+    def __init__(self, host: OrchestratorHost, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._engine = engine
+        self._host = host
         self._cancel: CancelToken | None = None
         self._task: asyncio.Task[None] | None = None
         self._running = False
 
     @property
     def events(self) -> AppEvents:
-        return self._engine.events
+        return self._host.events
 
     @property
     def default_model(self) -> str:
-        return self._engine.config.ollama_model
+        return self._host.config.ollama_model
 
     @property
     def busy(self) -> bool:
@@ -112,7 +112,7 @@ class ChatController(QObject):
     # --- internals ------------------------------------------------------------------
 
     def _orchestrator(self) -> Orchestrator | None:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is None:
             self.failed.emit(AllmaError("Allma is still starting.", "Try again in a moment."))
         return orchestrator
@@ -135,7 +135,7 @@ class ChatController(QObject):
         cancel = CancelToken()
         self._cancel = cancel
         self._running = True
-        self._task = self._engine.run(
+        self._task = self._host.run(
             self._stream(
                 orchestrator,
                 text.strip(),
@@ -161,7 +161,7 @@ class ChatController(QObject):
         replace_from_message_id: int | None,
         cancel: CancelToken,
     ) -> None:
-        events = self._engine.events
+        events = self._host.events
         try:
             stream = orchestrator.chat(
                 conversation_id,

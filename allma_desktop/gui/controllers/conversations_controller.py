@@ -20,9 +20,9 @@ from PySide6.QtCore import (
 from allma_desktop.errors import AllmaError
 
 if TYPE_CHECKING:
-    from allma_desktop.gui.engine import Engine
-    from allma_desktop.services.conversations import ConversationRecord, MessageRecord
-    from allma_desktop.services.library import CollectionRecord
+    from allma_desktop.gui.orchestrator_host import OrchestratorHost
+    from allma_desktop.services.library.catalog import CollectionRecord
+    from allma_desktop.services.library.conversations import ConversationRecord, MessageRecord
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +92,13 @@ class ConversationsController(QObject):
     created = Signal(int)  # a new conversation's id
     exported = Signal(object)  # the Path a conversation was exported to
 
-    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+    def __init__(self, host: OrchestratorHost, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._engine = engine
+        self._host = host
         self.model = ConversationListModel(self)
         self._filter = ""
-        engine.events.conversations_changed.connect(self.refresh)
-        engine.events.engine_ready.connect(self.refresh)
+        host.events.conversations_changed.connect(self.refresh)
+        host.events.engine_ready.connect(self.refresh)
 
     @property
     def filter_text(self) -> str:
@@ -109,7 +109,7 @@ class ConversationsController(QObject):
         self.refresh()
 
     def refresh(self) -> None:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is None:
             return
         try:
@@ -121,7 +121,7 @@ class ConversationsController(QObject):
         self.model.set_rows(rows)
 
     def create(self) -> int | None:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is None:
             return None
         try:
@@ -129,7 +129,7 @@ class ConversationsController(QObject):
         except AllmaError as error:
             self.failed.emit(error)
             return None
-        self._engine.events.conversations_changed.emit()
+        self._host.events.conversations_changed.emit()
         self.created.emit(record.id)
         return record.id
 
@@ -141,14 +141,14 @@ class ConversationsController(QObject):
 
     def export_markdown(self, conversation_id: int, target: Path) -> asyncio.Task[None] | None:
         """Write the conversation as Markdown to ``target``; ``exported`` or ``failed`` follows."""
-        if self._engine.orchestrator is None:
+        if self._host.orchestrator is None:
             return None
-        return self._engine.run(self._export(conversation_id, target))
+        return self._host.run(self._export(conversation_id, target))
 
     async def _export(self, conversation_id: int, target: Path) -> None:
-        from allma_desktop.services.export import export_conversation
+        from allma_desktop.services.upkeep.export import export_conversation
 
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is None:
             return
         try:
@@ -168,7 +168,7 @@ class ConversationsController(QObject):
         self.exported.emit(target)
 
     def get(self, conversation_id: int) -> ConversationRecord | None:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is None:
             return None
         try:
@@ -177,7 +177,7 @@ class ConversationsController(QObject):
             return None
 
     def messages(self, conversation_id: int) -> list[MessageRecord]:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is None:
             return []
         try:
@@ -187,7 +187,7 @@ class ConversationsController(QObject):
             return []
 
     def collections(self) -> list[CollectionRecord]:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is None:
             return []
         try:
@@ -197,14 +197,14 @@ class ConversationsController(QObject):
             return []
 
     def set_model(self, conversation_id: int, model: str | None) -> None:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is not None:
             self._mutate(lambda: orchestrator.conversations.set_model(conversation_id, model))
 
     def set_collection(
         self, conversation_id: int, collection_id: int | None, use_documents: bool
     ) -> None:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is not None:
             self._mutate(
                 lambda: orchestrator.conversations.set_collection(
@@ -215,25 +215,25 @@ class ConversationsController(QObject):
     # --- internals ------------------------------------------------------------------
 
     def _service_rename(self, conversation_id: int, title: str) -> object:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         assert orchestrator is not None
         return orchestrator.conversations.rename(conversation_id, title)
 
     def _service_delete(self, conversation_id: int) -> object:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         assert orchestrator is not None
         orchestrator.conversations.delete(conversation_id)
         return None
 
     def _mutate(self, operation: Any) -> None:
-        if self._engine.orchestrator is None:
+        if self._host.orchestrator is None:
             return
         try:
             operation()
         except AllmaError as error:
             self.failed.emit(error)
             return
-        self._engine.events.conversations_changed.emit()
+        self._host.events.conversations_changed.emit()
 
 
 def relative_time(moment: datetime, now: datetime | None = None) -> str:

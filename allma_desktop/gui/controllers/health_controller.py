@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from allma_desktop.errors import AllmaError
 
 if TYPE_CHECKING:
-    from allma_desktop.gui.engine import Engine
+    from allma_desktop.gui.orchestrator_host import OrchestratorHost
     from allma_desktop.orchestrator import HealthReport
 
 log = logging.getLogger(__name__)
@@ -28,17 +28,17 @@ class HealthController(QObject):
     pull_finished = Signal(str)
     pull_failed = Signal(str, object)  # model, AllmaError
 
-    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+    def __init__(self, host: OrchestratorHost, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._engine = engine
+        self._host = host
         self.report: HealthReport | None = None
         self._check_task: asyncio.Task[None] | None = None
         self._pulls: dict[str, asyncio.Task[None]] = {}
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.check_now)
-        engine.events.engine_ready.connect(self.check_now)
-        engine.events.settings_changed.connect(self.check_now)
+        host.events.engine_ready.connect(self.check_now)
+        host.events.settings_changed.connect(self.check_now)
 
     @property
     def pulling(self) -> set[str]:
@@ -46,18 +46,18 @@ class HealthController(QObject):
 
     def check_now(self) -> None:
         """Re-check at once (the Reconnect action, or the timer)."""
-        if self._engine.orchestrator is None:
+        if self._host.orchestrator is None:
             return
         if self._check_task is not None and not self._check_task.done():
             return
         self._timer.stop()
-        self._check_task = self._engine.run(self._check())
+        self._check_task = self._host.run(self._check())
 
     def stop(self) -> None:
         self._timer.stop()
 
     async def _check(self) -> None:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is None:
             return
         self.checking.emit(True)
@@ -70,17 +70,17 @@ class HealthController(QObject):
         finally:
             self.checking.emit(False)
         self.report = report
-        self._engine.events.health_changed.emit(report)
+        self._host.events.health_changed.emit(report)
         self._timer.start(HEALTHY_INTERVAL_MS if report.ok else UNHEALTHY_INTERVAL_MS)
 
     def pull(self, name: str) -> None:
         """Download ``name`` through Ollama; progress and the outcome come as signals."""
-        if name in self.pulling or self._engine.orchestrator is None:
+        if name in self.pulling or self._host.orchestrator is None:
             return
-        self._pulls[name] = self._engine.run(self._pull(name))
+        self._pulls[name] = self._host.run(self._pull(name))
 
     async def _pull(self, name: str) -> None:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is None:
             return
         try:

@@ -41,10 +41,10 @@ from allma_desktop.indexer import (
 
 if TYPE_CHECKING:
     from allma_desktop.gui.app_events import AppEvents
-    from allma_desktop.gui.engine import Engine
+    from allma_desktop.gui.orchestrator_host import OrchestratorHost
     from allma_desktop.indexer import Indexer
     from allma_desktop.orchestrator import Orchestrator
-    from allma_desktop.services.library import CollectionRecord, DocumentRecord
+    from allma_desktop.services.library.catalog import CollectionRecord, DocumentRecord
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +150,9 @@ class LibraryController(QObject):
     failed = Signal(object)  # AllmaError
     notice = Signal(str)  # something the user should read, not an error
 
-    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+    def __init__(self, host: OrchestratorHost, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._engine = engine
+        self._host = host
         self._waiting_for_engine: list[tuple[list[str], int | None]] = []
         # Rows not (yet) as the database has them, by (collection id, path).
         self._live: dict[tuple[int, str], LibraryRow] = {}
@@ -173,19 +173,19 @@ class LibraryController(QObject):
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(PROGRESS_INTERVAL_MS)
         self._flush_timer.timeout.connect(self._flush)
-        events = engine.events
+        events = host.events
         events.engine_ready.connect(self._on_engine_ready)
         events.ingest_requested.connect(self.add_paths)
         events.documents_changed.connect(self._on_documents_changed)
         self.destroyed.connect(self._stop_listening)
-        if engine.orchestrator is not None:
-            self._on_engine_ready(engine.orchestrator)
+        if host.orchestrator is not None:
+            self._on_engine_ready(host.orchestrator)
 
     # --- state the views read -------------------------------------------------------
 
     @property
     def events(self) -> AppEvents:
-        return self._engine.events
+        return self._host.events
 
     @property
     def busy(self) -> bool:
@@ -228,7 +228,7 @@ class LibraryController(QObject):
 
     @property
     def data_dir(self) -> Path:
-        return self._engine.config.data_dir
+        return self._host.config.data_dir
 
     # --- collections ----------------------------------------------------------------
 
@@ -268,7 +268,7 @@ class LibraryController(QObject):
         """Delete it with its documents (the files on disk stay); shows the default after."""
         if self._orchestrator() is None:
             return
-        self._engine.run(self._delete_collection(collection_id))
+        self._host.run(self._delete_collection(collection_id))
 
     async def _delete_collection(self, collection_id: int) -> None:
         orchestrator = self._orchestrator()
@@ -289,7 +289,7 @@ class LibraryController(QObject):
         self._announce_documents_changed()
 
     def refresh_collections(self) -> None:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is None:
             return
         try:
@@ -305,7 +305,7 @@ class LibraryController(QObject):
 
     def refresh_rows(self) -> None:
         """Reload the current collection's list (stored documents plus files on their way)."""
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is None or self._collection_id is None:
             self.rows_reset.emit([])
             return
@@ -335,10 +335,10 @@ class LibraryController(QObject):
         if not paths:
             return
         target = collection_id if collection_id is not None else self._collection_id
-        if self._engine.orchestrator is None:
+        if self._host.orchestrator is None:
             self._waiting_for_engine.append((list(paths), target))
             return
-        self._engine.run(self._add(list(paths), target, force=False))
+        self._host.run(self._add(list(paths), target, force=False))
 
     async def _add(self, paths: list[str], collection_id: int | None, force: bool) -> None:
         orchestrator = self._orchestrator()
@@ -377,14 +377,14 @@ class LibraryController(QObject):
             if row is not None:
                 by_collection.setdefault(row.collection_id, []).append(row.path)
         for collection_id, chosen in by_collection.items():
-            self._engine.run(self._add(chosen, collection_id, force=True))
+            self._host.run(self._add(chosen, collection_id, force=True))
 
     def reembed_library(self, collection_id: int | None = None) -> bool:
         """Re-embed the stored chunks with the current embedding model, in the background.
 
         Returns False when the library is not open yet.
         """
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is None:
             return False
         ids = [collection_id] if collection_id is not None else [c.id for c in self._collections]
@@ -430,14 +430,14 @@ class LibraryController(QObject):
             except AllmaError as error:
                 self.failed.emit(error)
 
-        self._engine.run(guarded())
+        self._host.run(guarded())
 
     # --- removing and moving ----------------------------------------------------------
 
     def remove(self, paths: Iterable[str]) -> None:
         """Take these rows out of the library (the files on disk stay)."""
         chosen = [row for path in paths if (row := self._row(path)) is not None]
-        self._engine.run(self._remove(chosen))
+        self._host.run(self._remove(chosen))
 
     async def _remove(self, rows: list[LibraryRow]) -> None:
         orchestrator = self._orchestrator()
@@ -460,7 +460,7 @@ class LibraryController(QObject):
     def move(self, paths: Iterable[str], collection_id: int) -> None:
         """Move these documents to another collection (their vectors go with them)."""
         rows = [row for path in paths if (row := self._row(path)) is not None]
-        self._engine.run(self._move(rows, collection_id))
+        self._host.run(self._move(rows, collection_id))
 
     async def _move(self, rows: list[LibraryRow], collection_id: int) -> None:
         orchestrator = self._orchestrator()
@@ -627,7 +627,7 @@ class LibraryController(QObject):
         self._pending_rows.pop(event.path, None)
         if event.status in ("indexed", "unchanged"):
             self._live.pop((collection_id, event.path), None)
-            stored = self._stored_record(self._engine.orchestrator, collection_id, event.path)
+            stored = self._stored_record(self._host.orchestrator, collection_id, event.path)
             if stored is not None:
                 self._emit_row(row_from_record(stored))
             # Told by the next flush: the chat's collection picker and other views
@@ -675,7 +675,7 @@ class LibraryController(QObject):
             return None
         if (cid, path) in self._live:
             return self._live[(cid, path)]
-        record = self._stored_record(self._engine.orchestrator, cid, path)
+        record = self._stored_record(self._host.orchestrator, cid, path)
         return row_from_record(record) if record is not None else None
 
     @staticmethod
@@ -732,11 +732,11 @@ class LibraryController(QObject):
     # --- engine ---------------------------------------------------------------------------
 
     def _indexer(self) -> Indexer | None:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         return orchestrator.indexer if orchestrator is not None else None
 
     def _orchestrator(self) -> Orchestrator | None:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is None:
             self.failed.emit(AllmaError("Allma is still starting.", "Try again in a moment."))
         return orchestrator
@@ -749,7 +749,7 @@ class LibraryController(QObject):
         self._folders = indexer.folders()
         self.refresh_collections()
         self.refresh_rows()
-        self._engine.run(self._start_indexer(orchestrator))
+        self._host.run(self._start_indexer(orchestrator))
 
     async def _start_indexer(self, orchestrator: Orchestrator) -> None:
         try:
@@ -792,7 +792,7 @@ class LibraryController(QObject):
 
     def _check_embedding_model(self) -> None:
         """After the embedding model changed: re-embed collections built with another one."""
-        model = self._engine.config.ollama_embedding_model
+        model = self._host.config.ollama_embedding_model
         stale = [
             c
             for c in self._collections
@@ -809,7 +809,7 @@ class LibraryController(QObject):
     def _announce_documents_changed(self) -> None:
         self._announcing = True
         try:
-            self._engine.events.documents_changed.emit()
+            self._host.events.documents_changed.emit()
         finally:
             self._announcing = False
 

@@ -2,8 +2,8 @@
 
 A citation is resolved through the library (the chunk's page, text and span, the
 document's file), then the document is opened, the passage located on its page
-(``services/reader.py``) and pages drawn by PyMuPDF in a child process
-(``services/page_server.py``: MuPDF holds the GIL while it draws), asked from one
+(``services/reader/pages.py``) and pages drawn by PyMuPDF in a child process
+(``services/reader/page_server.py``: MuPDF holds the GIL while it draws), asked from one
 worker thread of the reader's own. Results come back as signals on the GUI thread.
 A few documents stay open there and the last pages drawn are cached here, so paging
 back and forth and stepping through citations draws nothing twice.
@@ -24,11 +24,11 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal
 from PySide6.QtGui import QImage
 
 from allma_desktop.errors import AllmaError
-from allma_desktop.services.page_server import PageServer
-from allma_desktop.services.reader import Box, RenderedPage, is_paged, text_span
+from allma_desktop.services.reader.page_server import PageServer
+from allma_desktop.services.reader.pages import Box, RenderedPage, is_paged, text_span
 
 if TYPE_CHECKING:
-    from allma_desktop.gui.engine import Engine
+    from allma_desktop.gui.orchestrator_host import OrchestratorHost
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +91,9 @@ class ReaderController(QObject):
     found = Signal(int, object)  # page (0: nowhere), tuple[Box, ...]
     failed = Signal(str)
 
-    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+    def __init__(self, host: OrchestratorHost, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._engine = engine
+        self._host = host
         self._worker: ThreadPoolExecutor | None = None  # started on first use
         self._server = PageServer()
         self._pages: OrderedDict[tuple[str, int, float], QImage] = OrderedDict()
@@ -108,18 +108,18 @@ class ReaderController(QObject):
 
     def open(self, target: ReaderTarget) -> None:
         self._open_generation += 1
-        self._engine.run(self._open(target, self._open_generation))
+        self._host.run(self._open(target, self._open_generation))
 
     def render(self, request: PageRequest) -> None:
         self._page_generation += 1
-        self._engine.run(self._render(request, self._page_generation))
+        self._host.run(self._render(request, self._page_generation))
 
     def find(self, path: str, text: str, start_page: int, backwards: bool = False) -> None:
-        self._engine.run(self._find(path, text, start_page, backwards))
+        self._host.run(self._find(path, text, start_page, backwards))
 
     def warm_up(self) -> None:
         """Start the page process before it is needed (an answer with sources arrived)."""
-        self._engine.run(self._warm_up())
+        self._host.run(self._warm_up())
 
     async def _warm_up(self) -> None:
         try:
@@ -155,7 +155,7 @@ class ReaderController(QObject):
             self.opened.emit(opened)
 
     async def _resolve(self, target: ReaderTarget) -> OpenedDocument:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         path, title, file_type = target.path, target.title, ""
         passage, page, span = target.passage, target.page, (0, 0)
         if orchestrator is not None:

@@ -28,10 +28,10 @@ from allma_desktop.config import (
 from allma_desktop.errors import AllmaError, ConfigError
 
 if TYPE_CHECKING:
-    from allma_desktop.gui.engine import Engine
-    from allma_desktop.services.backup import BackupManifest, RestoreResult
-    from allma_desktop.services.llm import ModelInfo
-    from allma_desktop.services.vectorstore.migrate import MigrationProgress, MigrationReport
+    from allma_desktop.gui.orchestrator_host import OrchestratorHost
+    from allma_desktop.services.model_server.ollama import ModelInfo
+    from allma_desktop.services.upkeep.backup import BackupManifest, RestoreResult
+    from allma_desktop.services.upkeep.migrate_store import MigrationProgress, MigrationReport
 
 log = logging.getLogger(__name__)
 
@@ -130,17 +130,17 @@ class SettingsController(QObject):
     checking_models = Signal(bool)  # True while a new model choice is tried before saving
     model_rejected = Signal(object)  # WrongModelKind / ModelMissing / OllamaError: not saved
 
-    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+    def __init__(self, host: OrchestratorHost, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._engine = engine
+        self._host = host
         self._pulls: dict[str, asyncio.Task[None]] = {}
         self._move_cancel: CancelToken | None = None
         self.models: list[ModelInfo] = []
-        engine.events.engine_ready.connect(self.refresh_models)
+        host.events.engine_ready.connect(self.refresh_models)
 
     @property
     def config(self) -> AppConfig:
-        return self._engine.config
+        return self._host.config
 
     @property
     def theme(self) -> str:
@@ -174,10 +174,10 @@ class SettingsController(QObject):
 
     def when_engine_ready(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once the engine is open (at once if it already is)."""
-        if self._engine.ready:
+        if self._host.ready:
             callback()
             return
-        events = self._engine.events
+        events = self._host.events
 
         def call_once(_orchestrator: object) -> None:
             events.engine_ready.disconnect(call_once)
@@ -190,7 +190,7 @@ class SettingsController(QObject):
         return str(settings_path())
 
     def library_chunk_count(self) -> int:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is None:
             return 0
         try:
@@ -200,9 +200,9 @@ class SettingsController(QObject):
 
     def embedding_advice(self, model: str) -> str | None:
         """Advice on ``model`` for this library's languages (see ``languages.py``)."""
-        from allma_desktop.services.languages import embedding_advice
+        from allma_desktop.services.documents.languages import embedding_advice
 
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is None:
             return None
         try:
@@ -214,9 +214,9 @@ class SettingsController(QObject):
         """Why the vector store ``backend`` cannot be used here (its package is missing),
         or None when it can. Looks the package up without importing it."""
         from allma_desktop import bundle
-        from allma_desktop.services.vectorstore import factory
+        from allma_desktop.services.vectorstore import backends
 
-        package = factory.missing_package(backend)
+        package = backends.missing_package(backend)
         if package is None:
             return None
         if bundle.is_frozen():
@@ -232,11 +232,11 @@ class SettingsController(QObject):
         except ConfigError as error:
             self.invalid.emit(error)
             return
-        self._engine.run(self._test(candidate))
+        self._host.run(self._test(candidate))
 
     async def _test(self, candidate: AppConfig) -> None:
         # A throw-away client: the address being tested is not the engine's yet.
-        from allma_desktop.services.model_servers import create_llm_service
+        from allma_desktop.services.model_server.choice import create_llm_service
 
         service = create_llm_service(candidate, timeout=CONNECTION_TEST_TIMEOUT)
         try:
@@ -267,11 +267,11 @@ class SettingsController(QObject):
         )
 
     def refresh_models(self, _orchestrator: object = None) -> None:
-        if self._engine.orchestrator is not None:
-            self._engine.run(self._load_models())
+        if self._host.orchestrator is not None:
+            self._host.run(self._load_models())
 
     async def _load_models(self) -> None:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is None:
             return
         try:
@@ -284,9 +284,9 @@ class SettingsController(QObject):
     def pull(self, name: str) -> None:
         """Download ``name`` through Ollama; progress and the outcome come as signals."""
         name = name.strip()
-        if not name or name in self._pulls or self._engine.orchestrator is None:
+        if not name or name in self._pulls or self._host.orchestrator is None:
             return
-        self._pulls[name] = self._engine.run(self._pull(name))
+        self._pulls[name] = self._host.run(self._pull(name))
 
     def cancel_pull(self, name: str) -> None:
         """Stop downloading ``name``; ``pull_cancelled`` follows."""
@@ -295,7 +295,7 @@ class SettingsController(QObject):
             task.cancel()
 
     async def _pull(self, name: str) -> None:
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         try:
             if orchestrator is None:
                 return
@@ -319,17 +319,17 @@ class SettingsController(QObject):
 
     def back_up(self, target: Path) -> asyncio.Task[None] | None:
         """Archive the library to ``target`` (a file or a folder); a ``backup_*`` signal follows."""
-        if self._engine.orchestrator is None:
+        if self._host.orchestrator is None:
             self.backup_failed.emit(
                 AllmaError("The library is not open yet.", "Try again once Allma has started.")
             )
             return None
-        return self._engine.run(self._back_up(target))
+        return self._host.run(self._back_up(target))
 
     async def _back_up(self, target: Path) -> None:
-        from allma_desktop.services.backup import create_backup
+        from allma_desktop.services.upkeep.backup import create_backup
 
-        orchestrator = self._engine.orchestrator
+        orchestrator = self._host.orchestrator
         if orchestrator is None:
             return
         try:
@@ -343,7 +343,7 @@ class SettingsController(QObject):
 
     def read_backup(self, archive: Path) -> BackupManifest | None:
         """What ``archive`` holds (for the confirmation), or None after ``restore_failed``."""
-        from allma_desktop.services.backup import read_manifest
+        from allma_desktop.services.upkeep.backup import read_manifest
 
         try:
             return read_manifest(archive)
@@ -353,16 +353,16 @@ class SettingsController(QObject):
 
     def restore(self, archive: Path) -> asyncio.Task[None]:
         """Replace the library with ``archive``; the current one is kept aside by the service."""
-        return self._engine.run(self._restore(archive))
+        return self._host.run(self._restore(archive))
 
     async def _restore(self, archive: Path) -> None:
-        from allma_desktop.services.backup import restore_backup
+        from allma_desktop.services.upkeep.backup import restore_backup
 
         self.restore_started.emit()
         self.library_busy.emit(True)
         try:
             # The library must be closed while its files are replaced.
-            await self._engine.stop()
+            await self._host.stop()
             try:
                 result = await asyncio.to_thread(restore_backup, self.config, archive)
                 self._use_restored_vector_store(result)
@@ -371,7 +371,7 @@ class SettingsController(QObject):
                 return
             finally:
                 # Reopen either way: on failure the old library is still in place.
-                await self._engine.start()
+                await self._host.start()
             self.restore_finished.emit(result)
         finally:
             self.library_busy.emit(False)
@@ -385,7 +385,7 @@ class SettingsController(QObject):
             save_setting_changes({"vector_store": result.vector_store})
         except OSError as error:
             log.warning("cannot save the restored vector store setting: %s", error)
-        self._engine.config = switched
+        self._host.config = switched
 
     # --- moving the library to another vector store ------------------------------------------
 
@@ -414,7 +414,7 @@ class SettingsController(QObject):
             self.invalid.emit(error)
             return None
         self._move_cancel = CancelToken()
-        return self._engine.run(self._move(destination, self._move_cancel))
+        return self._host.run(self._move(destination, self._move_cancel))
 
     def cancel_move(self) -> None:
         """Stop the copy at the next batch; the library stays on its current store."""
@@ -422,7 +422,7 @@ class SettingsController(QObject):
             self._move_cancel.cancel()
 
     async def _move(self, destination: AppConfig, cancel: CancelToken) -> None:
-        from allma_desktop.services.vectorstore.migrate import copy_library
+        from allma_desktop.services.upkeep.migrate_store import copy_library
 
         current = self.config
         loop = asyncio.get_running_loop()
@@ -435,7 +435,7 @@ class SettingsController(QObject):
         self.move_started.emit(destination.vector_store)
         outcome: LibraryMoved | AllmaError
         try:
-            await self._engine.stop()  # the copy must see a library nobody changes
+            await self._host.stop()  # the copy must see a library nobody changes
             try:
                 migrated = await asyncio.to_thread(
                     copy_library, current, destination, on_progress=report, cancel=cancel
@@ -452,12 +452,12 @@ class SettingsController(QObject):
                     f"The library could not be moved: {error}",
                     "Your current store is unchanged and still in use. See the log file.",
                 )
-            await self._engine.start()
+            await self._host.start()
         finally:
             self._move_cancel = None
         try:
             if isinstance(outcome, LibraryMoved):
-                self._engine.events.settings_changed.emit(self.config)
+                self._host.events.settings_changed.emit(self.config)
                 self.saved.emit(self.config)
                 self.move_finished.emit(outcome)
             else:
@@ -469,7 +469,7 @@ class SettingsController(QObject):
         self, current: AppConfig, destination: AppConfig, migrated: MigrationReport
     ) -> LibraryMoved:
         """Save ``destination`` as the settings; the engine opens on it next."""
-        from allma_desktop.services.vectorstore.factory import local_store_folder
+        from allma_desktop.services.vectorstore.backends import local_store_folder
 
         moved = {
             f.name: getattr(destination, f.name)
@@ -484,7 +484,7 @@ class SettingsController(QObject):
                 f"{settings_path()}: {error.strerror}.",
                 "Check that the folder is writable, then move it again (it resumes at once).",
             ) from error
-        self._engine.config = destination
+        self._host.config = destination
         environment = os.environ.get("VECTOR_STORE", "").strip().lower()
         return LibraryMoved(
             backend=destination.vector_store,
@@ -532,7 +532,7 @@ class SettingsController(QObject):
         ):
             # A model choice changed: check that it can do its job before saving it.
             self.checking_models.emit(True)
-            self._engine.run(self._check_models_then_store(changes, old, new))
+            self._host.run(self._check_models_then_store(changes, old, new))
             return None
         return self._store(changes, old, new)
 
@@ -555,7 +555,7 @@ class SettingsController(QObject):
         Ollama that does not answer is no reason to refuse: the status bar says so.
         """
         from allma_desktop.errors import ModelMissing, OllamaUnreachable, WrongModelKind
-        from allma_desktop.services.model_servers import create_llm_service
+        from allma_desktop.services.model_server.choice import create_llm_service
 
         service = create_llm_service(new, timeout=MODEL_CHECK_TIMEOUT)
         try:
@@ -590,22 +590,22 @@ class SettingsController(QObject):
             )
             return None
         if needs_restart(old, new):
-            self._engine.run(self._restart(new))
+            self._host.run(self._restart(new))
         else:
-            self._engine.config = new
-            if self._engine.orchestrator is not None:
-                self._engine.orchestrator.config = new
-            self._engine.events.settings_changed.emit(new)
+            self._host.config = new
+            if self._host.orchestrator is not None:
+                self._host.orchestrator.config = new
+            self._host.events.settings_changed.emit(new)
             self.saved.emit(new)
         return new
 
     async def _restart(self, new: AppConfig) -> None:
         self.restarting.emit(True)
         try:
-            await self._engine.restart(new)
+            await self._host.restart(new)
         finally:
             self.restarting.emit(False)
-        self._engine.events.settings_changed.emit(new)
+        self._host.events.settings_changed.emit(new)
         self.saved.emit(new)
 
 

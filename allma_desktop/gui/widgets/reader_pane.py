@@ -53,8 +53,12 @@ from allma_desktop.gui.controllers.reader_controller import (
     ZoomMode,
 )
 from allma_desktop.gui.theme import current_colors, is_dark
-from allma_desktop.services.reader import Box
-from allma_desktop.services.viewers import NO_VIEWER_MESSAGE, plan_opening, windows_candidates
+from allma_desktop.services.reader.pages import Box
+from allma_desktop.services.reader.viewers import (
+    NO_VIEWER_MESSAGE,
+    plan_opening,
+    windows_candidates,
+)
 
 ZOOMS: tuple[tuple[str, ZoomMode, int], ...] = (
     ("Fit width", "fit-width", 100),

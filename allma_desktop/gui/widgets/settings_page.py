@@ -47,9 +47,9 @@ if TYPE_CHECKING:
     from allma_desktop.config import AppConfig
     from allma_desktop.errors import AllmaError, ConfigError
     from allma_desktop.gui.controllers.api_controller import ApiController
-    from allma_desktop.services.backup import BackupResult, RestoreResult
-    from allma_desktop.services.llm import ModelInfo
-    from allma_desktop.services.vectorstore.migrate import MigrationProgress
+    from allma_desktop.services.model_server.ollama import ModelInfo
+    from allma_desktop.services.upkeep.backup import BackupResult, RestoreResult
+    from allma_desktop.services.upkeep.migrate_store import MigrationProgress
 
 LABEL_WIDTH = 130
 API_DESCRIPTION = (
@@ -849,7 +849,7 @@ class SettingsPage(QWidget):
     # --- feedback ---------------------------------------------------------------------------
 
     def back_up(self) -> None:
-        from allma_desktop.services.backup import default_backup_name
+        from allma_desktop.services.upkeep.backup import default_backup_name
 
         suggested = str(Path.home() / default_backup_name())
         chosen, _filter = QFileDialog.getSaveFileName(
@@ -1039,7 +1039,7 @@ class SettingsPage(QWidget):
             "qdrant": config.qdrant_url or "",
         }.get(backend, "")
         if not where:
-            from allma_desktop.services.vectorstore.factory import local_store_folder
+            from allma_desktop.services.vectorstore.backends import local_store_folder
 
             folder = local_store_folder(config)
             where = str(folder) if folder is not None else ""

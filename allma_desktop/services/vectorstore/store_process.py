@@ -121,14 +121,14 @@ def store_main(
     handler.setFormatter(logging.Formatter("%(message)s"))
     root.addHandler(handler)
 
-    from allma_desktop.services.vectorstore.factory import create_vector_store
+    from allma_desktop.services.vectorstore.backends import open_in_this_process
 
     store: _Served | None = None
     try:
         for method, args in requests(connection):
             try:
                 if store is None:
-                    store = _Served(create_vector_store(config, backend))
+                    store = _Served(open_in_this_process(config, backend))
                 result = store.run(method, args)
             except AllmaError as error:
                 send(("error", pack_error(error)))

@@ -17,8 +17,7 @@ import peewee
 from peewee import JOIN, SQL, SqliteDatabase, chunked, fn
 
 from allma_desktop.errors import NotFound
-from allma_desktop.services.grounding import GroundingReport
-from allma_desktop.services.storage import (
+from allma_desktop.services.library.storage import (
     MESSAGE_ROLES,
     MESSAGE_STATUSES,
     AnswerCheck,
@@ -32,6 +31,7 @@ from allma_desktop.services.storage import (
     tuple_rows,
     utc_now,
 )
+from allma_desktop.services.retrieval.grounding import GroundingReport
 
 log = logging.getLogger(__name__)
 

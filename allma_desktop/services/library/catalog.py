@@ -22,8 +22,8 @@ from peewee import JOIN, SqliteDatabase, fn
 
 from allma_desktop.errors import AllmaError, NotFound
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
-from allma_desktop.services.pathnames import display_text, path_from_stored, stored_path
-from allma_desktop.services.storage import (
+from allma_desktop.services.library.pathnames import display_text, path_from_stored, stored_path
+from allma_desktop.services.library.storage import (
     DOCUMENT_STATUSES,
     ChunkText,
     Collection,
@@ -175,7 +175,7 @@ LANGUAGE_SAMPLE_CHUNKS = 40  # the first chunks' text is enough to tell a docume
 
 def document_language(chunks: Sequence[Chunk]) -> str:
     """The language of a document, detected from the text of its first chunks."""
-    from allma_desktop.services.languages import detect_language
+    from allma_desktop.services.documents.languages import detect_language
 
     return detect_language(" ".join(chunk.text for chunk in chunks[:LANGUAGE_SAMPLE_CHUNKS]))
 

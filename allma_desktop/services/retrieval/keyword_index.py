@@ -25,15 +25,19 @@ from typing import Any
 import peewee
 from peewee import SqliteDatabase
 
-from allma_desktop.services.languages import (
+from allma_desktop.services.documents.languages import (
     COMMON_WORDS,
     COMPOUNDING,
     DEFAULT_LANGUAGE,
     query_variants,
     split_words,
 )
-from allma_desktop.services.pathnames import path_from_stored
-from allma_desktop.services.storage import KEYWORD_INDEX, execute_sql, translating_store_errors
+from allma_desktop.services.library.pathnames import path_from_stored
+from allma_desktop.services.library.storage import (
+    KEYWORD_INDEX,
+    execute_sql,
+    translating_store_errors,
+)
 
 MAX_QUERY_TERMS = 32
 

@@ -20,7 +20,7 @@ except ImportError:  # Windows: no advisory locks; every engine counts as alone.
 LOCK_FILE_NAME = ".engine.lock"
 
 
-class EngineLock:
+class LibraryOpenLock:
     def __init__(self, data_dir: Path) -> None:
         self._path = data_dir / LOCK_FILE_NAME
         self._handle: IO[bytes] | None = None

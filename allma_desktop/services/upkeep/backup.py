@@ -46,9 +46,9 @@ from typing import Any
 from allma_desktop import __version__
 from allma_desktop.config import VECTOR_STORES, AppConfig
 from allma_desktop.errors import AllmaError, BackupInvalid, DiskFull, StoreNotWritable
-from allma_desktop.services.storage import SCHEMA_VERSION, backup_database
+from allma_desktop.services.library.storage import SCHEMA_VERSION, backup_database
+from allma_desktop.services.vectorstore.backends import local_store_folder
 from allma_desktop.services.vectorstore.base import VectorStore
-from allma_desktop.services.vectorstore.factory import local_store_folder
 
 log = logging.getLogger(__name__)
 

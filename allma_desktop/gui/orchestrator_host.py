@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Engine(QObject):
+class OrchestratorHost(QObject):
     """Holds the config, the event hub and (once open) the orchestrator.
 
     ``run()`` starts a background task that ``stop()`` will cancel, so shutting

@@ -144,13 +144,13 @@ def copy_library(
     copy; the caller must have closed its own engine. Blocks: run it in a worker thread.
     Switching the setting is the caller's step, taken only on the report this returns.
     """
-    from allma_desktop.services.engine_lock import EngineLock
+    from allma_desktop.services.library.open_lock import LibraryOpenLock
     from allma_desktop.services.vectorstore.factory import create_vector_store
 
     if destination.vector_store == current.vector_store:
         raise AllmaError(f"The library already uses the {current.vector_store} vector store.")
     current.data_dir.mkdir(parents=True, exist_ok=True)
-    lock = EngineLock(current.data_dir)
+    lock = LibraryOpenLock(current.data_dir)
     source: VectorStore | None = None
     target: VectorStore | None = None
     try:

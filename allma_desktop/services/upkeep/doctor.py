@@ -21,11 +21,10 @@ import peewee
 from peewee import SqliteDatabase, fn
 
 from allma_desktop.errors import AllmaError
-from allma_desktop.services.auto_backup import backups_folder
-from allma_desktop.services.conversations import ConversationService
-from allma_desktop.services.library import DocumentRecord, LibraryService
-from allma_desktop.services.pathnames import display_text
-from allma_desktop.services.storage import (
+from allma_desktop.services.library.catalog import DocumentRecord, LibraryService
+from allma_desktop.services.library.conversations import ConversationService
+from allma_desktop.services.library.pathnames import display_text
+from allma_desktop.services.library.storage import (
     ChunkText,
     Collection,
     Document,
@@ -37,6 +36,7 @@ from allma_desktop.services.storage import (
     rebuild_keyword_index,
     tuple_rows,
 )
+from allma_desktop.services.upkeep.auto_backup import backups_folder
 from allma_desktop.services.vectorstore.base import WRITE_PROBE_KEY, VectorStore
 
 log = logging.getLogger(__name__)

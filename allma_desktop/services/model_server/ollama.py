@@ -33,7 +33,7 @@ from allma_desktop.errors import (
     StreamInterrupted,
     WrongModelKind,
 )
-from allma_desktop.services.embed_response import decode_embeddings
+from allma_desktop.services.model_server.embed_response import decode_embeddings
 
 if TYPE_CHECKING:
     from allma_desktop.config import AppConfig

@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from allma_desktop.errors import AllmaError, NeedsOllama
-from allma_desktop.services.llm import (
+from allma_desktop.services.model_server.ollama import (
     ChatMessage,
     ChatOptions,
     LLMDelta,
@@ -23,7 +23,7 @@ from allma_desktop.services.llm import (
     OllamaService,
     PullProgress,
 )
-from allma_desktop.services.openai_compat import OpenAICompatibleService
+from allma_desktop.services.model_server.openai_compat import OpenAICompatibleService
 
 if TYPE_CHECKING:
     from allma_desktop.config import AppConfig

@@ -1,7 +1,7 @@
 """Talking to an OpenAI-compatible model server: LM Studio, llama.cpp's server, vLLM, Jan,
 LocalAI (``LLM_PROVIDER=openai-compatible``, and likewise ``EMBEDDING_PROVIDER``).
 
-The same interface as ``OllamaService`` (``services/llm.py``): streamed chat, embeddings,
+The same interface as ``OllamaService`` (``model_server/ollama.py``): streamed chat, embeddings,
 the model list and health, with the same results and the same ``AllmaError`` kinds, whose
 hints name this server instead of Ollama. Plain ``httpx``: the API is three endpoints
 (``/models``, ``/chat/completions`` streamed as server-sent events, ``/embeddings``).
@@ -37,7 +37,7 @@ from allma_desktop.errors import (
     StreamInterrupted,
     WrongModelKind,
 )
-from allma_desktop.services.llm import (
+from allma_desktop.services.model_server.ollama import (
     ChatMessage,
     ChatOptions,
     LLMDelta,

@@ -12,12 +12,12 @@ if TYPE_CHECKING:
     from allma_desktop.config import AppConfig
     from allma_desktop.services.documents.parse_worker import ParseWorker
     from allma_desktop.services.documents.service import DocumentService
-    from allma_desktop.services.library import CollectionRecord, LibraryService
-    from allma_desktop.services.llm import LLMService
+    from allma_desktop.services.library.catalog import CollectionRecord, LibraryService
+    from allma_desktop.services.model_server.ollama import LLMService
     from allma_desktop.services.vectorstore.base import VectorStore
 
 
-class IngestEngine(Protocol):
+class OrchestratorView(Protocol):
     """What the pipeline needs of the orchestrator (its services, opened)."""
 
     config: AppConfig

@@ -38,7 +38,7 @@ from peewee import (
 )
 
 from allma_desktop.errors import AllmaError, DatabaseDamaged, DiskFull, StoreNotWritable
-from allma_desktop.services.pathnames import path_from_stored, stored_path
+from allma_desktop.services.library.pathnames import path_from_stored, stored_path
 
 logger = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ _OLD_KEYWORD_INDEX_SQL = (
 
 def index_terms_sql(text: str | None, language: str | None) -> str:
     """``allma_index_terms``: the keyword-index terms of a chunk text (SQL NULLs allowed)."""
-    from allma_desktop.services.languages import DEFAULT_LANGUAGE, index_terms
+    from allma_desktop.services.documents.languages import DEFAULT_LANGUAGE, index_terms
 
     return index_terms(text or "", language or DEFAULT_LANGUAGE)
 
@@ -244,7 +244,7 @@ def register_index_terms(db: SqliteDatabase) -> None:
 def detect_missing_languages(db: SqliteDatabase) -> int:
     """Detect and record the language of every document that has chunk texts but no
     language yet (libraries indexed before languages were detected); returns how many."""
-    from allma_desktop.services.languages import detect_language
+    from allma_desktop.services.documents.languages import detect_language
 
     missing = execute_sql(
         db,
@@ -393,7 +393,7 @@ def probe_database_write(db: SqliteDatabase) -> None:
 
 
 class AnswerCheck(BaseModel):
-    """An answer checked against its sources (``services/grounding.py``), one row an answer.
+    """An answer checked against its sources (``retrieval/grounding.py``), one row an answer.
 
     The report is JSON (``GroundingReport.as_dict``): it is read and written whole.
     """
@@ -494,7 +494,7 @@ def translate_store_error(error: BaseException, path: Path | str) -> AllmaError 
 
 def database_damaged(path: Path | str, detail: str) -> DatabaseDamaged:
     """The error for a damaged database, offering its automatic backups."""
-    from allma_desktop.services.auto_backup import automatic_backups
+    from allma_desktop.services.upkeep.auto_backup import automatic_backups
 
     return DatabaseDamaged(path, detail, automatic_backups(Path(path).parent))
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from allma_desktop.services.text_terms import STOPWORDS, stem
+from allma_desktop.services.retrieval.text_terms import STOPWORDS, stem
 
 # A rare word must be found in at least this share of the cited passage's words;
 # numbers and names must all be found. Chosen on bench/grounding_check.py's labelled set.

@@ -19,9 +19,9 @@ import re
 from collections.abc import Sequence
 
 from allma_desktop.events import Source
-from allma_desktop.services.llm import ChatMessage, ChatOptions
-from allma_desktop.services.pathnames import display_text
-from allma_desktop.services.text_terms import content_terms
+from allma_desktop.services.library.pathnames import display_text
+from allma_desktop.services.model_server.ollama import ChatMessage, ChatOptions
+from allma_desktop.services.retrieval.text_terms import content_terms
 
 ANSWER_RESERVE_TOKENS = 1024
 RELATIVE_SCORE_FLOOR = 0.75  # a source scoring under this share of the best is left out

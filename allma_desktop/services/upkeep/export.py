@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from allma_desktop import __version__
-from allma_desktop.services.conversations import (
+from allma_desktop.services.library.conversations import (
     ConversationRecord,
     ConversationService,
     MessageRecord,
     SourceRecord,
 )
-from allma_desktop.services.grounding import GroundingReport
+from allma_desktop.services.retrieval.grounding import GroundingReport
 
 ROLE_NAMES = {"user": "You", "assistant": "Allma", "system": "System"}
 STATUS_NOTES = {

@@ -1,0 +1,1 @@
+"""The library's records: the SQLite database, collections, documents, conversations."""

@@ -1,0 +1,1 @@
+"""Talking to model servers: Ollama's REST protocol and OpenAI-compatible servers."""

@@ -1,0 +1,1 @@
+"""The built-in reader: pages drawn by PyMuPDF and opening the user's own viewer."""

@@ -1,0 +1,1 @@
+"""Retrieval and prompting: search, reranking, context assembly, the answer check."""

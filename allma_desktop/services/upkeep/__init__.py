@@ -1,0 +1,1 @@
+"""Upkeep of a closed or open library: doctor, backup and restore, export, migration."""
