@@ -713,7 +713,7 @@ def settings_show(config: AppConfig) -> None:
 def doctor(config: AppConfig, repair: bool, as_json: bool) -> None:
     """Check that the database and the vector store agree; --repair makes them agree."""
     from allma_desktop.errors import DatabaseDamaged
-    from allma_desktop.services.upkeep.doctor import DoctorReport, Problem
+    from allma_desktop.records import DoctorReport, Problem
 
     with _errors_as_messages(config):
         try:
@@ -1029,7 +1029,8 @@ def store_migrate(config: AppConfig, backend: str, as_json: bool) -> None:
     No re-embedding: the vectors are copied. Safe to interrupt: run it again to resume.
     """
 
-    from allma_desktop.services.upkeep.migrate_store import MigrationProgress, copy_library
+    from allma_desktop.records import MigrationProgress
+    from allma_desktop.services.upkeep.migrate_store import copy_library
 
     def show(progress: MigrationProgress) -> None:
         if not as_json:

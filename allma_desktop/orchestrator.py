@@ -52,19 +52,21 @@ from allma_desktop.indexer import Indexer
 from allma_desktop.ingest import IngestPipeline
 from allma_desktop.ingest.reembed import embed_and_store
 from allma_desktop.ingest.store import discard_vectors
+from allma_desktop.records import (
+    CollectionRecord,
+    ConversationRecord,
+    DoctorReport,
+    DocumentRecord,
+    ModelDetails,
+    ModelInfo,
+    OllamaHealth,
+    Problem,
+    PullProgress,
+)
 from allma_desktop.services.documents.parse_worker import ParseWorker
 from allma_desktop.services.documents.service import DocumentService
-from allma_desktop.services.library.catalog import (
-    CollectionRecord,
-    DocumentRecord,
-    LibraryService,
-    text_of_chunks,
-)
-from allma_desktop.services.library.conversations import (
-    ConversationRecord,
-    ConversationService,
-    SourceRecord,
-)
+from allma_desktop.services.library.catalog import LibraryService, text_of_chunks
+from allma_desktop.services.library.conversations import ConversationService, SourceRecord
 from allma_desktop.services.library.open_lock import LibraryOpenLock
 from allma_desktop.services.library.storage import (
     LibraryDatabase,
@@ -72,13 +74,7 @@ from allma_desktop.services.library.storage import (
     probe_database_write,
 )
 from allma_desktop.services.model_server.choice import create_llm_service
-from allma_desktop.services.model_server.ollama import (
-    LLMService,
-    ModelDetails,
-    ModelInfo,
-    OllamaHealth,
-    PullProgress,
-)
+from allma_desktop.services.model_server.ollama import LLMService
 from allma_desktop.services.retrieval.grounding import check_answer
 from allma_desktop.services.retrieval.keyword_index import KeywordIndex
 from allma_desktop.services.retrieval.prompting import (
@@ -96,7 +92,7 @@ from allma_desktop.services.retrieval.rag import (
     RetrievalSettings,
 )
 from allma_desktop.services.upkeep.auto_backup import backup_due, make_automatic_backup
-from allma_desktop.services.upkeep.doctor import Doctor, DoctorReport, Problem
+from allma_desktop.services.upkeep.doctor import Doctor
 from allma_desktop.services.vectorstore.backends import local_store_folder
 from allma_desktop.services.vectorstore.base import VectorStore, probe_store_write
 from allma_desktop.services.vectorstore.factory import create_vector_store

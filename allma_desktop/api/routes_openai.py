@@ -50,7 +50,7 @@ from allma_desktop.events import AnswerDone, ChatEvent, Source, ThinkingChunk, T
 
 if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator
-    from allma_desktop.services.library.catalog import CollectionRecord
+    from allma_desktop.records import CollectionRecord
 else:
     Orchestrator = Any  # imported lazily: the orchestrator pulls in chromadb
 

@@ -29,9 +29,13 @@ from allma_desktop.errors import AllmaError, ConfigError
 
 if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
-    from allma_desktop.services.model_server.ollama import ModelInfo
-    from allma_desktop.services.upkeep.backup import BackupManifest, RestoreResult
-    from allma_desktop.services.upkeep.migrate_store import MigrationProgress, MigrationReport
+    from allma_desktop.records import (
+        BackupManifest,
+        MigrationProgress,
+        MigrationReport,
+        ModelInfo,
+        RestoreResult,
+    )
 
 log = logging.getLogger(__name__)
 

@@ -12,16 +12,13 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from allma_desktop.errors import AllmaError, NeedsOllama
+from allma_desktop.records import ModelDetails, ModelInfo, OllamaHealth, PullProgress
 from allma_desktop.services.model_server.ollama import (
     ChatMessage,
     ChatOptions,
     LLMDelta,
     LLMService,
-    ModelDetails,
-    ModelInfo,
-    OllamaHealth,
     OllamaService,
-    PullProgress,
 )
 from allma_desktop.services.model_server.openai_compat import OpenAICompatibleService
 
