@@ -34,14 +34,14 @@ EXIT_PARTIAL = 2  # some files failed; the rest were indexed
 
 
 def _echo_json(data: object) -> None:
-    from allma_desktop.services.library.pathnames import displayable
+    from allma_desktop.pathnames import displayable
 
     click.echo(json.dumps(displayable(data), ensure_ascii=False, indent=2))
 
 
 def _printable_streams() -> None:
     """A file name that is not valid UTF-8 prints as ``\\xNN`` instead of failing the command."""
-    from allma_desktop.services.library.pathnames import DISPLAY_ERRORS
+    from allma_desktop.pathnames import DISPLAY_ERRORS
 
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
@@ -379,7 +379,7 @@ async def ask(
 
 def _typed_text(words: tuple[str, ...]) -> str:
     """Words from the command line as text (bytes that are not UTF-8 shown as ``\\xNN``)."""
-    from allma_desktop.services.library.pathnames import display_text
+    from allma_desktop.pathnames import display_text
 
     return display_text(" ".join(words))
 

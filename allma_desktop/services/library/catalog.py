@@ -20,9 +20,9 @@ import peewee
 from peewee import JOIN, SqliteDatabase, fn
 
 from allma_desktop.errors import AllmaError, NotFound
+from allma_desktop.pathnames import display_text, path_from_stored, stored_path
 from allma_desktop.records import CollectionRecord, DocumentRecord
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
-from allma_desktop.services.library.pathnames import display_text, path_from_stored, stored_path
 from allma_desktop.services.library.storage import (
     DOCUMENT_STATUSES,
     ChunkText,

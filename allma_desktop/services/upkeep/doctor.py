@@ -20,10 +20,10 @@ import peewee
 from peewee import SqliteDatabase, fn
 
 from allma_desktop.errors import AllmaError
+from allma_desktop.pathnames import display_text
 from allma_desktop.records import DoctorReport, DocumentRecord, Problem
 from allma_desktop.services.library.catalog import LibraryService
 from allma_desktop.services.library.conversations import ConversationService
-from allma_desktop.services.library.pathnames import display_text
 from allma_desktop.services.library.storage import (
     ChunkText,
     Collection,
