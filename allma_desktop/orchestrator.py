@@ -1095,6 +1095,12 @@ async def check_models(
         await service.close()
 
 
+def file_text(path: Path) -> str:
+    """The whole text of a file, read as the library reads it (the reader shows text
+    documents this way)."""
+    return DocumentService().parse(path).full_text
+
+
 def database_error(error: BaseException, database: Path) -> AllmaError | None:
     """An SQLite failure no service translated (full disk, read-only, locked, damaged) as a
     message and a next step; None when it is none of those."""
@@ -1113,5 +1119,6 @@ __all__ = [
     "check_models",
     "damaged_database",
     "database_error",
+    "file_text",
     "probe_model_server",
 ]

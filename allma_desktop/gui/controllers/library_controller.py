@@ -685,7 +685,7 @@ class LibraryController(QObject):
         if orchestrator is None:
             return None
         try:
-            return orchestrator.library.document_by_path(collection_id, path)
+            return orchestrator.document_by_path(collection_id, path)
         except AllmaError:
             return None
 

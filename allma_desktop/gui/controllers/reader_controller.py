@@ -159,18 +159,14 @@ class ReaderController(QObject):
         path, title, file_type = target.path, target.title, ""
         passage, page, span = target.passage, target.page, (0, 0)
         if orchestrator is not None:
-            library = orchestrator.library
-            chunks = await asyncio.to_thread(
-                library.chunks_by_ids, [target.chunk_id] if target.chunk_id else []
-            )
-            chunk = chunks.get(target.chunk_id)
+            chunk = await asyncio.to_thread(orchestrator.chunk, target.chunk_id)
             if chunk is not None:
                 path, title, file_type = chunk.path, chunk.title, chunk.file_type
                 passage, page = chunk.text, chunk.page or page
                 span = (chunk.char_start, chunk.char_end)
             elif target.document_id:
                 try:
-                    document = await asyncio.to_thread(library.get_document, target.document_id)
+                    document = await asyncio.to_thread(orchestrator.document, target.document_id)
                     path, title, file_type = document.path, document.title, document.file_type
                 except AllmaError:
                     if not path:
@@ -259,9 +255,9 @@ def _open_text(
     target: ReaderTarget, path: str, title: str, passage: str, span: tuple[int, int]
 ) -> OpenedDocument:
     """A text document as its parsed text, with the passage's place in it."""
-    from allma_desktop.services.documents.service import DocumentService
+    from allma_desktop.orchestrator import file_text
 
-    text = DocumentService().parse(Path(path)).full_text
+    text = file_text(Path(path))
     start, end = text_span(text, passage, *span)
     note = "" if end or not passage else "The passage is no longer in this file."
     return OpenedDocument(

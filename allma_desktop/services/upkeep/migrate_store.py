@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 from allma_desktop.cancel import CancelToken
-from allma_desktop.errors import AllmaError
+from allma_desktop.errors import AllmaError, LibraryInUse
 from allma_desktop.records import CollectionCopy, MigrationProgress, MigrationReport
 from allma_desktop.services.documents.model import Chunk
 from allma_desktop.services.vectorstore.base import WRITE_PROBE_KEY, VectorStore
@@ -128,10 +128,8 @@ def copy_library(
     target: VectorStore | None = None
     try:
         if not lock.acquire():
-            raise AllmaError(
-                "Allma is open elsewhere (another window, or `allma serve`).",
-                "Close it first: the library must not change while it is being copied.",
-            )
+            # The library must not change while it is being copied.
+            raise LibraryInUse(current.data_dir, "move the library to another vector store")
         source = create_vector_store(current)
         target = create_vector_store(destination)
         if not isinstance(source, _Exportable):
