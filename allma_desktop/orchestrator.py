@@ -1101,6 +1101,14 @@ def file_text(path: Path) -> str:
     return DocumentService().parse(path).full_text
 
 
+def ocr_languages() -> list[str]:
+    """The languages OCR can read here (none when its language data is missing). Looks
+    for the data's files only: PyMuPDF is not imported."""
+    from allma_desktop.services.documents.ocr import installed_languages
+
+    return installed_languages()
+
+
 def database_error(error: BaseException, database: Path) -> AllmaError | None:
     """An SQLite failure no service translated (full disk, read-only, locked, damaged) as a
     message and a next step; None when it is none of those."""
@@ -1120,5 +1128,6 @@ __all__ = [
     "damaged_database",
     "database_error",
     "file_text",
+    "ocr_languages",
     "probe_model_server",
 ]
