@@ -2,8 +2,8 @@
 
 A citation is resolved through the library (the chunk's page, text and span, the
 document's file), then the document is opened, the passage located on its page
-(``services/reader/pages.py``) and pages drawn by PyMuPDF in a child process
-(``services/reader/page_server.py``: MuPDF holds the GIL while it draws), asked from one
+(``reader/pages.py``) and pages drawn by PyMuPDF in a child process
+(``reader/page_server.py``: MuPDF holds the GIL while it draws), asked from one
 worker thread of the reader's own. Results come back as signals on the GUI thread.
 A few documents stay open there and the last pages drawn are cached here, so paging
 back and forth and stepping through citations draws nothing twice.
@@ -24,8 +24,8 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal
 from PySide6.QtGui import QImage
 
 from allma_desktop.errors import AllmaError
-from allma_desktop.services.reader.page_server import PageServer
-from allma_desktop.services.reader.pages import Box, RenderedPage, is_paged, text_span
+from allma_desktop.reader.page_server import PageServer
+from allma_desktop.reader.pages import Box, RenderedPage, is_paged, text_span
 
 if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
