@@ -29,6 +29,7 @@ from allma_desktop.services.reader.pages import Box, RenderedPage, is_paged, tex
 
 if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
+    from allma_desktop.sources import Source
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,21 @@ class ReaderTarget:
     path: str = ""
     title: str = ""
     passage: str = ""  # shown and copied when the chunk is no longer in the library
+    span: tuple[int, int] = (0, 0)  # the passage in the document's text, as it was cited
+
+    @classmethod
+    def citing(cls, source: Source) -> ReaderTarget:
+        """The reader's target for a source of an answer, live or reopened from history."""
+        return cls(
+            source.document_id,
+            source.page,
+            source.chunk_id,
+            source.number,
+            source.path,
+            source.title,
+            source.snippet,
+            source.span,
+        )
 
 
 @dataclass(frozen=True)
@@ -157,7 +173,7 @@ class ReaderController(QObject):
     async def _resolve(self, target: ReaderTarget) -> OpenedDocument:
         orchestrator = self._host.orchestrator
         path, title, file_type = target.path, target.title, ""
-        passage, page, span = target.passage, target.page, (0, 0)
+        passage, page, span = target.passage, target.page, target.span
         if orchestrator is not None:
             library = orchestrator.library
             chunks = await asyncio.to_thread(

@@ -18,10 +18,10 @@ import math
 import re
 from collections.abc import Sequence
 
-from allma_desktop.events import Source
 from allma_desktop.services.library.pathnames import display_text
 from allma_desktop.services.model_server.ollama import ChatMessage, ChatOptions
 from allma_desktop.services.retrieval.text_terms import content_terms
+from allma_desktop.sources import Source
 
 ANSWER_RESERVE_TOKENS = 1024
 RELATIVE_SCORE_FLOOR = 0.75  # a source scoring under this share of the best is left out
