@@ -56,14 +56,14 @@ class ReaderTarget:
     def citing(cls, source: Source) -> ReaderTarget:
         """The reader's target for a source of an answer, live or reopened from history."""
         return cls(
-            source.document_id,
-            source.page,
-            source.chunk_id,
-            source.number,
-            source.path,
-            source.title,
-            source.snippet,
-            source.span,
+            document_id=source.document_id,
+            page=source.page,
+            chunk_id=source.chunk_id,
+            number=source.number,
+            path=source.path,
+            title=source.title,
+            passage=source.snippet,
+            span=source.span,
         )
 
 
