@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from peewee import SqliteDatabase
 
+from allma_desktop.records import CollectionRecord, DocumentRecord
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
-from allma_desktop.services.library.catalog import CollectionRecord, DocumentRecord, LibraryService
+from allma_desktop.services.library.catalog import LibraryService
 from allma_desktop.services.retrieval.keyword_index import (
     KeywordIndex,
     fts5_query,

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from peewee import SqliteDatabase
 
+from allma_desktop.records import CollectionRecord
 from allma_desktop.services.documents.languages import (
     detect_language,
     embedding_advice,
@@ -15,7 +16,7 @@ from allma_desktop.services.documents.languages import (
 )
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 from allma_desktop.services.library import storage
-from allma_desktop.services.library.catalog import CollectionRecord, LibraryService
+from allma_desktop.services.library.catalog import LibraryService
 from allma_desktop.services.library.storage import open_database
 from allma_desktop.services.retrieval.keyword_index import KeywordIndex
 

@@ -9,9 +9,10 @@ import pytest
 from peewee import SqliteDatabase
 
 from allma_desktop.errors import AllmaError, DiskFull, NotFound
+from allma_desktop.records import DocumentRecord
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 from allma_desktop.services.library import storage
-from allma_desktop.services.library.catalog import DocumentRecord, LibraryService
+from allma_desktop.services.library.catalog import LibraryService
 from allma_desktop.services.library.storage import ChunkText, OcrChunk
 
 

@@ -19,11 +19,11 @@ from allma_desktop.errors import (
     StreamInterrupted,
     WrongModelKind,
 )
+from allma_desktop.records import PullProgress
 from allma_desktop.services.model_server.ollama import (
     ChatMessage,
     LLMDelta,
     OllamaService,
-    PullProgress,
     ThinkTagSplitter,
     base_url,
     canonical_model_name,

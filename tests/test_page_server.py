@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from allma_desktop.services.reader.page_server import PageServer, PageServerError
-from allma_desktop.services.reader.pages import PagedDocument, RenderedPage
+from allma_desktop.reader.page_server import PageServer, PageServerError
+from allma_desktop.reader.pages import PagedDocument, RenderedPage
 from tests.sample_docs import PDF_PAGES, write_corrupt_pdf, write_pdf
 
 

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pymupdf
 
-from allma_desktop.services.documents.service import DocumentService
-from allma_desktop.services.reader.pages import (
+from allma_desktop.reader.pages import (
     Box,
     PagedDocument,
     align_passage,
     normal_words,
     text_span,
 )
+from allma_desktop.services.documents.service import DocumentService
 from tests.sample_docs import DOCX_FACT, write_docx
 
 PARAGRAPHS = [

@@ -16,12 +16,12 @@ import pytest
 from allma_desktop.events import FileFinished, IngestFinished
 from allma_desktop.logging_setup import configure_logging
 from allma_desktop.orchestrator import Orchestrator
-from allma_desktop.services.library.catalog import LibraryService
-from allma_desktop.services.library.pathnames import (
+from allma_desktop.pathnames import (
     display_path,
     path_from_stored,
     stored_path,
 )
+from allma_desktop.services.library.catalog import LibraryService
 from allma_desktop.services.library.storage import open_database
 from tests.faults.conftest import allma, assert_no_traceback
 from tests.ollama_server import OllamaTestServer

@@ -11,12 +11,8 @@ import pytest
 
 from allma_desktop.config import AppConfig
 from allma_desktop.orchestrator import Orchestrator
-from allma_desktop.services.upkeep.backup import (
-    BackupManifest,
-    create_backup,
-    read_manifest,
-    restore_backup,
-)
+from allma_desktop.records import BackupManifest
+from allma_desktop.services.upkeep.backup import create_backup, read_manifest, restore_backup
 from allma_desktop.services.vectorstore.backends import store_folder
 from tests.sample_docs import PDF_ANSWER_PAGE, PDF_PAGES, PDF_QUESTION, write_pdf
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from allma_desktop.config import AppConfig
 from allma_desktop.orchestrator import Orchestrator
+from allma_desktop.records import DocumentRecord
 from allma_desktop.services.documents.model import Chunk
-from allma_desktop.services.library.catalog import DocumentRecord
 from allma_desktop.services.library.storage import ChunkText, execute_sql
 from allma_desktop.services.retrieval.keyword_index import KeywordIndex
 from allma_desktop.services.upkeep.doctor import INTERRUPTED_REASON, NEEDS_REINDEX_REASON

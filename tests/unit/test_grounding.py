@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from allma_desktop.services.retrieval.grounding import GroundingReport, check_answer
+from allma_desktop.records import GroundingReport
+from allma_desktop.services.retrieval.grounding import check_answer
 
 PASSAGE_ONE = (
     "The Hamburg plant opened in 1998 and employs 2,400 people. Its furnaces recycle "

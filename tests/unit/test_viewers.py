@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from allma_desktop.services.reader.viewers import MACOS_NOTE, plan_opening
+from allma_desktop.reader.viewers import MACOS_NOTE, plan_opening
 
 PDF = "/home/ada/Papers/report.pdf"
 

@@ -35,7 +35,7 @@ from allma_desktop.gui.widgets.markdown_render import (
     stable_prefix_end,
     stylesheet,
 )
-from allma_desktop.services.retrieval.grounding import GroundingReport
+from allma_desktop.records import GroundingReport
 from allma_desktop.sources import Source
 
 RENDER_INTERVAL_MS = 50

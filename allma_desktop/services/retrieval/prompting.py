@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from allma_desktop.services.library.pathnames import display_text
+from allma_desktop.pathnames import display_text
 from allma_desktop.services.model_server.ollama import ChatMessage, ChatOptions
 from allma_desktop.services.retrieval.text_terms import content_terms
 from allma_desktop.sources import Source

@@ -36,8 +36,8 @@ class PageServerError(Exception):
 
 def _serve(connection: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the app to handle
+    from allma_desktop.reader.pages import PagedDocument
     from allma_desktop.services.documents.pdf import import_pymupdf
-    from allma_desktop.services.reader.pages import PagedDocument
 
     import_pymupdf().TOOLS.mupdf_display_errors(False)
     documents: OrderedDict[str, PagedDocument] = OrderedDict()
