@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QApplication
 from allma_desktop.cancel import CancelToken
 from allma_desktop.config import (
     ENV_VARIABLES,
+    VECTOR_STORES,
     AppConfig,
     save_setting_changes,
     settings_path,
@@ -29,9 +30,17 @@ from allma_desktop.errors import AllmaError, ConfigError
 
 if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
-    from allma_desktop.services.model_server.ollama import ModelInfo
-    from allma_desktop.services.upkeep.backup import BackupManifest, RestoreResult
-    from allma_desktop.services.upkeep.migrate_store import MigrationProgress, MigrationReport
+
+    # What the signals carry, named here for the Settings cards too: widgets do not
+    # import services (the "as" makes them this module's names for mypy).
+    from allma_desktop.services.model_server.ollama import ModelInfo as ModelInfo
+    from allma_desktop.services.upkeep.backup import BackupManifest as BackupManifest
+    from allma_desktop.services.upkeep.backup import BackupResult as BackupResult
+    from allma_desktop.services.upkeep.backup import RestoreResult as RestoreResult
+    from allma_desktop.services.upkeep.migrate_store import (
+        MigrationProgress as MigrationProgress,
+    )
+    from allma_desktop.services.upkeep.migrate_store import MigrationReport
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +231,40 @@ class SettingsController(QObject):
         if bundle.is_frozen():
             return NOT_IN_THIS_BUILD
         return f"Needs the {package} package: pip install allma-desktop[{backend}]"
+
+    def unavailable_stores(self) -> dict[str, str]:
+        """Each vector store that cannot be used here, with why (see above)."""
+        return {
+            backend: reason
+            for backend in VECTOR_STORES
+            if (reason := self.store_unavailable_reason(backend)) is not None
+        }
+
+    def store_location(self, config: AppConfig) -> str:
+        """Where ``config``'s vector store keeps the library: a server or a folder."""
+        where = {
+            "chroma-http": f"{config.chroma_host}:{config.chroma_port}",
+            "qdrant": config.qdrant_url or "",
+        }.get(config.vector_store, "")
+        if where:
+            return where
+        from allma_desktop.services.vectorstore.backends import local_store_folder
+
+        folder = local_store_folder(config)
+        return str(folder) if folder is not None else ""
+
+    def ocr_languages(self) -> list[str]:
+        """The languages OCR can read here (none: its language data is missing).
+        A look for the data's files only: PyMuPDF is not imported."""
+        from allma_desktop.services.documents.ocr import installed_languages
+
+        return installed_languages()
+
+    def default_backup_name(self) -> str:
+        """A file name for a new backup, dated now."""
+        from allma_desktop.services.upkeep.backup import default_backup_name
+
+        return default_backup_name()
 
     # --- connection and models --------------------------------------------------------
 
