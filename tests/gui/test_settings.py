@@ -20,7 +20,7 @@ from allma_desktop.gui.controllers.settings_controller import SettingsController
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.theme import apply_theme
 from allma_desktop.gui.widgets.settings.page import SettingsPage
-from allma_desktop.gui.widgets.settings.search import OCR_UNAVAILABLE_HINT
+from allma_desktop.gui.widgets.settings.search import OCR_UNAVAILABLE_HINT, SearchCard
 from allma_desktop.services.documents import ocr
 from tests.gui.conftest import ingest, run_async
 from tests.ollama_server import OllamaTestServer
@@ -411,16 +411,21 @@ def test_the_ocr_hint_names_the_installed_languages(qtbot: QtBot, host: Orchestr
     assert "Languages: eng" in page.search.ocr_hint.text()
 
 
-def test_ocr_is_disabled_with_a_hint_without_its_language_data(
-    qtbot: QtBot, host: OrchestratorHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_ocr_is_disabled_with_a_hint_without_its_language_data(qtbot: QtBot) -> None:
+    card = SearchCard(ocr_languages=[])
+    qtbot.addWidget(card)
+
+    assert not card.ocr_check.isEnabled()
+    assert "language data is missing" in card.ocr_check.toolTip()
+    assert card.ocr_hint.text() == OCR_UNAVAILABLE_HINT
+
+
+def test_without_language_data_the_controller_finds_no_ocr_languages(
+    host: OrchestratorHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(ocr.TESSDATA_ENV, str(tmp_path / "no-language-data"))
-    page = SettingsPage(SettingsController(host))
-    qtbot.addWidget(page)
 
-    assert not page.search.ocr_check.isEnabled()
-    assert "language data is missing" in page.search.ocr_check.toolTip()
-    assert page.search.ocr_hint.text() == OCR_UNAVAILABLE_HINT
+    assert SettingsController(host).ocr_languages() == []
 
 
 def test_the_about_card_states_the_license_of_the_source_and_of_the_packaged_app(

@@ -26,7 +26,7 @@ from allma_desktop.gui.controllers.settings_controller import (
 )
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.widgets.settings.page import SettingsPage
-from allma_desktop.gui.widgets.settings.vector_store import STORE_HINTS
+from allma_desktop.gui.widgets.settings.vector_store import STORE_HINTS, VectorStoreCard
 from allma_desktop.orchestrator import Orchestrator
 from allma_desktop.services.upkeep import migrate_store as migrate
 from allma_desktop.services.upkeep.backup import create_backup
@@ -248,8 +248,12 @@ def test_restoring_a_faiss_backup_switches_the_running_engine_to_faiss(
 
 
 # --- stores whose package is missing ------------------------------------------------------
+# The controller says why a store cannot be used here; the card greys it out with that
+# reason. The card is given the reasons as plain values, so its tests need no missing
+# package; the controller's tests stand in for ``backends.missing_package``.
 
 PACKAGES = {"faiss": "faiss-cpu", "qdrant": "qdrant-client"}
+NO_FAISS = {"faiss": "Needs the faiss-cpu package: pip install allma-desktop[faiss]"}
 
 
 def packages_missing_for(*backends: str) -> Callable[[str], str | None]:
@@ -264,82 +268,98 @@ def unopened_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Orchestrat
     return OrchestratorHost(AppConfig(ollama_host="http://127.0.0.1:9", data_dir=tmp_path / "data"))
 
 
-def settings_over(qtbot: QtBot, host: OrchestratorHost) -> SettingsPage:
-    page = SettingsPage(SettingsController(host))
-    qtbot.addWidget(page)
-    return page
+def store_card(
+    qtbot: QtBot, host: OrchestratorHost, unavailable: dict[str, str]
+) -> VectorStoreCard:
+    card = VectorStoreCard(SettingsController(host), unavailable)
+    qtbot.addWidget(card)
+    card.load(host.config)
+    return card
 
 
-def store_entry(page: SettingsPage, backend: str) -> QStandardItem:
-    model = page.vector_store.store_box.model()
+def store_entry(card: VectorStoreCard, backend: str) -> QStandardItem:
+    model = card.store_box.model()
     assert isinstance(model, QStandardItemModel)
-    return model.item(page.vector_store.store_box.findData(backend))
+    return model.item(card.store_box.findData(backend))
+
+
+def test_a_missing_store_package_is_named_with_the_command_that_installs_it(
+    unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backends, "missing_package", packages_missing_for("faiss"))
+
+    assert SettingsController(unopened_host).unavailable_stores() == NO_FAISS
+
+
+def test_in_a_frozen_build_a_missing_store_says_it_is_not_included(
+    unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backends, "missing_package", packages_missing_for("faiss", "qdrant"))
+    monkeypatch.setattr(bundle, "is_frozen", lambda: True)
+
+    assert SettingsController(unopened_host).unavailable_stores() == {
+        "faiss": NOT_IN_THIS_BUILD,
+        "qdrant": NOT_IN_THIS_BUILD,
+    }
+    assert NOT_IN_THIS_BUILD == "Not included in this build."
+
+
+def test_the_settings_page_greys_out_the_stores_the_controller_finds_missing(
+    qtbot: QtBot, unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backends, "missing_package", packages_missing_for("qdrant"))
+    page = SettingsPage(SettingsController(unopened_host))
+    qtbot.addWidget(page)
+
+    assert not store_entry(page.vector_store, "qdrant").isEnabled()
+    assert store_entry(page.vector_store, "faiss").isEnabled()
 
 
 def test_a_store_whose_package_is_missing_is_greyed_out_saying_what_to_install(
-    qtbot: QtBot, unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, unopened_host: OrchestratorHost
 ) -> None:
-    monkeypatch.setattr(backends, "missing_package", packages_missing_for("faiss"))
-    page = settings_over(qtbot, unopened_host)
+    card = store_card(qtbot, unopened_host, NO_FAISS)
 
-    faiss = store_entry(page, "faiss")
+    faiss = store_entry(card, "faiss")
     assert not faiss.isEnabled()
     assert faiss.text() == "FAISS, on this computer (not available)"
     assert faiss.toolTip() == "Needs the faiss-cpu package: pip install allma-desktop[faiss]"
 
 
-def test_in_a_frozen_build_a_missing_store_says_it_is_not_included(
-    qtbot: QtBot, unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(backends, "missing_package", packages_missing_for("faiss", "qdrant"))
-    monkeypatch.setattr(bundle, "is_frozen", lambda: True)
-    page = settings_over(qtbot, unopened_host)
+def test_the_keyboard_skips_a_missing_store(qtbot: QtBot, unopened_host: OrchestratorHost) -> None:
+    card = store_card(qtbot, unopened_host, NO_FAISS)
+    card.store_box.setCurrentIndex(card.store_box.findData("chroma-http"))
 
-    for backend in ("faiss", "qdrant"):
-        entry = store_entry(page, backend)
-        assert not entry.isEnabled()
-        assert entry.toolTip() == NOT_IN_THIS_BUILD == "Not included in this build."
+    qtbot.keyClick(card.store_box, Qt.Key.Key_Down)
 
-
-def test_the_keyboard_skips_a_missing_store(
-    qtbot: QtBot, unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(backends, "missing_package", packages_missing_for("faiss"))
-    page = settings_over(qtbot, unopened_host)
-    choose_store(page, "chroma-http")
-
-    qtbot.keyClick(page.vector_store.store_box, Qt.Key.Key_Down)
-
-    assert page.vector_store.store_box.currentData() == "qdrant"
+    assert card.store_box.currentData() == "qdrant"
 
 
 def test_an_installed_store_stays_selectable_with_its_usual_hint(
-    qtbot: QtBot, unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, unopened_host: OrchestratorHost
 ) -> None:
-    monkeypatch.setattr(backends, "missing_package", packages_missing_for("qdrant"))
-    page = settings_over(qtbot, unopened_host)
+    card = store_card(qtbot, unopened_host, {"qdrant": "Not included in this build."})
 
-    faiss = store_entry(page, "faiss")
+    faiss = store_entry(card, "faiss")
     assert faiss.isEnabled() and faiss.toolTip() == ""
-    choose_store(page, "faiss")
-    assert page.vector_store.store_hint.text() == STORE_HINTS["faiss"]
-    assert page.vector_store.move_button.isEnabled()
-    assert page.vector_store.move_button.text() == "Move library to FAISS…"
+    card.store_box.setCurrentIndex(card.store_box.findData("faiss"))
+    assert card.store_hint.text() == STORE_HINTS["faiss"]
+    assert card.move_button.isEnabled()
+    assert card.move_button.text() == "Move library to FAISS…"
 
 
 def test_the_store_in_use_shows_with_the_reason_even_when_its_package_is_missing(
-    qtbot: QtBot, unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, unopened_host: OrchestratorHost
 ) -> None:
-    monkeypatch.setattr(backends, "missing_package", packages_missing_for("faiss"))
     unopened_host.config = unopened_host.config.with_changes(vector_store="faiss")
-    page = settings_over(qtbot, unopened_host)
+    card = store_card(qtbot, unopened_host, NO_FAISS)
 
-    assert page.vector_store.store_box.currentData() == "faiss"
-    assert store_entry(page, "faiss").isEnabled()  # pickable again after looking elsewhere
-    assert page.vector_store.store_hint.text() == (
+    assert card.store_box.currentData() == "faiss"
+    assert store_entry(card, "faiss").isEnabled()  # pickable again after looking elsewhere
+    assert card.store_hint.text() == (
         "In use now. Needs the faiss-cpu package: pip install allma-desktop[faiss]"
     )
-    assert page.vector_store.store_box.toolTip() == (
+    assert card.store_box.toolTip() == (
         "Needs the faiss-cpu package: pip install allma-desktop[faiss]"
     )
-    assert store_entry(page, "chroma").isEnabled()
+    assert store_entry(card, "chroma").isEnabled()
