@@ -52,7 +52,7 @@ from allma_desktop.gui.controllers.reader_controller import (
     ReaderTarget,
     ZoomMode,
 )
-from allma_desktop.gui.theme import current_colors, is_dark
+from allma_desktop.gui.theme import PAGE_FOUND, PAGE_HIGHLIGHT, current_colors, is_dark
 from allma_desktop.services.reader.pages import Box
 from allma_desktop.services.reader.viewers import (
     NO_VIEWER_MESSAGE,
@@ -137,10 +137,10 @@ class PageCanvas(QWidget):
         painter = QPainter(self)
         painter.drawImage(0, 0, self.image.image)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(255, 200, 0, 90))
+        painter.setBrush(QColor(PAGE_HIGHLIGHT))
         for rect in self.highlight_rects():
             painter.drawRect(rect.adjusted(-1, -1, 1, 1))
-        painter.setBrush(QColor(255, 120, 0, 110))
+        painter.setBrush(QColor(PAGE_FOUND))
         for box in self.found:
             painter.drawRect(self.rect_of(box))
         painter.end()
@@ -353,7 +353,7 @@ class ReaderPane(QFrame):
             selection = QTextEdit.ExtraSelection()
             selection.cursor = cursor
             char_format = QTextCharFormat()
-            char_format.setBackground(QColor(255, 200, 0, 110 if is_dark() else 90))
+            char_format.setBackground(QColor(current_colors().passage_highlight))
             selection.format = char_format
             selections.append(selection)
             self.text_view.setExtraSelections(selections)
