@@ -54,11 +54,6 @@ from allma_desktop.gui.controllers.reader_controller import (
 )
 from allma_desktop.gui.theme import PAGE_FOUND, PAGE_HIGHLIGHT, current_colors, is_dark
 from allma_desktop.services.reader.pages import Box
-from allma_desktop.services.reader.viewers import (
-    NO_VIEWER_MESSAGE,
-    plan_opening,
-    windows_candidates,
-)
 
 ZOOMS: tuple[tuple[str, ZoomMode, int], ...] = (
     ("Fit width", "fit-width", 100),
@@ -167,7 +162,7 @@ class ReaderPane(QFrame):
         # Injected by tests: how the system viewer is started and how files are opened.
         self.launch: Callable[[Sequence[str]], bool] = launch_detached
         self.open_url: Callable[[QUrl], bool] = QDesktopServices.openUrl
-        self.plan_opening = plan_opening
+        self.plan_opening = controller.plan_opening
 
         self._build()
         controller.opened.connect(self._on_opened)
@@ -516,11 +511,11 @@ class ReaderPane(QFrame):
 
     def open_file_in_viewer(self, path: str, page: int | None) -> str:
         """Open ``path`` in the system viewer at ``page``; what happened, also shown here."""
-        plan = self.plan_opening(path, page, extra_candidates=windows_candidates())
+        plan = self.plan_opening(path, page)
         if plan.argv and self.launch(plan.argv):
             message = f"Opened in {plan.viewer} at page {page}."
         elif not self.open_url(QUrl.fromLocalFile(path)):
-            message = NO_VIEWER_MESSAGE.format(name=Path(path).name)
+            message = self.controller.no_viewer_message(path)
         else:
             message = f"{plan.note}." if plan.note else ""
         if message:
