@@ -253,9 +253,7 @@ def _echo_line(data: dict[str, Any]) -> None:
 
 
 def _pending_by_folder(orchestrator: Orchestrator, folders: list[Any]) -> dict[int, int]:
-    from allma_desktop.indexer.state import IndexerState
-
-    items = IndexerState(orchestrator.library.db).queued()
+    items = orchestrator.queued_files()
     counts: dict[int, int] = {}
     for item in items:
         for folder in folders:

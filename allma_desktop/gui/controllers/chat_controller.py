@@ -86,7 +86,7 @@ class ChatController(QObject):
         if orchestrator is None:
             return
         try:
-            messages = orchestrator.conversations.messages(conversation_id)
+            messages = orchestrator.conversation_messages(conversation_id)
         except AllmaError as error:
             self.failed.emit(error)
             return

@@ -21,8 +21,8 @@ from allma_desktop.errors import AllmaError
 
 if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
-    from allma_desktop.services.library.catalog import CollectionRecord
-    from allma_desktop.services.library.conversations import ConversationRecord, MessageRecord
+    from allma_desktop.records import CollectionRecord, ConversationRecord
+    from allma_desktop.services.library.conversations import MessageRecord
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,11 @@ class ConversationsController(QObject):
         if orchestrator is None:
             return
         try:
-            service = orchestrator.conversations
-            rows = service.search(self._filter) if self._filter else service.list(limit=500)
+            rows = (
+                orchestrator.search_conversations(self._filter)
+                if self._filter
+                else orchestrator.list_conversations(limit=500)
+            )
         except AllmaError as error:
             self.failed.emit(error)
             return
@@ -125,7 +128,7 @@ class ConversationsController(QObject):
         if orchestrator is None:
             return None
         try:
-            record = orchestrator.conversations.create()
+            record = orchestrator.create_conversation()
         except AllmaError as error:
             self.failed.emit(error)
             return None
@@ -146,13 +149,11 @@ class ConversationsController(QObject):
         return self._host.run(self._export(conversation_id, target))
 
     async def _export(self, conversation_id: int, target: Path) -> None:
-        from allma_desktop.services.upkeep.export import export_conversation
-
         orchestrator = self._host.orchestrator
         if orchestrator is None:
             return
         try:
-            markdown = export_conversation(orchestrator.conversations, conversation_id)
+            markdown = orchestrator.conversation_markdown(conversation_id)
             # A long chat on a slow disk must not freeze the window.
             await asyncio.to_thread(target.write_text, markdown, encoding="utf-8")
         except AllmaError as error:
@@ -172,7 +173,7 @@ class ConversationsController(QObject):
         if orchestrator is None:
             return None
         try:
-            return orchestrator.conversations.get(conversation_id)
+            return orchestrator.conversation(conversation_id)
         except AllmaError:
             return None
 
@@ -181,7 +182,7 @@ class ConversationsController(QObject):
         if orchestrator is None:
             return []
         try:
-            return orchestrator.conversations.messages(conversation_id)
+            return orchestrator.conversation_messages(conversation_id)
         except AllmaError as error:
             self.failed.emit(error)
             return []
@@ -199,7 +200,7 @@ class ConversationsController(QObject):
     def set_model(self, conversation_id: int, model: str | None) -> None:
         orchestrator = self._host.orchestrator
         if orchestrator is not None:
-            self._mutate(lambda: orchestrator.conversations.set_model(conversation_id, model))
+            self._mutate(lambda: orchestrator.set_conversation_model(conversation_id, model))
 
     def set_collection(
         self, conversation_id: int, collection_id: int | None, use_documents: bool
@@ -207,7 +208,7 @@ class ConversationsController(QObject):
         orchestrator = self._host.orchestrator
         if orchestrator is not None:
             self._mutate(
-                lambda: orchestrator.conversations.set_collection(
+                lambda: orchestrator.set_conversation_collection(
                     conversation_id, collection_id, use_documents=use_documents
                 )
             )
@@ -217,12 +218,12 @@ class ConversationsController(QObject):
     def _service_rename(self, conversation_id: int, title: str) -> object:
         orchestrator = self._host.orchestrator
         assert orchestrator is not None
-        return orchestrator.conversations.rename(conversation_id, title)
+        return orchestrator.rename_conversation(conversation_id, title)
 
     def _service_delete(self, conversation_id: int) -> object:
         orchestrator = self._host.orchestrator
         assert orchestrator is not None
-        orchestrator.conversations.delete(conversation_id)
+        orchestrator.delete_conversation(conversation_id)
         return None
 
     def _mutate(self, operation: Any) -> None:

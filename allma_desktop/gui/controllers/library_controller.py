@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
     from allma_desktop.indexer import Indexer
     from allma_desktop.orchestrator import Orchestrator
-    from allma_desktop.services.library.catalog import CollectionRecord, DocumentRecord
+    from allma_desktop.records import CollectionRecord, DocumentRecord
 
 log = logging.getLogger(__name__)
 
@@ -685,7 +685,7 @@ class LibraryController(QObject):
         if orchestrator is None:
             return None
         try:
-            return orchestrator.library.document_by_path(collection_id, path)
+            return orchestrator.document_by_path(collection_id, path)
         except AllmaError:
             return None
 

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from allma_desktop.errors import AllmaError
     from allma_desktop.gui.controllers.settings_controller import (
         ConnectionResult,
-        ModelInfo,
         SettingsController,
     )
+    from allma_desktop.records import ModelInfo
 
 
 class ModelsCard(SettingsCard):

@@ -23,11 +23,8 @@ from allma_desktop.gui.widgets.settings.card import SettingsCard, problem_text, 
 if TYPE_CHECKING:
     from allma_desktop.config import AppConfig
     from allma_desktop.errors import AllmaError
-    from allma_desktop.gui.controllers.settings_controller import (
-        BackupResult,
-        RestoreResult,
-        SettingsController,
-    )
+    from allma_desktop.gui.controllers.settings_controller import SettingsController
+    from allma_desktop.records import BackupResult, RestoreResult
 
 BACKUP_FILES = "Allma backup (*.zip);;All files (*)"
 

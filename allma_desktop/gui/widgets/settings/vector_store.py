@@ -33,10 +33,9 @@ if TYPE_CHECKING:
     from allma_desktop.errors import AllmaError
     from allma_desktop.gui.controllers.settings_controller import (
         LibraryMoved,
-        MigrationProgress,
-        RestoreResult,
         SettingsController,
     )
+    from allma_desktop.records import MigrationProgress, RestoreResult
 
 STORE_LABELS = {
     "chroma": "Chroma, on this computer",
