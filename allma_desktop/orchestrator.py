@@ -47,8 +47,8 @@ from allma_desktop.events import (
     ThinkingChunk,
     TokenChunk,
 )
-from allma_desktop.indexer import Indexer
-from allma_desktop.indexer.state import IndexerState, QueueItem
+from allma_desktop.indexer import Indexer, QueueItem
+from allma_desktop.indexer.state import IndexerState
 from allma_desktop.ingest import IngestPipeline
 from allma_desktop.ingest.reembed import embed_and_store
 from allma_desktop.ingest.store import discard_vectors

@@ -211,7 +211,7 @@ class MainWindow(QMainWindow):
         if not hasattr(self, "settings_controller"):
             return _placeholder("Settings are not available in this build.", self.pages)
         try:
-            from allma_desktop.gui.widgets.settings_page import SettingsPage
+            from allma_desktop.gui.widgets.settings.page import SettingsPage
         except ImportError as error:
             log.warning("settings page unavailable: %s", error)
             return _placeholder("Settings are not available in this build.", self.pages)

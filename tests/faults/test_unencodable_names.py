@@ -24,7 +24,7 @@ from allma_desktop.pathnames import (
 from allma_desktop.services.library.catalog import LibraryService
 from allma_desktop.services.library.storage import open_database
 from tests.faults.conftest import allma, assert_no_traceback
-from tests.ollama_server import OllamaTestServer
+from tests.support.ollama_server import OllamaTestServer
 
 LATIN1_NAME = os.fsdecode(b"caf\xe9 notes.txt")  # 'caf\udce9 notes.txt'
 SHOWN_NAME = "caf\\xe9 notes.txt"

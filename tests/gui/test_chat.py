@@ -13,9 +13,9 @@ from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.widgets.chat_message import MessageWidget
 from allma_desktop.reader.viewers import plan_opening
 from tests.gui.conftest import ingest
-from tests.ollama_server import OllamaTestServer
-from tests.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
-from tests.scans import write_scanned_pdf
+from tests.support.ollama_server import OllamaTestServer
+from tests.support.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
+from tests.support.scans import write_scanned_pdf
 
 ANSWER_TIMEOUT_MS = 20_000
 

@@ -19,7 +19,7 @@ from allma_desktop.services.retrieval.grounding import check_answer
 from allma_desktop.sources import Source
 from tests.gui.conftest import ingest
 from tests.gui.test_chat import ask, last_answer
-from tests.sample_docs import (
+from tests.support.sample_docs import (
     DOCX_FACT,
     MARKDOWN_FACT,
     PDF_ANSWER_PAGE,

@@ -29,6 +29,7 @@ from allma_desktop.reader.pages import Box, RenderedPage, is_paged, text_span
 
 if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
+    from allma_desktop.reader.viewers import ViewerPlan
     from allma_desktop.sources import Source
 
 log = logging.getLogger(__name__)
@@ -261,6 +262,22 @@ class ReaderController(QObject):
             log.warning("reader search failed in %s", path, exc_info=True)
             page, boxes = 0, []
         self.found.emit(page, tuple(boxes))
+
+    # --- the system viewer -------------------------------------------------------------
+
+    def plan_opening(self, path: str, page: int | None) -> ViewerPlan:
+        """How this machine's PDF viewer opens ``path`` at ``page``; the desktop's default
+        app when no viewer here can, or for a file that is not a PDF."""
+        from allma_desktop.reader.viewers import plan_opening, windows_candidates
+
+        return plan_opening(path, page, extra_candidates=windows_candidates())
+
+    @staticmethod
+    def no_viewer_message(path: str) -> str:
+        """What to say when nothing on this desktop opens ``path``."""
+        from allma_desktop.reader.viewers import NO_VIEWER_MESSAGE
+
+        return NO_VIEWER_MESSAGE.format(name=Path(path).name)
 
     def _close_all(self) -> None:
         self._server.close()

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from allma_desktop.gui.theme import DARK, LIGHT, Colors, is_dark
+from allma_desktop.gui.theme import Colors, current_colors, is_dark
 from allma_desktop.gui.widgets.flow_layout import FlowLayout
 from allma_desktop.gui.widgets.grounding_view import GroundingLine, mark_unsupported
 from allma_desktop.gui.widgets.markdown_render import (
@@ -395,7 +395,7 @@ class MessageWidget(QFrame):
         if dark != self._dark:
             self._drop_frozen()  # frozen views carry the old colours: render them again
             self._dark = dark
-        colors = DARK if dark else LIGHT
+        colors = current_colors()
         self.body.document().setDefaultStyleSheet(stylesheet(colors))
         if self.role == "user":
             self.body.setHtml(render_plain(self.text))
@@ -444,11 +444,10 @@ class MessageWidget(QFrame):
         super().changeEvent(event)  # type: ignore[arg-type]
         from PySide6.QtCore import QEvent
 
-        if (
-            isinstance(event, QEvent)
-            and event.type() == QEvent.Type.ApplicationPaletteChange
-            and is_dark() != self._dark
-        ):
+        # A window hears of a new theme as ApplicationPaletteChange, a child widget (an
+        # answer in the transcript) as PaletteChange.
+        changes = (QEvent.Type.ApplicationPaletteChange, QEvent.Type.PaletteChange)
+        if isinstance(event, QEvent) and event.type() in changes and is_dark() != self._dark:
             self.render_body()  # light/dark switch: code colours follow
 
     def _on_anchor(self, url: QUrl) -> None:
