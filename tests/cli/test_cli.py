@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from allma_desktop.orchestrator import Orchestrator
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION, SampleLibrary
 
@@ -204,3 +205,18 @@ def test_restore_takes_the_path_that_was_given_to_backup(
 
     assert restored.returncode == 0, restored.stderr
     assert len(json.loads(allma(app_env, "docs", "--json").stdout)) == 1
+
+
+async def test_restore_refuses_while_the_app_has_the_library_open(
+    app_env: dict[str, str], orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    orchestrator.create_conversation(earlier=[("user", "Still here after the refusal")])
+    archive = (await orchestrator.back_up(tmp_path / "backups")).path
+
+    refused = allma(app_env, "restore", "--yes", str(archive))
+
+    assert refused.returncode == 1
+    assert "Cannot restore a backup while Allma has the library" in refused.stderr
+    assert "Close it first" in refused.stderr
+    assert not list(tmp_path.glob("data.before-restore-*"))
+    assert [c.title for c in orchestrator.list_conversations()] == ["Still here after the refusal"]
