@@ -14,7 +14,7 @@ import pytest
 from allma_desktop.config import AppConfig
 from allma_desktop.errors import AllmaError
 from allma_desktop.events import FileFinished
-from allma_desktop.indexer import FileEvent, IndexerEvent
+from allma_desktop.indexer import FileEvent, FoldersChanged, IndexerEvent
 from allma_desktop.orchestrator import Orchestrator
 from tests.indexer.test_indexer_queue import write_notes
 from tests.support.ollama_server import OllamaTestServer
@@ -361,3 +361,27 @@ def _hash_of(orchestrator: Orchestrator, path: Path) -> str:
 async def _first_hit(orchestrator: Orchestrator, query: str) -> str:
     hits = await orchestrator.search(query)
     return Path(hits[0].path).name if hits else ""
+
+
+async def test_a_folders_pending_count_counts_down_while_its_files_are_indexed(
+    orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    folder = tmp_path / "papers"
+    write_notes(folder, 6)
+    indexer = orchestrator.indexer
+    counts: list[int] = []
+
+    def listen(event: IndexerEvent) -> None:
+        if isinstance(event, FoldersChanged):
+            counts.extend(state.pending for state in event.folders)
+
+    indexer.subscribe(listen)
+    await indexer.start(watch=False)
+    indexer.pause()
+    await indexer.add_folder(folder)
+    await until(lambda: bool(counts) and counts[-1] == 6)
+
+    indexer.resume()  # no folder changes from here on: only the queue drains
+
+    await until(lambda: len(ready_names(orchestrator)) == 6)
+    await until(lambda: counts[-1] == 0, timeout=5.0)
