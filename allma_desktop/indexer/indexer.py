@@ -596,7 +596,7 @@ class Indexer:
         gone: list[str] = []
         for path in vanished:
             under = await asyncio.to_thread(state.known_files, folder.collection_id, path)
-            gone.extend(under)
+            gone.extend(under.paths())
             record = await asyncio.to_thread(
                 self._orchestrator.library.document_by_path, folder.collection_id, path
             )
