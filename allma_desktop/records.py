@@ -283,6 +283,60 @@ class OllamaHealth:
         )
 
 
+@dataclass(frozen=True)
+class HealthReport:
+    ollama: OllamaHealth
+    store_path: str
+    store_writable: bool  # the data folder, the database and the vector store all took a write
+    store_error: AllmaError | None  # the data folder's (a probe file, the free space)
+    documents: int  # ready ones: the library's one definition
+    chunks: int
+    collections: int
+    failed: int = 0  # documents that could not be read, counted apart
+    database_error: AllmaError | None = None  # a real commit to the database failed
+    vectors_error: AllmaError | None = None  # a real write to the vector store failed
+
+    @property
+    def ok(self) -> bool:
+        return self.ollama.ok and self.store_writable
+
+    def problems(self) -> list[AllmaError]:
+        errors = (self.ollama.error, self.store_error, self.database_error, self.vectors_error)
+        found: list[AllmaError] = []
+        for error in errors:
+            if error is not None and str(error) not in {str(e) for e in found}:
+                found.append(error)
+        return found
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "ollama": {
+                "host": self.ollama.host,
+                "reachable": self.ollama.reachable,
+                "version": self.ollama.version,
+                "chat_model": self.ollama.chat_model,
+                "chat_model_present": self.ollama.chat_model_present,
+                "embedding_model": self.ollama.embedding_model,
+                "embedding_model_present": self.ollama.embedding_model_present,
+                "models": list(self.ollama.models),
+            },
+            "store": {
+                "path": self.store_path,
+                "writable": self.store_writable,
+                "database_writable": self.database_error is None,
+                "vectors_writable": self.vectors_error is None,
+            },
+            "documents": self.documents,
+            "failed_documents": self.failed,
+            "chunks": self.chunks,
+            "collections": self.collections,
+            "problems": [
+                {"code": e.code, "message": e.message, "hint": e.hint} for e in self.problems()
+            ],
+        }
+
+
 # --- upkeep: doctor, backups, moving the vector store -----------------------------
 
 

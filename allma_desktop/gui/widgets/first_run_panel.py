@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 if TYPE_CHECKING:
     from allma_desktop.errors import AllmaError
-    from allma_desktop.orchestrator import HealthReport
+    from allma_desktop.records import HealthReport
 
 OLLAMA_DOWNLOAD_URL = "https://ollama.com/download"
 CARD_WIDTH = 560  # with its margins, fits beside the sidebar in an 800 px window

@@ -11,7 +11,7 @@ from allma_desktop.gui.theme import Colors, current_colors
 
 if TYPE_CHECKING:
     from allma_desktop.errors import AllmaError
-    from allma_desktop.orchestrator import HealthReport
+    from allma_desktop.records import HealthReport
 
 
 class AppStatusBar(QStatusBar):
