@@ -133,10 +133,16 @@ class SettingsController(QObject):
     def __init__(self, host: OrchestratorHost, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._host = host
-        self._pulls: dict[str, asyncio.Task[None]] = {}
         self._move_cancel: CancelToken | None = None
         self.models: list[ModelInfo] = []
         host.events.engine_ready.connect(self.refresh_models)
+        # Downloads go through the app's one pipeline, shared with the Health banner.
+        pulls = host.pulls
+        pulls.progress.connect(self.pull_progress)
+        pulls.failed.connect(self.pull_failed)
+        pulls.cancelled.connect(self.pull_cancelled)
+        pulls.finished.connect(self.pull_finished)
+        pulls.finished.connect(lambda _model: self.refresh_models())
 
     @property
     def config(self) -> AppConfig:
@@ -282,38 +288,13 @@ class SettingsController(QObject):
         self.models_loaded.emit(list(self.models))
 
     def pull(self, name: str) -> None:
-        """Download ``name`` through Ollama; progress and the outcome come as signals."""
-        name = name.strip()
-        if not name or name in self._pulls or self._host.orchestrator is None:
-            return
-        self._pulls[name] = self._host.run(self._pull(name))
+        """Download ``name`` (or join its download under way, started from any screen);
+        progress and the outcome come as signals."""
+        self._host.pulls.pull(name)
 
     def cancel_pull(self, name: str) -> None:
         """Stop downloading ``name``; ``pull_cancelled`` follows."""
-        task = self._pulls.get(name.strip())
-        if task is not None:
-            task.cancel()
-
-    async def _pull(self, name: str) -> None:
-        orchestrator = self._host.orchestrator
-        try:
-            if orchestrator is None:
-                return
-            async for progress in orchestrator.pull(name):
-                fraction = progress.fraction
-                self.pull_progress.emit(
-                    name, progress.status, -1.0 if fraction is None else fraction
-                )
-        except AllmaError as error:
-            self.pull_failed.emit(name, error)
-            return
-        except asyncio.CancelledError:
-            self.pull_cancelled.emit(name)  # closing the stream stops Ollama's download
-            raise
-        finally:
-            self._pulls.pop(name, None)
-        self.pull_finished.emit(name)
-        await self._load_models()
+        self._host.pulls.cancel(name)
 
     # --- backup and restore ----------------------------------------------------------------
 
