@@ -41,6 +41,20 @@ T = TypeVar("T")
 Change = Literal["documents", "collections", "conversations"]
 
 
+Outcome = tuple[T, AllmaError | None]  # one item of a batch, and its failure if it failed
+
+
+async def attempt(step: Awaitable[object]) -> AllmaError | None:
+    """Run one item of a batch (a file to remove, say) and give back its failure, if any:
+    one file's failure is its own, the others go on. The op's success handler reports
+    each failure it finds among the outcomes."""
+    try:
+        await step
+    except AllmaError as error:
+        return error
+    return None
+
+
 def not_open_error() -> AllmaError:
     return AllmaError("Allma is still starting.", "Try again in a moment.")
 
@@ -61,12 +75,14 @@ class Op(Generic[T]):
     def __init__(
         self,
         host: OrchestratorHost,
-        call: Callable[[Orchestrator], Awaitable[T]],
+        call: Callable[[Orchestrator | None], Awaitable[T]],
         changes: Iterable[Change] = (),
         description: str = "",
+        needs_library: bool = True,
     ) -> None:
         self._host = host
         self._call = call
+        self._needs_library = needs_library
         self._changes: tuple[Change, ...] = tuple(changes)
         self._description = description
         self._on_success: Callable[[T], object] | None = None
@@ -97,7 +113,7 @@ class Op(Generic[T]):
     def run(self) -> asyncio.Task[None] | None:
         """Start it; the task is the host's (``host.stop()`` cancels it). None: not started."""
         orchestrator = self._host.orchestrator
-        if orchestrator is None:
+        if orchestrator is None and self._needs_library:
             if not self._quiet_when_closed:
                 self._fail(not_open_error())
             return None
@@ -108,19 +124,16 @@ class Op(Generic[T]):
 
         Raises what the call raised; the handlers are not called, the changes not announced.
         """
-        orchestrator = self._host.orchestrator
-        if orchestrator is None:
-            raise not_open_error()
-        return await self._call(orchestrator)
+        return await self._call(self._host.orchestrator)
 
-    async def _run(self, orchestrator: Orchestrator) -> None:
+    async def _run(self, orchestrator: Orchestrator | None) -> None:
         try:
             await self._outcome(orchestrator)
         finally:
             if self._on_end is not None:
-                self._on_end()
+                _handle(self._on_end)
 
-    async def _outcome(self, orchestrator: Orchestrator) -> None:
+    async def _outcome(self, orchestrator: Orchestrator | None) -> None:
         try:
             value = await self._call(orchestrator)
         except asyncio.CancelledError:
@@ -139,12 +152,12 @@ class Op(Generic[T]):
             )
             return
         if self._on_success is not None:
-            self._on_success(value)
+            _handle(self._on_success, value)
         announce(self._host.events, self._changes)
 
     def _fail(self, error: AllmaError) -> None:
         if self._on_failure is not None:
-            self._on_failure(error)
+            _handle(self._on_failure, error)
         else:
             log.warning("%s failed: %s", self._description or "an operation", error)
 
@@ -158,8 +171,8 @@ def op(
 ) -> Op[T]:
     """An operation whose ``call`` blocks (SQLite, the vector store): run in a worker thread."""
 
-    async def in_worker(orchestrator: Orchestrator) -> T:
-        return await asyncio.to_thread(call, orchestrator)
+    async def in_worker(orchestrator: Orchestrator | None) -> T:
+        return await asyncio.to_thread(call, _opened(orchestrator))
 
     return Op(host, in_worker, changes, description)
 
@@ -172,7 +185,56 @@ def async_op(
     description: str = "",
 ) -> Op[T]:
     """An operation that awaits an orchestrator coroutine on the loop."""
-    return Op(host, call, changes, description)
+
+    async def on_loop(orchestrator: Orchestrator | None) -> T:
+        return await call(_opened(orchestrator))
+
+    return Op(host, on_loop, changes, description)
 
 
-__all__ = ["Change", "Op", "announce", "async_op", "not_open_error", "op"]
+def background(
+    host: OrchestratorHost,
+    call: Callable[[], Awaitable[T]],
+    *,
+    changes: Iterable[Change] = (),
+    description: str = "",
+) -> Op[T]:
+    """An operation that needs no open library (a connection test, a restore that closes
+    and reopens it); ``call`` puts its blocking work in worker threads itself."""
+
+    async def free(_orchestrator: Orchestrator | None) -> T:
+        return await call()
+
+    return Op(host, free, changes, description, needs_library=False)
+
+
+def _handle(handler: Callable[..., object], *args: object) -> None:
+    """Call a handler; one whose view is gone (closed while the op ran) is skipped."""
+    try:
+        handler(*args)
+    except RuntimeError as error:
+        # PySide's words for a deleted QObject: "Signal source has been deleted",
+        # "Internal C++ object (...) already deleted."
+        if "deleted" not in str(error):
+            raise
+        log.debug("an operation's view was closed before it finished: %s", error)
+
+
+def _opened(orchestrator: Orchestrator | None) -> Orchestrator:
+    """The library, which closed after the op was started when None."""
+    if orchestrator is None:
+        raise not_open_error()
+    return orchestrator
+
+
+__all__ = [
+    "Change",
+    "Op",
+    "Outcome",
+    "announce",
+    "async_op",
+    "attempt",
+    "background",
+    "not_open_error",
+    "op",
+]

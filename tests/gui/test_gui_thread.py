@@ -120,8 +120,10 @@ def test_a_session_of_window_operations_touches_no_database_on_the_gui_thread(
     with qtbot.waitSignal(host.events.conversations_changed, timeout=TIMEOUT_MS):
         conversations.rename(conversation_id, "Herons")
     qtbot.waitUntil(
-        lambda: conversations.model.record(0) is not None
-        and conversations.model.record(0).title == "Herons",  # type: ignore[union-attr]
+        lambda: (
+            conversations.model.record(0) is not None
+            and conversations.model.record(0).title == "Herons"
+        ),  # type: ignore[union-attr]
         timeout=TIMEOUT_MS,
     )
     with qtbot.waitSignal(host.events.conversations_changed, timeout=TIMEOUT_MS):

@@ -117,6 +117,9 @@ class ConversationsController(QObject):
         host.events.engine_ready.connect(self.refresh)
         host.events.engine_ready.connect(self.refresh_collections)
         host.events.documents_changed.connect(self.refresh_collections)
+        if host.ready:
+            self.refresh()
+            self.refresh_collections()
 
     @property
     def filter_text(self) -> str:

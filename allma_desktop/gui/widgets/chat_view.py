@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from allma_desktop.gui.controllers.chat_controller import ChatController
     from allma_desktop.gui.controllers.conversations_controller import ConversationsController
     from allma_desktop.orchestrator import HealthReport
+    from allma_desktop.services.library.catalog import CollectionRecord
     from allma_desktop.services.library.conversations import (
         ConversationRecord,
         MessageRecord,
@@ -141,7 +142,7 @@ class ChatView(QWidget):
         chat.busy_changed.connect(self._on_busy)
         events = chat.events
         events.health_changed.connect(self._on_health)
-        conversations.collections_loaded.connect(self.refresh_choices)
+        conversations.collections_loaded.connect(self._show_choices)
         conversations.records_updated.connect(self._show_current_title)  # renamed elsewhere
         conversations.opened.connect(self._on_opened)
         self._on_busy(False)
@@ -527,7 +528,10 @@ class ChatView(QWidget):
     # --- model and documents ------------------------------------------------------
 
     def refresh_choices(self, *_: object) -> None:
-        collections = self.conversations.collections()
+        """Load the collections again; the picker shows them once they are in."""
+        self.conversations.refresh_collections()
+
+    def _show_choices(self, collections: list[CollectionRecord]) -> None:
         self.collection_box.clear()
         for collection in collections:
             label = f"{collection.name}  ({collection.document_count} docs)"
