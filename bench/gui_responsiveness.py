@@ -1,4 +1,4 @@
-"""GUI rows (g), (h) and (i): the longest event-loop stall while a 1,000-page ingest and a
+"""GUI rows (g), (h) and (g2): the longest event-loop stall while a 1,000-page ingest and a
 4,000-token answer stream together, the chat view's render cost per streamed token, and
 the longest stall while collections are created and renamed during an ingest.
 
@@ -15,7 +15,7 @@ the library ingests a generated 1,000-page PDF (through the Library controller, 
 drop does) and the chat streams the answer; its baseline is the same probe on the same
 idle window for 3 s at the start of the same run.
 
-(i) The same probe while the library ingests the PDF and the Library controller
+(g2) The same probe while the library ingests the PDF and the Library controller
 creates and renames collections (``--edits`` of each, one every 150 ms, each waited
 for until the collection list has it), as the Library page's buttons do; the baseline
 is the idle window at the start of the same run. ``--direct`` makes the same edits the
@@ -338,9 +338,9 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--only", choices=["stall", "render", "edits"])
     parser.add_argument("--whole", action="store_true", help="(h) as before: no frozen blocks")
-    parser.add_argument("--edits", type=int, default=20, help="(i) collections created+renamed")
+    parser.add_argument("--edits", type=int, default=20, help="(g2) collections created+renamed")
     parser.add_argument(
-        "--direct", action="store_true", help="(i) as before: edits on the GUI thread"
+        "--direct", action="store_true", help="(g2) as before: edits on the GUI thread"
     )
     parser.add_argument("--single", choices=["stall", "render", "edits"], help=argparse.SUPPRESS)
     parser.add_argument("--pdf", type=Path, help=argparse.SUPPRESS)
@@ -441,7 +441,7 @@ def edit_rows(runs: int, rate: float, pdf: Path, pages: int, edits: int, direct:
             continue
         results.append(result)
         print(
-            f"(i) run {run}: longest stall {result['busy_max_ms']:.1f} ms "
+            f"(g2) run {run}: longest stall {result['busy_max_ms']:.1f} ms "
             f"(p99 {result['busy_p99_ms']:.1f} ms, {result['over_16ms']} of "
             f"{result['busy_samples']} ticks over 16 ms); idle {result['idle_max_ms']:.1f} ms; "
             f"{result['edits']} collections created and renamed "
@@ -453,7 +453,7 @@ def edit_rows(runs: int, rate: float, pdf: Path, pages: int, edits: int, direct:
     if not results:
         return
     worst = max(range(len(results)), key=lambda index: results[index]["busy_max_ms"])
-    print(f"(i) where the GUI thread was while the loop was late (run {worst + 1}, sampled):")
+    print(f"(g2) where the GUI thread was while the loop was late (run {worst + 1}, sampled):")
     for line in results[worst]["stalled_in"]:
         print(f"    {line}")
     busy = Spread(tuple(r["busy_max_ms"] for r in results))
@@ -463,7 +463,7 @@ def edit_rows(runs: int, rate: float, pdf: Path, pages: int, edits: int, direct:
     print(f"longest stall, ingest + edits: {busy.describe('ms')}")
     print(f"longest stall, idle window   : {idle.describe('ms')}")
     print(
-        f"ROW | (i) longest loop stall, {pages}-page ingest + collection edits ({how}) | "
+        f"ROW | (g2) longest loop stall, {pages}-page ingest + collection edits ({how}) | "
         f"{busy.median:.1f} ms | {idle.median:.1f} ms (same window idle) | "
         f"+{busy.median - idle.median:.1f} ms | <= 16 ms | {verdict}"
     )
