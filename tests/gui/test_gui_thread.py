@@ -138,5 +138,10 @@ def test_a_session_of_window_operations_touches_no_database_on_the_gui_thread(
         health.check_now()
     with qtbot.waitSignal(settings.models_loaded, timeout=TIMEOUT_MS):
         settings.refresh_models()
+    # A setting that reopens the library (and the library views' loading after it).
+    with qtbot.waitSignal(settings.saved, timeout=TIMEOUT_MS):
+        settings.save({"chunk_size": host.config.chunk_size + 100})
+    with qtbot.waitSignal(library.collections_changed, timeout=TIMEOUT_MS):
+        library.refresh_collections()
 
     assert not gui_thread_watch.calls, "\n".join(gui_thread_watch.calls)
