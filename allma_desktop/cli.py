@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import replace
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import peewee
@@ -27,6 +27,11 @@ from allma_desktop.config import AppConfig, settings_path
 from allma_desktop.errors import AllmaError
 from allma_desktop.logging_setup import configure_logging
 
+if TYPE_CHECKING:
+    from allma_desktop.events import IngestFinished, Source
+    from allma_desktop.orchestrator import Orchestrator
+    from allma_desktop.records import DoctorReport, DocumentRecord, GroundingReport
+
 T = TypeVar("T")
 
 EXIT_FAILURE = 1
@@ -34,14 +39,14 @@ EXIT_PARTIAL = 2  # some files failed; the rest were indexed
 
 
 def _echo_json(data: object) -> None:
-    from allma_desktop.services.library.pathnames import displayable
+    from allma_desktop.pathnames import displayable
 
     click.echo(json.dumps(displayable(data), ensure_ascii=False, indent=2))
 
 
 def _printable_streams() -> None:
     """A file name that is not valid UTF-8 prints as ``\\xNN`` instead of failing the command."""
-    from allma_desktop.services.library.pathnames import DISPLAY_ERRORS
+    from allma_desktop.pathnames import DISPLAY_ERRORS
 
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
@@ -111,9 +116,9 @@ def _database_error(
     config: AppConfig, error: sqlite3.DatabaseError | peewee.DatabaseError
 ) -> AllmaError:
     """An SQLite failure that no service translated: still a message and a next step."""
-    from allma_desktop.services.library.storage import database_damaged, translate_store_error
+    from allma_desktop.orchestrator import damaged_database, database_error
 
-    return translate_store_error(error, config.database_path) or database_damaged(
+    return database_error(error, config.database_path) or damaged_database(
         config.database_path, str(error)
     )
 
@@ -154,7 +159,7 @@ def cli(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print per-file results as JSON.")
 @engine_command
 async def ingest(
-    orchestrator: Any,
+    orchestrator: Orchestrator,
     paths: tuple[Path, ...],
     collection_name: str | None,
     force: bool,
@@ -201,7 +206,7 @@ async def ingest(
 @cli.command()
 @click.option("--collection", "collection_name", help="Collection to re-embed (default: Library).")
 @engine_command
-async def reembed(orchestrator: Any, collection_name: str | None) -> int:
+async def reembed(orchestrator: Orchestrator, collection_name: str | None) -> int:
     """Re-embed a collection with the current embedding model (no re-parsing).
 
     Search keeps using the old vectors until every document is done.
@@ -224,7 +229,7 @@ async def reembed(orchestrator: Any, collection_name: str | None) -> int:
     return 0
 
 
-def _print_ingest_summary(finished: Any) -> None:
+def _print_ingest_summary(finished: IngestFinished) -> None:
     marks = {
         "indexed": ("✓", "green"),
         "unchanged": ("=", None),
@@ -246,7 +251,9 @@ def _print_ingest_summary(finished: Any) -> None:
     click.echo(("Cancelled: " if finished.cancelled else "") + (counts or "nothing to do"))
 
 
-def _collection_id(orchestrator: Any, name: str | None, create: bool = False) -> int | None:
+def _collection_id(
+    orchestrator: Orchestrator, name: str | None, create: bool = False
+) -> int | None:
     if not name:
         return None
     for collection in orchestrator.collections():
@@ -270,7 +277,7 @@ def _collection_id(orchestrator: Any, name: str | None, create: bool = False) ->
 @click.option("--json", "as_json", is_flag=True)
 @engine_command
 async def search(
-    orchestrator: Any,
+    orchestrator: Orchestrator,
     query: tuple[str, ...],
     k: int | None,
     collection_name: str | None,
@@ -304,7 +311,7 @@ async def search(
 @click.option("--json", "as_json", is_flag=True)
 @engine_command
 async def ask(
-    orchestrator: Any,
+    orchestrator: Orchestrator,
     question: tuple[str, ...],
     model: str | None,
     collection_name: str | None,
@@ -379,17 +386,17 @@ async def ask(
 
 def _typed_text(words: tuple[str, ...]) -> str:
     """Words from the command line as text (bytes that are not UTF-8 shown as ``\\xNN``)."""
-    from allma_desktop.services.library.pathnames import display_text
+    from allma_desktop.pathnames import display_text
 
     return display_text(" ".join(words))
 
 
-def _where(source: Any) -> str:
+def _where(source: Source) -> str:
     page = f", page {source.page}" if source.page is not None else ""
     return f"{source.path}{page}"
 
 
-def _source_json(source: Any, grounding: Any = None) -> dict[str, object]:
+def _source_json(source: Source, grounding: GroundingReport | None = None) -> dict[str, object]:
     """A source as JSON; in an answer, with how many sentences citing it it supports."""
     data = dict(source.as_dict())
     if grounding is not None:
@@ -413,7 +420,7 @@ def docs(ctx: click.Context, as_json: bool) -> None:
 @docs.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @engine_command
-async def docs_list(orchestrator: Any, as_json: bool) -> int:
+async def docs_list(orchestrator: Orchestrator, as_json: bool) -> int:
     """List indexed documents."""
     documents = orchestrator.list_documents()
     names = {c.id: c.name for c in orchestrator.collections()}
@@ -446,7 +453,7 @@ async def docs_list(orchestrator: Any, as_json: bool) -> int:
 @docs.command("remove")
 @click.argument("documents", nargs=-1, required=True)
 @engine_command
-async def docs_remove(orchestrator: Any, documents: tuple[str, ...]) -> int:
+async def docs_remove(orchestrator: Orchestrator, documents: tuple[str, ...]) -> int:
     """Remove documents (by id, id prefix or path) from the library."""
     failed = 0
     for wanted in documents:
@@ -460,7 +467,7 @@ async def docs_remove(orchestrator: Any, documents: tuple[str, ...]) -> int:
     return EXIT_FAILURE if failed else 0
 
 
-def _find_document(orchestrator: Any, wanted: str) -> Any:
+def _find_document(orchestrator: Orchestrator, wanted: str) -> DocumentRecord | None:
     resolved = str(Path(wanted).expanduser().resolve())
     candidates = [
         d
@@ -473,7 +480,7 @@ def _find_document(orchestrator: Any, wanted: str) -> Any:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
 @engine_command
-async def collections(orchestrator: Any, as_json: bool) -> int:
+async def collections(orchestrator: Orchestrator, as_json: bool) -> int:
     """List collections with their document and chunk counts."""
     found = orchestrator.collections()
     if as_json:
@@ -512,10 +519,11 @@ def chats(ctx: click.Context, text: str | None, as_json: bool) -> None:
 @click.option("--search", "text", help="Only conversations mentioning TEXT.")
 @click.option("--json", "as_json", is_flag=True)
 @engine_command
-async def chats_list(orchestrator: Any, text: str | None = None, as_json: bool = False) -> int:
+async def chats_list(
+    orchestrator: Orchestrator, text: str | None = None, as_json: bool = False
+) -> int:
     """List conversations, most recent first."""
-    service = orchestrator.conversations
-    found = service.search(text) if text else service.list()
+    found = orchestrator.search_conversations(text) if text else orchestrator.list_conversations()
     if as_json:
         _echo_json(
             [
@@ -540,11 +548,10 @@ async def chats_list(orchestrator: Any, text: str | None = None, as_json: bool =
 @click.argument("conversation_id", type=int)
 @click.option("--json", "as_json", is_flag=True)
 @engine_command
-async def chats_show(orchestrator: Any, conversation_id: int, as_json: bool) -> int:
+async def chats_show(orchestrator: Orchestrator, conversation_id: int, as_json: bool) -> int:
     """Show a conversation with its messages and sources."""
-    service = orchestrator.conversations
-    conversation = service.get(conversation_id)
-    messages = service.messages(conversation_id)
+    conversation = orchestrator.conversation(conversation_id)
+    messages = orchestrator.conversation_messages(conversation_id)
     if as_json:
         _echo_json(
             {
@@ -588,10 +595,9 @@ async def chats_show(orchestrator: Any, conversation_id: int, as_json: bool) -> 
 @chats.command("delete")
 @click.argument("conversation_id", type=int)
 @engine_command
-async def chats_delete(orchestrator: Any, conversation_id: int) -> int:
+async def chats_delete(orchestrator: Orchestrator, conversation_id: int) -> int:
     """Delete a conversation and its messages."""
-    orchestrator.conversations.get(conversation_id)  # NotFound names the id
-    orchestrator.conversations.delete(conversation_id)
+    orchestrator.delete_conversation(conversation_id)  # NotFound names the id
     click.echo(f"Deleted conversation {conversation_id}.")
     return 0
 
@@ -602,7 +608,7 @@ async def chats_delete(orchestrator: Any, conversation_id: int) -> int:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
 @engine_command
-async def models(orchestrator: Any, as_json: bool) -> int:
+async def models(orchestrator: Orchestrator, as_json: bool) -> int:
     """List the models Ollama has."""
     found = await orchestrator.models()
     if as_json:
@@ -634,7 +640,7 @@ async def models(orchestrator: Any, as_json: bool) -> int:
 @cli.command()
 @click.argument("name")
 @engine_command
-async def pull(orchestrator: Any, name: str) -> int:
+async def pull(orchestrator: Orchestrator, name: str) -> int:
     """Download a model into Ollama, with progress."""
     last_status = ""
     with click.progressbar(length=100, label=f"Pulling {name}", file=sys.stderr) as bar:
@@ -653,7 +659,7 @@ async def pull(orchestrator: Any, name: str) -> int:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
 @engine_command
-async def health(orchestrator: Any, as_json: bool) -> int:
+async def health(orchestrator: Orchestrator, as_json: bool) -> int:
     """Check Ollama, the models and the data folder."""
     report = await orchestrator.health()
     if as_json:
@@ -713,7 +719,7 @@ def settings_show(config: AppConfig) -> None:
 def doctor(config: AppConfig, repair: bool, as_json: bool) -> None:
     """Check that the database and the vector store agree; --repair makes them agree."""
     from allma_desktop.errors import DatabaseDamaged
-    from allma_desktop.services.upkeep.doctor import DoctorReport, Problem
+    from allma_desktop.records import DoctorReport, Problem
 
     with _errors_as_messages(config):
         try:
@@ -727,7 +733,7 @@ def doctor(config: AppConfig, repair: bool, as_json: bool) -> None:
     sys.exit(code)
 
 
-async def _doctor(orchestrator: Any, repair: bool, as_json: bool) -> int:
+async def _doctor(orchestrator: Orchestrator, repair: bool, as_json: bool) -> int:
     def progress(done: int, total: int, path: str) -> None:
         if not as_json:
             click.echo(f"\rRebuilding vectors: {done}/{total} documents", nl=False, err=True)
@@ -738,7 +744,7 @@ async def _doctor(orchestrator: Any, repair: bool, as_json: bool) -> int:
     return _print_doctor_report(report, repair, as_json)
 
 
-def _print_doctor_report(report: Any, repair: bool, as_json: bool) -> int:
+def _print_doctor_report(report: DoctorReport, repair: bool, as_json: bool) -> int:
     if as_json:
         _echo_json(report.as_dict())
         return 0 if report.ok else EXIT_FAILURE
@@ -759,11 +765,9 @@ def _print_doctor_report(report: Any, repair: bool, as_json: bool) -> int:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
 @engine_command
-async def backup(orchestrator: Any, path: Path, as_json: bool) -> int:
+async def backup(orchestrator: Orchestrator, path: Path, as_json: bool) -> int:
     """Back up documents, chats and vectors to one archive (PATH: a file or a folder)."""
-    from allma_desktop.services.upkeep.backup import create_backup
-
-    result = await asyncio.to_thread(create_backup, orchestrator.config, path, orchestrator.store)
+    result = await orchestrator.back_up(path)
     manifest = result.manifest
     if as_json:
         _echo_json(
@@ -791,19 +795,19 @@ def restore(config: AppConfig, path: Path, yes: bool) -> None:
     Not an engine command on purpose: the library must be closed while it is
     replaced, and a damaged library (the reason to restore) may not open at all.
     """
-    from allma_desktop.services.upkeep.auto_backup import is_database_copy
-    from allma_desktop.services.upkeep.backup import (
+    from allma_desktop.closed_library import (
         backup_archive_path,
-        read_manifest,
+        is_automatic_backup,
+        read_backup,
         restore_backup,
     )
 
-    if is_database_copy(path):  # an automatic backup: a copy of the database alone
+    if is_automatic_backup(path):  # an automatic backup: a copy of the database alone
         _restore_database_copy(config, path, yes)
         return
     path = backup_archive_path(path)  # the name `allma backup PATH` gave it
     try:
-        manifest = read_manifest(path)
+        manifest = read_backup(path)
         if not yes:
             click.echo(
                 f"{path.name}: made {manifest.created_at} by Allma Desktop "
@@ -836,13 +840,12 @@ def restore(config: AppConfig, path: Path, yes: bool) -> None:
 
 def _restore_database_copy(config: AppConfig, path: Path, yes: bool) -> None:
     """Put an automatic backup (a copy of the database) back; the vectors stay."""
-    from allma_desktop.errors import BackupInvalid
-    from allma_desktop.services.upkeep.auto_backup import check_database_copy, restore_database_copy
+    from allma_desktop.closed_library import read_automatic_backup, restore_automatic_backup
 
     try:
-        documents, chats = check_database_copy(path)
-    except sqlite3.DatabaseError as error:
-        _fail(BackupInvalid(path, f"it is damaged ({error})"))
+        documents, chats = read_automatic_backup(path)
+    except AllmaError as error:
+        _fail(error)
         sys.exit(EXIT_FAILURE)
     if not yes:
         click.echo(
@@ -854,7 +857,10 @@ def _restore_database_copy(config: AppConfig, path: Path, yes: bool) -> None:
             abort=True,
         )
     try:
-        result = restore_database_copy(path, config.database_path)
+        result = restore_automatic_backup(config, path)
+    except AllmaError as error:
+        _fail(error)
+        sys.exit(EXIT_FAILURE)
     except OSError as error:
         _fail(AllmaError(f"Cannot restore {path}: {error}.", "Check the free space and try again."))
         sys.exit(EXIT_FAILURE)
@@ -893,11 +899,11 @@ def _use_vector_store(backend: str) -> None:
     help="Write to this file (default: print).",
 )
 @engine_command
-async def chats_export(orchestrator: Any, conversation_id: int, output: Path | None) -> int:
+async def chats_export(
+    orchestrator: Orchestrator, conversation_id: int, output: Path | None
+) -> int:
     """Export a conversation as Markdown, with its sources and thinking."""
-    from allma_desktop.services.upkeep.export import export_conversation
-
-    markdown = export_conversation(orchestrator.conversations, conversation_id)
+    markdown = orchestrator.conversation_markdown(conversation_id)
     if output is None:
         click.echo(markdown, nl=False)
         return 0
@@ -939,7 +945,7 @@ def self_test() -> None:
 @click.option("--show-token", is_flag=True, help="Print the bearer token clients must send.")
 @engine_command
 async def serve(
-    orchestrator: Any,
+    orchestrator: Orchestrator,
     host: str | None,
     port: int | None,
     cors_origins: tuple[str, ...],
@@ -991,7 +997,7 @@ async def serve(
     help="Also offer an add_files tool, for files inside this folder (repeatable).",
 )
 @engine_command
-async def mcp(orchestrator: Any, add_roots: tuple[Path, ...]) -> int:
+async def mcp(orchestrator: Orchestrator, add_roots: tuple[Path, ...]) -> int:
     """Serve your library to AI tools (Claude Desktop, VS Code, Cursor) over MCP on stdio.
 
     An MCP host starts this command itself; see "Use from other apps" in Settings for a
@@ -1028,8 +1034,8 @@ def store_migrate(config: AppConfig, backend: str, as_json: bool) -> None:
 
     No re-embedding: the vectors are copied. Safe to interrupt: run it again to resume.
     """
-
-    from allma_desktop.services.upkeep.migrate_store import MigrationProgress, copy_library
+    from allma_desktop.closed_library import move_library
+    from allma_desktop.records import MigrationProgress
 
     def show(progress: MigrationProgress) -> None:
         if not as_json:
@@ -1040,7 +1046,7 @@ def store_migrate(config: AppConfig, backend: str, as_json: bool) -> None:
             )
 
     try:
-        report = copy_library(config, config.with_changes(vector_store=backend), on_progress=show)
+        report = move_library(config, config.with_changes(vector_store=backend), on_progress=show)
     except AllmaError as error:
         _fail(error)
         sys.exit(EXIT_FAILURE)

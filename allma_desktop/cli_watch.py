@@ -21,7 +21,7 @@ from allma_desktop.cli import EXIT_PARTIAL, _collection_id, _echo_json, cli, eng
 from allma_desktop.errors import AllmaError
 
 if TYPE_CHECKING:
-    from allma_desktop.indexer import IndexerEvent, SyncReport
+    from allma_desktop.indexer import IndexerEvent, SyncReport, WatchedFolderRecord
     from allma_desktop.orchestrator import Orchestrator
 
 
@@ -252,10 +252,10 @@ def _echo_line(data: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def _pending_by_folder(orchestrator: Orchestrator, folders: list[Any]) -> dict[int, int]:
-    from allma_desktop.indexer.state import IndexerState
-
-    items = IndexerState(orchestrator.library.db).queued()
+def _pending_by_folder(
+    orchestrator: Orchestrator, folders: list[WatchedFolderRecord]
+) -> dict[int, int]:
+    items = orchestrator.queued_files()
     counts: dict[int, int] = {}
     for item in items:
         for folder in folders:

@@ -320,6 +320,20 @@ class BackupInvalid(AllmaError):
         self.path = str(path)
 
 
+class LibraryInUse(AllmaError):
+    """An operation that replaces or moves the library's files, while an engine has it open."""
+
+    code = "library_in_use"
+
+    def __init__(self, data_dir: Path | str, operation: str) -> None:
+        super().__init__(
+            f"Cannot {operation} while Allma has the library in {data_dir} open "
+            "(the app, `allma serve`, `allma watch run` or another command).",
+            "Close it first, then try again. Nothing was changed.",
+        )
+        self.data_dir = str(data_dir)
+
+
 # --- Documents --------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from allma_desktop.errors import AllmaError
-from allma_desktop.services.retrieval.grounding import GroundingReport
+from allma_desktop.records import GroundingReport
 
 FileStatus = Literal["indexed", "unchanged", "failed", "skipped"]
 

@@ -10,7 +10,7 @@ import logging.handlers
 import sys
 
 from allma_desktop.config import default_log_dir
-from allma_desktop.services.library.pathnames import DISPLAY_ERRORS
+from allma_desktop.pathnames import DISPLAY_ERRORS
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

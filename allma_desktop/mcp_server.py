@@ -35,8 +35,7 @@ from allma_desktop.events import AnswerChecked, AnswerDone, FileFinished, Ingest
 
 if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator
-    from allma_desktop.services.library.catalog import CollectionRecord, DocumentRecord
-    from allma_desktop.services.retrieval.grounding import GroundingReport
+    from allma_desktop.records import CollectionRecord, DocumentRecord, GroundingReport
 
 log = logging.getLogger(__name__)
 

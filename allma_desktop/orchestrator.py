@@ -48,37 +48,43 @@ from allma_desktop.events import (
     ThinkingChunk,
     TokenChunk,
 )
-from allma_desktop.indexer import Indexer
+from allma_desktop.indexer import Indexer, QueueItem
+from allma_desktop.indexer.state import IndexerState
 from allma_desktop.ingest import IngestPipeline
 from allma_desktop.ingest.reembed import embed_and_store
 from allma_desktop.ingest.store import discard_vectors
+from allma_desktop.records import (
+    BackupResult,
+    CollectionRecord,
+    ConversationRecord,
+    DoctorReport,
+    DocumentRecord,
+    ModelDetails,
+    ModelInfo,
+    OllamaHealth,
+    Problem,
+    PullProgress,
+)
+from allma_desktop.services.documents.languages import embedding_advice
+from allma_desktop.services.documents.model import Chunk
 from allma_desktop.services.documents.parse_worker import ParseWorker
 from allma_desktop.services.documents.service import DocumentService
-from allma_desktop.services.library.catalog import (
-    CollectionRecord,
-    DocumentRecord,
-    LibraryService,
-    text_of_chunks,
-)
+from allma_desktop.services.library.catalog import LibraryService, text_of_chunks
 from allma_desktop.services.library.conversations import (
-    ConversationRecord,
     ConversationService,
+    MessageRecord,
     SourceRecord,
 )
 from allma_desktop.services.library.open_lock import LibraryOpenLock
 from allma_desktop.services.library.storage import (
     LibraryDatabase,
+    database_damaged,
     open_database,
     probe_database_write,
+    translate_store_error,
 )
-from allma_desktop.services.model_server.choice import create_llm_service
-from allma_desktop.services.model_server.ollama import (
-    LLMService,
-    ModelDetails,
-    ModelInfo,
-    OllamaHealth,
-    PullProgress,
-)
+from allma_desktop.services.model_server.choice import OfflineEmbeddings, create_llm_service
+from allma_desktop.services.model_server.ollama import LLMService
 from allma_desktop.services.retrieval.grounding import check_answer
 from allma_desktop.services.retrieval.keyword_index import KeywordIndex
 from allma_desktop.services.retrieval.prompting import (
@@ -96,7 +102,9 @@ from allma_desktop.services.retrieval.rag import (
     RetrievalSettings,
 )
 from allma_desktop.services.upkeep.auto_backup import backup_due, make_automatic_backup
-from allma_desktop.services.upkeep.doctor import Doctor, DoctorReport, Problem
+from allma_desktop.services.upkeep.backup import create_backup
+from allma_desktop.services.upkeep.doctor import Doctor
+from allma_desktop.services.upkeep.export import export_conversation
 from allma_desktop.services.vectorstore.backends import local_store_folder
 from allma_desktop.services.vectorstore.base import VectorStore, probe_store_write
 from allma_desktop.services.vectorstore.factory import create_vector_store
@@ -190,9 +198,21 @@ class Orchestrator:
     in a worker thread, so a window can be on screen before it finishes.
     """
 
-    def __init__(self, config: AppConfig, store: VectorStore | None = None) -> None:
+    def __init__(
+        self,
+        config: AppConfig,
+        store: VectorStore | None = None,
+        *,
+        offline_embedding: Callable[[str], list[float]] | None = None,
+    ) -> None:
+        """``offline_embedding`` makes the embeddings in this process instead of the model
+        server (the self-test, which runs without one)."""
         self.config = config
-        self.llm: LLMService = create_llm_service(config)
+        self.llm: LLMService = (
+            create_llm_service(config)
+            if offline_embedding is None
+            else OfflineEmbeddings(config.ollama_host, offline_embedding)
+        )
         self.documents = DocumentService(
             chunk_size=config.chunk_size, chunk_overlap=config.chunk_overlap
         )
@@ -348,6 +368,26 @@ class Orchestrator:
 
     def list_documents(self, collection_id: int | None = None) -> list[DocumentRecord]:
         return self.library.list_documents(collection_id=collection_id)
+
+    def collection_by_name(self, name: str) -> CollectionRecord:
+        """The collection called ``name``; ``NotFound`` names it when there is none."""
+        return self.library.collection_by_name(name)
+
+    def document_by_path(self, collection_id: int, path: str) -> DocumentRecord | None:
+        """The document of ``path`` in a collection, or None when it is not in the library."""
+        return self.library.document_by_path(collection_id, path)
+
+    def chunk(self, chunk_id: str) -> Chunk | None:
+        """A committed chunk (its text, page, span and file), or None when it is gone."""
+        return self.library.chunks_by_ids([chunk_id] if chunk_id else []).get(chunk_id)
+
+    def queued_files(self) -> list[QueueItem]:
+        """The files the indexing queue holds, as stored (the indexer need not run)."""
+        return IndexerState(self.library.db).queued()
+
+    def embedding_advice(self, model: str) -> str | None:
+        """Advice on the embedding ``model`` for this library's languages, or None."""
+        return embedding_advice(self.library_languages(), model)
 
     def library_languages(self) -> list[str]:
         """The languages of the library's documents (detected when each was indexed)."""
@@ -777,8 +817,62 @@ class Orchestrator:
         small = is_small_model(details.parameter_size)
         return self._context_tokens[model], details.supports_thinking, small
 
+    # --- conversations -------------------------------------------------------------
+
     def conversation(self, conversation_id: int) -> ConversationRecord:
         return self.conversations.get(conversation_id)
+
+    def list_conversations(self, limit: int = 100, offset: int = 0) -> list[ConversationRecord]:
+        """Conversations, most recently updated first."""
+        return self.conversations.list(limit, offset)
+
+    def search_conversations(self, text: str, limit: int = 100) -> list[ConversationRecord]:
+        """Conversations whose title or any message mentions ``text``."""
+        return self.conversations.search(text, limit=limit)
+
+    def conversation_messages(self, conversation_id: int) -> list[MessageRecord]:
+        """A conversation's messages with their sources and checks, oldest first."""
+        return self.conversations.messages(conversation_id)
+
+    def create_conversation(
+        self,
+        *,
+        model: str | None = None,
+        collection_id: int | None = None,
+        use_documents: bool = True,
+        earlier: Sequence[tuple[str, str]] = (),
+    ) -> ConversationRecord:
+        """A new conversation; ``earlier`` (role, text) messages are stored in it first,
+        as a client that keeps its own history sends them (the OpenAI-compatible API)."""
+        conversations = self.conversations
+        record = conversations.create(
+            model=model, collection_id=collection_id, use_documents=use_documents
+        )
+        for role, text in earlier:
+            conversations.add_message(record.id, role, text)
+        return conversations.get(record.id) if earlier else record
+
+    def rename_conversation(self, conversation_id: int, title: str) -> ConversationRecord:
+        return self.conversations.rename(conversation_id, title)
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        """Delete a conversation with its messages; ``NotFound`` names an unknown id."""
+        self.conversations.delete(conversation_id)
+
+    def set_conversation_model(self, conversation_id: int, model: str | None) -> ConversationRecord:
+        return self.conversations.set_model(conversation_id, model)
+
+    def set_conversation_collection(
+        self, conversation_id: int, collection_id: int | None, use_documents: bool | None = None
+    ) -> ConversationRecord:
+        """Point a conversation at a collection (None: all); optionally toggle document use."""
+        return self.conversations.set_collection(
+            conversation_id, collection_id, use_documents=use_documents
+        )
+
+    def conversation_markdown(self, conversation_id: int) -> str:
+        """The conversation as Markdown, with its sources and thinking (``NotFound`` if none)."""
+        return export_conversation(self.conversations, conversation_id)
 
     # --- models and health -------------------------------------------------------
 
@@ -787,6 +881,14 @@ class Orchestrator:
 
     def pull(self, name: str) -> AsyncIterator[PullProgress]:
         return self.llm.pull(name)
+
+    async def model_details(self, name: str) -> ModelDetails:
+        """What the model server says of ``name``: capabilities, context length, family."""
+        return await self.llm.show(name)
+
+    async def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
+        """Embeddings of ``texts`` by ``model``, one vector a text."""
+        return await self.llm.embed(model, texts)
 
     async def health(self) -> HealthReport:
         ollama = await self.llm.health(self.config.ollama_model, self.config.ollama_embedding_model)
@@ -821,6 +923,14 @@ class Orchestrator:
             raise StoreNotWritable(folder, f"the vector store refused a write: {error}") from error
 
     # --- maintenance -------------------------------------------------------------
+
+    async def back_up(self, target: Path) -> BackupResult:
+        """Archive the library to ``target`` (a file, or a folder for a dated name).
+
+        The database is copied live (SQLite's online backup); the vector store is closed
+        first, so its files are whole, and opens again on its next use.
+        """
+        return await asyncio.to_thread(create_backup, self.config, target, self.store)
 
     async def doctor(
         self, repair: bool = False, on_progress: RepairProgress | None = None
@@ -969,4 +1079,73 @@ def _check_writable(folder: Path) -> AllmaError | None:
     return None
 
 
-__all__ = ["HealthReport", "NotFound", "Orchestrator"]
+# --- before a library is open: a candidate server, an error to explain ----------------------
+
+
+async def probe_model_server(config: AppConfig, timeout: float) -> OllamaHealth:
+    """Whether the model server ``config`` names answers, and which models it has.
+
+    A client of its own, closed after: the address being tried is not the engine's yet.
+    """
+    service = create_llm_service(config, timeout=timeout)
+    try:
+        return await service.health(config.ollama_model, config.ollama_embedding_model)
+    finally:
+        await service.close()
+
+
+async def check_models(
+    config: AppConfig,
+    *,
+    chat_model: str | None = None,
+    embedding_model: str | None = None,
+    timeout: float,
+) -> None:
+    """Raise ``WrongModelKind`` or ``ModelMissing`` unless ``chat_model`` can chat and
+    ``embedding_model`` makes an embedding (a real one) on the server ``config`` names."""
+    service = create_llm_service(config, timeout=timeout)
+    try:
+        if chat_model is not None:
+            await service.check_chat_model(chat_model)
+        if embedding_model is not None:
+            await service.check_embedding_model(embedding_model)
+    finally:
+        await service.close()
+
+
+def file_text(path: Path) -> str:
+    """The whole text of a file, read as the library reads it (the reader shows text
+    documents this way)."""
+    return DocumentService().parse(path).full_text
+
+
+def ocr_languages() -> list[str]:
+    """The languages OCR can read here (none when its language data is missing). Looks
+    for the data's files only: PyMuPDF is not imported."""
+    from allma_desktop.services.documents.ocr import installed_languages
+
+    return installed_languages()
+
+
+def database_error(error: BaseException, database: Path) -> AllmaError | None:
+    """An SQLite failure no service translated (full disk, read-only, locked, damaged) as a
+    message and a next step; None when it is none of those."""
+    return translate_store_error(error, database)
+
+
+def damaged_database(database: Path, detail: str) -> AllmaError:
+    """``DatabaseDamaged`` for ``database``, offering a restore of its newest backup."""
+    return database_damaged(database, detail)
+
+
+__all__ = [
+    "HealthReport",
+    "NotFound",
+    "Orchestrator",
+    "check_models",
+    "damaged_database",
+    "database_error",
+    "file_text",
+    "ocr_languages",
+    "probe_model_server",
+]

@@ -140,8 +140,7 @@ async def _check_library(folder: Path) -> list[str]:
     documents.mkdir()
     samples = [shutil.copy2(resource_path("samples", name), documents) for name in SAMPLE_FILES]
     config = AppConfig(data_dir=folder / "data", ollama_host=UNREACHABLE_OLLAMA, ocr=True)
-    orchestrator = Orchestrator(config)
-    _use_offline_embeddings(orchestrator)
+    orchestrator = Orchestrator(config, offline_embedding=hashed_embedding)
     await orchestrator.open()
     # The parse worker starts with the first file and inherits this PATH: no tesseract.
     saved_path = os.environ.get("PATH")
@@ -229,17 +228,6 @@ def hashed_embedding(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[
         vector[zlib.crc32(word.encode()) % dimensions] += 1.0
     norm = math.sqrt(sum(value * value for value in vector)) or 1.0
     return [value / norm for value in vector]
-
-
-def _use_offline_embeddings(orchestrator: Orchestrator) -> None:
-    """Route the orchestrator's embedding calls to ``hashed_embedding`` (before open())."""
-    from allma_desktop.services.model_server.ollama import OllamaService
-
-    class OfflineEmbeddings(OllamaService):
-        async def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
-            return [hashed_embedding(text) for text in texts]
-
-    orchestrator.llm = OfflineEmbeddings(UNREACHABLE_OLLAMA, timeout=1.0, connect_timeout=1.0)
 
 
 # --- --measure-startup ------------------------------------------------------------------

@@ -20,8 +20,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from allma_desktop.records import DocumentRecord
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
-from allma_desktop.services.library.catalog import DocumentRecord, LibraryService
+from allma_desktop.services.library.catalog import LibraryService
 from allma_desktop.services.library.storage import ChunkText, open_database
 from allma_desktop.services.retrieval.keyword_index import KeywordIndex
 from bench.common import percentile

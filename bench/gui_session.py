@@ -90,7 +90,7 @@ def markdown_answer(tokens: int) -> str:
 def test_server(answer: str, tokens_per_second: float) -> Any:
     """The Ollama stand-in: a chat model that streams ``answer`` at the given rate, and an
     embedding model that answers at once (the app's own work is what is measured)."""
-    from tests.ollama_server import LLAMA_3_2, FakeModel, OllamaTestServer
+    from tests.support.ollama_server import LLAMA_3_2, FakeModel, OllamaTestServer
 
     embedder = FakeModel(EMBED_MODEL, "bert", ("embedding",), embedding_length=384)
     server = OllamaTestServer(

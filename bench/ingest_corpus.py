@@ -19,7 +19,7 @@ from pathlib import Path
 from allma_desktop.config import AppConfig
 from allma_desktop.events import FileFinished, IngestFinished
 from allma_desktop.orchestrator import Orchestrator
-from tests.ollama_server import OllamaTestServer
+from tests.support.ollama_server import OllamaTestServer
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 

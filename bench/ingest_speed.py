@@ -172,7 +172,7 @@ async def warm_up(orchestrator: Any, data_dir: Path) -> None:
 
 
 def instant_server() -> object:
-    from tests.ollama_server import FakeModel, OllamaTestServer
+    from tests.support.ollama_server import FakeModel, OllamaTestServer
 
     model = FakeModel("instant:latest", "bert", ("embedding",), embedding_length=384)
     return OllamaTestServer([model], embedder=instant_embedder(384))

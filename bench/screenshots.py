@@ -33,8 +33,8 @@ from allma_desktop.config import AppConfig  # noqa: E402
 from allma_desktop.gui.app import install_asyncgen_hooks  # noqa: E402
 from allma_desktop.gui.main_window import MainWindow  # noqa: E402
 from allma_desktop.gui.orchestrator_host import OrchestratorHost  # noqa: E402
-from tests.ollama_server import LLAMA_3_2, OllamaTestServer  # noqa: E402
-from tests.sample_docs import PDF_QUESTION, make_sample_library  # noqa: E402
+from tests.support.ollama_server import LLAMA_3_2, OllamaTestServer  # noqa: E402
+from tests.support.sample_docs import PDF_QUESTION, make_sample_library  # noqa: E402
 
 # ALLMA_SHOT_SIZE=800x600 takes them at another window size (the smallest the app holds).
 WINDOW_SIZE = tuple(
@@ -232,7 +232,7 @@ async def capture_b_screens(window: MainWindow, app: QApplication, out: Path) ->
 
     from allma_desktop.gui.controllers.chat_controller import ChatController
     from allma_desktop.gui.widgets.quick_ask import QuickAskWindow
-    from tests.sample_docs import write_corrupt_pdf
+    from tests.support.sample_docs import write_corrupt_pdf
 
     orchestrator = window.host.orchestrator
     assert orchestrator is not None

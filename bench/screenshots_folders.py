@@ -33,8 +33,8 @@ from screenshots import (  # type: ignore[import-not-found]
 )
 
 from allma_desktop.config import AppConfig
-from tests.ollama_server import OllamaTestServer
-from tests.sample_docs import make_sample_library
+from tests.support.ollama_server import OllamaTestServer
+from tests.support.sample_docs import make_sample_library
 
 
 async def both_themes(app: QApplication, window: object, out: Path, name: str) -> None:

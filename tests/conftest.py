@@ -14,7 +14,11 @@ from peewee import SqliteDatabase
 
 from allma_desktop.services.library.storage import open_database
 from allma_desktop.services.vectorstore.store_process import IN_PROCESS_ENV
-from tests.ollama_server import OllamaTestServer
+from tests.support.ollama_server import OllamaTestServer
+
+# The engine fixtures (a config in temp folders over the test server, an opened
+# orchestrator, a sample library) serve every folder that tests the engine's callers.
+pytest_plugins = ["tests.support.engine_fixtures"]
 
 
 def _use_a_home_of_our_own() -> Path:
@@ -48,7 +52,7 @@ TEST_HOME = _use_a_home_of_our_own()
 # Each engine's store process costs about a second to start (spawn, import chromadb),
 # which hundreds of engine tests would pay again and again. Most tests therefore keep
 # the store in their own process; the store's process is covered by its own tests
-# (tests/test_vectorstore_process.py, the contract's chroma-process backend, an
+# (tests/services/vectorstore/test_vectorstore_process.py, the contract's chroma-process backend, an
 # engine test and the crash test), and is what the app, the CLI and the binary run.
 os.environ.setdefault(IN_PROCESS_ENV, "1")
 

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 
+from allma_desktop.allowed_paths import allowed_folders
 from allma_desktop.api.jobs import IngestJobs
 from allma_desktop.config import AppConfig
 from allma_desktop.errors import AllmaError
-from allma_desktop.services.library.allowed_paths import allowed_folders
 
 if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator

@@ -13,7 +13,6 @@ from starlette.routing import BaseRoute, Match
 from allma_desktop.api.json_body import ShowableJSONResponse
 from allma_desktop.api.schemas import ErrorDetail, ErrorResponse
 from allma_desktop.errors import AllmaError
-from allma_desktop.services.library.storage import translate_store_error
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +105,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         # An SQLite failure no service translated (a damaged database): still a next step.
-        translated = translate_store_error(error, request.app.state.allma.config.database_path)
+        from allma_desktop.orchestrator import database_error  # loaded: the API serves it
+
+        translated = database_error(error, request.app.state.allma.config.database_path)
         if translated is not None:
             log.warning("%s %s -> %s: %s", request.method, request.url.path, translated.code, error)
             return error_response(translated)

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from allma_desktop.allowed_paths import refusal_reason
 from allma_desktop.errors import NotFound, PathNotAllowed
-from allma_desktop.services.library.allowed_paths import refusal_reason
 
 COPY_CHUNK_BYTES = 1024 * 1024
 INCOMING_FOLDER = ".incoming"

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from allma_desktop.services.library.pathnames import displayable
+from allma_desktop.pathnames import displayable
 
 
 def json_text(data: object) -> str:

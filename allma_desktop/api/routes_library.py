@@ -53,8 +53,10 @@ async def list_conversations(
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[ConversationOut]:
     """Most recent first; `search` keeps those whose title or messages mention it."""
-    service = orchestrator.conversations
-    found = service.search(search, limit=limit) if search else service.list(limit, offset)
+    if search:
+        found = orchestrator.search_conversations(search, limit=limit)
+    else:
+        found = orchestrator.list_conversations(limit, offset)
     return [ConversationOut.of(c) for c in found]
 
 
@@ -66,9 +68,8 @@ async def list_conversations(
 async def get_conversation(
     conversation_id: IdInPath, orchestrator: OrchestratorDep
 ) -> ConversationDetail:
-    service = orchestrator.conversations
-    record = service.get(conversation_id)
-    messages = [MessageOut.of(m) for m in service.messages(conversation_id)]
+    record = orchestrator.conversation(conversation_id)
+    messages = [MessageOut.of(m) for m in orchestrator.conversation_messages(conversation_id)]
     return ConversationDetail(**ConversationOut.of(record).model_dump(), messages=messages)
 
 
@@ -76,8 +77,7 @@ async def get_conversation(
 async def delete_conversation(
     conversation_id: IdInPath, orchestrator: OrchestratorDep, context: Context
 ) -> Response:
-    orchestrator.conversations.get(conversation_id)  # a NotFound that names the id
-    orchestrator.conversations.delete(conversation_id)
+    orchestrator.delete_conversation(conversation_id)  # a NotFound that names the id
     context.changed("conversations")
     return Response(status_code=204)
 

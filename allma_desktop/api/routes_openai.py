@@ -50,7 +50,7 @@ from allma_desktop.events import AnswerDone, ChatEvent, Source, ThinkingChunk, T
 
 if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator
-    from allma_desktop.services.library.catalog import CollectionRecord
+    from allma_desktop.records import CollectionRecord
 else:
     Orchestrator = Any  # imported lazily: the orchestrator pulls in chromadb
 
@@ -85,7 +85,7 @@ async def _chat_model_names(orchestrator: Orchestrator) -> list[str]:
 
     async def is_embedding(name: str) -> bool:
         try:
-            return (await orchestrator.llm.show(name)).is_embedding
+            return (await orchestrator.model_details(name)).is_embedding
         except OllamaError:
             return False
 
@@ -117,14 +117,16 @@ async def chat_completions(
         )
     collection = _collection_for(orchestrator, body.model)
     chat_model = None if collection is not None else body.model
-    conversation = orchestrator.conversations.create(
+    conversation = orchestrator.create_conversation(
         model=chat_model,
         collection_id=collection.id if collection is not None else None,
         use_documents=collection is not None,
+        earlier=[
+            (message.role, message.text())
+            for message in body.messages[:-1]
+            if message.role in ("user", "assistant") and message.text()
+        ],
     )
-    for earlier in body.messages[:-1]:
-        if earlier.role in ("user", "assistant") and earlier.text():
-            orchestrator.conversations.add_message(conversation.id, earlier.role, earlier.text())
     events = orchestrator.chat(conversation.id, question.text(), model=chat_model)
     read, rest = await primed_chat(events)
     stream = replayed(read, rest)
@@ -142,7 +144,7 @@ def _collection_for(orchestrator: Orchestrator, model: str) -> "CollectionRecord
         return None
     name = model.removeprefix(COLLECTION_MODEL_PREFIX)
     try:
-        return orchestrator.library.collection_by_name(name)
+        return orchestrator.collection_by_name(name)
     except NotFound:
         raise NotFound(
             f"There is no collection named '{name}', so model '{model}' does not exist.",
@@ -248,7 +250,7 @@ async def embeddings(
     if model.startswith(COLLECTION_MODEL_PREFIX):
         model = orchestrator.config.ollama_embedding_model
     texts = [body.input] if isinstance(body.input, str) else list(body.input)
-    vectors = await orchestrator.llm.embed(model, texts)
+    vectors = await orchestrator.embed(model, texts)
     data = [
         OpenAIEmbedding(index=i, embedding=_encoded(vector, body.encoding_format))
         for i, vector in enumerate(vectors)

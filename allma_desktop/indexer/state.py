@@ -17,7 +17,7 @@ from peewee import SqliteDatabase
 from allma_desktop.errors import AllmaError
 from allma_desktop.indexer.rules import DEFAULT_IGNORES, IgnoreRules
 from allma_desktop.indexer.scan import KnownFile
-from allma_desktop.services.library.pathnames import path_from_stored, stored_path
+from allma_desktop.pathnames import path_from_stored, stored_path
 from allma_desktop.services.library.storage import (
     QueuedFile,
     WatchedFolder,

@@ -19,7 +19,7 @@ from allma_desktop.services.retrieval.rag import embedding_document_text
 
 if TYPE_CHECKING:
     from allma_desktop.ingest.orchestrator_view import OrchestratorView
-    from allma_desktop.services.library.catalog import CollectionRecord
+    from allma_desktop.records import CollectionRecord
 
 
 async def embed_stage(

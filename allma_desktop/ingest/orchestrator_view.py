@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from allma_desktop.config import AppConfig
+    from allma_desktop.records import CollectionRecord
     from allma_desktop.services.documents.parse_worker import ParseWorker
     from allma_desktop.services.documents.service import DocumentService
-    from allma_desktop.services.library.catalog import CollectionRecord, LibraryService
+    from allma_desktop.services.library.catalog import LibraryService
     from allma_desktop.services.model_server.ollama import LLMService
     from allma_desktop.services.vectorstore.base import VectorStore
 

@@ -32,7 +32,7 @@ from allma_desktop.ingest.store import STORE_CALL_CHUNKS
 
 if TYPE_CHECKING:
     from allma_desktop.ingest.orchestrator_view import OrchestratorView
-    from allma_desktop.services.library.catalog import CollectionRecord
+    from allma_desktop.records import CollectionRecord
 
 LOOKAHEAD = 2  # files parsed ahead of the embedder
 # Embedded chunks queued for the store (a memory bound): a call's worth, so that the

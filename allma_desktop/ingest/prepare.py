@@ -22,7 +22,7 @@ from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 
 if TYPE_CHECKING:
     from allma_desktop.ingest.orchestrator_view import OrchestratorView
-    from allma_desktop.services.library.catalog import DocumentRecord
+    from allma_desktop.records import DocumentRecord
 
 ParseResult = tuple[DocumentMetadata, list[Chunk]]
 PageCallback = Callable[[int, int], None]

@@ -20,7 +20,7 @@ from allma_desktop.events import FileFinished, IngestEvent
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 
 if TYPE_CHECKING:
-    from allma_desktop.services.library.catalog import CollectionRecord, DocumentRecord
+    from allma_desktop.records import CollectionRecord, DocumentRecord
 
 T = TypeVar("T")
 

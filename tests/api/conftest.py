@@ -25,8 +25,8 @@ from allma_desktop.api.server import ApiServer
 from allma_desktop.api.token_file import api_token
 from allma_desktop.config import AppConfig
 from allma_desktop.orchestrator import Orchestrator
-from tests.ollama_server import OllamaTestServer
-from tests.sample_docs import SampleLibrary, make_sample_library
+from tests.support.ollama_server import OllamaTestServer
+from tests.support.sample_docs import SampleLibrary, make_sample_library
 
 T = TypeVar("T")
 START_TIMEOUT = 60.0

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 
 from tests.api.conftest import RunningApi
-from tests.ollama_server import OllamaTestServer
-from tests.sample_docs import TEXT_FACT
+from tests.support.ollama_server import OllamaTestServer
+from tests.support.sample_docs import TEXT_FACT
 
 
 def new_collection(client: httpx.Client, name: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.api.conftest import RunningApi
-from tests.sample_docs import PDF_ANSWER_PAGE, PDF_QUESTION
+from tests.support.sample_docs import PDF_ANSWER_PAGE, PDF_QUESTION
 
 
 def test_a_chat_through_the_api_is_stored_where_the_app_sidebar_reads_it(

@@ -12,7 +12,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tests.api.conftest import RunningApi
-from tests.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
+from tests.support.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
 
 INITIALIZE = {
     "jsonrpc": "2.0",

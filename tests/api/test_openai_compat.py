@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from tests.api.conftest import RunningApi
-from tests.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
+from tests.support.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
 
 
 @pytest.fixture

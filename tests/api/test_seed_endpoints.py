@@ -7,8 +7,8 @@ import json
 import httpx
 
 from tests.api.conftest import RunningApi
-from tests.ollama_server import OllamaTestServer
-from tests.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
+from tests.support.ollama_server import OllamaTestServer
+from tests.support.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
 
 
 def sse_events(response: httpx.Response) -> list[tuple[str, dict[str, object]]]:

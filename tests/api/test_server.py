@@ -17,7 +17,7 @@ from allma_desktop.api.app import ApiOptions, create_app
 from allma_desktop.api.server import ApiServer, exposure_warning
 from allma_desktop.config import AppConfig
 from allma_desktop.errors import PortInUse
-from tests.ollama_server import OllamaTestServer
+from tests.support.ollama_server import OllamaTestServer
 
 
 @pytest.fixture

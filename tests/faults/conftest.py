@@ -11,9 +11,9 @@ import os
 import subprocess
 import sys
 
-# The engine fixtures of the integration tests: a config in temp folders over the
+# The engine fixtures (tests/support/engine_fixtures.py): a config in temp folders over the
 # Ollama-protocol test server, an open orchestrator, the sample documents.
-from tests.integration.conftest import app_env, config, orchestrator, sample_library
+from tests.support.engine_fixtures import app_env, config, orchestrator, sample_library
 
 __all__ = ["allma", "app_env", "assert_no_traceback", "config", "orchestrator", "sample_library"]
 

@@ -22,9 +22,9 @@ from allma_desktop.services.library.storage import open_database
 from allma_desktop.services.upkeep.auto_backup import automatic_backups, make_automatic_backup
 from allma_desktop.services.upkeep.backup import create_backup
 from tests.faults.conftest import allma, assert_no_traceback
-from tests.faults.damage import DAMAGES, garble
-from tests.ollama_server import OllamaTestServer
-from tests.sample_docs import TEXT_FACT, make_sample_library
+from tests.support.damage import DAMAGES, garble
+from tests.support.ollama_server import OllamaTestServer
+from tests.support.sample_docs import TEXT_FACT, make_sample_library
 
 COMMANDS = (("docs",), ("search", "sourdough"), ("ingest", "{docs}"), ("health",), ("doctor",))
 

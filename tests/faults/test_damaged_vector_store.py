@@ -14,7 +14,7 @@ import pytest
 
 from allma_desktop.config import AppConfig
 from allma_desktop.orchestrator import Orchestrator
-from tests.faults.damage import truncate
+from tests.support.damage import truncate
 
 WORDS = (
     "apple river mountain lamp otter beaver heron garden tomato bicycle chain lighthouse "

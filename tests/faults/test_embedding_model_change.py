@@ -11,8 +11,8 @@ from __future__ import annotations
 from allma_desktop.config import AppConfig
 from allma_desktop.events import AnswerDone, IngestFinished
 from allma_desktop.orchestrator import Orchestrator
-from tests.ollama_server import OllamaTestServer
-from tests.sample_docs import PDF_ANSWER, PDF_QUESTION, SampleLibrary
+from tests.support.ollama_server import OllamaTestServer
+from tests.support.sample_docs import PDF_ANSWER, PDF_QUESTION, SampleLibrary
 
 
 async def _ask(engine: Orchestrator) -> AnswerDone:

@@ -19,7 +19,7 @@ from allma_desktop.events import IngestFinished
 from allma_desktop.orchestrator import Orchestrator
 from allma_desktop.services.vectorstore.store_process import CALL_TIMEOUT_ENV, IN_PROCESS_ENV
 from tests.faults.test_damaged_vector_store import _write_notes
-from tests.invariants import assert_library_consistent
+from tests.support.invariants import assert_library_consistent
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 from allma_desktop.config import AppConfig
 from allma_desktop.orchestrator import Orchestrator
 from tests.faults.conftest import allma, assert_no_traceback
-from tests.sample_docs import TEXT_FACT, SampleLibrary
+from tests.support.sample_docs import TEXT_FACT, SampleLibrary
 
 NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing listens, connections are refused
 

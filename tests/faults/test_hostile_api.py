@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from allma_desktop.allowed_paths import is_path_allowed
 from allma_desktop.api.host_check import AllowedHosts
 from allma_desktop.config import AppConfig
-from allma_desktop.services.library.allowed_paths import is_path_allowed
 from tests.api.conftest import RunningApi, running_api
-from tests.ollama_server import OllamaTestServer
+from tests.support.ollama_server import OllamaTestServer
 
 
 @pytest.fixture(scope="module")

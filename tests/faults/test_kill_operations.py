@@ -23,8 +23,8 @@ import pytest
 
 from allma_desktop.config import AppConfig
 from allma_desktop.orchestrator import Orchestrator
-from tests.invariants import assert_library_consistent
-from tests.ollama_server import OllamaTestServer
+from tests.support.invariants import assert_library_consistent
+from tests.support.ollama_server import OllamaTestServer
 
 SEED = 1_717
 RUNS = 20 if os.environ.get("ALLMA_SLOW_FAULTS") else 3
@@ -99,7 +99,7 @@ def _kill_during(args: list[str], env: dict[str, str], delay: float) -> bool:
     removed, a batch embedded): timed from there, the kill lands inside the operation
     however long the machine takes to open the library."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.faults.op_driver", *args],
+        [sys.executable, "-m", "tests.support.op_driver", *args],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -15,7 +15,7 @@ import pytest
 from allma_desktop.config import AppConfig
 from allma_desktop.errors import StoreCallCancelled, StoreNotResponding
 from allma_desktop.services.vectorstore.store_process import CALL_TIMEOUT_ENV, ProcessVectorStore
-from tests.test_vectorstore_process import KEY, chunk, vectors
+from tests.services.vectorstore.test_vectorstore_process import KEY, chunk, vectors
 
 
 @pytest.fixture

@@ -16,15 +16,15 @@ import pytest
 from allma_desktop.events import FileFinished, IngestFinished
 from allma_desktop.logging_setup import configure_logging
 from allma_desktop.orchestrator import Orchestrator
-from allma_desktop.services.library.catalog import LibraryService
-from allma_desktop.services.library.pathnames import (
+from allma_desktop.pathnames import (
     display_path,
     path_from_stored,
     stored_path,
 )
+from allma_desktop.services.library.catalog import LibraryService
 from allma_desktop.services.library.storage import open_database
 from tests.faults.conftest import allma, assert_no_traceback
-from tests.ollama_server import OllamaTestServer
+from tests.support.ollama_server import OllamaTestServer
 
 LATIN1_NAME = os.fsdecode(b"caf\xe9 notes.txt")  # 'caf\udce9 notes.txt'
 SHOWN_NAME = "caf\\xe9 notes.txt"

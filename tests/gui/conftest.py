@@ -29,8 +29,8 @@ from allma_desktop.gui.app import install_asyncgen_hooks
 from allma_desktop.gui.gc_guard import MainThreadGarbageCollector
 from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
-from tests.ollama_server import OllamaTestServer
-from tests.sample_docs import PDF_PAGES, write_pdf
+from tests.support.ollama_server import OllamaTestServer
+from tests.support.sample_docs import PDF_PAGES, write_pdf
 
 T = TypeVar("T")
 GUI_TESTS = Path(__file__).resolve().parent

@@ -17,8 +17,8 @@ from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.single_instance import InstanceServer, hand_off, instance_key
 from tests.gui.conftest import run_async
-from tests.ollama_server import OllamaTestServer
-from tests.sample_docs import write_pdf
+from tests.support.ollama_server import OllamaTestServer
+from tests.support.sample_docs import write_pdf
 
 MAX_LOOP_STALL_SECONDS = 0.5  # generous: the tight figure belongs in bench/
 

@@ -11,12 +11,12 @@ from pytestqt.qtbot import QtBot
 from allma_desktop.events import AnswerDone
 from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.widgets.chat_message import MessageWidget
+from allma_desktop.reader.viewers import plan_opening
 from allma_desktop.services.library.conversations import MessageRecord
-from allma_desktop.services.reader.viewers import plan_opening
 from tests.gui.conftest import ingest
-from tests.ollama_server import OllamaTestServer
-from tests.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
-from tests.scans import write_scanned_pdf
+from tests.support.ollama_server import OllamaTestServer
+from tests.support.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
+from tests.support.scans import write_scanned_pdf
 
 ANSWER_TIMEOUT_MS = 20_000
 
@@ -24,7 +24,7 @@ ANSWER_TIMEOUT_MS = 20_000
 def stored_messages(window: MainWindow, conversation_id: int) -> list[MessageRecord]:
     """The conversation's messages as the library has them."""
     assert window.host.orchestrator is not None
-    return window.host.orchestrator.conversations.messages(conversation_id)
+    return window.host.orchestrator.conversation_messages(conversation_id)
 
 
 def ask(qtbot: QtBot, window: MainWindow, question: str) -> AnswerDone:

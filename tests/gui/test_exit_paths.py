@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ollama_server import OllamaTestServer
+from tests.support.ollama_server import OllamaTestServer
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
@@ -20,14 +20,14 @@ EXIT_TIMEOUT = 30.0
 
 
 class AppProcess:
-    """``allma-desktop`` in a child process (through tests/gui_app_driver.py)."""
+    """``allma-desktop`` in a child process (through tests/support/gui_app_driver.py)."""
 
     def __init__(self, env: dict[str, str], *arguments: str) -> None:
         self.lines: list[str] = []
         self._ready = threading.Event()
         self._said = threading.Condition()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.gui_app_driver", *arguments],
+            [sys.executable, "-m", "tests.support.gui_app_driver", *arguments],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,

@@ -11,10 +11,10 @@ import pytest
 from PySide6.QtCore import QPoint
 from pytestqt.qtbot import QtBot
 
-import tests.ollama_server as server_module
+import tests.support.ollama_server as server_module
 from allma_desktop.gui.controllers.health_controller import UNHEALTHY_INTERVAL_MS
 from allma_desktop.gui.main_window import MainWindow
-from tests.ollama_server import LLAMA_3_2, OllamaTestServer
+from tests.support.ollama_server import LLAMA_3_2, OllamaTestServer
 
 CHECK_TIMEOUT_MS = 15_000
 

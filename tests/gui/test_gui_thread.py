@@ -25,7 +25,7 @@ from allma_desktop.gui.controllers.library_controller import LibraryController
 from allma_desktop.gui.controllers.settings_controller import SettingsController
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.services.library.storage import LibraryDatabase
-from tests.sample_docs import write_text
+from tests.support.sample_docs import write_text
 
 TIMEOUT_MS = 30_000
 STORE_METHODS = (

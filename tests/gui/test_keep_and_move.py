@@ -15,7 +15,7 @@ from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.widgets.settings_page import SettingsPage
 from allma_desktop.gui.widgets.sidebar import Sidebar
 from tests.gui.conftest import ingest, run_async
-from tests.sample_docs import write_text
+from tests.support.sample_docs import write_text
 
 TIMEOUT_MS = 30_000
 

@@ -19,8 +19,8 @@ from allma_desktop.gui.widgets.library_model import STATUS, status_text
 from allma_desktop.gui.widgets.library_pane import LibraryPane
 from allma_desktop.gui.widgets.watched_folders import KeepInSyncDialog
 from tests.gui.conftest import drag_enter_event
-from tests.ollama_server import OllamaTestServer
-from tests.sample_docs import write_corrupt_pdf, write_markdown, write_text
+from tests.support.ollama_server import OllamaTestServer
+from tests.support.sample_docs import write_corrupt_pdf, write_markdown, write_text
 
 INDEX_TIMEOUT_MS = 30_000
 

@@ -26,7 +26,7 @@ from tests.gui.test_library import (
     notes,
     statuses,
 )
-from tests.ollama_server import OllamaTestServer
+from tests.support.ollama_server import OllamaTestServer
 
 EMBED_MODEL = "nomic-embed-text:latest"
 

@@ -14,7 +14,7 @@ from allma_desktop.gui.controllers.settings_controller import SettingsController
 from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.widgets.settings_page import SettingsPage
-from tests.ollama_server import ALL_MINILM, DEFAULT_MODELS, OllamaTestServer
+from tests.support.ollama_server import ALL_MINILM, DEFAULT_MODELS, OllamaTestServer
 
 TIMEOUT_MS = 20_000
 

@@ -7,7 +7,7 @@ from pytestqt.qtbot import QtBot
 from allma_desktop.gui.controllers.health_controller import HealthController
 from allma_desktop.gui.controllers.settings_controller import SettingsController
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
-from tests.ollama_server import OllamaTestServer
+from tests.support.ollama_server import OllamaTestServer
 
 TIMEOUT_MS = 20_000
 MODEL = "qwen3:0.6b"

@@ -13,7 +13,7 @@ from allma_desktop.gui.controllers.chat_controller import ChatController
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.widgets.quick_ask import QuickAskWindow
 from tests.gui.conftest import ingest
-from tests.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
+from tests.support.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
 
 ANSWER_TIMEOUT_MS = 20_000
 

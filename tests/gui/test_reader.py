@@ -12,13 +12,13 @@ from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.widgets.chat_message import MessageWidget
+from allma_desktop.reader.pages import Box, normal_words
+from allma_desktop.reader.viewers import ViewerPlan
 from allma_desktop.services.library.conversations import SourceRecord
-from allma_desktop.services.reader.pages import Box, normal_words
-from allma_desktop.services.reader.viewers import ViewerPlan
 from allma_desktop.services.retrieval.grounding import check_answer
 from tests.gui.conftest import ingest
 from tests.gui.test_chat import ask, last_answer
-from tests.sample_docs import DOCX_FACT, PDF_ANSWER_PAGE, PDF_QUESTION, write_docx
+from tests.support.sample_docs import DOCX_FACT, PDF_ANSWER_PAGE, PDF_QUESTION, write_docx
 
 READER_TIMEOUT_MS = 10_000
 

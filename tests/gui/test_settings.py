@@ -22,8 +22,8 @@ from allma_desktop.gui.theme import apply_theme
 from allma_desktop.gui.widgets.settings_page import OCR_UNAVAILABLE_HINT, SettingsPage
 from allma_desktop.services.documents import ocr
 from tests.gui.conftest import ingest, run_async
-from tests.ollama_server import OllamaTestServer
-from tests.sample_docs import write_text
+from tests.support.ollama_server import OllamaTestServer
+from tests.support.sample_docs import write_text
 
 TIMEOUT_MS = 20_000
 

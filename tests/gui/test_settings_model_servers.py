@@ -20,7 +20,7 @@ from allma_desktop.mcp_config import HOSTS
 from allma_desktop.orchestrator import HealthReport
 from allma_desktop.services.model_server.choice import create_llm_service
 from tests.gui.conftest import run_async
-from tests.openai_server import OpenAITestServer
+from tests.support.openai_server import OpenAITestServer
 
 TIMEOUT_MS = 20_000
 

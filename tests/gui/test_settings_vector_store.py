@@ -27,13 +27,14 @@ from allma_desktop.gui.controllers.settings_controller import (
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.widgets.settings_page import STORE_HINTS, SettingsPage
 from allma_desktop.orchestrator import Orchestrator
+from allma_desktop.records import MigrationProgress
 from allma_desktop.services.upkeep import migrate_store as migrate
 from allma_desktop.services.upkeep.backup import create_backup
-from allma_desktop.services.upkeep.migrate_store import MigrationFailed, MigrationProgress
+from allma_desktop.services.upkeep.migrate_store import MigrationFailed
 from allma_desktop.services.vectorstore import backends
 from allma_desktop.services.vectorstore.factory import create_vector_store
 from tests.gui.conftest import ingest, run_async
-from tests.sample_docs import PDF_ANSWER_PAGE, PDF_QUESTION, write_text
+from tests.support.sample_docs import PDF_ANSWER_PAGE, PDF_QUESTION, write_text
 
 # The moves copy to a real FAISS store; the tests of stores whose package is missing
 # (at the end) simulate the missing package, so they run either way.

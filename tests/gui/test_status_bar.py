@@ -16,7 +16,7 @@ from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.theme import DARK, LIGHT, apply_theme
 from allma_desktop.gui.widgets.status_bar import AppStatusBar
 from tests.gui.conftest import ingest
-from tests.sample_docs import write_text
+from tests.support.sample_docs import write_text
 
 
 @pytest.fixture

@@ -87,7 +87,7 @@ class ChatController(QObject):
             return
         op(
             self._host,
-            lambda o: o.conversations.messages(conversation_id),
+            lambda o: o.conversation_messages(conversation_id),
             description="Loading the last question",
         ).success(lambda messages: self._ask_again(conversation_id, messages)).failure(
             self.failed.emit

@@ -24,8 +24,8 @@ from allma_desktop.gui.ops import op
 if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
     from allma_desktop.orchestrator import Orchestrator
-    from allma_desktop.services.library.catalog import CollectionRecord
-    from allma_desktop.services.library.conversations import ConversationRecord, MessageRecord
+    from allma_desktop.records import CollectionRecord, ConversationRecord
+    from allma_desktop.services.library.conversations import MessageRecord
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +135,7 @@ class ConversationsController(QObject):
         generation, text = self._refresh_generation, self._filter
 
         def rows(o: Orchestrator) -> list[ConversationRecord]:
-            service = o.conversations
-            return service.search(text) if text else service.list(limit=LISTED)
+            return o.search_conversations(text) if text else o.list_conversations(limit=LISTED)
 
         op(self._host, rows, description="Loading the conversations").success(
             lambda found: self._show_rows(generation, text, found)
@@ -159,7 +158,7 @@ class ConversationsController(QObject):
         """A new, empty conversation; ``created`` follows with its id."""
         op(
             self._host,
-            lambda o: o.conversations.create(),
+            lambda o: o.create_conversation(),
             changes=("conversations",),
             description="Creating a conversation",
         ).success(self._on_created).failure(self.failed.emit).run()
@@ -169,12 +168,12 @@ class ConversationsController(QObject):
         self.created.emit(record.id)
 
     def rename(self, conversation_id: int, title: str) -> None:
-        self._update(lambda o: o.conversations.rename(conversation_id, title), "Renaming")
+        self._update(lambda o: o.rename_conversation(conversation_id, title), "Renaming")
 
     def delete(self, conversation_id: int) -> None:
         op(
             self._host,
-            lambda o: o.conversations.delete(conversation_id),
+            lambda o: o.delete_conversation(conversation_id),
             changes=("conversations",),
             description="Deleting the conversation",
         ).success(lambda _none: self._forget(conversation_id)).failure(self.failed.emit).run()
@@ -187,9 +186,7 @@ class ConversationsController(QObject):
         """Write the conversation as Markdown to ``target``; ``exported`` or ``failed`` follows."""
 
         def export(o: Orchestrator) -> Path:
-            from allma_desktop.services.upkeep.export import export_conversation
-
-            markdown = export_conversation(o.conversations, conversation_id)
+            markdown = o.conversation_markdown(conversation_id)
             try:
                 target.write_text(markdown, encoding="utf-8")
             except OSError as error:
@@ -216,8 +213,7 @@ class ConversationsController(QObject):
         generation = self._open_generation
 
         def load(o: Orchestrator) -> tuple[ConversationRecord, list[MessageRecord]]:
-            service = o.conversations
-            return service.get(conversation_id), service.messages(conversation_id)
+            return o.conversation(conversation_id), o.conversation_messages(conversation_id)
 
         op(self._host, load, description="Opening the conversation").success(
             lambda loaded: self._on_opened(generation, *loaded)
@@ -234,7 +230,7 @@ class ConversationsController(QObject):
         """Load the conversation's messages, oldest first, and call ``then`` with them."""
         op(
             self._host,
-            lambda o: o.conversations.messages(conversation_id),
+            lambda o: o.conversation_messages(conversation_id),
             description="Loading the messages",
         ).success(then).failure(self.failed.emit).run()
 
@@ -252,13 +248,13 @@ class ConversationsController(QObject):
         self.collections_loaded.emit(self.collections())
 
     def set_model(self, conversation_id: int, model: str | None) -> None:
-        self._update(lambda o: o.conversations.set_model(conversation_id, model), "Saving")
+        self._update(lambda o: o.set_conversation_model(conversation_id, model), "Saving")
 
     def set_collection(
         self, conversation_id: int, collection_id: int | None, use_documents: bool
     ) -> None:
         self._update(
-            lambda o: o.conversations.set_collection(
+            lambda o: o.set_conversation_collection(
                 conversation_id, collection_id, use_documents=use_documents
             ),
             "Saving",

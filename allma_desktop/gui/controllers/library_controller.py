@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
     from allma_desktop.indexer import AddResult, Indexer
     from allma_desktop.orchestrator import Orchestrator
-    from allma_desktop.services.library.catalog import CollectionRecord, DocumentRecord
+    from allma_desktop.records import CollectionRecord, DocumentRecord
 
 log = logging.getLogger(__name__)
 
@@ -695,7 +695,7 @@ class LibraryController(QObject):
         """Show the row of a file just indexed as the library now has it."""
         op(
             self._host,
-            lambda o: o.library.document_by_path(collection_id, path),
+            lambda o: o.document_by_path(collection_id, path),
             description="Loading the document",
         ).success(
             lambda record: self._on_stored(collection_id, path, record)
@@ -847,9 +847,7 @@ def _reembed(indexer: Indexer, collection_id: int) -> Awaitable[object]:
 
 async def _stored_id(orchestrator: Orchestrator, row: LibraryRow) -> str | None:
     """The id of ``row``'s document as stored (None: never stored)."""
-    record = await asyncio.to_thread(
-        orchestrator.library.document_by_path, row.collection_id, row.path
-    )
+    record = await asyncio.to_thread(orchestrator.document_by_path, row.collection_id, row.path)
     return record.id if record is not None else None
 
 

@@ -2,8 +2,8 @@
 
 A citation is resolved through the library (the chunk's page, text and span, the
 document's file), then the document is opened, the passage located on its page
-(``services/reader/pages.py``) and pages drawn by PyMuPDF in a child process
-(``services/reader/page_server.py``: MuPDF holds the GIL while it draws), asked from one
+(``reader/pages.py``) and pages drawn by PyMuPDF in a child process
+(``reader/page_server.py``: MuPDF holds the GIL while it draws), asked from one
 worker thread of the reader's own. Results come back as signals on the GUI thread.
 A few documents stay open there and the last pages drawn are cached here, so paging
 back and forth and stepping through citations draws nothing twice.
@@ -25,8 +25,8 @@ from PySide6.QtGui import QImage
 
 from allma_desktop.errors import AllmaError
 from allma_desktop.gui.ops import background
-from allma_desktop.services.reader.page_server import PageServer
-from allma_desktop.services.reader.pages import Box, RenderedPage, is_paged, text_span
+from allma_desktop.reader.page_server import PageServer
+from allma_desktop.reader.pages import Box, RenderedPage, is_paged, text_span
 
 if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
@@ -158,18 +158,14 @@ class ReaderController(QObject):
         path, title, file_type = target.path, target.title, ""
         passage, page, span = target.passage, target.page, (0, 0)
         if orchestrator is not None:
-            library = orchestrator.library
-            chunks = await asyncio.to_thread(
-                library.chunks_by_ids, [target.chunk_id] if target.chunk_id else []
-            )
-            chunk = chunks.get(target.chunk_id)
+            chunk = await asyncio.to_thread(orchestrator.chunk, target.chunk_id)
             if chunk is not None:
                 path, title, file_type = chunk.path, chunk.title, chunk.file_type
                 passage, page = chunk.text, chunk.page or page
                 span = (chunk.char_start, chunk.char_end)
             elif target.document_id:
                 try:
-                    document = await asyncio.to_thread(library.get_document, target.document_id)
+                    document = await asyncio.to_thread(orchestrator.document, target.document_id)
                     path, title, file_type = document.path, document.title, document.file_type
                 except AllmaError:
                     if not path:
@@ -259,9 +255,9 @@ def _open_text(
     target: ReaderTarget, path: str, title: str, passage: str, span: tuple[int, int]
 ) -> OpenedDocument:
     """A text document as its parsed text, with the passage's place in it."""
-    from allma_desktop.services.documents.service import DocumentService
+    from allma_desktop.orchestrator import file_text
 
-    text = DocumentService().parse(Path(path)).full_text
+    text = file_text(Path(path))
     start, end = text_span(text, passage, *span)
     note = "" if end or not passage else "The passage is no longer in this file."
     return OpenedDocument(

@@ -29,9 +29,13 @@ from allma_desktop.errors import AllmaError, ConfigError
 
 if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
-    from allma_desktop.services.model_server.ollama import ModelInfo
-    from allma_desktop.services.upkeep.backup import BackupManifest, RestoreResult
-    from allma_desktop.services.upkeep.migrate_store import MigrationProgress, MigrationReport
+    from allma_desktop.records import (
+        BackupManifest,
+        MigrationProgress,
+        MigrationReport,
+        ModelInfo,
+        RestoreResult,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -206,13 +210,11 @@ class SettingsController(QObject):
 
     def embedding_advice(self, model: str) -> str | None:
         """Advice on ``model`` for this library's languages (see ``languages.py``)."""
-        from allma_desktop.services.documents.languages import embedding_advice
-
         orchestrator = self._host.orchestrator
         if orchestrator is None:
             return None
         try:
-            return embedding_advice(orchestrator.library_languages(), model)
+            return orchestrator.embedding_advice(model)
         except AllmaError:
             return None
 
@@ -220,9 +222,9 @@ class SettingsController(QObject):
         """Why the vector store ``backend`` cannot be used here (its package is missing),
         or None when it can. Looks the package up without importing it."""
         from allma_desktop import bundle
-        from allma_desktop.services.vectorstore import backends
+        from allma_desktop.closed_library import missing_store_package
 
-        package = backends.missing_package(backend)
+        package = missing_store_package(backend)
         if package is None:
             return None
         if bundle.is_frozen():
@@ -242,18 +244,15 @@ class SettingsController(QObject):
 
     async def _test(self, candidate: AppConfig) -> None:
         # A throw-away client: the address being tested is not the engine's yet.
-        from allma_desktop.services.model_server.choice import create_llm_service
+        from allma_desktop.orchestrator import probe_model_server
 
-        service = create_llm_service(candidate, timeout=CONNECTION_TEST_TIMEOUT)
         try:
-            health = await service.health(candidate.ollama_model, candidate.ollama_embedding_model)
+            health = await probe_model_server(candidate, timeout=CONNECTION_TEST_TIMEOUT)
         except AllmaError as error:
             self.connection_tested.emit(
                 ConnectionResult(candidate.ollama_host, False, str(error), None, ())
             )
             return
-        finally:
-            await service.close()
         if health.reachable:
             count = len(health.models)
             message = f"Connected to {health.server} {health.version or ''} · {count} model"
@@ -308,15 +307,11 @@ class SettingsController(QObject):
         return self._host.run(self._back_up(target))
 
     async def _back_up(self, target: Path) -> None:
-        from allma_desktop.services.upkeep.backup import create_backup
-
         orchestrator = self._host.orchestrator
         if orchestrator is None:
             return
         try:
-            result = await asyncio.to_thread(
-                create_backup, orchestrator.config, target, orchestrator.store
-            )
+            result = await orchestrator.back_up(target)
         except AllmaError as error:
             self.backup_failed.emit(error)
             return
@@ -324,10 +319,10 @@ class SettingsController(QObject):
 
     def read_backup(self, archive: Path) -> BackupManifest | None:
         """What ``archive`` holds (for the confirmation), or None after ``restore_failed``."""
-        from allma_desktop.services.upkeep.backup import read_manifest
+        from allma_desktop.closed_library import read_backup
 
         try:
-            return read_manifest(archive)
+            return read_backup(archive)
         except AllmaError as error:
             self.restore_failed.emit(error)
             return None
@@ -337,7 +332,7 @@ class SettingsController(QObject):
         return self._host.run(self._restore(archive))
 
     async def _restore(self, archive: Path) -> None:
-        from allma_desktop.services.upkeep.backup import restore_backup
+        from allma_desktop.closed_library import restore_backup
 
         self.restore_started.emit()
         self.library_busy.emit(True)
@@ -403,7 +398,7 @@ class SettingsController(QObject):
             self._move_cancel.cancel()
 
     async def _move(self, destination: AppConfig, cancel: CancelToken) -> None:
-        from allma_desktop.services.upkeep.migrate_store import copy_library
+        from allma_desktop.closed_library import move_library
 
         current = self.config
         loop = asyncio.get_running_loop()
@@ -419,7 +414,7 @@ class SettingsController(QObject):
             await self._host.stop()  # the copy must see a library nobody changes
             try:
                 migrated = await asyncio.to_thread(
-                    copy_library, current, destination, on_progress=report, cancel=cancel
+                    move_library, current, destination, on_progress=report, cancel=cancel
                 )
                 outcome = self._switch_to(current, destination, migrated)
             except asyncio.CancelledError:
@@ -450,7 +445,7 @@ class SettingsController(QObject):
         self, current: AppConfig, destination: AppConfig, migrated: MigrationReport
     ) -> LibraryMoved:
         """Save ``destination`` as the settings; the engine opens on it next."""
-        from allma_desktop.services.vectorstore.backends import local_store_folder
+        from allma_desktop.closed_library import store_folder
 
         moved = {
             f.name: getattr(destination, f.name)
@@ -471,7 +466,7 @@ class SettingsController(QObject):
             backend=destination.vector_store,
             previous_backend=current.vector_store,
             report=migrated,
-            previous_folder=local_store_folder(current),
+            previous_folder=store_folder(current),
             overridden_by=environment
             if environment and environment != destination.vector_store
             else None,
@@ -536,22 +531,23 @@ class SettingsController(QObject):
         Ollama that does not answer is no reason to refuse: the status bar says so.
         """
         from allma_desktop.errors import ModelMissing, OllamaUnreachable, WrongModelKind
-        from allma_desktop.services.model_server.choice import create_llm_service
+        from allma_desktop.orchestrator import check_models
 
-        service = create_llm_service(new, timeout=MODEL_CHECK_TIMEOUT)
         try:
-            if new.ollama_model != old.ollama_model:
-                await service.check_chat_model(new.ollama_model)
-            if new.ollama_embedding_model != old.ollama_embedding_model:
-                await service.check_embedding_model(new.ollama_embedding_model)
+            await check_models(
+                new,
+                chat_model=new.ollama_model if new.ollama_model != old.ollama_model else None,
+                embedding_model=new.ollama_embedding_model
+                if new.ollama_embedding_model != old.ollama_embedding_model
+                else None,
+                timeout=MODEL_CHECK_TIMEOUT,
+            )
         except (WrongModelKind, ModelMissing) as error:
             return error
         except OllamaUnreachable:
             return None  # nothing to check with; the status bar says Ollama is away
         except AllmaError as error:
             return error
-        finally:
-            await service.close()
         return None
 
     def _store(self, changes: dict[str, Any], old: AppConfig, new: AppConfig) -> AppConfig | None:

@@ -37,7 +37,7 @@ from allma_desktop.gui.widgets.markdown_render import (
     stable_prefix_end,
     stylesheet,
 )
-from allma_desktop.services.retrieval.grounding import GroundingReport
+from allma_desktop.records import GroundingReport
 
 RENDER_INTERVAL_MS = 50
 # Stable text is frozen once this much has gathered: the tail re-rendered on each update

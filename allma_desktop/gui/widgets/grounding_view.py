@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor, QTextDocument
 from PySide6.QtWidgets import QLabel, QTextBrowser, QWidget
 
-from allma_desktop.services.retrieval.grounding import GroundingReport
+from allma_desktop.records import GroundingReport
 
 _CITATION = re.compile(r"\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
 _MARKUP = re.compile(r"[*_`#>]+")

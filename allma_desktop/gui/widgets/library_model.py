@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from allma_desktop.gui.controllers.library_controller import LibraryRow
 from allma_desktop.gui.theme import current_colors
-from allma_desktop.services.library.pathnames import display_path, display_text
+from allma_desktop.pathnames import display_path, display_text
 
 COLUMNS = ("Title", "File name", "Type", "Pages", "Chunks", "Size", "Added", "Status")
 NAME, FILE, TYPE, PAGES, CHUNKS, SIZE, ADDED, STATUS = range(len(COLUMNS))

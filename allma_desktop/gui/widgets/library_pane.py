@@ -64,7 +64,7 @@ from allma_desktop.gui.widgets.watched_folders import KeepInSyncDialog, WatchedF
 
 if TYPE_CHECKING:
     from allma_desktop.errors import AllmaError
-    from allma_desktop.services.library.catalog import CollectionRecord
+    from allma_desktop.records import CollectionRecord
 
 HAYSTACK_SLICE = 4_000  # rows whose filter text is made per idle slice (a few ms)
 SUMMARY_INTERVAL_MS = 250  # row updates refresh the page's counts at most 4 times a second

@@ -53,8 +53,8 @@ from allma_desktop.gui.controllers.reader_controller import (
     ZoomMode,
 )
 from allma_desktop.gui.theme import current_colors, is_dark
-from allma_desktop.services.reader.pages import Box
-from allma_desktop.services.reader.viewers import (
+from allma_desktop.reader.pages import Box
+from allma_desktop.reader.viewers import (
     NO_VIEWER_MESSAGE,
     plan_opening,
     windows_candidates,

@@ -47,9 +47,7 @@ if TYPE_CHECKING:
     from allma_desktop.config import AppConfig
     from allma_desktop.errors import AllmaError, ConfigError
     from allma_desktop.gui.controllers.api_controller import ApiController
-    from allma_desktop.services.model_server.ollama import ModelInfo
-    from allma_desktop.services.upkeep.backup import BackupResult, RestoreResult
-    from allma_desktop.services.upkeep.migrate_store import MigrationProgress
+    from allma_desktop.records import BackupResult, MigrationProgress, ModelInfo, RestoreResult
 
 LABEL_WIDTH = 130
 API_DESCRIPTION = (

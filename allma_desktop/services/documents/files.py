@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from allma_desktop.errors import DocumentError, EmptyDocument
+from allma_desktop.pathnames import display_text
 from allma_desktop.services.documents.model import DocumentMetadata, ParsedDocument, TextBlock
-from allma_desktop.services.library.pathnames import display_text
 
 _READ_SIZE = 1 << 20
 

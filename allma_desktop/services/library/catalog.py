@@ -13,7 +13,6 @@ import os
 from collections.abc import Collection as CollectionOf
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,8 +20,9 @@ import peewee
 from peewee import JOIN, SqliteDatabase, fn
 
 from allma_desktop.errors import AllmaError, NotFound
+from allma_desktop.pathnames import display_text, path_from_stored, stored_path
+from allma_desktop.records import CollectionRecord, DocumentRecord
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
-from allma_desktop.services.library.pathnames import display_text, path_from_stored, stored_path
 from allma_desktop.services.library.storage import (
     DOCUMENT_STATUSES,
     ChunkText,
@@ -82,39 +82,6 @@ _INSERT_OCR_CHUNK = "INSERT OR REPLACE INTO ocr_chunk (chunk_id, document_id) VA
 # documents you can ask about, those whose row says ready. Files that could not be read
 # or are still waiting are counted apart ("2 could not be read"), never mixed in.
 COUNTED_STATUS = "ready"
-
-
-@dataclass(frozen=True)
-class CollectionRecord:
-    id: int
-    key: str  # the vector store's name for it
-    name: str  # the user's name for it
-    created_at: datetime
-    embedding_model: str | None
-    embedding_dim: int | None
-    document_count: int  # ready documents (COUNTED_STATUS)
-    chunk_count: int
-    failed_count: int = 0  # documents that could not be read, counted apart
-
-
-@dataclass(frozen=True)
-class DocumentRecord:
-    id: str
-    collection_id: int
-    collection_key: str
-    path: str
-    title: str
-    author: str | None
-    file_type: str
-    content_hash: str
-    size_bytes: int
-    mtime: float
-    page_count: int | None
-    chunk_count: int
-    status: str
-    error: str | None
-    created_at: datetime
-    updated_at: datetime
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import peewee
 from peewee import JOIN, SQL, SqliteDatabase, chunked, fn
 
 from allma_desktop.errors import NotFound
+from allma_desktop.records import ConversationRecord, GroundingReport
 from allma_desktop.services.library.storage import (
     MESSAGE_ROLES,
     MESSAGE_STATUSES,
@@ -31,7 +32,6 @@ from allma_desktop.services.library.storage import (
     tuple_rows,
     utc_now,
 )
-from allma_desktop.services.retrieval.grounding import GroundingReport
 
 log = logging.getLogger(__name__)
 
@@ -79,18 +79,6 @@ class MessageRecord:
     duration_ms: float | None
     sources: tuple[SourceRecord, ...] = ()
     grounding: GroundingReport | None = None  # the answer checked against its sources
-
-
-@dataclass(frozen=True)
-class ConversationRecord:
-    id: int
-    title: str
-    created_at: datetime
-    updated_at: datetime
-    model: str | None
-    collection_id: int | None
-    use_documents: bool
-    message_count: int
 
 
 def auto_title(text: str, max_chars: int = AUTO_TITLE_MAX_CHARS) -> str:

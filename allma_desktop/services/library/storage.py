@@ -38,7 +38,7 @@ from peewee import (
 )
 
 from allma_desktop.errors import AllmaError, DatabaseDamaged, DiskFull, StoreNotWritable
-from allma_desktop.services.library.pathnames import path_from_stored, stored_path
+from allma_desktop.pathnames import path_from_stored, stored_path
 
 logger = logging.getLogger(__name__)
 

@@ -8,20 +8,17 @@ chat goes to ``LLM_PROVIDER``'s server and embeddings to ``EMBEDDING_PROVIDER``'
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from allma_desktop.errors import AllmaError, NeedsOllama
+from allma_desktop.records import ModelDetails, ModelInfo, OllamaHealth, PullProgress
 from allma_desktop.services.model_server.ollama import (
     ChatMessage,
     ChatOptions,
     LLMDelta,
     LLMService,
-    ModelDetails,
-    ModelInfo,
-    OllamaHealth,
     OllamaService,
-    PullProgress,
 )
 from allma_desktop.services.model_server.openai_compat import OpenAICompatibleService
 
@@ -55,6 +52,18 @@ def create_llm_service(config: AppConfig, *, timeout: float | None = None) -> LL
         else (OpenAICompatibleService.for_embeddings(config, timeout=timeout))
     )
     return ModelServers(chat, embeddings)
+
+
+class OfflineEmbeddings(OllamaService):
+    """Ollama for everything but embeddings, which ``embedding`` makes in this process:
+    for the self-test, which runs where no model server is."""
+
+    def __init__(self, host: str, embedding: Callable[[str], list[float]]) -> None:
+        super().__init__(host, timeout=1.0, connect_timeout=1.0)
+        self._embedding = embedding
+
+    async def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
+        return [self._embedding(text) for text in texts]
 
 
 class ModelServers:

@@ -33,6 +33,7 @@ from allma_desktop.errors import (
     StreamInterrupted,
     WrongModelKind,
 )
+from allma_desktop.records import ModelDetails, ModelInfo, OllamaHealth, PullProgress
 from allma_desktop.services.model_server.embed_response import decode_embeddings
 
 if TYPE_CHECKING:
@@ -88,83 +89,6 @@ class LLMDelta:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_duration_ms: float | None = None
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    size_bytes: int
-    family: str | None
-    parameter_size: str | None
-    modified_at: str | None  # ISO 8601
-    # What Ollama says the model can do (/api/show): "completion", "embedding", "thinking",
-    # "tools", ...; guessed from the name for servers too old to say (see model_capabilities).
-    capabilities: tuple[str, ...] = ()
-
-    @property
-    def can_chat(self) -> bool:
-        return "completion" in self.capabilities
-
-    @property
-    def can_embed(self) -> bool:
-        return "embedding" in self.capabilities
-
-
-@dataclass(frozen=True)
-class ModelDetails:
-    name: str
-    capabilities: tuple[str, ...]
-    context_length: int | None
-    family: str | None
-    parameter_size: str | None = None  # as Ollama reports it: "135M", "7.6B"
-
-    @property
-    def supports_thinking(self) -> bool:
-        return "thinking" in self.capabilities
-
-    @property
-    def is_embedding(self) -> bool:
-        return "embedding" in self.capabilities
-
-
-@dataclass(frozen=True)
-class PullProgress:
-    status: str
-    completed: int | None
-    total: int | None
-
-    @property
-    def fraction(self) -> float | None:
-        """Share of the current layer downloaded, 0..1, when Ollama says."""
-        if not self.total or self.completed is None:
-            return None
-        return min(1.0, max(0.0, self.completed / self.total))
-
-
-@dataclass(frozen=True)
-class OllamaHealth:
-    host: str
-    reachable: bool
-    version: str | None
-    models: tuple[str, ...]
-    chat_model: str
-    chat_model_present: bool
-    embedding_model: str
-    embedding_model_present: bool
-    error: AllmaError | None
-    server: str = "Ollama"  # what answers, as the status bar names it
-    # The installed models that can chat, and those that can make embeddings.
-    chat_models: tuple[str, ...] = ()
-    embedding_models: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return (
-            self.reachable
-            and self.chat_model_present
-            and self.embedding_model_present
-            and self.error is None
-        )
 
 
 # --- Names and hosts ------------------------------------------------------------

@@ -37,14 +37,11 @@ from allma_desktop.errors import (
     StreamInterrupted,
     WrongModelKind,
 )
+from allma_desktop.records import ModelDetails, ModelInfo, OllamaHealth, PullProgress
 from allma_desktop.services.model_server.ollama import (
     ChatMessage,
     ChatOptions,
     LLMDelta,
-    ModelDetails,
-    ModelInfo,
-    OllamaHealth,
-    PullProgress,
     ThinkTagSplitter,
     model_capabilities,
 )

@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from allma_desktop.records import GroundingReport, SentenceCheck
 from allma_desktop.services.retrieval.text_terms import STOPWORDS, stem
 
 # A rare word must be found in at least this share of the cited passage's words;
@@ -33,7 +33,6 @@ RARE_WORD_MIN_LENGTH = 5
 # Sentences this short (after citations are taken out) say too little to check.
 MIN_CHECKED_WORDS = 3
 
-REPORT_VERSION = 1
 
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 # A sentence ends at . ! ? (and any closing quote or bracket), before white space that is
@@ -69,114 +68,6 @@ COMMON_WORDS = frozenset(
         "described describes stated states according text passage section page pages "
     ).split()
 )
-
-
-@dataclass(frozen=True)
-class SentenceCheck:
-    """One sentence of an answer and whether its cited passage holds what it says."""
-
-    start: int  # offsets in the answer text
-    end: int
-    text: str
-    cited: tuple[int, ...]  # the source numbers it was checked against
-    supported: bool
-    missing: tuple[str, ...] = ()  # numbers, names and words not found there
-    implicit: bool = False  # the answer cites nothing: checked against all its sources
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "start": self.start,
-            "end": self.end,
-            "text": self.text,
-            "cited": list(self.cited),
-            "supported": self.supported,
-            "missing": list(self.missing),
-            "implicit": self.implicit,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SentenceCheck:
-        return cls(
-            start=int(data["start"]),
-            end=int(data["end"]),
-            text=str(data["text"]),
-            cited=tuple(int(n) for n in data.get("cited", ())),
-            supported=bool(data["supported"]),
-            missing=tuple(str(m) for m in data.get("missing", ())),
-            implicit=bool(data.get("implicit", False)),
-        )
-
-    @property
-    def note(self) -> str:
-        """What a tooltip says about this sentence."""
-        where = (
-            "its sources" if self.implicit or len(self.cited) != 1 else f"source [{self.cited[0]}]"
-        )
-        if self.supported:
-            return f"Supported by {where}."
-        found = ", ".join(f"“{m}”" for m in self.missing[:6])
-        return f"Not found in {where}: {found}." if found else f"Not supported by {where}."
-
-
-@dataclass(frozen=True)
-class GroundingReport:
-    """The result of checking an answer: each checked sentence, and invented numbers."""
-
-    sentences: tuple[SentenceCheck, ...] = ()
-    unsupported_numbers: tuple[str, ...] = ()  # as written in the answer, in order
-    version: int = REPORT_VERSION
-
-    @property
-    def checked(self) -> int:
-        return len(self.sentences)
-
-    @property
-    def supported(self) -> int:
-        return sum(1 for sentence in self.sentences if sentence.supported)
-
-    @property
-    def unsupported(self) -> tuple[SentenceCheck, ...]:
-        return tuple(sentence for sentence in self.sentences if not sentence.supported)
-
-    @property
-    def summary(self) -> str:
-        """``3 of 4 sentences supported by their sources`` (empty when nothing was checked)."""
-        if not self.checked:
-            return ""
-        noun = "sentence" if self.checked == 1 else "sentences"
-        text = f"{self.supported} of {self.checked} {noun} supported by their sources"
-        if self.unsupported_numbers:
-            numbers = ", ".join(self.unsupported_numbers[:5])
-            text += f"; not in any source: {numbers}"
-        return text
-
-    def per_source(self) -> dict[int, tuple[int, int]]:
-        """For each source number: (sentences citing it that are supported, sentences citing it)."""
-        counts: dict[int, list[int]] = {}
-        for sentence in self.sentences:
-            for number in sentence.cited:
-                entry = counts.setdefault(number, [0, 0])
-                entry[1] += 1
-                entry[0] += int(sentence.supported)
-        return {number: (done, total) for number, (done, total) in counts.items()}
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "version": self.version,
-            "checked": self.checked,
-            "supported": self.supported,
-            "summary": self.summary,
-            "sentences": [sentence.as_dict() for sentence in self.sentences],
-            "unsupported_numbers": list(self.unsupported_numbers),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GroundingReport:
-        return cls(
-            sentences=tuple(SentenceCheck.from_dict(s) for s in data.get("sentences", ())),
-            unsupported_numbers=tuple(str(n) for n in data.get("unsupported_numbers", ())),
-            version=int(data.get("version", REPORT_VERSION)),
-        )
 
 
 @dataclass(frozen=True)

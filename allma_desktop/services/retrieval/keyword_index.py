@@ -25,6 +25,7 @@ from typing import Any
 import peewee
 from peewee import SqliteDatabase
 
+from allma_desktop.pathnames import path_from_stored
 from allma_desktop.services.documents.languages import (
     COMMON_WORDS,
     COMPOUNDING,
@@ -32,7 +33,6 @@ from allma_desktop.services.documents.languages import (
     query_variants,
     split_words,
 )
-from allma_desktop.services.library.pathnames import path_from_stored
 from allma_desktop.services.library.storage import (
     KEYWORD_INDEX,
     execute_sql,

@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 
 from allma_desktop.events import Source
-from allma_desktop.services.library.pathnames import display_text
+from allma_desktop.pathnames import display_text
 from allma_desktop.services.model_server.ollama import ChatMessage, ChatOptions
 from allma_desktop.services.retrieval.text_terms import content_terms
 

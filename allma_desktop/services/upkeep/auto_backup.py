@@ -18,9 +18,10 @@ import shutil
 import sqlite3
 import time
 from contextlib import closing
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from allma_desktop.records import DatabaseRestored
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +106,6 @@ def is_database_copy(path: Path) -> bool:
             return handle.read(len(SQLITE_HEADER)) == SQLITE_HEADER
     except OSError:
         return False
-
-
-@dataclass(frozen=True)
-class DatabaseRestored:
-    database: Path
-    previous: Path | None  # where the replaced (damaged) file now lives
-    documents: int
-    conversations: int
 
 
 def check_database_copy(path: Path) -> tuple[int, int]:

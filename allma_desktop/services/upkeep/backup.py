@@ -38,14 +38,19 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from allma_desktop import __version__
 from allma_desktop.config import VECTOR_STORES, AppConfig
 from allma_desktop.errors import AllmaError, BackupInvalid, DiskFull, StoreNotWritable
+from allma_desktop.records import (
+    BACKUP_FORMAT,
+    BACKUP_FORMAT_VERSION,
+    BackupManifest,
+    BackupResult,
+    RestoreResult,
+)
 from allma_desktop.services.library.storage import SCHEMA_VERSION, backup_database
 from allma_desktop.services.vectorstore.backends import local_store_folder
 from allma_desktop.services.vectorstore.base import VectorStore
@@ -53,74 +58,12 @@ from allma_desktop.services.vectorstore.base import VectorStore
 log = logging.getLogger(__name__)
 
 BACKUP_SUFFIX = ".allma-backup.zip"
-BACKUP_FORMAT = "allma-desktop-backup"
-BACKUP_FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 DATABASE_NAME = "allma.sqlite3"
 VECTORS_FOLDER = "vectors"
 # SQLite's side files: their content is inside the copy the backup API makes.
 _SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 _HASH_BLOCK = 1 << 20
-
-
-@dataclass(frozen=True)
-class BackupManifest:
-    app_version: str
-    schema_version: int
-    created_at: str  # ISO 8601, UTC
-    collections: int
-    documents: int
-    chunks: int
-    conversations: int
-    messages: int
-    files: dict[str, str]  # name in the archive -> SHA-256 hex
-    format: str = BACKUP_FORMAT
-    format_version: int = BACKUP_FORMAT_VERSION
-    vector_store: str = "chroma"  # the backend whose vectors the archive holds
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BackupManifest:
-        files = data["files"]
-        if not isinstance(files, dict):
-            raise TypeError("files is not a mapping")
-        return cls(
-            app_version=str(data["app_version"]),
-            schema_version=int(data["schema_version"]),
-            created_at=str(data["created_at"]),
-            collections=int(data["collections"]),
-            documents=int(data["documents"]),
-            chunks=int(data["chunks"]),
-            conversations=int(data["conversations"]),
-            messages=int(data["messages"]),
-            files={str(name): str(digest) for name, digest in files.items()},
-            format=str(data["format"]),
-            format_version=int(data["format_version"]),
-            # Archives made before other backends existed hold Chroma's folder.
-            vector_store=str(data.get("vector_store", "chroma")),
-        )
-
-
-@dataclass(frozen=True)
-class BackupResult:
-    path: Path
-    manifest: BackupManifest
-    size_bytes: int
-
-
-@dataclass(frozen=True)
-class RestoreResult:
-    manifest: BackupManifest
-    data_dir: Path
-    previous_data: Path | None  # where the data that was replaced now lives
-    previous_vectors: Path | None  # set only when the vectors live outside the data folder
-    vector_store: str = "chroma"  # the backend the restored vectors belong to
-
-    def switches_vector_store(self, config: AppConfig) -> bool:
-        """Whether ``config`` must name the backup's vector store to find its vectors."""
-        return self.vector_store != config.vector_store
 
 
 def archive_folder(backend: str) -> str:

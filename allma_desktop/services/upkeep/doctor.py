@@ -15,15 +15,15 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import peewee
 from peewee import SqliteDatabase, fn
 
 from allma_desktop.errors import AllmaError
-from allma_desktop.services.library.catalog import DocumentRecord, LibraryService
+from allma_desktop.pathnames import display_text
+from allma_desktop.records import DoctorReport, DocumentRecord, Problem
+from allma_desktop.services.library.catalog import LibraryService
 from allma_desktop.services.library.conversations import ConversationService
-from allma_desktop.services.library.pathnames import display_text
 from allma_desktop.services.library.storage import (
     ChunkText,
     Collection,
@@ -44,53 +44,6 @@ log = logging.getLogger(__name__)
 INTERRUPTED_REASON = "interrupted, re-index"
 NEEDS_REINDEX_REASON = "needs re-index"
 IN_PROGRESS_STATUSES = ("queued", "indexing")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing found wrong, in plain words; ``repaired`` once it has been put right."""
-
-    kind: str  # a stable label for scripts, e.g. "orphan_vectors"
-    description: str
-    repaired: bool = False
-    count: int = 1
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "kind": self.kind,
-            "description": self.description,
-            "count": self.count,
-            "repaired": self.repaired,
-        }
-
-
-@dataclass(frozen=True)
-class DoctorReport:
-    problems: tuple[Problem, ...] = ()
-    checked: tuple[str, ...] = field(default=())  # what was looked at, for the summary
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing is left to repair (problems found and repaired are fine)."""
-        return not self.remaining
-
-    @property
-    def repaired(self) -> tuple[Problem, ...]:
-        return tuple(problem for problem in self.problems if problem.repaired)
-
-    @property
-    def remaining(self) -> tuple[Problem, ...]:
-        return tuple(problem for problem in self.problems if not problem.repaired)
-
-    def merged(self, other: DoctorReport) -> DoctorReport:
-        return DoctorReport(self.problems + other.problems, self.checked + other.checked)
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "ok": self.ok,
-            "checked": list(self.checked),
-            "problems": [problem.as_dict() for problem in self.problems],
-        }
 
 
 class Doctor:

@@ -12,13 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from allma_desktop import __version__
+from allma_desktop.records import ConversationRecord, GroundingReport
 from allma_desktop.services.library.conversations import (
-    ConversationRecord,
     ConversationService,
     MessageRecord,
     SourceRecord,
 )
-from allma_desktop.services.retrieval.grounding import GroundingReport
 
 ROLE_NAMES = {"user": "You", "assistant": "Allma", "system": "System"}
 STATUS_NOTES = {

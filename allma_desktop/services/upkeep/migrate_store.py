@@ -11,13 +11,13 @@ setting is the caller's step, taken only on a verified copy.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from allma_desktop.cancel import CancelToken
-from allma_desktop.errors import AllmaError
+from allma_desktop.errors import AllmaError, LibraryInUse
+from allma_desktop.records import CollectionCopy, MigrationProgress, MigrationReport
 from allma_desktop.services.documents.model import Chunk
 from allma_desktop.services.vectorstore.base import WRITE_PROBE_KEY, VectorStore
 
@@ -36,33 +36,6 @@ class ExportableStore(VectorStore, Protocol):
 @runtime_checkable
 class _Exportable(ExportableStore, Protocol):
     """``ExportableStore`` checkable with isinstance (by method names only)."""
-
-
-@dataclass(frozen=True)
-class MigrationProgress:
-    collection: str
-    copied: int  # chunks of this collection now in the target
-    total: int
-    library_copied: int = 0  # chunks of every collection now in the target
-    library_total: int = 0
-
-
-@dataclass(frozen=True)
-class CollectionCopy:
-    key: str
-    source_count: int
-    target_count: int
-    already_there: int  # chunks skipped because an earlier run copied them
-    queries_compared: int
-
-
-@dataclass(frozen=True)
-class MigrationReport:
-    collections: list[CollectionCopy]
-
-    @property
-    def chunks(self) -> int:
-        return sum(copy.target_count for copy in self.collections)
 
 
 class MigrationFailed(AllmaError):
@@ -155,10 +128,8 @@ def copy_library(
     target: VectorStore | None = None
     try:
         if not lock.acquire():
-            raise AllmaError(
-                "Allma is open elsewhere (another window, or `allma serve`).",
-                "Close it first: the library must not change while it is being copied.",
-            )
+            # The library must not change while it is being copied.
+            raise LibraryInUse(current.data_dir, "move the library to another vector store")
         source = create_vector_store(current)
         target = create_vector_store(destination)
         if not isinstance(source, _Exportable):

@@ -21,8 +21,8 @@ from allma_desktop.errors import (
     EmbeddingDimensionMismatch,
     StoreNotWritable,
 )
+from allma_desktop.pathnames import path_from_stored, stored_path
 from allma_desktop.services.documents.model import Chunk
-from allma_desktop.services.library.pathnames import path_from_stored, stored_path
 from allma_desktop.services.vectorstore.base import (
     StoreCollection,
     VectorHit,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from allma_desktop.pathnames import path_from_stored, stored_path
 from allma_desktop.services.documents.model import Chunk
-from allma_desktop.services.library.pathnames import path_from_stored, stored_path
 from allma_desktop.services.vectorstore.base import VectorHit, hit_from_chunk
 
 DATABASE_NAME = "faiss-store.sqlite3"

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from allma_desktop.errors import AllmaError, EmbeddingDimensionMismatch
+from allma_desktop.pathnames import path_from_stored, stored_path
 from allma_desktop.services.documents.model import Chunk
-from allma_desktop.services.library.pathnames import path_from_stored, stored_path
 from allma_desktop.services.vectorstore.base import (
     StoreCollection,
     VectorHit,

@@ -1,0 +1,415 @@
+"""The records every front end shares: plain frozen dataclasses, no behaviour beyond
+reading them.
+
+The bottom of the package, beside ``events.py``: the services build these and the
+orchestrator returns them, so the GUI, the CLI, the local API and the MCP server hold
+the same values without importing a service. Nothing here imports a service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from allma_desktop.errors import AllmaError
+
+if TYPE_CHECKING:
+    from allma_desktop.config import AppConfig
+
+# --- the library: collections and documents ---------------------------------------
+
+
+@dataclass(frozen=True)
+class CollectionRecord:
+    id: int
+    key: str  # the vector store's name for it
+    name: str  # the user's name for it
+    created_at: datetime
+    embedding_model: str | None
+    embedding_dim: int | None
+    document_count: int  # ready documents (COUNTED_STATUS)
+    chunk_count: int
+    failed_count: int = 0  # documents that could not be read, counted apart
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    id: str
+    collection_id: int
+    collection_key: str
+    path: str
+    title: str
+    author: str | None
+    file_type: str
+    content_hash: str
+    size_bytes: int
+    mtime: float
+    page_count: int | None
+    chunk_count: int
+    status: str
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- conversations ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConversationRecord:
+    id: int
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    model: str | None
+    collection_id: int | None
+    use_documents: bool
+    message_count: int
+
+
+# --- an answer checked against its sources ----------------------------------------
+
+
+REPORT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SentenceCheck:
+    """One sentence of an answer and whether its cited passage holds what it says."""
+
+    start: int  # offsets in the answer text
+    end: int
+    text: str
+    cited: tuple[int, ...]  # the source numbers it was checked against
+    supported: bool
+    missing: tuple[str, ...] = ()  # numbers, names and words not found there
+    implicit: bool = False  # the answer cites nothing: checked against all its sources
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "cited": list(self.cited),
+            "supported": self.supported,
+            "missing": list(self.missing),
+            "implicit": self.implicit,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SentenceCheck:
+        return cls(
+            start=int(data["start"]),
+            end=int(data["end"]),
+            text=str(data["text"]),
+            cited=tuple(int(n) for n in data.get("cited", ())),
+            supported=bool(data["supported"]),
+            missing=tuple(str(m) for m in data.get("missing", ())),
+            implicit=bool(data.get("implicit", False)),
+        )
+
+    @property
+    def note(self) -> str:
+        """What a tooltip says about this sentence."""
+        where = (
+            "its sources" if self.implicit or len(self.cited) != 1 else f"source [{self.cited[0]}]"
+        )
+        if self.supported:
+            return f"Supported by {where}."
+        found = ", ".join(f"“{m}”" for m in self.missing[:6])
+        return f"Not found in {where}: {found}." if found else f"Not supported by {where}."
+
+
+@dataclass(frozen=True)
+class GroundingReport:
+    """The result of checking an answer: each checked sentence, and invented numbers."""
+
+    sentences: tuple[SentenceCheck, ...] = ()
+    unsupported_numbers: tuple[str, ...] = ()  # as written in the answer, in order
+    version: int = REPORT_VERSION
+
+    @property
+    def checked(self) -> int:
+        return len(self.sentences)
+
+    @property
+    def supported(self) -> int:
+        return sum(1 for sentence in self.sentences if sentence.supported)
+
+    @property
+    def unsupported(self) -> tuple[SentenceCheck, ...]:
+        return tuple(sentence for sentence in self.sentences if not sentence.supported)
+
+    @property
+    def summary(self) -> str:
+        """``3 of 4 sentences supported by their sources`` (empty when nothing was checked)."""
+        if not self.checked:
+            return ""
+        noun = "sentence" if self.checked == 1 else "sentences"
+        text = f"{self.supported} of {self.checked} {noun} supported by their sources"
+        if self.unsupported_numbers:
+            numbers = ", ".join(self.unsupported_numbers[:5])
+            text += f"; not in any source: {numbers}"
+        return text
+
+    def per_source(self) -> dict[int, tuple[int, int]]:
+        """For each source number: (sentences citing it that are supported, sentences citing it)."""
+        counts: dict[int, list[int]] = {}
+        for sentence in self.sentences:
+            for number in sentence.cited:
+                entry = counts.setdefault(number, [0, 0])
+                entry[1] += 1
+                entry[0] += int(sentence.supported)
+        return {number: (done, total) for number, (done, total) in counts.items()}
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "checked": self.checked,
+            "supported": self.supported,
+            "summary": self.summary,
+            "sentences": [sentence.as_dict() for sentence in self.sentences],
+            "unsupported_numbers": list(self.unsupported_numbers),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GroundingReport:
+        return cls(
+            sentences=tuple(SentenceCheck.from_dict(s) for s in data.get("sentences", ())),
+            unsupported_numbers=tuple(str(n) for n in data.get("unsupported_numbers", ())),
+            version=int(data.get("version", REPORT_VERSION)),
+        )
+
+
+# --- models and the model server --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    size_bytes: int
+    family: str | None
+    parameter_size: str | None
+    modified_at: str | None  # ISO 8601
+    # What Ollama says the model can do (/api/show): "completion", "embedding", "thinking",
+    # "tools", ...; guessed from the name for servers too old to say (see model_capabilities).
+    capabilities: tuple[str, ...] = ()
+
+    @property
+    def can_chat(self) -> bool:
+        return "completion" in self.capabilities
+
+    @property
+    def can_embed(self) -> bool:
+        return "embedding" in self.capabilities
+
+
+@dataclass(frozen=True)
+class ModelDetails:
+    name: str
+    capabilities: tuple[str, ...]
+    context_length: int | None
+    family: str | None
+    parameter_size: str | None = None  # as Ollama reports it: "135M", "7.6B"
+
+    @property
+    def supports_thinking(self) -> bool:
+        return "thinking" in self.capabilities
+
+    @property
+    def is_embedding(self) -> bool:
+        return "embedding" in self.capabilities
+
+
+@dataclass(frozen=True)
+class PullProgress:
+    status: str
+    completed: int | None
+    total: int | None
+
+    @property
+    def fraction(self) -> float | None:
+        """Share of the current layer downloaded, 0..1, when Ollama says."""
+        if not self.total or self.completed is None:
+            return None
+        return min(1.0, max(0.0, self.completed / self.total))
+
+
+@dataclass(frozen=True)
+class OllamaHealth:
+    host: str
+    reachable: bool
+    version: str | None
+    models: tuple[str, ...]
+    chat_model: str
+    chat_model_present: bool
+    embedding_model: str
+    embedding_model_present: bool
+    error: AllmaError | None
+    server: str = "Ollama"  # what answers, as the status bar names it
+    # The installed models that can chat, and those that can make embeddings.
+    chat_models: tuple[str, ...] = ()
+    embedding_models: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.reachable
+            and self.chat_model_present
+            and self.embedding_model_present
+            and self.error is None
+        )
+
+
+# --- upkeep: doctor, backups, moving the vector store -----------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing found wrong, in plain words; ``repaired`` once it has been put right."""
+
+    kind: str  # a stable label for scripts, e.g. "orphan_vectors"
+    description: str
+    repaired: bool = False
+    count: int = 1
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "description": self.description,
+            "count": self.count,
+            "repaired": self.repaired,
+        }
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    problems: tuple[Problem, ...] = ()
+    checked: tuple[str, ...] = field(default=())  # what was looked at, for the summary
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is left to repair (problems found and repaired are fine)."""
+        return not self.remaining
+
+    @property
+    def repaired(self) -> tuple[Problem, ...]:
+        return tuple(problem for problem in self.problems if problem.repaired)
+
+    @property
+    def remaining(self) -> tuple[Problem, ...]:
+        return tuple(problem for problem in self.problems if not problem.repaired)
+
+    def merged(self, other: DoctorReport) -> DoctorReport:
+        return DoctorReport(self.problems + other.problems, self.checked + other.checked)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "checked": list(self.checked),
+            "problems": [problem.as_dict() for problem in self.problems],
+        }
+
+
+BACKUP_FORMAT = "allma-desktop-backup"
+
+
+BACKUP_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BackupManifest:
+    app_version: str
+    schema_version: int
+    created_at: str  # ISO 8601, UTC
+    collections: int
+    documents: int
+    chunks: int
+    conversations: int
+    messages: int
+    files: dict[str, str]  # name in the archive -> SHA-256 hex
+    format: str = BACKUP_FORMAT
+    format_version: int = BACKUP_FORMAT_VERSION
+    vector_store: str = "chroma"  # the backend whose vectors the archive holds
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BackupManifest:
+        files = data["files"]
+        if not isinstance(files, dict):
+            raise TypeError("files is not a mapping")
+        return cls(
+            app_version=str(data["app_version"]),
+            schema_version=int(data["schema_version"]),
+            created_at=str(data["created_at"]),
+            collections=int(data["collections"]),
+            documents=int(data["documents"]),
+            chunks=int(data["chunks"]),
+            conversations=int(data["conversations"]),
+            messages=int(data["messages"]),
+            files={str(name): str(digest) for name, digest in files.items()},
+            format=str(data["format"]),
+            format_version=int(data["format_version"]),
+            # Archives made before other backends existed hold Chroma's folder.
+            vector_store=str(data.get("vector_store", "chroma")),
+        )
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    path: Path
+    manifest: BackupManifest
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    manifest: BackupManifest
+    data_dir: Path
+    previous_data: Path | None  # where the data that was replaced now lives
+    previous_vectors: Path | None  # set only when the vectors live outside the data folder
+    vector_store: str = "chroma"  # the backend the restored vectors belong to
+
+    def switches_vector_store(self, config: AppConfig) -> bool:
+        """Whether ``config`` must name the backup's vector store to find its vectors."""
+        return self.vector_store != config.vector_store
+
+
+@dataclass(frozen=True)
+class DatabaseRestored:
+    database: Path
+    previous: Path | None  # where the replaced (damaged) file now lives
+    documents: int
+    conversations: int
+
+
+@dataclass(frozen=True)
+class MigrationProgress:
+    collection: str
+    copied: int  # chunks of this collection now in the target
+    total: int
+    library_copied: int = 0  # chunks of every collection now in the target
+    library_total: int = 0
+
+
+@dataclass(frozen=True)
+class CollectionCopy:
+    key: str
+    source_count: int
+    target_count: int
+    already_there: int  # chunks skipped because an earlier run copied them
+    queries_compared: int
+
+
+@dataclass(frozen=True)
+class MigrationReport:
+    collections: list[CollectionCopy]
+
+    @property
+    def chunks(self) -> int:
+        return sum(copy.target_count for copy in self.collections)

@@ -1,0 +1,124 @@
+"""The answer checker: supported sentences pass, altered ones are flagged with what is missing."""
+
+from __future__ import annotations
+
+import time
+
+from allma_desktop.records import GroundingReport
+from allma_desktop.services.retrieval.grounding import check_answer
+
+PASSAGE_ONE = (
+    "The Hamburg plant opened in 1998 and employs 2,400 people. Its furnaces recycle "
+    "aluminium scrap into billets for the automotive industry, about 310,000 tonnes a year."
+)
+PASSAGE_TWO = (
+    "Maintenance windows are scheduled every sixth week. During a window the cold rolling "
+    "mill is inspected by engineers from Linz, and lubricants are replaced."
+)
+PASSAGES = {1: PASSAGE_ONE, 2: PASSAGE_TWO}
+
+
+def test_sentences_taken_from_their_passages_are_supported() -> None:
+    answer = (
+        "The Hamburg plant opened in 1998 and employs 2,400 people [1]. "
+        "The cold rolling mill is inspected by engineers from Linz [2]."
+    )
+    report = check_answer(answer, PASSAGES)
+    assert (report.checked, report.supported) == (2, 2)
+    assert report.unsupported_numbers == ()
+    assert report.summary == "2 of 2 sentences supported by their sources"
+
+
+def test_a_changed_number_is_flagged_and_named() -> None:
+    report = check_answer(
+        "The Hamburg plant opened in 1997 and employs 2,400 people [1].", PASSAGES
+    )
+    assert report.supported == 0
+    assert report.sentences[0].missing == ("1997",)
+    assert report.unsupported_numbers == ("1997",)
+    assert "1997" in report.sentences[0].note
+
+
+def test_a_swapped_name_is_flagged() -> None:
+    report = check_answer(
+        "The cold rolling mill is inspected by engineers from Graz [2].", PASSAGES
+    )
+    assert report.supported == 0
+    assert report.sentences[0].missing == ("Graz",)
+    assert report.unsupported_numbers == ()  # no number involved
+
+
+def test_a_sentence_from_another_passage_is_flagged() -> None:
+    # True of passage 2, but cited to passage 1.
+    report = check_answer(
+        "Maintenance windows are scheduled every sixth week, and lubricants are replaced [1].",
+        PASSAGES,
+    )
+    assert report.supported == 0
+    assert {"maintenance", "lubricants"} <= set(report.sentences[0].missing)
+
+
+def test_numbers_compare_without_thousands_separators() -> None:
+    report = check_answer(
+        "The furnaces recycle 310000 tonnes of aluminium scrap a year [1].", PASSAGES
+    )
+    assert report.supported == 1
+
+
+def test_a_sentence_citing_two_sources_may_draw_on_both() -> None:
+    answer = "The Hamburg plant, opened in 1998, is inspected by engineers from Linz [1, 2]."
+    report = check_answer(answer, PASSAGES)
+    assert report.supported == 1
+    assert report.sentences[0].cited == (1, 2)
+
+
+def test_sentences_without_a_citation_are_not_checked_when_others_cite() -> None:
+    answer = "Here is what I found. The Hamburg plant opened in 1998 [1]."
+    report = check_answer(answer, PASSAGES)
+    assert report.checked == 1
+    assert answer[report.sentences[0].start : report.sentences[0].end].startswith("The Hamburg")
+
+
+def test_an_answer_that_cites_nothing_is_checked_against_all_its_sources() -> None:
+    report = check_answer("The plant employs 2,400 people. It opened in 2003.", {1: PASSAGE_ONE})
+    assert [s.supported for s in report.sentences] == [True, False]
+    assert all(s.implicit for s in report.sentences)
+    assert report.unsupported_numbers == ("2003",)
+
+
+def test_a_citation_after_the_full_stop_belongs_to_its_sentence() -> None:
+    report = check_answer("Maintenance windows are scheduled every sixth week. [2]", PASSAGES)
+    assert report.checked == 1 and report.supported == 1
+
+
+def test_no_sources_means_no_check() -> None:
+    assert check_answer("Anything at all [1].", {}) == GroundingReport()
+    assert check_answer("", PASSAGES).summary == ""
+
+
+def test_per_source_counts_the_sentences_citing_each_source() -> None:
+    answer = (
+        "The Hamburg plant opened in 1998 [1]. It employs 9,999 people [1]. "
+        "Engineers from Linz inspect the cold rolling mill [2]."
+    )
+    report = check_answer(answer, PASSAGES)
+    assert report.per_source() == {1: (1, 2), 2: (1, 1)}
+
+
+def test_a_report_survives_a_round_trip_through_its_dict() -> None:
+    report = check_answer(
+        "The Hamburg plant opened in 1997 [1]. Linz engineers inspect it [2].", PASSAGES
+    )
+    assert GroundingReport.from_dict(report.as_dict()) == report
+
+
+def test_a_typical_answer_is_checked_well_under_50_ms() -> None:
+    passages = {n: (PASSAGE_ONE + " " + PASSAGE_TWO) * 3 for n in range(1, 6)}
+    answer = " ".join(
+        f"The Hamburg plant opened in 1998 and employs 2,400 people [{n}]." for n in range(1, 6)
+    )
+    check_answer(answer, passages)  # warm the stemmer and the regular expressions
+    started = time.perf_counter()
+    for _ in range(10):
+        check_answer(answer, passages)
+    assert (time.perf_counter() - started) / 10 < 0.05
