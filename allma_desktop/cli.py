@@ -28,9 +28,10 @@ from allma_desktop.errors import AllmaError
 from allma_desktop.logging_setup import configure_logging
 
 if TYPE_CHECKING:
-    from allma_desktop.events import IngestFinished, Source
+    from allma_desktop.events import IngestFinished
     from allma_desktop.orchestrator import Orchestrator
     from allma_desktop.records import DoctorReport, DocumentRecord, GroundingReport
+    from allma_desktop.sources import Source
 
 T = TypeVar("T")
 

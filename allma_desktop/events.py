@@ -11,40 +11,9 @@ from typing import Literal
 
 from allma_desktop.errors import AllmaError
 from allma_desktop.records import GroundingReport
+from allma_desktop.sources import Source
 
 FileStatus = Literal["indexed", "unchanged", "failed", "skipped"]
-
-
-@dataclass(frozen=True)
-class Source:
-    """One retrieved passage, numbered as the model was told to cite it."""
-
-    number: int
-    document_id: str
-    chunk_id: str
-    path: str
-    title: str
-    page: int | None
-    score: float
-    snippet: str
-    heading_path: tuple[str, ...] = ()
-    char_start: int = 0
-    char_end: int = 0
-    ocr: bool = False  # its page was read by OCR (a scan or a picture)
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "number": self.number,
-            "path": self.path,
-            "title": self.title,
-            "page": self.page,
-            "score": round(self.score, 4),
-            "snippet": self.snippet,
-            "document_id": self.document_id,
-            "chunk_id": self.chunk_id,
-            "heading_path": list(self.heading_path),
-            "ocr": self.ocr,
-        }
 
 
 # --- ingestion ----------------------------------------------------------------

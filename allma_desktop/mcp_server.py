@@ -31,7 +31,8 @@ from pydantic import BaseModel, Field
 from allma_desktop import __version__
 from allma_desktop.api.ingest_sources import allowed_files
 from allma_desktop.errors import AllmaError, NotFound
-from allma_desktop.events import AnswerChecked, AnswerDone, FileFinished, IngestFinished, Source
+from allma_desktop.events import AnswerChecked, AnswerDone, FileFinished, IngestFinished
+from allma_desktop.sources import Source
 
 if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator
@@ -67,6 +68,23 @@ class Passage(BaseModel):
     text: str
     document_id: str
     resource: str = Field(description="URI of the page (or document) for resources/read.")
+    chunk_id: str
+    heading_path: list[str] = Field(
+        description="The headings above the passage, outermost first; empty if none."
+    )
+    char_start: int = Field(description="Where the passage starts in the document's text.")
+    char_end: int = Field(description="Where it ends (0 and 0: not known).")
+    ocr: bool = Field(description="Its page was read by OCR (a scan or a picture).")
+
+    @classmethod
+    def of(cls, source: Source, texts: dict[str, str]) -> Passage:
+        """Every field of ``source``: its path as ``file``; as ``text``, its whole passage
+        from ``texts`` (by chunk id), else its snippet."""
+        fields = source.as_dict()
+        fields["file"] = fields.pop("path")
+        fields["text"] = texts.get(source.chunk_id, fields.pop("snippet"))
+        fields["resource"] = _resource_uri(source.document_id, source.page)
+        return cls.model_validate(fields)
 
 
 class SearchResult(BaseModel):
@@ -189,7 +207,7 @@ def create_mcp_server(
             sources = await orchestrator.search(_text(query, "query"), record.id, k)
             texts = await orchestrator.source_texts(sources)
             return SearchResult(
-                collection=record.name, passages=[_passage(s, texts) for s in sources]
+                collection=record.name, passages=[Passage.of(s, texts) for s in sources]
             )
 
     # Not read-only: the question and its answer are kept in Allma's chat history.
@@ -226,7 +244,7 @@ def create_mcp_server(
             texts = await orchestrator.source_texts(done.sources)
             return AskResult(
                 answer=done.answer,
-                citations=[_passage(s, texts) for s in done.sources],
+                citations=[Passage.of(s, texts) for s in done.sources],
                 model=done.model,
                 complete=not done.interrupted,
                 conversation_id=done.conversation_id,
@@ -444,19 +462,6 @@ def _name(record: DocumentRecord) -> str:
 def _resource_uri(document_id: str, page: int | None) -> str:
     uri = RESOURCE_SCHEME + document_id
     return f"{uri}/page/{page}" if page is not None else uri
-
-
-def _passage(source: Source, texts: dict[str, str]) -> Passage:
-    return Passage(
-        number=source.number,
-        file=source.path,
-        title=source.title,
-        page=source.page,
-        score=round(source.score, 4),
-        text=texts.get(source.chunk_id, source.snippet),
-        document_id=source.document_id,
-        resource=_resource_uri(source.document_id, source.page),
-    )
 
 
 def _grounding(report: GroundingReport | None) -> Grounding | None:

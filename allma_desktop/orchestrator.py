@@ -43,7 +43,6 @@ from allma_desktop.events import (
     IngestFinished,
     IngestProgress,
     IngestStarted,
-    Source,
     SourcesFound,
     ThinkingChunk,
     TokenChunk,
@@ -73,7 +72,6 @@ from allma_desktop.services.library.catalog import LibraryService, text_of_chunk
 from allma_desktop.services.library.conversations import (
     ConversationService,
     MessageRecord,
-    SourceRecord,
 )
 from allma_desktop.services.library.open_lock import LibraryOpenLock
 from allma_desktop.services.library.storage import (
@@ -109,6 +107,7 @@ from allma_desktop.services.vectorstore.backends import local_store_folder
 from allma_desktop.services.vectorstore.base import VectorStore, probe_store_write
 from allma_desktop.services.vectorstore.factory import create_vector_store
 from allma_desktop.services.vectorstore.store_process import store_process_wanted
+from allma_desktop.sources import Source
 
 log = logging.getLogger(__name__)
 
@@ -743,9 +742,7 @@ class Orchestrator:
             completion_tokens=done_delta_tokens[1],
             duration_ms=duration_ms,
         )
-        await asyncio.to_thread(
-            conversations.add_sources, answer_message.id, [_source_record(s) for s in cited]
-        )
+        await asyncio.to_thread(conversations.add_sources, answer_message.id, cited)
         yield AnswerDone(
             conversation.id,
             answer_message.id,
@@ -1035,20 +1032,6 @@ class Orchestrator:
                 count=len(documents) - done,
             )
         return DoctorReport((*kept, rebuilt), report.checked)
-
-
-def _source_record(source: Source) -> SourceRecord:
-    return SourceRecord(
-        number=source.number,
-        document_id=source.document_id,
-        chunk_id=source.chunk_id,
-        path=source.path,
-        title=source.title,
-        page=source.page,
-        score=source.score,
-        snippet=source.snippet,
-        ocr=source.ocr,
-    )
 
 
 def _storage_error(path: Path, exc: OSError) -> AllmaError:

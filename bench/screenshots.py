@@ -277,7 +277,7 @@ async def capture_b_screens(window: MainWindow, app: QApplication, out: Path) ->
 
     window.show_page("settings")
     settings_page = window.settings_page
-    settings_page.test_button.click()  # type: ignore[attr-defined]
+    settings_page.ollama.test_button.click()  # type: ignore[attr-defined]
     await wait_signal(window.settings_controller.connection_tested)
     await asyncio.sleep(0.3)
     save(window, out, "settings")
@@ -285,12 +285,13 @@ async def capture_b_screens(window: MainWindow, app: QApplication, out: Path) ->
     from PySide6.QtWidgets import QScrollArea
 
     scroll = settings_page.findChild(QScrollArea, "settingsScroll")
-    settings_page.store_box.setCurrentIndex(settings_page.store_box.findData("faiss"))
+    store_card = settings_page.vector_store  # type: ignore[attr-defined]
+    store_card.store_box.setCurrentIndex(store_card.store_box.findData("faiss"))
     if scroll is not None:
-        scroll.ensureWidgetVisible(settings_page._store_card, 0, 40)
+        scroll.ensureWidgetVisible(store_card, 0, 40)
     await asyncio.sleep(0.3)
     save(window, out, "settings-vector-store")
-    settings_page.store_box.setCurrentIndex(settings_page.store_box.findData("chroma"))
+    store_card.store_box.setCurrentIndex(store_card.store_box.findData("chroma"))
     if scroll is not None:
         scroll.verticalScrollBar().setValue(0)
 

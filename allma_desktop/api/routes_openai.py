@@ -46,7 +46,8 @@ from allma_desktop.api.streaming import (
     with_check,
 )
 from allma_desktop.errors import AllmaError, NotFound, OllamaError
-from allma_desktop.events import AnswerDone, ChatEvent, Source, ThinkingChunk, TokenChunk
+from allma_desktop.events import AnswerDone, ChatEvent, ThinkingChunk, TokenChunk
+from allma_desktop.sources import Source
 
 if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator

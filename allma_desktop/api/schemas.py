@@ -57,14 +57,22 @@ class ErrorResponse(BaseModel):
 
 
 class SourceOut(RecordOut):
+    """A source (``allma_desktop.sources.Source``) with every field, filled by ``of``."""
+
     number: int = Field(description="The number the answer cites it by: [number].")
     path: str
     title: str
-    page: int | None
+    page: int | None = Field(description="1-based page; null for documents without pages.")
     score: Annotated[float, AfterValidator(lambda score: round(score, 4))]
-    snippet: str
+    snippet: str = Field(description="The passage, cut for display.")
     document_id: str
     chunk_id: str
+    heading_path: list[str] = Field(
+        description="The headings above the passage, outermost first; empty if none."
+    )
+    char_start: int = Field(description="Where the passage starts in the document's text.")
+    char_end: int = Field(description="Where it ends (0 and 0: not known).")
+    ocr: bool = Field(description="Its page was read by OCR (a scan or a picture).")
     checked_sentences: int | None = Field(
         default=None,
         description="Of an answer's sentences citing this source, how many were checked "

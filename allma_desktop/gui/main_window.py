@@ -49,8 +49,8 @@ if TYPE_CHECKING:
     from allma_desktop.events import AnswerDone
     from allma_desktop.gui.controllers.api_controller import ApiController
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
-    from allma_desktop.gui.widgets.chat_message import SourceView
     from allma_desktop.orchestrator import HealthReport
+    from allma_desktop.sources import Source
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ class MainWindow(QMainWindow):
         if not hasattr(self, "settings_controller"):
             return _placeholder("Settings are not available in this build.", self.pages)
         try:
-            from allma_desktop.gui.widgets.settings_page import SettingsPage
+            from allma_desktop.gui.widgets.settings.page import SettingsPage
         except ImportError as error:
             log.warning("settings page unavailable: %s", error)
             return _placeholder("Settings are not available in this build.", self.pages)
@@ -283,20 +283,9 @@ class MainWindow(QMainWindow):
         if self.chat_view.conversation_id != conversation_id:
             self.chat_view.show_conversation(conversation_id)
 
-    def open_citation(self, sources: Sequence[SourceView], index: int) -> None:
+    def open_citation(self, sources: Sequence[Source], index: int) -> None:
         """Open the reader at source ``index`` of an answer; its arrows step through the rest."""
-        targets = [
-            ReaderTarget(
-                document_id=source.document_id,
-                page=source.page,
-                chunk_id=source.chunk_id,
-                number=source.number,
-                path=source.path,
-                title=source.title,
-                passage=source.snippet,
-            )
-            for source in sources
-        ]
+        targets = [ReaderTarget.citing(source) for source in sources]
         if targets:
             self._make_room_for_reader()
             self.reader.show_citations(targets, index)

@@ -65,6 +65,8 @@ class Colors:
     code_comment: str
     code_number: str
     code_function: str
+    # The reader: the cited passage in the page's text (#AARRGGBB: it lets the text show)
+    passage_highlight: str
     # The status bar's dot: Ollama reachable, needs attention, failing, not checked yet
     status_ok: str
     status_warning: str
@@ -101,6 +103,7 @@ LIGHT = Colors(
     code_comment="#6e7781",
     code_number="#0550ae",
     code_function="#8250df",
+    passage_highlight="#5affc800",
     status_ok="#2da44e",
     status_warning="#d4a72c",
     status_error="#cf222e",
@@ -135,12 +138,18 @@ DARK = Colors(
     code_comment="#8b949e",
     code_number="#79c0ff",
     code_function="#d2a8ff",
+    passage_highlight="#6effc800",  # a little stronger, to show on dark text's background
     # The light theme's dots: saturated enough to read on the dark status bar too.
     status_ok="#2da44e",
     status_warning="#d4a72c",
     status_error="#cf222e",
     status_idle="#8c959f",
 )
+
+# Marks drawn on a page's image in the reader: the cited passage, and what a search
+# found. The same in both themes, since the page itself is paper-white in both.
+PAGE_HIGHLIGHT = "#5affc800"
+PAGE_FOUND = "#6eff7800"
 
 
 def resolve_theme(theme: str) -> str:

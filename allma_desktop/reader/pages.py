@@ -184,10 +184,22 @@ class PagedDocument:
 
 def text_span(full_text: str, passage: str, char_start: int, char_end: int) -> tuple[int, int]:
     """Where ``passage`` is in ``full_text``: its stored span when the text there is still the
-    passage, else its first occurrence; (0, 0) when the text no longer holds it."""
-    if 0 <= char_start < char_end <= len(full_text) and full_text[char_start:char_end] == passage:
+    passage (or, for a source's snippet, begins with it), else its first occurrence;
+    (0, 0) when the text no longer holds it."""
+    if 0 <= char_start < char_end <= len(full_text) and _shows(
+        full_text[char_start:char_end], passage
+    ):
         return char_start, char_end
     found = full_text.find(passage) if passage else -1
     if found >= 0:
         return found, found + len(passage)
     return 0, 0
+
+
+def _shows(text: str, passage: str) -> bool:
+    """Whether ``text`` is ``passage``, or begins with it as a snippet shows it (its
+    whitespace flattened, cut with "…": ``retrieval.rag.make_snippet``)."""
+    if text == passage:
+        return True
+    shown = " ".join(passage.split()).removesuffix("…").rstrip()
+    return bool(shown) and " ".join(text.split()).startswith(shown)

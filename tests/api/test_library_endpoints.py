@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from allma_desktop.sources import SOURCE_FIELDS
 from tests.api.conftest import RunningApi
 from tests.support.sample_docs import PDF_ANSWER_PAGE, PDF_QUESTION
 
@@ -86,3 +87,21 @@ def test_a_collection_name_taken_already_is_refused(client: httpx.Client) -> Non
 
     assert 400 <= response.status_code < 500
     assert "Twice" in response.json()["error"]["message"]
+
+
+def test_an_answers_sources_read_back_from_history_have_every_field_of_the_live_ones(
+    api: RunningApi, client: httpx.Client
+) -> None:
+    live = client.post("/chat/", json={"message": "When should the bicycle chain be oiled?"})
+    answer = live.json()
+
+    history = client.get(f"/conversations/{answer['conversation_id']}").json()
+
+    stored = history["messages"][-1]["sources"]
+    assert stored == answer["sources"]
+    assert stored[0]["heading_path"] == ["Bicycle care", "Chain"]
+    assert stored[0]["char_end"] > stored[0]["char_start"]
+    kept = api.orchestrator.conversations.get_message(answer["message_id"]).sources
+    assert [{key: s[key] for key in SOURCE_FIELDS} for s in stored] == [
+        source.as_dict() for source in kept
+    ]

@@ -12,7 +12,7 @@ from pytestqt.qtbot import QtBot
 from allma_desktop.gui.controllers.conversations_controller import ConversationsController
 from allma_desktop.gui.controllers.settings_controller import SettingsController
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
-from allma_desktop.gui.widgets.settings_page import SettingsPage
+from allma_desktop.gui.widgets.settings.page import SettingsPage
 from allma_desktop.gui.widgets.sidebar import Sidebar
 from tests.gui.conftest import ingest, run_async
 from tests.support.sample_docs import write_text
@@ -69,10 +69,10 @@ def test_back_up_creates_an_archive_and_shows_where(
     choose_file(monkeypatch, "getSaveFileName", archive)
 
     with qtbot.waitSignal(page.controller.backup_finished, timeout=TIMEOUT_MS):
-        page.backup_button.click()
+        page.storage.backup_button.click()
 
     assert archive.is_file()
-    assert str(archive) in page.backup_status.text()
+    assert str(archive) in page.storage.backup_status.text()
 
 
 def test_restore_brings_back_a_document_removed_after_the_backup(
@@ -87,7 +87,7 @@ def test_restore_brings_back_a_document_removed_after_the_backup(
     archive = tmp_path / "library.allma-backup.zip"
     choose_file(monkeypatch, "getSaveFileName", archive)
     with qtbot.waitSignal(page.controller.backup_finished, timeout=TIMEOUT_MS):
-        page.backup_button.click()
+        page.storage.backup_button.click()
     orchestrator = host.orchestrator
     assert orchestrator is not None
     (document,) = orchestrator.list_documents()
@@ -99,12 +99,12 @@ def test_restore_brings_back_a_document_removed_after_the_backup(
     )
 
     with qtbot.waitSignal(page.controller.restore_finished, timeout=TIMEOUT_MS):
-        page.restore_button.click()
+        page.storage.restore_button.click()
 
     qtbot.waitUntil(lambda: host.ready, timeout=TIMEOUT_MS)
     assert host.orchestrator is not None
     assert [d.id for d in host.orchestrator.list_documents()] == [document.id]
-    assert "previous library is kept" in page.backup_status.text()
+    assert "previous library is kept" in page.storage.backup_status.text()
 
 
 def test_restoring_a_file_that_is_not_a_backup_says_so_inline(
@@ -114,7 +114,7 @@ def test_restoring_a_file_that_is_not_a_backup_says_so_inline(
     not_a_backup.write_bytes(b"not a zip archive")
     choose_file(monkeypatch, "getOpenFileName", not_a_backup)
 
-    page.restore_button.click()
+    page.storage.restore_button.click()
 
-    assert page.backup_status.isVisibleTo(page)
-    assert page.backup_status.objectName() == "fieldError"
+    assert page.storage.backup_status.isVisibleTo(page)
+    assert page.storage.backup_status.objectName() == "fieldError"

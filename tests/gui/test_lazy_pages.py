@@ -17,7 +17,7 @@ from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.theme import DARK, LIGHT, apply_theme
 from allma_desktop.gui.widgets.library_pane import LibraryPane
-from allma_desktop.gui.widgets.settings_page import SettingsPage
+from allma_desktop.gui.widgets.settings.page import SettingsPage
 from tests.gui.conftest import run_async
 
 TIMEOUT_MS = 20_000
@@ -58,9 +58,9 @@ def test_a_remembered_local_api_starts_at_launch_without_opening_settings(
 
         window.show_page("settings")
         settings = window.settings_page
-        assert isinstance(settings, SettingsPage)
-        assert settings.api_switch.isChecked()
-        assert settings.api_state_label.text() == f"Running at {url}"
+        assert isinstance(settings, SettingsPage) and settings.local_api is not None
+        assert settings.local_api.api_switch.isChecked()
+        assert settings.local_api.api_state_label.text() == f"Running at {url}"
         assert api.url == url  # the page did not start a second server
     finally:
         window.health.stop()

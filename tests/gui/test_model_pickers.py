@@ -13,7 +13,7 @@ from allma_desktop.config import settings_path
 from allma_desktop.gui.controllers.settings_controller import SettingsController
 from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
-from allma_desktop.gui.widgets.settings_page import SettingsPage
+from allma_desktop.gui.widgets.settings.page import SettingsPage
 from tests.support.ollama_server import ALL_MINILM, DEFAULT_MODELS, OllamaTestServer
 
 TIMEOUT_MS = 20_000
@@ -44,12 +44,15 @@ def items(box: QComboBox) -> set[str]:
 def test_settings_offers_chat_models_to_chat_with_and_embedding_models_to_embed_with(
     page: SettingsPage,
 ) -> None:
-    assert items(page.chat_model_box) == {
+    assert items(page.models.chat_model_box) == {
         "deepseek-r1:latest",
         "legacy-r1:latest",
         "llama3.2:latest",
     }
-    assert items(page.embedding_model_box) == {"nomic-embed-text:latest", "all-minilm:latest"}
+    assert items(page.models.embedding_model_box) == {
+        "nomic-embed-text:latest",
+        "all-minilm:latest",
+    }
 
 
 def test_the_chat_picker_leaves_out_embedding_models(qtbot: QtBot, window: MainWindow) -> None:
@@ -63,7 +66,7 @@ def test_the_chat_picker_leaves_out_embedding_models(qtbot: QtBot, window: MainW
 def test_a_chat_model_picked_as_the_embedding_model_is_refused_with_why(
     qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:
-    page.embedding_model_box.setCurrentText("llama3.2:latest")
+    page.models.embedding_model_box.setCurrentText("llama3.2:latest")
     with qtbot.waitSignal(page.controller.model_rejected, timeout=TIMEOUT_MS):
         page.save_button.click()
 
@@ -79,7 +82,7 @@ def test_a_chat_model_picked_as_the_embedding_model_is_refused_with_why(
 def test_an_embedding_model_picked_as_the_chat_model_is_refused_with_why(
     qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:
-    page.chat_model_box.setCurrentText("all-minilm:latest")
+    page.models.chat_model_box.setCurrentText("all-minilm:latest")
     with qtbot.waitSignal(page.controller.model_rejected, timeout=TIMEOUT_MS):
         page.save_button.click()
 
@@ -94,7 +97,7 @@ def test_a_new_embedding_model_makes_one_real_embedding_before_it_is_saved(
     qtbot: QtBot, page: SettingsPage, host: OrchestratorHost, ollama_server: OllamaTestServer
 ) -> None:
     ollama_server.clear_requests()
-    page.embedding_model_box.setCurrentText("all-minilm:latest")
+    page.models.embedding_model_box.setCurrentText("all-minilm:latest")
     with qtbot.waitSignal(host.events.settings_changed, timeout=TIMEOUT_MS):
         page.save_button.click()
 
@@ -107,7 +110,7 @@ def test_a_new_embedding_model_makes_one_real_embedding_before_it_is_saved(
 def test_a_model_that_is_not_installed_is_refused_with_how_to_get_it(
     qtbot: QtBot, page: SettingsPage
 ) -> None:
-    page.embedding_model_box.setCurrentText("mxbai-embed-large:latest")
+    page.models.embedding_model_box.setCurrentText("mxbai-embed-large:latest")
     with qtbot.waitSignal(page.controller.model_rejected, timeout=TIMEOUT_MS):
         page.save_button.click()
 

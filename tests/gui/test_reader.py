@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pymupdf
@@ -14,11 +15,18 @@ from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.widgets.chat_message import MessageWidget
 from allma_desktop.reader.pages import Box, normal_words
 from allma_desktop.reader.viewers import ViewerPlan
-from allma_desktop.services.library.conversations import SourceRecord
 from allma_desktop.services.retrieval.grounding import check_answer
+from allma_desktop.sources import Source
 from tests.gui.conftest import ingest
 from tests.gui.test_chat import ask, last_answer
-from tests.support.sample_docs import DOCX_FACT, PDF_ANSWER_PAGE, PDF_QUESTION, write_docx
+from tests.support.sample_docs import (
+    DOCX_FACT,
+    MARKDOWN_FACT,
+    PDF_ANSWER_PAGE,
+    PDF_QUESTION,
+    write_docx,
+    write_markdown,
+)
 
 READER_TIMEOUT_MS = 10_000
 
@@ -110,6 +118,41 @@ def test_clicking_a_docx_citation_shows_its_text_with_the_passage_highlighted(
     assert not reader.page_box.isVisible()  # no pages to turn
 
 
+def open_citation_as_text(qtbot: QtBot, window: MainWindow) -> tuple[tuple[int, int], str]:
+    """Click the last answer's first source chip; the span and text the reader highlights."""
+    reader = window.reader
+    with qtbot.waitSignal(window.reader_controller.opened, timeout=READER_TIMEOUT_MS) as opened:
+        click_chip(qtbot, last_answer(window))
+    qtbot.waitUntil(
+        lambda: reader.stack.currentWidget() is reader.text_view, timeout=READER_TIMEOUT_MS
+    )
+    return opened.args[0].span, reader.highlighted_text()
+
+
+def test_a_citation_reopened_from_history_highlights_the_span_it_did_live(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    notes = write_markdown(tmp_path / "bicycle.md")
+    ingest(qtbot, window.host, [notes])
+    done = ask(qtbot, window, "When should the bicycle chain be oiled?")
+    live_span, live_text = open_citation_as_text(qtbot, window)
+    assert live_span == done.sources[0].span and MARKDOWN_FACT in live_text
+    # The file grows a section at its end: every chunk gets a new id, the cited one is gone
+    # from the library, and only what the answer stored says where its passage was.
+    with notes.open("a", encoding="utf-8") as file:
+        file.write("\n## Brakes\n\nCheck the brake pads before every long ride.\n")
+    ingest(qtbot, window.host, [notes])
+    orchestrator = window.host.orchestrator
+    assert orchestrator is not None
+    assert orchestrator.library.chunks_by_ids([done.sources[0].chunk_id]) == {}
+
+    window.new_chat()
+    window.open_conversation(done.conversation_id)
+
+    assert last_answer(window).sources.sources == list(done.sources)
+    assert open_citation_as_text(qtbot, window) == (live_span, live_text)
+
+
 def test_next_and_previous_citation_step_through_the_answers_sources(
     qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
 ) -> None:
@@ -126,19 +169,7 @@ def test_next_and_previous_citation_step_through_the_answers_sources(
     )
     orchestrator.conversations.add_sources(
         answer.id,
-        [
-            SourceRecord(
-                n,
-                found[p].document_id,
-                found[p].chunk_id,
-                found[p].path,
-                found[p].title,
-                p,
-                found[p].score,
-                found[p].snippet,
-            )
-            for n, p in enumerate(pages, start=1)
-        ],
+        [replace(found[p], number=n) for n, p in enumerate(pages, start=1)],
     )
     window.open_conversation(conversation.id)
     qtbot.waitUntil(lambda: bool(window.chat_view.messages), timeout=READER_TIMEOUT_MS)
@@ -285,18 +316,7 @@ def test_an_unsupported_sentence_is_underlined_with_what_was_not_found(
     answer = orchestrator.conversations.add_message(conversation.id, "assistant", answer_text)
     orchestrator.conversations.add_sources(
         answer.id,
-        [
-            SourceRecord(
-                1,
-                source.document_id,
-                source.chunk_id,
-                source.path,
-                source.title,
-                source.page,
-                source.score,
-                source.snippet,
-            )
-        ],
+        [replace(source, number=1)],
     )
     orchestrator.conversations.set_grounding(answer.id, check_answer(answer_text, {1: passage}))
 
@@ -313,7 +333,7 @@ def test_an_unsupported_sentence_is_underlined_with_what_was_not_found(
     assert number.toolTip() == "4200 is in none of the sources."
 
 
-def run_search(qtbot: QtBot, window: MainWindow, query: str) -> list[SourceRecord]:
+def run_search(qtbot: QtBot, window: MainWindow, query: str) -> list[Source]:
     from tests.gui.conftest import run_async
 
     orchestrator = window.host.orchestrator

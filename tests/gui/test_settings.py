@@ -19,7 +19,8 @@ from allma_desktop.gui.controllers.api_controller import ApiController
 from allma_desktop.gui.controllers.settings_controller import SettingsController
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.theme import apply_theme
-from allma_desktop.gui.widgets.settings_page import OCR_UNAVAILABLE_HINT, SettingsPage
+from allma_desktop.gui.widgets.settings.page import SettingsPage
+from allma_desktop.gui.widgets.settings.search import OCR_UNAVAILABLE_HINT, SearchCard
 from allma_desktop.services.documents import ocr
 from tests.gui.conftest import ingest, run_async
 from tests.support.ollama_server import OllamaTestServer
@@ -40,9 +41,9 @@ def page(qtbot: QtBot, host: OrchestratorHost) -> Iterator[SettingsPage]:
 def test_saved_settings_are_read_back_by_a_new_engine(
     qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:
-    page.temperature_spin.setValue(0.7)
-    page.top_k_spin.setValue(8)
-    page.system_prompt_edit.setPlainText("Answer like a ship's captain.")
+    page.answers.temperature_spin.setValue(0.7)
+    page.search.top_k_spin.setValue(8)
+    page.answers.system_prompt_edit.setPlainText("Answer like a ship's captain.")
     with qtbot.waitSignal(host.events.settings_changed, timeout=TIMEOUT_MS):
         page.save_button.click()
 
@@ -51,9 +52,9 @@ def test_saved_settings_are_read_back_by_a_new_engine(
     again = OrchestratorHost(reloaded)
     fresh = SettingsPage(SettingsController(again))
     qtbot.addWidget(fresh)
-    assert fresh.temperature_spin.value() == 0.7
-    assert fresh.top_k_spin.value() == 8
-    assert fresh.system_prompt_edit.toPlainText() == "Answer like a ship's captain."
+    assert fresh.answers.temperature_spin.value() == 0.7
+    assert fresh.search.top_k_spin.value() == 8
+    assert fresh.answers.system_prompt_edit.toPlainText() == "Answer like a ship's captain."
 
 
 def test_saving_writes_only_what_the_user_changed_never_the_environment(
@@ -64,7 +65,7 @@ def test_saving_writes_only_what_the_user_changed_never_the_environment(
     settings_path().parent.mkdir(parents=True, exist_ok=True)
     settings_path().write_text(json.dumps({"top_k": 7}), encoding="utf-8")
     page.load(host.config)  # the form shows the effective settings, host included
-    page.temperature_spin.setValue(0.9)
+    page.answers.temperature_spin.setValue(0.9)
     with qtbot.waitSignal(host.events.settings_changed, timeout=TIMEOUT_MS):
         page.save_button.click()
 
@@ -78,7 +79,7 @@ def test_per_answer_settings_apply_without_restarting_the_engine(
     qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:
     before = host.orchestrator
-    page.temperature_spin.setValue(1.1)
+    page.answers.temperature_spin.setValue(1.1)
     with qtbot.waitSignal(host.events.settings_changed, timeout=TIMEOUT_MS):
         page.save_button.click()
 
@@ -90,7 +91,7 @@ def test_answer_only_from_my_documents_is_saved_and_applies_at_once(
     qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:
     before = host.orchestrator
-    page.documents_only_check.setChecked(True)
+    page.answers.documents_only_check.setChecked(True)
     with qtbot.waitSignal(host.events.settings_changed, timeout=TIMEOUT_MS):
         page.save_button.click()
 
@@ -103,7 +104,7 @@ def test_a_new_ollama_address_restarts_the_engine_on_it(
     qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:
     with OllamaTestServer() as other:
-        page.host_edit.setText(other.url)
+        page.ollama.host_edit.setText(other.url)
         with qtbot.waitSignal(host.events.engine_ready, timeout=TIMEOUT_MS):
             page.save_button.click()
 
@@ -115,8 +116,8 @@ def test_a_new_ollama_address_restarts_the_engine_on_it(
 def test_an_invalid_value_is_shown_under_its_field_and_nothing_is_saved(
     page: SettingsPage,
 ) -> None:
-    page.chunk_size_spin.setValue(1000)
-    page.chunk_overlap_spin.setValue(900)
+    page.search.chunk_size_spin.setValue(1000)
+    page.search.chunk_overlap_spin.setValue(900)
 
     page.save_button.click()
 
@@ -130,7 +131,7 @@ def test_an_invalid_value_is_shown_under_its_field_and_nothing_is_saved(
 def test_an_unreadable_context_length_names_the_field_and_what_it_accepts(
     page: SettingsPage,
 ) -> None:
-    page.context_edit.setText("lots")
+    page.answers.context_edit.setText("lots")
 
     page.save_button.click()
 
@@ -142,63 +143,65 @@ def test_an_unreadable_context_length_names_the_field_and_what_it_accepts(
 def test_test_connection_reports_success_with_the_models(
     qtbot: QtBot, page: SettingsPage, ollama_server: OllamaTestServer
 ) -> None:
-    page.host_edit.setText(ollama_server.url)
+    page.ollama.host_edit.setText(ollama_server.url)
     with qtbot.waitSignal(page.controller.connection_tested, timeout=TIMEOUT_MS):
-        page.test_button.click()
+        page.ollama.test_button.click()
 
-    assert page.connection_label.text().startswith("✓ Connected")
-    assert page.chat_model_box.findText("llama3.2:latest") >= 0
+    assert page.ollama.connection_label.text().startswith("✓ Connected")
+    assert page.models.chat_model_box.findText("llama3.2:latest") >= 0
 
 
 def test_editing_the_address_clears_the_old_connection_result(
     qtbot: QtBot, page: SettingsPage, ollama_server: OllamaTestServer
 ) -> None:
-    page.host_edit.setText(ollama_server.url)
+    page.ollama.host_edit.setText(ollama_server.url)
     with qtbot.waitSignal(page.controller.connection_tested, timeout=TIMEOUT_MS):
-        page.test_button.click()
-    assert page.connection_label.isVisibleTo(page)
+        page.ollama.test_button.click()
+    assert page.ollama.connection_label.isVisibleTo(page)
 
-    qtbot.keyClicks(page.host_edit, "0")
+    qtbot.keyClicks(page.ollama.host_edit, "0")
 
-    assert not page.connection_label.isVisibleTo(page)
+    assert not page.ollama.connection_label.isVisibleTo(page)
 
 
 def test_test_connection_reports_an_unreachable_address(qtbot: QtBot, page: SettingsPage) -> None:
-    page.host_edit.setText("http://127.0.0.1:9")
+    page.ollama.host_edit.setText("http://127.0.0.1:9")
     with qtbot.waitSignal(page.controller.connection_tested, timeout=TIMEOUT_MS):
-        page.test_button.click()
+        page.ollama.test_button.click()
 
-    assert page.connection_label.text().startswith("✕")
-    assert "not reachable" in page.connection_label.text()
-    assert page.test_button.isEnabled()
+    assert page.ollama.connection_label.text().startswith("✕")
+    assert "not reachable" in page.ollama.connection_label.text()
+    assert page.ollama.test_button.isEnabled()
 
 
 def test_pulling_a_model_shows_progress_then_offers_it(qtbot: QtBot, page: SettingsPage) -> None:
     fractions: list[float] = []
     page.controller.pull_progress.connect(lambda _n, _s, f: fractions.append(f))
-    page.pull_edit.setText("qwen3:0.6b")
+    page.models.pull_edit.setText("qwen3:0.6b")
     with qtbot.waitSignal(page.controller.pull_finished, timeout=TIMEOUT_MS):
-        page.pull_button.click()
+        page.models.pull_button.click()
 
     assert any(0 < f < 1 for f in fractions)
-    assert "ready to use" in page.pull_status.text()
-    qtbot.waitUntil(lambda: page.chat_model_box.findText("qwen3:0.6b") >= 0, timeout=TIMEOUT_MS)
+    assert "ready to use" in page.models.pull_status.text()
+    picker = page.models.chat_model_box
+    qtbot.waitUntil(lambda: picker.findText("qwen3:0.6b") >= 0, timeout=TIMEOUT_MS)
 
 
 def test_a_model_download_can_be_cancelled(
     qtbot: QtBot, page: SettingsPage, ollama_server: OllamaTestServer
 ) -> None:
     ollama_server.faults.pull_step_delay = 0.3
-    page.pull_edit.setText("qwen3:0.6b")
+    page.models.pull_edit.setText("qwen3:0.6b")
     with qtbot.waitSignal(page.controller.pull_progress, timeout=TIMEOUT_MS):
-        page.pull_button.click()
-    assert page.pull_cancel_button.isVisibleTo(page)
+        page.models.pull_button.click()
+    assert page.models.pull_cancel_button.isVisibleTo(page)
 
     with qtbot.waitSignal(page.controller.pull_cancelled, timeout=TIMEOUT_MS):
-        page.pull_cancel_button.click()
+        page.models.pull_cancel_button.click()
 
-    assert page.pull_status.text() == "Download of qwen3:0.6b cancelled."
-    assert page.pull_button.isEnabled() and not page.pull_cancel_button.isVisibleTo(page)
+    models = page.models
+    assert models.pull_status.text() == "Download of qwen3:0.6b cancelled."
+    assert models.pull_button.isEnabled() and not models.pull_cancel_button.isVisibleTo(page)
 
 
 def test_choosing_another_embedding_model_says_the_library_will_be_re_embedded(
@@ -206,10 +209,10 @@ def test_choosing_another_embedding_model_says_the_library_will_be_re_embedded(
 ) -> None:
     ingest(qtbot, host, [write_text(tmp_path / "baking.txt")])
 
-    page.embedding_model_box.setCurrentText("mxbai-embed-large:latest")
+    page.models.embedding_model_box.setCurrentText("mxbai-embed-large:latest")
 
-    assert page.reembed_label.isVisibleTo(page)
-    assert "re-embeds your library" in page.reembed_label.text()
+    assert page.models.reembed_label.isVisibleTo(page)
+    assert "re-embeds your library" in page.models.reembed_label.text()
 
 
 def test_a_library_in_german_is_advised_a_multilingual_embedding_model(
@@ -223,27 +226,27 @@ def test_a_library_in_german_is_advised_a_multilingual_embedding_model(
     )
     ingest(qtbot, host, [german])
 
-    page.embedding_model_box.setCurrentText("all-minilm:latest")
-    assert page.language_hint.isVisibleTo(page)
-    assert "documents in German" in page.language_hint.text()
-    assert "bge-m3" in page.language_hint.text()
+    page.models.embedding_model_box.setCurrentText("all-minilm:latest")
+    assert page.models.language_hint.isVisibleTo(page)
+    assert "documents in German" in page.models.language_hint.text()
+    assert "bge-m3" in page.models.language_hint.text()
 
-    page.embedding_model_box.setCurrentText("bge-m3:latest")
-    assert not page.language_hint.isVisibleTo(page)
+    page.models.embedding_model_box.setCurrentText("bge-m3:latest")
+    assert not page.models.language_hint.isVisibleTo(page)
 
 
 def test_an_english_library_gets_no_language_advice(
     qtbot: QtBot, page: SettingsPage, host: OrchestratorHost, tmp_path: Path
 ) -> None:
     ingest(qtbot, host, [write_text(tmp_path / "baking.txt")])
-    page.embedding_model_box.setCurrentText("all-minilm:latest")
-    assert not page.language_hint.isVisibleTo(page)
+    page.models.embedding_model_box.setCurrentText("all-minilm:latest")
+    assert not page.models.language_hint.isVisibleTo(page)
 
 
 def test_saving_a_theme_restyles_the_app(qtbot: QtBot, page: SettingsPage) -> None:
     app = QApplication.instance()
     assert isinstance(app, QApplication)
-    page.theme_box.setCurrentIndex(page.theme_box.findData("dark"))
+    page.appearance.theme_box.setCurrentIndex(page.appearance.theme_box.findData("dark"))
     try:
         page.save_button.click()
         window = app.palette().color(QPalette.ColorRole.Window)
@@ -258,10 +261,10 @@ def test_picking_a_theme_restyles_the_app_at_once_without_saving(
 ) -> None:
     app = QApplication.instance()
     assert isinstance(app, QApplication)
-    index = page.theme_box.findData("dark")
-    page.theme_box.setCurrentIndex(index)
+    index = page.appearance.theme_box.findData("dark")
+    page.appearance.theme_box.setCurrentIndex(index)
     try:
-        page.theme_box.activated.emit(index)  # as a pick from the list does
+        page.appearance.theme_box.activated.emit(index)  # as a pick from the list does
 
         assert app.palette().color(QPalette.ColorRole.Window).lightness() < 128
         assert page.controller.theme == "dark"
@@ -294,7 +297,7 @@ def api_page(qtbot: QtBot, host: OrchestratorHost) -> Iterator[SettingsPage]:
 def _turn_api(qtbot: QtBot, page: SettingsPage, on: bool) -> None:
     assert page.api is not None
     with qtbot.waitSignal(page.api.state_changed, timeout=TIMEOUT_MS):
-        page.api_switch.setChecked(on)
+        page.local_api.api_switch.setChecked(on)
 
 
 def _port_is_free(port: int) -> bool:
@@ -318,7 +321,7 @@ def test_turning_the_api_on_serves_health_on_loopback(qtbot: QtBot, api_page: Se
             return (await client.get(f"{url}/health")).status_code
 
     assert run_async(qtbot, get_health()) == 200
-    assert api_page.api_state_label.text() == f"Running at {url}"
+    assert api_page.local_api.api_state_label.text() == f"Running at {url}"
 
 
 def test_turning_the_api_off_frees_its_port(
@@ -331,7 +334,7 @@ def test_turning_the_api_off_frees_its_port(
 
     assert api_page.api is not None and not api_page.api.running
     assert _port_is_free(host.config.api_port)
-    assert api_page.api_state_label.text() == "Off"
+    assert api_page.local_api.api_state_label.text() == "Off"
 
 
 def test_the_api_switch_is_remembered_and_restarts_the_api_next_launch(
@@ -347,32 +350,32 @@ def test_the_api_switch_is_remembered_and_restarts_the_api_next_launch(
     qtbot.addWidget(again)
     try:
         assert started.args is not None and started.args[0] is True
-        assert again.api_switch.isChecked()
+        assert again.local_api.api_switch.isChecked()
     finally:
         run_async(qtbot, api.shutdown())
 
 
 def test_the_token_shown_is_the_one_clients_must_send(api_page: SettingsPage) -> None:
     assert api_page.api is not None
-    assert api_page.api_token_edit.isReadOnly()
-    assert api_page.api_token_edit.text() == api_page.api.token()
+    assert api_page.local_api.api_token_edit.isReadOnly()
+    assert api_page.local_api.api_token_edit.text() == api_page.api.token()
 
 
 def test_the_token_is_masked_until_reveal_is_pressed(api_page: SettingsPage) -> None:
-    edit = api_page.api_token_edit
+    edit = api_page.local_api.api_token_edit
     assert edit.echoMode() == QLineEdit.EchoMode.Password
     assert edit.displayText() != edit.text()
 
-    api_page.api_reveal_button.click()
+    api_page.local_api.api_reveal_button.click()
     assert edit.displayText() == edit.text()
-    api_page.api_reveal_button.click()
+    api_page.local_api.api_reveal_button.click()
     assert edit.echoMode() == QLineEdit.EchoMode.Password
 
 
 def test_copy_puts_the_token_on_the_clipboard(api_page: SettingsPage) -> None:
-    api_page.api_copy_button.click()
+    api_page.local_api.api_copy_button.click()
 
-    assert QApplication.clipboard().text() == api_page.api_token_edit.text()
+    assert QApplication.clipboard().text() == api_page.local_api.api_token_edit.text()
 
 
 def test_a_non_loopback_api_host_shows_the_exposure_warning(
@@ -382,8 +385,8 @@ def test_a_non_loopback_api_host_shows_the_exposure_warning(
     page = SettingsPage(SettingsController(host), api=ApiController(host))
     qtbot.addWidget(page)
 
-    assert page.api_warning_label.isVisibleTo(page)
-    assert "other machines on the network" in page.api_warning_label.text()
+    assert page.local_api.api_warning_label.isVisibleTo(page)
+    assert "other machines on the network" in page.local_api.api_warning_label.text()
 
 
 def test_ocr_is_on_by_default_and_turning_it_off_is_saved(
@@ -391,9 +394,9 @@ def test_ocr_is_on_by_default_and_turning_it_off_is_saved(
 ) -> None:
     page = SettingsPage(SettingsController(host))
     qtbot.addWidget(page)
-    assert page.ocr_check.isEnabled() and page.ocr_check.isChecked()
+    assert page.search.ocr_check.isEnabled() and page.search.ocr_check.isChecked()
 
-    page.ocr_check.setChecked(False)
+    page.search.ocr_check.setChecked(False)
     with qtbot.waitSignal(host.events.settings_changed, timeout=TIMEOUT_MS):
         page.save_button.click()
 
@@ -405,25 +408,30 @@ def test_the_ocr_hint_names_the_installed_languages(qtbot: QtBot, host: Orchestr
     page = SettingsPage(SettingsController(host))
     qtbot.addWidget(page)
 
-    assert "Languages: eng" in page.ocr_hint.text()
+    assert "Languages: eng" in page.search.ocr_hint.text()
 
 
-def test_ocr_is_disabled_with_a_hint_without_its_language_data(
-    qtbot: QtBot, host: OrchestratorHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_ocr_is_disabled_with_a_hint_without_its_language_data(qtbot: QtBot) -> None:
+    card = SearchCard(ocr_languages=[])
+    qtbot.addWidget(card)
+
+    assert not card.ocr_check.isEnabled()
+    assert "language data is missing" in card.ocr_check.toolTip()
+    assert card.ocr_hint.text() == OCR_UNAVAILABLE_HINT
+
+
+def test_without_language_data_the_controller_finds_no_ocr_languages(
+    host: OrchestratorHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(ocr.TESSDATA_ENV, str(tmp_path / "no-language-data"))
-    page = SettingsPage(SettingsController(host))
-    qtbot.addWidget(page)
 
-    assert not page.ocr_check.isEnabled()
-    assert "language data is missing" in page.ocr_check.toolTip()
-    assert page.ocr_hint.text() == OCR_UNAVAILABLE_HINT
+    assert SettingsController(host).ocr_languages() == []
 
 
 def test_the_about_card_states_the_license_of_the_source_and_of_the_packaged_app(
     page: SettingsPage,
 ) -> None:
-    text = page.license_label.text()
+    text = page.about.license_label.text()
 
     assert "MIT License" in text
     assert "PyMuPDF" in text and "AGPL-3.0" in text

@@ -15,7 +15,7 @@ from allma_desktop.config import AppConfig
 from allma_desktop.gui.controllers.settings_controller import SettingsController
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.widgets.first_run_panel import FirstRunPanel
-from allma_desktop.gui.widgets.settings_page import SettingsPage
+from allma_desktop.gui.widgets.settings.page import SettingsPage
 from allma_desktop.mcp_config import HOSTS
 from allma_desktop.orchestrator import HealthReport
 from allma_desktop.services.model_server.choice import create_llm_service
@@ -35,24 +35,24 @@ def page(qtbot: QtBot, host: OrchestratorHost) -> Iterator[SettingsPage]:
 
 
 def test_the_server_address_shows_only_for_an_openai_compatible_server(page: SettingsPage) -> None:
-    chat = page.model_server_card.chat
+    chat = page.model_servers.chat
     assert not chat.url_edit.isVisible()
 
     chat.provider_box.setCurrentIndex(chat.provider_box.findData("openai-compatible"))
 
     assert chat.url_edit.isVisible() and chat.key_edit.isVisible()
-    assert not page.model_server_card.embeddings.url_edit.isVisible()
+    assert not page.model_servers.embeddings.url_edit.isVisible()
 
 
 def test_chat_from_an_openai_server_is_saved_and_the_engine_uses_it(
     qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:
-    chat = page.model_server_card.chat
+    chat = page.model_servers.chat
     with OpenAITestServer(api_key="sk-test") as server:
         chat.provider_box.setCurrentIndex(chat.provider_box.findData("openai-compatible"))
         chat.url_edit.setText(server.url)
         chat.key_edit.setText("sk-test")
-        page.chat_model_box.setCurrentText("qwen2.5-7b-instruct")
+        page.models.chat_model_box.setCurrentText("qwen2.5-7b-instruct")
         with qtbot.waitSignal(host.events.engine_ready, timeout=TIMEOUT_MS):
             page.save_button.click()
 
@@ -72,7 +72,7 @@ def test_chat_from_an_openai_server_is_saved_and_the_engine_uses_it(
 def test_an_openai_server_without_an_address_is_refused_with_what_it_needs(
     page: SettingsPage,
 ) -> None:
-    chat = page.model_server_card.chat
+    chat = page.model_servers.chat
     chat.provider_box.setCurrentIndex(chat.provider_box.findData("openai-compatible"))
 
     page.save_button.click()
@@ -85,7 +85,7 @@ def test_an_openai_server_without_an_address_is_refused_with_what_it_needs(
 def test_each_app_gets_its_own_mcp_configuration_and_copy_puts_it_on_the_clipboard(
     page: SettingsPage,
 ) -> None:
-    card = page.mcp_card
+    card = page.mcp
     seen = {}
     for index, host in enumerate(HOSTS):
         card.host_box.setCurrentIndex(index)

@@ -25,7 +25,8 @@ from allma_desktop.gui.controllers.settings_controller import (
     SettingsController,
 )
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
-from allma_desktop.gui.widgets.settings_page import STORE_HINTS, SettingsPage
+from allma_desktop.gui.widgets.settings.page import SettingsPage
+from allma_desktop.gui.widgets.settings.vector_store import STORE_HINTS, VectorStoreCard
 from allma_desktop.orchestrator import Orchestrator
 from allma_desktop.records import MigrationProgress
 from allma_desktop.services.upkeep import migrate_store as migrate
@@ -63,7 +64,7 @@ def page(
 
 
 def choose_store(page: SettingsPage, backend: str) -> None:
-    page.store_box.setCurrentIndex(page.store_box.findData(backend))
+    page.vector_store.store_box.setCurrentIndex(page.vector_store.store_box.findData(backend))
 
 
 def library_chunks(host: OrchestratorHost) -> int:
@@ -82,7 +83,7 @@ def test_moving_to_faiss_copies_the_library_and_the_engine_then_searches_the_cop
     chunks = library_chunks(host)
     choose_store(page, "faiss")
     with qtbot.waitSignal(page.controller.move_finished, timeout=TIMEOUT_MS) as finished:
-        page.move_button.click()
+        page.vector_store.move_button.click()
 
     moved = finished.args[0]
     assert isinstance(moved, LibraryMoved)
@@ -94,8 +95,8 @@ def test_moving_to_faiss_copies_the_library_and_the_engine_then_searches_the_cop
     assert host.orchestrator.store.count(key) == chunks
     hits = run_async(qtbot, host.orchestrator.search(PDF_QUESTION))
     assert hits[0].page == PDF_ANSWER_PAGE
-    assert "now uses FAISS." in page.move_status.text()
-    assert page.store_in_use_label.text().startswith("FAISS")
+    assert "now uses FAISS." in page.vector_store.move_status.text()
+    assert page.vector_store.store_in_use_label.text().startswith("FAISS")
 
 
 @needs_faiss
@@ -110,7 +111,7 @@ def test_the_setting_switches_only_once_the_copy_is_complete(
     page.controller.move_progress.connect(note)
     choose_store(page, "faiss")
     with qtbot.waitSignal(page.controller.move_finished, timeout=TIMEOUT_MS):
-        page.move_button.click()
+        page.vector_store.move_button.click()
 
     assert seen_while_copying and set(seen_while_copying) == {("chroma", "chroma")}
     assert saved_vector_store() == "faiss"
@@ -126,14 +127,14 @@ def test_a_copy_that_fails_verification_leaves_the_old_store_in_use(
     monkeypatch.setattr(migrate, "_verify", mismatching)
     choose_store(page, "faiss")
     with qtbot.waitSignal(page.controller.move_failed, timeout=TIMEOUT_MS):
-        page.move_button.click()
+        page.vector_store.move_button.click()
     qtbot.waitUntil(lambda: host.ready, timeout=TIMEOUT_MS)
 
     assert host.config.vector_store == saved_vector_store() == "chroma"
     assert host.orchestrator is not None
     assert type(host.orchestrator.store).__name__ == "ChromaVectorStore"
-    assert page.move_status.objectName() == "fieldError"
-    assert "Run it again" in page.move_status.text()
+    assert page.vector_store.move_status.objectName() == "fieldError"
+    assert "Run it again" in page.vector_store.move_status.text()
 
 
 @needs_faiss
@@ -142,10 +143,11 @@ def test_cancelling_a_move_leaves_the_old_store_in_use(
 ) -> None:
     chunks = library_chunks(host)
     # Cancel as soon as the move starts: the worker stops before its first batch.
-    page.controller.move_started.connect(lambda _backend: page.move_cancel_button.click())
+    cancel = page.vector_store.move_cancel_button
+    page.controller.move_started.connect(lambda _backend: cancel.click())
     choose_store(page, "faiss")
     with qtbot.waitSignal(page.controller.move_failed, timeout=TIMEOUT_MS) as failed:
-        page.move_button.click()
+        page.vector_store.move_button.click()
     qtbot.waitUntil(lambda: host.ready, timeout=TIMEOUT_MS)
 
     assert isinstance(failed.args[0], migrate.MigrationCancelled)
@@ -153,8 +155,8 @@ def test_cancelling_a_move_leaves_the_old_store_in_use(
     assert library_chunks(host) == chunks
     hits = run_async(qtbot, host.orchestrator.search(PDF_QUESTION))  # type: ignore[union-attr]
     assert hits
-    assert "cancelled" in page.move_status.text()
-    assert page.save_button.isEnabled() and page.move_button.isEnabled()
+    assert "cancelled" in page.vector_store.move_status.text()
+    assert page.save_button.isEnabled() and page.vector_store.move_button.isEnabled()
 
 
 @needs_faiss
@@ -172,10 +174,10 @@ def test_a_move_interrupted_earlier_resumes_and_says_so(
 
     choose_store(page, "faiss")
     with qtbot.waitSignal(page.controller.move_finished, timeout=TIMEOUT_MS) as finished:
-        page.move_button.click()
+        page.vector_store.move_button.click()
 
     assert finished.args[0].resumed == 3
-    assert "3 were already there" in page.move_status.text()
+    assert "3 were already there" in page.vector_store.move_status.text()
 
 
 @needs_faiss
@@ -183,20 +185,21 @@ def test_save_move_and_backup_are_disabled_while_the_library_is_moved(
     qtbot: QtBot, page: SettingsPage
 ) -> None:
     enabled_while_moving: list[bool] = []
+    move_button = page.vector_store.move_button
 
     def note(_progress: MigrationProgress) -> None:
         enabled_while_moving.extend(
             button.isEnabled()
-            for button in (page.save_button, page.move_button, page.restore_button)
+            for button in (page.save_button, move_button, page.storage.restore_button)
         )
 
     page.controller.move_progress.connect(note)
     choose_store(page, "faiss")
     with qtbot.waitSignal(page.controller.move_finished, timeout=TIMEOUT_MS):
-        page.move_button.click()
+        page.vector_store.move_button.click()
 
     assert enabled_while_moving and not any(enabled_while_moving)
-    assert page.save_button.isEnabled() and page.restore_button.isEnabled()
+    assert page.save_button.isEnabled() and page.storage.restore_button.isEnabled()
 
 
 @needs_faiss
@@ -242,12 +245,16 @@ def test_restoring_a_faiss_backup_switches_the_running_engine_to_faiss(
     assert host.orchestrator is not None
     assert type(host.orchestrator.store).__name__ == "FaissVectorStore"
     assert [d.title for d in host.orchestrator.list_documents()] == ["baking"]
-    assert page.store_in_use_label.text().startswith("FAISS")
+    assert page.vector_store.store_in_use_label.text().startswith("FAISS")
 
 
 # --- stores whose package is missing ------------------------------------------------------
+# The controller says why a store cannot be used here; the card greys it out with that
+# reason. The card is given the reasons as plain values, so its tests need no missing
+# package; the controller's tests stand in for ``backends.missing_package``.
 
 PACKAGES = {"faiss": "faiss-cpu", "qdrant": "qdrant-client"}
+NO_FAISS = {"faiss": "Needs the faiss-cpu package: pip install allma-desktop[faiss]"}
 
 
 def packages_missing_for(*backends: str) -> Callable[[str], str | None]:
@@ -262,82 +269,98 @@ def unopened_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Orchestrat
     return OrchestratorHost(AppConfig(ollama_host="http://127.0.0.1:9", data_dir=tmp_path / "data"))
 
 
-def settings_over(qtbot: QtBot, host: OrchestratorHost) -> SettingsPage:
-    page = SettingsPage(SettingsController(host))
-    qtbot.addWidget(page)
-    return page
+def store_card(
+    qtbot: QtBot, host: OrchestratorHost, unavailable: dict[str, str]
+) -> VectorStoreCard:
+    card = VectorStoreCard(SettingsController(host), unavailable)
+    qtbot.addWidget(card)
+    card.load(host.config)
+    return card
 
 
-def store_entry(page: SettingsPage, backend: str) -> QStandardItem:
-    model = page.store_box.model()
+def store_entry(card: VectorStoreCard, backend: str) -> QStandardItem:
+    model = card.store_box.model()
     assert isinstance(model, QStandardItemModel)
-    return model.item(page.store_box.findData(backend))
+    return model.item(card.store_box.findData(backend))
+
+
+def test_a_missing_store_package_is_named_with_the_command_that_installs_it(
+    unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backends, "missing_package", packages_missing_for("faiss"))
+
+    assert SettingsController(unopened_host).unavailable_stores() == NO_FAISS
+
+
+def test_in_a_frozen_build_a_missing_store_says_it_is_not_included(
+    unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backends, "missing_package", packages_missing_for("faiss", "qdrant"))
+    monkeypatch.setattr(bundle, "is_frozen", lambda: True)
+
+    assert SettingsController(unopened_host).unavailable_stores() == {
+        "faiss": NOT_IN_THIS_BUILD,
+        "qdrant": NOT_IN_THIS_BUILD,
+    }
+    assert NOT_IN_THIS_BUILD == "Not included in this build."
+
+
+def test_the_settings_page_greys_out_the_stores_the_controller_finds_missing(
+    qtbot: QtBot, unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backends, "missing_package", packages_missing_for("qdrant"))
+    page = SettingsPage(SettingsController(unopened_host))
+    qtbot.addWidget(page)
+
+    assert not store_entry(page.vector_store, "qdrant").isEnabled()
+    assert store_entry(page.vector_store, "faiss").isEnabled()
 
 
 def test_a_store_whose_package_is_missing_is_greyed_out_saying_what_to_install(
-    qtbot: QtBot, unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, unopened_host: OrchestratorHost
 ) -> None:
-    monkeypatch.setattr(backends, "missing_package", packages_missing_for("faiss"))
-    page = settings_over(qtbot, unopened_host)
+    card = store_card(qtbot, unopened_host, NO_FAISS)
 
-    faiss = store_entry(page, "faiss")
+    faiss = store_entry(card, "faiss")
     assert not faiss.isEnabled()
     assert faiss.text() == "FAISS, on this computer (not available)"
     assert faiss.toolTip() == "Needs the faiss-cpu package: pip install allma-desktop[faiss]"
 
 
-def test_in_a_frozen_build_a_missing_store_says_it_is_not_included(
-    qtbot: QtBot, unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(backends, "missing_package", packages_missing_for("faiss", "qdrant"))
-    monkeypatch.setattr(bundle, "is_frozen", lambda: True)
-    page = settings_over(qtbot, unopened_host)
+def test_the_keyboard_skips_a_missing_store(qtbot: QtBot, unopened_host: OrchestratorHost) -> None:
+    card = store_card(qtbot, unopened_host, NO_FAISS)
+    card.store_box.setCurrentIndex(card.store_box.findData("chroma-http"))
 
-    for backend in ("faiss", "qdrant"):
-        entry = store_entry(page, backend)
-        assert not entry.isEnabled()
-        assert entry.toolTip() == NOT_IN_THIS_BUILD == "Not included in this build."
+    qtbot.keyClick(card.store_box, Qt.Key.Key_Down)
 
-
-def test_the_keyboard_skips_a_missing_store(
-    qtbot: QtBot, unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(backends, "missing_package", packages_missing_for("faiss"))
-    page = settings_over(qtbot, unopened_host)
-    choose_store(page, "chroma-http")
-
-    qtbot.keyClick(page.store_box, Qt.Key.Key_Down)
-
-    assert page.store_box.currentData() == "qdrant"
+    assert card.store_box.currentData() == "qdrant"
 
 
 def test_an_installed_store_stays_selectable_with_its_usual_hint(
-    qtbot: QtBot, unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, unopened_host: OrchestratorHost
 ) -> None:
-    monkeypatch.setattr(backends, "missing_package", packages_missing_for("qdrant"))
-    page = settings_over(qtbot, unopened_host)
+    card = store_card(qtbot, unopened_host, {"qdrant": "Not included in this build."})
 
-    faiss = store_entry(page, "faiss")
+    faiss = store_entry(card, "faiss")
     assert faiss.isEnabled() and faiss.toolTip() == ""
-    choose_store(page, "faiss")
-    assert page.store_hint.text() == STORE_HINTS["faiss"]
-    assert page.move_button.isEnabled()
-    assert page.move_button.text() == "Move library to FAISS…"
+    card.store_box.setCurrentIndex(card.store_box.findData("faiss"))
+    assert card.store_hint.text() == STORE_HINTS["faiss"]
+    assert card.move_button.isEnabled()
+    assert card.move_button.text() == "Move library to FAISS…"
 
 
 def test_the_store_in_use_shows_with_the_reason_even_when_its_package_is_missing(
-    qtbot: QtBot, unopened_host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, unopened_host: OrchestratorHost
 ) -> None:
-    monkeypatch.setattr(backends, "missing_package", packages_missing_for("faiss"))
     unopened_host.config = unopened_host.config.with_changes(vector_store="faiss")
-    page = settings_over(qtbot, unopened_host)
+    card = store_card(qtbot, unopened_host, NO_FAISS)
 
-    assert page.store_box.currentData() == "faiss"
-    assert store_entry(page, "faiss").isEnabled()  # pickable again after looking elsewhere
-    assert page.store_hint.text() == (
+    assert card.store_box.currentData() == "faiss"
+    assert store_entry(card, "faiss").isEnabled()  # pickable again after looking elsewhere
+    assert card.store_hint.text() == (
         "In use now. Needs the faiss-cpu package: pip install allma-desktop[faiss]"
     )
-    assert page.store_box.toolTip() == (
+    assert card.store_box.toolTip() == (
         "Needs the faiss-cpu package: pip install allma-desktop[faiss]"
     )
-    assert store_entry(page, "chroma").isEnabled()
+    assert store_entry(card, "chroma").isEnabled()

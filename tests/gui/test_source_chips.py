@@ -5,18 +5,22 @@ from __future__ import annotations
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 from pytestqt.qtbot import QtBot
 
-from allma_desktop.gui.widgets.chat_message import CHIP_MAX_WIDTH, SourcesStrip, SourceView
+from allma_desktop.gui.widgets.chat_message import CHIP_MAX_WIDTH, SourcesStrip
+from allma_desktop.sources import Source
 
 COLUMN_WIDTH = 420
 
 
-def five_sources() -> list[SourceView]:
+def five_sources() -> list[Source]:
     return [
-        SourceView(
+        Source(
             number=n,
+            document_id=f"doc{n}",
+            chunk_id=f"doc{n}:0",
             path=f"/papers/keeper-handbook-volume-{n}.pdf",
             title=f"The Lighthouse Keeper's Handbook, volume {n}: lamps and lenses",
             page=n * 3,
+            score=1.0,
             snippet="The xenon bulb is rated at 3500 watts.",
         )
         for n in range(1, 6)
@@ -52,3 +56,26 @@ def test_a_long_source_title_is_elided_and_whole_on_hover(qtbot: QtBot) -> None:
     chip = strip.chips[0]
     assert chip.text().endswith("…")
     assert "The Lighthouse Keeper's Handbook, volume 1: lamps and lenses" in chip.toolTip()
+
+
+def test_a_source_without_pages_is_named_by_its_heading_and_shows_its_section(
+    qtbot: QtBot,
+) -> None:
+    strip = SourcesStrip()
+    qtbot.addWidget(strip)
+    notes = Source(
+        number=1,
+        document_id="doc1",
+        chunk_id="doc1:0",
+        path="/notes/bicycle.md",
+        title="",
+        page=None,
+        score=1.0,
+        snippet="Oil the chain every month.",
+        heading_path=("Bicycle care", "Chain"),
+    )
+    strip.set_sources([notes])
+
+    assert strip.chips[0].text() == "[1]  bicycle.md · Chain"
+    strip.chips[0].click()
+    assert strip.snippet_title.text() == "[1] bicycle.md — Bicycle care › Chain"

@@ -30,7 +30,7 @@ app.processEvents()
 heavy = (
     "pymupdf", "fitz", "fastapi", "uvicorn", "chromadb", "markdown", "httpx", "ollama", "numpy"
 )
-pages = ("allma_desktop.gui.widgets.library_pane", "allma_desktop.gui.widgets.settings_page")
+pages = ("allma_desktop.gui.widgets.library_pane", "allma_desktop.gui.widgets.settings.page")
 print(json.dumps({
     "heavy": sorted(name for name in heavy if name in sys.modules),
     "pages": sorted(name for name in pages if name in sys.modules),

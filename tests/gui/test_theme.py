@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from PySide6.QtWidgets import QApplication, QComboBox
+from PySide6.QtWidgets import QApplication, QComboBox, QWidget
 from pytestqt.qtbot import QtBot
 
-from allma_desktop.gui.theme import apply_theme, colors_for
+from allma_desktop.gui import theme
+from allma_desktop.gui.theme import DARK, LIGHT, apply_theme, colors_for
+from allma_desktop.gui.widgets.chat_message import MessageWidget
 
 
 @pytest.fixture
@@ -64,3 +67,35 @@ def test_an_editable_combos_list_rows_are_as_roomy_as_a_plain_combos(
 
     plain, editable_rows = row_heights
     assert editable_rows >= plain - 2
+
+
+ANSWER = (
+    "The keeper's log is [in the manual](https://example.com/manual) [1].\n\n"
+    "```python\ndef answer():\n    return 42\n```\n"
+)
+
+
+def test_switching_the_theme_recolours_an_answer_from_the_one_palette(
+    qtbot: QtBot, themed_app: QApplication, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chat's Markdown colours (links, code) are read from theme.py's palettes, so a
+    dark palette of its own colours shows in an answer on screen as soon as the theme
+    turns dark (an answer already shown kept the light colours: a child widget hears of
+    the new palette as PaletteChange, not ApplicationPaletteChange)."""
+    dark = dataclasses.replace(DARK, link="#0a0b0c", code_keyword="#0d0e0f")
+    monkeypatch.setattr(theme, "DARK", dark)
+    apply_theme(themed_app, "light")
+    transcript = QWidget()  # an answer is a child of the transcript, not a window
+    qtbot.addWidget(transcript)
+    message = MessageWidget("assistant", transcript)
+    transcript.show()
+    message.set_text(ANSWER)
+    light_html = message.body.toHtml()
+    assert LIGHT.link in light_html and LIGHT.code_keyword in light_html
+
+    apply_theme(themed_app, "dark")
+
+    qtbot.waitUntil(lambda: dark.code_keyword in message.body.toHtml())
+    dark_html = message.body.toHtml()
+    assert dark.link in dark_html
+    assert LIGHT.link not in dark_html and LIGHT.code_keyword not in dark_html

@@ -18,6 +18,7 @@ import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import CallToolResult, TextContent
 
+from allma_desktop.services.documents.service import DocumentService
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.sample_docs import (
     PDF_ANSWER,
@@ -102,6 +103,19 @@ async def test_search_finds_the_passage_with_its_file_and_page(library: IndexedL
     assert PDF_ANSWER in top["text"]
     assert top["score"] > 0
     assert top["resource"] == f"allma://document/{top['document_id']}/page/{PDF_ANSWER_PAGE}"
+
+
+async def test_a_citation_says_its_section_and_where_its_passage_is_in_the_text(
+    library: IndexedLibrary,
+) -> None:
+    question = "When should the bicycle chain be oiled?"
+    async with mcp_session(library) as session:
+        answered = structured(await session.call_tool("ask", {"question": question}))
+    cited = answered["citations"][0]
+    assert Path(cited["file"]).name == library.samples.markdown.name
+    assert cited["heading_path"] == ["Bicycle care", "Chain"]
+    text = DocumentService().parse(library.samples.markdown).full_text
+    assert text[cited["char_start"] : cited["char_end"]] == cited["text"]
 
 
 async def test_ask_answers_with_numbered_citations(library: IndexedLibrary) -> None:

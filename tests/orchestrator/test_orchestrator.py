@@ -181,6 +181,23 @@ async def test_answer_question_and_sources_are_stored(
     assert answer.thinking
 
 
+async def test_an_answers_sources_come_back_from_history_with_heading_path_and_span(
+    orchestrator: Orchestrator, sample_library: SampleLibrary
+) -> None:
+    await collect(orchestrator.ingest([sample_library.folder]))
+    events = await collect(orchestrator.chat(None, "When should the bicycle chain be oiled?"))
+    done = only(events, AnswerDone)[-1]
+    cited = done.sources[0]
+    assert MARKDOWN_FACT in done.answer and cited.path == str(sample_library.markdown.resolve())
+    assert cited.heading_path == ("Bicycle care", "Chain")
+    chunk = orchestrator.library.chunks_by_ids([cited.chunk_id])[cited.chunk_id]
+    assert cited.span == (chunk.char_start, chunk.char_end) != (0, 0)
+
+    stored = orchestrator.conversations.messages(done.conversation_id)[-1]
+
+    assert stored.sources == done.sources
+
+
 async def test_the_prompt_sets_num_ctx_and_numbers_the_sources(
     orchestrator: Orchestrator, sample_library: SampleLibrary, ollama_server: OllamaTestServer
 ) -> None:

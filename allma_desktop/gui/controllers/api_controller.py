@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Hosts known to be this machine without importing the API package.
+PLAIN_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
 
 class ApiController(QObject):
     """``state_changed(running, message)``: the message is the URL, a warning, or the error."""
@@ -39,6 +42,14 @@ class ApiController(QObject):
     @property
     def url(self) -> str | None:
         return self._server.url if self.running and self._server is not None else None
+
+    def exposure_warning(self, host: str, port: int) -> str | None:
+        """What to tell the user when the API would listen beyond this machine, or None."""
+        if host in PLAIN_LOOPBACK_HOSTS:
+            return None  # no need to import the API package (FastAPI, uvicorn) to know
+        from allma_desktop.api.server import exposure_warning
+
+        return exposure_warning(host, port)
 
     def token(self) -> str:
         """The bearer token clients must send (created on first call); Settings shows it."""

@@ -30,6 +30,8 @@ from allma_desktop.reader.pages import Box, RenderedPage, is_paged, text_span
 
 if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
+    from allma_desktop.reader.viewers import ViewerPlan
+    from allma_desktop.sources import Source
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,21 @@ class ReaderTarget:
     path: str = ""
     title: str = ""
     passage: str = ""  # shown and copied when the chunk is no longer in the library
+    span: tuple[int, int] = (0, 0)  # the passage in the document's text, as it was cited
+
+    @classmethod
+    def citing(cls, source: Source) -> ReaderTarget:
+        """The reader's target for a source of an answer, live or reopened from history."""
+        return cls(
+            document_id=source.document_id,
+            page=source.page,
+            chunk_id=source.chunk_id,
+            number=source.number,
+            path=source.path,
+            title=source.title,
+            passage=source.snippet,
+            span=source.span,
+        )
 
 
 @dataclass(frozen=True)
@@ -156,7 +173,7 @@ class ReaderController(QObject):
     async def _resolve(self, target: ReaderTarget) -> OpenedDocument:
         orchestrator = self._host.orchestrator
         path, title, file_type = target.path, target.title, ""
-        passage, page, span = target.passage, target.page, (0, 0)
+        passage, page, span = target.passage, target.page, target.span
         if orchestrator is not None:
             chunk = await asyncio.to_thread(orchestrator.chunk, target.chunk_id)
             if chunk is not None:
@@ -245,6 +262,22 @@ class ReaderController(QObject):
             log.warning("reader search failed in %s", path, exc_info=True)
             page, boxes = 0, []
         self.found.emit(page, tuple(boxes))
+
+    # --- the system viewer -------------------------------------------------------------
+
+    def plan_opening(self, path: str, page: int | None) -> ViewerPlan:
+        """How this machine's PDF viewer opens ``path`` at ``page``; the desktop's default
+        app when no viewer here can, or for a file that is not a PDF."""
+        from allma_desktop.reader.viewers import plan_opening, windows_candidates
+
+        return plan_opening(path, page, extra_candidates=windows_candidates())
+
+    @staticmethod
+    def no_viewer_message(path: str) -> str:
+        """What to say when nothing on this desktop opens ``path``."""
+        from allma_desktop.reader.viewers import NO_VIEWER_MESSAGE
+
+        return NO_VIEWER_MESSAGE.format(name=Path(path).name)
 
     def _close_all(self) -> None:
         self._server.close()

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QApplication
 from allma_desktop.cancel import CancelToken
 from allma_desktop.config import (
     ENV_VARIABLES,
+    VECTOR_STORES,
     AppConfig,
     save_setting_changes,
     settings_path,
@@ -230,6 +231,40 @@ class SettingsController(QObject):
         if bundle.is_frozen():
             return NOT_IN_THIS_BUILD
         return f"Needs the {package} package: pip install allma-desktop[{backend}]"
+
+    def unavailable_stores(self) -> dict[str, str]:
+        """Each vector store that cannot be used here, with why (see above)."""
+        return {
+            backend: reason
+            for backend in VECTOR_STORES
+            if (reason := self.store_unavailable_reason(backend)) is not None
+        }
+
+    def store_location(self, config: AppConfig) -> str:
+        """Where ``config``'s vector store keeps the library: a server or a folder."""
+        where = {
+            "chroma-http": f"{config.chroma_host}:{config.chroma_port}",
+            "qdrant": config.qdrant_url or "",
+        }.get(config.vector_store, "")
+        if where:
+            return where
+        from allma_desktop.closed_library import store_folder
+
+        folder = store_folder(config)
+        return str(folder) if folder is not None else ""
+
+    def ocr_languages(self) -> list[str]:
+        """The languages OCR can read here (none: its language data is missing).
+        A look for the data's files only: PyMuPDF is not imported."""
+        from allma_desktop.orchestrator import ocr_languages
+
+        return ocr_languages()
+
+    def default_backup_name(self) -> str:
+        """A file name for a new backup, dated now."""
+        from allma_desktop.closed_library import default_backup_name
+
+        return default_backup_name()
 
     # --- connection and models --------------------------------------------------------
 

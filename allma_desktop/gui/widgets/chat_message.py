@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QGuiApplication, QTextDocument, QTextOption
@@ -28,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from allma_desktop.gui.theme import DARK, LIGHT, Colors, is_dark
+from allma_desktop.gui.theme import Colors, current_colors, is_dark
 from allma_desktop.gui.widgets.flow_layout import FlowLayout
 from allma_desktop.gui.widgets.grounding_view import GroundingLine, mark_unsupported
 from allma_desktop.gui.widgets.markdown_render import (
@@ -38,6 +36,7 @@ from allma_desktop.gui.widgets.markdown_render import (
     stylesheet,
 )
 from allma_desktop.records import GroundingReport
+from allma_desktop.sources import Source
 
 RENDER_INTERVAL_MS = 50
 # Stable text is frozen once this much has gathered: the tail re-rendered on each update
@@ -45,31 +44,11 @@ RENDER_INTERVAL_MS = 50
 FREEZE_AT_CHARS = 400
 
 
-@dataclass(frozen=True)
-class SourceView:
-    """What the transcript shows of a source (from a live ``Source`` or a stored record)."""
-
-    number: int
-    path: str
-    title: str
-    page: int | None
-    snippet: str
-    document_id: str = ""
-    chunk_id: str = ""
-    ocr: bool = False  # read by OCR from a scan or a picture
-
-    @property
-    def label(self) -> str:
-        name = self.title or Path(self.path).name
-        label = f"{name} · p. {self.page}" if self.page else name
-        return f"{label} · OCR" if self.ocr else label
-
-    @property
-    def url(self) -> QUrl:
-        url = QUrl.fromLocalFile(self.path)
-        if self.page and self.path.lower().endswith(".pdf"):
-            url.setFragment(f"page={self.page}")  # PDF viewers that honour it open at the page
-        return url
+def chip_label(source: Source) -> str:
+    """What a source's chip says: its document, then its page (or heading), and OCR."""
+    where = f"p. {source.page}" if source.page else (source.heading_path or ("",))[-1]
+    label = f"{source.name} · {where}" if where else source.name
+    return f"{label} · OCR" if source.ocr else label
 
 
 class RichTextView(QTextBrowser):
@@ -182,14 +161,14 @@ CHIP_MAX_WIDTH = 320  # px; a chip's text past it is elided (the tooltip has it 
 class SourcesStrip(QWidget):
     """Numbered source chips under an answer; a click shows the cited passage and an Open button."""
 
-    open_requested = Signal(object)  # SourceView
-    source_clicked = Signal(object)  # SourceView: a chip or an inline [n] was clicked
+    open_requested = Signal(object)  # Source
+    source_clicked = Signal(object)  # Source: a chip or an inline [n] was clicked
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.sources: list[SourceView] = []
+        self.sources: list[Source] = []
         self.chips: list[QPushButton] = []
-        self._shown: SourceView | None = None
+        self._shown: Source | None = None
         # The chips flow onto new lines: in a row, five of them were wider than the column.
         self._chip_row = FlowLayout(spacing=6)
         self.caption = QLabel("Sources", self)
@@ -219,17 +198,19 @@ class SourcesStrip(QWidget):
         layout.addWidget(self.snippet_panel)
         self.hide()
 
-    def set_sources(self, sources: Sequence[SourceView]) -> None:
+    def set_sources(self, sources: Sequence[Source]) -> None:
         for chip in self.chips:
             chip.deleteLater()
         self.chips = []
         self.sources = list(sources)
         for source in self.sources:
-            chip = QPushButton(f"[{source.number}]  {source.label}", self)
+            label = chip_label(source)
+            chip = QPushButton(f"[{source.number}]  {label}", self)
             chip.setObjectName("sourceChip")
             chip.setCursor(Qt.CursorShape.PointingHandCursor)
-            chip.setToolTip(f"{source.label}\n{source.path}\nClick to see the passage")
-            chip.setAccessibleName(f"Source {source.number}: {source.label}")
+            section = f"\n{source.section}" if source.section and source.page else ""
+            chip.setToolTip(f"{label}{section}\n{source.path}\nClick to see the passage")
+            chip.setAccessibleName(f"Source {source.number}: {label}")
             chip.setCheckable(True)
             chip.clicked.connect(lambda _=False, s=source: self.toggle_snippet(s))
             chip.setMaximumWidth(CHIP_MAX_WIDTH)  # a long title is elided, in full on hover
@@ -249,7 +230,7 @@ class SourcesStrip(QWidget):
                 return True
         return False
 
-    def toggle_snippet(self, source: SourceView) -> None:
+    def toggle_snippet(self, source: Source) -> None:
         if self._shown == source and self.snippet_panel.isVisible():
             self._shown = None
             self.snippet_panel.hide()
@@ -257,12 +238,11 @@ class SourcesStrip(QWidget):
         else:
             self._show(source)
 
-    def _show(self, source: SourceView) -> None:
+    def _show(self, source: Source) -> None:
         self._shown = source
         where = f" — page {source.page}" if source.page else ""
-        self.snippet_title.setText(
-            f"[{source.number}] {source.title or Path(source.path).name}{where}"
-        )
+        where += f" — {source.section}" if source.section else ""
+        self.snippet_title.setText(f"[{source.number}] {source.name}{where}")
         self.snippet_text.setText(source.snippet.strip() or "(no passage stored)")
         self.open_button.setText(f"Open at page {source.page}" if source.page else "Open file")
         self.open_button.setEnabled(bool(source.path))
@@ -286,8 +266,8 @@ class MessageWidget(QFrame):
     copy_requested = Signal()
     regenerate_requested = Signal()
     edit_requested = Signal()
-    open_source = Signal(object)  # SourceView
-    cite_clicked = Signal(object)  # SourceView: open it in the reader
+    open_source = Signal(object)  # Source
+    cite_clicked = Signal(object)  # Source: open it in the reader
 
     def __init__(self, role: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -383,9 +363,7 @@ class MessageWidget(QFrame):
         if not self._render_timer.isActive():
             self._render_timer.start()
 
-    def finish(
-        self, text: str, thinking: str, sources: Sequence[SourceView], note: str = ""
-    ) -> None:
+    def finish(self, text: str, thinking: str, sources: Sequence[Source], note: str = "") -> None:
         self.streaming = False
         self._render_timer.stop()
         self._drop_frozen()
@@ -417,7 +395,7 @@ class MessageWidget(QFrame):
         if dark != self._dark:
             self._drop_frozen()  # frozen views carry the old colours: render them again
             self._dark = dark
-        colors = DARK if dark else LIGHT
+        colors = current_colors()
         self.body.document().setDefaultStyleSheet(stylesheet(colors))
         if self.role == "user":
             self.body.setHtml(render_plain(self.text))
@@ -466,11 +444,10 @@ class MessageWidget(QFrame):
         super().changeEvent(event)  # type: ignore[arg-type]
         from PySide6.QtCore import QEvent
 
-        if (
-            isinstance(event, QEvent)
-            and event.type() == QEvent.Type.ApplicationPaletteChange
-            and is_dark() != self._dark
-        ):
+        # A window hears of a new theme as ApplicationPaletteChange, a child widget (an
+        # answer in the transcript) as PaletteChange.
+        changes = (QEvent.Type.ApplicationPaletteChange, QEvent.Type.PaletteChange)
+        if isinstance(event, QEvent) and event.type() in changes and is_dark() != self._dark:
             self.render_body()  # light/dark switch: code colours follow
 
     def _on_anchor(self, url: QUrl) -> None:

@@ -21,31 +21,19 @@ from PySide6.QtWidgets import (
 )
 
 from allma_desktop.errors import AllmaError
-from allma_desktop.gui.widgets.chat_message import MessageWidget, SourceView
+from allma_desktop.gui.widgets.chat_message import MessageWidget
 from allma_desktop.gui.widgets.elided_label import ElidedLabel
 
 if TYPE_CHECKING:
-    from allma_desktop.events import AnswerChecked, AnswerDone, Source
+    from allma_desktop.events import AnswerChecked, AnswerDone
     from allma_desktop.gui.controllers.chat_controller import ChatController
     from allma_desktop.gui.controllers.conversations_controller import ConversationsController
     from allma_desktop.orchestrator import HealthReport
     from allma_desktop.records import CollectionRecord, ConversationRecord
-    from allma_desktop.services.library.conversations import MessageRecord, SourceRecord
+    from allma_desktop.services.library.conversations import MessageRecord
+    from allma_desktop.sources import Source
 
 NO_DOCUMENTS = -1  # collection combo value: answer without documents
-
-
-def source_view(source: Source | SourceRecord) -> SourceView:
-    return SourceView(
-        source.number,
-        source.path,
-        source.title,
-        source.page,
-        source.snippet,
-        source.document_id,
-        source.chunk_id,
-        source.ocr,
-    )
 
 
 class ChatInput(QPlainTextEdit):
@@ -296,9 +284,7 @@ class ChatView(QWidget):
         elif message.status == "streaming":
             note = "This answer was cut off when Allma closed."
         widget.author.setText(message.model or "Allma")
-        widget.finish(
-            message.content, message.thinking, [source_view(s) for s in message.sources], note
-        )
+        widget.finish(message.content, message.thinking, message.sources, note)
         if message.grounding is not None:
             widget.show_grounding(message.grounding)
 
@@ -457,7 +443,7 @@ class ChatView(QWidget):
             note = done.error.message + (f" {done.error.hint}" if done.error.hint else "")
         elif done.interrupted:
             note = "Stopped — the answer is incomplete."
-        widget.finish(done.answer, done.thinking, [source_view(s) for s in done.sources])
+        widget.finish(done.answer, done.thinking, done.sources)
         if note:
             widget.set_status(note, error=done.error is not None)
         if done.model:
@@ -470,7 +456,7 @@ class ChatView(QWidget):
                 widget.show_grounding(checked.grounding)
                 return
 
-    def _on_cite(self, widget: MessageWidget, source: SourceView) -> None:
+    def _on_cite(self, widget: MessageWidget, source: Source) -> None:
         sources = widget.sources.sources
         if source in sources:
             self.citation_requested.emit(list(sources), sources.index(source))
@@ -510,7 +496,7 @@ class ChatView(QWidget):
         ):
             self.open_url(url)
 
-    def open_source(self, source: SourceView) -> None:
+    def open_source(self, source: Source) -> None:
         self.viewer_requested.emit(source.path, source.page or 0)
 
     def _ask_open_file(self, path: str) -> bool:

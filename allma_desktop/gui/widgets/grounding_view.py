@@ -13,12 +13,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor, QTextDocument
 from PySide6.QtWidgets import QLabel, QTextBrowser, QWidget
 
+from allma_desktop.gui.theme import current_colors
 from allma_desktop.records import GroundingReport
 
 _CITATION = re.compile(r"\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
 _MARKUP = re.compile(r"[*_`#>]+")
 _PROBE_CHARS = 40
-_WARNING = QColor(200, 120, 0)
 
 
 class GroundingLine(QLabel):
@@ -99,6 +99,6 @@ def _find_sentence(document: QTextDocument, sentence: str) -> QTextCursor | None
 def _underline(cursor: QTextCursor, tooltip: str) -> None:
     mark = QTextCharFormat()
     mark.setUnderlineStyle(QTextCharFormat.UnderlineStyle.DotLine)
-    mark.setUnderlineColor(_WARNING)
+    mark.setUnderlineColor(QColor(current_colors().warning))
     mark.setToolTip(tooltip)
     cursor.mergeCharFormat(mark)

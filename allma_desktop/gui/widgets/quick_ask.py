@@ -7,7 +7,6 @@ Opened from the tray or with Ctrl+Shift+Space inside the app; Esc closes it and
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer
@@ -28,18 +27,18 @@ from allma_desktop.gui.theme import app_icon
 
 if TYPE_CHECKING:
     from allma_desktop.errors import AllmaError
-    from allma_desktop.events import AnswerDone, Source
+    from allma_desktop.events import AnswerDone
     from allma_desktop.gui.app_events import AppEvents
     from allma_desktop.gui.controllers.chat_controller import ChatController
+    from allma_desktop.sources import Source
 
 RENDER_INTERVAL_MS = 60  # re-render the streaming answer at most this often
 POPUP_WIDTH = 620
 
 
 def source_label(source: Source) -> str:
-    name = source.title or Path(source.path).name
     page = f", p. {source.page}" if source.page is not None else ""
-    return f"[{source.number}] {name}{page}"
+    return f"[{source.number}] {source.name}{page}"
 
 
 def translucency_is_drawn(platform: str) -> bool:

@@ -52,13 +52,8 @@ from allma_desktop.gui.controllers.reader_controller import (
     ReaderTarget,
     ZoomMode,
 )
-from allma_desktop.gui.theme import current_colors, is_dark
+from allma_desktop.gui.theme import PAGE_FOUND, PAGE_HIGHLIGHT, current_colors, is_dark
 from allma_desktop.reader.pages import Box
-from allma_desktop.reader.viewers import (
-    NO_VIEWER_MESSAGE,
-    plan_opening,
-    windows_candidates,
-)
 
 ZOOMS: tuple[tuple[str, ZoomMode, int], ...] = (
     ("Fit width", "fit-width", 100),
@@ -137,10 +132,10 @@ class PageCanvas(QWidget):
         painter = QPainter(self)
         painter.drawImage(0, 0, self.image.image)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(255, 200, 0, 90))
+        painter.setBrush(QColor(PAGE_HIGHLIGHT))
         for rect in self.highlight_rects():
             painter.drawRect(rect.adjusted(-1, -1, 1, 1))
-        painter.setBrush(QColor(255, 120, 0, 110))
+        painter.setBrush(QColor(PAGE_FOUND))
         for box in self.found:
             painter.drawRect(self.rect_of(box))
         painter.end()
@@ -167,7 +162,7 @@ class ReaderPane(QFrame):
         # Injected by tests: how the system viewer is started and how files are opened.
         self.launch: Callable[[Sequence[str]], bool] = launch_detached
         self.open_url: Callable[[QUrl], bool] = QDesktopServices.openUrl
-        self.plan_opening = plan_opening
+        self.plan_opening = controller.plan_opening
 
         self._build()
         controller.opened.connect(self._on_opened)
@@ -353,7 +348,7 @@ class ReaderPane(QFrame):
             selection = QTextEdit.ExtraSelection()
             selection.cursor = cursor
             char_format = QTextCharFormat()
-            char_format.setBackground(QColor(255, 200, 0, 110 if is_dark() else 90))
+            char_format.setBackground(QColor(current_colors().passage_highlight))
             selection.format = char_format
             selections.append(selection)
             self.text_view.setExtraSelections(selections)
@@ -516,11 +511,11 @@ class ReaderPane(QFrame):
 
     def open_file_in_viewer(self, path: str, page: int | None) -> str:
         """Open ``path`` in the system viewer at ``page``; what happened, also shown here."""
-        plan = self.plan_opening(path, page, extra_candidates=windows_candidates())
+        plan = self.plan_opening(path, page)
         if plan.argv and self.launch(plan.argv):
             message = f"Opened in {plan.viewer} at page {page}."
         elif not self.open_url(QUrl.fromLocalFile(path)):
-            message = NO_VIEWER_MESSAGE.format(name=Path(path).name)
+            message = self.controller.no_viewer_message(path)
         else:
             message = f"{plan.note}." if plan.note else ""
         if message:

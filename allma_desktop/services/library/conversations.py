@@ -32,6 +32,7 @@ from allma_desktop.services.library.storage import (
     tuple_rows,
     utc_now,
 )
+from allma_desktop.sources import SOURCE_FIELDS, Source
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +52,6 @@ def approx_tokens(text: str) -> int:
 
 
 @dataclass(frozen=True)
-class SourceRecord:
-    number: int
-    document_id: str
-    chunk_id: str
-    path: str
-    title: str
-    page: int | None
-    score: float
-    snippet: str
-    ocr: bool = False  # its passage is still marked as read by OCR in the library
-
-
-@dataclass(frozen=True)
 class MessageRecord:
     id: int
     conversation_id: int
@@ -77,7 +65,7 @@ class MessageRecord:
     prompt_tokens: int | None
     completion_tokens: int | None
     duration_ms: float | None
-    sources: tuple[SourceRecord, ...] = ()
+    sources: tuple[Source, ...] = ()
     grounding: GroundingReport | None = None  # the answer checked against its sources
 
 
@@ -95,18 +83,19 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _source_record(row: MessageSource, read_by_ocr: Container[str] = ()) -> SourceRecord:
-    return SourceRecord(
-        number=row.number,
-        document_id=row.document_id,
-        chunk_id=row.chunk_id,
-        path=row.path,
-        title=row.title,
-        page=row.page,
-        score=row.score,
-        snippet=row.snippet,
-        ocr=row.chunk_id in read_by_ocr,
-    )
+def _source(row: MessageSource, read_by_ocr: Container[str] = ()) -> Source:
+    """A stored source as the answer cited it; ``ocr`` as the library marks its chunk now."""
+    stored = {name: getattr(row, name) for name in SOURCE_FIELDS if name != "ocr"}
+    stored["heading_path"] = tuple(json.loads(row.heading_path or "[]"))
+    return Source(**stored, ocr=row.chunk_id in read_by_ocr)
+
+
+def _source_row(message_id: int, source: Source) -> dict[str, object]:
+    """Every field of ``source`` but ``ocr`` (read from the library), as its row's columns."""
+    row: dict[str, object] = {name: getattr(source, name) for name in SOURCE_FIELDS}
+    row["heading_path"] = json.dumps(list(source.heading_path), ensure_ascii=False)
+    del row["ocr"]
+    return {"message": message_id, **row}
 
 
 def _read_by_ocr(rows: Sequence[MessageSource]) -> set[str]:
@@ -130,7 +119,7 @@ def _grounding(report: str | None) -> GroundingReport | None:
 
 def _message_record(
     row: Message,
-    sources: tuple[SourceRecord, ...] = (),
+    sources: tuple[Source, ...] = (),
     grounding: GroundingReport | None = None,
 ) -> MessageRecord:
     return MessageRecord(
@@ -317,24 +306,11 @@ class ConversationService:
             return self._message_with_sources(message_id)
 
     @translating_store_errors
-    def add_sources(self, message_id: int, sources: Sequence[SourceRecord]) -> MessageRecord:
-        """Store the passages an answer cites, numbered as in its text."""
+    def add_sources(self, message_id: int, sources: Sequence[Source]) -> MessageRecord:
+        """Store the passages an answer cites, numbered as in its text, with where they are."""
         with self._db.atomic("IMMEDIATE"):  # reads then writes: see LibraryService.start_document
             self._message_row(message_id)
-            rows = [
-                {
-                    "message": message_id,
-                    "number": source.number,
-                    "document_id": source.document_id,
-                    "chunk_id": source.chunk_id,
-                    "path": source.path,
-                    "title": source.title,
-                    "page": source.page,
-                    "score": source.score,
-                    "snippet": source.snippet,
-                }
-                for source in sources
-            ]
+            rows = [_source_row(message_id, source) for source in sources]
             if rows:
                 MessageSource.insert_many(rows).execute()
             return self._message_with_sources(message_id)
@@ -350,7 +326,7 @@ class ConversationService:
         rows = builtins.list(
             Message.select().where(Message.conversation == conversation_id).order_by(Message.id)
         )
-        sources: dict[int, builtins.list[SourceRecord]] = {row.id: [] for row in rows}
+        sources: dict[int, builtins.list[Source]] = {row.id: [] for row in rows}
         if rows:
             source_rows = (
                 MessageSource.select()
@@ -361,7 +337,7 @@ class ConversationService:
             source_list = builtins.list(source_rows)
             read_by_ocr = _read_by_ocr(source_list)
             for source in source_list:
-                sources[source.__data__["message"]].append(_source_record(source, read_by_ocr))
+                sources[source.__data__["message"]].append(_source(source, read_by_ocr))
         checks = self._checks([row.id for row in rows])
         return [_message_record(row, tuple(sources[row.id]), checks.get(row.id)) for row in rows]
 
@@ -531,7 +507,7 @@ class ConversationService:
             .order_by(MessageSource.number, MessageSource.id)
         )
         read_by_ocr = _read_by_ocr(source_rows)
-        sources = tuple(_source_record(source, read_by_ocr) for source in source_rows)
+        sources = tuple(_source(source, read_by_ocr) for source in source_rows)
         return _message_record(row, sources, self._checks([message_id]).get(message_id))
 
 

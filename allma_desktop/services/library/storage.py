@@ -24,6 +24,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 import peewee
 from peewee import (
+    SQL,
     AutoField,
     BooleanField,
     CharField,
@@ -42,12 +43,41 @@ from allma_desktop.pathnames import path_from_stored, stored_path
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema this code writes. Raise it with each entry added to ``MIGRATIONS``."""
 
 Migration = Callable[[SqliteDatabase], None]
 
-MIGRATIONS: dict[int, Migration] = {}
+
+def _sources_keep_their_place(db: SqliteDatabase) -> None:
+    """v1 -> v2: an answer's sources keep their heading path and span, not only their page.
+
+    Sources stored before get them from their chunk when the library still holds it
+    (the chunk id names its content, so its place is the one the answer cited); the
+    others keep no headings and an empty span, as before.
+    """
+    for column in (
+        "heading_path TEXT NOT NULL DEFAULT '[]'",
+        "char_start INTEGER NOT NULL DEFAULT 0",
+        "char_end INTEGER NOT NULL DEFAULT 0",
+    ):
+        execute_sql(db, f"ALTER TABLE message_source ADD COLUMN {column}", ())
+    if "chunk_text" in db.get_tables():
+        execute_sql(
+            db,
+            "UPDATE message_source SET"
+            " heading_path = (SELECT heading_path FROM chunk_text AS c"
+            "  WHERE c.chunk_id = message_source.chunk_id),"
+            " char_start = (SELECT char_start FROM chunk_text AS c"
+            "  WHERE c.chunk_id = message_source.chunk_id),"
+            " char_end = (SELECT char_end FROM chunk_text AS c"
+            "  WHERE c.chunk_id = message_source.chunk_id)"
+            " WHERE chunk_id IN (SELECT chunk_id FROM chunk_text)",
+            (),
+        )
+
+
+MIGRATIONS: dict[int, Migration] = {1: _sources_keep_their_place}
 """``MIGRATIONS[n]`` brings a database from version ``n`` to ``n + 1``."""
 
 PRAGMAS = {
@@ -352,6 +382,11 @@ class MessageSource(BaseModel):
     page = IntegerField(null=True)
     score = FloatField()
     snippet = TextField()
+    # Where the passage is (``sources.Source``): the reader opens a reopened answer's
+    # citation at the same section and span as it did live. Added in schema v2.
+    heading_path = TextField(default="[]", constraints=[SQL("DEFAULT '[]'")])  # JSON list
+    char_start = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
+    char_end = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
 
 
 class StoreCleanup(BaseModel):

@@ -17,11 +17,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
-from allma_desktop.events import Source
 from allma_desktop.pathnames import display_text
 from allma_desktop.services.model_server.ollama import ChatMessage, ChatOptions
 from allma_desktop.services.retrieval.text_terms import content_terms
+from allma_desktop.sources import Source
 
 ANSWER_RESERVE_TOKENS = 1024
 RELATIVE_SCORE_FLOOR = 0.75  # a source scoring under this share of the best is left out
@@ -237,22 +238,7 @@ def _small_model_request(
 
 
 def _renumbered(source: Source, number: int) -> Source:
-    if source.number == number:
-        return source
-    return Source(
-        number,
-        source.document_id,
-        source.chunk_id,
-        source.path,
-        source.title,
-        source.page,
-        source.score,
-        source.snippet,
-        source.heading_path,
-        source.char_start,
-        source.char_end,
-        source.ocr,
-    )
+    return source if source.number == number else replace(source, number=number)
 
 
 def cited_numbers(answer: str) -> list[int]:

@@ -19,11 +19,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import pairwise
 
-from allma_desktop.events import Source
 from allma_desktop.services.model_server.ollama import LLMService
 from allma_desktop.services.retrieval.keyword_index import KeywordHit, KeywordIndex
 from allma_desktop.services.retrieval.text_terms import QueryTerms, content_terms
 from allma_desktop.services.vectorstore.base import VectorHit, VectorStore
+from allma_desktop.sources import Source
 
 _SEARCH_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keyword-search")
 

@@ -1,7 +1,7 @@
 """A conversation as a Markdown file a person can keep, share or print.
 
 Each message carries its role and time; an answer keeps its sources as a numbered
-list (file, page, the passage quoted) and its thinking folded in a ``<details>``
+list (file, page, section, the passage quoted) and its thinking folded in a ``<details>``
 block, so the text reads cleanly and nothing is lost.
 """
 
@@ -16,8 +16,8 @@ from allma_desktop.records import ConversationRecord, GroundingReport
 from allma_desktop.services.library.conversations import (
     ConversationService,
     MessageRecord,
-    SourceRecord,
 )
+from allma_desktop.sources import Source
 
 ROLE_NAMES = {"user": "You", "assistant": "Allma", "system": "System"}
 STATUS_NOTES = {
@@ -90,10 +90,12 @@ def _grounding_lines(report: GroundingReport) -> list[str]:
     return lines
 
 
-def _source_lines(source: SourceRecord) -> list[str]:
+def _source_lines(source: Source) -> list[str]:
     name = Path(source.path).name or source.title
-    page = f", page {source.page}" if source.page is not None else ""
-    item = [f"{source.number}. **{_escape(name)}**{page}"]
+    where = f", page {source.page}" if source.page is not None else ""
+    if source.section:
+        where += f", section “{_escape(_one_line(source.section))}”"
+    item = [f"{source.number}. **{_escape(name)}**{where}"]
     snippet = _one_line(source.snippet)
     if snippet:
         item.append(f"   > {snippet}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,11 @@ from allma_desktop.errors import NotFound
 from allma_desktop.services.library.catalog import LibraryService
 from allma_desktop.services.library.conversations import (
     ConversationService,
-    SourceRecord,
     approx_tokens,
     auto_title,
 )
 from allma_desktop.services.library.storage import Message, MessageSource
+from allma_desktop.sources import Source
 
 
 @pytest.fixture
@@ -24,8 +25,8 @@ def conversations(db: SqliteDatabase) -> ConversationService:
     return ConversationService(db)
 
 
-def _source(number: int, page: int | None = 1) -> SourceRecord:
-    return SourceRecord(
+def _source(number: int, page: int | None = 1) -> Source:
+    return Source(
         number=number,
         document_id=f"doc{number}",
         chunk_id=f"doc{number}:0",
@@ -155,6 +156,21 @@ def test_sources_are_stored_with_their_message_in_citation_order(
     stored = conversations.messages(chat.id)[0].sources
 
     assert stored == (_source(1), _source(2, page=None))
+
+
+def test_an_answers_sources_read_back_with_page_heading_path_and_span(
+    conversations: ConversationService,
+) -> None:
+    chat = conversations.create()
+    answer = conversations.add_message(chat.id, "assistant", "Oil it monthly [1]; see [2].")
+    cited = [
+        replace(_source(1), heading_path=("Bicycle care", "Chain"), char_start=41, char_end=97),
+        replace(_source(2, page=None), heading_path=("Ünïcode “quoted”",), char_end=12),
+    ]
+    conversations.add_sources(answer.id, cited)
+
+    assert conversations.messages(chat.id)[0].sources == tuple(cited)
+    assert conversations.get_message(answer.id).sources == tuple(cited)
 
 
 def test_update_message_changes_only_the_given_fields(

@@ -6,16 +6,21 @@ import os
 import sqlite3
 import stat
 from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from peewee import SqliteDatabase
 
 from allma_desktop.errors import AllmaError, DatabaseDamaged, DiskFull, StoreNotWritable
+from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 from allma_desktop.services.library import storage
+from allma_desktop.services.library.catalog import LibraryService
 from allma_desktop.services.library.conversations import ConversationService
 from allma_desktop.services.library.storage import open_database
 from allma_desktop.services.retrieval.keyword_index import fts5_query
+from allma_desktop.sources import Source
 
 
 @pytest.fixture
@@ -109,6 +114,64 @@ def test_failed_migration_leaves_the_database_at_its_old_version(
     with sqlite3.connect(db_path) as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
     assert "note" not in tables
+
+
+def _as_written_by_schema_v1(path: Path) -> None:
+    """Turn a current database into one as schema v1 wrote it: its message sources kept
+    the page only, without the heading path and span of the passage."""
+    with closing(sqlite3.connect(path)) as connection, connection:
+        for column in ("heading_path", "char_start", "char_end"):
+            connection.execute(f"ALTER TABLE message_source DROP COLUMN {column}")
+        connection.execute("UPDATE schema_version SET version = 1")
+
+
+def test_a_schema_v1_database_gives_its_answer_sources_their_heading_path_and_span(
+    db_path: Path,
+) -> None:
+    old = open_database(db_path)
+    library, conversations = LibraryService(old), ConversationService(old)
+    collection = library.default_collection()
+    document = library.start_document(collection.id, "/papers/lease.pdf")
+    kept = Chunk(
+        chunk_id=f"{document.id}:h1:0",
+        document_id=document.id,
+        index=0,
+        text="Pets are allowed with the landlord's written consent.",
+        path=document.path,
+        title="Lease",
+        page=2,
+        heading_path=("Lease", "Pets"),
+        char_start=1200,
+        char_end=1253,
+        file_type="pdf",
+    )
+    library.commit_document(
+        document.id,
+        chunks=[kept],
+        collection_key=collection.key,
+        metadata=DocumentMetadata(
+            "Lease", page_count=3, file_type="pdf", content_hash="h1", size_bytes=1234
+        ),
+        mtime=1700000000.5,
+    )
+    chat = conversations.create()
+    answer = conversations.add_message(chat.id, "assistant", "Pets need consent [1] [2].")
+    cited = Source(1, document.id, kept.chunk_id, document.path, "Lease", 2, 0.9, kept.text)
+    gone = Source(2, document.id, f"{document.id}:h0:4", document.path, "Lease", 3, 0.5, "old")
+    conversations.add_sources(answer.id, [cited, gone])
+    old.close()
+    _as_written_by_schema_v1(db_path)
+
+    upgraded = open_database(db_path)
+    sources = ConversationService(upgraded).get_message(answer.id).sources
+    upgraded.close()
+
+    assert _stored_version(db_path) == storage.SCHEMA_VERSION
+    assert _stored_version(db_path.with_name(f"{db_path.name}.bak-v1")) == 1
+    assert sources == (
+        replace(cited, heading_path=("Lease", "Pets"), char_start=1200, char_end=1253),
+        gone,  # its chunk is no longer in the library: its page, no headings, no span
+    )
 
 
 def test_database_from_a_newer_version_is_refused_with_a_clear_error(db_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from allma_desktop.events import Source
 from allma_desktop.services.model_server.ollama import ChatOptions
 from allma_desktop.services.retrieval.prompting import (
     NOT_FOUND_ANSWER,
@@ -21,6 +20,7 @@ from allma_desktop.services.retrieval.prompting import (
     key_terms,
     parameter_count,
 )
+from allma_desktop.sources import Source
 
 
 def _source(number: int, text: str, page: int | None = 1) -> Source:

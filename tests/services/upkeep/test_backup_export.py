@@ -181,6 +181,22 @@ async def test_exported_chat_has_roles_times_numbered_sources_and_folded_thinkin
     assert markdown.index("</details>") < markdown.index(done.answer.strip())
 
 
+async def test_an_exported_source_without_pages_names_its_section(
+    orchestrator: Orchestrator, sample_library: SampleLibrary
+) -> None:
+    async for _ in orchestrator.ingest([sample_library.markdown]):
+        pass
+    done: AnswerDone | None = None
+    async for event in orchestrator.chat(None, "When should the bicycle chain be oiled?"):
+        if isinstance(event, AnswerDone):
+            done = event
+    assert done is not None
+
+    markdown = export_conversation(orchestrator.conversations, done.conversation_id)
+
+    assert "1. **bicycle.md**, section “Bicycle care › Chain”\n" in markdown
+
+
 def test_backup_restore_and_export_commands_as_a_user_would(
     app_env: dict[str, str], sample_library: SampleLibrary, tmp_path: Path
 ) -> None:

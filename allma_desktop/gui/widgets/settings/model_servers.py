@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QWidget
 
-from allma_desktop.gui.widgets.settings_page import SettingsCard
+from allma_desktop.gui.widgets.settings.card import SettingsCard
 
 if TYPE_CHECKING:
     from allma_desktop.config import AppConfig

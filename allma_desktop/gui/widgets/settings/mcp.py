@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from allma_desktop.gui.widgets.settings_page import SettingsCard
+from allma_desktop.gui.widgets.settings.card import SettingsCard
 from allma_desktop.mcp_config import HOSTS, host_config, mcp_command
 
 SUBTITLE = (
