@@ -138,6 +138,9 @@ def test_a_session_of_window_operations_touches_no_database_on_the_gui_thread(
         health.check_now()
     with qtbot.waitSignal(settings.models_loaded, timeout=TIMEOUT_MS):
         settings.refresh_models()
+    with qtbot.waitSignal(settings.library_facts_changed, timeout=TIMEOUT_MS):
+        settings.embedding_advice("all-minilm:latest")
+    assert settings.library_chunk_count() > 0
     # A setting that reopens the library (and the library views' loading after it).
     with qtbot.waitSignal(settings.saved, timeout=TIMEOUT_MS):
         settings.save({"chunk_size": host.config.chunk_size + 100})

@@ -148,6 +148,7 @@ def test_a_citation_reopened_from_history_highlights_the_span_it_did_live(
 
     window.new_chat()
     window.open_conversation(done.conversation_id)
+    qtbot.waitUntil(lambda: bool(window.chat_view.messages), timeout=READER_TIMEOUT_MS)
 
     assert last_answer(window).sources.sources == list(done.sources)
     assert open_citation_as_text(qtbot, window) == (live_span, live_text)
