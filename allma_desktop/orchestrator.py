@@ -58,6 +58,7 @@ from allma_desktop.records import (
     ConversationRecord,
     DoctorReport,
     DocumentRecord,
+    MessageRecord,
     ModelDetails,
     ModelInfo,
     OllamaHealth,
@@ -69,10 +70,7 @@ from allma_desktop.services.documents.model import Chunk
 from allma_desktop.services.documents.parse_worker import ParseWorker
 from allma_desktop.services.documents.service import DocumentService
 from allma_desktop.services.library.catalog import LibraryService, text_of_chunks
-from allma_desktop.services.library.conversations import (
-    ConversationService,
-    MessageRecord,
-)
+from allma_desktop.services.library.conversations import ConversationService
 from allma_desktop.services.library.open_lock import LibraryOpenLock
 from allma_desktop.services.library.storage import (
     LibraryDatabase,

@@ -87,6 +87,12 @@ def stored_path(path: str) -> str:
     """The text to store for ``path``: itself, or a ``file://`` URI when it is not text."""
     if is_text(path):
         return path
+    return stored_uri(path)
+
+
+def stored_uri(path: str) -> str:
+    """``path`` in the ``file://`` form that ``stored_path`` gives a path that is not text
+    (for a prefix: every such path under a folder starts with its folder's form)."""
     return STORED_BYTES_PREFIX + quote_from_bytes(_path_bytes(path), safe="/")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from allma_desktop.errors import AllmaError
+from allma_desktop.sources import Source
 
 if TYPE_CHECKING:
     from allma_desktop.config import AppConfig
@@ -68,6 +69,24 @@ class ConversationRecord:
     collection_id: int | None
     use_documents: bool
     message_count: int
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    id: int
+    conversation_id: int
+    role: str
+    content: str
+    thinking: str
+    model: str | None
+    status: str
+    error: str | None
+    created_at: datetime
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    duration_ms: float | None
+    sources: tuple[Source, ...] = ()
+    grounding: GroundingReport | None = None  # the answer checked against its sources
 
 
 # --- an answer checked against its sources ----------------------------------------

@@ -58,6 +58,16 @@ class IgnoreRules:
             return True
         return self._path_re is not None and self._path_re.match(relative_path) is not None
 
+    @property
+    def name_pattern(self) -> re.Pattern[str] | None:
+        """The name globs as one expression (None: there are none); hidden files apart."""
+        return self._name_re
+
+    @property
+    def path_pattern(self) -> re.Pattern[str] | None:
+        """The globs with a ``/`` inside, matched against the path inside the folder."""
+        return self._path_re
+
     def too_large(self, size: int) -> bool:
         return self.max_file_bytes is not None and size > self.max_file_bytes
 

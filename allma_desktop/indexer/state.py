@@ -16,8 +16,8 @@ from peewee import SqliteDatabase
 
 from allma_desktop.errors import AllmaError
 from allma_desktop.indexer.rules import DEFAULT_IGNORES, IgnoreRules
-from allma_desktop.indexer.scan import KnownFile
-from allma_desktop.pathnames import path_from_stored, stored_path
+from allma_desktop.indexer.scan import ALWAYS_RETRY, KnownFile, KnownFiles
+from allma_desktop.pathnames import path_from_stored, stored_path, stored_uri
 from allma_desktop.services.library.storage import (
     QueuedFile,
     WatchedFolder,
@@ -182,29 +182,45 @@ class IndexerState:
     # --- what the library has under a folder -----------------------------------------
 
     @translating_store_errors
-    def known_files(self, collection_id: int, root: str) -> dict[str, KnownFile]:
+    def known_files(self, collection_id: int, root: str) -> KnownFiles:
         """The documents of ``collection_id`` inside ``root``, as the scanner compares them."""
         prefix = root.rstrip(os.sep) + os.sep
-        # A range on the (collection, path) index: every path that starts with the prefix.
+        known = KnownFiles()
+        # Rows come as (path, size, mtime) tuples straight into a set: no Python code
+        # per row. A path that is not text is stored as a file:// URI (``stored_path``),
+        # a range of its own, read apart and turned back into the path.
+        for low, stored in ((prefix, False), (stored_uri(prefix), True)):
+            rows, failed = self._rows_under(collection_id, low)
+            if stored:
+                rows = [(path_from_stored(path), size, mtime) for path, size, mtime in rows]
+                failed = [(path_from_stored(path), at, error) for path, at, error in failed]
+            known.add(rows)
+            for path, failed_at, error in failed:
+                known.failed[path] = (
+                    ALWAYS_RETRY if error in _RETRY_ERRORS else (_timestamp(failed_at))
+                )
+        return known
+
+    def _rows_under(
+        self, collection_id: int, prefix: str
+    ) -> tuple[list[tuple[str, int | None, float | None]], list[tuple[str, object, str]]]:
+        """(path, size, mtime) of the rows whose stored path starts with ``prefix``, and
+        (path, failed at, error) of the failed ones, by a range on the (collection, path)
+        index."""
         upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         rows = execute_sql(
             self._db,
-            # What only a failed row needs comes as NULL for the others: a rescan of a
-            # large folder makes fewer Python objects.
-            "SELECT path, size_bytes, mtime, CASE WHEN status = 'failed' THEN updated_at END,"
-            " CASE WHEN status = 'failed' THEN coalesce(error, '') END FROM document"
-            " WHERE collection_id = ? AND path >= ? AND path < ?",
+            "SELECT path, size_bytes, mtime FROM document"
+            " WHERE collection_id = ? AND path >= ? AND path < ? AND status != 'failed'",
             (collection_id, prefix, upper),
         )
-        known: dict[str, KnownFile] = {}
-        for path, size, mtime, failed_at, error in rows:
-            if failed_at is None:
-                known[path] = KnownFile(size or 0, mtime or 0.0)
-            elif error in _RETRY_ERRORS:
-                known[path] = KnownFile(-1, -1.0)  # never matches: indexed again
-            else:
-                known[path] = KnownFile(size or 0, mtime or 0.0, _timestamp(failed_at))
-        return known
+        failed = execute_sql(
+            self._db,
+            "SELECT path, updated_at, coalesce(error, '') FROM document"
+            " WHERE collection_id = ? AND path >= ? AND path < ? AND status = 'failed'",
+            (collection_id, prefix, upper),
+        )
+        return rows, failed
 
     @translating_store_errors
     def indexed_as(self, collection_id: int, paths: Sequence[str]) -> dict[str, KnownFile]:

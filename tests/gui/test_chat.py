@@ -12,7 +12,7 @@ from allma_desktop.events import AnswerDone
 from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.widgets.chat_message import MessageWidget
 from allma_desktop.reader.viewers import plan_opening
-from allma_desktop.services.library.conversations import MessageRecord
+from allma_desktop.records import MessageRecord
 from tests.gui.conftest import ingest
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION

@@ -14,7 +14,9 @@ from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.controllers.library_controller import LibraryController, LibraryRow
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
-from allma_desktop.gui.widgets.library_model import FILE, NAME
+from allma_desktop.gui.widgets import library_filter
+from allma_desktop.gui.widgets.library_filter import DocumentFilterProxy
+from allma_desktop.gui.widgets.library_model import FILE, NAME, DocumentTableModel
 from allma_desktop.gui.widgets.library_pane import LibraryPane
 from allma_desktop.gui.widgets.watched_folders import FolderLine, IgnoreRulesDialog
 from tests.gui.test_library import (
@@ -265,6 +267,57 @@ def test_the_filter_matches_title_file_name_and_status_without_rebuilding_the_mo
     pane.filter_box.clear()
     assert pane.proxy.rowCount() == 1000
     assert resets == []  # the model was never rebuilt
+
+
+def filtered_table(rows: list[LibraryRow]) -> tuple[DocumentTableModel, DocumentFilterProxy]:
+    """The Library page's model and filter, with no engine behind them to reload the rows."""
+    model = DocumentTableModel()
+    model.reset(rows)
+    return model, DocumentFilterProxy(model)
+
+
+def names_shown(proxy: DocumentFilterProxy) -> list[str]:
+    return [str(proxy.index(r, FILE).data()) for r in range(proxy.rowCount())]
+
+
+def test_a_long_list_is_filtered_a_slice_per_turn_and_rows_changed_meanwhile_count(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(library_filter, "FILTER_SLICE", 100)  # 1,000 rows: ten turns
+    rows = generated_rows(1000)
+    model, proxy = filtered_table(rows)
+    proxy.set_filter_text("report-12")
+
+    # Nothing changes in the middle of a keystroke: the view still shows every row.
+    assert proxy.filtering
+    assert proxy.rowCount() == 1000
+    # Meanwhile a row starts to match and another is gone.
+    model.upsert(LibraryRow(**{**rows[5].__dict__, "title": "Report-12 appendix"}))
+    model.remove(rows[120].path)
+    with qtbot.waitSignal(proxy.filter_applied, timeout=5_000):
+        pass
+
+    matching = {f"report-{n}.pdf" for n in range(1000) if "report-12" in f"report-{n}."}
+    assert set(names_shown(proxy)) == (matching - {"report-120.pdf"}) | {"report-5.pdf"}
+
+
+def test_backspacing_shows_the_earlier_filter_at_once(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(library_filter, "FILTER_SLICE", 100)
+    _model, proxy = filtered_table(generated_rows(1000))
+    proxy.set_filter_text("report-1")
+    qtbot.waitUntil(lambda: not proxy.filtering, timeout=5_000)
+    after_one = names_shown(proxy)
+    proxy.set_filter_text("report-12")  # narrows: looks only among the rows shown
+    qtbot.waitUntil(lambda: not proxy.filtering, timeout=5_000)
+
+    proxy.set_filter_text("report-1")  # a backspace
+
+    assert not proxy.filtering
+    assert names_shown(proxy) == after_one
+    proxy.set_filter_text("")
+    assert proxy.rowCount() == 1000
 
 
 def test_rows_added_changed_and_removed_follow_the_filter_and_the_sort(

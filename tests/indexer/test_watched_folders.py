@@ -14,7 +14,7 @@ import pytest
 from allma_desktop.config import AppConfig
 from allma_desktop.errors import AllmaError
 from allma_desktop.events import FileFinished
-from allma_desktop.indexer import FileEvent, IndexerEvent
+from allma_desktop.indexer import FileEvent, FoldersChanged, IndexerEvent
 from allma_desktop.orchestrator import Orchestrator
 from tests.indexer.test_indexer_queue import write_notes
 from tests.support.ollama_server import OllamaTestServer
@@ -318,13 +318,39 @@ async def test_ignore_rules_leave_out_hidden_files_globs_and_large_files(
     write_notes(folder / "node_modules", 1)
     write_notes(folder / ".git", 1)
     (folder / "draft.tmp.txt").write_text("a draft")
+    (folder / ".hidden.txt").write_text("a hidden note")
+    (folder / "drafts").mkdir()
+    (folder / "drafts" / "outline.txt").write_text("an outline")
     (folder / "big.txt").write_text("big " * 300_000)
     indexer = orchestrator.indexer
     await indexer.start(watch=False)
-    await indexer.add_folder(folder, ignore=["node_modules/", "*.tmp.txt"], max_file_mb=1)
+    ignore = ["node_modules/", "*.tmp.txt", "drafts/*.txt"]
+    await indexer.add_folder(folder, ignore=ignore, max_file_mb=1)
     report = (await indexer.sync())[0]
     assert ready_names(orchestrator) == {"note-000.txt"}
     assert report.too_large == [str(folder / "big.txt")]
+
+
+async def test_a_file_named_in_bytes_that_are_not_utf8_is_kept_in_sync_like_any_other(
+    orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    folder = tmp_path / "papers"
+    write_notes(folder, 1)
+    odd = Path(os.fsdecode(os.fsencode(folder) + b"/caf\xe9 notes.txt"))  # Latin-1
+    odd.write_text("Notes from the cafe about tide tables and harbour pilots.\n")
+    indexer = orchestrator.indexer
+    await indexer.start(watch=False)
+    await indexer.add_folder(folder)
+    await indexer.sync()
+    assert documents(orchestrator)[str(odd)] == "ready"
+
+    again = (await indexer.sync())[0]  # stored as a file:// URI, compared as the path
+    assert (again.unchanged, again.added, again.changed) == (2, [], [])
+
+    odd.unlink()
+    gone = (await indexer.sync())[0]
+    assert gone.removed == [str(odd)]
+    assert str(odd) not in documents(orchestrator)
 
 
 def _hash_of(orchestrator: Orchestrator, path: Path) -> str:
@@ -335,3 +361,27 @@ def _hash_of(orchestrator: Orchestrator, path: Path) -> str:
 async def _first_hit(orchestrator: Orchestrator, query: str) -> str:
     hits = await orchestrator.search(query)
     return Path(hits[0].path).name if hits else ""
+
+
+async def test_a_folders_pending_count_counts_down_while_its_files_are_indexed(
+    orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    folder = tmp_path / "papers"
+    write_notes(folder, 6)
+    indexer = orchestrator.indexer
+    counts: list[int] = []
+
+    def listen(event: IndexerEvent) -> None:
+        if isinstance(event, FoldersChanged):
+            counts.extend(state.pending for state in event.folders)
+
+    indexer.subscribe(listen)
+    await indexer.start(watch=False)
+    indexer.pause()
+    await indexer.add_folder(folder)
+    await until(lambda: bool(counts) and counts[-1] == 6)
+
+    indexer.resume()  # no folder changes from here on: only the queue drains
+
+    await until(lambda: len(ready_names(orchestrator)) == 6)
+    await until(lambda: counts[-1] == 0, timeout=5.0)

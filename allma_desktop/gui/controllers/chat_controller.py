@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from allma_desktop.gui.app_events import AppEvents
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
     from allma_desktop.orchestrator import Orchestrator
-    from allma_desktop.services.library.conversations import MessageRecord
+    from allma_desktop.records import MessageRecord
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,7 @@ from allma_desktop.gui.ops import op
 if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
     from allma_desktop.orchestrator import Orchestrator
-    from allma_desktop.records import CollectionRecord, ConversationRecord
-    from allma_desktop.services.library.conversations import MessageRecord
+    from allma_desktop.records import CollectionRecord, ConversationRecord, MessageRecord
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,7 @@ if TYPE_CHECKING:
     from allma_desktop.gui.controllers.chat_controller import ChatController
     from allma_desktop.gui.controllers.conversations_controller import ConversationsController
     from allma_desktop.orchestrator import HealthReport
-    from allma_desktop.records import CollectionRecord, ConversationRecord
-    from allma_desktop.services.library.conversations import MessageRecord
+    from allma_desktop.records import CollectionRecord, ConversationRecord, MessageRecord
     from allma_desktop.sources import Source
 
 NO_DOCUMENTS = -1  # collection combo value: answer without documents

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from PySide6.QtCore import (
@@ -74,8 +75,15 @@ def human_size(size: int | None) -> str:
 def short_date(moment: datetime | None) -> str:
     if moment is None:
         return ""
+    return _date_label(moment, datetime.now().astimezone().date())
+
+
+@functools.lru_cache(maxsize=4096)
+def _date_label(moment: datetime, today: date) -> str:
+    """Remembered: a painted screen of the table asks for the same few dates again and
+    again (``astimezone`` and ``strftime`` were a tenth of the Python time of a repaint)."""
     local = moment.astimezone()
-    if local.date() == datetime.now().astimezone().date():
+    if local.date() == today:
         return f"Today {local:%H:%M}"
     return f"{local.day} {local:%b %Y}"
 
@@ -95,6 +103,7 @@ class DocumentTableModel(QAbstractTableModel):
         self._rows: list[LibraryRow] = []
         self._index: dict[str, int] = {}
         self._haystacks: list[str] | None = None  # what the filter box matches, made on demand
+        self._muted: QColor | None = None  # the theme's muted text colour, read once a theme
 
     # --- updates ---------------------------------------------------------------------
 
@@ -104,6 +113,10 @@ class DocumentTableModel(QAbstractTableModel):
         self._haystacks = None
         self._reindex()
         self.endResetModel()
+
+    def palette_changed(self) -> None:
+        """The theme changed: colours are read again at the next paint."""
+        self._muted = None
 
     def upsert(self, row: LibraryRow) -> None:
         position = self._index.get(row.path)
@@ -229,7 +242,9 @@ class DocumentTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (PAGES, CHUNKS, SIZE):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and column in (TYPE, PAGES, CHUNKS, SIZE, ADDED):
-            return QColor(current_colors().muted)
+            if self._muted is None:  # the palette is read once, not once a cell
+                self._muted = QColor(current_colors().muted)
+            return self._muted
         return None
 
     @staticmethod

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QDesktopServices,
@@ -321,6 +321,7 @@ class LibraryPane(QWidget):
         self.add_files_button.clicked.connect(self.choose_files)
         self.add_folder_button.clicked.connect(self.choose_folder)
         self.filter_box.textChanged.connect(self._on_filter_text)
+        self.proxy.filter_applied.connect(self._update_filter_count)
         self.drop_zone.choose_button.clicked.connect(self.choose_files)
         self.drop_zone.folder_button.clicked.connect(self.choose_folder)
         self.pause_button.clicked.connect(self._toggle_pause)
@@ -494,8 +495,7 @@ class LibraryPane(QWidget):
             self.controller.add_paths(folders)
 
     def _on_filter_text(self, text: str) -> None:
-        self.proxy.set_filter_text(text)
-        self._update_filter_count()
+        self.proxy.set_filter_text(text)  # the count follows when the filter is applied
 
     def _update_filter_count(self) -> None:
         shown, total = self.proxy.rowCount(), self.model.row_count
@@ -606,6 +606,11 @@ class LibraryPane(QWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self.drop_overlay.setGeometry(self.stack.geometry())
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:  # light <-> dark: the table's colours
+            self.model.palette_changed()
+        super().changeEvent(event)
 
 
 def _open_path(path: str) -> None:

@@ -10,14 +10,12 @@ import builtins
 import json
 import logging
 from collections.abc import Callable, Container, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 import peewee
 from peewee import JOIN, SQL, SqliteDatabase, chunked, fn
 
 from allma_desktop.errors import NotFound
-from allma_desktop.records import ConversationRecord, GroundingReport
+from allma_desktop.records import ConversationRecord, GroundingReport, MessageRecord
 from allma_desktop.services.library.storage import (
     MESSAGE_ROLES,
     MESSAGE_STATUSES,
@@ -49,24 +47,6 @@ def approx_tokens(text: str) -> int:
     it over-counts code and under-counts some non-Latin scripts.
     """
     return (len(text) + 3) // 4
-
-
-@dataclass(frozen=True)
-class MessageRecord:
-    id: int
-    conversation_id: int
-    role: str
-    content: str
-    thinking: str
-    model: str | None
-    status: str
-    error: str | None
-    created_at: datetime
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    duration_ms: float | None
-    sources: tuple[Source, ...] = ()
-    grounding: GroundingReport | None = None  # the answer checked against its sources
 
 
 def auto_title(text: str, max_chars: int = AUTO_TITLE_MAX_CHARS) -> str:

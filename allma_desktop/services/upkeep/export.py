@@ -12,11 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from allma_desktop import __version__
-from allma_desktop.records import ConversationRecord, GroundingReport
-from allma_desktop.services.library.conversations import (
-    ConversationService,
-    MessageRecord,
-)
+from allma_desktop.records import ConversationRecord, GroundingReport, MessageRecord
+from allma_desktop.services.library.conversations import ConversationService
 from allma_desktop.sources import Source
 
 ROLE_NAMES = {"user": "You", "assistant": "Allma", "system": "System"}
