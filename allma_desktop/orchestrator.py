@@ -304,7 +304,9 @@ class Orchestrator:
         return self.library.get_collection(collection_id)
 
     async def delete_collection(self, collection_id: int) -> None:
-        key = self.library.delete_collection(collection_id)  # records the vectors to drop
+        # Records the vectors to drop. In a worker thread, as every SQLite call a front
+        # end's event loop awaits: the app's window must never wait on the database.
+        key = await asyncio.to_thread(self.library.delete_collection, collection_id)
         await asyncio.to_thread(self.store.delete_collection, key)
         await asyncio.to_thread(self.library.settle_cleanup, key)
 
@@ -352,7 +354,8 @@ class Orchestrator:
         return text_of_chunks(chunks)
 
     async def remove_document(self, document_id: str) -> DocumentRecord:
-        record = self.library.delete_document(document_id)  # records the vectors to delete
+        # Records the vectors to delete.
+        record = await asyncio.to_thread(self.library.delete_document, document_id)
         key = record.collection_key
         await asyncio.to_thread(self.store.delete_document, key, document_id)
         await asyncio.to_thread(self.library.settle_cleanup, key, document_id)
@@ -385,8 +388,8 @@ class Orchestrator:
         vectors are stored before the row moves, and the old ones removed after.
         """
         library = self.library
-        document = library.get_document(document_id)
-        target = self.collection(collection_id)
+        document = await asyncio.to_thread(library.get_document, document_id)
+        target = await asyncio.to_thread(self.collection, collection_id)
         if target.id == document.collection_id:
             return document
         await asyncio.to_thread(self.store.ensure_collection, target.key)
@@ -492,7 +495,7 @@ class Orchestrator:
         document_ids: Sequence[str] | None = None,
     ) -> SearchResults:
         """``search``, and why it fell back to keyword search if it did."""
-        collection = self.collection(collection_id)
+        collection = await asyncio.to_thread(self.collection, collection_id)
         if collection.chunk_count == 0:
             return SearchResults([])
         settings = RetrievalSettings(k=k or self.config.top_k, hybrid=self.config.hybrid_search)
@@ -545,24 +548,33 @@ class Orchestrator:
         """
         cancel = cancel or CancelToken()
         conversations = self.conversations
+        # SQLite in worker threads: the app's window runs this loop.
         if conversation_id is None:
-            conversation = conversations.create(
+            conversation = await asyncio.to_thread(
+                conversations.create,
                 model=model,
                 collection_id=collection_id,
                 use_documents=True if use_documents is None else use_documents,
             )
         else:
-            conversation = conversations.get(conversation_id)
+            conversation = await asyncio.to_thread(conversations.get, conversation_id)
             if replace_from_message_id is not None:
-                conversations.delete_messages_from(replace_from_message_id)
+                await asyncio.to_thread(conversations.delete_messages_from, replace_from_message_id)
         chat_model = model or conversation.model or self.config.ollama_model
         wants_documents = conversation.use_documents if use_documents is None else use_documents
         collection_ref = collection_id if collection_id is not None else conversation.collection_id
 
         history_source = conversation.id
-        user_message = conversations.add_message(conversation.id, "user", text)
-        answer_message = conversations.add_message(
-            conversation.id, "assistant", "", model=chat_model, status="streaming"
+        user_message = await asyncio.to_thread(
+            conversations.add_message, conversation.id, "user", text
+        )
+        answer_message = await asyncio.to_thread(
+            conversations.add_message,
+            conversation.id,
+            "assistant",
+            "",
+            model=chat_model,
+            status="streaming",
         )
         yield ChatStarted(conversation.id, user_message.id, answer_message.id)
 
@@ -577,7 +589,7 @@ class Orchestrator:
         try:
             library_empty = False
             if wants_documents:
-                collection = self.collection(collection_ref)
+                collection = await asyncio.to_thread(self.collection, collection_ref)
                 library_empty = collection.chunk_count == 0
                 if not library_empty:
                     sources = await self.search(text, collection.id)
@@ -592,7 +604,8 @@ class Orchestrator:
                     chat_model
                 )
                 source_texts = await asyncio.to_thread(self._source_texts, sources)
-                history = conversations.history_for_prompt(
+                history = await asyncio.to_thread(
+                    conversations.history_for_prompt,
                     history_source,
                     budget_tokens=context_tokens // 3,
                     exclude_message_ids={user_message.id, answer_message.id},
@@ -652,6 +665,8 @@ class Orchestrator:
             error = exc
             interrupted = True
         except asyncio.CancelledError:
+            # The app is closing (a Stop comes as ``cancel``): saved here and now, the
+            # one place the loop's thread writes to SQLite.
             self._save_answer(answer_message.id, answer_parts, thinking_parts, "interrupted", None)
             raise
 
@@ -661,7 +676,8 @@ class Orchestrator:
         if interrupted:
             status = "interrupted" if answer else "failed"
         duration_ms = (time.monotonic() - started) * 1000
-        self._save_answer(
+        await asyncio.to_thread(
+            self._save_answer,
             answer_message.id,
             answer_parts,
             thinking_parts,
@@ -671,7 +687,7 @@ class Orchestrator:
             completion_tokens=done_delta_tokens[1],
             duration_ms=duration_ms,
         )
-        conversations.add_sources(answer_message.id, cited)
+        await asyncio.to_thread(conversations.add_sources, answer_message.id, cited)
         yield AnswerDone(
             conversation.id,
             answer_message.id,
@@ -825,7 +841,7 @@ class Orchestrator:
             _write_error, probe_database_write, self.library.db
         )
         vectors_error = await asyncio.to_thread(_write_error, self._probe_vectors)
-        counts = self.library.counts()
+        counts = await asyncio.to_thread(self.library.counts)
         return HealthReport(
             ollama=ollama,
             store_path=str(self.config.data_dir),

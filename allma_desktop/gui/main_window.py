@@ -229,7 +229,7 @@ class MainWindow(QMainWindow):
         self.chat_controller.finished.connect(self._answer_finished)
         self.open_document_requested.connect(self.open_reader)
         self.events.open_conversation.connect(self.open_conversation)
-        self.events.conversations_changed.connect(self._forget_deleted_conversation)
+        self.conversations.deleted.connect(self._forget_deleted_conversation)
         self.events.health_changed.connect(self._on_health)
         self.events.engine_failed.connect(self._on_engine_failed)
         self.events.documents_changed.connect(self.health.check_now)  # the library counts
@@ -373,9 +373,8 @@ class MainWindow(QMainWindow):
         if row is not None:
             row.show_failed(error)
 
-    def _forget_deleted_conversation(self) -> None:
-        shown = self.chat_view.conversation_id
-        if shown is not None and self.conversations.get(shown) is None:
+    def _forget_deleted_conversation(self, conversation_id: int) -> None:
+        if self.chat_view.conversation_id == conversation_id:
             self.chat_view.show_conversation(None)
 
     # --- drops --------------------------------------------------------------------

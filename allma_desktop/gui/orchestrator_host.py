@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject
 from allma_desktop.config import AppConfig
 from allma_desktop.errors import AllmaError
 from allma_desktop.gui.app_events import AppEvents
+from allma_desktop.gui.model_pulls import ModelPulls
 
 if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator
@@ -40,6 +41,8 @@ class OrchestratorHost(QObject):
         self.events = events or AppEvents(self)
         self.orchestrator: Orchestrator | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        # The one owner of model downloads: every screen that pulls asks here.
+        self.pulls = ModelPulls(self, self)
 
     @property
     def ready(self) -> bool:

@@ -23,9 +23,10 @@ from allma_desktop.indexer.events import (
     IndexerEvent,
     QueueChanged,
     SyncReport,
+    WatchedFolderRecord,
 )
 from allma_desktop.indexer.rules import DEFAULT_IGNORES, IgnoreRules
-from allma_desktop.indexer.state import QueueItem, WatchedFolderRecord
+from allma_desktop.indexer.state import QueueItem
 
 if TYPE_CHECKING:
     from allma_desktop.indexer.indexer import AddResult, Indexer

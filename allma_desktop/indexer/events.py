@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from allma_desktop.errors import AllmaError
 from allma_desktop.events import IngestEvent
-from allma_desktop.indexer.state import WatchedFolderRecord
+from allma_desktop.indexer.rules import IgnoreRules
 
 FolderStatus = str  # "watching", "scanning", "paused", "offline"
+
+
+@dataclass(frozen=True)
+class WatchedFolderRecord:
+    id: int
+    collection_id: int
+    path: str
+    ignore: tuple[str, ...]
+    max_file_mb: float | None
+    paused: bool
+    offline: bool
+    last_sync: datetime | None
+
+    @property
+    def rules(self) -> IgnoreRules:
+        return IgnoreRules.of(self.ignore, self.max_file_mb)
+
+    def holds(self, path: str) -> bool:
+        """Whether ``path`` lies inside this folder (or is it)."""
+        return path == self.path or is_inside(path, self.path)
+
+
+def is_inside(path: str, folder: str) -> bool:
+    """Whether ``path`` lies below ``folder`` (not ``/a/bc`` for ``/a/b``)."""
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 @dataclass(frozen=True)

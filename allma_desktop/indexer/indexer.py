@@ -35,15 +35,12 @@ from allma_desktop.indexer.events import (
     IndexerEvent,
     QueueChanged,
     SyncReport,
-)
-from allma_desktop.indexer.lock import QueueLock
-from allma_desktop.indexer.scan import FoundFile, compare, walk_folder
-from allma_desktop.indexer.state import (
-    IndexerState,
-    QueueItem,
     WatchedFolderRecord,
     is_inside,
 )
+from allma_desktop.indexer.lock import QueueLock
+from allma_desktop.indexer.scan import FoundFile, compare, walk_folder
+from allma_desktop.indexer.state import IndexerState, QueueItem
 from allma_desktop.indexer.watch import SETTLE_SECONDS, FolderWatcher
 from allma_desktop.ingest.feed import FeedItem
 from allma_desktop.ingest.paths import expand_paths

@@ -15,7 +15,8 @@ import peewee
 from peewee import SqliteDatabase
 
 from allma_desktop.errors import AllmaError
-from allma_desktop.indexer.rules import DEFAULT_IGNORES, IgnoreRules
+from allma_desktop.indexer.events import WatchedFolderRecord
+from allma_desktop.indexer.rules import DEFAULT_IGNORES
 from allma_desktop.indexer.scan import ALWAYS_RETRY, KnownFile, KnownFiles
 from allma_desktop.pathnames import path_from_stored, stored_path, stored_uri
 from allma_desktop.services.library.storage import (
@@ -41,31 +42,6 @@ class QueueItem:
     path: str  # "" for a whole-collection job
     kind: QueueKind = "index"
     force: bool = False
-
-
-@dataclass(frozen=True)
-class WatchedFolderRecord:
-    id: int
-    collection_id: int
-    path: str
-    ignore: tuple[str, ...]
-    max_file_mb: float | None
-    paused: bool
-    offline: bool
-    last_sync: datetime | None
-
-    @property
-    def rules(self) -> IgnoreRules:
-        return IgnoreRules.of(self.ignore, self.max_file_mb)
-
-    def holds(self, path: str) -> bool:
-        """Whether ``path`` lies inside this folder (or is it)."""
-        return path == self.path or is_inside(path, self.path)
-
-
-def is_inside(path: str, folder: str) -> bool:
-    """Whether ``path`` lies below ``folder`` (not ``/a/bc`` for ``/a/b``)."""
-    return path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 class IndexerState:

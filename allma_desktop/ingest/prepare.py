@@ -109,7 +109,10 @@ async def _check(orchestrator: OrchestratorView, run: Run, job: FileJob) -> Docu
         error = unreadable_file(path, exc)
         job.finished = FileFinished(str(path), "failed", _reason(error), error=error)
         return None
-    existing = orchestrator.library.document_by_path(collection.id, str(path))
+    # In a worker thread, as every SQLite call here: the app's window runs this loop.
+    existing = await asyncio.to_thread(
+        orchestrator.library.document_by_path, collection.id, str(path)
+    )
     if (
         existing is not None
         and not job.force

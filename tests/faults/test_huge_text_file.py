@@ -14,7 +14,7 @@ import pytest
 from allma_desktop.config import AppConfig
 from allma_desktop.events import IngestFinished
 from allma_desktop.orchestrator import Orchestrator
-from allma_desktop.services.documents.parse_worker import MEMORY_LIMIT_ENV
+from allma_desktop.services.documents.files import MEMORY_LIMIT_ENV
 
 LIMIT_MB = 400
 HUGE_MB = 200

@@ -12,12 +12,19 @@ from allma_desktop.events import AnswerDone
 from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.widgets.chat_message import MessageWidget
 from allma_desktop.reader.viewers import plan_opening
+from allma_desktop.records import MessageRecord
 from tests.gui.conftest import ingest
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
 from tests.support.scans import write_scanned_pdf
 
 ANSWER_TIMEOUT_MS = 20_000
+
+
+def stored_messages(window: MainWindow, conversation_id: int) -> list[MessageRecord]:
+    """The conversation's messages as the library has them."""
+    assert window.host.orchestrator is not None
+    return window.host.orchestrator.conversation_messages(conversation_id)
 
 
 def ask(qtbot: QtBot, window: MainWindow, question: str) -> AnswerDone:
@@ -49,7 +56,7 @@ def test_answer_streams_in_with_its_cited_page_and_is_stored(
     assert PDF_ANSWER in widget.body.toPlainText()
     assert [s.page for s in widget.sources.sources] == [PDF_ANSWER_PAGE]
     assert widget.sources.chips[0].isVisibleTo(window)
-    stored = window.conversations.messages(done.conversation_id)
+    stored = stored_messages(window, done.conversation_id)
     assert [m.role for m in stored] == ["user", "assistant"]
     assert PDF_ANSWER in stored[1].content
     assert [s.page for s in stored[1].sources] == [PDF_ANSWER_PAGE]
@@ -67,7 +74,7 @@ def test_a_source_read_by_ocr_says_so_on_its_chip_also_when_reloaded(
 
     chip = last_answer(window).sources.chips[0]
     assert chip.text().endswith("p. 1 · OCR")
-    stored = window.conversations.messages(done.conversation_id)[1].sources
+    stored = stored_messages(window, done.conversation_id)[1].sources
     assert [(s.page, s.ocr) for s in stored] == [(1, True)]
 
 
@@ -121,7 +128,7 @@ def test_stop_mid_answer_keeps_the_partial_answer(
     widget = last_answer(window)
     assert widget.text == answer.answer
     assert "Stopped" in widget.status.text()
-    stored = window.conversations.messages(answer.conversation_id)[-1]
+    stored = stored_messages(window, answer.conversation_id)[-1]
     assert stored.status == "interrupted"
     assert stored.content == answer.answer
 
@@ -134,7 +141,7 @@ def test_regenerate_replaces_the_last_answer(qtbot: QtBot, window: MainWindow) -
     with qtbot.waitSignal(window.chat_controller.finished, timeout=ANSWER_TIMEOUT_MS):
         widget.regenerate_button.click()
 
-    stored = window.conversations.messages(first.conversation_id)
+    stored = stored_messages(window, first.conversation_id)
     assert [m.role for m in stored] == ["user", "assistant"]
     assert stored[0].content == "What is a fog horn?"
     assert len(window.chat_view.messages) == 2
@@ -145,14 +152,14 @@ def test_edit_and_resend_replaces_the_last_question(qtbot: QtBot, window: MainWi
     view = window.chat_view
     question = view.messages[0]
     question.edit_button.click()
-    assert view.input.toPlainText() == "What is a fog horn?"
+    qtbot.waitUntil(lambda: view.input.toPlainText() == "What is a fog horn?", timeout=5_000)
     assert view.edit_banner.isVisibleTo(window)
 
     view.input.setPlainText("What is a radio channel?")
     with qtbot.waitSignal(window.chat_controller.finished, timeout=ANSWER_TIMEOUT_MS):
         qtbot.keyClick(view.input, Qt.Key.Key_Return)
 
-    stored = window.conversations.messages(first.conversation_id)
+    stored = stored_messages(window, first.conversation_id)
     assert (stored[0].role, stored[0].content) == ("user", "What is a radio channel?")
     assert len(stored) == 2
     assert view.messages[0].text == "What is a radio channel?"

@@ -50,6 +50,8 @@ def test_export_writes_the_conversation_as_markdown_with_its_question(
     conversations = host.orchestrator.conversations
     record = conversations.create()
     conversations.add_message(record.id, "user", "Where is the lighthouse key kept?")
+    host.events.conversations_changed.emit()  # the sidebar lists it
+    qtbot.waitUntil(lambda: sidebar.conversations.get(record.id) is not None, timeout=TIMEOUT_MS)
     target = tmp_path / "exported.md"
     choose_file(monkeypatch, "getSaveFileName", target)
 

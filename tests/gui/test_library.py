@@ -235,25 +235,32 @@ def test_collections_can_be_created_renamed_and_deleted(
     qtbot: QtBot, pane: LibraryPane, tmp_path: Path
 ) -> None:
     controller = pane.controller
+    qtbot.waitUntil(lambda: controller.current_collection_id is not None, timeout=5_000)
     default_id = controller.current_collection_id
 
-    created = controller.create_collection("Recipes")
+    controller.create_collection("Recipes")
 
-    assert created is not None
-    assert pane.collection_box.currentText() == "Recipes"
+    qtbot.waitUntil(lambda: pane.collection_box.currentText() == "Recipes", timeout=5_000)
+    created = next(c for c in controller.collections if c.name == "Recipes")
     assert controller.current_collection_id == created.id
-    assert controller.rename_collection(created.id, "Baking")
-    assert pane.collection_box.findText("Baking") >= 0
+    controller.rename_collection(created.id, "Baking")
+    qtbot.waitUntil(lambda: pane.collection_box.findText("Baking") >= 0, timeout=5_000)
     assert pane.collection_box.findText("Recipes") < 0
     controller.delete_collection(created.id)
     qtbot.waitUntil(lambda: pane.collection_box.findText("Baking") < 0, timeout=5_000)
     assert controller.current_collection_id == default_id
 
 
-def test_a_duplicate_collection_name_is_refused_with_a_message(pane: LibraryPane) -> None:
+def test_a_duplicate_collection_name_is_refused_with_a_message(
+    qtbot: QtBot, pane: LibraryPane
+) -> None:
     pane.controller.create_collection("Work")
+    qtbot.waitUntil(lambda: "Work" in [c.name for c in pane.controller.collections], timeout=5_000)
 
-    assert pane.controller.create_collection("Work") is None
+    with qtbot.waitSignal(pane.controller.failed, timeout=5_000):
+        pane.controller.create_collection("Work")
+
+    assert [c.name for c in pane.controller.collections].count("Work") == 1
     assert pane.notice_label.isVisibleTo(pane)
     assert "Work" in pane.notice_label.text()
 

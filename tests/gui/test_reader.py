@@ -148,6 +148,7 @@ def test_a_citation_reopened_from_history_highlights_the_span_it_did_live(
 
     window.new_chat()
     window.open_conversation(done.conversation_id)
+    qtbot.waitUntil(lambda: bool(window.chat_view.messages), timeout=READER_TIMEOUT_MS)
 
     assert last_answer(window).sources.sources == list(done.sources)
     assert open_citation_as_text(qtbot, window) == (live_span, live_text)
@@ -172,6 +173,7 @@ def test_next_and_previous_citation_step_through_the_answers_sources(
         [replace(found[p], number=n) for n, p in enumerate(pages, start=1)],
     )
     window.open_conversation(conversation.id)
+    qtbot.waitUntil(lambda: bool(window.chat_view.messages), timeout=READER_TIMEOUT_MS)
     reader = window.reader
 
     click_chip(qtbot, last_answer(window), 0)
@@ -292,11 +294,13 @@ def test_the_answer_check_shows_under_the_answer_and_again_when_reopened(
         done = ask(qtbot, window, PDF_QUESTION)
     line = last_answer(window).grounding
     qtbot.waitUntil(line.isVisible, timeout=READER_TIMEOUT_MS)
-    assert line.text() == "✓ 1 of 1 sentence supported by their sources"
+    checked = line.text()
+    assert checked == "✓ 1 of 1 sentence supported by their sources"
 
     window.new_chat()
     window.open_conversation(done.conversation_id)
-    assert last_answer(window).grounding.text() == line.text()
+    qtbot.waitUntil(lambda: bool(window.chat_view.messages), timeout=READER_TIMEOUT_MS)
+    assert last_answer(window).grounding.text() == checked
 
 
 def test_an_unsupported_sentence_is_underlined_with_what_was_not_found(
@@ -318,6 +322,7 @@ def test_an_unsupported_sentence_is_underlined_with_what_was_not_found(
     orchestrator.conversations.set_grounding(answer.id, check_answer(answer_text, {1: passage}))
 
     window.open_conversation(conversation.id)
+    qtbot.waitUntil(lambda: bool(window.chat_view.messages), timeout=READER_TIMEOUT_MS)
     widget = last_answer(window)
     assert widget.grounding.text().startswith("⚠ 0 of 1 sentence supported by their sources")
     assert "4200" in widget.grounding.toolTip()

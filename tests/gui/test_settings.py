@@ -208,6 +208,8 @@ def test_choosing_another_embedding_model_says_the_library_will_be_re_embedded(
     qtbot: QtBot, page: SettingsPage, host: OrchestratorHost, tmp_path: Path
 ) -> None:
     ingest(qtbot, host, [write_text(tmp_path / "baking.txt")])
+    with qtbot.waitSignal(page.controller.library_facts_changed, timeout=TIMEOUT_MS):
+        host.events.documents_changed.emit()  # as the library says once a file is in
 
     page.models.embedding_model_box.setCurrentText("mxbai-embed-large:latest")
 
@@ -225,13 +227,15 @@ def test_a_library_in_german_is_advised_a_multilingual_embedding_model(
         encoding="utf-8",
     )
     ingest(qtbot, host, [german])
+    host.events.documents_changed.emit()  # as the library says once a file is in
 
     page.models.embedding_model_box.setCurrentText("all-minilm:latest")
-    assert page.models.language_hint.isVisibleTo(page)
+    qtbot.waitUntil(lambda: page.models.language_hint.isVisibleTo(page), timeout=TIMEOUT_MS)
     assert "documents in German" in page.models.language_hint.text()
     assert "bge-m3" in page.models.language_hint.text()
 
-    page.models.embedding_model_box.setCurrentText("bge-m3:latest")
+    with qtbot.waitSignal(page.controller.library_facts_changed, timeout=TIMEOUT_MS):
+        page.models.embedding_model_box.setCurrentText("bge-m3:latest")
     assert not page.models.language_hint.isVisibleTo(page)
 
 
@@ -239,7 +243,9 @@ def test_an_english_library_gets_no_language_advice(
     qtbot: QtBot, page: SettingsPage, host: OrchestratorHost, tmp_path: Path
 ) -> None:
     ingest(qtbot, host, [write_text(tmp_path / "baking.txt")])
-    page.models.embedding_model_box.setCurrentText("all-minilm:latest")
+    host.events.documents_changed.emit()  # as the library says once a file is in
+    with qtbot.waitSignal(page.controller.library_facts_changed, timeout=TIMEOUT_MS):
+        page.models.embedding_model_box.setCurrentText("all-minilm:latest")
     assert not page.models.language_hint.isVisibleTo(page)
 
 

@@ -15,16 +15,20 @@ def titles(window: MainWindow) -> list[str]:
     return [str(model.index(row).data()) for row in range(model.rowCount())]
 
 
-def make_conversations(window: MainWindow, *names: str) -> list[int]:
+WAIT_MS = 10_000
+
+
+def make_conversations(qtbot: QtBot, window: MainWindow, *names: str) -> list[int]:
     assert window.host.orchestrator is not None
     service = window.host.orchestrator.conversations
     ids = [service.create(title=name).id for name in names]
     window.host.events.conversations_changed.emit()
+    qtbot.waitUntil(lambda: len(titles(window)) == len(names), timeout=WAIT_MS)
     return ids
 
 
-def test_conversations_are_listed_most_recent_first(window: MainWindow) -> None:
-    make_conversations(window, "Oldest", "Middle", "Newest")
+def test_conversations_are_listed_most_recent_first(qtbot: QtBot, window: MainWindow) -> None:
+    make_conversations(qtbot, window, "Oldest", "Middle", "Newest")
 
     assert titles(window) == ["Newest", "Middle", "Oldest"]
 
@@ -32,7 +36,7 @@ def test_conversations_are_listed_most_recent_first(window: MainWindow) -> None:
 def test_new_chat_shortcut_clears_the_chat_and_the_first_question_adds_it_on_top(
     qtbot: QtBot, window: MainWindow
 ) -> None:
-    make_conversations(window, "Earlier chat")
+    make_conversations(qtbot, window, "Earlier chat")
     qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
     assert window.chat_view.conversation_id is None
 
@@ -40,46 +44,48 @@ def test_new_chat_shortcut_clears_the_chat_and_the_first_question_adds_it_on_top
     with qtbot.waitSignal(window.chat_controller.finished, timeout=20_000):
         qtbot.keyClick(window.chat_view.input, Qt.Key.Key_Return)
 
-    assert titles(window)[0] == "Lighthouse keepers"
+    qtbot.waitUntil(lambda: titles(window)[0] == "Lighthouse keepers", timeout=WAIT_MS)
     selected = window.sidebar.list.currentIndex()
     assert selected.row() == 0
     assert window.sidebar.list.selectionModel().isSelected(selected)
 
 
 def test_renaming_a_conversation_updates_its_row(
-    window: MainWindow, monkeypatch: MonkeyPatch
+    qtbot: QtBot, window: MainWindow, monkeypatch: MonkeyPatch
 ) -> None:
-    (conversation_id,) = make_conversations(window, "Untitled")
+    (conversation_id,) = make_conversations(qtbot, window, "Untitled")
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Harbor notes", True))
 
     window.sidebar.rename(conversation_id)
 
-    assert titles(window) == ["Harbor notes"]
+    qtbot.waitUntil(lambda: titles(window) == ["Harbor notes"], timeout=WAIT_MS)
 
 
 def test_deleting_the_open_conversation_removes_it_and_shows_a_new_chat(
-    window: MainWindow, monkeypatch: MonkeyPatch
+    qtbot: QtBot, window: MainWindow, monkeypatch: MonkeyPatch
 ) -> None:
-    _, doomed = make_conversations(window, "Keep me", "Delete me")
+    _, doomed = make_conversations(qtbot, window, "Keep me", "Delete me")
     window.open_conversation(doomed)
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
 
     window.sidebar.delete(doomed)
 
-    assert titles(window) == ["Keep me"]
+    qtbot.waitUntil(lambda: titles(window) == ["Keep me"], timeout=WAIT_MS)
     assert window.chat_view.conversation_id is None
 
 
 def test_search_filters_conversations_by_title(qtbot: QtBot, window: MainWindow) -> None:
-    make_conversations(window, "Lighthouse lamp", "Greenhouse tomatoes", "Lighthouse staff")
+    make_conversations(qtbot, window, "Lighthouse lamp", "Greenhouse tomatoes", "Lighthouse staff")
     qtbot.keyClick(window, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
     assert window.sidebar.search.hasFocus() or not window.isActiveWindow()
 
     qtbot.keyClicks(window.sidebar.search, "lighthouse")
 
-    assert titles(window) == ["Lighthouse staff", "Lighthouse lamp"]
+    qtbot.waitUntil(
+        lambda: titles(window) == ["Lighthouse staff", "Lighthouse lamp"], timeout=WAIT_MS
+    )
     window.sidebar.search.clear()
-    assert len(titles(window)) == 3
+    qtbot.waitUntil(lambda: len(titles(window)) == 3, timeout=WAIT_MS)
 
 
 def test_selecting_a_conversation_shows_its_messages(qtbot: QtBot, window: MainWindow) -> None:
@@ -93,15 +99,17 @@ def test_selecting_a_conversation_shows_its_messages(qtbot: QtBot, window: MainW
     index = window.conversations.model.index(0)
     window.sidebar.list.clicked.emit(index)
 
+    qtbot.waitUntil(lambda: len(view.messages) == 2, timeout=WAIT_MS)
     assert [m.role for m in view.messages] == ["user", "assistant"]
     assert view.messages[0].text == "What is a fog horn?"
 
 
-def test_renaming_the_open_chat_updates_its_header(window: MainWindow) -> None:
-    conversation_id = window.conversations.create()
-    assert conversation_id is not None
+def test_renaming_the_open_chat_updates_its_header(qtbot: QtBot, window: MainWindow) -> None:
+    with qtbot.waitSignal(window.conversations.created, timeout=WAIT_MS) as created:
+        window.conversations.create()
+    conversation_id = created.args[0]
     window.open_conversation(conversation_id)
 
     window.conversations.rename(conversation_id, "Lamp questions")
 
-    assert window.chat_view.title.text() == "Lamp questions"
+    qtbot.waitUntil(lambda: window.chat_view.title.text() == "Lamp questions", timeout=WAIT_MS)

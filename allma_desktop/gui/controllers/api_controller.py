@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from allma_desktop.errors import AllmaError
+from allma_desktop.gui.ops import announce, background
 
 if TYPE_CHECKING:
     from allma_desktop.api.server import ApiServer
@@ -58,35 +59,41 @@ class ApiController(QObject):
 
     def start(self) -> None:
         if self._server is None:
-            self._host.run(self._start())
+            background(self._host, self._start, description="The local API").success(
+                self._on_started
+            ).failure(self._on_start_failed).run()
 
     def stop(self) -> None:
         if self._server is not None:
             self._host.run(self._stop())
 
-    async def _start(self) -> None:
+    async def _start(self) -> ApiServer:
         # FastAPI and uvicorn are imported only when the user turns the API on.
         from allma_desktop.api.app import ApiOptions, create_app
-        from allma_desktop.api.server import ApiServer, exposure_warning
+        from allma_desktop.api.server import ApiServer
 
         config = self._host.config
-        try:
-            app = create_app(
-                lambda: self._host.orchestrator,
-                config,
-                ApiOptions(token=self.token()),
-                on_change=self._broadcast,
-            )
-            server = ApiServer(app, config.api_host, config.api_port)
-            self._server = server
-            await server.start()
-        except AllmaError as error:
-            self._server = None
-            log.warning("the local API did not start: %s", error)
-            self.state_changed.emit(False, str(error))
-            return
-        warning = exposure_warning(config.api_host, server.port)
+        app = create_app(
+            lambda: self._host.orchestrator,
+            config,
+            ApiOptions(token=self.token()),
+            on_change=self._broadcast,
+        )
+        server = ApiServer(app, config.api_host, config.api_port)
+        self._server = server
+        await server.start()
+        return server
+
+    def _on_started(self, server: ApiServer) -> None:
+        from allma_desktop.api.server import exposure_warning
+
+        warning = exposure_warning(self._host.config.api_host, server.port)
         self.state_changed.emit(True, warning or f"Listening on {server.url}")
+
+    def _on_start_failed(self, error: AllmaError) -> None:
+        self._server = None
+        log.warning("the local API did not start: %s", error)
+        self.state_changed.emit(False, str(error))
 
     async def _stop(self) -> None:
         server, self._server = self._server, None
@@ -99,8 +106,5 @@ class ApiController(QObject):
         await self._stop()
 
     def _broadcast(self, what: str) -> None:
-        events = self._host.events
-        if what == "conversations":
-            events.conversations_changed.emit()
-        else:  # documents and collections both change the library views
-            events.documents_changed.emit()
+        # Documents and collections both change the library views.
+        announce(self._host.events, ["conversations" if what == "conversations" else "documents"])

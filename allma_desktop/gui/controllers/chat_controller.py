@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from allma_desktop.cancel import CancelToken
-from allma_desktop.errors import AllmaError
 from allma_desktop.events import (
     AnswerChecked,
     AnswerDone,
@@ -18,11 +17,13 @@ from allma_desktop.events import (
     ThinkingChunk,
     TokenChunk,
 )
+from allma_desktop.gui.ops import async_op, not_open_error, op
 
 if TYPE_CHECKING:
     from allma_desktop.gui.app_events import AppEvents
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
     from allma_desktop.orchestrator import Orchestrator
+    from allma_desktop.records import MessageRecord
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +83,17 @@ class ChatController(QObject):
 
     def regenerate(self, conversation_id: int) -> None:
         """Ask the last question again, replacing its answer."""
-        orchestrator = self._orchestrator()
-        if orchestrator is None:
+        if self.busy:
             return
-        try:
-            messages = orchestrator.conversation_messages(conversation_id)
-        except AllmaError as error:
-            self.failed.emit(error)
-            return
+        op(
+            self._host,
+            lambda o: o.conversation_messages(conversation_id),
+            description="Loading the last question",
+        ).success(lambda messages: self._ask_again(conversation_id, messages)).failure(
+            self.failed.emit
+        ).run()
+
+    def _ask_again(self, conversation_id: int, messages: list[MessageRecord]) -> None:
         questions = [m for m in messages if m.role == "user"]
         if not questions:
             return
@@ -111,12 +115,6 @@ class ChatController(QObject):
 
     # --- internals ------------------------------------------------------------------
 
-    def _orchestrator(self) -> Orchestrator | None:
-        orchestrator = self._host.orchestrator
-        if orchestrator is None:
-            self.failed.emit(AllmaError("Allma is still starting.", "Try again in a moment."))
-        return orchestrator
-
     def _start(
         self,
         text: str,
@@ -129,25 +127,37 @@ class ChatController(QObject):
     ) -> None:
         if self.busy or not text.strip():
             return
-        orchestrator = self._orchestrator()
-        if orchestrator is None:
+        if not self._host.ready:
+            self.failed.emit(not_open_error())
             return
         cancel = CancelToken()
         self._cancel = cancel
         self._running = True
-        self._task = self._host.run(
-            self._stream(
-                orchestrator,
-                text.strip(),
-                conversation_id,
-                model=model,
-                collection_id=collection_id,
-                use_documents=use_documents,
-                replace_from_message_id=replace_from_message_id,
-                cancel=cancel,
+        self._task = (
+            async_op(
+                self._host,
+                lambda o: self._stream(
+                    o,
+                    text.strip(),
+                    conversation_id,
+                    model=model,
+                    collection_id=collection_id,
+                    use_documents=use_documents,
+                    replace_from_message_id=replace_from_message_id,
+                    cancel=cancel,
+                ),
+                description="The answer",
             )
+            .failure(self.failed.emit)
+            .finally_(self._stopped)
+            .run()
         )
         self.busy_changed.emit(True)
+
+    def _stopped(self) -> None:
+        self._cancel = None
+        self._running = False
+        self.busy_changed.emit(False)
 
     async def _stream(
         self,
@@ -161,41 +171,30 @@ class ChatController(QObject):
         replace_from_message_id: int | None,
         cancel: CancelToken,
     ) -> None:
+        """Turn the answer's events into signals; failures are the op's to report."""
         events = self._host.events
-        try:
-            stream = orchestrator.chat(
-                conversation_id,
-                text,
-                model=model,
-                collection_id=collection_id,
-                use_documents=use_documents,
-                cancel=cancel,
-                replace_from_message_id=replace_from_message_id,
-            )
-            async for event in stream:
-                if isinstance(event, TokenChunk):
-                    self.token.emit(event.text)
-                elif isinstance(event, ThinkingChunk):
-                    self.thinking.emit(event.text)
-                elif isinstance(event, SourcesFound):
-                    self.sources.emit(event.sources)
-                elif isinstance(event, ChatStarted):
-                    self.started.emit(event.conversation_id, event.assistant_message_id)
-                    # The new question moved the conversation to the top (or created it).
-                    events.conversations_changed.emit()
-                elif isinstance(event, AnswerDone):
-                    self.finished.emit(event)
-                    events.conversations_changed.emit()
-                elif isinstance(event, AnswerChecked):
-                    self.checked.emit(event)
-        except AllmaError as error:
-            self.failed.emit(error)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            log.exception("chat failed")
-            self.failed.emit(AllmaError(f"The answer failed: {error}", "See the log for details."))
-        finally:
-            self._cancel = None
-            self._running = False
-            self.busy_changed.emit(False)
+        stream = orchestrator.chat(
+            conversation_id,
+            text,
+            model=model,
+            collection_id=collection_id,
+            use_documents=use_documents,
+            cancel=cancel,
+            replace_from_message_id=replace_from_message_id,
+        )
+        async for event in stream:
+            if isinstance(event, TokenChunk):
+                self.token.emit(event.text)
+            elif isinstance(event, ThinkingChunk):
+                self.thinking.emit(event.text)
+            elif isinstance(event, SourcesFound):
+                self.sources.emit(event.sources)
+            elif isinstance(event, ChatStarted):
+                self.started.emit(event.conversation_id, event.assistant_message_id)
+                # The new question moved the conversation to the top (or created it).
+                events.conversations_changed.emit()
+            elif isinstance(event, AnswerDone):
+                self.finished.emit(event)
+                events.conversations_changed.emit()
+            elif isinstance(event, AnswerChecked):
+                self.checked.emit(event)

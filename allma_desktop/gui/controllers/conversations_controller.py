@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,9 +19,11 @@ from PySide6.QtCore import (
 )
 
 from allma_desktop.errors import AllmaError
+from allma_desktop.gui.ops import op
 
 if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
+    from allma_desktop.orchestrator import Orchestrator
     from allma_desktop.records import CollectionRecord, ConversationRecord, MessageRecord
 
 log = logging.getLogger(__name__)
@@ -85,19 +88,37 @@ class ConversationListModel(QAbstractListModel):
 
 
 class ConversationsController(QObject):
-    """New, rename, delete, search; keeps ``model`` current on ``conversations_changed``."""
+    """New, rename, delete, search; keeps ``model`` current on ``conversations_changed``.
+
+    Every read and write runs off the GUI thread (``gui/ops.py``). The records the list
+    has loaded are kept, so ``get`` answers at once; ``open`` loads a conversation with
+    its messages and ``opened`` delivers them.
+    """
 
     failed = Signal(object)  # AllmaError
     created = Signal(int)  # a new conversation's id
     exported = Signal(object)  # the Path a conversation was exported to
+    opened = Signal(object, object)  # ConversationRecord, list[MessageRecord]
+    deleted = Signal(int)  # a conversation that is gone (deleted here or elsewhere)
+    collections_loaded = Signal(object)  # list[CollectionRecord], for the chat's picker
+    records_updated = Signal()  # ``get`` may answer differently now (a title changed)
 
     def __init__(self, host: OrchestratorHost, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._host = host
         self.model = ConversationListModel(self)
         self._filter = ""
+        self._records: dict[int, ConversationRecord] = {}
+        self._collections: list[CollectionRecord] = []
+        self._refresh_generation = 0
+        self._open_generation = 0
         host.events.conversations_changed.connect(self.refresh)
         host.events.engine_ready.connect(self.refresh)
+        host.events.engine_ready.connect(self.refresh_collections)
+        host.events.documents_changed.connect(self.refresh_collections)
+        if host.ready:
+            self.refresh()
+            self.refresh_collections()
 
     @property
     def filter_text(self) -> str:
@@ -108,132 +129,152 @@ class ConversationsController(QObject):
         self.refresh()
 
     def refresh(self) -> None:
-        orchestrator = self._host.orchestrator
-        if orchestrator is None:
-            return
-        try:
-            rows = (
-                orchestrator.search_conversations(self._filter)
-                if self._filter
-                else orchestrator.list_conversations(limit=500)
-            )
-        except AllmaError as error:
-            self.failed.emit(error)
-            return
-        self.model.set_rows(rows)
+        """Reload the list (the filter's matches, or the most recent conversations)."""
+        self._refresh_generation += 1
+        generation, text = self._refresh_generation, self._filter
 
-    def create(self) -> int | None:
-        orchestrator = self._host.orchestrator
-        if orchestrator is None:
-            return None
-        try:
-            record = orchestrator.create_conversation()
-        except AllmaError as error:
-            self.failed.emit(error)
-            return None
-        self._host.events.conversations_changed.emit()
+        def rows(o: Orchestrator) -> list[ConversationRecord]:
+            return o.search_conversations(text) if text else o.list_conversations(limit=LISTED)
+
+        op(self._host, rows, description="Loading the conversations").success(
+            lambda found: self._show_rows(generation, text, found)
+        ).failure(self.failed.emit).quiet_when_closed().run()
+
+    def _show_rows(self, generation: int, text: str, rows: list[ConversationRecord]) -> None:
+        if generation != self._refresh_generation:
+            return  # a later refresh (the user typed on) is on its way
+        if not text and len(rows) < LISTED:
+            # Every conversation there is: those not among them are gone.
+            gone = set(self._records) - {r.id for r in rows}
+            for conversation_id in gone:
+                del self._records[conversation_id]
+                self.deleted.emit(conversation_id)
+        self._records.update((r.id, r) for r in rows)
+        self.model.set_rows(rows)
+        self.records_updated.emit()
+
+    def create(self) -> None:
+        """A new, empty conversation; ``created`` follows with its id."""
+        op(
+            self._host,
+            lambda o: o.create_conversation(),
+            changes=("conversations",),
+            description="Creating a conversation",
+        ).success(self._on_created).failure(self.failed.emit).run()
+
+    def _on_created(self, record: ConversationRecord) -> None:
+        self._remember(record)
         self.created.emit(record.id)
-        return record.id
 
     def rename(self, conversation_id: int, title: str) -> None:
-        self._mutate(lambda: self._service_rename(conversation_id, title))
+        self._update(lambda o: o.rename_conversation(conversation_id, title), "Renaming")
 
     def delete(self, conversation_id: int) -> None:
-        self._mutate(lambda: self._service_delete(conversation_id))
+        op(
+            self._host,
+            lambda o: o.delete_conversation(conversation_id),
+            changes=("conversations",),
+            description="Deleting the conversation",
+        ).success(lambda _none: self._forget(conversation_id)).failure(self.failed.emit).run()
+
+    def _forget(self, conversation_id: int) -> None:
+        if self._records.pop(conversation_id, None) is not None:
+            self.deleted.emit(conversation_id)
 
     def export_markdown(self, conversation_id: int, target: Path) -> asyncio.Task[None] | None:
         """Write the conversation as Markdown to ``target``; ``exported`` or ``failed`` follows."""
-        if self._host.orchestrator is None:
-            return None
-        return self._host.run(self._export(conversation_id, target))
 
-    async def _export(self, conversation_id: int, target: Path) -> None:
-        orchestrator = self._host.orchestrator
-        if orchestrator is None:
-            return
-        try:
-            markdown = orchestrator.conversation_markdown(conversation_id)
-            # A long chat on a slow disk must not freeze the window.
-            await asyncio.to_thread(target.write_text, markdown, encoding="utf-8")
-        except AllmaError as error:
-            self.failed.emit(error)
-            return
-        except OSError as error:
-            self.failed.emit(
-                AllmaError(
+        def export(o: Orchestrator) -> Path:
+            markdown = o.conversation_markdown(conversation_id)
+            try:
+                target.write_text(markdown, encoding="utf-8")
+            except OSError as error:
+                raise AllmaError(
                     f"Cannot write {target}: {error.strerror}.", "Pick another file or folder."
-                )
-            )
-            return
-        self.exported.emit(target)
+                ) from error
+            return target
+
+        return (
+            op(self._host, export, description="Exporting the conversation")
+            .success(self.exported.emit)
+            .failure(self.failed.emit)
+            .quiet_when_closed()
+            .run()
+        )
 
     def get(self, conversation_id: int) -> ConversationRecord | None:
-        orchestrator = self._host.orchestrator
-        if orchestrator is None:
-            return None
-        try:
-            return orchestrator.conversation(conversation_id)
-        except AllmaError:
-            return None
+        """The conversation as last loaded (None: not known, or deleted). No database read."""
+        return self._records.get(conversation_id)
 
-    def messages(self, conversation_id: int) -> list[MessageRecord]:
-        orchestrator = self._host.orchestrator
-        if orchestrator is None:
-            return []
-        try:
-            return orchestrator.conversation_messages(conversation_id)
-        except AllmaError as error:
-            self.failed.emit(error)
-            return []
+    def open(self, conversation_id: int) -> None:
+        """Load a conversation and its messages; ``opened`` follows (``failed`` if gone)."""
+        self._open_generation += 1
+        generation = self._open_generation
+
+        def load(o: Orchestrator) -> tuple[ConversationRecord, list[MessageRecord]]:
+            return o.conversation(conversation_id), o.conversation_messages(conversation_id)
+
+        op(self._host, load, description="Opening the conversation").success(
+            lambda loaded: self._on_opened(generation, *loaded)
+        ).failure(self.failed.emit).run()
+
+    def _on_opened(
+        self, generation: int, record: ConversationRecord, messages: list[MessageRecord]
+    ) -> None:
+        self._remember(record)
+        if generation == self._open_generation:
+            self.opened.emit(record, messages)
+
+    def messages(self, conversation_id: int, then: Callable[[list[MessageRecord]], object]) -> None:
+        """Load the conversation's messages, oldest first, and call ``then`` with them."""
+        op(
+            self._host,
+            lambda o: o.conversation_messages(conversation_id),
+            description="Loading the messages",
+        ).success(then).failure(self.failed.emit).run()
 
     def collections(self) -> list[CollectionRecord]:
-        orchestrator = self._host.orchestrator
-        if orchestrator is None:
-            return []
-        try:
-            return orchestrator.collections()
-        except AllmaError as error:
-            self.failed.emit(error)
-            return []
+        """The collections as last loaded (``collections_loaded`` says when they change)."""
+        return list(self._collections)
+
+    def refresh_collections(self, *_: object) -> None:
+        op(self._host, lambda o: o.collections(), description="Loading the collections").success(
+            self._on_collections
+        ).failure(self.failed.emit).quiet_when_closed().run()
+
+    def _on_collections(self, collections: list[CollectionRecord]) -> None:
+        self._collections = collections
+        self.collections_loaded.emit(self.collections())
 
     def set_model(self, conversation_id: int, model: str | None) -> None:
-        orchestrator = self._host.orchestrator
-        if orchestrator is not None:
-            self._mutate(lambda: orchestrator.set_conversation_model(conversation_id, model))
+        self._update(lambda o: o.set_conversation_model(conversation_id, model), "Saving")
 
     def set_collection(
         self, conversation_id: int, collection_id: int | None, use_documents: bool
     ) -> None:
-        orchestrator = self._host.orchestrator
-        if orchestrator is not None:
-            self._mutate(
-                lambda: orchestrator.set_conversation_collection(
-                    conversation_id, collection_id, use_documents=use_documents
-                )
-            )
+        self._update(
+            lambda o: o.set_conversation_collection(
+                conversation_id, collection_id, use_documents=use_documents
+            ),
+            "Saving",
+        )
 
     # --- internals ------------------------------------------------------------------
 
-    def _service_rename(self, conversation_id: int, title: str) -> object:
-        orchestrator = self._host.orchestrator
-        assert orchestrator is not None
-        return orchestrator.rename_conversation(conversation_id, title)
+    def _update(self, call: Callable[[Orchestrator], ConversationRecord], doing: str) -> None:
+        op(
+            self._host,
+            call,
+            changes=("conversations",),
+            description=f"{doing} the conversation",
+        ).success(self._remember).failure(self.failed.emit).run()
 
-    def _service_delete(self, conversation_id: int) -> object:
-        orchestrator = self._host.orchestrator
-        assert orchestrator is not None
-        orchestrator.delete_conversation(conversation_id)
-        return None
+    def _remember(self, record: ConversationRecord) -> None:
+        self._records[record.id] = record
+        self.records_updated.emit()
 
-    def _mutate(self, operation: Any) -> None:
-        if self._host.orchestrator is None:
-            return
-        try:
-            operation()
-        except AllmaError as error:
-            self.failed.emit(error)
-            return
-        self._host.events.conversations_changed.emit()
+
+LISTED = 500  # conversations in the sidebar's list (all that match, when searching)
 
 
 def relative_time(moment: datetime, now: datetime | None = None) -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from allma_desktop.errors import AllmaError
+from allma_desktop.gui.ops import async_op
 
 if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
@@ -33,16 +34,21 @@ class HealthController(QObject):
         self._host = host
         self.report: HealthReport | None = None
         self._check_task: asyncio.Task[None] | None = None
-        self._pulls: dict[str, asyncio.Task[None]] = {}
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.check_now)
         host.events.engine_ready.connect(self.check_now)
         host.events.settings_changed.connect(self.check_now)
+        # Downloads go through the app's one pipeline, shared with the Settings page.
+        pulls = host.pulls
+        pulls.progress.connect(self.pull_progress)
+        pulls.failed.connect(self.pull_failed)
+        pulls.finished.connect(self.pull_finished)
+        pulls.finished.connect(lambda _model: self.check_now())
 
     @property
     def pulling(self) -> set[str]:
-        return {name for name, task in self._pulls.items() if not task.done()}
+        return self._host.pulls.pulling
 
     def check_now(self) -> None:
         """Re-check at once (the Reconnect action, or the timer)."""
@@ -51,46 +57,29 @@ class HealthController(QObject):
         if self._check_task is not None and not self._check_task.done():
             return
         self._timer.stop()
-        self._check_task = self._host.run(self._check())
+        self.checking.emit(True)
+        self._check_task = (
+            async_op(self._host, lambda o: o.health(), description="The health check")
+            .success(self._on_report)
+            .failure(self._on_check_failed)
+            .finally_(lambda: self.checking.emit(False))
+            .quiet_when_closed()
+            .run()
+        )
 
     def stop(self) -> None:
         self._timer.stop()
 
-    async def _check(self) -> None:
-        orchestrator = self._host.orchestrator
-        if orchestrator is None:
-            return
-        self.checking.emit(True)
-        try:
-            report = await orchestrator.health()
-        except AllmaError as error:
-            log.warning("health check failed: %s", error)
-            self._timer.start(UNHEALTHY_INTERVAL_MS)
-            return
-        finally:
-            self.checking.emit(False)
+    def _on_report(self, report: HealthReport) -> None:
         self.report = report
         self._host.events.health_changed.emit(report)
         self._timer.start(HEALTHY_INTERVAL_MS if report.ok else UNHEALTHY_INTERVAL_MS)
 
-    def pull(self, name: str) -> None:
-        """Download ``name`` through Ollama; progress and the outcome come as signals."""
-        if name in self.pulling or self._host.orchestrator is None:
-            return
-        self._pulls[name] = self._host.run(self._pull(name))
+    def _on_check_failed(self, error: AllmaError) -> None:
+        log.warning("health check failed: %s", error)
+        self._timer.start(UNHEALTHY_INTERVAL_MS)
 
-    async def _pull(self, name: str) -> None:
-        orchestrator = self._host.orchestrator
-        if orchestrator is None:
-            return
-        try:
-            async for progress in orchestrator.pull(name):
-                fraction = progress.fraction
-                self.pull_progress.emit(
-                    name, progress.status, -1.0 if fraction is None else fraction
-                )
-        except AllmaError as error:
-            self.pull_failed.emit(name, error)
-            return
-        self.pull_finished.emit(name)
-        self.check_now()
+    def pull(self, name: str) -> None:
+        """Download ``name`` (or join its download under way); progress and the outcome
+        come as signals."""
+        self._host.pulls.pull(name)

@@ -9,13 +9,15 @@ rows and signals. Progress is coalesced to at most ten updates a second; status 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import time
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,6 +31,7 @@ from allma_desktop.events import (
     FileStarted,
     PageRecognised,
 )
+from allma_desktop.gui.ops import Outcome, async_op, attempt, op
 from allma_desktop.indexer import (
     BatchFinished,
     DocumentsChanged,
@@ -42,7 +45,7 @@ from allma_desktop.indexer import (
 if TYPE_CHECKING:
     from allma_desktop.gui.app_events import AppEvents
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
-    from allma_desktop.indexer import Indexer
+    from allma_desktop.indexer import AddResult, Indexer
     from allma_desktop.orchestrator import Orchestrator
     from allma_desktop.records import CollectionRecord, DocumentRecord
 
@@ -156,6 +159,8 @@ class LibraryController(QObject):
         self._waiting_for_engine: list[tuple[list[str], int | None]] = []
         # Rows not (yet) as the database has them, by (collection id, path).
         self._live: dict[tuple[int, str], LibraryRow] = {}
+        # The current collection's stored documents as last loaded, by path.
+        self._stored: dict[str, LibraryRow] = {}
         self._collections: list[CollectionRecord] = []
         self._collection_id: int | None = None
         self._queue = QueueChanged(pending=0, in_flight=0, paused=False, running=False)
@@ -239,81 +244,91 @@ class LibraryController(QObject):
         self.current_collection_changed.emit(collection_id)
         self.refresh_rows()
 
-    def create_collection(self, name: str) -> CollectionRecord | None:
-        orchestrator = self._orchestrator()
-        if orchestrator is None:
-            return None
-        try:
-            record = orchestrator.create_collection(name)
-        except AllmaError as error:
-            self.failed.emit(error)
-            return None
-        self.refresh_collections()
-        self.select_collection(record.id)
-        return record
+    def create_collection(self, name: str) -> asyncio.Task[None] | None:
+        """Create it and show it; ``collections_changed`` follows (``failed`` if refused)."""
+        return (
+            op(
+                self._host,
+                lambda o: o.create_collection(name),
+                description="Creating the collection",
+            )
+            .success(lambda record: self._refresh_collections(then_select=record.id))
+            .failure(self.failed.emit)
+            .run()
+        )
 
-    def rename_collection(self, collection_id: int, name: str) -> bool:
-        orchestrator = self._orchestrator()
-        if orchestrator is None:
-            return False
-        try:
-            orchestrator.rename_collection(collection_id, name)
-        except AllmaError as error:
-            self.failed.emit(error)
-            return False
-        self.refresh_collections()
-        return True
+    def rename_collection(self, collection_id: int, name: str) -> asyncio.Task[None] | None:
+        """Rename it; ``collections_changed`` follows (``failed`` if refused)."""
+        return (
+            op(
+                self._host,
+                lambda o: o.rename_collection(collection_id, name),
+                description="Renaming the collection",
+            )
+            .success(lambda _record: self.refresh_collections())
+            .failure(self.failed.emit)
+            .run()
+        )
 
     def delete_collection(self, collection_id: int) -> None:
         """Delete it with its documents (the files on disk stay); shows the default after."""
-        if self._orchestrator() is None:
-            return
-        self._host.run(self._delete_collection(collection_id))
 
-    async def _delete_collection(self, collection_id: int) -> None:
-        orchestrator = self._orchestrator()
-        if orchestrator is None:
-            return
-        try:
-            await orchestrator.indexer.forget_collection(collection_id)
-            await orchestrator.delete_collection(collection_id)
-            default = orchestrator.collection(None)
-        except AllmaError as error:
-            self.failed.emit(error)
-            return
+        async def delete(o: Orchestrator) -> None:
+            await o.indexer.forget_collection(collection_id)
+            await o.delete_collection(collection_id)
+
+        async_op(self._host, delete, description="Deleting the collection").success(
+            lambda _none: self._on_collection_deleted(collection_id)
+        ).failure(self.failed.emit).run()
+
+    def _on_collection_deleted(self, collection_id: int) -> None:
         for key in [key for key in self._live if key[0] == collection_id]:
             del self._live[key]
+        self._collection_id = None  # the default collection is shown next
         self.refresh_collections()
-        self._collection_id = None
-        self.select_collection(default.id)
         self._announce_documents_changed()
 
     def refresh_collections(self) -> None:
-        orchestrator = self._host.orchestrator
-        if orchestrator is None:
-            return
-        try:
-            self._collections = orchestrator.collections()
-        except AllmaError as error:
-            self.failed.emit(error)
-            return
-        known = {c.id for c in self._collections}
+        self._refresh_collections(then_select=None)
+
+    def _refresh_collections(self, then_select: int | None) -> None:
+        def load(o: Orchestrator) -> tuple[list[CollectionRecord], int]:
+            return o.collections(), o.collection(None).id
+
+        op(self._host, load, description="Loading the collections").success(
+            lambda loaded: self._show_collections(*loaded, then_select)
+        ).failure(self.failed.emit).quiet_when_closed().run()
+
+    def _show_collections(
+        self, collections: list[CollectionRecord], default_id: int, then_select: int | None
+    ) -> None:
+        self._collections = collections
+        known = {c.id for c in collections}
         if self._collection_id not in known:
-            self._collection_id = orchestrator.collection(None).id
-            self.current_collection_changed.emit(self._collection_id)
+            self._collection_id = None
+            self.select_collection(default_id)
         self.collections_changed.emit(self.collections)
+        if then_select is not None and then_select in known:
+            self.select_collection(then_select)
 
     def refresh_rows(self) -> None:
         """Reload the current collection's list (stored documents plus files on their way)."""
-        orchestrator = self._host.orchestrator
-        if orchestrator is None or self._collection_id is None:
+        collection_id = self._collection_id
+        if not self._host.ready or collection_id is None:
+            self._stored = {}
             self.rows_reset.emit([])
             return
-        try:
-            records = orchestrator.list_documents(self._collection_id)
-        except AllmaError as error:
-            self.failed.emit(error)
-            return
+        op(
+            self._host,
+            lambda o: o.list_documents(collection_id),
+            description="Loading the documents",
+        ).success(lambda records: self._show_rows(collection_id, records)).failure(
+            self.failed.emit
+        ).quiet_when_closed().run()
+
+    def _show_rows(self, collection_id: int, records: list[DocumentRecord]) -> None:
+        if collection_id != self._collection_id:
+            return  # another collection was chosen meanwhile: its own rows are on their way
         offline = tuple(
             state.folder.path.rstrip(os.sep) + os.sep
             for state in self._folders
@@ -323,6 +338,7 @@ class LibraryController(QObject):
             record.path: row_from_record(record, bool(offline) and record.path.startswith(offline))
             for record in records
         }
+        self._stored = dict(rows)
         for (collection_id, path), row in self._live.items():
             if collection_id == self._collection_id:
                 rows[path] = row
@@ -338,19 +354,20 @@ class LibraryController(QObject):
         if self._host.orchestrator is None:
             self._waiting_for_engine.append((list(paths), target))
             return
-        self._host.run(self._add(list(paths), target, force=False))
+        self._add(list(paths), target, force=False)
 
-    async def _add(self, paths: list[str], collection_id: int | None, force: bool) -> None:
-        orchestrator = self._orchestrator()
-        if orchestrator is None:
-            return
-        try:
-            if collection_id is None:
-                collection_id = orchestrator.collection(None).id
-            result = await orchestrator.indexer.add_paths(paths, collection_id, force=force)
-        except AllmaError as error:
-            self.failed.emit(error)
-            return
+    def _add(self, paths: list[str], collection_id: int | None, force: bool) -> None:
+        async def add(o: Orchestrator) -> tuple[int, AddResult]:
+            target = collection_id
+            if target is None:
+                target = (await asyncio.to_thread(o.collection, None)).id
+            return target, await o.indexer.add_paths(paths, target, force=force)
+
+        async_op(self._host, add, description="Adding the files").success(
+            lambda added: self._show_added(paths, *added)
+        ).failure(self.failed.emit).run()
+
+    def _show_added(self, paths: list[str], collection_id: int, result: AddResult) -> None:
         named = {os.path.abspath(os.path.expanduser(p)) for p in paths}
         for path, reason in result.skipped:
             # A file the user named gets a row saying why; files found in folders that
@@ -377,19 +394,18 @@ class LibraryController(QObject):
             if row is not None:
                 by_collection.setdefault(row.collection_id, []).append(row.path)
         for collection_id, chosen in by_collection.items():
-            self._host.run(self._add(chosen, collection_id, force=True))
+            self._add(chosen, collection_id, force=True)
 
     def reembed_library(self, collection_id: int | None = None) -> bool:
         """Re-embed the stored chunks with the current embedding model, in the background.
 
         Returns False when the library is not open yet.
         """
-        orchestrator = self._host.orchestrator
-        if orchestrator is None:
+        if not self._host.ready:
             return False
         ids = [collection_id] if collection_id is not None else [c.id for c in self._collections]
         for cid in ids:
-            self._run_indexer_call(orchestrator.indexer.reembed(cid))
+            self._run_indexer_call(partial(_reembed, collection_id=cid))
         return True
 
     # --- watched folders ------------------------------------------------------------
@@ -401,90 +417,88 @@ class LibraryController(QObject):
         if not keep_in_sync:
             self.add_paths([path], collection_id)
             return
-        orchestrator = self._orchestrator()
-        if orchestrator is None:
-            return
         target = collection_id if collection_id is not None else self._collection_id
-        self._run_indexer_call(orchestrator.indexer.add_folder(path, target))
+        self._run_indexer_call(lambda indexer: indexer.add_folder(path, target))
 
     def remove_folder(self, path: str) -> None:
         """Stop keeping a folder in sync; its documents stay in the library."""
-        orchestrator = self._orchestrator()
-        if orchestrator is not None:
-            self._run_indexer_call(orchestrator.indexer.remove_folder(path))
+        self._run_indexer_call(lambda indexer: indexer.remove_folder(path))
 
     def set_folder_paused(self, path: str, paused: bool) -> None:
-        orchestrator = self._orchestrator()
-        if orchestrator is not None:
-            self._run_indexer_call(orchestrator.indexer.set_folder_paused(path, paused))
+        self._run_indexer_call(lambda indexer: indexer.set_folder_paused(path, paused))
 
     def set_folder_rules(self, path: str, ignore: Sequence[str], max_file_mb: float | None) -> None:
-        orchestrator = self._orchestrator()
-        if orchestrator is not None:
-            self._run_indexer_call(orchestrator.indexer.set_folder_rules(path, ignore, max_file_mb))
+        self._run_indexer_call(lambda indexer: indexer.set_folder_rules(path, ignore, max_file_mb))
 
-    def _run_indexer_call(self, call: Coroutine[Any, Any, object]) -> None:
-        async def guarded() -> None:
-            try:
-                await call
-            except AllmaError as error:
-                self.failed.emit(error)
-
-        self._host.run(guarded())
+    def _run_indexer_call(self, call: Callable[[Indexer], Awaitable[object]]) -> None:
+        async_op(self._host, lambda o: call(o.indexer), description="The library").failure(
+            self.failed.emit
+        ).run()
 
     # --- removing and moving ----------------------------------------------------------
 
     def remove(self, paths: Iterable[str]) -> None:
         """Take these rows out of the library (the files on disk stay)."""
-        chosen = [row for path in paths if (row := self._row(path)) is not None]
-        self._host.run(self._remove(chosen))
+        rows = [row for path in paths if (row := self._row(path)) is not None]
 
-    async def _remove(self, rows: list[LibraryRow]) -> None:
-        orchestrator = self._orchestrator()
-        if orchestrator is None:
-            return
-        for row in rows:
-            try:
-                await orchestrator.indexer.forget([row.path], row.collection_id)
-                document_id = row.document_id or self._stored_id(orchestrator, row)
-                if document_id is not None:
-                    await orchestrator.remove_document(document_id)
-            except AllmaError as error:
+        async def remove_one(o: Orchestrator, row: LibraryRow) -> None:
+            await o.indexer.forget([row.path], row.collection_id)
+            document_id = row.document_id or await _stored_id(o, row)
+            if document_id is not None:
+                await o.remove_document(document_id)
+
+        async def remove_all(o: Orchestrator) -> list[Outcome[LibraryRow]]:
+            # One file's failure is its own: the others are still removed.
+            return [(row, await attempt(remove_one(o, row))) for row in rows]
+
+        async_op(self._host, remove_all, description="Removing the documents").success(
+            self._on_removed
+        ).failure(self.failed.emit).run()
+
+    def _on_removed(self, outcomes: list[Outcome[LibraryRow]]) -> None:
+        for row, error in outcomes:
+            if error is not None:
                 self.failed.emit(error)
                 continue
             self._live.pop((row.collection_id, row.path), None)
             self._pending_rows.pop(row.path, None)
+            self._stored.pop(row.path, None)
             self.row_removed.emit(row.path)
         self._announce_documents_changed()
 
     def move(self, paths: Iterable[str], collection_id: int) -> None:
         """Move these documents to another collection (their vectors go with them)."""
-        rows = [row for path in paths if (row := self._row(path)) is not None]
-        self._host.run(self._move(rows, collection_id))
+        rows = [
+            row
+            for path in paths
+            if (row := self._row(path)) is not None and row.collection_id != collection_id
+        ]
 
-    async def _move(self, rows: list[LibraryRow], collection_id: int) -> None:
-        orchestrator = self._orchestrator()
-        if orchestrator is None:
-            return
-        for row in rows:
-            if row.collection_id == collection_id:
-                continue
-            document_id = row.document_id or self._stored_id(orchestrator, row)
-            try:
-                if document_id is None:
-                    # Never stored (failed or queued): it simply belongs elsewhere now.
-                    await orchestrator.indexer.forget([row.path], row.collection_id)
-                    self._live.pop((row.collection_id, row.path), None)
-                    self.row_removed.emit(row.path)
-                    if row.status in ("queued", "indexing"):
-                        await self._add([row.path], collection_id, force=False)
-                    continue
-                await orchestrator.move_document(document_id, collection_id)
-            except AllmaError as error:
+        async def move_one(o: Orchestrator, row: LibraryRow) -> None:
+            document_id = row.document_id or await _stored_id(o, row)
+            if document_id is None:
+                # Never stored (failed or queued): it simply belongs elsewhere now.
+                await o.indexer.forget([row.path], row.collection_id)
+            else:
+                await o.move_document(document_id, collection_id)
+
+        async def move_all(o: Orchestrator) -> list[Outcome[LibraryRow]]:
+            return [(row, await attempt(move_one(o, row))) for row in rows]
+
+        async_op(self._host, move_all, description="Moving the documents").success(
+            lambda outcomes: self._on_moved(outcomes, collection_id)
+        ).failure(self.failed.emit).run()
+
+    def _on_moved(self, outcomes: list[Outcome[LibraryRow]], collection_id: int) -> None:
+        for row, error in outcomes:
+            if error is not None:
                 self.failed.emit(error)
                 continue
             self._live.pop((row.collection_id, row.path), None)
+            self._stored.pop(row.path, None)
             self.row_removed.emit(row.path)
+            if row.document_id is None and row.status in ("queued", "indexing"):
+                self._add([row.path], collection_id, force=False)
         self.refresh_collections()
         self._announce_documents_changed()
 
@@ -511,7 +525,7 @@ class LibraryController(QObject):
                 self._pending_rows.pop(row.path, None)
                 if row.document_id is None:
                     self.row_removed.emit(row.path)
-        self._run_indexer_call(indexer.cancel())
+        self._run_indexer_call(lambda indexer: indexer.cancel())
         self.refresh_rows()
 
     # --- the indexer's events -------------------------------------------------------------
@@ -627,9 +641,8 @@ class LibraryController(QObject):
         self._pending_rows.pop(event.path, None)
         if event.status in ("indexed", "unchanged"):
             self._live.pop((collection_id, event.path), None)
-            stored = self._stored_record(self._host.orchestrator, collection_id, event.path)
-            if stored is not None:
-                self._emit_row(row_from_record(stored))
+            if collection_id == self._collection_id:
+                self._show_stored(collection_id, event.path)
             # Told by the next flush: the chat's collection picker and other views
             # count the library again on each announcement, far too often per file.
             self._documents_dirty = True
@@ -675,23 +688,26 @@ class LibraryController(QObject):
             return None
         if (cid, path) in self._live:
             return self._live[(cid, path)]
-        record = self._stored_record(self._host.orchestrator, cid, path)
-        return row_from_record(record) if record is not None else None
+        # The shown collection's documents as last loaded: no database read here.
+        return self._stored.get(path) if cid == self._collection_id else None
 
-    @staticmethod
-    def _stored_record(
-        orchestrator: Orchestrator | None, collection_id: int, path: str
-    ) -> DocumentRecord | None:
-        if orchestrator is None:
-            return None
-        try:
-            return orchestrator.document_by_path(collection_id, path)
-        except AllmaError:
-            return None
+    def _show_stored(self, collection_id: int, path: str) -> None:
+        """Show the row of a file just indexed as the library now has it."""
+        op(
+            self._host,
+            lambda o: o.document_by_path(collection_id, path),
+            description="Loading the document",
+        ).success(
+            lambda record: self._on_stored(collection_id, path, record)
+        ).quiet_when_closed().run()
 
-    def _stored_id(self, orchestrator: Orchestrator, row: LibraryRow) -> str | None:
-        record = self._stored_record(orchestrator, row.collection_id, row.path)
-        return record.id if record is not None else None
+    def _on_stored(self, collection_id: int, path: str, record: DocumentRecord | None) -> None:
+        if record is None or (collection_id, path) in self._live:
+            return  # gone, or on its way in again
+        row = row_from_record(record)
+        if collection_id == self._collection_id:
+            self._stored[path] = row
+        self._emit_row(row)
 
     # --- coalesced progress -------------------------------------------------------------
 
@@ -735,12 +751,6 @@ class LibraryController(QObject):
         orchestrator = self._host.orchestrator
         return orchestrator.indexer if orchestrator is not None else None
 
-    def _orchestrator(self) -> Orchestrator | None:
-        orchestrator = self._host.orchestrator
-        if orchestrator is None:
-            self.failed.emit(AllmaError("Allma is still starting.", "Try again in a moment."))
-        return orchestrator
-
     def _on_engine_ready(self, orchestrator: Orchestrator) -> None:
         self._stop_listening()
         indexer = orchestrator.indexer
@@ -749,18 +759,19 @@ class LibraryController(QObject):
         self._folders = indexer.folders()
         self.refresh_collections()
         self.refresh_rows()
-        self._host.run(self._start_indexer(orchestrator))
 
-    async def _start_indexer(self, orchestrator: Orchestrator) -> None:
-        try:
-            await orchestrator.indexer.start(watch=True)
-        except AllmaError as error:
-            self.failed.emit(error)
-            return
-        await self._take_over_saved_queue()
+        async def start(o: Orchestrator) -> None:
+            await o.indexer.start(watch=True)
+
+        async_op(self._host, start, description="Starting the library").success(
+            lambda _none: self._on_indexer_started(orchestrator)
+        ).failure(self.failed.emit).run()
+
+    def _on_indexer_started(self, orchestrator: Orchestrator) -> None:
+        self._take_over_saved_queue()
         waiting, self._waiting_for_engine = self._waiting_for_engine, []
         for paths, collection_id in waiting:
-            await self._add(paths, collection_id, force=False)
+            self._add(paths, collection_id, force=False)
         for item in orchestrator.indexer.queued():
             if item.kind == "index" and (item.collection_id, item.path) not in self._live:
                 self._live[(item.collection_id, item.path)] = _new_row(
@@ -769,7 +780,7 @@ class LibraryController(QObject):
         self.refresh_rows()
         self._check_embedding_model()
 
-    async def _take_over_saved_queue(self) -> None:
+    def _take_over_saved_queue(self) -> None:
         """Files an earlier version kept queued in QSettings go to the indexer, once."""
         settings = QSettings()
         raw = settings.value(QUEUE_SETTINGS_KEY, None)
@@ -783,7 +794,7 @@ class LibraryController(QObject):
             return
         for path, collection_id, force in items:
             if os.path.exists(path):
-                await self._add([path], collection_id, force=force)
+                self._add([path], collection_id, force=force)
 
     def _stop_listening(self) -> None:
         if self._unsubscribe is not None:
@@ -828,6 +839,16 @@ def _new_row(path: str, collection_id: int, status: RowStatus, reason: str = "")
         status=status,
         reason=reason,
     )
+
+
+def _reembed(indexer: Indexer, collection_id: int) -> Awaitable[object]:
+    return indexer.reembed(collection_id)
+
+
+async def _stored_id(orchestrator: Orchestrator, row: LibraryRow) -> str | None:
+    """The id of ``row``'s document as stored (None: never stored)."""
+    record = await asyncio.to_thread(orchestrator.document_by_path, row.collection_id, row.path)
+    return record.id if record is not None else None
 
 
 def _quiet_skip(reason: str) -> bool:

@@ -24,6 +24,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal
 from PySide6.QtGui import QImage
 
 from allma_desktop.errors import AllmaError
+from allma_desktop.gui.ops import background
 from allma_desktop.reader.page_server import PageServer
 from allma_desktop.reader.pages import Box, RenderedPage, is_paged, text_span
 
@@ -124,8 +125,19 @@ class ReaderController(QObject):
     # --- requests -----------------------------------------------------------------
 
     def open(self, target: ReaderTarget) -> None:
+        """Resolve and open ``target``; ``opened`` or ``failed`` follows. Works before the
+        library is open too, from the target's own path."""
         self._open_generation += 1
-        self._host.run(self._open(target, self._open_generation))
+        generation = self._open_generation
+        background(
+            self._host, lambda: self._resolve(target), description="Showing this document"
+        ).success(lambda opened: self._on_opened(generation, opened)).failure(
+            lambda error: self.failed.emit(str(error))
+        ).run()
+
+    def _on_opened(self, generation: int, opened: OpenedDocument) -> None:
+        if generation == self._open_generation:
+            self.opened.emit(opened)
 
     def render(self, request: PageRequest) -> None:
         self._page_generation += 1
@@ -158,19 +170,6 @@ class ReaderController(QObject):
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reader")
         return await asyncio.get_running_loop().run_in_executor(self._worker, function)
 
-    async def _open(self, target: ReaderTarget, generation: int) -> None:
-        try:
-            opened = await self._resolve(target)
-        except AllmaError as error:
-            self.failed.emit(f"{error.message} {error.hint}".strip())
-            return
-        except Exception as error:  # a damaged file: say so, never a traceback
-            log.warning("reader could not open %s", target, exc_info=True)
-            self.failed.emit(f"This document cannot be shown: {error}")
-            return
-        if generation == self._open_generation:
-            self.opened.emit(opened)
-
     async def _resolve(self, target: ReaderTarget) -> OpenedDocument:
         orchestrator = self._host.orchestrator
         path, title, file_type = target.path, target.title, ""
@@ -194,6 +193,7 @@ class ReaderController(QObject):
                 "It may have been moved or deleted; add it to the library again.",
             )
         title = title or Path(path).name
+        # A damaged file raises what its reader raised: the op says so, never a traceback.
         if is_paged(file_type, path):
             return await self._in_worker(
                 lambda: self._open_paged(target, path, title, page or 1, passage)

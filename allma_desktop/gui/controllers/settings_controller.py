@@ -27,9 +27,11 @@ from allma_desktop.config import (
     settings_path,
 )
 from allma_desktop.errors import AllmaError, ConfigError
+from allma_desktop.gui.ops import async_op, background, op
 
 if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
+    from allma_desktop.orchestrator import Orchestrator
     from allma_desktop.records import (
         BackupManifest,
         MigrationProgress,
@@ -134,14 +136,27 @@ class SettingsController(QObject):
     library_busy = Signal(bool)
     checking_models = Signal(bool)  # True while a new model choice is tried before saving
     model_rejected = Signal(object)  # WrongModelKind / ModelMissing / OllamaError: not saved
+    library_facts_changed = Signal()  # library_chunk_count / embedding_advice answer anew
 
     def __init__(self, host: OrchestratorHost, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._host = host
-        self._pulls: dict[str, asyncio.Task[None]] = {}
         self._move_cancel: CancelToken | None = None
         self.models: list[ModelInfo] = []
+        self._chunk_count = 0
+        self._advice: dict[str, str | None] = {}  # by embedding model, for these languages
         host.events.engine_ready.connect(self.refresh_models)
+        host.events.engine_ready.connect(self._load_library_facts)
+        host.events.documents_changed.connect(self._load_library_facts)
+        if host.ready:
+            self._load_library_facts()
+        # Downloads go through the app's one pipeline, shared with the Health banner.
+        pulls = host.pulls
+        pulls.progress.connect(self.pull_progress)
+        pulls.failed.connect(self.pull_failed)
+        pulls.cancelled.connect(self.pull_cancelled)
+        pulls.finished.connect(self.pull_finished)
+        pulls.finished.connect(lambda _model: self.refresh_models())
 
     @property
     def config(self) -> AppConfig:
@@ -195,23 +210,35 @@ class SettingsController(QObject):
         return str(settings_path())
 
     def library_chunk_count(self) -> int:
-        orchestrator = self._host.orchestrator
-        if orchestrator is None:
-            return 0
-        try:
-            return sum(c.chunk_count for c in orchestrator.collections())
-        except AllmaError:
-            return 0
+        """The library's passages as last counted (off the GUI thread, whenever its
+        documents change; ``library_facts_changed`` says when)."""
+        return self._chunk_count
 
     def embedding_advice(self, model: str) -> str | None:
-        """Advice on ``model`` for this library's languages (see ``languages.py``)."""
-        orchestrator = self._host.orchestrator
-        if orchestrator is None:
-            return None
-        try:
-            return orchestrator.embedding_advice(model)
-        except AllmaError:
-            return None
+        """Advice on ``model`` for this library's languages (see ``languages.py``), as last
+        worked out; a model not asked about before is worked out off the GUI thread, and
+        ``library_facts_changed`` follows."""
+        model = model.strip()
+        if model and model not in self._advice:
+            self._advice[model] = None
+            self._load_library_facts()
+        return self._advice.get(model)
+
+    def _load_library_facts(self, *_: object) -> None:
+        models = list(self._advice)
+
+        def facts(o: Orchestrator) -> tuple[int, dict[str, str | None]]:
+            chunks = sum(c.chunk_count for c in o.collections())
+            return chunks, {model: o.embedding_advice(model) for model in models}
+
+        op(self._host, facts, description="Counting the library").success(
+            self._on_library_facts
+        ).quiet_when_closed().run()
+
+    def _on_library_facts(self, loaded: tuple[int, dict[str, str | None]]) -> None:
+        self._chunk_count, advice = loaded
+        self._advice.update(advice)
+        self.library_facts_changed.emit()
 
     def store_unavailable_reason(self, backend: str) -> str | None:
         """Why the vector store ``backend`` cannot be used here (its package is missing),
@@ -269,107 +296,63 @@ class SettingsController(QObject):
         except ConfigError as error:
             self.invalid.emit(error)
             return
-        self._host.run(self._test(candidate))
+        background(
+            self._host, lambda: self._test(candidate), description="The connection test"
+        ).success(self.connection_tested.emit).failure(
+            lambda error: self.connection_tested.emit(
+                ConnectionResult(candidate.ollama_host, False, str(error), None, ())
+            )
+        ).run()
 
-    async def _test(self, candidate: AppConfig) -> None:
+    async def _test(self, candidate: AppConfig) -> ConnectionResult:
         # A throw-away client: the address being tested is not the engine's yet.
         from allma_desktop.orchestrator import probe_model_server
 
-        try:
-            health = await probe_model_server(candidate, timeout=CONNECTION_TEST_TIMEOUT)
-        except AllmaError as error:
-            self.connection_tested.emit(
-                ConnectionResult(candidate.ollama_host, False, str(error), None, ())
-            )
-            return
+        health = await probe_model_server(candidate, timeout=CONNECTION_TEST_TIMEOUT)
         if health.reachable:
             count = len(health.models)
             message = f"Connected to {health.server} {health.version or ''} · {count} model"
             message = message.replace("  ", " ") + ("s" if count != 1 else "")
         else:
             message = str(health.error) if health.error else "Ollama did not answer."
-        self.connection_tested.emit(
-            ConnectionResult(
-                candidate.ollama_host,
-                health.reachable,
-                message,
-                health.version,
-                tuple(health.models),
-                health.chat_models,
-                health.embedding_models,
-            )
+        return ConnectionResult(
+            candidate.ollama_host,
+            health.reachable,
+            message,
+            health.version,
+            tuple(health.models),
+            health.chat_models,
+            health.embedding_models,
         )
 
     def refresh_models(self, _orchestrator: object = None) -> None:
-        if self._host.orchestrator is not None:
-            self._host.run(self._load_models())
+        async_op(self._host, lambda o: o.models(), description="Listing the models").success(
+            self._show_models
+        ).failure(lambda _error: self._show_models([])).quiet_when_closed().run()
 
-    async def _load_models(self) -> None:
-        orchestrator = self._host.orchestrator
-        if orchestrator is None:
-            return
-        try:
-            self.models = await orchestrator.models()
-        except AllmaError as error:
-            log.info("cannot list models: %s", error)
-            self.models = []
+    def _show_models(self, models: list[ModelInfo]) -> None:
+        self.models = models
         self.models_loaded.emit(list(self.models))
 
     def pull(self, name: str) -> None:
-        """Download ``name`` through Ollama; progress and the outcome come as signals."""
-        name = name.strip()
-        if not name or name in self._pulls or self._host.orchestrator is None:
-            return
-        self._pulls[name] = self._host.run(self._pull(name))
+        """Download ``name`` (or join its download under way, started from any screen);
+        progress and the outcome come as signals."""
+        self._host.pulls.pull(name)
 
     def cancel_pull(self, name: str) -> None:
         """Stop downloading ``name``; ``pull_cancelled`` follows."""
-        task = self._pulls.get(name.strip())
-        if task is not None:
-            task.cancel()
-
-    async def _pull(self, name: str) -> None:
-        orchestrator = self._host.orchestrator
-        try:
-            if orchestrator is None:
-                return
-            async for progress in orchestrator.pull(name):
-                fraction = progress.fraction
-                self.pull_progress.emit(
-                    name, progress.status, -1.0 if fraction is None else fraction
-                )
-        except AllmaError as error:
-            self.pull_failed.emit(name, error)
-            return
-        except asyncio.CancelledError:
-            self.pull_cancelled.emit(name)  # closing the stream stops Ollama's download
-            raise
-        finally:
-            self._pulls.pop(name, None)
-        self.pull_finished.emit(name)
-        await self._load_models()
+        self._host.pulls.cancel(name)
 
     # --- backup and restore ----------------------------------------------------------------
 
     def back_up(self, target: Path) -> asyncio.Task[None] | None:
         """Archive the library to ``target`` (a file or a folder); a ``backup_*`` signal follows."""
-        if self._host.orchestrator is None:
-            self.backup_failed.emit(
-                AllmaError("The library is not open yet.", "Try again once Allma has started.")
-            )
-            return None
-        return self._host.run(self._back_up(target))
-
-    async def _back_up(self, target: Path) -> None:
-        orchestrator = self._host.orchestrator
-        if orchestrator is None:
-            return
-        try:
-            result = await orchestrator.back_up(target)
-        except AllmaError as error:
-            self.backup_failed.emit(error)
-            return
-        self.backup_finished.emit(result)
+        return (
+            async_op(self._host, lambda o: o.back_up(target), description="The backup")
+            .success(self.backup_finished.emit)
+            .failure(self.backup_failed.emit)
+            .run()
+        )
 
     def read_backup(self, archive: Path) -> BackupManifest | None:
         """What ``archive`` holds (for the confirmation), or None after ``restore_failed``."""
@@ -381,30 +364,30 @@ class SettingsController(QObject):
             self.restore_failed.emit(error)
             return None
 
-    def restore(self, archive: Path) -> asyncio.Task[None]:
+    def restore(self, archive: Path) -> asyncio.Task[None] | None:
         """Replace the library with ``archive``; the current one is kept aside by the service."""
-        return self._host.run(self._restore(archive))
+        return (
+            background(self._host, lambda: self._restore(archive), description="The restore")
+            .success(self.restore_finished.emit)
+            .failure(self.restore_failed.emit)
+            .finally_(lambda: self.library_busy.emit(False))
+            .run()
+        )
 
-    async def _restore(self, archive: Path) -> None:
+    async def _restore(self, archive: Path) -> RestoreResult:
         from allma_desktop.closed_library import restore_backup
 
         self.restore_started.emit()
         self.library_busy.emit(True)
+        # The library must be closed while its files are replaced.
+        await self._host.stop()
         try:
-            # The library must be closed while its files are replaced.
-            await self._host.stop()
-            try:
-                result = await asyncio.to_thread(restore_backup, self.config, archive)
-                self._use_restored_vector_store(result)
-            except AllmaError as error:
-                self.restore_failed.emit(error)
-                return
-            finally:
-                # Reopen either way: on failure the old library is still in place.
-                await self._host.start()
-            self.restore_finished.emit(result)
+            result = await asyncio.to_thread(restore_backup, self.config, archive)
+            self._use_restored_vector_store(result)
         finally:
-            self.library_busy.emit(False)
+            # Reopen either way: on failure the old library is still in place.
+            await self._host.start()
+        return result
 
     def _use_restored_vector_store(self, result: RestoreResult) -> None:
         """A backup of a FAISS library is searched with FAISS: switch when it differs."""
@@ -443,15 +426,25 @@ class SettingsController(QObject):
         except ConfigError as error:
             self.invalid.emit(error)
             return None
-        self._move_cancel = CancelToken()
-        return self._host.run(self._move(destination, self._move_cancel))
+        cancel = self._move_cancel = CancelToken()
+        return (
+            background(
+                self._host,
+                lambda: self._move(destination, cancel),
+                description="Moving the library",
+            )
+            .success(self._on_moved)
+            .failure(self._on_move_failed)
+            .finally_(self._move_ended)
+            .run()
+        )
 
     def cancel_move(self) -> None:
         """Stop the copy at the next batch; the library stays on its current store."""
         if self._move_cancel is not None:
             self._move_cancel.cancel()
 
-    async def _move(self, destination: AppConfig, cancel: CancelToken) -> None:
+    async def _move(self, destination: AppConfig, cancel: CancelToken) -> LibraryMoved:
         from allma_desktop.closed_library import move_library
 
         current = self.config
@@ -463,37 +456,40 @@ class SettingsController(QObject):
 
         self.library_busy.emit(True)
         self.move_started.emit(destination.vector_store)
-        outcome: LibraryMoved | AllmaError
+        await self._host.stop()  # the copy must see a library nobody changes
         try:
-            await self._host.stop()  # the copy must see a library nobody changes
-            try:
-                migrated = await asyncio.to_thread(
-                    move_library, current, destination, on_progress=report, cancel=cancel
-                )
-                outcome = self._switch_to(current, destination, migrated)
-            except asyncio.CancelledError:
-                cancel.cancel()  # the app is closing: let the worker stop at its next batch
+            migrated = await asyncio.to_thread(
+                move_library, current, destination, on_progress=report, cancel=cancel
+            )
+            moved = self._switch_to(current, destination, migrated)
+        except asyncio.CancelledError:
+            cancel.cancel()  # the app is closing: let the worker stop at its next batch
+            raise
+        except Exception as error:
+            await self._host.start()  # on the store it had: a failed move leaves it open
+            if isinstance(error, AllmaError):
                 raise
-            except AllmaError as error:
-                outcome = error
-            except Exception as error:  # a backend's own failure must not leave it closed
-                log.exception("moving the library failed")
-                outcome = AllmaError(
-                    f"The library could not be moved: {error}",
-                    "Your current store is unchanged and still in use. See the log file.",
-                )
-            await self._host.start()
-        finally:
-            self._move_cancel = None
-        try:
-            if isinstance(outcome, LibraryMoved):
-                self._host.events.settings_changed.emit(self.config)
-                self.saved.emit(self.config)
-                self.move_finished.emit(outcome)
-            else:
-                self.move_failed.emit(outcome)
-        finally:
-            self.library_busy.emit(False)
+            log.exception("moving the library failed")  # a backend's own failure
+            raise AllmaError(
+                f"The library could not be moved: {error}",
+                "Your current store is unchanged and still in use. See the log file.",
+            ) from error
+        await self._host.start()
+        return moved
+
+    def _on_moved(self, moved: LibraryMoved) -> None:
+        self._move_cancel = None
+        self._host.events.settings_changed.emit(self.config)
+        self.saved.emit(self.config)
+        self.move_finished.emit(moved)
+
+    def _on_move_failed(self, error: AllmaError) -> None:
+        self._move_cancel = None
+        self.move_failed.emit(error)
+
+    def _move_ended(self) -> None:
+        self._move_cancel = None
+        self.library_busy.emit(False)
 
     def _switch_to(
         self, current: AppConfig, destination: AppConfig, migrated: MigrationReport
@@ -562,29 +558,33 @@ class SettingsController(QObject):
         ):
             # A model choice changed: check that it can do its job before saving it.
             self.checking_models.emit(True)
-            self._host.run(self._check_models_then_store(changes, old, new))
+            self._check_models_then_store(changes, old, new)
             return None
         return self._store(changes, old, new)
 
-    async def _check_models_then_store(
+    def _check_models_then_store(
         self, changes: dict[str, Any], old: AppConfig, new: AppConfig
     ) -> None:
-        try:
-            error = await self._model_problem(old, new)
-        finally:
+        def accepted(_none: None) -> None:
             self.checking_models.emit(False)
-        if error is not None:
-            self.model_rejected.emit(error)
-            return
-        self._store(changes, old, new)
+            self._store(changes, old, new)
 
-    async def _model_problem(self, old: AppConfig, new: AppConfig) -> AllmaError | None:
-        """Why ``new``'s models cannot do their jobs (None when they can, or Ollama is away).
+        def rejected(error: AllmaError) -> None:
+            self.checking_models.emit(False)
+            self.model_rejected.emit(error)
+
+        background(
+            self._host, lambda: self._check_models(old, new), description="Trying the models"
+        ).success(accepted).failure(rejected).run()
+
+    async def _check_models(self, old: AppConfig, new: AppConfig) -> None:
+        """Raise why ``new``'s models cannot do their jobs (nothing when they can, or when
+        Ollama is away).
 
         The chat model must chat; a new embedding model makes one real embedding. An
         Ollama that does not answer is no reason to refuse: the status bar says so.
         """
-        from allma_desktop.errors import ModelMissing, OllamaUnreachable, WrongModelKind
+        from allma_desktop.errors import OllamaUnreachable
         from allma_desktop.orchestrator import check_models
 
         try:
@@ -596,13 +596,8 @@ class SettingsController(QObject):
                 else None,
                 timeout=MODEL_CHECK_TIMEOUT,
             )
-        except (WrongModelKind, ModelMissing) as error:
-            return error
         except OllamaUnreachable:
-            return None  # nothing to check with; the status bar says Ollama is away
-        except AllmaError as error:
-            return error
-        return None
+            log.info("Ollama is away: the new models are saved unchecked")
 
     def _store(self, changes: dict[str, Any], old: AppConfig, new: AppConfig) -> AppConfig | None:
         """Write what changed to the settings file and apply it."""

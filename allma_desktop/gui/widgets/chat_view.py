@@ -28,7 +28,12 @@ if TYPE_CHECKING:
     from allma_desktop.events import AnswerChecked, AnswerDone
     from allma_desktop.gui.controllers.chat_controller import ChatController
     from allma_desktop.gui.controllers.conversations_controller import ConversationsController
-    from allma_desktop.records import HealthReport, MessageRecord
+    from allma_desktop.records import (
+        CollectionRecord,
+        ConversationRecord,
+        HealthReport,
+        MessageRecord,
+    )
     from allma_desktop.sources import Source
 
 NO_DOCUMENTS = -1  # collection combo value: answer without documents
@@ -123,10 +128,10 @@ class ChatView(QWidget):
         chat.failed.connect(self._on_failed)
         chat.busy_changed.connect(self._on_busy)
         events = chat.events
-        events.engine_ready.connect(self.refresh_choices)
-        events.documents_changed.connect(self.refresh_choices)
         events.health_changed.connect(self._on_health)
-        events.conversations_changed.connect(self._show_current_title)  # renamed elsewhere
+        conversations.collections_loaded.connect(self._show_choices)
+        conversations.records_updated.connect(self._show_current_title)  # renamed elsewhere
+        conversations.opened.connect(self._on_opened)
         self._on_busy(False)
         self._show_empty_state(True)
 
@@ -235,14 +240,26 @@ class ChatView(QWidget):
             self.chat.stop()
         self._cancel_edit()
         self._clear()
-        self.conversation_id = conversation_id
+        self.conversation_id = conversation_id or None
         record = self.conversations.get(conversation_id) if conversation_id else None
         self.title.setText(record.title if record else "New chat")
-        if record is None:
-            self.conversation_id = None
-        else:
-            for message in self.conversations.messages(record.id):
-                self._add_stored(message)
+        if conversation_id:
+            # Loaded off the GUI thread; ``_on_opened`` shows it.
+            self.conversations.open(conversation_id)
+            self._sync_choices()
+            self._update_actions()
+            return
+        self._show_loaded()
+
+    def _on_opened(self, record: ConversationRecord, messages: list[MessageRecord]) -> None:
+        if record.id != self.conversation_id or self.messages:
+            return  # another conversation was chosen meanwhile, or this one is shown
+        self.title.setText(record.title)
+        for message in messages:
+            self._add_stored(message)
+        self._show_loaded()
+
+    def _show_loaded(self) -> None:
         self._sync_choices()
         self._update_actions()
         self._show_empty_state(not self.messages)
@@ -329,10 +346,18 @@ class ChatView(QWidget):
         question = self._last_widget("user")
         if question is None or self.conversation_id is None or self.chat.busy:
             return
-        stored = [m for m in self.conversations.messages(self.conversation_id) if m.role == "user"]
-        if not stored:
+        conversation_id = self.conversation_id
+        self.conversations.messages(
+            conversation_id, lambda stored: self._edit_question(conversation_id, question, stored)
+        )
+
+    def _edit_question(
+        self, conversation_id: int, question: MessageWidget, stored: list[MessageRecord]
+    ) -> None:
+        asked = [m for m in stored if m.role == "user"]
+        if not asked or conversation_id != self.conversation_id or self.chat.busy:
             return
-        self._editing_message_id = stored[-1].id
+        self._editing_message_id = asked[-1].id
         self.input.setPlainText(question.text)
         self.edit_banner.show()
         self.focus_input()
@@ -488,7 +513,10 @@ class ChatView(QWidget):
     # --- model and documents ------------------------------------------------------
 
     def refresh_choices(self, *_: object) -> None:
-        collections = self.conversations.collections()
+        """Load the collections again; the picker shows them once they are in."""
+        self.conversations.refresh_collections()
+
+    def _show_choices(self, collections: list[CollectionRecord]) -> None:
         self.collection_box.clear()
         for collection in collections:
             label = f"{collection.name}  ({collection.document_count} docs)"

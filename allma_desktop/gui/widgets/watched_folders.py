@@ -35,7 +35,7 @@ from allma_desktop.gui.theme import current_colors
 
 if TYPE_CHECKING:
     from allma_desktop.gui.controllers.library_controller import LibraryController
-    from allma_desktop.indexer import FolderState
+    from allma_desktop.indexer.events import FolderState
 
 MAX_PROBLEMS_IN_TOOLTIP = 15
 MAX_FOLDERS_SHOWN = 6  # more than this: the card scrolls rather than push the table away

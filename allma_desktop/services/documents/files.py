@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -116,3 +117,19 @@ def finish_document(
         size_bytes=path.stat().st_size,
     )
     return ParsedDocument(path=path, metadata=metadata, blocks=kept)
+
+
+MEMORY_LIMIT_ENV = "ALLMA_PARSE_MEMORY_MB"
+
+
+def memory_limit_mb() -> int:
+    """The memory a worker may use (``ALLMA_PARSE_MEMORY_MB``; default a quarter of the
+    machine's memory, from 1 to 4 GB): a 1 GB text file must not grow it without end."""
+    configured = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows)
+        total = 8 * 1024
+    return max(1024, min(4096, total // 4))

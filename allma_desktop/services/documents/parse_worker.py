@@ -59,6 +59,7 @@ from allma_desktop.errors import (
 )
 from allma_desktop.services.child_process import become_background_child, requests
 from allma_desktop.services.documents import ocr
+from allma_desktop.services.documents.files import memory_limit_mb
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,6 @@ STARTUP_TIMEOUT = 60.0  # a cold start imports the parser libraries; not charged
 _CHUNK_BATCH = 100  # chunks per message: unpickling one holds the GIL, so keep it short
 _RECYCLE_AFTER_BYTES = 64 * 1024 * 1024  # a worker that read a file this big returns its memory
 _STOP_GRACE = 2.0  # seconds a worker gets to exit on request before it is killed
-MEMORY_LIMIT_ENV = "ALLMA_PARSE_MEMORY_MB"
 _CLOSE_TIMEOUT = 10.0  # close() waits this long for the reader threads (a start takes ~1 s)
 
 
@@ -96,19 +96,6 @@ def _load_plugins() -> None:
         None, (n.strip() for n in os.environ.get(PARSER_PLUGINS_ENV, "").split(","))
     ):
         importlib.import_module(name).register(DEFAULT_REGISTRY)
-
-
-def memory_limit_mb() -> int:
-    """The memory a worker may use (``ALLMA_PARSE_MEMORY_MB``; default a quarter of the
-    machine's memory, from 1 to 4 GB): a 1 GB text file must not grow it without end."""
-    configured = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
-    if configured.isdigit() and int(configured) > 0:
-        return int(configured)
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows)
-        total = 8 * 1024
-    return max(1024, min(4096, total // 4))
 
 
 def _limit_memory() -> None:

@@ -77,9 +77,7 @@ class DocumentService:
         except OSError as exc:
             raise files.unreadable_file(path, exc) from exc
         except MemoryError as exc:
-            from allma_desktop.services.documents.parse_worker import memory_limit_mb
-
-            raise DocumentTooLarge(path, memory_limit_mb()) from exc
+            raise DocumentTooLarge(path, files.memory_limit_mb()) from exc
         except RecursionError as exc:
             raise CorruptDocument(path, "nested too deeply to read") from exc
         except Exception as exc:

@@ -95,6 +95,9 @@ class ModelsCard(SettingsCard):
         c.pull_failed.connect(self._show_pull_failed)
         c.pull_cancelled.connect(self._show_pull_cancelled)
         c.saved.connect(lambda _config: self._warn_reembed())
+        # The library's passages and languages are counted off the GUI thread.
+        c.library_facts_changed.connect(self._warn_reembed)
+        c.library_facts_changed.connect(self._advise_on_languages)
         self.pull_button.clicked.connect(self.pull_model)
         self.pull_cancel_button.clicked.connect(self.cancel_pull)
         self.pull_edit.returnPressed.connect(self.pull_model)
