@@ -566,16 +566,7 @@ async def chats_show(orchestrator: Orchestrator, conversation_id: int, as_json: 
                         "thinking": m.thinking,
                         "status": m.status,
                         "model": m.model,
-                        "sources": [
-                            {
-                                "number": s.number,
-                                "path": s.path,
-                                "page": s.page,
-                                "score": s.score,
-                                "snippet": s.snippet,
-                            }
-                            for s in m.sources
-                        ],
+                        "sources": [_source_json(s, m.grounding) for s in m.sources],
                     }
                     for m in messages
                 ],

@@ -83,6 +83,20 @@ def test_search_json_lists_sources_with_path_page_score_snippet(
     assert sources[0]["page"] == PDF_ANSWER_PAGE
 
 
+def test_chats_show_json_gives_an_answers_sources_as_ask_gave_them(
+    app_env: dict[str, str], sample_library: SampleLibrary
+) -> None:
+    allma(app_env, "ingest", str(sample_library.markdown))
+    asked = json.loads(allma(app_env, "ask", "--json", "When is the chain oiled?").stdout)
+
+    shown = allma(app_env, "chats", "show", "--json", str(asked["conversation_id"]))
+
+    stored = json.loads(shown.stdout)["messages"][-1]["sources"]
+    assert stored == asked["sources"]
+    assert stored[0]["heading_path"] == ["Bicycle care", "Chain"]
+    assert stored[0]["char_end"] > stored[0]["char_start"]
+
+
 def test_docs_and_chats_list_what_was_stored(
     app_env: dict[str, str], sample_library: SampleLibrary
 ) -> None:

@@ -19,6 +19,7 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import CallToolResult, TextContent
 
 from allma_desktop.services.documents.service import DocumentService
+from allma_desktop.sources import SOURCE_FIELDS
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.sample_docs import (
     PDF_ANSWER,
@@ -112,6 +113,7 @@ async def test_a_citation_says_its_section_and_where_its_passage_is_in_the_text(
     async with mcp_session(library) as session:
         answered = structured(await session.call_tool("ask", {"question": question}))
     cited = answered["citations"][0]
+    assert set(SOURCE_FIELDS) - {"path", "snippet"} <= set(cited)  # as "file" and "text"
     assert Path(cited["file"]).name == library.samples.markdown.name
     assert cited["heading_path"] == ["Bicycle care", "Chain"]
     text = DocumentService().parse(library.samples.markdown).full_text
