@@ -8,21 +8,26 @@ no tracebacks.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
-import sqlite3
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import replace
-from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import peewee
 
-from allma_desktop import __version__
+from allma_desktop import __version__, cli_watch
+from allma_desktop.cli_support import (
+    EXIT_FAILURE,
+    EXIT_PARTIAL,
+    collection_id_named,
+    echo_json,
+    engine_command,
+    errors_as_messages,
+    print_error,
+    run,
+    with_engine,
+)
 from allma_desktop.config import AppConfig, settings_path
 from allma_desktop.errors import AllmaError
 from allma_desktop.logging_setup import configure_logging
@@ -34,15 +39,6 @@ if TYPE_CHECKING:
     from allma_desktop.sources import Source
 
 T = TypeVar("T")
-
-EXIT_FAILURE = 1
-EXIT_PARTIAL = 2  # some files failed; the rest were indexed
-
-
-def _echo_json(data: object) -> None:
-    from allma_desktop.pathnames import displayable
-
-    click.echo(json.dumps(displayable(data), ensure_ascii=False, indent=2))
 
 
 def _printable_streams() -> None:
@@ -57,83 +53,6 @@ def _printable_streams() -> None:
                 reconfigure(errors=DISPLAY_ERRORS)
 
 
-def _fail(error: AllmaError) -> None:
-    click.secho(f"Error: {error.message}", fg="red", err=True)
-    if error.hint:
-        click.echo(f"  → {error.hint}", err=True)
-
-
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coroutine)
-
-
-def engine_command(
-    func: Callable[..., Awaitable[int | None]],
-) -> Callable[..., None]:
-    """Open the orchestrator around a command, and turn AllmaErrors into a message + exit code."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        config: AppConfig = click.get_current_context().obj
-        _tell_once_about_remote_ollama(config)
-        with _errors_as_messages(config):
-            code = _run(_with_engine(config, func, *args, **kwargs))
-        if code:
-            sys.exit(code)
-
-    return wrapper
-
-
-async def _with_engine(
-    config: AppConfig, func: Callable[..., Awaitable[int | None]], *args: Any, **kwargs: Any
-) -> int | None:
-    from allma_desktop.orchestrator import Orchestrator
-
-    orchestrator = Orchestrator(config)
-    try:
-        await orchestrator.open()
-        return await func(orchestrator, *args, **kwargs)
-    finally:
-        await orchestrator.close()
-
-
-@contextlib.contextmanager
-def _errors_as_messages(config: AppConfig) -> Iterator[None]:
-    """AllmaErrors (and SQLite failures no service translated) as a message and an exit code."""
-    try:
-        yield
-    except AllmaError as error:
-        _fail(error)
-        sys.exit(EXIT_FAILURE)
-    except (sqlite3.DatabaseError, peewee.DatabaseError) as error:
-        _fail(_database_error(config, error))
-        sys.exit(EXIT_FAILURE)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
-
-
-def _database_error(
-    config: AppConfig, error: sqlite3.DatabaseError | peewee.DatabaseError
-) -> AllmaError:
-    """An SQLite failure that no service translated: still a message and a next step."""
-    from allma_desktop.orchestrator import damaged_database, database_error
-
-    return database_error(error, config.database_path) or damaged_database(
-        config.database_path, str(error)
-    )
-
-
-def _tell_once_about_remote_ollama(config: AppConfig) -> None:
-    """Before the first command that talks to a non-local Ollama, say what is sent there."""
-    from allma_desktop.privacy import acknowledge_remote_host, remote_host_notice
-
-    notice = remote_host_notice(config)
-    if notice is not None:
-        click.secho(f"Note: {notice}", fg="yellow", err=True)
-        acknowledge_remote_host(config)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="allma")
 @click.pass_context
@@ -143,7 +62,7 @@ def cli(ctx: click.Context) -> None:
     try:
         config = AppConfig.from_env()
     except AllmaError as error:
-        _fail(error)
+        print_error(error)
         sys.exit(EXIT_FAILURE)
     configure_logging(config.log_level, console=False)
     ctx.obj = config
@@ -169,7 +88,7 @@ async def ingest(
     """Index files and folders (recursively) so they can be searched and asked about."""
     from allma_desktop.events import FileFinished, FileParsed, IngestFinished, IngestStarted
 
-    collection_id = _collection_id(orchestrator, collection_name, create=True)
+    collection_id = collection_id_named(orchestrator, collection_name, create=True)
     finished: IngestFinished | None = None
     progress: Any = None
     try:
@@ -194,12 +113,12 @@ async def ingest(
             progress.__exit__(None, None, None)
     assert finished is not None
     if as_json:
-        _echo_json([result.as_dict() for result in finished.results])
+        echo_json([result.as_dict() for result in finished.results])
     else:
         _print_ingest_summary(finished)
     if finished.error is not None:
         if not as_json:
-            _fail(finished.error)
+            print_error(finished.error)
         return EXIT_FAILURE
     return EXIT_PARTIAL if finished.count("failed") else 0
 
@@ -214,7 +133,7 @@ async def reembed(orchestrator: Orchestrator, collection_name: str | None) -> in
     """
     from allma_desktop.events import FileFinished, IngestFinished
 
-    collection_id = _collection_id(orchestrator, collection_name)
+    collection_id = collection_id_named(orchestrator, collection_name)
     finished: IngestFinished | None = None
     async for event in orchestrator.reembed(collection_id):
         if isinstance(event, FileFinished):
@@ -223,7 +142,7 @@ async def reembed(orchestrator: Orchestrator, collection_name: str | None) -> in
             finished = event
     assert finished is not None
     if finished.error is not None:
-        _fail(finished.error)
+        print_error(finished.error)
         return EXIT_FAILURE
     model = orchestrator.config.ollama_embedding_model
     click.echo(f"Re-embedded {finished.count('indexed')} documents with {model}.")
@@ -252,22 +171,6 @@ def _print_ingest_summary(finished: IngestFinished) -> None:
     click.echo(("Cancelled: " if finished.cancelled else "") + (counts or "nothing to do"))
 
 
-def _collection_id(
-    orchestrator: Orchestrator, name: str | None, create: bool = False
-) -> int | None:
-    if not name:
-        return None
-    for collection in orchestrator.collections():
-        if collection.name == name:
-            return int(collection.id)
-    if create:
-        return int(orchestrator.create_collection(name).id)
-    raise AllmaError(
-        f"There is no collection named '{name}'.",
-        "List them with `allma collections`, or ingest into it to create it.",
-    )
-
-
 # --- search and ask -----------------------------------------------------------
 
 
@@ -285,7 +188,7 @@ async def search(
     as_json: bool,
 ) -> int:
     """Find the passages that best match QUERY, with file and page."""
-    collection_id = _collection_id(orchestrator, collection_name)
+    collection_id = collection_id_named(orchestrator, collection_name)
     results = await orchestrator.search_results(
         _typed_text(query), collection_id=collection_id, k=k
     )
@@ -293,7 +196,7 @@ async def search(
     if results.notice:  # on stderr: --json output stays the same list
         click.secho(f"Note: {results.notice}", fg="yellow", err=True)
     if as_json:
-        _echo_json([_source_json(s) for s in sources])
+        echo_json([_source_json(s) for s in sources])
         return 0
     if not sources:
         click.echo("Nothing in your documents matches that.")
@@ -324,7 +227,7 @@ async def ask(
     with how many of its sentences their sources support."""
     from allma_desktop.events import AnswerChecked, AnswerDone, ThinkingChunk, TokenChunk
 
-    collection_id = _collection_id(orchestrator, collection_name)
+    collection_id = collection_id_named(orchestrator, collection_name)
     done: AnswerDone | None = None
     thinking_shown = False
     async for event in orchestrator.chat(
@@ -355,7 +258,7 @@ async def ask(
             done = event
     assert done is not None
     if as_json:
-        _echo_json(
+        echo_json(
             {
                 "answer": done.answer,
                 "thinking": done.thinking,
@@ -381,7 +284,7 @@ async def ask(
             for sentence in done.grounding.unsupported:
                 click.secho(f"  ? {sentence.text}\n    {sentence.note}", dim=True)
         if done.error is not None:
-            _fail(done.error)
+            print_error(done.error)
     return EXIT_FAILURE if done.error is not None else 0
 
 
@@ -426,7 +329,7 @@ async def docs_list(orchestrator: Orchestrator, as_json: bool) -> int:
     documents = orchestrator.list_documents()
     names = {c.id: c.name for c in orchestrator.collections()}
     if as_json:
-        _echo_json(
+        echo_json(
             [
                 {
                     "id": d.id,
@@ -485,7 +388,7 @@ async def collections(orchestrator: Orchestrator, as_json: bool) -> int:
     """List collections with their document and chunk counts."""
     found = orchestrator.collections()
     if as_json:
-        _echo_json(
+        echo_json(
             [
                 {
                     "id": c.id,
@@ -526,7 +429,7 @@ async def chats_list(
     """List conversations, most recent first."""
     found = orchestrator.search_conversations(text) if text else orchestrator.list_conversations()
     if as_json:
-        _echo_json(
+        echo_json(
             [
                 {
                     "id": c.id,
@@ -554,7 +457,7 @@ async def chats_show(orchestrator: Orchestrator, conversation_id: int, as_json: 
     conversation = orchestrator.conversation(conversation_id)
     messages = orchestrator.conversation_messages(conversation_id)
     if as_json:
-        _echo_json(
+        echo_json(
             {
                 "id": conversation.id,
                 "title": conversation.title,
@@ -604,7 +507,7 @@ async def models(orchestrator: Orchestrator, as_json: bool) -> int:
     """List the models Ollama has."""
     found = await orchestrator.models()
     if as_json:
-        _echo_json(
+        echo_json(
             [
                 {
                     "name": m.name,
@@ -655,7 +558,7 @@ async def health(orchestrator: Orchestrator, as_json: bool) -> int:
     """Check Ollama, the models and the data folder."""
     report = await orchestrator.health()
     if as_json:
-        _echo_json(report.as_dict())
+        echo_json(report.as_dict())
         return 0 if report.ok else EXIT_FAILURE
     ollama = report.ollama
     ok, bad = click.style("ok", fg="green"), click.style("problem", fg="red")
@@ -675,7 +578,7 @@ async def health(orchestrator: Orchestrator, as_json: bool) -> int:
     click.echo(f"Vector store  {ok if report.vectors_error is None else bad}  writes")
     click.echo(f"Library       {report.documents} documents, {report.chunks} chunks")
     for problem in report.problems():
-        _fail(problem)
+        print_error(problem)
     return 0 if report.ok else EXIT_FAILURE
 
 
@@ -698,7 +601,7 @@ def settings_show(config: AppConfig) -> None:
     for secret in ("chroma_token", "qdrant_api_key"):
         if shown.get(secret):
             shown[secret] = "********"  # set, but not for the screen or a pasted bug report
-    _echo_json(shown)
+    echo_json(shown)
 
 
 # --- maintenance: doctor, backup, restore, export ---
@@ -713,9 +616,9 @@ def doctor(config: AppConfig, repair: bool, as_json: bool) -> None:
     from allma_desktop.errors import DatabaseDamaged
     from allma_desktop.records import DoctorReport, Problem
 
-    with _errors_as_messages(config):
+    with errors_as_messages(config):
         try:
-            code = _run(_with_engine(config, _doctor, repair, as_json))
+            code = run(with_engine(config, _doctor, repair, as_json))
         except DatabaseDamaged as error:
             # The doctor's own finding, reported as such: the library cannot even open.
             damaged = Problem("database_damaged", f"{error.message} {error.hint}")
@@ -738,7 +641,7 @@ async def _doctor(orchestrator: Orchestrator, repair: bool, as_json: bool) -> in
 
 def _print_doctor_report(report: DoctorReport, repair: bool, as_json: bool) -> int:
     if as_json:
-        _echo_json(report.as_dict())
+        echo_json(report.as_dict())
         return 0 if report.ok else EXIT_FAILURE
     click.echo("Checked: " + ", ".join(report.checked) + ".")
     for problem in report.problems:
@@ -762,7 +665,7 @@ async def backup(orchestrator: Orchestrator, path: Path, as_json: bool) -> int:
     result = await orchestrator.back_up(path)
     manifest = result.manifest
     if as_json:
-        _echo_json(
+        echo_json(
             {
                 "path": str(result.path),
                 "size_bytes": result.size_bytes,
@@ -813,7 +716,7 @@ def restore(config: AppConfig, path: Path, yes: bool) -> None:
             )
         result = restore_backup(config, path)
     except AllmaError as error:
-        _fail(error)
+        print_error(error)
         sys.exit(EXIT_FAILURE)
     click.echo(
         f"Restored {result.manifest.documents} documents and "
@@ -837,7 +740,7 @@ def _restore_database_copy(config: AppConfig, path: Path, yes: bool) -> None:
     try:
         documents, chats = read_automatic_backup(path)
     except AllmaError as error:
-        _fail(error)
+        print_error(error)
         sys.exit(EXIT_FAILURE)
     if not yes:
         click.echo(
@@ -851,10 +754,12 @@ def _restore_database_copy(config: AppConfig, path: Path, yes: bool) -> None:
     try:
         result = restore_automatic_backup(config, path)
     except AllmaError as error:
-        _fail(error)
+        print_error(error)
         sys.exit(EXIT_FAILURE)
     except OSError as error:
-        _fail(AllmaError(f"Cannot restore {path}: {error}.", "Check the free space and try again."))
+        print_error(
+            AllmaError(f"Cannot restore {path}: {error}.", "Check the free space and try again.")
+        )
         sys.exit(EXIT_FAILURE)
     click.echo(f"Restored {result.documents} documents and {result.conversations} chats.")
     if result.previous is not None:
@@ -1040,11 +945,11 @@ def store_migrate(config: AppConfig, backend: str, as_json: bool) -> None:
     try:
         report = move_library(config, config.with_changes(vector_store=backend), on_progress=show)
     except AllmaError as error:
-        _fail(error)
+        print_error(error)
         sys.exit(EXIT_FAILURE)
     _use_vector_store(backend)
     if as_json:
-        _echo_json(
+        echo_json(
             {
                 "vector_store": backend,
                 "chunks": report.chunks,
@@ -1062,8 +967,8 @@ def store_migrate(config: AppConfig, backend: str, as_json: bool) -> None:
 # Command groups kept in modules of their own register themselves on ``cli``. Run as
 # ``python -m allma_desktop.cli``, this module is ``__main__``: those modules must find
 # this very module (and its ``cli``) under its package name, not import a second copy.
-sys.modules.setdefault("allma_desktop.cli", sys.modules[__name__])
-from allma_desktop import cli_watch  # noqa: E402, F401
+cli.add_command(cli_watch.watch)
+cli.add_command(cli_watch.sync)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from allma_desktop.cli import EXIT_PARTIAL, _collection_id, _echo_json, cli, engine_command
+from allma_desktop.cli_support import EXIT_PARTIAL, collection_id_named, echo_json, engine_command
 from allma_desktop.errors import AllmaError
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator
 
 
-@cli.group()
+@click.group()
 def watch() -> None:
     """Folders kept in sync with a collection: new, changed, moved and deleted files follow."""
 
@@ -61,7 +61,7 @@ async def watch_add(
     """Keep a folder in sync with a collection (and index it now)."""
     from allma_desktop.indexer import DEFAULT_IGNORES
 
-    collection_id = _collection_id(orchestrator, collection_name, create=True)
+    collection_id = collection_id_named(orchestrator, collection_name, create=True)
     indexer = orchestrator.indexer
     patterns = [*DEFAULT_IGNORES, *ignores]
     folder = await indexer.add_folder(path, collection_id, patterns, max_file_mb)
@@ -102,7 +102,7 @@ async def watch_list(orchestrator: Orchestrator, as_json: bool) -> int:
             }
         )
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
         return 0
     if not rows:
         click.echo("No watched folders. Add one with `allma watch add PATH`.")
@@ -147,7 +147,7 @@ async def watch_run(orchestrator: Orchestrator, as_json: bool) -> int:
     return 0
 
 
-@cli.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print what changed as JSON.")
 @engine_command
 async def sync(orchestrator: Orchestrator, as_json: bool) -> int:
@@ -156,7 +156,7 @@ async def sync(orchestrator: Orchestrator, as_json: bool) -> int:
     await orchestrator.indexer.start(watch=False)
     reports = await _sync_with_progress(orchestrator, quiet=as_json)
     if as_json:
-        _echo_json([report.as_dict() for report in reports])
+        echo_json([report.as_dict() for report in reports])
     else:
         _print_reports(reports)
     return EXIT_PARTIAL if any(r.failed for r in reports) else 0

@@ -222,11 +222,10 @@ async def edits_run(session: Session, pdf: Path, edits: int, direct: bool) -> di
         else:
             changed = wait_for_signal(library.collections_changed)
             library.create_collection(f"Shelf {number}")
-            await changed
-            record = next(c for c in library.collections if c.name == f"Shelf {number}")
+            record = await _listed(library, f"Shelf {number}", changed)
             changed = wait_for_signal(library.collections_changed)
             library.rename_collection(record.id, f"Shelf {number} (renamed)")
-            await changed
+            await _listed(library, f"Shelf {number} (renamed)", changed)
         ended = time.perf_counter()
         edit_seconds.append(ended - began)
         # A stall is seen when the probe wakes late: up to a tick after the edit ended.
@@ -252,6 +251,17 @@ async def edits_run(session: Session, pdf: Path, edits: int, direct: bool) -> di
         "ingest_seconds": ingest_ended[0] - started,
         "indexed": summary.indexed,
     }
+
+
+async def _listed(library: Any, name: str, changed: asyncio.Future[Any]) -> Any:
+    """The collection called ``name`` once the list has it (another refresh, say after
+    a batch of files, may come first)."""
+    while True:
+        await changed
+        found = [c for c in library.collections if c.name == name]
+        if found:
+            return found[0]
+        changed = wait_for_signal(library.collections_changed)
 
 
 def _longest(probe: Any, begin: float, end: float) -> float:

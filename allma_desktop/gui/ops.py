@@ -172,7 +172,8 @@ def op(
     """An operation whose ``call`` blocks (SQLite, the vector store): run in a worker thread."""
 
     async def in_worker(orchestrator: Orchestrator | None) -> T:
-        return await asyncio.to_thread(call, _opened(orchestrator))
+        # The host's threads: it lets them finish before it closes the library.
+        return await host.in_worker(call, _opened(orchestrator))
 
     return Op(host, in_worker, changes, description)
 

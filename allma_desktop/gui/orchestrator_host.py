@@ -7,8 +7,10 @@ it is imported inside ``start()``, never at module level.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QObject
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+WORKER_THREADS = 4  # the window's operations at once (SQLite and the store, off the GUI thread)
 
 
 class OrchestratorHost(QObject):
@@ -41,6 +44,7 @@ class OrchestratorHost(QObject):
         self.events = events or AppEvents(self)
         self.orchestrator: Orchestrator | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._workers = _CountedWorkers(WORKER_THREADS, thread_name_prefix="allma-op")
         # The one owner of model downloads: every screen that pulls asks here.
         self.pulls = ModelPulls(self, self)
 
@@ -54,6 +58,13 @@ class OrchestratorHost(QObject):
         self._tasks.add(task)
         task.add_done_callback(self._forget)
         return task
+
+    async def in_worker(self, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)`` in one of the window's worker threads. ``stop()`` lets the calls
+        under way finish before it closes the library: a cancelled task does not stop its
+        thread, and closing a connection a thread is using crashes SQLite."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._workers, functools.partial(call, *args))
 
     def _forget(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -102,9 +113,32 @@ class OrchestratorHost(QObject):
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        await self._workers.idle()
         orchestrator, self.orchestrator = self.orchestrator, None
         if orchestrator is not None:
             await _close_quietly(orchestrator)
+
+
+class _CountedWorkers(concurrent.futures.ThreadPoolExecutor):
+    """Worker threads that know which of their calls are still running."""
+
+    def __init__(self, workers: int, thread_name_prefix: str) -> None:
+        super().__init__(workers, thread_name_prefix=thread_name_prefix)
+        self._running: set[concurrent.futures.Future[Any]] = set()
+
+    def submit(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[Any]:
+        future = super().submit(fn, *args, **kwargs)
+        self._running.add(future)
+        future.add_done_callback(self._running.discard)
+        return future
+
+    async def idle(self) -> None:
+        """Until every call under way has returned (those not started yet are dropped)."""
+        running = [f for f in list(self._running) if not f.cancel()]
+        if running:
+            await asyncio.wait([asyncio.wrap_future(f) for f in running])
 
 
 async def _close_quietly(orchestrator: Orchestrator) -> None:

@@ -430,6 +430,18 @@ class Indexer:
                         await self._run_reembed(head)
                     else:
                         await self._run_collection(head.collection_id)
+            except AllmaError as error:  # settling the run's files failed (a full disk)
+                self._pause_for(error)
+            except Exception as error:  # a bug must not stop the queue for good, unseen
+                log.exception("indexing stopped on an unexpected error")
+                self._pause_for(
+                    AllmaError(
+                        f"Indexing stopped on an unexpected error ({type(error).__name__}: "
+                        f"{error}).",
+                        "The files stay queued: press Resume to try again. If it stops "
+                        "again, the app's log says where.",
+                    )
+                )
             finally:
                 self._running = False
             batch = self._batch

@@ -7,6 +7,7 @@ given on one file's ``FileFinished`` stops before the next file is committed.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,9 +15,12 @@ from allma_desktop.errors import AllmaError
 from allma_desktop.events import FileFinished
 from allma_desktop.ingest.run import FATAL_ERRORS, FileJob, Run
 from allma_desktop.ingest.store import discard_vectors
+from allma_desktop.pathnames import display_path
 
 if TYPE_CHECKING:
     from allma_desktop.ingest.orchestrator_view import OrchestratorView
+
+log = logging.getLogger(__name__)
 
 
 async def finish_file(orchestrator: OrchestratorView, run: Run, job: FileJob) -> FileFinished:
@@ -62,7 +66,13 @@ async def abandon_file(orchestrator: OrchestratorView, run: Run, job: FileJob) -
     reason = "cancelled" if fatal is None else fatal.message
     await discard_vectors(orchestrator, run.collection.key, job.stored)
     if job.document_id is not None:
-        await asyncio.to_thread(orchestrator.library.mark_failed, job.document_id, reason)
+        try:
+            await asyncio.to_thread(orchestrator.library.mark_failed, job.document_id, reason)
+        except AllmaError as error:
+            # The fault that stopped the run (a full disk) can stop this write too. The
+            # row stays as it was, which the next start's repair marks interrupted; the
+            # first error is the one to report, and the other files still get settled.
+            log.warning("could not mark %s failed: %s", display_path(job.path), error.message)
     return FileFinished(str(job.path), "failed", reason, job.document_id, error=fatal)
 
 

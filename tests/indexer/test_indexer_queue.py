@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,33 @@ async def test_ollama_going_away_pauses_the_queue_with_its_reason_and_keeps_the_
     await asyncio.wait_for(indexer.wait_idle(), WAIT)
     assert not indexer.paused and indexer.queued() == []
     assert {d.status for d in orchestrator.list_documents()} == {"ready"}
+
+
+async def test_an_unexpected_error_pauses_the_queue_with_its_name_and_resume_goes_on(
+    orchestrator: Orchestrator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (here SQLite refusing a write, as a failing SQL function makes it) used to end
+    the queue's task: the files stayed queued and nothing said so until a restart."""
+    files = write_notes(tmp_path / "notes", 4)
+    indexer = orchestrator.indexer
+    await indexer.start(watch=False)
+
+    def broken_commit(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("user-defined function raised exception")
+
+    monkeypatch.setattr(orchestrator.library, "commit_document", broken_commit)
+    await indexer.add_paths(files)
+    await asyncio.wait_for(indexer.wait_idle(), WAIT)
+
+    assert indexer.paused and indexer.pause_reason is not None
+    assert "OperationalError" in indexer.pause_reason.message
+    assert len(indexer.queued()) == 4  # nothing lost
+    monkeypatch.undo()
+    indexer.resume()
+    await asyncio.wait_for(indexer.wait_idle(), WAIT)
+    assert not indexer.paused
+    ready = [d for d in orchestrator.list_documents() if d.status == "ready"]
+    assert sorted(Path(d.path).name for d in ready) == sorted(f.name for f in files)
 
 
 async def test_cancel_empties_the_queue_and_reindex_forces_an_unchanged_file(

@@ -12,6 +12,7 @@ import pytest
 
 from allma_desktop.cancel import CancelToken
 from allma_desktop.config import AppConfig
+from allma_desktop.errors import DiskFull
 from allma_desktop.events import (
     EmbedProgress,
     FileFinished,
@@ -113,6 +114,36 @@ async def test_cancel_while_files_overlap_leaves_no_half_document(
     assert {result.path for result in finished.results} == started
     assert finished.count("indexed") < FILES
     assert_library_consistent(orchestrator)
+
+
+async def test_a_file_that_cannot_even_be_marked_failed_does_not_hide_the_run_s_end(
+    config: AppConfig, orchestrator: Orchestrator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a full disk, marking the files in flight failed fails too: the run still ends
+    with its own outcome, and the next start puts those documents in order."""
+    write_notes(tmp_path / "notes")
+
+    def disk_full(document_id: str, error: str) -> None:
+        raise DiskFull(config.data_dir)
+
+    monkeypatch.setattr(orchestrator.library, "mark_failed", disk_full)
+    cancel = CancelToken()
+    events = []
+    async for event in orchestrator.ingest([tmp_path / "notes"], cancel=cancel):
+        events.append(event)
+        if isinstance(event, EmbedProgress) and event.path.endswith("note-01.md"):
+            cancel.cancel()
+
+    finished = events[-1]
+    assert isinstance(finished, IngestFinished) and finished.cancelled
+    monkeypatch.undo()
+    await orchestrator.close()
+    reopened = Orchestrator(config)
+    await reopened.open()  # the start-up repair marks what was left half-way interrupted
+    try:
+        assert_library_consistent(reopened)
+    finally:
+        await reopened.close()
 
 
 # --- files queued to the parse worker ahead of the one it reads ----------------------

@@ -360,7 +360,7 @@ class LibraryController(QObject):
         async def add(o: Orchestrator) -> tuple[int, AddResult]:
             target = collection_id
             if target is None:
-                target = (await asyncio.to_thread(o.collection, None)).id
+                target = (await self._host.in_worker(o.collection, None)).id
             return target, await o.indexer.add_paths(paths, target, force=force)
 
         async_op(self._host, add, description="Adding the files").success(
@@ -443,7 +443,7 @@ class LibraryController(QObject):
 
         async def remove_one(o: Orchestrator, row: LibraryRow) -> None:
             await o.indexer.forget([row.path], row.collection_id)
-            document_id = row.document_id or await _stored_id(o, row)
+            document_id = row.document_id or await self._stored_id(o, row)
             if document_id is not None:
                 await o.remove_document(document_id)
 
@@ -475,7 +475,7 @@ class LibraryController(QObject):
         ]
 
         async def move_one(o: Orchestrator, row: LibraryRow) -> None:
-            document_id = row.document_id or await _stored_id(o, row)
+            document_id = row.document_id or await self._stored_id(o, row)
             if document_id is None:
                 # Never stored (failed or queued): it simply belongs elsewhere now.
                 await o.indexer.forget([row.path], row.collection_id)
@@ -691,6 +691,13 @@ class LibraryController(QObject):
         # The shown collection's documents as last loaded: no database read here.
         return self._stored.get(path) if cid == self._collection_id else None
 
+    async def _stored_id(self, orchestrator: Orchestrator, row: LibraryRow) -> str | None:
+        """The id of ``row``'s document as stored (None: never stored)."""
+        record = await self._host.in_worker(
+            orchestrator.document_by_path, row.collection_id, row.path
+        )
+        return record.id if record is not None else None
+
     def _show_stored(self, collection_id: int, path: str) -> None:
         """Show the row of a file just indexed as the library now has it."""
         op(
@@ -843,12 +850,6 @@ def _new_row(path: str, collection_id: int, status: RowStatus, reason: str = "")
 
 def _reembed(indexer: Indexer, collection_id: int) -> Awaitable[object]:
     return indexer.reembed(collection_id)
-
-
-async def _stored_id(orchestrator: Orchestrator, row: LibraryRow) -> str | None:
-    """The id of ``row``'s document as stored (None: never stored)."""
-    record = await asyncio.to_thread(orchestrator.document_by_path, row.collection_id, row.path)
-    return record.id if record is not None else None
 
 
 def _quiet_skip(reason: str) -> bool:

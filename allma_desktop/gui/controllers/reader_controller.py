@@ -175,14 +175,14 @@ class ReaderController(QObject):
         path, title, file_type = target.path, target.title, ""
         passage, page, span = target.passage, target.page, target.span
         if orchestrator is not None:
-            chunk = await asyncio.to_thread(orchestrator.chunk, target.chunk_id)
+            chunk = await self._host.in_worker(orchestrator.chunk, target.chunk_id)
             if chunk is not None:
                 path, title, file_type = chunk.path, chunk.title, chunk.file_type
                 passage, page = chunk.text, chunk.page or page
                 span = (chunk.char_start, chunk.char_end)
             elif target.document_id:
                 try:
-                    document = await asyncio.to_thread(orchestrator.document, target.document_id)
+                    document = await self._host.in_worker(orchestrator.document, target.document_id)
                     path, title, file_type = document.path, document.title, document.file_type
                 except AllmaError:
                     if not path:
