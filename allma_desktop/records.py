@@ -486,3 +486,21 @@ class MigrationReport:
     @property
     def chunks(self) -> int:
         return sum(copy.target_count for copy in self.collections)
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle on a page, in PDF points from the top left."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    def contains(self, other: Box, tolerance: float = 0.5) -> bool:
+        return (
+            self.x0 - tolerance <= other.x0
+            and self.y0 - tolerance <= other.y0
+            and other.x1 <= self.x1 + tolerance
+            and other.y1 <= self.y1 + tolerance
+        )

@@ -22,6 +22,7 @@ from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
+from allma_desktop.records import Box
 from allma_desktop.services.documents.pdf import MUPDF_FORMATS, import_pymupdf
 
 PAGED_TYPES = frozenset(MUPDF_FORMATS)
@@ -29,24 +30,6 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Runs of shared words this far apart (in page words, beyond the passage's own gap)
 # still belong to one passage: a hyphenated or re-ordered word breaks a run.
 _GAP_SLACK = 6
-
-
-@dataclass(frozen=True)
-class Box:
-    """A rectangle on a page, in PDF points from the top left."""
-
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-
-    def contains(self, other: Box, tolerance: float = 0.5) -> bool:
-        return (
-            self.x0 - tolerance <= other.x0
-            and self.y0 - tolerance <= other.y0
-            and other.x1 <= self.x1 + tolerance
-            and other.y1 <= self.y1 + tolerance
-        )
 
 
 @dataclass(frozen=True)

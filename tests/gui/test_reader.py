@@ -13,8 +13,9 @@ from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.widgets.chat_message import MessageWidget
-from allma_desktop.reader.pages import Box, normal_words
+from allma_desktop.reader.pages import normal_words
 from allma_desktop.reader.viewers import ViewerPlan
+from allma_desktop.records import Box
 from allma_desktop.services.retrieval.grounding import check_answer
 from allma_desktop.sources import Source
 from tests.gui.conftest import ingest

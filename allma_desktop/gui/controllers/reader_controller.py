@@ -26,7 +26,8 @@ from PySide6.QtGui import QImage
 from allma_desktop.errors import AllmaError
 from allma_desktop.gui.ops import background
 from allma_desktop.reader.page_server import PageServer
-from allma_desktop.reader.pages import Box, RenderedPage, is_paged, text_span
+from allma_desktop.reader.pages import RenderedPage, is_paged, text_span
+from allma_desktop.records import Box
 
 if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost

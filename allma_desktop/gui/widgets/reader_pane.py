@@ -53,7 +53,7 @@ from allma_desktop.gui.controllers.reader_controller import (
     ZoomMode,
 )
 from allma_desktop.gui.theme import PAGE_FOUND, PAGE_HIGHLIGHT, current_colors, is_dark
-from allma_desktop.reader.pages import Box
+from allma_desktop.records import Box
 
 ZOOMS: tuple[tuple[str, ZoomMode, int], ...] = (
     ("Fit width", "fit-width", 100),
