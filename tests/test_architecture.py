@@ -1,0 +1,202 @@
+"""The house as docs/ARCHITECTURE.md draws it: who may import whom, read from the code.
+
+Every import counts, at the top of a module, inside a function (a lazy import is still a
+dependency) and under ``TYPE_CHECKING`` (a type a module names is part of what it knows).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "allma_desktop"
+
+# The layers, lowest first. A module belongs to the first layer one of whose prefixes it
+# starts with (a prefix is a module or a package).
+BOTTOM = "bottom"  # records, events, errors, config: plain data any layer may name
+SERVICES = "services"  # the services: talking to Ollama, documents, retrieval, the library...
+ENGINE = "engine"  # the orchestrator and its peers: the indexer, ingest, the reader, upkeep door
+FRONT = "front ends"  # the CLI, the local API, the MCP server, the self-test
+GUI = "gui"  # the window's controllers and the app
+WIDGETS = "widgets"  # what the window shows
+
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (WIDGETS, ("allma_desktop.gui.widgets",)),
+    (GUI, ("allma_desktop.gui",)),
+    (SERVICES, ("allma_desktop.services",)),
+    # The indexer's events and ignore rules: plain data, as events.py.
+    (BOTTOM, ("allma_desktop.indexer.events", "allma_desktop.indexer.rules")),
+    (
+        ENGINE,
+        (
+            "allma_desktop.orchestrator",
+            "allma_desktop.closed_library",
+            "allma_desktop.indexer",
+            "allma_desktop.ingest",
+            "allma_desktop.reader",
+        ),
+    ),
+    (
+        FRONT,
+        (
+            "allma_desktop.api",
+            "allma_desktop.cli",
+            "allma_desktop.cli_support",
+            "allma_desktop.cli_watch",
+            "allma_desktop.mcp_server",
+            "allma_desktop.selftest",
+            "allma_desktop.__main__",
+        ),
+    ),
+)
+
+# Which layers each layer may import (its own always).
+MAY_IMPORT: dict[str, set[str]] = {
+    BOTTOM: set(),
+    SERVICES: {BOTTOM},
+    ENGINE: {BOTTOM, SERVICES},
+    FRONT: {BOTTOM, ENGINE, GUI},  # the CLI starts the window; the API serves it
+    GUI: {BOTTOM, ENGINE, FRONT, WIDGETS},  # the window starts the local API
+    WIDGETS: {BOTTOM, GUI},  # controllers' signals and their row types, never the engine
+}
+
+QT = ("PySide6", "qasync", "shiboken6")
+MAY_IMPORT_QT = {GUI, WIDGETS}
+QT_ALSO = {"allma_desktop.selftest"}  # the binary's self-test checks that Qt loads
+
+
+def layer_of(module: str) -> str:
+    for layer, prefixes in LAYERS:
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return layer
+    return BOTTOM
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports_of(path: Path, *, types_too: bool = True) -> Iterator[str]:
+    """Every module ``path`` imports (for ``from a import b``: ``a.b`` when it is a module);
+    without ``types_too``, not those under ``if TYPE_CHECKING:`` (names for annotations)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    type_only: set[int] = set()
+    if not types_too:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                type_only.update(id(inner) for part in node.body for inner in ast.walk(part))
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+            for alias in node.names:
+                if f"{node.module}.{alias.name}" in MODULES:
+                    yield f"{node.module}.{alias.name}"
+
+
+IMPORTS = {module: set(imports_of(path)) for module, path in MODULES.items()}
+RUNTIME_IMPORTS = {
+    module: set(imports_of(path, types_too=False)) for module, path in MODULES.items()
+}
+
+
+def test_every_layer_imports_only_the_layers_below_it() -> None:
+    wrong = [
+        f"{module} ({layer_of(module)}) imports {name} ({layer_of(name)})"
+        for module, names in IMPORTS.items()
+        for name in sorted(names)
+        if name in MODULES
+        and layer_of(name) != layer_of(module)
+        and layer_of(name) not in MAY_IMPORT[layer_of(module)]
+    ]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("layer", [SERVICES, FRONT, WIDGETS])
+def test_what_no_front_end_may_name(layer: str) -> None:
+    """Said once more for the rules people break: no front end names a service, and no
+    widget names the engine; the orchestrator (and its closed-library door) is the door."""
+    forbidden = {FRONT: SERVICES, WIDGETS: ENGINE, SERVICES: ENGINE}[layer]
+    wrong = sorted(
+        f"{module} imports {name}"
+        for module, names in IMPORTS.items()
+        if layer_of(module) == layer
+        for name in names
+        if name in MODULES and layer_of(name) == forbidden
+    )
+    assert wrong == []
+
+
+def test_qt_is_imported_only_by_the_gui() -> None:
+    wrong = sorted(
+        f"{module} imports {name}"
+        for module, names in IMPORTS.items()
+        if layer_of(module) not in MAY_IMPORT_QT and module not in QT_ALSO
+        for name in names
+        if name.split(".")[0] in QT
+    )
+    assert wrong == []
+
+
+def test_no_two_modules_import_each_other() -> None:
+    """A circle (``factory`` and ``store_process`` once) means neither can be read alone.
+    A package and its own modules are exempt (``__init__`` re-exports what they define),
+    and so is a name used only in annotations (an owner and what it owns may name each
+    other's types)."""
+    circles = sorted(
+        f"{a} <-> {b}"
+        for a, names in RUNTIME_IMPORTS.items()
+        for b in names
+        if a < b
+        and b in MODULES
+        and a in RUNTIME_IMPORTS.get(b, ())
+        and not b.startswith(a + ".")
+        and not a.startswith(b + ".")
+    )
+    assert circles == []
+
+
+def test_the_rules_see_every_module() -> None:
+    """The test reads the real package: it would pass vacuously on an empty one."""
+    assert len(MODULES) > 100
+    assert {layer_of(m) for m in MODULES} == {BOTTOM, SERVICES, ENGINE, FRONT, GUI, WIDGETS}
+    assert "allma_desktop.services.vectorstore.factory" in MODULES
+
+
+SERVICES_OF_THE_ORCHESTRATOR = frozenset(
+    {"library", "conversations", "store", "llm", "documents", "parse_worker", "rag",
+     "ingest_pipeline"}
+)  # fmt: skip
+MAY_REACH_IN = (
+    "allma_desktop.orchestrator",
+    "allma_desktop.indexer",
+    "allma_desktop.ingest",
+)  # its peers work with its services; every other caller goes through its operations
+
+
+def test_no_caller_reaches_through_the_orchestrator_into_its_services() -> None:
+    """``orchestrator.library.x()`` from a front end skips the door as surely as an import."""
+    wrong = []
+    for module, path in MODULES.items():
+        if module.startswith(MAY_REACH_IN):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Attribute) or node.attr not in SERVICES_OF_THE_ORCHESTRATOR:
+                continue
+            owner = node.value
+            name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", "")
+            if name == "orchestrator":
+                wrong.append(f"{module}:{node.lineno} orchestrator.{node.attr}")
+    assert wrong == []
