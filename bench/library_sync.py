@@ -159,6 +159,7 @@ def resync(files: int, rounds: int) -> None:
                 indexer = orchestrator.indexer
                 await indexer.start(watch=False)
                 await indexer.add_folder(root)
+                await indexer.sync(wait=True)  # after the first scan add_folder started
                 walks: list[float] = []
                 syncs: list[float] = []
                 peak = 0
