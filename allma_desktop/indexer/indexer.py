@@ -39,7 +39,7 @@ from allma_desktop.indexer.events import (
     is_inside,
 )
 from allma_desktop.indexer.lock import QueueLock
-from allma_desktop.indexer.scan import FoundFile, compare, walk_folder
+from allma_desktop.indexer.scan import FoundFile, ScanResult, compare, walk_folder
 from allma_desktop.indexer.state import IndexerState, QueueItem
 from allma_desktop.indexer.watch import SETTLE_SECONDS, FolderWatcher
 from allma_desktop.ingest.feed import FeedItem
@@ -725,12 +725,15 @@ class Indexer:
         if folder.offline:
             await asyncio.to_thread(state.update_watched, folder.id, offline=False)
         extensions = self._orchestrator.documents.registry.supported_extensions()
-        # The walk and the query of the folder's rows overlap: both wait on the system.
-        known, walk = await asyncio.gather(
-            asyncio.to_thread(state.known_files, folder.collection_id, folder.path),
-            asyncio.to_thread(walk_folder, Path(folder.path), folder.rules, extensions),
-        )
-        scan = await asyncio.to_thread(compare, walk, known)
+
+        def scan_folder() -> ScanResult:
+            # One thread, one after the other: the walk and the query of the folder's
+            # rows are both mostly Python holding the GIL, and in two threads they took
+            # longer together (they hand the GIL back and forth) than one after the other.
+            known = state.known_files(folder.collection_id, folder.path)
+            return compare(walk_folder(Path(folder.path), folder.rules, extensions), known)
+
+        scan = await asyncio.to_thread(scan_folder)
         self._problems[folder.id] = tuple(scan.problems)
         report.problems = list(scan.problems)
         report.unchanged = scan.unchanged
