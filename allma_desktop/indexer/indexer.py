@@ -39,7 +39,7 @@ from allma_desktop.indexer.events import (
     is_inside,
 )
 from allma_desktop.indexer.lock import QueueLock
-from allma_desktop.indexer.scan import FoundFile, ScanResult, compare, walk_folder
+from allma_desktop.indexer.scan import FoundFile, ScanResult, scan_folder
 from allma_desktop.indexer.state import IndexerState, QueueItem
 from allma_desktop.indexer.watch import SETTLE_SECONDS, FolderWatcher
 from allma_desktop.ingest.feed import FeedItem
@@ -726,14 +726,14 @@ class Indexer:
             await asyncio.to_thread(state.update_watched, folder.id, offline=False)
         extensions = self._orchestrator.documents.registry.supported_extensions()
 
-        def scan_folder() -> ScanResult:
+        def rescan() -> ScanResult:
             # One thread, one after the other: the walk and the query of the folder's
             # rows are both mostly Python holding the GIL, and in two threads they took
             # longer together (they hand the GIL back and forth) than one after the other.
             known = state.known_files(folder.collection_id, folder.path)
-            return compare(walk_folder(Path(folder.path), folder.rules, extensions), known)
+            return scan_folder(Path(folder.path), folder.rules, extensions, known)
 
-        scan = await asyncio.to_thread(scan_folder)
+        scan = await asyncio.to_thread(rescan)
         self._problems[folder.id] = tuple(scan.problems)
         report.problems = list(scan.problems)
         report.unchanged = scan.unchanged
