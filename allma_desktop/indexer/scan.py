@@ -99,8 +99,8 @@ def walk_folder(root: Path, rules: IgnoreRules, extensions: frozenset[str]) -> W
     """Every file below ``root`` that the rules keep and some parser reads, with its size
     and time. Symlinked folders are never followed (they may loop, or leave the tree);
     files of other types are counted but never stat'ed. One loop with no helper calls per
-    file: a rescan of 100,000 unchanged files is mostly this. Runs beside the query of
-    the folder's rows (``IndexerState.known_files``)."""
+    file: a rescan of 100,000 unchanged files is mostly this. Runs after the query of
+    the folder's rows (``IndexerState.known_files``), in the same worker thread."""
     walk = Walk()
     found, problems = walk.files, walk.problems
     prefix = len(str(root)) + 1
