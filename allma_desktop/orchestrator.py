@@ -321,6 +321,12 @@ class Orchestrator:
         """The document of ``path`` in a collection, or None when it is not in the library."""
         return self.library.document_by_path(collection_id, path)
 
+    def documents_by_paths(
+        self, collection_id: int, paths: Sequence[str]
+    ) -> dict[str, DocumentRecord]:
+        """The documents of ``paths`` in a collection, by the path as given (absent: left out)."""
+        return self.library.documents_by_paths(collection_id, paths)
+
     def chunk(self, chunk_id: str) -> Chunk | None:
         """A committed chunk (its text, page, span and file), or None when it is gone."""
         return self.library.chunks_by_ids([chunk_id] if chunk_id else []).get(chunk_id)
