@@ -709,14 +709,16 @@ class LibraryController(QObject):
     def _load_stored(self) -> None:
         wanted, self._to_load = self._to_load, {}
         for collection_id, paths in wanted.items():
-            ordered = sorted(paths)
-            op(
-                self._host,
-                lambda o, c=collection_id, p=ordered: o.documents_by_paths(c, p),
-                description="Loading the documents",
-            ).success(
-                lambda records, c=collection_id: self._on_stored(c, records)
-            ).quiet_when_closed().run()
+            self._load_rows(collection_id, sorted(paths))
+
+    def _load_rows(self, collection_id: int, paths: list[str]) -> None:
+        op(
+            self._host,
+            lambda o: o.documents_by_paths(collection_id, paths),
+            description="Loading the documents",
+        ).success(
+            lambda records: self._on_stored(collection_id, records)
+        ).quiet_when_closed().run()
 
     def _on_stored(self, collection_id: int, records: dict[str, DocumentRecord]) -> None:
         for path, record in records.items():
