@@ -43,7 +43,11 @@ async def embed_stage(
                 # A partial batch waits for the next file: one request fewer, and the
                 # parser is then the slower stage anyway (or it would be ready). Not when
                 # the source has run dry for now (an idle indexer): then it goes out.
-                job = await run.unless_stopped(_next_job(run, embed_queue, partial=count > 0))
+                job = (
+                    embed_queue.get_nowait()  # no wait, no task: the usual case when busy
+                    if not embed_queue.empty()
+                    else await run.unless_stopped(_next_job(run, embed_queue, partial=count > 0))
+                )
                 if job is _SOURCE_IDLE:
                     break
                 if job is None:

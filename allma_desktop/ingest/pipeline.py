@@ -177,6 +177,8 @@ class IngestPipeline:
         if run.stopping.is_set():
             return False, None
         if run.getter is None:
+            if not run.events.empty():  # no task and wake-ups when one is already there
+                return True, run.events.get_nowait()
             run.getter = asyncio.ensure_future(run.events.get())
         await asyncio.wait({run.getter})
         item, run.getter = run.getter.result(), None

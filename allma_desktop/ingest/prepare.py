@@ -77,8 +77,8 @@ async def prepare_stage(
                 continue
             assert job.metadata is not None
             run.emit(FileParsed(str(job.path), job.metadata.page_count, len(job.chunks)))
-            await run.unless_stopped(embed_queue.put(job))
-        await run.unless_stopped(embed_queue.put(None))
+            await _hand_on(run, embed_queue, job)
+        await _hand_on(run, embed_queue, None)
     finally:
         for _, parse in parsing:  # cancelling drops the queued request
             parse.cancel()
@@ -86,6 +86,17 @@ async def prepare_stage(
             await asyncio.gather(*(parse for _, parse in parsing), return_exceptions=True)
         run.prepare_done = True
         run.emit(None)
+
+
+async def _hand_on(
+    run: Run, embed_queue: asyncio.Queue[FileJob | None], job: FileJob | None
+) -> None:
+    """Queue ``job`` for the embedder, waiting (unless the run stops) only when it is full:
+    a wait costs the loop a task and its wake-ups, per file."""
+    if embed_queue.full():
+        await run.unless_stopped(embed_queue.put(job))
+    else:
+        embed_queue.put_nowait(job)
 
 
 async def _wait_for_file(run: Run, source: FileSource) -> FeedItem | None:

@@ -716,9 +716,7 @@ class LibraryController(QObject):
             self._host,
             lambda o: o.documents_by_paths(collection_id, paths),
             description="Loading the documents",
-        ).success(
-            lambda records: self._on_stored(collection_id, records)
-        ).quiet_when_closed().run()
+        ).success(lambda records: self._on_stored(collection_id, records)).quiet_when_closed().run()
 
     def _on_stored(self, collection_id: int, records: dict[str, DocumentRecord]) -> None:
         for path, record in records.items():
