@@ -80,7 +80,11 @@ class LibraryRow:
 
     @property
     def name(self) -> str:
-        return Path(self.path).name
+        # A string split, not a Path: the table asks for it per painted cell.
+        return os.path.basename(self.path.rstrip(_SEPARATORS)) or self.path
+
+
+_SEPARATORS = os.sep + (os.altsep or "")
 
 
 @dataclass(frozen=True)
