@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from allma_desktop.errors import AllmaError
     from allma_desktop.events import AnswerDone
     from allma_desktop.gui.controllers.api_controller import ApiController
+    from allma_desktop.gui.global_shortcut import GlobalShortcut
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
     from allma_desktop.orchestrator import HealthReport
     from allma_desktop.sources import Source
@@ -91,6 +92,8 @@ class MainWindow(QMainWindow):
         self.health = HealthController(host, self)
         self.reader_controller = ReaderController(host, self)
         self.api_controller: ApiController | None = None  # created with the B controllers
+        # The quick-ask key for the whole desktop: set by the app with the tray (app.py).
+        self.quick_ask_shortcut: GlobalShortcut | None = None
         self._built_pages: dict[str, QWidget] = {}
         self._create_b_controllers()
 
@@ -215,7 +218,9 @@ class MainWindow(QMainWindow):
         except ImportError as error:
             log.warning("settings page unavailable: %s", error)
             return _placeholder("Settings are not available in this build.", self.pages)
-        return SettingsPage(self.settings_controller, self.pages, self.api_controller)
+        return SettingsPage(
+            self.settings_controller, self.pages, self.api_controller, self.quick_ask_shortcut
+        )
 
     # --- wiring -------------------------------------------------------------------
 
