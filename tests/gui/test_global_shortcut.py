@@ -273,3 +273,27 @@ def test_a_function_key_alone_may_be_global() -> None:
     key, _modifiers = split_sequence("F12")
 
     assert QKeySequence(key).toString() == "F12"
+
+
+@needs_x
+def test_the_compositor_check_asks_the_x_server(x_display: str) -> None:
+    from allma_desktop.gui.xlib import compositor_running
+
+    assert not compositor_running(x_display)  # a bare Xvfb: see-through would be black
+    compositor = OtherProgram(x_display)  # stands in for one: it owns _NET_WM_CM_S0
+    lib = compositor.lib
+    lib.XInternAtom.restype = ctypes.c_ulong
+    lib.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    lib.XSetSelectionOwner.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_ulong,
+        ctypes.c_ulong,
+        ctypes.c_ulong,
+    ]
+    atom = lib.XInternAtom(compositor.handle, b"_NET_WM_CM_S0", 0)
+    lib.XSetSelectionOwner(compositor.handle, atom, compositor.window, 0)
+    lib.XSync(compositor.handle, 0)
+    try:
+        assert compositor_running(x_display)
+    finally:
+        compositor.close()
