@@ -58,6 +58,7 @@ from allma_desktop.records import (
     ConversationRecord,
     DoctorReport,
     DocumentRecord,
+    GroundingReport,
     HealthReport,
     MessageRecord,
     ModelDetails,
@@ -82,7 +83,7 @@ from allma_desktop.services.library.storage import (
 )
 from allma_desktop.services.model_server.choice import OfflineEmbeddings, create_llm_service
 from allma_desktop.services.model_server.ollama import LLMService
-from allma_desktop.services.retrieval.grounding import check_answer
+from allma_desktop.services.retrieval.grounding import check_answer, closeness
 from allma_desktop.services.retrieval.keyword_index import KeywordIndex
 from allma_desktop.services.retrieval.prompting import (
     GENERAL_KNOWLEDGE_NOTE,
@@ -97,6 +98,7 @@ from allma_desktop.services.retrieval.prompting import (
 from allma_desktop.services.retrieval.rag import (
     RAGService,
     RetrievalSettings,
+    embedding_document_text,
 )
 from allma_desktop.services.upkeep.auto_backup import backup_due, make_automatic_backup
 from allma_desktop.services.upkeep.backup import create_backup
@@ -113,6 +115,9 @@ log = logging.getLogger(__name__)
 DEFAULT_CONTEXT_TOKENS = 8192  # used when the model does not say; also the cap we set by default
 RepairProgress = Callable[[int, int, str], None]  # (documents done, total, path)
 PARTIAL_SAVE_INTERVAL = 1.0  # seconds between saves of a streaming answer (crash safety)
+# The answer check's one embedder request (closeness in meaning) waits this long at most;
+# without it the check by words stands.
+CLOSENESS_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True)
@@ -586,10 +591,12 @@ class Orchestrator:
         done_delta_tokens: tuple[int | None, int | None] = (None, None)
         error: AllmaError | None = None
         interrupted = False
+        embedding_model = self.config.ollama_embedding_model
         try:
             library_empty = False
             if wants_documents:
                 collection = await asyncio.to_thread(self.collection, collection_ref)
+                embedding_model = collection.embedding_model or embedding_model
                 library_empty = collection.chunk_count == 0
                 if not library_empty:
                     sources = await self.search(text, collection.id)
@@ -706,6 +713,7 @@ class Orchestrator:
             passages = {s.number: source_texts.get(s.chunk_id, s.snippet) for s in sources}
             try:
                 report = await asyncio.to_thread(check_answer, answer, passages)
+                report = await self._with_closeness(report, passages, embedding_model)
             except Exception:  # the answer stands without its check; never fail it after the fact
                 log.exception("checking answer %d against its sources failed", answer_message.id)
                 return
@@ -715,6 +723,24 @@ class Orchestrator:
                 except AllmaError:
                     log.warning("could not store the check of answer %d", answer_message.id)
                 yield AnswerChecked(conversation.id, answer_message.id, report)
+
+    async def _with_closeness(
+        self, report: GroundingReport, passages: dict[int, str], embedding_model: str
+    ) -> GroundingReport:
+        """``report`` with the sentences flagged only for their rarer words settled by
+        closeness in meaning: one embedder request, bounded in size and time."""
+        plan = closeness(report, passages)
+        if plan is None:
+            return report
+        texts = [embedding_document_text(embedding_model, text) for text in plan.texts]
+        try:
+            vectors = await asyncio.wait_for(
+                self.llm.embed(embedding_model, texts), CLOSENESS_TIMEOUT
+            )
+        except (AllmaError, TimeoutError) as error:
+            log.warning("answer check: no closeness in meaning (%s); words only", error)
+            return report
+        return await asyncio.to_thread(plan.apply, report, vectors)
 
     def _save_answer(
         self,
