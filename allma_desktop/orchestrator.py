@@ -104,6 +104,7 @@ from allma_desktop.services.upkeep.auto_backup import backup_due, make_automatic
 from allma_desktop.services.upkeep.backup import create_backup
 from allma_desktop.services.upkeep.doctor import Doctor
 from allma_desktop.services.upkeep.export import export_conversation
+from allma_desktop.services.upkeep.restore_journal import finish_interrupted_restore
 from allma_desktop.services.vectorstore.backends import local_store_folder
 from allma_desktop.services.vectorstore.base import VectorStore, probe_store_write
 from allma_desktop.services.vectorstore.factory import create_vector_store
@@ -188,6 +189,8 @@ class Orchestrator:
     def _open_sync(self) -> None:
         data_dir = self.config.data_dir
         try:
+            # A restore that a crash stopped midway is finished before anything opens.
+            finish_interrupted_restore(data_dir, self.config.database_path)
             created = not data_dir.exists()
             data_dir.mkdir(parents=True, exist_ok=True)
             if created:
