@@ -266,6 +266,8 @@ def stylesheet_for(c: Colors) -> str:
         background: {c.surface}; color: {c.text}; border: 1px solid {c.border};
         border-radius: 6px; padding: 5px 8px;
     }}
+    QBalloonTip {{ background-color: {c.surface}; color: {c.text}; }}
+    QBalloonTip QLabel {{ color: {c.text}; background: transparent; }}
     QLineEdit, QPlainTextEdit, QTextEdit, QSpinBox, QDoubleSpinBox, QComboBox {{
         background: {c.surface}; color: {c.text}; border: 1px solid {c.border};
         border-radius: 8px; padding: 6px 9px; selection-background-color: {c.accent};
