@@ -58,10 +58,12 @@ from allma_desktop.records import (
     ConversationRecord,
     DoctorReport,
     DocumentRecord,
+    GroundingReport,
     HealthReport,
     MessageRecord,
     ModelDetails,
     ModelInfo,
+    OcrLanguage,
     OllamaHealth,
     Problem,
     PullProgress,
@@ -82,7 +84,7 @@ from allma_desktop.services.library.storage import (
 )
 from allma_desktop.services.model_server.choice import OfflineEmbeddings, create_llm_service
 from allma_desktop.services.model_server.ollama import LLMService
-from allma_desktop.services.retrieval.grounding import check_answer
+from allma_desktop.services.retrieval.grounding import check_answer, closeness
 from allma_desktop.services.retrieval.keyword_index import KeywordIndex
 from allma_desktop.services.retrieval.prompting import (
     GENERAL_KNOWLEDGE_NOTE,
@@ -97,11 +99,13 @@ from allma_desktop.services.retrieval.prompting import (
 from allma_desktop.services.retrieval.rag import (
     RAGService,
     RetrievalSettings,
+    embedding_document_text,
 )
 from allma_desktop.services.upkeep.auto_backup import backup_due, make_automatic_backup
 from allma_desktop.services.upkeep.backup import create_backup
 from allma_desktop.services.upkeep.doctor import Doctor
 from allma_desktop.services.upkeep.export import export_conversation
+from allma_desktop.services.upkeep.restore_journal import finish_interrupted_restore
 from allma_desktop.services.vectorstore.backends import local_store_folder
 from allma_desktop.services.vectorstore.base import VectorStore, probe_store_write
 from allma_desktop.services.vectorstore.factory import create_vector_store
@@ -113,6 +117,9 @@ log = logging.getLogger(__name__)
 DEFAULT_CONTEXT_TOKENS = 8192  # used when the model does not say; also the cap we set by default
 RepairProgress = Callable[[int, int, str], None]  # (documents done, total, path)
 PARTIAL_SAVE_INTERVAL = 1.0  # seconds between saves of a streaming answer (crash safety)
+# The answer check's one embedder request (closeness in meaning) waits this long at most;
+# without it the check by words stands.
+CLOSENESS_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True)
@@ -162,7 +169,11 @@ class Orchestrator:
         )
         # Parsing runs in a separate process (started on the first file) that can be
         # stopped when a file hangs or crashes its reader.
-        self.parse_worker = ParseWorker(ocr=config.ocr)
+        self.parse_worker = ParseWorker(
+            ocr=config.ocr,
+            ocr_languages=config.ocr_languages,
+            ocr_folder=ocr_languages_folder(config),
+        )
         self.ingest_pipeline = IngestPipeline(self)
         self._store = store
         self._library: LibraryService | None = None
@@ -183,6 +194,8 @@ class Orchestrator:
     def _open_sync(self) -> None:
         data_dir = self.config.data_dir
         try:
+            # A restore that a crash stopped midway is finished before anything opens.
+            finish_interrupted_restore(data_dir, self.config.database_path)
             created = not data_dir.exists()
             data_dir.mkdir(parents=True, exist_ok=True)
             if created:
@@ -592,10 +605,12 @@ class Orchestrator:
         done_delta_tokens: tuple[int | None, int | None] = (None, None)
         error: AllmaError | None = None
         interrupted = False
+        embedding_model = self.config.ollama_embedding_model
         try:
             library_empty = False
             if wants_documents:
                 collection = await asyncio.to_thread(self.collection, collection_ref)
+                embedding_model = collection.embedding_model or embedding_model
                 library_empty = collection.chunk_count == 0
                 if not library_empty:
                     sources = await self.search(text, collection.id)
@@ -712,6 +727,7 @@ class Orchestrator:
             passages = {s.number: source_texts.get(s.chunk_id, s.snippet) for s in sources}
             try:
                 report = await asyncio.to_thread(check_answer, answer, passages)
+                report = await self._with_closeness(report, passages, embedding_model)
             except Exception:  # the answer stands without its check; never fail it after the fact
                 log.exception("checking answer %d against its sources failed", answer_message.id)
                 return
@@ -721,6 +737,24 @@ class Orchestrator:
                 except AllmaError:
                     log.warning("could not store the check of answer %d", answer_message.id)
                 yield AnswerChecked(conversation.id, answer_message.id, report)
+
+    async def _with_closeness(
+        self, report: GroundingReport, passages: dict[int, str], embedding_model: str
+    ) -> GroundingReport:
+        """``report`` with the sentences flagged only for their rarer words settled by
+        closeness in meaning: one embedder request, bounded in size and time."""
+        plan = closeness(report, passages)
+        if plan is None:
+            return report
+        texts = [embedding_document_text(embedding_model, text) for text in plan.texts]
+        try:
+            vectors = await asyncio.wait_for(
+                self.llm.embed(embedding_model, texts), CLOSENESS_TIMEOUT
+            )
+        except (AllmaError, TimeoutError) as error:
+            log.warning("answer check: no closeness in meaning (%s); words only", error)
+            return report
+        return await asyncio.to_thread(plan.apply, report, vectors)
 
     def _save_answer(
         self,
@@ -864,6 +898,10 @@ class Orchestrator:
     def _probe_vectors(self) -> None:
         try:
             probe_store_write(self.store)
+            # The probe's own collection is new: a collection's damaged index files (cut
+            # short by a full disk) show only when that collection is read.
+            for collection in self.library.list_collections():
+                self.store.count(collection.key)
         except AllmaError:
             raise
         except Exception as error:  # a backend's own exception: still a store that refuses
@@ -1053,12 +1091,42 @@ def file_text(path: Path) -> str:
     return DocumentService().parse(path).full_text
 
 
-def ocr_languages() -> list[str]:
-    """The languages OCR can read here (none when its language data is missing). Looks
-    for the data's files only: PyMuPDF is not imported."""
-    from allma_desktop.services.documents.ocr import installed_languages
+def ocr_languages_folder(config: AppConfig) -> Path:
+    """The app's own folder of OCR languages added in Settings."""
+    from allma_desktop.services.documents.ocr_languages import own_folder
 
-    return installed_languages()
+    return own_folder(config.data_dir)
+
+
+def ocr_languages(config: AppConfig | None = None) -> list[OcrLanguage]:
+    """The languages OCR can read here (none when its language data is missing), with
+    ``config``'s own folder of added languages. Looks for the data's files only: PyMuPDF
+    is not imported."""
+    from allma_desktop.services.documents.ocr_languages import available_languages
+
+    return available_languages(ocr_languages_folder(config) if config is not None else None)
+
+
+def add_ocr_language_from_folder(config: AppConfig, code: str, folder: Path) -> OcrLanguage:
+    """Add the language ``code`` from ``<folder>/<code>.traineddata`` (blocks: a copy)."""
+    from allma_desktop.services.documents.ocr_languages import add_from_folder
+
+    return add_from_folder(code, folder, ocr_languages_folder(config))
+
+
+def download_ocr_language(
+    config: AppConfig,
+    code: str,
+    on_progress: Callable[[int, int], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> OcrLanguage:
+    """Add the language ``code`` from its ``tessdata-fast-<code>`` package on PyPI, with
+    pip (blocks until done; ``cancel`` stops it)."""
+    from allma_desktop.services.documents.ocr_languages import download_language
+
+    return download_language(
+        code, ocr_languages_folder(config), on_progress=on_progress, cancel=cancel
+    )
 
 
 def database_error(error: BaseException, database: Path) -> AllmaError | None:
@@ -1076,10 +1144,13 @@ __all__ = [
     "HealthReport",
     "NotFound",
     "Orchestrator",
+    "add_ocr_language_from_folder",
     "check_models",
     "damaged_database",
     "database_error",
+    "download_ocr_language",
     "file_text",
     "ocr_languages",
+    "ocr_languages_folder",
     "probe_model_server",
 ]

@@ -106,6 +106,11 @@ class SentenceCheck:
     supported: bool
     missing: tuple[str, ...] = ()  # numbers, names and words not found there
     implicit: bool = False  # the answer cites nothing: checked against all its sources
+    # Its embedding's best cosine with a sentence of the cited passage, when the words
+    # alone did not settle it (``retrieval/grounding.py``, ``Closeness``); None otherwise.
+    closeness: float | None = None
+    # Supported by that closeness: the words were missing, the meaning was there.
+    close_in_meaning: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -116,6 +121,8 @@ class SentenceCheck:
             "supported": self.supported,
             "missing": list(self.missing),
             "implicit": self.implicit,
+            "closeness": self.closeness,
+            "close_in_meaning": self.close_in_meaning,
         }
 
     @classmethod
@@ -128,6 +135,8 @@ class SentenceCheck:
             supported=bool(data["supported"]),
             missing=tuple(str(m) for m in data.get("missing", ())),
             implicit=bool(data.get("implicit", False)),
+            closeness=None if data.get("closeness") is None else float(data["closeness"]),
+            close_in_meaning=bool(data.get("close_in_meaning", False)),
         )
 
     @property
@@ -136,6 +145,8 @@ class SentenceCheck:
         where = (
             "its sources" if self.implicit or len(self.cited) != 1 else f"source [{self.cited[0]}]"
         )
+        if self.supported and self.close_in_meaning:
+            return f"Close in meaning to {where}, in other words."
         if self.supported:
             return f"Supported by {where}."
         found = ", ".join(f"“{m}”" for m in self.missing[:6])
@@ -255,6 +266,23 @@ class PullProgress:
         if not self.total or self.completed is None:
             return None
         return min(1.0, max(0.0, self.completed / self.total))
+
+
+# --- OCR languages ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OcrLanguage:
+    """A language OCR can read, and where its Tesseract data (``<code>.traineddata``) is."""
+
+    code: str  # Tesseract's code: "eng", "deu", "chi_sim"
+    name: str  # "English", "German" (the code itself when not known)
+    folder: Path
+    added: bool  # in the app's own folder (added in Settings), not installed with the app
+
+    @property
+    def label(self) -> str:
+        return self.name if self.name == self.code else f"{self.name} ({self.code})"
 
 
 @dataclass(frozen=True)

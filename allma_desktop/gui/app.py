@@ -101,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         restore_signals()
         server.close()
+        if window.quick_ask_shortcut is not None:
+            window.quick_ask_shortcut.close()  # the global key goes back to the desktop now
         for widget in [window, *extras]:
             if isinstance(widget, QObject):
                 widget.deleteLater()
@@ -306,6 +308,11 @@ def _create_tray(window: MainWindow, host: OrchestratorHost) -> list[object]:
     except ImportError as error:
         log.info("tray unavailable: %s", error)
         return []
+    from allma_desktop.gui.global_shortcut import GlobalShortcut
+
     quick_ask = QuickAskWindow(lambda: ChatController(host), host.events)
-    tray = TrayIcon(window, host.events, quick_ask)
-    return [quick_ask, tray]
+    # The quick-ask key for the whole desktop (an X11 grab, a Windows hot key), set in Settings.
+    shortcut = GlobalShortcut(window)
+    window.quick_ask_shortcut = shortcut
+    tray = TrayIcon(window, host.events, quick_ask, shortcut=shortcut)
+    return [quick_ask, tray, shortcut]

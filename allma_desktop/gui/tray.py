@@ -1,10 +1,10 @@
 """The tray icon: quick ask, show the window, pause indexing, quit; close keeps running.
 
-A truly global hotkey needs per-platform APIs (X11 key grabs, RegisterHotKey on
-Windows, Carbon on macOS; none on Wayland) that Qt does not offer, so the quick-ask
-shortcut (Ctrl+Shift+Space) works while any Allma window has focus; from elsewhere
-the tray menu opens it, or a desktop shortcut bound to ``allma-desktop --quick-ask``
-(which hands off to the running app: ``gui/single_instance.py``).
+The quick-ask key (Ctrl+Shift+Space unless changed in Settings) works while any Allma
+window has focus, and from any program where the platform lets the app take a key
+(``gui/global_shortcut.py``: X11, Windows). Elsewhere the tray menu opens quick ask, or
+a desktop shortcut bound to ``allma-desktop --quick-ask`` (which hands off to the
+running app: ``gui/single_instance.py``).
 """
 
 from __future__ import annotations
@@ -17,17 +17,19 @@ from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QMainWindow, QMenu, QSystemTrayIcon
 
 from allma_desktop.gui.controllers.settings_controller import close_to_tray_enabled
+from allma_desktop.gui.global_shortcut import DEFAULT_SHORTCUT, saved_shortcut
 from allma_desktop.gui.quitting import application_quitting, quit_application
 from allma_desktop.gui.theme import app_icon
 
 if TYPE_CHECKING:
     from allma_desktop.gui.app_events import AppEvents
     from allma_desktop.gui.controllers.library_controller import BatchSummary, LibraryController
+    from allma_desktop.gui.global_shortcut import GlobalShortcut, ShortcutState
     from allma_desktop.gui.widgets.quick_ask import QuickAskWindow
 
 log = logging.getLogger(__name__)
 
-QUICK_ASK_SHORTCUT = "Ctrl+Shift+Space"
+QUICK_ASK_SHORTCUT = DEFAULT_SHORTCUT
 LONG_JOB_SECONDS = 10.0  # indexing this long earns a notification when the window is hidden
 
 
@@ -38,18 +40,19 @@ class TrayIcon(QSystemTrayIcon):
         events: AppEvents,
         quick_ask: QuickAskWindow,
         parent: QObject | None = None,
+        shortcut: GlobalShortcut | None = None,
     ) -> None:
         super().__init__(app_icon(), parent or window)
         self.window = window
         self.events = events
         self.quick_ask = quick_ask
+        self.global_shortcut = shortcut
         self.quitting = False
         self._told_about_tray = False
         self.setToolTip("Allma")
 
         self.menu = QMenu()
         self.quick_ask_action = QAction("Quick ask…", self.menu)
-        self.quick_ask_action.setShortcut(QKeySequence(QUICK_ASK_SHORTCUT))
         self.show_action = QAction("Show window", self.menu)
         self.pause_action = QAction("Pause indexing", self.menu)
         self.pause_action.setCheckable(True)
@@ -69,9 +72,16 @@ class TrayIcon(QSystemTrayIcon):
         self.activated.connect(self._on_activated)
         events.open_conversation.connect(self.show_window)
 
-        shortcut = QShortcut(QKeySequence(QUICK_ASK_SHORTCUT), window)
-        shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
-        shortcut.activated.connect(self.open_quick_ask)
+        # Inside the app the key always works; from other programs where the platform allows.
+        self.in_app_shortcut = QShortcut(window)
+        self.in_app_shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
+        self.in_app_shortcut.activated.connect(self.open_quick_ask)
+        if shortcut is not None:
+            shortcut.activated.connect(self.open_quick_ask)
+            shortcut.state_changed.connect(self._use_shortcut)
+            self._use_shortcut(shortcut.state)
+        else:
+            self._set_key(saved_shortcut())
 
         library = self.library
         self.pause_action.setEnabled(library is not None)
@@ -93,6 +103,14 @@ class TrayIcon(QSystemTrayIcon):
     @staticmethod
     def tray_available() -> bool:
         return QSystemTrayIcon.isSystemTrayAvailable()
+
+    def _use_shortcut(self, state: ShortcutState) -> None:
+        self._set_key(state.sequence)
+
+    def _set_key(self, sequence: str) -> None:
+        keys = QKeySequence(sequence)
+        self.in_app_shortcut.setKey(keys)
+        self.quick_ask_action.setShortcut(keys)
 
     # --- actions ------------------------------------------------------------------------
 

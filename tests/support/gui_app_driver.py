@@ -6,7 +6,8 @@ Configuration comes from the environment (ALLMA_DATA_DIR, OLLAMA_HOST, QT_QPA_PL
 ...), as for the app. ``--tray`` makes the desktop look as if it had a system tray with
 close-to-tray on (the offscreen platform has none), as on most Linux desktops. It prints
 ``ready`` once the engine is open, ``quick ask open`` when the quick-ask popup appears,
-and ``exit N`` with the app's exit code at the end.
+``shortcut: MESSAGE`` with the quick-ask key's state once ready, and ``exit N`` with the
+app's exit code at the end.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def announce_when_ready() -> None:
     if application is not None:
         for widget in application.topLevelWidgets():  # type: ignore[attr-defined]
             if isinstance(widget, MainWindow) and widget.host.ready:
+                shortcut = widget.quick_ask_shortcut
+                if shortcut is not None:
+                    say(f"shortcut: {shortcut.state.message}")
                 say("ready")
                 QTimer.singleShot(50, announce_quick_ask)
                 return

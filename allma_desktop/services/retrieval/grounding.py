@@ -15,13 +15,22 @@ invented figure is the costliest mistake a document assistant makes.
 
 Plain Python over the answer and a handful of passages: well under a millisecond
 per sentence, so the check never holds up a finished answer.
+
+A second signal, closeness in meaning, settles the sentences that the words alone
+would flag only for their rarer words (a paraphrase says "rose" where its passage says
+"increased"): ``closeness`` plans one batch for the embedder (those sentences and the
+sentences of the passages they cite), and ``Closeness.apply`` accepts a sentence that
+is closer to one of its passage's sentences than those sentences are to one another.
+Numbers and names stay hard requirements: a changed figure or a swapped name reads
+as close as the truth to an embedder.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from allma_desktop.records import GroundingReport, SentenceCheck
 from allma_desktop.services.retrieval.text_terms import STOPWORDS, stem
@@ -218,3 +227,113 @@ def _union(passages: Iterable[_Passage]) -> _Passage:
     for passage in passages:
         result = result.merged(passage)
     return result
+
+
+# --- The second signal: closeness in meaning -----------------------------------------
+
+# What one answer may cost the embedder: this many of its sentences, each passage cut to
+# this many sentences (a typical answer asks for a few dozen short texts, one request).
+MAX_CLOSE_SENTENCES = 8
+MAX_PASSAGE_SENTENCES = 12
+# A passage's sentences compared with one another give the closeness of "same page, other
+# claim"; a sentence is close in meaning when it beats the closest such pair by this much.
+# Too few pairs to know the page's own closeness: no decision, the words stand.
+CLOSENESS_MARGIN = 0.05
+MIN_BACKGROUND_PAIRS = 3
+_PASSAGE_SENTENCE_MIN_WORDS = 4
+
+
+@dataclass(frozen=True)
+class Closeness:
+    """One embedder batch for an answer's check, and how its vectors decide.
+
+    ``texts`` are the sentences asked about (those flagged only for their rarer words),
+    then the sentences of the passages they cite; ``apply`` takes their vectors, in
+    that order, and returns the report with those sentences decided.
+    """
+
+    sentences: tuple[SentenceCheck, ...]
+    passages: Mapping[int, tuple[str, ...]]
+
+    @property
+    def texts(self) -> list[str]:
+        asked = [_plain(check.text) for check in self.sentences]
+        return asked + [text for number in sorted(self.passages) for text in self.passages[number]]
+
+    def apply(self, report: GroundingReport, vectors: Sequence[Sequence[float]]) -> GroundingReport:
+        if len(vectors) != len(self.texts):
+            raise ValueError(f"{len(vectors)} vectors for {len(self.texts)} texts")
+        units = [_unit(vector) for vector in vectors]
+        asked = dict(zip((c.start for c in self.sentences), units, strict=False))
+        passage_units: dict[int, list[list[float]]] = {}
+        at = len(self.sentences)
+        for number in sorted(self.passages):
+            count = len(self.passages[number])
+            passage_units[number] = units[at : at + count]
+            at += count
+        decided: list[SentenceCheck] = []
+        for check in report.sentences:
+            vector = asked.get(check.start)
+            if vector is None:
+                decided.append(check)
+                continue
+            pool = [v for number in check.cited for v in passage_units.get(number, ())]
+            decided.append(_decided(check, vector, pool))
+        return replace(report, sentences=tuple(decided))
+
+
+def closeness(report: GroundingReport, passages: Mapping[int, str]) -> Closeness | None:
+    """The embedder batch that would settle ``report``'s doubtful sentences, or None.
+
+    A sentence is doubtful when it is flagged, and every number and name it holds was
+    found in its passage: only rarer words were missing.
+    """
+    doubtful: list[SentenceCheck] = []
+    for check in report.sentences:
+        if check.supported or len(doubtful) >= MAX_CLOSE_SENTENCES:
+            continue
+        claims = _claims(check.text)
+        hard = {*claims.numbers, *claims.names}
+        if any(item in hard for item in check.missing):
+            continue
+        doubtful.append(check)
+    if not doubtful:
+        return None
+    cited = sorted({number for check in doubtful for number in check.cited} & passages.keys())
+    split = {number: tuple(passage_sentences(passages[number])) for number in cited}
+    return Closeness(tuple(doubtful), {n: texts for n, texts in split.items() if texts})
+
+
+def passage_sentences(text: str) -> list[str]:
+    """A passage's sentences of a few words or more, at most ``MAX_PASSAGE_SENTENCES``."""
+    flat = " ".join(text.split())
+    found = [
+        flat[start:end]
+        for start, end in _sentences(flat)
+        if len(_WORD.findall(flat[start:end])) >= _PASSAGE_SENTENCE_MIN_WORDS
+    ]
+    return found[:MAX_PASSAGE_SENTENCES]
+
+
+def _decided(check: SentenceCheck, vector: list[float], pool: list[list[float]]) -> SentenceCheck:
+    if not pool:
+        return check
+    best = max(_dot(vector, other) for other in pool)
+    pairs = [_dot(a, b) for i, a in enumerate(pool) for b in pool[i + 1 :]]
+    close = len(pairs) >= MIN_BACKGROUND_PAIRS and best >= max(pairs) + CLOSENESS_MARGIN
+    return replace(check, closeness=round(best, 3), supported=close, close_in_meaning=close)
+
+
+def _plain(sentence: str) -> str:
+    """The sentence as words: no citations, no Markdown, no space before its stop."""
+    text = _LIST_MARKER.sub("", _MARKUP.sub(" ", _CITATION.sub("", sentence)))
+    return re.sub(r"\s+(?=[.,;:!?])", "", " ".join(text.split()))
+
+
+def _unit(vector: Sequence[float]) -> list[float]:
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
+
+
+def _dot(a: Sequence[float], b: Sequence[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=False))

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from allma_desktop.records import GroundingReport
-from allma_desktop.services.retrieval.grounding import check_answer
+from allma_desktop.services.retrieval.grounding import (
+    MAX_CLOSE_SENTENCES,
+    check_answer,
+    closeness,
+    passage_sentences,
+)
 
 PASSAGE_ONE = (
     "The Hamburg plant opened in 1998 and employs 2,400 people. Its furnaces recycle "
@@ -122,3 +129,64 @@ def test_a_typical_answer_is_checked_well_under_50_ms() -> None:
     for _ in range(10):
         check_answer(answer, passages)
     assert (time.perf_counter() - started) / 10 < 0.05
+
+
+# --- closeness in meaning (the second signal) -----------------------------------------
+
+
+def _embed(texts: list[str]) -> list[list[float]]:
+    from tests.support.ollama_server import embed_text
+
+    return [embed_text(text) for text in texts]
+
+
+def test_only_sentences_missing_rarer_words_are_sent_to_the_embedder() -> None:
+    answer = (
+        "Hamburg's furnaces turn discarded aluminium into bars for vehicle makers [1]. "
+        "The Hamburg plant opened in 1997 [1]. "
+        "The cold rolling mill is inspected by engineers from Graz [2]. "
+        "The Hamburg plant opened in 1998 and employs 2,400 people [1]."
+    )
+    report = check_answer(answer, PASSAGES)
+    plan = closeness(report, PASSAGES)
+    assert plan is not None
+    # Not the changed year, not the swapped name, not the supported sentence.
+    assert [check.text for check in plan.sentences] == [report.sentences[0].text]
+    assert list(plan.passages) == [1]
+    assert (
+        plan.texts[0] == "Hamburg's furnaces turn discarded aluminium into bars for vehicle makers."
+    )
+    assert plan.texts[1:] == passage_sentences(PASSAGE_ONE)
+
+
+def test_nothing_is_sent_when_the_words_settle_every_sentence() -> None:
+    report = check_answer(
+        "The Hamburg plant opened in 1997 and employs 2,400 people [1].", PASSAGES
+    )
+    assert closeness(report, PASSAGES) is None
+
+
+def test_an_answer_sends_at_most_a_handful_of_sentences() -> None:
+    answer = " ".join("Discarded metal becomes bars for vehicle makers [1]." for _ in range(30))
+    plan = closeness(check_answer(answer, {1: PASSAGE_ONE}), {1: PASSAGE_ONE})
+    assert plan is not None and len(plan.sentences) == MAX_CLOSE_SENTENCES
+
+
+def test_a_passage_too_short_to_compare_with_itself_leaves_the_words_verdict() -> None:
+    # Two sentences make one pair: too few to know how close the page is to itself.
+    answer = "Hamburg's furnaces turn discarded metal into bars for vehicle makers [1]."
+    report = check_answer(answer, PASSAGES)
+    plan = closeness(report, PASSAGES)
+    assert plan is not None
+    decided = plan.apply(report, _embed(plan.texts)).sentences[0]
+    assert decided.closeness is not None and decided.closeness > 0
+    assert (decided.supported, decided.close_in_meaning) == (False, False)
+
+
+def test_vectors_that_do_not_match_the_texts_are_refused() -> None:
+    answer = "Hamburg's furnaces turn discarded aluminium into bars for vehicle makers [1]."
+    report = check_answer(answer, PASSAGES)
+    plan = closeness(report, PASSAGES)
+    assert plan is not None
+    with pytest.raises(ValueError, match="vectors for"):
+        plan.apply(report, _embed(plan.texts)[:-1])

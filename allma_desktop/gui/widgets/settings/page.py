@@ -30,7 +30,9 @@ from allma_desktop.gui.widgets.settings.local_api import LocalApiCard
 from allma_desktop.gui.widgets.settings.mcp import McpCard
 from allma_desktop.gui.widgets.settings.model_servers import ModelServerCard
 from allma_desktop.gui.widgets.settings.models import ModelsCard
+from allma_desktop.gui.widgets.settings.ocr import OcrCard
 from allma_desktop.gui.widgets.settings.ollama import OllamaCard
+from allma_desktop.gui.widgets.settings.quick_ask import QuickAskCard
 from allma_desktop.gui.widgets.settings.search import SearchCard
 from allma_desktop.gui.widgets.settings.storage import StorageCard
 from allma_desktop.gui.widgets.settings.vector_store import VectorStoreCard
@@ -40,22 +42,26 @@ if TYPE_CHECKING:
     from allma_desktop.errors import AllmaError, ConfigError
     from allma_desktop.gui.controllers.api_controller import ApiController
     from allma_desktop.gui.controllers.settings_controller import SettingsController
+    from allma_desktop.gui.global_shortcut import GlobalShortcut
 
 CARD_WIDTH = 760
 
 
 class SettingsPage(QWidget):
-    """``api``: the app's local API; without one the Local API card is left out."""
+    """``api``: the app's local API; without one the Local API card is left out.
+    ``shortcut``: the quick-ask key; without one the Quick ask card is left out."""
 
     def __init__(
         self,
         controller: SettingsController,
         parent: QWidget | None = None,
         api: ApiController | None = None,
+        shortcut: GlobalShortcut | None = None,
     ) -> None:
         super().__init__(parent)
         self.controller = controller
         self.api = api
+        self.shortcut = shortcut
         self.setObjectName("settingsPage")
         self._restarting = False
         self._library_busy = False
@@ -88,12 +94,14 @@ class SettingsPage(QWidget):
         self.ollama = OllamaCard(c, body)
         self.models = ModelsCard(c, body)
         self.answers = AnswersCard(body)
+        self.search = SearchCard(body)
         # A look for the language data's files only: no PyMuPDF import while the window
         # is built.
-        self.search = SearchCard(c.ocr_languages(), body)
+        self.ocr = OcrCard(c, body)
         self.local_api = LocalApiCard(c, self.api, body) if self.api is not None else None
         self.mcp = McpCard(body)
         self.appearance = AppearanceCard(c, body)
+        self.quick_ask = QuickAskCard(self.shortcut, body) if self.shortcut is not None else None
         # Asked once: a missing package does not turn up while the app runs.
         self.vector_store = VectorStoreCard(c, c.unavailable_stores(), body)
         self.storage = StorageCard(c, body)
@@ -104,9 +112,11 @@ class SettingsPage(QWidget):
             self.models,
             self.answers,
             self.search,
+            self.ocr,
             *([self.local_api] if self.local_api is not None else []),
             self.mcp,
             self.appearance,
+            *([self.quick_ask] if self.quick_ask is not None else []),
             self.vector_store,
             self.storage,
             self.about,
