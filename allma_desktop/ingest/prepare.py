@@ -104,11 +104,11 @@ async def _wait_for_file(run: Run, source: FileSource) -> FeedItem | None:
     item = source.poll()
     if item is not None:
         return item
-    run.source_idle.set()
+    run.set_source_idle(True)
     try:
         return await run.unless_stopped(source.next())
     finally:
-        run.source_idle.clear()
+        run.set_source_idle(False)
 
 
 async def _check(orchestrator: OrchestratorView, run: Run, job: FileJob) -> DocumentRecord | None:

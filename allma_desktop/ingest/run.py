@@ -90,6 +90,7 @@ class Run:
         # Set while the prepare stage waits for its source with nothing in flight (an
         # idle indexer): the embedder then sends a partial batch instead of waiting on.
         self.source_idle = asyncio.Event()
+        self._idle_waiters: list[asyncio.Future[None]] = []  # see ``when_source_idle``
         self.getter: asyncio.Future[Item] | None = None  # a pending read of ``events``
 
         # Done when the run stops: what ``unless_stopped`` waits on beside its work (one
@@ -106,6 +107,35 @@ class Run:
         if self._stopped is not None and not self._stopped.done():
             self._stopped.set_result(None)
         self.emit(None)
+
+    def stopped(self) -> asyncio.Future[None]:
+        """A future done once the run stops (one per run, for ``asyncio.wait`` sets)."""
+        if self._stopped is None:
+            self._stopped = asyncio.get_running_loop().create_future()
+            if self.stopping.is_set():
+                self._stopped.set_result(None)
+        return self._stopped
+
+    def set_source_idle(self, idle: bool) -> None:
+        if not idle:
+            self.source_idle.clear()
+            return
+        self.source_idle.set()
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def when_source_idle(self) -> asyncio.Future[None]:
+        """A future done once the source is idle (a plain future to wait beside others:
+        ``source_idle.wait()`` there would need a task of its own, per file)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.source_idle.is_set():
+            waiter.set_result(None)
+        else:
+            self._idle_waiters = [w for w in self._idle_waiters if not w.done()]
+            self._idle_waiters.append(waiter)
+        return waiter
 
     def stop_when_cancelled(self) -> Callable[[], None]:
         """Stop as soon as the user cancels, from whichever thread they do (rather than
@@ -128,10 +158,8 @@ class Run:
         if self.stopping.is_set():
             work.cancel()
             raise Stopped
-        if self._stopped is None:
-            self._stopped = asyncio.get_running_loop().create_future()
         try:
-            either: set[asyncio.Future[Any]] = {work, self._stopped}
+            either: set[asyncio.Future[Any]] = {work, self.stopped()}
             await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not work.done():
