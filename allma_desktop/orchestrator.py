@@ -256,7 +256,9 @@ class Orchestrator:
             await asyncio.to_thread(abort if callable(abort) else self._store.close)
         db = self._db
         if isinstance(db, LibraryDatabase):
-            db.close_all()  # every worker thread's connection: no -wal/-shm left behind
+            # Every worker thread's connection, once its statement is done (it may wait for
+            # one a cancelled task left running): no -wal/-shm left behind.
+            await asyncio.to_thread(db.close_all)
         elif db is not None and hasattr(db, "close"):
             db.close()
         self._db = None
