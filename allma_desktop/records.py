@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,20 @@ class DocumentRecord:
 # --- conversations ----------------------------------------------------------------
 
 
+class ContextMode(StrEnum):
+    """What a conversation gives the model from its documents, chosen per conversation.
+
+    ``AUTO``: the whole documents, page by page, when they all fit in the model's
+    context (with room for the answer), else the best passages; ``PASSAGES``: always
+    the best passages; ``WHOLE``: the whole documents, and the best passages with a
+    notice when they do not fit.
+    """
+
+    AUTO = "auto"
+    PASSAGES = "passages"
+    WHOLE = "whole"
+
+
 @dataclass(frozen=True)
 class ConversationRecord:
     id: int
@@ -69,6 +84,7 @@ class ConversationRecord:
     collection_id: int | None
     use_documents: bool
     message_count: int
+    context_mode: ContextMode = ContextMode.AUTO
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import peewee
-from peewee import JOIN, SqliteDatabase, fn
+from peewee import JOIN, SqliteDatabase, chunked, fn
 
 from allma_desktop.errors import AllmaError, NotFound
 from allma_desktop.pathnames import display_text, path_from_stored, stored_path
@@ -544,6 +544,19 @@ class LibraryService:
         ]
         read_by_ocr = self.ocr_chunk_ids(document_id)
         return [replace(c, ocr=True) if c.chunk_id in read_by_ocr else c for c in chunks]
+
+    @translating_store_errors
+    def text_length(self, document_ids: CollectionOf[str]) -> int:
+        """The characters of the documents' stored chunk texts (overlaps counted twice)."""
+        total = 0
+        for batch in chunked(list(document_ids), 500):
+            length = (
+                ChunkText.select(fn.SUM(fn.LENGTH(ChunkText.text)))
+                .where(ChunkText.document_id.in_(batch))
+                .scalar()
+            )
+            total += int(length or 0)
+        return total
 
     @translating_store_errors
     def ocr_chunk_ids(self, document_id: str) -> set[str]:
