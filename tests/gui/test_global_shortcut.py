@@ -6,12 +6,7 @@ has the focus: only a grab on the root window can see it then.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
-import select
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,84 +23,23 @@ from allma_desktop.gui.global_shortcut import (
 )
 from allma_desktop.gui.widgets.settings.quick_ask import QuickAskCard
 from tests.gui.test_exit_paths import AppProcess
-
-XVFB = shutil.which("Xvfb")
-XDOTOOL = shutil.which("xdotool")
-needs_x = pytest.mark.skipif(
-    XVFB is None or XDOTOOL is None or ctypes.util.find_library("X11") is None,
-    reason="needs Xvfb, xdotool and libX11 (apt install xvfb xdotool; "
-    "`bash scripts/setup.sh --dev` installs them)",
+from tests.support.xserver import (
+    MISSING,
+    OtherProgram,
+    focused_window_name,
+    start_xvfb,
+    x_tools_missing,
+    xdotool,
 )
-START_TIMEOUT = 30.0
+
+needs_x = pytest.mark.skipif(x_tools_missing(), reason=MISSING)
 PRESS_TIMEOUT_MS = 5_000
 
 
 @pytest.fixture
 def x_display() -> Iterator[str]:
-    """A fresh Xvfb on a display number it picks itself (no clash with other runs)."""
-    assert XVFB is not None
-    read_end, write_end = os.pipe()
-    server = subprocess.Popen(
-        [XVFB, "-displayfd", str(write_end), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-        pass_fds=(write_end,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_end)
-    try:
-        ready, _, _ = select.select([read_end], [], [], START_TIMEOUT)
-        assert ready, "Xvfb did not start"
-        number = os.read(read_end, 64).decode().strip()
-        assert number.isdigit(), f"Xvfb said {number!r}"
-        yield f":{number}"
-    finally:
-        os.close(read_end)
-        server.terminate()
-        server.wait(10)
-
-
-class OtherProgram:
-    """A plain X window of another client, mapped and given the keyboard focus."""
-
-    def __init__(self, display: str) -> None:
-        lib = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
-        lib.XOpenDisplay.restype = ctypes.c_void_p
-        lib.XOpenDisplay.argtypes = [ctypes.c_char_p]
-        lib.XDefaultRootWindow.restype = ctypes.c_ulong
-        lib.XDefaultRootWindow.argtypes = [ctypes.c_void_p]
-        lib.XCreateSimpleWindow.restype = ctypes.c_ulong
-        lib.XCreateSimpleWindow.argtypes = (
-            [ctypes.c_void_p, ctypes.c_ulong]
-            + [ctypes.c_int] * 4
-            + [
-                ctypes.c_uint,
-                ctypes.c_ulong,
-                ctypes.c_ulong,
-            ]
-        )
-        lib.XStoreName.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_char_p]
-        lib.XMapRaised.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
-        lib.XSetInputFocus.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_ulong,
-            ctypes.c_int,
-            ctypes.c_ulong,
-        ]
-        lib.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
-        lib.XCloseDisplay.argtypes = [ctypes.c_void_p]
-        self.lib = lib
-        self.handle = lib.XOpenDisplay(display.encode())
-        assert self.handle, f"cannot open {display}"
-        root = lib.XDefaultRootWindow(self.handle)
-        self.window = lib.XCreateSimpleWindow(self.handle, root, 10, 10, 400, 300, 0, 0, 0xFFFFFF)
-        lib.XStoreName(self.handle, self.window, b"Another program")
-        lib.XMapRaised(self.handle, self.window)
-        lib.XSync(self.handle, 0)
-        lib.XSetInputFocus(self.handle, self.window, 2, 0)  # RevertToParent, CurrentTime
-        lib.XSync(self.handle, 0)
-
-    def close(self) -> None:
-        self.lib.XCloseDisplay(self.handle)
+    with start_xvfb() as display:
+        yield display
 
 
 @pytest.fixture
@@ -115,23 +49,6 @@ def other_program(x_display: str) -> Iterator[OtherProgram]:
         yield other
     finally:
         other.close()
-
-
-def xdotool(display: str, *arguments: str) -> str:
-    assert XDOTOOL is not None
-    done = subprocess.run(
-        [XDOTOOL, *arguments],
-        env={**os.environ, "DISPLAY": display},
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=True,
-    )
-    return done.stdout.strip()
-
-
-def focused_window_name(display: str) -> str:
-    return xdotool(display, "getwindowfocus", "getwindowname")
 
 
 @needs_x
@@ -227,8 +144,7 @@ def test_in_the_running_app_the_key_opens_the_popup_over_another_program(
         app.wait_ready()
         assert any("opens quick ask from any program" in line for line in app.lines), app.lines
         # The app's window took the focus when it opened: give it back to the other program.
-        other_program.lib.XSetInputFocus(other_program.handle, other_program.window, 2, 0)
-        other_program.lib.XSync(other_program.handle, 0)
+        other_program.focus()
         assert focused_window_name(x_display) == "Another program"
 
         xdotool(x_display, "key", "ctrl+shift+space")
@@ -273,3 +189,16 @@ def test_a_function_key_alone_may_be_global() -> None:
     key, _modifiers = split_sequence("F12")
 
     assert QKeySequence(key).toString() == "F12"
+
+
+@needs_x
+def test_the_compositor_check_asks_the_x_server(x_display: str) -> None:
+    from allma_desktop.gui.xlib import compositor_running
+
+    assert not compositor_running(x_display)  # a bare Xvfb: see-through would be black
+    compositor = OtherProgram(x_display, "A compositor")
+    compositor.own_selection("_NET_WM_CM_S0")
+    try:
+        assert compositor_running(x_display)
+    finally:
+        compositor.close()

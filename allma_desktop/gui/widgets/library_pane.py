@@ -45,6 +45,7 @@ from allma_desktop.gui.controllers.library_controller import (
     LibraryRow,
     OverallProgress,
 )
+from allma_desktop.gui.recent_folders import remember, start_path
 from allma_desktop.gui.theme import app_icon
 from allma_desktop.gui.widgets.library_filter import DocumentFilterProxy
 from allma_desktop.gui.widgets.library_model import (
@@ -473,14 +474,17 @@ class LibraryPane(QWidget):
 
     def choose_files(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(
-            self, "Add documents", str(Path.home()), FILE_FILTER
+            self, "Add documents", start_path("add_documents"), FILE_FILTER
         )
         if paths:
+            remember("add_documents", paths[0])
             self.controller.add_paths(paths)
 
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder", start_path("add_folder"))
         if folder:
+            # Next time the dialog opens beside this folder, ready for its sibling.
+            remember("add_folder", Path(folder).parent)
             self.add_folders([folder])
 
     def add_folders(self, folders: list[str]) -> None:

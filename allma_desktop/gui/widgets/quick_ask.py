@@ -1,7 +1,10 @@
 """Quick ask: a small frameless popup that answers from the library, with its sources.
 
-Opened from the tray or with Ctrl+Shift+Space inside the app; Esc closes it and
-"Continue in the app" opens the conversation in the main window.
+Opened from the tray, with the quick-ask key (from any program where the platform allows:
+``gui/global_shortcut.py``) or ``allma-desktop --quick-ask``; Esc closes it and "Continue
+in the app" opens the conversation in the main window. Each opening starts empty, ready
+for a new question; the last answer comes back only when asked for ("Show the last
+answer"), and a question asked then follows it up in the same conversation.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ if TYPE_CHECKING:
 
 RENDER_INTERVAL_MS = 60  # re-render the streaming answer at most this often
 POPUP_WIDTH = 620
+READY_TEXT = "Answers come from your library, with sources."
+FOLLOW_UP_TEXT = "Ask a follow-up, or continue in the app."
+QUESTION_PLACEHOLDER = "Ask a question about your documents…"
+FOLLOW_UP_PLACEHOLDER = "Ask a follow-up…"
 
 
 def source_label(source: Source) -> str:
@@ -43,8 +50,12 @@ def source_label(source: Source) -> str:
 
 def translucency_is_drawn(platform: str) -> bool:
     """Whether a see-through window shows as such: always on Wayland, Windows and macOS;
-    on X11 only under a compositor, which Qt cannot ask about, so not there."""
-    return platform != "xcb"
+    on X11 only while a compositing manager runs (asked of the X server: Qt cannot say)."""
+    if platform != "xcb":
+        return True
+    from allma_desktop.gui.xlib import compositor_running
+
+    return compositor_running()
 
 
 class QuickAskWindow(QWidget):
@@ -58,8 +69,12 @@ class QuickAskWindow(QWidget):
         self._factory = chat_controller_factory
         self._events = events
         self._controller: ChatController | None = None
-        self.conversation_id: int | None = None
-        self._answer = ""
+        self.conversation_id: int | None = None  # the last question's, for Continue
+        self._answer = ""  # the last answer, as far as it has come
+        self._sources: tuple[Source, ...] = ()
+        self._showing = False  # the last answer is on screen (asked in this opening, or shown)
+        self._waiting: str | None = None  # asked while the last answer was still coming
+        self._waiting_conversation: int | None = None
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
         self._render_timer.setInterval(RENDER_INTERVAL_MS)
@@ -69,8 +84,8 @@ class QuickAskWindow(QWidget):
             | Qt.WindowType.FramelessWindowHint
             | Qt.WindowType.WindowStaysOnTopHint
         )
-        # Rounded corners need a see-through window, which only a compositor draws: on X11,
-        # where there may be none, the corners showed as a black box. Square corners there.
+        # Rounded corners need a see-through window, which only a compositor draws: on X11
+        # without one the corners showed as a black box. Square corners there.
         if translucency_is_drawn(QGuiApplication.platformName()):
             self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
         self.setWindowTitle("Quick ask · Allma")
@@ -109,7 +124,7 @@ class QuickAskWindow(QWidget):
 
         self.input = QLineEdit(self.card)
         self.input.setObjectName("quickAskInput")
-        self.input.setPlaceholderText("Ask a question about your documents…")
+        self.input.setPlaceholderText(QUESTION_PLACEHOLDER)
         self.input.returnPressed.connect(self.ask)
         layout.addWidget(self.input)
 
@@ -127,13 +142,20 @@ class QuickAskWindow(QWidget):
         layout.addWidget(self.sources_label)
 
         footer = QHBoxLayout()
-        self.status_label = QLabel("Answers come from your library, with sources.", self.card)
+        self.status_label = QLabel(READY_TEXT, self.card)
         self.status_label.setObjectName("fieldHint")
+        self.last_answer_button = QPushButton("Show the last answer", self.card)
+        self.last_answer_button.setObjectName("linkButton")
+        self.last_answer_button.setFlat(True)
+        self.last_answer_button.setToolTip("Bring back the previous answer, to follow it up")
+        self.last_answer_button.clicked.connect(self.show_last_answer)
+        self.last_answer_button.hide()
         self.continue_button = QPushButton("Continue in the app", self.card)
         self.continue_button.setObjectName("accentButton")
         self.continue_button.setEnabled(False)
         self.continue_button.clicked.connect(self.continue_in_app)
         footer.addWidget(self.status_label, 1)
+        footer.addWidget(self.last_answer_button)
         footer.addWidget(self.continue_button)
         layout.addLayout(footer)
         self.resize(POPUP_WIDTH, 150)
@@ -153,31 +175,61 @@ class QuickAskWindow(QWidget):
         self.input.setFocus(Qt.FocusReason.PopupFocusReason)
 
     def start_over(self) -> None:
-        """A fresh question: a new conversation, nothing shown yet."""
-        if self._controller is not None and self._controller.busy:
-            return
-        self.conversation_id = None
-        self._answer = ""
+        """Empty, ready for a new question (in a new conversation); the last answer is kept
+        for "Show the last answer", and goes on arriving if it is still being written."""
+        self._showing = False
         self.input.clear()
+        self.input.setPlaceholderText(QUESTION_PLACEHOLDER)
         self.answer_view.clear()
         self.answer_view.hide()
         self.sources_label.hide()
         self.continue_button.setEnabled(False)
-        self.status_label.setText("Answers come from your library, with sources.")
+        self.status_label.setText(READY_TEXT)
+        self.last_answer_button.setVisible(self.conversation_id is not None or bool(self._answer))
         self.resize(POPUP_WIDTH, 150)
+
+    def show_last_answer(self) -> None:
+        """The previous answer back on screen; a question now follows it up."""
+        self._showing = True
+        self.last_answer_button.hide()
+        self.answer_view.show()
+        self._render()
+        self._show_sources(self._sources)
+        self.continue_button.setEnabled(self.conversation_id is not None)
+        busy = self._controller is not None and self._controller.busy
+        self.status_label.setText("Writing the answer…" if busy else FOLLOW_UP_TEXT)
+        self.input.setPlaceholderText(FOLLOW_UP_PLACEHOLDER)
+        self.resize(POPUP_WIDTH, 440)
+        self.input.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def ask(self) -> None:
         text = self.input.text().strip()
-        controller = self._chat()
-        if not text or controller.busy:
+        if not text:
             return
+        controller = self._chat()
+        # A follow-up continues the answer on screen; otherwise a new conversation.
+        follow_up = self._showing and self.conversation_id is not None
+        conversation_id = self.conversation_id if follow_up else None
+        self._showing = True
         self._answer = ""
+        self._sources = ()
+        self.last_answer_button.hide()
         self.answer_view.setPlainText("")
         self.answer_view.show()
         self.sources_label.hide()
+        self.continue_button.setEnabled(False)
         self.status_label.setText("Searching your library…")
         self.resize(POPUP_WIDTH, 440)
-        controller.send(text, self.conversation_id, use_documents=True)
+        if controller.busy:
+            # The answer left behind is still coming: stop it (what it wrote is kept in
+            # its conversation), then ask.
+            self._waiting = text
+            self._waiting_conversation = conversation_id
+            controller.stop()
+            return
+        if not follow_up:
+            self.conversation_id = None
+        controller.send(text, conversation_id, use_documents=True)
 
     def continue_in_app(self) -> None:
         if self.conversation_id is None:
@@ -203,45 +255,77 @@ class QuickAskWindow(QWidget):
             controller.token.connect(self._on_token)
             controller.finished.connect(self._on_finished)
             controller.failed.connect(self._on_failed)
+            controller.busy_changed.connect(self._on_busy_changed)
             self._controller = controller
         return self._controller
 
+    def _on_busy_changed(self, busy: bool) -> None:
+        if busy or self._waiting is None or self._controller is None:
+            return
+        text, self._waiting = self._waiting, None
+        conversation_id = self._waiting_conversation
+        if conversation_id is None:
+            self.conversation_id = None
+        self._answer = ""
+        self._sources = ()
+        self.answer_view.setPlainText("")
+        self._controller.send(text, conversation_id, use_documents=True)
+
     def _on_started(self, conversation_id: int, _message_id: int) -> None:
         self.conversation_id = conversation_id
-        self.continue_button.setEnabled(True)
+        self.continue_button.setEnabled(self._showing)
 
     def _on_sources(self, sources: tuple[Source, ...]) -> None:
-        self._show_sources(sources)
-        self.status_label.setText("Writing the answer…")
+        if self._waiting is not None:
+            return  # the stopped answer's last words: not this question's
+        self._sources = sources
+        if self._showing:
+            self._show_sources(sources)
+            self.status_label.setText("Writing the answer…")
 
     def _on_thinking(self, _text: str) -> None:
-        if not self._answer:
+        if not self._answer and self._showing and self._waiting is None:
             self.status_label.setText("Thinking…")
 
     def _on_token(self, text: str) -> None:
+        if self._waiting is not None:
+            return
         self._answer += text
-        if not self._render_timer.isActive():
+        if self._showing and not self._render_timer.isActive():
             self._render_timer.start()
 
     def _render(self) -> None:
-        self.answer_view.setMarkdown(self._answer)
+        if self._showing:
+            self.answer_view.setMarkdown(self._answer)
 
     def _on_finished(self, done: AnswerDone) -> None:
+        if self._waiting is not None:
+            return  # the answer stopped for the new question
         self._render_timer.stop()
         self._answer = done.answer or self._answer
+        self._sources = done.sources
+        if not self._showing:
+            self.last_answer_button.show()  # finished while the popup showed a fresh start
+            return
         self._render()
         self._show_sources(done.sources)
+        self.continue_button.setEnabled(self.conversation_id is not None)
         if done.error is not None:
             self.status_label.setText(done.error.message)
         else:
-            self.status_label.setText("Ask a follow-up, or continue in the app.")
+            self.status_label.setText(FOLLOW_UP_TEXT)
         self.input.clear()
-        self.input.setPlaceholderText("Ask a follow-up…")
+        self.input.setPlaceholderText(FOLLOW_UP_PLACEHOLDER)
 
     def _on_failed(self, error: AllmaError) -> None:
+        if self._waiting is not None:
+            return  # the answer stopped for the new question
         self._render_timer.stop()
+        self._answer = f"{error.message}\n\n{error.hint}".strip()
+        if not self._showing:
+            return
         self.answer_view.show()
-        self.answer_view.setPlainText(f"{error.message}\n\n{error.hint}".strip())
+        self.answer_view.setPlainText(self._answer)
         self.status_label.setText("The question could not be answered.")
 
     def _show_sources(self, sources: tuple[Source, ...]) -> None:

@@ -30,6 +30,7 @@ from allma_desktop.gui.controllers.conversations_controller import (
     ConversationIdRole,
     UpdatedRole,
 )
+from allma_desktop.gui.recent_folders import remember, start_path
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QPersistentModelIndex
@@ -218,11 +219,12 @@ class Sidebar(QFrame):
         record = self.conversations.get(conversation_id)
         if record is None:
             return
-        suggested = str(Path.home() / f"{_file_stem(record.title)}.md")
+        suggested = start_path("export_chat", f"{_file_stem(record.title)}.md")
         chosen, _filter = QFileDialog.getSaveFileName(
             self, "Export chat as Markdown", suggested, "Markdown (*.md);;All files (*)"
         )
         if chosen:
+            remember("export_chat", chosen)
             self.conversations.export_markdown(conversation_id, Path(chosen))
 
     def _show_exported(self, target: Path) -> None:

@@ -21,7 +21,9 @@ from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
+from allma_desktop.errors import AllmaError
 from allma_desktop.records import DatabaseRestored
+from allma_desktop.services.upkeep import restore_journal
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,8 @@ def make_automatic_backup(
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
     final = folder / f"{BACKUP_PREFIX}{stamp}{BACKUP_SUFFIX}"
     partial = folder / f".{final.name}.partial"
+    for abandoned in folder.glob(f".{BACKUP_PREFIX}*.partial"):  # copies a crash cut short
+        abandoned.unlink(missing_ok=True)
     # Created 0600 before SQLite writes into it, so the copy is never readable by others.
     partial.unlink(missing_ok=True)
     os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
@@ -125,22 +129,39 @@ def restore_database_copy(copy: Path, database: Path) -> DatabaseRestored:
     """Put the database copy ``copy`` in the place of ``database``, keeping that aside.
 
     The caller checks the copy first (``check_database_copy``) and has the library closed.
+    The renames are journaled (``restore_journal``): a crash among them is finished at
+    the next open, so the library is the old database or the copy, never neither.
     """
     documents, chats = check_database_copy(copy)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    previous = None
-    staged = database.with_name(f".{database.name}.restoring")
-    shutil.copyfile(copy, staged)
-    os.chmod(staged, 0o600)
-    if database.exists():
-        previous = database.with_name(f"{database.name}.before-restore-{stamp}")
-        os.replace(database, previous)
-    for side in _SIDE_FILES:  # they belong to the file set aside, not to the copy
-        leftover = database.with_name(database.name + side)
-        if leftover.exists() and previous is not None:
-            os.replace(leftover, previous.with_name(previous.name + side))
+    data_dir = database.parent
+    with restore_journal.restore_lock(data_dir) as alone:
+        if not alone:
+            raise AllmaError(
+                f"Another restore of the library in {data_dir} is running.",
+                "Wait for it to end, then try again. Nothing was changed.",
+            )
+        restore_journal.finish_locked(data_dir, database)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        staged = restore_journal.staged_database(database)
+        shutil.copyfile(copy, staged)
+        os.chmod(staged, 0o600)
+        moves: list[tuple[Path, Path]] = []
+        previous = None
+        if database.exists():
+            previous = database.with_name(f"{database.name}.before-restore-{stamp}")
+            moves.append((database, previous))
+            # The side files belong to the file set aside, not to the copy.
+            moves += [
+                (database.with_name(database.name + side), previous.with_name(previous.name + side))
+                for side in _SIDE_FILES
+            ]
         else:
-            leftover.unlink(missing_ok=True)
-    os.replace(staged, database)
+            for side in _SIDE_FILES:  # of no database: nothing in them to keep
+                database.with_name(database.name + side).unlink(missing_ok=True)
+        moves.append((staged, database))
+        restore_journal.run_swap(
+            restore_journal.database_journal(database),
+            restore_journal.Swap(staged, tuple(moves)),
+        )
     log.info("restored %s from %s (previous file: %s)", database, copy, previous)
     return DatabaseRestored(database, previous, documents, chats)

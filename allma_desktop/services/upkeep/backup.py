@@ -21,7 +21,13 @@ Consistency while the app may be running:
 
 Restore checks the archive (zip CRCs, manifest, hashes, SQLite integrity, schema no
 newer than this app's) before touching anything, then moves the current data aside
-as ``<data>.before-restore-<time>`` and puts the restored data in its place.
+as ``<data>.before-restore-<time>`` and puts the restored data in its place. Those
+renames are journaled (``restore_journal``): a kill among them is finished by the next
+open, so the library is always the old one or the backup's.
+
+A backup is written in a hidden staging folder next to its target and renamed to its
+final name once complete and on disk: a kill never leaves a half-written archive under
+a name a user would restore, and the next backup removes the abandoned staging.
 """
 
 from __future__ import annotations
@@ -51,13 +57,22 @@ from allma_desktop.records import (
     BackupResult,
     RestoreResult,
 )
+from allma_desktop.services.library.open_lock import (
+    close_lock_file,
+    lock_exclusively,
+    open_lock_file,
+)
 from allma_desktop.services.library.storage import SCHEMA_VERSION, backup_database
+from allma_desktop.services.upkeep import restore_journal
 from allma_desktop.services.vectorstore.backends import local_store_folder
 from allma_desktop.services.vectorstore.base import VectorStore
 
 log = logging.getLogger(__name__)
 
 BACKUP_SUFFIX = ".allma-backup.zip"
+# A backup is made in a hidden folder next to its target, then renamed into place.
+STAGING_PREFIX = ".allma-backup-"
+_STAGING_LOCK = ".lock"
 MANIFEST_NAME = "manifest.json"
 DATABASE_NAME = "allma.sqlite3"
 VECTORS_FOLDER = "vectors"
@@ -101,23 +116,51 @@ def create_backup(
         )
     with _disk_errors(target.parent):
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".allma-backup-", dir=target.parent) as staging:
+        _remove_abandoned_stagings(target.parent)
+        with tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=target.parent) as staging:
             staged = Path(staging)
-            backup_database(config.database_path, staged / DATABASE_NAME)
-            if store is not None:
-                store.close()
-            vectors = local_store_folder(config)
-            if vectors is not None and vectors.is_dir():
-                _copy_store_folder(vectors, staged / archive_folder(config.vector_store))
-            manifest = _manifest_for(staged, config.vector_store)
-            partial = target.with_name(target.name + ".partial")
-            # Created readable by the user only, as the database and the data folder are.
-            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-            os.chmod(partial, 0o600)  # an older .partial left by a crash keeps its mode
-            _write_archive(staged, manifest, partial)
-            os.replace(partial, target)
+            # Held while this backup runs: a later one removes the folder only once free.
+            owner = open_lock_file(staged / _STAGING_LOCK)
+            try:
+                lock_exclusively(owner)
+                backup_database(config.database_path, staged / DATABASE_NAME)
+                if store is not None:
+                    store.close()
+                vectors = local_store_folder(config)
+                if vectors is not None and vectors.is_dir():
+                    _copy_store_folder(vectors, staged / archive_folder(config.vector_store))
+                manifest = _manifest_for(staged, config.vector_store)
+                # Written inside the staging folder, under no name a user would restore,
+                # and renamed to the final name only once complete and on disk.
+                partial = staged / f"{target.name}.partial"
+                # Created readable by the user only, as the database and the data folder are.
+                os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+                _write_archive(staged, manifest, partial)
+                os.replace(partial, target)
+            finally:
+                close_lock_file(owner)
     log.info("backed up %s to %s", config.data_dir, target)
     return BackupResult(target, manifest, target.stat().st_size)
+
+
+def _remove_abandoned_stagings(folder: Path) -> None:
+    """Delete the staging folders of backups into ``folder`` that a crash abandoned: those
+    whose lock no process holds (a running backup holds its own)."""
+    for staging in folder.glob(f"{STAGING_PREFIX}*"):
+        lock_path = staging / _STAGING_LOCK
+        if not staging.is_dir() or not lock_path.exists():
+            continue  # not ours, or a backup that has only just made its folder
+        try:
+            handle = open_lock_file(lock_path)
+        except OSError:
+            continue
+        try:
+            abandoned = lock_exclusively(handle)
+        finally:
+            close_lock_file(handle)
+        if abandoned:
+            log.info("removing %s, left by an interrupted backup", staging)
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _copy_store_folder(source: Path, destination: Path) -> None:
@@ -170,16 +213,18 @@ def _manifest_for(staged: Path, vector_store: str) -> BackupManifest:
 
 
 def _archive_names(staged: Path) -> list[str]:
-    return sorted(
-        path.relative_to(staged).as_posix() for path in staged.rglob("*") if path.is_file()
-    )
+    names = (path.relative_to(staged).as_posix() for path in staged.rglob("*") if path.is_file())
+    return sorted(name for name in names if name != _STAGING_LOCK)
 
 
 def _write_archive(staged: Path, manifest: BackupManifest, archive: Path) -> None:
-    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        zf.writestr(MANIFEST_NAME, json.dumps(manifest.as_dict(), indent=2, sort_keys=True))
-        for name in manifest.files:
-            zf.write(staged / name, name)
+    with open(archive, "r+b") as handle:
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+            zf.writestr(MANIFEST_NAME, json.dumps(manifest.as_dict(), indent=2, sort_keys=True))
+            for name in manifest.files:
+                zf.write(staged / name, name)
+        handle.flush()
+        os.fsync(handle.fileno())  # on disk before it takes the final name
 
 
 def _sha256(path: Path) -> str:
@@ -217,15 +262,26 @@ def restore_backup(config: AppConfig, archive: Path) -> RestoreResult:
     """Replace the library with the backup's, keeping the current one aside.
 
     Nothing is changed unless the archive is complete and sound. The app must not
-    have the library open meanwhile.
+    have the library open meanwhile. The swap is journaled (``restore_journal``): a
+    crash during it is finished at the next open, never leaving a mix of the two.
     """
     archive = Path(archive).expanduser()
     if not archive.is_file():
         raise BackupInvalid(archive, "the file does not exist", "Check the path and try again.")
     data_dir = config.data_dir.expanduser()
-    with _disk_errors(data_dir.parent):
-        data_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.restoring-", dir=data_dir.parent))
+    with _disk_errors(data_dir.parent), restore_journal.restore_lock(data_dir) as alone:
+        if not alone:
+            raise AllmaError(
+                f"Another restore of the library in {data_dir} is running.",
+                "Wait for it to end, then try again. Nothing was changed.",
+            )
+        # A restore a crash interrupted is finished first (and its leftovers removed).
+        restore_journal.finish_locked(data_dir, config.database_path)
+        staging = Path(
+            tempfile.mkdtemp(
+                prefix=f".{data_dir.name}{restore_journal.STAGING_INFIX}", dir=data_dir.parent
+            )
+        )
         try:
             manifest = _extract_verified(archive, staging)
             # The vectors go back where the backup's backend keeps them under this config.
@@ -324,42 +380,38 @@ def _swap_in(
     staged_vectors: Path,
     vectors_outside: Path | None,
 ) -> RestoreResult:
-    """Move the current data aside and the staged data in; undo the first if the second fails.
+    """Move the current data aside and the staged data in, as one journaled swap; undone
+    if a rename fails, finished at the next open if the process dies midway.
 
     ``vectors_outside``: where the vectors go when that is not inside the data folder.
     """
     data_dir = config.data_dir.expanduser()
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    moved: list[tuple[Path, Path]] = []  # (original place, where it went)
-    try:
-        previous_data = _move_aside(data_dir, stamp, moved)
-        previous_vectors = None
-        if vectors_outside is not None:
-            previous_vectors = _move_aside(vectors_outside, stamp, moved)
-            if staged_vectors.exists():
-                vectors_outside.parent.mkdir(parents=True, exist_ok=True)
-                staged_vectors.rename(vectors_outside)
-                moved.append((staged_vectors, vectors_outside))
-        staging.rename(data_dir)
-        data_dir.chmod(0o700)
-    except BaseException:
-        for original, now in reversed(moved):
-            if not original.exists():
-                now.rename(original)
-        raise
+    moves: list[tuple[Path, Path]] = []
+    previous_data = _aside_name(data_dir, stamp) if data_dir.exists() else None
+    if previous_data is not None:
+        moves.append((data_dir, previous_data))
+    previous_vectors = None
+    if vectors_outside is not None:
+        if vectors_outside.exists():
+            previous_vectors = _aside_name(vectors_outside, stamp)
+            moves.append((vectors_outside, previous_vectors))
+        if staged_vectors.exists():
+            moves.append((staged_vectors, vectors_outside))
+    moves.append((staging, data_dir))
+    restore_journal.run_swap(
+        restore_journal.folder_journal(data_dir), restore_journal.Swap(staging, tuple(moves))
+    )
+    data_dir.chmod(0o700)
     return RestoreResult(manifest, data_dir, previous_data, previous_vectors, manifest.vector_store)
 
 
-def _move_aside(path: Path, stamp: str, moved: list[tuple[Path, Path]]) -> Path | None:
-    if not path.exists():
-        return None
+def _aside_name(path: Path, stamp: str) -> Path:
     aside = path.with_name(f"{path.name}.before-restore-{stamp}")
     counter = 1
     while aside.exists():
         counter += 1
         aside = path.with_name(f"{path.name}.before-restore-{stamp}-{counter}")
-    path.rename(aside)
-    moved.append((path, aside))
     return aside
 
 

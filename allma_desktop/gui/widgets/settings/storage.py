@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from allma_desktop.gui.recent_folders import remember, start_path
 from allma_desktop.gui.widgets.settings.card import SettingsCard, problem_text, restyle
 
 if TYPE_CHECKING:
@@ -87,12 +88,13 @@ class StorageCard(SettingsCard):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.controller.config.data_dir)))
 
     def back_up(self) -> None:
-        suggested = str(Path.home() / self.controller.default_backup_name())
+        suggested = start_path("backups", self.controller.default_backup_name())
         chosen, _filter = QFileDialog.getSaveFileName(
             self, "Back up library", suggested, BACKUP_FILES
         )
         if not chosen:
             return
+        remember("backups", chosen)
         self._set_busy(True)
         self._show_status("Backing up…", "fieldHint")
         if self.controller.back_up(Path(chosen)) is None:
@@ -100,10 +102,11 @@ class StorageCard(SettingsCard):
 
     def restore(self) -> None:
         chosen, _filter = QFileDialog.getOpenFileName(
-            self, "Restore library", str(Path.home()), BACKUP_FILES
+            self, "Restore library", start_path("backups"), BACKUP_FILES
         )
         if not chosen:
             return
+        remember("backups", chosen)
         archive = Path(chosen)
         manifest = self.controller.read_backup(archive)
         if manifest is None:
