@@ -230,8 +230,7 @@ class Orchestrator:
         if not backup_due(data_dir):
             return
         counts = self.library.counts()
-        rows = counts.ready + counts.failed + counts.queued + counts.indexing
-        if not rows and not self.conversations.list(limit=1):
+        if not counts.rows and not self.conversations.list(limit=1):
             return
         try:
             make_automatic_backup(self.config.database_path, data_dir)
@@ -880,6 +879,7 @@ class Orchestrator:
             chunks=counts.chunks,
             collections=counts.collections,
             failed=counts.failed,
+            cancelled=counts.cancelled,
             database_error=database_error,
             vectors_error=vectors_error,
         )

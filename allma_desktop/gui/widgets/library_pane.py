@@ -375,17 +375,9 @@ class LibraryPane(QWidget):
         self.stack.setCurrentWidget(self.table if has_rows else self.drop_zone)
         self.filter_bar.setVisible(has_rows)
         self._update_filter_count()
-        ready, failed, chunks = counts.ready, counts.failed, counts.chunks
-        parts = [f"{ready:,} document{'s' if ready != 1 else ''}"]
-        if ready:
-            parts.append(f"{chunks:,} passages")
-        if counts.offline:
-            parts.append(f"{counts.offline:,} offline")
-        if failed:
-            parts.append(f"{failed:,} failed")
         collection = self.collection_box.currentText()
         self.summary_label.setText(
-            (f"{collection} · " if collection else "") + " · ".join(parts)
+            (f"{collection} · " if collection else "") + counts.summary()
             if has_rows
             else "Add documents to ask questions about them."
         )
@@ -463,6 +455,8 @@ class LibraryPane(QWidget):
             parts.append(f"{summary.failed} could not be read (see the Status column)")
         if summary.skipped:
             parts.append(f"{summary.skipped} skipped")
+        if summary.files_cancelled:
+            parts.append(f"{summary.files_cancelled} cancelled")
         if summary.cancelled:
             parts.insert(0, "Indexing cancelled")
         self.show_notice(" · ".join(parts) if summary.failed or summary.cancelled else "")
