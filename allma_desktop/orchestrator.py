@@ -63,6 +63,7 @@ from allma_desktop.records import (
     MessageRecord,
     ModelDetails,
     ModelInfo,
+    OcrLanguage,
     OllamaHealth,
     Problem,
     PullProgress,
@@ -168,7 +169,11 @@ class Orchestrator:
         )
         # Parsing runs in a separate process (started on the first file) that can be
         # stopped when a file hangs or crashes its reader.
-        self.parse_worker = ParseWorker(ocr=config.ocr)
+        self.parse_worker = ParseWorker(
+            ocr=config.ocr,
+            ocr_languages=config.ocr_languages,
+            ocr_folder=ocr_languages_folder(config),
+        )
         self.ingest_pipeline = IngestPipeline(self)
         self._store = store
         self._library: LibraryService | None = None
@@ -1076,12 +1081,42 @@ def file_text(path: Path) -> str:
     return DocumentService().parse(path).full_text
 
 
-def ocr_languages() -> list[str]:
-    """The languages OCR can read here (none when its language data is missing). Looks
-    for the data's files only: PyMuPDF is not imported."""
-    from allma_desktop.services.documents.ocr import installed_languages
+def ocr_languages_folder(config: AppConfig) -> Path:
+    """The app's own folder of OCR languages added in Settings."""
+    from allma_desktop.services.documents.ocr_languages import own_folder
 
-    return installed_languages()
+    return own_folder(config.data_dir)
+
+
+def ocr_languages(config: AppConfig | None = None) -> list[OcrLanguage]:
+    """The languages OCR can read here (none when its language data is missing), with
+    ``config``'s own folder of added languages. Looks for the data's files only: PyMuPDF
+    is not imported."""
+    from allma_desktop.services.documents.ocr_languages import available_languages
+
+    return available_languages(ocr_languages_folder(config) if config is not None else None)
+
+
+def add_ocr_language_from_folder(config: AppConfig, code: str, folder: Path) -> OcrLanguage:
+    """Add the language ``code`` from ``<folder>/<code>.traineddata`` (blocks: a copy)."""
+    from allma_desktop.services.documents.ocr_languages import add_from_folder
+
+    return add_from_folder(code, folder, ocr_languages_folder(config))
+
+
+def download_ocr_language(
+    config: AppConfig,
+    code: str,
+    on_progress: Callable[[int, int], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> OcrLanguage:
+    """Add the language ``code`` from its ``tessdata-fast-<code>`` package on PyPI, with
+    pip (blocks until done; ``cancel`` stops it)."""
+    from allma_desktop.services.documents.ocr_languages import download_language
+
+    return download_language(
+        code, ocr_languages_folder(config), on_progress=on_progress, cancel=cancel
+    )
 
 
 def database_error(error: BaseException, database: Path) -> AllmaError | None:
@@ -1099,10 +1134,13 @@ __all__ = [
     "HealthReport",
     "NotFound",
     "Orchestrator",
+    "add_ocr_language_from_folder",
     "check_models",
     "damaged_database",
     "database_error",
+    "download_ocr_language",
     "file_text",
     "ocr_languages",
+    "ocr_languages_folder",
     "probe_model_server",
 ]

@@ -280,6 +280,23 @@ class PullProgress:
         return min(1.0, max(0.0, self.completed / self.total))
 
 
+# --- OCR languages ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OcrLanguage:
+    """A language OCR can read, and where its Tesseract data (``<code>.traineddata``) is."""
+
+    code: str  # Tesseract's code: "eng", "deu", "chi_sim"
+    name: str  # "English", "German" (the code itself when not known)
+    folder: Path
+    added: bool  # in the app's own folder (added in Settings), not installed with the app
+
+    @property
+    def label(self) -> str:
+        return self.name if self.name == self.code else f"{self.name} ({self.code})"
+
+
 @dataclass(frozen=True)
 class OllamaHealth:
     host: str

@@ -179,3 +179,23 @@ def test_vector_store_settings_survive_a_save_and_reload(tmp_path: Path) -> None
         "http://q:6333",
         {"X-Team": "a"},
     )
+
+
+def test_ocr_languages_default_to_english_and_are_read_as_tesseract_names(
+    tmp_path: Path,
+) -> None:
+    none = tmp_path / "none.json"
+    assert AppConfig.from_env({}, settings_file=none).ocr_languages == "eng"
+
+    config = AppConfig.from_env({"ALLMA_OCR_LANGUAGES": "eng, DEU deu"}, settings_file=none)
+
+    assert config.ocr_languages == "eng+deu"
+
+
+@pytest.mark.parametrize("value", ["eng+../fra", "+", "eng;deu"])
+def test_bad_ocr_languages_name_the_variable_and_the_form(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        AppConfig.from_env({"ALLMA_OCR_LANGUAGES": value}, settings_file=tmp_path / "none.json")
+
+    assert raised.value.variable == "ALLMA_OCR_LANGUAGES"
+    assert "eng+deu" in raised.value.accepted

@@ -351,6 +351,16 @@ def stylesheet_for(c: Colors) -> str:
         background: {c.surface};
     }}
     QCheckBox::indicator:checked {{ background: {c.accent}; border-color: {c.accent}; }}
+    /* Settings > OCR: a list of languages to tick, ticked like the check boxes */
+    QListView#ocrLanguages {{ background: transparent; }}
+    QListView#ocrLanguages::item {{ padding: 2px 0; border: none; }}
+    QListView#ocrLanguages::indicator {{
+        width: 16px; height: 16px; border: 1px solid {c.border}; border-radius: 4px;
+        background: {c.surface}; margin-right: 4px;
+    }}
+    QListView#ocrLanguages::indicator:checked {{
+        background: {c.accent}; border-color: {c.accent};
+    }}
     QProgressBar {{
         background: {c.hover}; border: none; border-radius: 3px; max-height: 6px;
         color: transparent;

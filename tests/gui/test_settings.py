@@ -20,8 +20,6 @@ from allma_desktop.gui.controllers.settings_controller import SettingsController
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.theme import apply_theme
 from allma_desktop.gui.widgets.settings.page import SettingsPage
-from allma_desktop.gui.widgets.settings.search import OCR_UNAVAILABLE_HINT, SearchCard
-from allma_desktop.services.documents import ocr
 from tests.gui.conftest import ingest, run_async
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.sample_docs import write_text
@@ -393,45 +391,6 @@ def test_a_non_loopback_api_host_shows_the_exposure_warning(
 
     assert page.local_api.api_warning_label.isVisibleTo(page)
     assert "other machines on the network" in page.local_api.api_warning_label.text()
-
-
-def test_ocr_is_on_by_default_and_turning_it_off_is_saved(
-    qtbot: QtBot, host: OrchestratorHost
-) -> None:
-    page = SettingsPage(SettingsController(host))
-    qtbot.addWidget(page)
-    assert page.search.ocr_check.isEnabled() and page.search.ocr_check.isChecked()
-
-    page.search.ocr_check.setChecked(False)
-    with qtbot.waitSignal(host.events.settings_changed, timeout=TIMEOUT_MS):
-        page.save_button.click()
-
-    assert AppConfig.from_env().ocr is False
-    assert '"ocr": false' in settings_path().read_text(encoding="utf-8")
-
-
-def test_the_ocr_hint_names_the_installed_languages(qtbot: QtBot, host: OrchestratorHost) -> None:
-    page = SettingsPage(SettingsController(host))
-    qtbot.addWidget(page)
-
-    assert "Languages: eng" in page.search.ocr_hint.text()
-
-
-def test_ocr_is_disabled_with_a_hint_without_its_language_data(qtbot: QtBot) -> None:
-    card = SearchCard(ocr_languages=[])
-    qtbot.addWidget(card)
-
-    assert not card.ocr_check.isEnabled()
-    assert "language data is missing" in card.ocr_check.toolTip()
-    assert card.ocr_hint.text() == OCR_UNAVAILABLE_HINT
-
-
-def test_without_language_data_the_controller_finds_no_ocr_languages(
-    host: OrchestratorHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(ocr.TESSDATA_ENV, str(tmp_path / "no-language-data"))
-
-    assert SettingsController(host).ocr_languages() == []
 
 
 def test_the_about_card_states_the_license_of_the_source_and_of_the_packaged_app(

@@ -14,7 +14,11 @@ import pytest
 
 from allma_desktop.config import AppConfig
 from allma_desktop.events import AnswerDone, FileFinished, FileParsed, PageRecognised
-from allma_desktop.orchestrator import Orchestrator
+from allma_desktop.orchestrator import (
+    Orchestrator,
+    add_ocr_language_from_folder,
+    ocr_languages_folder,
+)
 from tests.support.invariants import assert_library_consistent
 from tests.support.scans import (
     write_broken_font_pdf,
@@ -24,6 +28,7 @@ from tests.support.scans import (
     write_tiff,
     write_webp,
 )
+from tests.support.tessdata import folder_with
 
 SCANNED_FACT = "The lighthouse lamp is cleaned with vinegar every Friday."
 TEXT_FACT = "The harbour master keeps the tide tables in the blue cabinet."
@@ -259,6 +264,49 @@ async def test_without_language_data_the_reason_says_it_is_missing(
     monkeypatch.setenv("ALLMA_TESSDATA", str(tmp_path / "no-language-data"))
     scan = write_scanned_pdf(tmp_path / "scan.pdf", [SCANNED_FACT])
     engine = Orchestrator(config)
+    await engine.open()
+    try:
+        result = (await ingest(engine, [scan]))["scan.pdf"]
+    finally:
+        await engine.close()
+
+    assert result.status == "failed"
+    assert "language data is missing" in result.reason
+
+
+GERMAN_FACT = "Das Fährschiff zur Insel fährt sonntags um zwölf Uhr vom großen Steg ab."
+
+
+async def test_a_language_added_in_settings_reads_a_german_scan(
+    config: AppConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chosen languages (eng+deu) reach the parse worker through the config; German
+    comes from a folder into the app's own, English from the installed package."""
+    installed = folder_with(tmp_path / "installed", "eng")
+    monkeypatch.setenv("ALLMA_TESSDATA", str(installed))  # the worker inherits it
+    add_ocr_language_from_folder(config, "deu", folder_with(tmp_path / "picked", "deu"))
+    scan = write_scanned_pdf(tmp_path / "brief.pdf", [GERMAN_FACT])
+    engine = Orchestrator(config.with_changes(ocr_languages="eng+deu"))
+    await engine.open()
+    try:
+        result = (await ingest(engine, [scan]))["brief.pdf"]
+        sources = await engine.search("Wann fährt das Fährschiff zur Insel?")
+    finally:
+        await engine.close()
+
+    assert result.status == "indexed"
+    assert sources[0].ocr
+    assert "Fährschiff" in sources[0].snippet and "zwölf" in sources[0].snippet
+    # Tesseract reads every language from one folder: English was gathered beside German.
+    assert (ocr_languages_folder(config) / "eng.traineddata").is_file()
+
+
+async def test_a_chosen_language_without_data_fails_the_scan_saying_so(
+    config: AppConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALLMA_TESSDATA", str(folder_with(tmp_path / "installed", "eng")))
+    scan = write_scanned_pdf(tmp_path / "scan.pdf", [SCANNED_FACT])
+    engine = Orchestrator(config.with_changes(ocr_languages="eng+fra"))
     await engine.open()
     try:
         result = (await ingest(engine, [scan]))["scan.pdf"]

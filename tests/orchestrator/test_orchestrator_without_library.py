@@ -34,4 +34,4 @@ async def test_an_embedding_model_chosen_to_chat_is_refused(config: AppConfig) -
 
 
 def test_ocr_reads_english_with_the_data_that_ships_with_the_app() -> None:
-    assert "eng" in ocr_languages()
+    assert "eng" in [language.code for language in ocr_languages()]

@@ -8,6 +8,7 @@ preferences (theme, close to tray, whether the local API runs) live in QSettings
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         MigrationProgress,
         MigrationReport,
         ModelInfo,
+        OcrLanguage,
         RestoreResult,
     )
 
@@ -137,11 +139,16 @@ class SettingsController(QObject):
     checking_models = Signal(bool)  # True while a new model choice is tried before saving
     model_rejected = Signal(object)  # WrongModelKind / ModelMissing / OllamaError: not saved
     library_facts_changed = Signal()  # library_chunk_count / embedding_advice answer anew
+    # Adding an OCR language (from a folder, or downloaded with pip):
+    ocr_language_progress = Signal(int, int)  # bytes downloaded, bytes in all
+    ocr_language_added = Signal(object, object)  # the OcrLanguage, then every one now
+    ocr_language_failed = Signal(object)  # AllmaError (OcrDownloadCancelled: cancelled)
 
     def __init__(self, host: OrchestratorHost, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._host = host
         self._move_cancel: CancelToken | None = None
+        self._ocr_download: CancelToken | None = None
         self.models: list[ModelInfo] = []
         self._chunk_count = 0
         self._advice: dict[str, str | None] = {}  # by embedding model, for these languages
@@ -274,12 +281,69 @@ class SettingsController(QObject):
         folder = store_folder(config)
         return str(folder) if folder is not None else ""
 
-    def ocr_languages(self) -> list[str]:
+    def ocr_languages(self) -> list[OcrLanguage]:
         """The languages OCR can read here (none: its language data is missing).
         A look for the data's files only: PyMuPDF is not imported."""
         from allma_desktop.orchestrator import ocr_languages
 
-        return ocr_languages()
+        return ocr_languages(self.config)
+
+    def add_ocr_language_from_folder(self, code: str, folder: Path) -> None:
+        """Copy ``<folder>/<code>.traineddata`` into the app's languages, off the GUI
+        thread; ``ocr_language_added`` or ``ocr_language_failed`` follows."""
+        from allma_desktop.orchestrator import add_ocr_language_from_folder
+
+        config = self.config
+        self._add_ocr_language(
+            lambda _report: add_ocr_language_from_folder(config, code, folder),
+            "Adding a language",
+        )
+
+    def download_ocr_language(self, code: str) -> None:
+        """Download ``code``'s ``tessdata-fast-<code>`` package with pip, off the GUI
+        thread; ``ocr_language_progress`` while it runs, then ``ocr_language_added`` or
+        ``ocr_language_failed``."""
+        from allma_desktop.orchestrator import download_ocr_language
+
+        config = self.config
+        cancel = self._ocr_download = CancelToken()
+        self._add_ocr_language(
+            lambda report: download_ocr_language(config, code, report, cancel),
+            "Downloading a language",
+        )
+
+    def cancel_ocr_download(self) -> None:
+        """Stop the language download under way (``ocr_language_failed`` follows)."""
+        if self._ocr_download is not None:
+            self._ocr_download.cancel()
+
+    def _add_ocr_language(
+        self, add: Callable[[Callable[[int, int], None]], OcrLanguage], description: str
+    ) -> None:
+        """Run ``add(report)`` in a worker thread; ``report(done, total)`` reaches
+        ``ocr_language_progress`` on the GUI thread."""
+        from allma_desktop.orchestrator import ocr_languages
+
+        config = self.config
+
+        async def in_thread() -> tuple[OcrLanguage, list[OcrLanguage]]:
+            loop = asyncio.get_running_loop()
+
+            def report(done: int, total: int) -> None:
+                with contextlib.suppress(RuntimeError):  # the loop closed: nobody listens
+                    loop.call_soon_threadsafe(self.ocr_language_progress.emit, done, total)
+
+            def work() -> tuple[OcrLanguage, list[OcrLanguage]]:
+                return add(report), ocr_languages(config)
+
+            return await asyncio.to_thread(work)
+
+        def ended() -> None:
+            self._ocr_download = None
+
+        background(self._host, in_thread, description=description).success(
+            lambda added: self.ocr_language_added.emit(*added)
+        ).failure(self.ocr_language_failed.emit).finally_(ended).run()
 
     def default_backup_name(self) -> str:
         """A file name for a new backup, dated now."""

@@ -87,7 +87,7 @@ def parse_image(path: Path) -> ParsedDocument:
     settings = ocr.current_settings()
     if not settings.enabled:
         raise PictureNeedsOcr(path)
-    tessdata = ocr.find_tessdata(settings.languages)
+    tessdata = ocr.tessdata_for(settings.languages, settings.own_folder)
     if tessdata is None:
         raise OcrDataMissing(path)
     blocks: list[TextBlock] = []

