@@ -97,3 +97,17 @@ def test_at_1440x900_the_library_shows_every_column(qtbot: QtBot, window: MainWi
     table = window.library_page.table  # type: ignore[attr-defined]
     assert [c for c in range(len(COLUMNS)) if table.isColumnHidden(c)] == []
     assert table.horizontalScrollBar().maximum() == 0
+
+
+def test_at_800x600_the_library_counts_end_in_an_ellipsis_whole_on_hover(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    show_library_with_a_row(qtbot, window, 800, 600)
+    pane = window.library_page
+    pane.collection_box.addItem("Research papers of the harbour authority", 1)  # type: ignore[attr-defined]
+    pane._update_summary()  # type: ignore[attr-defined]
+    label = pane.summary_label  # type: ignore[attr-defined]
+    label.parentWidget().layout().activate()
+
+    assert label.elided_text().endswith("…")
+    assert label.toolTip().endswith("0 documents · 1 could not be read")

@@ -47,6 +47,7 @@ from allma_desktop.gui.controllers.library_controller import (
 )
 from allma_desktop.gui.recent_folders import remember, start_path
 from allma_desktop.gui.theme import app_icon
+from allma_desktop.gui.widgets.elided_label import ElidedLabel
 from allma_desktop.gui.widgets.library_filter import DocumentFilterProxy
 from allma_desktop.gui.widgets.library_model import (
     ADDED,
@@ -180,14 +181,13 @@ class LibraryPane(QWidget):
         titles.setSpacing(2)
         title = QLabel("Library", self)
         title.setObjectName("pageTitle")
-        self.summary_label = QLabel("", self)
+        # The counts end in "…" (whole on hover) when a narrow window has no room for them.
+        self.summary_label = ElidedLabel("", self)
         self.summary_label.setObjectName("pageSubtitle")
-        # Its full width is preferred, but a narrow window may cut it rather than refuse to shrink.
         self.summary_label.setMinimumWidth(120)
         titles.addWidget(title)
         titles.addWidget(self.summary_label)
-        header.addLayout(titles)
-        header.addStretch(1)
+        header.addLayout(titles, 1)
         self.collection_box = QComboBox(self)
         self.collection_box.setMinimumWidth(150)
         self.collection_box.setAccessibleName("Collection")
