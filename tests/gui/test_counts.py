@@ -42,16 +42,31 @@ def test_after_cancel_the_header_the_status_bar_and_the_picker_agree_and_say_can
         lambda: not controller.busy and any(s.cancelled for s in summaries),  # type: ignore[attr-defined]
         timeout=TIMEOUT_MS,
     )
-    qtbot.waitUntil(lambda: "cancelled" in list(statuses(pane).values()), timeout=TIMEOUT_MS)
+    library = window.host.orchestrator.library  # type: ignore[union-attr]
+
+    def settled() -> bool:  # every cancelled file's row is written, and shown
+        shown = list(statuses(pane).values()).count("cancelled")
+        return (
+            shown > 0
+            and "indexing" not in statuses(pane).values()
+            and (library.counts().cancelled == shown)
+        )
+
+    qtbot.waitUntil(settled, timeout=TIMEOUT_MS)
     cancelled = list(statuses(pane).values()).count("cancelled")
-    window.health.check_now()
+    expected = f"1 document · 1 passage · {cancelled} cancelled"
+
+    def status_bar_says_it() -> bool:
+        window.health.check_now()  # a check begun before the rows were written is stale
+        return window.status.library.text() == expected
+
+    qtbot.waitUntil(status_bar_says_it, timeout=TIMEOUT_MS)
     window.chat_view.refresh_choices()
-    qtbot.waitUntil(lambda: "cancelled" in window.status.library.text(), timeout=TIMEOUT_MS)
+    qtbot.waitUntil(
+        lambda: "(1 document)" in window.chat_view.collection_box.itemText(0), timeout=TIMEOUT_MS
+    )
     pane._update_summary()  # at once, not after its coalescing timer
 
-    expected = f"1 document · 1 passage · {cancelled} cancelled"
-    assert window.status.library.text() == expected
     assert pane.summary_label.text().endswith(" · " + expected)
-    assert "(1 document)" in window.chat_view.collection_box.itemText(0)
     for text in (pane.notice_label.text(), " ".join(notification_text(summaries[-1]))):  # type: ignore[arg-type]
         assert f"{cancelled} cancelled" in text and "could not be read" not in text
