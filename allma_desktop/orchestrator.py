@@ -892,6 +892,10 @@ class Orchestrator:
     def _probe_vectors(self) -> None:
         try:
             probe_store_write(self.store)
+            # The probe's own collection is new: a collection's damaged index files (cut
+            # short by a full disk) show only when that collection is read.
+            for collection in self.library.list_collections():
+                self.store.count(collection.key)
         except AllmaError:
             raise
         except Exception as error:  # a backend's own exception: still a store that refuses

@@ -73,8 +73,10 @@ class AppStatusBar(QStatusBar):
         else:
             self.ollama.setText(f"{ollama.server} not reachable at {ollama.host}")
             self._set_state("error")
-        if report.store_error is not None:
-            self.ollama.setText(self.ollama.text() + f" · {report.store_error.message}")
+        # The data folder, the database or the vector store (a damaged index, say).
+        trouble = report.store_error or report.database_error or report.vectors_error
+        if trouble is not None:
+            self.ollama.setText(self.ollama.text() + f" · {trouble.message}")
             self._set_state("error")
         # Counted and worded as the Library's header and the chat's picker (library_counts).
         self.library.setText(report.document_counts.summary())
