@@ -247,8 +247,7 @@ class Orchestrator:
         if not backup_due(data_dir):
             return
         counts = self.library.counts()
-        rows = counts.ready + counts.failed + counts.queued + counts.indexing
-        if not rows and not self.conversations.list(limit=1):
+        if not counts.rows and not self.conversations.list(limit=1):
             return
         try:
             make_automatic_backup(self.config.database_path, data_dir)
@@ -993,6 +992,7 @@ class Orchestrator:
             chunks=counts.chunks,
             collections=counts.collections,
             failed=counts.failed,
+            cancelled=counts.cancelled,
             database_error=database_error,
             vectors_error=vectors_error,
         )
@@ -1000,6 +1000,10 @@ class Orchestrator:
     def _probe_vectors(self) -> None:
         try:
             probe_store_write(self.store)
+            # The probe's own collection is new: a collection's damaged index files (cut
+            # short by a full disk) show only when that collection is read.
+            for collection in self.library.list_collections():
+                self.store.count(collection.key)
         except AllmaError:
             raise
         except Exception as error:  # a backend's own exception: still a store that refuses

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from allma_desktop.errors import AllmaError
+from allma_desktop.library_counts import DocumentCounts
 from allma_desktop.sources import Source
 
 if TYPE_CHECKING:
@@ -32,9 +33,20 @@ class CollectionRecord:
     created_at: datetime
     embedding_model: str | None
     embedding_dim: int | None
-    document_count: int  # ready documents (COUNTED_STATUS)
-    chunk_count: int
-    failed_count: int = 0  # documents that could not be read, counted apart
+    document_count: int  # searchable documents, as library_counts.count_documents counts
+    chunk_count: int  # every stored chunk (the vectors a re-embed goes through)
+    failed_count: int = 0  # files that could not be read, counted apart
+    cancelled_count: int = 0  # files stopped by Cancel, counted apart
+    passage_count: int = 0  # the documents' chunks: what questions are answered from
+
+    @property
+    def counts(self) -> DocumentCounts:
+        return DocumentCounts(
+            documents=self.document_count,
+            passages=self.passage_count,
+            failed=self.failed_count,
+            cancelled=self.cancelled_count,
+        )
 
 
 @dataclass(frozen=True)
@@ -333,12 +345,22 @@ class HealthReport:
     store_path: str
     store_writable: bool  # the data folder, the database and the vector store all took a write
     store_error: AllmaError | None  # the data folder's (a probe file, the free space)
-    documents: int  # ready ones: the library's one definition
-    chunks: int
+    documents: int  # searchable ones: library_counts, the library's one definition
+    chunks: int  # the documents' passages
     collections: int
-    failed: int = 0  # documents that could not be read, counted apart
+    failed: int = 0  # files that could not be read, counted apart
     database_error: AllmaError | None = None  # a real commit to the database failed
     vectors_error: AllmaError | None = None  # a real write to the vector store failed
+    cancelled: int = 0  # files stopped by Cancel, counted apart
+
+    @property
+    def document_counts(self) -> DocumentCounts:
+        return DocumentCounts(
+            documents=self.documents,
+            passages=self.chunks,
+            failed=self.failed,
+            cancelled=self.cancelled,
+        )
 
     @property
     def ok(self) -> bool:
@@ -373,6 +395,7 @@ class HealthReport:
             },
             "documents": self.documents,
             "failed_documents": self.failed,
+            "cancelled_documents": self.cancelled,
             "chunks": self.chunks,
             "collections": self.collections,
             "problems": [

@@ -36,7 +36,7 @@ from allma_desktop.gui.quitting import quit_application
 from allma_desktop.gui.theme import current_colors, is_dark
 from allma_desktop.gui.widgets.chat_style import shell_stylesheet
 from allma_desktop.gui.widgets.chat_view import ChatView
-from allma_desktop.gui.widgets.first_run_panel import FirstRunPanel
+from allma_desktop.gui.widgets.first_run_panel import FirstRunPanel, rebuild_summary
 from allma_desktop.gui.widgets.reader_pane import ReaderPane
 from allma_desktop.gui.widgets.sidebar import Sidebar
 from allma_desktop.gui.widgets.status_bar import AppStatusBar
@@ -51,11 +51,13 @@ if TYPE_CHECKING:
     from allma_desktop.gui.global_shortcut import GlobalShortcut
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
     from allma_desktop.orchestrator import HealthReport
+    from allma_desktop.records import DoctorReport
     from allma_desktop.sources import Source
 
 log = logging.getLogger(__name__)
 
 SIDEBAR_MIN_WIDTH = 180  # px
+REBUILT_MESSAGE_MS = 20_000
 DROP_CUE = "Drop to add these files to your library"
 SETTINGS_ORGANIZATION = "Allma"
 SETTINGS_APPLICATION = "Allma Desktop"
@@ -246,6 +248,10 @@ class MainWindow(QMainWindow):
         self.status.reconnect_requested.connect(self.health.check_now)
         self.first_run.check_requested.connect(self.health.check_now)
         self.first_run.pull_requested.connect(self.health.pull)
+        self.first_run.rebuild_requested.connect(self.health.rebuild_index)
+        self.health.rebuild_progress.connect(self.first_run.show_rebuild_progress)
+        self.health.rebuild_finished.connect(self._on_index_rebuilt)
+        self.health.rebuild_failed.connect(self.first_run.show_rebuild_failed)
         self.first_run.settings_requested.connect(lambda: self.show_page("settings"))
         self.first_run.open_url.connect(QDesktopServices.openUrl)
 
@@ -357,6 +363,11 @@ class MainWindow(QMainWindow):
         else:
             self.first_run.show_report(report)
             self.chat_page.setCurrentWidget(self.first_run)
+
+    def _on_index_rebuilt(self, report: DoctorReport) -> None:
+        self.first_run.show_rebuild_finished(report)
+        # The panel goes away at the re-check that follows: the outcome stays in view here.
+        self.status.showMessage(rebuild_summary(report), REBUILT_MESSAGE_MS)
 
     def _on_engine_failed(self, error: AllmaError) -> None:
         self.status.show_engine_failed(error)

@@ -196,6 +196,10 @@ async def test_kill_9_during_a_backup_never_leaves_a_half_written_archive(
             await engine.close()
         assert sorted(p.name for p in folder.iterdir()) == [target.name], run.lines
     assert kills > 0 and refusals > 0
+    print(
+        f"backup: {run_number + 1} runs consistent ({TIMED_KILLS} timed), {kills} killed, "
+        f"{refusals} half-written archives refused"
+    )
 
 
 def _documents_in(database: Path) -> int:
@@ -261,6 +265,7 @@ async def test_kill_9_during_a_restore_leaves_the_old_library_or_the_new_one(
         assert await _paths(root, server) == backup_paths
     # Kills landed before the swap and inside it (the journal finished those).
     assert outcomes["old"] > 0 and outcomes["new"] > 0, outcomes
+    print(f"restore: {run_number + 1} runs consistent ({TIMED_KILLS} timed): {outcomes}")
 
 
 async def test_kill_9_during_the_restore_of_an_automatic_backup_keeps_one_whole_database(
@@ -302,3 +307,4 @@ async def test_kill_9_during_the_restore_of_an_automatic_backup_keeps_one_whole_
         left = [p.name for p in database.parent.iterdir() if ".restor" in p.name]
         assert not left, f"moment {moment}: left behind: {left}"
         assert automatic_backups(root / "data")
+    print(f"restore of an automatic backup: {run_number + 1} runs consistent ({TIMED_KILLS} timed)")

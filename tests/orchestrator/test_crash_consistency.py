@@ -3,7 +3,8 @@
 A real subprocess (``tests/support/crash_driver.py``) does the work against the test server
 running here; after each kill a fresh Orchestrator opens the library (which runs the
 doctor's quick repair, as the app does at start) and the consistency rules must hold.
-Delays are drawn from a seeded generator so a failure can be replayed.
+Delays are drawn from a seeded generator so a failure can be replayed;
+``ALLMA_SLOW_FAULTS=1`` kills 20 times per operation (``tests/support/kill_runs.py``).
 """
 
 from __future__ import annotations
@@ -23,15 +24,17 @@ from allma_desktop.events import AnswerDone, IngestFinished
 from allma_desktop.indexer.state import IndexerState
 from allma_desktop.orchestrator import Orchestrator
 from tests.support.invariants import assert_library_consistent
+from tests.support.kill_runs import SLOW_KILLS, kill_count
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.sample_docs import PDF_ANSWER, PDF_QUESTION, SampleLibrary
 
 SEED = 4_2024
-INGEST_KILLS = 8
-CHAT_KILLS = 5
+# A few seeded kills each in the default run; ALLMA_SLOW_FAULTS=1 makes 20 of each.
+INGEST_KILLS = kill_count(8)
+CHAT_KILLS = kill_count(5)
 FILES_PER_RUN = 4
-SYNC_KILLS = 4
-SYNC_FILES = 24
+SYNC_KILLS = kill_count(4)
+SYNC_FILES = 24 if SYNC_KILLS < SLOW_KILLS else 80  # enough work left for every kill
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Small chunks and batches: many embed calls and store writes to land a kill between.
 CRASH_SETTINGS = {"chunk_size": 300, "chunk_overlap": 40, "embed_batch_size": 3}
@@ -127,6 +130,10 @@ async def test_killing_ingestion_at_random_moments_never_leaves_a_half_indexed_d
 
     # Kills landed inside documents, or the loop proved nothing.
     assert repaired_documents > 0
+    print(
+        f"ingest: {INGEST_KILLS} of {INGEST_KILLS} kills consistent, {repaired_documents} "
+        "half-indexed documents repaired"
+    )
 
     run_driver(["ingest", str(folder)], kill_after=None)
     engine = await open_engine(config)
@@ -185,6 +192,10 @@ async def test_killing_an_answer_midstream_keeps_the_question_and_the_partial_an
             await engine.close()
     # The answer is saved while it streams: some kill came late enough to find some of it.
     assert partial_answers_kept > 0
+    print(
+        f"chat: {CHAT_KILLS} of {CHAT_KILLS} kills consistent, {partial_answers_kept} "
+        "partial answers kept"
+    )
 
 
 async def test_killing_a_folder_sync_at_random_moments_resumes_and_indexes_nothing_twice(
@@ -210,6 +221,7 @@ async def test_killing_a_folder_sync_at_random_moments_resumes_and_indexes_nothi
         midway += len(committed) < len(ready) < SYNC_FILES
         committed = ready
     assert midway > 0  # kills landed inside the sync, or the loop proved nothing
+    print(f"folder sync: {SYNC_KILLS} of {SYNC_KILLS} kills consistent, {midway} midway")
 
     last = run_driver(["sync", str(folder)], kill_after=None)
     indexed_again = {

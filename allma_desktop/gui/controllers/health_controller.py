@@ -1,4 +1,5 @@
-"""Checks Ollama and the data folder, often while something is wrong, and pulls models."""
+"""Checks Ollama and the data folder, often while something is wrong, pulls models, and
+rebuilds a damaged search index."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from allma_desktop.gui.ops import async_op
 if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
     from allma_desktop.orchestrator import HealthReport
+    from allma_desktop.records import DoctorReport
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +30,16 @@ class HealthController(QObject):
     pull_progress = Signal(str, str, float)  # model, status, fraction 0..1 (-1: unknown)
     pull_finished = Signal(str)
     pull_failed = Signal(str, object)  # model, AllmaError
+    rebuild_progress = Signal(int, int, str)  # documents done, of total, the last one's path
+    rebuild_finished = Signal(object)  # DoctorReport
+    rebuild_failed = Signal(object)  # AllmaError
 
     def __init__(self, host: OrchestratorHost, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._host = host
         self.report: HealthReport | None = None
         self._check_task: asyncio.Task[None] | None = None
+        self._rebuild_task: asyncio.Task[None] | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.check_now)
@@ -83,3 +89,29 @@ class HealthController(QObject):
         """Download ``name`` (or join its download under way); progress and the outcome
         come as signals."""
         self._host.pulls.pull(name)
+
+    @property
+    def rebuilding(self) -> bool:
+        return self._rebuild_task is not None and not self._rebuild_task.done()
+
+    def rebuild_index(self) -> None:
+        """Set a damaged vector store aside and rebuild every vector from the stored texts
+        (``doctor --repair``); progress and the outcome come as signals, then a re-check."""
+        if self.rebuilding:
+            return
+        self._rebuild_task = (
+            async_op(
+                self._host,
+                lambda o: o.doctor(repair=True, on_progress=self.rebuild_progress.emit),
+                changes=("documents",),
+                description="Rebuilding the index",
+            )
+            .success(self._on_rebuilt)
+            .failure(self.rebuild_failed.emit)
+            .finally_(self.check_now)
+            .run()
+        )
+
+    def _on_rebuilt(self, report: DoctorReport) -> None:
+        log.info("index rebuilt: %s", report.as_dict())
+        self.rebuild_finished.emit(report)

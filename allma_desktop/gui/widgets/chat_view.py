@@ -562,7 +562,8 @@ class ChatView(QWidget):
     def _show_choices(self, collections: list[CollectionRecord]) -> None:
         self.collection_box.clear()
         for collection in collections:
-            label = f"{collection.name}  ({collection.document_count} docs)"
+            # The number the Library's header and the status bar show (library_counts).
+            label = f"{collection.name}  ({collection.counts.documents_text})"
             self.collection_box.addItem(label, collection.id)
         self.collection_box.addItem("No documents (just chat)", NO_DOCUMENTS)
         self._sync_choices()

@@ -1,6 +1,9 @@
-"""A friendly panel instead of error dialogs: what to do when Ollama or a model is missing.
+"""A friendly panel instead of error dialogs: what to do when Ollama or a model is
+missing, or the library's stores are in trouble.
 
-It follows each ``HealthReport``; the main window hides it once everything works.
+It follows each ``HealthReport``; the main window hides it once everything works. A
+damaged vector store gets a "Rebuild the index" button: the vectors are made again from
+the texts stored in the library, with progress here.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from PySide6.QtWidgets import (
 
 if TYPE_CHECKING:
     from allma_desktop.errors import AllmaError
-    from allma_desktop.records import HealthReport
+    from allma_desktop.records import DoctorReport, HealthReport
 
 OLLAMA_DOWNLOAD_URL = "https://ollama.com/download"
 CARD_WIDTH = 560  # with its margins, fits beside the sidebar in an 800 px window
 STEP_TEXT_WIDTH = CARD_WIDTH - 2 * 32 - 26 - 12  # card margins, badge, spacing
+VECTORS_DAMAGED = "vector_store_damaged"  # VectorStoreDamaged.code
 
 
 class ModelRow(QWidget):
@@ -108,6 +112,7 @@ class FirstRunPanel(QFrame):
 
     check_requested = Signal()
     pull_requested = Signal(str)
+    rebuild_requested = Signal()
     settings_requested = Signal()
     open_url = Signal(QUrl)
 
@@ -177,8 +182,21 @@ class FirstRunPanel(QFrame):
         self.settings_button.setObjectName("secondaryButton")
         self.settings_button.setToolTip("Change the Ollama address or the models")
         self.settings_button.clicked.connect(self.settings_requested)
+        self.rebuild_button = QPushButton("Rebuild the index", self.card)
+        self.rebuild_button.setObjectName("primaryButton")
+        self.rebuild_button.setToolTip(
+            "Make every vector again from the texts stored in the library"
+        )
+        self.rebuild_button.clicked.connect(self._on_rebuild_clicked)
+        self.rebuild_progress = QProgressBar(self.card)
+        self.rebuild_progress.setTextVisible(False)
+        self.rebuild_progress.setFixedHeight(6)
+        self.rebuild_state = QLabel(self.card)
+        self.rebuild_state.setObjectName("mutedLabel")
+        self.rebuild_state.setWordWrap(True)
         buttons = QHBoxLayout()
         buttons.addWidget(self.get_ollama)
+        buttons.addWidget(self.rebuild_button)
         buttons.addWidget(self.check_button)
         buttons.addStretch(1)
         buttons.addWidget(self.settings_button)
@@ -194,6 +212,8 @@ class FirstRunPanel(QFrame):
         card.addWidget(self.install_steps)
         for row in self.model_rows.values():
             card.addWidget(row)
+        card.addWidget(self.rebuild_progress)
+        card.addWidget(self.rebuild_state)
         card.addLayout(buttons)
         card.addWidget(self.hint)
         outer = QVBoxLayout(self)
@@ -202,6 +222,7 @@ class FirstRunPanel(QFrame):
         outer.addWidget(self.card, 0, Qt.AlignmentFlag.AlignHCenter)
         outer.addStretch(2)
         self.problem = ""
+        self.rebuilding = False
         self.show_waiting()
 
     def show_waiting(self) -> None:
@@ -250,8 +271,67 @@ class FirstRunPanel(QFrame):
             )
             self._show_parts(install=False, models=True)
             self.hint.setText("Prefer other models? Pick them in Settings.")
+        elif report.vectors_error is not None and report.vectors_error.code == VECTORS_DAMAGED:
+            self.problem = "vectors_damaged"
+            self.headline.setText("The search index needs rebuilding")
+            self.explanation.setText(
+                f"{_escape(report.vectors_error.message)}<br><br>Allma can make it again "
+                "from the texts stored in your library: your files are not read again, and "
+                "your documents and chats stay as they are. Until then, search finds "
+                "keyword matches only."
+            )
+            self._show_parts(install=False, models=False)
+        elif report.database_error is not None or report.vectors_error is not None:
+            error = report.database_error or report.vectors_error
+            assert error is not None
+            self.problem = "store"
+            self.headline.setText("Allma cannot write to its library")
+            self.explanation.setText(f"{_escape(error.message)}<br><br>{_escape(error.hint)}")
+            self._show_parts(install=False, models=False)
+            self.hint.setText("")
         else:
             self.problem = ""
+
+    # --- rebuilding a damaged index ----------------------------------------------------
+
+    def _on_rebuild_clicked(self) -> None:
+        self.show_rebuild_progress(0, 0, "")
+        self.rebuild_requested.emit()
+
+    def show_rebuild_progress(self, done: int, total: int, path: str) -> None:
+        self.rebuilding = True
+        self.rebuild_button.setEnabled(False)
+        self.rebuild_button.setText("Rebuilding…")
+        self.rebuild_progress.show()
+        if total <= 0:
+            self.rebuild_progress.setRange(0, 0)  # busy: setting the damaged folder aside
+            self.rebuild_state.setText("Setting the damaged index aside…")
+        else:
+            self.rebuild_progress.setRange(0, total)
+            self.rebuild_progress.setValue(done)
+            name = path.replace("\\", "/").rsplit("/", 1)[-1]
+            self.rebuild_state.setText(f"Rebuilt {done} of {total} documents · {name}")
+        self.rebuild_state.show()
+        self.fit_card()
+
+    def show_rebuild_finished(self, report: DoctorReport) -> None:
+        self.rebuilding = False
+        self.rebuild_progress.setRange(0, 1)
+        self.rebuild_progress.setValue(1)
+        self.rebuild_button.setText("Rebuild the index")
+        self.rebuild_button.setEnabled(True)
+        self.rebuild_state.setText(rebuild_summary(report))
+        self.rebuild_state.show()
+        self.fit_card()
+
+    def show_rebuild_failed(self, error: AllmaError) -> None:
+        self.rebuilding = False
+        self.rebuild_progress.hide()
+        self.rebuild_button.setText("Try again")
+        self.rebuild_button.setEnabled(True)
+        self.rebuild_state.setText(f"The rebuild stopped: {error.message} {error.hint}".strip())
+        self.rebuild_state.show()
+        self.fit_card()
 
     def show_error(self, error: AllmaError) -> None:
         self.problem = "error"
@@ -271,6 +351,10 @@ class FirstRunPanel(QFrame):
         self.get_ollama.setVisible(install)
         for row in self.model_rows.values():
             row.setVisible(models)
+        damaged = self.problem == "vectors_damaged"
+        self.rebuild_button.setVisible(damaged)
+        self.rebuild_progress.setVisible(damaged and self.rebuilding)
+        self.rebuild_state.setVisible(damaged and bool(self.rebuild_state.text()))
         self.check_button.setVisible(self.problem not in {"starting"})
         self.settings_button.setVisible(self.problem not in {"starting"})
         self.hint.setVisible(install or models)
@@ -323,6 +407,17 @@ def _step(number: int, text: str, parent: QWidget, labels: list[QLabel]) -> QWid
     layout.addWidget(label, 1, Qt.AlignmentFlag.AlignVCenter)
     labels.append(label)
     return row
+
+
+def rebuild_summary(report: DoctorReport) -> str:
+    """What a rebuild did, in one line for the panel and the status bar."""
+    if not report.ok:
+        left = "; ".join(problem.description for problem in report.remaining)
+        return f"The index was rebuilt in part: {left}"
+    return (
+        "The index is rebuilt from the stored texts. Every document is searchable again; "
+        "the damaged folder was kept aside."
+    )
 
 
 def _escape(text: str) -> str:

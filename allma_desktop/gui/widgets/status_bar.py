@@ -73,14 +73,13 @@ class AppStatusBar(QStatusBar):
         else:
             self.ollama.setText(f"{ollama.server} not reachable at {ollama.host}")
             self._set_state("error")
-        if report.store_error is not None:
-            self.ollama.setText(self.ollama.text() + f" · {report.store_error.message}")
+        # The data folder, the database or the vector store (a damaged index, say).
+        trouble = report.store_error or report.database_error or report.vectors_error
+        if trouble is not None:
+            self.ollama.setText(self.ollama.text() + f" · {trouble.message}")
             self._set_state("error")
-        documents = report.documents  # ready ones, as the chat's picker counts them
-        text = f"{documents} document{'s' if documents != 1 else ''} · {report.chunks} passages"
-        if report.failed:
-            text += f" · {report.failed} could not be read"
-        self.library.setText(text)
+        # Counted and worded as the Library's header and the chat's picker (library_counts).
+        self.library.setText(report.document_counts.summary())
         self.reconnect.setVisible(not report.ok)
 
     def show_engine_failed(self, error: AllmaError) -> None:
