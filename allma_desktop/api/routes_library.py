@@ -88,8 +88,8 @@ async def update_conversation(
     orchestrator: OrchestratorDep,
     context: Context,
 ) -> ConversationOut:
-    record = orchestrator.set_conversation_context_mode(
-        conversation_id, ContextMode(body.context_mode)
+    record = await asyncio.to_thread(
+        orchestrator.set_conversation_context_mode, conversation_id, ContextMode(body.context_mode)
     )
     context.changed("conversations")
     return ConversationOut.of(record)
