@@ -49,6 +49,13 @@ FOLDER_ROWS_SQL = (
     " WHERE collection_id = ? AND path >= ? AND path < ? AND status != 'failed'"
 )
 """A rescan's look at a folder's rows: answered from the covering index alone."""
+FAILED_ROWS_SQL = (
+    # By the status index: the failed rows are few, where the (collection, path) range
+    # SQLite picks by itself is every row of the folder, each looked up in the table.
+    "SELECT path, updated_at, coalesce(error, '') FROM document INDEXED BY document_status"
+    " WHERE status = 'failed' AND collection_id = ? AND path >= ? AND path < ?"
+)
+"""A rescan's look at a folder's failed rows (retried after a while)."""
 
 
 class IndexerState:
@@ -192,12 +199,7 @@ class IndexerState:
         index."""
         upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         rows = execute_sql(self._db, FOLDER_ROWS_SQL, (collection_id, prefix, upper))
-        failed = execute_sql(
-            self._db,
-            "SELECT path, updated_at, coalesce(error, '') FROM document"
-            " WHERE collection_id = ? AND path >= ? AND path < ? AND status = 'failed'",
-            (collection_id, prefix, upper),
-        )
+        failed = execute_sql(self._db, FAILED_ROWS_SQL, (collection_id, prefix, upper))
         return rows, failed
 
     @translating_store_errors

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from allma_desktop.indexer.state import FOLDER_ROWS_SQL
+from allma_desktop.indexer.state import FAILED_ROWS_SQL, FOLDER_ROWS_SQL
 from allma_desktop.services.library.storage import open_database
 
 COVERING = "document_collection_id_path_size_bytes_mtime_status"
 
 
-def _plan(db_path: Path) -> str:
+def _plan(db_path: Path, sql: str = FOLDER_ROWS_SQL) -> str:
     database = open_database(db_path)
     try:
-        rows = database.execute_sql(f"EXPLAIN QUERY PLAN {FOLDER_ROWS_SQL}", (1, "/a/", "/a0"))
+        rows = database.execute_sql(f"EXPLAIN QUERY PLAN {sql}", (1, "/a/", "/a0"))
         return " ".join(str(row[-1]) for row in rows)
     finally:
         database.close()
@@ -36,3 +36,11 @@ def test_a_library_made_before_the_index_gets_it_when_opened(tmp_path: Path) -> 
     plan = _plan(db_path)
 
     assert "COVERING INDEX" in plan, plan
+
+
+def test_a_folders_failed_rows_are_found_by_status_not_by_reading_every_row(
+    tmp_path: Path,
+) -> None:
+    plan = _plan(tmp_path / "allma.sqlite3", FAILED_ROWS_SQL)
+
+    assert "document_status" in plan, plan
