@@ -320,6 +320,13 @@ class BackupInvalid(AllmaError):
         self.path = str(path)
 
 
+class Conflict(AllmaError):
+    """The request clashes with what the library already holds (a folder already watched):
+    nothing wrong with the request itself, so the API answers 409, not 400."""
+
+    code = "conflict"
+
+
 class LibraryInUse(AllmaError):
     """An operation that replaces or moves the library's files, while an engine has it open."""
 

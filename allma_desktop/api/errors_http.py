@@ -25,6 +25,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "model_missing": 404,
     "embedding_dimension_mismatch": 409,
     "name_taken": 409,
+    "conflict": 409,
     "request_too_large": 413,
     "config_invalid": 422,
     "document_error": 422,

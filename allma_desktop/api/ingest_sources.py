@@ -12,6 +12,7 @@ import hashlib
 import os
 import secrets
 import stat
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -21,6 +22,11 @@ from allma_desktop.errors import NotFound, PathNotAllowed
 
 COPY_CHUNK_BYTES = 1024 * 1024
 INCOMING_FOLDER = ".incoming"
+# An upload's folder (``uploads/<content hash>``) is made by a save and removed, once
+# empty, by the removal of a copy that failed to index; the same file sent twice shares
+# it. Both hold this lock across the folder's check and their change inside it, so a
+# removal never takes the folder from under a save about to move its file in.
+_UPLOAD_FOLDERS = threading.Lock()
 
 
 def allowed_files(raw_paths: Sequence[str], roots: Sequence[Path]) -> list[Path]:
@@ -119,9 +125,21 @@ def _save_upload_sync(stream: BinaryIO, name: str, uploads_dir: Path) -> Path:
                 digest.update(piece)
                 target.write(piece)
         folder = uploads_dir / digest.hexdigest()[:16]
-        folder.mkdir(exist_ok=True)
         final = folder / name
-        os.replace(partial, final)
+        with _UPLOAD_FOLDERS:
+            folder.mkdir(exist_ok=True)
+            os.replace(partial, final)
     finally:
         partial.unlink(missing_ok=True)
     return final
+
+
+def remove_uploads(files: Sequence[Path]) -> None:
+    """Delete uploaded copies (and their folder once empty); a file already gone is fine."""
+    for path in files:
+        with _UPLOAD_FOLDERS:
+            try:
+                path.unlink(missing_ok=True)
+                path.parent.rmdir()
+            except OSError:  # the folder holds another upload: it stays
+                pass

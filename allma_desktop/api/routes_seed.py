@@ -13,8 +13,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from allma_desktop.api.context import ApiContext, api_context, current_orchestrator
-from allma_desktop.api.ingest_sources import allowed_files, save_upload
-from allma_desktop.api.jobs import remove_uploads
+from allma_desktop.api.ingest_sources import allowed_files, remove_uploads, save_upload
 from allma_desktop.api.schemas import (
     MAX_ID,
     ChatRequest,
@@ -134,6 +133,7 @@ async def _chat_events(
 # --- ingest -----------------------------------------------------------------------------
 
 _PATHS_SCHEMA = IngestPathsRequest.model_json_schema()
+_UPLOAD_FIELDS = {"files", "collection_id", "force"}
 _UPLOAD_SCHEMA = {
     "type": "object",
     "required": ["files"],
@@ -146,6 +146,8 @@ _UPLOAD_SCHEMA = {
         "collection_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
         "force": {"type": "boolean"},
     },
+    # A misspelt field (``collection``, ``file``) is refused, not silently ignored.
+    "additionalProperties": False,
 }
 _INGEST_BODY = {
     "requestBody": {
@@ -197,6 +199,11 @@ async def _uploaded(
 ) -> tuple[list[Any], int | None, bool]:
     # Starlette spools each file part to a temporary file past 1 MiB: never whole in memory.
     async with request.form(max_files=MAX_UPLOAD_FILES, max_fields=10) as form:
+        unknown = sorted(set(form.keys()) - _UPLOAD_FIELDS)
+        if unknown:
+            raise _invalid_field(
+                unknown[0][:40], "is not a field of this request (files, collection_id, force)"
+            )
         uploads = [item for item in form.getlist("files") if isinstance(item, UploadFile)]
         if not uploads:
             raise _invalid_field("files", "at least one file part named 'files' is required")

@@ -171,3 +171,20 @@ def test_text_with_lone_surrogates_in_a_request_is_never_a_500(
     with api.client() as client:
         response = client.post(path, content=body, headers={"Content-Type": "application/json"})
     assert response.status_code < 500, response.text
+
+
+def test_an_upload_with_a_field_the_api_does_not_know_is_a_422_and_leaves_no_file(
+    api: RunningApi,
+) -> None:
+    # Found by the 10-minute Schemathesis run: unknown fields were ignored (a misspelt
+    # `collection` indexed into the default collection) and eleven of them made a 400.
+    files = {"files": ("stray.txt", b"a note\n", "text/plain")}
+    with api.client() as client:
+        for extra in ({"collection": "2"}, {f"x{n}": "1" for n in range(11)}):
+            response = client.post("/rag/ingest", files=files, data=extra)
+            assert response.status_code in (400, 422), response.text
+            assert response.json()["error"]["code"] in ("invalid_request", "bad_request")
+            if len(extra) == 1:
+                assert response.status_code == 422
+                assert response.json()["error"]["field"] == "collection"
+    assert not list((api.config.data_dir / "uploads").rglob("stray.txt"))
