@@ -29,16 +29,18 @@ INCOMING_FOLDER = ".incoming"
 _UPLOAD_FOLDERS = threading.Lock()
 
 
-def allowed_files(raw_paths: Sequence[str], roots: Sequence[Path]) -> list[Path]:
+def allowed_files(
+    raw_paths: Sequence[str], roots: Sequence[Path], own_data: Path | None = None
+) -> list[Path]:
     """The regular files named, and those inside the folders named (hidden ones left out).
 
     ``roots`` are the only folders the API may read from (``allowed_paths``); system
-    folders are refused even inside them.
+    folders are refused even inside them, and so is ``own_data`` (the app's data folder).
     """
     files: list[Path] = []
     for raw in raw_paths:
         path = _named_path(raw)
-        reason = refusal_reason(path, roots)
+        reason = refusal_reason(path, roots) or _own_data_reason(path, own_data)
         if reason is not None:
             raise PathNotAllowed(raw, reason)
         mode = path.stat().st_mode
@@ -53,15 +55,34 @@ def allowed_files(raw_paths: Sequence[str], roots: Sequence[Path]) -> list[Path]
     return files
 
 
-def allowed_folder(raw: str, roots: Sequence[Path] | None = None) -> Path:
-    """A folder the API may watch: absolute, existing, inside ``roots`` when given."""
+def allowed_folder(
+    raw: str, roots: Sequence[Path] | None = None, own_data: Path | None = None
+) -> Path:
+    """A folder the API may watch: absolute, existing, inside ``roots`` when given, and
+    not inside ``own_data`` (the app's data folder)."""
     path = _named_path(raw)
+    reason = _own_data_reason(path, own_data)
+    if reason is not None:
+        raise PathNotAllowed(raw, reason)
     resolved_roots = [root.resolve() for root in roots] if roots is not None else None
     if resolved_roots is not None and not any(path.is_relative_to(r) for r in resolved_roots):
         raise PathNotAllowed(raw, "it is outside the folders this API may read")
     if not path.is_dir():
         raise PathNotAllowed(raw, "it is not a folder")
     return path
+
+
+def _own_data_reason(path: Path, own_data: Path | None) -> str | None:
+    """Allma's own files are not documents: indexing the database, the vectors or the
+    backups would copy the library into itself, and watching them would re-index at
+    every write the indexing makes. (A folder around it, the home folder say, is fine:
+    the data folder is hidden there, and hidden folders are left out.)"""
+    if own_data is None:
+        return None
+    data = own_data.expanduser().resolve()
+    if path.is_relative_to(data):
+        return f"it is inside Allma's own data folder ({data}), which holds no documents"
+    return None
 
 
 def _named_path(raw: str) -> Path:

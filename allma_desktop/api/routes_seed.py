@@ -176,7 +176,9 @@ async def ingest(request: Request, orchestrator: OrchestratorDep, context: Conte
         return job.snapshot()
     if content_type in ("", "application/json") or content_type.startswith("application/json;"):
         body = await _paths_request(request)
-        files = await asyncio.to_thread(allowed_files, body.paths, context.ingest_folders())
+        files = await asyncio.to_thread(
+            allowed_files, body.paths, context.ingest_folders(), context.config.data_dir
+        )
         collection_id, force = body.collection_id, body.force
     else:
         raise HTTPException(415, "Send JSON with paths, or multipart/form-data with files")

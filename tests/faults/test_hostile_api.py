@@ -188,3 +188,23 @@ def test_an_upload_with_a_field_the_api_does_not_know_is_a_422_and_leaves_no_fil
                 assert response.status_code == 422
                 assert response.json()["error"]["field"] == "collection"
     assert not list((api.config.data_dir / "uploads").rglob("stray.txt"))
+
+
+def test_allmas_own_data_folder_is_neither_ingested_nor_watched_through_the_api(
+    api: RunningApi,
+) -> None:
+    # Found by the 10-minute Schemathesis run: it watched the data folder (inside the
+    # allowed folders), so the library's own database and vectors were "documents".
+    data = api.config.data_dir
+    with api.client() as client:
+        for path in (data, data / "allma.sqlite3"):
+            response = client.post("/rag/ingest", json={"paths": [str(path)]})
+            assert response.status_code == 403, response.text
+            assert "own data folder" in _error(response)["message"]
+        watched = client.post("/watch/folders", json={"path": str(data)})
+        assert watched.status_code == 403, watched.text
+        assert "own data folder" in _error(watched)["message"]
+        # The folder around it (here the allowed root) may still be indexed.
+        assert (
+            client.post("/rag/ingest", json={"paths": [str(api.samples.folder)]}).status_code == 202
+        )
