@@ -327,6 +327,12 @@ class Conflict(AllmaError):
     code = "conflict"
 
 
+class InvalidName(AllmaError):
+    """A name with nothing to show once its blanks are stripped (spaces, control characters)."""
+
+    code = "invalid_name"
+
+
 class LibraryInUse(AllmaError):
     """An operation that replaces or moves the library's files, while an engine has it open."""
 

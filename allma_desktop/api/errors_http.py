@@ -28,6 +28,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "conflict": 409,
     "request_too_large": 413,
     "config_invalid": 422,
+    "invalid_name": 422,
     # A well-formed request naming a model that cannot do the job (an embedding model to
     # chat with), or one Ollama refused as it stands: unprocessable as sent, not malformed.
     "wrong_model_kind": 422,

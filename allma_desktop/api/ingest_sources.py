@@ -88,7 +88,10 @@ def _own_data_reason(path: Path, own_data: Path | None) -> str | None:
 def _named_path(raw: str) -> Path:
     if "\x00" in raw:
         raise PathNotAllowed(repr(raw), "it contains a NUL character")
-    path = Path(raw).expanduser()
+    try:
+        path = Path(raw).expanduser()
+    except RuntimeError:  # ``~name`` of a user this machine does not have
+        raise PathNotAllowed(raw, "it names the home folder of an unknown user") from None
     if not path.is_absolute():
         raise PathNotAllowed(raw, "it is not an absolute path")
     try:

@@ -209,3 +209,30 @@ def test_allmas_own_data_folder_is_neither_ingested_nor_watched_through_the_api(
         assert (
             client.post("/rag/ingest", json={"paths": [str(api.samples.folder)]}).status_code == 202
         )
+
+
+@pytest.mark.parametrize("path", ["~nosuchuser8d2f/notes", "~\\udb47\\uddcb/x"])
+def test_a_path_naming_the_home_of_an_unknown_user_is_refused_not_a_500(
+    api: RunningApi, path: str
+) -> None:
+    # Found by the 10-minute Schemathesis run: `~name` of no such user raised from
+    # expanduser() ("Could not determine home directory") and answered 500. ``path`` is
+    # JSON string text: the second names a user with a lone surrogate in it.
+    headers = {"Content-Type": "application/json"}
+    with api.client() as client:
+        ingested = client.post("/rag/ingest", content=f'{{"paths": ["{path}"]}}', headers=headers)
+        watched = client.post("/watch/folders", content=f'{{"path": "{path}"}}', headers=headers)
+    for response in (ingested, watched):
+        assert response.status_code == 403, response.text
+        assert "unknown user" in _error(response)["message"]
+
+
+@pytest.mark.parametrize("name", ["\x1d\x1d", " \t "])
+def test_a_collection_name_of_blanks_is_a_422_not_a_400(api: RunningApi, name: str) -> None:
+    # Found by the 10-minute Schemathesis run: "\x1d\x1d" meets the schema (one character
+    # at least) and strips to nothing; a valid request refused must not be a 400.
+    with api.client() as client:
+        response = client.post("/collections", json={"name": name})
+    assert response.status_code == 422, response.text
+    assert _error(response)["code"] in ("invalid_name", "invalid_request")  # ours, or pydantic's
+    assert _error(response)["hint"]
