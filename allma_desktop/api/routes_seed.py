@@ -206,6 +206,9 @@ async def _uploaded(
             raise _invalid_field(
                 unknown[0][:40], "is not a field of this request (files, collection_id, force)"
             )
+        for single in ("collection_id", "force"):  # an array in the schema's terms
+            if len(form.getlist(single)) > 1:
+                raise _invalid_field(single, "is given more than once")
         uploads = [item for item in form.getlist("files") if isinstance(item, UploadFile)]
         if not uploads:
             raise _invalid_field("files", "at least one file part named 'files' is required")

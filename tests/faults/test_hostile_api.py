@@ -236,3 +236,18 @@ def test_a_collection_name_of_blanks_is_a_422_not_a_400(api: RunningApi, name: s
     assert response.status_code == 422, response.text
     assert _error(response)["code"] in ("invalid_name", "invalid_request")  # ours, or pydantic's
     assert _error(response)["hint"]
+
+
+@pytest.mark.parametrize("field", ["force", "collection_id"])
+def test_an_upload_giving_a_single_field_twice_is_a_422_and_leaves_no_file(
+    api: RunningApi, field: str
+) -> None:
+    # Found by the 10-minute Schemathesis run: `force` sent twice (an array, where the
+    # schema says boolean) was read as its last value and accepted.
+    files = [("files", ("twice.txt", b"a note\n", "text/plain"))]
+    value = "true" if field == "force" else "1"
+    with api.client() as client:
+        response = client.post("/rag/ingest", files=files, data={field: [value, value]})
+    assert response.status_code == 422, response.text
+    assert _error(response)["field"] == field
+    assert not list((api.config.data_dir / "uploads").rglob("twice.txt"))
