@@ -212,6 +212,13 @@ async def search(
 @click.option("--collection", "collection_name")
 @click.option("--chat", "conversation_id", type=int, help="Continue this conversation.")
 @click.option("--no-docs", is_flag=True, help="Answer without searching your documents.")
+@click.option(
+    "--whole-document",
+    "whole_document",
+    is_flag=True,
+    help="Give the model the whole documents, page by page, if they fit in its context.",
+)
+@click.option("--passages", is_flag=True, help="Give the model only the passages that best match.")
 @click.option("--json", "as_json", is_flag=True)
 @engine_command
 async def ask(
@@ -221,14 +228,35 @@ async def ask(
     collection_name: str | None,
     conversation_id: int | None,
     no_docs: bool,
+    whole_document: bool,
+    passages: bool,
     as_json: bool,
 ) -> int:
     """Ask a question; the answer streams, then its sources are listed as file and page,
-    with how many of its sentences their sources support."""
-    from allma_desktop.events import AnswerChecked, AnswerDone, ThinkingChunk, TokenChunk
+    with how many of its sentences their sources support.
 
+    The model reads the whole documents, page by page, when they fit in its context
+    and the question matches them, else the passages that best match; a conversation
+    keeps its own choice (``--whole-document`` or ``--passages`` set it for a new one,
+    and for this answer in one continued with ``--chat``).
+    """
+    from allma_desktop.events import (
+        AnswerChecked,
+        AnswerDone,
+        SourcesFound,
+        ThinkingChunk,
+        TokenChunk,
+    )
+    from allma_desktop.records import ContextMode
+
+    if whole_document and passages:
+        raise click.UsageError("Choose one of --whole-document and --passages.")
+    context_mode = (
+        ContextMode.WHOLE if whole_document else ContextMode.PASSAGES if passages else None
+    )
     collection_id = collection_id_named(orchestrator, collection_name)
     done: AnswerDone | None = None
+    whole: tuple[str, ...] = ()
     thinking_shown = False
     async for event in orchestrator.chat(
         conversation_id,
@@ -236,7 +264,13 @@ async def ask(
         model=model,
         collection_id=collection_id,
         use_documents=not no_docs,
+        context_mode=context_mode,
     ):
+        if isinstance(event, SourcesFound):
+            whole = event.whole_documents
+            if whole and not as_json:
+                click.secho(f"Reading whole: {', '.join(whole)}", dim=True, err=True)
+            continue
         if isinstance(event, AnswerChecked) and done is not None:
             done = replace(done, grounding=event.grounding)
             continue
@@ -266,6 +300,8 @@ async def ask(
                 "conversation_id": done.conversation_id,
                 "message_id": done.message_id,
                 "model": done.model,
+                "context": "whole documents" if whole else "passages",
+                "whole_documents": list(whole),
                 "interrupted": done.interrupted,
                 "error": {"message": done.error.message, "hint": done.error.hint}
                 if done.error

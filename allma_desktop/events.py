@@ -151,6 +151,7 @@ class AnswerDone:
     duration_ms: float | None = None
     model: str = ""
     stats: dict[str, float] = field(default_factory=dict)
+    whole_documents: tuple[str, ...] = ()  # titles of documents read whole (``SourcesFound``)
     # The check against the sources: None on the event itself (the check runs after it,
     # see ``AnswerChecked``); front ends that answer once (CLI, API) fill it in.
     grounding: GroundingReport | None = None

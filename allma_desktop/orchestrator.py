@@ -55,6 +55,7 @@ from allma_desktop.ingest.store import discard_vectors
 from allma_desktop.records import (
     BackupResult,
     CollectionRecord,
+    ContextMode,
     ConversationRecord,
     DoctorReport,
     DocumentRecord,
@@ -90,16 +91,23 @@ from allma_desktop.services.retrieval.prompting import (
     GENERAL_KNOWLEDGE_NOTE,
     NO_DOCUMENTS_NOTICE,
     NOTHING_FOUND_NOTICE,
+    WHOLE_DOCUMENT_TOO_LONG,
     build_messages,
     chat_options,
     cited_sources,
     fallback_quote,
     is_small_model,
+    whole_document_room,
 )
 from allma_desktop.services.retrieval.rag import (
     RAGService,
     RetrievalSettings,
     embedding_document_text,
+)
+from allma_desktop.services.retrieval.whole_documents import (
+    WholeDocuments,
+    narrowed,
+    whole_documents,
 )
 from allma_desktop.services.upkeep.auto_backup import backup_due, make_automatic_backup
 from allma_desktop.services.upkeep.backup import create_backup
@@ -117,6 +125,10 @@ log = logging.getLogger(__name__)
 DEFAULT_CONTEXT_TOKENS = 8192  # used when the model does not say; also the cap we set by default
 RepairProgress = Callable[[int, int, str], None]  # (documents done, total, path)
 PARTIAL_SAVE_INTERVAL = 1.0  # seconds between saves of a streaming answer (crash safety)
+# A stored passage is rarely shorter than this, in tokens: in AUTO, a collection of more
+# passages than the room holds at this size is not read to find out whether it fits (a
+# library of many one-line notes then gets passages; WHOLE reads it).
+MIN_CHUNK_TOKENS = 8
 # The answer check's one embedder request (closeness in meaning) waits this long at most;
 # without it the check by words stands.
 CLOSENESS_TIMEOUT = 15.0
@@ -235,8 +247,7 @@ class Orchestrator:
         if not backup_due(data_dir):
             return
         counts = self.library.counts()
-        rows = counts.ready + counts.failed + counts.queued + counts.indexing
-        if not rows and not self.conversations.list(limit=1):
+        if not counts.rows and not self.conversations.list(limit=1):
             return
         try:
             make_automatic_backup(self.config.database_path, data_dir)
@@ -551,13 +562,16 @@ class Orchestrator:
         use_documents: bool | None = None,
         cancel: CancelToken | None = None,
         replace_from_message_id: int | None = None,
+        context_mode: ContextMode | None = None,
     ) -> AsyncIterator[ChatEvent]:
         """Answer ``text`` in a conversation (a new one when ``conversation_id`` is None).
 
         The question and a placeholder answer are stored before anything is sent, and
         the answer is saved as it streams, so a crash or a Stop loses neither.
         ``replace_from_message_id`` drops that message and everything after it first
-        (regenerate, edit-and-resend).
+        (regenerate, edit-and-resend). ``use_documents`` and ``context_mode`` are the
+        conversation's own when None; given, they are stored with a new conversation
+        and hold for this answer alone in an existing one.
         """
         cancel = cancel or CancelToken()
         conversations = self.conversations
@@ -568,6 +582,7 @@ class Orchestrator:
                 model=model,
                 collection_id=collection_id,
                 use_documents=True if use_documents is None else use_documents,
+                context_mode=context_mode or ContextMode.AUTO,
             )
         else:
             conversation = await asyncio.to_thread(conversations.get, conversation_id)
@@ -575,6 +590,7 @@ class Orchestrator:
                 await asyncio.to_thread(conversations.delete_messages_from, replace_from_message_id)
         chat_model = model or conversation.model or self.config.ollama_model
         wants_documents = conversation.use_documents if use_documents is None else use_documents
+        mode = context_mode or conversation.context_mode
         collection_ref = collection_id if collection_id is not None else conversation.collection_id
 
         history_source = conversation.id
@@ -600,14 +616,32 @@ class Orchestrator:
         error: AllmaError | None = None
         interrupted = False
         embedding_model = self.config.ollama_embedding_model
+        whole: WholeDocuments | None = None
+        too_long: str | None = None  # why whole documents were asked for and not given
         try:
             library_empty = False
             if wants_documents:
                 collection = await asyncio.to_thread(self.collection, collection_ref)
                 embedding_model = collection.embedding_model or embedding_model
                 library_empty = collection.chunk_count == 0
-                if not library_empty:
+                if not library_empty and mode is not ContextMode.WHOLE:
+                    # Also in AUTO: when nothing is relevant, the documents have nothing
+                    # to say, whole or not (and the app says so, below).
                     sources = await self.search(text, collection.id)
+                wanted = mode is ContextMode.WHOLE or (mode is ContextMode.AUTO and sources)
+                if wanted and not library_empty:
+                    whole, too_long = await self._whole_documents(
+                        collection,
+                        mode,
+                        chat_model,
+                        text,
+                        history_source,
+                        {user_message.id, answer_message.id},
+                    )
+                    if whole is not None:
+                        sources, source_texts = list(whole.sources), dict(whole.texts)
+                    elif mode is ContextMode.WHOLE:
+                        sources = await self.search(text, collection.id)
             if wants_documents and not sources and self.config.documents_only:
                 # "Answer only from my documents": the model is not asked at all.
                 yield SourcesFound(())
@@ -618,7 +652,8 @@ class Orchestrator:
                 context_tokens, supports_thinking, small_model = await self._model_context(
                     chat_model
                 )
-                source_texts = await asyncio.to_thread(self._source_texts, sources)
+                if whole is None:
+                    source_texts = await asyncio.to_thread(self._source_texts, sources)
                 history = await asyncio.to_thread(
                     conversations.history_for_prompt,
                     history_source,
@@ -634,8 +669,13 @@ class Orchestrator:
                     system_prompt=self.config.system_prompt,
                     retrieval_used=wants_documents,
                     small_model=small_model,
+                    whole_documents=whole is not None,
                 )
-                yield SourcesFound(tuple(sources))
+                yield SourcesFound(tuple(sources), whole.titles if whole is not None else ())
+                if too_long is not None and sources:
+                    # Said by the app, before the model's text: not what was asked for.
+                    answer_parts.append(f"{too_long}\n\n")
+                    yield TokenChunk(f"{too_long}\n\n")
                 if wants_documents and not sources:
                     # Said by the app, plainly, before the model's own text.
                     notice = NO_DOCUMENTS_NOTICE if library_empty else NOTHING_FOUND_NOTICE
@@ -671,7 +711,7 @@ class Orchestrator:
                             )
                 finally:
                     await stream.aclose()
-                if not interrupted and wants_documents:
+                if not interrupted and wants_documents and whole is None:
                     quote = fallback_quote("".join(answer_parts), text, sources, source_texts)
                     if quote is not None:
                         answer_parts.append(quote)
@@ -686,7 +726,11 @@ class Orchestrator:
             raise
 
         answer = "".join(answer_parts)
-        cited = cited_sources(answer, sources) or (sources if answer else [])
+        cited = cited_sources(answer, sources)
+        if not cited and answer and whole is None:
+            cited = sources  # an answer from passages that cites none draws on them all
+        if whole is not None:
+            cited = narrowed(whole, cited, answer)  # the page's passage, for the reader
         status = "complete"
         if interrupted:
             status = "interrupted" if answer else "failed"
@@ -715,6 +759,7 @@ class Orchestrator:
             completion_tokens=done_delta_tokens[1],
             duration_ms=duration_ms,
             model=chat_model,
+            whole_documents=whole.titles if whole is not None else (),
         )
         if answer.strip() and sources:
             # After the answer is out, so the check never holds up its last words.
@@ -731,6 +776,57 @@ class Orchestrator:
                 except AllmaError:
                     log.warning("could not store the check of answer %d", answer_message.id)
                 yield AnswerChecked(conversation.id, answer_message.id, report)
+
+    async def _whole_documents(
+        self,
+        collection: CollectionRecord,
+        mode: ContextMode,
+        chat_model: str,
+        question: str,
+        conversation_id: int,
+        this_exchange: set[int],
+    ) -> tuple[WholeDocuments | None, str | None]:
+        """The collection's documents whole, page by page, when the chat's mode and the
+        model's context allow it; else None, and in ``WHOLE`` mode the notice that says why.
+
+        ``AUTO`` gives a model under a billion parameters passages all the same (its
+        short prompt, ``prompting.py``); ``WHOLE`` gives it what was asked for.
+        """
+        context_tokens, _, small_model = await self._model_context(chat_model)
+        if mode is ContextMode.AUTO and small_model:
+            return None, None
+        history = await asyncio.to_thread(
+            self.conversations.history_for_prompt,
+            conversation_id,
+            budget_tokens=context_tokens // 3,
+            exclude_message_ids=this_exchange,
+        )
+        room = whole_document_room(question, history, context_tokens, self.config.system_prompt)
+        if mode is ContextMode.AUTO and collection.chunk_count * MIN_CHUNK_TOKENS > room:
+            return None, None  # too many passages to fit whatever their length: not read
+        needed, whole = await asyncio.to_thread(self._collection_pages, collection, room)
+        if whole is not None:
+            return whole, None
+        if mode is ContextMode.WHOLE:
+            return None, WHOLE_DOCUMENT_TOO_LONG.format(needed=needed, room=max(0, room))
+        return None, None
+
+    def _collection_pages(
+        self, collection: CollectionRecord, room: int
+    ) -> tuple[int, WholeDocuments | None]:
+        """(about how many tokens the collection's text takes, its pages if they fit ``room``).
+
+        The stored texts' length decides first (it counts chunk overlaps twice: an upper
+        bound), so a large collection is not read for nothing.
+        """
+        documents = self.library.list_documents(collection.id, status="ready")
+        stored_tokens = self.library.text_length([d.id for d in documents]) // 4
+        if stored_tokens > 2 * max(room, 0):
+            return stored_tokens, None
+        whole = whole_documents([(d, self.library.chunk_texts(d.id)) for d in documents])
+        if not whole.sources or whole.tokens > room:
+            return whole.tokens, None
+        return whole.tokens, whole
 
     async def _with_closeness(
         self, report: GroundingReport, passages: dict[int, str], embedding_model: str
@@ -817,12 +913,16 @@ class Orchestrator:
         collection_id: int | None = None,
         use_documents: bool = True,
         earlier: Sequence[tuple[str, str]] = (),
+        context_mode: ContextMode = ContextMode.AUTO,
     ) -> ConversationRecord:
         """A new conversation; ``earlier`` (role, text) messages are stored in it first,
         as a client that keeps its own history sends them (the OpenAI-compatible API)."""
         conversations = self.conversations
         record = conversations.create(
-            model=model, collection_id=collection_id, use_documents=use_documents
+            model=model,
+            collection_id=collection_id,
+            use_documents=use_documents,
+            context_mode=context_mode,
         )
         for role, text in earlier:
             conversations.add_message(record.id, role, text)
@@ -845,6 +945,13 @@ class Orchestrator:
         return self.conversations.set_collection(
             conversation_id, collection_id, use_documents=use_documents
         )
+
+    def set_conversation_context_mode(
+        self, conversation_id: int, mode: ContextMode
+    ) -> ConversationRecord:
+        """What a conversation gives the model from its documents: whole documents when
+        they fit (``AUTO``), the best passages, or whole documents whenever they fit."""
+        return self.conversations.set_context_mode(conversation_id, mode)
 
     def conversation_markdown(self, conversation_id: int) -> str:
         """The conversation as Markdown, with its sources and thinking (``NotFound`` if none)."""
@@ -885,6 +992,7 @@ class Orchestrator:
             chunks=counts.chunks,
             collections=counts.collections,
             failed=counts.failed,
+            cancelled=counts.cancelled,
             database_error=database_error,
             vectors_error=vectors_error,
         )

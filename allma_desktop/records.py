@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from allma_desktop.errors import AllmaError
+from allma_desktop.library_counts import DocumentCounts
 from allma_desktop.sources import Source
 
 if TYPE_CHECKING:
@@ -31,9 +33,20 @@ class CollectionRecord:
     created_at: datetime
     embedding_model: str | None
     embedding_dim: int | None
-    document_count: int  # ready documents (COUNTED_STATUS)
-    chunk_count: int
-    failed_count: int = 0  # documents that could not be read, counted apart
+    document_count: int  # searchable documents, as library_counts.count_documents counts
+    chunk_count: int  # every stored chunk (the vectors a re-embed goes through)
+    failed_count: int = 0  # files that could not be read, counted apart
+    cancelled_count: int = 0  # files stopped by Cancel, counted apart
+    passage_count: int = 0  # the documents' chunks: what questions are answered from
+
+    @property
+    def counts(self) -> DocumentCounts:
+        return DocumentCounts(
+            documents=self.document_count,
+            passages=self.passage_count,
+            failed=self.failed_count,
+            cancelled=self.cancelled_count,
+        )
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,20 @@ class DocumentRecord:
 # --- conversations ----------------------------------------------------------------
 
 
+class ContextMode(StrEnum):
+    """What a conversation gives the model from its documents, chosen per conversation.
+
+    ``AUTO``: the whole documents, page by page, when they all fit in the model's
+    context (with room for the answer), else the best passages; ``PASSAGES``: always
+    the best passages; ``WHOLE``: the whole documents, and the best passages with a
+    notice when they do not fit.
+    """
+
+    AUTO = "auto"
+    PASSAGES = "passages"
+    WHOLE = "whole"
+
+
 @dataclass(frozen=True)
 class ConversationRecord:
     id: int
@@ -69,6 +96,7 @@ class ConversationRecord:
     collection_id: int | None
     use_documents: bool
     message_count: int
+    context_mode: ContextMode = ContextMode.AUTO
 
 
 @dataclass(frozen=True)
@@ -317,12 +345,22 @@ class HealthReport:
     store_path: str
     store_writable: bool  # the data folder, the database and the vector store all took a write
     store_error: AllmaError | None  # the data folder's (a probe file, the free space)
-    documents: int  # ready ones: the library's one definition
-    chunks: int
+    documents: int  # searchable ones: library_counts, the library's one definition
+    chunks: int  # the documents' passages
     collections: int
-    failed: int = 0  # documents that could not be read, counted apart
+    failed: int = 0  # files that could not be read, counted apart
     database_error: AllmaError | None = None  # a real commit to the database failed
     vectors_error: AllmaError | None = None  # a real write to the vector store failed
+    cancelled: int = 0  # files stopped by Cancel, counted apart
+
+    @property
+    def document_counts(self) -> DocumentCounts:
+        return DocumentCounts(
+            documents=self.documents,
+            passages=self.chunks,
+            failed=self.failed,
+            cancelled=self.cancelled,
+        )
 
     @property
     def ok(self) -> bool:
@@ -357,6 +395,7 @@ class HealthReport:
             },
             "documents": self.documents,
             "failed_documents": self.failed,
+            "cancelled_documents": self.cancelled,
             "chunks": self.chunks,
             "collections": self.collections,
             "problems": [

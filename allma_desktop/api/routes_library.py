@@ -14,10 +14,12 @@ from allma_desktop.api.schemas import (
     CollectionOut,
     ConversationDetail,
     ConversationOut,
+    ConversationUpdate,
     DocumentOut,
     MessageOut,
 )
 from allma_desktop.errors import AllmaError
+from allma_desktop.records import ContextMode
 
 if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator
@@ -71,6 +73,24 @@ async def get_conversation(
     record = orchestrator.conversation(conversation_id)
     messages = [MessageOut.of(m) for m in orchestrator.conversation_messages(conversation_id)]
     return ConversationDetail(**ConversationOut.of(record).model_dump(), messages=messages)
+
+
+@router.patch(
+    "/conversations/{conversation_id}",
+    response_model=ConversationOut,
+    summary="Change what a conversation gives the model from its documents",
+)
+async def update_conversation(
+    conversation_id: IdInPath,
+    body: ConversationUpdate,
+    orchestrator: OrchestratorDep,
+    context: Context,
+) -> ConversationOut:
+    record = orchestrator.set_conversation_context_mode(
+        conversation_id, ContextMode(body.context_mode)
+    )
+    context.changed("conversations")
+    return ConversationOut.of(record)
 
 
 @router.delete("/conversations/{conversation_id}", status_code=204, response_class=Response)

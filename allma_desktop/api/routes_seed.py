@@ -45,6 +45,7 @@ from allma_desktop.events import (
     ThinkingChunk,
     TokenChunk,
 )
+from allma_desktop.records import ContextMode
 
 if TYPE_CHECKING:
     from allma_desktop.orchestrator import Orchestrator
@@ -86,6 +87,7 @@ async def chat(
         model=body.model,
         collection_id=body.collection_id,
         use_documents=body.use_documents,
+        context_mode=ContextMode(body.context_mode) if body.context_mode else None,
     )
     read, rest = await primed_chat(events)
     stream = replayed(read, rest)
@@ -118,7 +120,9 @@ async def _chat_events(
             )
         elif isinstance(event, SourcesFound):
             sources = [SourceOut.of(s).model_dump() for s in event.sources]
-            yield sse("sources", {"sources": sources})
+            yield sse(
+                "sources", {"sources": sources, "whole_documents": list(event.whole_documents)}
+            )
         elif isinstance(event, ThinkingChunk):
             yield sse("thinking", {"text": event.text})
         elif isinstance(event, TokenChunk):

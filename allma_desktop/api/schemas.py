@@ -120,6 +120,14 @@ def sources_with_support(sources: list[SourceOut], grounding: object) -> list[So
     ]
 
 
+ContextModeName = Literal["auto", "passages", "whole"]
+CONTEXT_MODE_HELP = (
+    "What the model reads of the documents: `whole` documents, page by page, when they "
+    "fit in its context; the best `passages`; or `auto`: whole when they fit and the "
+    "question matches them, else passages."
+)
+
+
 class ChatRequest(BaseModel):
     message: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="The question.")
     conversation_id: RecordId | None = Field(
@@ -128,6 +136,11 @@ class ChatRequest(BaseModel):
     model: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)
     collection_id: RecordId | None = Field(default=None, description="Default: the Library.")
     use_documents: bool | None = Field(default=None, description="Default: true.")
+    context_mode: ContextModeName | None = Field(
+        default=None,
+        description=CONTEXT_MODE_HELP + " Default: the conversation's (a new one: auto); "
+        "given, it is kept by a new conversation and holds for this answer in an existing one.",
+    )
 
 
 class ChatResponse(RecordOut):
@@ -146,6 +159,11 @@ class ChatResponse(RecordOut):
     duration_ms: float | None
     grounding: GroundingOut | None = Field(
         default=None, description="The answer checked against its sources; null if unchecked."
+    )
+    whole_documents: list[str] = Field(
+        default=[],
+        description="Titles of the documents the model read whole, page by page (each page "
+        "a source); empty when it read the best passages.",
     )
 
     @classmethod
@@ -278,6 +296,11 @@ class ConversationOut(RecordOut):
     collection_id: int | None
     use_documents: bool
     message_count: int
+    context_mode: ContextModeName = Field(default="auto", description=CONTEXT_MODE_HELP)
+
+
+class ConversationUpdate(BaseModel):
+    context_mode: ContextModeName = Field(description=CONTEXT_MODE_HELP)
 
 
 class MessageOut(RecordOut):

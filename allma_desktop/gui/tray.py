@@ -187,6 +187,8 @@ def notification_text(summary: BatchSummary) -> tuple[str, str]:
         parts.append(f"{summary.failed} could not be read")
     if summary.skipped:
         parts.append(f"{summary.skipped} skipped")
+    if summary.files_cancelled:
+        parts.append(f"{summary.files_cancelled} cancelled")
     title = "Indexing cancelled" if summary.cancelled else "Your library is up to date"
     return title, ", ".join(parts) + "."
 

@@ -83,11 +83,12 @@ class BatchFinished:
 
     indexed: int
     unchanged: int
-    failed: int
+    failed: int  # could not be read (not the files stopped by Cancel)
     skipped: int
     cancelled: bool
     seconds: float
     error: AllmaError | None = None  # what stopped it early (Ollama went away)
+    files_cancelled: int = 0  # stopped by Cancel before they were read
 
 
 @dataclass

@@ -45,6 +45,7 @@ from allma_desktop.indexer.watch import SETTLE_SECONDS, FolderWatcher
 from allma_desktop.ingest.feed import FeedItem
 from allma_desktop.ingest.paths import expand_paths
 from allma_desktop.ingest.run import FATAL_ERRORS
+from allma_desktop.library_counts import CANCELLED_REASON
 from allma_desktop.services.library.catalog import normalize_path
 from allma_desktop.services.library.storage import utc_now
 
@@ -449,6 +450,7 @@ class Indexer:
                 BatchFinished(
                     batch.indexed, batch.unchanged, batch.failed, batch.skipped,
                     batch.cancelled, time.monotonic() - batch.started, self._pause_reason,
+                    batch.files_cancelled,
                 )
             )  # fmt: skip
             self._announce_queue()
@@ -501,18 +503,23 @@ class Indexer:
         """Count a finished file; True when enough are done to write them off the queue."""
         item = self._in_flight.get((collection_id, event.path))
         counts = self._batch
+        stopped = event.reason == CANCELLED_REASON or isinstance(event.error, FATAL_ERRORS)
+        stays = item is not None and stopped and not self._batch.cancelled
         if event.status == "indexed":
             counts.indexed += 1
         elif event.status == "unchanged":
             counts.unchanged += 1
         elif event.status == "skipped":
             counts.skipped += 1
+        elif stays:
+            pass  # paused, not failed: it is read when the queue goes on
+        elif event.reason == CANCELLED_REASON:
+            counts.files_cancelled += 1
         else:
             counts.failed += 1
         if item is None:
             return False
-        stopped = event.reason == "cancelled" or isinstance(event.error, FATAL_ERRORS)
-        if stopped and not self._batch.cancelled:
+        if stays:
             return False  # stays in line: it is indexed once the queue goes on
         del self._in_flight[(collection_id, event.path)]
         finished.append(item.id)
@@ -951,6 +958,7 @@ class _BatchCounts:
     failed: int = 0
     skipped: int = 0
     cancelled: bool = False
+    files_cancelled: int = 0
     started: float = field(default_factory=time.monotonic)
 
 

@@ -15,6 +15,7 @@ from allma_desktop.errors import AllmaError
 from allma_desktop.events import FileFinished
 from allma_desktop.ingest.run import FATAL_ERRORS, FileJob, Run
 from allma_desktop.ingest.store import discard_vectors
+from allma_desktop.library_counts import CANCELLED_REASON
 from allma_desktop.pathnames import display_path
 
 if TYPE_CHECKING:
@@ -63,8 +64,18 @@ async def abandon_file(orchestrator: OrchestratorView, run: Run, job: FileJob) -
     if job.finished is not None:
         return job.finished
     fatal = run.fatal
-    reason = "cancelled" if fatal is None else fatal.message
+    reason = CANCELLED_REASON if fatal is None else fatal.message
     await discard_vectors(orchestrator, run.collection.key, job.stored)
+    if job.document_id is None and fatal is None and job.existing is None:
+        # Cancelled before its row was started: one is made now, so that every view counts
+        # it as cancelled (library_counts), as it shows, and Re-index can take it again.
+        try:
+            record = await asyncio.to_thread(
+                orchestrator.library.start_document, run.collection.id, str(job.path)
+            )
+            job.document_id = record.id
+        except AllmaError as error:
+            log.warning("could not record %s as cancelled: %s", display_path(job.path), error)
     if job.document_id is not None:
         try:
             await asyncio.to_thread(orchestrator.library.mark_failed, job.document_id, reason)

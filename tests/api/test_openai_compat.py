@@ -32,8 +32,8 @@ def test_a_completion_from_a_collection_cites_its_sources(client: openai.OpenAI)
 
     text = completion.choices[0].message.content or ""
     assert PDF_ANSWER in text
-    assert "[1]" in text and "Sources:" in text
     sources = (completion.model_extra or {})["sources"]
+    assert f"[{sources[0]['number']}]" in text and "Sources:" in text
     assert sources[0]["page"] == PDF_ANSWER_PAGE
     assert (sources[0]["checked_sentences"], sources[0]["supported_sentences"]) == (1, 1)
     assert (completion.model_extra or {})["grounding"]["supported"] == 1

@@ -172,3 +172,37 @@ def test_models_lists_what_ollama_has_and_the_configured_models(client: httpx.Cl
     assert "deepseek-r1:latest" in names
     assert body["chat_model"] == "deepseek-r1:latest"
     assert body["embedding_model"] == "nomic-embed-text:latest"
+
+
+def test_chat_in_whole_document_mode_says_which_documents_it_read(client: httpx.Client) -> None:
+    answer = client.post("/chat/", json={"message": PDF_QUESTION, "context_mode": "whole"}).json()
+    assert "Lighthouse Manual" in answer["whole_documents"]
+    assert PDF_ANSWER in answer["answer"]
+    assert [s["page"] for s in answer["sources"]] == [PDF_ANSWER_PAGE]
+    conversation = client.get(f"/conversations/{answer['conversation_id']}").json()
+    assert conversation["context_mode"] == "whole"
+
+
+def test_chat_in_passages_mode_reads_passages_and_the_stream_says_so(client: httpx.Client) -> None:
+    with client.stream(
+        "POST",
+        "/chat/",
+        json={"message": PDF_QUESTION, "context_mode": "passages"},
+        headers={"Accept": "text/event-stream"},
+    ) as response:
+        events = sse_events(response)
+    sources = next(data for name, data in events if name == "sources")
+    assert sources["whole_documents"] == []
+    done = next(data for name, data in events if name == "done")
+    assert done["whole_documents"] == []
+
+
+def test_a_conversations_context_mode_is_changed_and_checked(client: httpx.Client) -> None:
+    answer = client.post("/chat/", json={"message": PDF_QUESTION}).json()
+    path = f"/conversations/{answer['conversation_id']}"
+    assert client.get(path).json()["context_mode"] == "auto"
+    changed = client.patch(path, json={"context_mode": "passages"})
+    assert changed.status_code == 200 and changed.json()["context_mode"] == "passages"
+    refused = client.patch(path, json={"context_mode": "chapters"})
+    assert refused.status_code == 422
+    assert client.patch("/conversations/999999", json={"context_mode": "whole"}).status_code == 404

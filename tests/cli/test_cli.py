@@ -234,3 +234,30 @@ async def test_restore_refuses_while_the_app_has_the_library_open(
     assert "Close it first" in refused.stderr
     assert not list(tmp_path.glob("data.before-restore-*"))
     assert [c.title for c in orchestrator.list_conversations()] == ["Still here after the refusal"]
+
+
+def test_ask_whole_document_reads_the_pages_and_cites_one(
+    app_env: dict[str, str], sample_library: SampleLibrary
+) -> None:
+    allma(app_env, "ingest", str(sample_library.pdf))
+    asked = allma(app_env, "ask", "--json", "--whole-document", PDF_QUESTION)
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert answer["context"] == "whole documents"
+    assert answer["whole_documents"] == ["Lighthouse Manual"]
+    assert PDF_ANSWER in answer["answer"]
+    assert [source["page"] for source in answer["sources"]] == [PDF_ANSWER_PAGE]
+    plain = allma(app_env, "ask", "--whole-document", PDF_QUESTION)
+    assert "Reading whole: Lighthouse Manual" in plain.stderr
+    assert f"lighthouse-manual.pdf, page {PDF_ANSWER_PAGE}" in plain.stdout
+
+
+def test_ask_passages_gives_the_best_passages(
+    app_env: dict[str, str], sample_library: SampleLibrary
+) -> None:
+    allma(app_env, "ingest", str(sample_library.pdf))
+    answer = json.loads(allma(app_env, "ask", "--json", "--passages", PDF_QUESTION).stdout)
+    assert (answer["context"], answer["whole_documents"]) == ("passages", [])
+    both = allma(app_env, "ask", "--passages", "--whole-document", PDF_QUESTION)
+    assert both.returncode == 2
+    assert "Choose one of --whole-document and --passages" in both.stderr

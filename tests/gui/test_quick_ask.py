@@ -11,7 +11,7 @@ from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.controllers.chat_controller import ChatController
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
-from allma_desktop.gui.widgets.quick_ask import QuickAskWindow
+from allma_desktop.gui.widgets.quick_ask import QUESTION_HEIGHT, QuickAskWindow
 from tests.gui.conftest import ingest
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
@@ -99,6 +99,8 @@ def test_reopened_after_an_answer_it_is_empty_and_focused_with_the_last_answer_o
     assert not popup.continue_button.isEnabled()
     qtbot.waitUntil(popup.input.hasFocus, timeout=2_000)
     assert popup.last_answer_button.isVisible()
+    # As small as a question alone: the answer's height does not stay behind, empty.
+    assert popup.height() == max(QUESTION_HEIGHT, popup.minimumSizeHint().height())
 
     popup.last_answer_button.click()
 

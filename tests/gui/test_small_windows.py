@@ -48,3 +48,66 @@ def test_dragging_files_over_any_page_says_what_dropping_will_do(window: MainWin
     assert window.status.currentMessage() == DROP_CUE
     QApplication.sendEvent(window, QDragLeaveEvent())
     assert window.status.currentMessage() == ""
+
+
+def show_library_with_a_row(qtbot: QtBot, window: MainWindow, width: int, height: int) -> None:
+    from allma_desktop.gui.controllers.library_controller import LibraryRow
+    from allma_desktop.gui.widgets.library_pane import LibraryPane
+
+    window.show_page("library")
+    pane = window.library_page
+    assert isinstance(pane, LibraryPane)
+    row = LibraryRow(
+        path="/docs/a-rather-long-file-name-for-a-report-2024.pdf",
+        collection_id=1,
+        title="A rather long title of a yearly report on the state of lighthouses",
+        file_type="pdf",
+        status="failed",
+        reason="damaged: the file ends before its last page",
+    )
+    pane.controller.rows_reset.emit([row])
+    window.resize(width, height)
+    qtbot.waitUntil(lambda: window.width() == width and pane.table.isVisible())
+    QApplication.processEvents()
+
+
+def test_at_800x600_the_library_shows_the_status_column_without_scrolling(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    from allma_desktop.gui.widgets.library_model import NAME, STATUS
+    from allma_desktop.gui.widgets.library_pane import STATUS_MIN_WIDTH
+
+    show_library_with_a_row(qtbot, window, 800, 600)
+
+    table = window.library_page.table  # type: ignore[attr-defined]
+    header = table.horizontalHeader()
+    viewport = table.viewport().width()
+    assert not table.isColumnHidden(STATUS) and not table.isColumnHidden(NAME)
+    assert header.sectionViewportPosition(STATUS) >= 0
+    right = header.sectionViewportPosition(STATUS) + header.sectionSize(STATUS)
+    assert header.sectionSize(STATUS) >= STATUS_MIN_WIDTH and right <= viewport
+    assert table.horizontalScrollBar().maximum() == 0
+
+
+def test_at_1440x900_the_library_shows_every_column(qtbot: QtBot, window: MainWindow) -> None:
+    from allma_desktop.gui.widgets.library_model import COLUMNS
+
+    show_library_with_a_row(qtbot, window, 1440, 900)
+
+    table = window.library_page.table  # type: ignore[attr-defined]
+    assert [c for c in range(len(COLUMNS)) if table.isColumnHidden(c)] == []
+    assert table.horizontalScrollBar().maximum() == 0
+
+
+def test_at_800x600_the_library_counts_end_in_an_ellipsis_whole_on_hover(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    show_library_with_a_row(qtbot, window, 800, 600)
+    pane = window.library_page
+    pane.collection_box.addItem("Research papers of the harbour authority", 1)  # type: ignore[attr-defined]
+    pane._update_summary()  # type: ignore[attr-defined]
+    label = pane.summary_label  # type: ignore[attr-defined]
+    label.parentWidget().layout().activate()
+
+    assert label.elided_text().endswith("…")
+    assert label.toolTip().endswith("0 documents · 1 could not be read")

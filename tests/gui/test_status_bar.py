@@ -67,4 +67,4 @@ def test_the_status_bar_and_the_chat_picker_count_documents_the_same_way(
 
     assert window.status.library.text().startswith("1 document · ")
     assert window.status.library.text().endswith(" · 1 could not be read")
-    assert "(1 docs)" in window.chat_view.collection_box.itemText(0)
+    assert "(1 document)" in window.chat_view.collection_box.itemText(0)

@@ -23,6 +23,7 @@ from allma_desktop.events import (
     TokenChunk,
 )
 from allma_desktop.orchestrator import Orchestrator
+from allma_desktop.records import ContextMode
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.sample_docs import (
     DOCX_FACT,
@@ -202,7 +203,7 @@ async def test_the_prompt_sets_num_ctx_and_numbers_the_sources(
     orchestrator: Orchestrator, sample_library: SampleLibrary, ollama_server: OllamaTestServer
 ) -> None:
     await collect(orchestrator.ingest([sample_library.folder]))
-    await collect(orchestrator.chat(None, PDF_QUESTION))
+    await collect(orchestrator.chat(None, PDF_QUESTION, context_mode=ContextMode.PASSAGES))
     chat_request = [r for r in ollama_server.requests if r.path == "/api/chat"][-1]
     body = (
         chat_request.body if isinstance(chat_request.body, dict) else json.loads(chat_request.body)

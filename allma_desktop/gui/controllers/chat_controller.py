@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from allma_desktop.gui.app_events import AppEvents
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
     from allma_desktop.orchestrator import Orchestrator
-    from allma_desktop.records import MessageRecord
+    from allma_desktop.records import ContextMode, MessageRecord
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ class ChatController(QObject):
         model: str | None = None,
         collection_id: int | None = None,
         use_documents: bool = True,
+        context_mode: ContextMode | None = None,
     ) -> None:
         self._start(
             text,
@@ -79,6 +80,7 @@ class ChatController(QObject):
             model=model,
             collection_id=collection_id,
             use_documents=use_documents,
+            context_mode=context_mode,
         )
 
     def regenerate(self, conversation_id: int) -> None:
@@ -124,6 +126,7 @@ class ChatController(QObject):
         collection_id: int | None = None,
         use_documents: bool | None = None,
         replace_from_message_id: int | None = None,
+        context_mode: ContextMode | None = None,
     ) -> None:
         if self.busy or not text.strip():
             return
@@ -144,6 +147,7 @@ class ChatController(QObject):
                     collection_id=collection_id,
                     use_documents=use_documents,
                     replace_from_message_id=replace_from_message_id,
+                    context_mode=context_mode,
                     cancel=cancel,
                 ),
                 description="The answer",
@@ -169,6 +173,7 @@ class ChatController(QObject):
         collection_id: int | None,
         use_documents: bool | None,
         replace_from_message_id: int | None,
+        context_mode: ContextMode | None,
         cancel: CancelToken,
     ) -> None:
         """Turn the answer's events into signals; failures are the op's to report."""
@@ -181,6 +186,7 @@ class ChatController(QObject):
             use_documents=use_documents,
             cancel=cancel,
             replace_from_message_id=replace_from_message_id,
+            context_mode=context_mode,
         )
         async for event in stream:
             if isinstance(event, TokenChunk):

@@ -24,7 +24,12 @@ from allma_desktop.gui.ops import op
 if TYPE_CHECKING:
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
     from allma_desktop.orchestrator import Orchestrator
-    from allma_desktop.records import CollectionRecord, ConversationRecord, MessageRecord
+    from allma_desktop.records import (
+        CollectionRecord,
+        ContextMode,
+        ConversationRecord,
+        MessageRecord,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +263,9 @@ class ConversationsController(QObject):
             ),
             "Saving",
         )
+
+    def set_context_mode(self, conversation_id: int, mode: ContextMode) -> None:
+        self._update(lambda o: o.set_conversation_context_mode(conversation_id, mode), "Saving")
 
     # --- internals ------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from allma_desktop.indexer import (
     IndexerEvent,
     QueueChanged,
 )
+from allma_desktop.library_counts import CANCELLED_REASON, kind_of
 
 if TYPE_CHECKING:
     from allma_desktop.gui.app_events import AppEvents
@@ -98,11 +99,12 @@ class BatchSummary:
     """What one run of the queue did, from the first file until the queue was empty."""
 
     indexed: int
-    failed: int
+    failed: int  # could not be read
     skipped: int
     cancelled: bool
     seconds: float
     error: AllmaError | None = None  # what stopped it early (Ollama went away)
+    files_cancelled: int = 0  # stopped by Cancel before they were read
 
 
 def short_reason(message: str) -> str:
@@ -115,7 +117,7 @@ def row_from_record(record: DocumentRecord, offline: bool = False) -> LibraryRow
     """The row of a stored document; ``offline``: its watched folder is missing."""
     status: RowStatus = "ready"
     if record.status == "failed":
-        status = "cancelled" if record.error == "cancelled" else "failed"
+        status = "cancelled" if kind_of(record.status, record.error) == "cancelled" else "failed"
     elif record.status in ("queued", "indexing"):
         # Left over from an interrupted run; it is not being worked on now.
         status = "failed"
@@ -600,6 +602,7 @@ class LibraryController(QObject):
             cancelled=batch.cancelled,
             seconds=batch.seconds,
             error=batch.error,
+            files_cancelled=batch.files_cancelled,
         )
         if not self._queue.pending and not self._queue.in_flight:
             self._session_done = 0
@@ -653,7 +656,7 @@ class LibraryController(QObject):
             self._set_row(replace(row, status="skipped", reason=event.reason, fraction=0.0))
             return
         error = event.error
-        cancelled = event.reason == "cancelled"
+        cancelled = event.reason == CANCELLED_REASON
         if (cancelled and self.paused) or isinstance(error, QUEUE_STOPPING_ERRORS):
             # Stopped by a pause (the user's, or the queue's own when Ollama went away),
             # not by the user's cancel: it waits its turn again.

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from allma_desktop.errors import AllmaError
 from allma_desktop.gui.widgets.chat_message import MessageWidget
 from allma_desktop.gui.widgets.elided_label import ElidedLabel
+from allma_desktop.records import ContextMode
 
 if TYPE_CHECKING:
     from allma_desktop.events import AnswerChecked, AnswerDone
@@ -37,6 +38,22 @@ if TYPE_CHECKING:
     from allma_desktop.sources import Source
 
 NO_DOCUMENTS = -1  # collection combo value: answer without documents
+# What the model reads of the documents: (label, mode, tooltip).
+CONTEXT_CHOICES = (
+    (
+        "Auto",
+        ContextMode.AUTO,
+        "Whole documents, page by page, when they fit in the model's context and the "
+        "question matches them; otherwise the passages that match best.",
+    ),
+    ("Passages", ContextMode.PASSAGES, "Only the passages that match the question best."),
+    (
+        "Whole document",
+        ContextMode.WHOLE,
+        "The whole documents, page by page, when they fit in the model's context, for "
+        "questions such as “summarise this” or “what is on page 12”.",
+    ),
+)
 
 
 class ChatInput(QPlainTextEdit):
@@ -131,6 +148,7 @@ class ChatView(QWidget):
         events.health_changed.connect(self._on_health)
         conversations.collections_loaded.connect(self._show_choices)
         conversations.records_updated.connect(self._show_current_title)  # renamed elsewhere
+        conversations.records_updated.connect(self._show_context_mode)  # loaded, or changed
         conversations.opened.connect(self._on_opened)
         self._on_busy(False)
         self._show_empty_state(True)
@@ -154,10 +172,23 @@ class ChatView(QWidget):
         self.collection_box.setToolTip("Which documents this conversation answers from")
         self.collection_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.collection_box.activated.connect(self._on_collection_chosen)
+        self.context_box = QComboBox(self.header)
+        self.context_box.setObjectName("contextBox")
+        self.context_box.setAccessibleName("What the model reads of the documents")
+        for index, (label, mode, tip) in enumerate(CONTEXT_CHOICES):
+            self.context_box.addItem(label, mode.value)
+            self.context_box.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
+        self.context_box.setToolTip(
+            "What the model reads of the documents: the best passages, or whole documents "
+            "when they fit in its context"
+        )
+        self.context_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.context_box.activated.connect(self._on_context_chosen)
         row = QHBoxLayout(self.header)
         row.setContentsMargins(20, 10, 16, 10)
         row.addWidget(self.title, 1)
         row.addWidget(self.collection_box)
+        row.addWidget(self.context_box)
         row.addWidget(self.model_box)
 
     def _build_transcript(self) -> None:
@@ -243,6 +274,8 @@ class ChatView(QWidget):
         self.conversation_id = conversation_id or None
         record = self.conversations.get(conversation_id) if conversation_id else None
         self.title.setText(record.title if record else "New chat")
+        if not conversation_id:
+            self.context_box.setCurrentIndex(self.context_box.findData(ContextMode.AUTO.value))
         if conversation_id:
             # Loaded off the GUI thread; ``_on_opened`` shows it.
             self.conversations.open(conversation_id)
@@ -264,7 +297,7 @@ class ChatView(QWidget):
         self._update_actions()
         self._show_empty_state(not self.messages)
         self._follow_bottom = True
-        QTimer.singleShot(0, self._scroll_to_bottom)
+        QTimer.singleShot(0, self, self._scroll_to_bottom)  # not after the view is gone
 
     def new_chat(self) -> None:
         self.show_conversation(None)
@@ -329,7 +362,14 @@ class ChatView(QWidget):
             return
         self._begin_exchange(text)
         model, collection_id, use_documents = self._choices()
-        self.chat.send(text, self.conversation_id, model, collection_id, use_documents)
+        self.chat.send(
+            text,
+            self.conversation_id,
+            model,
+            collection_id,
+            use_documents,
+            context_mode=self.context_mode(),
+        )
 
     def regenerate(self) -> None:
         if self.conversation_id is None or self.chat.busy:
@@ -446,6 +486,8 @@ class ChatView(QWidget):
             note = done.error.message + (f" {done.error.hint}" if done.error.hint else "")
         elif done.interrupted:
             note = "Stopped — the answer is incomplete."
+        elif done.whole_documents:
+            note = f"Read whole, page by page: {', '.join(done.whole_documents)}"
         widget.finish(done.answer, done.thinking, done.sources)
         if note:
             widget.set_status(note, error=done.error is not None)
@@ -478,6 +520,7 @@ class ChatView(QWidget):
         self.stop_button.setVisible(busy)
         self.model_box.setEnabled(not busy)
         self.collection_box.setEnabled(not busy)
+        self._enable_context_box()
         self._update_actions()
 
     def _update_actions(self) -> None:
@@ -519,7 +562,8 @@ class ChatView(QWidget):
     def _show_choices(self, collections: list[CollectionRecord]) -> None:
         self.collection_box.clear()
         for collection in collections:
-            label = f"{collection.name}  ({collection.document_count} docs)"
+            # The number the Library's header and the status bar show (library_counts).
+            label = f"{collection.name}  ({collection.counts.documents_text})"
             self.collection_box.addItem(label, collection.id)
         self.collection_box.addItem("No documents (just chat)", NO_DOCUMENTS)
         self._sync_choices()
@@ -545,6 +589,25 @@ class ChatView(QWidget):
             wanted = record.collection_id if record else None
         index = self.collection_box.findData(wanted) if wanted is not None else 0
         self.collection_box.setCurrentIndex(max(0, index))
+        self._show_context_mode()
+
+    def _show_context_mode(self, *_: object) -> None:
+        """The conversation's mode as last loaded; a new chat, or one not loaded yet,
+        keeps what is shown (a new chat starts in AUTO: ``show_conversation``)."""
+        record = self.conversations.get(self.conversation_id) if self.conversation_id else None
+        if record is not None:
+            index = self.context_box.findData(record.context_mode.value)
+            self.context_box.setCurrentIndex(max(0, index))
+        self._enable_context_box()
+
+    def context_mode(self) -> ContextMode:
+        """The chosen ``ContextMode`` (what the model reads of the documents)."""
+        return ContextMode(str(self.context_box.currentData() or ContextMode.AUTO.value))
+
+    def _enable_context_box(self) -> None:
+        # Without documents there is nothing to read whole or in passages.
+        uses_documents = self.collection_box.currentData() != NO_DOCUMENTS
+        self.context_box.setEnabled(uses_documents and not self.chat.busy)
 
     def _choices(self) -> tuple[str | None, int | None, bool]:
         model = self.model_box.currentText() or None
@@ -558,9 +621,14 @@ class ChatView(QWidget):
             self.conversations.set_model(self.conversation_id, self.model_box.currentText())
 
     def _on_collection_chosen(self, _index: int) -> None:
+        self._enable_context_box()
         if self.conversation_id is not None:
             _, collection_id, use_documents = self._choices()
             self.conversations.set_collection(self.conversation_id, collection_id, use_documents)
+
+    def _on_context_chosen(self, _index: int) -> None:
+        if self.conversation_id is not None:
+            self.conversations.set_context_mode(self.conversation_id, self.context_mode())
 
     # --- scrolling ----------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from allma_desktop.gui.controllers.library_controller import LibraryRow
 from allma_desktop.gui.theme import current_colors
+from allma_desktop.library_counts import DocumentCounts, count_documents
 from allma_desktop.pathnames import display_path, display_text
 
 COLUMNS = ("Title", "File name", "Type", "Pages", "Chunks", "Size", "Added", "Status")
@@ -86,13 +87,6 @@ def _date_label(moment: datetime, today: date) -> str:
     if local.date() == today:
         return f"Today {local:%H:%M}"
     return f"{local.day} {local:%b %Y}"
-
-
-class RowCounts(NamedTuple):
-    ready: int
-    offline: int
-    failed: int
-    chunks: int
 
 
 class DocumentTableModel(QAbstractTableModel):
@@ -162,19 +156,9 @@ class DocumentTableModel(QAbstractTableModel):
     def row_count(self) -> int:
         return len(self._rows)
 
-    def counts(self) -> RowCounts:
-        """Ready, offline and failed rows and the ready rows' passages, in one pass."""
-        ready = offline = failed = chunks = 0
-        for row in self._rows:
-            status = row.status
-            if status == "ready":
-                ready += 1
-                chunks += row.chunks or 0
-            elif status == "offline":
-                offline += 1
-            elif status == "failed":
-                failed += 1
-        return RowCounts(ready, offline, failed, chunks)
+    def counts(self) -> DocumentCounts:
+        """The rows counted as everywhere else (``library_counts``), in one pass."""
+        return count_documents((row.status, None, 1, row.chunks) for row in self._rows)
 
     def row_at(self, position: int) -> LibraryRow:
         return self._rows[position]

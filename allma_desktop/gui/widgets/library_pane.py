@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QDesktopServices,
@@ -47,6 +47,7 @@ from allma_desktop.gui.controllers.library_controller import (
 )
 from allma_desktop.gui.recent_folders import remember, start_path
 from allma_desktop.gui.theme import app_icon
+from allma_desktop.gui.widgets.elided_label import ElidedLabel
 from allma_desktop.gui.widgets.library_filter import DocumentFilterProxy
 from allma_desktop.gui.widgets.library_model import (
     ADDED,
@@ -69,6 +70,14 @@ if TYPE_CHECKING:
 
 HAYSTACK_SLICE = 4_000  # rows whose filter text is made per idle slice (a few ms)
 SUMMARY_INTERVAL_MS = 250  # row updates refresh the page's counts at most 4 times a second
+# Column widths; Status takes the spare width and keeps at least STATUS_MIN_WIDTH.
+COLUMN_WIDTHS = {
+    NAME: 220, FILE: 170, TYPE: 56, PAGES: 60, CHUNKS: 70, SIZE: 80, ADDED: 116,
+}  # fmt: skip
+NAME_MIN_WIDTH = 140  # the title shrinks (ending in "…", whole on hover) down to this
+STATUS_MIN_WIDTH = 180  # room for "Failed: damaged …" and a progress bar
+# In a narrow window these columns give way, first to last, so Status stays on screen.
+COLUMNS_GIVING_WAY = (FILE, CHUNKS, SIZE, PAGES, ADDED, TYPE)
 FILE_FILTER = (
     "Documents (*.pdf *.docx *.md *.markdown *.txt *.text *.html *.htm *.rst *.csv);;All files (*)"
 )
@@ -172,14 +181,13 @@ class LibraryPane(QWidget):
         titles.setSpacing(2)
         title = QLabel("Library", self)
         title.setObjectName("pageTitle")
-        self.summary_label = QLabel("", self)
+        # The counts end in "…" (whole on hover) when a narrow window has no room for them.
+        self.summary_label = ElidedLabel("", self)
         self.summary_label.setObjectName("pageSubtitle")
-        # Its full width is preferred, but a narrow window may cut it rather than refuse to shrink.
         self.summary_label.setMinimumWidth(120)
         titles.addWidget(title)
         titles.addWidget(self.summary_label)
-        header.addLayout(titles)
-        header.addStretch(1)
+        header.addLayout(titles, 1)
         self.collection_box = QComboBox(self)
         self.collection_box.setMinimumWidth(150)
         self.collection_box.setAccessibleName("Collection")
@@ -279,17 +287,17 @@ class LibraryPane(QWidget):
         self.table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.setItemDelegateForColumn(STATUS, StatusDelegate(self.table))
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header_view = self.table.horizontalHeader()
         header_view.setHighlightSections(False)
-        columns = (
-            (NAME, 220), (FILE, 170), (TYPE, 56), (PAGES, 60), (CHUNKS, 70), (SIZE, 80),
-            (ADDED, 116),
-        )  # fmt: skip
-        for column, width in columns:
+        for column, width in COLUMN_WIDTHS.items():
             header_view.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header_view.resizeSection(column, width)
         # Status takes the spare width: a failure's reason must stay readable.
         header_view.setSectionResizeMode(STATUS, QHeaderView.ResizeMode.Stretch)
+        header_view.setMinimumSectionSize(40)
+        self._name_squeezed = False  # the title column was narrowed to fit the window
+        self.table.viewport().installEventFilter(self)  # its width decides the columns
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.drop_zone)
         self.stack.addWidget(self.table)
@@ -367,17 +375,9 @@ class LibraryPane(QWidget):
         self.stack.setCurrentWidget(self.table if has_rows else self.drop_zone)
         self.filter_bar.setVisible(has_rows)
         self._update_filter_count()
-        ready, failed, chunks = counts.ready, counts.failed, counts.chunks
-        parts = [f"{ready:,} document{'s' if ready != 1 else ''}"]
-        if ready:
-            parts.append(f"{chunks:,} passages")
-        if counts.offline:
-            parts.append(f"{counts.offline:,} offline")
-        if failed:
-            parts.append(f"{failed:,} failed")
         collection = self.collection_box.currentText()
         self.summary_label.setText(
-            (f"{collection} · " if collection else "") + " · ".join(parts)
+            (f"{collection} · " if collection else "") + counts.summary()
             if has_rows
             else "Add documents to ask questions about them."
         )
@@ -455,6 +455,8 @@ class LibraryPane(QWidget):
             parts.append(f"{summary.failed} could not be read (see the Status column)")
         if summary.skipped:
             parts.append(f"{summary.skipped} skipped")
+        if summary.files_cancelled:
+            parts.append(f"{summary.files_cancelled} cancelled")
         if summary.cancelled:
             parts.insert(0, "Indexing cancelled")
         self.show_notice(" · ".join(parts) if summary.failed or summary.cancelled else "")
@@ -611,10 +613,49 @@ class LibraryPane(QWidget):
         super().resizeEvent(event)
         self.drop_overlay.setGeometry(self.stack.geometry())
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self.fit_columns()
+        return super().eventFilter(watched, event)
+
+    def fit_columns(self) -> None:
+        """Keep Status on screen: the lesser columns give way and the title shrinks as
+        the table narrows, and come back as it widens."""
+        width = self.table.viewport().width()
+        if width <= 0:
+            return
+        hidden = columns_giving_way(width)
+        for column in COLUMNS_GIVING_WAY:
+            if self.table.isColumnHidden(column) != (column in hidden):
+                self.table.setColumnHidden(column, column in hidden)
+        header = self.table.horizontalHeader()
+        others = sum(
+            header.sectionSize(column)
+            for column in COLUMN_WIDTHS
+            if column != NAME and not self.table.isColumnHidden(column)
+        )
+        room = width - others - STATUS_MIN_WIDTH
+        if room < header.sectionSize(NAME) or self._name_squeezed:
+            header.resizeSection(NAME, max(NAME_MIN_WIDTH, min(COLUMN_WIDTHS[NAME], room)))
+            self._name_squeezed = room < COLUMN_WIDTHS[NAME]
+
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:  # light <-> dark: the table's colours
             self.model.palette_changed()
         super().changeEvent(event)
+
+
+def columns_giving_way(width: int) -> set[int]:
+    """The columns left out of a table ``width`` pixels wide, so that the title (at its
+    narrowest) and Status (at its minimum) fit beside the others."""
+    hidden: set[int] = set()
+    for column in (None, *COLUMNS_GIVING_WAY):
+        if column is not None:
+            hidden.add(column)
+        others = sum(w for c, w in COLUMN_WIDTHS.items() if c != NAME and c not in hidden)
+        if others + NAME_MIN_WIDTH + STATUS_MIN_WIDTH <= width:
+            break
+    return hidden
 
 
 def _open_path(path: str) -> None:
@@ -631,4 +672,4 @@ def _reveal(path: str) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
 
 
-__all__ = ["DropZone", "LibraryPane", "format_eta"]
+__all__ = ["DropZone", "LibraryPane", "columns_giving_way", "format_eta"]

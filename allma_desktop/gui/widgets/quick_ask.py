@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 RENDER_INTERVAL_MS = 60  # re-render the streaming answer at most this often
 POPUP_WIDTH = 620
+QUESTION_HEIGHT = 150  # the question alone
+ANSWER_HEIGHT = 440  # with an answer under it
 READY_TEXT = "Answers come from your library, with sources."
 FOLLOW_UP_TEXT = "Ask a follow-up, or continue in the app."
 QUESTION_PLACEHOLDER = "Ask a question about your documents…"
@@ -186,7 +188,17 @@ class QuickAskWindow(QWidget):
         self.continue_button.setEnabled(False)
         self.status_label.setText(READY_TEXT)
         self.last_answer_button.setVisible(self.conversation_id is not None or bool(self._answer))
-        self.resize(POPUP_WIDTH, 150)
+        self._fit(QUESTION_HEIGHT)
+
+    def _fit(self, height: int) -> None:
+        """The popup's size for what it shows now (the layout first learns what is hidden:
+        else the answer it showed before keeps it tall)."""
+        for layout in (self.card.layout(), self.layout()):
+            if layout is not None:
+                layout.invalidate()
+                layout.activate()
+        least = self.minimumSizeHint()
+        self.resize(max(POPUP_WIDTH, least.width()), max(height, least.height()))
 
     def show_last_answer(self) -> None:
         """The previous answer back on screen; a question now follows it up."""
@@ -199,7 +211,7 @@ class QuickAskWindow(QWidget):
         busy = self._controller is not None and self._controller.busy
         self.status_label.setText("Writing the answer…" if busy else FOLLOW_UP_TEXT)
         self.input.setPlaceholderText(FOLLOW_UP_PLACEHOLDER)
-        self.resize(POPUP_WIDTH, 440)
+        self._fit(ANSWER_HEIGHT)
         self.input.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def ask(self) -> None:
@@ -219,7 +231,7 @@ class QuickAskWindow(QWidget):
         self.sources_label.hide()
         self.continue_button.setEnabled(False)
         self.status_label.setText("Searching your library…")
-        self.resize(POPUP_WIDTH, 440)
+        self._fit(ANSWER_HEIGHT)
         if controller.busy:
             # The answer left behind is still coming: stop it (what it wrote is kept in
             # its conversation), then ask.

@@ -78,11 +78,8 @@ class AppStatusBar(QStatusBar):
         if trouble is not None:
             self.ollama.setText(self.ollama.text() + f" · {trouble.message}")
             self._set_state("error")
-        documents = report.documents  # ready ones, as the chat's picker counts them
-        text = f"{documents} document{'s' if documents != 1 else ''} · {report.chunks} passages"
-        if report.failed:
-            text += f" · {report.failed} could not be read"
-        self.library.setText(text)
+        # Counted and worded as the Library's header and the chat's picker (library_counts).
+        self.library.setText(report.document_counts.summary())
         self.reconnect.setVisible(not report.ok)
 
     def show_engine_failed(self, error: AllmaError) -> None:

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import peewee
-from peewee import JOIN, SqliteDatabase, fn
+from peewee import SqliteDatabase, chunked, fn
 
 from allma_desktop.errors import AllmaError, InvalidName, NotFound
+from allma_desktop.library_counts import CANCELLED_REASON, DocumentCounts, count_documents
 from allma_desktop.pathnames import display_text, path_from_stored, stored_path
 from allma_desktop.records import CollectionRecord, DocumentRecord
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
@@ -78,21 +79,30 @@ _INSERT_OCR_CHUNK = "INSERT OR REPLACE INTO ocr_chunk (chunk_id, document_id) VA
 
 
 # The one definition of "N documents", shown the same everywhere (the status bar, the
-# chat's collection picker, the Library header, `allma collections`, /health): the
-# documents you can ask about, those whose row says ready. Files that could not be read
-# or are still waiting are counted apart ("2 could not be read"), never mixed in.
-COUNTED_STATUS = "ready"
+# chat's collection picker, the Library header, `allma collections`, /health) is
+# library_counts.count_documents: the rows are grouped by status and error here, and
+# counted there.
+_COUNT_SQL = (
+    "SELECT {key} status, error = ?, COUNT(*), COALESCE(SUM(chunk_count), 0)"
+    " FROM document GROUP BY {key} status, error = ?"
+)
 
 
 @dataclass(frozen=True)
 class LibraryCounts:
     collections: int
-    documents: int  # ready documents (COUNTED_STATUS), as every "N documents" shows
-    chunks: int
+    documents: int  # searchable documents, as every "N documents" shows
+    chunks: int  # the documents' passages
     queued: int
     indexing: int
     ready: int
-    failed: int
+    failed: int  # could not be read
+    cancelled: int = 0  # stopped by Cancel
+
+    @property
+    def rows(self) -> int:
+        """Every file the library has a row for."""
+        return self.ready + self.failed + self.cancelled + self.queued + self.indexing
 
 
 def normalize_path(path: str | os.PathLike[str]) -> str:
@@ -122,7 +132,7 @@ def text_of_chunks(chunks: Iterable[Chunk]) -> str:
     return "".join(parts).strip()
 
 
-def _collection_record(row: Collection) -> CollectionRecord:
+def _collection_record(row: Collection, counts: DocumentCounts, chunks: int) -> CollectionRecord:
     return CollectionRecord(
         id=row.id,
         key=row.key,
@@ -130,9 +140,11 @@ def _collection_record(row: Collection) -> CollectionRecord:
         created_at=as_utc(row.created_at),
         embedding_model=row.embedding_model,
         embedding_dim=row.embedding_dim,
-        document_count=int(getattr(row, "document_count", 0) or 0),
-        chunk_count=int(getattr(row, "chunk_total", 0) or 0),
-        failed_count=int(getattr(row, "failed_count", 0) or 0),
+        document_count=counts.documents,
+        chunk_count=chunks,
+        failed_count=counts.failed,
+        cancelled_count=counts.cancelled,
+        passage_count=counts.passages,
     )
 
 
@@ -546,6 +558,19 @@ class LibraryService:
         return [replace(c, ocr=True) if c.chunk_id in read_by_ocr else c for c in chunks]
 
     @translating_store_errors
+    def text_length(self, document_ids: CollectionOf[str]) -> int:
+        """The characters of the documents' stored chunk texts (overlaps counted twice)."""
+        total = 0
+        for batch in chunked(list(document_ids), 500):
+            length = (
+                ChunkText.select(fn.SUM(fn.LENGTH(ChunkText.text)))
+                .where(ChunkText.document_id.in_(batch))
+                .scalar()
+            )
+            total += int(length or 0)
+        return total
+
+    @translating_store_errors
     def ocr_chunk_ids(self, document_id: str) -> set[str]:
         """The document's chunks whose page was read by OCR."""
         query = OcrChunk.select(OcrChunk.chunk_id).where(OcrChunk.document_id == document_id)
@@ -591,21 +616,42 @@ class LibraryService:
 
     @translating_store_errors
     def counts(self) -> LibraryCounts:
-        by_status: dict[str, int] = dict(
-            tuple_rows(
-                Document.select(Document.status, fn.COUNT(Document.id)).group_by(Document.status)
+        groups = [
+            (str(status), CANCELLED_REASON if cancelled else None, int(number), int(chunks))
+            for status, cancelled, number, chunks in execute_sql(
+                self._db, _COUNT_SQL.format(key=""), (CANCELLED_REASON, CANCELLED_REASON)
             )
-        )
-        chunks = Document.select(fn.COALESCE(fn.SUM(Document.chunk_count), 0)).scalar()
+        ]
+        counted = count_documents(groups)
+        by_status: dict[str, int] = {}
+        for status, _error, number, _chunks in groups:
+            by_status[status] = by_status.get(status, 0) + number
         return LibraryCounts(
             collections=Collection.select().count(),
-            documents=by_status.get(COUNTED_STATUS, 0),
-            chunks=int(chunks or 0),
+            documents=counted.documents,
+            chunks=counted.passages,
             queued=by_status.get("queued", 0),
             indexing=by_status.get("indexing", 0),
             ready=by_status.get("ready", 0),
-            failed=by_status.get("failed", 0),
+            failed=counted.failed,
+            cancelled=counted.cancelled,
         )
+
+    def _counts_by_collection(self) -> dict[int, tuple[DocumentCounts, int]]:
+        """Each collection's counts, with all its stored chunks."""
+        grouped: dict[int, list[tuple[str, str | None, int, int]]] = {}
+        sql = _COUNT_SQL.format(key="collection_id,")
+        for collection_id, status, cancelled, number, chunks in execute_sql(
+            self._db, sql, (CANCELLED_REASON, CANCELLED_REASON)
+        ):
+            error = CANCELLED_REASON if cancelled else None
+            grouped.setdefault(int(collection_id), []).append(
+                (str(status), error, int(number), int(chunks))
+            )
+        return {
+            collection_id: (count_documents(groups), sum(g[3] for g in groups))
+            for collection_id, groups in grouped.items()
+        }
 
     # --- vectors to delete (see StoreCleanup) -----------------------------------------
 
@@ -672,24 +718,12 @@ class LibraryService:
         return clean
 
     def _collections(self, where: peewee.Expression | None) -> list[CollectionRecord]:
-        query = (
-            Collection.select(
-                Collection,
-                fn.COALESCE(
-                    fn.SUM(peewee.Case(None, [(Document.status == COUNTED_STATUS, 1)], 0)), 0
-                ).alias("document_count"),
-                fn.COALESCE(fn.SUM(Document.chunk_count), 0).alias("chunk_total"),
-                fn.COALESCE(
-                    fn.SUM(peewee.Case(None, [(Document.status == "failed", 1)], 0)), 0
-                ).alias("failed_count"),
-            )
-            .join(Document, JOIN.LEFT_OUTER)
-            .group_by(Collection.id)
-            .order_by(fn.LOWER(Collection.name), Collection.id)
-        )
+        query = Collection.select().order_by(fn.LOWER(Collection.name), Collection.id)
         if where is not None:
             query = query.where(where)
-        return [_collection_record(row) for row in query]
+        rows = list(query)
+        counts = self._counts_by_collection() if rows else {}
+        return [_collection_record(row, *counts.get(row.id, (DocumentCounts(), 0))) for row in rows]
 
     def _select_documents(self, where: str, params: Sequence[object]) -> list[DocumentRecord]:
         sql = f"{_SELECT_DOCUMENTS} WHERE {where} ORDER BY lower(d.title), d.path"

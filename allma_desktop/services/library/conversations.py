@@ -10,18 +10,20 @@ import builtins
 import json
 import logging
 from collections.abc import Callable, Container, Iterable, Sequence
+from dataclasses import replace
 
 import peewee
 from peewee import JOIN, SQL, SqliteDatabase, chunked, fn
 
 from allma_desktop.errors import NotFound
-from allma_desktop.records import ConversationRecord, GroundingReport, MessageRecord
+from allma_desktop.records import ContextMode, ConversationRecord, GroundingReport, MessageRecord
 from allma_desktop.services.library.storage import (
     MESSAGE_ROLES,
     MESSAGE_STATUSES,
     AnswerCheck,
     Collection,
     Conversation,
+    ConversationContext,
     Message,
     MessageSource,
     OcrChunk,
@@ -139,17 +141,21 @@ class ConversationService:
         model: str | None = None,
         collection_id: int | None = None,
         use_documents: bool = True,
+        context_mode: ContextMode = ContextMode.AUTO,
     ) -> ConversationRecord:
         self._check_collection(collection_id)
         now = utc_now()
-        row = Conversation.create(
-            title=title.strip() or DEFAULT_TITLE,
-            model=model,
-            collection=collection_id,
-            use_documents=use_documents,
-            created_at=now,
-            updated_at=now,
-        )
+        with self._db.atomic():
+            row = Conversation.create(
+                title=title.strip() or DEFAULT_TITLE,
+                model=model,
+                collection=collection_id,
+                use_documents=use_documents,
+                created_at=now,
+                updated_at=now,
+            )
+            if context_mode is not ContextMode.AUTO:
+                ConversationContext.create(conversation=row.id, mode=context_mode.value)
         return self.get(row.id)
 
     @translating_store_errors
@@ -208,6 +214,17 @@ class ConversationService:
         if use_documents is not None:
             changes["use_documents"] = use_documents
         self._update(conversation_id, **changes)
+        return self.get(conversation_id)
+
+    @translating_store_errors
+    def set_context_mode(self, conversation_id: int, mode: ContextMode) -> ConversationRecord:
+        """What the conversation gives the model from its documents, from now on."""
+        with self._db.atomic():
+            self._conversation_row(conversation_id)  # raises NotFound
+            ConversationContext.insert(conversation=conversation_id, mode=mode.value).on_conflict(
+                conflict_target=[ConversationContext.conversation],
+                update={ConversationContext.mode: mode.value},
+            ).execute()
         return self.get(conversation_id)
 
     # --- messages --------------------------------------------------------------
@@ -436,7 +453,7 @@ class ConversationService:
             query = query.where(where)
         if limit is not None:
             query = query.limit(limit).offset(offset)
-        return [
+        records = [
             ConversationRecord(
                 id=row.id,
                 title=row.title,
@@ -449,6 +466,20 @@ class ConversationService:
             )
             for row in query
         ]
+        return self._with_context_modes(records)
+
+    def _with_context_modes(
+        self, records: builtins.list[ConversationRecord]
+    ) -> builtins.list[ConversationRecord]:
+        modes: dict[int, ContextMode] = {}
+        for batch in chunked([r.id for r in records], 500):
+            rows = ConversationContext.select().where(ConversationContext.conversation.in_(batch))
+            for row in rows:
+                try:
+                    modes[int(row.__data__["conversation"])] = ContextMode(row.mode)
+                except ValueError:  # written by a newer version: the default until then
+                    log.warning("conversation %s: unknown context mode %r", row, row.mode)
+        return [replace(r, context_mode=modes[r.id]) if r.id in modes else r for r in records]
 
     def _check_collection(self, collection_id: int | None) -> None:
         if collection_id is None:

@@ -441,6 +441,20 @@ class AnswerCheck(BaseModel):
         table_name = "answer_check"
 
 
+class ConversationContext(BaseModel):
+    """What a conversation gives the model (``ContextMode``); no row: ``auto``.
+
+    A table of its own rather than a column of ``conversation``: created on every open,
+    so libraries written before need no migration.
+    """
+
+    conversation = ForeignKeyField(Conversation, primary_key=True, on_delete="CASCADE")
+    mode = CharField(default="auto")
+
+    class Meta:
+        table_name = "conversation_context"
+
+
 class QueuedFile(BaseModel):
     """A file waiting for the indexer (or being indexed); the row goes when it is done.
 
@@ -492,6 +506,7 @@ MODELS: tuple[type[Model], ...] = (
     StoreCleanup,
     WriteProbe,
     AnswerCheck,
+    ConversationContext,
     QueuedFile,
     WatchedFolder,
 )

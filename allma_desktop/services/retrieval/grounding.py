@@ -179,6 +179,11 @@ def _claims(sentence: str) -> _Claims:
     return _Claims(numbers, tuple(names), tuple(rare), words)
 
 
+def answer_sentences(answer: str) -> list[str]:
+    """The sentences of an answer as the check reads them, each with its citations."""
+    return [answer[start:end] for start, end in _sentences(answer)]
+
+
 def _sentences(answer: str) -> Iterable[tuple[int, int]]:
     """(start, end) of each sentence, white space trimmed, empty ones skipped."""
     start = 0

@@ -41,6 +41,21 @@ SYSTEM_INSTRUCTIONS = (
     f'If the sources do not contain the answer, say "{NOT_FOUND_ANSWER}"'
 )
 
+WHOLE_DOCUMENT_INSTRUCTIONS = (
+    "You are Allma, an assistant that answers questions from the user's own documents.\n"
+    "The documents are given whole, page by page; each page starts with its number in "
+    "square brackets and where it comes from, like [3] (report.pdf, page 3). Answer "
+    "from the documents only, using the words, names and numbers they use. Cite the "
+    "pages you use with their numbers in square brackets, like [3]. Do not cite a number "
+    f'that is not listed. If the documents do not contain the answer, say "{NOT_FOUND_ANSWER}"'
+)
+# Said by the app before the model's text when whole documents were asked for and
+# do not fit in the model's context.
+WHOLE_DOCUMENT_TOO_LONG = (
+    "The documents are too long for this model's context (about {needed:,} tokens, "
+    "room for {room:,}), so this answer is from the best passages."
+)
+
 NOTHING_FOUND_INSTRUCTIONS = (
     "You are Allma, an assistant that answers questions from the user's own documents.\n"
     "A search of the user's documents found nothing relevant to this question, and the "
@@ -174,6 +189,7 @@ def build_messages(
     system_prompt: str = "",
     retrieval_used: bool = True,
     small_model: bool = False,
+    whole_documents: bool = False,
 ) -> tuple[list[ChatMessage], list[Source]]:
     """The messages to send and the sources that fitted in the context window.
 
@@ -182,23 +198,18 @@ def build_messages(
     spent; a source that does not fit is left out rather than cut mid-sentence.
     With ``small_model`` only the best source is sent, focused on the question
     (``focus_passage``), in the short prompt described in the module docstring.
+    With ``whole_documents`` the sources are the pages of whole documents
+    (``whole_documents.py``), all sent in order under their own instructions.
     """
-    compact = small_model and retrieval_used and bool(sources)
-    if not retrieval_used:
-        instructions = system_prompt.strip() or "You are Allma, a helpful assistant."
-    elif compact:
-        instructions = SMALL_MODEL_INSTRUCTIONS
-    elif sources:
-        instructions = SYSTEM_INSTRUCTIONS
-    else:
-        instructions = NOTHING_FOUND_INSTRUCTIONS
-    if retrieval_used and system_prompt.strip():
-        instructions = f"{instructions}\n\n{system_prompt.strip()}"
+    whole = whole_documents and retrieval_used and bool(sources)
+    compact = small_model and retrieval_used and bool(sources) and not whole
+    instructions = _instructions(
+        system_prompt, retrieval_used=retrieval_used, compact=compact, whole=whole, sources=sources
+    )
     messages = [ChatMessage("system", instructions)]
     messages.extend(ChatMessage(role, content) for role, content in history)
 
-    budget = context_tokens - ANSWER_RESERVE_TOKENS - approx_tokens(instructions)
-    budget -= sum(approx_tokens(content) for _, content in history) + approx_tokens(question)
+    budget = prompt_room(question, history, context_tokens, instructions)
     if compact:
         content, fitted = _small_model_request(question, sources[0], source_texts, budget)
         messages.append(ChatMessage("user", content))
@@ -208,7 +219,7 @@ def build_messages(
     blocks: list[str] = []
     best_score = max((source.score for source in sources), default=0.0)
     for source in sources:
-        if source.score < RELATIVE_SCORE_FLOOR * best_score:
+        if source.score < RELATIVE_SCORE_FLOOR * best_score and not whole:
             continue  # far weaker than the best match: noise that distracts small models
         text = source_texts.get(source.chunk_id, source.snippet)
         block = f"[{len(fitted) + 1}] ({source_label(source)})\n{text.strip()}"
@@ -218,12 +229,56 @@ def build_messages(
         budget -= cost
         fitted.append(_renumbered(source, len(fitted) + 1))
         blocks.append(block)
+    heading = "Documents, page by page:" if whole else "Sources:"
     if blocks:
-        content = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
+        content = f"{heading}\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
     else:
         content = question
     messages.append(ChatMessage("user", content))
     return messages, fitted
+
+
+def _instructions(
+    system_prompt: str,
+    *,
+    retrieval_used: bool,
+    compact: bool,
+    whole: bool,
+    sources: Sequence[Source],
+) -> str:
+    if not retrieval_used:
+        instructions = system_prompt.strip() or "You are Allma, a helpful assistant."
+    elif compact:
+        instructions = SMALL_MODEL_INSTRUCTIONS
+    elif whole:
+        instructions = WHOLE_DOCUMENT_INSTRUCTIONS
+    elif sources:
+        instructions = SYSTEM_INSTRUCTIONS
+    else:
+        instructions = NOTHING_FOUND_INSTRUCTIONS
+    if retrieval_used and system_prompt.strip():
+        instructions = f"{instructions}\n\n{system_prompt.strip()}"
+    return instructions
+
+
+def prompt_room(
+    question: str, history: Sequence[tuple[str, str]], context_tokens: int, instructions: str
+) -> int:
+    """Tokens left for sources: the context less the answer's reserve, the instructions,
+    the history and the question."""
+    budget = context_tokens - ANSWER_RESERVE_TOKENS - approx_tokens(instructions)
+    return budget - sum(approx_tokens(content) for _, content in history) - approx_tokens(question)
+
+
+def whole_document_room(
+    question: str, history: Sequence[tuple[str, str]], context_tokens: int, system_prompt: str
+) -> int:
+    """Tokens that whole documents may take in the prompt (``build_messages`` with them)."""
+    instructions = _instructions(
+        system_prompt, retrieval_used=True, compact=False, whole=True, sources=[]
+    )
+    # The "Documents, page by page:" line and the blank lines between the pages.
+    return prompt_room(question, history, context_tokens, instructions) - 16
 
 
 def _small_model_request(

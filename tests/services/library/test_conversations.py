@@ -10,13 +10,14 @@ import pytest
 from peewee import SqliteDatabase
 
 from allma_desktop.errors import NotFound
+from allma_desktop.records import ContextMode
 from allma_desktop.services.library.catalog import LibraryService
 from allma_desktop.services.library.conversations import (
     ConversationService,
     approx_tokens,
     auto_title,
 )
-from allma_desktop.services.library.storage import Message, MessageSource
+from allma_desktop.services.library.storage import ConversationContext, Message, MessageSource
 from allma_desktop.sources import Source
 
 
@@ -364,3 +365,38 @@ def test_history_can_leave_out_the_exchange_being_answered(
     )
 
     assert history == [("user", "q1"), ("assistant", "a1")]
+
+
+def test_a_conversations_context_mode_is_kept_and_defaults_to_auto(
+    conversations: ConversationService,
+) -> None:
+    plain = conversations.create()
+    assert plain.context_mode is ContextMode.AUTO
+    whole = conversations.create(context_mode=ContextMode.WHOLE)
+    assert conversations.get(whole.id).context_mode is ContextMode.WHOLE
+    assert conversations.set_context_mode(plain.id, ContextMode.PASSAGES).context_mode is (
+        ContextMode.PASSAGES
+    )
+    assert conversations.set_context_mode(plain.id, ContextMode.AUTO).context_mode is (
+        ContextMode.AUTO
+    )
+    listed = {record.id: record.context_mode for record in conversations.list()}
+    assert listed == {plain.id: ContextMode.AUTO, whole.id: ContextMode.WHOLE}
+
+
+def test_a_deleted_conversation_takes_its_context_mode_with_it(
+    conversations: ConversationService,
+) -> None:
+    record = conversations.create(context_mode=ContextMode.PASSAGES)
+    conversations.delete(record.id)
+    assert ConversationContext.select().count() == 0
+    with pytest.raises(NotFound, match=str(record.id)):
+        conversations.set_context_mode(record.id, ContextMode.WHOLE)
+
+
+def test_a_context_mode_written_by_a_newer_version_reads_as_auto(
+    conversations: ConversationService,
+) -> None:
+    record = conversations.create(context_mode=ContextMode.WHOLE)
+    ConversationContext.update(mode="chapters").execute()
+    assert conversations.get(record.id).context_mode is ContextMode.AUTO

@@ -443,3 +443,22 @@ def test_documents_are_counted_once_the_same_way_failed_ones_apart(
 
     assert (collection.document_count, collection.failed_count) == (1, 1)
     assert (counts.documents, counts.failed) == (1, 1)
+
+
+def test_a_file_stopped_by_cancel_is_counted_cancelled_not_unreadable(
+    library: LibraryService,
+) -> None:
+    _indexed(library, "/docs/a.pdf", ["one", "two"])
+    collection = library.default_collection()
+    library.mark_failed(library.start_document(collection.id, "/docs/b.pdf").id, "broken")
+    library.mark_failed(library.start_document(collection.id, "/docs/c.pdf").id, "cancelled")
+    library.mark_failed(library.start_document(collection.id, "/docs/d.pdf").id, "cancelled")
+
+    counts = library.counts()
+    (record,) = library.list_collections()
+
+    assert (counts.documents, counts.chunks, counts.failed, counts.cancelled) == (1, 2, 1, 2)
+    assert counts.rows == 4
+    assert record.counts.summary() == (
+        "1 document · 2 passages · 1 could not be read · 2 cancelled"
+    )

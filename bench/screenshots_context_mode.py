@@ -1,0 +1,87 @@
+"""A screenshot of the chat's options with "what the model reads" open, on a real X display.
+
+The drop-down list of a combo box is a window of its own, which a widget's grab does not
+show: this runs the app on an X server (Xvfb) and takes the screen.
+
+    Xvfb :74 -screen 0 1400x900x24 & DISPLAY=:74 icewm &
+    DISPLAY=:74 QT_QPA_PLATFORM=xcb .venv/bin/python bench/screenshots_context_mode.py [out_dir]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import qasync  # noqa: E402
+from PySide6.QtGui import QFont  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from allma_desktop.config import AppConfig  # noqa: E402
+from allma_desktop.gui.app import install_asyncgen_hooks  # noqa: E402
+from bench.screenshots import (  # noqa: E402
+    apply_theme,
+    close_window,
+    open_window,
+    settle,
+    wait_signal,
+)
+from tests.support.ollama_server import OllamaTestServer  # noqa: E402
+from tests.support.sample_docs import make_sample_library  # noqa: E402
+
+
+async def capture(app: QApplication, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="allma-shots-") as folder, OllamaTestServer() as server:
+        data = Path(folder)
+        apply_theme(app, "light")
+        window = await open_window(app, AppConfig(ollama_host=server.url, data_dir=data / "data"))
+        orchestrator = window.host.orchestrator
+        assert orchestrator is not None
+        library = make_sample_library(data / "Documents")
+        async for _ in orchestrator.ingest([str(library.pdf)]):
+            pass
+        window.host.events.documents_changed.emit()
+        window.new_chat()
+        view = window.chat_view
+        view.context_box.setCurrentIndex(view.context_box.findText("Whole document"))
+        view.input.setPlainText("How many watts is the xenon bulb rated at?")
+        finished = asyncio.ensure_future(wait_signal(window.chat_controller.finished))
+        view.submit()
+        await finished
+        await settle(app, 1.0)
+        window.activateWindow()
+        view.context_box.showPopup()
+        await settle(app, 0.8)
+        path = out / "chat-context-options.png"
+        subprocess.run(["import", "-window", "root", str(path)], check=True)
+        print(f"saved {path}")
+        view.context_box.hidePopup()
+        await close_window(window)
+
+
+def main() -> int:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots"
+    app = QApplication(sys.argv[:1])
+    app.setFont(QFont("DejaVu Sans", 10))
+    app.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    restore_hooks = install_asyncgen_hooks(loop)
+    try:
+        with loop:
+            loop.run_until_complete(capture(app, out))
+    finally:
+        restore_hooks()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
