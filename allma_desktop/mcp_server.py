@@ -203,7 +203,7 @@ def create_mcp_server(
         """Search the user's documents; passages best first, each with file, page and score."""
         with _tool_errors():
             orchestrator = opened_orchestrator()
-            record = _collection(orchestrator, collection)
+            record = await asyncio.to_thread(_collection, orchestrator, collection)
             sources = await orchestrator.search(_text(query, "query"), record.id, k)
             texts = await orchestrator.source_texts(sources)
             return SearchResult(
@@ -224,7 +224,7 @@ def create_mcp_server(
         """
         with _tool_errors():
             orchestrator = opened_orchestrator()
-            record = _collection(orchestrator, collection)
+            record = await asyncio.to_thread(_collection, orchestrator, collection)
             done: AnswerDone | None = None
             report: GroundingReport | None = None
             events = orchestrator.chat(
@@ -262,7 +262,7 @@ def create_mcp_server(
         """The whole text of one page of a document (a document without pages is page 1)."""
         with _tool_errors():
             orchestrator = opened_orchestrator()
-            record = _document(orchestrator, document)
+            record = await asyncio.to_thread(_document, orchestrator, document)
             return await _page(orchestrator, record, page)
 
     @server.tool(annotations=_READ_ONLY)
@@ -280,12 +280,15 @@ def create_mcp_server(
         """The documents in the library (or one collection), with id, file, pages and status."""
         with _tool_errors():
             orchestrator = opened_orchestrator()
-            names = {c.id: c.name for c in orchestrator.collections()}
-            collection_id = None if collection is None else _collection(orchestrator, collection).id
-            return [
-                _document_info(d, names.get(d.collection_id, ""))
-                for d in orchestrator.list_documents(collection_id)
-            ]
+            collections = await asyncio.to_thread(orchestrator.collections)
+            names = {c.id: c.name for c in collections}
+            collection_id = (
+                None
+                if collection is None
+                else (await asyncio.to_thread(_collection, orchestrator, collection)).id
+            )
+            documents = await asyncio.to_thread(orchestrator.list_documents, collection_id)
+            return [_document_info(d, names.get(d.collection_id, "")) for d in documents]
 
     @server.resource(
         RESOURCE_SCHEME + "{document_id}",
@@ -296,7 +299,7 @@ def create_mcp_server(
     async def document_resource(document_id: str) -> str:
         with _resource_errors():
             orchestrator = engine_for_resource()
-            record = orchestrator.document(document_id)
+            record = await asyncio.to_thread(orchestrator.document, document_id)
             return await orchestrator.document_text(record.id)
 
     @server.resource(
@@ -310,7 +313,7 @@ def create_mcp_server(
             if not page.isdigit() or int(page) < 1:
                 raise ResourceError(f"'{page}' is not a page number: pages count from 1.")
             orchestrator = engine_for_resource()
-            record = orchestrator.document(document_id)
+            record = await asyncio.to_thread(orchestrator.document, document_id)
             return (await _page(orchestrator, record, int(page))).text
 
     if add_roots:
@@ -335,7 +338,7 @@ def create_mcp_server(
         ) -> AddResult:
             with _tool_errors():
                 orchestrator = opened_orchestrator()
-                record = _collection(orchestrator, collection)
+                record = await asyncio.to_thread(_collection, orchestrator, collection)
                 files = await asyncio.to_thread(allowed_files, paths, roots)
                 if not files:
                     raise ToolError("Those folders hold no files to add.")

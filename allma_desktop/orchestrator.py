@@ -267,7 +267,9 @@ class Orchestrator:
             await asyncio.to_thread(abort if callable(abort) else self._store.close)
         db = self._db
         if isinstance(db, LibraryDatabase):
-            db.close_all()  # every worker thread's connection: no -wal/-shm left behind
+            # Every worker thread's connection, once its statement is done (it may wait for
+            # one a cancelled task left running): no -wal/-shm left behind.
+            await asyncio.to_thread(db.close_all)
         elif db is not None and hasattr(db, "close"):
             db.close()
         self._db = None
@@ -344,6 +346,12 @@ class Orchestrator:
     def document_by_path(self, collection_id: int, path: str) -> DocumentRecord | None:
         """The document of ``path`` in a collection, or None when it is not in the library."""
         return self.library.document_by_path(collection_id, path)
+
+    def documents_by_paths(
+        self, collection_id: int, paths: Sequence[str]
+    ) -> dict[str, DocumentRecord]:
+        """The documents of ``paths`` in a collection, by the path as given (absent: left out)."""
+        return self.library.documents_by_paths(collection_id, paths)
 
     def chunk(self, chunk_id: str) -> Chunk | None:
         """A committed chunk (its text, page, span and file), or None when it is gone."""

@@ -7,7 +7,12 @@ its own, as Ollama does: in the app's process its JSON encoding would take the a
 GIL, which no real embedding server does (``--server-in-process`` measures that way).
 The baseline is PyMuPDF's ``page.get_text()`` over every page of the same files.
 
-    python -m bench.ingest_speed [--runs 3] [--folder ../shared/corpus/pdf]
+OCR is off for the row: the baseline reads text layers only, and with OCR on (the app's
+default) the pages without usable text are rendered and recognised, which is row (a)'s
+work plus issue 20's (``bench.ocr_speed`` measures OCR against raw Tesseract). ``--ocr``
+runs the ingest as the app's default does, for the cost of the scanned pages.
+
+    python -m bench.ingest_speed [--runs 3] [--folder ../shared/corpus/pdf] [--ocr]
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ def raw_pymupdf(files: list[Path]) -> tuple[float, int]:
 
 
 async def app_ingest(
-    folder: Path, host: str, data_dir: Path, vector_store: str = "chroma"
+    folder: Path, host: str, data_dir: Path, vector_store: str = "chroma", ocr: bool = False
 ) -> IngestRun:
     from allma_desktop.config import AppConfig
     from allma_desktop.events import FileFinished
@@ -68,6 +73,7 @@ async def app_ingest(
             "data_dir": str(data_dir),
             "ollama_embedding_model": "instant",
             "vector_store": vector_store,
+            "ocr": ocr,
         }
     )
     orchestrator = Orchestrator(config)
@@ -204,7 +210,11 @@ def instant_server_url(in_process: bool) -> Iterator[str]:
 
 
 def measure(
-    folder: Path, runs: int, server_in_process: bool = False, vector_store: str = "chroma"
+    folder: Path,
+    runs: int,
+    server_in_process: bool = False,
+    vector_store: str = "chroma",
+    ocr: bool = False,
 ) -> dict[str, object]:
     files = pdf_files(folder)
     raw_times: list[float] = []
@@ -214,7 +224,7 @@ def measure(
         seconds, raw_pages = raw_pymupdf(files)
         raw_times.append(seconds)
         with instant_server_url(server_in_process) as url, tempfile.TemporaryDirectory() as data:
-            app_runs.append(asyncio.run(app_ingest(folder, url, Path(data), vector_store)))
+            app_runs.append(asyncio.run(app_ingest(folder, url, Path(data), vector_store, ocr)))
     raw_rate = Spread(tuple(raw_pages / t for t in raw_times))
     app_rate = Spread(tuple(raw_pages / run.seconds for run in app_runs))
     return {
@@ -237,9 +247,14 @@ def main() -> None:
         default="chroma",
         help="the app's vector store backend (the row is measured with the default, chroma)",
     )
+    parser.add_argument(
+        "--ocr",
+        action="store_true",
+        help="recognise pages without usable text, as the app does by default (not the row)",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()
-    result = measure(args.folder, args.runs, args.server_in_process, args.vector_store)
+    result = measure(args.folder, args.runs, args.server_in_process, args.vector_store, args.ocr)
     load_after = os.getloadavg()
     last = result["last"]
     assert isinstance(last, IngestRun)
@@ -247,6 +262,8 @@ def main() -> None:
     assert isinstance(raw, Spread) and isinstance(app, Spread)
     ratio = float(result["ratio"])  # type: ignore[arg-type]
     print(f"{result['files']} PDFs, {result['pages']} pages, {last.chunks} chunks")
+    reading = "on, as the app's default" if args.ocr else "off: text layers only, as the baseline"
+    print(f"OCR {reading}")
     print(f"raw PyMuPDF get_text : {raw.describe('pages/s')}")
     print(f"app-side ingest      : {app.describe('pages/s')}")
     verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
@@ -271,6 +288,7 @@ def main() -> None:
         f"(server {'in the app process' if args.server_in_process else 'in its own process'})"
     )
     store = "" if args.vector_store == "chroma" else f", {args.vector_store} store"
+    store += ", OCR on" if args.ocr else ""
     print(
         f"ROW | (a) app-side ingest, {result['pages']} PDF pages{store} | "
         f"{app.median:.0f} pages/s | "

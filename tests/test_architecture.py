@@ -200,3 +200,87 @@ def test_no_caller_reaches_through_the_orchestrator_into_its_services() -> None:
             if name == "orchestrator":
                 wrong.append(f"{module}:{node.lineno} orchestrator.{node.attr}")
     assert wrong == []
+
+
+def _blocking_operations() -> frozenset[str]:
+    """The orchestrator's plain (not async) methods: each reads or writes SQLite or the store."""
+    import inspect
+
+    from allma_desktop.orchestrator import Orchestrator
+
+    return frozenset(
+        name
+        for name, member in vars(Orchestrator).items()
+        if inspect.isfunction(member)
+        and not name.startswith("_")
+        and not inspect.iscoroutinefunction(member)
+        and not inspect.isasyncgenfunction(member)
+    )
+
+
+def _calls_in(function: ast.AST) -> Iterator[ast.Call]:
+    """The calls ``function``'s own body makes (not those of functions defined inside it)."""
+    stack = list(ast.iter_child_nodes(function))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        if isinstance(node, ast.Call):
+            yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _blocking_call(call: ast.Call, blocking: frozenset[str], helpers: set[str]) -> str:
+    """What ``call`` runs that blocks ('' if nothing): an orchestrator operation, or a
+    helper of the module that runs one."""
+    func = call.func
+    if (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name)
+        and func.value.id == "orchestrator"
+        and func.attr in blocking
+    ):
+        return f"orchestrator.{func.attr}()"
+    if isinstance(func, ast.Name) and func.id in helpers:
+        return f"{func.id}() (it runs an orchestrator operation)"
+    return ""
+
+
+def test_the_api_never_runs_a_blocking_operation_on_the_event_loop() -> None:
+    """The local API and the MCP server serve on the app's loop, the window's in the desktop
+    app: a plain ``orchestrator.x()`` in a handler holds the window while SQLite answers.
+    A handler hands it to ``asyncio.to_thread`` instead (the method, not its call), and so
+    does it with a plain helper of its module that makes such calls."""
+    blocking = _blocking_operations()
+    wrong = []
+    for module, path in MODULES.items():
+        if not module.startswith(("allma_desktop.api.", "allma_desktop.mcp")):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
+        helpers = {
+            f.name
+            for f in functions
+            if any(_blocking_call(c, blocking, set()) for c in _calls_in(f))
+        }
+        for handler in ast.walk(tree):
+            if not isinstance(handler, ast.AsyncFunctionDef):
+                continue
+            for call in _calls_in(handler):
+                what = _blocking_call(call, blocking, helpers)
+                if what:
+                    wrong.append(f"{module}:{call.lineno} {what} in async {handler.name}")
+    assert wrong == []
+
+
+def test_the_blocking_rule_sees_a_handler_that_breaks_it() -> None:
+    handler = ast.parse(
+        "async def list_collections(orchestrator):\n"
+        "    names = [c.name for c in orchestrator.collections()]\n"
+        "    return names, helper(orchestrator)\n"
+    ).body[0]
+    found = [
+        _blocking_call(call, _blocking_operations(), {"helper"}) for call in _calls_in(handler)
+    ]
+    assert "orchestrator.collections()" in found
+    assert "helper() (it runs an orchestrator operation)" in found

@@ -2,6 +2,7 @@
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
 
+import asyncio
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -56,9 +57,9 @@ async def list_conversations(
 ) -> list[ConversationOut]:
     """Most recent first; `search` keeps those whose title or messages mention it."""
     if search:
-        found = orchestrator.search_conversations(search, limit=limit)
+        found = await asyncio.to_thread(orchestrator.search_conversations, search, limit=limit)
     else:
-        found = orchestrator.list_conversations(limit, offset)
+        found = await asyncio.to_thread(orchestrator.list_conversations, limit, offset)
     return [ConversationOut.of(c) for c in found]
 
 
@@ -70,8 +71,9 @@ async def list_conversations(
 async def get_conversation(
     conversation_id: IdInPath, orchestrator: OrchestratorDep
 ) -> ConversationDetail:
-    record = orchestrator.conversation(conversation_id)
-    messages = [MessageOut.of(m) for m in orchestrator.conversation_messages(conversation_id)]
+    record = await asyncio.to_thread(orchestrator.conversation, conversation_id)
+    stored = await asyncio.to_thread(orchestrator.conversation_messages, conversation_id)
+    messages = [MessageOut.of(m) for m in stored]
     return ConversationDetail(**ConversationOut.of(record).model_dump(), messages=messages)
 
 
@@ -86,8 +88,8 @@ async def update_conversation(
     orchestrator: OrchestratorDep,
     context: Context,
 ) -> ConversationOut:
-    record = orchestrator.set_conversation_context_mode(
-        conversation_id, ContextMode(body.context_mode)
+    record = await asyncio.to_thread(
+        orchestrator.set_conversation_context_mode, conversation_id, ContextMode(body.context_mode)
     )
     context.changed("conversations")
     return ConversationOut.of(record)
@@ -97,7 +99,8 @@ async def update_conversation(
 async def delete_conversation(
     conversation_id: IdInPath, orchestrator: OrchestratorDep, context: Context
 ) -> Response:
-    orchestrator.delete_conversation(conversation_id)  # a NotFound that names the id
+    # A NotFound that names the id.
+    await asyncio.to_thread(orchestrator.delete_conversation, conversation_id)
     context.changed("conversations")
     return Response(status_code=204)
 
@@ -111,8 +114,10 @@ async def list_documents(
     collection_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> list[DocumentOut]:
     if collection_id is not None:
-        orchestrator.collection(collection_id)  # 404 for a collection that is not there
-    return [DocumentOut.of(d) for d in orchestrator.list_documents(collection_id)]
+        # A 404 for a collection that is not there.
+        await asyncio.to_thread(orchestrator.collection, collection_id)
+    documents = await asyncio.to_thread(orchestrator.list_documents, collection_id)
+    return [DocumentOut.of(d) for d in documents]
 
 
 @router.delete("/documents/{document_id}", status_code=204, response_class=Response)
@@ -132,7 +137,7 @@ async def delete_document(
 
 @router.get("/collections", response_model=list[CollectionOut], summary="Collections")
 async def list_collections(orchestrator: OrchestratorDep) -> list[CollectionOut]:
-    return [CollectionOut.of(c) for c in orchestrator.collections()]
+    return [CollectionOut.of(c) for c in await asyncio.to_thread(orchestrator.collections)]
 
 
 @router.post("/collections", response_model=CollectionOut, status_code=201)
@@ -140,9 +145,9 @@ async def create_collection(
     body: CollectionCreate, orchestrator: OrchestratorDep, context: Context
 ) -> CollectionOut:
     name = body.name.strip()
-    if any(c.name == name for c in orchestrator.collections()):
+    if any(c.name == name for c in await asyncio.to_thread(orchestrator.collections)):
         raise NameTaken(name)
-    record = orchestrator.create_collection(name)
+    record = await asyncio.to_thread(orchestrator.create_collection, name)
     context.changed("collections")
     return CollectionOut.of(record)
 

@@ -76,7 +76,7 @@ async def list_models(orchestrator: OrchestratorDep) -> OpenAIModelList:
         OpenAIModel(
             id=collection_model_id(c.name), created=int(c.created_at.timestamp()), owned_by="allma"
         )
-        for c in orchestrator.collections()
+        for c in await asyncio.to_thread(orchestrator.collections)
     ]
     return OpenAIModelList(data=data)
 
@@ -116,9 +116,10 @@ async def chat_completions(
                 }
             ]
         )
-    collection = _collection_for(orchestrator, body.model)
+    collection = await asyncio.to_thread(_collection_for, orchestrator, body.model)
     chat_model = None if collection is not None else body.model
-    conversation = orchestrator.create_conversation(
+    conversation = await asyncio.to_thread(
+        orchestrator.create_conversation,
         model=chat_model,
         collection_id=collection.id if collection is not None else None,
         use_documents=collection is not None,

@@ -186,7 +186,8 @@ async def ingest(request: Request, orchestrator: OrchestratorDep, context: Conte
         collection_id, force = body.collection_id, body.force
     else:
         raise HTTPException(415, "Send JSON with paths, or multipart/form-data with files")
-    orchestrator.collection(collection_id)  # a missing collection is a 404 now, not a failed job
+    # A missing collection is a 404 now, not a failed job.
+    await asyncio.to_thread(orchestrator.collection, collection_id)
     job = context.jobs.start(orchestrator, files, collection_id, force)
     return job.snapshot()
 
@@ -218,7 +219,8 @@ async def _uploaded(
             raise _invalid_field("files", "at least one file part named 'files' is required")
         collection_id = _form_int(form.get("collection_id"), "collection_id")
         force = _form_bool(form.get("force"), "force")
-        orchestrator.collection(collection_id)  # a 404 before anything is written
+        # A 404 before anything is written.
+        await asyncio.to_thread(orchestrator.collection, collection_id)
         saved: list[Any] = []
         try:
             for upload in uploads:

@@ -44,6 +44,13 @@ class QueueItem:
     force: bool = False
 
 
+FOLDER_ROWS_SQL = (
+    "SELECT path, size_bytes, mtime FROM document"
+    " WHERE collection_id = ? AND path >= ? AND path < ? AND status != 'failed'"
+)
+"""A rescan's look at a folder's rows: answered from the covering index alone."""
+
+
 class IndexerState:
     """Reads and writes ``index_queue`` and ``watched_folder``."""
 
@@ -184,12 +191,7 @@ class IndexerState:
         (path, failed at, error) of the failed ones, by a range on the (collection, path)
         index."""
         upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        rows = execute_sql(
-            self._db,
-            "SELECT path, size_bytes, mtime FROM document"
-            " WHERE collection_id = ? AND path >= ? AND path < ? AND status != 'failed'",
-            (collection_id, prefix, upper),
-        )
+        rows = execute_sql(self._db, FOLDER_ROWS_SQL, (collection_id, prefix, upper))
         failed = execute_sql(
             self._db,
             "SELECT path, updated_at, coalesce(error, '') FROM document"

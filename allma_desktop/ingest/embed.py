@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from allma_desktop.errors import AllmaError
 from allma_desktop.events import EmbedProgress
-from allma_desktop.ingest.run import FATAL_ERRORS, FileJob, Part, Run
+from allma_desktop.ingest.run import FATAL_ERRORS, FileJob, Part, Run, Stopped
 from allma_desktop.services.documents.chunking import prefix_for_embedding
 from allma_desktop.services.retrieval.rag import embedding_document_text
 
@@ -43,7 +43,7 @@ async def embed_stage(
                 # A partial batch waits for the next file: one request fewer, and the
                 # parser is then the slower stage anyway (or it would be ready). Not when
                 # the source has run dry for now (an idle indexer): then it goes out.
-                job = await run.unless_stopped(_next_job(run, embed_queue, partial=count > 0))
+                job = await _next_job(run, embed_queue, partial=count > 0)
                 if job is _SOURCE_IDLE:
                     break
                 if job is None:
@@ -107,21 +107,27 @@ _SOURCE_IDLE = _SourceIdle()
 async def _next_job(
     run: Run, embed_queue: asyncio.Queue[FileJob | None], *, partial: bool
 ) -> FileJob | _SourceIdle | None:
-    """The next parsed file; with a partial batch, ``_SOURCE_IDLE`` once the source is idle."""
-    if not partial:
-        return await embed_queue.get()
+    """The next parsed file; with a partial batch, ``_SOURCE_IDLE`` once the source is idle;
+    ``Stopped`` once the run stops. One task (the queue read) beside plain futures: the
+    embedder waits here once per small file."""
     if not embed_queue.empty():
         return embed_queue.get_nowait()
     getter = asyncio.ensure_future(embed_queue.get())
-    idle = asyncio.ensure_future(run.source_idle.wait())
+    waits: set[asyncio.Future[Any]] = {getter, run.stopped()}
+    idle = run.when_source_idle() if partial else None
+    if idle is not None:
+        waits.add(idle)
     try:
-        await asyncio.wait({getter, idle}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        idle.cancel()
+        if idle is not None:
+            idle.cancel()
         if not getter.done():
             getter.cancel()
     if getter.done() and not getter.cancelled():
-        return getter.result()
+        return getter.result()  # a file that came with the stop or the idle is not lost
+    if run.stopping.is_set():
+        raise Stopped
     return _SOURCE_IDLE
 
 

@@ -38,7 +38,6 @@ LOOKAHEAD = 2  # files parsed ahead of the embedder
 # Embedded chunks queued for the store (a memory bound): a call's worth, so that the
 # embedder, and behind it the parser, carry on while the store writes the last call.
 STORE_BACKLOG_CHUNKS = STORE_CALL_CHUNKS
-CANCEL_POLL_SECONDS = 0.05  # how often an idle stream looks at the cancel token
 
 
 class IngestPipeline:
@@ -96,6 +95,7 @@ class IngestPipeline:
         cancel = cancel or CancelToken()
         results: list[FileFinished] = []
         run = Run(collection, cancel, expected_files)
+        forget_cancel = run.stop_when_cancelled()
         batch_size = orchestrator.config.embed_batch_size
         embed_queue: asyncio.Queue[FileJob | None] = asyncio.Queue(LOOKAHEAD)
         store_queue: asyncio.Queue[list[Part] | None] = asyncio.Queue(
@@ -155,6 +155,7 @@ class IngestPipeline:
                 yield IngestProgress(files_done, run.total, chunks_done, 0.0)
         finally:
             # The consumer went away (or the task was cancelled): leave no half document.
+            forget_cancel()
             await self._end_stages(run, stages)
             if run.getter is not None:
                 run.getter.cancel()
@@ -167,19 +168,21 @@ class IngestPipeline:
     async def _next_item(self, run: Run) -> tuple[bool, Item]:
         """(True, the stages' next item), or (False, None) once the run is stopping.
 
-        Waits in short slices, so a cancel is noticed even while nothing happens.
+        A cancel stops the run (``Run.stop_when_cancelled``), which queues a None, so the
+        wait needs no timeout to notice it. The read outlives this call (``run.getter``),
+        so an item is not lost when the consumer goes away mid-wait.
         """
-        while True:
-            if run.cancel.cancelled and not run.stopping.is_set():
-                run.stop()
-            if run.stopping.is_set():
-                return False, None
-            if run.getter is None:
-                run.getter = asyncio.ensure_future(run.events.get())
-            done, _ = await asyncio.wait({run.getter}, timeout=CANCEL_POLL_SECONDS)
-            if done:
-                item, run.getter = run.getter.result(), None
-                return True, item
+        if run.cancel.cancelled and not run.stopping.is_set():
+            run.stop()
+        if run.stopping.is_set():
+            return False, None
+        if run.getter is None:
+            if not run.events.empty():  # no task and wake-ups when one is already there
+                return True, run.events.get_nowait()
+            run.getter = asyncio.ensure_future(run.events.get())
+        await asyncio.wait({run.getter})
+        item, run.getter = run.getter.result(), None
+        return True, item
 
     def _left_over(self, run: Run) -> list[IngestEvent]:
         """Events still queued once the stages have ended (markers dropped)."""

@@ -77,8 +77,8 @@ async def prepare_stage(
                 continue
             assert job.metadata is not None
             run.emit(FileParsed(str(job.path), job.metadata.page_count, len(job.chunks)))
-            await run.unless_stopped(embed_queue.put(job))
-        await run.unless_stopped(embed_queue.put(None))
+            await _hand_on(run, embed_queue, job)
+        await _hand_on(run, embed_queue, None)
     finally:
         for _, parse in parsing:  # cancelling drops the queued request
             parse.cancel()
@@ -88,31 +88,45 @@ async def prepare_stage(
         run.emit(None)
 
 
+async def _hand_on(
+    run: Run, embed_queue: asyncio.Queue[FileJob | None], job: FileJob | None
+) -> None:
+    """Queue ``job`` for the embedder, waiting (unless the run stops) only when it is full:
+    a wait costs the loop a task and its wake-ups, per file."""
+    if embed_queue.full():
+        await run.unless_stopped(embed_queue.put(job))
+    else:
+        embed_queue.put_nowait(job)
+
+
 async def _wait_for_file(run: Run, source: FileSource) -> FeedItem | None:
     """The source's next file, telling the embedder meanwhile that nothing else is coming."""
     item = source.poll()
     if item is not None:
         return item
-    run.source_idle.set()
+    run.set_source_idle(True)
     try:
         return await run.unless_stopped(source.next())
     finally:
-        run.source_idle.clear()
+        run.set_source_idle(False)
 
 
 async def _check(orchestrator: OrchestratorView, run: Run, job: FileJob) -> DocumentRecord | None:
     """Hash the file and end it as ``unchanged`` (or unreadable) already; its row if any."""
     path, collection = job.path, run.collection
+
+    def hash_and_look_up() -> tuple[str, DocumentRecord | None]:
+        # One worker-thread hop for both, as every SQLite call here (the app's window runs
+        # this loop): a hop costs the loop a wake-up, per file.
+        content_hash = orchestrator.documents.hash_file(path)
+        return content_hash, orchestrator.library.document_by_path(collection.id, str(path))
+
     try:
-        content_hash = await asyncio.to_thread(orchestrator.documents.hash_file, path)
+        content_hash, existing = await asyncio.to_thread(hash_and_look_up)
     except OSError as exc:
         error = unreadable_file(path, exc)
         job.finished = FileFinished(str(path), "failed", _reason(error), error=error)
         return None
-    # In a worker thread, as every SQLite call here: the app's window runs this loop.
-    existing = await asyncio.to_thread(
-        orchestrator.library.document_by_path, collection.id, str(path)
-    )
     if (
         existing is not None
         and not job.force
@@ -141,21 +155,20 @@ async def _prepare(
         await asyncio.to_thread(library.mark_failed, failed.id, _reason(exc))
         job.finished = FileFinished(str(path), "failed", _reason(exc), failed.id, error=exc)
         return
-    record = await asyncio.to_thread(
-        library.start_document,
-        collection.id,
-        str(path),
-        title=metadata.title,
-        file_type=metadata.file_type,
-    )
     version = metadata.content_hash[:8]
-    # Versioned ids: a changed file's new chunks never collide with its old ones,
-    # so the old ones stay searchable until the new ones are fully stored.
-    # In a worker thread: a 1,000-page PDF has ~2,000 chunks, ~20 ms of the event loop.
-    job.chunks = await asyncio.to_thread(_with_ids, chunks, record.id, version)
+
+    def start_row() -> tuple[str | None, list[Chunk], set[str]]:
+        record = library.start_document(
+            collection.id, str(path), title=metadata.title, file_type=metadata.file_type
+        )
+        # Versioned ids: a changed file's new chunks never collide with its old ones,
+        # so the old ones stay searchable until the new ones are fully stored. In the
+        # worker thread too: a 1,000-page PDF has ~2,000 chunks, ~20 ms of the event loop.
+        with_ids = _with_ids(chunks, record.id, version)
+        return record.id, with_ids, library.document_chunk_ids(record.id)
+
+    job.document_id, job.chunks, job.old_chunk_ids = await asyncio.to_thread(start_row)
     job.metadata = metadata
-    job.document_id = record.id
-    job.old_chunk_ids = await asyncio.to_thread(library.document_chunk_ids, record.id)
 
 
 def _with_ids(chunks: list[Chunk], document_id: str, version: str) -> list[Chunk]:

@@ -8,11 +8,12 @@ in a module of its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from allma_desktop.cancel import CancelToken
 from allma_desktop.errors import AllmaError, DiskFull, OllamaError, StoreNotWritable
@@ -89,7 +90,12 @@ class Run:
         # Set while the prepare stage waits for its source with nothing in flight (an
         # idle indexer): the embedder then sends a partial batch instead of waiting on.
         self.source_idle = asyncio.Event()
+        self._idle_waiters: list[asyncio.Future[None]] = []  # see ``when_source_idle``
         self.getter: asyncio.Future[Item] | None = None  # a pending read of ``events``
+
+        # Done when the run stops: what ``unless_stopped`` waits on beside its work (one
+        # future for the run, not a task per wait: each costs the loop wake-ups, per file).
+        self._stopped: asyncio.Future[None] | None = None
 
     def emit(self, item: Item) -> None:
         self.events.put_nowait(item)
@@ -98,7 +104,53 @@ class Run:
         if fatal is not None and self.fatal is None:
             self.fatal = fatal
         self.stopping.set()
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
         self.emit(None)
+
+    def stopped(self) -> asyncio.Future[None]:
+        """A future done once the run stops (one per run, for ``asyncio.wait`` sets)."""
+        if self._stopped is None:
+            self._stopped = asyncio.get_running_loop().create_future()
+            if self.stopping.is_set():
+                self._stopped.set_result(None)
+        return self._stopped
+
+    def set_source_idle(self, idle: bool) -> None:
+        if not idle:
+            self.source_idle.clear()
+            return
+        self.source_idle.set()
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def when_source_idle(self) -> asyncio.Future[None]:
+        """A future done once the source is idle (a plain future to wait beside others:
+        ``source_idle.wait()`` there would need a task of its own, per file)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.source_idle.is_set():
+            waiter.set_result(None)
+        else:
+            self._idle_waiters = [w for w in self._idle_waiters if not w.done()]
+            self._idle_waiters.append(waiter)
+        return waiter
+
+    def stop_when_cancelled(self) -> Callable[[], None]:
+        """Stop as soon as the user cancels, from whichever thread they do (rather than
+        looking at the token on a timer); returns what takes that back."""
+        loop = asyncio.get_running_loop()
+
+        def on_cancel() -> None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nothing runs to stop
+                loop.call_soon_threadsafe(self._stop_for_cancel)
+
+        return self.cancel.on_cancel(on_cancel)
+
+    def _stop_for_cancel(self) -> None:
+        if not self.stopping.is_set():
+            self.stop()
 
     async def unless_stopped(self, awaitable: Awaitable[T]) -> T:
         """``awaitable``'s result, or ``Stopped`` as soon as the run is stopping."""
@@ -106,11 +158,10 @@ class Run:
         if self.stopping.is_set():
             work.cancel()
             raise Stopped
-        stopper = asyncio.ensure_future(self.stopping.wait())
         try:
-            await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            either: set[asyncio.Future[Any]] = {work, self.stopped()}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            stopper.cancel()
             if not work.done():
                 work.cancel()
                 await asyncio.gather(work, return_exceptions=True)

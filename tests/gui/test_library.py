@@ -162,6 +162,8 @@ def test_pause_finishes_the_files_under_way_and_keeps_the_rest_queued(
     pane.pause_button.click()
 
     qtbot.waitUntil(lambda: not controller.busy, timeout=INDEX_TIMEOUT_MS)
+    # The rows of the last files indexed are read back from the library in one go.
+    qtbot.waitUntil(lambda: "indexing" not in statuses(pane).values(), timeout=INDEX_TIMEOUT_MS)
     current = list(statuses(pane).values())
     # The files the pipeline had taken (being embedded, parsed ahead) finish; no more start.
     assert 1 <= current.count("ready") <= 4

@@ -16,7 +16,13 @@ from allma_desktop.gui.controllers.library_controller import LibraryController, 
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.widgets import library_filter
 from allma_desktop.gui.widgets.library_filter import DocumentFilterProxy
-from allma_desktop.gui.widgets.library_model import FILE, NAME, DocumentTableModel
+from allma_desktop.gui.widgets.library_model import (
+    FILE,
+    NAME,
+    ROW_ROLE,
+    SIZE,
+    DocumentTableModel,
+)
 from allma_desktop.gui.widgets.library_pane import LibraryPane
 from allma_desktop.gui.widgets.watched_folders import FolderLine, IgnoreRulesDialog
 from tests.gui.test_library import (
@@ -248,6 +254,25 @@ def test_the_file_name_column_shows_the_name_with_the_full_path_in_its_tooltip(
     assert index.data() == "report-0.pdf"
     assert index.data(Qt.ItemDataRole.ToolTipRole) == "/library/box-0/report-0.pdf"
     assert pane.proxy.index(0, NAME).data() == "Annual Report 0"  # the title stays
+
+
+def test_the_table_answers_what_it_paints_with_and_nothing_for_other_roles(
+    pane: LibraryPane,
+) -> None:
+    pane.controller.rows_reset.emit(generated_rows(3))
+    proxy = pane.proxy
+    right = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    assert proxy.index(0, SIZE).data(Qt.ItemDataRole.TextAlignmentRole) == right
+    assert (
+        proxy.headerData(SIZE, Qt.Orientation.Horizontal, Qt.ItemDataRole.TextAlignmentRole)
+        == right
+    )
+    assert proxy.index(0, SIZE).data(Qt.ItemDataRole.ForegroundRole) is not None  # muted
+    assert proxy.index(0, NAME).data(Qt.ItemDataRole.ForegroundRole) is None
+    assert isinstance(proxy.index(0, NAME).data(ROW_ROLE), LibraryRow)
+    assert proxy.index(0, NAME).data(Qt.ItemDataRole.FontRole) is None
+    assert proxy.headerData(0, Qt.Orientation.Vertical) is None
 
 
 def test_the_filter_matches_title_file_name_and_status_without_rebuilding_the_model(

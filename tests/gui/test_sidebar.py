@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 from pytest import MonkeyPatch
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.main_window import MainWindow
+from allma_desktop.records import ConversationRecord
 
 
 def titles(window: MainWindow) -> list[str]:
@@ -113,3 +116,33 @@ def test_renaming_the_open_chat_updates_its_header(qtbot: QtBot, window: MainWin
     window.conversations.rename(conversation_id, "Lamp questions")
 
     qtbot.waitUntil(lambda: window.chat_view.title.text() == "Lamp questions", timeout=WAIT_MS)
+
+
+def test_a_rename_landing_while_the_chat_opens_is_not_undone_by_the_slower_open(
+    qtbot: QtBot, window: MainWindow, monkeypatch: MonkeyPatch
+) -> None:
+    (conversation_id,) = make_conversations(qtbot, window, "Untitled")
+    assert window.host.orchestrator is not None
+    orchestrator = window.host.orchestrator
+    read_conversation = orchestrator.conversation
+    renamed = threading.Event()
+
+    def read_then_stall(wanted: int) -> ConversationRecord:
+        record = read_conversation(wanted)  # the title before the rename
+        renamed.wait(timeout=WAIT_MS / 1000)  # come back only after the rename has
+        return record
+
+    monkeypatch.setattr(orchestrator, "conversation", read_then_stall)
+    window.open_conversation(conversation_id)
+    window.conversations.rename(conversation_id, "Lamp questions")
+
+    def rename_known() -> bool:
+        record = window.conversations.get(conversation_id)
+        return record is not None and record.title == "Lamp questions"
+
+    qtbot.waitUntil(rename_known, timeout=WAIT_MS)
+    with qtbot.waitSignal(window.conversations.opened, timeout=WAIT_MS):
+        renamed.set()
+
+    assert window.chat_view.title.text() == "Lamp questions"
+    assert titles(window) == ["Lamp questions"]

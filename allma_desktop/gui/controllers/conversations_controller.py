@@ -117,6 +117,11 @@ class ConversationsController(QObject):
         self._collections: list[CollectionRecord] = []
         self._refresh_generation = 0
         self._open_generation = 0
+        # Reads and writes run concurrently, so a read begun before a rename can come back
+        # after it: a clock tick per read start and per write result lets ``_fresher``
+        # keep the written record over such a stale read.
+        self._clock = 0
+        self._written_at: dict[int, int] = {}
         host.events.conversations_changed.connect(self.refresh)
         host.events.engine_ready.connect(self.refresh)
         host.events.engine_ready.connect(self.refresh_collections)
@@ -136,18 +141,21 @@ class ConversationsController(QObject):
     def refresh(self) -> None:
         """Reload the list (the filter's matches, or the most recent conversations)."""
         self._refresh_generation += 1
-        generation, text = self._refresh_generation, self._filter
+        generation, text, started = self._refresh_generation, self._filter, self._tick()
 
         def rows(o: Orchestrator) -> list[ConversationRecord]:
             return o.search_conversations(text) if text else o.list_conversations(limit=LISTED)
 
         op(self._host, rows, description="Loading the conversations").success(
-            lambda found: self._show_rows(generation, text, found)
+            lambda found: self._show_rows(generation, text, started, found)
         ).failure(self.failed.emit).quiet_when_closed().run()
 
-    def _show_rows(self, generation: int, text: str, rows: list[ConversationRecord]) -> None:
+    def _show_rows(
+        self, generation: int, text: str, started: int, rows: list[ConversationRecord]
+    ) -> None:
         if generation != self._refresh_generation:
             return  # a later refresh (the user typed on) is on its way
+        rows = [self._fresher(row, started) for row in rows]
         if not text and len(rows) < LISTED:
             # Every conversation there is: those not among them are gone.
             gone = set(self._records) - {r.id for r in rows}
@@ -214,19 +222,25 @@ class ConversationsController(QObject):
     def open(self, conversation_id: int) -> None:
         """Load a conversation and its messages; ``opened`` follows (``failed`` if gone)."""
         self._open_generation += 1
-        generation = self._open_generation
+        generation, started = self._open_generation, self._tick()
 
         def load(o: Orchestrator) -> tuple[ConversationRecord, list[MessageRecord]]:
             return o.conversation(conversation_id), o.conversation_messages(conversation_id)
 
         op(self._host, load, description="Opening the conversation").success(
-            lambda loaded: self._on_opened(generation, *loaded)
+            lambda loaded: self._on_opened(generation, started, *loaded)
         ).failure(self.failed.emit).run()
 
     def _on_opened(
-        self, generation: int, record: ConversationRecord, messages: list[MessageRecord]
+        self,
+        generation: int,
+        started: int,
+        record: ConversationRecord,
+        messages: list[MessageRecord],
     ) -> None:
-        self._remember(record)
+        record = self._fresher(record, started)
+        self._records[record.id] = record
+        self.records_updated.emit()
         if generation == self._open_generation:
             self.opened.emit(record, messages)
 
@@ -278,8 +292,20 @@ class ConversationsController(QObject):
         ).success(self._remember).failure(self.failed.emit).run()
 
     def _remember(self, record: ConversationRecord) -> None:
+        """A record a write returned: the newest there is, whatever reads are under way."""
+        self._written_at[record.id] = self._tick()
         self._records[record.id] = record
         self.records_updated.emit()
+
+    def _fresher(self, read: ConversationRecord, started: int) -> ConversationRecord:
+        """``read`` unless a write to it came back after the read began (then the written one)."""
+        if self._written_at.get(read.id, -1) > started:
+            return self._records.get(read.id, read)
+        return read
+
+    def _tick(self) -> int:
+        self._clock += 1
+        return self._clock
 
 
 LISTED = 500  # conversations in the sidebar's list (all that match, when searching)

@@ -81,7 +81,11 @@ class LibraryRow:
 
     @property
     def name(self) -> str:
-        return Path(self.path).name
+        # A string split, not a Path: the table asks for it per painted cell.
+        return os.path.basename(self.path.rstrip(_SEPARATORS)) or self.path
+
+
+_SEPARATORS = os.sep + (os.altsep or "")
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,7 @@ class LibraryController(QObject):
         self._live: dict[tuple[int, str], LibraryRow] = {}
         # The current collection's stored documents as last loaded, by path.
         self._stored: dict[str, LibraryRow] = {}
+        self._to_load: dict[int, set[str]] = {}  # collection id -> files indexed, to show
         self._collections: list[CollectionRecord] = []
         self._collection_id: int | None = None
         self._queue = QueueChanged(pending=0, in_flight=0, paused=False, running=False)
@@ -702,26 +707,38 @@ class LibraryController(QObject):
         return record.id if record is not None else None
 
     def _show_stored(self, collection_id: int, path: str) -> None:
-        """Show the row of a file just indexed as the library now has it."""
+        """Show the row of a file just indexed as the library now has it: loaded with the
+        others indexed meanwhile at the next flush (one read, not one per file)."""
+        self._to_load.setdefault(collection_id, set()).add(path)
+        if not self._flush_timer.isActive():  # no run under way to flush it: now
+            self._load_stored()
+
+    def _load_stored(self) -> None:
+        wanted, self._to_load = self._to_load, {}
+        for collection_id, paths in wanted.items():
+            self._load_rows(collection_id, sorted(paths))
+
+    def _load_rows(self, collection_id: int, paths: list[str]) -> None:
         op(
             self._host,
-            lambda o: o.document_by_path(collection_id, path),
-            description="Loading the document",
-        ).success(
-            lambda record: self._on_stored(collection_id, path, record)
-        ).quiet_when_closed().run()
+            lambda o: o.documents_by_paths(collection_id, paths),
+            description="Loading the documents",
+        ).success(lambda records: self._on_stored(collection_id, records)).quiet_when_closed().run()
 
-    def _on_stored(self, collection_id: int, path: str, record: DocumentRecord | None) -> None:
-        if record is None or (collection_id, path) in self._live:
-            return  # gone, or on its way in again
-        row = row_from_record(record)
-        if collection_id == self._collection_id:
-            self._stored[path] = row
-        self._emit_row(row)
+    def _on_stored(self, collection_id: int, records: dict[str, DocumentRecord]) -> None:
+        for path, record in records.items():
+            if (collection_id, path) in self._live:
+                continue  # on its way in again
+            row = row_from_record(record)
+            if collection_id == self._collection_id:
+                self._stored[path] = row
+            self._emit_row(row)
 
     # --- coalesced progress -------------------------------------------------------------
 
     def _flush(self) -> None:
+        if self._to_load:
+            self._load_stored()
         rows, self._pending_rows = self._pending_rows, {}
         for row in rows.values():
             self._emit_row(row)

@@ -345,6 +345,24 @@ class LibraryService:
         return rows[0] if rows else None
 
     @translating_store_errors
+    def documents_by_paths(
+        self, collection_id: int, paths: Sequence[str]
+    ) -> dict[str, DocumentRecord]:
+        """The documents of ``paths`` in a collection, by the path as given (those not in
+        the library are left out): one query per 500 paths, not one per file."""
+        wanted = {stored_path(normalize_path(path)): path for path in paths}
+        found: dict[str, DocumentRecord] = {}
+        for batch in peewee.chunked(list(wanted), 500):  # stay under SQLite's parameter limit
+            marks = ", ".join("?" * len(batch))
+            for record in self._select_documents(
+                f"d.collection_id = ? AND d.path IN ({marks})", (collection_id, *batch)
+            ):
+                given = wanted.get(stored_path(normalize_path(record.path)))
+                if given is not None:
+                    found[given] = record
+        return found
+
+    @translating_store_errors
     def get_document(self, document_id: str) -> DocumentRecord:
         rows = self._select_documents("d.id = ?", (document_id,))
         if not rows:

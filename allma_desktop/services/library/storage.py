@@ -15,6 +15,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -163,7 +164,13 @@ class Document(BaseModel):
     updated_at = DateTimeField(default=utc_now)
 
     class Meta:
-        indexes = ((("collection", "path"), True),)
+        indexes = (
+            (("collection", "path"), True),
+            # Covers a rescan's query of a folder's rows (IndexerState.known_files): read
+            # from the index alone, not a table row per file (100,000 rows inserted out of
+            # path order: 2.4 s -> 0.65 s). Made on the next open of an older library.
+            (("collection", "path", "size_bytes", "mtime", "status"), False),
+        )
 
 
 class ChunkText(BaseModel):
@@ -592,6 +599,11 @@ def translating_store_errors(
 # --- opening and migrating ----------------------------------------------------
 
 
+CLOSE_WAIT_SECONDS = 5.0
+"""How long ``close_all`` waits for a query under way in another thread before it leaves
+that connection open."""
+
+
 class LibraryDatabase(SqliteDatabase):
     """The library's database: one connection per thread (peewee's way), all closable at once.
 
@@ -601,12 +613,18 @@ class LibraryDatabase(SqliteDatabase):
     every thread's connection, so an app that quits leaves one file behind, not three.
     Connections may therefore be closed from another thread (``check_same_thread=False``);
     each is still used by its own thread only.
+
+    A connection is never closed while its thread runs a statement on it: that freed the
+    statement under the running query and crashed the process (a worker thread's query
+    outlives the task that started it when the task is cancelled at close). So each
+    statement is counted while it runs, and ``close_all`` waits for those under way.
     """
 
     def __init__(self, database: str, **kwargs: Any) -> None:
         super().__init__(database, check_same_thread=False, **kwargs)
         self._connections_lock = threading.Lock()
         self._open_connections: dict[int, sqlite3.Connection] = {}
+        self._running: dict[int, int] = {}  # id(connection) -> statements under way on it
 
     def _connect(self) -> sqlite3.Connection:
         connection: sqlite3.Connection = super()._connect()  # type: ignore[misc]
@@ -619,17 +637,49 @@ class LibraryDatabase(SqliteDatabase):
             self._open_connections.pop(id(conn), None)
         conn.close()
 
-    def close_all(self) -> None:
-        """Close this thread's connection, then every other thread's (the last one cleans up)."""
-        self.close()
+    def execute_sql(self, sql: str, params: Any = None) -> Any:  # peewee's name
+        with self.statement_running():
+            return super().execute_sql(sql, params)  # type: ignore[no-untyped-call]
+
+    @contextmanager
+    def statement_running(self) -> Iterator[None]:
+        """Counts this thread's connection busy (``close_all`` waits) while the block runs."""
+        key = id(self.connection())  # type: ignore[no-untyped-call]
         with self._connections_lock:
-            others = list(self._open_connections.values())
-            self._open_connections.clear()
-        for connection in others:
-            try:
-                connection.close()
-            except sqlite3.Error as error:
-                logger.warning("a database connection did not close: %s", error)
+            self._running[key] = self._running.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            with self._connections_lock:
+                left = self._running.pop(key, 1) - 1
+                if left:
+                    self._running[key] = left
+
+    def close_all(self, wait: float = CLOSE_WAIT_SECONDS) -> None:
+        """Close this thread's connection, then every other thread's (the last one cleans
+        up) once no statement runs on it; one still busy after ``wait`` seconds is left open."""
+        self.close()
+        deadline = time.monotonic() + wait
+        while True:
+            with self._connections_lock:
+                idle = [
+                    (key, connection)
+                    for key, connection in self._open_connections.items()
+                    if not self._running.get(key)
+                ]
+                for key, connection in idle:  # under the lock: none starts a statement now
+                    del self._open_connections[key]
+                    try:
+                        connection.close()
+                    except sqlite3.Error as error:
+                        logger.warning("a database connection did not close: %s", error)
+                busy = len(self._open_connections)
+            if not busy:
+                return
+            if time.monotonic() >= deadline:
+                logger.warning("%d database connection(s) still busy were left open", busy)
+                return
+            time.sleep(0.01)
 
 
 def open_database(path: Path, *, vectors: Path | None = None) -> SqliteDatabase:
@@ -790,5 +840,9 @@ def stored_datetime(value: object) -> datetime:
 
 def execute_sql(db: SqliteDatabase, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
     """Run hand-written SQL (for what peewee cannot say, such as FTS5 ``bm25``)."""
+    if isinstance(db, LibraryDatabase):
+        with db.statement_running():  # the rows are read under the same count
+            cursor = db.execute_sql(sql, list(params))
+            return cast(list[tuple[Any, ...]], cursor.fetchall())
     cursor = db.execute_sql(sql, list(params))  # type: ignore[no-untyped-call]
     return cast(list[tuple[Any, ...]], cursor.fetchall())

@@ -155,6 +155,23 @@ def test_documents_are_found_by_their_absolute_path(
     assert found is not None and found.path == str(tmp_path / "lease.pdf")
 
 
+def test_many_documents_are_found_in_one_call_by_the_paths_as_given(
+    library: LibraryService, tmp_path: Path
+) -> None:
+    collection = library.default_collection()
+    names = [f"note-{n}.md" for n in range(1_200)]  # more than one query's worth
+    for name in names:
+        library.start_document(collection.id, str(tmp_path / name))
+    odd = str(tmp_path / "caf\udce9.txt")  # a name that is not UTF-8, stored as a URI
+    library.start_document(collection.id, odd)
+    asked = [str(tmp_path / name) for name in names] + [odd, str(tmp_path / "never-added.md")]
+
+    found = library.documents_by_paths(collection.id, asked)
+
+    assert set(found) == set(asked) - {str(tmp_path / "never-added.md")}
+    assert all(record.path == path for path, record in found.items())
+
+
 def test_commit_stores_chunks_and_marks_the_document_ready(library: LibraryService) -> None:
     document = _indexed(library, "/docs/lease.pdf", ["No pets.", "Cats allowed."])
     assert (document.status, document.chunk_count, document.content_hash) == ("ready", 2, "h1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import threading
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import replace
@@ -18,7 +19,7 @@ from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 from allma_desktop.services.library import storage
 from allma_desktop.services.library.catalog import LibraryService
 from allma_desktop.services.library.conversations import ConversationService
-from allma_desktop.services.library.storage import open_database
+from allma_desktop.services.library.storage import LibraryDatabase, open_database
 from allma_desktop.services.retrieval.keyword_index import fts5_query
 from allma_desktop.sources import Source
 
@@ -290,3 +291,64 @@ def test_a_keyword_index_out_of_step_is_detected_and_rebuilt(db: SqliteDatabase)
     storage.rebuild_keyword_index(db)
     assert storage.keyword_index_in_step(db)
     assert _keyword_matches(db, "zeppelin") == ["a"]
+
+
+SLOW_QUERY = (  # about a second of work inside one SQLite statement
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000)"
+    " SELECT count(*) FROM n"
+)
+
+
+def test_closing_every_connection_waits_for_a_query_running_in_another_thread(
+    tmp_path: Path,
+) -> None:
+    database = open_database(tmp_path / "allma.sqlite3")
+    assert isinstance(database, LibraryDatabase)
+    started = threading.Event()
+    answers: list[object] = []
+
+    def worker() -> None:
+        with database.statement_running():
+            started.set()
+            answers.append(database.execute_sql(SLOW_QUERY).fetchone()[0])
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    started.wait(5)
+
+    database.close_all()  # as the app quits while a cancelled task's query still runs
+    thread.join(10)
+
+    assert answers == [3_000_000]  # the query finished on an open connection
+    assert not (tmp_path / "allma.sqlite3-wal").exists()  # and then every one was closed
+
+
+def test_a_connection_still_busy_after_the_wait_is_left_open_not_pulled_away(
+    tmp_path: Path,
+) -> None:
+    database = open_database(tmp_path / "allma.sqlite3")
+    assert isinstance(database, LibraryDatabase)
+    started, release = threading.Event(), threading.Event()
+    errors: list[Exception] = []
+
+    def worker() -> None:
+        with database.statement_running():
+            database.execute_sql("SELECT 1").fetchone()
+            started.set()
+            release.wait(10)
+            try:
+                database.execute_sql("SELECT 2").fetchone()  # fails on a closed connection
+            except sqlite3.Error as error:
+                errors.append(error)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    started.wait(5)
+    database.close_all(wait=0.1)
+    release.set()
+    thread.join(10)
+
+    assert not thread.is_alive()
+    assert errors == []
+    database.close_all()  # now idle: closed
+    assert not (tmp_path / "allma.sqlite3-wal").exists()
