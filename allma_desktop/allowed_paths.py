@@ -77,8 +77,8 @@ def is_path_allowed(
 def _resolved(path: str | Path) -> Path:
     try:
         return Path(os.path.realpath(Path(path).expanduser()))
-    except (OSError, ValueError):
-        return Path(os.path.abspath(Path(path).expanduser()))
+    except (OSError, ValueError, RuntimeError):  # RuntimeError: ``~name``, no such user
+        return Path(os.path.abspath(path))
 
 
 def _is_within(path: Path, folder: Path) -> bool:

@@ -320,6 +320,19 @@ class BackupInvalid(AllmaError):
         self.path = str(path)
 
 
+class Conflict(AllmaError):
+    """The request clashes with what the library already holds (a folder already watched):
+    nothing wrong with the request itself, so the API answers 409, not 400."""
+
+    code = "conflict"
+
+
+class InvalidName(AllmaError):
+    """A name with nothing to show once its blanks are stripped (spaces, control characters)."""
+
+    code = "invalid_name"
+
+
 class LibraryInUse(AllmaError):
     """An operation that replaces or moves the library's files, while an engine has it open."""
 

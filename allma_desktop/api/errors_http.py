@@ -25,8 +25,14 @@ STATUS_BY_CODE: dict[str, int] = {
     "model_missing": 404,
     "embedding_dimension_mismatch": 409,
     "name_taken": 409,
+    "conflict": 409,
     "request_too_large": 413,
     "config_invalid": 422,
+    "invalid_name": 422,
+    # A well-formed request naming a model that cannot do the job (an embedding model to
+    # chat with), or one Ollama refused as it stands: unprocessable as sent, not malformed.
+    "wrong_model_kind": 422,
+    "ollama_rejected": 422,
     "document_error": 422,
     "unsupported_file": 422,
     "encrypted": 422,

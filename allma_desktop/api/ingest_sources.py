@@ -12,6 +12,7 @@ import hashlib
 import os
 import secrets
 import stat
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -21,18 +22,25 @@ from allma_desktop.errors import NotFound, PathNotAllowed
 
 COPY_CHUNK_BYTES = 1024 * 1024
 INCOMING_FOLDER = ".incoming"
+# An upload's folder (``uploads/<content hash>``) is made by a save and removed, once
+# empty, by the removal of a copy that failed to index; the same file sent twice shares
+# it. Both hold this lock across the folder's check and their change inside it, so a
+# removal never takes the folder from under a save about to move its file in.
+_UPLOAD_FOLDERS = threading.Lock()
 
 
-def allowed_files(raw_paths: Sequence[str], roots: Sequence[Path]) -> list[Path]:
+def allowed_files(
+    raw_paths: Sequence[str], roots: Sequence[Path], own_data: Path | None = None
+) -> list[Path]:
     """The regular files named, and those inside the folders named (hidden ones left out).
 
     ``roots`` are the only folders the API may read from (``allowed_paths``); system
-    folders are refused even inside them.
+    folders are refused even inside them, and so is ``own_data`` (the app's data folder).
     """
     files: list[Path] = []
     for raw in raw_paths:
         path = _named_path(raw)
-        reason = refusal_reason(path, roots)
+        reason = refusal_reason(path, roots) or _own_data_reason(path, own_data)
         if reason is not None:
             raise PathNotAllowed(raw, reason)
         mode = path.stat().st_mode
@@ -47,9 +55,15 @@ def allowed_files(raw_paths: Sequence[str], roots: Sequence[Path]) -> list[Path]
     return files
 
 
-def allowed_folder(raw: str, roots: Sequence[Path] | None = None) -> Path:
-    """A folder the API may watch: absolute, existing, inside ``roots`` when given."""
+def allowed_folder(
+    raw: str, roots: Sequence[Path] | None = None, own_data: Path | None = None
+) -> Path:
+    """A folder the API may watch: absolute, existing, inside ``roots`` when given, and
+    not inside ``own_data`` (the app's data folder)."""
     path = _named_path(raw)
+    reason = _own_data_reason(path, own_data)
+    if reason is not None:
+        raise PathNotAllowed(raw, reason)
     resolved_roots = [root.resolve() for root in roots] if roots is not None else None
     if resolved_roots is not None and not any(path.is_relative_to(r) for r in resolved_roots):
         raise PathNotAllowed(raw, "it is outside the folders this API may read")
@@ -58,10 +72,26 @@ def allowed_folder(raw: str, roots: Sequence[Path] | None = None) -> Path:
     return path
 
 
+def _own_data_reason(path: Path, own_data: Path | None) -> str | None:
+    """Allma's own files are not documents: indexing the database, the vectors or the
+    backups would copy the library into itself, and watching them would re-index at
+    every write the indexing makes. (A folder around it, the home folder say, is fine:
+    the data folder is hidden there, and hidden folders are left out.)"""
+    if own_data is None:
+        return None
+    data = own_data.expanduser().resolve()
+    if path.is_relative_to(data):
+        return f"it is inside Allma's own data folder ({data}), which holds no documents"
+    return None
+
+
 def _named_path(raw: str) -> Path:
     if "\x00" in raw:
         raise PathNotAllowed(repr(raw), "it contains a NUL character")
-    path = Path(raw).expanduser()
+    try:
+        path = Path(raw).expanduser()
+    except RuntimeError:  # ``~name`` of a user this machine does not have
+        raise PathNotAllowed(raw, "it names the home folder of an unknown user") from None
     if not path.is_absolute():
         raise PathNotAllowed(raw, "it is not an absolute path")
     try:
@@ -119,9 +149,21 @@ def _save_upload_sync(stream: BinaryIO, name: str, uploads_dir: Path) -> Path:
                 digest.update(piece)
                 target.write(piece)
         folder = uploads_dir / digest.hexdigest()[:16]
-        folder.mkdir(exist_ok=True)
         final = folder / name
-        os.replace(partial, final)
+        with _UPLOAD_FOLDERS:
+            folder.mkdir(exist_ok=True)
+            os.replace(partial, final)
     finally:
         partial.unlink(missing_ok=True)
     return final
+
+
+def remove_uploads(files: Sequence[Path]) -> None:
+    """Delete uploaded copies (and their folder once empty); a file already gone is fine."""
+    for path in files:
+        with _UPLOAD_FOLDERS:
+            try:
+                path.unlink(missing_ok=True)
+                path.parent.rmdir()
+            except OSError:  # the folder holds another upload: it stays
+                pass

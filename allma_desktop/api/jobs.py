@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from allma_desktop.api.ingest_sources import remove_uploads
 from allma_desktop.api.schemas import ErrorDetail, FileResultOut, IngestJobOut, JobStatus
 from allma_desktop.cancel import CancelToken
 from allma_desktop.errors import AllmaError, NotFound
@@ -237,13 +238,3 @@ class IngestJobs:
         finished = [job for job in self._jobs.values() if job.over]
         for job in finished[: max(0, len(finished) - KEEP_FINISHED_JOBS)]:
             del self._jobs[job.id]
-
-
-def remove_uploads(files: Sequence[Path]) -> None:
-    """Delete uploaded copies (and their folder once empty); a file already gone is fine."""
-    for path in files:
-        try:
-            path.unlink(missing_ok=True)
-            path.parent.rmdir()
-        except OSError:  # the folder holds another upload: it stays
-            pass

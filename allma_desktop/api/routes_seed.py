@@ -13,8 +13,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from allma_desktop.api.context import ApiContext, api_context, current_orchestrator
-from allma_desktop.api.ingest_sources import allowed_files, save_upload
-from allma_desktop.api.jobs import remove_uploads
+from allma_desktop.api.ingest_sources import allowed_files, remove_uploads, save_upload
 from allma_desktop.api.schemas import (
     MAX_ID,
     ChatRequest,
@@ -138,6 +137,7 @@ async def _chat_events(
 # --- ingest -----------------------------------------------------------------------------
 
 _PATHS_SCHEMA = IngestPathsRequest.model_json_schema()
+_UPLOAD_FIELDS = {"files", "collection_id", "force"}
 _UPLOAD_SCHEMA = {
     "type": "object",
     "required": ["files"],
@@ -150,6 +150,8 @@ _UPLOAD_SCHEMA = {
         "collection_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
         "force": {"type": "boolean"},
     },
+    # A misspelt field (``collection``, ``file``) is refused, not silently ignored.
+    "additionalProperties": False,
 }
 _INGEST_BODY = {
     "requestBody": {
@@ -178,7 +180,9 @@ async def ingest(request: Request, orchestrator: OrchestratorDep, context: Conte
         return job.snapshot()
     if content_type in ("", "application/json") or content_type.startswith("application/json;"):
         body = await _paths_request(request)
-        files = await asyncio.to_thread(allowed_files, body.paths, context.ingest_folders())
+        files = await asyncio.to_thread(
+            allowed_files, body.paths, context.ingest_folders(), context.config.data_dir
+        )
         collection_id, force = body.collection_id, body.force
     else:
         raise HTTPException(415, "Send JSON with paths, or multipart/form-data with files")
@@ -202,6 +206,14 @@ async def _uploaded(
 ) -> tuple[list[Any], int | None, bool]:
     # Starlette spools each file part to a temporary file past 1 MiB: never whole in memory.
     async with request.form(max_files=MAX_UPLOAD_FILES, max_fields=10) as form:
+        unknown = sorted(set(form.keys()) - _UPLOAD_FIELDS)
+        if unknown:
+            raise _invalid_field(
+                unknown[0][:40], "is not a field of this request (files, collection_id, force)"
+            )
+        for single in ("collection_id", "force"):  # an array in the schema's terms
+            if len(form.getlist(single)) > 1:
+                raise _invalid_field(single, "is given more than once")
         uploads = [item for item in form.getlist("files") if isinstance(item, UploadFile)]
         if not uploads:
             raise _invalid_field("files", "at least one file part named 'files' is required")

@@ -46,7 +46,9 @@ async def add_watched_folder(
     body: WatchedFolderCreate, orchestrator: OrchestratorDep, context: Context
 ) -> WatchedFolderOut:
     """Keep a folder in sync with a collection: indexed now, followed from now on."""
-    folder_path = await asyncio.to_thread(allowed_folder, body.path, context.ingest_roots)
+    folder_path = await asyncio.to_thread(
+        allowed_folder, body.path, context.ingest_roots, context.config.data_dir
+    )
     record = await orchestrator.indexer.add_folder(
         folder_path, body.collection_id, body.ignore, body.max_file_mb
     )

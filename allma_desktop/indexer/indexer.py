@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from allma_desktop.cancel import CancelToken
-from allma_desktop.errors import AllmaError, NotFound
+from allma_desktop.errors import AllmaError, Conflict, NotFound
 from allma_desktop.events import FileFinished, FileStarted, IngestFinished
 from allma_desktop.indexer.events import (
     BatchFinished,
@@ -307,15 +307,15 @@ class Indexer:
             )
         for other in self._folders or await asyncio.to_thread(self._state.watched):
             if other.path == folder_path:
-                raise AllmaError(f"{folder_path} is already watched.", "Nothing to do.")
+                raise Conflict(f"{folder_path} is already watched.", "Nothing to do.")
             if other.holds(folder_path):
-                raise AllmaError(
+                raise Conflict(
                     f"{folder_path} is inside {other.path}, which is already watched.",
                     "Its files are already kept in sync; add an ignore rule there to "
                     "leave some out.",
                 )
             if is_inside(other.path, folder_path):
-                raise AllmaError(
+                raise Conflict(
                     f"{folder_path} contains {other.path}, which is already watched.",
                     f"Stop watching {other.path} first, then add {folder_path}.",
                 )

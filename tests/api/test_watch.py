@@ -86,3 +86,24 @@ def test_an_ingest_job_goes_through_the_queue_and_ends_with_its_files(
         (str(n.resolve()), "indexed") for n in notes
     ]
     assert api.orchestrator.indexer.queued() == []
+
+
+def test_watching_a_folder_twice_or_inside_a_watched_one_is_a_409_conflict(
+    client: httpx.Client, docs_root: Path
+) -> None:
+    # Found by the 10-minute Schemathesis run: a valid request that clashes with the
+    # library's state was answered 400 ("the request is wrong") with the code "error".
+    folder = docs_root / "watched-twice"
+    (folder / "inner").mkdir(parents=True)
+    collection = new_collection(client, "watched-twice")
+    body = {"path": str(folder), "collection_id": collection}
+    assert client.post("/watch/folders", json=body).status_code == 201
+    try:
+        for path in (folder, folder / "inner"):
+            again = client.post("/watch/folders", json={**body, "path": str(path)})
+            assert again.status_code == 409, again.text
+            error = again.json()["error"]
+            assert error["code"] == "conflict" and "already watched" in error["message"]
+            assert error["hint"]
+    finally:
+        assert client.delete("/watch/folders", params={"path": str(folder)}).status_code == 204

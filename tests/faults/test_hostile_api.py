@@ -151,7 +151,8 @@ def test_asking_an_embedding_model_to_chat_is_a_client_error_not_a_502(api: Runn
         response = client.post(
             "/chat/", json={"message": "hello", "model": "nomic-embed-text:latest"}
         )
-    assert 400 <= response.status_code < 500, response.text
+    # 422, not 400: the request is well formed (the Schemathesis run flagged the 400).
+    assert response.status_code == 422, response.text
     error = _error(response)
     assert error["code"] == "wrong_model_kind"
     assert "nomic-embed-text" in error["message"]
@@ -171,3 +172,82 @@ def test_text_with_lone_surrogates_in_a_request_is_never_a_500(
     with api.client() as client:
         response = client.post(path, content=body, headers={"Content-Type": "application/json"})
     assert response.status_code < 500, response.text
+
+
+def test_an_upload_with_a_field_the_api_does_not_know_is_a_422_and_leaves_no_file(
+    api: RunningApi,
+) -> None:
+    # Found by the 10-minute Schemathesis run: unknown fields were ignored (a misspelt
+    # `collection` indexed into the default collection) and eleven of them made a 400.
+    files = {"files": ("stray.txt", b"a note\n", "text/plain")}
+    with api.client() as client:
+        for extra in ({"collection": "2"}, {f"x{n}": "1" for n in range(11)}):
+            response = client.post("/rag/ingest", files=files, data=extra)
+            assert response.status_code in (400, 422), response.text
+            assert response.json()["error"]["code"] in ("invalid_request", "bad_request")
+            if len(extra) == 1:
+                assert response.status_code == 422
+                assert response.json()["error"]["field"] == "collection"
+    assert not list((api.config.data_dir / "uploads").rglob("stray.txt"))
+
+
+def test_allmas_own_data_folder_is_neither_ingested_nor_watched_through_the_api(
+    api: RunningApi,
+) -> None:
+    # Found by the 10-minute Schemathesis run: it watched the data folder (inside the
+    # allowed folders), so the library's own database and vectors were "documents".
+    data = api.config.data_dir
+    with api.client() as client:
+        for path in (data, data / "allma.sqlite3"):
+            response = client.post("/rag/ingest", json={"paths": [str(path)]})
+            assert response.status_code == 403, response.text
+            assert "own data folder" in _error(response)["message"]
+        watched = client.post("/watch/folders", json={"path": str(data)})
+        assert watched.status_code == 403, watched.text
+        assert "own data folder" in _error(watched)["message"]
+        # The folder around it (here the allowed root) may still be indexed.
+        assert (
+            client.post("/rag/ingest", json={"paths": [str(api.samples.folder)]}).status_code == 202
+        )
+
+
+@pytest.mark.parametrize("path", ["~nosuchuser8d2f/notes", "~\\udb47\\uddcb/x"])
+def test_a_path_naming_the_home_of_an_unknown_user_is_refused_not_a_500(
+    api: RunningApi, path: str
+) -> None:
+    # Found by the 10-minute Schemathesis run: `~name` of no such user raised from
+    # expanduser() ("Could not determine home directory") and answered 500. ``path`` is
+    # JSON string text: the second names a user with a lone surrogate in it.
+    headers = {"Content-Type": "application/json"}
+    with api.client() as client:
+        ingested = client.post("/rag/ingest", content=f'{{"paths": ["{path}"]}}', headers=headers)
+        watched = client.post("/watch/folders", content=f'{{"path": "{path}"}}', headers=headers)
+    for response in (ingested, watched):
+        assert response.status_code == 403, response.text
+        assert "unknown user" in _error(response)["message"]
+
+
+@pytest.mark.parametrize("name", ["\x1d\x1d", " \t "])
+def test_a_collection_name_of_blanks_is_a_422_not_a_400(api: RunningApi, name: str) -> None:
+    # Found by the 10-minute Schemathesis run: "\x1d\x1d" meets the schema (one character
+    # at least) and strips to nothing; a valid request refused must not be a 400.
+    with api.client() as client:
+        response = client.post("/collections", json={"name": name})
+    assert response.status_code == 422, response.text
+    assert _error(response)["code"] in ("invalid_name", "invalid_request")  # ours, or pydantic's
+    assert _error(response)["hint"]
+
+
+@pytest.mark.parametrize("field", ["force", "collection_id"])
+def test_an_upload_giving_a_single_field_twice_is_a_422_and_leaves_no_file(
+    api: RunningApi, field: str
+) -> None:
+    # Found by the 10-minute Schemathesis run: `force` sent twice (an array, where the
+    # schema says boolean) was read as its last value and accepted.
+    files = [("files", ("twice.txt", b"a note\n", "text/plain"))]
+    value = "true" if field == "force" else "1"
+    with api.client() as client:
+        response = client.post("/rag/ingest", files=files, data={field: [value, value]})
+    assert response.status_code == 422, response.text
+    assert _error(response)["field"] == field
+    assert not list((api.config.data_dir / "uploads").rglob("twice.txt"))

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import peewee
 from peewee import SqliteDatabase, chunked, fn
 
-from allma_desktop.errors import AllmaError, NotFound
+from allma_desktop.errors import AllmaError, InvalidName, NotFound
 from allma_desktop.library_counts import CANCELLED_REASON, DocumentCounts, count_documents
 from allma_desktop.pathnames import display_text, path_from_stored, stored_path
 from allma_desktop.records import CollectionRecord, DocumentRecord
@@ -730,7 +730,7 @@ class LibraryService:
     def _valid_new_name(self, name: str) -> str:
         clean = name.strip()
         if not clean:
-            raise AllmaError("A collection needs a name.", "Type a name, e.g. 'Research'.")
+            raise InvalidName("A collection needs a name.", "Type a name, e.g. 'Research'.")
         if Collection.select().where(Collection.name == clean).exists():
             raise _duplicate_name(clean)
         return clean

@@ -115,8 +115,8 @@ def finish_interrupted_restore(data_dir: Path, database: Path) -> bool:
     Does nothing while a restore is running (it holds the lock).
     """
     data_dir = data_dir.expanduser()
-    if not data_dir.parent.is_dir():
-        return False
+    if not data_dir.parent.is_dir() or not _leftovers(data_dir, database):
+        return False  # the common case: no lock file is made for nothing
     with restore_lock(data_dir) as alone:
         if not alone:
             log.info("a restore of %s is running; not touching its files", data_dir)
@@ -166,6 +166,16 @@ def _finish_swap(swap: Swap) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         source.rename(target)
         _sync_folder(target.parent)
+
+
+def _leftovers(data_dir: Path, database: Path) -> bool:
+    """Whether an interrupted restore left anything next to ``data_dir`` or ``database``."""
+    journals = (folder_journal(data_dir), database_journal(database))
+    if any(path.exists() for journal in journals for path in (journal, _partial(journal))):
+        return True
+    if staged_database(database).exists():
+        return True
+    return any(data_dir.parent.glob(f".{data_dir.name}{STAGING_INFIX}*"))
 
 
 def _remove_leftover_copies(data_dir: Path, database: Path, keep: set[Path]) -> None:
