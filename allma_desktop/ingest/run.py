@@ -89,7 +89,7 @@ class Run:
         self.dimension_checked = False
         # Set while the prepare stage waits for its source with nothing in flight (an
         # idle indexer): the embedder then sends a partial batch instead of waiting on.
-        self.source_idle = asyncio.Event()
+        self._source_idle = False
         self._idle_waiters: list[asyncio.Future[None]] = []  # see ``when_source_idle``
         self.getter: asyncio.Future[Item] | None = None  # a pending read of ``events``
 
@@ -117,10 +117,9 @@ class Run:
         return self._stopped
 
     def set_source_idle(self, idle: bool) -> None:
+        self._source_idle = idle
         if not idle:
-            self.source_idle.clear()
             return
-        self.source_idle.set()
         waiters, self._idle_waiters = self._idle_waiters, []
         for waiter in waiters:
             if not waiter.done():
@@ -128,9 +127,9 @@ class Run:
 
     def when_source_idle(self) -> asyncio.Future[None]:
         """A future done once the source is idle (a plain future to wait beside others:
-        ``source_idle.wait()`` there would need a task of its own, per file)."""
+        an ``asyncio.Event.wait()`` there would need a task of its own, per file)."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self.source_idle.is_set():
+        if self._source_idle:
             waiter.set_result(None)
         else:
             self._idle_waiters = [w for w in self._idle_waiters if not w.done()]
