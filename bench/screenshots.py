@@ -16,7 +16,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -346,7 +346,9 @@ async def capture_all(app: QApplication, out: Path) -> None:
         await capture_first_run(app, data, out)
 
 
-def main() -> int:
+def run_capture(capture: Callable[[QApplication, Path], Awaitable[None]]) -> int:
+    """Run ``capture(app, out)`` on a qasync loop as the app runs; ``out`` is the folder
+    named on the command line, else docs/screenshots. Every screenshot script's main."""
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots"
     app = QApplication(sys.argv[:1])
     app.setFont(QFont("DejaVu Sans", 10))
@@ -357,10 +359,14 @@ def main() -> int:
     restore_hooks = install_asyncgen_hooks(loop)
     try:
         with loop:
-            loop.run_until_complete(capture_all(app, out))
+            loop.run_until_complete(capture(app, out))
     finally:
         restore_hooks()
     return 0
+
+
+def main() -> int:
+    return run_capture(capture_all)
 
 
 if __name__ == "__main__":

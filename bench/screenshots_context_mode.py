@@ -20,16 +20,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import qasync  # noqa: E402
-from PySide6.QtGui import QFont  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from allma_desktop.config import AppConfig  # noqa: E402
-from allma_desktop.gui.app import install_asyncgen_hooks  # noqa: E402
 from bench.screenshots import (  # noqa: E402
     apply_theme,
     close_window,
     open_window,
+    run_capture,
     settle,
     wait_signal,
 )
@@ -68,19 +66,7 @@ async def capture(app: QApplication, out: Path) -> None:
 
 
 def main() -> int:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots"
-    app = QApplication(sys.argv[:1])
-    app.setFont(QFont("DejaVu Sans", 10))
-    app.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    restore_hooks = install_asyncgen_hooks(loop)
-    try:
-        with loop:
-            loop.run_until_complete(capture(app, out))
-    finally:
-        restore_hooks()
-    return 0
+    return run_capture(capture)
 
 
 if __name__ == "__main__":

@@ -11,22 +11,18 @@ the embedding model went missing.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-import qasync
 from PySide6.QtCore import QSettings
-from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication
 from screenshots import (  # type: ignore[import-not-found]
-    REPO,
     apply_theme,
     close_window,
-    install_asyncgen_hooks,
     open_window,
+    run_capture,
     save,
     settle,
     wait_until,
@@ -94,19 +90,7 @@ async def capture(app: QApplication, out: Path) -> None:
 
 
 def main() -> int:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots"
-    app = QApplication(sys.argv[:1])
-    app.setFont(QFont("DejaVu Sans", 10))
-    app.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    restore_hooks = install_asyncgen_hooks(loop)
-    try:
-        with loop:
-            loop.run_until_complete(capture(app, out))
-    finally:
-        restore_hooks()
-    return 0
+    return run_capture(capture)
 
 
 if __name__ == "__main__":

@@ -14,21 +14,17 @@ Runs the real app window over the Ollama test server in a throw-away data folder
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import tempfile
 from pathlib import Path
 
-import qasync
 from PySide6.QtCore import QSettings
-from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication, QScrollArea
 from screenshots import (  # type: ignore[import-not-found]
-    REPO,
     apply_theme,
     close_window,
-    install_asyncgen_hooks,
     open_window,
+    run_capture,
     save,
     settle,
     wait_until,
@@ -126,19 +122,7 @@ async def capture(app: QApplication, out: Path) -> None:
 
 
 def main() -> int:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots"
-    app = QApplication(sys.argv[:1])
-    app.setFont(QFont("DejaVu Sans", 10))
-    app.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    restore_hooks = install_asyncgen_hooks(loop)
-    try:
-        with loop:
-            loop.run_until_complete(capture(app, out))
-    finally:
-        restore_hooks()
-    return 0
+    return run_capture(capture)
 
 
 if __name__ == "__main__":
