@@ -6,9 +6,12 @@ Qt has no global shortcuts, so each platform's own way is used where it has one:
   are read on the GUI thread when they come, no polling and no thread;
 - Windows: ``RegisterHotKey`` through ctypes; its ``WM_HOTKEY`` is read by a native
   event filter;
-- macOS and Wayland do not let an app take a key for the whole desktop this way: the
-  Settings card says how to bind ``allma-desktop --quick-ask`` to a key in the
-  desktop's own keyboard settings (which hands off to the running app).
+- Wayland (also Qt through XWayland, where an X grab sees only X windows' keys): the
+  desktop portal's global shortcuts (``gui/portal_shortcut.py``), where the portal
+  offers them; the desktop binds the key, maybe after asking its user;
+- macOS, and a Wayland desktop without the portal's shortcuts: the Settings card says how
+  to bind ``allma-desktop --quick-ask`` to a key in the desktop's own keyboard settings
+  (which hands off to the running app).
 
 A key another program already holds (X11 answers BadAccess, Windows "already
 registered") is a clear message naming the key, and the in-app shortcut keeps working.
@@ -36,6 +39,10 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QGuiApplication, QKeySequence
 
+from allma_desktop.gui.portal_shortcut import PortalShortcut, PortalUnavailable, wayland_session
+from allma_desktop.gui.shortcut_keys import FUNCTION_KEYS as _FUNCTION_KEYS
+from allma_desktop.gui.shortcut_keys import ShortcutRefused, shown, split_sequence
+
 log = logging.getLogger(__name__)
 
 SHORTCUT_KEY = "quick_ask/shortcut"
@@ -43,12 +50,6 @@ DEFAULT_SHORTCUT = "Ctrl+Shift+Space"
 REPEAT_SECONDS = 0.3  # a held key repeats its press: one opening per press
 BIND_COMMAND = "allma-desktop --quick-ask"
 
-_MODIFIERS = (
-    Qt.KeyboardModifier.ControlModifier,
-    Qt.KeyboardModifier.AltModifier,
-    Qt.KeyboardModifier.MetaModifier,
-)
-_FUNCTION_KEYS = range(Qt.Key.Key_F1.value, Qt.Key.Key_F24.value + 1)
 
 # Qt key -> X keysym, for the keys that are not printable ASCII (keysym = Latin-1 code).
 _X11_KEYSYMS = {
@@ -77,42 +78,13 @@ class ShortcutState:
     sequence: str  # portable text ("Ctrl+Shift+Space"), "" for none
     global_: bool  # True: it opens quick ask from any program
     message: str
-
-
-class ShortcutRefused(Exception):
-    """The platform would not take this key; the message says why and what to do."""
+    pending: bool = False  # asked of the desktop portal, which has not answered yet
 
 
 def saved_shortcut() -> str:
     """The quick-ask key as the user left it (the default until they change it)."""
     value = QSettings().value(SHORTCUT_KEY, DEFAULT_SHORTCUT)
     return str(value) if value is not None else DEFAULT_SHORTCUT
-
-
-def shown(sequence: str) -> str:
-    """The key as the user reads it on this platform (⌘ on macOS)."""
-    return QKeySequence(sequence).toString(QKeySequence.SequenceFormat.NativeText) or sequence
-
-
-def split_sequence(sequence: str) -> tuple[Qt.Key, Qt.KeyboardModifier]:
-    """The one key and its modifiers; refused when it is not one key that can be taken."""
-    keys = QKeySequence(sequence)
-    if keys.count() != 1:
-        raise ShortcutRefused(
-            f"“{sequence}” is not one key combination. Press a single combination, "
-            "such as Ctrl+Shift+Space."
-        )
-    combination = keys[0]  # type: ignore[index]  # PySide6's stubs lack __getitem__
-    key, modifiers = combination.key(), combination.keyboardModifiers()
-    if key.value in _FUNCTION_KEYS:
-        return key, modifiers
-    if not any(modifiers & modifier for modifier in _MODIFIERS):
-        raise ShortcutRefused(
-            f"{shown(sequence)} has no Ctrl, Alt or Super: taken for the whole desktop it "
-            "would stop that key from typing anywhere. Add Ctrl, Alt or Super, or use an "
-            "F-key."
-        )
-    return key, modifiers
 
 
 # --- X11 --------------------------------------------------------------------------------
@@ -304,7 +276,8 @@ def platform_note(platform: str, system: str = sys.platform) -> str:
         )
     if platform.startswith("wayland"):
         return (
-            "On Wayland, apps cannot take a key for the whole desktop. To open quick ask "
+            "On Wayland, apps cannot take a key for the whole desktop, and this desktop's "
+            "portal lends none (no GlobalShortcuts). To open quick ask "
             f"from anywhere, {bind} in your desktop's keyboard settings (GNOME: Settings › "
             "Keyboard › Custom Shortcuts; KDE: System Settings › Shortcuts)."
         )
@@ -324,14 +297,32 @@ class GlobalShortcut(QObject):
     activated = Signal()
     state_changed = Signal(object)  # ShortcutState
 
-    def __init__(self, parent: QObject | None = None, display: str | None = None) -> None:
+    def __init__(
+        self,
+        parent: QObject | None = None,
+        display: str | None = None,
+        portal_bus: str | None = None,
+    ) -> None:
+        """``display``: an X display to grab the key on; ``portal_bus``: the D-Bus address
+        whose desktop portal lends the key (both for tests; by default, this session's)."""
         super().__init__(parent)
         self._last_press = 0.0
-        self._grab: X11KeyGrab | WindowsHotKey | None = None
+        self._grab: X11KeyGrab | WindowsHotKey | PortalShortcut | None = None
         self._unavailable = ""
         platform = QGuiApplication.platformName()
+        on_screen = platform not in ("offscreen", "minimal")
+        if portal_bus is not None or (display is None and on_screen and wayland_session()):
+            platform = "wayland"  # XWayland too: an X grab would see only X windows' keys
+            try:
+                self._grab = PortalShortcut(portal_bus, self)
+            except PortalUnavailable as error:
+                log.info("no portal shortcut: %s", error)
+            else:
+                self._grab.bound.connect(self._on_bound)
         try:
-            if platform == "xcb" or display is not None:
+            if self._grab is not None or platform.startswith("wayland"):
+                pass
+            elif platform == "xcb" or display is not None:
                 self._grab = X11KeyGrab(display, self)
             elif sys.platform == "win32" and platform == "windows":
                 self._grab = WindowsHotKey(self)
@@ -402,7 +393,33 @@ class GlobalShortcut(QObject):
             self._grab.release()
             log.info("global shortcut %s refused: %s", text, refused)
             return ShortcutState(text, False, str(refused))
+        if isinstance(self._grab, PortalShortcut):  # the desktop answers later: _on_bound
+            return ShortcutState(
+                text,
+                False,
+                f"Asking your desktop to bind {shown(text)}; it may ask you first.",
+                pending=True,
+            )
         return ShortcutState(text, True, f"{shown(text)} opens quick ask from any program.")
+
+    def _on_bound(self, ok: bool, detail: str) -> None:
+        """The desktop portal's answer to the key asked for."""
+        text = self._state.sequence
+        if ok:
+            key = detail or shown(text)
+            message = f"{key} opens quick ask from any program (your desktop bound it"
+            message += (
+                ")." if not detail or detail == shown(text) else f" instead of {shown(text)})."
+            )
+            self._state = ShortcutState(text, True, message)
+        else:
+            self._state = ShortcutState(
+                text,
+                False,
+                f"{detail} {shown(text)} works while an Allma window has focus; to open quick "
+                f"ask from anywhere, bind `{BIND_COMMAND}` in your desktop's keyboard settings.",
+            )
+        self.state_changed.emit(self._state)
 
     def _on_pressed(self) -> None:
         now = time.monotonic()
