@@ -9,9 +9,11 @@ Qt has no global shortcuts, so each platform's own way is used where it has one:
 - Wayland (also Qt through XWayland, where an X grab sees only X windows' keys): the
   desktop portal's global shortcuts (``gui/portal_shortcut.py``), where the portal
   offers them; the desktop binds the key, maybe after asking its user;
-- macOS, and a Wayland desktop without the portal's shortcuts: the Settings card says how
-  to bind ``allma-desktop --quick-ask`` to a key in the desktop's own keyboard settings
-  (which hands off to the running app).
+- macOS: a Carbon hot key (``RegisterEventHotKey``, ``gui/mac_hotkey.py``), written to
+  Apple's documentation but not run by the tests, which run on Linux;
+- a Wayland desktop without the portal's shortcuts, or a hot key the system refuses: the
+  Settings card says how to bind ``allma-desktop --quick-ask`` to a key in the
+  desktop's own keyboard settings (which hands off to the running app).
 
 A key another program already holds (X11 answers BadAccess, Windows "already
 registered") is a clear message naming the key, and the in-app shortcut keeps working.
@@ -25,7 +27,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractNativeEventFilter,
@@ -42,6 +44,9 @@ from PySide6.QtGui import QGuiApplication, QKeySequence
 from allma_desktop.gui.portal_shortcut import PortalShortcut, PortalUnavailable, wayland_session
 from allma_desktop.gui.shortcut_keys import FUNCTION_KEYS as _FUNCTION_KEYS
 from allma_desktop.gui.shortcut_keys import ShortcutRefused, shown, split_sequence
+
+if TYPE_CHECKING:
+    from allma_desktop.gui.mac_hotkey import MacHotKey
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +275,7 @@ def platform_note(platform: str, system: str = sys.platform) -> str:
     bind = f"bind the command `{BIND_COMMAND}` to a key"
     if system == "darwin":
         return (
-            "macOS does not let Allma take a key for the whole desktop yet. To open quick "
+            "macOS would not give Allma a key for the whole desktop here. To open quick "
             f"ask from anywhere, {bind}: in the Shortcuts app, make a shortcut that runs "
             "it as a shell script and give it a keyboard shortcut."
         )
@@ -307,7 +312,7 @@ class GlobalShortcut(QObject):
         whose desktop portal lends the key (both for tests; by default, this session's)."""
         super().__init__(parent)
         self._last_press = 0.0
-        self._grab: X11KeyGrab | WindowsHotKey | PortalShortcut | None = None
+        self._grab: X11KeyGrab | WindowsHotKey | MacHotKey | PortalShortcut | None = None
         self._unavailable = ""
         platform = QGuiApplication.platformName()
         on_screen = platform not in ("offscreen", "minimal")
@@ -326,6 +331,10 @@ class GlobalShortcut(QObject):
                 self._grab = X11KeyGrab(display, self)
             elif sys.platform == "win32" and platform == "windows":
                 self._grab = WindowsHotKey(self)
+            elif sys.platform == "darwin" and platform == "cocoa":
+                from allma_desktop.gui.mac_hotkey import MacHotKey
+
+                self._grab = MacHotKey(self)
         except Exception as error:  # no libX11, no display: said in Settings, not fatal
             log.warning("no global shortcut: %s", error)
             self._unavailable = (
