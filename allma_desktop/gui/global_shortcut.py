@@ -292,6 +292,19 @@ def platform_note(platform: str, system: str = sys.platform) -> str:
     )
 
 
+def same_key(description: str, sequence: str) -> bool:
+    """Whether a desktop's words for a key ("CTRL+SHIFT+space", "Ctrl+Shift+Space",
+    "Super+Q") name the key ``sequence`` is."""
+
+    def parts(text: str) -> frozenset[str]:
+        words = text.lower().replace(" ", "").split("+")
+        aliases = {"control": "ctrl", "logo": "meta", "super": "meta", "win": "meta"}
+        return frozenset(aliases.get(word, word) for word in words if word)
+
+    portable = QKeySequence(sequence).toString(QKeySequence.SequenceFormat.PortableText)
+    return parts(description) in (parts(portable), parts(shown(sequence)))
+
+
 class GlobalShortcut(QObject):
     """The quick-ask key for the whole desktop, where the platform allows one.
 
@@ -415,11 +428,13 @@ class GlobalShortcut(QObject):
         """The desktop portal's answer to the key asked for."""
         text = self._state.sequence
         if ok:
-            key = detail or shown(text)
-            message = f"{key} opens quick ask from any program (your desktop bound it"
-            message += (
-                ")." if not detail or detail == shown(text) else f" instead of {shown(text)})."
-            )
+            if not detail or same_key(detail, text):
+                message = f"{shown(text)} opens quick ask from any program."
+            else:
+                message = (
+                    f"{detail} opens quick ask from any program (your desktop bound it "
+                    f"instead of {shown(text)}; change it in the desktop's settings)."
+                )
             self._state = ShortcutState(text, True, message)
         else:
             self._state = ShortcutState(

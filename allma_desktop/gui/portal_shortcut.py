@@ -188,7 +188,7 @@ class PortalShortcut(QObject):
             signature,
             (*body[:-1], options),
         )
-        self._connection.send(message)
+        self._send(message)
 
     def _create_session(self) -> None:
         self._creating = True
@@ -213,8 +213,14 @@ class PortalShortcut(QObject):
         from jeepney import DBusAddress, new_method_call
 
         session = DBusAddress(self._session, bus_name=PORTAL_NAME, interface=SESSION_INTERFACE)
-        self._connection.send(new_method_call(session, "Close"))
+        self._send(new_method_call(session, "Close"))
         self._session = None
+
+    def _send(self, message: Any) -> None:
+        try:
+            self._connection.send(message)
+        except OSError as error:  # the bus went away (logout): nothing left to tell it
+            log.info("desktop portal unreachable: %s", error)
 
     def _read(self) -> None:
         while True:

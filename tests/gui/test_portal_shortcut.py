@@ -7,6 +7,7 @@ import queue
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -109,7 +110,7 @@ def test_the_desktop_binds_the_key_and_its_press_opens_the_quick_ask_popup(
     assert shortcut.available
     qtbot.waitUntil(lambda: shortcut.state.global_, timeout=ANSWER_MS)
     assert portal.wait_for("bound quick-ask") == "bound quick-ask CTRL+SHIFT+space"
-    assert "opens quick ask from any program" in shortcut.state.message
+    assert shortcut.state.message == "Ctrl+Shift+Space opens quick ask from any program."
 
     popup = QuickAskWindow(_no_chat, AppEvents())
     qtbot.addWidget(popup)
@@ -226,3 +227,14 @@ def test_settings_shows_the_key_being_asked_for_and_then_bound(
     )
     assert card.state_label.objectName() == "fieldHint"
     shortcut.close()
+
+
+def test_quitting_after_the_bus_went_away_is_quiet(qtbot: QtBot, bus: str, portal: Portal) -> None:
+    shortcut = GlobalShortcut(portal_bus=bus)
+    qtbot.waitUntil(lambda: shortcut.state.global_, timeout=ANSWER_MS)
+    grab = shortcut._grab  # type: ignore[attr-defined]
+    grab._connection.sock.shutdown(socket.SHUT_RDWR)  # as when the session bus stops
+
+    qtbot.waitUntil(lambda: not shortcut.state.global_, timeout=ANSWER_MS)
+    assert "allma-desktop --quick-ask" in shortcut.state.message
+    shortcut.close()  # sends Session.Close on a dead socket: no exception
