@@ -147,14 +147,15 @@ def test_the_meter_hides_when_the_model_cannot_be_asked(
     meter = window.chat_view.context_meter
     ingest(qtbot, window.host, [lighthouse_pdf])
     measured(qtbot, window, lambda fit: fit.documents == 1)
-    # A model listed in the options but gone from the server: its context is unknown.
+    # A conversation whose model is gone from the server: its context cannot be known.
+    orchestrator = window.host.orchestrator
+    assert orchestrator is not None
     ollama_server.faults.missing_models = {"gone:latest"}
-    box = window.chat_view.model_box
-    box.addItem("gone:latest")
-    box.setCurrentText("gone:latest")
-    box.activated.emit(box.currentIndex())
+    record = orchestrator.create_conversation(model="gone:latest", earlier=[("user", "Hello")])
+    window.chat_view.show_conversation(record.id)
+    qtbot.waitUntil(lambda: window.chat_view.model_box.currentText() == "gone:latest")
     qtbot.waitUntil(lambda: meter.fit is None and not meter.isVisibleTo(window), timeout=10_000)
-    assert window.chat_view.messages == []  # nothing said in the chat: it is only a meter
+    assert [m.role for m in window.chat_view.messages] == ["user"]  # nothing said: only a meter
 
 
 def test_the_meter_counts_tokens_in_a_few_characters() -> None:
