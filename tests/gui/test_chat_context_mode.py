@@ -161,3 +161,20 @@ def test_the_meter_hides_when_the_model_cannot_be_asked(
 def test_the_meter_counts_tokens_in_a_few_characters() -> None:
     counts = [850, 3_240, 19_903, 999_499, 999_500, 1_240_000]
     assert [short_tokens(c) for c in counts] == ["850", "3.2k", "20k", "999k", "1.0M", "1.2M"]
+
+
+def test_while_files_are_indexed_the_meter_waits_for_a_pause(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    ingest(qtbot, window.host, [lighthouse_pdf])
+    measured(qtbot, window, lambda fit: fit.documents == 1)
+    measures: list[object] = []
+    window.chat_controller.context_fit.connect(measures.append)
+    # "Documents changed" every half second, as the library announces while indexing.
+    for _ in range(4):
+        window.host.events.documents_changed.emit()
+        qtbot.wait(500)
+    assert measures == []  # not measured while they keep coming
+    qtbot.waitUntil(lambda: len(measures) == 1, timeout=10_000)
+    qtbot.wait(500)
+    assert len(measures) == 1  # once, after the pause

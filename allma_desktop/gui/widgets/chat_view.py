@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 NO_DOCUMENTS = -1  # collection combo value: answer without documents
 MEASURE_DELAY_MS = 150  # the context meter waits this long for more changes
+# ... and this long after "documents changed", which comes every second while files are
+# indexed: measuring reads the length of every stored text, so it waits for a pause.
+MEASURE_AFTER_DOCUMENTS_MS = 2000
 # What the model reads of the documents: (label, mode, tooltip).
 CONTEXT_CHOICES = (
     (
@@ -152,7 +155,7 @@ class ChatView(QWidget):
         chat.finished.connect(self.measure_context)  # the conversation grew
         events = chat.events
         events.health_changed.connect(self._on_health)
-        events.documents_changed.connect(self.measure_context)
+        events.documents_changed.connect(self._measure_after_documents)
         conversations.collections_loaded.connect(self._show_choices)
         conversations.records_updated.connect(self._show_current_title)  # renamed elsewhere
         conversations.records_updated.connect(self._show_context_mode)  # loaded, or changed
@@ -582,7 +585,13 @@ class ChatView(QWidget):
             label = f"{collection.name}  ({collection.counts.documents_text})"
             self.collection_box.addItem(label, collection.id)
         self.collection_box.addItem("No documents (just chat)", NO_DOCUMENTS)
-        self._sync_choices()
+        self._sync_choices(measure=False)
+        # Loaded again because documents changed (every second while files are indexed):
+        # measured after a pause; the first time, at once.
+        if self.context_meter.fit is None:
+            self.measure_context()
+        else:
+            self._measure_after_documents()
 
     def _on_health(self, report: HealthReport) -> None:
         names = list(report.ollama.chat_models)  # as Ollama says: embedding models cannot chat
@@ -590,7 +599,7 @@ class ChatView(QWidget):
             self._models = names
             self._sync_choices()
 
-    def _sync_choices(self) -> None:
+    def _sync_choices(self, *, measure: bool = True) -> None:
         record = self.conversations.get(self.conversation_id) if self.conversation_id else None
         model = (record.model if record else None) or self.chat.default_model
         names = list(self._models)
@@ -606,7 +615,8 @@ class ChatView(QWidget):
         index = self.collection_box.findData(wanted) if wanted is not None else 0
         self.collection_box.setCurrentIndex(max(0, index))
         self._show_context_mode()
-        self.measure_context()
+        if measure:
+            self.measure_context()
 
     def _show_context_mode(self, *_: object) -> None:
         """The conversation's mode as last loaded; a new chat, or one not loaded yet,
@@ -635,7 +645,11 @@ class ChatView(QWidget):
 
     def measure_context(self, *_: object) -> None:
         """Measure again, soon, how much of the model's context the documents take."""
-        self._measure_timer.start()
+        self._measure_timer.start(MEASURE_DELAY_MS)
+
+    def _measure_after_documents(self) -> None:
+        if not self._measure_timer.isActive() or self._measure_timer.interval() > MEASURE_DELAY_MS:
+            self._measure_timer.start(MEASURE_AFTER_DOCUMENTS_MS)
 
     def _measure_context(self) -> None:
         model, collection_id, use_documents = self._choices()
