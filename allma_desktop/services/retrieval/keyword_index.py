@@ -30,6 +30,7 @@ from allma_desktop.services.documents.languages import (
     COMMON_WORDS,
     COMPOUNDING,
     DEFAULT_LANGUAGE,
+    joined_words,
     query_variants,
     split_words,
 )
@@ -87,7 +88,11 @@ def query_words(query: str, languages: Iterable[str] = ()) -> list[str]:
     Very common words of English and of ``languages`` are left out, unless the
     question has nothing else.
     """
-    words = list(dict.fromkeys(word.lower() for word in _WORD.findall(query)))
+    # A hyphenated word also counts written as one ("non-specialist" finds
+    # "nonspecialist"; the index holds both forms of the text's hyphenated words).
+    words = list(
+        dict.fromkeys([word.lower() for word in _WORD.findall(query)] + joined_words(query))
+    )
     stop = STOPWORDS.union(*(COMMON_WORDS.get(language, ()) for language in languages))
     # Single letters ("s" of "MuPDF's", "c" of "C") match nearly every chunk: they make
     # BM25 score the whole index while telling it almost nothing. (A CJK character is a
