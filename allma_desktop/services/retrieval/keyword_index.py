@@ -39,6 +39,7 @@ from allma_desktop.services.library.storage import (
     execute_sql,
     translating_store_errors,
 )
+from allma_desktop.services.retrieval.text_terms import named_labels
 
 MAX_QUERY_TERMS = 32
 
@@ -112,7 +113,15 @@ def query_terms(query: str, languages: Sequence[str] = (DEFAULT_LANGUAGE,)) -> l
     CJK text becomes its character pairs, as indexed.
     """
     compounding = any(language in COMPOUNDING for language in languages)
-    found: list[str] = []
+    # "Table 4.3" as a phrase of the index's terms ("tabl 4 3"): the number says which
+    # table, and a lone digit is not searched for as a word.
+    found = list(
+        dict.fromkeys(
+            " ".join((stem, *label.parts))
+            for label in named_labels(query)
+            for stem in query_variants(label.kind, languages)
+        )
+    )
     for word in query_words(query, languages):
         plain, pairs = split_words(word)
         variants = [stem for part in plain for stem in query_variants(part, languages)]
