@@ -490,6 +490,8 @@ async def chats_list(
 @engine_command
 async def chats_show(orchestrator: Orchestrator, conversation_id: int, as_json: bool) -> int:
     """Show a conversation with its messages and sources."""
+    from allma_desktop.records import whole_documents_note
+
     conversation = orchestrator.conversation(conversation_id)
     messages = orchestrator.conversation_messages(conversation_id)
     if as_json:
@@ -506,6 +508,8 @@ async def chats_show(orchestrator: Orchestrator, conversation_id: int, as_json: 
                         "status": m.status,
                         "model": m.model,
                         "sources": [_source_json(s, m.grounding) for s in m.sources],
+                        "context": "whole documents" if m.whole_documents else "passages",
+                        "whole_documents": list(m.whole_documents),
                     }
                     for m in messages
                 ],
@@ -518,6 +522,8 @@ async def chats_show(orchestrator: Orchestrator, conversation_id: int, as_json: 
             f"\n{m.role}:" + (f" ({m.status})" if m.status != "complete" else ""), fg="cyan"
         )
         click.echo(m.content)
+        if m.whole_documents:
+            click.secho(whole_documents_note(m.whole_documents), dim=True)
         for s in m.sources:
             click.echo(f"  [{s.number}] {s.path}" + (f", page {s.page}" if s.page else ""))
     return 0

@@ -755,6 +755,11 @@ class Orchestrator:
             duration_ms=duration_ms,
         )
         await asyncio.to_thread(conversations.add_sources, answer_message.id, cited)
+        if whole is not None:
+            # Kept with the answer: reopened, exported or listed, it still says so.
+            await asyncio.to_thread(
+                conversations.set_whole_documents, answer_message.id, whole.titles
+            )
         yield AnswerDone(
             conversation.id,
             answer_message.id,

@@ -8,7 +8,7 @@ the same values without importing a service. Nothing here imports a service.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -115,6 +115,13 @@ class MessageRecord:
     duration_ms: float | None
     sources: tuple[Source, ...] = ()
     grounding: GroundingReport | None = None  # the answer checked against its sources
+    whole_documents: tuple[str, ...] = ()  # titles of the documents read whole for it
+
+
+def whole_documents_note(titles: Sequence[str]) -> str:
+    """The line under an answer made from whole documents rather than passages: the
+    same live, reopened, exported and in the CLI."""
+    return f"Read whole, page by page: {', '.join(titles)}"
 
 
 # --- an answer checked against its sources ----------------------------------------

@@ -314,6 +314,11 @@ class MessageOut(RecordOut):
     created_at: datetime
     sources: list[SourceOut]
     grounding: GroundingOut | None = None
+    whole_documents: list[str] = Field(
+        default_factory=list,
+        description="Titles of the documents the answer was made from, read whole, page by "
+        "page (empty: from passages).",
+    )
 
     @classmethod
     def of(cls, record: object) -> Self:

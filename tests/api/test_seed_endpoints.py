@@ -181,6 +181,12 @@ def test_chat_in_whole_document_mode_says_which_documents_it_read(client: httpx.
     assert [s["page"] for s in answer["sources"]] == [PDF_ANSWER_PAGE]
     conversation = client.get(f"/conversations/{answer['conversation_id']}").json()
     assert conversation["context_mode"] == "whole"
+    # The message listing says which answer was made from the documents read whole.
+    question, stored = conversation["messages"][-2:]
+    assert (question["role"], question["whole_documents"]) == ("user", [])
+    assert stored["id"] == answer["message_id"]
+    assert stored["whole_documents"] == answer["whole_documents"]
+    assert "Lighthouse Manual" in stored["whole_documents"]
 
 
 def test_chat_in_passages_mode_reads_passages_and_the_stream_says_so(client: httpx.Client) -> None:
@@ -195,6 +201,8 @@ def test_chat_in_passages_mode_reads_passages_and_the_stream_says_so(client: htt
     assert sources["whole_documents"] == []
     done = next(data for name, data in events if name == "done")
     assert done["whole_documents"] == []
+    listed = client.get(f"/conversations/{done['conversation_id']}").json()["messages"]
+    assert listed[-1]["whole_documents"] == []
 
 
 def test_a_conversations_context_mode_is_changed_and_checked(client: httpx.Client) -> None:

@@ -251,6 +251,20 @@ def test_ask_whole_document_reads_the_pages_and_cites_one(
     assert "Reading whole: Lighthouse Manual" in plain.stderr
     assert f"lighthouse-manual.pdf, page {PDF_ANSWER_PAGE}" in plain.stdout
 
+    # Shown again from the library: the line under the answer, and the JSON's fields.
+    conversation = str(answer["conversation_id"])
+    shown = json.loads(allma(app_env, "chats", "show", "--json", conversation).stdout)
+    stored = shown["messages"][-1]
+    assert (stored["context"], stored["whole_documents"]) == (
+        "whole documents",
+        ["Lighthouse Manual"],
+    )
+    assert shown["messages"][0]["whole_documents"] == []  # the question
+    text = allma(app_env, "chats", "show", conversation).stdout
+    assert "Read whole, page by page: Lighthouse Manual" in text
+    exported = allma(app_env, "chats", "export", conversation)
+    assert "*Read whole, page by page: Lighthouse Manual*" in exported.stdout, exported.stderr
+
 
 def test_ask_passages_gives_the_best_passages(
     app_env: dict[str, str], sample_library: SampleLibrary
@@ -258,6 +272,10 @@ def test_ask_passages_gives_the_best_passages(
     allma(app_env, "ingest", str(sample_library.pdf))
     answer = json.loads(allma(app_env, "ask", "--json", "--passages", PDF_QUESTION).stdout)
     assert (answer["context"], answer["whole_documents"]) == ("passages", [])
+    shown = allma(app_env, "chats", "show", "--json", str(answer["conversation_id"])).stdout
+    assert json.loads(shown)["messages"][-1]["whole_documents"] == []
+    text = allma(app_env, "chats", "show", str(answer["conversation_id"])).stdout
+    assert "Read whole" not in text
     both = allma(app_env, "ask", "--passages", "--whole-document", PDF_QUESTION)
     assert both.returncode == 2
     assert "Choose one of --whole-document and --passages" in both.stderr

@@ -78,6 +78,13 @@ def test_choosing_whole_document_in_a_conversation_is_stored_and_shown_again(
     qtbot.waitUntil(
         lambda: window.chat_view.context_box.currentText() == "Whole document", timeout=5_000
     )
+    # Reopened, the answer from the whole document says so again; the one from passages not.
+    qtbot.waitUntil(lambda: len(window.chat_view.messages) == 4, timeout=5_000)
+    passages_answer, whole_answer = window.chat_view.messages[1], window.chat_view.messages[3]
+    assert whole_answer.message_id == second.message_id
+    assert whole_answer.status.isVisibleTo(window)
+    assert whole_answer.status.text() == "Read whole, page by page: Lighthouse Manual"
+    assert "Read whole" not in passages_answer.status.text()
 
 
 def test_without_documents_there_is_nothing_to_choose(qtbot: QtBot, window: MainWindow) -> None:

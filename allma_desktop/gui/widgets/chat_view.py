@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from allma_desktop.errors import AllmaError
 from allma_desktop.gui.widgets.chat_message import MessageWidget
 from allma_desktop.gui.widgets.elided_label import ElidedLabel
-from allma_desktop.records import ContextMode
+from allma_desktop.records import ContextMode, whole_documents_note
 
 if TYPE_CHECKING:
     from allma_desktop.events import AnswerChecked, AnswerDone
@@ -319,6 +319,8 @@ class ChatView(QWidget):
             note = message.error or "The answer failed."
         elif message.status == "streaming":
             note = "This answer was cut off when Allma closed."
+        elif message.whole_documents:
+            note = whole_documents_note(message.whole_documents)
         widget.author.setText(message.model or "Allma")
         widget.finish(message.content, message.thinking, message.sources, note)
         if message.grounding is not None:
@@ -487,7 +489,7 @@ class ChatView(QWidget):
         elif done.interrupted:
             note = "Stopped — the answer is incomplete."
         elif done.whole_documents:
-            note = f"Read whole, page by page: {', '.join(done.whole_documents)}"
+            note = whole_documents_note(done.whole_documents)
         widget.finish(done.answer, done.thinking, done.sources)
         if note:
             widget.set_status(note, error=done.error is not None)

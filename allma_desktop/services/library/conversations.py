@@ -21,6 +21,7 @@ from allma_desktop.services.library.storage import (
     MESSAGE_ROLES,
     MESSAGE_STATUSES,
     AnswerCheck,
+    AnswerContext,
     Collection,
     Conversation,
     ConversationContext,
@@ -99,10 +100,22 @@ def _grounding(report: str | None) -> GroundingReport | None:
         return None
 
 
+def _titles(stored: str) -> tuple[str, ...]:
+    try:
+        titles = json.loads(stored)
+    except ValueError:
+        titles = None
+    if not isinstance(titles, list) or not all(isinstance(t, str) for t in titles):
+        log.warning("unreadable record of documents read whole skipped")
+        return ()
+    return tuple(titles)
+
+
 def _message_record(
     row: Message,
     sources: tuple[Source, ...] = (),
     grounding: GroundingReport | None = None,
+    whole_documents: tuple[str, ...] = (),
 ) -> MessageRecord:
     return MessageRecord(
         id=row.id,
@@ -119,6 +132,7 @@ def _message_record(
         duration_ms=row.duration_ms,
         sources=sources,
         grounding=grounding,
+        whole_documents=whole_documents,
     )
 
 
@@ -335,8 +349,12 @@ class ConversationService:
             read_by_ocr = _read_by_ocr(source_list)
             for source in source_list:
                 sources[source.__data__["message"]].append(_source(source, read_by_ocr))
-        checks = self._checks([row.id for row in rows])
-        return [_message_record(row, tuple(sources[row.id]), checks.get(row.id)) for row in rows]
+        ids = [row.id for row in rows]
+        checks, whole = self._checks(ids), self._whole_documents(ids)
+        return [
+            _message_record(row, tuple(sources[row.id]), checks.get(row.id), whole.get(row.id, ()))
+            for row in rows
+        ]
 
     @translating_store_errors
     def set_grounding(self, message_id: int, report: GroundingReport) -> None:
@@ -347,6 +365,27 @@ class ConversationService:
             AnswerCheck.create(
                 message=message_id, report=json.dumps(report.as_dict()), checked_at=utc_now()
             )
+
+    @translating_store_errors
+    def set_whole_documents(self, message_id: int, titles: Sequence[str]) -> None:
+        """Store that an answer was made from these documents read whole (none: passages)."""
+        with self._db.atomic("IMMEDIATE"):
+            self._message_row(message_id)
+            AnswerContext.delete().where(AnswerContext.message == message_id).execute()
+            if titles:
+                AnswerContext.create(message=message_id, whole_documents=json.dumps(list(titles)))
+
+    def _whole_documents(self, message_ids: builtins.list[int]) -> dict[int, tuple[str, ...]]:
+        found: dict[int, tuple[str, ...]] = {}
+        for chunk in chunked(message_ids, 500):
+            query = AnswerContext.select(
+                AnswerContext.message, AnswerContext.whole_documents
+            ).where(AnswerContext.message.in_(chunk))
+            for message_id, stored in tuple_rows(query):
+                titles = _titles(stored)
+                if titles:
+                    found[int(message_id)] = titles
+        return found
 
     def _checks(self, message_ids: builtins.list[int]) -> dict[int, GroundingReport]:
         found: dict[int, GroundingReport] = {}
@@ -519,7 +558,12 @@ class ConversationService:
         )
         read_by_ocr = _read_by_ocr(source_rows)
         sources = tuple(_source(source, read_by_ocr) for source in source_rows)
-        return _message_record(row, sources, self._checks([message_id]).get(message_id))
+        return _message_record(
+            row,
+            sources,
+            self._checks([message_id]).get(message_id),
+            self._whole_documents([message_id]).get(message_id, ()),
+        )
 
 
 def _conversation_not_found(conversation_id: int) -> NotFound:
