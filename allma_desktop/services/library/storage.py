@@ -449,8 +449,9 @@ class AnswerCheck(BaseModel):
 
 
 class AnswerContext(BaseModel):
-    """How an answer's sources were given to the model, when not as passages: the titles
-    of the documents it read whole (JSON list), one row an answer; no row: passages.
+    """How an answer's sources were given to the model, when not as passages, one row an
+    answer (no row: passages): the titles of the documents read whole (a JSON list), or,
+    summarised in parts, ``{"titles": [...], "summary_parts": n}``.
 
     A table of its own rather than columns of ``message``: created on every open, so
     libraries written before need no migration.

@@ -73,7 +73,10 @@ def _message_lines(message: MessageRecord) -> list[str]:
         error = f" ({message.error})" if message.error else ""
         lines += [f"*{note}{error}*", ""]
     if message.whole_documents:
-        lines += [f"*{_escape(whole_documents_note(message.whole_documents))}*", ""]
+        lines += [
+            f"*{_escape(whole_documents_note(message.whole_documents, message.summary_parts))}*",
+            "",
+        ]
     if message.sources:
         lines += ["**Sources**", ""]
         for source in message.sources:

@@ -446,7 +446,32 @@ def test_the_documents_read_whole_go_with_their_answer(
         conversations.set_whole_documents(answer.id, ["Lighthouse Manual"])
 
 
-@pytest.mark.parametrize("stored", ["not json", '{"title": "x"}', "[1, 2]"])
+def test_an_answer_summarised_in_parts_keeps_how_many(
+    conversations: ConversationService,
+) -> None:
+    chat = conversations.create()
+    answer = conversations.add_message(chat.id, "assistant", "It covers the harbour [3].")
+    conversations.set_whole_documents(answer.id, ["Harbour"], summary_parts=4)
+    stored = conversations.get_message(answer.id)
+    assert (stored.whole_documents, stored.summary_parts) == (("Harbour",), 4)
+    assert [(m.whole_documents, m.summary_parts) for m in conversations.messages(chat.id)] == [
+        (("Harbour",), 4)
+    ]
+    conversations.set_whole_documents(answer.id, ["Harbour"])  # read whole after all
+    assert conversations.get_message(answer.id).summary_parts == 0
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "not json",
+        '{"title": "x"}',
+        "[1, 2]",
+        '{"titles": ["x"], "summary_parts": -1}',
+        '{"titles": ["x"], "summary_parts": true}',
+        '{"titles": "x", "summary_parts": 2}',
+    ],
+)
 def test_an_unreadable_record_of_documents_read_whole_reads_as_passages(
     conversations: ConversationService, stored: str
 ) -> None:
