@@ -45,11 +45,12 @@ log = logging.getLogger(__name__)
 SEARCH_EF = 200
 """How many neighbours the HNSW search keeps in view (Chroma's default is 100).
 
-A search asks for 40 candidates per question. At the default, on row (c)'s library
-(2,704 chunks), the same query vector over the same files got different candidates
-from one process start to the next (HNSW search is approximate), which moved the right
-page in or out of first place for some of the 40 questions. At 200 every start gave
-the same candidates (bench/ranking_replay.py, docs/benchmarks.md)."""
+A search asks for 40 candidates per question, and at the default the 40 found were not
+always the 40 nearest: on row (c)'s library (2,704 chunks) the same query over the same
+files gave different candidates from one process start to the next (Chroma rebuilds
+the graph's latest part in whatever order its threads insert), which moved the right
+page in or out of first place for one or two of the 40 questions. At 200 every start
+gave the same, exact, candidates (bench/ranking_replay.py, docs/benchmarks.md)."""
 
 # Scores are cosine similarities, so the index must measure cosine distance (Chroma's
 # default is L2). Chroma 1.x reads this from the configuration, not from metadata.
