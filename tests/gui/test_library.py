@@ -206,7 +206,7 @@ def test_progress_reaches_the_views_at_most_ten_times_a_second(
     )
     controller = LibraryController(host)
     updates: list[object] = []
-    controller.row_changed.connect(updates.append)
+    controller.rows_changed.connect(updates.append)
     controller.progress.connect(updates.append)
     started: list[float] = []
     controller.busy_changed.connect(lambda _busy: started.append(time.monotonic()))

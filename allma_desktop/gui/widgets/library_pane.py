@@ -312,7 +312,7 @@ class LibraryPane(QWidget):
     def _wire(self) -> None:
         c = self.controller
         c.rows_reset.connect(self._on_rows_reset)
-        c.row_changed.connect(self._on_row_changed)
+        c.rows_changed.connect(self._on_rows_changed)
         c.row_removed.connect(self._on_row_removed)
         c.collections_changed.connect(self._on_collections)
         c.current_collection_changed.connect(self._select_collection_in_box)
@@ -353,8 +353,8 @@ class LibraryPane(QWidget):
         if self.model.prepare_haystacks(HAYSTACK_SLICE):
             self._haystack_timer.stop()
 
-    def _on_row_changed(self, row: LibraryRow) -> None:
-        self.model.upsert(row)
+    def _on_rows_changed(self, rows: list[LibraryRow]) -> None:
+        self.model.upsert_many(rows)
         self._schedule_summary()
 
     def _on_row_removed(self, path: str) -> None:
