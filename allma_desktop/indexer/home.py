@@ -98,11 +98,16 @@ class Mailboxes:
         self._boxes: dict[asyncio.AbstractEventLoop, _Mailbox] = {}
         self._lock = threading.Lock()
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
+    def subscribe(
+        self, listener: Listener, loop: asyncio.AbstractEventLoop | None = None
+    ) -> Callable[[], None]:
+        """Call ``listener`` on ``loop`` (by default the running loop; with none, on
+        whichever thread emits)."""
+        if loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
         entry = (listener, loop)
         with self._lock:
             self._listeners.append(entry)

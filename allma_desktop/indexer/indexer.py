@@ -191,10 +191,12 @@ class Indexer:
         self._lock.release()
         self._started = False
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener`` with every event, on the loop it subscribed from (called on
-        that loop's thread); returns "unsubscribe"."""
-        return self._mailboxes.subscribe(listener)
+    def subscribe(
+        self, listener: Listener, loop: asyncio.AbstractEventLoop | None = None
+    ) -> Callable[[], None]:
+        """Call ``listener`` with every event on ``loop``'s thread (by default the loop it
+        subscribed from; with no loop, the thread that emits); returns "unsubscribe"."""
+        return self._mailboxes.subscribe(listener, loop)
 
     # --- what front ends read ----------------------------------------------------------
 

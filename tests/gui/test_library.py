@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -116,6 +118,27 @@ def test_dropped_files_and_folders_are_indexed_to_ready(
     row = pane.model.row_for(str(markdown.resolve()))
     assert row is not None and row.chunks and row.added is not None
     assert pane.table.isVisible()
+
+
+def test_the_indexer_works_on_its_own_thread_and_the_page_hears_it_on_the_gui_thread(
+    qtbot: QtBot, host: OrchestratorHost, tmp_path: Path
+) -> None:
+    heard_on: set[int] = set()
+
+    class Listening(LibraryController):
+        def _on_indexer_event(self, event: Any) -> None:
+            heard_on.add(threading.get_ident())
+            super()._on_indexer_event(event)
+
+    controller = Listening(host)
+    with qtbot.waitSignal(controller.batch_finished, timeout=INDEX_TIMEOUT_MS) as batch:
+        controller.add_paths([str(p) for p in notes(tmp_path / "notes", 6)])
+
+    assert batch.args is not None and batch.args[0].indexed == 6
+    assert heard_on == {threading.get_ident()}  # the GUI thread's, never the indexer's
+    assert host.orchestrator is not None
+    home = host.orchestrator.indexer.home_loop
+    assert home is not None and home is not asyncio.get_event_loop()  # a loop of its own
 
 
 def test_corrupt_pdf_row_shows_why_it_failed(

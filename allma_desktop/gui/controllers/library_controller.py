@@ -795,7 +795,10 @@ class LibraryController(QObject):
     def _on_engine_ready(self, orchestrator: Orchestrator) -> None:
         self._stop_listening()
         indexer = orchestrator.indexer
-        self._unsubscribe = indexer.subscribe(self._on_indexer_event)
+        # Its events come on the GUI thread's loop (the indexer has a thread of its own),
+        # also when this runs before that loop does (a controller made once it is open).
+        gui_loop = asyncio.get_event_loop()
+        self._unsubscribe = indexer.subscribe(self._on_indexer_event, gui_loop)
         self._queue = indexer.queue_state()
         self._folders = indexer.folders()
         self.refresh_collections()
