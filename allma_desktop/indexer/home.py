@@ -12,6 +12,7 @@ coroutines; ``Mailboxes`` delivers its events on each listener's own loop.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import logging
 import threading
@@ -59,6 +60,8 @@ class LoopThread:
 
     def __init__(self, name: str) -> None:
         self.loop = asyncio.new_event_loop()
+        self._stopped = False
+        self._calls: set[concurrent.futures.Future[Any]] = set()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -75,14 +78,31 @@ class LoopThread:
                 loop.close()
 
     async def run(self, work: Coroutine[Any, Any, T]) -> T:
-        """Await ``work`` on this thread's loop from another loop."""
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self.loop))
+        """Await ``work`` on this thread's loop from another loop. Once the loop is
+        stopped, raises ``LoopStopped`` instead of waiting for ever."""
+        if self._stopped:
+            work.close()
+            raise LoopStopped(self._thread.name)
+        call = asyncio.run_coroutine_threadsafe(work, self.loop)
+        self._calls.add(call)
+        call.add_done_callback(self._calls.discard)
+        return await asyncio.wrap_future(call)
 
     async def stop(self) -> None:
-        """Stop the loop (what still runs on it is the caller's to have ended) and join."""
-        if not self.loop.is_closed():
+        """Stop the loop (what still runs on it is the caller's to have ended) and join.
+        A call still waiting for it then raises ``LoopStopped``."""
+        if not self._stopped:
+            self._stopped = True
             self.loop.call_soon_threadsafe(self.loop.stop)
         await asyncio.to_thread(self._thread.join)
+        for call in list(self._calls):
+            if not call.done():
+                call.set_exception(LoopStopped(self._thread.name))
+
+
+class LoopStopped(RuntimeError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the {name} loop has stopped")
 
 
 class Mailboxes:

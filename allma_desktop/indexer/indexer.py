@@ -39,7 +39,7 @@ from allma_desktop.indexer.events import (
     WatchedFolderRecord,
     is_inside,
 )
-from allma_desktop.indexer.home import LoopThread, Mailboxes, on_home_loop
+from allma_desktop.indexer.home import LoopStopped, LoopThread, Mailboxes, on_home_loop
 from allma_desktop.indexer.lock import QueueLock
 from allma_desktop.indexer.scan import FoundFile, ScanResult, scan_folder
 from allma_desktop.indexer.state import IndexerState, QueueItem
@@ -134,7 +134,9 @@ class Indexer:
         try:
             await thread.run(self._start(watch))
         except BaseException:
-            await self._stop_thread()
+            # Refused, or the caller went away (the app quit while it started): undo what
+            # started, on its own loop, so no worker thread keeps the library open.
+            await asyncio.shield(self.close())
             raise
 
     async def _start(self, watch: bool) -> None:
@@ -162,11 +164,14 @@ class Indexer:
         self._queue_changed.set()
 
     async def close(self) -> None:
-        if self._thread is None:
+        thread = self._thread
+        if thread is None:
             await self._close()
             return
         try:
-            await self._thread.run(self._close())
+            await thread.run(self._close())
+        except LoopStopped:
+            pass  # closed already, by a close that ran at the same time
         finally:
             await self._stop_thread()
 
@@ -311,20 +316,23 @@ class Indexer:
 
     def pause(self) -> None:
         """Finish the files being indexed, keep the rest queued."""
-        if self._hand_over(self.pause):
-            return
-        if not self._paused:
-            self._paused, self._pause_reason = True, None
-            self._queue_changed.set()
-            self._announce_queue()
+        self._set_paused(True)
 
     def resume(self) -> None:
-        if self._hand_over(self.resume):
+        self._set_paused(False)
+
+    def _set_paused(self, paused: bool) -> None:
+        """Takes effect at once (``paused`` and ``queue_state()`` say so on return, from any
+        thread); the queue hears of it on its own loop."""
+        if self._paused == paused:
             return
-        if self._paused:
-            self._paused, self._pause_reason = False, None
-            self._queue_changed.set()
-            self._announce_queue()
+        self._paused, self._pause_reason = paused, None
+        if not self._hand_over(self._paused_changed):
+            self._paused_changed()
+
+    def _paused_changed(self) -> None:
+        self._queue_changed.set()
+        self._announce_queue()
 
     @on_home_loop
     async def cancel(self) -> None:
@@ -949,8 +957,8 @@ class Indexer:
         return folder
 
     def _hand_over(self, call: Callable[[], None]) -> bool:
-        """From another thread: schedule ``call`` on the home loop (its events say when
-        it took effect) and return True; on the home loop, False: go on here."""
+        """From another thread: schedule ``call`` on the home loop and return True; on the
+        home loop (or before it runs), False: go on here."""
         home = self._home
         if home is None or home.is_closed():
             return False

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from pathlib import Path
 
 import pytest
 
+from allma_desktop.config import AppConfig
 from allma_desktop.events import FileFinished
 from allma_desktop.indexer import FileEvent, IndexerEvent
 from allma_desktop.indexer.home import LoopThread, Mailboxes, on_home_loop
@@ -27,11 +29,12 @@ async def test_an_indexer_on_its_own_thread_indexes_and_calls_listeners_on_their
     here = threading.get_ident()
     seen: list[tuple[int, IndexerEvent]] = []
     indexer.subscribe(lambda event: seen.append((threading.get_ident(), event)))
+    before = set(indexer_threads())
 
     await indexer.start(watch=False, own_thread=True)
     home = indexer.home_loop
     assert home is not None and home is not asyncio.get_running_loop()
-    assert len(indexer_threads()) == 1
+    (thread,) = set(indexer_threads()) - before
     added = await indexer.add_paths([tmp_path / "notes"])  # awaited from this loop
     await asyncio.wait_for(indexer.wait_idle(), WAIT)
     await asyncio.sleep(0.2)  # the last burst of events is on its way to this loop
@@ -45,7 +48,7 @@ async def test_an_indexer_on_its_own_thread_indexes_and_calls_listeners_on_their
     assert {thread for thread, _ in seen} == {here}  # every event on the listener's thread
     await indexer.close()
     assert indexer.home_loop is None
-    assert indexer_threads() == []
+    assert not thread.is_alive()
 
 
 async def test_pause_given_from_another_thread_holds_the_queue_until_resume(
@@ -113,7 +116,9 @@ async def test_an_unsubscribed_listener_gets_nothing_still_in_its_mailbox() -> N
         unsubscribe()  # before this loop had a chance to deliver
         mailboxes.emit(2)
 
-    await asyncio.to_thread(emit_and_leave)
+    emitter = threading.Thread(target=emit_and_leave)
+    emitter.start()
+    emitter.join()  # this loop is held meanwhile: it delivers nothing before the unsubscribe
     await asyncio.sleep(0.05)
     assert received == []
 
@@ -175,3 +180,26 @@ async def test_a_call_from_another_loop_runs_on_the_home_loop_and_cancels_with_i
     finally:
         await thread.stop()
     assert thread.loop.is_closed()
+
+
+async def test_quitting_while_the_indexer_starts_on_its_thread_leaves_nothing_open(
+    config: AppConfig,
+) -> None:
+    first = Orchestrator(config)
+    await first.open()
+    before = set(indexer_threads())
+    starting = asyncio.ensure_future(first.indexer.start(watch=True, own_thread=True))
+    await asyncio.sleep(0.01)  # under way, on its thread
+    starting.cancel()  # the app quits now
+    with contextlib.suppress(asyncio.CancelledError):
+        await starting
+    await first.close()
+
+    assert [t for t in set(indexer_threads()) - before if t.is_alive()] == []
+    second = Orchestrator(config)  # the queue's lock was given back, the library closed
+    await second.open()
+    try:
+        await second.indexer.start(watch=False, own_thread=True)
+        assert second.indexer.started
+    finally:
+        await second.close()

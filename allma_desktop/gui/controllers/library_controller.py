@@ -522,6 +522,7 @@ class LibraryController(QObject):
             indexer.pause()
         else:
             indexer.resume()
+        self._on_queue_changed(indexer.queue_state())  # shown now, not when the event comes
 
     def cancel(self) -> None:
         """Stop the files being indexed and empty the queue."""
