@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -300,8 +301,9 @@ async def ask(
                 "conversation_id": done.conversation_id,
                 "message_id": done.message_id,
                 "model": done.model,
-                "context": "whole documents" if whole else "passages",
+                "context": _context_name(whole, done.summary_parts),
                 "whole_documents": list(whole),
+                "summary_parts": done.summary_parts,
                 "interrupted": done.interrupted,
                 "error": {"message": done.error.message, "hint": done.error.hint}
                 if done.error
@@ -322,6 +324,13 @@ async def ask(
         if done.error is not None:
             print_error(done.error)
     return EXIT_FAILURE if done.error is not None else 0
+
+
+def _context_name(whole_documents: Sequence[str], summary_parts: int) -> str:
+    """What the model read, for ``--json``: passages, whole documents, or summaries."""
+    if not whole_documents:
+        return "passages"
+    return "summarised in parts" if summary_parts else "whole documents"
 
 
 def _typed_text(words: tuple[str, ...]) -> str:
@@ -490,6 +499,8 @@ async def chats_list(
 @engine_command
 async def chats_show(orchestrator: Orchestrator, conversation_id: int, as_json: bool) -> int:
     """Show a conversation with its messages and sources."""
+    from allma_desktop.records import whole_documents_note
+
     conversation = orchestrator.conversation(conversation_id)
     messages = orchestrator.conversation_messages(conversation_id)
     if as_json:
@@ -506,6 +517,9 @@ async def chats_show(orchestrator: Orchestrator, conversation_id: int, as_json: 
                         "status": m.status,
                         "model": m.model,
                         "sources": [_source_json(s, m.grounding) for s in m.sources],
+                        "context": _context_name(m.whole_documents, m.summary_parts),
+                        "whole_documents": list(m.whole_documents),
+                        "summary_parts": m.summary_parts,
                     }
                     for m in messages
                 ],
@@ -518,6 +532,8 @@ async def chats_show(orchestrator: Orchestrator, conversation_id: int, as_json: 
             f"\n{m.role}:" + (f" ({m.status})" if m.status != "complete" else ""), fg="cyan"
         )
         click.echo(m.content)
+        if m.whole_documents:
+            click.secho(whole_documents_note(m.whole_documents, m.summary_parts), dim=True)
         for s in m.sources:
             click.echo(f"  [{s.number}] {s.path}" + (f", page {s.page}" if s.page else ""))
     return 0

@@ -152,6 +152,7 @@ class AnswerDone:
     model: str = ""
     stats: dict[str, float] = field(default_factory=dict)
     whole_documents: tuple[str, ...] = ()  # titles of documents read whole (``SourcesFound``)
+    summary_parts: int = 0  # too long to read at once: summaries asked for (map and reduce)
     # The check against the sources: None on the event itself (the check runs after it,
     # see ``AnswerChecked``); front ends that answer once (CLI, API) fill it in.
     grounding: GroundingReport | None = None

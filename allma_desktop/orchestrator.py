@@ -55,6 +55,7 @@ from allma_desktop.ingest.store import discard_vectors
 from allma_desktop.records import (
     BackupResult,
     CollectionRecord,
+    ContextFit,
     ContextMode,
     ConversationRecord,
     DoctorReport,
@@ -84,7 +85,7 @@ from allma_desktop.services.library.storage import (
     translate_store_error,
 )
 from allma_desktop.services.model_server.choice import OfflineEmbeddings, create_llm_service
-from allma_desktop.services.model_server.ollama import LLMService
+from allma_desktop.services.model_server.ollama import ChatOptions, LLMService
 from allma_desktop.services.retrieval.grounding import check_answer, closeness
 from allma_desktop.services.retrieval.keyword_index import KeywordIndex
 from allma_desktop.services.retrieval.prompting import (
@@ -97,12 +98,29 @@ from allma_desktop.services.retrieval.prompting import (
     cited_sources,
     fallback_quote,
     is_small_model,
+    source_label,
     whole_document_room,
 )
 from allma_desktop.services.retrieval.rag import (
     RAGService,
     RetrievalSettings,
     embedding_document_text,
+)
+from allma_desktop.services.retrieval.summaries import (
+    MAX_SUMMARY_REQUESTS,
+    SUMMARY_TOKENS,
+    TOO_LONG_TO_SUMMARISE,
+    Block,
+    answer_messages,
+    answer_room,
+    fits,
+    is_summary_question,
+    page_blocks,
+    part_messages,
+    part_room,
+    parts,
+    regrouped,
+    requests_needed,
 )
 from allma_desktop.services.retrieval.whole_documents import (
     WholeDocuments,
@@ -626,6 +644,8 @@ class Orchestrator:
         embedding_model = self.config.ollama_embedding_model
         whole: WholeDocuments | None = None
         too_long: str | None = None  # why whole documents were asked for and not given
+        summarise = False  # the documents do not fit: summarised in parts (map, reduce)
+        summary_parts = 0
         try:
             library_empty = False
             if wants_documents:
@@ -638,7 +658,7 @@ class Orchestrator:
                     sources = await self.search(text, collection.id)
                 wanted = mode is ContextMode.WHOLE or (mode is ContextMode.AUTO and sources)
                 if wanted and not library_empty:
-                    whole, too_long = await self._whole_documents(
+                    whole, too_long, summarise = await self._whole_documents(
                         collection,
                         mode,
                         chat_model,
@@ -668,18 +688,32 @@ class Orchestrator:
                     budget_tokens=context_tokens // 3,
                     exclude_message_ids={user_message.id, answer_message.id},
                 )
-                messages, sources = build_messages(
-                    text,
-                    sources,
-                    source_texts,
-                    history,
-                    context_tokens=context_tokens,
-                    system_prompt=self.config.system_prompt,
-                    retrieval_used=wants_documents,
-                    small_model=small_model,
-                    whole_documents=whole is not None,
-                )
-                yield SourcesFound(tuple(sources), whole.titles if whole is not None else ())
+                if summarise and whole is not None:
+                    yield SourcesFound(tuple(sources), whole.titles)
+                    blocks: list[Block] = []
+                    async for event in self._summaries(
+                        whole, text, history, chat_model, context_tokens, cancel, blocks
+                    ):
+                        summary_parts += 1
+                        thinking_parts.append(event.text)
+                        yield event
+                    interrupted = cancel.cancelled
+                    # The answer is asked from the summaries; it cites, and is checked
+                    # against, the pages themselves (``source_texts``).
+                    messages = answer_messages(blocks, text, history, self.config.system_prompt)
+                else:
+                    messages, sources = build_messages(
+                        text,
+                        sources,
+                        source_texts,
+                        history,
+                        context_tokens=context_tokens,
+                        system_prompt=self.config.system_prompt,
+                        retrieval_used=wants_documents,
+                        small_model=small_model,
+                        whole_documents=whole is not None,
+                    )
+                    yield SourcesFound(tuple(sources), whole.titles if whole is not None else ())
                 if too_long is not None and sources:
                     # Said by the app, before the model's text: not what was asked for.
                     answer_parts.append(f"{too_long}\n\n")
@@ -690,35 +724,38 @@ class Orchestrator:
                     notice = f"{notice} {GENERAL_KNOWLEDGE_NOTE}\n\n"
                     answer_parts.append(notice)
                     yield TokenChunk(notice)
-                think = True if (self.config.think and supports_thinking) else None
-                options = chat_options(
-                    context_tokens, self.config.temperature, small_model=small_model
-                )
-                last_save = time.monotonic()
-                stream = self.llm.chat_stream(chat_model, messages, think=think, options=options)
-                try:
-                    async for delta in stream:
-                        if delta.thinking:
-                            thinking_parts.append(delta.thinking)
-                            yield ThinkingChunk(delta.thinking)
-                        if delta.content:
-                            answer_parts.append(delta.content)
-                            yield TokenChunk(delta.content)
-                        if delta.done:
-                            done_delta_tokens = (delta.prompt_tokens, delta.completion_tokens)
-                        if cancel.cancelled:
-                            interrupted = True
-                            break
-                        if time.monotonic() - last_save > PARTIAL_SAVE_INTERVAL:
-                            last_save = time.monotonic()
-                            await asyncio.to_thread(
-                                conversations.update_message,
-                                answer_message.id,
-                                content="".join(answer_parts),
-                                thinking="".join(thinking_parts),
-                            )
-                finally:
-                    await stream.aclose()
+                if not interrupted:  # not stopped while the documents were summarised
+                    think = True if (self.config.think and supports_thinking) else None
+                    options = chat_options(
+                        context_tokens, self.config.temperature, small_model=small_model
+                    )
+                    last_save = time.monotonic()
+                    stream = self.llm.chat_stream(
+                        chat_model, messages, think=think, options=options
+                    )
+                    try:
+                        async for delta in stream:
+                            if delta.thinking:
+                                thinking_parts.append(delta.thinking)
+                                yield ThinkingChunk(delta.thinking)
+                            if delta.content:
+                                answer_parts.append(delta.content)
+                                yield TokenChunk(delta.content)
+                            if delta.done:
+                                done_delta_tokens = (delta.prompt_tokens, delta.completion_tokens)
+                            if cancel.cancelled:
+                                interrupted = True
+                                break
+                            if time.monotonic() - last_save > PARTIAL_SAVE_INTERVAL:
+                                last_save = time.monotonic()
+                                await asyncio.to_thread(
+                                    conversations.update_message,
+                                    answer_message.id,
+                                    content="".join(answer_parts),
+                                    thinking="".join(thinking_parts),
+                                )
+                    finally:
+                        await stream.aclose()
                 if not interrupted and wants_documents and whole is None:
                     quote = fallback_quote("".join(answer_parts), text, sources, source_texts)
                     if quote is not None:
@@ -755,6 +792,11 @@ class Orchestrator:
             duration_ms=duration_ms,
         )
         await asyncio.to_thread(conversations.add_sources, answer_message.id, cited)
+        if whole is not None:
+            # Kept with the answer: reopened, exported or listed, it still says so.
+            await asyncio.to_thread(
+                conversations.set_whole_documents, answer_message.id, whole.titles, summary_parts
+            )
         yield AnswerDone(
             conversation.id,
             answer_message.id,
@@ -768,6 +810,7 @@ class Orchestrator:
             duration_ms=duration_ms,
             model=chat_model,
             whole_documents=whole.titles if whole is not None else (),
+            summary_parts=summary_parts,
         )
         if answer.strip() and sources:
             # After the answer is out, so the check never holds up its last words.
@@ -793,16 +836,18 @@ class Orchestrator:
         question: str,
         conversation_id: int,
         this_exchange: set[int],
-    ) -> tuple[WholeDocuments | None, str | None]:
+    ) -> tuple[WholeDocuments | None, str | None, bool]:
         """The collection's documents whole, page by page, when the chat's mode and the
         model's context allow it; else None, and in ``WHOLE`` mode the notice that says why.
+        The flag: they do not fit, and ``question`` asks for a summary, which is then made
+        in parts (``_summaries``) when they need no more than ``MAX_SUMMARY_REQUESTS``.
 
         ``AUTO`` gives a model under a billion parameters passages all the same (its
         short prompt, ``prompting.py``); ``WHOLE`` gives it what was asked for.
         """
         context_tokens, _, small_model = await self._model_context(chat_model)
         if mode is ContextMode.AUTO and small_model:
-            return None, None
+            return None, None, False
         history = await asyncio.to_thread(
             self.conversations.history_for_prompt,
             conversation_id,
@@ -810,31 +855,147 @@ class Orchestrator:
             exclude_message_ids=this_exchange,
         )
         room = whole_document_room(question, history, context_tokens, self.config.system_prompt)
-        if mode is ContextMode.AUTO and collection.chunk_count * MIN_CHUNK_TOKENS > room:
-            return None, None  # too many passages to fit whatever their length: not read
-        needed, whole = await asyncio.to_thread(self._collection_pages, collection, room)
-        if whole is not None:
-            return whole, None
+        summary = is_summary_question(question)
+        if (
+            mode is ContextMode.AUTO
+            and not summary
+            and collection.chunk_count * MIN_CHUNK_TOKENS > room
+        ):
+            return None, None, False  # too many passages to fit whatever their length: not read
+        each_part = part_room(question, context_tokens)
+        limit = max(room, each_part * MAX_SUMMARY_REQUESTS) if summary else room
+        needed, _, whole = await asyncio.to_thread(self._collection_pages, collection, limit)
+        if whole is not None and whole.tokens <= room:
+            return whole, None, False
+        final_room = answer_room(question, history, context_tokens, self.config.system_prompt)
+        requests = requests_needed(needed, each_part, final_room)
+        if summary and whole is not None and requests <= MAX_SUMMARY_REQUESTS:
+            return whole, None, True
+        if mode is ContextMode.WHOLE and summary:
+            notice = TOO_LONG_TO_SUMMARISE.format(
+                needed=needed, parts=requests, room=max(0, each_part), limit=MAX_SUMMARY_REQUESTS
+            )
+            return None, notice, False
         if mode is ContextMode.WHOLE:
-            return None, WHOLE_DOCUMENT_TOO_LONG.format(needed=needed, room=max(0, room))
-        return None, None
+            return None, WHOLE_DOCUMENT_TOO_LONG.format(needed=needed, room=max(0, room)), False
+        return None, None, False
+
+    async def _summaries(
+        self,
+        whole: WholeDocuments,
+        question: str,
+        history: Sequence[tuple[str, str]],
+        chat_model: str,
+        context_tokens: int,
+        cancel: CancelToken,
+        blocks: list[Block],
+    ) -> AsyncIterator[ThinkingChunk]:
+        """Summarise ``whole`` in parts until the summaries fit the answer's request;
+        ``blocks`` ends up holding them (``summaries.py``). Yields one progress line a
+        summary asked for, before it is asked; a Stop ends it after the summary in hand."""
+        final_room = answer_room(question, history, context_tokens, self.config.system_prompt)
+        each_part = part_room(question, context_tokens)
+        options = ChatOptions(
+            temperature=self.config.temperature, num_ctx=context_tokens, num_predict=SUMMARY_TOKENS
+        )
+        current = page_blocks(whole)
+        asked = 0
+        rounds = 0
+        while not fits(current, final_room):
+            cut = parts(current, each_part)
+            if asked + len(cut) > MAX_SUMMARY_REQUESTS:
+                break
+            rounds += 1
+            summaries: list[tuple[Sequence[Block], str]] = []
+            for index, part in enumerate(cut, start=1):
+                first, last = source_label(part[0].source), source_label(part[-1].source)
+                what = "Summarising" if rounds == 1 else "Summarising the summaries"
+                yield ThinkingChunk(f"{what}, part {index} of {len(cut)}: {first} to {last}…\n")
+                asked += 1
+                summaries.append((part, await self._summary(chat_model, part, question, options)))
+                if cancel.cancelled:
+                    return
+            shorter = regrouped(summaries)
+            if sum(b.tokens for b in shorter) >= sum(b.tokens for b in current):
+                break  # the summaries are no shorter than what they summarise
+            current = shorter
+        # What fits, if a limit was reached first.
+        blocks.extend(current if fits(current, final_room) else parts(current, final_room)[0])
+
+    async def _summary(
+        self, chat_model: str, part: Sequence[Block], question: str, options: ChatOptions
+    ) -> str:
+        pieces: list[str] = []
+        stream = self.llm.chat_stream(
+            chat_model, part_messages(part, question), think=None, options=options
+        )
+        try:
+            async for delta in stream:
+                if delta.content:
+                    pieces.append(delta.content)
+        finally:
+            await stream.aclose()
+        return "".join(pieces)
+
+    async def context_fit(
+        self,
+        collection_id: int | None = None,
+        model: str | None = None,
+        conversation_id: int | None = None,
+    ) -> ContextFit:
+        """How much of ``model``'s context the collection's documents take read whole,
+        estimated as ``chat`` estimates it to decide (for the chat options' meter)."""
+        chat_model = model or self.config.ollama_model
+        collection = await asyncio.to_thread(self.collection, collection_id)
+        context_tokens, _, small_model = await self._model_context(chat_model)
+        history: list[tuple[str, str]] = []
+        if conversation_id is not None:
+            history = await asyncio.to_thread(
+                self.conversations.history_for_prompt,
+                conversation_id,
+                budget_tokens=context_tokens // 3,
+            )
+        room = whole_document_room("", history, context_tokens, self.config.system_prompt)
+        needed, exact, whole = await asyncio.to_thread(self._collection_pages, collection, room)
+        documents = await asyncio.to_thread(
+            lambda: len(self.library.list_documents(collection.id, status="ready"))
+        )
+        fit = whole is not None
+        return ContextFit(
+            tokens=needed,
+            room=max(0, room),
+            context_tokens=context_tokens,
+            fits=fit,
+            exact=exact,
+            summary_requests=0
+            if fit
+            else requests_needed(
+                needed,
+                part_room("", context_tokens),
+                answer_room("", history, context_tokens, self.config.system_prompt),
+            ),
+            summary_limit=MAX_SUMMARY_REQUESTS,
+            small_model=small_model,
+            documents=documents,
+        )
 
     def _collection_pages(
-        self, collection: CollectionRecord, room: int
-    ) -> tuple[int, WholeDocuments | None]:
-        """(about how many tokens the collection's text takes, its pages if they fit ``room``).
+        self, collection: CollectionRecord, limit: int
+    ) -> tuple[int, bool, WholeDocuments | None]:
+        """(about how many tokens the collection's text takes, whether that was counted
+        page by page, its pages if they take at most ``limit``).
 
         The stored texts' length decides first (it counts chunk overlaps twice: an upper
         bound), so a large collection is not read for nothing.
         """
         documents = self.library.list_documents(collection.id, status="ready")
         stored_tokens = self.library.text_length([d.id for d in documents]) // 4
-        if stored_tokens > 2 * max(room, 0):
-            return stored_tokens, None
+        if stored_tokens > 2 * max(limit, 0):
+            return stored_tokens, False, None
         whole = whole_documents([(d, self.library.chunk_texts(d.id)) for d in documents])
-        if not whole.sources or whole.tokens > room:
-            return whole.tokens, None
-        return whole.tokens, whole
+        if not whole.sources or whole.tokens > limit:
+            return whole.tokens, True, None
+        return whole.tokens, True, whole
 
     async def _with_closeness(
         self, report: GroundingReport, passages: dict[int, str], embedding_model: str

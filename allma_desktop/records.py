@@ -8,7 +8,7 @@ the same values without importing a service. Nothing here imports a service.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -115,6 +115,45 @@ class MessageRecord:
     duration_ms: float | None
     sources: tuple[Source, ...] = ()
     grounding: GroundingReport | None = None  # the answer checked against its sources
+    whole_documents: tuple[str, ...] = ()  # titles of the documents read whole for it
+    summary_parts: int = 0  # too long to read at once: summaries asked for (map and reduce)
+
+
+def whole_documents_note(titles: Sequence[str], summary_parts: int = 0) -> str:
+    """The line under an answer made from whole documents rather than passages (read
+    whole, or summarised in parts): the same live, reopened, exported and in the CLI."""
+    if summary_parts:
+        parts = f"{summary_parts} part{'s' if summary_parts != 1 else ''}"
+        return f"Summarised in {parts}, page by page: {', '.join(titles)}"
+    return f"Read whole, page by page: {', '.join(titles)}"
+
+
+@dataclass(frozen=True)
+class ContextFit:
+    """How much of a model's context a collection's documents take, read whole.
+
+    Estimated as the chat estimates it when it decides whether to read them whole
+    (``Orchestrator.context_fit``): about four characters a token, page headers included.
+    """
+
+    tokens: int  # about what the documents take in the prompt
+    room: int  # what the model's context leaves them (instructions, history, answer aside)
+    context_tokens: int  # the model's context, as the chat sends it (``num_ctx``)
+    fits: bool  # read whole in Whole document mode (and in Auto, but for a small model)
+    exact: bool  # counted page by page; else from the stored text's length, roughly
+    summary_requests: int  # too long: about how many summaries a "summarise" question takes
+    summary_limit: int  # the most one answer may ask for
+    small_model: bool  # Auto gives such a model passages all the same
+    documents: int  # ready documents in the collection
+
+    @property
+    def share(self) -> float:
+        """The documents' tokens over the room for them (over 1: they do not fit)."""
+        return self.tokens / self.room if self.room > 0 else float("inf")
+
+    @property
+    def summarisable(self) -> bool:
+        return not self.fits and 0 < self.summary_requests <= self.summary_limit
 
 
 # --- an answer checked against its sources ----------------------------------------

@@ -68,12 +68,14 @@ class RetrievalScore:
     total: int
     misses: tuple[str, ...]
     by_kind: dict[str, tuple[int, int]]  # kind -> (top-k hits, questions)
+    mrr: float = 0.0  # mean of 1/rank of the first right source in the top 5 (0 if none)
 
     def describe(self) -> str:
         kinds = ", ".join(f"{kind} {hit}/{n}" for kind, (hit, n) in sorted(self.by_kind.items()))
         return (
             f"top-5 {self.top_k_hits}/{self.total} ({self.top_k_hits / self.total:.0%}), "
-            f"first {self.first_hits}/{self.total} ({self.first_hits / self.total:.0%}); {kinds}"
+            f"first {self.first_hits}/{self.total} ({self.first_hits / self.total:.0%}), "
+            f"MRR {self.mrr:.3f}; {kinds}"
         )
 
 
@@ -82,14 +84,19 @@ def score_retrieval(
 ) -> RetrievalScore:
     """``ranked[i]`` is the (file name, 1-based page) list returned for question i, best first."""
     top = first = 0
+    reciprocal = 0.0
     misses: list[str] = []
     by_kind: dict[str, tuple[int, int]] = {}
     for question, sources in zip(questions, ranked, strict=True):
         hit = any(question.is_hit(doc, page) for doc, page in sources[:5])
         top += hit
         first += bool(sources) and question.is_hit(*sources[0])
+        rank = next((r for r, s in enumerate(sources[:5], 1) if question.is_hit(*s)), None)
+        reciprocal += 1 / rank if rank else 0.0
         hits, count = by_kind.get(question.kind, (0, 0))
         by_kind[question.kind] = (hits + hit, count + 1)
         if not hit:
             misses.append(f"{question.doc} p{question.page}: {question.question}")
-    return RetrievalScore(top, first, len(questions), tuple(misses), by_kind)
+    return RetrievalScore(
+        top, first, len(questions), tuple(misses), by_kind, reciprocal / max(1, len(questions))
+    )

@@ -1,111 +1,163 @@
-"""Replay the ranking over saved candidates: try a ranking change in seconds.
+"""Replay row (c)'s ranking over a built library: try a ranking change in seconds.
 
-``--dump`` (benchmark environment) opens a library the CLI run of row (c) built,
-embeds the 40 questions with all-MiniLM-L6-v2 and saves, per question, the vector
-hits and keyword hits the app's first stage returns (``settings.candidates`` each).
-Without ``--dump`` it scores the app's fusion + rerank (``RAGService``'s second half,
-as it is in this checkout) over the saved candidates: page in top 5, page first.
-The figures equal a CLI run's as long as the first stage is unchanged.
+Row (c) (``bench/retrieval_quality.py``) runs ``allma search`` once per question
+in a process of its own, about half a minute a question under load. What decides
+the ranking is ``RAGService.retrieve_with_embedding``: the vector query, the
+keyword search, the fusion and the rerank, given the question's vector. This
+replays exactly that over the library a CLI run of this checkout built, with the
+questions' MiniLM vectors saved once under the temp folder (never in the repo).
 
-    ../bench-venv/bin/python -m bench.ranking_replay --dump --data-dir /tmp/allma-bench/qa-cli-KEY
-    python -m bench.ranking_replay [--show]
+    # once, in the benchmark environment: build (or reuse) this checkout's library
+    # of the whole corpus through ``allma ingest``, and save the questions' vectors
+    HF_HUB_OFFLINE=1 ../bench-venv/bin/python -m bench.ranking_replay --prepare
+    # then, in either environment, after each ranking change (a second or two):
+    python -m bench.ranking_replay [--show] [--data-dir DIR]
+
+The figures equal a CLI run's for the same library (``allma search`` calls the
+same method); ``--show`` prints each question's rank and the page ranked first.
+Scores are printed for all 40 questions and for two halves split by document
+(``TUNE_DOCS`` and the rest), so a change tuned on one half can be judged on the
+other; the issue's owner checks on questions over other documents.
+
+A change to the code that builds the index (``bench/cli_path.py``'s ``INDEX_CODE``)
+needs a new library: run ``--prepare`` again (MiniLM's vectors of unchanged texts
+come from the cache, so that is the parse and the stores, a few minutes).
 """
 
 from __future__ import annotations
 
 import argparse
 import pickle
-import tempfile
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.qa_set import load_questions, score_retrieval
+from bench.cli_path import CACHE_ROOT, REPO_ROOT
+from bench.common import PDF_CORPUS
+from bench.qa_set import Question, load_questions, score_retrieval
 
-SAVED = Path(tempfile.gettempdir()) / "allma-bench" / "ranking-replay.pickle"
+QUESTION_VECTORS = CACHE_ROOT / "question-vectors-minilm.pickle"
+
+# The half the rankings were tuned on; the other two documents are held out.
+TUNE_DOCS = frozenset({"mupdf_explored.pdf", "test_4751.pdf"})
 
 
-def dump(data_dir: Path) -> None:
-    from allma_desktop.config import AppConfig
-    from allma_desktop.services.library.catalog import LibraryService
-    from allma_desktop.services.library.storage import open_database
-    from allma_desktop.services.retrieval.keyword_index import KeywordIndex
-    from allma_desktop.services.retrieval.rag import RAGService, RetrievalSettings
-    from allma_desktop.services.vectorstore.factory import create_vector_store
-    from bench.real_models import load_minilm
+def default_library() -> Path:
+    from bench.retrieval_quality import library_folder
 
-    config = AppConfig.from_mapping({"data_dir": str(data_dir)})
-    db = open_database(config.database_path)
-    store = create_vector_store(config, own_process=False)
-    keywords = KeywordIndex(db)
-    key = LibraryService(db).default_collection().key
-    rag: Any = RAGService(None, store, keywords, "all-minilm")  # type: ignore[arg-type]
-    settings = RetrievalSettings()
+    return library_folder(REPO_ROOT, PDF_CORPUS)
+
+
+def prepare(data_dir: Path) -> None:
+    """Build this checkout's library through the CLI (if it is not there) and save the
+    questions' vectors (benchmark environment)."""
+    from bench.cli_path import CliLibrary
+    from bench.real_models import (
+        CHAT_MODEL_NAME,
+        EMBEDDING_MODEL_NAME,
+        load_minilm,
+        minilm_embedder,
+        real_model_server,
+    )
+
+    started = time.perf_counter()
+    embedder = minilm_embedder(cache=CACHE_ROOT / "minilm-vectors.sqlite3")
+    with real_model_server(embedder, None) as server:
+        library = CliLibrary(REPO_ROOT, server.url, EMBEDDING_MODEL_NAME, CHAT_MODEL_NAME, data_dir)
+        library.ingest(PDF_CORPUS)  # unchanged files are skipped: a no-op once built
+    print(f"library {data_dir} ready in {time.perf_counter() - started:.0f} s")
+    questions = [q.question for q in load_questions()]
     model = load_minilm()
-    saved = []
-    for question in load_questions():
-        vector = model.encode([question.question], normalize_embeddings=True)[0].tolist()
-        vector_hits = rag._with_library_texts(store.query(key, vector, settings.candidates))
-        keyword_hits = keywords.search(key, question.question, settings.candidates)
-        saved.append((question.question, vector_hits, keyword_hits))
-    SAVED.write_bytes(pickle.dumps(saved))
-    print(f"saved the candidates of {len(saved)} questions to {SAVED}")
+    vectors = model.encode(questions, normalize_embeddings=True, convert_to_numpy=True)
+    saved = {text: vector.tolist() for text, vector in zip(questions, vectors, strict=True)}
+    QUESTION_VECTORS.write_bytes(pickle.dumps(saved))
+    print(f"saved the vectors of {len(saved)} questions to {QUESTION_VECTORS}")
 
 
-def replay(show: bool, stage: Any = None) -> Any:
-    from allma_desktop.services.retrieval.rag import RetrievalSettings, fuse, one_per_page, rerank
+class Replay:
+    """The app's retrieval over one library, given the questions' saved vectors."""
 
-    settings = RetrievalSettings()
-    questions = load_questions()
-    saved = pickle.loads(SAVED.read_bytes())
-    rankings = []
-    for (text, vector_hits, keyword_hits), question in zip(saved, questions, strict=True):
-        assert text == question.question
-        fused = fuse(
-            vector_hits,
-            keyword_hits,
-            settings.min_similarity,
-            vector_weight=settings.vector_weight,
-            keyword_weight=settings.keyword_weight,
+    def __init__(self, data_dir: Path) -> None:
+        from allma_desktop.config import AppConfig
+        from allma_desktop.services.library.catalog import LibraryService
+        from allma_desktop.services.library.storage import open_database
+        from allma_desktop.services.retrieval.keyword_index import KeywordIndex
+        from allma_desktop.services.retrieval.rag import RAGService
+        from allma_desktop.services.vectorstore.factory import create_vector_store
+
+        if not (data_dir / "allma.sqlite3").is_file():
+            raise SystemExit(f"no library at {data_dir}: run with --prepare first")
+        if not QUESTION_VECTORS.is_file():
+            raise SystemExit(f"no question vectors at {QUESTION_VECTORS}: run --prepare first")
+        config = AppConfig.from_mapping({"data_dir": str(data_dir)})
+        self.db = open_database(config.database_path)
+        self.store = create_vector_store(config, own_process=False)
+        self.keywords = KeywordIndex(self.db)
+        self.key = LibraryService(self.db).default_collection().key
+        self.rag: Any = RAGService(None, self.store, self.keywords, "all-minilm")  # type: ignore[arg-type]
+        self.vectors: dict[str, list[float]] = pickle.loads(QUESTION_VECTORS.read_bytes())
+
+    def rankings(
+        self, questions: Sequence[Question], settings: Any = None
+    ) -> list[list[tuple[str, int | None]]]:
+        from allma_desktop.services.retrieval.rag import RetrievalSettings
+
+        settings = settings or RetrievalSettings()
+        found = []
+        for question in questions:
+            sources = self.rag.retrieve_with_embedding(
+                question.question, self.vectors[question.question], self.key, settings
+            )
+            found.append([(Path(s.path).name, s.page) for s in sources])
+        return found
+
+
+def report(
+    questions: Sequence[Question], rankings: Sequence[Sequence[tuple[str, int | None]]]
+) -> None:
+    halves = {
+        "all": [True] * len(questions),
+        "tune half": [q.doc in TUNE_DOCS for q in questions],
+        "held-out half": [q.doc not in TUNE_DOCS for q in questions],
+    }
+    for name, keep in halves.items():
+        chosen = [(q, r) for q, r, k in zip(questions, rankings, keep, strict=True) if k]
+        score = score_retrieval([q for q, _ in chosen], [r for _, r in chosen])
+        print(f"{name:14s} {score.describe()}")
+
+
+def show(
+    questions: Sequence[Question], rankings: Sequence[Sequence[tuple[str, int | None]]]
+) -> None:
+    for number, (question, sources) in enumerate(zip(questions, rankings, strict=True), 1):
+        rank = next((r for r, s in enumerate(sources, 1) if question.is_hit(*s)), None)
+        top = f"{sources[0][0]} p{sources[0][1]}" if sources else "nothing"
+        print(
+            f"  {rank or '-'} | q{number:02d} {question.kind:10s} p{question.page:<4d}"
+            f" first: {top:24s} {question.question[:70]}"
         )
-        ranked = one_per_page(rerank(text, fused, stage), settings.k)
-        rankings.append([(Path(c.path).name, c.page) for c in ranked])
-    score = score_retrieval(questions, rankings)
-    if stage is not None:
-        return score
-    print(score.describe())
-    if show:
-        for number, (question, sources) in enumerate(zip(questions, rankings, strict=True), 1):
-            rank = next((r for r, s in enumerate(sources, 1) if question.is_hit(*s)), None)
-            print(f"  {rank or '-'} | q{number:02d} {question.kind:10s} {question.question}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--dump", action="store_true")
-    parser.add_argument("--data-dir", type=Path)
-    parser.add_argument("--show", action="store_true")
-    parser.add_argument("--grid", action="store_true", help="try a grid of second-stage weights")
+    parser.add_argument("--prepare", action="store_true", help="build the library, save vectors")
+    parser.add_argument("--data-dir", type=Path, help="the library (default: this checkout's)")
+    parser.add_argument("--show", action="store_true", help="each question's rank")
     args = parser.parse_args()
-    if args.dump:
-        dump(args.data_dir)
-    elif args.grid:
-        grid()
-    else:
-        replay(args.show)
-
-
-def grid() -> None:
-    from allma_desktop.services.retrieval.rag import SecondStage
-
-    for share in (0.5, 0.55, 0.6, 0.65, 0.7):
-        for sentence in (0.0, 0.25, 0.5, 1.0):
-            for phrase in (0.0, 0.25, 0.5):
-                stage = SecondStage(1.0, sentence, phrase, share)
-                score = replay(False, stage)
-                print(
-                    f"share {share:.2f} sentence {sentence:.2f} phrase {phrase:.2f}: "
-                    f"first {score.first_hits}/{score.total} top-5 {score.top_k_hits}/{score.total}"
-                )
+    data_dir = args.data_dir or default_library()
+    if args.prepare:
+        prepare(data_dir)
+        return
+    questions = load_questions()
+    replay = Replay(data_dir)
+    started = time.perf_counter()
+    rankings = replay.rankings(questions)
+    seconds = time.perf_counter() - started
+    report(questions, rankings)
+    print(f"({len(questions)} searches in {seconds:.1f} s over {data_dir})")
+    if args.show:
+        show(questions, rankings)
 
 
 if __name__ == "__main__":

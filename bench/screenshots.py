@@ -6,6 +6,13 @@ tests/ and generated sample documents, in a throw-away data folder:
     QT_QPA_PLATFORM=offscreen .venv/bin/python bench/screenshots.py [out_dir]
     ALLMA_SHOT_SIZE=800x600 QT_SCALE_FACTOR=2 ... bench/screenshots.py /tmp/shots
 
+At 200% use an X server (Xvfb with a window manager) rather than offscreen, on a screen
+big enough for the reader's 1600x900 at twice the pixels (3840x2160); the
+docs/screenshots/*-200-percent.png files were taken that way:
+
+    DISPLAY=:72 QT_QPA_PLATFORM=xcb QT_SCALE_FACTOR=2 ALLMA_SHOT_SIZE=800x600 \
+        .venv/bin/python bench/screenshots.py /tmp/shots
+
 Engineer B's screens (library, settings, quick ask) are added in ``capture_b_screens``.
 """
 
@@ -268,12 +275,17 @@ async def capture_b_screens(window: MainWindow, app: QApplication, out: Path) ->
     await asyncio.sleep(0.3)
     save(window, out, "library-failed-row")
 
-    created = library.create_collection("Recipes")
+    before = library.current_collection_id
+    creating = library.create_collection("Recipes")  # the op's task: it shows the new one
+    if creating is not None:
+        await creating
+    await wait_until(lambda: library.current_collection_id != before)
+    created = library.current_collection_id
     await asyncio.sleep(0.3)
     save(window, out, "library-empty")
-    if created is not None:
-        library.delete_collection(created.id)
-        await wait_until(lambda: library.current_collection_id != created.id)
+    if created is not None and created != before:
+        library.delete_collection(created)
+        await wait_until(lambda: library.current_collection_id != created)
 
     window.show_page("settings")
     settings_page = window.settings_page

@@ -165,6 +165,12 @@ class ChatResponse(RecordOut):
         description="Titles of the documents the model read whole, page by page (each page "
         "a source); empty when it read the best passages.",
     )
+    summary_parts: int = Field(
+        default=0,
+        description="The documents were too long to read at once and the question asked for "
+        "a summary: how many summaries of their parts (map, then reduce) the answer was made "
+        "from. 0: read whole, or from passages.",
+    )
 
     @classmethod
     def of(cls, record: object) -> Self:
@@ -314,6 +320,16 @@ class MessageOut(RecordOut):
     created_at: datetime
     sources: list[SourceOut]
     grounding: GroundingOut | None = None
+    whole_documents: list[str] = Field(
+        default_factory=list,
+        description="Titles of the documents the answer was made from, read whole, page by "
+        "page (empty: from passages).",
+    )
+    summary_parts: int = Field(
+        default=0,
+        description="How many summaries of the documents' parts the answer was made from "
+        "(0: read whole, or from passages).",
+    )
 
     @classmethod
     def of(cls, record: object) -> Self:

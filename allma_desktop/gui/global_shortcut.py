@@ -6,7 +6,12 @@ Qt has no global shortcuts, so each platform's own way is used where it has one:
   are read on the GUI thread when they come, no polling and no thread;
 - Windows: ``RegisterHotKey`` through ctypes; its ``WM_HOTKEY`` is read by a native
   event filter;
-- macOS and Wayland do not let an app take a key for the whole desktop this way: the
+- Wayland (also Qt through XWayland, where an X grab sees only X windows' keys): the
+  desktop portal's global shortcuts (``gui/portal_shortcut.py``), where the portal
+  offers them; the desktop binds the key, maybe after asking its user;
+- macOS: a Carbon hot key (``RegisterEventHotKey``, ``gui/mac_hotkey.py``), written to
+  Apple's documentation but not run by the tests, which run on Linux;
+- a Wayland desktop without the portal's shortcuts, or a hot key the system refuses: the
   Settings card says how to bind ``allma-desktop --quick-ask`` to a key in the
   desktop's own keyboard settings (which hands off to the running app).
 
@@ -22,7 +27,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractNativeEventFilter,
@@ -36,6 +41,13 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QGuiApplication, QKeySequence
 
+from allma_desktop.gui.portal_shortcut import PortalShortcut, PortalUnavailable, wayland_session
+from allma_desktop.gui.shortcut_keys import FUNCTION_KEYS as _FUNCTION_KEYS
+from allma_desktop.gui.shortcut_keys import ShortcutRefused, shown, split_sequence
+
+if TYPE_CHECKING:
+    from allma_desktop.gui.mac_hotkey import MacHotKey
+
 log = logging.getLogger(__name__)
 
 SHORTCUT_KEY = "quick_ask/shortcut"
@@ -43,12 +55,6 @@ DEFAULT_SHORTCUT = "Ctrl+Shift+Space"
 REPEAT_SECONDS = 0.3  # a held key repeats its press: one opening per press
 BIND_COMMAND = "allma-desktop --quick-ask"
 
-_MODIFIERS = (
-    Qt.KeyboardModifier.ControlModifier,
-    Qt.KeyboardModifier.AltModifier,
-    Qt.KeyboardModifier.MetaModifier,
-)
-_FUNCTION_KEYS = range(Qt.Key.Key_F1.value, Qt.Key.Key_F24.value + 1)
 
 # Qt key -> X keysym, for the keys that are not printable ASCII (keysym = Latin-1 code).
 _X11_KEYSYMS = {
@@ -77,42 +83,13 @@ class ShortcutState:
     sequence: str  # portable text ("Ctrl+Shift+Space"), "" for none
     global_: bool  # True: it opens quick ask from any program
     message: str
-
-
-class ShortcutRefused(Exception):
-    """The platform would not take this key; the message says why and what to do."""
+    pending: bool = False  # asked of the desktop portal, which has not answered yet
 
 
 def saved_shortcut() -> str:
     """The quick-ask key as the user left it (the default until they change it)."""
     value = QSettings().value(SHORTCUT_KEY, DEFAULT_SHORTCUT)
     return str(value) if value is not None else DEFAULT_SHORTCUT
-
-
-def shown(sequence: str) -> str:
-    """The key as the user reads it on this platform (⌘ on macOS)."""
-    return QKeySequence(sequence).toString(QKeySequence.SequenceFormat.NativeText) or sequence
-
-
-def split_sequence(sequence: str) -> tuple[Qt.Key, Qt.KeyboardModifier]:
-    """The one key and its modifiers; refused when it is not one key that can be taken."""
-    keys = QKeySequence(sequence)
-    if keys.count() != 1:
-        raise ShortcutRefused(
-            f"“{sequence}” is not one key combination. Press a single combination, "
-            "such as Ctrl+Shift+Space."
-        )
-    combination = keys[0]  # type: ignore[index]  # PySide6's stubs lack __getitem__
-    key, modifiers = combination.key(), combination.keyboardModifiers()
-    if key.value in _FUNCTION_KEYS:
-        return key, modifiers
-    if not any(modifiers & modifier for modifier in _MODIFIERS):
-        raise ShortcutRefused(
-            f"{shown(sequence)} has no Ctrl, Alt or Super: taken for the whole desktop it "
-            "would stop that key from typing anywhere. Add Ctrl, Alt or Super, or use an "
-            "F-key."
-        )
-    return key, modifiers
 
 
 # --- X11 --------------------------------------------------------------------------------
@@ -298,13 +275,14 @@ def platform_note(platform: str, system: str = sys.platform) -> str:
     bind = f"bind the command `{BIND_COMMAND}` to a key"
     if system == "darwin":
         return (
-            "macOS does not let Allma take a key for the whole desktop yet. To open quick "
+            "macOS would not give Allma a key for the whole desktop here. To open quick "
             f"ask from anywhere, {bind}: in the Shortcuts app, make a shortcut that runs "
             "it as a shell script and give it a keyboard shortcut."
         )
     if platform.startswith("wayland"):
         return (
-            "On Wayland, apps cannot take a key for the whole desktop. To open quick ask "
+            "On Wayland, apps cannot take a key for the whole desktop, and this desktop's "
+            "portal lends none (no GlobalShortcuts). To open quick ask "
             f"from anywhere, {bind} in your desktop's keyboard settings (GNOME: Settings › "
             "Keyboard › Custom Shortcuts; KDE: System Settings › Shortcuts)."
         )
@@ -312,6 +290,19 @@ def platform_note(platform: str, system: str = sys.platform) -> str:
         f"Here ({platform}) Allma cannot take a key for the whole desktop. To open quick "
         f"ask from anywhere, {bind} in your desktop's keyboard settings."
     )
+
+
+def same_key(description: str, sequence: str) -> bool:
+    """Whether a desktop's words for a key ("CTRL+SHIFT+space", "Ctrl+Shift+Space",
+    "Super+Q") name the key ``sequence`` is."""
+
+    def parts(text: str) -> frozenset[str]:
+        words = text.lower().replace(" ", "").split("+")
+        aliases = {"control": "ctrl", "logo": "meta", "super": "meta", "win": "meta"}
+        return frozenset(aliases.get(word, word) for word in words if word)
+
+    portable = QKeySequence(sequence).toString(QKeySequence.SequenceFormat.PortableText)
+    return parts(description) in (parts(portable), parts(shown(sequence)))
 
 
 class GlobalShortcut(QObject):
@@ -324,17 +315,39 @@ class GlobalShortcut(QObject):
     activated = Signal()
     state_changed = Signal(object)  # ShortcutState
 
-    def __init__(self, parent: QObject | None = None, display: str | None = None) -> None:
+    def __init__(
+        self,
+        parent: QObject | None = None,
+        display: str | None = None,
+        portal_bus: str | None = None,
+    ) -> None:
+        """``display``: an X display to grab the key on; ``portal_bus``: the D-Bus address
+        whose desktop portal lends the key (both for tests; by default, this session's)."""
         super().__init__(parent)
         self._last_press = 0.0
-        self._grab: X11KeyGrab | WindowsHotKey | None = None
+        self._grab: X11KeyGrab | WindowsHotKey | MacHotKey | PortalShortcut | None = None
         self._unavailable = ""
         platform = QGuiApplication.platformName()
+        on_screen = platform not in ("offscreen", "minimal")
+        if portal_bus is not None or (display is None and on_screen and wayland_session()):
+            platform = "wayland"  # XWayland too: an X grab would see only X windows' keys
+            try:
+                self._grab = PortalShortcut(portal_bus, self)
+            except PortalUnavailable as error:
+                log.info("no portal shortcut: %s", error)
+            else:
+                self._grab.bound.connect(self._on_bound)
         try:
-            if platform == "xcb" or display is not None:
+            if self._grab is not None or platform.startswith("wayland"):
+                pass
+            elif platform == "xcb" or display is not None:
                 self._grab = X11KeyGrab(display, self)
             elif sys.platform == "win32" and platform == "windows":
                 self._grab = WindowsHotKey(self)
+            elif sys.platform == "darwin" and platform == "cocoa":
+                from allma_desktop.gui.mac_hotkey import MacHotKey
+
+                self._grab = MacHotKey(self)
         except Exception as error:  # no libX11, no display: said in Settings, not fatal
             log.warning("no global shortcut: %s", error)
             self._unavailable = (
@@ -402,7 +415,35 @@ class GlobalShortcut(QObject):
             self._grab.release()
             log.info("global shortcut %s refused: %s", text, refused)
             return ShortcutState(text, False, str(refused))
+        if isinstance(self._grab, PortalShortcut):  # the desktop answers later: _on_bound
+            return ShortcutState(
+                text,
+                False,
+                f"Asking your desktop to bind {shown(text)}; it may ask you first.",
+                pending=True,
+            )
         return ShortcutState(text, True, f"{shown(text)} opens quick ask from any program.")
+
+    def _on_bound(self, ok: bool, detail: str) -> None:
+        """The desktop portal's answer to the key asked for."""
+        text = self._state.sequence
+        if ok:
+            if not detail or same_key(detail, text):
+                message = f"{shown(text)} opens quick ask from any program."
+            else:
+                message = (
+                    f"{detail} opens quick ask from any program (your desktop bound it "
+                    f"instead of {shown(text)}; change it in the desktop's settings)."
+                )
+            self._state = ShortcutState(text, True, message)
+        else:
+            self._state = ShortcutState(
+                text,
+                False,
+                f"{detail} {shown(text)} works while an Allma window has focus; to open quick "
+                f"ask from anywhere, bind `{BIND_COMMAND}` in your desktop's keyboard settings.",
+            )
+        self.state_changed.emit(self._state)
 
     def _on_pressed(self) -> None:
         now = time.monotonic()

@@ -2,9 +2,9 @@
 
 The quick-ask key (Ctrl+Shift+Space unless changed in Settings) works while any Allma
 window has focus, and from any program where the platform lets the app take a key
-(``gui/global_shortcut.py``: X11, Windows). Elsewhere the tray menu opens quick ask, or
-a desktop shortcut bound to ``allma-desktop --quick-ask`` (which hands off to the
-running app: ``gui/single_instance.py``).
+(``gui/global_shortcut.py``: X11, Windows, macOS, the Wayland portal). Elsewhere the tray
+menu opens quick ask, or a desktop shortcut bound to ``allma-desktop --quick-ask`` (which
+hands off to the running app: ``gui/single_instance.py``).
 """
 
 from __future__ import annotations

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 
 from tests.api.conftest import RunningApi
+from tests.api.test_ingest import new_collection
+from tests.orchestrator.test_whole_documents import long_pdf
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION
 
@@ -181,6 +184,12 @@ def test_chat_in_whole_document_mode_says_which_documents_it_read(client: httpx.
     assert [s["page"] for s in answer["sources"]] == [PDF_ANSWER_PAGE]
     conversation = client.get(f"/conversations/{answer['conversation_id']}").json()
     assert conversation["context_mode"] == "whole"
+    # The message listing says which answer was made from the documents read whole.
+    question, stored = conversation["messages"][-2:]
+    assert (question["role"], question["whole_documents"]) == ("user", [])
+    assert stored["id"] == answer["message_id"]
+    assert stored["whole_documents"] == answer["whole_documents"]
+    assert "Lighthouse Manual" in stored["whole_documents"]
 
 
 def test_chat_in_passages_mode_reads_passages_and_the_stream_says_so(client: httpx.Client) -> None:
@@ -195,6 +204,8 @@ def test_chat_in_passages_mode_reads_passages_and_the_stream_says_so(client: htt
     assert sources["whole_documents"] == []
     done = next(data for name, data in events if name == "done")
     assert done["whole_documents"] == []
+    listed = client.get(f"/conversations/{done['conversation_id']}").json()["messages"]
+    assert listed[-1]["whole_documents"] == []
 
 
 def test_a_conversations_context_mode_is_changed_and_checked(client: httpx.Client) -> None:
@@ -206,3 +217,30 @@ def test_a_conversations_context_mode_is_changed_and_checked(client: httpx.Clien
     refused = client.patch(path, json={"context_mode": "chapters"})
     assert refused.status_code == 422
     assert client.patch("/conversations/999999", json={"context_mode": "whole"}).status_code == 404
+
+
+def test_a_summary_of_documents_too_long_says_how_many_parts_it_took(
+    api: RunningApi, client: httpx.Client, docs_root: Path
+) -> None:
+    folder = docs_root / "harbour"
+    folder.mkdir()
+    collection = new_collection(client, "harbour")
+    job = client.post(
+        "/rag/ingest", json={"paths": [str(long_pdf(folder))], "collection_id": collection}
+    )
+    api.wait_for_job(job.json()["id"])
+    answer = client.post(
+        "/chat/",
+        json={
+            "message": "Summarise the harbour notes",
+            "context_mode": "whole",
+            "collection_id": collection,
+        },
+    ).json()
+    assert answer["whole_documents"] == ["Harbour"] and answer["summary_parts"] >= 3
+    assert answer["sources"] and answer["sources"][0]["page"] is not None
+    listed = client.get(f"/conversations/{answer['conversation_id']}").json()["messages"]
+    assert (listed[-1]["whole_documents"], listed[-1]["summary_parts"]) == (
+        ["Harbour"],
+        answer["summary_parts"],
+    )

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from allma_desktop.orchestrator import Orchestrator
+from tests.orchestrator.test_whole_documents import long_pdf
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.sample_docs import PDF_ANSWER, PDF_ANSWER_PAGE, PDF_QUESTION, SampleLibrary
 
@@ -251,6 +252,37 @@ def test_ask_whole_document_reads_the_pages_and_cites_one(
     assert "Reading whole: Lighthouse Manual" in plain.stderr
     assert f"lighthouse-manual.pdf, page {PDF_ANSWER_PAGE}" in plain.stdout
 
+    # Shown again from the library: the line under the answer, and the JSON's fields.
+    conversation = str(answer["conversation_id"])
+    shown = json.loads(allma(app_env, "chats", "show", "--json", conversation).stdout)
+    stored = shown["messages"][-1]
+    assert (stored["context"], stored["whole_documents"]) == (
+        "whole documents",
+        ["Lighthouse Manual"],
+    )
+    assert shown["messages"][0]["whole_documents"] == []  # the question
+    text = allma(app_env, "chats", "show", conversation).stdout
+    assert "Read whole, page by page: Lighthouse Manual" in text
+    exported = allma(app_env, "chats", "export", conversation)
+    assert "*Read whole, page by page: Lighthouse Manual*" in exported.stdout, exported.stderr
+
+
+def test_ask_for_a_summary_of_documents_too_long_summarises_them_in_parts(
+    app_env: dict[str, str], tmp_path: Path
+) -> None:
+    allma(app_env, "ingest", str(long_pdf(tmp_path)))
+    asked = allma(app_env, "ask", "--json", "--whole-document", "Summarise the harbour notes")
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert answer["context"] == "summarised in parts"
+    assert answer["summary_parts"] >= 3 and answer["whole_documents"] == ["Harbour"]
+    assert answer["sources"] and all(s["path"].endswith("harbour.pdf") for s in answer["sources"])
+    conversation = str(answer["conversation_id"])
+    shown = json.loads(allma(app_env, "chats", "show", "--json", conversation).stdout)
+    assert shown["messages"][-1]["summary_parts"] == answer["summary_parts"]
+    text = allma(app_env, "chats", "show", conversation).stdout
+    assert f"Summarised in {answer['summary_parts']} parts, page by page: Harbour" in text
+
 
 def test_ask_passages_gives_the_best_passages(
     app_env: dict[str, str], sample_library: SampleLibrary
@@ -258,6 +290,10 @@ def test_ask_passages_gives_the_best_passages(
     allma(app_env, "ingest", str(sample_library.pdf))
     answer = json.loads(allma(app_env, "ask", "--json", "--passages", PDF_QUESTION).stdout)
     assert (answer["context"], answer["whole_documents"]) == ("passages", [])
+    shown = allma(app_env, "chats", "show", "--json", str(answer["conversation_id"])).stdout
+    assert json.loads(shown)["messages"][-1]["whole_documents"] == []
+    text = allma(app_env, "chats", "show", str(answer["conversation_id"])).stdout
+    assert "Read whole" not in text
     both = allma(app_env, "ask", "--passages", "--whole-document", PDF_QUESTION)
     assert both.returncode == 2
     assert "Choose one of --whole-document and --passages" in both.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -9,9 +10,11 @@ from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.widgets.chat_view import NO_DOCUMENTS
-from allma_desktop.records import ContextMode
+from allma_desktop.gui.widgets.context_meter import short_tokens
+from allma_desktop.records import ContextFit, ContextMode
 from tests.gui.conftest import ingest
 from tests.gui.test_chat import ask
+from tests.orchestrator.test_whole_documents import long_pdf
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.sample_docs import PDF_ANSWER_PAGE, PDF_QUESTION
 
@@ -78,6 +81,14 @@ def test_choosing_whole_document_in_a_conversation_is_stored_and_shown_again(
     qtbot.waitUntil(
         lambda: window.chat_view.context_box.currentText() == "Whole document", timeout=5_000
     )
+    # Reopened, the answer from the whole document says so again; the one from passages not.
+    qtbot.waitUntil(lambda: len(window.chat_view.messages) == 4, timeout=5_000)
+    passages_answer, whole_answer = window.chat_view.messages[1], window.chat_view.messages[3]
+    assert whole_answer.message_id == second.message_id
+    # Added to a shown transcript, a widget is shown at the next turn of the event loop.
+    qtbot.waitUntil(lambda: whole_answer.status.isVisibleTo(window), timeout=5_000)
+    assert whole_answer.status.text() == "Read whole, page by page: Lighthouse Manual"
+    assert "Read whole" not in passages_answer.status.text()
 
 
 def test_without_documents_there_is_nothing_to_choose(qtbot: QtBot, window: MainWindow) -> None:
@@ -87,3 +98,83 @@ def test_without_documents_there_is_nothing_to_choose(qtbot: QtBot, window: Main
     view.collection_box.setCurrentIndex(index)
     view.collection_box.activated.emit(index)
     assert not view.context_box.isEnabled()
+
+
+def measured(qtbot: QtBot, window: MainWindow, changed: Callable[[ContextFit], bool]) -> ContextFit:
+    """The meter's next measure that ``changed`` accepts, after the documents changed (as
+    the library announces when it has indexed files)."""
+    meter = window.chat_view.context_meter
+    window.host.events.documents_changed.emit()
+    qtbot.waitUntil(lambda: meter.fit is not None and changed(meter.fit), timeout=10_000)
+    assert meter.fit is not None
+    return meter.fit
+
+
+def test_the_meter_shows_how_much_of_the_context_the_documents_take(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path, tmp_path: Path
+) -> None:
+    meter = window.chat_view.context_meter
+    ingest(qtbot, window.host, [lighthouse_pdf])
+    fit = measured(qtbot, window, lambda fit: fit.documents == 1)
+    assert meter.isVisibleTo(window) and fit.fits
+    assert meter.label.text() == f"{short_tokens(fit.tokens)} / {short_tokens(fit.room)} tokens"
+    assert meter.bar.value() == round(100 * fit.share) and 0 < meter.bar.value() < 100
+    assert meter.bar.property("over") is False
+    tip = meter.toolTip()
+    assert f"{fit.tokens:,} tokens of the {fit.room:,}" in tip
+    assert "deepseek-r1:latest's context of 8,192" in tip and "It fits" in tip
+
+    # Forty more pages: too long to read whole; a summary is made in parts.
+    ingest(qtbot, window.host, [long_pdf(tmp_path)])
+    long = measured(qtbot, window, lambda fit: fit.documents == 2)
+    assert not long.fits and long.summarisable
+    assert meter.bar.value() == 100 and meter.bar.property("over") is True
+    assert meter.label.property("over") is True
+    assert "the 2 documents take" in meter.toolTip()
+    assert f"summaries of their parts, about {long.summary_requests}" in meter.toolTip()
+
+    # Without documents there is nothing to measure.
+    view = window.chat_view
+    index = view.collection_box.findData(NO_DOCUMENTS)
+    view.collection_box.setCurrentIndex(index)
+    view.collection_box.activated.emit(index)
+    qtbot.waitUntil(lambda: not meter.isVisibleTo(window), timeout=5_000)
+
+
+def test_the_meter_hides_when_the_model_cannot_be_asked(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path, ollama_server: OllamaTestServer
+) -> None:
+    meter = window.chat_view.context_meter
+    ingest(qtbot, window.host, [lighthouse_pdf])
+    measured(qtbot, window, lambda fit: fit.documents == 1)
+    # A conversation whose model is gone from the server: its context cannot be known.
+    orchestrator = window.host.orchestrator
+    assert orchestrator is not None
+    ollama_server.faults.missing_models = {"gone:latest"}
+    record = orchestrator.create_conversation(model="gone:latest", earlier=[("user", "Hello")])
+    window.chat_view.show_conversation(record.id)
+    qtbot.waitUntil(lambda: window.chat_view.model_box.currentText() == "gone:latest")
+    qtbot.waitUntil(lambda: meter.fit is None and not meter.isVisibleTo(window), timeout=10_000)
+    assert [m.role for m in window.chat_view.messages] == ["user"]  # nothing said: only a meter
+
+
+def test_the_meter_counts_tokens_in_a_few_characters() -> None:
+    counts = [850, 3_240, 19_903, 999_499, 999_500, 1_240_000]
+    assert [short_tokens(c) for c in counts] == ["850", "3.2k", "20k", "999k", "1.0M", "1.2M"]
+
+
+def test_while_files_are_indexed_the_meter_waits_for_a_pause(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    ingest(qtbot, window.host, [lighthouse_pdf])
+    measured(qtbot, window, lambda fit: fit.documents == 1)
+    measures: list[object] = []
+    window.chat_controller.context_fit.connect(measures.append)
+    # "Documents changed" every half second, as the library announces while indexing.
+    for _ in range(4):
+        window.host.events.documents_changed.emit()
+        qtbot.wait(500)
+    assert measures == []  # not measured while they keep coming
+    qtbot.waitUntil(lambda: len(measures) == 1, timeout=10_000)
+    qtbot.wait(500)
+    assert len(measures) == 1  # once, after the pause

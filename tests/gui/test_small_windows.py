@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QMimeData, QUrl
+import pytest
+from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import QDragLeaveEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -111,3 +112,61 @@ def test_at_800x600_the_library_counts_end_in_an_ellipsis_whole_on_hover(
 
     assert label.elided_text().endswith("…")
     assert label.toolTip().endswith("0 documents · 1 could not be read")
+
+
+# A library of every kind of file, and one still on its way in (it knows only its suffix).
+EVERY_TYPE = ("docx", "pdf", "epub", "mobi", "image", "code", "html", "markdown", "asciidoc")
+
+
+@pytest.mark.parametrize("size", [(800, 600), (1100, 720), (1440, 900), (2560, 1440)])
+def test_the_type_column_shows_every_type_whole_at_every_window_size(
+    qtbot: QtBot, window: MainWindow, size: tuple[int, int]
+) -> None:
+    from allma_desktop.gui.controllers.library_controller import LibraryRow
+    from allma_desktop.gui.widgets.library_model import TYPE, type_label
+
+    window.show_page("library")
+    pane = window.library_page
+    rows = [
+        LibraryRow(path=f"/docs/file-{n}.{kind}", collection_id=1, title=f"File {n}",
+                   file_type=kind, status="ready" if n else "queued")
+        for n, kind in enumerate(EVERY_TYPE)
+    ]  # fmt: skip
+    pane.controller.rows_reset.emit(rows)  # type: ignore[attr-defined]
+    window.resize(*size)
+    qtbot.waitUntil(lambda: window.width() == size[0] and pane.table.isVisible())  # type: ignore[attr-defined]
+    QApplication.processEvents()
+
+    table = pane.table  # type: ignore[attr-defined]
+    assert not table.isColumnHidden(TYPE)
+    # The width each label asks for (padding included) fits in the column: no "DO…".
+    # (Qt measures the rows on screen: the top ones, then the bottom ones.)
+    assert table.horizontalHeader().sectionSize(TYPE) >= table.sizeHintForColumn(TYPE)
+    table.scrollToBottom()
+    QApplication.processEvents()
+    assert table.horizontalHeader().sectionSize(TYPE) >= table.sizeHintForColumn(TYPE)
+    model = table.model()
+    shown = {model.index(r, TYPE).data() for r in range(model.rowCount())}
+    assert shown == {type_label(kind) for kind in EVERY_TYPE}
+    hovers = {
+        model.index(r, TYPE).data(Qt.ItemDataRole.ToolTipRole) for r in range(model.rowCount())
+    }
+    assert "Word document (DOCX)" in hovers and "ASCIIDOC file (.asciidoc)" in hovers
+
+
+def test_a_new_kind_of_file_widens_the_type_column(qtbot: QtBot, window: MainWindow) -> None:
+    from allma_desktop.gui.controllers.library_controller import LibraryRow
+    from allma_desktop.gui.widgets.library_model import TYPE
+
+    show_library_with_a_row(qtbot, window, 1100, 720)
+    pane = window.library_page
+    table = pane.table  # type: ignore[attr-defined]
+    before = table.horizontalHeader().sectionSize(TYPE)
+    pane.controller.rows_changed.emit(  # type: ignore[attr-defined]
+        [LibraryRow(path="/docs/notes.asciidoc", collection_id=1, title="Notes",
+                    file_type="asciidoc", status="queued")]
+    )  # fmt: skip
+    QApplication.processEvents()
+
+    assert table.horizontalHeader().sectionSize(TYPE) > before
+    assert table.horizontalHeader().sectionSize(TYPE) >= table.sizeHintForColumn(TYPE)

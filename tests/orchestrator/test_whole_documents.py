@@ -59,6 +59,13 @@ async def test_a_small_collection_is_given_whole_page_by_page_and_cited_by_page(
     assert [source.page for source in done.sources] == [PDF_ANSWER_PAGE]
     stored = orchestrator.conversations.get_message(done.message_id)
     assert [source.page for source in stored.sources] == [PDF_ANSWER_PAGE]
+    assert stored.whole_documents == ("Lighthouse Manual",)
+    (listed,) = [
+        m
+        for m in orchestrator.conversation_messages(done.conversation_id)
+        if m.id == done.message_id
+    ]
+    assert listed.whole_documents == ("Lighthouse Manual",)
 
 
 async def test_the_check_reads_the_whole_cited_page(
@@ -80,8 +87,10 @@ async def test_passages_mode_sends_the_best_passages(
     assert found.whole_documents == ()
     assert last_prompt(ollama_server).startswith("Sources:")
     assert len(found.sources) < 4  # not every page: the ones that match
-    record = orchestrator.conversation(only(events, AnswerDone)[-1].conversation_id)
+    done = only(events, AnswerDone)[-1]
+    record = orchestrator.conversation(done.conversation_id)
     assert record.context_mode is ContextMode.PASSAGES  # stored with the new conversation
+    assert orchestrator.conversations.get_message(done.message_id).whole_documents == ()
 
 
 async def test_auto_gives_passages_when_the_documents_do_not_fit(

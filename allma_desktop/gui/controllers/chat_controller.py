@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from allma_desktop.cancel import CancelToken
+from allma_desktop.errors import AllmaError
 from allma_desktop.events import (
     AnswerChecked,
     AnswerDone,
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from allma_desktop.gui.app_events import AppEvents
     from allma_desktop.gui.orchestrator_host import OrchestratorHost
     from allma_desktop.orchestrator import Orchestrator
-    from allma_desktop.records import ContextMode, MessageRecord
+    from allma_desktop.records import ContextFit, ContextMode, MessageRecord
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,9 @@ class ChatController(QObject):
     checked = Signal(object)  # AnswerChecked: after finished, the answer against its sources
     failed = Signal(object)  # AllmaError
     busy_changed = Signal(bool)
+    # How much of the model's context the documents take whole (``ContextFit``), or None
+    # when it cannot be told (the model server is not reachable, say): the chat options' meter.
+    context_fit = Signal(object)
 
     def __init__(self, host: OrchestratorHost, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -52,6 +56,7 @@ class ChatController(QObject):
         self._cancel: CancelToken | None = None
         self._task: asyncio.Task[None] | None = None
         self._running = False
+        self._fit_asked = 0  # the latest measure asked for; an older answer is dropped
 
     @property
     def events(self) -> AppEvents:
@@ -105,6 +110,34 @@ class ChatController(QObject):
     def edit_and_resend(self, conversation_id: int, message_id: int, text: str) -> None:
         """Replace question ``message_id`` (and everything after it) with ``text`` and answer."""
         self._start(text, conversation_id, replace_from_message_id=message_id)
+
+    def measure_context(
+        self, collection_id: int | None, model: str | None, conversation_id: int | None
+    ) -> None:
+        """Measure how much of ``model``'s context the collection takes; ``context_fit``
+        gets the latest answer only."""
+        self._fit_asked += 1
+        asked = self._fit_asked
+
+        def done(fit: ContextFit | None) -> None:
+            if asked == self._fit_asked:
+                self.context_fit.emit(fit)
+
+        def failed(error: AllmaError) -> None:
+            log.info("no context meter: %s", error)  # the meter hides; the chat says more
+            done(None)
+
+        (
+            async_op(
+                self._host,
+                lambda o: o.context_fit(collection_id, model, conversation_id),
+                description="Measuring the documents",
+            )
+            .success(done)
+            .failure(failed)
+            .quiet_when_closed()
+            .run()
+        )
 
     def stop(self) -> None:
         if self._cancel is not None:

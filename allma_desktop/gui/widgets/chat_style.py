@@ -108,4 +108,7 @@ def shell_stylesheet(c: Colors) -> str:
     #reconnectButton {{ color: {c.accent}; border: none; background: transparent; }}
     QProgressBar {{ background: {c.chip}; border: none; border-radius: 3px; }}
     QProgressBar::chunk {{ background: {c.accent}; border-radius: 3px; }}
+    #contextMeterText {{ color: {c.muted}; font-size: 12px; }}
+    #contextMeterText[over="true"] {{ color: {c.warning}; }}
+    #contextMeterBar[over="true"]::chunk {{ background: {c.warning}; }}
     """

@@ -22,8 +22,9 @@ from PySide6.QtWidgets import (
 
 from allma_desktop.errors import AllmaError
 from allma_desktop.gui.widgets.chat_message import MessageWidget
+from allma_desktop.gui.widgets.context_meter import ContextMeter
 from allma_desktop.gui.widgets.elided_label import ElidedLabel
-from allma_desktop.records import ContextMode
+from allma_desktop.records import ContextMode, whole_documents_note
 
 if TYPE_CHECKING:
     from allma_desktop.events import AnswerChecked, AnswerDone
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from allma_desktop.gui.controllers.conversations_controller import ConversationsController
     from allma_desktop.records import (
         CollectionRecord,
+        ContextFit,
         ConversationRecord,
         HealthReport,
         MessageRecord,
@@ -38,6 +40,10 @@ if TYPE_CHECKING:
     from allma_desktop.sources import Source
 
 NO_DOCUMENTS = -1  # collection combo value: answer without documents
+MEASURE_DELAY_MS = 150  # the context meter waits this long for more changes
+# ... and this long after "documents changed", which comes every second while files are
+# indexed: measuring reads the length of every stored text, so it waits for a pause.
+MEASURE_AFTER_DOCUMENTS_MS = 2000
 # What the model reads of the documents: (label, mode, tooltip).
 CONTEXT_CHOICES = (
     (
@@ -51,7 +57,8 @@ CONTEXT_CHOICES = (
         "Whole document",
         ContextMode.WHOLE,
         "The whole documents, page by page, when they fit in the model's context, for "
-        "questions such as “summarise this” or “what is on page 12”.",
+        "questions such as “summarise this” or “what is on page 12”. Too long to fit, "
+        "a summary is made from summaries of their parts.",
     ),
 )
 
@@ -144,8 +151,11 @@ class ChatView(QWidget):
         chat.checked.connect(self._on_checked)
         chat.failed.connect(self._on_failed)
         chat.busy_changed.connect(self._on_busy)
+        chat.context_fit.connect(self._on_context_fit)
+        chat.finished.connect(self.measure_context)  # the conversation grew
         events = chat.events
         events.health_changed.connect(self._on_health)
+        events.documents_changed.connect(self._measure_after_documents)
         conversations.collections_loaded.connect(self._show_choices)
         conversations.records_updated.connect(self._show_current_title)  # renamed elsewhere
         conversations.records_updated.connect(self._show_context_mode)  # loaded, or changed
@@ -189,7 +199,14 @@ class ChatView(QWidget):
         row.addWidget(self.title, 1)
         row.addWidget(self.collection_box)
         row.addWidget(self.context_box)
+        self.context_meter = ContextMeter(self.header)
+        row.addWidget(self.context_meter)
         row.addWidget(self.model_box)
+        # Measured again when what it depends on changes; one measure for a burst of changes.
+        self._measure_timer = QTimer(self)
+        self._measure_timer.setSingleShot(True)
+        self._measure_timer.setInterval(MEASURE_DELAY_MS)
+        self._measure_timer.timeout.connect(self._measure_context)
 
     def _build_transcript(self) -> None:
         self.scroll_area = QScrollArea(self)
@@ -319,6 +336,8 @@ class ChatView(QWidget):
             note = message.error or "The answer failed."
         elif message.status == "streaming":
             note = "This answer was cut off when Allma closed."
+        elif message.whole_documents:
+            note = whole_documents_note(message.whole_documents, message.summary_parts)
         widget.author.setText(message.model or "Allma")
         widget.finish(message.content, message.thinking, message.sources, note)
         if message.grounding is not None:
@@ -487,7 +506,7 @@ class ChatView(QWidget):
         elif done.interrupted:
             note = "Stopped — the answer is incomplete."
         elif done.whole_documents:
-            note = f"Read whole, page by page: {', '.join(done.whole_documents)}"
+            note = whole_documents_note(done.whole_documents, done.summary_parts)
         widget.finish(done.answer, done.thinking, done.sources)
         if note:
             widget.set_status(note, error=done.error is not None)
@@ -566,7 +585,13 @@ class ChatView(QWidget):
             label = f"{collection.name}  ({collection.counts.documents_text})"
             self.collection_box.addItem(label, collection.id)
         self.collection_box.addItem("No documents (just chat)", NO_DOCUMENTS)
-        self._sync_choices()
+        self._sync_choices(measure=False)
+        # Loaded again because documents changed (every second while files are indexed):
+        # measured after a pause; the first time, at once.
+        if self.context_meter.fit is None:
+            self.measure_context()
+        else:
+            self._measure_after_documents()
 
     def _on_health(self, report: HealthReport) -> None:
         names = list(report.ollama.chat_models)  # as Ollama says: embedding models cannot chat
@@ -574,7 +599,7 @@ class ChatView(QWidget):
             self._models = names
             self._sync_choices()
 
-    def _sync_choices(self) -> None:
+    def _sync_choices(self, *, measure: bool = True) -> None:
         record = self.conversations.get(self.conversation_id) if self.conversation_id else None
         model = (record.model if record else None) or self.chat.default_model
         names = list(self._models)
@@ -590,6 +615,8 @@ class ChatView(QWidget):
         index = self.collection_box.findData(wanted) if wanted is not None else 0
         self.collection_box.setCurrentIndex(max(0, index))
         self._show_context_mode()
+        if measure:
+            self.measure_context()
 
     def _show_context_mode(self, *_: object) -> None:
         """The conversation's mode as last loaded; a new chat, or one not loaded yet,
@@ -616,12 +643,34 @@ class ChatView(QWidget):
             return model, None, False
         return model, collection if isinstance(collection, int) else None, True
 
+    def measure_context(self, *_: object) -> None:
+        """Measure again, soon, how much of the model's context the documents take."""
+        self._measure_timer.start(MEASURE_DELAY_MS)
+
+    def _measure_after_documents(self) -> None:
+        if not self._measure_timer.isActive() or self._measure_timer.interval() > MEASURE_DELAY_MS:
+            self._measure_timer.start(MEASURE_AFTER_DOCUMENTS_MS)
+
+    def _measure_context(self) -> None:
+        model, collection_id, use_documents = self._choices()
+        if not use_documents:
+            self.context_meter.show_fit(None)
+            return
+        self.chat.measure_context(collection_id, model, self.conversation_id)
+
+    def _on_context_fit(self, fit: ContextFit | None) -> None:
+        model = self.model_box.currentText() or self.chat.default_model
+        _, _, use_documents = self._choices()
+        self.context_meter.show_fit(fit if use_documents else None, model)
+
     def _on_model_chosen(self, _index: int) -> None:
+        self.measure_context()
         if self.conversation_id is not None:
             self.conversations.set_model(self.conversation_id, self.model_box.currentText())
 
     def _on_collection_chosen(self, _index: int) -> None:
         self._enable_context_box()
+        self.measure_context()
         if self.conversation_id is not None:
             _, collection_id, use_documents = self._choices()
             self.conversations.set_collection(self.conversation_id, collection_id, use_documents)

@@ -64,6 +64,13 @@ def status_text(row: LibraryRow) -> str:
 
 
 _TYPE_LABELS = {"markdown": "MD", "text": "TXT", "htm": "HTML", "markdown-text": "MD"}
+# What each file type is, in words, for the Type column's hover.
+_TYPE_NAMES = {
+    "pdf": "PDF document", "docx": "Word document (DOCX)", "markdown": "Markdown text",
+    "text": "Plain text", "code": "Source code or data file", "html": "Web page (HTML)",
+    "image": "Image (read with OCR)", "epub": "EPUB e-book", "mobi": "Mobipocket e-book",
+    "fb2": "FictionBook e-book", "xps": "XPS document", "cbz": "Comic book archive (CBZ)",
+}  # fmt: skip
 
 
 def haystack(row: LibraryRow) -> str:
@@ -75,6 +82,11 @@ def haystack(row: LibraryRow) -> str:
 def type_label(file_type: str) -> str:
     """A short, uniform label: files on their way in know only their suffix."""
     return _TYPE_LABELS.get(file_type.lower(), file_type.upper())
+
+
+def type_name(file_type: str) -> str:
+    """The file type in words (a file still on its way in knows only its suffix)."""
+    return _TYPE_NAMES.get(file_type.lower()) or f"{type_label(file_type)} file (.{file_type})"
 
 
 def human_size(size: int | None) -> str:
@@ -256,6 +268,8 @@ class DocumentTableModel(QAbstractTableModel):
                 return "\n".join(part for part in (status_text(row), row.hint) if part)
             if column in (NAME, FILE):
                 return display_path(row.path)  # Qt drops bytes that are not UTF-8
+            if column == TYPE:
+                return type_name(row.file_type)
         if role == _ALIGNMENT and column in _NUMBERS:
             return _RIGHT_ALIGNED
         if role == _FOREGROUND and column in _MUTED:
@@ -361,6 +375,8 @@ __all__ = [
     "DocumentTableModel",
     "StatusDelegate",
     "status_text",
+    "type_label",
+    "type_name",
 ]
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QDesktopServices,
@@ -33,6 +33,8 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QStackedWidget,
+    QStyle,
+    QStyleOptionViewItem,
     QTableView,
     QToolButton,
     QVBoxLayout,
@@ -61,6 +63,7 @@ from allma_desktop.gui.widgets.library_model import (
     TYPE,
     DocumentTableModel,
     StatusDelegate,
+    type_label,
 )
 from allma_desktop.gui.widgets.watched_folders import KeepInSyncDialog, WatchedFoldersCard
 
@@ -70,7 +73,8 @@ if TYPE_CHECKING:
 
 HAYSTACK_SLICE = 4_000  # rows whose filter text is made per idle slice (a few ms)
 SUMMARY_INTERVAL_MS = 250  # row updates refresh the page's counts at most 4 times a second
-# Column widths; Status takes the spare width and keeps at least STATUS_MIN_WIDTH.
+# Column widths; Status takes the spare width and keeps at least STATUS_MIN_WIDTH. Type
+# is widened to its longest label in the library (``LibraryPane.fit_type_column``).
 COLUMN_WIDTHS = {
     NAME: 220, FILE: 170, TYPE: 56, PAGES: 60, CHUNKS: 70, SIZE: 80, ADDED: 116,
 }  # fmt: skip
@@ -290,6 +294,8 @@ class LibraryPane(QWidget):
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header_view = self.table.horizontalHeader()
         header_view.setHighlightSections(False)
+        self.column_widths = dict(COLUMN_WIDTHS)  # Type's grows with the labels shown
+        self._file_types: set[str] = set()  # the file types the Type column was fitted to
         for column, width in COLUMN_WIDTHS.items():
             header_view.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header_view.resizeSection(column, width)
@@ -345,6 +351,7 @@ class LibraryPane(QWidget):
 
     def _on_rows_reset(self, rows: list[LibraryRow]) -> None:
         self.model.reset(rows)
+        self.fit_type_column({row.file_type for row in rows})
         self._update_summary()
         self._haystack_timer.start()
 
@@ -355,6 +362,9 @@ class LibraryPane(QWidget):
 
     def _on_rows_changed(self, rows: list[LibraryRow]) -> None:
         self.model.upsert_many(rows)
+        types = {row.file_type for row in rows}
+        if not types <= self._file_types:
+            self.fit_type_column(self._file_types | types)
         self._schedule_summary()
 
     def _on_row_removed(self, path: str) -> None:
@@ -624,14 +634,14 @@ class LibraryPane(QWidget):
         width = self.table.viewport().width()
         if width <= 0:
             return
-        hidden = columns_giving_way(width)
+        hidden = columns_giving_way(width, self.column_widths)
         for column in COLUMNS_GIVING_WAY:
             if self.table.isColumnHidden(column) != (column in hidden):
                 self.table.setColumnHidden(column, column in hidden)
         header = self.table.horizontalHeader()
         others = sum(
             header.sectionSize(column)
-            for column in COLUMN_WIDTHS
+            for column in self.column_widths
             if column != NAME and not self.table.isColumnHidden(column)
         )
         room = width - others - STATUS_MIN_WIDTH
@@ -639,20 +649,51 @@ class LibraryPane(QWidget):
             header.resizeSection(NAME, max(NAME_MIN_WIDTH, min(COLUMN_WIDTHS[NAME], room)))
             self._name_squeezed = room < COLUMN_WIDTHS[NAME]
 
+    def fit_type_column(self, file_types: set[str]) -> None:
+        """Make the Type column as wide as the longest of these types' labels, so that
+        "DOCX" or "EPUB" is never cut to "DO…" (the font and the style's padding decide,
+        so it holds at any font size or scale)."""
+        self._file_types = set(file_types)
+        needed = max(
+            [self._cell_width(type_label(file_type)) for file_type in file_types]
+            + [self.table.horizontalHeader().sectionSizeFromContents(TYPE).width()]
+        )
+        header = self.table.horizontalHeader()
+        if needed != self.column_widths[TYPE]:
+            self.column_widths[TYPE] = needed
+            header.resizeSection(TYPE, needed)
+            self.fit_columns()
+
+    def _cell_width(self, text: str) -> int:
+        """The width a table cell showing ``text`` asks for, padding included."""
+        option = QStyleOptionViewItem()
+        option.initFrom(self.table)
+        option.widget = self.table
+        option.font = self.table.font()
+        option.fontMetrics = self.table.fontMetrics()
+        option.text = text
+        option.features = QStyleOptionViewItem.ViewItemFeature.HasDisplay
+        size = self.table.style().sizeFromContents(
+            QStyle.ContentsType.CT_ItemViewItem, option, QSize(), self.table
+        )
+        return size.width()
+
     def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.FontChange:
+            self.fit_type_column(self._file_types)
         if event.type() == QEvent.Type.PaletteChange:  # light <-> dark: the table's colours
             self.model.palette_changed()
         super().changeEvent(event)
 
 
-def columns_giving_way(width: int) -> set[int]:
+def columns_giving_way(width: int, widths: dict[int, int] = COLUMN_WIDTHS) -> set[int]:
     """The columns left out of a table ``width`` pixels wide, so that the title (at its
-    narrowest) and Status (at its minimum) fit beside the others."""
+    narrowest) and Status (at its minimum) fit beside the others (``widths``)."""
     hidden: set[int] = set()
     for column in (None, *COLUMNS_GIVING_WAY):
         if column is not None:
             hidden.add(column)
-        others = sum(w for c, w in COLUMN_WIDTHS.items() if c != NAME and c not in hidden)
+        others = sum(w for c, w in widths.items() if c != NAME and c not in hidden)
         if others + NAME_MIN_WIDTH + STATUS_MIN_WIDTH <= width:
             break
     return hidden

@@ -160,14 +160,33 @@ def split_words(text: str) -> tuple[list[str], list[str]]:
     return words, pairs
 
 
+# Two runs of letters joined by a hyphen ("pre-training", "E-Mail", "non-specialist").
+_HYPHENATED = re.compile(r"([^\W\d_]+)-(?=([^\W\d_]+))")
+
+
+def joined_words(text: str) -> list[str]:
+    """The words that hyphens join, written as one: "pre-training" -> "pretraining".
+
+    Writers join the same compound either way ("pre-training" and "pretraining",
+    "non-specialist" and "nonspecialist", "E-Mail" and "Email"); indexing and
+    querying the joined form as well lets each spelling find the other. Letters only:
+    "2015-2030" or "Qwen2-72B" are not compounds. Lower-cased; "a-b-c" gives "ab", "bc".
+    """
+    if "-" not in text:
+        return []
+    return [left + right for left, right in _HYPHENATED.findall(text.lower())]
+
+
 def index_terms(text: str, language: str) -> str:
     """What the keyword index holds for ``text`` of a document in ``language``: its
-    words stemmed for that language, and its CJK bigrams, separated by spaces.
+    words stemmed for that language, its CJK bigrams, and the joined form of each
+    hyphenated word (``joined_words``), separated by spaces.
 
     Diacritics are left to the index's tokenizer (FTS5's ``remove_diacritics``), which
     folds the query's terms the same way.
     """
     words, pairs = split_words(text)
+    words += joined_words(text)  # after the text's own words: phrase positions hold
     stemmer = _stemmer(language)
     if stemmer is not None:
         words = stemmer.stemWords(words)

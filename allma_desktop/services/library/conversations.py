@@ -21,6 +21,7 @@ from allma_desktop.services.library.storage import (
     MESSAGE_ROLES,
     MESSAGE_STATUSES,
     AnswerCheck,
+    AnswerContext,
     Collection,
     Conversation,
     ConversationContext,
@@ -99,10 +100,31 @@ def _grounding(report: str | None) -> GroundingReport | None:
         return None
 
 
+def _read_context(stored: str) -> tuple[tuple[str, ...], int]:
+    """(titles, summary parts) of an ``answer_context`` row: a JSON list of titles for
+    documents read whole, an object ``{"titles": [...], "summary_parts": n}`` for
+    documents summarised in parts."""
+    try:
+        value = json.loads(stored)
+    except ValueError:
+        value = None
+    parts = 0
+    if isinstance(value, dict):
+        parts = value.get("summary_parts", 0)
+        value = value.get("titles")
+        if not isinstance(parts, int) or isinstance(parts, bool) or parts < 0:
+            value = None
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        log.warning("unreadable record of documents read whole skipped")
+        return (), 0
+    return tuple(value), parts
+
+
 def _message_record(
     row: Message,
     sources: tuple[Source, ...] = (),
     grounding: GroundingReport | None = None,
+    context: tuple[tuple[str, ...], int] = ((), 0),
 ) -> MessageRecord:
     return MessageRecord(
         id=row.id,
@@ -119,6 +141,8 @@ def _message_record(
         duration_ms=row.duration_ms,
         sources=sources,
         grounding=grounding,
+        whole_documents=context[0],
+        summary_parts=context[1] if context[0] else 0,
     )
 
 
@@ -335,8 +359,14 @@ class ConversationService:
             read_by_ocr = _read_by_ocr(source_list)
             for source in source_list:
                 sources[source.__data__["message"]].append(_source(source, read_by_ocr))
-        checks = self._checks([row.id for row in rows])
-        return [_message_record(row, tuple(sources[row.id]), checks.get(row.id)) for row in rows]
+        ids = [row.id for row in rows]
+        checks, whole = self._checks(ids), self._whole_documents(ids)
+        return [
+            _message_record(
+                row, tuple(sources[row.id]), checks.get(row.id), whole.get(row.id, ((), 0))
+            )
+            for row in rows
+        ]
 
     @translating_store_errors
     def set_grounding(self, message_id: int, report: GroundingReport) -> None:
@@ -347,6 +377,35 @@ class ConversationService:
             AnswerCheck.create(
                 message=message_id, report=json.dumps(report.as_dict()), checked_at=utc_now()
             )
+
+    @translating_store_errors
+    def set_whole_documents(
+        self, message_id: int, titles: Sequence[str], summary_parts: int = 0
+    ) -> None:
+        """Store that an answer was made from these documents read whole, or summarised
+        in ``summary_parts`` parts (no titles: from passages)."""
+        stored: object = list(titles)
+        if summary_parts:
+            stored = {"titles": list(titles), "summary_parts": summary_parts}
+        with self._db.atomic("IMMEDIATE"):
+            self._message_row(message_id)
+            AnswerContext.delete().where(AnswerContext.message == message_id).execute()
+            if titles:
+                AnswerContext.create(message=message_id, whole_documents=json.dumps(stored))
+
+    def _whole_documents(
+        self, message_ids: builtins.list[int]
+    ) -> dict[int, tuple[tuple[str, ...], int]]:
+        found: dict[int, tuple[tuple[str, ...], int]] = {}
+        for chunk in chunked(message_ids, 500):
+            query = AnswerContext.select(
+                AnswerContext.message, AnswerContext.whole_documents
+            ).where(AnswerContext.message.in_(chunk))
+            for message_id, stored in tuple_rows(query):
+                context = _read_context(stored)
+                if context[0]:
+                    found[int(message_id)] = context
+        return found
 
     def _checks(self, message_ids: builtins.list[int]) -> dict[int, GroundingReport]:
         found: dict[int, GroundingReport] = {}
@@ -519,7 +578,12 @@ class ConversationService:
         )
         read_by_ocr = _read_by_ocr(source_rows)
         sources = tuple(_source(source, read_by_ocr) for source in source_rows)
-        return _message_record(row, sources, self._checks([message_id]).get(message_id))
+        return _message_record(
+            row,
+            sources,
+            self._checks([message_id]).get(message_id),
+            self._whole_documents([message_id]).get(message_id, ((), 0)),
+        )
 
 
 def _conversation_not_found(conversation_id: int) -> NotFound:

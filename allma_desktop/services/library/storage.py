@@ -448,6 +448,22 @@ class AnswerCheck(BaseModel):
         table_name = "answer_check"
 
 
+class AnswerContext(BaseModel):
+    """How an answer's sources were given to the model, when not as passages, one row an
+    answer (no row: passages): the titles of the documents read whole (a JSON list), or,
+    summarised in parts, ``{"titles": [...], "summary_parts": n}``.
+
+    A table of its own rather than columns of ``message``: created on every open, so
+    libraries written before need no migration.
+    """
+
+    message = ForeignKeyField(Message, primary_key=True, on_delete="CASCADE")
+    whole_documents = TextField()
+
+    class Meta:
+        table_name = "answer_context"
+
+
 class ConversationContext(BaseModel):
     """What a conversation gives the model (``ContextMode``); no row: ``auto``.
 
@@ -513,6 +529,7 @@ MODELS: tuple[type[Model], ...] = (
     StoreCleanup,
     WriteProbe,
     AnswerCheck,
+    AnswerContext,
     ConversationContext,
     QueuedFile,
     WatchedFolder,

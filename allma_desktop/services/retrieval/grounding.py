@@ -265,7 +265,12 @@ class Closeness:
         asked = [_plain(check.text) for check in self.sentences]
         return asked + [text for number in sorted(self.passages) for text in self.passages[number]]
 
-    def apply(self, report: GroundingReport, vectors: Sequence[Sequence[float]]) -> GroundingReport:
+    def apply(
+        self,
+        report: GroundingReport,
+        vectors: Sequence[Sequence[float]],
+        margin: float = CLOSENESS_MARGIN,
+    ) -> GroundingReport:
         if len(vectors) != len(self.texts):
             raise ValueError(f"{len(vectors)} vectors for {len(self.texts)} texts")
         units = [_unit(vector) for vector in vectors]
@@ -283,7 +288,7 @@ class Closeness:
                 decided.append(check)
                 continue
             pool = [v for number in check.cited for v in passage_units.get(number, ())]
-            decided.append(_decided(check, vector, pool))
+            decided.append(_decided(check, vector, pool, margin))
         return replace(report, sentences=tuple(decided))
 
 
@@ -320,12 +325,14 @@ def passage_sentences(text: str) -> list[str]:
     return found[:MAX_PASSAGE_SENTENCES]
 
 
-def _decided(check: SentenceCheck, vector: list[float], pool: list[list[float]]) -> SentenceCheck:
+def _decided(
+    check: SentenceCheck, vector: list[float], pool: list[list[float]], margin: float
+) -> SentenceCheck:
     if not pool:
         return check
     best = max(_dot(vector, other) for other in pool)
     pairs = [_dot(a, b) for i, a in enumerate(pool) for b in pool[i + 1 :]]
-    close = len(pairs) >= MIN_BACKGROUND_PAIRS and best >= max(pairs) + CLOSENESS_MARGIN
+    close = len(pairs) >= MIN_BACKGROUND_PAIRS and best >= max(pairs) + margin
     return replace(check, closeness=round(best, 3), supported=close, close_in_meaning=close)
 
 

@@ -30,6 +30,7 @@ from allma_desktop.services.documents.languages import (
     COMMON_WORDS,
     COMPOUNDING,
     DEFAULT_LANGUAGE,
+    joined_words,
     query_variants,
     split_words,
 )
@@ -38,6 +39,7 @@ from allma_desktop.services.library.storage import (
     execute_sql,
     translating_store_errors,
 )
+from allma_desktop.services.retrieval.text_terms import named_labels
 
 MAX_QUERY_TERMS = 32
 
@@ -87,7 +89,11 @@ def query_words(query: str, languages: Iterable[str] = ()) -> list[str]:
     Very common words of English and of ``languages`` are left out, unless the
     question has nothing else.
     """
-    words = list(dict.fromkeys(word.lower() for word in _WORD.findall(query)))
+    # A hyphenated word also counts written as one ("non-specialist" finds
+    # "nonspecialist"; the index holds both forms of the text's hyphenated words).
+    words = list(
+        dict.fromkeys([word.lower() for word in _WORD.findall(query)] + joined_words(query))
+    )
     stop = STOPWORDS.union(*(COMMON_WORDS.get(language, ()) for language in languages))
     # Single letters ("s" of "MuPDF's", "c" of "C") match nearly every chunk: they make
     # BM25 score the whole index while telling it almost nothing. (A CJK character is a
@@ -107,7 +113,15 @@ def query_terms(query: str, languages: Sequence[str] = (DEFAULT_LANGUAGE,)) -> l
     CJK text becomes its character pairs, as indexed.
     """
     compounding = any(language in COMPOUNDING for language in languages)
-    found: list[str] = []
+    # "Table 4.3" as a phrase of the index's terms ("tabl 4 3"): the number says which
+    # table, and a lone digit is not searched for as a word.
+    found = list(
+        dict.fromkeys(
+            " ".join((stem, *label.parts))
+            for label in named_labels(query)
+            for stem in query_variants(label.kind, languages)
+        )
+    )
     for word in query_words(query, languages):
         plain, pairs = split_words(word)
         variants = [stem for part in plain for stem in query_variants(part, languages)]

@@ -21,7 +21,7 @@ from itertools import pairwise
 
 from allma_desktop.services.model_server.ollama import LLMService
 from allma_desktop.services.retrieval.keyword_index import KeywordHit, KeywordIndex
-from allma_desktop.services.retrieval.text_terms import QueryTerms, content_terms
+from allma_desktop.services.retrieval.text_terms import QueryTerms, content_terms, named_labels
 from allma_desktop.services.vectorstore.base import VectorHit, VectorStore
 from allma_desktop.sources import Source
 
@@ -310,6 +310,9 @@ class SecondStage:
     coverage: float = 1.0  # the question's terms anywhere in the passage (IDF-weighted)
     sentence: float = 0.0  # ... within one sentence of it (the best one)
     phrase: float = 0.0  # pairs of adjacent question words that stand together in it
+    # The tables, figures, boxes ... the question names by number ("Table 4.3") that the
+    # passage holds: as a caption (at a line's start) in full, named in its text in half.
+    label: float = 1.0
     fused_share: float = FUSED_SHARE
 
 
@@ -342,6 +345,7 @@ def rerank(
     }
     total_weight = sum(weights.values())
     pairs = _question_pairs(query) if stage.phrase else []
+    labels = [label.pattern() for label in named_labels(query)] if stage.label else []
     for candidate, terms in zip(candidates, candidate_terms, strict=True):
         lexical = 0.0
         if total_weight > 0:
@@ -353,6 +357,8 @@ def rerank(
                 )
         if pairs:
             lexical += stage.phrase * _phrase_share(pairs, candidate.text)
+        if labels:
+            lexical += stage.label * _label_share(labels, candidate.text)
         candidate.final = (
             stage.fused_share * (candidate.fused / top_fused) + (1 - stage.fused_share) * lexical
         )
@@ -382,6 +388,18 @@ def _phrase_share(pairs: Sequence[tuple[str, str]], text: str) -> float:
     terms = content_terms(text)
     present = set(pairwise(terms))
     return sum(pair in present for pair in pairs) / len(pairs)
+
+
+def _label_share(labels: Sequence[re.Pattern[str]], text: str) -> float:
+    """How much of what the question names by number ``text`` holds: a label counts in
+    full as a caption (first on its line: "TABLE 4.3 DAA suppliers"), in half when the
+    text only refers to it ("... (Table 4.3)")."""
+    held = 0.0
+    for label in labels:
+        found = [text[: match.start()].rstrip(" \t") for match in label.finditer(text)]
+        if found:
+            held += 1.0 if any(not before or before.endswith("\n") for before in found) else 0.5
+    return held / len(labels)
 
 
 def one_per_page(ranked: Sequence[Candidate], k: int) -> list[Candidate]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -66,3 +67,58 @@ class QueryTerms:
             return frozenset()
         words = set(self._candidate_words.findall(text.lower())) - STOPWORDS
         return frozenset(term for term in map(_stem_of, words) if term in self.terms)
+
+
+# "Table 4.3", "TABLE 2", "Fig. 3b", "Figure 1-2", "footnote 12", "Box 8.2", "Appendix C".
+_LABEL_KINDS = {
+    "table": "table",
+    "tab": "table",
+    "figure": "figure",
+    "fig": "figure",
+    "footnote": "footnote",
+    "box": "box",
+    "appendix": "appendix",
+    "annex": "annex",
+    "equation": "equation",
+    "eq": "equation",
+    "chart": "chart",
+    "exhibit": "exhibit",
+}
+_LABEL = re.compile(
+    r"\b(" + "|".join(_LABEL_KINDS) + r")\.?\s*"
+    r"(\d+(?:\s*[.\-\u2010-\u2013]\s*\d+)*[a-z]?(?![\w.]*\d)|(?-i:[A-Z])(?:\.\d+)*\b)",
+    re.IGNORECASE,
+)
+_LABEL_SEPARATOR = re.compile(r"\s*[.\-\u2010-\u2013]\s*")
+
+
+@dataclass(frozen=True)
+class Label:
+    """A table, figure, footnote, box or appendix that a text names by its number."""
+
+    kind: str  # "table", "figure", ... (abbreviations spelled out)
+    number: str  # "4.3", "2b", "C": separators as "."
+
+    @property
+    def parts(self) -> list[str]:
+        """The number's parts as words: "4.3" -> ["4", "3"], "2b" -> ["2b"]."""
+        return self.number.split(".")
+
+    def pattern(self) -> re.Pattern[str]:
+        """Where a text names this label: "TABLE 4.3", "Table 4.3.", "Tab. 4-3"."""
+        kinds = "|".join(re.escape(k) for k, kind in _LABEL_KINDS.items() if kind == self.kind)
+        number = r"\s*[.\-\u2010-\u2013]\s*".join(re.escape(p) for p in self.parts)
+        return re.compile(rf"\b(?:{kinds})\.?\s*{number}(?![\w.]*\d|\w)", re.IGNORECASE)
+
+
+def named_labels(text: str) -> list[Label]:
+    """The labels ``text`` names by number, in order, each once ("Table 4.3" -> table 4.3).
+
+    A question that names "Table 2" or "Figure 3b" is about the page that holds it:
+    the number is what says which, and it is not a word a keyword search would weigh.
+    """
+    found: dict[Label, None] = {}
+    for kind, number in _LABEL.findall(text):
+        normal = _LABEL_SEPARATOR.sub(".", number.strip()).lower()
+        found.setdefault(Label(_LABEL_KINDS[kind.lower()], normal), None)
+    return list(found)

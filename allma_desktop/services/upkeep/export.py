@@ -12,7 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from allma_desktop import __version__
-from allma_desktop.records import ConversationRecord, GroundingReport, MessageRecord
+from allma_desktop.records import (
+    ConversationRecord,
+    GroundingReport,
+    MessageRecord,
+    whole_documents_note,
+)
 from allma_desktop.services.library.conversations import ConversationService
 from allma_desktop.sources import Source
 
@@ -67,6 +72,11 @@ def _message_lines(message: MessageRecord) -> list[str]:
     if note:
         error = f" ({message.error})" if message.error else ""
         lines += [f"*{note}{error}*", ""]
+    if message.whole_documents:
+        lines += [
+            f"*{_escape(whole_documents_note(message.whole_documents, message.summary_parts))}*",
+            "",
+        ]
     if message.sources:
         lines += ["**Sources**", ""]
         for source in message.sources:

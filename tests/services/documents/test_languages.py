@@ -13,6 +13,7 @@ from allma_desktop.services.documents.languages import (
     detect_language,
     embedding_advice,
     index_terms,
+    joined_words,
 )
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
 from allma_desktop.services.library import storage
@@ -154,6 +155,24 @@ def test_a_japanese_sentence_is_found_by_a_japanese_query(
     _add(library, collection, "kyoto.txt", JAPANESE_OTHER)
     assert _found(index, collection, "東京の人口は？") == ["tokyo.txt"]
     assert _found(index, collection, "観光客") == ["kyoto.txt"]
+
+
+def test_a_hyphenated_word_and_its_spelling_as_one_word_find_each_other(
+    library: LibraryService, index: KeywordIndex
+) -> None:
+    collection = library.default_collection()
+    _add(library, collection, "pretraining.txt", "Pre-training ran for three weeks on 7T tokens.")
+    _add(library, collection, "nonspecialist.txt", "Care by a nonspecialist nurse was as good.")
+    _add(library, collection, "other.txt", "Training and care were discussed at length.")
+    assert _found(index, collection, "How long did pretraining take?")[0] == "pretraining.txt"
+    assert _found(index, collection, "non-specialist")[0] == "nonspecialist.txt"
+
+
+def test_only_letters_joined_by_a_hyphen_are_written_as_one_word() -> None:
+    assert joined_words("Pre-training of the E-Mail filter") == ["pretraining", "email"]
+    assert joined_words("a-b-c") == ["ab", "bc"]
+    assert joined_words("2015-2030, Qwen2-72B, 17-29 kg, well - known") == []
+    assert index_terms("pre-training", "en") == "pre train pretrain"
 
 
 def test_cjk_text_is_indexed_as_overlapping_character_pairs() -> None:

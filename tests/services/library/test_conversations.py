@@ -17,7 +17,12 @@ from allma_desktop.services.library.conversations import (
     approx_tokens,
     auto_title,
 )
-from allma_desktop.services.library.storage import ConversationContext, Message, MessageSource
+from allma_desktop.services.library.storage import (
+    AnswerContext,
+    ConversationContext,
+    Message,
+    MessageSource,
+)
 from allma_desktop.sources import Source
 
 
@@ -400,3 +405,79 @@ def test_a_context_mode_written_by_a_newer_version_reads_as_auto(
     record = conversations.create(context_mode=ContextMode.WHOLE)
     ConversationContext.update(mode="chapters").execute()
     assert conversations.get(record.id).context_mode is ContextMode.AUTO
+
+
+def test_an_answer_read_from_whole_documents_keeps_their_titles(
+    conversations: ConversationService,
+) -> None:
+    chat = conversations.create()
+    conversations.add_message(chat.id, "user", "Summarise the manual")
+    whole = conversations.add_message(chat.id, "assistant", "It covers lamps [1].")
+    passages = conversations.add_message(chat.id, "assistant", "The lamp turns [1].")
+    conversations.set_whole_documents(whole.id, ["Lighthouse Manual", "Keeper's Log"])
+
+    stored = conversations.get_message(whole.id)
+    assert stored.whole_documents == ("Lighthouse Manual", "Keeper's Log")
+    listed = {m.id: m.whole_documents for m in conversations.messages(chat.id)}
+    assert listed[whole.id] == ("Lighthouse Manual", "Keeper's Log")
+    assert listed[passages.id] == ()
+    # Stored again: replaced; with no titles: back to passages.
+    conversations.set_whole_documents(whole.id, ["Keeper's Log"])
+    assert conversations.get_message(whole.id).whole_documents == ("Keeper's Log",)
+    conversations.set_whole_documents(whole.id, [])
+    assert conversations.get_message(whole.id).whole_documents == ()
+    assert AnswerContext.select().count() == 0
+
+
+def test_the_documents_read_whole_go_with_their_answer(
+    conversations: ConversationService,
+) -> None:
+    chat = conversations.create()
+    question = conversations.add_message(chat.id, "user", "Summarise it")
+    answer = conversations.add_message(chat.id, "assistant", "It is short.")
+    conversations.set_whole_documents(answer.id, ["Lighthouse Manual"])
+    conversations.delete_messages_from(question.id)  # regenerate
+    assert AnswerContext.select().count() == 0
+    answer = conversations.add_message(chat.id, "assistant", "Again.")
+    conversations.set_whole_documents(answer.id, ["Lighthouse Manual"])
+    conversations.delete(chat.id)
+    assert AnswerContext.select().count() == 0
+    with pytest.raises(NotFound, match=str(answer.id)):
+        conversations.set_whole_documents(answer.id, ["Lighthouse Manual"])
+
+
+def test_an_answer_summarised_in_parts_keeps_how_many(
+    conversations: ConversationService,
+) -> None:
+    chat = conversations.create()
+    answer = conversations.add_message(chat.id, "assistant", "It covers the harbour [3].")
+    conversations.set_whole_documents(answer.id, ["Harbour"], summary_parts=4)
+    stored = conversations.get_message(answer.id)
+    assert (stored.whole_documents, stored.summary_parts) == (("Harbour",), 4)
+    assert [(m.whole_documents, m.summary_parts) for m in conversations.messages(chat.id)] == [
+        (("Harbour",), 4)
+    ]
+    conversations.set_whole_documents(answer.id, ["Harbour"])  # read whole after all
+    assert conversations.get_message(answer.id).summary_parts == 0
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "not json",
+        '{"title": "x"}',
+        "[1, 2]",
+        '{"titles": ["x"], "summary_parts": -1}',
+        '{"titles": ["x"], "summary_parts": true}',
+        '{"titles": "x", "summary_parts": 2}',
+    ],
+)
+def test_an_unreadable_record_of_documents_read_whole_reads_as_passages(
+    conversations: ConversationService, stored: str
+) -> None:
+    chat = conversations.create()
+    answer = conversations.add_message(chat.id, "assistant", "It is short.")
+    conversations.set_whole_documents(answer.id, ["Lighthouse Manual"])
+    AnswerContext.update(whole_documents=stored).execute()  # damaged, or a newer version's
+    assert conversations.get_message(answer.id).whole_documents == ()
+    assert [m.whole_documents for m in conversations.messages(chat.id)] == [()]

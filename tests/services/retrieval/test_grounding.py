@@ -190,3 +190,19 @@ def test_vectors_that_do_not_match_the_texts_are_refused() -> None:
     assert plan is not None
     with pytest.raises(ValueError, match="vectors for"):
         plan.apply(report, _embed(plan.texts)[:-1])
+
+
+def test_the_margin_decides_how_far_a_sentence_must_lead_its_page() -> None:
+    from tests.orchestrator.test_answer_closeness import PARAPHRASE, PASSAGE, meaning_embedder
+
+    passages = {1: PASSAGE}
+    report = check_answer(PARAPHRASE, passages)
+    plan = closeness(report, passages)
+    assert plan is not None
+    vectors = meaning_embedder(plan.texts)
+    credited = plan.apply(report, vectors).sentences[0]
+    assert (credited.supported, credited.close_in_meaning) == (True, True)
+    # No sentence leads the page's own closest pair by a whole unit of cosine.
+    held = plan.apply(report, vectors, margin=1.0).sentences[0]
+    assert (held.supported, held.close_in_meaning) == (False, False)
+    assert held.closeness == credited.closeness

@@ -337,3 +337,15 @@ def test_words_no_chunk_holds_find_nothing_without_ranking(
     collection = library.default_collection()
     _add(library, collection, "/docs/a.txt", COMMON)
     assert index.search(collection.key, "zeppelin hangar", k=5) == []
+
+
+def test_a_table_named_by_number_finds_the_chunk_that_holds_it(
+    library: LibraryService, index: KeywordIndex
+) -> None:
+    collection = library.default_collection()
+    _add(
+        library, collection, "/docs/one.txt", ["Table 1 lists doses; the table gives doses by kg."]
+    )
+    _add(library, collection, "/docs/three.txt", ["Table 3 lists the suppliers of each country."])
+    found = [Path(hit.path).name for hit in index.search(collection.key, "What is in Table 3?", 5)]
+    assert found[0] == "three.txt"

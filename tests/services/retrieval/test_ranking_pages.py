@@ -73,3 +73,19 @@ def test_rerank_picks_the_chunk_of_a_page_that_covers_the_question() -> None:
         0.2,
     )
     assert rerank("what is the gizmo voltage", candidates)[0].chunk_id == "b"
+
+
+def test_the_page_captioned_with_the_table_a_question_names_ranks_first() -> None:
+    # The question's words are all on page 1, which refers to the table; page 2 holds it.
+    candidates = fuse(
+        [
+            _vector("a", 1, text="The doses by weight are given for each child (Table 2)."),
+            _vector("b", 2, text="Overview\nTABLE 2 Weight bands\n14-25 kg: 200 mg"),
+            _vector("c", 3, text="TABLE 1 Doses by weight for each child"),
+        ],
+        [],
+        0.2,
+    )
+    assert [
+        c.page for c in rerank("What doses by weight for a child does Table 2 give?", candidates)
+    ] == [2, 1, 3]

@@ -15,6 +15,7 @@ from allma_desktop.config import AppConfig
 from allma_desktop.errors import BackupInvalid
 from allma_desktop.events import AnswerDone
 from allma_desktop.orchestrator import Orchestrator
+from allma_desktop.records import ContextMode
 from allma_desktop.services.library.storage import SCHEMA_VERSION
 from allma_desktop.services.upkeep.backup import (
     MANIFEST_NAME,
@@ -195,6 +196,26 @@ async def test_an_exported_source_without_pages_names_its_section(
     markdown = export_conversation(orchestrator.conversations, done.conversation_id)
 
     assert "1. **bicycle.md**, section “Bicycle care › Chain”\n" in markdown
+
+
+async def test_an_answer_from_whole_documents_is_exported_with_the_line_that_says_so(
+    orchestrator: Orchestrator, sample_library: SampleLibrary
+) -> None:
+    async for _ in orchestrator.ingest([sample_library.pdf]):
+        pass
+    answers: list[AnswerDone] = []
+    for mode in (ContextMode.WHOLE, ContextMode.PASSAGES):
+        conversation = answers[0].conversation_id if answers else None
+        async for event in orchestrator.chat(conversation, PDF_QUESTION, context_mode=mode):
+            if isinstance(event, AnswerDone):
+                answers.append(event)
+
+    markdown = export_conversation(orchestrator.conversations, answers[0].conversation_id)
+
+    line = "*Read whole, page by page: Lighthouse Manual*\n"
+    assert markdown.count(line) == 1  # the whole-document answer's, not the passages one's
+    first, second = (i for i in range(len(markdown)) if markdown.startswith("## Allma", i))
+    assert first < markdown.index(line) < second
 
 
 def test_backup_restore_and_export_commands_as_a_user_would(

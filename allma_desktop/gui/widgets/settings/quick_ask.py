@@ -1,7 +1,8 @@
 """The Settings card "Quick ask": the key that opens the quick-ask popup, from any program
 where the desktop allows it. The key applies as soon as it is entered (no Save needed);
-a key another program holds is said with its name, and a desktop that lets no app take
-a key (Wayland, macOS) gets the command to bind in its own keyboard settings."""
+a key another program holds is said with its name; on Wayland the desktop portal is
+asked for the key (and may bind another); a desktop that lends none (macOS, Wayland
+without the portal's shortcuts) gets the command to bind in its own keyboard settings."""
 
 from __future__ import annotations
 
@@ -73,7 +74,12 @@ class QuickAskCard(SettingsCard):
             self.key_edit.setKeySequence(QKeySequence(state.sequence))
             self.key_edit.blockSignals(False)
         self.state_label.setText(state.message)
-        refused = bool(state.sequence) and not state.global_ and self.shortcut.available
+        refused = (
+            bool(state.sequence)
+            and not state.global_
+            and not state.pending
+            and self.shortcut.available
+        )
         restyle(self.state_label, "fieldError" if refused else "fieldHint")
 
 
