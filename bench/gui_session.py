@@ -145,6 +145,9 @@ def run_session(
     work: Callable[[Session], Awaitable[T]], answer: str = "", tokens_per_second: float = 100.0
 ) -> T:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from allma_desktop.malloc_arenas import limit_malloc_arenas
+
+    limit_malloc_arenas()  # as allma_desktop.gui.app.main, before any thread starts
     import qasync
     from PySide6.QtCore import QCoreApplication, QSettings
     from PySide6.QtWidgets import QApplication

@@ -31,6 +31,7 @@ from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.quitting import quit_application, reset_quitting
 from allma_desktop.gui.single_instance import InstanceServer, hand_off, instance_key
 from allma_desktop.gui.widgets.markdown_render import load_renderer
+from allma_desktop.malloc_arenas import limit_malloc_arenas
 from allma_desktop.selftest import handle_packaging_flags
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ QUICK_ASK_FLAG = "--quick-ask"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    limit_malloc_arenas()  # before Qt and the engine start their threads
     arguments = list(sys.argv if argv is None else argv)
     # --version / --self-test answer and exit here; --measure-startup arms a timer.
     packaging_exit = handle_packaging_flags(arguments)

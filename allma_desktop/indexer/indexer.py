@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -38,6 +39,7 @@ from allma_desktop.indexer.events import (
     WatchedFolderRecord,
     is_inside,
 )
+from allma_desktop.indexer.home import LoopStopped, LoopThread, Mailboxes, on_home_loop
 from allma_desktop.indexer.lock import QueueLock
 from allma_desktop.indexer.scan import FoundFile, ScanResult, scan_folder
 from allma_desktop.indexer.state import IndexerState, QueueItem
@@ -80,7 +82,10 @@ class Indexer:
         self._queue: deque[QueueItem] = deque()
         self._keys: set[tuple[int, str, str]] = set()  # (collection, path, kind) queued
         self._in_flight: dict[tuple[int, str], QueueItem] = {}
-        self._listeners: list[Listener] = []
+        self._mailboxes = Mailboxes()
+        self._home: asyncio.AbstractEventLoop | None = None  # the loop it runs on, once started
+        self._thread: LoopThread | None = None  # with ``own_thread``: that loop's thread
+        self._folders_lock = threading.Lock()  # folders() is read from other threads
         self._folders: list[WatchedFolderRecord] = []
         self._problems: dict[int, tuple[tuple[str, str], ...]] = {}
         self._scanning: set[int] = set()
@@ -104,12 +109,37 @@ class Indexer:
 
     # --- lifecycle ---------------------------------------------------------------------
 
-    async def start(self, *, watch: bool = True) -> None:
+    @property
+    def home_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop the indexer runs on once started; its coroutines can be awaited from
+        any loop (they are handed over), and listeners are called on their own loop."""
+        return self._home
+
+    async def start(self, *, watch: bool = True, own_thread: bool = False) -> None:
         """Take the queue (one indexer per library), load it and start working on it.
 
         With ``watch``, watched folders are rescanned and then followed for changes.
+        With ``own_thread``, it runs on a loop in a thread of its own (the window's
+        choice: its loop is Qt's, where each asyncio callback costs a timer event).
         Raises ``AllmaError`` when another process already runs this library's queue.
         """
+        if self._started:
+            return
+        if not own_thread:
+            self._home = asyncio.get_running_loop()
+            await self._start(watch)
+            return
+        thread = LoopThread("allma-indexer")
+        self._home, self._thread = thread.loop, thread
+        try:
+            await thread.run(self._start(watch))
+        except BaseException:
+            # Refused, or the caller went away (the app quit while it started): undo what
+            # started, on its own loop, so no worker thread keeps the library open.
+            await asyncio.shield(self.close())
+            raise
+
+    async def _start(self, watch: bool) -> None:
         if self._started:
             return
         if not await asyncio.to_thread(self._lock.acquire):
@@ -134,6 +164,24 @@ class Indexer:
         self._queue_changed.set()
 
     async def close(self) -> None:
+        thread = self._thread
+        if thread is None:
+            await self._close()
+            return
+        try:
+            await thread.run(self._close())
+        except LoopStopped:
+            pass  # closed already, by a close that ran at the same time
+        finally:
+            await self._stop_thread()
+
+    async def _stop_thread(self) -> None:
+        thread, self._thread = self._thread, None
+        self._home = None
+        if thread is not None:
+            await thread.stop()
+
+    async def _close(self) -> None:
         if self._folders_announcement is not None:
             self._folders_announcement.cancel()
             self._folders_announcement = None
@@ -148,10 +196,12 @@ class Indexer:
         self._lock.release()
         self._started = False
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener`` with every event (on the event loop); returns "unsubscribe"."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+    def subscribe(
+        self, listener: Listener, loop: asyncio.AbstractEventLoop | None = None
+    ) -> Callable[[], None]:
+        """Call ``listener`` with every event on ``loop``'s thread (by default the loop it
+        subscribed from; with no loop, the thread that emits); returns "unsubscribe"."""
+        return self._mailboxes.subscribe(listener, loop)
 
     # --- what front ends read ----------------------------------------------------------
 
@@ -191,6 +241,10 @@ class Indexer:
         )
 
     def folders(self) -> list[FolderState]:
+        with self._folders_lock:  # the memo is shared with the indexer's own thread
+            return self._folder_states()
+
+    def _folder_states(self) -> list[FolderState]:
         if self._memo_folders is not self._folders:
             self._folder_memo, self._memo_folders = {}, self._folders
         memo = self._folder_memo
@@ -215,6 +269,7 @@ class Indexer:
             for folder in self._folders
         ]
 
+    @on_home_loop
     async def wait_idle(self) -> None:
         """Until the queue is empty and nothing runs, or the queue is paused."""
         while True:
@@ -225,6 +280,7 @@ class Indexer:
 
     # --- adding and taking away --------------------------------------------------------
 
+    @on_home_loop
     async def add_paths(
         self, paths: Sequence[str | Path], collection_id: int | None = None, force: bool = False
     ) -> AddResult:
@@ -241,11 +297,13 @@ class Indexer:
         result.queued = fresh
         return result
 
+    @on_home_loop
     async def reembed(self, collection_id: int) -> None:
         """Queue re-embedding the collection with the current embedding model."""
         if (collection_id, "", "reembed") not in self._keys:
             await self._enqueue(collection_id, [""], kind="reembed")
 
+    @on_home_loop
     async def forget(self, paths: Iterable[str], collection_id: int) -> None:
         """Take files out of the queue; one being indexed is stopped."""
         chosen = {normalize_path(p) for p in paths}
@@ -258,17 +316,25 @@ class Indexer:
 
     def pause(self) -> None:
         """Finish the files being indexed, keep the rest queued."""
-        if not self._paused:
-            self._paused, self._pause_reason = True, None
-            self._queue_changed.set()
-            self._announce_queue()
+        self._set_paused(True)
 
     def resume(self) -> None:
-        if self._paused:
-            self._paused, self._pause_reason = False, None
-            self._queue_changed.set()
-            self._announce_queue()
+        self._set_paused(False)
 
+    def _set_paused(self, paused: bool) -> None:
+        """Takes effect at once (``paused`` and ``queue_state()`` say so on return, from any
+        thread); the queue hears of it on its own loop."""
+        if self._paused == paused:
+            return
+        self._paused, self._pause_reason = paused, None
+        if not self._hand_over(self._paused_changed):
+            self._paused_changed()
+
+    def _paused_changed(self) -> None:
+        self._queue_changed.set()
+        self._announce_queue()
+
+    @on_home_loop
     async def cancel(self) -> None:
         """Stop the files being indexed and empty the queue of files (re-embeds stay)."""
         dropped = [i for i in self._queue if i.kind == "index"]
@@ -279,6 +345,7 @@ class Indexer:
         await asyncio.to_thread(self._state.dequeue, [i.id for i in dropped])
         self._announce_queue()
 
+    @on_home_loop
     async def forget_collection(self, collection_id: int) -> None:
         """The collection is being deleted: its queue goes, its folders are not watched."""
         self._drop([i for i in self._queue if i.collection_id == collection_id])
@@ -291,6 +358,7 @@ class Indexer:
 
     # --- watched folders ---------------------------------------------------------------
 
+    @on_home_loop
     async def add_folder(
         self,
         path: str | Path,
@@ -328,6 +396,7 @@ class Indexer:
             self._spawn(self._sync_folders([record]))
         return record
 
+    @on_home_loop
     async def remove_folder(self, path: str | Path) -> WatchedFolderRecord:
         """Stop watching a folder. Its documents stay in the library."""
         folder = self._find_folder(path) or await self._find_stored_folder(path)
@@ -336,6 +405,7 @@ class Indexer:
         await self._reload_folders()
         return folder
 
+    @on_home_loop
     async def set_folder_paused(self, path: str | Path, paused: bool) -> WatchedFolderRecord:
         """A paused folder is not followed; resuming it rescans it."""
         folder = self._find_folder(path) or await self._find_stored_folder(path)
@@ -345,6 +415,7 @@ class Indexer:
             self._spawn(self._sync_folders([updated]))
         return updated
 
+    @on_home_loop
     async def set_folder_rules(
         self, path: str | Path, ignore: Sequence[str], max_file_mb: float | None
     ) -> WatchedFolderRecord:
@@ -355,11 +426,13 @@ class Indexer:
         await self._reload_folders()
         return updated
 
+    @on_home_loop
     async def watched_folders(self) -> list[WatchedFolderRecord]:
         if not self._started:
             self._folders = await asyncio.to_thread(self._state.watched)
         return list(self._folders)
 
+    @on_home_loop
     async def sync(self, wait: bool = True) -> list[SyncReport]:
         """Rescan every watched folder now; with ``wait``, until what it queued is indexed."""
         folders = await self.watched_folders()
@@ -883,14 +956,24 @@ class Indexer:
             )
         return folder
 
+    def _hand_over(self, call: Callable[[], None]) -> bool:
+        """From another thread: schedule ``call`` on the home loop and return True; on the
+        home loop (or before it runs), False: go on here."""
+        home = self._home
+        if home is None or home.is_closed():
+            return False
+        try:
+            if asyncio.get_running_loop() is home:
+                return False
+        except RuntimeError:
+            pass
+        home.call_soon_threadsafe(call)
+        return True
+
     # --- events --------------------------------------------------------------------------
 
     def _emit(self, event: IndexerEvent) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:  # a front end's bug must not stop the queue
-                log.exception("an indexer listener failed")
+        self._mailboxes.emit(event)
 
     def _announce_queue(self) -> None:
         self._emit(self.queue_state())

@@ -49,7 +49,7 @@ async def finish_file(orchestrator: OrchestratorView, run: Run, job: FileJob) ->
     if error is not None:
         # Take the new vectors back out, so no chunk is searchable without its row.
         await discard_vectors(orchestrator, key, job.stored)
-        await asyncio.to_thread(library.mark_failed, job.document_id, error.message)
+        await _mark_failed(orchestrator, job, error.message)
         return FileFinished(str(path), "failed", error.message, job.document_id, error=error)
     stale = job.old_chunk_ids - {c.chunk_id for c in job.chunks}
     if stale:
@@ -76,15 +76,21 @@ async def abandon_file(orchestrator: OrchestratorView, run: Run, job: FileJob) -
             job.document_id = record.id
         except AllmaError as error:
             log.warning("could not record %s as cancelled: %s", display_path(job.path), error)
-    if job.document_id is not None:
-        try:
-            await asyncio.to_thread(orchestrator.library.mark_failed, job.document_id, reason)
-        except AllmaError as error:
-            # The fault that stopped the run (a full disk) can stop this write too. The
-            # row stays as it was, which the next start's repair marks interrupted; the
-            # first error is the one to report, and the other files still get settled.
-            log.warning("could not mark %s failed: %s", display_path(job.path), error.message)
+    await _mark_failed(orchestrator, job, reason)
     return FileFinished(str(job.path), "failed", reason, job.document_id, error=fatal)
+
+
+async def _mark_failed(orchestrator: OrchestratorView, job: FileJob, reason: str) -> None:
+    """Mark the file's row failed, if it has one. The fault that failed the file (a full
+    disk) can stop this write too: the row then stays as it was, which the next start's
+    repair marks interrupted; the first error is the one to report, and the other files
+    still get settled."""
+    if job.document_id is None:
+        return
+    try:
+        await asyncio.to_thread(orchestrator.library.mark_failed, job.document_id, reason)
+    except AllmaError as error:
+        log.warning("could not mark %s failed: %s", display_path(job.path), error.message)
 
 
 def _mtime(path: Path) -> float:

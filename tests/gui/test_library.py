@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -118,6 +120,27 @@ def test_dropped_files_and_folders_are_indexed_to_ready(
     assert pane.table.isVisible()
 
 
+def test_the_indexer_works_on_its_own_thread_and_the_page_hears_it_on_the_gui_thread(
+    qtbot: QtBot, host: OrchestratorHost, tmp_path: Path
+) -> None:
+    heard_on: set[int] = set()
+
+    class Listening(LibraryController):
+        def _on_indexer_event(self, event: Any) -> None:
+            heard_on.add(threading.get_ident())
+            super()._on_indexer_event(event)
+
+    controller = Listening(host)
+    with qtbot.waitSignal(controller.batch_finished, timeout=INDEX_TIMEOUT_MS) as batch:
+        controller.add_paths([str(p) for p in notes(tmp_path / "notes", 6)])
+
+    assert batch.args is not None and batch.args[0].indexed == 6
+    assert heard_on == {threading.get_ident()}  # the GUI thread's, never the indexer's
+    assert host.orchestrator is not None
+    home = host.orchestrator.indexer.home_loop
+    assert home is not None and home is not asyncio.get_event_loop()  # a loop of its own
+
+
 def test_corrupt_pdf_row_shows_why_it_failed(
     qtbot: QtBot, pane: LibraryPane, tmp_path: Path
 ) -> None:
@@ -206,7 +229,7 @@ def test_progress_reaches_the_views_at_most_ten_times_a_second(
     )
     controller = LibraryController(host)
     updates: list[object] = []
-    controller.row_changed.connect(updates.append)
+    controller.rows_changed.connect(updates.append)
     controller.progress.connect(updates.append)
     started: list[float] = []
     controller.busy_changed.connect(lambda _busy: started.append(time.monotonic()))

@@ -359,9 +359,9 @@ def test_rows_added_changed_and_removed_follow_the_filter_and_the_sort(
         path="/library/new/report-55.pdf", collection_id=1, title="New", file_type="pdf",
         status="failed", reason="damaged file",
     )  # fmt: skip
-    pane.controller.row_changed.emit(failing)
+    pane.controller.rows_changed.emit([failing])
     assert shown(pane) == sorted([*before, "report-55.pdf"], reverse=True)
-    pane.controller.row_changed.emit(LibraryRow(**{**failing.__dict__, "status": "ready"}))
+    pane.controller.rows_changed.emit([LibraryRow(**{**failing.__dict__, "status": "ready"})])
     assert shown(pane) == before  # no longer matches: gone from the filtered view
     pane.controller.row_removed.emit(rows[3].path)
     assert "report-3.pdf" not in shown(pane)

@@ -45,8 +45,10 @@ def test_an_op_runs_its_call_in_a_worker_thread_and_its_handler_on_the_gui_threa
 def test_a_failure_reaches_the_failure_handler_with_its_next_step_and_announces_nothing(
     qtbot: QtBot, host: OrchestratorHost
 ) -> None:
-    op(host, lambda o: o.create_collection("Work")).run()
-    announced: list[str] = []
+    made: list[object] = []
+    op(host, lambda o: o.create_collection("Work")).success(made.append).run()
+    qtbot.waitUntil(lambda: bool(made), timeout=TIMEOUT_MS)  # the ops run in worker threads:
+    announced: list[str] = []  # the second, started now, cannot overtake the first
     host.events.documents_changed.connect(lambda: announced.append("documents"))
     failures: list[AllmaError] = []
     successes: list[object] = []

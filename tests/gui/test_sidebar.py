@@ -19,6 +19,7 @@ def titles(window: MainWindow) -> list[str]:
 
 
 WAIT_MS = 10_000
+STALL_SECONDS = 60.0  # the stalled read outlasts any wait of the test: it ends when told
 
 
 def make_conversations(qtbot: QtBot, window: MainWindow, *names: str) -> list[int]:
@@ -129,20 +130,22 @@ def test_a_rename_landing_while_the_chat_opens_is_not_undone_by_the_slower_open(
 
     def read_then_stall(wanted: int) -> ConversationRecord:
         record = read_conversation(wanted)  # the title before the rename
-        renamed.wait(timeout=WAIT_MS / 1000)  # come back only after the rename has
+        renamed.wait(timeout=STALL_SECONDS)  # come back only after the rename has
         return record
-
-    monkeypatch.setattr(orchestrator, "conversation", read_then_stall)
-    window.open_conversation(conversation_id)
-    window.conversations.rename(conversation_id, "Lamp questions")
 
     def rename_known() -> bool:
         record = window.conversations.get(conversation_id)
         return record is not None and record.title == "Lamp questions"
 
-    qtbot.waitUntil(rename_known, timeout=WAIT_MS)
-    with qtbot.waitSignal(window.conversations.opened, timeout=WAIT_MS):
-        renamed.set()
+    monkeypatch.setattr(orchestrator, "conversation", read_then_stall)
+    try:
+        window.open_conversation(conversation_id)
+        window.conversations.rename(conversation_id, "Lamp questions")
+        qtbot.waitUntil(rename_known, timeout=WAIT_MS)
+        with qtbot.waitSignal(window.conversations.opened, timeout=WAIT_MS):
+            renamed.set()
+    finally:
+        renamed.set()  # never leave the stalled read holding a worker thread
 
     assert window.chat_view.title.text() == "Lamp questions"
     assert titles(window) == ["Lamp questions"]

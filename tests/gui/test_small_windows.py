@@ -162,9 +162,9 @@ def test_a_new_kind_of_file_widens_the_type_column(qtbot: QtBot, window: MainWin
     pane = window.library_page
     table = pane.table  # type: ignore[attr-defined]
     before = table.horizontalHeader().sectionSize(TYPE)
-    pane.controller.row_changed.emit(  # type: ignore[attr-defined]
-        LibraryRow(path="/docs/notes.asciidoc", collection_id=1, title="Notes",
-                   file_type="asciidoc", status="queued")
+    pane.controller.rows_changed.emit(  # type: ignore[attr-defined]
+        [LibraryRow(path="/docs/notes.asciidoc", collection_id=1, title="Notes",
+                    file_type="asciidoc", status="queued")]
     )  # fmt: skip
     QApplication.processEvents()
 

@@ -146,6 +146,34 @@ async def test_a_file_that_cannot_even_be_marked_failed_does_not_hide_the_run_s_
         await reopened.close()
 
 
+async def test_a_full_disk_at_commit_that_also_stops_marking_the_file_failed_ends_the_run(
+    config: AppConfig, orchestrator: Orchestrator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills as a file is committed, and marking it failed fails the same way:
+    the run ends with DiskFull on its IngestFinished, not an exception out of ingest."""
+    write_notes(tmp_path / "notes")
+
+    def disk_full(*_args: object, **_kwargs: object) -> None:
+        raise DiskFull(config.data_dir)
+
+    monkeypatch.setattr(orchestrator.library, "commit_document", disk_full)
+    monkeypatch.setattr(orchestrator.library, "mark_failed", disk_full)
+    events = [event async for event in orchestrator.ingest([tmp_path / "notes"])]
+
+    finished = events[-1]
+    assert isinstance(finished, IngestFinished)
+    assert isinstance(finished.error, DiskFull) and finished.error.hint
+    assert finished.count("indexed") == 0
+    monkeypatch.undo()
+    await orchestrator.close()
+    reopened = Orchestrator(config)
+    await reopened.open()  # the start-up repair marks what was left half-way interrupted
+    try:
+        assert_library_consistent(reopened)
+    finally:
+        await reopened.close()
+
+
 # --- files queued to the parse worker ahead of the one it reads ----------------------
 
 

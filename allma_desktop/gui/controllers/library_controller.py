@@ -149,7 +149,7 @@ class LibraryController(QObject):
     collections_changed = Signal(object)  # list[CollectionRecord]
     current_collection_changed = Signal(int)
     rows_reset = Signal(object)  # list[LibraryRow]: the whole current collection
-    row_changed = Signal(object)  # LibraryRow: insert or update, keyed by path
+    rows_changed = Signal(list)  # list[LibraryRow]: inserts and updates, keyed by path
     row_removed = Signal(str)  # path
     progress = Signal(object)  # OverallProgress (coalesced)
     busy_changed = Signal(bool)
@@ -382,13 +382,15 @@ class LibraryController(QObject):
             if os.path.abspath(path) in named or not _quiet_skip(reason):
                 self._set_row(_new_row(os.path.abspath(path), collection_id, "skipped", reason))
         many = len(result.queued) > MANY_ROWS
+        queued = []
         for path in result.queued:
             row = self._live.get((collection_id, path)) or _new_row(path, collection_id, "queued")
             row = replace(row, status="queued", fraction=0.0, reason="", hint="")
             self._live[(collection_id, path)] = row
-            if not many:
-                self._emit_row(row)
-        if many:
+            queued.append(row)
+        if not many:
+            self._emit_rows(queued)
+        else:
             self.refresh_rows()  # one reset, not thousands of row updates
         self._pending_progress = True
         self._flush()
@@ -520,6 +522,7 @@ class LibraryController(QObject):
             indexer.pause()
         else:
             indexer.resume()
+        self._on_queue_changed(indexer.queue_state())  # shown now, not when the event comes
 
     def cancel(self) -> None:
         """Stop the files being indexed and empty the queue."""
@@ -580,7 +583,11 @@ class LibraryController(QObject):
             row = self._row(event.path, collection_id) or _new_row(
                 event.path, collection_id, "indexing"
             )
-            self._set_row(replace(row, status="indexing", fraction=0.0, reason="", hint=""))
+            # Shown by the next flush: a small file is often done by then, and its row
+            # then goes straight from queued to indexed.
+            self._set_row(
+                replace(row, status="indexing", fraction=0.0, reason="", hint=""), deferred=True
+            )
         elif isinstance(event, PageRecognised):  # OCR reads a scan: its share of parsing
             fraction = PARSED_FRACTION * (event.page - 1) / max(event.pages, 1)
             self._update_progress(collection_id, event.path, fraction)
@@ -681,13 +688,20 @@ class LibraryController(QObject):
 
     # --- rows -----------------------------------------------------------------------------
 
-    def _set_row(self, row: LibraryRow) -> None:
+    def _set_row(self, row: LibraryRow, deferred: bool = False) -> None:
         self._live[(row.collection_id, row.path)] = row
-        self._emit_row(row)
+        if deferred and self._flush_timer.isActive():
+            if row.collection_id == self._collection_id:
+                self._pending_rows[row.path] = row
+        else:
+            self._emit_rows([row])
 
-    def _emit_row(self, row: LibraryRow) -> None:
-        if row.collection_id == self._collection_id:
-            self.row_changed.emit(row)
+    def _emit_rows(self, rows: list[LibraryRow]) -> None:
+        """One signal for many rows: the table inserts them in one step, not row by row."""
+        shown = self._collection_id
+        rows = [row for row in rows if row.collection_id == shown]
+        if rows:
+            self.rows_changed.emit(rows)
 
     def _row(self, path: str, collection_id: int | None = None) -> LibraryRow | None:
         """The row of ``path`` in that collection (the one shown when None)."""
@@ -726,13 +740,15 @@ class LibraryController(QObject):
         ).success(lambda records: self._on_stored(collection_id, records)).quiet_when_closed().run()
 
     def _on_stored(self, collection_id: int, records: dict[str, DocumentRecord]) -> None:
+        rows = []
         for path, record in records.items():
             if (collection_id, path) in self._live:
                 continue  # on its way in again
             row = row_from_record(record)
             if collection_id == self._collection_id:
                 self._stored[path] = row
-            self._emit_row(row)
+            rows.append(row)
+        self._emit_rows(rows)
 
     # --- coalesced progress -------------------------------------------------------------
 
@@ -740,8 +756,7 @@ class LibraryController(QObject):
         if self._to_load:
             self._load_stored()
         rows, self._pending_rows = self._pending_rows, {}
-        for row in rows.values():
-            self._emit_row(row)
+        self._emit_rows(list(rows.values()))
         if self._pending_progress:
             self._pending_progress = False
             self.progress.emit(self.overall_progress())
@@ -781,14 +796,17 @@ class LibraryController(QObject):
     def _on_engine_ready(self, orchestrator: Orchestrator) -> None:
         self._stop_listening()
         indexer = orchestrator.indexer
-        self._unsubscribe = indexer.subscribe(self._on_indexer_event)
+        # Its events come on the GUI thread's loop (the indexer has a thread of its own),
+        # also when this runs before that loop does (a controller made once it is open).
+        gui_loop = asyncio.get_event_loop()
+        self._unsubscribe = indexer.subscribe(self._on_indexer_event, gui_loop)
         self._queue = indexer.queue_state()
         self._folders = indexer.folders()
         self.refresh_collections()
         self.refresh_rows()
 
         async def start(o: Orchestrator) -> None:
-            await o.indexer.start(watch=True)
+            await o.indexer.start(watch=True, own_thread=True)
 
         async_op(self._host, start, description="Starting the library").success(
             lambda _none: self._on_indexer_started(orchestrator)

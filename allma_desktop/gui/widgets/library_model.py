@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -139,20 +140,35 @@ class DocumentTableModel(QAbstractTableModel):
         self._muted = None
 
     def upsert(self, row: LibraryRow) -> None:
-        position = self._index.get(row.path)
-        if position is None:
-            end = len(self._rows)
-            self.beginInsertRows(QModelIndex(), end, end)
-            self._rows.append(row)
-            self._index[row.path] = end
-            if self._haystacks is not None and len(self._haystacks) == end:
-                self._haystacks.append(haystack(row))
-            self.endInsertRows()
+        self.upsert_many([row])
+
+    def upsert_many(self, rows: Iterable[LibraryRow]) -> None:
+        """Update the rows already shown and append the new ones, in one insertion."""
+        fresh: dict[str, LibraryRow] = {}
+        changed: set[int] = set()
+        haystacks = self._haystacks
+        for row in rows:
+            position = self._index.get(row.path)
+            if position is None:
+                fresh[row.path] = row
+                continue
+            self._rows[position] = row
+            changed.add(position)
+            if haystacks is not None and position < len(haystacks):
+                haystacks[position] = haystack(row)
+        last_column = len(COLUMNS) - 1
+        for first, last in _runs(sorted(changed)):  # a run each: the proxy re-checks them all
+            self.dataChanged.emit(self.index(first, 0), self.index(last, last_column))
+        if not fresh:
             return
-        self._rows[position] = row
-        if self._haystacks is not None and position < len(self._haystacks):
-            self._haystacks[position] = haystack(row)
-        self.dataChanged.emit(self.index(position, 0), self.index(position, len(COLUMNS) - 1))
+        end = len(self._rows)
+        self.beginInsertRows(QModelIndex(), end, end + len(fresh) - 1)
+        for offset, row in enumerate(fresh.values()):
+            self._index[row.path] = end + offset
+        self._rows.extend(fresh.values())
+        if haystacks is not None and len(haystacks) == end:
+            haystacks.extend(haystack(row) for row in fresh.values())
+        self.endInsertRows()
 
     def remove(self, path: str) -> None:
         position = self._index.get(path)
@@ -362,3 +378,16 @@ __all__ = [
     "type_label",
     "type_name",
 ]
+
+
+def _runs(positions: list[int]) -> Iterator[tuple[int, int]]:
+    """Sorted positions as (first, last) runs of neighbours."""
+    start = previous = -2
+    for position in positions:
+        if position != previous + 1:
+            if start >= 0:
+                yield start, previous
+            start = position
+        previous = position
+    if start >= 0:
+        yield start, previous

@@ -318,7 +318,7 @@ class LibraryPane(QWidget):
     def _wire(self) -> None:
         c = self.controller
         c.rows_reset.connect(self._on_rows_reset)
-        c.row_changed.connect(self._on_row_changed)
+        c.rows_changed.connect(self._on_rows_changed)
         c.row_removed.connect(self._on_row_removed)
         c.collections_changed.connect(self._on_collections)
         c.current_collection_changed.connect(self._select_collection_in_box)
@@ -360,10 +360,11 @@ class LibraryPane(QWidget):
         if self.model.prepare_haystacks(HAYSTACK_SLICE):
             self._haystack_timer.stop()
 
-    def _on_row_changed(self, row: LibraryRow) -> None:
-        self.model.upsert(row)
-        if row.file_type not in self._file_types:
-            self.fit_type_column(self._file_types | {row.file_type})
+    def _on_rows_changed(self, rows: list[LibraryRow]) -> None:
+        self.model.upsert_many(rows)
+        types = {row.file_type for row in rows}
+        if not types <= self._file_types:
+            self.fit_type_column(self._file_types | types)
         self._schedule_summary()
 
     def _on_row_removed(self, path: str) -> None:

@@ -42,20 +42,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SEARCH_EF = 200
-"""How many neighbours the HNSW search keeps in view (Chroma's default is 100).
-
-A search asks for 40 candidates per question. At the default, on row (c)'s library
-(2,704 chunks), the same query vector over the same files got different candidates
-from one process start to the next (HNSW search is approximate), which moved the right
-page in or out of first place for some of the 40 questions. At 200 every start gave
-the same candidates (bench/ranking_replay.py, docs/benchmarks.md)."""
-
 # Scores are cosine similarities, so the index must measure cosine distance (Chroma's
 # default is L2). Chroma 1.x reads this from the configuration, not from metadata.
-_COSINE_CONFIGURATION: CreateCollectionConfiguration = {
-    "hnsw": {"space": "cosine", "ef_search": SEARCH_EF}
-}
+_COSINE_CONFIGURATION: CreateCollectionConfiguration = {"hnsw": {"space": "cosine"}}
 
 PACKED_FIELD = "allma_chunk"  # metadata field holding the rest of the chunk, as JSON
 
@@ -74,7 +63,6 @@ class ChromaVectorStore:
         self._client: ClientAPI | None = None
         self._batch_size = 1_000  # replaced by Chroma's own limit once the client is open
         self._open_lock = threading.Lock()
-        self._searched_widely: set[str] = set()  # collections whose SEARCH_EF is checked
 
     @property
     def path(self) -> Path:
@@ -159,7 +147,6 @@ class ChromaVectorStore:
         collection = self._existing(key)
         if collection is None:
             return []
-        self._search_widely(key, collection)
         import numpy as np
 
         with self._reporting_failures(f"search collection {key}"):
@@ -279,23 +266,6 @@ class ChromaVectorStore:
             return client.get_or_create_collection(
                 name=key, configuration=_COSINE_CONFIGURATION, embedding_function=None
             )
-
-    def _search_widely(self, key: str, collection: Collection) -> None:
-        """Raise an older collection's search breadth to ``SEARCH_EF`` (once a process).
-
-        Collections made before it search at Chroma's default; the setting is changed in
-        place (no vector is rewritten). A store that cannot be written to keeps
-        searching as it did."""
-        if key in self._searched_widely:
-            return
-        self._searched_widely.add(key)
-        hnsw = (collection.configuration_json or {}).get("hnsw") or {}
-        if int(hnsw.get("ef_search") or 0) >= SEARCH_EF:
-            return
-        try:
-            collection.modify(configuration={"hnsw": {"ef_search": SEARCH_EF}})
-        except Exception as error:  # read-only folder, a newer Chroma: search as before
-            log.warning("could not widen the search of collection %s: %s", key, error)
 
     def _existing(self, key: str) -> Collection | None:
         from chromadb.errors import NotFoundError

@@ -20,7 +20,7 @@ from allma_desktop.errors import (
 )
 from allma_desktop.services.documents.model import Chunk
 from allma_desktop.services.vectorstore.base import StoreCollection
-from allma_desktop.services.vectorstore.chroma import SEARCH_EF, ChromaVectorStore
+from allma_desktop.services.vectorstore.chroma import ChromaVectorStore
 
 DIMENSION = 16
 KEY = "c_test"
@@ -504,36 +504,3 @@ def test_chunk_texts_stay_out_of_chroma(store: ChromaVectorStore) -> None:
     assert stored["documents"] == [None, None, None]
     assert not any("doc chunk" in str(metadata) for metadata in stored["metadatas"] or [])
     assert store.query(KEY, list(random_vectors(3, seed=1)[0]), k=1)[0].page == 1
-
-
-def _client(path: Path) -> Any:
-    import chromadb
-
-    from allma_desktop.services.vectorstore import chroma
-
-    return chromadb.PersistentClient(path=str(path), settings=chroma._settings())
-
-
-def _search_ef(path: Path, key: str) -> int:
-    client = _client(path)
-    configuration = client.get_collection(key).configuration_json
-    return int(configuration["hnsw"]["ef_search"])
-
-
-def test_a_new_collection_searches_with_the_wider_breadth(tmp_path: Path) -> None:
-    store = ChromaVectorStore(tmp_path / "vectors")
-    store.add(KEY, [make_chunk("doc-a", 0)], random_vectors(1).tolist())
-    store.close()
-    assert _search_ef(tmp_path / "vectors", KEY) == SEARCH_EF
-
-
-def test_a_collection_made_before_is_widened_when_first_searched(tmp_path: Path) -> None:
-    # As earlier versions made it: cosine, Chroma's default search breadth.
-    client = _client(tmp_path / "vectors")
-    old = client.create_collection(KEY, configuration={"hnsw": {"space": "cosine"}})
-    old.add(ids=["x"], embeddings=random_vectors(1), metadatas=[{"document_id": "d"}])
-    assert _search_ef(tmp_path / "vectors", KEY) < SEARCH_EF
-    store = ChromaVectorStore(tmp_path / "vectors")
-    store.query(KEY, random_vectors(1)[0].tolist(), k=1)
-    store.close()
-    assert _search_ef(tmp_path / "vectors", KEY) == SEARCH_EF

@@ -1,0 +1,201 @@
+"""Where the indexer runs: the caller's event loop, or a loop in a thread of its own.
+
+The window runs asyncio on Qt's event loop (qasync), where every callback is a Qt timer
+event: a file through the ingest pipeline takes some 35 of them, and each costs several
+times what it costs on a plain asyncio loop. On its own loop the indexer works at the
+pace of ``allma sync``, and the window only receives its events, a burst at a time.
+
+``LoopThread`` is that thread; ``on_home_loop`` lets any loop call the indexer's
+coroutines; ``Mailboxes`` delivers its events on each listener's own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Listener = Callable[[Any], None]
+
+
+class HasHome(Protocol):
+    @property
+    def home_loop(self) -> asyncio.AbstractEventLoop | None: ...
+
+
+H = TypeVar("H", bound=HasHome)
+
+
+def on_home_loop(
+    method: Callable[Concatenate[H, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[H, P], Coroutine[Any, Any, T]]:
+    """Run the coroutine method on the object's home loop, whichever loop awaits it.
+
+    Called from another loop, the call is handed over (``run_coroutine_threadsafe``) and
+    awaited; cancelling the caller cancels the work on the home loop.
+    """
+
+    @functools.wraps(method)
+    async def on_home(owner: H, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        home = owner.home_loop
+        if home is None or home is asyncio.get_running_loop():
+            return await method(owner, *args, **kwargs)
+        future = asyncio.run_coroutine_threadsafe(method(owner, *args, **kwargs), home)
+        return await asyncio.wrap_future(future)
+
+    return on_home
+
+
+class LoopThread:
+    """An asyncio loop running in a daemon thread until ``stop()``."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._stopped = False
+        self._calls: set[concurrent.futures.Future[Any]] = set()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        loop = self.loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+        finally:
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_default_executor())
+            finally:
+                loop.close()
+
+    async def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Await ``work`` on this thread's loop from another loop. Once the loop is
+        stopped, raises ``LoopStopped`` instead of waiting for ever."""
+        if self._stopped:
+            work.close()
+            raise LoopStopped(self._thread.name)
+        call = asyncio.run_coroutine_threadsafe(work, self.loop)
+        self._calls.add(call)
+        call.add_done_callback(self._calls.discard)
+        return await asyncio.wrap_future(call)
+
+    async def stop(self) -> None:
+        """Stop the loop (what still runs on it is the caller's to have ended) and join.
+        A call still waiting for it then raises ``LoopStopped``."""
+        if not self._stopped:
+            self._stopped = True
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        await asyncio.to_thread(self._thread.join)
+        for call in list(self._calls):
+            if not call.done():
+                call.set_exception(LoopStopped(self._thread.name))
+
+
+class LoopStopped(RuntimeError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the {name} loop has stopped")
+
+
+class Mailboxes:
+    """Listeners, each called on the loop it subscribed from.
+
+    A listener of the emitting loop (or one with no loop) is called at once. For another
+    loop, events wait in that loop's mailbox, and one wake-up delivers all that came
+    meanwhile, in order: a busy run wakes the window once per burst, not per event.
+    """
+
+    def __init__(self) -> None:
+        self._listeners: list[tuple[Listener, asyncio.AbstractEventLoop | None]] = []
+        self._boxes: dict[asyncio.AbstractEventLoop, _Mailbox] = {}
+        self._lock = threading.Lock()
+
+    def subscribe(
+        self, listener: Listener, loop: asyncio.AbstractEventLoop | None = None
+    ) -> Callable[[], None]:
+        """Call ``listener`` on ``loop`` (by default the running loop; with none, on
+        whichever thread emits)."""
+        if loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+        entry = (listener, loop)
+        with self._lock:
+            self._listeners.append(entry)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if entry in self._listeners:
+                    self._listeners.remove(entry)
+
+        return unsubscribe
+
+    def emit(self, event: object) -> None:
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener, loop in listeners:
+            if loop is None or loop is here:
+                _call(listener, event)
+            else:
+                self._box(loop).post(listener, event)
+
+    def subscribed(self, listener: Listener) -> bool:
+        with self._lock:
+            return any(entry[0] is listener for entry in self._listeners)
+
+    def _box(self, loop: asyncio.AbstractEventLoop) -> _Mailbox:
+        with self._lock:
+            box = self._boxes.get(loop)
+            if box is None:
+                box = self._boxes[loop] = _Mailbox(loop, self)
+            return box
+
+
+class _Mailbox:
+    def __init__(self, loop: asyncio.AbstractEventLoop, owner: Mailboxes) -> None:
+        self._loop = loop
+        self._owner = owner
+        self._items: deque[tuple[Listener, object]] = deque()
+        self._lock = threading.Lock()
+        self._scheduled = False
+
+    def post(self, listener: Listener, event: object) -> None:
+        with self._lock:
+            self._items.append((listener, event))
+            if self._scheduled:
+                return
+            self._scheduled = True
+        try:
+            self._loop.call_soon_threadsafe(self._deliver)
+        except RuntimeError:  # that loop is closed: its listeners are gone with it
+            with self._lock:
+                self._items.clear()
+                self._scheduled = False
+
+    def _deliver(self) -> None:
+        with self._lock:
+            items, self._items = self._items, deque()
+            self._scheduled = False
+        for listener, event in items:
+            if self._owner.subscribed(listener):  # unsubscribed since: not called any more
+                _call(listener, event)
+
+
+def _call(listener: Listener, event: object) -> None:
+    try:
+        listener(event)
+    except Exception:  # a front end's bug must not stop the queue
+        log.exception("an indexer listener failed")
