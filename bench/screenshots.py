@@ -210,11 +210,13 @@ async def show_reader(app: QApplication, window: MainWindow) -> None:
 
 
 async def capture_first_run(app: QApplication, data: Path, out: Path) -> None:
+    """The first-run panel when Ollama is not there and when the models are missing, in
+    the light theme and then the dark one (``-dark``)."""
     unreachable = AppConfig(ollama_host="http://127.0.0.1:9", data_dir=data / "first-run")
     window = await open_window(app, unreachable)
     await wait_until(lambda: window.first_run.problem == "ollama_unreachable")
     await settle(app)
-    save(window, out, "first-run-ollama")
+    await light_and_dark(app, window, out, "first-run-ollama")
     await close_window(window)
 
     with OllamaTestServer(models=[LLAMA_3_2]) as bare:
@@ -222,8 +224,17 @@ async def capture_first_run(app: QApplication, data: Path, out: Path) -> None:
         window = await open_window(app, missing)
         await wait_until(lambda: window.first_run.problem == "models_missing")
         await settle(app)
-        save(window, out, "first-run-models")
+        await light_and_dark(app, window, out, "first-run-models")
         await close_window(window)
+
+
+async def light_and_dark(app: QApplication, widget: QWidget, out: Path, name: str) -> None:
+    save(widget, out, name)
+    apply_theme(app, "dark")
+    await settle(app, 0.5)
+    save(widget, out, f"{name}-dark")
+    apply_theme(app, "light")
+    await settle(app, 0.3)
 
 
 # --- Engineer B's screens: library, settings, quick ask ---------------------------------
