@@ -116,6 +116,20 @@ async def test_cancel_while_files_overlap_leaves_no_half_document(
     assert_library_consistent(orchestrator)
 
 
+async def assert_put_in_order_at_the_next_start(
+    orchestrator: Orchestrator, config: AppConfig
+) -> None:
+    """Close, open again (the start-up repair marks what was left half-way interrupted)
+    and check the library is consistent."""
+    await orchestrator.close()
+    reopened = Orchestrator(config)
+    await reopened.open()
+    try:
+        assert_library_consistent(reopened)
+    finally:
+        await reopened.close()
+
+
 async def test_a_file_that_cannot_even_be_marked_failed_does_not_hide_the_run_s_end(
     config: AppConfig, orchestrator: Orchestrator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -137,13 +151,7 @@ async def test_a_file_that_cannot_even_be_marked_failed_does_not_hide_the_run_s_
     finished = events[-1]
     assert isinstance(finished, IngestFinished) and finished.cancelled
     monkeypatch.undo()
-    await orchestrator.close()
-    reopened = Orchestrator(config)
-    await reopened.open()  # the start-up repair marks what was left half-way interrupted
-    try:
-        assert_library_consistent(reopened)
-    finally:
-        await reopened.close()
+    await assert_put_in_order_at_the_next_start(orchestrator, config)
 
 
 async def test_a_full_disk_at_commit_that_also_stops_marking_the_file_failed_ends_the_run(
@@ -165,13 +173,7 @@ async def test_a_full_disk_at_commit_that_also_stops_marking_the_file_failed_end
     assert isinstance(finished.error, DiskFull) and finished.error.hint
     assert finished.count("indexed") == 0
     monkeypatch.undo()
-    await orchestrator.close()
-    reopened = Orchestrator(config)
-    await reopened.open()  # the start-up repair marks what was left half-way interrupted
-    try:
-        assert_library_consistent(reopened)
-    finally:
-        await reopened.close()
+    await assert_put_in_order_at_the_next_start(orchestrator, config)
 
 
 # --- files queued to the parse worker ahead of the one it reads ----------------------
