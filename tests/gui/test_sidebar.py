@@ -149,3 +149,51 @@ def test_a_rename_landing_while_the_chat_opens_is_not_undone_by_the_slower_open(
 
     assert window.chat_view.title.text() == "Lamp questions"
     assert titles(window) == ["Lamp questions"]
+
+
+
+def stall_list_reloads(window: MainWindow, monkeypatch: MonkeyPatch) -> threading.Event:
+    """Hold every reload of the list until the returned event is set."""
+    assert window.host.orchestrator is not None
+    orchestrator = window.host.orchestrator
+    list_conversations = orchestrator.list_conversations
+    release = threading.Event()
+
+    def stalled_list(limit: int) -> list[ConversationRecord]:
+        release.wait(timeout=STALL_SECONDS)
+        return list_conversations(limit=limit)
+
+    monkeypatch.setattr(orchestrator, "list_conversations", stalled_list)
+    return release
+
+
+def test_a_rename_shows_in_the_list_before_the_list_reloads(
+    qtbot: QtBot, window: MainWindow, monkeypatch: MonkeyPatch
+) -> None:
+    (conversation_id,) = make_conversations(qtbot, window, "Untitled")
+
+    def rename_known() -> bool:
+        record = window.conversations.get(conversation_id)
+        return record is not None and record.title == "Lamp questions"
+
+    release = stall_list_reloads(window, monkeypatch)
+    try:
+        window.conversations.rename(conversation_id, "Lamp questions")
+        qtbot.waitUntil(rename_known, timeout=WAIT_MS)
+        assert titles(window) == ["Lamp questions"]
+    finally:
+        release.set()
+
+
+def test_a_delete_shows_in_the_list_before_the_list_reloads(
+    qtbot: QtBot, window: MainWindow, monkeypatch: MonkeyPatch
+) -> None:
+    _, doomed = make_conversations(qtbot, window, "Keep me", "Delete me")
+
+    release = stall_list_reloads(window, monkeypatch)
+    try:
+        with qtbot.waitSignal(window.conversations.deleted, timeout=WAIT_MS):
+            window.conversations.delete(doomed)
+        assert titles(window) == ["Keep me"]
+    finally:
+        release.set()

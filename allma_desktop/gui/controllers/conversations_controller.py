@@ -77,6 +77,20 @@ class ConversationListModel(QAbstractListModel):
     def record(self, row: int) -> ConversationRecord | None:
         return self._rows[row] if 0 <= row < len(self._rows) else None
 
+    def replace_record(self, record: ConversationRecord) -> None:
+        """Show ``record`` in place of the listed row with its id (none listed: no change)."""
+        row = self.row_of(record.id)
+        if row is not None and self._rows[row] != record:
+            self._rows[row] = record
+            self.dataChanged.emit(self.index(row), self.index(row))
+
+    def remove_conversation(self, conversation_id: int) -> None:
+        row = self.row_of(conversation_id)
+        if row is not None:
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._rows[row]
+            self.endRemoveRows()
+
     def set_rows(self, rows: list[ConversationRecord]) -> None:
         """Replace the contents, emitting the smallest change Qt views need."""
         if [r.id for r in rows] == [r.id for r in self._rows]:
@@ -191,6 +205,7 @@ class ConversationsController(QObject):
         ).success(lambda _none: self._forget(conversation_id)).failure(self.failed.emit).run()
 
     def _forget(self, conversation_id: int) -> None:
+        self.model.remove_conversation(conversation_id)  # gone from the list at once
         if self._records.pop(conversation_id, None) is not None:
             self.deleted.emit(conversation_id)
 
@@ -295,6 +310,8 @@ class ConversationsController(QObject):
         """A record a write returned: the newest there is, whatever reads are under way."""
         self._written_at[record.id] = self._tick()
         self._records[record.id] = record
+        # The list shows it now, not when the reload that the write set off comes back.
+        self.model.replace_record(record)
         self.records_updated.emit()
 
     def _fresher(self, read: ConversationRecord, started: int) -> ConversationRecord:
