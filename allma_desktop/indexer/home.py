@@ -100,6 +100,14 @@ class LoopThread:
                 call.set_exception(LoopStopped(self._thread.name))
 
 
+def running_loop_or_none() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, or None in a thread that runs none."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class LoopStopped(RuntimeError):
     def __init__(self, name: str) -> None:
         super().__init__(f"the {name} loop has stopped")
@@ -124,10 +132,7 @@ class Mailboxes:
         """Call ``listener`` on ``loop`` (by default the running loop; with none, on
         whichever thread emits)."""
         if loop is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
+            loop = running_loop_or_none()
         entry = (listener, loop)
         with self._lock:
             self._listeners.append(entry)
@@ -140,10 +145,7 @@ class Mailboxes:
         return unsubscribe
 
     def emit(self, event: object) -> None:
-        try:
-            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            here = None
+        here = running_loop_or_none()
         with self._lock:
             listeners = list(self._listeners)
         for listener, loop in listeners:
