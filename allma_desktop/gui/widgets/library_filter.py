@@ -35,6 +35,7 @@ from PySide6.QtCore import (
     Signal,
 )
 
+from allma_desktop.gui.controllers.library_controller import LibraryRow
 from allma_desktop.gui.widgets.library_model import ANSWERED_ROLES, COLUMNS, DocumentTableModel
 
 Index = QModelIndex | QPersistentModelIndex
@@ -376,6 +377,12 @@ class DocumentFilterProxy(QAbstractProxyModel):
 
     def hasChildren(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
         return not parent.isValid() and bool(self._visible)
+
+    def row_at(self, position: int) -> LibraryRow:
+        """The row shown at ``position`` (IndexError when there is none)."""
+        if position < 0:
+            raise IndexError(position)
+        return self._source.row_at(self._visible[position])
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if int(role) not in ANSWERED_ROLES:  # most roles a paint asks for: no row needed

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -18,8 +19,14 @@ from PySide6.QtCore import (
     QSize,
     Qt,
 )
-from PySide6.QtGui import QColor, QPainter
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QStaticText
+from PySide6.QtWidgets import (
+    QApplication,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
 
 from allma_desktop.gui.controllers.library_controller import LibraryRow
 from allma_desktop.gui.theme import current_colors
@@ -49,6 +56,15 @@ _STATUS_ORDER = {
 }  # fmt: skip
 
 Index = QModelIndex | QPersistentModelIndex
+LAID_OUT_TEXTS = 4_096
+"""Texts the delegate keeps laid out: a few screens of cells, so a filter typed or erased
+mostly shows texts already laid out."""
+_SELECTED = QStyle.StateFlag.State_Selected
+_DOTS = {
+    "ready": "success", "failed": "danger", "indexing": "accent", "queued": "muted",
+    "skipped": "warning", "cancelled": "muted", "offline": "warning",
+}  # fmt: skip
+"""The colour (a theme colour's name) of the dot before each status."""
 
 
 def status_text(row: LibraryRow) -> str:
@@ -258,7 +274,7 @@ class DocumentTableModel(QAbstractTableModel):
         """``data()`` for a row already looked up (the filter proxy calls it directly)."""
         role = int(role)
         if role == _DISPLAY:
-            return self._display(row, column)
+            return self.display(row, column)
         if role == _ROW:
             return row
         if role == _SORT:
@@ -279,7 +295,8 @@ class DocumentTableModel(QAbstractTableModel):
         return None
 
     @staticmethod
-    def _display(row: LibraryRow, column: int) -> str:
+    def display(row: LibraryRow, column: int) -> str:
+        """What ``column`` shows of ``row`` (the delegate paints this without ``data()``)."""
         if column == NAME:
             title = row.title if row.title and row.status in ("ready", "offline") else row.name
             return display_text(title)
@@ -316,55 +333,148 @@ class DocumentTableModel(QAbstractTableModel):
         return _STATUS_ORDER.get(row.status, 9)
 
 
-class StatusDelegate(QStyledItemDelegate):
-    """A coloured dot and the status; a thin progress bar under it while indexing."""
+@dataclass(frozen=True)
+class _Look:
+    """What painting a cell needs from the theme and the style, read once a theme."""
+
+    text: QColor
+    muted: QColor
+    failed: QColor
+    selection: QColor
+    dots: dict[str, QColor]
+    bar: QColor
+    bar_fill: QColor
+    left: int  # from a cell's edge to its text, as the style lays an item out
+    right: int
+    top: int
+    bottom: int
+    line_height: int
+
+
+class DocumentCellDelegate(QStyledItemDelegate):
+    """Paints every cell of the document table straight from its row, each text laid out
+    once and kept (``QStaticText``); the Status cell gets a coloured dot, and a thin
+    progress bar while indexing.
+
+    The style's own item painting asks the model for seven roles a cell and lays each
+    text out three times (to size it, to elide it, to draw it). At 100,000 rows a filter
+    keystroke repaints the whole view, and that paint was most of the keystroke: about
+    5 ms against 1-2 ms this way. Text sits where the style would put it (its insets are
+    read from the style), so the Type column's fitted width still fits its labels.
+    """
+
+    def __init__(self, row_at: Callable[[int], LibraryRow], parent: QWidget) -> None:
+        super().__init__(parent)
+        self._row_at = row_at  # a view row -> its LibraryRow (the filter proxy's)
+        self._texts: dict[tuple[str, int], tuple[QStaticText, int]] = {}
+        self._look: _Look | None = None
+        self._metrics: QFontMetrics | None = None
+
+    def style_changed(self) -> None:
+        """The theme, the style or the font changed: read them again at the next paint."""
+        self._look = None
+        self._metrics = None
+        self._texts.clear()
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
-        row = index.data(ROW_ROLE)
-        if not isinstance(row, LibraryRow):
+        try:
+            row = self._row_at(index.row())
+        except IndexError:  # not one of the proxy's rows: paint it the usual way
             super().paint(painter, option, index)
             return
-        colors = current_colors()
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        if option.state & QStyle.StateFlag.State_Selected:
-            painter.fillRect(option.rect, QColor(colors.selection))
+        look = self._look or self._read_look(option)
+        column = index.column()
         rect: QRect = option.rect
-        dot_color = {
-            "ready": colors.success,
-            "failed": colors.danger,
-            "indexing": colors.accent,
-            "queued": colors.muted,
-            "skipped": colors.warning,
-            "cancelled": colors.muted,
-            "offline": colors.warning,
-        }[row.status]
-        text_color = colors.danger if row.status == "failed" else colors.text
-        middle = rect.center().y()
+        left, top, width = rect.left(), rect.top(), rect.width()
+        selected = bool(option.state & _SELECTED)
+        if selected:
+            painter.fillRect(rect, look.selection)
+        if column == STATUS:
+            self._paint_status(painter, row, rect, look)
+            return
+        text = DocumentTableModel.display(row, column)
+        if not text:
+            return
+        room = width - look.left - look.right
+        static, advance = self._static(text, room)
+        x = left + look.left
+        if column in _NUMBERS:
+            x += room - advance
+        y = top + look.top + (rect.height() - look.top - look.bottom - look.line_height) // 2
+        painter.setPen(look.muted if column in _MUTED and not selected else look.text)
+        painter.drawStaticText(x, y, static)
+
+    def _paint_status(self, painter: QPainter, row: LibraryRow, rect: QRect, look: _Look) -> None:
+        left, top, height = rect.left(), rect.top(), rect.height()
+        middle = top + height // 2
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(dot_color))
-        painter.drawEllipse(QRectF(rect.left() + 8, middle - 4, 8, 8))
-        text_rect = rect.adjusted(24, 0, -8, 0)
+        painter.setBrush(look.dots.get(row.status, look.muted))
+        painter.drawEllipse(QRectF(left + 8, middle - 4, 8, 8))
+        room = rect.width() - 32
+        text_top, text_height = top, height
         if row.status == "indexing":
-            text_rect = rect.adjusted(24, 0, -8, -8)
-            bar = QRectF(rect.left() + 24, rect.bottom() - 9, max(rect.width() - 40, 10), 4)
-            painter.setBrush(QColor(colors.hover))
+            text_height -= 8
+            bar = QRectF(left + 24, rect.bottom() - 9, max(rect.width() - 40, 10), 4)
+            painter.setBrush(look.bar)
             painter.drawRoundedRect(bar, 2, 2)
             filled = QRectF(bar.left(), bar.top(), bar.width() * row.fraction, bar.height())
-            painter.setBrush(QColor(colors.accent))
+            painter.setBrush(look.bar_fill)
             painter.drawRoundedRect(filled, 2, 2)
-        painter.setPen(QColor(text_color))
-        painter.setFont(option.font)
-        text = painter.fontMetrics().elidedText(
-            status_text(row), Qt.TextElideMode.ElideRight, text_rect.width()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        static, _advance = self._static(status_text(row), room)
+        painter.setPen(look.failed if row.status == "failed" else look.text)
+        painter.drawStaticText(left + 24, text_top + (text_height - look.line_height) // 2, static)
+
+    def _static(self, text: str, room: int) -> tuple[QStaticText, int]:
+        """``text`` cut to ``room`` pixels ("…"), laid out once, and its width."""
+        key = (text, room)
+        found = self._texts.get(key)
+        if found is None:
+            metrics = self._metrics
+            assert metrics is not None  # read with the look
+            shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, max(room, 0))
+            static = QStaticText(shown)
+            static.setTextFormat(Qt.TextFormat.PlainText)
+            found = (static, metrics.horizontalAdvance(shown))
+            if len(self._texts) >= LAID_OUT_TEXTS:
+                self._texts.clear()  # a screenful comes back at once: no need for LRU
+            self._texts[key] = found
+        return found
+
+    def _read_look(self, option: QStyleOptionViewItem) -> _Look:
+        widget = option.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        sample = QStyleOptionViewItem(option)
+        sample.rect = QRect(0, 0, 400, 60)
+        sample.text = "X"
+        sample.features |= QStyleOptionViewItem.ViewItemFeature.HasDisplay
+        text_rect = style.subElementRect(QStyle.SubElement.SE_ItemViewItemText, sample, widget)
+        margin = style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, widget) + 1
+        self._metrics = QFontMetrics(option.font)
+        colors = current_colors()
+        look = _Look(
+            text=QColor(colors.text),
+            muted=QColor(colors.muted),
+            failed=QColor(colors.danger),
+            selection=QColor(colors.selection),
+            dots={status: QColor(getattr(colors, name)) for status, name in _DOTS.items()},
+            bar=QColor(colors.hover),
+            bar_fill=QColor(colors.accent),
+            left=text_rect.left() + margin,
+            right=400 - text_rect.right() - 1 + margin,
+            top=text_rect.top(),
+            bottom=60 - text_rect.bottom() - 1,
+            line_height=self._metrics.height(),
         )
-        align = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
-        painter.drawText(text_rect, int(align), text)
-        painter.restore()
+        self._look = look
+        return look
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
         hint = super().sizeHint(option, index)
-        return QSize(hint.width() + 24, max(hint.height(), 34))
+        if index.column() != STATUS:
+            return hint
+        return QSize(hint.width() + 24, max(hint.height(), 34))  # the dot, the bar
 
 
 __all__ = [
@@ -372,8 +482,8 @@ __all__ = [
     "FILE",
     "ROW_ROLE",
     "SORT_ROLE",
+    "DocumentCellDelegate",
     "DocumentTableModel",
-    "StatusDelegate",
     "status_text",
     "type_label",
     "type_name",

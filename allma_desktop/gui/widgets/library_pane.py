@@ -61,8 +61,8 @@ from allma_desktop.gui.widgets.library_model import (
     SIZE,
     STATUS,
     TYPE,
+    DocumentCellDelegate,
     DocumentTableModel,
-    StatusDelegate,
     type_label,
 )
 from allma_desktop.gui.widgets.watched_folders import KeepInSyncDialog, WatchedFoldersCard
@@ -290,7 +290,8 @@ class LibraryPane(QWidget):
         self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.table.setItemDelegateForColumn(STATUS, StatusDelegate(self.table))
+        self.cells = DocumentCellDelegate(self.proxy.row_at, self.table)
+        self.table.setItemDelegate(self.cells)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header_view = self.table.horizontalHeader()
         header_view.setHighlightSections(False)
@@ -679,9 +680,12 @@ class LibraryPane(QWidget):
         return size.width()
 
     def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.FontChange:
+        kind = event.type()
+        if kind in (QEvent.Type.FontChange, QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
+            self.cells.style_changed()  # the cells' colours, insets and laid-out texts
+        if kind == QEvent.Type.FontChange:
             self.fit_type_column(self._file_types)
-        if event.type() == QEvent.Type.PaletteChange:  # light <-> dark: the table's colours
+        if kind == QEvent.Type.PaletteChange:  # light <-> dark: the table's colours
             self.model.palette_changed()
         super().changeEvent(event)
 
