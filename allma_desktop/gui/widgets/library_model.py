@@ -393,7 +393,10 @@ class DocumentCellDelegate(QStyledItemDelegate):
     def __init__(self, row_at: Callable[[int], LibraryRow], parent: QWidget) -> None:
         super().__init__(parent)
         self._row_at = row_at  # a view row -> its LibraryRow (the filter proxy's)
-        self._texts: dict[tuple[str, int], tuple[QStaticText, int]] = {}
+        # Laid-out texts and their widths, keyed by room and text in one string: a key
+        # tuple kept per text would be one more object for the garbage collector to count.
+        self._texts: dict[str, QStaticText] = {}
+        self._advances: dict[str, int] = {}
         self._look: _Look | None = None
         self._metrics: QFontMetrics | None = None
 
@@ -402,6 +405,7 @@ class DocumentCellDelegate(QStyledItemDelegate):
         self._look = None
         self._metrics = None
         self._texts.clear()
+        self._advances.clear()
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
         try:
@@ -478,19 +482,22 @@ class DocumentCellDelegate(QStyledItemDelegate):
 
     def _static(self, text: str, room: int) -> tuple[QStaticText, int]:
         """``text`` cut to ``room`` pixels ("…"), laid out once, and its width."""
-        key = (text, room)
-        found = self._texts.get(key)
-        if found is None:
-            metrics = self._metrics
-            assert metrics is not None  # read with the look
-            shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, max(room, 0))
-            static = QStaticText(shown)
-            static.setTextFormat(Qt.TextFormat.PlainText)
-            found = (static, metrics.horizontalAdvance(shown))
-            if len(self._texts) >= LAID_OUT_TEXTS:
-                self._texts.clear()  # a screenful comes back at once: no need for LRU
-            self._texts[key] = found
-        return found
+        key = f"{room}\t{text}"
+        static = self._texts.get(key)
+        if static is not None:
+            return static, self._advances[key]
+        metrics = self._metrics
+        assert metrics is not None  # read with the look
+        shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, max(room, 0))
+        static = QStaticText(shown)
+        static.setTextFormat(Qt.TextFormat.PlainText)
+        advance = metrics.horizontalAdvance(shown)
+        if len(self._texts) >= LAID_OUT_TEXTS:  # a screenful comes back at once: no LRU
+            self._texts.clear()
+            self._advances.clear()
+        self._texts[key] = static
+        self._advances[key] = advance
+        return static, advance
 
     def _read_look(self, option: QStyleOptionViewItem) -> _Look:
         widget = option.widget
