@@ -630,16 +630,16 @@ class OcrDownloadOffline(OcrLanguageError):
         )
 
 
-class OcrDownloadUnavailable(OcrLanguageError):
-    """This installation has no pip to download packages with (the packaged app)."""
+class OcrDownloadDamaged(OcrLanguageError):
+    """The downloaded wheel was cut short, or is not what the index said it is."""
 
-    code = "ocr_download_unavailable"
+    code = "ocr_download_damaged"
 
-    def __init__(self, language: str) -> None:
+    def __init__(self, filename: str, why: str) -> None:
         super().__init__(
-            "This installation of Allma cannot download language packages (it has no pip).",
-            f"Get {language}.traineddata from Tesseract's tessdata_fast collection "
-            "(github.com/tesseract-ocr/tessdata_fast) and add it with the From a folder button.",
+            f"{filename} arrived damaged: {why}. Nothing was added.",
+            "Try the download again; if it keeps failing, add the language's .traineddata "
+            "file with the From a folder button.",
         )
 
 

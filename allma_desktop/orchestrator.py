@@ -1391,8 +1391,8 @@ def download_ocr_language(
     on_progress: Callable[[int, int], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> OcrLanguage:
-    """Add the language ``code`` from its ``tessdata-fast-<code>`` package on PyPI, with
-    pip (blocks until done; ``cancel`` stops it)."""
+    """Add the language ``code`` from its ``tessdata-fast-<code>`` package on the package
+    index (PyPI), without pip (blocks until done; ``cancel`` stops it at once)."""
     from allma_desktop.services.documents.ocr_languages import download_language
 
     return download_language(

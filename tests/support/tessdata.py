@@ -1,23 +1,27 @@
 """Tesseract language data for tests: the real files the tessdata packages installed,
-copied into folders a test lays out, and a wheel of them for pip to fetch locally."""
+copied into folders a test lays out, and a package index on loopback that serves wheels
+of them (with faults on the wire when a test asks)."""
 
 from __future__ import annotations
 
 import contextlib
-import functools
+import hashlib
 import http.server
-import os
+import io
+import json
 import shutil
 import socket
+import struct
 import threading
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from allma_desktop.services.documents import ocr
+from allma_desktop.services.documents import ocr, ocr_languages
 
 # Where the packages installed the data, looked up before any test sets ALLMA_TESSDATA.
 INSTALLED_FOLDERS = tuple(ocr.candidate_folders())
@@ -41,72 +45,146 @@ def folder_with(folder: Path, *codes: str) -> Path:
     return folder
 
 
-def write_wheel(folder: Path, code: str) -> Path:
-    """A wheel shaped like PyPI's ``tessdata-fast-<code>`` (its data file under
-    ``.data/data/share/tessdata``), holding the real installed data file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"tessdata_fast_{code}"
-    wheel = folder / f"{name}-1.0.0-py3-none-any.whl"
-    info = f"{name}-1.0.0.dist-info"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        archive.write(
-            installed_data(code), f"{name}-1.0.0.data/data/share/tessdata/{code}.traineddata"
+def small_traineddata(marker: bytes = b"") -> bytes:
+    """A few hundred bytes shaped as Tesseract data (an entry count, then offsets
+    inside the file): enough for the app's own check, not for OCR."""
+    return struct.pack("<iq", 1, 12) + marker.ljust(200, b"\0")
+
+
+def wheel_bytes(code: str, version: str = "1.0.0", data: bytes | None = None) -> bytes:
+    """A wheel as PyPI's ``tessdata-fast-<code>`` is laid out (its data file under
+    ``.data/data/share/tessdata``), in memory; ``data`` None: the real installed file."""
+    name = f"tessdata.fast_{code}"
+    info = f"{name}-{version}.dist-info"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            f"{name}-{version}.data/data/share/tessdata/{code}.traineddata",
+            installed_data(code).read_bytes() if data is None else data,
         )
         archive.writestr(
             f"{info}/METADATA",
-            f"Metadata-Version: 2.1\nName: tessdata-fast-{code}\nVersion: 1.0.0\n",
+            f"Metadata-Version: 2.1\nName: tessdata-fast-{code}\nVersion: {version}\n",
         )
         archive.writestr(
             f"{info}/WHEEL",
             "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
         )
         archive.writestr(f"{info}/RECORD", "")
-    return wheel
+    return buffer.getvalue()
 
 
-def isolate_pip(monkeypatch: pytest.MonkeyPatch, index: str | None = None) -> None:
-    """pip run by the app sees no configuration but the test's: no config file, no extra
-    index or local wheel folder of the machine's; ``index`` as the only index (None: no
-    index at all)."""
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    for variable in ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_INDEX_URL", "PIP_NO_INDEX"):
-        monkeypatch.delenv(variable, raising=False)
-    if index is None:
-        monkeypatch.setenv("PIP_NO_INDEX", "1")
-    else:
-        monkeypatch.setenv("PIP_INDEX_URL", index)
+def use_index(monkeypatch: pytest.MonkeyPatch, address: str) -> None:
+    """The app downloads languages from ``address`` (and from nowhere else)."""
+    monkeypatch.setenv(ocr_languages.INDEX_ENV, address)
+
+
+@dataclass
+class PackageIndex:
+    """A package index on loopback speaking PEP 691's JSON: ``/simple/<project>/`` lists
+    the wheels in ``wheels`` with their SHA-256, ``/files/<name>`` serves them. Faults
+    are real ones on the wire:
+
+    - ``wrong_hash``: the listed SHA-256 is not the wheel's;
+    - ``cut_after``: the file's response promises the whole wheel, sends this many bytes
+      and closes the connection;
+    - ``stall_after``: it sends this many bytes and then nothing until the index stops.
+    """
+
+    wheels: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
+    wrong_hash: bool = False
+    cut_after: int | None = None
+    stall_after: int | None = None
+    address: str = ""
+    requests: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def add(self, code: str, version: str = "1.0.0", data: bytes | None = None) -> bytes:
+        wheel = wheel_bytes(code, version, data)
+        project = f"tessdata-fast-{code.replace('_', '-')}"
+        self.wheels.setdefault(project, []).append(
+            (f"tessdata.fast_{code}-{version}-py3-none-any.whl", wheel)
+        )
+        return wheel
+
+    def page(self, project: str) -> bytes | None:
+        if project not in self.wheels:
+            return None
+        files = []
+        for filename, wheel in self.wheels[project]:
+            digest = hashlib.sha256(wheel + (b"x" if self.wrong_hash else b"")).hexdigest()
+            files.append(
+                {
+                    "filename": filename,
+                    "url": f"../../files/{filename}",
+                    "hashes": {"sha256": digest},
+                    "size": len(wheel),
+                    "yanked": False,
+                }
+            )
+        source = {"filename": f"{project}-1.0.0.tar.gz", "url": "../../files/none.tar.gz"}
+        listing = {"meta": {"api-version": "1.1"}, "name": project, "files": [*files, source]}
+        return json.dumps(listing).encode()
+
+    def file(self, filename: str) -> bytes | None:
+        found = [w for ws in self.wheels.values() for name, w in ws if name == filename]
+        return found[0] if found else None
 
 
 @contextlib.contextmanager
-def package_index(wheels: Path) -> Iterator[str]:
-    """A package index on loopback (PEP 503 "simple" pages over HTTP) serving the wheels
-    in ``wheels``: pip downloads from it as from PyPI, progress lines included."""
-    root = wheels.parent / f"{wheels.name}-index"
-    for wheel in sorted(wheels.glob("*.whl")):
-        project = wheel.name.split("-")[0].replace("_", "-").replace(".", "-").lower()
-        page = root / "simple" / project
-        page.mkdir(parents=True, exist_ok=True)
-        (root / "files").mkdir(exist_ok=True)
-        shutil.copyfile(wheel, root / "files" / wheel.name)
-        (page / "index.html").write_text(
-            f'<html><body><a href="../../files/{wheel.name}">{wheel.name}</a></body></html>',
-            encoding="utf-8",
-        )
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def package_index(index: PackageIndex) -> Iterator[PackageIndex]:
+    """Serve ``index`` on loopback; its ``address`` is set for the time of the block."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            index.requests.append(self.path)
+            parts = self.path.strip("/").split("/")
+            if len(parts) == 2 and parts[0] == "simple":
+                body = index.page(parts[1])
+                self._answer(body, ocr_languages.SIMPLE_JSON)
+            elif len(parts) == 2 and parts[0] == "files":
+                self._answer(index.file(parts[1]), "application/octet-stream", wheel=True)
+            else:
+                self._answer(None, "")
+
+        def _answer(self, body: bytes | None, kind: str, wheel: bool = False) -> None:
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if wheel and index.cut_after is not None:
+                self.wfile.write(body[: index.cut_after])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            if wheel and index.stall_after is not None:
+                self.wfile.write(body[: index.stall_after])
+                self.wfile.flush()
+                index._stop.wait()
+                self.close_connection = True
+                return
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    index.address = f"http://127.0.0.1:{server.server_address[1]}/simple/"
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/simple"
+        yield index
     finally:
+        index._stop.set()
         server.shutdown()
         server.server_close()
         thread.join()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 @contextlib.contextmanager

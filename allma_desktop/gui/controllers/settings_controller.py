@@ -139,7 +139,7 @@ class SettingsController(QObject):
     checking_models = Signal(bool)  # True while a new model choice is tried before saving
     model_rejected = Signal(object)  # WrongModelKind / ModelMissing / OllamaError: not saved
     library_facts_changed = Signal()  # library_chunk_count / embedding_advice answer anew
-    # Adding an OCR language (from a folder, or downloaded with pip):
+    # Adding an OCR language (from a folder, or downloaded from the package index):
     ocr_language_progress = Signal(int, int)  # bytes downloaded, bytes in all
     ocr_language_added = Signal(object, object)  # the OcrLanguage, then every one now
     ocr_language_failed = Signal(object)  # AllmaError (OcrDownloadCancelled: cancelled)
@@ -300,7 +300,7 @@ class SettingsController(QObject):
         )
 
     def download_ocr_language(self, code: str) -> None:
-        """Download ``code``'s ``tessdata-fast-<code>`` package with pip, off the GUI
+        """Download ``code``'s ``tessdata-fast-<code>`` package from the index, off the GUI
         thread; ``ocr_language_progress`` while it runs, then ``ocr_language_added`` or
         ``ocr_language_failed``."""
         from allma_desktop.orchestrator import download_ocr_language

