@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from allma_desktop.pathnames import display_text
@@ -366,11 +366,13 @@ def carries_passage(answer: str, question: str, passage: str) -> bool:
     return not wanted or bool(wanted & frozenset(content_terms(answer)))
 
 
-def supported_by(answer: str, passage: str) -> bool:
+def supported_by(answer: str, passages: Mapping[int, str]) -> bool:
     """Whether the answer check (``grounding.check_answer``, words and numbers only)
-    finds ``answer`` drawn from ``passage``: no number that the passage lacks, and at
-    least one of its checked sentences supported (or none checkable)."""
-    report = check_answer(answer, {1: passage})
+    finds ``answer`` drawn from ``passages`` (``{source number: text}``; each sentence
+    against the sources it cites, or all of them when it cites none): no number that
+    none of them holds, and at least one checked sentence supported (or none checkable).
+    """
+    report = check_answer(answer, passages)
     if report.unsupported_numbers:
         return False
     return not report.checked or report.supported > 0
@@ -414,13 +416,16 @@ def fallback_quote(
 
     Only for an answer from sources that does not say the documents lack the answer,
     and that holds none of the first source's key terms (``carries_passage``) or is not
-    supported by that source by the answer check (``supported_by``: a figure the source
-    lacks, or no sentence the source supports).
+    supported by its sources by the answer check (``supported_by``: a figure none of
+    them holds, or no sentence they support). A small model's prompt holds one source.
     """
     if not sources or not answer.strip() or NOT_FOUND_ANSWER.lower() in answer.lower():
         return None
     first = sources[0]
     passage = source_texts.get(first.chunk_id, first.snippet)
-    if carries_passage(answer, question, passage) and supported_by(answer, passage):
+    if not carries_passage(answer, question, passage):
+        return "\n\n" + extractive_quote(question, passage, first)
+    passages = {s.number: source_texts.get(s.chunk_id, s.snippet) for s in sources}
+    if supported_by(answer, passages):
         return None
     return "\n\n" + extractive_quote(question, passage, first)

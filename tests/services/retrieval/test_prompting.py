@@ -243,7 +243,7 @@ def test_an_answer_stating_a_figure_its_source_lacks_gets_the_quote() -> None:
     source = _source(1, DOSE_TEXT)
     answer = "They take 200 mg of sofosbuvir for 8 weeks."  # the source says 12 weeks
     assert carries_passage(answer, DOSE_QUESTION, DOSE_TEXT)
-    assert not supported_by(answer, DOSE_TEXT)
+    assert not supported_by(answer, {1: DOSE_TEXT})
     quote = fallback_quote(answer, DOSE_QUESTION, [source], {"doc:1": DOSE_TEXT})
     assert quote is not None and "200 mg/50 mg once a day" in quote
 
@@ -252,13 +252,25 @@ def test_an_answer_whose_sentences_the_source_does_not_support_gets_the_quote() 
     source = _source(1, DOSE_TEXT)
     answer = "Ledipasvir made by Gilead is 200 mg."  # a figure of the source, names it lacks
     assert carries_passage(answer, DOSE_QUESTION, DOSE_TEXT)
-    assert not supported_by(answer, DOSE_TEXT)
+    assert not supported_by(answer, {1: DOSE_TEXT})
     assert fallback_quote(answer, DOSE_QUESTION, [source], {"doc:1": DOSE_TEXT}) is not None
 
 
 def test_an_answer_the_source_supports_is_supported() -> None:
-    assert supported_by("Children take 200 mg/50 mg once a day.", DOSE_TEXT)
-    assert supported_by("Yes.", DOSE_TEXT)  # nothing to check: no claim, no figure
+    assert supported_by("Children take 200 mg/50 mg once a day.", {1: DOSE_TEXT})
+    assert supported_by("Yes.", {1: DOSE_TEXT})  # nothing to check: no claim, no figure
+
+
+def test_a_cited_answer_is_checked_against_the_sources_it_cites() -> None:
+    # A large model's answer drawing on its second source is not "unsupported" by the
+    # first, so it gets no quote of the first.
+    first, second = _source(1, DOSE_TEXT), _source(2, "The lens is cleaned every Friday.")
+    texts = {"doc:1": DOSE_TEXT, "doc:2": second.snippet}
+    answer = "Children take 200 mg/50 mg once a day [1]. The lens is cleaned every Friday [2]."
+    assert supported_by(answer, {1: DOSE_TEXT, 2: second.snippet})
+    assert fallback_quote(answer, DOSE_QUESTION, [first, second], texts) is None
+    invented = "Children take 200 mg/50 mg once a day [1]. It is cleaned at 9 o'clock [2]."
+    assert fallback_quote(invented, DOSE_QUESTION, [first, second], texts) is not None
 
 
 def test_the_quote_holds_the_sentence_after_the_one_that_matches_the_question() -> None:
