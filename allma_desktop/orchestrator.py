@@ -646,6 +646,7 @@ class Orchestrator:
         too_long: str | None = None  # why whole documents were asked for and not given
         summarise = False  # the documents do not fit: summarised in parts (map, reduce)
         summary_parts = 0
+        quote_at: int | None = None  # where the app's quote of its source begins, if added
         try:
             library_empty = False
             if wants_documents:
@@ -759,6 +760,7 @@ class Orchestrator:
                 if not interrupted and wants_documents and whole is None:
                     quote = fallback_quote("".join(answer_parts), text, sources, source_texts)
                     if quote is not None:
+                        quote_at = len("".join(answer_parts))
                         answer_parts.append(quote)
                         yield TokenChunk(quote)
         except AllmaError as exc:
@@ -816,7 +818,9 @@ class Orchestrator:
             # After the answer is out, so the check never holds up its last words.
             passages = {s.number: source_texts.get(s.chunk_id, s.snippet) for s in sources}
             try:
-                report = await asyncio.to_thread(check_answer, answer, passages)
+                report = await asyncio.to_thread(
+                    check_answer, answer, passages, quoted_from=quote_at
+                )
                 report = await self._with_closeness(report, passages, embedding_model)
             except Exception:  # the answer stands without its check; never fail it after the fact
                 log.exception("checking answer %d against its sources failed", answer_message.id)

@@ -11,7 +11,15 @@ An answer that cites nothing at all (a small model's answer, from the one
 passage it was given) is checked sentence by sentence against all of its sources.
 
 Numbers in the answer that appear in none of the sources are listed too: an
-invented figure is the costliest mistake a document assistant makes.
+invented figure is the costliest mistake a document assistant makes. A figure
+written with letters ("72B", "40x30", "3rd") is one word, found only whole: its
+digits alone are no evidence ("40x37" is not "50x37" because a page holds both).
+
+When the app adds its own quote of a source after the model's text (an answer that
+carries nothing of its source, ``prompting.fallback_quote``), ``quoted_from`` says
+where that quote begins: it is the source's own words under the app's label ("From
+the source (guide.pdf, page 4) [1]: ..."), so nothing of it is checked, and its
+citation does not make the model's uncited sentences go unchecked.
 
 Plain Python over the answer and a handful of passages: well under a millisecond
 per sentence, so the check never holds up a finished answer.
@@ -50,6 +58,11 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?!\[\d)|\n+")
 _LIST_MARKER = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 _MARKUP = re.compile(r"[*_`#>|]+")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
+# A figure written with letters: digits first, then a letter ("72B", "40x30", "1.5B", "3rd").
+_FIGURE = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*[^\W\d_]\w*")
+_FIGURE_OR_NUMBER = re.compile(f"{_FIGURE.pattern}|{_NUMBER.pattern}")
+# "30 mg" on the page is "30mg" in an answer: the page's figures are also read glued.
+_DIGIT_SPACE_LETTER = re.compile(r"(?<=\d) (?=[^\W\d_])")
 # A thousands separator: a comma or a (thin, no-break) space before exactly three digits
 # that do not go on as a decimal ("399 000", "12,500"; not "646 151,646").
 _THOUSANDS = re.compile(r"(?<=\d)[,\u202f\u00a0 ](?=\d{3}(?![\d]|[.,]\d))")
@@ -75,6 +88,9 @@ COMMON_WORDS = frozenset(
         "total under until used uses using usually various very well what when where whether "
         "which while whole within without would years document documents mentioned "
         "described describes stated states according text passage section page pages "
+        # How a model frames its answer ("Therefore, the correct answer is 150."): words
+        # of reasoning, not of the source (seen in SmolLM2's answers, bench/grounding_answers).
+        "therefore thus hence correct incorrect conclusion "
     ).split()
 )
 
@@ -82,6 +98,7 @@ COMMON_WORDS = frozenset(
 @dataclass(frozen=True)
 class _Claims:
     numbers: tuple[str, ...]
+    figures: tuple[str, ...]  # digits and letters in one word, as written
     names: tuple[str, ...]
     rare: tuple[str, ...]
     words: int
@@ -91,26 +108,42 @@ class _Passage:
     """What a passage holds, in the forms the claims are compared in."""
 
     def __init__(self, text: str) -> None:
-        self.numbers = frozenset(_normal_number(n) for n in _NUMBER.findall(_flat(text)))
+        flat = _flat(text)
+        self.numbers = frozenset(_normal_number(n) for n in _NUMBER.findall(flat))
+        self.figures = frozenset(
+            figure.lower()
+            for form in (flat, _DIGIT_SPACE_LETTER.sub("", flat))
+            for figure in _FIGURE.findall(form)
+        )
         self.terms = frozenset(stem(word) for word in _words(text))
 
     def merged(self, other: _Passage) -> _Passage:
         both = _Passage("")
         both.numbers = self.numbers | other.numbers
+        both.figures = self.figures | other.figures
         both.terms = self.terms | other.terms
         return both
 
+    def holds(self, figure_or_number: str) -> bool:
+        if _FIGURE.fullmatch(figure_or_number):
+            return figure_or_number.lower() in self.figures
+        return _normal_number(figure_or_number) in self.numbers
 
-def check_answer(answer: str, passages: Mapping[int, str]) -> GroundingReport:
+
+def check_answer(
+    answer: str, passages: Mapping[int, str], *, quoted_from: int | None = None
+) -> GroundingReport:
     """Check each sentence of ``answer`` against the passages it cites (``{number: text}``).
 
     Sentences citing no known passage are not checked (unless the answer cites none
     at all, see the module docstring); numbers are looked for in every passage.
+    ``answer[quoted_from:]`` is the app's quote of a source, not checked (see above).
     """
-    if not answer.strip() or not passages:
+    model_text = answer if quoted_from is None else answer[:quoted_from]
+    if not model_text.strip() or not passages:
         return GroundingReport()
     read = {number: _Passage(text) for number, text in passages.items()}
-    spans = list(_sentences(answer))
+    spans = list(_sentences(model_text))
     cites_any = any(_cited(answer[start:end]) & read.keys() for start, end in spans)
     everything = _union(read.values())
     checks: list[SentenceCheck] = []
@@ -123,7 +156,7 @@ def check_answer(answer: str, passages: Mapping[int, str]) -> GroundingReport:
                 continue
             cited, implicit = sorted(read), True
         claims = _claims(sentence)
-        if claims.words < MIN_CHECKED_WORDS and not claims.numbers:
+        if claims.words < MIN_CHECKED_WORDS and not claims.numbers and not claims.figures:
             continue
         passage = _union(read[number] for number in cited)
         missing = _missing(claims, passage)
@@ -140,16 +173,17 @@ def check_answer(answer: str, passages: Mapping[int, str]) -> GroundingReport:
         )
     invented = tuple(
         dict.fromkeys(
-            raw
-            for raw in _NUMBER.findall(_without_citations(_flat(answer)))
-            if _normal_number(raw) not in everything.numbers
+            match.group(0)
+            for match in _FIGURE_OR_NUMBER.finditer(_without_citations(_flat(model_text)))
+            if not everything.holds(match.group(0))
         )
     )
     return GroundingReport(tuple(checks), invented)
 
 
 def _missing(claims: _Claims, passage: _Passage) -> tuple[str, ...]:
-    missing = [n for n in claims.numbers if _normal_number(n) not in passage.numbers]
+    missing = [n for n in claims.numbers if not passage.holds(n)]
+    missing += [figure for figure in claims.figures if not passage.holds(figure)]
     missing += [name for name in claims.names if stem(name.lower()) not in passage.terms]
     if claims.rare:
         absent = [word for word in claims.rare if stem(word.lower()) not in passage.terms]
@@ -161,10 +195,12 @@ def _missing(claims: _Claims, passage: _Passage) -> tuple[str, ...]:
 def _claims(sentence: str) -> _Claims:
     text = _LIST_MARKER.sub("", _MARKUP.sub(" ", _without_citations(sentence))).strip()
     numbers = tuple(dict.fromkeys(_NUMBER.findall(_flat(text))))
+    figures = tuple(dict.fromkeys(_FIGURE.findall(_flat(text))))
     names: list[str] = []
     rare: list[str] = []
     words = 0
-    for match in _WORD.finditer(text):
+    # A figure's letters are part of the figure ("72B" holds no name "B").
+    for match in _WORD.finditer(_FIGURE.sub(lambda m: " " * len(m.group(0)), text)):
         word = match.group(0)
         lower = word.lower()
         if lower in STOPWORDS:
@@ -176,7 +212,7 @@ def _claims(sentence: str) -> _Claims:
                 names.append(word)
         elif len(word) >= RARE_WORD_MIN_LENGTH and lower not in COMMON_WORDS and lower not in rare:
             rare.append(lower)
-    return _Claims(numbers, tuple(names), tuple(rare), words)
+    return _Claims(numbers, figures, tuple(names), tuple(rare), words)
 
 
 def answer_sentences(answer: str) -> list[str]:
@@ -303,7 +339,7 @@ def closeness(report: GroundingReport, passages: Mapping[int, str]) -> Closeness
         if check.supported or len(doubtful) >= MAX_CLOSE_SENTENCES:
             continue
         claims = _claims(check.text)
-        hard = {*claims.numbers, *claims.names}
+        hard = {*claims.numbers, *claims.figures, *claims.names}
         if any(item in hard for item in check.missing):
             continue
         doubtful.append(check)

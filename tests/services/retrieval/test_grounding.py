@@ -206,3 +206,85 @@ def test_the_margin_decides_how_far_a_sentence_must_lead_its_page() -> None:
     held = plan.apply(report, vectors, margin=1.0).sentences[0]
     assert (held.supported, held.close_in_meaning) == (False, False)
     assert held.closeness == credited.closeness
+
+
+# --- Answers SmolLM2-135M gave through the app (bench/grounding_answers.py), with the
+# passages the app checked them against, cut to the sentences that matter.
+
+LINEARIZED = (
+    "In an effort to allow early display of the first page, Adobe (the originators of the "
+    "PDF format) introduced the concept of a ‘linearized’ PDF file. This information is known "
+    "as the ‘hint stream’. In addition, extra constraints are placed upon the ordering of data "
+    "within the file in an effort to ensure that the first page will download quickly."
+)
+APP_QUOTE = (
+    "\n\nFrom the source (mupdf_explored.pdf, page 147) [1]: “In addition, extra constraints "
+    "are placed upon the ordering of data within the file in an effort to ensure that the "
+    "first page will download quickly.”"
+)
+
+
+def test_the_apps_quote_of_its_source_is_not_checked_as_the_models_claim() -> None:
+    # Its label's page number (147) is in no passage: it was an "invented number" and
+    # flagged a correct answer.
+    model = (
+        "The extra data that a linearized PDF carries so the first page can be shown quickly "
+        'is known as the "hint stream."'
+    )
+    answer = model + APP_QUOTE
+    before = check_answer(answer, {1: LINEARIZED})
+    assert before.unsupported_numbers == ("147",)  # what the check said before it knew
+    report = check_answer(answer, {1: LINEARIZED}, quoted_from=len(model))
+    assert report.unsupported_numbers == ()
+    assert [(s.text, s.supported, s.implicit) for s in report.sentences] == [(model, True, True)]
+
+
+def test_the_quotes_citation_leaves_the_models_uncited_sentences_checked() -> None:
+    passage = (
+        "Key populations Groups of people who, due to specific high-risk behaviours, are at "
+        "increased risk for human immunodeficiency virus (HIV) blood-borne infections "
+        "irrespective of the epidemic type or local context."
+    )
+    model = "The WHO's goal to eradicate HIV/AIDS is set to be achieved by 2035."
+    quote = f"\n\nFrom the source (test-3820.pdf, page 16) [1]: “{passage}”"
+    answer = model + quote
+    # The quote cites [1], so the uncited sentence before it used to go unchecked.
+    assert [s.text for s in check_answer(answer, {1: passage}).sentences] == [
+        quote.strip().split("\n")[-1]
+    ]
+    report = check_answer(answer, {1: passage}, quoted_from=len(model))
+    (sentence,) = report.sentences
+    assert sentence.text == model and not sentence.supported and "2035" in sentence.missing
+    assert report.unsupported_numbers == ("2035",)
+
+
+def test_a_figure_written_with_letters_is_found_only_whole() -> None:
+    passage = (
+        "For instance, if an image has a native size of 400x300, and is to be rendered to a "
+        "final size of 40x30, fz get pixmap from image may subsample the returned image by up "
+        "to 8 in each direction, resulting in a 50x37 image."
+    )
+    # Too few words to check before, and its digits are both on the page (40x30, 50x37).
+    wrong = check_answer("The answer to your question is: 40x37.", {1: passage})
+    assert [(s.supported, s.missing) for s in wrong.sentences] == [(False, ("40x37",))]
+    assert wrong.unsupported_numbers == ("40x37",)
+    right = check_answer("The returned image is subsampled to 50x37 [1].", {1: passage})
+    assert (right.checked, right.supported, right.unsupported_numbers) == (1, 1, ())
+
+
+def test_a_figure_with_its_unit_glued_matches_the_page_that_spaces_it() -> None:
+    passage = "Children weighing 17 to 29 kg take 200 mg of sofosbuvir once a day."
+    report = check_answer("Children of 17 to 29 kg take 200mg of sofosbuvir [1].", {1: passage})
+    assert (report.supported, report.unsupported_numbers) == (1, ())
+    changed = check_answer("Children of 17 to 29 kg take 400mg of sofosbuvir [1].", {1: passage})
+    assert changed.supported == 0 and changed.unsupported_numbers == ("400mg",)
+
+
+def test_the_models_words_of_reasoning_are_not_claims_from_the_source() -> None:
+    passage = (
+        "Data Mining Classification and Regression Methods (rminer) [21] — an R-based data "
+        "mining application — has 150 software dependencies."
+    )
+    report = check_answer("Therefore, the correct answer is 150.", {1: passage})
+    assert (report.checked, report.supported) == (1, 1)
+    assert check_answer("Therefore, the correct answer is 160.", {1: passage}).supported == 0
