@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 from collections.abc import Iterator
 from datetime import datetime
@@ -14,7 +15,7 @@ from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.controllers.library_controller import LibraryController, LibraryRow
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
-from allma_desktop.gui.widgets import library_filter
+from allma_desktop.gui.widgets import library_filter, library_pane
 from allma_desktop.gui.widgets.library_filter import DocumentFilterProxy
 from allma_desktop.gui.widgets.library_model import (
     FILE,
@@ -372,3 +373,28 @@ def test_rows_added_changed_and_removed_follow_the_filter_and_the_sort(
     pane.filter_box.clear()
     assert pane.proxy.rowCount() == 10
     assert shown(pane) == sorted(shown(pane), reverse=True)
+
+
+def test_a_big_reload_leaves_its_rows_out_of_the_collectors_later_passes(
+    pane: LibraryPane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(library_pane, "COLLECT_AFTER_ROWS", 1_000)
+    rows = generated_rows(2_000)
+    frozen_before = gc.get_freeze_count()
+
+    pane.controller.rows_reset.emit(rows)
+
+    # Frozen: a full pass on the GUI thread no longer walks 2,000 rows (at 100,000 rows it
+    # took 85 ms, in the middle of a scroll).
+    assert gc.get_freeze_count() >= frozen_before + len(rows)
+    assert pane.model.rowCount() == len(rows)
+
+
+def test_a_small_reload_leaves_the_collector_as_it_was(
+    pane: LibraryPane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frozen_before = gc.get_freeze_count()
+
+    pane.controller.rows_reset.emit(generated_rows(50))
+
+    assert gc.get_freeze_count() == frozen_before
