@@ -1,71 +1,216 @@
-"""Replay row (d) without the CLI: the saved candidates (``bench.ranking_replay --dump``),
-the app's ranking and prompt (``prompting.build_messages`` for a small model), SmolLM2
-called directly, and the app's fallback quote. To try a prompt change in minutes;
-the figure of record is the CLI run of ``bench.retrieval_quality --answers``.
+"""Replay row (d) without the CLI: the app's retrieval over a built library, then only
+the generation re-run. To try a change of the small-model prompt in minutes; the
+figure of record is the CLI run of ``bench.retrieval_quality --answers``.
 
-    ../bench-venv/bin/python -m bench.answer_replay [--limit N] [--show] [--no-quote]
+What ``allma ask`` does for a model under a billion parameters, step by step and with
+the app's own functions: ``RAGService.retrieve_with_embedding`` (as
+``bench.ranking_replay``, with the questions' saved MiniLM vectors), the chunks' texts
+from the library, ``prompting.build_messages(small_model=True)`` and
+``prompting.chat_options``, SmolLM2-135M through llama.cpp as ``bench.real_models``
+serves it, and ``prompting.fallback_quote`` after the model's text. The retrieval of
+a library is saved once under the temp folder; SmolLM2's answers are kept there by
+the exact messages and options (greedy decoding: the same prompt gives the same
+answer), so only the prompts that changed are generated again.
+
+``--previous REF`` runs REF's ``prompting.py`` over the same retrieval in the same
+run, so each figure prints against the previous one. Figures are printed for all 40
+questions and for ``bench.ranking_replay``'s two halves (tune on one, judge on the
+other).
+
+    HF_HUB_OFFLINE=1 ../bench-venv/bin/python -m bench.answer_replay \\
+        [--data-dir DIR] [--previous main] [--show] [--limit N]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.util
+import json
 import pickle
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
-from bench.qa_set import load_questions
-from bench.ranking_replay import SAVED
+from bench.cli_path import CACHE_ROOT, checkout_of
+from bench.qa_set import Question, load_questions
+from bench.ranking_replay import TUNE_DOCS, Replay, default_library
+
+ANSWERS_CACHE = CACHE_ROOT / "smollm-answers.sqlite3"
+CONTEXT_TOKENS = 8192  # what the app sends SmolLM2 (its native context, the app's cap)
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """What the app hands the prompt for one question: the ranked sources and texts."""
+
+    sources: list[Any]
+    texts: dict[str, str]
+
+
+def retrieved(data_dir: Path, questions: Sequence[Question]) -> list[Retrieved]:
+    """Each question's sources and chunk texts over ``data_dir``, saved once per library."""
+    saved = CACHE_ROOT / f"answer-sources-{data_dir.name}.pickle"
+    if saved.is_file():
+        # Plain tuples: the file is read by any script, not only this module.
+        cached: dict[str, tuple[list[Any], dict[str, str]]] = pickle.loads(saved.read_bytes())
+        if all(q.question in cached for q in questions):
+            return [Retrieved(*cached[q.question]) for q in questions]
+    from allma_desktop.services.library.catalog import LibraryService
+    from allma_desktop.services.retrieval.rag import RetrievalSettings
+
+    replay = Replay(data_dir)
+    library = LibraryService(replay.db)
+    found: dict[str, tuple[list[Any], dict[str, str]]] = {}
+    for question in questions:
+        sources = replay.rag.retrieve_with_embedding(
+            question.question, replay.vectors[question.question], replay.key, RetrievalSettings()
+        )
+        chunks = library.chunks_by_ids([s.chunk_id for s in sources])
+        found[question.question] = (
+            list(sources),
+            {chunk_id: chunk.text for chunk_id, chunk in chunks.items()},
+        )
+    saved.write_bytes(pickle.dumps(found))
+    return [Retrieved(*found[q.question]) for q in questions]
+
+
+def cached_generator(
+    generate: Callable[[], Callable[[list[dict[str, Any]], dict[str, Any]], str]],
+) -> Callable[[list[dict[str, Any]], dict[str, Any]], str]:
+    """SmolLM2's answer to exact messages and options, generated once (the model is
+    loaded only when an answer is missing)."""
+    from bench.real_models import smollm_path
+
+    ANSWERS_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(ANSWERS_CACHE)
+    db.execute("CREATE TABLE IF NOT EXISTS answer (key TEXT PRIMARY KEY, text TEXT)")
+    model = smollm_path()
+    model_id = f"{model.name}:{model.stat().st_size}"
+    loaded: list[Callable[[list[dict[str, Any]], dict[str, Any]], str]] = []
+
+    def answer(messages: list[dict[str, Any]], options: dict[str, Any]) -> str:
+        key = hashlib.sha256(
+            json.dumps([model_id, messages, options], sort_keys=True).encode()
+        ).hexdigest()
+        row = db.execute("SELECT text FROM answer WHERE key = ?", (key,)).fetchone()
+        if row is not None:
+            return str(row[0])
+        if not loaded:
+            loaded.append(generate())
+        text = loaded[0](messages, options)
+        db.execute("INSERT OR REPLACE INTO answer VALUES (?, ?)", (key, text))
+        db.commit()
+        return text
+
+    return answer
+
+
+def prompting_of(ref: str | None) -> ModuleType:
+    """This checkout's ``prompting`` module, or ``ref``'s loaded beside it."""
+    if ref is None:
+        from allma_desktop.services.retrieval import prompting
+
+        return prompting
+    path = checkout_of(ref) / "allma_desktop/services/retrieval/prompting.py"
+    spec = importlib.util.spec_from_file_location(f"prompting_{ref.replace('/', '_')}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass(frozen=True)
+class Answered:
+    answer: str  # the model's own text
+    full: str  # what the user reads: the model's text and the fallback quote, if any
+    quoted: bool
+    where: str  # the source the prompt held
+
+
+def answer_all(
+    prompting: ModuleType,
+    questions: Sequence[Question],
+    contexts: Sequence[Retrieved],
+    generate: Callable[[list[dict[str, Any]], dict[str, Any]], str],
+) -> list[Answered]:
+    answered = []
+    for question, context in zip(questions, contexts, strict=True):
+        messages, fitted = prompting.build_messages(
+            question.question,
+            context.sources,
+            context.texts,
+            [],
+            context_tokens=CONTEXT_TOKENS,
+            small_model=True,
+        )
+        options = prompting.chat_options(CONTEXT_TOKENS, 0.2, small_model=True).to_ollama()
+        answer = generate([{"role": m.role, "content": m.content} for m in messages], options)
+        quote = prompting.fallback_quote(answer, question.question, fitted, context.texts)
+        where = f"{Path(fitted[0].path).name} p{fitted[0].page}" if fitted else "-"
+        answered.append(Answered(answer, answer + (quote or ""), quote is not None, where))
+    return answered
+
+
+def score(questions: Sequence[Question], answered: Sequence[Answered]) -> dict[str, str]:
+    halves = {
+        "all": [True] * len(questions),
+        "tune half": [q.doc in TUNE_DOCS for q in questions],
+        "held-out half": [q.doc not in TUNE_DOCS for q in questions],
+    }
+    figures = {}
+    for name, keep in halves.items():
+        chosen = [(q, a) for q, a, k in zip(questions, answered, keep, strict=True) if k]
+        right = sum(q.answer_is_correct(a.full) for q, a in chosen)
+        alone = sum(q.answer_is_correct(a.answer) for q, a in chosen)
+        quoted = sum(a.quoted for _, a in chosen)
+        figures[name] = (
+            f"{right}/{len(chosen)} (model's text alone {alone}, quote added to {quoted})"
+        )
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", type=Path, help="the library (default: this checkout's)")
+    parser.add_argument("--previous", help="also run this git ref's prompting.py")
     parser.add_argument("--limit", type=int)
-    parser.add_argument("--show", action="store_true")
-    parser.add_argument("--no-quote", action="store_true", help="the model's answer alone")
+    parser.add_argument("--show", action="store_true", help="every answer, marked")
     args = parser.parse_args()
-
-    from allma_desktop.services.retrieval.prompting import (
-        build_messages,
-        chat_options,
-        fallback_quote,
-    )
-    from allma_desktop.services.retrieval.rag import RetrievalSettings, fuse, one_per_page, rerank
     from bench.real_models import smollm_generator
 
-    generate = smollm_generator()
-    settings = RetrievalSettings()
     questions = load_questions()[: args.limit]
-    saved = pickle.loads(SAVED.read_bytes())
-    right = alone = 0
-    for question, (text, vector_hits, keyword_hits) in zip(questions, saved, strict=False):
-        fused = fuse(
-            vector_hits,
-            keyword_hits,
-            settings.min_similarity,
-            vector_weight=settings.vector_weight,
-            keyword_weight=settings.keyword_weight,
-        )
-        sources = [
-            c.to_source(n)
-            for n, c in enumerate(one_per_page(rerank(text, fused), settings.k), start=1)
-        ]
-        texts = {c.chunk_id: c.text for c in fused}
-        messages, fitted = build_messages(
-            text, sources, texts, [], context_tokens=8192, small_model=True
-        )
-        options = chat_options(8192, 0.2, small_model=True)
-        answer = generate(
-            [{"role": m.role, "content": m.content} for m in messages], options.to_ollama()
-        )
-        alone += question.answer_is_correct(answer)
-        quote = None if args.no_quote else fallback_quote(answer, text, fitted, texts)
-        full = answer + (quote or "")
-        ok = question.answer_is_correct(full)
-        right += ok
-        if args.show:
-            where = f"{Path(fitted[0].path).name} p{fitted[0].page}" if fitted else "-"
-            print(f"{'ok' if ok else '--'} [{where}] {text}\n     {full[:300]!r}")
-    n = len(questions)
-    print(f"answers with the expected fact: {right}/{n} (the model's text alone: {alone}/{n})")
+    data_dir = args.data_dir or default_library()
+    contexts = retrieved(data_dir, questions)
+    generate = cached_generator(smollm_generator)
+    runs = {"now": prompting_of(None)}
+    if args.previous:
+        runs = {f"previous ({args.previous})": prompting_of(args.previous), **runs}
+    results = {}
+    for name, module in runs.items():
+        started = time.perf_counter()
+        results[name] = answer_all(module, questions, contexts, generate)
+        print(f"{name}: answered in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    if args.show:
+        for number, question in enumerate(questions, 1):
+            print(
+                f"q{number:02d} {question.kind} {question.doc} p{question.page}: "
+                f"{question.question}  [{' | '.join(question.answer_contains)}]"
+            )
+            for name, answered in results.items():
+                a = answered[number - 1]
+                mark = "ok" if question.answer_is_correct(a.full) else "--"
+                print(f"   {mark} {name:>8.8s} [{a.where}] {a.full[:400]!r}")
+    print(f"answers with the expected fact, SmolLM2-135M over {data_dir.name}:")
+    for name, answered in results.items():
+        for half, figure in score(questions, answered).items():
+            print(f"  {name:20s} {half:14s} {figure}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,11 @@ library of that size does. The app's loop-lag probe (``allma_desktop.gui.loop_la
 
 The time ``rows_reset`` takes (the model reset, the sort, the page's counts) is printed
 too: it is one stall, once per reload of the list.
+
+Beside each stall, the GUI thread's own CPU time in the worst probe interval (10 ms plus
+its lateness) is printed: an upper bound on the CPU any one event-loop turn took. On a
+machine loaded by other processes the stalls grow with the wait for a core; this figure
+does not, so it tells the app's own work from the machine's load.
 """
 
 from __future__ import annotations
@@ -61,16 +66,30 @@ def generated_rows(count: int) -> list[Any]:
 
 
 WHERE: dict[str, list[str]] = {}
+CPU: dict[str, float] = {}  # phase -> the GUI thread's CPU ms in its worst probe interval
+
+
+async def _cpu_ticks(worst: list[float]) -> None:
+    """Every 10 ms on the GUI thread: the thread's CPU time since the last tick."""
+    last = time.thread_time()
+    while True:
+        await asyncio.sleep(0.01)
+        now = time.thread_time()
+        worst[0] = max(worst[0], now - last)
+        last = now
 
 
 async def _probe(work: Any, phase: str = "") -> float:
     """The longest lateness of the 10 ms probe while ``work`` runs; where the GUI thread was
-    while late (``bench.gui_responsiveness.StallSampler``) goes into ``WHERE[phase]``."""
+    while late (``bench.gui_responsiveness.StallSampler``) goes into ``WHERE[phase]``, and
+    its CPU time in the worst probe interval into ``CPU[phase]``."""
     from allma_desktop.gui.loop_lag import LoopLagProbe
     from bench.gui_responsiveness import StallSampler
 
     sampler = StallSampler()
     ticking = asyncio.ensure_future(sampler.ticker())
+    worst = [0.0]
+    cpu = asyncio.ensure_future(_cpu_ticks(worst))
     sampler.start()
     probe = LoopLagProbe(interval=0.01)
     probe.start()
@@ -79,8 +98,10 @@ async def _probe(work: Any, phase: str = "") -> float:
     await probe.stop()
     sampler.stop()
     ticking.cancel()
+    cpu.cancel()
     if phase:
         WHERE[phase] = sampler.report(5)
+        CPU[phase] = worst[0] * 1000
     return probe.max_lag * 1000
 
 
@@ -100,7 +121,7 @@ async def table_run(session: Session, rows: int) -> dict[str, float]:
     assert pane.proxy.rowCount() == rows
     await asyncio.sleep(0.5)
 
-    idle_ms = await _probe(asyncio.sleep(IDLE_SECONDS))
+    idle_ms = await _probe(asyncio.sleep(IDLE_SECONDS), "idle")
 
     bar = pane.table.verticalScrollBar()
 
@@ -154,7 +175,13 @@ def main() -> None:
         f"longest stall, typing a filter           : {result['filter_ms']:.1f} ms "
         f"(down to {result['fewest_shown']:,.0f} rows shown)"
     )
+    print(
+        "GUI thread's own CPU in its worst 10 ms probe interval: "
+        + ", ".join(f"{phase} {ms:.1f} ms" for phase, ms in CPU.items())
+    )
     for phase, lines in WHERE.items():
+        if phase == "idle":
+            continue
         print(f"where the GUI thread was while the loop was late, {phase} (sampled):")
         for line in lines:
             print(f"    {line}")

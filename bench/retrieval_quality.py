@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -145,6 +146,15 @@ def library_folder(code_root: Path, corpus: Path) -> Path:
     """One library per index code and corpus (the whole folder, or the QA documents)."""
     which = "" if corpus == PDF_CORPUS else "-qa-docs"
     return CACHE_ROOT / f"qa-cli-{index_key(code_root)}{which}"
+
+
+def copy_of(data_dir: Path) -> Path:
+    """A copy of a library for the previous ref's run (made once), so the two runs
+    search the same index and neither sees the other's conversations."""
+    copy = data_dir.with_name(f"{data_dir.name}-previous")
+    if not copy.exists():
+        shutil.copytree(data_dir, copy)
+    return copy
 
 
 def qa_documents_folder(questions: Sequence[Question]) -> Path:
@@ -282,7 +292,10 @@ def main() -> None:
         "--limit", type=int, help="only the first N questions (to iterate; figures need all 40)"
     )
     parser.add_argument(
-        "--data-dir", type=Path, help="reuse this app library (default: one per index code)"
+        "--data-dir",
+        type=Path,
+        help="reuse this app library (default: one per index code); with --previous, "
+        "the previous ref searches a copy of it",
     )
     parser.add_argument(
         "--qa-docs-only",
@@ -300,7 +313,12 @@ def main() -> None:
     with real_model_server(embedder, generator) as server:
         if args.previous:
             runs[f"previous ({args.previous}), CLI"] = run_cli(
-                questions, server.url, args.answers, checkout_of(args.previous), corpus=corpus
+                questions,
+                server.url,
+                args.answers,
+                checkout_of(args.previous),
+                data_dir=copy_of(args.data_dir) if args.data_dir else None,
+                corpus=corpus,
             )
         app = runs["now, CLI"] = run_cli(
             questions, server.url, args.answers, data_dir=args.data_dir, corpus=corpus

@@ -100,6 +100,14 @@ class LoopThread:
                 call.set_exception(LoopStopped(self._thread.name))
 
 
+def running_loop_or_none() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, or None in a thread that runs none."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class LoopStopped(RuntimeError):
     def __init__(self, name: str) -> None:
         super().__init__(f"the {name} loop has stopped")
@@ -110,11 +118,14 @@ class Mailboxes:
 
     A listener of the emitting loop (or one with no loop) is called at once. For another
     loop, events wait in that loop's mailbox, and one wake-up delivers all that came
-    meanwhile, in order: a busy run wakes the window once per burst, not per event.
+    meanwhile, in order. While events keep coming, that loop is woken at most every
+    ``DELIVERY_INTERVAL``: a busy run of small files wakes the window some 50 times a
+    second, not once or more per file.
     """
 
     def __init__(self) -> None:
         self._listeners: list[tuple[Listener, asyncio.AbstractEventLoop | None]] = []
+        self._version = 0  # moves on with each subscribe and unsubscribe
         self._boxes: dict[asyncio.AbstractEventLoop, _Mailbox] = {}
         self._lock = threading.Lock()
 
@@ -124,26 +135,22 @@ class Mailboxes:
         """Call ``listener`` on ``loop`` (by default the running loop; with none, on
         whichever thread emits)."""
         if loop is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
+            loop = running_loop_or_none()
         entry = (listener, loop)
         with self._lock:
             self._listeners.append(entry)
+            self._version += 1
 
         def unsubscribe() -> None:
             with self._lock:
                 if entry in self._listeners:
                     self._listeners.remove(entry)
+                    self._version += 1
 
         return unsubscribe
 
     def emit(self, event: object) -> None:
-        try:
-            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            here = None
+        here = running_loop_or_none()
         with self._lock:
             listeners = list(self._listeners)
         for listener, loop in listeners:
@@ -155,6 +162,16 @@ class Mailboxes:
     def subscribed(self, listener: Listener) -> bool:
         with self._lock:
             return any(entry[0] is listener for entry in self._listeners)
+
+    def subscribed_now(self) -> tuple[int, frozenset[int]]:
+        """(version, ids of the listeners subscribed): one snapshot for a whole delivery,
+        taken again only if the version moves (a listener came or went meanwhile)."""
+        with self._lock:
+            return self._version, frozenset(id(entry[0]) for entry in self._listeners)
+
+    @property
+    def version(self) -> int:
+        return self._version
 
     def _box(self, loop: asyncio.AbstractEventLoop) -> _Mailbox:
         with self._lock:
@@ -174,6 +191,9 @@ class _Mailbox:
 
     def post(self, listener: Listener, event: object) -> None:
         with self._lock:
+            if self._loop.is_closed():  # its listeners are gone with it (a timer too)
+                self._items.clear()
+                return
             self._items.append((listener, event))
             if self._scheduled:
                 return
@@ -188,10 +208,21 @@ class _Mailbox:
     def _deliver(self) -> None:
         with self._lock:
             items, self._items = self._items, deque()
-            self._scheduled = False
+            if not items:  # quiet since the last delivery: the next post wakes the loop
+                self._scheduled = False
+                return
+        owner = self._owner
+        version, subscribed = owner.subscribed_now()
         for listener, event in items:
-            if self._owner.subscribed(listener):  # unsubscribed since: not called any more
+            if owner.version != version:
+                version, subscribed = owner.subscribed_now()
+            if id(listener) in subscribed:  # unsubscribed since: not called any more
                 _call(listener, event)
+        # Still scheduled: what comes meanwhile waits for this one timer, not a wake-up each.
+        self._loop.call_later(DELIVERY_INTERVAL, self._deliver)
+
+
+DELIVERY_INTERVAL = 0.02  # seconds: quicker than a person sees, and a frame at 50 Hz
 
 
 def _call(listener: Listener, event: object) -> None:

@@ -39,7 +39,13 @@ from allma_desktop.indexer.events import (
     WatchedFolderRecord,
     is_inside,
 )
-from allma_desktop.indexer.home import LoopStopped, LoopThread, Mailboxes, on_home_loop
+from allma_desktop.indexer.home import (
+    LoopStopped,
+    LoopThread,
+    Mailboxes,
+    on_home_loop,
+    running_loop_or_none,
+)
 from allma_desktop.indexer.lock import QueueLock
 from allma_desktop.indexer.scan import FoundFile, ScanResult, scan_folder
 from allma_desktop.indexer.state import IndexerState, QueueItem
@@ -960,13 +966,8 @@ class Indexer:
         """From another thread: schedule ``call`` on the home loop and return True; on the
         home loop (or before it runs), False: go on here."""
         home = self._home
-        if home is None or home.is_closed():
+        if home is None or home.is_closed() or running_loop_or_none() is home:
             return False
-        try:
-            if asyncio.get_running_loop() is home:
-                return False
-        except RuntimeError:
-            pass
         home.call_soon_threadsafe(call)
         return True
 

@@ -151,7 +151,6 @@ def test_a_rename_landing_while_the_chat_opens_is_not_undone_by_the_slower_open(
     assert titles(window) == ["Lamp questions"]
 
 
-
 def stall_list_reloads(window: MainWindow, monkeypatch: MonkeyPatch) -> threading.Event:
     """Hold every reload of the list until the returned event is set."""
     assert window.host.orchestrator is not None

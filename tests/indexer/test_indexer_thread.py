@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from allma_desktop.config import AppConfig
 from allma_desktop.events import FileFinished
 from allma_desktop.indexer import FileEvent, IndexerEvent
-from allma_desktop.indexer.home import LoopThread, Mailboxes, on_home_loop
+from allma_desktop.indexer.home import DELIVERY_INTERVAL, LoopThread, Mailboxes, on_home_loop
 from allma_desktop.orchestrator import Orchestrator
 from tests.indexer.test_indexer_queue import WAIT, write_notes
 
@@ -98,12 +99,66 @@ async def test_a_burst_of_events_reaches_another_loop_in_order_in_few_wake_ups()
                 mailboxes.emit(n)
 
         await asyncio.to_thread(emit_burst)
-        await asyncio.sleep(0.05)
+        deadline = loop.time() + 10.0  # a loaded machine may take a while to deliver
+        while len(received) < 1_000 and loop.time() < deadline:
+            await asyncio.sleep(0.01)
     finally:
         del loop.call_soon_threadsafe
 
     assert received == list(range(1_000))
     assert wake_ups < 100  # a few per burst (plus to_thread's own), not one per event
+
+
+async def test_a_steady_trickle_of_events_wakes_the_loop_at_most_every_interval() -> None:
+    mailboxes = Mailboxes()
+    arrived: list[int] = []
+    loop = asyncio.get_running_loop()
+    mailboxes.subscribe(arrived.append)
+    box = mailboxes._box(loop)
+    deliver, wake_ups = box._deliver, 0
+
+    def counted_deliver() -> None:
+        nonlocal wake_ups
+        wake_ups += 1
+        deliver()
+
+    box._deliver = counted_deliver  # type: ignore[method-assign]
+    events, spacing = 150, 0.002  # one every 2 ms, as a run of small files sends them
+
+    def trickle() -> None:
+        for n in range(events):
+            mailboxes.emit(n)
+            time.sleep(spacing)
+
+    started = loop.time()
+    await asyncio.to_thread(trickle)
+    took = loop.time() - started
+    deadline = loop.time() + 10.0
+    while len(arrived) < events and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+
+    assert arrived == list(range(events))
+    assert wake_ups <= took / DELIVERY_INTERVAL + 3  # about one per interval, not per event
+
+
+async def test_events_after_a_quiet_spell_still_wake_the_loop() -> None:
+    mailboxes = Mailboxes()
+    received: list[str] = []
+    arrived = asyncio.Event()
+
+    def listener(event: str) -> None:
+        received.append(event)
+        arrived.set()
+
+    mailboxes.subscribe(listener)
+    await asyncio.to_thread(mailboxes.emit, "first")
+    await asyncio.wait_for(arrived.wait(), WAIT)
+    await asyncio.sleep(DELIVERY_INTERVAL * 3)  # quiet: the mailbox's timer has stopped
+    arrived.clear()
+
+    await asyncio.to_thread(mailboxes.emit, "after a pause")
+    await asyncio.wait_for(arrived.wait(), WAIT)
+    assert received == ["first", "after a pause"]
 
 
 async def test_an_unsubscribed_listener_gets_nothing_still_in_its_mailbox() -> None:

@@ -79,6 +79,28 @@ class LibraryRow:
     added: datetime | None = None
     document_id: str | None = None
 
+    def indexing(self) -> LibraryRow:
+        """This row as a file being indexed, from the start."""
+        return self._with({"status": "indexing", "fraction": 0.0, "reason": "", "hint": ""})
+
+    def progressed(
+        self, fraction: float, pages: int | None = None, chunks: int | None = None
+    ) -> LibraryRow:
+        changes: dict[str, object] = {"fraction": fraction}
+        if pages is not None:
+            changes["pages"] = pages
+        if chunks is not None:
+            changes["chunks"] = chunks
+        return self._with(changes)
+
+    def _with(self, changes: dict[str, object]) -> LibraryRow:
+        # dataclasses.replace runs __init__ through every field: several times a file in a
+        # run of small files, it was the window's largest cost after the wake-ups.
+        row = object.__new__(LibraryRow)
+        row.__dict__.update(self.__dict__)
+        row.__dict__.update(changes)
+        return row
+
     @property
     def name(self) -> str:
         # A string split, not a Path: the table asks for it per painted cell.
@@ -585,9 +607,7 @@ class LibraryController(QObject):
             )
             # Shown by the next flush: a small file is often done by then, and its row
             # then goes straight from queued to indexed.
-            self._set_row(
-                replace(row, status="indexing", fraction=0.0, reason="", hint=""), deferred=True
-            )
+            self._set_row(row.indexing(), deferred=True)
         elif isinstance(event, PageRecognised):  # OCR reads a scan: its share of parsing
             fraction = PARSED_FRACTION * (event.page - 1) / max(event.pages, 1)
             self._update_progress(collection_id, event.path, fraction)
@@ -641,12 +661,7 @@ class LibraryController(QObject):
         row = self._row(path, collection_id)
         if row is None:
             return
-        changes: dict[str, object] = {"fraction": fraction}
-        if pages is not None:
-            changes["pages"] = pages
-        if chunks is not None:
-            changes["chunks"] = chunks
-        updated = replace(row, **changes)  # type: ignore[arg-type]
+        updated = row.progressed(fraction, pages, chunks)
         self._live[(collection_id, path)] = updated
         if collection_id == self._collection_id:
             self._pending_rows[path] = updated  # sent by the next flush, not now
@@ -876,11 +891,12 @@ MANY_ROWS = 200  # more files than this at once: one reset of the list instead o
 
 def _new_row(path: str, collection_id: int, status: RowStatus, reason: str = "") -> LibraryRow:
     """A row for a file that is not (yet) a stored document; no database look-up."""
-    return LibraryRow(
+    name = os.path.basename(path.rstrip(_SEPARATORS)) or path  # string work, not a Path:
+    return LibraryRow(  # one a file, thousands a minute in a run of small files
         path=path,
         collection_id=collection_id,
-        title=Path(path).name,
-        file_type=Path(path).suffix.lstrip(".").lower(),
+        title=name,
+        file_type=os.path.splitext(name)[1].lstrip(".").lower(),
         status=status,
         reason=reason,
     )

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from allma_desktop.pathnames import display_text
 from allma_desktop.services.model_server.ollama import ChatMessage, ChatOptions
+from allma_desktop.services.retrieval.grounding import check_answer
 from allma_desktop.services.retrieval.text_terms import content_terms
 from allma_desktop.sources import Source
 
@@ -86,6 +87,8 @@ _SCALE = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
 # runs are also cut into pieces of at most this many characters.
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 _PIECE_CHARS = 300
+# A text that ends a sentence (before any closing quote or bracket).
+_SENTENCE_STOP = re.compile(r"[.!?;:][\"'”’)\]]*$")
 
 
 def parameter_count(parameter_size: str | None) -> float | None:
@@ -319,12 +322,18 @@ def approx_tokens(text: str) -> int:
 
 
 # --- the extractive fallback ---
-# A tiny model sometimes answers with words of its own that carry nothing of the source
-# ("The answer is in the text."). Then the sentence of the source that best matches the
-# question is added after its answer, marked as a quote and cited, so the fact is there
-# in the source's own words; the model's text is kept as it was (never edited).
+# A tiny model often answers with words of its own that carry nothing of the source
+# ("The answer is in the text."), or states a figure or a claim its source does not
+# hold. Then the source's best-matching sentence, with the one after it, is added after
+# the answer, marked as a quote and cited, so the fact is there in the source's own
+# words; the model's text is kept as it was (never edited).
 QUOTE_INTRO = "From the source"
-QUOTE_CHARS = 240  # a sentence piece is at most 300 (``_PIECE_CHARS``)
+# The quote is the source's best sentence for the question and the sentence after it
+# when both fit in this many characters (the small model's passage size): the sentence
+# that repeats the question's words is often the one that sets up the fact ("Document
+# handlers ... can be enabled or disabled:"), and the next one states it ("By default
+# all but GPRF are enabled."). Row (d) of docs/benchmarks.md measured it.
+QUOTE_CHARS = SMALL_MODEL_PASSAGE_CHARS
 
 
 KEY_TERMS = 3  # the rarest words of the answer sentence that an answer must show one of
@@ -357,17 +366,47 @@ def carries_passage(answer: str, question: str, passage: str) -> bool:
     return not wanted or bool(wanted & frozenset(content_terms(answer)))
 
 
+def supported_by(answer: str, passages: Mapping[int, str]) -> bool:
+    """Whether the answer check (``grounding.check_answer``, words and numbers only)
+    finds ``answer`` drawn from ``passages`` (``{source number: text}``; each sentence
+    against the sources it cites, or all of them when it cites none): no number that
+    none of them holds, and at least one checked sentence supported (or none checkable).
+    """
+    report = check_answer(answer, passages)
+    if report.unsupported_numbers:
+        return False
+    return not report.checked or report.supported > 0
+
+
+def quoted_text(question: str, passage: str) -> str:
+    """The words of ``passage`` that the quote holds (``QUOTE_CHARS``): its best
+    sentence for ``question`` and the next one when both fit, "…" where it stops
+    mid-sentence."""
+    pieces = _pieces(passage)
+    if not pieces:
+        return ""
+    best = _best_piece(question, pieces)
+    last = best
+    if best + 1 < len(pieces) and len(pieces[best]) + 1 + len(pieces[best + 1]) <= QUOTE_CHARS:
+        last = best + 1
+    text = " ".join(pieces[best : last + 1])
+    if len(text) > QUOTE_CHARS:
+        cut = text.rfind(" ", 0, QUOTE_CHARS)
+        return text[: cut if cut > QUOTE_CHARS // 2 else QUOTE_CHARS] + "…"
+    if last + 1 < len(pieces) and not _SENTENCE_STOP.search(text):
+        return text + "…"  # a piece of a longer sentence or a table row that goes on
+    return text
+
+
 def extractive_quote(question: str, passage: str, source: Source) -> str:
     """The quote that follows an answer which carries nothing of its source:
-    the source's best sentence for the question, in quotation marks, with its citation.
+    the source's best sentence for the question (and the next, see ``quoted_text``), in
+    quotation marks, with its citation.
 
     For example ``From the source (guide.pdf, page 4) [1]: “The dose is 200 mg.”``
     """
-    sentence = answer_sentence(question, passage)
-    if len(sentence) > QUOTE_CHARS:
-        cut = sentence.rfind(" ", 0, QUOTE_CHARS)
-        sentence = sentence[: cut if cut > QUOTE_CHARS // 2 else QUOTE_CHARS] + "…"
-    return f"{QUOTE_INTRO} ({source_label(source)}) [{source.number}]: “{sentence}”"
+    words = quoted_text(question, passage)
+    return f"{QUOTE_INTRO} ({source_label(source)}) [{source.number}]: “{words}”"
 
 
 def fallback_quote(
@@ -375,13 +414,18 @@ def fallback_quote(
 ) -> str | None:
     """The text to add after ``answer`` (starting with a blank line), or None.
 
-    Only for an answer from sources that holds none of the first source's key terms
-    and does not say the documents lack the answer.
+    Only for an answer from sources that does not say the documents lack the answer,
+    and that holds none of the first source's key terms (``carries_passage``) or is not
+    supported by its sources by the answer check (``supported_by``: a figure none of
+    them holds, or no sentence they support). A small model's prompt holds one source.
     """
     if not sources or not answer.strip() or NOT_FOUND_ANSWER.lower() in answer.lower():
         return None
     first = sources[0]
     passage = source_texts.get(first.chunk_id, first.snippet)
-    if carries_passage(answer, question, passage):
+    if not carries_passage(answer, question, passage):
+        return "\n\n" + extractive_quote(question, passage, first)
+    passages = {s.number: source_texts.get(s.chunk_id, s.snippet) for s in sources}
+    if supported_by(answer, passages):
         return None
     return "\n\n" + extractive_quote(question, passage, first)

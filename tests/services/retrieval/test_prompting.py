@@ -19,6 +19,8 @@ from allma_desktop.services.retrieval.prompting import (
     is_small_model,
     key_terms,
     parameter_count,
+    quoted_text,
+    supported_by,
 )
 from allma_desktop.sources import Source
 
@@ -235,3 +237,63 @@ def test_an_answer_sharing_only_words_every_sentence_repeats_still_gets_the_quot
     quote = fallback_quote(answer, question, [source], {"doc:1": text})
     assert quote is not None and "setjmp and longjmp" in quote
     assert {"setjmp", "longjmp"} <= key_terms(question, text)
+
+
+def test_an_answer_stating_a_figure_its_source_lacks_gets_the_quote() -> None:
+    source = _source(1, DOSE_TEXT)
+    answer = "They take 200 mg of sofosbuvir for 8 weeks."  # the source says 12 weeks
+    assert carries_passage(answer, DOSE_QUESTION, DOSE_TEXT)
+    assert not supported_by(answer, {1: DOSE_TEXT})
+    quote = fallback_quote(answer, DOSE_QUESTION, [source], {"doc:1": DOSE_TEXT})
+    assert quote is not None and "200 mg/50 mg once a day" in quote
+
+
+def test_an_answer_whose_sentences_the_source_does_not_support_gets_the_quote() -> None:
+    source = _source(1, DOSE_TEXT)
+    answer = "Ledipasvir made by Gilead is 200 mg."  # a figure of the source, names it lacks
+    assert carries_passage(answer, DOSE_QUESTION, DOSE_TEXT)
+    assert not supported_by(answer, {1: DOSE_TEXT})
+    assert fallback_quote(answer, DOSE_QUESTION, [source], {"doc:1": DOSE_TEXT}) is not None
+
+
+def test_an_answer_the_source_supports_is_supported() -> None:
+    assert supported_by("Children take 200 mg/50 mg once a day.", {1: DOSE_TEXT})
+    assert supported_by("Yes.", {1: DOSE_TEXT})  # nothing to check: no claim, no figure
+
+
+def test_a_cited_answer_is_checked_against_the_sources_it_cites() -> None:
+    # A large model's answer drawing on its second source is not "unsupported" by the
+    # first, so it gets no quote of the first.
+    first, second = _source(1, DOSE_TEXT), _source(2, "The lens is cleaned every Friday.")
+    texts = {"doc:1": DOSE_TEXT, "doc:2": second.snippet}
+    answer = "Children take 200 mg/50 mg once a day [1]. The lens is cleaned every Friday [2]."
+    assert supported_by(answer, {1: DOSE_TEXT, 2: second.snippet})
+    assert fallback_quote(answer, DOSE_QUESTION, [first, second], texts) is None
+    invented = "Children take 200 mg/50 mg once a day [1]. It is cleaned at 9 o'clock [2]."
+    assert fallback_quote(invented, DOSE_QUESTION, [first, second], texts) is not None
+
+
+def test_the_quote_holds_the_sentence_after_the_one_that_matches_the_question() -> None:
+    text = (
+        "Build options are listed in chapter 20. "
+        "Each document handler can be enabled or disabled as required. "
+        "By default all but GPRF are enabled. "
+        "To avoid building unwanted ones, define the option to 0."
+    )
+    question = "Which document handler is disabled by default?"
+    assert quoted_text(question, text) == (
+        "Each document handler can be enabled or disabled as required. "
+        "By default all but GPRF are enabled."
+    )
+
+
+def test_the_quote_is_one_sentence_when_two_do_not_fit_and_marks_a_cut() -> None:
+    long_next = "It goes on " + "and on " * 80 + "to the end."
+    best = (
+        "The lamp of the lighthouse on the northern cape of the island is rated at 3500 "
+        "watts by the maker of its xenon bulb."
+    )
+    assert quoted_text("What is the lamp rated at?", f"{best} {long_next}") == best
+    table = "Size 64 128 256 " * 40  # no sentence ends: pieces of a row that goes on
+    quoted = quoted_text("What is the size?", table)
+    assert quoted.endswith("…") and len(quoted) <= QUOTE_CHARS + 1

@@ -1,0 +1,106 @@
+"""Ignore rules and the folder walk: which files a rescan keeps, and what it reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from allma_desktop.indexer.rules import DEFAULT_IGNORES, IgnoreRules
+from allma_desktop.indexer.scan import KnownFiles, compare, walk_folder
+
+TEXT = frozenset({".txt", ".md", ".pdf"})
+
+
+@pytest.mark.parametrize(
+    ("name", "skipped"),
+    [
+        ("notes.txt", False),
+        ("download.pdf.part", True),  # *.part
+        ("~$report.docx", True),  # ~$*
+        ("x.crdownload", True),
+        (".hidden.md", True),  # hidden files always
+        ("part.notes.txt", False),  # "part" inside, not at the end
+        ("notes.tmp.txt", False),
+    ],
+)
+def test_the_default_rules_leave_out_partial_downloads_office_locks_and_hidden_files(
+    name: str, skipped: bool
+) -> None:
+    assert IgnoreRules(DEFAULT_IGNORES).skips_file(name, name) is skipped
+
+
+@pytest.mark.parametrize(
+    ("pattern", "kept", "left_out"),
+    [
+        ("draft*", "final.md", "draft-2.md"),  # a prefix
+        ("*-old.md", "plan.md", "plan-old.md"),  # a suffix
+        ("report-??.md", "report-123.md", "report-12.md"),  # other globs stay globs
+        ("[Dd]raft.md", "raft.md", "Draft.md"),
+        ("*", None, "anything.md"),  # everything
+        ("exact.md", "exact.md.bak", "exact.md"),
+    ],
+)
+def test_each_shape_of_name_glob_matches_as_fnmatch_does(
+    pattern: str, kept: str | None, left_out: str
+) -> None:
+    rules = IgnoreRules((pattern,))
+    if kept is not None:
+        assert not rules.skips_file(kept, kept)
+    assert rules.skips_file(left_out, left_out)
+
+
+def test_the_walk_keeps_exactly_what_the_rules_keep_one_file_at_a_time(tmp_path: Path) -> None:
+    names = [
+        "a.txt", "draft-1.md", "b-old.md", ".secret.md", "~$lock.md", "c.pdf.part",
+        "report-12.md", "report-123.md", "Readme.MD", "picture.xyz", "deep/e.md",
+        "deep/draft-x.txt", "skipme/f.md", "deep/more/g.pdf",
+    ]  # fmt: skip
+    for name in names:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(name)
+    rules = IgnoreRules(("draft*", "*-old.md", "report-??.md", "skipme/", "*.part"))
+
+    walked = {Path(path).relative_to(tmp_path).as_posix() for path, _, _ in
+              walk_folder(tmp_path, rules, TEXT).files}  # fmt: skip
+
+    one_at_a_time = {
+        name for name in names
+        if Path(name).suffix.lower() in TEXT and not rules.skips_relative(name)
+    }  # fmt: skip
+    assert walked == one_at_a_time
+    assert walked == {
+        "a.txt", "~$lock.md", "report-123.md", "Readme.MD", "deep/e.md", "deep/more/g.pdf"
+    }  # fmt: skip
+
+
+def test_a_walk_gives_each_files_full_path_size_and_time(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    file = tmp_path / "sub" / "n.txt"
+    file.write_text("twelve bytes")
+
+    ((path, size, mtime),) = walk_folder(tmp_path, IgnoreRules(), TEXT).files
+
+    assert path == str(file)
+    assert (size, mtime) == (file.stat().st_size, file.stat().st_mtime)
+
+
+def test_an_unchanged_tree_is_all_unchanged_and_one_changed_file_is_found(
+    tmp_path: Path,
+) -> None:
+    for n in range(20):
+        (tmp_path / f"n{n}.txt").write_text(str(n))
+    walk = walk_folder(tmp_path, IgnoreRules(), TEXT)
+    known = KnownFiles()
+    known.add(walk.files)
+
+    assert compare(walk, known).unchanged == 20
+
+    path, size, mtime = walk.files[3]
+    known.current.discard((path, size, mtime))
+    known.add([(path, size, mtime - 5)])  # the library has an older copy
+    again = compare(walk_folder(tmp_path, IgnoreRules(), TEXT), known)
+    assert again.unchanged == 19
+    assert [found.path for found in again.changed] == [path]
+    assert again.gone == again.new == []
