@@ -21,7 +21,7 @@ the bench's temp folder, keyed by the index and the code that decides an answer
 ``--refresh`` asks the model again.
 
     HF_HUB_OFFLINE=1 PYTHONPATH=. nice -n 10 ../bench-venv/bin/python -m bench.grounding_answers \
-        [--show] [--refresh] [--qa-docs-only]
+        [--show] [--refresh] [--qa-docs-only] [--answers JSON]
 """
 
 from __future__ import annotations
@@ -162,8 +162,15 @@ async def _ask_all(
     return answered
 
 
-def answers(questions: Sequence[Question], corpus: Path, refresh: bool) -> list[Answered]:
-    """The cached answers, or the model's, asked through the app (and then cached)."""
+def answers(
+    questions: Sequence[Question], corpus: Path, refresh: bool, kept: Path | None = None
+) -> list[Answered]:
+    """The cached answers (or those of ``kept``), or the model's, asked through the app
+    (and then cached)."""
+    if kept is not None:
+        print(f"answers from {kept}")
+        rows = json.loads(kept.read_text(encoding="utf-8"))
+        return [Answered.from_dict(d) for d in rows][: len(questions)]
     path = cache_file(corpus)
     if path.exists() and not refresh:
         kept = [Answered.from_dict(d) for d in json.loads(path.read_text(encoding="utf-8"))]
@@ -259,10 +266,16 @@ def main() -> int:
         "--qa-docs-only", action="store_true", help="index only the question set's four PDFs"
     )
     parser.add_argument("--limit", type=int, help="only the first N questions (to iterate)")
+    parser.add_argument(
+        "--answers",
+        type=Path,
+        metavar="JSON",
+        help="check the answers of this cache file (an earlier run's) instead of asking",
+    )
     args = parser.parse_args()
     questions = load_questions()[: args.limit]
     corpus = qa_documents_folder(load_questions()) if args.qa_docs_only else PDF_CORPUS
-    got = answers(questions, corpus, args.refresh)
+    got = answers(questions, corpus, args.refresh, args.answers)
 
     from bench.real_models import minilm_embedder
 
