@@ -961,9 +961,7 @@ class Orchestrator:
             )
         room = whole_document_room("", history, context_tokens, self.config.system_prompt)
         needed, exact, whole = await asyncio.to_thread(self._collection_pages, collection, room)
-        documents = await asyncio.to_thread(
-            lambda: len(self.library.list_documents(collection.id, status="ready"))
-        )
+        documents, _ = await asyncio.to_thread(self.library.ready_text_size, collection.id)
         fit = whole is not None
         return ContextFit(
             tokens=needed,
@@ -992,10 +990,11 @@ class Orchestrator:
         The stored texts' length decides first (it counts chunk overlaps twice: an upper
         bound), so a large collection is not read for nothing.
         """
-        documents = self.library.list_documents(collection.id, status="ready")
-        stored_tokens = self.library.text_length([d.id for d in documents]) // 4
+        _, characters = self.library.ready_text_size(collection.id)
+        stored_tokens = characters // 4
         if stored_tokens > 2 * max(limit, 0):
             return stored_tokens, False, None
+        documents = self.library.list_documents(collection.id, status="ready")
         whole = whole_documents([(d, self.library.chunk_texts(d.id)) for d in documents])
         if not whole.sources or whole.tokens > limit:
             return whole.tokens, True, None

@@ -479,3 +479,19 @@ def test_a_file_stopped_by_cancel_is_counted_cancelled_not_unreadable(
     assert record.counts.summary() == (
         "1 document · 2 passages · 1 could not be read · 2 cancelled"
     )
+
+
+def test_the_ready_text_size_counts_ready_documents_and_their_characters_only(
+    library: LibraryService,
+) -> None:
+    _indexed(library, "/docs/a.pdf", ["No pets.", "Cats allowed."])  # 8 + 13 characters
+    _indexed(library, "/docs/b.pdf", ["Ünïcode ok"], content_hash="h2")  # 10 characters
+    failed = _indexed(library, "/docs/c.pdf", ["Gone soon."], content_hash="h3")
+    library.mark_failed(failed.id, "damaged")
+    library.start_document(library.default_collection().id, "/docs/d.pdf")  # no text yet
+    other = library.create_collection("Other")
+    library.start_document(other.id, "/docs/e.pdf")
+
+    collection_id = library.default_collection().id
+    assert library.ready_text_size(collection_id) == (2, 8 + 13 + 10)
+    assert library.ready_text_size(other.id) == (0, 0)
