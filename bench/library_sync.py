@@ -72,11 +72,14 @@ class PeakRss:
     def __init__(self, exclude: int | None = None) -> None:
         self.peak = 0
         self.at_peak = {}
+        self.peak_after = 0.0  # seconds from the start of sampling to the peak
+        self._started = 0.0
         self._exclude = exclude  # a child that is not the app's (the test server)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def __enter__(self) -> PeakRss:
+        self._started = time.perf_counter()
         self._thread.start()
         return self
 
@@ -91,6 +94,7 @@ class PeakRss:
             if total > self.peak:
                 self.peak = total
                 self.at_peak = processes_rss(exclude=self._exclude)
+                self.peak_after = time.perf_counter() - self._started
             time.sleep(0.05)
 
     at_peak: dict[str, int] = {}  # noqa: RUF012 - each sampler sets its own
@@ -423,6 +427,7 @@ def memory(files: int) -> None:
             await finished.wait()
             seconds = time.perf_counter() - started
         ready = await asyncio.to_thread(orchestrator.library.list_documents, None, "ready")
+        print(f"the peak came {rss.peak_after:.0f} s into the {seconds:.0f} s sync")
         return idle, rss.peak, seconds, len(ready), idle_by_process, rss.at_peak
 
     with tempfile.TemporaryDirectory(prefix="allma-memory-") as folder:
