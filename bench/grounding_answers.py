@@ -102,22 +102,12 @@ def cache_file(corpus: Path) -> Path:
 async def _ask_all(
     questions: Sequence[Question], host: str, data_dir: Path, corpus: Path
 ) -> list[Answered]:
-    from allma_desktop.config import AppConfig
     from allma_desktop.events import AnswerChecked, AnswerDone, SourcesFound, TokenChunk
     from allma_desktop.orchestrator import Orchestrator
     from allma_desktop.services.retrieval.prompting import fallback_quote
-    from bench.real_models import CHAT_MODEL_NAME, EMBEDDING_MODEL_NAME
+    from bench.real_models import real_models_config
 
-    config = AppConfig.from_mapping(
-        {
-            "ollama_host": host,
-            "data_dir": str(data_dir),
-            "ollama_embedding_model": EMBEDDING_MODEL_NAME,
-            "ollama_model": CHAT_MODEL_NAME,
-            "think": False,
-        }
-    )
-    orchestrator = Orchestrator(config)
+    orchestrator = Orchestrator(real_models_config(host, data_dir))
     await orchestrator.open()
     answered: list[Answered] = []
     try:

@@ -191,3 +191,19 @@ def real_model_server(
         ),
     ]
     return OllamaTestServer(models, embedder=embedder, generator=generator)
+
+
+def real_models_config(host: str, data_dir: Path) -> Any:
+    """The app's settings for a bench run over the real models behind ``host``: MiniLM
+    embeds, SmolLM2-135M answers under its true name, without a thinking pass."""
+    from allma_desktop.config import AppConfig
+
+    return AppConfig.from_mapping(
+        {
+            "ollama_host": host,
+            "data_dir": str(data_dir),
+            "ollama_embedding_model": EMBEDDING_MODEL_NAME,
+            "ollama_model": CHAT_MODEL_NAME,
+            "think": False,
+        }
+    )

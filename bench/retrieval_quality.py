@@ -63,21 +63,11 @@ def right_ranks(
 async def _app_run(
     questions: Sequence[Question], host: str, data_dir: Path, answers: bool, corpus: Path
 ) -> tuple[list[list[tuple[str, int | None]]], list[str]]:
-    from allma_desktop.config import AppConfig
     from allma_desktop.events import AnswerDone
     from allma_desktop.orchestrator import Orchestrator
-    from bench.real_models import CHAT_MODEL_NAME, EMBEDDING_MODEL_NAME
+    from bench.real_models import real_models_config
 
-    config = AppConfig.from_mapping(
-        {
-            "ollama_host": host,
-            "data_dir": str(data_dir),
-            "ollama_embedding_model": EMBEDDING_MODEL_NAME,
-            "ollama_model": CHAT_MODEL_NAME,
-            "think": False,
-        }
-    )
-    orchestrator = Orchestrator(config)
+    orchestrator = Orchestrator(real_models_config(host, data_dir))
     await orchestrator.open()
     rankings: list[list[tuple[str, int | None]]] = []
     replies: list[str] = []
