@@ -6,10 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from pytest import MonkeyPatch
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.main_window import MainWindow
-from allma_desktop.gui.widgets.chat_view import NO_DOCUMENTS
+from allma_desktop.gui.widgets.chat_view import MEASURE_AFTER_DOCUMENTS_MS, NO_DOCUMENTS
 from allma_desktop.gui.widgets.context_meter import short_tokens
 from allma_desktop.records import ContextFit, ContextMode
 from tests.gui.conftest import ingest
@@ -172,17 +173,29 @@ def test_the_meter_counts_tokens_in_a_few_characters() -> None:
 
 
 def test_while_files_are_indexed_the_meter_waits_for_a_pause(
-    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path, monkeypatch: MonkeyPatch
 ) -> None:
     ingest(qtbot, window.host, [lighthouse_pdf])
     measured(qtbot, window, lambda fit: fit.documents == 1)
-    measures: list[object] = []
-    window.chat_controller.context_fit.connect(measures.append)
-    # "Documents changed" every half second, as the library announces while indexing.
-    for _ in range(4):
+    # Counted where the meter asks, not where answers arrive: an answer to a request made
+    # before this point may still be on its way.
+    asked: list[object] = []
+    controller = window.chat_controller
+    measure = controller.measure_context
+
+    def counted_measure(*args: object, **kwargs: object) -> None:
+        asked.append(args)
+        measure(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(controller, "measure_context", counted_measure)
+    # "Documents changed" again and again, as the library announces while indexing, each
+    # well inside the meter's wait (a tenth of it, so a loaded machine cannot stretch a
+    # gap past it).
+    spacing_ms = MEASURE_AFTER_DOCUMENTS_MS // 10
+    for _ in range(8):
         window.host.events.documents_changed.emit()
-        qtbot.wait(500)
-    assert measures == []  # not measured while they keep coming
-    qtbot.waitUntil(lambda: len(measures) == 1, timeout=10_000)
-    qtbot.wait(500)
-    assert len(measures) == 1  # once, after the pause
+        qtbot.wait(spacing_ms)
+    assert asked == []  # not measured while they keep coming
+    qtbot.waitUntil(lambda: len(asked) == 1, timeout=10_000)
+    qtbot.wait(spacing_ms * 3)
+    assert len(asked) == 1  # once, after the pause
