@@ -643,6 +643,12 @@ class ChatView(QWidget):
             return model, None, False
         return model, collection if isinstance(collection, int) else None, True
 
+    @property
+    def measure_timer(self) -> QTimer:
+        """The meter's wait before it measures (short after a choice, longer after the
+        documents changed)."""
+        return self._measure_timer
+
     def measure_context(self, *_: object) -> None:
         """Measure again, soon, how much of the model's context the documents take."""
         self._measure_timer.start(MEASURE_DELAY_MS)
