@@ -103,7 +103,7 @@ def walk_folder(root: Path, rules: IgnoreRules, extensions: frozenset[str]) -> W
     the folder's rows (``IndexerState.known_files``), in the same worker thread."""
     walk = Walk()
     found, problems = walk.files, walk.problems
-    prefix = len(str(root)) + 1
+    prefix = len(_with_separator(str(root)))  # where the path inside the folder begins
     is_regular = stat.S_ISREG
     skips_folder = rules.skips_folder
     name_starts, name_ends = rules.name_starts, rules.name_ends
@@ -119,7 +119,7 @@ def walk_folder(root: Path, rules: IgnoreRules, extensions: frozenset[str]) -> W
             walk.unreadable.append(folder)
             problems.append((folder, _folder_problem(error)))
             continue
-        base = folder + os.sep
+        base = _with_separator(folder)
         try:
             for entry in entries:
                 name = entry.name
@@ -163,6 +163,14 @@ def walk_folder(root: Path, rules: IgnoreRules, extensions: frozenset[str]) -> W
     return walk
 
 
+def _with_separator(folder: str) -> str:
+    """``folder`` ready for a name to be added: a drive's or the file system's root
+    (``C:\\``, ``/``) already ends with its separator, and must not get a second one, or
+    its files' paths would not match the library's."""
+    return folder if folder.endswith(_SEPARATORS) else folder + os.sep
+
+
+_SEPARATORS = (os.sep, os.altsep) if os.altsep else (os.sep,)
 _LISTS_BY_FD = os.scandir in os.supports_fd  # not on Windows
 _FOLDER_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from allma_desktop.indexer.rules import DEFAULT_IGNORES, IgnoreRules
-from allma_desktop.indexer.scan import KnownFiles, compare, walk_folder
+from allma_desktop.indexer.scan import KnownFiles, _with_separator, compare, walk_folder
 
 TEXT = frozenset({".txt", ".md", ".pdf"})
 
@@ -104,3 +105,13 @@ def test_an_unchanged_tree_is_all_unchanged_and_one_changed_file_is_found(
     assert again.unchanged == 19
     assert [found.path for found in again.changed] == [path]
     assert again.gone == again.new == []
+
+
+@pytest.mark.parametrize(
+    ("folder", "base"),
+    [("/", "/"), ("/home/ann", "/home/ann/"), ("/home/ann/", "/home/ann/")],
+)
+def test_a_files_path_gets_one_separator_even_under_a_root(folder: str, base: str) -> None:
+    # Watching a whole drive (C:\ or /): its files' paths must be the ones the library has.
+    assert _with_separator(folder) == base
+    assert _with_separator(folder) + "notes.txt" == os.path.join(folder, "notes.txt")
