@@ -961,7 +961,7 @@ class Orchestrator:
             )
         room = whole_document_room("", history, context_tokens, self.config.system_prompt)
         needed, exact, whole = await asyncio.to_thread(self._collection_pages, collection, room)
-        documents, _ = await asyncio.to_thread(self.library.ready_text_size, collection.id)
+        documents = await asyncio.to_thread(self.library.ready_document_count, collection.id)
         fit = whole is not None
         return ContextFit(
             tokens=needed,
@@ -990,8 +990,7 @@ class Orchestrator:
         The stored texts' length decides first (it counts chunk overlaps twice: an upper
         bound), so a large collection is not read for nothing.
         """
-        _, characters = self.library.ready_text_size(collection.id)
-        stored_tokens = characters // 4
+        stored_tokens = self.library.ready_text_characters(collection.id) // 4
         if stored_tokens > 2 * max(limit, 0):
             return stored_tokens, False, None
         documents = self.library.list_documents(collection.id, status="ready")

@@ -159,10 +159,6 @@ class Mailboxes:
             else:
                 self._box(loop).post(listener, event)
 
-    def subscribed(self, listener: Listener) -> bool:
-        with self._lock:
-            return any(entry[0] is listener for entry in self._listeners)
-
     def subscribed_now(self) -> tuple[int, frozenset[int]]:
         """(version, ids of the listeners subscribed): one snapshot for a whole delivery,
         taken again only if the version moves (a listener came or went meanwhile)."""

@@ -576,24 +576,27 @@ class LibraryService:
         return [replace(c, ocr=True) if c.chunk_id in read_by_ocr else c for c in chunks]
 
     @translating_store_errors
-    def ready_text_size(self, collection_id: int) -> tuple[int, int]:
-        """(ready documents, characters of their stored chunk texts, overlaps counted
-        twice) in the collection: one aggregate query, no row read into Python. The chat's
-        context meter asks every few seconds while a large library is indexed."""
-        documents = (
-            Document.select(fn.COUNT(Document.id))
-            .where((Document.collection == collection_id) & (Document.status == "ready"))
-            .scalar()
-        )
-        ready = Document.select(Document.id).where(
-            (Document.collection == collection_id) & (Document.status == "ready")
-        )
+    def ready_document_count(self, collection_id: int) -> int:
+        """The collection's ready documents, counted in SQL."""
+        return int(self._ready_ids(collection_id).count())
+
+    @translating_store_errors
+    def ready_text_characters(self, collection_id: int) -> int:
+        """The characters of the collection's ready documents' stored chunk texts (overlaps
+        counted twice): one aggregate query, no row read into Python. The chat's context
+        meter asks every few seconds while a large library is indexed."""
         characters = (
             ChunkText.select(fn.SUM(fn.LENGTH(ChunkText.text)))
-            .where(ChunkText.document_id.in_(ready))
+            .where(ChunkText.document_id.in_(self._ready_ids(collection_id)))
             .scalar()
         )
-        return int(documents or 0), int(characters or 0)
+        return int(characters or 0)
+
+    @staticmethod
+    def _ready_ids(collection_id: int) -> peewee.ModelSelect[Document]:
+        return Document.select(Document.id).where(
+            (Document.collection == collection_id) & (Document.status == "ready")
+        )
 
     @translating_store_errors
     def ocr_chunk_ids(self, document_id: str) -> set[str]:

@@ -493,5 +493,7 @@ def test_the_ready_text_size_counts_ready_documents_and_their_characters_only(
     library.start_document(other.id, "/docs/e.pdf")
 
     collection_id = library.default_collection().id
-    assert library.ready_text_size(collection_id) == (2, 8 + 13 + 10)
-    assert library.ready_text_size(other.id) == (0, 0)
+    assert library.ready_document_count(collection_id) == 2
+    assert library.ready_text_characters(collection_id) == 8 + 13 + 10
+    assert library.ready_document_count(other.id) == 0
+    assert library.ready_text_characters(other.id) == 0
