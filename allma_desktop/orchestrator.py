@@ -1153,19 +1153,31 @@ class Orchestrator:
             _write_error, probe_database_write, self.library.db
         )
         vectors_error = await asyncio.to_thread(_write_error, self._probe_vectors)
-        counts = await asyncio.to_thread(self.library.counts)
-        return HealthReport(
+        report = HealthReport(
             ollama=ollama,
             store_path=str(self.config.data_dir),
             store_writable=store_error is None and database_error is None and vectors_error is None,
             store_error=store_error,
+            documents=0,
+            chunks=0,
+            collections=0,
+            database_error=database_error,
+            vectors_error=vectors_error,
+        )
+        return await self.recounted(report)
+
+    async def recounted(self, report: HealthReport) -> HealthReport:
+        """``report`` with the library's counts read again, and nothing else checked: what
+        a change of documents moves. Ollama and the stores' writes are probed by ``health``
+        on its own schedule, not once a second while a folder is indexed."""
+        counts = await asyncio.to_thread(self.library.counts)
+        return replace(
+            report,
             documents=counts.documents,
             chunks=counts.chunks,
             collections=counts.collections,
             failed=counts.failed,
             cancelled=counts.cancelled,
-            database_error=database_error,
-            vectors_error=vectors_error,
         )
 
     def _probe_vectors(self) -> None:

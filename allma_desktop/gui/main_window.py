@@ -239,7 +239,7 @@ class MainWindow(QMainWindow):
         self.conversations.deleted.connect(self._forget_deleted_conversation)
         self.events.health_changed.connect(self._on_health)
         self.events.engine_failed.connect(self._on_engine_failed)
-        self.events.documents_changed.connect(self.health.check_now)  # the library counts
+        self.events.documents_changed.connect(self.health.recount)  # the library counts
         self.events.settings_changed.connect(self.show_remote_host_notice)
         self.health.checking.connect(self.status.show_checking)
         self.health.pull_progress.connect(self._on_pull_progress)

@@ -16,6 +16,7 @@ from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.theme import DARK, LIGHT, apply_theme
 from allma_desktop.gui.widgets.status_bar import AppStatusBar
 from tests.gui.conftest import ingest
+from tests.support.ollama_server import OllamaTestServer
 from tests.support.sample_docs import write_text
 
 
@@ -68,3 +69,47 @@ def test_the_status_bar_and_the_chat_picker_count_documents_the_same_way(
     assert window.status.library.text().startswith("1 document · ")
     assert window.status.library.text().endswith(" · 1 could not be read")
     assert "(1 document)" in window.chat_view.collection_box.itemText(0)
+
+
+def test_a_change_of_documents_recounts_the_library_without_a_whole_health_check(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, ollama_server: OllamaTestServer
+) -> None:
+    """While a folder is indexed documents change about once a second: each change reads
+    the counts again, and does not ask Ollama again nor write probes into the stores."""
+    qtbot.waitUntil(lambda: window.health.report is not None, timeout=20_000)
+    checked = window.health.report
+    ingest(qtbot, window.host, [write_text(tmp_path / "garden.txt")])
+    ollama_server.clear_requests()
+
+    for _ in range(5):  # a burst, as the library announces them
+        window.events.documents_changed.emit()
+    qtbot.waitUntil(lambda: window.status.library.text().startswith("1 document"), timeout=20_000)
+    qtbot.waitUntil(lambda: not window.health._recount_again, timeout=20_000)
+
+    report = window.health.report
+    assert report is not None and report.documents == 1
+    assert report.ollama == checked.ollama  # the last check's word on Ollama, kept
+    assert ollama_server.requests_to("/api/version") == []
+    assert ollama_server.requests_to("/api/tags") == []
+
+
+def test_a_recount_begun_before_a_whole_check_does_not_undo_that_check(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    """The check's word on Ollama and the stores stays; its counts are read again."""
+    qtbot.waitUntil(lambda: window.health.report is not None, timeout=20_000)
+    ingest(qtbot, window.host, [write_text(tmp_path / "garden.txt")])
+    counted_from = window.health.report
+    assert counted_from is not None
+    newer = dataclasses.replace(counted_from, store_path="checked meanwhile")
+    window.health.report = newer  # a whole check landed while the recount ran
+
+    window.health._on_recounted(counted_from, dataclasses.replace(counted_from, documents=7))
+
+    qtbot.waitUntil(
+        lambda: window.health.report is not newer and window.health._recount_task is None,
+        timeout=20_000,
+    )
+    report = window.health.report
+    assert report.store_path == "checked meanwhile"
+    assert report.documents == 1

@@ -39,6 +39,8 @@ class HealthController(QObject):
         self._host = host
         self.report: HealthReport | None = None
         self._check_task: asyncio.Task[None] | None = None
+        self._recount_task: asyncio.Task[None] | None = None
+        self._recount_again = False
         self._rebuild_task: asyncio.Task[None] | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -72,6 +74,39 @@ class HealthController(QObject):
             .quiet_when_closed()
             .run()
         )
+
+    def recount(self) -> None:
+        """The library's counts again, after its documents changed: the last report with
+        fresh counts, not a whole check. A whole check also asks Ollama twice and writes a
+        probe into each store, and documents change about once a second while a folder
+        is indexed."""
+        report = self.report
+        checking = self._check_task is not None and not self._check_task.done()
+        if report is None or checking:  # the check under way counts them (or will)
+            self.check_now()
+            return
+        if self._recount_task is not None and not self._recount_task.done():
+            self._recount_again = True  # once this one is in: its counts may be older
+            return
+        self._recount_again = False
+        self._recount_task = (
+            async_op(self._host, lambda o: o.recounted(report), description="Counting the library")
+            .success(lambda counted: self._on_recounted(report, counted))
+            .quiet_when_closed()
+            .run()
+        )
+
+    def _on_recounted(self, counted_from: HealthReport, report: HealthReport) -> None:
+        self._recount_task = None  # done: a recount asked for from here starts at once
+        if self._check_task is not None and not self._check_task.done():
+            return  # a whole check is under way: its report comes next
+        if self.report is not counted_from:  # a newer check came in meanwhile: keep it
+            self._recount_again = True
+        else:
+            self.report = report
+            self._host.events.health_changed.emit(report)
+        if self._recount_again:
+            self.recount()
 
     def stop(self) -> None:
         self._timer.stop()
