@@ -13,12 +13,19 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer
 
 log = logging.getLogger(__name__)
 
 CHECK_INTERVAL_MS = 50
+# A full collection walks every object the app holds (100,000 library rows, the vector
+# store's client, Qt's wrappers) and takes tens of milliseconds. The interpreter spaces
+# them out by the heap's growth, which a timer cannot see; this spaces them by their own
+# cost instead: at most this share of the GUI thread's time goes to full collections.
+FULL_COLLECTION_SHARE = 0.05
 
 
 class MainThreadGarbageCollector(QObject):
@@ -28,8 +35,15 @@ class MainThreadGarbageCollector(QObject):
     collection back on (as it was).
     """
 
-    def __init__(self, interval_ms: int = CHECK_INTERVAL_MS, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        interval_ms: int = CHECK_INTERVAL_MS,
+        parent: QObject | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(parent)
+        self._clock = clock
+        self._next_full = 0.0  # the clock's time before which a full collection waits
         self._thresholds = gc.get_threshold()
         self._was_enabled = gc.isenabled()
         gc.disable()
@@ -46,8 +60,14 @@ class MainThreadGarbageCollector(QObject):
             return
         generation = 0
         if middle > second:
-            generation = 2 if old > third else 1
-        gc.collect(generation)
+            generation = 2 if old > third and self._clock() >= self._next_full else 1
+        if generation < 2:
+            gc.collect(generation)
+            return
+        started = self._clock()
+        gc.collect(2)
+        took = self._clock() - started
+        self._next_full = started + took / FULL_COLLECTION_SHARE
 
     def stop(self, *, collect: bool = True) -> None:
         """Collect everything now (unless told not to), on this thread; restore collection."""
