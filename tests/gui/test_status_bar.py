@@ -78,6 +78,7 @@ def test_a_change_of_documents_recounts_the_library_without_a_whole_health_check
     the counts again, and does not ask Ollama again nor write probes into the stores."""
     qtbot.waitUntil(lambda: window.health.report is not None, timeout=20_000)
     checked = window.health.report
+    assert checked is not None
     ingest(qtbot, window.host, [write_text(tmp_path / "garden.txt")])
     ollama_server.clear_requests()
 
