@@ -848,41 +848,52 @@ class Indexer:
         """Files that are a vanished document in a new place keep its vectors: the row
         is pointed at the new path (and moved to this folder's collection when it came
         from another watched folder). Returns the candidates that are really new."""
+        if not candidates:
+            return []
+        watched = {f.collection_id for f in self._folders}
+        vanished = await asyncio.to_thread(
+            self._vanished_by_size, {found.size for found in candidates}, watched
+        )
         really_new: list[FoundFile] = []
         for found in candidates:
-            match = await self._earlier_self(found)
+            same_size = vanished.get(found.size)
+            match = await self._earlier_self(found, same_size) if same_size else None
             if match is None:
                 really_new.append(found)
                 continue
-            document_id, collection_id, old_path = match
+            document_id, collection_id, old_path, _digest = match
             try:
                 await self._relocate(document_id, collection_id, folder, found)
             except AllmaError as error:
                 log.warning("could not follow %s to %s: %s", old_path, found.path, error.message)
                 really_new.append(found)
                 continue
+            vanished[found.size].remove(match)  # found: a second copy of it is a new file
             report.moved.append((old_path, found.path))
         return really_new
 
-    async def _earlier_self(self, found: FoundFile) -> tuple[str, int, str] | None:
-        """(id, collection, old path) of the ready document whose file vanished and whose
-        bytes ``found`` has: the same size first (one query), then the same hash."""
-        watched = {f.collection_id for f in self._folders}
-        same_size = await asyncio.to_thread(self._state.ready_of_size, found.size)
-        candidates = [
-            (document_id, collection_id, path, digest)
-            for document_id, collection_id, path, digest in same_size
-            if collection_id in watched and path != found.path and not os.path.exists(path)
-        ]
-        if not candidates:
-            return None
+    def _vanished_by_size(
+        self, sizes: set[int], watched: set[int]
+    ) -> dict[int, list[tuple[str, int, str, str]]]:
+        """By size, (id, collection, path, content hash) of the watched collections'
+        ready documents of these sizes whose file is gone. In a worker thread."""
+        found: dict[int, list[tuple[str, int, str, str]]] = {}
+        for document_id, collection_id, path, digest, size in self._state.ready_of_sizes(sizes):
+            if collection_id in watched and not os.path.exists(path):
+                found.setdefault(size, []).append((document_id, collection_id, path, digest))
+        return found
+
+    async def _earlier_self(
+        self, found: FoundFile, vanished: list[tuple[str, int, str, str]]
+    ) -> tuple[str, int, str, str] | None:
+        """The vanished document of ``found``'s size whose bytes ``found`` has (by hash)."""
         try:
             digest = await asyncio.to_thread(
                 self._orchestrator.documents.hash_file, Path(found.path)
             )
         except OSError:
             return None
-        return next(((d, c, p) for d, c, p, h in candidates if h == digest), None)
+        return next((entry for entry in vanished if entry[3] == digest), None)
 
     async def _relocate(
         self, document_id: str, collection_id: int, folder: WatchedFolderRecord, found: FoundFile

@@ -258,6 +258,33 @@ async def test_sync_reports_added_changed_moved_removed_and_unchanged(
     assert "pdf" in report.failed[0][1].lower() or report.failed[0][1]
 
 
+async def test_two_copies_of_a_moved_file_one_takes_its_document_the_other_is_new(
+    orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    folder = tmp_path / "papers"
+    files = write_notes(folder, 2)
+    indexer = orchestrator.indexer
+    await indexer.start(watch=False)
+    await indexer.add_folder(folder)
+    await indexer.sync()
+    kept = orchestrator.library.document_by_path(1, files[0])
+    assert kept is not None
+
+    shutil.copy(files[0], folder / "copy-a.txt")
+    files[0].rename(folder / "copy-b.txt")
+    report = (await indexer.sync())[0]
+    await indexer.wait_idle()
+
+    assert [old for old, _ in report.moved] == [str(files[0])]
+    (moved_to,) = [new for _, new in report.moved]
+    assert report.added == [p for p in (str(folder / "copy-a.txt"), str(folder / "copy-b.txt"))
+                            if p != moved_to]  # fmt: skip
+    assert report.removed == []
+    moved = orchestrator.library.document_by_path(1, moved_to)
+    assert moved is not None and moved.id == kept.id
+    assert ready_names(orchestrator) == {"copy-a.txt", "copy-b.txt", "note-001.txt"}
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder")
 async def test_a_permission_denied_subfolder_is_reported_and_its_documents_kept(
     orchestrator: Orchestrator, tmp_path: Path

@@ -170,6 +170,8 @@ class Document(BaseModel):
             # from the index alone, not a table row per file (100,000 rows inserted out of
             # path order: 2.4 s -> 0.65 s). Made on the next open of an older library.
             (("collection", "path", "size_bytes", "mtime", "status"), False),
+            # A new file's moved self is looked for among the ready documents of its size.
+            (("size_bytes", "status"), False),
         )
 
 
