@@ -125,26 +125,37 @@ class Mailboxes:
 
     def __init__(self) -> None:
         self._listeners: list[tuple[Listener, asyncio.AbstractEventLoop | None]] = []
+        self._batched: set[int] = set()  # ids of the listeners that take a list per delivery
         self._version = 0  # moves on with each subscribe and unsubscribe
         self._boxes: dict[asyncio.AbstractEventLoop, _Mailbox] = {}
         self._lock = threading.Lock()
 
     def subscribe(
-        self, listener: Listener, loop: asyncio.AbstractEventLoop | None = None
+        self,
+        listener: Listener,
+        loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        batches: bool = False,
     ) -> Callable[[], None]:
         """Call ``listener`` on ``loop`` (by default the running loop; with none, on
-        whichever thread emits)."""
+        whichever thread emits). With ``batches``, it is called once per delivery with
+        the list of events that came meanwhile, in order: it can skip what a later event
+        of the same list makes moot (a file's progress once it is finished)."""
         if loop is None:
             loop = running_loop_or_none()
         entry = (listener, loop)
         with self._lock:
             self._listeners.append(entry)
+            if batches:
+                self._batched.add(id(listener))
             self._version += 1
 
         def unsubscribe() -> None:
             with self._lock:
                 if entry in self._listeners:
                     self._listeners.remove(entry)
+                    if all(other is not listener for other, _ in self._listeners):
+                        self._batched.discard(id(listener))
                     self._version += 1
 
         return unsubscribe
@@ -153,17 +164,20 @@ class Mailboxes:
         here = running_loop_or_none()
         with self._lock:
             listeners = list(self._listeners)
+            batched = self._batched
         for listener, loop in listeners:
             if loop is None or loop is here:
-                _call(listener, event)
+                _call(listener, [event] if id(listener) in batched else event)
             else:
                 self._box(loop).post(listener, event)
 
-    def subscribed_now(self) -> tuple[int, frozenset[int]]:
-        """(version, ids of the listeners subscribed): one snapshot for a whole delivery,
-        taken again only if the version moves (a listener came or went meanwhile)."""
+    def subscribed_now(self) -> tuple[int, frozenset[int], frozenset[int]]:
+        """(version, ids of the listeners subscribed, ids of those taking batches): one
+        snapshot for a whole delivery, taken again only if the version moves (a listener
+        came or went meanwhile)."""
         with self._lock:
-            return self._version, frozenset(id(entry[0]) for entry in self._listeners)
+            ids = frozenset(id(entry[0]) for entry in self._listeners)
+            return self._version, ids, frozenset(self._batched)
 
     @property
     def version(self) -> int:
@@ -208,12 +222,23 @@ class _Mailbox:
                 self._scheduled = False
                 return
         owner = self._owner
-        version, subscribed = owner.subscribed_now()
+        version, subscribed, batched = owner.subscribed_now()
+        batches: dict[int, tuple[Listener, list[object]]] = {}
         for listener, event in items:
             if owner.version != version:
-                version, subscribed = owner.subscribed_now()
-            if id(listener) in subscribed:  # unsubscribed since: not called any more
+                version, subscribed, batched = owner.subscribed_now()
+            key = id(listener)
+            if key not in subscribed:  # unsubscribed since: not called any more
+                continue
+            if key in batched:
+                batches.setdefault(key, (listener, []))[1].append(event)
+            else:
                 _call(listener, event)
+        for key, (listener, events) in batches.items():
+            if owner.version != version:
+                version, subscribed, batched = owner.subscribed_now()
+            if key in subscribed:
+                _call(listener, events)
         # Still scheduled: what comes meanwhile waits for this one timer, not a wake-up each.
         self._loop.call_later(DELIVERY_INTERVAL, self._deliver)
 

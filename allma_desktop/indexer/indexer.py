@@ -68,6 +68,7 @@ DEQUEUE_EVERY = 200  # finished files written off the queue per transaction (or 
 FOLDER_COUNTS_INTERVAL = 1.0  # seconds between the folders' pending counts while indexing
 
 Listener = Callable[[IndexerEvent], None]
+BatchListener = Callable[[Sequence[IndexerEvent]], None]
 
 
 @dataclass
@@ -208,6 +209,13 @@ class Indexer:
         """Call ``listener`` with every event on ``loop``'s thread (by default the loop it
         subscribed from; with no loop, the thread that emits); returns "unsubscribe"."""
         return self._mailboxes.subscribe(listener, loop)
+
+    def subscribe_batches(
+        self, listener: BatchListener, loop: asyncio.AbstractEventLoop | None = None
+    ) -> Callable[[], None]:
+        """As ``subscribe``, but ``listener`` takes the events of one delivery as a list,
+        in order: a window skips what a later event of the list makes moot."""
+        return self._mailboxes.subscribe(listener, loop, batches=True)
 
     # --- what front ends read ----------------------------------------------------------
 

@@ -15,12 +15,14 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
+from allma_desktop.events import EmbedProgress, FileFinished, FileParsed, FileStarted
 from allma_desktop.gui.controllers.library_controller import LibraryController
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.widgets.library_model import STATUS, status_text
 from allma_desktop.gui.widgets.library_pane import LibraryPane
 from allma_desktop.gui.widgets.watched_folders import KeepInSyncDialog
-from tests.gui.conftest import drag_enter_event
+from allma_desktop.indexer import FileEvent, QueueChanged
+from tests.gui.conftest import drag_enter_event, ingest
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.sample_docs import write_corrupt_pdf, write_markdown, write_text
 
@@ -139,6 +141,53 @@ def test_the_indexer_works_on_its_own_thread_and_the_page_hears_it_on_the_gui_th
     assert host.orchestrator is not None
     home = host.orchestrator.indexer.home_loop
     assert home is not None and home is not asyncio.get_event_loop()  # a loop of its own
+
+
+def test_a_file_finished_within_one_delivery_goes_straight_to_ready_without_its_progress(
+    qtbot: QtBot, host: OrchestratorHost, tmp_path: Path
+) -> None:
+    """A run of small files: each delivery holds whole files, start to end. The rows show
+    each one's end; a file still under way at the end of the delivery shows its progress."""
+    done, under_way = notes(tmp_path / "notes", 2)
+    ingest(qtbot, host, [done])
+    handled: list[str] = []
+    sent: list[object] = []
+
+    class Counting(LibraryController):
+        def _on_indexer_event(self, event: Any) -> None:
+            if any(event is e for e in sent):  # not the real indexer's own news meanwhile
+                handled.append(type(getattr(event, "event", event)).__name__)
+            super()._on_indexer_event(event)
+
+    controller = Counting(host)
+    qtbot.waitUntil(lambda: controller.current_collection_id is not None, timeout=10_000)
+    collection = controller.current_collection_id
+    assert collection is not None
+    shown: list[tuple[str, str]] = []
+    controller.rows_changed.connect(lambda rows: shown.extend((r.path, r.status) for r in rows))
+    handled.clear()
+
+    def file_events(path: Path, *more: object) -> list[FileEvent]:
+        return [FileEvent(collection, e) for e in (FileStarted(str(path), 1, 2), *more)]
+
+    sent += [
+        QueueChanged(pending=2, in_flight=0, paused=False, running=True),
+        *file_events(done, FileParsed(str(done), None, 1), EmbedProgress(str(done), 1, 1)),
+        QueueChanged(pending=1, in_flight=1, paused=False, running=True),
+        FileEvent(collection, FileFinished(str(done), "indexed", "", None, 1, None)),
+        QueueChanged(pending=1, in_flight=0, paused=False, running=True),
+        *file_events(under_way, FileParsed(str(under_way), None, 1)),
+        QueueChanged(pending=0, in_flight=1, paused=False, running=True),
+    ]
+    controller._on_indexer_events(sent)  # type: ignore[arg-type]
+    qtbot.waitUntil(lambda: (str(done), "ready") in shown, timeout=10_000)
+    qtbot.waitUntil(lambda: (str(under_way), "indexing") in shown, timeout=10_000)
+
+    assert [status for path, status in shown if path == str(done)] == ["ready"]
+    assert controller.pending == 0  # the delivery's last count
+    # Not handled: the finished file's start, parse and embedding, and two counts of the
+    # queue that the next one replaced.
+    assert handled == ["QueueChanged", "FileFinished", "FileStarted", "FileParsed", "QueueChanged"]
 
 
 def test_corrupt_pdf_row_shows_why_it_failed(

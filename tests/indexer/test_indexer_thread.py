@@ -141,6 +141,47 @@ async def test_a_steady_trickle_of_events_wakes_the_loop_at_most_every_interval(
     assert wake_ups <= took / DELIVERY_INTERVAL + 3  # about one per interval, not per event
 
 
+async def test_a_batch_listener_takes_each_delivery_as_one_list_in_order() -> None:
+    mailboxes = Mailboxes()
+    one_by_one: list[int] = []
+    batches: list[list[int]] = []
+    mailboxes.subscribe(one_by_one.append)
+    mailboxes.subscribe(batches.append, batches=True)
+    loop = asyncio.get_running_loop()
+
+    def emit_burst() -> None:
+        for n in range(500):
+            mailboxes.emit(n)
+
+    await asyncio.to_thread(emit_burst)
+    deadline = loop.time() + 10.0
+    while sum(len(b) for b in batches) < 500 and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+
+    assert one_by_one == list(range(500))
+    assert [n for batch in batches for n in batch] == list(range(500))
+    assert len(batches) < 100  # a list per delivery, not per event
+    mailboxes.emit(500)  # from the listener's own loop: at once, as a list of one
+    assert batches[-1] == [500]
+
+
+async def test_an_unsubscribed_batch_listener_gets_nothing_still_in_its_mailbox() -> None:
+    mailboxes = Mailboxes()
+    batches: list[list[int]] = []
+    unsubscribe = mailboxes.subscribe(batches.append, batches=True)
+
+    def emit_and_leave() -> None:
+        mailboxes.emit(1)
+        unsubscribe()
+        mailboxes.emit(2)
+
+    emitter = threading.Thread(target=emit_and_leave)
+    emitter.start()
+    emitter.join()
+    await asyncio.sleep(0.05)
+    assert batches == []
+
+
 async def test_events_after_a_quiet_spell_still_wake_the_loop() -> None:
     mailboxes = Mailboxes()
     received: list[str] = []

@@ -562,6 +562,31 @@ class LibraryController(QObject):
 
     # --- the indexer's events -------------------------------------------------------------
 
+    def _on_indexer_events(self, events: Sequence[IndexerEvent]) -> None:
+        """One delivery of the indexer's events. What a later event of the same delivery
+        makes moot is skipped: the progress of a file that is finished by then (a small
+        file's start, parse and embedding reports), and a queue count followed by another
+        with the same running and paused state. Each file's end, and every change of
+        state, is handled as it came."""
+        finished = {
+            (event.collection_id, event.event.path)
+            for event in events
+            if isinstance(event, FileEvent) and isinstance(event.event, FileFinished)
+        }
+        superseded = _superseded_queue_counts(events)
+        for n, event in enumerate(events):
+            if isinstance(event, FileEvent):
+                inner = event.event
+                key = (event.collection_id, getattr(inner, "path", None))
+                if finished and not isinstance(inner, FileFinished) and key in finished:
+                    continue
+            elif n in superseded:
+                queue = self._queue
+                assert isinstance(event, QueueChanged)
+                if (event.running, event.paused) == (queue.running, queue.paused):
+                    continue
+            self._on_indexer_event(event)
+
     def _on_indexer_event(self, event: IndexerEvent) -> None:
         if isinstance(event, QueueChanged):
             self._on_queue_changed(event)
@@ -798,7 +823,7 @@ class LibraryController(QObject):
             files_total=total,
             fraction=min(fraction, 1.0),
             eta_seconds=eta,
-            current=Path(self._current).name if working else "",
+            current=os.path.basename(self._current) if working else "",
             paused=queue.paused,
         )
 
@@ -814,7 +839,7 @@ class LibraryController(QObject):
         # Its events come on the GUI thread's loop (the indexer has a thread of its own),
         # also when this runs before that loop does (a controller made once it is open).
         gui_loop = asyncio.get_event_loop()
-        self._unsubscribe = indexer.subscribe(self._on_indexer_event, gui_loop)
+        self._unsubscribe = indexer.subscribe_batches(self._on_indexer_events, gui_loop)
         self._queue = indexer.queue_state()
         self._folders = indexer.folders()
         self.refresh_collections()
@@ -887,6 +912,22 @@ class LibraryController(QObject):
 
 DOCUMENTS_ANNOUNCE_SECONDS = 1.0  # "documents changed" at most this often while indexing
 MANY_ROWS = 200  # more files than this at once: one reset of the list instead of row updates
+
+
+def _superseded_queue_counts(events: Sequence[IndexerEvent]) -> set[int]:
+    """Indexes of the queue counts followed by another before any event that reads the
+    queue's state (the end of a batch, the folders' or the documents' news)."""
+    superseded: set[int] = set()
+    later_count = False
+    for n in range(len(events) - 1, -1, -1):
+        event = events[n]
+        if isinstance(event, QueueChanged):
+            if later_count:
+                superseded.add(n)
+            later_count = True
+        elif not isinstance(event, FileEvent):
+            later_count = False
+    return superseded
 
 
 def _new_row(path: str, collection_id: int, status: RowStatus, reason: str = "") -> LibraryRow:
