@@ -23,6 +23,7 @@ from allma_desktop.services.library.storage import (
     QueuedFile,
     WatchedFolder,
     as_utc,
+    execute_many,
     execute_sql,
     translating_store_errors,
     utc_now,
@@ -96,24 +97,23 @@ class IndexerState:
         # IMMEDIATE: it reads, then writes; a deferred transaction whose snapshot another
         # connection wrote past in between would fail at once with "database is locked".
         with self._db.atomic("IMMEDIATE"):
+            before = _max_id()
+            # Hand-written: peewee's making of a many-row INSERT cost more than the
+            # insert itself (0.6 s of a 5,000-file first sync).
+            execute_many(
+                self._db,
+                "INSERT OR IGNORE INTO index_queue (collection_id, path, kind, force, added_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(collection_id, stored_path(path), kind, force, now) for path in paths],
+            )
+            rows = execute_sql(
+                self._db, "SELECT id, path FROM index_queue WHERE id > ? ORDER BY id", (before,)
+            )
+            added.extend(
+                QueueItem(int(row_id), collection_id, path_from_stored(str(stored)), kind, force)
+                for row_id, stored in rows
+            )
             for batch in peewee.chunked(paths, 400):
-                before = _max_id()
-                QueuedFile.insert_many(
-                    [
-                        {
-                            "collection": collection_id,
-                            "path": path,
-                            "kind": kind,
-                            "force": force,
-                            "added_at": now,
-                        }
-                        for path in batch
-                    ]
-                ).on_conflict_ignore().execute()
-                rows = QueuedFile.select().where(QueuedFile.id > before).order_by(QueuedFile.id)
-                added.extend(
-                    QueueItem(row.id, collection_id, row.path, kind, force) for row in rows
-                )
                 if force:
                     QueuedFile.update(force=True).where(
                         (QueuedFile.collection == collection_id)
