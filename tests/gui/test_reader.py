@@ -7,19 +7,20 @@ from dataclasses import replace
 from pathlib import Path
 
 import pymupdf
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QPointF, QRectF, Qt, QUrl
 from PySide6.QtGui import QTextCharFormat
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.widgets.chat_message import MessageWidget
-from allma_desktop.reader.pages import normal_words
+from allma_desktop.reader.pages import PagedDocument, normal_words
 from allma_desktop.reader.viewers import ViewerPlan
 from allma_desktop.records import Box
 from allma_desktop.services.retrieval.grounding import check_answer
 from allma_desktop.sources import Source
 from tests.gui.conftest import ingest
 from tests.gui.test_chat import ask, last_answer
+from tests.reader.test_reader_service import scanned_copy
 from tests.support.sample_docs import (
     DOCX_FACT,
     MARKDOWN_FACT,
@@ -27,6 +28,7 @@ from tests.support.sample_docs import (
     PDF_QUESTION,
     write_docx,
     write_markdown,
+    write_pdf,
 )
 
 READER_TIMEOUT_MS = 10_000
@@ -153,6 +155,37 @@ def test_a_citation_reopened_from_history_highlights_the_span_it_did_live(
 
     assert last_answer(window).sources.sources == list(done.sources)
     assert open_citation_as_text(qtbot, window) == (live_span, live_text)
+
+
+def test_a_passage_read_by_ocr_is_highlighted_on_the_scanned_page(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    fact = "The ferry to the island leaves at noon on Sundays from the north quay."
+    printed = write_pdf(tmp_path / "ferry-text.pdf", [f"Timetable notes.\n\n{fact}"])
+    (tmp_path / "scans").mkdir()
+    scan = scanned_copy(printed, tmp_path / "scans" / "ferry.pdf")
+    ingest(qtbot, window.host, [scan])
+    ask(qtbot, window, "When does the ferry to the island leave?")
+    answer = last_answer(window)
+    assert answer.sources.chips[0].text().endswith("p. 1 · OCR")
+
+    click_chip(qtbot, answer)
+    wait_for_page(qtbot, window, 1)
+    reader = window.reader
+    assert not reader.note.isVisible()  # not "the passage could not be located"
+    # Where the cited words were printed before the page became a picture.
+    original = PagedDocument(printed)
+    try:
+        words = original.passage_boxes(1, fact)
+    finally:
+        original.close()
+    assert words and reader.canvas.highlight
+    for word in words:
+        centre = QPointF((word.x0 + word.x1) / 2, (word.y0 + word.y1) / 2)
+        assert any(
+            QRectF(box.x0, box.y0, box.x1 - box.x0, box.y1 - box.y0).contains(centre)
+            for box in reader.canvas.highlight
+        )
 
 
 def test_next_and_previous_citation_step_through_the_answers_sources(
