@@ -258,6 +258,13 @@ def test_find_goes_to_the_page_that_holds_the_text(
     wait_for_page(qtbot, window, 4)
     qtbot.waitUntil(lambda: bool(reader.canvas.found), timeout=READER_TIMEOUT_MS)
 
+    # Text in no page: the reader says so, and the last find's marks are gone.
+    reader.find_box.setText("quicksilver")
+    qtbot.keyClick(reader.find_box, Qt.Key.Key_Return)
+    qtbot.waitUntil(reader.note.isVisible, timeout=READER_TIMEOUT_MS)
+    assert reader.note.text() == "“quicksilver” is not in this document."
+    assert reader.canvas.found == ()
+
 
 def test_open_in_viewer_passes_the_page_to_the_viewer_found(
     qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
