@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pymupdf
 from PySide6.QtCore import QPointF, QRectF, Qt, QUrl
-from PySide6.QtGui import QTextCharFormat
+from PySide6.QtGui import QGuiApplication, QTextCharFormat
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.main_window import MainWindow
@@ -264,6 +264,73 @@ def test_find_goes_to_the_page_that_holds_the_text(
     qtbot.waitUntil(reader.note.isVisible, timeout=READER_TIMEOUT_MS)
     assert reader.note.text() == "“quicksilver” is not in this document."
     assert reader.canvas.found == ()
+
+
+def choose_zoom(qtbot: QtBot, window: MainWindow, label: str) -> None:
+    reader = window.reader
+    reader.zoom_box.setCurrentIndex(reader.zoom_box.findText(label))
+    qtbot.waitUntil(
+        lambda: (
+            reader.canvas.image is not None
+            and reader.canvas.image.request.mode == reader.zoom_mode()[0]
+            and reader.canvas.image.request.percent == reader.zoom_mode()[1]
+        ),
+        timeout=READER_TIMEOUT_MS,
+    )
+
+
+def test_zoom_to_a_percent_to_the_pages_width_and_to_the_whole_page(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    ingest(qtbot, window.host, [lighthouse_pdf])
+    ask(qtbot, window, PDF_QUESTION)
+    click_chip(qtbot, last_answer(window))
+    wait_for_page(qtbot, window, PDF_ANSWER_PAGE)
+    reader = window.reader
+    with pymupdf.open(lighthouse_pdf) as document:
+        rect = document[PDF_ANSWER_PAGE - 1].rect
+        width, height = rect.width, rect.height
+    viewport = reader.page_scroll.viewport()
+
+    choose_zoom(qtbot, window, "200%")  # a point is 1/72 inch, drawn on a 96 dpi screen
+    assert abs(reader.canvas.width() - width * 2 * 96 / 72) <= 1
+    assert abs(reader.canvas.height() - height * 2 * 96 / 72) <= 1
+    assert reader.canvas.highlight  # the passage stays marked at every zoom
+
+    choose_zoom(qtbot, window, "Fit page")  # all of the page in view
+    assert reader.canvas.width() <= viewport.width()
+    assert reader.canvas.height() <= viewport.height()
+    whole_page_width = reader.canvas.width()
+
+    choose_zoom(qtbot, window, "Fit width")  # as wide as the pane (less its margins)
+    assert viewport.width() - 2 * 16 - 40 <= reader.canvas.width() <= viewport.width()
+    assert reader.canvas.width() >= whole_page_width
+
+
+def test_copy_takes_the_cited_passage_and_show_in_folder_opens_its_folder(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    ingest(qtbot, window.host, [lighthouse_pdf])
+    done = ask(qtbot, window, PDF_QUESTION)
+    click_chip(qtbot, last_answer(window))
+    wait_for_page(qtbot, window, PDF_ANSWER_PAGE)
+    reader = window.reader
+    orchestrator = window.host.orchestrator
+    assert orchestrator is not None
+    chunk = orchestrator.library.chunks_by_ids([done.sources[0].chunk_id])[done.sources[0].chunk_id]
+
+    qtbot.mouseClick(reader.copy_button, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == chunk.text
+
+    opened: list[QUrl] = []
+    reader.open_url = lambda url: opened.append(url) is None
+    qtbot.mouseClick(reader.folder_button, Qt.MouseButton.LeftButton)
+    assert opened == [QUrl.fromLocalFile(str(lighthouse_pdf.parent))]
+    # A desktop that opens no folder: said so, naming it.
+    reader.open_url = lambda url: False
+    qtbot.mouseClick(reader.folder_button, Qt.MouseButton.LeftButton)
+    assert reader.note.isVisible()
+    assert str(lighthouse_pdf.parent) in reader.note.text()
 
 
 def test_open_in_viewer_passes_the_page_to_the_viewer_found(
