@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from allma_desktop.errors import AllmaError
+from allma_desktop.gui.widgets.chat_header import ChatHeader
 from allma_desktop.gui.widgets.chat_message import MessageWidget
 from allma_desktop.gui.widgets.context_meter import ContextMeter
 from allma_desktop.gui.widgets.elided_label import ElidedLabel
@@ -166,23 +167,21 @@ class ChatView(QWidget):
     # --- building ----------------------------------------------------------------
 
     def _build_header(self) -> None:
-        self.header = QFrame(self)
-        self.header.setObjectName("chatHeader")
-        self.title = ElidedLabel("New chat", self.header)  # "…" on a narrow window
+        self.title = ElidedLabel("New chat", self)  # "…" on a narrow window
         self.title.setObjectName("chatTitle")
-        self.model_box = QComboBox(self.header)
+        self.model_box = QComboBox(self)
         self.model_box.setObjectName("modelBox")
         self.model_box.setAccessibleName("Model for this conversation")
         self.model_box.setToolTip("The model that answers in this conversation")
         self.model_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.model_box.activated.connect(self._on_model_chosen)
-        self.collection_box = QComboBox(self.header)
+        self.collection_box = QComboBox(self)
         self.collection_box.setObjectName("collectionBox")
         self.collection_box.setAccessibleName("Documents to answer from")
         self.collection_box.setToolTip("Which documents this conversation answers from")
         self.collection_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.collection_box.activated.connect(self._on_collection_chosen)
-        self.context_box = QComboBox(self.header)
+        self.context_box = QComboBox(self)
         self.context_box.setObjectName("contextBox")
         self.context_box.setAccessibleName("What the model reads of the documents")
         for index, (label, mode, tip) in enumerate(CONTEXT_CHOICES):
@@ -194,14 +193,10 @@ class ChatView(QWidget):
         )
         self.context_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.context_box.activated.connect(self._on_context_chosen)
-        row = QHBoxLayout(self.header)
-        row.setContentsMargins(20, 10, 16, 10)
-        row.addWidget(self.title, 1)
-        row.addWidget(self.collection_box)
-        row.addWidget(self.context_box)
-        self.context_meter = ContextMeter(self.header)
-        row.addWidget(self.context_meter)
-        row.addWidget(self.model_box)
+        self.context_meter = ContextMeter(self)
+        pickers = [self.collection_box, self.context_box, self.context_meter, self.model_box]
+        self.header = ChatHeader(self.title, pickers, self)  # one row, or two when narrow
+        self.header.setObjectName("chatHeader")
         # Measured again when what it depends on changes; one measure for a burst of changes.
         self._measure_timer = QTimer(self)
         self._measure_timer.setSingleShot(True)
