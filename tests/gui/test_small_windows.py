@@ -71,6 +71,24 @@ def test_at_800x600_with_documents_the_title_and_every_chat_picker_stay_whole(
     qtbot.waitUntil(lambda: not view.header.stacked and header_holds_everything(view))
 
 
+@pytest.mark.parametrize("width", [800, 1440])
+def test_the_question_box_s_placeholder_is_never_cut(
+    qtbot: QtBot, window: MainWindow, width: int
+) -> None:
+    box = window.chat_view.input
+    window.resize(width, 600)
+    qtbot.waitUntil(lambda: window.width() == width)
+
+    def whole() -> bool:
+        room = box.viewport().width() - 2 * int(box.document().documentMargin())
+        return box.fontMetrics().horizontalAdvance(box.placeholderText()) <= room
+
+    qtbot.waitUntil(whole)
+    assert box.placeholderText().startswith("Ask about your documents…")
+    if width == 1440:
+        assert "Shift+Enter" in box.placeholderText()  # room for the keys: they are named
+
+
 def test_at_800x600_the_sidebar_keeps_room_for_conversation_titles(
     qtbot: QtBot, window: MainWindow
 ) -> None:

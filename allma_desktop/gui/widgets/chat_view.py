@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QDesktopServices, QKeyEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -64,8 +64,16 @@ CONTEXT_CHOICES = (
 )
 
 
+INPUT_PLACEHOLDER = "Ask about your documents…"
+INPUT_KEYS_HINT = "  (Enter to send, Shift+Enter for a new line)"
+
+
 class ChatInput(QPlainTextEdit):
-    """Enter sends, Shift+Enter adds a line, Esc stops; grows with its text up to 8 lines."""
+    """Enter sends, Shift+Enter adds a line, Esc stops; grows with its text up to 8 lines.
+
+    Its placeholder names the keys where the box is wide enough to show them whole (a
+    placeholder is drawn on one line and cut where the box ends, mid-word).
+    """
 
     submitted = Signal()
     escape_pressed = Signal()
@@ -73,9 +81,8 @@ class ChatInput(QPlainTextEdit):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("chatInput")
-        self.setPlaceholderText(
-            "Ask about your documents…  (Enter to send, Shift+Enter for a new line)"
-        )
+        self.setPlaceholderText(INPUT_PLACEHOLDER + INPUT_KEYS_HINT)
+        self.setToolTip("Enter sends, Shift+Enter starts a new line, Esc stops an answer")
         self.setAccessibleName("Message")
         self.setTabChangesFocus(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
@@ -94,6 +101,18 @@ class ChatInput(QPlainTextEdit):
             self.escape_pressed.emit()
             return
         super().keyPressEvent(event)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # Qt's name
+        super().resizeEvent(event)
+        self._fit_placeholder()
+
+    def _fit_placeholder(self) -> None:
+        room = self.viewport().width() - 2 * int(self.document().documentMargin())
+        full = INPUT_PLACEHOLDER + INPUT_KEYS_HINT
+        fits = self.fontMetrics().horizontalAdvance(full) <= room
+        text = full if fits else INPUT_PLACEHOLDER
+        if text != self.placeholderText():
+            self.setPlaceholderText(text)
 
     def _fit_height(self) -> None:
         lines = max(1, min(8, int(self.document().size().height())))
