@@ -7,6 +7,10 @@ page's words (``page.get_text("words")``, the same text layer the parser read):
 the longest run of words they share, grown to the runs around it that keep the
 passage's order. The boxes of those words are what the reader highlights.
 
+A passage that OCR read (a scanned page, a picture) has no text layer to match: its
+page is read again by the same engine, at the same resolution (``services/documents/
+ocr.py``), and the passage aligned with the words OCR finds on the page's picture.
+
 Text formats (Word, Markdown, HTML, plain text) are shown as their parsed text,
 where the stored span indexes exactly (``ParsedDocument.full_text``).
 
@@ -30,6 +34,11 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Runs of shared words this far apart (in page words, beyond the passage's own gap)
 # still belong to one passage: a hyphenated or re-ordered word breaks a run.
 _GAP_SLACK = 6
+_KEPT_PAGES = 16  # pages whose words are kept, per document
+
+OcrReading = tuple[str, str | None]
+"""How a page was read by OCR: its languages ("eng+deu") and the app's own folder of
+added languages (None: the packaged English alone)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,7 @@ class PagedDocument:
         self._pymupdf = pymupdf
         self._document: Any = pymupdf.open(self.path)
         self._words: dict[int, list[PageWord]] = {}
+        self._ocr_words: dict[tuple[int, OcrReading], list[PageWord]] = {}
 
     @property
     def page_count(self) -> int:
@@ -127,17 +137,44 @@ class PagedDocument:
         if found is None:
             raw = self._document[page - 1].get_text("words", sort=False)
             found = [PageWord(str(w[4]), Box(w[0], w[1], w[2], w[3])) for w in raw]
-            if len(self._words) > 16:
+            if len(self._words) > _KEPT_PAGES:
                 self._words.pop(next(iter(self._words)))
             self._words[page] = found
+        return found
+
+    def ocr_words(self, page: int, reading: OcrReading) -> list[PageWord]:
+        """The words OCR reads on ``page``'s picture, as the parser read them (whole page,
+        the same resolution and languages); empty when the language data is missing."""
+        key = (page, reading)
+        found = self._ocr_words.get(key)
+        if found is None:
+            from allma_desktop.services.documents.ocr import ocr_dpi, tessdata_for
+
+            languages, own_folder = reading
+            tessdata = tessdata_for(languages, Path(own_folder) if own_folder else None)
+            found = []
+            if tessdata is not None:
+                sheet = self._document[page - 1]
+                textpage = sheet.get_textpage_ocr(
+                    language=languages,
+                    dpi=ocr_dpi(sheet.rect.width, sheet.rect.height),
+                    full=True,
+                    tessdata=str(tessdata),
+                )
+                raw = sheet.get_text("words", textpage=textpage, sort=False)
+                found = [PageWord(str(w[4]), Box(w[0], w[1], w[2], w[3])) for w in raw]
+            if len(self._ocr_words) > _KEPT_PAGES:
+                self._ocr_words.pop(next(iter(self._ocr_words)))
+            self._ocr_words[key] = found
         return found
 
     def page_text(self, page: int) -> str:
         return str(self._document[page - 1].get_text())
 
-    def passage_boxes(self, page: int, passage: str) -> list[Box]:
-        """The boxes of the words of ``page`` that show ``passage`` (empty if not found)."""
-        words = self.words(page)
+    def passage_boxes(self, page: int, passage: str, ocr: OcrReading | None = None) -> list[Box]:
+        """The boxes of the words of ``page`` that show ``passage`` (empty if not found);
+        ``ocr``: the passage was read by OCR this way, so the page's picture is read again."""
+        words = self.words(page) if ocr is None else self.ocr_words(page, ocr)
         keys = [" ".join(normal_words(word.text)) for word in words]
         # A page word that normalises to several words ("e.g.") is matched by its first.
         flat: list[str] = []

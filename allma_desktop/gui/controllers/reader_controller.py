@@ -26,7 +26,7 @@ from PySide6.QtGui import QImage
 from allma_desktop.errors import AllmaError
 from allma_desktop.gui.ops import background
 from allma_desktop.reader.page_server import PageServer
-from allma_desktop.reader.pages import RenderedPage, is_paged, text_span
+from allma_desktop.reader.pages import OcrReading, RenderedPage, is_paged, text_span
 from allma_desktop.records import Box
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ class ReaderTarget:
     title: str = ""
     passage: str = ""  # shown and copied when the chunk is no longer in the library
     span: tuple[int, int] = (0, 0)  # the passage in the document's text, as it was cited
+    ocr: bool = False  # the passage was read by OCR: it is found on the page's picture
 
     @classmethod
     def citing(cls, source: Source) -> ReaderTarget:
@@ -67,6 +68,7 @@ class ReaderTarget:
             title=source.title,
             passage=source.snippet,
             span=source.span,
+            ocr=source.ocr,
         )
 
 
@@ -196,17 +198,31 @@ class ReaderController(QObject):
         title = title or Path(path).name
         # A damaged file raises what its reader raised: the op says so, never a traceback.
         if is_paged(file_type, path):
+            reading = self._ocr_reading() if target.ocr else None
             return await self._in_worker(
-                lambda: self._open_paged(target, path, title, page or 1, passage)
+                lambda: self._open_paged(target, path, title, page or 1, passage, reading)
             )
         return await asyncio.to_thread(_open_text, target, path, title, passage, span)
 
+    def _ocr_reading(self) -> OcrReading:
+        """How the library's OCR reads pages: its languages and its folder of added ones."""
+        from allma_desktop.orchestrator import ocr_languages_folder
+
+        config = self._host.config
+        return config.ocr_languages, str(ocr_languages_folder(config))
+
     def _open_paged(
-        self, target: ReaderTarget, path: str, title: str, page: int, passage: str
+        self,
+        target: ReaderTarget,
+        path: str,
+        title: str,
+        page: int,
+        passage: str,
+        reading: OcrReading | None = None,
     ) -> OpenedDocument:
         page_count = int(self._server.call("page_count", path))
         page = min(max(1, page), page_count)
-        boxes = self._server.call("passage_boxes", path, page, passage) if passage else []
+        boxes = self._server.call("passage_boxes", path, page, passage, reading) if passage else []
         note = "" if boxes or not passage else "The passage could not be located on this page."
         return OpenedDocument(
             target, path, title, True, page_count, page, tuple(boxes), passage, note=note

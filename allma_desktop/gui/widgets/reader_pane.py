@@ -484,6 +484,8 @@ class ReaderPane(QFrame):
     def _on_found(self, page: int, boxes: tuple[Box, ...]) -> None:
         self._found_page = page
         if not page:
+            self.canvas.found = ()  # the last find's marks are not this text's
+            self.canvas.update()
             self.show_note(f"“{self._find_text}” is not in this document.")
             return
         self.note.hide()
