@@ -298,7 +298,9 @@ def test_a_key_changed_in_the_desktop_s_settings_is_the_one_shown(
     portal.process.send_signal(signal.SIGUSR2)  # the user picks Ctrl+Alt+J in the desktop
 
     assert portal.wait_for("changed") == "changed quick-ask CTRL+ALT+j"
-    qtbot.waitUntil(lambda: "CTRL+ALT+j opens quick ask" in shortcut.state.message, timeout=ANSWER_MS)
+    qtbot.waitUntil(
+        lambda: "CTRL+ALT+j opens quick ask" in shortcut.state.message, timeout=ANSWER_MS
+    )
     assert shortcut.state.global_
     shortcut.close()
 
