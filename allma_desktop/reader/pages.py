@@ -27,9 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from allma_desktop.records import Box
+from allma_desktop.services.documents import images
 from allma_desktop.services.documents.pdf import MUPDF_FORMATS, import_pymupdf
 
-PAGED_TYPES = frozenset(MUPDF_FORMATS)
+# Pictures (PNG, JPEG, TIFF, WebP, ...) are pages too: each image shown as it is.
+PAGED_TYPES = frozenset(MUPDF_FORMATS) | {images.FILE_TYPE}
+_PAGED_SUFFIXES = frozenset(images.EXTENSIONS).union(*MUPDF_FORMATS.values())
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Runs of shared words this far apart (in page words, beyond the passage's own gap)
 # still belong to one passage: a hyphenated or re-ordered word breaks a run.
@@ -63,8 +66,7 @@ def is_paged(file_type: str, path: str = "") -> bool:
     """Whether the reader shows this file as pages (else as text)."""
     if file_type:
         return file_type in PAGED_TYPES
-    suffix = Path(path).suffix.lower()
-    return any(suffix in suffixes for suffixes in MUPDF_FORMATS.values())
+    return Path(path).suffix.lower() in _PAGED_SUFFIXES
 
 
 def normal_words(text: str) -> list[str]:
@@ -110,7 +112,10 @@ class PagedDocument:
         pymupdf = import_pymupdf()
         self.path = str(path)
         self._pymupdf = pymupdf
-        self._document: Any = pymupdf.open(self.path)
+        if Path(path).suffix.lower() in images.EXTENSIONS:  # WebP through Pillow
+            self._document: Any = images.open_picture(Path(path))
+        else:
+            self._document = pymupdf.open(self.path)
         self._words: dict[int, list[PageWord]] = {}
         self._ocr_words: dict[tuple[int, OcrReading], list[PageWord]] = {}
 

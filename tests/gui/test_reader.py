@@ -30,6 +30,7 @@ from tests.support.sample_docs import (
     write_markdown,
     write_pdf,
 )
+from tests.support.scans import write_tiff
 
 READER_TIMEOUT_MS = 10_000
 
@@ -186,6 +187,27 @@ def test_a_passage_read_by_ocr_is_highlighted_on_the_scanned_page(
             QRectF(box.x0, box.y0, box.x1 - box.x0, box.y1 - box.y0).contains(centre)
             for box in reader.canvas.highlight
         )
+
+
+def test_a_cited_picture_shows_as_its_picture_with_the_passage_highlighted(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    fact = "The ferry to the island leaves at noon on Sundays from the north quay."
+    (tmp_path / "photos").mkdir()
+    tiff = write_tiff(
+        tmp_path / "photos" / "timetable.tiff", ["A cover sheet of the harbour office.", fact]
+    )
+    ingest(qtbot, window.host, [tiff])
+    ask(qtbot, window, "When does the ferry to the island leave?")
+    answer = last_answer(window)
+    assert answer.sources.chips[0].text().endswith("p. 2 · OCR")
+
+    click_chip(qtbot, answer)
+    wait_for_page(qtbot, window, 2)  # the picture, not its text: a page of 2
+    reader = window.reader
+    assert reader.stack.currentWidget() is reader.page_scroll
+    assert reader.page_count.text() == "of 2"
+    assert reader.canvas.highlight and not reader.note.isVisible()
 
 
 def test_next_and_previous_citation_step_through_the_answers_sources(

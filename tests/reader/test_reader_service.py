@@ -10,11 +10,13 @@ from allma_desktop.reader.pages import (
     Box,
     PagedDocument,
     align_passage,
+    is_paged,
     normal_words,
     text_span,
 )
 from allma_desktop.services.documents.service import DocumentService
 from tests.support.sample_docs import DOCX_FACT, write_docx
+from tests.support.scans import write_webp
 
 PARAGRAPHS = [
     "Harbour dues are paid at the office by the east pier before noon.",
@@ -139,3 +141,18 @@ def test_a_passage_read_by_ocr_is_found_on_the_page_picture(tmp_path: Path) -> N
     assert printed and boxes and others
     assert centre_covered(printed, boxes)
     assert not any(centre_covered([box], boxes) for box in others)  # nothing around it
+
+
+def test_a_webp_picture_opens_as_a_page_and_its_passage_is_found_by_ocr(tmp_path: Path) -> None:
+    fact = "The ferry to the island leaves at noon on Sundays."
+    photo = write_webp(tmp_path / "timetable.webp", fact)  # MuPDF reads no WebP: Pillow does
+    assert is_paged("image") and is_paged("", str(photo))
+    document = PagedDocument(photo)
+    try:
+        assert document.page_count == 1
+        width, height = document.page_size(1)
+        drawn = document.render(1, 1.0)
+        assert abs(drawn.width - width) <= 1 and abs(drawn.height - height) <= 1
+        assert document.passage_boxes(1, fact, ocr=("eng", None))
+    finally:
+        document.close()
