@@ -180,19 +180,27 @@ class PagedDocument:
         """The boxes of the words of ``page`` that show ``passage`` (empty if not found);
         ``ocr``: the passage was read by OCR this way, so the page's picture is read again."""
         words = self.words(page) if ocr is None else self.ocr_words(page, ocr)
-        keys = [" ".join(normal_words(word.text)) for word in words]
-        # A page word that normalises to several words ("e.g.") is matched by its first.
-        flat: list[str] = []
-        owner: list[int] = []
-        for index, key in enumerate(keys):
-            for part in key.split() or [""]:
-                flat.append(part)
-                owner.append(index)
+        keys, flat, owner = _flatten(words)
         span = align_passage(flat, passage)
         if not span:
             return []
         chosen = sorted({owner[i] for i in span})
         return [words[i].box for i in range(chosen[0], chosen[-1] + 1) if keys[i]]
+
+    def ocr_search(self, page: int, text: str, reading: OcrReading) -> list[Box]:
+        """The boxes of every run of words on ``page``'s picture (read by OCR) that says
+        ``text``, case and punctuation aside; empty when none does."""
+        wanted = normal_words(text)
+        words = self.ocr_words(page, reading)
+        _keys, flat, owner = _flatten(words)
+        boxes: list[Box] = []
+        if not wanted:
+            return boxes
+        for start in range(len(flat) - len(wanted) + 1):
+            if flat[start : start + len(wanted)] == wanted:
+                owners = dict.fromkeys(owner[start : start + len(wanted)])
+                boxes.extend(words[i].box for i in owners)
+        return boxes
 
     def search(self, text: str, start_page: int, backwards: bool = False) -> tuple[int, list[Box]]:
         """The first page from ``start_page`` (wrapping around) that holds ``text``, with the
@@ -205,6 +213,19 @@ class PagedDocument:
             if hits:
                 return page, [Box(r.x0, r.y0, r.x1, r.y1) for r in hits]
         return 0, []
+
+
+def _flatten(words: Sequence[PageWord]) -> tuple[list[str], list[str], list[int]]:
+    """Each page word's normal form; those forms split into single words (a page word such
+    as "e.g." gives several); and for each single word, the page word it came from."""
+    keys = [" ".join(normal_words(word.text)) for word in words]
+    flat: list[str] = []
+    owner: list[int] = []
+    for index, key in enumerate(keys):
+        for part in key.split() or [""]:
+            flat.append(part)
+            owner.append(index)
+    return keys, flat, owner
 
 
 def text_span(full_text: str, passage: str, char_start: int, char_end: int) -> tuple[int, int]:

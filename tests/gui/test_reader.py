@@ -189,6 +189,44 @@ def test_a_passage_read_by_ocr_is_highlighted_on_the_scanned_page(
         )
 
 
+def test_find_in_a_scanned_document_goes_to_the_page_ocr_read_it_on(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    pages = [
+        "Timetable notes of the harbour office.",
+        "The ferry to the island leaves at noon on Sundays from the north quay.",
+        "The lighthouse lamp is cleaned with vinegar every Friday.",
+    ]
+    printed = write_pdf(tmp_path / "harbour-text.pdf", pages)
+    (tmp_path / "scans").mkdir()
+    scan = scanned_copy(printed, tmp_path / "scans" / "harbour.pdf")
+    ingest(qtbot, window.host, [scan])
+    ask(qtbot, window, "When does the ferry to the island leave?")
+    click_chip(qtbot, last_answer(window))
+    wait_for_page(qtbot, window, 2)
+    reader = window.reader
+
+    reader.find_box.setText("cleaned with VINEGAR")  # on page 3's picture only
+    qtbot.keyClick(reader.find_box, Qt.Key.Key_Return)
+    wait_for_page(qtbot, window, 3)
+    qtbot.waitUntil(lambda: bool(reader.canvas.found), timeout=READER_TIMEOUT_MS)
+    original = PagedDocument(printed)
+    try:
+        (page, printed_hits) = original.search("cleaned with vinegar", 1)
+    finally:
+        original.close()
+    assert page == 3
+    found = reader.canvas.found
+    for hit in printed_hits:  # where the words were printed before the page became a picture
+        centre = QPointF((hit.x0 + hit.x1) / 2, (hit.y0 + hit.y1) / 2)
+        assert any(QRectF(b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0).contains(centre) for b in found)
+
+    reader.find_box.setText("quicksilver")  # in no page, read or recognised
+    qtbot.keyClick(reader.find_box, Qt.Key.Key_Return)
+    qtbot.waitUntil(reader.note.isVisible, timeout=READER_TIMEOUT_MS)
+    assert reader.note.text() == "“quicksilver” is not in this document."
+
+
 def test_a_cited_picture_shows_as_its_picture_with_the_passage_highlighted(
     qtbot: QtBot, window: MainWindow, tmp_path: Path
 ) -> None:

@@ -146,8 +146,17 @@ class ReaderController(QObject):
         self._page_generation += 1
         self._host.run(self._render(request, self._page_generation))
 
-    def find(self, path: str, text: str, start_page: int, backwards: bool = False) -> None:
-        self._host.run(self._find(path, text, start_page, backwards))
+    def find(
+        self,
+        path: str,
+        text: str,
+        start_page: int,
+        backwards: bool = False,
+        document_id: str = "",
+    ) -> None:
+        """Find ``text`` from ``start_page`` on (wrapping around); ``found`` follows. The
+        pages of ``document_id`` that OCR read (a scan: no text layer) are searched too."""
+        self._host.run(self._find(path, text, start_page, backwards, document_id))
 
     def warm_up(self) -> None:
         """Start the page process before it is needed (an answer with sources arrived)."""
@@ -270,15 +279,46 @@ class ReaderController(QObject):
         image.setDevicePixelRatio(request.device_pixel_ratio)
         return PageImage(request, image, scale / request.device_pixel_ratio)
 
-    async def _find(self, path: str, text: str, start_page: int, backwards: bool) -> None:
+    async def _find(
+        self, path: str, text: str, start_page: int, backwards: bool, document_id: str
+    ) -> None:
         try:
             page, boxes = await self._in_worker(
                 lambda: self._server.call("search", path, text, start_page, backwards)
             )
+            if not page and document_id:
+                page, boxes = await self._find_on_pictures(
+                    path, text, start_page, backwards, document_id
+                )
         except Exception:
             log.warning("reader search failed in %s", path, exc_info=True)
             page, boxes = 0, []
         self.found.emit(page, tuple(boxes))
+
+    async def _find_on_pictures(
+        self, path: str, text: str, start_page: int, backwards: bool, document_id: str
+    ) -> tuple[int, list[Box]]:
+        """The first page from ``start_page`` whose OCR'd text (as the library holds it)
+        has ``text``, with the boxes of its words on the page's picture (read again: a
+        few seconds, for that page only)."""
+        orchestrator = self._host.orchestrator
+        if orchestrator is None:
+            return 0, []
+        pages = await orchestrator.ocr_pages_with(document_id, text)
+        if not pages:
+            return 0, []
+        if backwards:
+            ordered = [p for p in reversed(pages) if p <= start_page] + [
+                p for p in reversed(pages) if p > start_page
+            ]
+        else:
+            ordered = [p for p in pages if p >= start_page] + [p for p in pages if p < start_page]
+        page = ordered[0]
+        reading = self._ocr_reading()
+        boxes = await self._in_worker(
+            lambda: self._server.call("ocr_search", path, page, text, reading)
+        )
+        return page, list(boxes)
 
     # --- the system viewer -------------------------------------------------------------
 
