@@ -129,6 +129,9 @@ class Mailboxes:
         self._version = 0  # moves on with each subscribe and unsubscribe
         self._boxes: dict[asyncio.AbstractEventLoop, _Mailbox] = {}
         self._lock = threading.Lock()
+        # What ``emit`` reads, made anew under the lock on each (un)subscribe and read
+        # whole without it: an emit per file event takes no lock and copies no list.
+        self._plan: tuple[tuple[Listener, asyncio.AbstractEventLoop | None, bool], ...] = ()
 
     def subscribe(
         self,
@@ -148,7 +151,7 @@ class Mailboxes:
             self._listeners.append(entry)
             if batches:
                 self._batched.add(id(listener))
-            self._version += 1
+            self._changed()
 
         def unsubscribe() -> None:
             with self._lock:
@@ -156,20 +159,22 @@ class Mailboxes:
                     self._listeners.remove(entry)
                     if all(other is not listener for other, _ in self._listeners):
                         self._batched.discard(id(listener))
-                    self._version += 1
+                    self._changed()
 
         return unsubscribe
 
+    def _changed(self) -> None:  # under the lock
+        self._version += 1
+        batched = self._batched
+        self._plan = tuple((lsn, loop, id(lsn) in batched) for lsn, loop in self._listeners)
+
     def emit(self, event: object) -> None:
         here = running_loop_or_none()
-        with self._lock:
-            listeners = list(self._listeners)
-            batched = self._batched
-        for listener, loop in listeners:
+        for listener, loop, batched in self._plan:
             if loop is None or loop is here:
-                _call(listener, [event] if id(listener) in batched else event)
+                _call(listener, [event] if batched else event)
             else:
-                self._box(loop).post(listener, event)
+                (self._boxes.get(loop) or self._box(loop)).post(listener, event)
 
     def subscribed_now(self) -> tuple[int, frozenset[int], frozenset[int]]:
         """(version, ids of the listeners subscribed, ids of those taking batches): one
