@@ -244,3 +244,42 @@ def test_a_new_kind_of_file_widens_the_type_column(qtbot: QtBot, window: MainWin
 
     qtbot.waitUntil(widened, timeout=5_000)
     assert table.horizontalHeader().sectionSize(TYPE) >= table.sizeHintForColumn(TYPE)
+
+
+def test_with_large_text_the_librarys_number_columns_show_their_headers_and_values_whole(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    """A 16 pt desktop font: "Pages", "Chunks", a size and a date are not cut to "ages"."""
+    from datetime import UTC, datetime
+
+    from PySide6.QtGui import QFont
+
+    from allma_desktop.gui.controllers.library_controller import LibraryRow
+    from allma_desktop.gui.widgets.library_model import ADDED, CHUNKS, PAGES, SIZE
+
+    show_library_with_a_row(qtbot, window, 1440, 900)
+    pane = window.library_page
+    table = pane.table  # type: ignore[attr-defined]
+    added = datetime(2026, 9, 28, 12, tzinfo=UTC)
+    row = LibraryRow(path="/docs/big.pdf", collection_id=1, title="Big", file_type="pdf",
+                     status="ready", fraction=1.0, pages=1024, chunks=12345,
+                     size_bytes=999 * 2**20, added=added)  # fmt: skip
+    font = QFont(table.font())
+    font.setPointSize(16)
+    table.setFont(font)
+    pane.setFont(font)
+
+    def shown() -> bool:
+        if pane.model.row_for(row.path) is None:  # type: ignore[attr-defined]
+            pane.controller.rows_changed.emit([row])  # type: ignore[attr-defined]
+            return False
+        return True
+
+    qtbot.waitUntil(shown, timeout=5_000)
+    QApplication.processEvents()
+    header = table.horizontalHeader()
+    for column in (PAGES, CHUNKS, SIZE, ADDED):
+        assert not table.isColumnHidden(column)
+        title = header.sectionSizeFromContents(column).width()
+        needed = max(table.sizeHintForColumn(column), title)
+        assert header.sectionSize(column) >= needed, column

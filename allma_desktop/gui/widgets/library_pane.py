@@ -80,6 +80,11 @@ SUMMARY_INTERVAL_MS = 250  # row updates refresh the page's counts at most 4 tim
 COLUMN_WIDTHS = {
     NAME: 220, FILE: 170, TYPE: 56, PAGES: 60, CHUNKS: 70, SIZE: 80, ADDED: 116,
 }  # fmt: skip
+# The widest text each of these columns usually shows: they are fitted to it in the
+# font in use (``LibraryPane.fit_number_columns``).
+NUMBER_COLUMN_SAMPLES = {
+    PAGES: ["9,999"], CHUNKS: ["99,999"], SIZE: ["999.9 MB"], ADDED: ["Today 23:59", "30 Sep 2026"],
+}  # fmt: skip
 NAME_MIN_WIDTH = 140  # the title shrinks (ending in "…", whole on hover) down to this
 STATUS_MIN_WIDTH = 180  # room for "Failed: damaged …" and a progress bar
 # In a narrow window these columns give way, first to last, so Status stays on screen.
@@ -307,6 +312,7 @@ class LibraryPane(QWidget):
         header_view.setSectionResizeMode(STATUS, QHeaderView.ResizeMode.Stretch)
         header_view.setMinimumSectionSize(40)
         self._name_squeezed = False  # the title column was narrowed to fit the window
+        self.fit_number_columns()
         self.table.viewport().installEventFilter(self)  # its width decides the columns
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.drop_zone)
@@ -680,14 +686,24 @@ class LibraryPane(QWidget):
         "DOCX" or "EPUB" is never cut to "DO…" (the font and the style's padding decide,
         so it holds at any font size or scale)."""
         self._file_types = set(file_types)
-        needed = max(
-            [self._cell_width(type_label(file_type)) for file_type in file_types]
-            + [self.table.horizontalHeader().sectionSizeFromContents(TYPE).width()]
-        )
+        self._fit_column(TYPE, [type_label(file_type) for file_type in file_types])
+
+    def fit_number_columns(self) -> None:
+        """Pages, Chunks, Size and Added as wide as their widest usual text in the font in
+        use (the design's widths at the usual font): with large text, "1,024 pages" or
+        "12 Dec 2026" must not be cut to "ages" or "12 D…"."""
+        for column, samples in NUMBER_COLUMN_SAMPLES.items():
+            self._fit_column(column, samples, at_least=COLUMN_WIDTHS[column])
+
+    def _fit_column(self, column: int, texts: list[str], at_least: int = 0) -> None:
         header = self.table.horizontalHeader()
-        if needed != self.column_widths[TYPE]:
-            self.column_widths[TYPE] = needed
-            header.resizeSection(TYPE, needed)
+        needed = max(
+            [at_least, header.sectionSizeFromContents(column).width()]
+            + [self._cell_width(text) for text in texts]
+        )
+        if needed != self.column_widths[column]:
+            self.column_widths[column] = needed
+            header.resizeSection(column, needed)
             self.fit_columns()
 
     def _cell_width(self, text: str) -> int:
@@ -710,6 +726,7 @@ class LibraryPane(QWidget):
             self.cells.style_changed()  # the cells' colours, insets and laid-out texts
         if kind == QEvent.Type.FontChange:
             self.fit_type_column(self._file_types)
+            self.fit_number_columns()
         if kind == QEvent.Type.PaletteChange:  # light <-> dark: the table's colours
             self.model.palette_changed()
         super().changeEvent(event)
