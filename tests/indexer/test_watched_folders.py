@@ -232,16 +232,22 @@ async def test_a_deleted_file_inside_a_present_folder_is_removed_at_the_startup_
         await engine.close()
 
 
+async def synced_notes(orchestrator: Orchestrator, folder: Path, count: int) -> list[Path]:
+    """``count`` notes in a watched ``folder``, indexed by one sync (no watcher)."""
+    files = write_notes(folder, count)
+    await orchestrator.indexer.start(watch=False)
+    await orchestrator.indexer.add_folder(folder)
+    await orchestrator.indexer.sync()
+    assert len(ready_names(orchestrator)) == count
+    return files
+
+
 async def test_sync_reports_added_changed_moved_removed_and_unchanged(
     orchestrator: Orchestrator, tmp_path: Path
 ) -> None:
     folder = tmp_path / "papers"
-    files = write_notes(folder, 4)
+    files = await synced_notes(orchestrator, folder, 4)
     indexer = orchestrator.indexer
-    await indexer.start(watch=False)
-    await indexer.add_folder(folder)
-    await indexer.sync()
-    assert len(ready_names(orchestrator)) == 4
 
     files[0].unlink()
     files[1].write_text("A changed note about canal locks.\n")
@@ -262,11 +268,8 @@ async def test_two_copies_of_a_moved_file_one_takes_its_document_the_other_is_ne
     orchestrator: Orchestrator, tmp_path: Path
 ) -> None:
     folder = tmp_path / "papers"
-    files = write_notes(folder, 2)
+    files = await synced_notes(orchestrator, folder, 2)
     indexer = orchestrator.indexer
-    await indexer.start(watch=False)
-    await indexer.add_folder(folder)
-    await indexer.sync()
     kept = orchestrator.library.document_by_path(1, files[0])
     assert kept is not None
 
