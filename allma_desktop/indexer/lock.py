@@ -1,8 +1,8 @@
 """One indexer per library: the queue is worked by one process at a time.
 
 Two processes working one queue would index the same file twice. The lock is an
-advisory lock on a file in the data folder, taken as the engine's own is
-(``services.engine_lock``); the system releases it when the process dies, so a crash
+advisory lock on a file in the data folder, taken as the library's own open lock is
+(``services.library.open_lock``); the system releases it when the process dies, so a crash
 never leaves the library locked.
 """
 
