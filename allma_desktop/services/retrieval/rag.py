@@ -105,7 +105,27 @@ class RAGService:
         settings: RetrievalSettings,
         document_ids: Sequence[str] | None = None,
     ) -> list[Source]:
-        """The synchronous part of retrieval (store and index look-ups); runs in a worker.
+        """The synchronous part of retrieval (store and index look-ups); runs in a worker."""
+        vector_hits, keyword_hits = self.first_stage(
+            query, embedding, collection_key, settings, document_ids
+        )
+        chosen = rank_hits(query, vector_hits, keyword_hits, settings)
+        read_by_ocr = self._keywords.read_by_ocr([c.chunk_id for c in chosen]) if chosen else set()
+        return [
+            candidate.to_source(number, ocr=candidate.chunk_id in read_by_ocr)
+            for number, candidate in enumerate(chosen, start=1)
+        ]
+
+    def first_stage(
+        self,
+        query: str,
+        embedding: Sequence[float],
+        collection_key: str,
+        settings: RetrievalSettings,
+        document_ids: Sequence[str] | None = None,
+    ) -> tuple[list[VectorHit], list[KeywordHit]]:
+        """The two retrievers' hits, best first: the vector query's (with their texts from
+        the library) and the keyword search's (none when ``settings.hybrid`` is off).
 
         The keyword search runs in a thread of its own beside the vector query: both
         spend their time in native code (SQLite, Chroma) that releases the GIL, so the
@@ -126,19 +146,7 @@ class RAGService:
             )
         )
         keyword_hits = keyword_search.result() if keyword_search is not None else []
-        fused = fuse(
-            vector_hits,
-            keyword_hits,
-            settings.min_similarity,
-            vector_weight=settings.vector_weight,
-            keyword_weight=settings.keyword_weight,
-        )
-        chosen = one_per_page(rerank(query, fused), settings.k)
-        read_by_ocr = self._keywords.read_by_ocr([c.chunk_id for c in chosen]) if chosen else set()
-        return [
-            candidate.to_source(number, ocr=candidate.chunk_id in read_by_ocr)
-            for number, candidate in enumerate(chosen, start=1)
-        ]
+        return vector_hits, keyword_hits
 
     def retrieve_keywords_only(
         self,
@@ -301,6 +309,25 @@ def fuse(
     for candidate in candidates.values():
         candidate.fused = page_scores[candidate.unit]
     return sorted(candidates.values(), key=lambda c: (c.fused, c.chunk_fused), reverse=True)
+
+
+def rank_hits(
+    query: str,
+    vector_hits: Sequence[VectorHit],
+    keyword_hits: Sequence[KeywordHit],
+    settings: RetrievalSettings,
+    stage: SecondStage | None = None,
+) -> list[Candidate]:
+    """The best ``settings.k`` passages from the two retrievers' hits: fused by page,
+    reranked, one per page. (What a search does once the stores have answered.)"""
+    fused = fuse(
+        vector_hits,
+        keyword_hits,
+        settings.min_similarity,
+        vector_weight=settings.vector_weight,
+        keyword_weight=settings.keyword_weight,
+    )
+    return one_per_page(rerank(query, fused, stage), settings.k)
 
 
 @dataclass(frozen=True)
