@@ -279,6 +279,27 @@ def misses(
         print(f"  right passage (expects {answer!r}): ...{flat[start : start + 300]}...")
 
 
+def second_stage(changes: Sequence[str]) -> Any:
+    """The rerank's default ``SecondStage`` with ``FIELD=VALUE`` changes."""
+    from dataclasses import fields, replace
+
+    from allma_desktop.services.retrieval.rag import SECOND_STAGE
+
+    known = {field.name for field in fields(SECOND_STAGE)}
+    values: dict[str, float] = {}
+    for change in changes:
+        name, _, value = change.partition("=")
+        if name not in known:
+            raise SystemExit(
+                f"--compare {change}: no such field; one of {', '.join(sorted(known))}"
+            )
+        try:
+            values[name] = float(value)
+        except ValueError:
+            raise SystemExit(f"--compare {change}: {value!r} is not a number") from None
+    return replace(SECOND_STAGE, **values)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--prepare", action="store_true", help="build the library, save vectors")
@@ -286,6 +307,12 @@ def main() -> None:
     parser.add_argument("--show", action="store_true", help="each question's rank")
     parser.add_argument("--misses", action="store_true", help="what each first-place miss is")
     parser.add_argument("--live", action="store_true", help="search the stores, not saved hits")
+    parser.add_argument(
+        "--compare",
+        metavar="FIELD=VALUE",
+        nargs="+",
+        help="also replay with these rag.SecondStage fields changed (e.g. number=0), first",
+    )
     args = parser.parse_args()
     data_dir = args.data_dir or default_library()
     if args.prepare:
@@ -294,6 +321,11 @@ def main() -> None:
     questions = load_questions()
     replay = Replay(data_dir)
     hits = [] if args.live else cached_hits(replay, questions, data_dir)
+    if args.compare and not args.live:
+        stage = second_stage(args.compare)
+        print(f"with {stage}:")
+        report(questions, as_pages(replayed(questions, hits, stage=stage)))
+        print("now:")
     started = time.perf_counter()
     ranked = [] if args.live else replayed(questions, hits)
     rankings = replay.rankings(questions) if args.live else as_pages(ranked)
