@@ -365,11 +365,23 @@ class UnsupportedFile(DocumentError):
     code = "unsupported_file"
     reason = "unsupported"
 
+    # Photos in formats neither Qt nor Pillow reads (an iPhone's default): what to do.
+    UNREAD_PHOTOS = frozenset({".heic", ".heif"})
+
     def __init__(self, path: Path | str, detail: str = "") -> None:
+        suffix = Path(path).suffix.lower()
+        if not detail and suffix in self.UNREAD_PHOTOS:
+            super().__init__(
+                path,
+                "HEIC photos cannot be read here",
+                "Save it as JPEG or PNG (Photos' or Preview's Export, or the phone's "
+                "“Most Compatible” camera format) and add that.",
+            )
+            return
         super().__init__(
             path,
             detail or f"files of type '{Path(path).suffix or '(none)'}' are not supported",
-            "Convert it to PDF, DOCX, Markdown or text first.",
+            "Convert it to PDF, DOCX, Markdown, text or a picture (PNG, JPEG) first.",
         )
 
 

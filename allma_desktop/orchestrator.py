@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import time
@@ -139,6 +140,7 @@ from allma_desktop.services.vectorstore.store_process import store_process_wante
 from allma_desktop.sources import Source
 
 log = logging.getLogger(__name__)
+_WORDS = re.compile(r"[^\W_]+")  # runs of letters and digits: text compared word by word
 
 DEFAULT_CONTEXT_TOKENS = 8192  # used when the model does not say; also the cap we set by default
 RepairProgress = Callable[[int, int, str], None]  # (documents done, total, path)
@@ -402,6 +404,21 @@ class Orchestrator:
         if page is not None:
             chunks = [c for c in chunks if (c.page or 1) == page]
         return text_of_chunks(chunks)
+
+    async def ocr_pages_with(self, document_id: str, text: str) -> list[int]:
+        """The pages of a document whose text, as OCR read it, holds ``text`` (case,
+        punctuation and line breaks aside), in order: where the reader's find looks on a
+        scan, whose pages have no text layer to search."""
+        wanted = " ".join(_WORDS.findall(text.lower()))
+        if not wanted:
+            return []
+        chunks = await asyncio.to_thread(self.library.chunk_texts, document_id)
+        pages = {
+            chunk.page or 1
+            for chunk in chunks
+            if chunk.ocr and wanted in " ".join(_WORDS.findall(chunk.text.lower()))
+        }
+        return sorted(pages)
 
     async def remove_document(self, document_id: str) -> DocumentRecord:
         # Records the vectors to delete.

@@ -110,6 +110,28 @@ def save(widget: QWidget, out: Path, name: str) -> Path:
     return path
 
 
+async def save_settled(widget: QWidget, out: Path, name: str, timeout: float = 15.0) -> Path:
+    """Save ``widget`` once it has stopped changing: two grabs a quarter of a second apart
+    are the same picture (on a loaded machine, at 200%, a fixed pause caught a message
+    half laid out, its buttons over its table). After ``timeout`` it is saved as it is,
+    and said so."""
+    path = out / f"{name}.png"
+    previous = widget.grab().toImage()
+    deadline = time.monotonic() + timeout
+    while True:
+        await asyncio.sleep(0.25)
+        current = widget.grab().toImage()
+        if current == previous:
+            break
+        if time.monotonic() > deadline:
+            print(f"{name}: still changing after {timeout:.0f} s; saved as it is")
+            break
+        previous = current
+    current.save(str(path))
+    print(f"saved {path}")
+    return path
+
+
 def apply_theme(app: QApplication, theme: str) -> None:
     """B's theme module when present; otherwise a plain Fusion palette of the right shade."""
     try:
@@ -179,20 +201,20 @@ async def capture_chat(app: QApplication, config: AppConfig, data: Path, out: Pa
     await settle(app)
     cited_conversation = view.conversation_id
     await show_reader(app, window)
-    save(window, out, "reader-cited-answer")
+    await save_settled(window, out, "reader-cited-answer")
     window.reader.close_reader()
     window.resize(*WINDOW_SIZE)
     await settle(app)
-    save(window, out, "chat-cited-answer")
+    await save_settled(window, out, "chat-cited-answer")
     window.cited_conversation = cited_conversation  # type: ignore[attr-defined]
 
     window.open_conversation(demo.id)
     await settle(app, 0.5)
-    save(window, out, "chat-markdown")
+    await save_settled(window, out, "chat-markdown")
 
     window.new_chat()
     await settle(app)
-    save(window, out, "chat-empty")
+    await save_settled(window, out, "chat-empty")
     return window
 
 
@@ -229,10 +251,10 @@ async def capture_first_run(app: QApplication, data: Path, out: Path) -> None:
 
 
 async def light_and_dark(app: QApplication, widget: QWidget, out: Path, name: str) -> None:
-    save(widget, out, name)
+    await save_settled(widget, out, name)
     apply_theme(app, "dark")
     await settle(app, 0.5)
-    save(widget, out, f"{name}-dark")
+    await save_settled(widget, out, f"{name}-dark")
     apply_theme(app, "light")
     await settle(app, 0.3)
 
@@ -258,7 +280,7 @@ async def capture_b_screens(window: MainWindow, app: QApplication, out: Path) ->
     window.show_page("library")
     library.refresh_rows()
     await asyncio.sleep(0.3)
-    save(window, out, "library")
+    await save_settled(window, out, "library")
 
     # Indexing in progress: a long report plus a few more files, embedded in small batches.
     incoming = Path(window.host.config.data_dir).parent / "Incoming"
@@ -284,7 +306,7 @@ async def capture_b_screens(window: MainWindow, app: QApplication, out: Path) ->
     await wait_until(lambda: not library.busy and not library.queued_paths, timeout=120)
     orchestrator.config = replace(orchestrator.config, embed_batch_size=32)
     await asyncio.sleep(0.3)
-    save(window, out, "library-failed-row")
+    await save_settled(window, out, "library-failed-row")
 
     before = library.current_collection_id
     creating = library.create_collection("Recipes")  # the op's task: it shows the new one
@@ -293,7 +315,7 @@ async def capture_b_screens(window: MainWindow, app: QApplication, out: Path) ->
     await wait_until(lambda: library.current_collection_id != before)
     created = library.current_collection_id
     await asyncio.sleep(0.3)
-    save(window, out, "library-empty")
+    await save_settled(window, out, "library-empty")
     if created is not None and created != before:
         library.delete_collection(created)
         await wait_until(lambda: library.current_collection_id != created)
@@ -303,7 +325,7 @@ async def capture_b_screens(window: MainWindow, app: QApplication, out: Path) ->
     settings_page.ollama.test_button.click()  # type: ignore[attr-defined]
     await wait_signal(window.settings_controller.connection_tested)
     await asyncio.sleep(0.3)
-    save(window, out, "settings")
+    await save_settled(window, out, "settings")
     # The vector store card, with FAISS picked: the store in use and the Move button.
     from PySide6.QtWidgets import QScrollArea
 
@@ -313,7 +335,7 @@ async def capture_b_screens(window: MainWindow, app: QApplication, out: Path) ->
     if scroll is not None:
         scroll.ensureWidgetVisible(store_card, 0, 40)
     await asyncio.sleep(0.3)
-    save(window, out, "settings-vector-store")
+    await save_settled(window, out, "settings-vector-store")
     store_card.store_box.setCurrentIndex(store_card.store_box.findData("chroma"))
     if scroll is not None:
         scroll.verticalScrollBar().setValue(0)
@@ -325,16 +347,16 @@ async def capture_b_screens(window: MainWindow, app: QApplication, out: Path) ->
     await wait_until(lambda: popup.continue_button.isEnabled())
     await wait_until(lambda: "Ask a follow-up" in popup.status_label.text(), timeout=30)
     await asyncio.sleep(0.3)
-    save(popup, out, "quick-ask")
+    await save_settled(popup, out, "quick-ask")
     popup.close()
 
     apply_theme(app, "dark")
     window.show_page("library")
     await asyncio.sleep(0.5)
-    save(window, out, "library-dark")
+    await save_settled(window, out, "library-dark")
     window.show_page("settings")
     await asyncio.sleep(0.3)
-    save(window, out, "settings-dark")
+    await save_settled(window, out, "settings-dark")
     apply_theme(app, "light")
     window.show_page("chat")
     await asyncio.sleep(0.3)
@@ -356,11 +378,11 @@ async def capture_all(app: QApplication, out: Path) -> None:
         await settle(app, 0.5)
         window.open_conversation(window.conversations.model.conversation_id(0) or 0)
         await settle(app, 0.5)
-        save(window, out, "chat-dark")
+        await save_settled(window, out, "chat-dark")
         window.open_conversation(window.cited_conversation)  # type: ignore[attr-defined]
         await settle(app, 0.5)
         await show_reader(app, window)
-        save(window, out, "reader-dark")
+        await save_settled(window, out, "reader-dark")
         window.reader.close_reader()
         window.resize(*WINDOW_SIZE)
         await close_window(window)

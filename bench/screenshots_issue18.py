@@ -25,7 +25,7 @@ from screenshots import (  # type: ignore[import-not-found]
     close_window,
     open_window,
     run_capture,
-    save,
+    save_settled,
     settle,
     wait_until,
 )
@@ -44,7 +44,7 @@ async def both_themes(app: QApplication, widget: object, out: Path, name: str) -
     for theme, suffix in (("light", ""), ("dark", "-dark")):
         apply_theme(app, theme)
         await settle(app, 0.6)
-        save(widget, out, name + suffix)  # type: ignore[arg-type]
+        await save_settled(widget, out, name + suffix)  # type: ignore[arg-type]
     apply_theme(app, "light")
 
 

@@ -5,21 +5,32 @@ system sends ``kEventHotKeyPressed`` to the application's event target, where a 
 installed with ``InstallEventHandler`` emits ``pressed``. Qt's Cocoa event loop
 dispatches those events, so no thread is needed.
 
-Only the key tables below run on other systems (and are tested there); the Carbon calls
-run on macOS only and have not been run by this project's tests, which run on Linux.
+A hot key names a key by its virtual key code, a place on the keyboard, not a letter:
+the letter is looked up in the keyboard layout in use (``UCKeyTranslate`` over each key),
+so Ctrl+A on a French AZERTY keyboard is the key marked A, not the one where A is on a US
+keyboard; the US (ANSI) table is the fallback for a letter the layout does not type.
+
+The key tables, the layout look-up given what each key types, and the calls made to
+Carbon (through a stand-in for the library) run and are tested on Linux; the real Carbon
+library exists on macOS only, and this project's tests have not run it there.
 """
 
 from __future__ import annotations
 
 import ctypes
+import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 
 from allma_desktop.gui.shortcut_keys import FUNCTION_KEYS, ShortcutRefused, shown, split_sequence
 
+log = logging.getLogger(__name__)
+
 CARBON = "/System/Library/Frameworks/Carbon.framework/Carbon"
+CORE_FOUNDATION = "/System/Library/Frameworks/CoreFoundation.framework/CoreFoundation"
 ON_MACOS = sys.platform == "darwin"  # a plain flag: mypy, on Linux, still checks the code
 
 # Carbon's modifier bits (Events.h). Qt on macOS calls ⌘ "Ctrl" and ⌃ "Meta".
@@ -60,10 +71,26 @@ _TYPE_HOTKEY_ID = int.from_bytes(b"hkid", "big")
 _SIGNATURE = int.from_bytes(b"ALMA", "big")
 _HOTKEY_ID = 1
 _HOTKEY_EXISTS = -9878  # eventHotKeyExistsErr: the combination is taken
+EVENT_NOT_HANDLED = -9874  # eventNotHandledErr: the event goes on to the next handler
+_KEY_ACTION_DISPLAY = 3  # kUCKeyActionDisplay: what the key shows, not what it types now
+_NO_DEAD_KEYS = 1  # kUCKeyTranslateNoDeadKeysMask: ´ alone, not waiting for the next key
 
 
-def mac_key_code(key: Qt.Key) -> int | None:
-    """The ANSI keyboard's virtual key code for ``key``; None for a key it has not."""
+def layout_key_codes(types: Callable[[int], str]) -> dict[str, int]:
+    """Character (upper case) -> the virtual key code that types it in a keyboard layout,
+    given ``types(code)``: what the key with that code types, unmodified ("" for none)."""
+    codes: dict[str, int] = {}
+    for code in range(128):
+        text = types(code)
+        if len(text) == 1 and text.isprintable() and not text.isspace():
+            codes.setdefault(text.upper(), code)  # the first key for it: the main block's
+    return codes
+
+
+def mac_key_code(key: Qt.Key, layout: dict[str, int] | None = None) -> int | None:
+    """The virtual key code for ``key``: a character as ``layout`` (from
+    ``layout_key_codes``) places it, else as on a US (ANSI) keyboard; None for a key the
+    keyboard has not."""
     value = key.value
     if value in FUNCTION_KEYS:
         index = value - Qt.Key.Key_F1.value
@@ -71,7 +98,10 @@ def mac_key_code(key: Qt.Key) -> int | None:
     if key in _SPECIAL_KEYS:
         return _SPECIAL_KEYS[key]
     if 0x20 < value <= 0x7E:
-        return _KEY_CODES.get(chr(value).upper())
+        character = chr(value).upper()
+        if layout and character in layout:
+            return layout[character]
+        return _KEY_CODES.get(character)
     return None
 
 
@@ -94,16 +124,68 @@ class _EventTypeSpec(ctypes.Structure):
 _HANDLER = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 
 
+def current_layout_types(carbon: Any, core_foundation: Any) -> Callable[[int], str] | None:
+    """What each key of the keyboard layout in use types, unmodified (``UCKeyTranslate``
+    over the layout's ``uchr`` data); None when the layout has no such data."""
+    carbon.TISCopyCurrentKeyboardLayoutInputSource.restype = ctypes.c_void_p
+    carbon.TISGetInputSourceProperty.restype = ctypes.c_void_p
+    carbon.TISGetInputSourceProperty.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    carbon.LMGetKbdType.restype = ctypes.c_uint8
+    carbon.UCKeyTranslate.argtypes = [
+        ctypes.c_void_p, ctypes.c_uint16, ctypes.c_uint16, ctypes.c_uint32, ctypes.c_uint32,
+        ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32), ctypes.c_ulong,
+        ctypes.POINTER(ctypes.c_ulong), ctypes.POINTER(ctypes.c_uint16),
+    ]  # fmt: skip
+    core_foundation.CFDataGetBytePtr.restype = ctypes.c_void_p
+    core_foundation.CFDataGetBytePtr.argtypes = [ctypes.c_void_p]
+    core_foundation.CFRelease.argtypes = [ctypes.c_void_p]
+    source = carbon.TISCopyCurrentKeyboardLayoutInputSource()
+    if not source:
+        return None
+    try:
+        name = ctypes.c_void_p.in_dll(carbon, "kTISPropertyUnicodeKeyLayoutData")
+        data = carbon.TISGetInputSourceProperty(source, name)  # owned by the source
+        layout = core_foundation.CFDataGetBytePtr(data) if data else None
+        if not layout:
+            return None
+        keyboard = carbon.LMGetKbdType()
+        codes: dict[int, str] = {}
+        for code in range(128):
+            dead = ctypes.c_uint32(0)
+            length = ctypes.c_ulong(0)
+            chars = (ctypes.c_uint16 * 4)()
+            status = carbon.UCKeyTranslate(
+                layout, code, _KEY_ACTION_DISPLAY, 0, keyboard, _NO_DEAD_KEYS,
+                ctypes.byref(dead), len(chars), ctypes.byref(length), chars,
+            )  # fmt: skip
+            if status == 0 and length.value:
+                codes[code] = "".join(chr(c) for c in chars[: length.value])
+        return lambda code: codes.get(code, "")
+    finally:
+        core_foundation.CFRelease(source)
+
+
 class MacHotKey(QObject):
-    """A hot key registered with macOS for this app; ``pressed`` when it is pressed."""
+    """A hot key registered with macOS for this app; ``pressed`` when it is pressed.
+
+    ``carbon`` and ``core_foundation``: the libraries to call (by default macOS's own;
+    the tests give stand-ins that record the calls).
+    """
 
     pressed = Signal()
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        parent: QObject | None = None,
+        carbon: Any = None,
+        core_foundation: Any = None,
+    ) -> None:
         super().__init__(parent)
-        if not ON_MACOS:
-            raise OSError("Carbon hot keys exist on macOS only")
-        carbon: Any = ctypes.CDLL(CARBON)
+        if carbon is None:
+            if not ON_MACOS:
+                raise OSError("Carbon hot keys exist on macOS only")
+            carbon = ctypes.CDLL(CARBON)
+            core_foundation = ctypes.CDLL(CORE_FOUNDATION)
         carbon.GetApplicationEventTarget.restype = ctypes.c_void_p
         carbon.InstallEventHandler.argtypes = [
             ctypes.c_void_p, _HANDLER, ctypes.c_ulong, ctypes.POINTER(_EventTypeSpec),
@@ -130,10 +212,23 @@ class MacHotKey(QObject):
         if status != 0:
             raise OSError(f"InstallEventHandler failed (OSStatus {status})")
         self._registered = ctypes.c_void_p()
+        self._core_foundation = core_foundation
+
+    def _layout(self) -> dict[str, int] | None:
+        """Where the layout in use puts each character (read at each grab: the user may
+        have switched layouts since)."""
+        if self._core_foundation is None:
+            return None
+        try:
+            types = current_layout_types(self._carbon, self._core_foundation)
+        except (OSError, ValueError, AttributeError) as error:  # no such symbol: US table
+            log.info("keyboard layout not read (%s); the US layout's key codes are used", error)
+            return None
+        return layout_key_codes(types) if types is not None else None
 
     def grab(self, sequence: str) -> None:
         key, modifiers = split_sequence(sequence)
-        code = mac_key_code(key)
+        code = mac_key_code(key, self._layout())
         if code is None:
             raise ShortcutRefused(
                 f"{shown(sequence)} cannot be a global key on macOS. Pick a letter, a digit, "
@@ -172,7 +267,8 @@ class MacHotKey(QObject):
         )  # fmt: skip
         if status == 0 and hotkey_id.signature == _SIGNATURE and hotkey_id.id == _HOTKEY_ID:
             self.pressed.emit()
-        return 0
+            return 0
+        return EVENT_NOT_HANDLED  # another hot key of this app's: its own handler's
 
 
-__all__ = ["MacHotKey", "mac_key_code", "mac_modifiers"]
+__all__ = ["MacHotKey", "layout_key_codes", "mac_key_code", "mac_modifiers"]

@@ -6,6 +6,16 @@ Wayland lets no app grab a key for the whole desktop; the desktop lends one thro
 sends ``Activated`` whenever its user presses the key it bound (the desktop may ask its
 user first, and may pick another key: the Settings card shows the one it bound).
 
+As the portal's documentation asks of an app that runs outside a sandbox, the connection
+first registers the app's id (``org.freedesktop.host.portal.Registry.Register``, the name
+of its .desktop file), so the desktop files the key under Allma even when the app was
+started from a terminal; a portal without the registry, or without the installed .desktop
+file, refuses that and the app goes on unregistered. Each request follows the portal's
+Request pattern: its ``Response`` is awaited on the path made from our ``handle_token``,
+or on the one the portal's reply names if an older portal chose another; an error reply
+ends the request with the portal's reason. The desktop may change the key later
+(``ShortcutsChanged``) or end the session (``Session.Closed``): both show in Settings.
+
 The D-Bus messages go through jeepney on a connection of our own whose socket a
 ``QSocketNotifier`` watches, as ``X11KeyGrab`` does with its X connection: replies and
 signals are read on the GUI thread when they come, no thread and no polling. (Not
@@ -35,6 +45,8 @@ PORTAL_PATH = "/org/freedesktop/portal/desktop"
 SHORTCUTS_INTERFACE = "org.freedesktop.portal.GlobalShortcuts"
 REQUEST_INTERFACE = "org.freedesktop.portal.Request"
 SESSION_INTERFACE = "org.freedesktop.portal.Session"
+REGISTRY_INTERFACE = "org.freedesktop.host.portal.Registry"
+APP_ID = "allma-desktop"  # packaging/linux/allma-desktop.desktop; app.py's desktopFileName
 SHORTCUT_ID = "quick-ask"
 DESCRIPTION = "Open Allma's quick ask"
 CONNECT_TIMEOUT = 2.0  # seconds for the bus to answer at start-up (it answers in ms)
@@ -102,7 +114,12 @@ class PortalShortcut(QObject):
     pressed = Signal()
     bound = Signal(bool, str)
 
-    def __init__(self, bus_address: str | None = None, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        bus_address: str | None = None,
+        parent: QObject | None = None,
+        app_id: str = APP_ID,
+    ) -> None:
         super().__init__(parent)
         try:
             from jeepney import DBusAddress, MatchRule, MessageType, Properties, message_bus
@@ -117,6 +134,7 @@ class PortalShortcut(QObject):
         except (OSError, TimeoutError, ValueError, KeyError) as error:
             raise PortalUnavailable(f"cannot reach the D-Bus session bus ({error})") from error
         try:
+            self.registered = self._register(app_id)
             version = self._connection.send_and_get_reply(
                 Properties(self._address.with_interface(SHORTCUTS_INTERFACE)).get("version"),
                 timeout=CONNECT_TIMEOUT,
@@ -126,11 +144,17 @@ class PortalShortcut(QObject):
                 raise PortalUnavailable(f"the desktop portal has no global shortcuts ({reason})")
             for rule in (
                 MatchRule(type="signal", interface=REQUEST_INTERFACE, member="Response"),
+                *(
+                    MatchRule(
+                        type="signal",
+                        sender=PORTAL_NAME,
+                        interface=SHORTCUTS_INTERFACE,
+                        member=name,
+                    )
+                    for name in ("Activated", "ShortcutsChanged")
+                ),
                 MatchRule(
-                    type="signal",
-                    sender=PORTAL_NAME,
-                    interface=SHORTCUTS_INTERFACE,
-                    member="Activated",
+                    type="signal", sender=PORTAL_NAME, interface=SESSION_INTERFACE, member="Closed"
                 ),
             ):
                 self._connection.send_and_get_reply(
@@ -147,6 +171,7 @@ class PortalShortcut(QObject):
         self._creating = False
         self._wanted: str | None = None  # the key to bind once the session is there
         self._requests: dict[str, str] = {}  # request path -> what it answers
+        self._calls: dict[int, str] = {}  # serial of a call not yet replied to -> its path
         self._notifier = QSocketNotifier(
             self._connection.sock.fileno(), QSocketNotifier.Type.Read, self
         )
@@ -174,12 +199,33 @@ class PortalShortcut(QObject):
 
     # --- the conversation with the portal ---------------------------------------------
 
+    def _register(self, app_id: str) -> bool:
+        """Tell the portal which app this connection is (before any portal call; once).
+
+        False when the portal will not: it has no registry (older than 1.19), or finds no
+        ``{app_id}.desktop`` (a checkout that did not install it). The portal then guesses
+        the app from how it was started, as it did before the registry.
+        """
+        from jeepney import DBusAddress, MessageType, new_method_call
+
+        registry = DBusAddress(PORTAL_PATH, bus_name=PORTAL_NAME, interface=REGISTRY_INTERFACE)
+        reply = self._connection.send_and_get_reply(
+            new_method_call(registry, "Register", "sa{sv}", (app_id, {})),
+            timeout=CONNECT_TIMEOUT,
+        )
+        if reply.header.message_type == MessageType.error:
+            reason = reply.body[0] if reply.body else "no reason given"
+            log.info("desktop portal did not register the app as %s: %s", app_id, reason)
+            return False
+        return True
+
     def _call(self, method: str, signature: str, body: tuple[Any, ...], answers: str) -> None:
         from jeepney import new_method_call
 
         token = f"allma_{secrets.token_hex(6)}"
         # The request's path is known before the call: listen before the portal answers.
-        self._requests[_request_path(self._connection.unique_name, token)] = answers
+        path = _request_path(self._connection.unique_name, token)
+        self._requests[path] = answers
         options = dict(body[-1])
         options["handle_token"] = ("s", token)
         message = new_method_call(
@@ -188,7 +234,9 @@ class PortalShortcut(QObject):
             signature,
             (*body[:-1], options),
         )
-        self._send(message)
+        serial = next(self._connection.outgoing_serial)
+        self._calls[serial] = path
+        self._send(message, serial)
 
     def _create_session(self) -> None:
         self._creating = True
@@ -216,9 +264,9 @@ class PortalShortcut(QObject):
         self._send(new_method_call(session, "Close"))
         self._session = None
 
-    def _send(self, message: Any) -> None:
+    def _send(self, message: Any, serial: int | None = None) -> None:
         try:
-            self._connection.send(message)
+            self._connection.send(message, serial=serial)
         except OSError as error:  # the bus went away (logout): nothing left to tell it
             log.info("desktop portal unreachable: %s", error)
 
@@ -236,17 +284,53 @@ class PortalShortcut(QObject):
             self._handle(message)
 
     def _handle(self, message: Any) -> None:
-        from jeepney import HeaderFields
+        from jeepney import HeaderFields, MessageType
 
         fields = message.header.fields
+        kind = message.header.message_type
+        if kind in (MessageType.method_return, MessageType.error):
+            self._on_reply(message)
+            return
         member = fields.get(HeaderFields.member)
         path = fields.get(HeaderFields.path)
-        if member == "Activated" and fields.get(HeaderFields.interface) == SHORTCUTS_INTERFACE:
+        interface = fields.get(HeaderFields.interface)
+        if interface == SHORTCUTS_INTERFACE and member == "Activated":
             session, shortcut_id = message.body[0], message.body[1]
             if session == self._session and shortcut_id == SHORTCUT_ID:
                 self.pressed.emit()
+        elif interface == SHORTCUTS_INTERFACE and member == "ShortcutsChanged":
+            if message.body[0] == self._session:  # the user changed the key in the desktop
+                trigger = _trigger_of(message.body[1])
+                if trigger is not None:
+                    self.bound.emit(True, trigger)
+        elif interface == SESSION_INTERFACE and member == "Closed":
+            if path is not None and path == self._session:
+                self._session = None
+                self.bound.emit(False, "The desktop ended Allma's shortcut session.")
         elif member == "Response" and path in self._requests:
             self._on_response(self._requests.pop(path), message.body[0], message.body[1])
+
+    def _on_reply(self, message: Any) -> None:
+        """The portal's reply to CreateSession or BindShortcuts: the request's path (which an
+        older portal may have made otherwise), or an error that ends the request."""
+        from jeepney import HeaderFields, MessageType
+
+        path = self._calls.pop(message.header.fields.get(HeaderFields.reply_serial, -1), None)
+        if path is None or path not in self._requests:
+            return
+        if message.header.message_type == MessageType.error:
+            answers = self._requests.pop(path)
+            name = message.header.fields.get(HeaderFields.error_name, "")
+            reason = message.body[0] if message.body and isinstance(message.body[0], str) else ""
+            if answers == "session":
+                self._creating = False
+            what = "start a shortcut session" if answers == "session" else "bind the key"
+            detail = f"{reason} ({name})" if reason else str(name)
+            self.bound.emit(False, f"The desktop portal would not {what}: {detail}.")
+            return
+        handle = str(message.body[0]) if message.body else path
+        if handle != path:  # an older portal: its Response comes on the path it named
+            self._requests[handle] = self._requests.pop(path)
 
     def _on_response(self, answers: str, code: int, results: dict[str, Any]) -> None:
         if answers == "session":
@@ -260,12 +344,20 @@ class PortalShortcut(QObject):
         if code != 0:
             self.bound.emit(False, _refusal("bind the key", code))
             return
-        for shortcut_id, details in results.get("shortcuts", ("", []))[1]:
-            if shortcut_id == SHORTCUT_ID:
-                trigger = details.get("trigger_description", ("s", ""))[1]
-                self.bound.emit(True, str(trigger))
-                return
-        self.bound.emit(False, "The desktop did not bind the key.")
+        trigger = _trigger_of(results.get("shortcuts", ("", []))[1])
+        if trigger is None:
+            self.bound.emit(False, "The desktop did not bind the key.")
+        else:
+            self.bound.emit(True, trigger)
+
+
+def _trigger_of(shortcuts: list[tuple[str, dict[str, Any]]]) -> str | None:
+    """The desktop's words for the quick-ask key in a list of shortcuts ("" when it has no
+    words for it); None when the list leaves quick ask out."""
+    for shortcut_id, details in shortcuts:
+        if shortcut_id == SHORTCUT_ID:
+            return str(details.get("trigger_description", ("s", ""))[1])
+    return None
 
 
 def _refusal(what: str, code: int) -> str:

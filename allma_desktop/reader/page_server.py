@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 
 OPEN_DOCUMENTS = 3
 STOP_GRACE = 2.0
-METHODS = frozenset({"page_count", "page_size", "render", "passage_boxes", "search", "words"})
+METHODS = frozenset(
+    {"page_count", "page_size", "render", "passage_boxes", "search", "words", "ocr_search"}
+)
 
 
 class PageServerError(Exception):

@@ -7,6 +7,10 @@ page's words (``page.get_text("words")``, the same text layer the parser read):
 the longest run of words they share, grown to the runs around it that keep the
 passage's order. The boxes of those words are what the reader highlights.
 
+A passage that OCR read (a scanned page, a picture) has no text layer to match: its
+page is read again by the same engine, at the same resolution (``services/documents/
+ocr.py``), and the passage aligned with the words OCR finds on the page's picture.
+
 Text formats (Word, Markdown, HTML, plain text) are shown as their parsed text,
 where the stored span indexes exactly (``ParsedDocument.full_text``).
 
@@ -23,13 +27,21 @@ from pathlib import Path
 from typing import Any
 
 from allma_desktop.records import Box
+from allma_desktop.services.documents import images
 from allma_desktop.services.documents.pdf import MUPDF_FORMATS, import_pymupdf
 
-PAGED_TYPES = frozenset(MUPDF_FORMATS)
+# Pictures (PNG, JPEG, TIFF, WebP, ...) are pages too: each image shown as it is.
+PAGED_TYPES = frozenset(MUPDF_FORMATS) | {images.FILE_TYPE}
+_PAGED_SUFFIXES = frozenset(images.EXTENSIONS).union(*MUPDF_FORMATS.values())
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Runs of shared words this far apart (in page words, beyond the passage's own gap)
 # still belong to one passage: a hyphenated or re-ordered word breaks a run.
 _GAP_SLACK = 6
+_KEPT_PAGES = 16  # pages whose words are kept, per document
+
+OcrReading = tuple[str, str | None]
+"""How a page was read by OCR: its languages ("eng+deu") and the app's own folder of
+added languages (None: the packaged English alone)."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +66,7 @@ def is_paged(file_type: str, path: str = "") -> bool:
     """Whether the reader shows this file as pages (else as text)."""
     if file_type:
         return file_type in PAGED_TYPES
-    suffix = Path(path).suffix.lower()
-    return any(suffix in suffixes for suffixes in MUPDF_FORMATS.values())
+    return Path(path).suffix.lower() in _PAGED_SUFFIXES
 
 
 def normal_words(text: str) -> list[str]:
@@ -101,8 +112,12 @@ class PagedDocument:
         pymupdf = import_pymupdf()
         self.path = str(path)
         self._pymupdf = pymupdf
-        self._document: Any = pymupdf.open(self.path)
+        if Path(path).suffix.lower() in images.EXTENSIONS:  # WebP through Pillow
+            self._document: Any = images.open_picture(Path(path))
+        else:
+            self._document = pymupdf.open(self.path)
         self._words: dict[int, list[PageWord]] = {}
+        self._ocr_words: dict[tuple[int, OcrReading], list[PageWord]] = {}
 
     @property
     def page_count(self) -> int:
@@ -127,30 +142,65 @@ class PagedDocument:
         if found is None:
             raw = self._document[page - 1].get_text("words", sort=False)
             found = [PageWord(str(w[4]), Box(w[0], w[1], w[2], w[3])) for w in raw]
-            if len(self._words) > 16:
+            if len(self._words) > _KEPT_PAGES:
                 self._words.pop(next(iter(self._words)))
             self._words[page] = found
+        return found
+
+    def ocr_words(self, page: int, reading: OcrReading) -> list[PageWord]:
+        """The words OCR reads on ``page``'s picture, as the parser read them (whole page,
+        the same resolution and languages); empty when the language data is missing."""
+        key = (page, reading)
+        found = self._ocr_words.get(key)
+        if found is None:
+            from allma_desktop.services.documents.ocr import ocr_dpi, tessdata_for
+
+            languages, own_folder = reading
+            tessdata = tessdata_for(languages, Path(own_folder) if own_folder else None)
+            found = []
+            if tessdata is not None:
+                sheet = self._document[page - 1]
+                textpage = sheet.get_textpage_ocr(
+                    language=languages,
+                    dpi=ocr_dpi(sheet.rect.width, sheet.rect.height),
+                    full=True,
+                    tessdata=str(tessdata),
+                )
+                raw = sheet.get_text("words", textpage=textpage, sort=False)
+                found = [PageWord(str(w[4]), Box(w[0], w[1], w[2], w[3])) for w in raw]
+            if len(self._ocr_words) > _KEPT_PAGES:
+                self._ocr_words.pop(next(iter(self._ocr_words)))
+            self._ocr_words[key] = found
         return found
 
     def page_text(self, page: int) -> str:
         return str(self._document[page - 1].get_text())
 
-    def passage_boxes(self, page: int, passage: str) -> list[Box]:
-        """The boxes of the words of ``page`` that show ``passage`` (empty if not found)."""
-        words = self.words(page)
-        keys = [" ".join(normal_words(word.text)) for word in words]
-        # A page word that normalises to several words ("e.g.") is matched by its first.
-        flat: list[str] = []
-        owner: list[int] = []
-        for index, key in enumerate(keys):
-            for part in key.split() or [""]:
-                flat.append(part)
-                owner.append(index)
+    def passage_boxes(self, page: int, passage: str, ocr: OcrReading | None = None) -> list[Box]:
+        """The boxes of the words of ``page`` that show ``passage`` (empty if not found);
+        ``ocr``: the passage was read by OCR this way, so the page's picture is read again."""
+        words = self.words(page) if ocr is None else self.ocr_words(page, ocr)
+        keys, flat, owner = _flatten(words)
         span = align_passage(flat, passage)
         if not span:
             return []
         chosen = sorted({owner[i] for i in span})
         return [words[i].box for i in range(chosen[0], chosen[-1] + 1) if keys[i]]
+
+    def ocr_search(self, page: int, text: str, reading: OcrReading) -> list[Box]:
+        """The boxes of every run of words on ``page``'s picture (read by OCR) that says
+        ``text``, case and punctuation aside; empty when none does."""
+        wanted = normal_words(text)
+        words = self.ocr_words(page, reading)
+        _keys, flat, owner = _flatten(words)
+        boxes: list[Box] = []
+        if not wanted:
+            return boxes
+        for start in range(len(flat) - len(wanted) + 1):
+            if flat[start : start + len(wanted)] == wanted:
+                owners = dict.fromkeys(owner[start : start + len(wanted)])
+                boxes.extend(words[i].box for i in owners)
+        return boxes
 
     def search(self, text: str, start_page: int, backwards: bool = False) -> tuple[int, list[Box]]:
         """The first page from ``start_page`` (wrapping around) that holds ``text``, with the
@@ -163,6 +213,19 @@ class PagedDocument:
             if hits:
                 return page, [Box(r.x0, r.y0, r.x1, r.y1) for r in hits]
         return 0, []
+
+
+def _flatten(words: Sequence[PageWord]) -> tuple[list[str], list[str], list[int]]:
+    """Each page word's normal form; those forms split into single words (a page word such
+    as "e.g." gives several); and for each single word, the page word it came from."""
+    keys = [" ".join(normal_words(word.text)) for word in words]
+    flat: list[str] = []
+    owner: list[int] = []
+    for index, key in enumerate(keys):
+        for part in key.split() or [""]:
+            flat.append(part)
+            owner.append(index)
+    return keys, flat, owner
 
 
 def text_span(full_text: str, passage: str, char_start: int, char_end: int) -> tuple[int, int]:

@@ -238,3 +238,83 @@ def test_quitting_after_the_bus_went_away_is_quiet(qtbot: QtBot, bus: str, porta
     qtbot.waitUntil(lambda: not shortcut.state.global_, timeout=ANSWER_MS)
     assert "allma-desktop --quick-ask" in shortcut.state.message
     shortcut.close()  # sends Session.Close on a dead socket: no exception
+
+
+def test_the_app_registers_its_id_before_any_portal_call(
+    qtbot: QtBot, bus: str, portal: Portal
+) -> None:
+    shortcut = GlobalShortcut(portal_bus=bus)
+    qtbot.waitUntil(lambda: shortcut.state.global_, timeout=ANSWER_MS)
+
+    # The fake refuses a Register after a portal call, as xdg-desktop-portal does.
+    assert portal.wait_for("registered") == "registered allma-desktop"
+    assert portal.wait_for("session ").startswith("session ")
+    shortcut.close()
+
+
+@pytest.mark.parametrize(
+    "option", ["--without-registry", "--legacy-handles"], ids=["no registry", "own paths"]
+)
+def test_an_older_portal_binds_the_key_too(qtbot: QtBot, bus: str, option: str) -> None:
+    portal = Portal(bus, option)
+    try:
+        shortcut = GlobalShortcut(portal_bus=bus)
+        qtbot.waitUntil(lambda: shortcut.state.global_, timeout=ANSWER_MS)
+        assert shortcut.state.message == "Ctrl+Shift+Space opens quick ask from any program."
+
+        pressed: list[bool] = []
+        shortcut.activated.connect(lambda: pressed.append(True))
+        portal.press()
+        qtbot.waitUntil(lambda: bool(pressed), timeout=ANSWER_MS)
+        shortcut.close()
+    finally:
+        portal.close()
+
+
+def test_a_binding_the_portal_answers_with_an_error_says_why_and_how_to_bind_the_command(
+    qtbot: QtBot, bus: str
+) -> None:
+    portal = Portal(bus, "--fail-bind")
+    try:
+        shortcut = GlobalShortcut(portal_bus=bus)
+        assert shortcut.state.pending
+        qtbot.waitUntil(lambda: not shortcut.state.pending, timeout=ANSWER_MS)
+
+        assert not shortcut.state.global_
+        assert "would not bind the key: Portal operation not allowed" in shortcut.state.message
+        assert "AccessDenied" in shortcut.state.message
+        assert "allma-desktop --quick-ask" in shortcut.state.message
+        shortcut.close()
+    finally:
+        portal.close()
+
+
+def test_a_key_changed_in_the_desktop_s_settings_is_the_one_shown(
+    qtbot: QtBot, bus: str, portal: Portal
+) -> None:
+    shortcut = GlobalShortcut(portal_bus=bus)
+    qtbot.waitUntil(lambda: shortcut.state.global_, timeout=ANSWER_MS)
+
+    portal.process.send_signal(signal.SIGUSR2)  # the user picks Ctrl+Alt+J in the desktop
+
+    assert portal.wait_for("changed") == "changed quick-ask CTRL+ALT+j"
+    qtbot.waitUntil(
+        lambda: "CTRL+ALT+j opens quick ask" in shortcut.state.message, timeout=ANSWER_MS
+    )
+    assert shortcut.state.global_
+    shortcut.close()
+
+
+def test_a_session_the_desktop_ends_says_the_key_no_longer_works_from_anywhere(
+    qtbot: QtBot, bus: str, portal: Portal
+) -> None:
+    shortcut = GlobalShortcut(portal_bus=bus)
+    qtbot.waitUntil(lambda: shortcut.state.global_, timeout=ANSWER_MS)
+
+    portal.process.send_signal(signal.SIGHUP)
+
+    assert portal.wait_for("ended ")
+    qtbot.waitUntil(lambda: not shortcut.state.global_, timeout=ANSWER_MS)
+    assert "ended Allma's shortcut session" in shortcut.state.message
+    assert "allma-desktop --quick-ask" in shortcut.state.message
+    shortcut.close()

@@ -7,19 +7,20 @@ from dataclasses import replace
 from pathlib import Path
 
 import pymupdf
-from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QTextCharFormat
+from PySide6.QtCore import QPointF, QRectF, Qt, QUrl
+from PySide6.QtGui import QGuiApplication, QTextCharFormat, QTextCursor
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.widgets.chat_message import MessageWidget
-from allma_desktop.reader.pages import normal_words
+from allma_desktop.reader.pages import PagedDocument, normal_words
 from allma_desktop.reader.viewers import ViewerPlan
 from allma_desktop.records import Box
 from allma_desktop.services.retrieval.grounding import check_answer
 from allma_desktop.sources import Source
 from tests.gui.conftest import ingest
 from tests.gui.test_chat import ask, last_answer
+from tests.reader.test_reader_service import scanned_copy
 from tests.support.sample_docs import (
     DOCX_FACT,
     MARKDOWN_FACT,
@@ -27,7 +28,9 @@ from tests.support.sample_docs import (
     PDF_QUESTION,
     write_docx,
     write_markdown,
+    write_pdf,
 )
+from tests.support.scans import write_tiff
 
 READER_TIMEOUT_MS = 10_000
 
@@ -119,6 +122,39 @@ def test_clicking_a_docx_citation_shows_its_text_with_the_passage_highlighted(
     assert not reader.page_box.isVisible()  # no pages to turn
 
 
+def test_a_passage_deep_in_a_long_docx_is_scrolled_into_view(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    import docx
+
+    fact = "The orchard's pear trees are pruned in the second week of February."
+    document = docx.Document()
+    document.add_heading("Garden diary", level=1)
+    for week in range(1, 61):
+        document.add_heading(f"Week {week}", level=2)
+        document.add_paragraph(f"Week {week}: the lawn was mown and the paths swept. " * 3)
+    document.add_heading("Orchard", level=2)
+    document.add_paragraph(fact)
+    for week in range(61, 81):
+        document.add_paragraph(f"Week {week}: the hedges were trimmed along the lane. " * 3)
+    document.save(str(tmp_path / "garden.docx"))
+    ingest(qtbot, window.host, [tmp_path / "garden.docx"])
+    ask(qtbot, window, "When are the orchard's pear trees pruned?")
+    click_chip(qtbot, last_answer(window))
+    reader = window.reader
+    qtbot.waitUntil(
+        lambda: reader.stack.currentWidget() is reader.text_view, timeout=READER_TIMEOUT_MS
+    )
+    assert fact in reader.highlighted_text()
+    view = reader.text_view
+    assert view.verticalScrollBar().value() > 0  # far down the document
+    # The highlight's first line is on screen.
+    assert reader.document is not None
+    cursor = QTextCursor(view.document())
+    cursor.setPosition(reader.document.span[0])
+    assert view.viewport().rect().contains(view.cursorRect(cursor).center())
+
+
 def open_citation_as_text(qtbot: QtBot, window: MainWindow) -> tuple[tuple[int, int], str]:
     """Click the last answer's first source chip; the span and text the reader highlights."""
     reader = window.reader
@@ -153,6 +189,96 @@ def test_a_citation_reopened_from_history_highlights_the_span_it_did_live(
 
     assert last_answer(window).sources.sources == list(done.sources)
     assert open_citation_as_text(qtbot, window) == (live_span, live_text)
+
+
+def test_a_passage_read_by_ocr_is_highlighted_on_the_scanned_page(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    fact = "The ferry to the island leaves at noon on Sundays from the north quay."
+    printed = write_pdf(tmp_path / "ferry-text.pdf", [f"Timetable notes.\n\n{fact}"])
+    (tmp_path / "scans").mkdir()
+    scan = scanned_copy(printed, tmp_path / "scans" / "ferry.pdf")
+    ingest(qtbot, window.host, [scan])
+    ask(qtbot, window, "When does the ferry to the island leave?")
+    answer = last_answer(window)
+    assert answer.sources.chips[0].text().endswith("p. 1 · OCR")
+
+    click_chip(qtbot, answer)
+    wait_for_page(qtbot, window, 1)
+    reader = window.reader
+    assert not reader.note.isVisible()  # not "the passage could not be located"
+    # Where the cited words were printed before the page became a picture.
+    original = PagedDocument(printed)
+    try:
+        words = original.passage_boxes(1, fact)
+    finally:
+        original.close()
+    assert words and reader.canvas.highlight
+    for word in words:
+        centre = QPointF((word.x0 + word.x1) / 2, (word.y0 + word.y1) / 2)
+        assert any(
+            QRectF(box.x0, box.y0, box.x1 - box.x0, box.y1 - box.y0).contains(centre)
+            for box in reader.canvas.highlight
+        )
+
+
+def test_find_in_a_scanned_document_goes_to_the_page_ocr_read_it_on(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    pages = [
+        "Timetable notes of the harbour office.",
+        "The ferry to the island leaves at noon on Sundays from the north quay.",
+        "The lighthouse lamp is cleaned with vinegar every Friday.",
+    ]
+    printed = write_pdf(tmp_path / "harbour-text.pdf", pages)
+    (tmp_path / "scans").mkdir()
+    scan = scanned_copy(printed, tmp_path / "scans" / "harbour.pdf")
+    ingest(qtbot, window.host, [scan])
+    ask(qtbot, window, "When does the ferry to the island leave?")
+    click_chip(qtbot, last_answer(window))
+    wait_for_page(qtbot, window, 2)
+    reader = window.reader
+
+    reader.find_box.setText("cleaned with VINEGAR")  # on page 3's picture only
+    qtbot.keyClick(reader.find_box, Qt.Key.Key_Return)
+    wait_for_page(qtbot, window, 3)
+    qtbot.waitUntil(lambda: bool(reader.canvas.found), timeout=READER_TIMEOUT_MS)
+    original = PagedDocument(printed)
+    try:
+        (page, printed_hits) = original.search("cleaned with vinegar", 1)
+    finally:
+        original.close()
+    assert page == 3
+    found = reader.canvas.found
+    for hit in printed_hits:  # where the words were printed before the page became a picture
+        centre = QPointF((hit.x0 + hit.x1) / 2, (hit.y0 + hit.y1) / 2)
+        assert any(QRectF(b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0).contains(centre) for b in found)
+
+    reader.find_box.setText("quicksilver")  # in no page, read or recognised
+    qtbot.keyClick(reader.find_box, Qt.Key.Key_Return)
+    qtbot.waitUntil(reader.note.isVisible, timeout=READER_TIMEOUT_MS)
+    assert reader.note.text() == "“quicksilver” is not in this document."
+
+
+def test_a_cited_picture_shows_as_its_picture_with_the_passage_highlighted(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    fact = "The ferry to the island leaves at noon on Sundays from the north quay."
+    (tmp_path / "photos").mkdir()
+    tiff = write_tiff(
+        tmp_path / "photos" / "timetable.tiff", ["A cover sheet of the harbour office.", fact]
+    )
+    ingest(qtbot, window.host, [tiff])
+    ask(qtbot, window, "When does the ferry to the island leave?")
+    answer = last_answer(window)
+    assert answer.sources.chips[0].text().endswith("p. 2 · OCR")
+
+    click_chip(qtbot, answer)
+    wait_for_page(qtbot, window, 2)  # the picture, not its text: a page of 2
+    reader = window.reader
+    assert reader.stack.currentWidget() is reader.page_scroll
+    assert reader.page_count.text() == "of 2"
+    assert reader.canvas.highlight and not reader.note.isVisible()
 
 
 def test_next_and_previous_citation_step_through_the_answers_sources(
@@ -224,6 +350,80 @@ def test_find_goes_to_the_page_that_holds_the_text(
     qtbot.keyClick(reader.find_box, Qt.Key.Key_Return)
     wait_for_page(qtbot, window, 4)
     qtbot.waitUntil(lambda: bool(reader.canvas.found), timeout=READER_TIMEOUT_MS)
+
+    # Text in no page: the reader says so, and the last find's marks are gone.
+    reader.find_box.setText("quicksilver")
+    qtbot.keyClick(reader.find_box, Qt.Key.Key_Return)
+    qtbot.waitUntil(reader.note.isVisible, timeout=READER_TIMEOUT_MS)
+    assert reader.note.text() == "“quicksilver” is not in this document."
+    assert reader.canvas.found == ()
+
+
+def choose_zoom(qtbot: QtBot, window: MainWindow, label: str) -> None:
+    reader = window.reader
+    reader.zoom_box.setCurrentIndex(reader.zoom_box.findText(label))
+    qtbot.waitUntil(
+        lambda: (
+            reader.canvas.image is not None
+            and reader.canvas.image.request.mode == reader.zoom_mode()[0]
+            and reader.canvas.image.request.percent == reader.zoom_mode()[1]
+        ),
+        timeout=READER_TIMEOUT_MS,
+    )
+
+
+def test_zoom_to_a_percent_to_the_pages_width_and_to_the_whole_page(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    ingest(qtbot, window.host, [lighthouse_pdf])
+    ask(qtbot, window, PDF_QUESTION)
+    click_chip(qtbot, last_answer(window))
+    wait_for_page(qtbot, window, PDF_ANSWER_PAGE)
+    reader = window.reader
+    with pymupdf.open(lighthouse_pdf) as document:
+        rect = document[PDF_ANSWER_PAGE - 1].rect
+        width, height = rect.width, rect.height
+    viewport = reader.page_scroll.viewport()
+
+    choose_zoom(qtbot, window, "200%")  # a point is 1/72 inch, drawn on a 96 dpi screen
+    assert abs(reader.canvas.width() - width * 2 * 96 / 72) <= 1
+    assert abs(reader.canvas.height() - height * 2 * 96 / 72) <= 1
+    assert reader.canvas.highlight  # the passage stays marked at every zoom
+
+    choose_zoom(qtbot, window, "Fit page")  # all of the page in view
+    assert reader.canvas.width() <= viewport.width()
+    assert reader.canvas.height() <= viewport.height()
+    whole_page_width = reader.canvas.width()
+
+    choose_zoom(qtbot, window, "Fit width")  # as wide as the pane (less its margins)
+    assert viewport.width() - 2 * 16 - 40 <= reader.canvas.width() <= viewport.width()
+    assert reader.canvas.width() >= whole_page_width
+
+
+def test_copy_takes_the_cited_passage_and_show_in_folder_opens_its_folder(
+    qtbot: QtBot, window: MainWindow, lighthouse_pdf: Path
+) -> None:
+    ingest(qtbot, window.host, [lighthouse_pdf])
+    done = ask(qtbot, window, PDF_QUESTION)
+    click_chip(qtbot, last_answer(window))
+    wait_for_page(qtbot, window, PDF_ANSWER_PAGE)
+    reader = window.reader
+    orchestrator = window.host.orchestrator
+    assert orchestrator is not None
+    chunk = orchestrator.library.chunks_by_ids([done.sources[0].chunk_id])[done.sources[0].chunk_id]
+
+    qtbot.mouseClick(reader.copy_button, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == chunk.text
+
+    opened: list[QUrl] = []
+    reader.open_url = lambda url: opened.append(url) is None
+    qtbot.mouseClick(reader.folder_button, Qt.MouseButton.LeftButton)
+    assert opened == [QUrl.fromLocalFile(str(lighthouse_pdf.parent))]
+    # A desktop that opens no folder: said so, naming it.
+    reader.open_url = lambda url: False
+    qtbot.mouseClick(reader.folder_button, Qt.MouseButton.LeftButton)
+    assert reader.note.isVisible()
+    assert str(lighthouse_pdf.parent) in reader.note.text()
 
 
 def test_open_in_viewer_passes_the_page_to_the_viewer_found(

@@ -185,6 +185,38 @@ def test_pulling_a_model_shows_progress_then_offers_it(qtbot: QtBot, page: Setti
     qtbot.waitUntil(lambda: picker.findText("qwen3:0.6b") >= 0, timeout=TIMEOUT_MS)
 
 
+def test_the_connection_result_counts_a_model_downloaded_after_the_test(
+    qtbot: QtBot, page: SettingsPage
+) -> None:
+    label = page.ollama.connection_label
+    with qtbot.waitSignal(page.controller.connection_tested, timeout=TIMEOUT_MS):
+        page.ollama.test_button.click()
+    before = label.text()
+    assert before.startswith("✓ Connected") and before.endswith(" models")
+    count = int(before.split(" · ")[-1].split()[0])
+
+    page.models.pull_edit.setText("qwen3:0.6b")
+    with qtbot.waitSignal(page.controller.pull_finished, timeout=TIMEOUT_MS):
+        page.models.pull_button.click()
+
+    qtbot.waitUntil(lambda: label.text().endswith(f" · {count + 1} models"), timeout=TIMEOUT_MS)
+
+
+def test_the_connection_result_is_tested_again_when_settings_is_opened_again(
+    qtbot: QtBot, page: SettingsPage, ollama_server: OllamaTestServer
+) -> None:
+    label = page.ollama.connection_label
+    with qtbot.waitSignal(page.controller.connection_tested, timeout=TIMEOUT_MS):
+        page.ollama.test_button.click()
+    assert label.text().startswith("✓ Connected")
+    page.hide()
+    ollama_server.stop()  # Ollama stops while Settings is closed
+
+    page.show()
+
+    qtbot.waitUntil(lambda: label.text().startswith("✕ "), timeout=TIMEOUT_MS)
+
+
 def test_a_model_download_can_be_cancelled(
     qtbot: QtBot, page: SettingsPage, ollama_server: OllamaTestServer
 ) -> None:

@@ -3,19 +3,22 @@ the first-run panel when the model server is not Ollama."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QPoint, QRect
+from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
+from pytestqt.exceptions import TimeoutError as WaitTimeout
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.config import AppConfig
 from allma_desktop.gui.controllers.settings_controller import SettingsController
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.widgets.first_run_panel import FirstRunPanel
-from allma_desktop.gui.widgets.settings.page import SettingsPage
+from allma_desktop.gui.widgets.settings.page import CARD_WIDTH, SettingsPage
 from allma_desktop.mcp_config import HOSTS
 from allma_desktop.orchestrator import HealthReport
 from allma_desktop.services.model_server.choice import create_llm_service
@@ -126,3 +129,59 @@ def test_the_first_run_panel_points_at_the_model_server_not_at_installing_ollama
     assert not panel.get_ollama.isVisible() and not panel.install_steps.isVisible()
     assert "LLM_BASE_URL" in panel.explanation.text()
     assert panel.settings_button.isVisible()
+
+
+def _spilling(page: SettingsPage) -> list[str]:
+    """Every field drawn outside its card, or over the next field of its form."""
+    found = []
+    for card in page.cards:
+        box = card.rect()
+        for child in card.findChildren(QWidget):
+            if child.isVisibleTo(card) and child.parentWidget() is not None:
+                rect = QRect(child.mapTo(card, QPoint(0, 0)), child.size())
+                if not box.contains(rect):
+                    name = f"{type(card).__name__}: {type(child).__name__}"
+                    found.append(f"{name} {rect} outside {box}")
+    mcp = page.mcp
+    edit_bottom = mcp.config_edit.mapTo(mcp, QPoint(0, mcp.config_edit.height())).y()
+    hint_top = mcp.where_label.mapTo(mcp, QPoint(0, 0)).y()
+    if hint_top < edit_bottom:
+        found.append(f"McpCard: the hint starts at {hint_top}, over the box ending {edit_bottom}")
+    return found
+
+
+def _laid_out(page: SettingsPage) -> bool:
+    """The page is as its layouts ask, none of them waiting to be applied (an invalidated
+    layout's geometry is empty until it is): the column as tall as its cards need at its
+    width, every card as tall as its fields need at the card's width."""
+    body = page.findChild(QScrollArea, "settingsScroll").widget()
+    widgets = (body, *page.cards)
+    return (
+        all(w.layout().geometry() == w.contentsRect() for w in widgets)
+        and body.height() == body.heightForWidth(body.width())
+        and all(
+            card.width() == CARD_WIDTH
+            and (
+                not card.hasHeightForWidth()
+                or card.height() == card.layout().totalHeightForWidth(card.width())
+            )
+            for card in page.cards
+        )
+        and page.mcp.config_edit.height() == page.mcp.config_edit.minimumHeight()
+    )
+
+
+@pytest.mark.parametrize("host_index", range(len(HOSTS)))
+def test_no_card_is_squeezed_under_its_fields_on_a_page_wider_than_its_cards(
+    qtbot: QtBot, page: SettingsPage, host_index: int
+) -> None:
+    """Qt sizes the page's column by each card's text wrapped at the column's width, wider
+    than the 760 px a card keeps: the column came out short, and the MCP card (the one with
+    room between its least and its wished height) took the cut, its hint drawn over the
+    configuration box (seen under xcb in a 1240 px window)."""
+    page.resize(1200, 700)  # the page's column is 1,100 px or so, the cards 760
+    page.mcp.host_box.setCurrentIndex(host_index)
+    with contextlib.suppress(WaitTimeout):  # a card that never gets its height: named below
+        qtbot.waitUntil(lambda: _laid_out(page), timeout=TIMEOUT_MS)
+    assert _spilling(page) == []
+    assert _laid_out(page)

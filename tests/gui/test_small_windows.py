@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from PySide6.QtCore import QMimeData, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDragLeaveEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.main_window import DROP_CUE, SIDEBAR_MIN_WIDTH, MainWindow
-from tests.gui.conftest import drag_enter_event
+from allma_desktop.gui.orchestrator_host import OrchestratorHost
+from allma_desktop.gui.widgets.chat_view import ChatView
+from tests.gui.conftest import drag_enter_event, ingest
 
 LONG_TITLE = "How many watts is the xenon bulb of the lighthouse lamp rated at, and why?"
 
@@ -28,6 +32,61 @@ def test_at_800x600_the_chat_header_elides_its_title_and_keeps_the_pickers_whole
     for box in (window.chat_view.model_box, window.chat_view.collection_box):
         assert box.width() >= box.sizeHint().width(), box.currentText()
         assert box.geometry().right() <= window.chat_view.header.width()
+
+
+def header_holds_everything(view: ChatView) -> bool:
+    """The title is readable and every picker shown is whole, inside the header and clear of
+    the others (squeezed, a picker cuts its text mid-word: "Library (", "deepseel")."""
+    header = view.header
+    title = view.title
+    pickers = (view.collection_box, view.context_box, view.context_meter, view.model_box)
+    shown = [w for w in pickers if w.isVisible()]
+    readable = title.width() >= title.fontMetrics().averageCharWidth() * 12
+    whole = all(w.width() >= w.sizeHint().width() for w in shown)
+    areas = [
+        w.geometry().translated(w.parentWidget().mapTo(header, QPoint())) for w in [title, *shown]
+    ]
+    inside = all(header.rect().contains(area) for area in areas)
+    apart = not any(a.intersects(b) for i, a in enumerate(areas) for b in areas[i + 1 :])
+    return readable and whole and inside and apart
+
+
+def test_at_800x600_with_documents_the_title_and_every_chat_picker_stay_whole(
+    qtbot: QtBot, window: MainWindow, host: OrchestratorHost, tmp_path: Path
+) -> None:
+    from tests.support.sample_docs import make_sample_library
+
+    ingest(qtbot, host, [make_sample_library(tmp_path / "Lighthouse manuals").folder])
+    view = window.chat_view
+    view.refresh_choices()
+    qtbot.waitUntil(lambda: view.context_meter.isVisible(), timeout=10_000)  # meter and all
+    view.title.setText(LONG_TITLE)
+
+    window.resize(800, 600)
+    qtbot.waitUntil(lambda: window.width() == 800)
+
+    qtbot.waitUntil(lambda: header_holds_everything(view), timeout=5_000)
+    assert view.header.stacked  # no room for one row: the title above the pickers
+    window.resize(1440, 900)
+    qtbot.waitUntil(lambda: not view.header.stacked and header_holds_everything(view))
+
+
+@pytest.mark.parametrize("width", [800, 1440])
+def test_the_question_box_s_placeholder_is_never_cut(
+    qtbot: QtBot, window: MainWindow, width: int
+) -> None:
+    box = window.chat_view.input
+    window.resize(width, 600)
+    qtbot.waitUntil(lambda: window.width() == width)
+
+    def whole() -> bool:
+        room = box.viewport().width() - 2 * int(box.document().documentMargin())
+        return box.fontMetrics().horizontalAdvance(box.placeholderText()) <= room
+
+    qtbot.waitUntil(whole)
+    assert box.placeholderText().startswith("Ask about your documents…")
+    if width == 1440:
+        assert "Shift+Enter" in box.placeholderText()  # room for the keys: they are named
 
 
 def test_at_800x600_the_sidebar_keeps_room_for_conversation_titles(

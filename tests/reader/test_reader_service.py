@@ -10,11 +10,13 @@ from allma_desktop.reader.pages import (
     Box,
     PagedDocument,
     align_passage,
+    is_paged,
     normal_words,
     text_span,
 )
 from allma_desktop.services.documents.service import DocumentService
 from tests.support.sample_docs import DOCX_FACT, write_docx
+from tests.support.scans import write_webp
 
 PARAGRAPHS = [
     "Harbour dues are paid at the office by the east pier before noon.",
@@ -96,3 +98,61 @@ def test_a_moved_passage_is_found_by_its_text_and_a_gone_one_not_at_all() -> Non
     text = "Intro.\n\nNew paragraph first.\n\nThe passage itself."
     assert text_span(text, "The passage itself.", 8, 27) == (text.index("The"), len(text))
     assert text_span(text, "Deleted since.", 8, 22) == (0, 0)
+
+
+def scanned_copy(text_pdf: Path, path: Path) -> Path:
+    """``text_pdf``'s pages as pictures only (200 dpi, grey): its words only OCR can find."""
+    with pymupdf.open(text_pdf) as original, pymupdf.open() as scan:
+        for page in original:
+            copy = scan.new_page(width=page.rect.width, height=page.rect.height)
+            picture = page.get_pixmap(dpi=200, colorspace=pymupdf.csGRAY)
+            copy.insert_image(copy.rect, pixmap=picture)
+        scan.save(path)
+    return path
+
+
+def centre_covered(boxes: list[Box], by: list[Box]) -> bool:
+    def inside(box: Box, cover: Box) -> bool:
+        x, y = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+        return cover.x0 <= x <= cover.x1 and cover.y0 <= y <= cover.y1
+
+    return all(any(inside(box, cover) for cover in by) for box in boxes)
+
+
+def test_a_passage_read_by_ocr_is_found_on_the_page_picture(tmp_path: Path) -> None:
+    text_pdf = write_page(tmp_path / "port.pdf", PARAGRAPHS)
+    scan = scanned_copy(text_pdf, tmp_path / "port-scan.pdf")
+    passage = PARAGRAPHS[1]  # as OCR read it, the chunk's text is the same words
+    document = PagedDocument(scan)
+    try:
+        assert document.passage_boxes(1, passage) == []  # no text layer to match
+        boxes = document.passage_boxes(1, passage, ocr=("eng", None))
+        # A language whose data is not here: nothing found, no error (the reader says so).
+        assert document.passage_boxes(1, passage, ocr=("xyz", None)) == []
+    finally:
+        document.close()
+    # The same words as the text PDF shows them (its own word boxes, aligned as above).
+    original = PagedDocument(text_pdf)
+    try:
+        printed = original.passage_boxes(1, passage)
+        others = [word.box for word in original.words(1) if word.box not in printed]
+    finally:
+        original.close()
+    assert printed and boxes and others
+    assert centre_covered(printed, boxes)
+    assert not any(centre_covered([box], boxes) for box in others)  # nothing around it
+
+
+def test_a_webp_picture_opens_as_a_page_and_its_passage_is_found_by_ocr(tmp_path: Path) -> None:
+    fact = "The ferry to the island leaves at noon on Sundays."
+    photo = write_webp(tmp_path / "timetable.webp", fact)  # MuPDF reads no WebP: Pillow does
+    assert is_paged("image") and is_paged("", str(photo))
+    document = PagedDocument(photo)
+    try:
+        assert document.page_count == 1
+        width, height = document.page_size(1)
+        drawn = document.render(1, 1.0)
+        assert abs(drawn.width - width) <= 1 and abs(drawn.height - height) <= 1
+        assert document.passage_boxes(1, fact, ocr=("eng", None))
+    finally:
+        document.close()

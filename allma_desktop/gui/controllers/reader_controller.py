@@ -26,7 +26,7 @@ from PySide6.QtGui import QImage
 from allma_desktop.errors import AllmaError
 from allma_desktop.gui.ops import background
 from allma_desktop.reader.page_server import PageServer
-from allma_desktop.reader.pages import RenderedPage, is_paged, text_span
+from allma_desktop.reader.pages import OcrReading, RenderedPage, is_paged, text_span
 from allma_desktop.records import Box
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ class ReaderTarget:
     title: str = ""
     passage: str = ""  # shown and copied when the chunk is no longer in the library
     span: tuple[int, int] = (0, 0)  # the passage in the document's text, as it was cited
+    ocr: bool = False  # the passage was read by OCR: it is found on the page's picture
 
     @classmethod
     def citing(cls, source: Source) -> ReaderTarget:
@@ -67,6 +68,7 @@ class ReaderTarget:
             title=source.title,
             passage=source.snippet,
             span=source.span,
+            ocr=source.ocr,
         )
 
 
@@ -144,8 +146,17 @@ class ReaderController(QObject):
         self._page_generation += 1
         self._host.run(self._render(request, self._page_generation))
 
-    def find(self, path: str, text: str, start_page: int, backwards: bool = False) -> None:
-        self._host.run(self._find(path, text, start_page, backwards))
+    def find(
+        self,
+        path: str,
+        text: str,
+        start_page: int,
+        backwards: bool = False,
+        document_id: str = "",
+    ) -> None:
+        """Find ``text`` from ``start_page`` on (wrapping around); ``found`` follows. The
+        pages of ``document_id`` that OCR read (a scan: no text layer) are searched too."""
+        self._host.run(self._find(path, text, start_page, backwards, document_id))
 
     def warm_up(self) -> None:
         """Start the page process before it is needed (an answer with sources arrived)."""
@@ -196,17 +207,31 @@ class ReaderController(QObject):
         title = title or Path(path).name
         # A damaged file raises what its reader raised: the op says so, never a traceback.
         if is_paged(file_type, path):
+            reading = self._ocr_reading() if target.ocr else None
             return await self._in_worker(
-                lambda: self._open_paged(target, path, title, page or 1, passage)
+                lambda: self._open_paged(target, path, title, page or 1, passage, reading)
             )
         return await asyncio.to_thread(_open_text, target, path, title, passage, span)
 
+    def _ocr_reading(self) -> OcrReading:
+        """How the library's OCR reads pages: its languages and its folder of added ones."""
+        from allma_desktop.orchestrator import ocr_languages_folder
+
+        config = self._host.config
+        return config.ocr_languages, str(ocr_languages_folder(config))
+
     def _open_paged(
-        self, target: ReaderTarget, path: str, title: str, page: int, passage: str
+        self,
+        target: ReaderTarget,
+        path: str,
+        title: str,
+        page: int,
+        passage: str,
+        reading: OcrReading | None = None,
     ) -> OpenedDocument:
         page_count = int(self._server.call("page_count", path))
         page = min(max(1, page), page_count)
-        boxes = self._server.call("passage_boxes", path, page, passage) if passage else []
+        boxes = self._server.call("passage_boxes", path, page, passage, reading) if passage else []
         note = "" if boxes or not passage else "The passage could not be located on this page."
         return OpenedDocument(
             target, path, title, True, page_count, page, tuple(boxes), passage, note=note
@@ -254,15 +279,46 @@ class ReaderController(QObject):
         image.setDevicePixelRatio(request.device_pixel_ratio)
         return PageImage(request, image, scale / request.device_pixel_ratio)
 
-    async def _find(self, path: str, text: str, start_page: int, backwards: bool) -> None:
+    async def _find(
+        self, path: str, text: str, start_page: int, backwards: bool, document_id: str
+    ) -> None:
         try:
             page, boxes = await self._in_worker(
                 lambda: self._server.call("search", path, text, start_page, backwards)
             )
+            if not page and document_id:
+                page, boxes = await self._find_on_pictures(
+                    path, text, start_page, backwards, document_id
+                )
         except Exception:
             log.warning("reader search failed in %s", path, exc_info=True)
             page, boxes = 0, []
         self.found.emit(page, tuple(boxes))
+
+    async def _find_on_pictures(
+        self, path: str, text: str, start_page: int, backwards: bool, document_id: str
+    ) -> tuple[int, list[Box]]:
+        """The first page from ``start_page`` whose OCR'd text (as the library holds it)
+        has ``text``, with the boxes of its words on the page's picture (read again: a
+        few seconds, for that page only)."""
+        orchestrator = self._host.orchestrator
+        if orchestrator is None:
+            return 0, []
+        pages = await orchestrator.ocr_pages_with(document_id, text)
+        if not pages:
+            return 0, []
+        if backwards:
+            ordered = [p for p in reversed(pages) if p <= start_page] + [
+                p for p in reversed(pages) if p > start_page
+            ]
+        else:
+            ordered = [p for p in pages if p >= start_page] + [p for p in pages if p < start_page]
+        page = ordered[0]
+        reading = self._ocr_reading()
+        boxes = await self._in_worker(
+            lambda: self._server.call("ocr_search", path, page, text, reading)
+        )
+        return page, list(boxes)
 
     # --- the system viewer -------------------------------------------------------------
 

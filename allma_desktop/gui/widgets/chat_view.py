@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QDesktopServices, QKeyEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from allma_desktop.errors import AllmaError
+from allma_desktop.gui.widgets.chat_header import ChatHeader
 from allma_desktop.gui.widgets.chat_message import MessageWidget
 from allma_desktop.gui.widgets.context_meter import ContextMeter
 from allma_desktop.gui.widgets.elided_label import ElidedLabel
@@ -63,8 +64,16 @@ CONTEXT_CHOICES = (
 )
 
 
+INPUT_PLACEHOLDER = "Ask about your documents…"
+INPUT_KEYS_HINT = "  (Enter to send, Shift+Enter for a new line)"
+
+
 class ChatInput(QPlainTextEdit):
-    """Enter sends, Shift+Enter adds a line, Esc stops; grows with its text up to 8 lines."""
+    """Enter sends, Shift+Enter adds a line, Esc stops; grows with its text up to 8 lines.
+
+    Its placeholder names the keys where the box is wide enough to show them whole (a
+    placeholder is drawn on one line and cut where the box ends, mid-word).
+    """
 
     submitted = Signal()
     escape_pressed = Signal()
@@ -72,9 +81,8 @@ class ChatInput(QPlainTextEdit):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("chatInput")
-        self.setPlaceholderText(
-            "Ask about your documents…  (Enter to send, Shift+Enter for a new line)"
-        )
+        self.setPlaceholderText(INPUT_PLACEHOLDER + INPUT_KEYS_HINT)
+        self.setToolTip("Enter sends, Shift+Enter starts a new line, Esc stops an answer")
         self.setAccessibleName("Message")
         self.setTabChangesFocus(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
@@ -93,6 +101,18 @@ class ChatInput(QPlainTextEdit):
             self.escape_pressed.emit()
             return
         super().keyPressEvent(event)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # Qt's name
+        super().resizeEvent(event)
+        self._fit_placeholder()
+
+    def _fit_placeholder(self) -> None:
+        room = self.viewport().width() - 2 * int(self.document().documentMargin())
+        full = INPUT_PLACEHOLDER + INPUT_KEYS_HINT
+        fits = self.fontMetrics().horizontalAdvance(full) <= room
+        text = full if fits else INPUT_PLACEHOLDER
+        if text != self.placeholderText():
+            self.setPlaceholderText(text)
 
     def _fit_height(self) -> None:
         lines = max(1, min(8, int(self.document().size().height())))
@@ -166,23 +186,21 @@ class ChatView(QWidget):
     # --- building ----------------------------------------------------------------
 
     def _build_header(self) -> None:
-        self.header = QFrame(self)
-        self.header.setObjectName("chatHeader")
-        self.title = ElidedLabel("New chat", self.header)  # "…" on a narrow window
+        self.title = ElidedLabel("New chat", self)  # "…" on a narrow window
         self.title.setObjectName("chatTitle")
-        self.model_box = QComboBox(self.header)
+        self.model_box = QComboBox(self)
         self.model_box.setObjectName("modelBox")
         self.model_box.setAccessibleName("Model for this conversation")
         self.model_box.setToolTip("The model that answers in this conversation")
         self.model_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.model_box.activated.connect(self._on_model_chosen)
-        self.collection_box = QComboBox(self.header)
+        self.collection_box = QComboBox(self)
         self.collection_box.setObjectName("collectionBox")
         self.collection_box.setAccessibleName("Documents to answer from")
         self.collection_box.setToolTip("Which documents this conversation answers from")
         self.collection_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.collection_box.activated.connect(self._on_collection_chosen)
-        self.context_box = QComboBox(self.header)
+        self.context_box = QComboBox(self)
         self.context_box.setObjectName("contextBox")
         self.context_box.setAccessibleName("What the model reads of the documents")
         for index, (label, mode, tip) in enumerate(CONTEXT_CHOICES):
@@ -194,14 +212,10 @@ class ChatView(QWidget):
         )
         self.context_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.context_box.activated.connect(self._on_context_chosen)
-        row = QHBoxLayout(self.header)
-        row.setContentsMargins(20, 10, 16, 10)
-        row.addWidget(self.title, 1)
-        row.addWidget(self.collection_box)
-        row.addWidget(self.context_box)
-        self.context_meter = ContextMeter(self.header)
-        row.addWidget(self.context_meter)
-        row.addWidget(self.model_box)
+        self.context_meter = ContextMeter(self)
+        pickers = [self.collection_box, self.context_box, self.context_meter, self.model_box]
+        self.header = ChatHeader(self.title, pickers, self)  # one row, or two when narrow
+        self.header.setObjectName("chatHeader")
         # Measured again when what it depends on changes; one measure for a burst of changes.
         self._measure_timer = QTimer(self)
         self._measure_timer.setSingleShot(True)

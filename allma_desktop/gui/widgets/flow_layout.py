@@ -58,19 +58,30 @@ class FlowLayout(QLayout):
     # --- placing -----------------------------------------------------------------------------
 
     def _arrange(self, rect: QRect, *, move: bool) -> int:
-        """Place the items in ``rect`` (when ``move``); the height they take."""
+        """Place the items in ``rect`` (when ``move``), each centred on its line's height;
+        the height they take."""
         margins = self.contentsMargins()
         area = rect.adjusted(margins.left(), margins.top(), -margins.right(), -margins.bottom())
-        x, y, line_height = area.x(), area.y(), 0
+        lines: list[list[tuple[QLayoutItem, QSize]]] = [[]]
+        x = area.x()
         for item in self._items:
             if item.isEmpty():
                 continue
             hint = item.sizeHint().boundedTo(QSize(max(1, area.width()), item.sizeHint().height()))
             if x > area.x() and x + hint.width() > area.right() + 1:
-                x, y = area.x(), y + line_height + self._spacing
-                line_height = 0
-            if move:
-                item.setGeometry(QRect(QPoint(x, y), hint))
+                lines.append([])
+                x = area.x()
+            lines[-1].append((item, hint))
             x += hint.width() + self._spacing
-            line_height = max(line_height, hint.height())
-        return y + line_height - rect.y() + margins.bottom()
+        y = area.y()
+        for number, line in enumerate(line for line in lines if line):
+            if number:
+                y += self._spacing
+            line_height = max(hint.height() for _, hint in line)
+            if move:
+                x = area.x()
+                for item, hint in line:
+                    item.setGeometry(QRect(QPoint(x, y + (line_height - hint.height()) // 2), hint))
+                    x += hint.width() + self._spacing
+            y += line_height
+        return y - rect.y() + margins.bottom()

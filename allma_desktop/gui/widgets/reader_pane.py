@@ -479,11 +479,13 @@ class ReaderPane(QFrame):
         if text == self._find_text and self._found_page:
             start = self._found_page % document.page_count + 1
         self._find_text = text
-        self.controller.find(document.path, text, start)
+        self.controller.find(document.path, text, start, document_id=document.target.document_id)
 
     def _on_found(self, page: int, boxes: tuple[Box, ...]) -> None:
         self._found_page = page
         if not page:
+            self.canvas.found = ()  # the last find's marks are not this text's
+            self.canvas.update()
             self.show_note(f"“{self._find_text}” is not in this document.")
             return
         self.note.hide()

@@ -46,6 +46,11 @@ def _require_picture(path: Path) -> None:
         raise CorruptDocument(path, f"not a picture (looks like {found})")
 
 
+def open_picture(path: Path) -> Any:
+    """The picture as a PyMuPDF document, a page per image (the reader shows these pages)."""
+    return _open(path)
+
+
 def _open(path: Path) -> Any:
     pymupdf = import_pymupdf()
     pymupdf.TOOLS.mupdf_display_errors(False)

@@ -638,3 +638,15 @@ def test_skip_reason_names_hidden_unsupported_and_odd_files(
     assert service.skip_reason(tmp_path / "folder.md") == "not a regular file"
     assert service.is_supported(tmp_path / "x.DOCX")
     assert not service.is_supported(tmp_path / "Makefile")
+
+
+@pytest.mark.parametrize("name", ["IMG_0042.HEIC", "whiteboard.heif"])
+def test_an_iphone_photo_says_to_save_it_as_jpeg(tmp_path: Path, name: str) -> None:
+    # Neither Qt nor Pillow reads HEIC here: the message says what to do with the photo.
+    photo = tmp_path / name
+    photo.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic")
+    with pytest.raises(UnsupportedFile) as raised:
+        DocumentService().parse(photo)
+    assert name in str(raised.value)
+    assert "HEIC" in str(raised.value)
+    assert "JPEG" in raised.value.hint

@@ -54,6 +54,24 @@ FIELD_LABELS = {
 }
 
 
+class _CardColumn(QVBoxLayout):
+    """A card's column, asked its height at the width the card will have.
+
+    A vertical layout asks each item's height for its own full width, not for the width
+    the item's maximum leaves it (QBoxLayoutPrivate::calcHfw), then lays the item out at
+    that narrower width. A card narrower than the page's column (``CARD_WIDTH``) so
+    promised the height of its text wrapped wider: the column came out short by a line a
+    wrapped label, and the card with room between its least and its wished height (the
+    MCP card) took the cut, its hint drawn over the configuration box."""
+
+    def heightForWidth(self, width: int) -> int:
+        card = self.parentWidget()
+        if card is not None:
+            margins = card.contentsMargins()
+            width = min(width, card.maximumWidth() - margins.left() - margins.right())
+        return super().heightForWidth(width)
+
+
 class SettingsCard(QFrame):
     """A titled group of fields with aligned labels.
 
@@ -72,7 +90,7 @@ class SettingsCard(QFrame):
         self.errors: dict[str, QLabel] = {}
         self.hints: dict[str, QLabel] = {}
         self.rows: dict[str, QWidget] = {}  # each field's row, to show or hide it
-        layout = QVBoxLayout(self)
+        layout = _CardColumn(self)
         layout.setContentsMargins(20, 16, 20, 18)
         layout.setSpacing(4)
         heading = QLabel(title, self)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
 from allma_desktop.config import MAX_CONNECT_TIMEOUT, MAX_READ_TIMEOUT
@@ -54,6 +55,9 @@ class OllamaCard(SettingsCard):
         self.host_edit.returnPressed.connect(self.test_connection)
         # "Connected · 5 models" spoke of the address tested; a new one has not been.
         self.host_edit.textEdited.connect(lambda _text: self.connection_label.hide())
+        # ... and of that moment: a download finished since (a model more), or Settings
+        # opened again later (Ollama may have stopped), it is tested again.
+        controller.models_loaded.connect(lambda _models: self.retest_shown_result())
 
     def load(self, config: AppConfig) -> None:
         self.host_edit.setText(config.ollama_host)
@@ -69,6 +73,22 @@ class OllamaCard(SettingsCard):
 
     def test_connection(self) -> None:
         self.acting.emit()
+        self._run_test()
+
+    def retest_shown_result(self) -> None:
+        """Test again the address in use whose result is on screen (none is started for an
+        address being edited, or while a test runs)."""
+        shown = self.connection_label.isVisibleTo(self) and self.test_button.isEnabled()
+        in_use = self.host_edit.text().strip() == self.controller.config.ollama_host
+        if shown and in_use:
+            self._run_test()
+
+    def showEvent(self, event: QShowEvent) -> None:  # Qt's name
+        super().showEvent(event)
+        if not event.spontaneous():
+            self.retest_shown_result()
+
+    def _run_test(self) -> None:
         self.test_button.setEnabled(False)
         self.connection_label.setText("Testing…")
         restyle(self.connection_label, "fieldHint")
