@@ -7,6 +7,7 @@ dependency) and under ``TYPE_CHECKING`` (a type a module names is part of what i
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -284,3 +285,63 @@ def test_the_blocking_rule_sees_a_handler_that_breaks_it() -> None:
     ]
     assert "orchestrator.collections()" in found
     assert "helper() (it runs an orchestrator operation)" in found
+
+
+THE_PALETTE = "allma_desktop.gui.theme"
+_COLOUR_TEXT = re.compile(r"(?<![\w&])#(?:[0-9a-fA-F]{8}|[0-9a-fA-F]{6}|[0-9a-fA-F]{3})\b")
+_NAMED_COLOURS = re.compile(
+    r"\b(?:color|background(?:-color)?)\s*:\s*(?!transparent\b)[a-z]+\s*[;}]"
+)
+
+
+def _colours_in(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    """Colours a module writes out itself: ``#rrggbb`` text, a named colour in a style
+    sheet, ``Qt.GlobalColor.x``, ``QColor`` built from numbers or a literal."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            for found in (_COLOUR_TEXT.search(node.value), _NAMED_COLOURS.search(node.value)):
+                if found:
+                    yield node.lineno, found.group(0)
+        elif (
+            isinstance(node, ast.Attribute)
+            and ast.unparse(node).startswith(("Qt.GlobalColor.", "GlobalColor."))
+        ) or (
+            isinstance(node, ast.Call)
+            and ast.unparse(node.func).split(".")[-1] in ("QColor", "fromRgb", "fromRgbF")
+            and node.args
+            and all(isinstance(arg, ast.Constant) for arg in node.args)
+        ):
+            yield node.lineno, ast.unparse(node)
+
+
+def test_every_colour_of_the_window_comes_from_the_one_palette() -> None:
+    """Light and dark were once defined in three places (the theme, the chat's style sheet,
+    rendered answers), and an answer kept its light colours in the dark theme."""
+    wrong = [
+        f"{module}:{line} {colour}"
+        for module, path in MODULES.items()
+        if layer_of(module) in (GUI, WIDGETS) and module != THE_PALETTE
+        for line, colour in _colours_in(ast.parse(path.read_text(encoding="utf-8")))
+    ]
+    assert wrong == []
+
+
+def test_the_palette_rule_sees_a_colour_written_out() -> None:
+    found = {
+        colour
+        for _, colour in _colours_in(
+            ast.parse(
+                "css = 'QLabel { color: #d4a72c; }'\n"
+                "plain = 'a { background: white; }'\n"
+                "shadow.setColor(Qt.GlobalColor.black)\n"
+                "brush = QColor(255, 200, 0)\n"
+                "ok = (QColor(colors.text), 'see #12 and &#123;', 'background: transparent;')\n"
+            )
+        )
+    }
+    assert found == {
+        "#d4a72c",
+        "background: white;",
+        "Qt.GlobalColor.black",
+        "QColor(255, 200, 0)",
+    }
