@@ -345,3 +345,59 @@ def test_the_palette_rule_sees_a_colour_written_out() -> None:
         "Qt.GlobalColor.black",
         "QColor(255, 200, 0)",
     }
+
+
+ARCHITECTURE_DOC = PACKAGE.parent / "docs" / "ARCHITECTURE.md"
+_DRAWN_NAME = re.compile(r"(?<![\w/.])((?:[a-z_]+/)*[a-z_]+(?:\.py|/))(?=\s|$)")
+
+
+def _drawing() -> str:
+    """The drawing of the layers: the first code block of docs/ARCHITECTURE.md."""
+    text = ARCHITECTURE_DOC.read_text(encoding="utf-8")
+    return text.split("```", 2)[1]
+
+
+def _drawn_paths(drawing: str) -> set[Path]:
+    """What the drawing names, each where it is: a name under ``services/`` is one of its
+    rooms when the package has no such top-level name."""
+    found = set()
+    for name in _DRAWN_NAME.findall(drawing):
+        path = PACKAGE / name
+        if not path.exists() and (PACKAGE / "services" / name).exists():
+            path = PACKAGE / "services" / name
+        found.add(path)
+    return found
+
+
+def _parts_to_draw() -> set[Path]:
+    """Every top-level module and package (one with an ``__init__``), and every room of
+    ``services/`` with its loose modules."""
+
+    def python(path: Path) -> bool:
+        return (path.suffix == ".py" and path.stem not in ("__init__", "__main__")) or (
+            path / "__init__.py"
+        ).is_file()
+
+    return {p for p in PACKAGE.iterdir() if python(p)} | {
+        p for p in (PACKAGE / "services").iterdir() if python(p)
+    }
+
+
+def test_the_drawing_names_only_what_exists_and_everything_there_is() -> None:
+    drawn = _drawn_paths(_drawing())
+    missing = sorted(str(p.relative_to(PACKAGE)) for p in drawn if not p.exists())
+    undrawn = sorted(str(p.relative_to(PACKAGE)) for p in _parts_to_draw() - drawn)
+    assert len(drawn) > 30  # the drawing was found and read
+    assert missing == []
+    assert undrawn == []
+
+
+def test_the_drawing_rule_sees_a_name_that_is_not_there() -> None:
+    drawn = _drawn_paths(" orchestrator.py  retrieval/  indexer/events.py  old_engine.py\n")
+    assert drawn == {
+        PACKAGE / "orchestrator.py",
+        PACKAGE / "services" / "retrieval",
+        PACKAGE / "indexer" / "events.py",
+        PACKAGE / "old_engine.py",
+    }
+    assert not (PACKAGE / "old_engine.py").exists()
