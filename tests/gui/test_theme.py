@@ -133,3 +133,15 @@ def test_text_keeps_the_design_size_at_the_usual_font(themed_app: QApplication) 
     sheet = theme.stylesheet_for(LIGHT)
     assert theme.scaled_text(sheet, 1.0) == sheet
     assert "font-size: 26px" in theme.scaled_text("#x { font-size: 13px; }", 2.0)
+
+
+@pytest.mark.parametrize("pixels", [13, 20])
+def test_a_conversation_s_date_is_a_little_smaller_than_its_title(pixels: int) -> None:
+    from allma_desktop.gui.widgets.sidebar import smaller_font
+
+    title = QFont()
+    title.setPixelSize(pixels)  # as the theme's sheet sizes it
+
+    date = QFontInfo(smaller_font(title)).pixelSize()
+
+    assert round(pixels * 0.8) <= date < pixels
