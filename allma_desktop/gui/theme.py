@@ -160,6 +160,9 @@ DARK = Colors(
 # found. The same in both themes, since the page itself is paper-white in both.
 PAGE_HIGHLIGHT = "#5affc800"
 PAGE_FOUND = "#6eff7800"
+# The quick-ask popup's drop shadow: black in both themes, so the card lifts off any
+# desktop behind it (the effect's blur and offset make it soft).
+POPUP_SHADOW = "#000000"
 
 
 def resolve_theme(theme: str) -> str:

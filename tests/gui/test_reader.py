@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pymupdf
 from PySide6.QtCore import QPointF, QRectF, Qt, QUrl
-from PySide6.QtGui import QGuiApplication, QTextCharFormat
+from PySide6.QtGui import QGuiApplication, QTextCharFormat, QTextCursor
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui.main_window import MainWindow
@@ -120,6 +120,39 @@ def test_clicking_a_docx_citation_shows_its_text_with_the_passage_highlighted(
     assert reader.highlighted_text() == chunk.text
     assert DOCX_FACT in reader.highlighted_text()
     assert not reader.page_box.isVisible()  # no pages to turn
+
+
+def test_a_passage_deep_in_a_long_docx_is_scrolled_into_view(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    import docx
+
+    fact = "The orchard's pear trees are pruned in the second week of February."
+    document = docx.Document()
+    document.add_heading("Garden diary", level=1)
+    for week in range(1, 61):
+        document.add_heading(f"Week {week}", level=2)
+        document.add_paragraph(f"Week {week}: the lawn was mown and the paths swept. " * 3)
+    document.add_heading("Orchard", level=2)
+    document.add_paragraph(fact)
+    for week in range(61, 81):
+        document.add_paragraph(f"Week {week}: the hedges were trimmed along the lane. " * 3)
+    document.save(str(tmp_path / "garden.docx"))
+    ingest(qtbot, window.host, [tmp_path / "garden.docx"])
+    ask(qtbot, window, "When are the orchard's pear trees pruned?")
+    click_chip(qtbot, last_answer(window))
+    reader = window.reader
+    qtbot.waitUntil(
+        lambda: reader.stack.currentWidget() is reader.text_view, timeout=READER_TIMEOUT_MS
+    )
+    assert fact in reader.highlighted_text()
+    view = reader.text_view
+    assert view.verticalScrollBar().value() > 0  # far down the document
+    # The highlight's first line is on screen.
+    assert reader.document is not None
+    cursor = QTextCursor(view.document())
+    cursor.setPosition(reader.document.span[0])
+    assert view.viewport().rect().contains(view.cursorRect(cursor).center())
 
 
 def open_citation_as_text(qtbot: QtBot, window: MainWindow) -> tuple[tuple[int, int], str]:
