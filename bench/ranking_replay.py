@@ -10,8 +10,17 @@ questions' MiniLM vectors saved once under the temp folder (never in the repo).
     # once, in the benchmark environment: build (or reuse) this checkout's library
     # of the whole corpus through ``allma ingest``, and save the questions' vectors
     HF_HUB_OFFLINE=1 ../bench-venv/bin/python -m bench.ranking_replay --prepare
-    # then, in either environment, after each ranking change (a second or two):
-    python -m bench.ranking_replay [--show] [--data-dir DIR]
+    # then, in either environment, after each ranking change (well under a second):
+    python -m bench.ranking_replay [--show] [--misses] [--data-dir DIR]
+
+The first replay of a library saves each question's first-stage candidates (the
+vector query's and the keyword search's hits, with their texts) under the temp
+folder; later replays re-run only the fusion and the rerank over them
+(``rag.rank_hits``), so a ranking change is judged on the same candidates every
+time (Chroma's HNSW search can return different ones from one start to the next).
+``--live`` searches the stores instead (for a change to the first stage), and
+``--misses`` lists, for each question whose page is not first, the page ranked
+first, where the right one is, and the question's words against the right page's.
 
 The figures equal a CLI run's for the same library (``allma search`` calls the
 same method); ``--show`` prints each question's rank and the page ranked first.
@@ -38,6 +47,8 @@ from bench.common import PDF_CORPUS
 from bench.qa_set import Question, load_questions, score_retrieval
 
 QUESTION_VECTORS = CACHE_ROOT / "question-vectors-minilm.pickle"
+
+Hits = tuple[list[Any], list[Any]]  # (vector hits with their texts, keyword hits)
 
 # The half the rankings were tuned on; the other two documents are held out.
 TUNE_DOCS = frozenset({"mupdf_explored.pdf", "test_4751.pdf"})
@@ -101,6 +112,7 @@ class Replay:
     def rankings(
         self, questions: Sequence[Question], settings: Any = None
     ) -> list[list[tuple[str, int | None]]]:
+        """The app's whole retrieval, the stores searched anew (``--live``)."""
         from allma_desktop.services.retrieval.rag import RetrievalSettings
 
         settings = settings or RetrievalSettings()
@@ -111,6 +123,57 @@ class Replay:
             )
             found.append([(Path(s.path).name, s.page) for s in sources])
         return found
+
+    def first_stage(self, question: Question) -> Hits:
+        """The two retrievers' hits for ``question``, as a search gets them."""
+        from allma_desktop.services.retrieval.rag import RetrievalSettings
+
+        return self.rag.first_stage(  # type: ignore[no-any-return]
+            question.question, self.vectors[question.question], self.key, RetrievalSettings()
+        )
+
+    def page_texts(self, doc: str, page: int) -> list[str]:
+        """The texts of the chunks of page ``page`` of the document named ``doc``."""
+        rows = self.db.execute_sql(
+            "SELECT chunk.text FROM chunk_text AS chunk"
+            " JOIN document ON document.id = chunk.document_id"
+            " WHERE document.path LIKE ? AND chunk.page = ? ORDER BY chunk.chunk_index",
+            (f"%{doc}", page),
+        ).fetchall()
+        return [text for (text,) in rows]
+
+
+def cached_hits(replay: Replay, questions: Sequence[Question], data_dir: Path) -> list[Hits]:
+    """Each question's first-stage hits, searched once per library and then read back."""
+    from allma_desktop.services.retrieval.rag import RetrievalSettings
+
+    candidates = RetrievalSettings().candidates
+    path = CACHE_ROOT / f"ranking-candidates-{data_dir.name}-{candidates}.pickle"
+    saved: dict[str, Hits] = pickle.loads(path.read_bytes()) if path.is_file() else {}
+    missing = [q for q in questions if q.question not in saved]
+    for question in missing:
+        saved[question.question] = replay.first_stage(question)
+    if missing:
+        path.write_bytes(pickle.dumps(saved))
+        print(f"saved the first-stage hits of {len(missing)} questions to {path}")
+    return [saved[q.question] for q in questions]
+
+
+def replayed(
+    questions: Sequence[Question], hits: Sequence[Hits], settings: Any = None, stage: Any = None
+) -> list[list[Any]]:
+    """The ranking's candidates (best first) for each question, from its saved hits."""
+    from allma_desktop.services.retrieval.rag import RetrievalSettings, rank_hits
+
+    settings = settings or RetrievalSettings()
+    return [
+        rank_hits(q.question, vector_hits, keyword_hits, settings, stage)
+        for q, (vector_hits, keyword_hits) in zip(questions, hits, strict=True)
+    ]
+
+
+def as_pages(ranked: Sequence[Sequence[Any]]) -> list[list[tuple[str, int | None]]]:
+    return [[(Path(c.path).name, c.page) for c in candidates] for candidates in ranked]
 
 
 def report(
@@ -139,11 +202,117 @@ def show(
         )
 
 
+def misses(
+    replay: Replay,
+    questions: Sequence[Question],
+    hits: Sequence[Hits],
+    ranked: Sequence[Sequence[Any]],
+) -> None:
+    """For each question whose page is not first: the page ranked first, the right one's
+    place (in the top 5, among the fused candidates, or in neither retriever's list),
+    and which of the question's words the right page holds and which it lacks."""
+    from allma_desktop.services.retrieval.rag import RetrievalSettings, fuse, rerank
+    from allma_desktop.services.retrieval.text_terms import QueryTerms
+
+    settings = RetrievalSettings()
+    for number, (question, (vector_hits, keyword_hits), top) in enumerate(
+        zip(questions, hits, ranked, strict=True), 1
+    ):
+        if top and question.is_hit(Path(top[0].path).name, top[0].page):
+            continue
+        everything = rerank(
+            question.question,
+            fuse(
+                vector_hits,
+                keyword_hits,
+                settings.min_similarity,
+                vector_weight=settings.vector_weight,
+                keyword_weight=settings.keyword_weight,
+            ),
+        )
+        pages = list(dict.fromkeys((Path(c.path).name, c.page) for c in everything))
+        place = next((i for i, p in enumerate(pages, 1) if question.is_hit(*p)), None)
+        vector_place = next(
+            (i for i, h in enumerate(vector_hits, 1) if question.is_hit(Path(h.path).name, h.page)),
+            None,
+        )
+        keyword_place = next(
+            (
+                i
+                for i, h in enumerate(keyword_hits, 1)
+                if question.is_hit(Path(h.path).name, h.page)
+            ),
+            None,
+        )
+        terms = QueryTerms(question.question)
+        texts = [
+            t
+            for page in sorted(question.accepted_pages)
+            for t in replay.page_texts(question.doc, page)
+        ]
+        held = frozenset().union(*(terms.held_in(t) for t in texts)) if texts else frozenset()
+        first = f"{Path(top[0].path).name} p{top[0].page}" if top else "nothing"
+        print(
+            f"\nq{number:02d} ({question.kind}, {question.doc} p{question.page})",
+            question.question,
+        )
+        print(
+            f"  first: {first}; right page: {place or 'not'} among fused pages"
+            f" (vector rank {vector_place or '-'}, keyword rank {keyword_place or '-'} of chunks)"
+        )
+        print(
+            f"  question's terms on the right page: {sorted(held)};",
+            f"not: {sorted(terms.terms - held)}",
+        )
+        if top:
+            first_held = terms.held_in(top[0].text)
+            print(f"  ... in the first passage: {sorted(first_held)}")
+            print(f"  first passage: {' '.join(top[0].text.split())[:300]}")
+        answer = question.answer_contains[0]
+        best = next(
+            (t for t in texts if answer.lower() in " ".join(t.split()).lower()),
+            texts[0] if texts else "",
+        )
+        flat = " ".join(best.split())
+        at = flat.lower().find(answer.lower())
+        start = max(0, at - 150) if at >= 0 else 0
+        print(f"  right passage (expects {answer!r}): ...{flat[start : start + 300]}...")
+
+
+def second_stage(changes: Sequence[str]) -> Any:
+    """The rerank's default ``SecondStage`` with ``FIELD=VALUE`` changes."""
+    from dataclasses import fields, replace
+
+    from allma_desktop.services.retrieval.rag import SECOND_STAGE
+
+    known = {field.name for field in fields(SECOND_STAGE)}
+    values: dict[str, float] = {}
+    for change in changes:
+        name, _, value = change.partition("=")
+        if name not in known:
+            raise SystemExit(
+                f"--compare {change}: no such field; one of {', '.join(sorted(known))}"
+            )
+        try:
+            values[name] = float(value)
+        except ValueError:
+            raise SystemExit(f"--compare {change}: {value!r} is not a number") from None
+    return replace(SECOND_STAGE, **values)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--prepare", action="store_true", help="build the library, save vectors")
     parser.add_argument("--data-dir", type=Path, help="the library (default: this checkout's)")
     parser.add_argument("--show", action="store_true", help="each question's rank")
+    parser.add_argument("--misses", action="store_true", help="what each first-place miss is")
+    parser.add_argument("--live", action="store_true", help="search the stores, not saved hits")
+    parser.add_argument(
+        "--compare",
+        metavar="FIELD=VALUE",
+        nargs="+",
+        help="also replay with these rag.SecondStage fields changed (e.g. number=0), first",
+    )
     args = parser.parse_args()
     data_dir = args.data_dir or default_library()
     if args.prepare:
@@ -151,13 +320,23 @@ def main() -> None:
         return
     questions = load_questions()
     replay = Replay(data_dir)
+    hits = [] if args.live else cached_hits(replay, questions, data_dir)
+    if args.compare and not args.live:
+        stage = second_stage(args.compare)
+        print(f"with {stage}:")
+        report(questions, as_pages(replayed(questions, hits, stage=stage)))
+        print("now:")
     started = time.perf_counter()
-    rankings = replay.rankings(questions)
+    ranked = [] if args.live else replayed(questions, hits)
+    rankings = replay.rankings(questions) if args.live else as_pages(ranked)
     seconds = time.perf_counter() - started
     report(questions, rankings)
-    print(f"({len(questions)} searches in {seconds:.1f} s over {data_dir})")
+    what = "searches" if args.live else "rankings of saved hits"
+    print(f"({len(questions)} {what} in {seconds:.2f} s over {data_dir})")
     if args.show:
         show(questions, rankings)
+    if args.misses and not args.live:
+        misses(replay, questions, hits, ranked)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ tests/ and generated sample documents, in a throw-away data folder:
     QT_QPA_PLATFORM=offscreen .venv/bin/python bench/screenshots.py [out_dir]
     ALLMA_SHOT_SIZE=800x600 QT_SCALE_FACTOR=2 ... bench/screenshots.py /tmp/shots
 
+ALLMA_SHOT_FONT_PT=15 takes them with a larger font (as with the desktop's large text).
+
 At 200% use an X server (Xvfb with a window manager) rather than offscreen, on a screen
 big enough for the reader's 1600x900 at twice the pixels (3840x2160); the
 docs/screenshots/*-200-percent.png files were taken that way:
@@ -396,7 +398,9 @@ def run_capture(capture: Callable[[QApplication, Path], Awaitable[None]]) -> int
     named on the command line, else docs/screenshots. Every screenshot script's main."""
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots"
     app = QApplication(sys.argv[:1])
-    app.setFont(QFont("DejaVu Sans", 10))
+    # ALLMA_SHOT_FONT_PT=15: as a user who asked the desktop for large text (fonts grow,
+    # the pixels do not: what a fixed pixel size cuts shows).
+    app.setFont(QFont("DejaVu Sans", int(os.environ.get("ALLMA_SHOT_FONT_PT", "10"))))
     app.setQuitOnLastWindowClosed(False)  # windows come and go between screens
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)

@@ -7,6 +7,7 @@ dependency) and under ``TYPE_CHECKING`` (a type a module names is part of what i
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -284,3 +285,119 @@ def test_the_blocking_rule_sees_a_handler_that_breaks_it() -> None:
     ]
     assert "orchestrator.collections()" in found
     assert "helper() (it runs an orchestrator operation)" in found
+
+
+THE_PALETTE = "allma_desktop.gui.theme"
+_COLOUR_TEXT = re.compile(r"(?<![\w&])#(?:[0-9a-fA-F]{8}|[0-9a-fA-F]{6}|[0-9a-fA-F]{3})\b")
+_NAMED_COLOURS = re.compile(
+    r"\b(?:color|background(?:-color)?)\s*:\s*(?!transparent\b)[a-z]+\s*[;}]"
+)
+
+
+def _colours_in(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    """Colours a module writes out itself: ``#rrggbb`` text, a named colour in a style
+    sheet, ``Qt.GlobalColor.x``, ``QColor`` built from numbers or a literal."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            for found in (_COLOUR_TEXT.search(node.value), _NAMED_COLOURS.search(node.value)):
+                if found:
+                    yield node.lineno, found.group(0)
+        elif (
+            isinstance(node, ast.Attribute)
+            and ast.unparse(node).startswith(("Qt.GlobalColor.", "GlobalColor."))
+        ) or (
+            isinstance(node, ast.Call)
+            and ast.unparse(node.func).split(".")[-1] in ("QColor", "fromRgb", "fromRgbF")
+            and node.args
+            and all(isinstance(arg, ast.Constant) for arg in node.args)
+        ):
+            yield node.lineno, ast.unparse(node)
+
+
+def test_every_colour_of_the_window_comes_from_the_one_palette() -> None:
+    """Light and dark were once defined in three places (the theme, the chat's style sheet,
+    rendered answers), and an answer kept its light colours in the dark theme."""
+    wrong = [
+        f"{module}:{line} {colour}"
+        for module, path in MODULES.items()
+        if layer_of(module) in (GUI, WIDGETS) and module != THE_PALETTE
+        for line, colour in _colours_in(ast.parse(path.read_text(encoding="utf-8")))
+    ]
+    assert wrong == []
+
+
+def test_the_palette_rule_sees_a_colour_written_out() -> None:
+    found = {
+        colour
+        for _, colour in _colours_in(
+            ast.parse(
+                "css = 'QLabel { color: #d4a72c; }'\n"
+                "plain = 'a { background: white; }'\n"
+                "shadow.setColor(Qt.GlobalColor.black)\n"
+                "brush = QColor(255, 200, 0)\n"
+                "ok = (QColor(colors.text), 'see #12 and &#123;', 'background: transparent;')\n"
+            )
+        )
+    }
+    assert found == {
+        "#d4a72c",
+        "background: white;",
+        "Qt.GlobalColor.black",
+        "QColor(255, 200, 0)",
+    }
+
+
+ARCHITECTURE_DOC = PACKAGE.parent / "docs" / "ARCHITECTURE.md"
+_DRAWN_NAME = re.compile(r"(?<![\w/.])((?:[a-z_]+/)*[a-z_]+(?:\.py|/))(?=\s|$)")
+
+
+def _drawing() -> str:
+    """The drawing of the layers: the first code block of docs/ARCHITECTURE.md."""
+    text = ARCHITECTURE_DOC.read_text(encoding="utf-8")
+    return text.split("```", 2)[1]
+
+
+def _drawn_paths(drawing: str) -> set[Path]:
+    """What the drawing names, each where it is: a name under ``services/`` is one of its
+    rooms when the package has no such top-level name."""
+    found = set()
+    for name in _DRAWN_NAME.findall(drawing):
+        path = PACKAGE / name
+        if not path.exists() and (PACKAGE / "services" / name).exists():
+            path = PACKAGE / "services" / name
+        found.add(path)
+    return found
+
+
+def _parts_to_draw() -> set[Path]:
+    """Every top-level module and package (one with an ``__init__``), and every room of
+    ``services/`` with its loose modules."""
+
+    def python(path: Path) -> bool:
+        return (path.suffix == ".py" and path.stem not in ("__init__", "__main__")) or (
+            path / "__init__.py"
+        ).is_file()
+
+    return {p for p in PACKAGE.iterdir() if python(p)} | {
+        p for p in (PACKAGE / "services").iterdir() if python(p)
+    }
+
+
+def test_the_drawing_names_only_what_exists_and_everything_there_is() -> None:
+    drawn = _drawn_paths(_drawing())
+    missing = sorted(str(p.relative_to(PACKAGE)) for p in drawn if not p.exists())
+    undrawn = sorted(str(p.relative_to(PACKAGE)) for p in _parts_to_draw() - drawn)
+    assert len(drawn) > 30  # the drawing was found and read
+    assert missing == []
+    assert undrawn == []
+
+
+def test_the_drawing_rule_sees_a_name_that_is_not_there() -> None:
+    drawn = _drawn_paths(" orchestrator.py  retrieval/  indexer/events.py  old_engine.py\n")
+    assert drawn == {
+        PACKAGE / "orchestrator.py",
+        PACKAGE / "services" / "retrieval",
+        PACKAGE / "indexer" / "events.py",
+        PACKAGE / "old_engine.py",
+    }
+    assert not (PACKAGE / "old_engine.py").exists()

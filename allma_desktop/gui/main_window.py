@@ -33,7 +33,7 @@ from allma_desktop.gui.controllers.conversations_controller import Conversations
 from allma_desktop.gui.controllers.health_controller import HealthController
 from allma_desktop.gui.controllers.reader_controller import ReaderController, ReaderTarget
 from allma_desktop.gui.quitting import quit_application
-from allma_desktop.gui.theme import current_colors, is_dark
+from allma_desktop.gui.theme import current_colors, is_dark, scaled_text
 from allma_desktop.gui.widgets.chat_style import shell_stylesheet
 from allma_desktop.gui.widgets.chat_view import ChatView
 from allma_desktop.gui.widgets.first_run_panel import FirstRunPanel, rebuild_summary
@@ -426,7 +426,7 @@ class MainWindow(QMainWindow):
         dark = is_dark()
         if dark != self._dark:
             self._dark = dark
-            self.setStyleSheet(shell_stylesheet(current_colors()))
+            self.setStyleSheet(scaled_text(shell_stylesheet(current_colors())))
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)

@@ -13,12 +13,22 @@ Also home of the app icon: ``app_icon()`` for windows and the tray, and
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QGuiApplication, QIcon, QImage, QPainter, QPalette, QPixmap
+from PySide6.QtGui import (
+    QColor,
+    QFontInfo,
+    QGuiApplication,
+    QIcon,
+    QImage,
+    QPainter,
+    QPalette,
+    QPixmap,
+)
 from PySide6.QtWidgets import QAbstractSpinBox, QApplication
 
 from allma_desktop.bundle import resources_dir
@@ -150,6 +160,9 @@ DARK = Colors(
 # found. The same in both themes, since the page itself is paper-white in both.
 PAGE_HIGHLIGHT = "#5affc800"
 PAGE_FOUND = "#6eff7800"
+# The quick-ask popup's drop shadow: black in both themes, so the card lifts off any
+# desktop behind it (the effect's blur and offset make it soft).
+POPUP_SHADOW = "#000000"
 
 
 def resolve_theme(theme: str) -> str:
@@ -202,10 +215,36 @@ def apply_theme(app: QApplication, theme: str) -> None:
     _apply(app, colors_for(theme))
 
 
+DESIGN_TEXT_PX = 13  # the body text the style sheets' sizes were drawn for (10 pt at 96 dpi)
+_FONT_SIZE = re.compile(r"font-size:\s*(\d+(?:\.\d+)?)px")
+
+
+def text_scale() -> float:
+    """How much larger than the design's body text the desktop asks text to be: its font
+    as it reaches the app (a larger font, or GNOME's Large Text and KDE's forced font DPI,
+    which raise the dots per inch), over 13 px; never below 1.
+
+    The style sheets size text in pixels, which a larger desktop font does not change:
+    without this, text stayed at 13 px for a user who asked the desktop for large text.
+    """
+    if QGuiApplication.instance() is None:
+        return 1.0
+    return max(1.0, QFontInfo(QGuiApplication.font()).pixelSize() / DESIGN_TEXT_PX)
+
+
+def scaled_text(stylesheet: str, scale: float | None = None) -> str:
+    """``stylesheet`` with each ``font-size: Npx`` times ``scale`` (by default
+    ``text_scale()``), so every page's text grows with the desktop's."""
+    factor = text_scale() if scale is None else scale
+    if factor == 1.0:
+        return stylesheet
+    return _FONT_SIZE.sub(lambda m: f"font-size: {round(float(m[1]) * factor)}px", stylesheet)
+
+
 def _apply(app: QApplication, colors: Colors) -> None:
     app.setStyle("Fusion")
     app.setPalette(palette_for(colors))
-    app.setStyleSheet(stylesheet_for(colors))
+    app.setStyleSheet(scaled_text(stylesheet_for(colors)))
     if app.windowIcon().isNull():
         app.setWindowIcon(app_icon())
 

@@ -7,10 +7,12 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from PySide6.QtWidgets import QApplication, QComboBox, QWidget
+from PySide6.QtGui import QFont, QFontInfo
+from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QWidget
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.gui import theme
+from allma_desktop.gui.main_window import MainWindow
 from allma_desktop.gui.theme import DARK, LIGHT, apply_theme, colors_for
 from allma_desktop.gui.widgets.chat_message import MessageWidget
 
@@ -99,3 +101,47 @@ def test_switching_the_theme_recolours_an_answer_from_the_one_palette(
     dark_html = message.body.toHtml()
     assert dark.link in dark_html
     assert LIGHT.link not in dark_html and LIGHT.code_keyword not in dark_html
+
+
+@pytest.fixture
+def large_text(qapp: QApplication) -> Iterator[QFont]:
+    """The desktop asks for large text: a 15 pt font (20 px at 96 dpi, where 10 pt is 13)."""
+    before = qapp.font()
+    large = QFont(before)
+    large.setPointSizeF(15)
+    qapp.setFont(large)
+    apply_theme(qapp, "light")
+    yield large
+    qapp.setFont(before)
+    apply_theme(qapp, "light")
+
+
+def test_text_grows_with_a_larger_desktop_font(
+    qtbot: QtBot, large_text: QFont, window: MainWindow
+) -> None:
+    body = QLabel("Ask about your documents", window)
+    body.ensurePolished()
+    title = window.chat_view.title
+    title.ensurePolished()
+
+    wanted = QFontInfo(large_text).pixelSize()
+    assert QFontInfo(body.font()).pixelSize() >= wanted - 1  # body text, app-wide sheet
+    assert QFontInfo(title.font()).pixelSize() > QFontInfo(body.font()).pixelSize()  # the shell's
+
+
+def test_text_keeps_the_design_size_at_the_usual_font(themed_app: QApplication) -> None:
+    sheet = theme.stylesheet_for(LIGHT)
+    assert theme.scaled_text(sheet, 1.0) == sheet
+    assert "font-size: 26px" in theme.scaled_text("#x { font-size: 13px; }", 2.0)
+
+
+@pytest.mark.parametrize("pixels", [13, 20])
+def test_a_conversation_s_date_is_a_little_smaller_than_its_title(pixels: int) -> None:
+    from allma_desktop.gui.widgets.sidebar import smaller_font
+
+    title = QFont()
+    title.setPixelSize(pixels)  # as the theme's sheet sizes it
+
+    date = QFontInfo(smaller_font(title)).pixelSize()
+
+    assert round(pixels * 0.8) <= date < pixels

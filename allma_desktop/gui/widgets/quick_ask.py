@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QColor, QGuiApplication, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QGraphicsDropShadowEffect,
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from allma_desktop.gui.theme import app_icon
+from allma_desktop.gui.theme import POPUP_SHADOW, app_icon
 
 if TYPE_CHECKING:
     from allma_desktop.errors import AllmaError
@@ -104,7 +104,7 @@ class QuickAskWindow(QWidget):
         shadow = QGraphicsDropShadowEffect(self.card)
         shadow.setBlurRadius(28)
         shadow.setOffset(0, 6)
-        shadow.setColor(Qt.GlobalColor.black)
+        shadow.setColor(QColor(POPUP_SHADOW))
         self.card.setGraphicsEffect(shadow)
         outer.addWidget(self.card)
         layout = QVBoxLayout(self.card)

@@ -69,9 +69,7 @@ class ConversationDelegate(QStyledItemDelegate):
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         rect: QRect = option.rect.adjusted(12, 0, -10, 0)
-        small = QFont(option.font)
-        small.setPointSizeF(max(7.0, option.font.pointSizeF() * 0.85))
-        painter.setFont(small)
+        painter.setFont(smaller_font(option.font))
         painter.setPen(option.palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text))
         when_width = painter.fontMetrics().horizontalAdvance(when) + 8
         painter.drawText(rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, when)
@@ -85,6 +83,20 @@ class ConversationDelegate(QStyledItemDelegate):
             title_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title
         )
         painter.restore()
+
+
+def smaller_font(font: QFont, ratio: float = 0.85) -> QFont:
+    """``font`` at ``ratio`` of its size, for a row's date beside its title.
+
+    The theme gives sizes in pixels, and such a font has no point size (-1): taken from
+    it, the date was 7 pt whatever the title's size, tiny beside large text.
+    """
+    small = QFont(font)
+    if font.pointSizeF() > 0:
+        small.setPointSizeF(max(7.0, font.pointSizeF() * ratio))
+    else:
+        small.setPixelSize(max(9, round(font.pixelSize() * ratio)))
+    return small
 
 
 class Sidebar(QFrame):
