@@ -6,12 +6,13 @@ quitting (the tray's close filter then lets each close pass, so each window save
 layout), closes the windows and ends the event loop; ``app.main`` then closes the engine
 and its database.
 
-One end of the app does not pass through Python: when the desktop session ends, the
-display server goes away, and Qt ("The X11 connection broke", or Wayland's "connection
-broke") and Xlib (a fatal I/O error) end the process with C's ``exit(1)``, from inside
-the event loop. (PySide6's Qt for Linux is built without XSMP, so there is no "save
-yourself" first: ``commitDataRequest`` never comes.) ``close_on_abrupt_exit`` arms a C
-exit handler for that case.
+One end of the app does not pass through Python: when an X11 desktop session ends, the
+X server goes away, and Qt ("The X11 connection broke") and Xlib (a fatal I/O error) end
+the process with C's ``exit(1)``, from inside the event loop. (PySide6's Qt for Linux is
+built without XSMP, so there is no "save yourself" first: ``commitDataRequest`` never
+comes.) ``close_on_abrupt_exit`` arms a C exit handler for that case. Not covered: Qt
+for Wayland ends with ``_exit`` when the compositor goes away, which runs no handler;
+there the session's SIGTERM (systemd stops the session's processes) is what quits.
 """
 
 from __future__ import annotations
