@@ -127,6 +127,35 @@ def test_a_folder_can_be_paused_resumed_and_unwatched_keeping_its_documents(
     assert statuses(pane) == {"note-0.txt": "ready", "note-1.txt": "ready"}
 
 
+def test_a_folders_line_shows_each_new_state_in_place(
+    qtbot: QtBot, pane: LibraryPane, tmp_path: Path
+) -> None:
+    """Its counts change about once a second while the folder syncs: the line is updated,
+    not built again with its buttons and menu each time."""
+    folder = tmp_path / "notes"
+    notes(folder, 2)
+    first = watch(qtbot, pane, folder)
+    changes: list[object] = []
+    pane.controller.folders_changed.connect(changes.append)
+
+    for n in range(3):
+        (folder / f"later-{n}.txt").write_text(f"The heron returns in autumn {n}.\n", "utf-8")
+    qtbot.waitUntil(
+        lambda: all_ready(pane, [f"later-{n}.txt" for n in range(3)]), timeout=INDEX_TIMEOUT_MS
+    )
+    first.pause_button.click()
+    qtbot.waitUntil(lambda: first.state.status == "paused", timeout=5_000)
+
+    assert changes  # the folder's state was announced again...
+    assert line(pane, folder) is first  # ...and shown by the same line
+    assert first.details_label.text().startswith("Paused")
+    assert first.dot.status == "paused"
+    assert first.pause_button.text() == "Resume"
+    first.pause_button.click()  # reads the state it shows now: resumes
+    qtbot.waitUntil(lambda: first.state.status != "paused", timeout=5_000)
+    assert line(pane, folder) is first and first.pause_button.text() == "Pause"
+
+
 def test_a_missing_folder_shows_offline_and_keeps_its_documents(
     qtbot: QtBot, pane: LibraryPane, tmp_path: Path
 ) -> None:
