@@ -226,7 +226,8 @@ class WatchedFoldersCard(QFrame):
 
     def refresh(self, _changed: object = None) -> None:
         states = sorted(self.shown_folders(), key=lambda s: s.folder.path.lower())
-        if [s.folder.path for s in states] == [line.state.folder.path for line in self.lines]:
+        same = [s.folder.path for s in states] == [line.state.folder.path for line in self.lines]
+        if same and self.lines:
             for line, state in zip(self.lines, states, strict=True):
                 line.show_state(state)  # the same folders: their lines show the news
             return
