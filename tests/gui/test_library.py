@@ -395,3 +395,21 @@ def test_queued_files_survive_a_restart_of_the_controller(
     qtbot.waitUntil(all_ready, timeout=INDEX_TIMEOUT_MS)
     qtbot.waitUntil(lambda: not second.busy, timeout=INDEX_TIMEOUT_MS)
     assert second.queued_paths == []
+
+
+def test_a_long_file_name_in_the_progress_line_is_cut_and_shown_whole_on_hover(
+    qtbot: QtBot, pane: LibraryPane
+) -> None:
+    """The line changes several times a second while files come in: it is cut with "…"
+    at the page's width, whole in its tooltip, and the page's size hints stay put."""
+    pane.progress_card.show()
+    qtbot.waitUntil(pane.progress_card.isVisible)
+    narrowest, preferred = pane.minimumSizeHint().width(), pane.sizeHint().width()
+    name = "a-very-long-file-name-from-a-scanner-" * 6 + ".pdf"
+
+    pane.progress_label.setText(f"Indexing {name} · 12 of 4000 · about 2 min left")
+
+    assert pane.minimumSizeHint().width() == narrowest
+    assert pane.sizeHint().width() == preferred
+    assert pane.progress_label.toolTip().startswith(f"Indexing {name}")
+    qtbot.waitUntil(lambda: pane.progress_label.elided_text().endswith("…"))

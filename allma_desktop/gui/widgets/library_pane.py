@@ -234,7 +234,9 @@ class LibraryPane(QWidget):
         card.setSpacing(12)
         texts = QVBoxLayout()
         texts.setSpacing(6)
-        self.progress_label = QLabel("", self.progress_card)
+        # Elided at the card's width, not as wide as its text: the line changes several
+        # times a second while files come in, with file names of any length.
+        self.progress_label = ElidedLabel("", self.progress_card)
         self.pause_reason_label = QLabel("", self.progress_card)
         self.pause_reason_label.setObjectName("pauseReason")
         self.pause_reason_label.setWordWrap(True)
