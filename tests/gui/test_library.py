@@ -16,10 +16,10 @@ from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from allma_desktop.events import EmbedProgress, FileFinished, FileParsed, FileStarted
-from allma_desktop.gui.controllers.library_controller import LibraryController
+from allma_desktop.gui.controllers.library_controller import LibraryController, OverallProgress
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.widgets.library_model import STATUS, status_text
-from allma_desktop.gui.widgets.library_pane import LibraryPane
+from allma_desktop.gui.widgets.library_pane import LibraryPane, progress_line
 from allma_desktop.gui.widgets.watched_folders import KeepInSyncDialog
 from allma_desktop.indexer import FileEvent, QueueChanged
 from tests.gui.conftest import drag_enter_event, ingest
@@ -401,15 +401,23 @@ def test_a_long_file_name_in_the_progress_line_is_cut_and_shown_whole_on_hover(
     qtbot: QtBot, pane: LibraryPane
 ) -> None:
     """The line changes several times a second while files come in: it is cut with "…"
-    at the page's width, whole in its tooltip, and the page's size hints stay put."""
+    at the page's width after the count and the time left, whole in its tooltip, and
+    the page's size hints stay put."""
     pane.progress_card.show()
     qtbot.waitUntil(pane.progress_card.isVisible)
     narrowest, preferred = pane.minimumSizeHint().width(), pane.sizeHint().width()
     name = "a-very-long-file-name-from-a-scanner-" * 6 + ".pdf"
+    progress = OverallProgress(
+        files_done=1203, files_total=10_000, fraction=0.12, eta_seconds=95.0, current=name,
+        paused=False,
+    )  # fmt: skip
+    line = progress_line(progress, waiting=8796, busy=True)
+    assert line == f"1,204 of 10,000 · about 2 min left · indexing {name}"
 
-    pane.progress_label.setText(f"Indexing {name} · 12 of 4000 · about 2 min left")
+    pane.progress_label.setText(line)
 
     assert pane.minimumSizeHint().width() == narrowest
     assert pane.sizeHint().width() == preferred
-    assert pane.progress_label.toolTip().startswith(f"Indexing {name}")
+    assert pane.progress_label.toolTip() == line
     qtbot.waitUntil(lambda: pane.progress_label.elided_text().endswith("…"))
+    assert pane.progress_label.elided_text().startswith("1,204 of 10,000 · about 2 min left")

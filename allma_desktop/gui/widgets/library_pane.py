@@ -105,6 +105,20 @@ def format_eta(seconds: float | None) -> str:
     return f"about {minutes // 60} h {minutes % 60:02d} min left"
 
 
+def progress_line(progress: OverallProgress, waiting: int, busy: bool) -> str:
+    """The progress card's line: the count and the time left first, so that a long file
+    name, cut at the card's width, never hides them."""
+    done, total = progress.files_done, progress.files_total
+    if progress.paused:
+        if busy and progress.current:
+            return f"Pausing after {progress.current}…"
+        return f"Paused · {waiting:,} waiting"
+    if progress.current:
+        eta = format_eta(progress.eta_seconds)
+        return f"{done + 1:,} of {total:,} · {eta} · indexing {progress.current}"
+    return f"Preparing {total:,} file{'s' if total != 1 else ''}…"
+
+
 class DropZone(QFrame):
     """The empty library: a big target that says what to do."""
 
@@ -235,7 +249,8 @@ class LibraryPane(QWidget):
         texts = QVBoxLayout()
         texts.setSpacing(6)
         # Elided at the card's width, not as wide as its text: the line changes several
-        # times a second while files come in, with file names of any length.
+        # times a second while files come in, with file names of any length (the count
+        # and the time left come first, so a long name never hides them).
         self.progress_label = ElidedLabel("", self.progress_card)
         self.pause_reason_label = QLabel("", self.progress_card)
         self.pause_reason_label.setObjectName("pauseReason")
@@ -450,17 +465,7 @@ class LibraryPane(QWidget):
             return
         if reason is not None:
             self.pause_reason_label.setText(f"{reason.message} {reason.hint}".strip())
-        done, total = progress.files_done, progress.files_total
-        if progress.paused:
-            label = f"Paused · {waiting:,} waiting"
-            if controller.busy and progress.current:
-                label = f"Pausing after {progress.current}…"
-        elif progress.current:
-            label = f"Indexing {progress.current} · {done + 1} of {total} · "
-            label += format_eta(progress.eta_seconds)
-        else:
-            label = f"Preparing {total} file{'s' if total != 1 else ''}…"
-        self.progress_label.setText(label)
+        self.progress_label.setText(progress_line(progress, waiting, controller.busy))
         self.progress_bar.setValue(round(progress.fraction * 1000))
         self.pause_button.setText("Resume" if progress.paused else "Pause")
 
