@@ -148,8 +148,16 @@ def _remove_abandoned_stagings(folder: Path) -> None:
     whose lock no process holds (a running backup holds its own)."""
     for staging in folder.glob(f"{STAGING_PREFIX}*"):
         lock_path = staging / _STAGING_LOCK
-        if not staging.is_dir() or not lock_path.exists():
-            continue  # not ours, or a backup that has only just made its folder
+        if not staging.is_dir():
+            continue  # not ours
+        if not lock_path.exists():
+            # Killed between making its folder and its lock (the first thing it writes
+            # there): empty, and nothing else would ever remove it. One with files but no
+            # lock is not ours.
+            if not any(staging.iterdir()):
+                log.info("removing %s, left by an interrupted backup", staging)
+                shutil.rmtree(staging, ignore_errors=True)
+            continue
         try:
             handle = open_lock_file(lock_path)
         except OSError:

@@ -19,6 +19,7 @@ from allma_desktop.records import ContextMode
 from allma_desktop.services.library.storage import SCHEMA_VERSION
 from allma_desktop.services.upkeep.backup import (
     MANIFEST_NAME,
+    STAGING_PREFIX,
     create_backup,
     read_manifest,
     restore_backup,
@@ -255,3 +256,28 @@ def test_backup_restore_and_export_commands_as_a_user_would(
     assert PDF_QUESTION in exported.read_text(encoding="utf-8")
     missing = allma("chats", "export", "99", data=fresh)
     assert missing.returncode == 1 and "Conversation 99 does not exist" in missing.stderr
+
+
+async def test_a_backup_sweeps_stagings_abandoned_at_any_moment(
+    orchestrator: Orchestrator, sample_library: SampleLibrary, tmp_path: Path
+) -> None:
+    """What a kill -9 leaves beside the target: a staging folder with its lock (killed
+    mid-copy), or an empty one (killed just after making it, before its lock). The next
+    backup into the folder removes both; a folder of ours with files and no lock stays."""
+    archive = await backed_up_library(orchestrator, sample_library, tmp_path)
+    folder = archive.parent
+    locked = folder / f"{STAGING_PREFIX}killed-mid-copy"
+    locked.mkdir()
+    (locked / ".lock").write_bytes(b"")  # no process holds it: the backup died
+    (locked / "allma.sqlite3").write_bytes(b"half a copy")
+    empty = folder / f"{STAGING_PREFIX}killed-at-once"
+    empty.mkdir()
+    foreign = folder / f"{STAGING_PREFIX}someone-elses"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("not a staging of ours", "utf-8")
+
+    await orchestrator.back_up(archive)
+
+    stagings = [p.name for p in folder.iterdir() if p.name.startswith(STAGING_PREFIX)]
+    assert stagings == [foreign.name]
+    assert read_manifest(archive).documents == len(orchestrator.list_documents())
