@@ -140,6 +140,8 @@ from allma_desktop.services.vectorstore.store_process import store_process_wante
 from allma_desktop.sources import Source
 
 log = logging.getLogger(__name__)
+# How long ``close_database_now`` waits for a statement under way in another thread.
+ABRUPT_CLOSE_WAIT_SECONDS = 2.0
 _WORDS = re.compile(r"[^\W_]+")  # runs of letters and digits: text compared word by word
 
 DEFAULT_CONTEXT_TOKENS = 8192  # used when the model does not say; also the cap we set by default
@@ -273,6 +275,15 @@ class Orchestrator:
             make_automatic_backup(self.config.database_path, data_dir)
         except (OSError, sqlite3.Error) as error:
             log.warning("automatic backup of %s failed: %s", self.config.database_path, error)
+
+    def close_database_now(self) -> None:
+        """Close every thread's database connection at once, from whatever thread, with no
+        event loop: for a process that is ending under Python's feet (the display went
+        away and Qt calls C's ``exit``), so SQLite folds its log into the database and
+        removes ``-wal`` and ``-shm``. The rest of ``close`` is left to the ending process."""
+        db = self._db
+        if isinstance(db, LibraryDatabase):
+            db.close_all(wait=ABRUPT_CLOSE_WAIT_SECONDS)
 
     async def close(self) -> None:
         if self._indexer is not None:

@@ -27,17 +27,18 @@ fi
 build="${ALLMA_BUILD:-both}"
 version="$("$python" -c 'import allma_desktop; print(allma_desktop.__version__)')"
 
-# Linux: bundle a numpy built without BLAS. The wheel's OpenBLAS (and its Fortran
-# runtime) is 28 MB, and nothing in the frozen app multiplies matrices: Chroma searches
-# in its Rust core, numpy only carries the vectors (FAISS, which would, is not bundled).
-# Built from the sdist of the installed version once (about 5 min on 2 cores) and kept
-# outside the checkout; put first on PYTHONPATH only while PyInstaller runs. If it
-# cannot be built (no compiler, no network) the wheel's numpy is bundled.
-# ALLMA_NUMPY_BLAS=1 skips it.
+# Linux: bundle a numpy built without BLAS and without its per-CPU SIMD variants. The
+# wheel's OpenBLAS (and its Fortran runtime) is 28 MB, and the variants compiled for
+# each CPU generation (AVX2, AVX-512...) 5 MB; nothing in the frozen app computes with
+# numpy: Chroma searches in its Rust core, numpy only carries the vectors (FAISS, which
+# would, is not bundled), and the baseline SSE code does that. Built from the sdist of
+# the installed version once (about 5 min on 2 cores) and kept outside the checkout;
+# put first on PYTHONPATH only while PyInstaller runs. If it cannot be built (no
+# compiler, no network) the wheel's numpy is bundled. ALLMA_NUMPY_BLAS=1 skips it.
 numpy_path=""
 if [ "$(uname -s)" = "Linux" ] && [ "${ALLMA_NUMPY_BLAS:-0}" != "1" ]; then
   numpy_version="$("$python" -c 'import numpy; print(numpy.__version__)')"
-  numpy_path="${XDG_CACHE_HOME:-$HOME/.cache}/allma-build/numpy-$numpy_version-noblas"
+  numpy_path="${XDG_CACHE_HOME:-$HOME/.cache}/allma-build/numpy-$numpy_version-noblas-nodispatch"
   if [ ! -f "$numpy_path/numpy/__init__.py" ]; then
     echo "Building numpy $numpy_version without BLAS into $numpy_path (once per version)"
     rm -rf "$numpy_path.partial"
@@ -45,7 +46,7 @@ if [ "$(uname -s)" = "Linux" ] && [ "${ALLMA_NUMPY_BLAS:-0}" != "1" ]; then
     if "$python" -m pip install -q --no-cache-dir --no-deps --no-binary numpy \
       --target "$numpy_path.partial" \
       "numpy==$numpy_version" -Csetup-args=-Dblas=none -Csetup-args=-Dlapack=none \
-      -Csetup-args=-Dallow-noblas=true; then
+      -Csetup-args=-Dallow-noblas=true -Csetup-args=-Dcpu-dispatch=none; then
       mv "$numpy_path.partial" "$numpy_path"
     else
       echo "WARNING: could not build numpy without BLAS; bundling the wheel's (28 MB more)"
@@ -69,7 +70,9 @@ check() {
   "$1" --version
   "$1" --self-test
   # The self-test does not start the local API; a build that lost FastAPI would pass it.
-  "$python" packaging/check_frozen_api.py "$1"
+  # Through that API: a PDF, a DOCX and a Markdown file ingested and found, with the
+  # project's Ollama-protocol test server as Ollama.
+  "$python" packaging/check_frozen_api.py --documents "$1"
 }
 if [ "$build" != "onefile" ]; then
   check dist/allma/allma

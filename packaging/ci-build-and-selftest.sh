@@ -7,7 +7,8 @@
 # again); the first run on a machine also builds numpy without BLAS (see build.sh),
 # 372 s in all, after which it is cached in ~/.cache/allma-build.
 # Fails (exit 1) if the build fails, the app does not start, its self-test fails, its
-# local API does not answer (packaging/check_frozen_api.py) or the folder is over budget.
+# local API does not answer or cannot ingest and find a PDF, a DOCX, a Markdown file and
+# a WebP picture (packaging/check_frozen_api.py --documents) or the folder is over budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

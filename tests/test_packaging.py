@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,20 +76,102 @@ def test_the_license_pyproject_names_is_in_the_repository_as_an_spdx_expression(
     assert "AGPL-3.0" in license_text  # what the packaged app is distributed under
 
 
-def test_pymupdfs_layout_models_and_c_headers_stay_out_of_the_build() -> None:
+def _bundle_filter() -> Any:
     sys.path.insert(0, str(ROOT / "packaging" / "pyinstaller"))
     try:
-        from bundle_filter import in_unused_folder
+        import bundle_filter
     finally:
         sys.path.remove(str(ROOT / "packaging" / "pyinstaller"))
-
-    assert in_unused_folder("pymupdf/layout/onnx/model.onnx")
-    assert in_unused_folder("pymupdf/mupdf-devel/include/mupdf/fitz.h")
-    assert not in_unused_folder("pymupdf/libmupdf.so.28.5")
-    assert not in_unused_folder("allma_desktop/resources/icons/allma.svg")
+    return bundle_filter
 
 
-def test_the_allma_spec_filters_with_it_and_ci_checks_the_budget() -> None:
-    assert "in_unused_folder(dest)" in (ROOT / "allma.spec").read_text(encoding="utf-8")
+def _installed_folder(folder: str) -> Path:
+    """Where a bundle's top folder (a package, or a wheel's ``NAME.libs``) is installed."""
+    return Path(sysconfig.get_paths()["purelib"]) / folder
+
+
+def test_pymupdfs_layout_models_and_c_headers_stay_out_of_the_build() -> None:
+    left_out = _bundle_filter().left_out
+
+    assert left_out("pymupdf/layout/onnx/model.onnx")
+    assert left_out("pymupdf/mupdf-devel/include/mupdf/fitz.h")
+    assert left_out("pymupdf_layout/__init__.py")
+    assert left_out("pymupdf/libmupdf.so.28.5") is None
+    assert left_out("allma_desktop/resources/icons/allma.svg") is None
+
+
+def test_each_left_out_file_is_one_the_installed_packages_have_and_is_kept_out() -> None:
+    bundle_filter = _bundle_filter()
+
+    for (folder, start), reason in bundle_filter.UNUSED_FILES.items():
+        installed = _installed_folder(folder)
+        if not installed.is_dir():
+            continue  # a platform whose wheel has no such folder (Windows: no pillow.libs)
+        names = [p.name for p in installed.iterdir() if p.name.startswith(start)]
+        assert names, f"{folder}/{start}* is in no installed file: a stale entry ({reason})"
+        for name in names:
+            assert bundle_filter.left_out(f"{folder}/{name}") == reason
+    # What the app does use stays: Pillow's core, its WebP codec and WebP's library.
+    for folder, start in (("PIL", "_imaging."), ("PIL", "_webp."), ("pillow.libs", "libwebp-")):
+        for path in _installed_folder(folder).glob(f"{start}*"):
+            assert bundle_filter.left_out(f"{folder}/{path.name}") is None
+
+
+@pytest.mark.skipif(shutil.which("readelf") is None, reason="needs readelf (binutils)")
+def test_no_kept_library_of_pillow_links_to_one_left_out() -> None:
+    """A left-out library that a shipped one lists as NEEDED would break the build at start."""
+    bundle_filter = _bundle_filter()
+    shipped = [
+        path
+        for folder in ("PIL", "pillow.libs")
+        for path in _installed_folder(folder).glob("*.so*")
+        if bundle_filter.left_out(f"{folder}/{path.name}") is None
+    ]
+    left_out_libraries = {
+        path.name
+        for path in _installed_folder("pillow.libs").glob("*.so*")
+        if bundle_filter.left_out(f"pillow.libs/{path.name}")
+    }
+    assert shipped and left_out_libraries
+    for path in shipped:
+        dynamic = subprocess.run(
+            ["readelf", "-d", str(path)], capture_output=True, text=True, check=True
+        ).stdout
+        assert not [name for name in left_out_libraries if f"[{name}]" in dynamic], path.name
+
+
+def test_the_apps_code_paths_never_import_the_left_out_modules(tmp_path: Path) -> None:
+    """The front ends, the MCP server and a WebP read through Pillow, in a fresh process."""
+    from PIL import Image
+
+    picture = tmp_path / "note.webp"
+    Image.new("RGB", (40, 20), "white").save(picture, "WEBP")
+    script = f"""
+import sys
+import allma_desktop.gui.app, allma_desktop.cli, allma_desktop.api.app, allma_desktop.api.mcp_http
+from allma_desktop.mcp_server import create_mcp_server
+create_mcp_server(lambda: None)
+from allma_desktop.services.documents.images import open_picture
+with open_picture(__import__("pathlib").Path({str(picture)!r})) as document:
+    assert document.page_count == 1
+print("\\n".join(sorted(sys.modules)))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.split())
+    assert "PIL.Image" in loaded and "PIL.WebPImagePlugin" in loaded
+    assert loaded.isdisjoint(_bundle_filter().UNUSED_MODULES)
+
+
+def test_the_allma_spec_excludes_the_left_out_modules() -> None:
+    spec = (ROOT / "allma.spec").read_text(encoding="utf-8")
+
+    assert "*UNUSED_MODULES" in spec and "left_out(dest) is not None" in spec
+
+
+def test_ci_checks_the_budget() -> None:
     ci = (ROOT / "packaging" / "ci-build-and-selftest.sh").read_text(encoding="utf-8")
     assert "ONE_FOLDER_BUDGET_MB" in ci and "du -sm dist/allma" in ci

@@ -28,7 +28,7 @@ from allma_desktop.gui.display import missing_display_reason, report_missing_dis
 from allma_desktop.gui.gc_guard import MainThreadGarbageCollector
 from allma_desktop.gui.main_window import SETTINGS_APPLICATION, SETTINGS_ORGANIZATION, MainWindow
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
-from allma_desktop.gui.quitting import quit_application, reset_quitting
+from allma_desktop.gui.quitting import close_on_abrupt_exit, quit_application, reset_quitting
 from allma_desktop.gui.single_instance import InstanceServer, hand_off, instance_key
 from allma_desktop.gui.widgets.markdown_render import load_renderer
 from allma_desktop.malloc_arenas import limit_malloc_arenas
@@ -86,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if quick_ask_window is not None:
         server.quick_ask_requested.connect(quick_ask_window.open_popup)
     restore_signals = _quit_on_termination(app, window)
+    # The session's display going away ends the process inside Qt, with C's exit().
+    disarm_abrupt_exit = close_on_abrupt_exit(host.close_database_now)
     window.show()
     if config_error is not None:
         window.status.showMessage(f"{config_error} Using default settings.", 15000)
@@ -101,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop.run_forever()
         loop.run_until_complete(shutdown(host, window.api_controller))
     finally:
+        disarm_abrupt_exit()
         restore_signals()
         server.close()
         if window.quick_ask_shortcut is not None:

@@ -105,6 +105,12 @@ class OrchestratorHost(QObject):
         self.config = config
         await self.start()
 
+    def close_database_now(self) -> None:
+        """The open library's database closed at once, with no event loop (see
+        ``Orchestrator.close_database_now``): for a process that is ending abruptly."""
+        if self.orchestrator is not None:
+            self.orchestrator.close_database_now()
+
     async def stop(self) -> None:
         """Cancel background tasks, then close the orchestrator (and with it the database)."""
         current = asyncio.current_task()

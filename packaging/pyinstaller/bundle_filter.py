@@ -1,37 +1,85 @@
-"""Folders of installed packages that never go into the frozen app, whatever is installed.
+"""What never goes into the frozen app, whatever is installed, each with the reason.
 
-PyInstaller's hook for PyMuPDF collects the whole package folder, and on a fresh machine
-with the dev extras that holds ``pymupdf/layout/`` (49 MB of ONNX layout models, loaded
-only by ``pymupdf.layout``, which the app never imports) and ``pymupdf/mupdf-devel/``
-(MuPDF's C headers and link libraries, for building against MuPDF). Kept out by path,
-so a newer PyMuPDF or another extra installed beside the app cannot bring them back.
+PyInstaller collects what static analysis finds imported and every library those files
+link to; a package's hook may collect its whole folder. Some of that the app never loads:
+
+- ``UNUSED_PACKAGE_FOLDERS``: folders inside a collected package (PyInstaller's hook for
+  PyMuPDF collects the whole package folder, which on a machine with the dev extras holds
+  49 MB of layout models and MuPDF's C headers).
+- ``UNUSED_FILES``: single files, by folder and the start of their name (a wheel's bundled
+  libraries carry a hash in their name: ``pillow.libs/libavif-c6062d5f.so.16.4.2``).
+- ``UNUSED_MODULES``: modules PyInstaller is told not to follow (``excludes``), so neither
+  they nor the libraries only they link to are collected; ``UNUSED_FILES`` names those
+  libraries as well, for the case where something else would bring them.
+
+Kept out by path, so a newer package or another extra installed beside the app cannot
+bring them back. ``tests/test_packaging.py`` checks each entry against the installed
+packages and that the app's code paths never import the modules.
 """
 
 from __future__ import annotations
 
 from pathlib import PurePath
 
-# (package folder, sub-folder) pairs never shipped.
-UNUSED_PACKAGE_FOLDERS = frozenset(
-    {
-        ("pymupdf", "layout"),
-        ("pymupdf", "mupdf-devel"),
-        ("pymupdf_layout",),
-        ("pymupdf4llm",),
-    }
+# (package folder, sub-folder) -> why it is never shipped.
+UNUSED_PACKAGE_FOLDERS: dict[tuple[str, ...], str] = {
+    ("pymupdf", "layout"): "PyMuPDF's layout models (ONNX, 49 MB), loaded only by "
+    "pymupdf.layout, which the app never imports",
+    ("pymupdf", "mupdf-devel"): "MuPDF's C headers and link libraries, for building against MuPDF",
+    ("pymupdf_layout",): "the layout models' own package (see above)",
+    ("pymupdf4llm",): "PyMuPDF's Markdown export; the app parses with PyMuPDF itself",
+}
+
+# (folder, start of the file name) -> why it is never shipped.
+_AVIF = (
+    "Pillow's AVIF codec (4.8 MB): Pillow decodes only WebP for the app "
+    "(services/documents/images.py; every other picture goes to MuPDF), and "
+    "PIL.AvifImagePlugin works without it (it marks AVIF unsupported)"
 )
+_LCMS = (
+    "Pillow's colour management (LittleCMS): only converting to or from LAB, or "
+    "ImageCms, loads it; the app converts WebP frames to RGB"
+)
+UNUSED_FILES: dict[tuple[str, str], str] = {
+    ("PIL", "_avif."): _AVIF,
+    ("pillow.libs", "libavif-"): _AVIF,
+    ("PIL", "_imagingcms."): _LCMS,
+    ("pillow.libs", "liblcms2-"): _LCMS,
+    ("PIL", "_imagingtk."): "Pillow's Tk bridge; the app's windows are Qt's",
+}
+
+# Module -> why PyInstaller does not follow it.
+UNUSED_MODULES: dict[str, str] = {
+    "PIL._avif": _AVIF,
+    "PIL._imagingcms": _LCMS,
+    "PIL.ImageCms": _LCMS,
+    "PIL._imagingtk": "Pillow's Tk bridge; the app's windows are Qt's",
+    "PIL.ImageTk": "Pillow's Tk bridge; the app's windows are Qt's",
+    "pydoc_data": "the text of Python's help() topics; the app never calls help()",
+    "numpy.fft": "numpy loads it only when np.fft is used, which nothing in the app does",
+}
 
 # The one-folder build's budget, in MB (du -sm); CI fails a build above it. Issue 18 asks
-# for 250 MB; measured on 2026-12-06 with layout/ and mupdf-devel/ out, the folder is
-# 293 MB with the wheel's numpy (OpenBLAS, 28 MB) and so about 265 MB with the BLAS-free
-# numpy build.sh makes (it falls back to the wheel's when it cannot build one): Pillow's
-# libraries (11 MB) and cryptography (12 MB, which no installed package requires) came in
-# since. 300 keeps CI green either way and catches the next such jump (layout/ alone was
-# 49 MB); getting to 250 means dropping those two and bundling the BLAS-free numpy.
-ONE_FOLDER_BUDGET_MB = 300
+# for 250 MB. Measured on 2026-12-07 (Linux, x86-64): 257 MB with everything above left
+# out and build.sh's numpy (no BLAS, no per-CPU variants; 12 -> 6 MB). Two pieces that
+# came in after the 238 MB build of 2026-12-06 are loaded by the app and keep it above
+# 250: cryptography (12 MB), which the MCP server's SDK imports and uses when the server
+# is made (MCPServer seals request state with AES-GCM under a key made at start), and
+# Pillow's core with WebP (6 MB), which reads .webp pictures. The rest is PySide6
+# (61 MB), chromadb's Rust core (57 MB), PyMuPDF (50 MB, fonts and Tesseract inside)
+# and smaller pieces the app loads. With the wheel's numpy (build.sh could not build its
+# own) the folder is about 290 MB and CI fails, as it should: the size is then wrong.
+ONE_FOLDER_BUDGET_MB = 260
 
 
-def in_unused_folder(dest: str) -> bool:
-    """Whether a collected file (by its path inside the bundle) lies in an unused folder."""
+def left_out(dest: str) -> str | None:
+    """Why a collected file (by its path inside the bundle) is not shipped; None if it is."""
     parts = PurePath(dest).parts
-    return any(parts[: len(folder)] == folder for folder in UNUSED_PACKAGE_FOLDERS)
+    for folder, reason in UNUSED_PACKAGE_FOLDERS.items():
+        if parts[: len(folder)] == folder:
+            return reason
+    if len(parts) == 2:
+        for (folder, start), reason in UNUSED_FILES.items():
+            if parts[0] == folder and parts[1].startswith(start):
+                return reason
+    return None

@@ -7,12 +7,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.ollama_server import OllamaTestServer
+from tests.support.xserver import MISSING, start_xvfb, x_tools_missing
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
@@ -109,6 +111,64 @@ def test_sigterm_quits_and_leaves_the_database_closed(
     data = Path(app_env["ALLMA_DATA_DIR"])
     assert (data / "allma.sqlite3").exists()
     assert database_leftovers(data) == []
+
+
+def child_processes(pid: int) -> list[int]:
+    """The processes ``pid`` started (Linux's /proc), its children's children too."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, its_parent in parents.items() if its_parent == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def all_ended(pids: list[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(Path(f"/proc/{pid}").exists() for pid in pids):
+            return True
+        time.sleep(0.1)  # another process's end: nothing to wait on but its /proc entry
+    return False
+
+
+@pytest.mark.skipif(x_tools_missing(), reason=MISSING)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="an X server's session end")
+def test_the_end_of_the_desktop_session_quits_and_leaves_the_database_closed(
+    app_env: dict[str, str],
+) -> None:
+    """Logging out ends the display server under the app: Qt then ends the process with
+    C's exit(1) from inside its event loop (PySide6's Qt has no XSMP, so no "save
+    yourself" comes first). A real X server (Xvfb) ends here as a session's does."""
+    data = Path(app_env["ALLMA_DATA_DIR"])
+    with start_xvfb() as display:
+        app = AppProcess({**app_env, "QT_QPA_PLATFORM": "xcb", "DISPLAY": display}, "--tray")
+        try:
+            app.wait_ready()
+            helpers = child_processes(app.process.pid)
+            assert database_leftovers(data) == ["allma.sqlite3-shm", "allma.sqlite3-wal"]
+        except BaseException:
+            app.kill()
+            raise
+    # The X server has ended (as the session's does at logout).
+
+    code = app.wait_exit()
+
+    app.kill()
+    assert code is not None, "the app outlived its display\n" + "\n".join(app.lines)
+    assert any("X11 connection broke" in line or "XIO" in line for line in app.lines), app.lines
+    assert (data / "allma.sqlite3").exists()
+    assert database_leftovers(data) == [], "\n".join(app.lines)
+    # Nothing of it goes on (polling Ollama, holding the vector store).
+    assert all_ended(helpers, EXIT_TIMEOUT), helpers
 
 
 def test_quick_ask_flag_opens_the_popup_in_the_running_app(
