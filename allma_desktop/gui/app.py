@@ -248,7 +248,7 @@ def setup_logging(level: str) -> None:
 
 
 def _quit_on_termination(app: QApplication, window: MainWindow) -> Callable[[], None]:
-    """SIGTERM (logout, ``kill``), Ctrl+C and the end of the desktop session end the app the
+    """SIGTERM (logout, ``kill``), SIGHUP, Ctrl+C and the end of the desktop session end the app the
     clean way, with or without a tray: layout saved, database closed.
 
     Python runs signal handlers between bytecodes; the GUI-thread collector's timer gives
@@ -263,7 +263,9 @@ def _quit_on_termination(app: QApplication, window: MainWindow) -> Callable[[], 
     # Logging out: the session manager asks us to save, then ends us; a hidden window
     # (close-to-tray) must not hold the session up or keep the app alive.
     app.commitDataRequest.connect(lambda _manager: quit_application())
-    numbers = (signal.SIGTERM, signal.SIGINT)
+    numbers = [signal.SIGTERM, signal.SIGINT]
+    if hasattr(signal, "SIGHUP"):  # the terminal it was started from closed (not on Windows)
+        numbers.append(signal.SIGHUP)
     previous = {number: signal.signal(number, quit_cleanly) for number in numbers}
 
     def restore() -> None:

@@ -107,7 +107,7 @@ def test_sigterm_quits_and_leaves_the_database_closed(
     code = started_app.wait_exit()
 
     assert code == 0, "\n".join(started_app.lines)
-    assert "exit 0" in started_app.lines
+    assert started_app.wait_for("exit 0"), started_app.lines  # read after the exit
     data = Path(app_env["ALLMA_DATA_DIR"])
     assert (data / "allma.sqlite3").exists()
     assert database_leftovers(data) == []
@@ -169,6 +169,20 @@ def test_the_end_of_the_desktop_session_quits_and_leaves_the_database_closed(
     assert database_leftovers(data) == [], "\n".join(app.lines)
     # Nothing of it goes on (polling Ollama, holding the vector store).
     assert all_ended(helpers, EXIT_TIMEOUT), helpers
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this system")
+def test_sighup_when_the_terminal_closes_quits_and_leaves_the_database_closed(
+    started_app: AppProcess, app_env: dict[str, str]
+) -> None:
+    """Started from a terminal, the app gets SIGHUP when the terminal (or the login
+    session it belongs to) closes; by default that kills it where it stands."""
+    started_app.process.send_signal(signal.SIGHUP)
+
+    code = started_app.wait_exit()
+
+    assert code == 0, "\n".join(started_app.lines)
+    assert database_leftovers(Path(app_env["ALLMA_DATA_DIR"])) == []
 
 
 def test_quick_ask_flag_opens_the_popup_in_the_running_app(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,3 +115,24 @@ def test_a_recount_begun_before_a_whole_check_does_not_undo_that_check(
     report = window.health.report
     assert report.store_path == "checked meanwhile"
     assert report.documents == 1
+
+
+def test_documents_changed_during_a_whole_check_are_counted_once_it_lands(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    """A check under way may have counted before the change; its report is followed by a
+    recount, so the counts shown are not left stale until the next change or check."""
+    qtbot.waitUntil(lambda: window.health.report is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: window.health._check_task is None or window.health._check_task.done())
+    before_the_change = window.health.report
+    assert before_the_change is not None and before_the_change.documents == 0
+    under_way: concurrent.futures.Future[None] = concurrent.futures.Future()
+    window.health._check_task = under_way  # type: ignore[assignment]  # a check in flight
+    ingest(qtbot, window.host, [write_text(tmp_path / "garden.txt")])
+
+    window.events.documents_changed.emit()  # while the check runs
+    window.health._on_report(before_the_change)  # it had counted before the change
+
+    qtbot.waitUntil(lambda: window.status.library.text().startswith("1 document"), timeout=20_000)
+    report = window.health.report
+    assert report is not None and report.documents == 1

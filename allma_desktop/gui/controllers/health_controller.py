@@ -41,6 +41,7 @@ class HealthController(QObject):
         self._check_task: asyncio.Task[None] | None = None
         self._recount_task: asyncio.Task[None] | None = None
         self._recount_again = False
+        self._recount_after_check = False  # documents changed while a whole check ran
         self._rebuild_task: asyncio.Task[None] | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -82,7 +83,8 @@ class HealthController(QObject):
         is indexed."""
         report = self.report
         checking = self._check_task is not None and not self._check_task.done()
-        if report is None or checking:  # the check under way counts them (or will)
+        if report is None or checking:  # the check under way counts them, maybe too early:
+            self._recount_after_check = checking  # it may have counted before this change
             self.check_now()
             return
         if self._recount_task is not None and not self._recount_task.done():
@@ -115,6 +117,10 @@ class HealthController(QObject):
         self.report = report
         self._host.events.health_changed.emit(report)
         self._timer.start(HEALTHY_INTERVAL_MS if report.ok else UNHEALTHY_INTERVAL_MS)
+        if self._recount_after_check:
+            self._recount_after_check = False
+            self._check_task = None  # done: its report is in
+            self.recount()
 
     def _on_check_failed(self, error: AllmaError) -> None:
         log.warning("health check failed: %s", error)

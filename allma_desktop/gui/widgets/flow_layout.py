@@ -3,6 +3,12 @@
 Qt has none built in (this is the "Flow Layout" of Qt's examples). Used for the source
 chips under an answer: four or five chips are wider than a narrow chat column, and in a
 row they pushed every message's text off the right edge.
+
+The height for a width is worked out once per width until the layout changes: one pass
+of the window's layout asks it dozens of times (the splitter, the page stack and the
+scroll area each probe a few widths), and the window lays itself out again whenever a
+label elsewhere changes its size, which is several times a second while a folder is
+indexed. Qt's own box layouts keep the same cache.
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ class FlowLayout(QLayout):
         super().__init__(parent)
         self._items: list[QLayoutItem] = []
         self._spacing = spacing
+        self._heights: dict[int, int] = {}  # width -> height, until invalidate()
         self.setContentsMargins(QMargins(0, 0, 0, 0))
 
     # --- QLayout's interface ---------------------------------------------------------------
 
     def addItem(self, item: QLayoutItem) -> None:  # Qt's name
         self._items.append(item)
+        self.invalidate()
 
     def count(self) -> int:
         return len(self._items)
@@ -30,7 +38,10 @@ class FlowLayout(QLayout):
         return self._items[index] if 0 <= index < len(self._items) else None
 
     def takeAt(self, index: int) -> QLayoutItem | None:  # Qt's name
-        return self._items.pop(index) if 0 <= index < len(self._items) else None
+        if not 0 <= index < len(self._items):
+            return None
+        self.invalidate()
+        return self._items.pop(index)
 
     def expandingDirections(self) -> Qt.Orientation:  # Qt's name
         return Qt.Orientation(0)
@@ -39,7 +50,14 @@ class FlowLayout(QLayout):
         return True
 
     def heightForWidth(self, width: int) -> int:  # Qt's name
-        return self._arrange(QRect(0, 0, width, 0), move=False)
+        height = self._heights.get(width)
+        if height is None:
+            height = self._heights[width] = self._arrange(QRect(0, 0, width, 0), move=False)
+        return height
+
+    def invalidate(self) -> None:  # Qt's name: an item was added, removed or resized
+        self._heights.clear()
+        super().invalidate()
 
     def setGeometry(self, rect: QRect) -> None:  # Qt's name
         super().setGeometry(rect)
