@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import shutil
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
+from allma_desktop.gui.controllers import library_controller
 from allma_desktop.gui.controllers.library_controller import LibraryController, LibraryRow
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
 from allma_desktop.gui.widgets import library_filter, library_pane
@@ -125,6 +127,60 @@ def test_a_folder_can_be_paused_resumed_and_unwatched_keeping_its_documents(
     qtbot.waitUntil(lambda: pane.controller.folders == [], timeout=5_000)
     assert not pane.folders_card.isVisible()
     assert statuses(pane) == {"note-0.txt": "ready", "note-1.txt": "ready"}
+
+
+def test_a_folders_line_shows_each_new_state_in_place(
+    qtbot: QtBot, pane: LibraryPane, tmp_path: Path
+) -> None:
+    """Its counts change about once a second while the folder syncs: the line is updated,
+    not built again with its buttons and menu each time."""
+    folder = tmp_path / "notes"
+    notes(folder, 2)
+    first = watch(qtbot, pane, folder)
+    changes: list[object] = []
+    pane.controller.folders_changed.connect(changes.append)
+
+    for n in range(3):
+        (folder / f"later-{n}.txt").write_text(f"The heron returns in autumn {n}.\n", "utf-8")
+    qtbot.waitUntil(
+        lambda: all_ready(pane, [f"later-{n}.txt" for n in range(3)]), timeout=INDEX_TIMEOUT_MS
+    )
+    first.pause_button.click()
+    qtbot.waitUntil(lambda: first.state.status == "paused", timeout=5_000)
+
+    assert changes  # the folder's state was announced again...
+    assert line(pane, folder) is first  # ...and shown by the same line
+    assert first.details_label.text().startswith("Paused")
+    assert first.dot.status == "paused"
+    assert first.pause_button.text() == "Resume"
+    first.pause_button.click()  # reads the state it shows now: resumes
+    qtbot.waitUntil(lambda: first.state.status != "paused", timeout=5_000)
+    assert line(pane, folder) is first and first.pause_button.text() == "Pause"
+
+
+def test_a_long_run_updates_the_table_four_times_a_second_with_rows_done_meanwhile(
+    qtbot: QtBot, pane: LibraryPane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each update repaints the table's rows and the progress card, on the thread the
+    indexer shares the interpreter lock with: once a run has gone on (at once here), rows
+    and progress reach the table four times a second, the rows of files just stored with
+    them rather than as an update of their own."""
+    monkeypatch.setattr(library_controller, "BUSY_AFTER_SECONDS", 0.0)
+    folder = tmp_path / "many"
+    notes(folder, 400)
+    updates: list[float] = []
+    pane.controller.rows_changed.connect(lambda _rows: updates.append(time.monotonic()))
+    runs: list[float] = []
+    pane.controller.busy_changed.connect(lambda busy: runs.append(time.monotonic()))
+
+    watch(qtbot, pane, folder)
+    qtbot.waitUntil(lambda: len(runs) >= 2 and not pane.controller.busy, timeout=INDEX_TIMEOUT_MS)
+
+    started, ended = runs[0], runs[-1]
+    during = [t for t in updates if started < t < ended]
+    interval = library_controller.BUSY_PROGRESS_INTERVAL_MS / 1000
+    assert len(during) <= (ended - started) / interval + 3
+    assert statuses(pane) == {f"note-{n}.txt": "ready" for n in range(400)}
 
 
 def test_a_missing_folder_shows_offline_and_keeps_its_documents(

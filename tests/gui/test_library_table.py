@@ -266,3 +266,110 @@ def test_cells_are_painted_where_the_style_would_paint_their_text(
             assert len(drawn ^ ink(theirs, rect)) <= len(drawn) // 20, (row, column)
             compared += 1
     assert compared == 4 * proxy.rowCount()
+
+
+# --- a flush of rows reaches the view in bulk -----------------------------------------------
+# New files that land side by side are one insertion, and changed rows still shown are one
+# refresh. One signal per row made the view lay out its rows 5,000 times in a 5,000-file
+# sync, and rebuilt the proxy's row map for each changed row.
+
+
+class Insertions:
+    """The proxy's rowsInserted signals, as (first, last) pairs."""
+
+    def __init__(self, proxy: DocumentFilterProxy) -> None:
+        self.spans: list[tuple[int, int]] = []
+        proxy.rowsInserted.connect(lambda _p, first, last: self.spans.append((first, last)))
+
+
+def reference(model: DocumentTableModel, column: int, order: Qt.SortOrder) -> list[str]:
+    """The same rows through a new proxy, sorted once from scratch."""
+    fresh = DocumentFilterProxy(model)
+    fresh.sort(column, order)
+    return names(fresh)
+
+
+def new_rows(template: LibraryRow, titles: list[str]) -> list[LibraryRow]:
+    return [
+        replace(template, path=f"/library/new/{title}-{n}.pdf", title=title, status="queued")
+        for n, title in enumerate(titles)
+    ]
+
+
+def test_new_files_that_sort_together_are_one_insertion(table: QTableView) -> None:
+    model, proxy = parts(table)  # sorted by title, ascending
+    rows = generated_rows(300)
+    model.reset(rows)
+    inserted = Insertions(proxy)
+
+    model.upsert_many(new_rows(rows[0], [f"Zeta {n:03d}" for n in range(50)]))
+
+    assert inserted.spans == [(300, 349)]
+    assert names(proxy) == reference(model, NAME, Qt.SortOrder.AscendingOrder)
+
+
+@pytest.mark.parametrize("order", [Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder])
+def test_new_files_that_land_apart_keep_the_order_one_by_one_would_give(
+    table: QTableView, order: Qt.SortOrder
+) -> None:
+    model, proxy = parts(table)
+    table.sortByColumn(NAME, order)
+    rows = generated_rows(300)
+    model.reset(rows)
+    inserted = Insertions(proxy)
+    # Titles among the existing ones, some equal to each other and to existing titles.
+    titles = [f"Annual Report {n}" for n in (7, 7, 150, 150, 150, 299, 3)] + ["Aardvark"] * 3
+
+    model.upsert_many(new_rows(rows[0], titles))
+
+    assert names(proxy) == reference(model, NAME, order)
+    assert sum(last - first + 1 for first, last in inserted.spans) == len(titles)
+    assert len(inserted.spans) < len(titles)  # rows landing together went in together
+
+
+def test_unsorted_new_files_are_appended_in_one_insertion(qtbot: QtBot) -> None:
+    model = DocumentTableModel()
+    proxy = DocumentFilterProxy(model)  # no column sorted: the model's own order
+    rows = generated_rows(100)
+    model.reset(rows)
+    inserted = Insertions(proxy)
+
+    model.upsert_many(new_rows(rows[0], ["one", "two", "three"]))
+
+    assert inserted.spans == [(100, 102)]
+    assert [proxy.row_at(r).path for r in range(proxy.rowCount())] == [r.path for r in model.rows]
+
+
+def test_changed_rows_still_shown_are_one_refresh_and_the_filter_follows_the_rest(
+    qtbot: QtBot, table: QTableView
+) -> None:
+    model, proxy = parts(table)
+    table.sortByColumn(ADDED, Qt.SortOrder.AscendingOrder)
+    rows = generated_rows(400)
+    model.reset(rows)
+    apply(qtbot, proxy, "annual report 1")  # every word, in the title or the file name
+    shown_before = set(names(proxy))
+    assert "report-13.pdf" in shown_before and "report-20.pdf" not in shown_before
+    refreshes: list[tuple[int, int]] = []
+    proxy.dataChanged.connect(
+        lambda top, bottom, _roles=(): refreshes.append((top.row(), bottom.row()))
+    )
+    removed: list[int] = []
+    proxy.rowsRemoved.connect(lambda _p, first, last: removed.extend(range(first, last + 1)))
+
+    # A flush, as the model sends it (one run of changed rows, 10-20): progress on rows
+    # 10-19, which are shown; row 13 retitled so that it stops matching; row 20, hidden,
+    # retitled so that it starts to.
+    changed = [replace(row, status="indexing", fraction=0.5) for row in rows[10:20]]
+    changed[3] = replace(rows[13], title="Renamed")
+    changed.append(replace(rows[20], title="Annual Report 20 (1 of 2)"))
+    model.upsert_many(changed)
+
+    assert len(refreshes) == 1  # the nine rows still shown, in one signal
+    top, bottom = refreshes[0]
+    refreshed = {proxy.row_at(r).path for r in range(top, bottom + 1)}
+    assert {row.path for row in changed[:3] + changed[4:10]} <= refreshed
+    assert len(removed) == 1
+    now = set(names(proxy))
+    assert now == (shown_before - {"report-13.pdf"}) | {"report-20.pdf"}
+    assert [proxy.row_at(r).status for r in range(top, bottom + 1)].count("indexing") >= 9

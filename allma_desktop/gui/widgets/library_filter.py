@@ -82,6 +82,14 @@ class _Descending:
         return bool(other.key < self.key)
 
 
+def _row_number(row: int) -> int:
+    return row
+
+
+def _slot(placed: tuple[int, int]) -> int:
+    return placed[0]
+
+
 class DocumentFilterProxy(QAbstractProxyModel):
     """Sorts and filters a ``DocumentTableModel`` (case-insensitive words in title, file name
     and status) without asking Python once per row."""
@@ -301,6 +309,13 @@ class DocumentFilterProxy(QAbstractProxyModel):
         """Where ``source_row`` goes in ``rows`` (a list in display order)."""
         if self._column < 0:
             return bisect.bisect_left(rows, source_row)
+        key = self._display_key()
+        return bisect.bisect_right(rows, key(source_row), key=key)
+
+    def _display_key(self) -> Callable[[int], Any]:
+        """What orders a row in the display (its row number when unsorted)."""
+        if self._column < 0:
+            return _row_number
         column, model = self._column, self._source
         key: Callable[[int], Any]
         if self._descending:
@@ -312,7 +327,7 @@ class DocumentFilterProxy(QAbstractProxyModel):
             def key(row: int) -> Any:
                 return model.sort_key(row, column)
 
-        return bisect.bisect_right(rows, key(source_row), key=key)
+        return key
 
     # --- the source's changes -------------------------------------------------------------
 
@@ -329,12 +344,41 @@ class DocumentFilterProxy(QAbstractProxyModel):
         if first < self._source.row_count - count:  # inserted before existing rows: shift
             self._sorted = [row + count if row >= first else row for row in self._sorted]
             self._visible = [row + count if row >= first else row for row in self._visible]
+        shown = []
         for source_row in range(first, last + 1):
             self._sorted.insert(self._position(self._sorted, source_row), source_row)
             if self._matches(source_row):
-                self._insert_visible(source_row)
+                shown.append(source_row)
+        self._insert_visible_many(shown)
         self._proxy_rows = None
         self._restart_job()
+
+    def _insert_visible_many(self, source_rows: list[int]) -> None:
+        """Show ``source_rows`` (in the order they came) where they belong: one insertion
+        for each run of them that lands side by side, not one per row. A flush of new
+        files, appended or sorted to one end, is one insertion; one each, the view was
+        told 5,000 times in a 5,000-file sync and laid out its rows each time."""
+        if len(source_rows) == 1:
+            self._insert_visible(source_rows[0])
+            return
+        # As inserting them one by one would place them: by the display order's key
+        # (equal keys in the order they came; sorts are stable), then by their slot among
+        # the rows already shown.
+        by_key = sorted(source_rows, key=self._display_key())
+        placed = sorted(((self._position(self._visible, row), row) for row in by_key), key=_slot)
+        inserted = start = 0
+        while start < len(placed):
+            slot = placed[start][0]
+            end = start + 1
+            while end < len(placed) and placed[end][0] == slot:
+                end += 1
+            at = slot + inserted
+            self.beginInsertRows(QModelIndex(), at, at + end - start - 1)
+            self._visible[at:at] = [row for _, row in placed[start:end]]
+            self._proxy_rows = None
+            self.endInsertRows()
+            inserted += end - start
+            start = end
 
     def _insert_visible(self, source_row: int) -> None:
         position = self._position(self._visible, source_row)
@@ -369,9 +413,25 @@ class DocumentFilterProxy(QAbstractProxyModel):
 
     def _on_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex) -> None:
         self._forget()
-        for source_row in range(top_left.row(), bottom_right.row() + 1):
-            if self._job is not None:
-                self._job.changed.add(source_row)
+        rows = range(top_left.row(), bottom_right.row() + 1)
+        if self._job is not None:
+            self._job.changed.update(rows)
+        # Rows still shown are refreshed with one signal over their span; only rows that
+        # start or stop matching move (each changes the map, so they go one by one).
+        proxy_rows, refreshed, moved = self._map(), [], []
+        for source_row in rows:
+            proxy_row = proxy_rows[source_row]
+            matches = self._matches(source_row)
+            if proxy_row >= 0 and matches:
+                refreshed.append(proxy_row)
+            elif proxy_row >= 0 or matches:
+                moved.append(source_row)
+        if refreshed:
+            last_column = self.columnCount() - 1
+            self.dataChanged.emit(
+                self.index(min(refreshed), 0), self.index(max(refreshed), last_column)
+            )
+        for source_row in moved:
             self._follow_row(source_row)
 
     def _follow_row(self, source_row: int) -> None:
