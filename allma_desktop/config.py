@@ -65,6 +65,10 @@ class AppConfig:
     chunk_overlap: int = 150
     top_k: int = 5
     hybrid_search: bool = True
+    # Opt-in: the rerank counts a question word the passages say in other words ("kids" /
+    # "children") through the embedding model's vectors of their words; each search with
+    # such a word embeds up to some 2,000 words once (rag.RetrievalSettings.related_words).
+    related_words: bool = False
     temperature: float = 0.2
     context_length: int | None = None  # None: ask the model (/api/show), capped below
     think: bool = True
@@ -295,6 +299,7 @@ ENV_VARIABLES: dict[str, str] = {
     "OLLAMA_READ_TIMEOUT": "request_timeout",
     "ALLMA_ALLOWED_FOLDERS": "allowed_folders",  # separated by os.pathsep (":" or ";")
     "ALLMA_DOCUMENTS_ONLY": "documents_only",
+    "ALLMA_RELATED_WORDS": "related_words",
     "ALLMA_OCR_LANGUAGES": "ocr_languages",
     "LLM_PROVIDER": "llm_provider",
     "LLM_BASE_URL": "llm_base_url",
@@ -333,7 +338,7 @@ def _parse_value(key: str, value: Any) -> Any:
             return float(value)
         except (TypeError, ValueError):
             raise ConfigError(_variable(key), value, "a number") from None
-    if key in {"hybrid_search", "think", "ocr", "chroma_ssl", "documents_only"}:
+    if key in {"hybrid_search", "think", "ocr", "chroma_ssl", "documents_only", "related_words"}:
         return _as_bool(key, value)
     if key == "log_level":
         return str(value).upper()

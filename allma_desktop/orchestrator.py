@@ -576,7 +576,11 @@ class Orchestrator:
         collection = await asyncio.to_thread(self.collection, collection_id)
         if collection.chunk_count == 0:
             return SearchResults([])
-        settings = RetrievalSettings(k=k or self.config.top_k, hybrid=self.config.hybrid_search)
+        settings = RetrievalSettings(
+            k=k or self.config.top_k,
+            hybrid=self.config.hybrid_search,
+            related_words=self.config.related_words,
+        )
         fallback: AllmaError | None = None
         try:
             # The model of the collection's current vectors, not the configured one: after

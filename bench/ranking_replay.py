@@ -160,16 +160,66 @@ def cached_hits(replay: Replay, questions: Sequence[Question], data_dir: Path) -
 
 
 def replayed(
-    questions: Sequence[Question], hits: Sequence[Hits], settings: Any = None, stage: Any = None
+    questions: Sequence[Question],
+    hits: Sequence[Hits],
+    settings: Any = None,
+    stage: Any = None,
+    related: Sequence[Any] | None = None,
 ) -> list[list[Any]]:
-    """The ranking's candidates (best first) for each question, from its saved hits."""
+    """The ranking's candidates (best first) for each question, from its saved hits;
+    ``related``: each question's ``rag.related_terms`` (the ``related_words`` opt-in)."""
     from allma_desktop.services.retrieval.rag import RetrievalSettings, rank_hits
 
     settings = settings or RetrievalSettings()
     return [
-        rank_hits(q.question, vector_hits, keyword_hits, settings, stage)
-        for q, (vector_hits, keyword_hits) in zip(questions, hits, strict=True)
+        rank_hits(q.question, vector_hits, keyword_hits, settings, stage, near)
+        for q, (vector_hits, keyword_hits), near in zip(
+            questions, hits, related or [None] * len(questions), strict=True
+        )
     ]
+
+
+def related_words(questions: Sequence[Question], hits: Sequence[Hits]) -> list[Any]:
+    """Each question's related words (``RetrievalSettings.related_words``), as
+    ``RAGService.related_terms`` finds them, with MiniLM run here (benchmark environment;
+    words' vectors are cached with the corpus's under the temp folder). Prints the cost:
+    how many words a search would send to the embedding model."""
+    from allma_desktop.services.retrieval.rag import (
+        RetrievalSettings,
+        fused_hits,
+        passage_words,
+        related_terms,
+        unmatched_question_words,
+    )
+    from bench.real_models import minilm_embedder
+
+    embed = minilm_embedder(cache=CACHE_ROOT / "minilm-vectors.sqlite3")
+    settings = RetrievalSettings()
+    found, counts = [], []
+    for question, (vector_hits, keyword_hits) in zip(questions, hits, strict=True):
+        candidates = fused_hits(vector_hits, keyword_hits, settings)
+        wanted = unmatched_question_words(question.question, candidates)
+        if not wanted:
+            found.append({})
+            counts.append(0)
+            continue
+        words = passage_words(candidates)
+        texts = list(dict.fromkeys([*wanted.values(), *words]))
+        vectors = dict(zip(texts, embed(texts), strict=True))
+        found.append(
+            related_terms(
+                {term: vectors[word] for term, word in wanted.items()},
+                {word: vectors[word] for word in words},
+            )
+        )
+        counts.append(len(texts))
+    asked = sorted(c for c in counts if c)
+    if asked:
+        print(
+            f"related words: {len(asked)} of {len(questions)} searches embed words,"
+            f" median {asked[len(asked) // 2]}, most {asked[-1]}"
+        )
+    return found
 
 
 def as_pages(ranked: Sequence[Sequence[Any]]) -> list[list[tuple[str, int | None]]]:
@@ -308,6 +358,11 @@ def main() -> None:
     parser.add_argument("--misses", action="store_true", help="what each first-place miss is")
     parser.add_argument("--live", action="store_true", help="search the stores, not saved hits")
     parser.add_argument(
+        "--related",
+        action="store_true",
+        help="also replay with related words on (RetrievalSettings.related_words), first",
+    )
+    parser.add_argument(
         "--compare",
         metavar="FIELD=VALUE",
         nargs="+",
@@ -326,6 +381,15 @@ def main() -> None:
         print(f"with {stage}:")
         report(questions, as_pages(replayed(questions, hits, stage=stage)))
         print("now:")
+    if args.related and not args.live:
+        started = time.perf_counter()
+        near = related_words(questions, hits)
+        with_related = as_pages(replayed(questions, hits, related=near))
+        print(f"with related words ({time.perf_counter() - started:.1f} s with MiniLM):")
+        report(questions, with_related)
+        if args.show:
+            show(questions, with_related)
+        print("without (the default):")
     started = time.perf_counter()
     ranked = [] if args.live else replayed(questions, hits)
     rankings = replay.rankings(questions) if args.live else as_pages(ranked)

@@ -199,3 +199,12 @@ def test_bad_ocr_languages_name_the_variable_and_the_form(tmp_path: Path, value:
 
     assert raised.value.variable == "ALLMA_OCR_LANGUAGES"
     assert "eng+deu" in raised.value.accepted
+
+
+def test_related_words_are_off_unless_asked_for(tmp_path: Path) -> None:
+    none = tmp_path / "none.json"
+    assert AppConfig.from_env({}, settings_file=none).related_words is False
+    assert AppConfig.from_env({"ALLMA_RELATED_WORDS": "true"}, settings_file=none).related_words
+    with pytest.raises(ConfigError) as caught:
+        AppConfig.from_env({"ALLMA_RELATED_WORDS": "sometimes"}, settings_file=none)
+    assert "ALLMA_RELATED_WORDS" in str(caught.value)

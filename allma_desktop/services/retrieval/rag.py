@@ -21,7 +21,13 @@ from itertools import pairwise
 
 from allma_desktop.services.model_server.ollama import LLMService
 from allma_desktop.services.retrieval.keyword_index import KeywordHit, KeywordIndex
-from allma_desktop.services.retrieval.text_terms import QueryTerms, content_terms, named_labels
+from allma_desktop.services.retrieval.text_terms import (
+    STOPWORDS,
+    QueryTerms,
+    content_terms,
+    named_labels,
+    stem,
+)
 from allma_desktop.services.vectorstore.base import VectorHit, VectorStore
 from allma_desktop.sources import Source
 
@@ -47,6 +53,11 @@ class RetrievalSettings:
     # right page in the top 5 for 33, these for 37, with chunk-level fusion.)
     vector_weight: float = 1.6
     keyword_weight: float = 0.4
+    # Opt-in ("related words"): the question's words that (almost) no candidate holds
+    # count as held, in part, by a passage holding a word the embedding model puts
+    # near them ("kids" / "children"). It costs an embedding request of the
+    # candidates' words (about a thousand) per search; see ``RelatedWords``.
+    related_words: bool = False
 
 
 def embedding_query_text(model: str, query: str) -> str:
@@ -70,6 +81,8 @@ class RAGService:
         self._store = store
         self._keywords = keywords
         self._embedding_model = embedding_model
+        # model -> word -> vector, for ``related_words`` (bounded by WORD_CACHE per model).
+        self._word_cache: dict[str, dict[str, list[float]]] = {}
 
     async def embed_query(self, query: str, model: str | None = None) -> list[float]:
         """``query``'s vector from ``model`` (default: the configured embedding model)."""
@@ -93,9 +106,54 @@ class RAGService:
         if not query.strip():
             return []
         embedding = await self.embed_query(query, embedding_model)
-        return await asyncio.to_thread(
-            self.retrieve_with_embedding, query, embedding, collection_key, settings, document_ids
+        if not settings.related_words:
+            return await asyncio.to_thread(
+                self.retrieve_with_embedding,
+                query,
+                embedding,
+                collection_key,
+                settings,
+                document_ids,
+            )
+        vector_hits, keyword_hits = await asyncio.to_thread(
+            self.first_stage, query, embedding, collection_key, settings, document_ids
         )
+        related = await self.related_terms(
+            query, fused_hits(vector_hits, keyword_hits, settings), embedding_model
+        )
+        chosen = rank_hits(query, vector_hits, keyword_hits, settings, related=related)
+        return await asyncio.to_thread(self._as_sources, chosen)
+
+    async def related_terms(
+        self, query: str, candidates: Sequence[Candidate], model: str | None = None
+    ) -> RelatedTerms:
+        """The passages' words near each question word the candidates lack (``RelatedWords``),
+        by ``model``'s vectors (default: the configured embedding model)."""
+        model = model or self._embedding_model
+        wanted = unmatched_question_words(query, candidates)
+        if not wanted:
+            return {}
+        words = passage_words(candidates)
+        vectors = await self._word_vectors(model, [*wanted.values(), *words])
+        return related_terms(
+            {term: vectors[word] for term, word in wanted.items()},
+            {word: vectors[word] for word in words},
+        )
+
+    async def _word_vectors(self, model: str, words: Sequence[str]) -> dict[str, list[float]]:
+        """Each word's vector, from the cache or from one embedding request per batch."""
+        cache = self._word_cache.setdefault(model, {})
+        missing = [word for word in dict.fromkeys(words) if word not in cache]
+        for start in range(0, len(missing), WORD_BATCH):
+            batch = missing[start : start + WORD_BATCH]
+            vectors = await self._llm.embed(
+                model, [embedding_query_text(model, word) for word in batch]
+            )
+            for word, vector in zip(batch, vectors, strict=True):
+                cache[word] = vector
+        while len(cache) > WORD_CACHE:  # oldest first: dicts keep insertion order
+            del cache[next(iter(cache))]
+        return {word: cache[word] for word in words}
 
     def retrieve_with_embedding(
         self,
@@ -109,7 +167,9 @@ class RAGService:
         vector_hits, keyword_hits = self.first_stage(
             query, embedding, collection_key, settings, document_ids
         )
-        chosen = rank_hits(query, vector_hits, keyword_hits, settings)
+        return self._as_sources(rank_hits(query, vector_hits, keyword_hits, settings))
+
+    def _as_sources(self, chosen: Sequence[Candidate]) -> list[Source]:
         read_by_ocr = self._keywords.read_by_ocr([c.chunk_id for c in chosen]) if chosen else set()
         return [
             candidate.to_source(number, ocr=candidate.chunk_id in read_by_ocr)
@@ -184,6 +244,9 @@ class RAGService:
             if (copy := stored.get(hit.chunk_id)) is not None
         ]
 
+
+RelatedTerms = dict[str, dict[str, float]]
+"""A question term -> the passages' words near it -> their similarity (``related_terms``)."""
 
 CitedUnit = tuple[str, int | str]
 """What a source cites: (document, page), or (document, chunk) for text without pages."""
@@ -311,23 +374,33 @@ def fuse(
     return sorted(candidates.values(), key=lambda c: (c.fused, c.chunk_fused), reverse=True)
 
 
-def rank_hits(
-    query: str,
+def fused_hits(
     vector_hits: Sequence[VectorHit],
     keyword_hits: Sequence[KeywordHit],
     settings: RetrievalSettings,
-    stage: SecondStage | None = None,
 ) -> list[Candidate]:
-    """The best ``settings.k`` passages from the two retrievers' hits: fused by page,
-    reranked, one per page. (What a search does once the stores have answered.)"""
-    fused = fuse(
+    """The two retrievers' hits fused by page with ``settings``' weights (``fuse``)."""
+    return fuse(
         vector_hits,
         keyword_hits,
         settings.min_similarity,
         vector_weight=settings.vector_weight,
         keyword_weight=settings.keyword_weight,
     )
-    return one_per_page(rerank(query, fused, stage), settings.k)
+
+
+def rank_hits(
+    query: str,
+    vector_hits: Sequence[VectorHit],
+    keyword_hits: Sequence[KeywordHit],
+    settings: RetrievalSettings,
+    stage: SecondStage | None = None,
+    related: RelatedTerms | None = None,
+) -> list[Candidate]:
+    """The best ``settings.k`` passages from the two retrievers' hits: fused by page,
+    reranked, one per page. (What a search does once the stores have answered.)"""
+    fused = fused_hits(vector_hits, keyword_hits, settings)
+    return one_per_page(rerank(query, fused, stage, related), settings.k)
 
 
 @dataclass(frozen=True)
@@ -344,6 +417,11 @@ class SecondStage:
     # passage states too. On the 40-question benchmark (bench/ranking_replay.py) any
     # share from 0.05 to 0.5 gives the same ranks; 0.25 is in the middle.
     number: float = 0.25
+    # With ``related_words`` on: a question word no more than one candidate holds counts
+    # as held by a passage with a related word, at this share times their similarity.
+    # On the 40-question benchmark (bench/ranking_replay.py --related) 1.0 and 1.5 give
+    # the same ranks on the tune half; 0.5-0.75 half the gain.
+    related: float = 1.0
     fused_share: float = FUSED_SHARE
 
 
@@ -352,7 +430,10 @@ _SENTENCE_SPLIT = re.compile(r"(?<=[.!?;:])\s+|\n\s*\n")
 
 
 def rerank(
-    query: str, candidates: list[Candidate], stage: SecondStage | None = None
+    query: str,
+    candidates: list[Candidate],
+    stage: SecondStage | None = None,
+    related: RelatedTerms | None = None,
 ) -> list[Candidate]:
     """Order by fused rank, nudged by how much of the question each passage covers.
 
@@ -360,7 +441,8 @@ def rerank(
     holding all the question's rare words beats one that shares a single common word.
     Each term counts by its rarity among the candidates (an IDF over the candidate
     set), so the word that singles out the answer weighs more than one every
-    candidate shares.
+    candidate shares. ``related`` (``related_terms``) lets a passage hold a question
+    term it lacks in part, through a word near it.
     """
     if not candidates:
         return []
@@ -378,11 +460,20 @@ def rerank(
     pairs = _question_pairs(query) if stage.phrase else []
     labels = [label.pattern() for label in named_labels(query)] if stage.label else []
     numbers = numbers_in(query) if stage.number else frozenset()
+    related = {t: near for t, near in (related or {}).items() if t in weights and near}
+    if not stage.related:
+        related = {}
+    nearby = QueryTerms(" ".join({word for near in related.values() for word in near}))
     for candidate, terms in zip(candidates, candidate_terms, strict=True):
         lexical = 0.0
         if total_weight > 0:
             coverage = sum(weights[term] for term in terms) / total_weight
             lexical += stage.coverage * coverage
+            if related:
+                held = nearby.held_in(candidate.text)
+                lexical += stage.related * _related_share(
+                    related, terms, held, weights, total_weight
+                )
             if stage.sentence and terms:
                 lexical += stage.sentence * _best_sentence_coverage(
                     question, candidate.text, weights, total_weight
@@ -397,6 +488,95 @@ def rerank(
             stage.fused_share * (candidate.fused / top_fused) + (1 - stage.fused_share) * lexical
         )
     return sorted(candidates, key=lambda c: c.final, reverse=True)
+
+
+def _related_share(
+    related: RelatedTerms,
+    terms: frozenset[str],
+    held: frozenset[str],
+    weights: dict[str, float],
+    total_weight: float,
+) -> float:
+    """The IDF-weighted share of the question's terms a passage lacks but holds a word
+    near, each counted at its nearest held word's similarity."""
+    share = 0.0
+    for term, near in related.items():
+        if term not in terms:
+            share += weights[term] * max(
+                (similarity for word, similarity in near.items() if stem(word) in held),
+                default=0.0,
+            )
+    return share / total_weight
+
+
+# Related words (``RetrievalSettings.related_words``): a question term at most this many
+# candidates hold is one the passages say in other words ("kids" where they say
+# "children"); terms most candidates hold need no help, and their neighbours
+# ("sensitivity" / "specificity") would only blur them.
+RELATED_MAX_HOLDERS = 1
+RELATED_SIMILARITY = 0.55  # cosine of two words' vectors (all-MiniLM-L6-v2: 0.45-0.55 alike)
+WORD_BATCH = 256  # words per embedding request
+WORD_CACHE = 50_000  # words' vectors kept per embedding model
+_LETTER_WORD = re.compile(r"[^\W\d_]{3,}")
+
+
+def unmatched_question_words(
+    query: str, candidates: Sequence[Candidate], max_holders: int = RELATED_MAX_HOLDERS
+) -> dict[str, str]:
+    """The question's terms that at most ``max_holders`` candidates hold, each with the
+    question's word for it (``{"kid": "kids"}``): the words the passages may say otherwise."""
+    question = QueryTerms(query)
+    holders = [question.held_in(candidate.text) for candidate in candidates]
+    found: dict[str, str] = {}
+    for word in _LETTER_WORD.findall(query.lower()):
+        term = stem(word)
+        if word in STOPWORDS or term not in question.terms or term in found:
+            continue
+        if sum(term in held for held in holders) <= max_holders:
+            found[term] = word
+    return found
+
+
+def passage_words(candidates: Sequence[Candidate]) -> list[str]:
+    """The distinct words (letters only, three or more, no stopwords) of the candidates."""
+    words = {
+        word
+        for candidate in candidates
+        for word in _LETTER_WORD.findall(candidate.text.lower())
+        if word not in STOPWORDS
+    }
+    return sorted(words)
+
+
+def related_terms(
+    question_vectors: dict[str, Sequence[float]],
+    word_vectors: dict[str, Sequence[float]],
+    threshold: float = RELATED_SIMILARITY,
+) -> RelatedTerms:
+    """For each question term (by its word's vector), the words whose vectors are at
+    least ``threshold`` similar (cosine), with their similarity; a word of the term's
+    own stem is not related, it is the term."""
+    import numpy as np
+
+    if not question_vectors or not word_vectors:
+        return {}
+    words = list(word_vectors)
+    matrix = np.asarray([word_vectors[w] for w in words], dtype=np.float32)
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    stems = [stem(word) for word in words]
+    found: RelatedTerms = {}
+    for term, vector in question_vectors.items():
+        query = np.asarray(vector, dtype=np.float32)
+        query /= max(float(np.linalg.norm(query)), 1e-12)
+        similarities = matrix @ query
+        near = {
+            words[index]: float(similarities[index])
+            for index in np.flatnonzero(similarities >= threshold)
+            if stems[index] != term
+        }
+        if near:
+            found[term] = near
+    return found
 
 
 def _best_sentence_coverage(
