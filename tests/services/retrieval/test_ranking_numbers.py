@@ -12,8 +12,6 @@ import numpy as np
 import pytest
 from peewee import SqliteDatabase
 
-from allma_desktop.services.documents.model import Chunk, DocumentMetadata
-from allma_desktop.services.library.catalog import LibraryService
 from allma_desktop.services.model_server.ollama import OllamaService
 from allma_desktop.services.retrieval.keyword_index import KeywordIndex
 from allma_desktop.services.retrieval.rag import (
@@ -24,6 +22,7 @@ from allma_desktop.services.retrieval.rag import (
     rank_hits,
 )
 from allma_desktop.services.vectorstore.chroma import ChromaVectorStore
+from tests.support.paged_document import store_pages
 
 DIMENSION = 8
 QUESTION = "Why did the developers move the PC builds to Microsoft's 2019 compiler toolchain?"
@@ -59,33 +58,10 @@ def near(seed: int, other: int, share: float) -> list[float]:
 @pytest.fixture
 def rag(db: SqliteDatabase, store: ChromaVectorStore) -> tuple[RAGService, str]:
     """One document, a page per text; the query's vector is closest to page 1's."""
-    library = LibraryService(db)
-    collection = library.default_collection()
-    document = library.start_document(collection.id, "/docs/build.pdf")
-    chunks = [
-        Chunk(
-            chunk_id=f"{document.id}:{index}",
-            document_id=document.id,
-            index=index,
-            text=text,
-            path="/docs/build.pdf",
-            title="build",
-            page=index + 1,
-            heading_path=(),
-            char_start=0,
-            char_end=len(text),
-        )
-        for index, text in enumerate(PAGES)
-    ]
-    store.add(collection.key, chunks, [unit(index) for index in range(len(chunks))])
-    library.commit_document(
-        document.id,
-        chunks=chunks,
-        collection_key=collection.key,
-        metadata=DocumentMetadata(title="build", file_type="pdf"),
-    )
+    vectors = [unit(index) for index in range(len(PAGES))]
+    key = store_pages(db, store, "/docs/build.pdf", PAGES, vectors)
     service = RAGService(OllamaService("http://127.0.0.1:9"), store, KeywordIndex(db), "none")
-    return service, collection.key
+    return service, key
 
 
 def test_the_page_stating_the_questions_number_comes_first(

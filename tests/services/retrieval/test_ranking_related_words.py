@@ -18,8 +18,6 @@ import numpy as np
 import pytest
 from peewee import SqliteDatabase
 
-from allma_desktop.services.documents.model import Chunk, DocumentMetadata
-from allma_desktop.services.library.catalog import LibraryService
 from allma_desktop.services.model_server.ollama import OllamaService
 from allma_desktop.services.retrieval.keyword_index import KeywordIndex
 from allma_desktop.services.retrieval.rag import (
@@ -32,6 +30,7 @@ from allma_desktop.services.retrieval.rag import (
 )
 from allma_desktop.services.vectorstore.chroma import ChromaVectorStore
 from tests.support.ollama_server import ALL_MINILM, OllamaTestServer
+from tests.support.paged_document import store_pages
 
 DIMENSION = 32
 MODEL = ALL_MINILM.name
@@ -93,33 +92,10 @@ def page_vector(index: int) -> list[float]:
 def rag(
     db: SqliteDatabase, store: ChromaVectorStore, server: OllamaTestServer
 ) -> tuple[RAGService, str]:
-    library = LibraryService(db)
-    collection = library.default_collection()
-    document = library.start_document(collection.id, "/docs/children.pdf")
-    chunks = [
-        Chunk(
-            chunk_id=f"{document.id}:{index}",
-            document_id=document.id,
-            index=index,
-            text=text,
-            path="/docs/children.pdf",
-            title="children",
-            page=index + 1,
-            heading_path=(),
-            char_start=0,
-            char_end=len(text),
-        )
-        for index, text in enumerate(PAGES)
-    ]
-    store.add(collection.key, chunks, [page_vector(i) for i in range(len(chunks))])
-    library.commit_document(
-        document.id,
-        chunks=chunks,
-        collection_key=collection.key,
-        metadata=DocumentMetadata(title="children", file_type="pdf"),
-    )
+    vectors = [page_vector(index) for index in range(len(PAGES))]
+    key = store_pages(db, store, "/docs/children.pdf", PAGES, vectors)
     llm = OllamaService(server.url, timeout=10)
-    return RAGService(llm, store, KeywordIndex(db), MODEL), collection.key
+    return RAGService(llm, store, KeywordIndex(db), MODEL), key
 
 
 class QuestionVector:
