@@ -25,6 +25,7 @@ file manager; rows that start or stop matching the filter appear or go at once.
 from __future__ import annotations
 
 import bisect
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -366,19 +367,15 @@ class DocumentFilterProxy(QAbstractProxyModel):
         # the rows already shown.
         by_key = sorted(source_rows, key=self._display_key())
         placed = sorted(((self._position(self._visible, row), row) for row in by_key), key=_slot)
-        inserted = start = 0
-        while start < len(placed):
-            slot = placed[start][0]
-            end = start + 1
-            while end < len(placed) and placed[end][0] == slot:
-                end += 1
+        inserted = 0
+        for slot, together in itertools.groupby(placed, key=_slot):
+            run = [row for _, row in together]
             at = slot + inserted
-            self.beginInsertRows(QModelIndex(), at, at + end - start - 1)
-            self._visible[at:at] = [row for _, row in placed[start:end]]
+            self.beginInsertRows(QModelIndex(), at, at + len(run) - 1)
+            self._visible[at:at] = run
             self._proxy_rows = None
             self.endInsertRows()
-            inserted += end - start
-            start = end
+            inserted += len(run)
 
     def _insert_visible(self, source_row: int) -> None:
         position = self._position(self._visible, source_row)
