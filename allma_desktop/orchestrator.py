@@ -283,7 +283,7 @@ class Orchestrator:
         removes ``-wal`` and ``-shm``. The rest of ``close`` is left to the ending process."""
         db = self._db
         if isinstance(db, LibraryDatabase):
-            db.close_all(wait=ABRUPT_CLOSE_WAIT_SECONDS)
+            db.close_all(wait=ABRUPT_CLOSE_WAIT_SECONDS, for_good=True)
 
     async def close(self) -> None:
         if self._indexer is not None:

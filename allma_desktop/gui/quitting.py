@@ -59,12 +59,23 @@ def reset_quitting() -> None:
         application.setProperty(QUITTING_PROPERTY, False)
 
 
-# void handler(void *), as glibc's __cxa_atexit takes it.
-_EXIT_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+# void handler(void *argument, int status): glibc calls __cxa_atexit's handlers with the
+# status given to exit().
+_EXIT_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int)
 # The armed handlers' ctypes objects: freed while C still holds the handler, the process
 # would jump into freed memory at exit.
 _armed: dict[int, tuple[object, object]] = {}
 _armed_lock = threading.Lock()
+# glibc before 2.41 lets several threads run the exit handlers at once, each taking the
+# next from the list: they run destructors side by side (a crash), and the first to find
+# the list empty ends the process (``_exit``) whatever the others are doing. A library's
+# own thread may see the display go and call exit() as Qt's does. So the first thread to
+# reach the handler closes the library and ends the process; any other that reaches it
+# waits there meanwhile. The handler is put on the list this many times, one entry for
+# each such thread to stop at.
+EXIT_HANDLER_ENTRIES = 4
+# How long another exiting thread is held before it may go on (the first one hung).
+OTHER_EXIT_WAIT_SECONDS = 30.0
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -75,6 +86,8 @@ def _glibc() -> ctypes.CDLL | None:
     libc.__cxa_atexit.restype = ctypes.c_int
     libc.__cxa_finalize.argtypes = [ctypes.c_void_p]
     libc.__cxa_finalize.restype = None
+    libc.fflush.argtypes = [ctypes.c_void_p]
+    libc._exit.argtypes = [ctypes.c_int]
     return libc
 
 
@@ -82,11 +95,15 @@ def close_on_abrupt_exit(close: Callable[[], None]) -> Callable[[], None]:
     """Run ``close`` if C's ``exit`` ends the process from under Python (see the module's
     note); returns the function that disarms it, to call before the app's own return.
 
-    ``close`` runs on the thread that called ``exit``, before Qt's own exit handlers
-    (the last registered runs first), with the other threads still running; it must not
-    touch Qt. It is registered with glibc's ``__cxa_atexit`` under a handle of its own,
-    and disarming runs ``__cxa_finalize`` on that handle, which takes it off the list:
-    a handler left there would call into Python after Python has shut down, and crash.
+    ``close`` runs once, on the first thread that called ``exit``, before Qt's own exit
+    handlers (the last registered runs first), with the other threads still running; it
+    must not touch Qt. Other threads that call ``exit`` are held (see
+    ``EXIT_HANDLER_ENTRIES``). Then the process ends at once with exit()'s status
+    (``_exit``): the exit handlers left are not run.
+
+    It is registered with glibc's ``__cxa_atexit`` under a handle of its own, and
+    disarming runs ``__cxa_finalize`` on that handle, which takes it off the list: a
+    handler left there would call into Python after Python has shut down, and crash.
     Outside glibc's Linux it does nothing.
     """
     libc = _glibc()
@@ -95,21 +112,40 @@ def close_on_abrupt_exit(close: Callable[[], None]) -> Callable[[], None]:
     handle = ctypes.create_string_buffer(1)  # its address tells this handler apart
     armed = threading.Event()
     armed.set()
+    owner: int | None = None  # the first exiting thread: it closes and ends the process
+    owner_lock = threading.Lock()
+    held = threading.Event()  # never set: the owner's _exit ends the threads held on it
 
-    def run(_argument: int | None) -> None:
+    def run(_argument: int | None, status: int) -> None:
+        nonlocal owner
         if not armed.is_set():
-            return  # being disarmed: the app ends the normal way
-        armed.clear()
+            return  # disarmed: the app ends the normal way
+        this_thread = threading.get_ident()
+        with owner_lock:
+            if owner is None:
+                owner = this_thread
+        if owner != this_thread:
+            held.wait(OTHER_EXIT_WAIT_SECONDS)
+            return
         try:
             log.warning("the process is ending from inside Qt or Xlib: closing the library")
             close()
         except BaseException:  # nothing may escape into C's exit
             log.exception("closing the library at an abrupt exit failed")
+        # The rest of exit() runs Qt's and Shiboken's static destructors while Python's
+        # threads still run and call into them: a deadlock (Shiboken's lock against the
+        # GIL) or a crash. With the library closed, nothing is left worth that risk.
+        libc.fflush(None)
+        libc._exit(status)
 
     callback = _EXIT_HANDLER(run)
     with _armed_lock:
         _armed[ctypes.addressof(handle)] = (handle, callback)
-    if libc.__cxa_atexit(callback, None, ctypes.addressof(handle)) != 0:
+    entries = 0
+    for _ in range(EXIT_HANDLER_ENTRIES):
+        if libc.__cxa_atexit(callback, None, ctypes.addressof(handle)) == 0:
+            entries += 1
+    if entries == 0:
         with _armed_lock:
             del _armed[ctypes.addressof(handle)]
         log.warning("could not arm the exit handler; an abrupt exit leaves -wal and -shm")
@@ -121,7 +157,7 @@ def close_on_abrupt_exit(close: Callable[[], None]) -> Callable[[], None]:
             if kept is None:
                 return
             armed.clear()
-            libc.__cxa_finalize(ctypes.addressof(handle))  # calls ``run`` (now a no-op) once
+            libc.__cxa_finalize(ctypes.addressof(handle))  # calls ``run`` (now a no-op)
             del kept
 
     return disarm

@@ -644,10 +644,16 @@ class LibraryDatabase(SqliteDatabase):
         self._connections_lock = threading.Lock()
         self._open_connections: dict[int, sqlite3.Connection] = {}
         self._running: dict[int, int] = {}  # id(connection) -> statements under way on it
+        self._closed_for_good = False
 
     def _connect(self) -> sqlite3.Connection:
+        if self._closed_for_good:
+            raise sqlite3.OperationalError(f"{self.database} is closed: the app is ending")
         connection: sqlite3.Connection = super()._connect()  # type: ignore[misc]
         with self._connections_lock:
+            if self._closed_for_good:  # closed while this one opened
+                connection.close()
+                raise sqlite3.OperationalError(f"{self.database} is closed: the app is ending")
             self._open_connections[id(connection)] = connection
         return connection
 
@@ -674,9 +680,16 @@ class LibraryDatabase(SqliteDatabase):
                 if left:
                     self._running[key] = left
 
-    def close_all(self, wait: float = CLOSE_WAIT_SECONDS) -> None:
+    def close_all(self, wait: float = CLOSE_WAIT_SECONDS, *, for_good: bool = False) -> None:
         """Close this thread's connection, then every other thread's (the last one cleans
-        up) once no statement runs on it; one still busy after ``wait`` seconds is left open."""
+        up) once no statement runs on it; one still busy after ``wait`` seconds is left open.
+
+        ``for_good``: no thread may open a connection again, for a process that ends
+        while its threads still run (one opening a connection after the others closed
+        would keep ``-wal`` and ``-shm``)."""
+        if for_good:
+            with self._connections_lock:
+                self._closed_for_good = True
         self.close()
         deadline = time.monotonic() + wait
         while True:

@@ -11,6 +11,7 @@ from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
+import peewee
 import pytest
 from peewee import SqliteDatabase
 
@@ -352,3 +353,33 @@ def test_a_connection_still_busy_after_the_wait_is_left_open_not_pulled_away(
     assert errors == []
     database.close_all()  # now idle: closed
     assert not (tmp_path / "allma.sqlite3-wal").exists()
+
+
+def test_closed_for_good_no_thread_opens_a_connection_again(tmp_path: Path) -> None:
+    """The process is ending under its threads (the display went away): a worker that
+    comes for the database after the close gets an error, and leaves no -wal behind."""
+    database = open_database(tmp_path / "allma.sqlite3")
+    assert isinstance(database, LibraryDatabase)
+    database.execute_sql("CREATE TABLE notes (text TEXT)")
+    database.execute_sql("INSERT INTO notes VALUES ('kept')")
+    errors: list[Exception] = []
+
+    database.close_all(for_good=True)
+
+    def late_worker() -> None:
+        try:
+            database.execute_sql("INSERT INTO notes VALUES ('late')")
+        except peewee.PeeweeException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=late_worker)
+    thread.start()
+    thread.join(10)
+
+    assert [str(error) for error in errors] == [
+        f"{tmp_path / 'allma.sqlite3'} is closed: the app is ending"
+    ]
+    assert not (tmp_path / "allma.sqlite3-wal").exists()
+    assert not (tmp_path / "allma.sqlite3-shm").exists()
+    with closing(sqlite3.connect(tmp_path / "allma.sqlite3")) as reader:
+        assert reader.execute("SELECT text FROM notes").fetchall() == [("kept",)]
