@@ -98,6 +98,23 @@ def test_answer_only_from_my_documents_is_saved_and_applies_at_once(
     assert AppConfig.from_env().documents_only is True
 
 
+def test_related_words_is_saved_and_the_next_search_uses_it_without_a_restart(
+    qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
+) -> None:
+    before = host.orchestrator
+    assert not page.search.related_check.isChecked()  # off by default
+    page.search.related_check.setChecked(True)
+    with qtbot.waitSignal(host.events.settings_changed, timeout=TIMEOUT_MS):
+        page.save_button.click()
+
+    assert host.orchestrator is before
+    assert before is not None and before.config.related_words is True
+    assert json.loads(settings_path().read_text(encoding="utf-8")) == {"related_words": True}
+    fresh = SettingsPage(SettingsController(OrchestratorHost(AppConfig.from_env())))
+    qtbot.addWidget(fresh)
+    assert fresh.search.related_check.isChecked()
+
+
 def test_a_new_ollama_address_restarts_the_engine_on_it(
     qtbot: QtBot, page: SettingsPage, host: OrchestratorHost
 ) -> None:

@@ -51,7 +51,15 @@ CONNECTION_TEST_TIMEOUT = 5.0
 MODEL_CHECK_TIMEOUT = 120.0  # one embedding: the model may have to load first
 # Read once per call by the orchestrator, so they apply without reopening anything.
 LIVE_FIELDS = frozenset(
-    {"temperature", "system_prompt", "think", "top_k", "hybrid_search", "documents_only"}
+    {
+        "temperature",
+        "system_prompt",
+        "think",
+        "top_k",
+        "hybrid_search",
+        "related_words",
+        "documents_only",
+    }
 )
 # The settings file key for each name a ConfigError may carry (env variables included).
 FIELD_FOR_VARIABLE = {**ENV_VARIABLES, **{f.name: f.name for f in fields(AppConfig)}}

@@ -34,6 +34,7 @@ FIELD_LABELS = {
     "chunk_size": "Passage size",
     "chunk_overlap": "Passage overlap",
     "top_k": "Sources per answer",
+    "related_words": "Related words",
     "ocr_languages": "Languages",
     "data_dir": "Data folder",
     "ollama_connect_timeout": "Connect timeout",
