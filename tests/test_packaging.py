@@ -175,3 +175,26 @@ def test_the_allma_spec_excludes_the_left_out_modules() -> None:
 def test_ci_checks_the_budget() -> None:
     ci = (ROOT / "packaging" / "ci-build-and-selftest.sh").read_text(encoding="utf-8")
     assert "ONE_FOLDER_BUDGET_MB" in ci and "du -sm dist/allma" in ci
+
+
+def test_pythons_unused_pieces_of_lxml_and_python_docx_stay_out_and_what_they_use_stays() -> None:
+    left_out = _bundle_filter().left_out
+
+    assert left_out("docx/templates/default-docx-template/word/styles.xml")
+    assert left_out("lxml/isoschematron/resources/rng/iso-schematron.rng")
+    assert left_out("lxml/sax.cpython-311-x86_64-linux-gnu.so")
+    assert left_out("lxml/builder.cpython-311-x86_64-linux-gnu.so")
+    # python-docx's own templates (a document without a styles part gets these), lxml.etree
+    assert left_out("docx/templates/default-styles.xml") is None
+    assert left_out("docx/templates/default.docx") is None
+    assert left_out("lxml/etree.cpython-311-x86_64-linux-gnu.so") is None
+    assert left_out("lxml/_elementpath.cpython-311-x86_64-linux-gnu.so") is None
+
+
+def test_no_code_of_python_docx_reads_the_unpacked_template_folder() -> None:
+    import docx
+
+    package = Path(docx.__file__).parent
+    assert (package / "templates" / "default-docx-template").is_dir()
+    sources = "".join(path.read_text(encoding="utf-8") for path in package.rglob("*.py"))
+    assert "default-docx-template" not in sources

@@ -21,6 +21,15 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
+_LXML_EXTRAS = (
+    "lxml's Schematron, SAX and E-factory APIs (0.5 MB); python-docx and BeautifulSoup "
+    "use lxml.etree only"
+)
+_NUMPY_EXTRAS = (
+    "numpy imports it only when it is first used (np.ma, np.polynomial, np.testing), "
+    "which nothing in the app does"
+)
+
 # (package folder, sub-folder) -> why it is never shipped.
 UNUSED_PACKAGE_FOLDERS: dict[tuple[str, ...], str] = {
     ("pymupdf", "layout"): "PyMuPDF's layout models (ONNX, 49 MB), loaded only by "
@@ -28,6 +37,10 @@ UNUSED_PACKAGE_FOLDERS: dict[tuple[str, ...], str] = {
     ("pymupdf", "mupdf-devel"): "MuPDF's C headers and link libraries, for building against MuPDF",
     ("pymupdf_layout",): "the layout models' own package (see above)",
     ("pymupdf4llm",): "PyMuPDF's Markdown export; the app parses with PyMuPDF itself",
+    ("docx", "templates", "default-docx-template"): "the unpacked source of python-docx's "
+    "templates/default.docx (1 MB of XML); no code of python-docx reads it, and the app "
+    "only opens existing .docx files",
+    ("lxml", "isoschematron"): _LXML_EXTRAS,
 }
 
 # (folder, start of the file name) -> why it is never shipped.
@@ -46,6 +59,8 @@ UNUSED_FILES: dict[tuple[str, str], str] = {
     ("PIL", "_imagingcms."): _LCMS,
     ("pillow.libs", "liblcms2-"): _LCMS,
     ("PIL", "_imagingtk."): "Pillow's Tk bridge; the app's windows are Qt's",
+    ("lxml", "sax."): _LXML_EXTRAS,
+    ("lxml", "builder."): _LXML_EXTRAS,
 }
 
 # Module -> why PyInstaller does not follow it.
@@ -57,6 +72,18 @@ UNUSED_MODULES: dict[str, str] = {
     "PIL.ImageTk": "Pillow's Tk bridge; the app's windows are Qt's",
     "pydoc_data": "the text of Python's help() topics; the app never calls help()",
     "numpy.fft": "numpy loads it only when np.fft is used, which nothing in the app does",
+    "numpy.ma": _NUMPY_EXTRAS,
+    "numpy.polynomial": _NUMPY_EXTRAS,
+    "numpy.testing": _NUMPY_EXTRAS,
+    "unittest": "test runner; only numpy.testing imports it",
+    "doctest": "test runner; only numpy.testing and lxml.doctestcompare import it",
+    "pdb": "the debugger; only doctest imports it",
+    "pydoc": "help()'s text; the app never calls help() (see pydoc_data)",
+    "_pydecimal": "the pure-Python decimal, imported only when the C _decimal is missing",
+    "lxml.isoschematron": _LXML_EXTRAS,
+    "lxml.sax": _LXML_EXTRAS,
+    "lxml.builder": _LXML_EXTRAS,
+    "lxml.doctestcompare": _LXML_EXTRAS,
 }
 
 # The one-folder build's budget, in MB (du -sm); CI fails a build above it. Issue 18 asks
