@@ -198,3 +198,39 @@ def test_no_code_of_python_docx_reads_the_unpacked_template_folder() -> None:
     assert (package / "templates" / "default-docx-template").is_dir()
     sources = "".join(path.read_text(encoding="utf-8") for path in package.rglob("*.py"))
     assert "default-docx-template" not in sources
+
+
+def _elf_compact() -> Any:
+    sys.path.insert(0, str(ROOT / "packaging" / "pyinstaller"))
+    try:
+        import elf_compact
+    finally:
+        sys.path.remove(str(ROOT / "packaging" / "pyinstaller"))
+    return elf_compact
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux shared libraries")
+def test_a_compacted_library_loses_its_zeros_and_still_loads_and_runs(tmp_path: Path) -> None:
+    """Pillow's libXau: 2 MB of zeros patchelf left in the file; the copy loads and works."""
+    import ctypes
+
+    found = sorted(_installed_folder("pillow.libs").glob("libXau-*.so*"))
+    if not found:
+        pytest.skip("this Pillow wheel bundles no libXau")
+    original = found[0].read_bytes()
+    smaller = _elf_compact().compacted(original)
+
+    assert smaller is not None and len(smaller) < len(original) - 1_500_000
+    copy = tmp_path / found[0].name
+    copy.write_bytes(smaller)
+    library = ctypes.CDLL(str(copy))
+    library.XauFileName.restype = ctypes.c_char_p
+    assert library.XauFileName()  # the path of the X authority file, from the copy's code
+
+
+def test_a_library_without_a_run_of_zeros_is_left_as_it_is() -> None:
+    compacted = _elf_compact().compacted
+    libraries = sorted(_installed_folder("PIL").glob("_imaging.*.so"))
+    assert libraries
+    assert compacted(libraries[0].read_bytes()) is None
+    assert compacted(b"not an ELF file") is None
