@@ -200,6 +200,32 @@ def test_no_code_of_python_docx_reads_the_unpacked_template_folder() -> None:
     assert "default-docx-template" not in sources
 
 
+def test_the_desktops_own_libraries_come_from_the_system_and_the_rest_stays_bundled() -> None:
+    left_out = _bundle_filter().left_out
+
+    for name in ("libX11.so.6", "libX11-xcb.so.1", "libfontconfig.so.1", "libfreetype.so.6"):
+        assert left_out(name), name
+    for name in ("libdbus-1.so.3", "libsystemd.so.0", "libgcrypt.so.20", "liblz4.so.1"):
+        assert left_out(name), name
+    # What a desktop often lacks (Qt 6's xcb-cursor), or what Python and Qt need in a
+    # given version, stays in the bundle.
+    for name in ("libxcb-cursor.so.0", "libxkbcommon.so.0", "libzstd.so.1", "libz.so.1"):
+        assert left_out(name) is None, name
+    for name in ("libcrypto.so.3", "libstdc++.so.6", "libsqlite3.so.0", "libbrotlidec.so.1"):
+        assert left_out(name) is None, name
+    assert left_out("PySide6/Qt/lib/libQt6DBus.so.6") is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux libraries")
+def test_pyside6s_wheel_ships_none_of_the_libraries_taken_from_the_system() -> None:
+    """The frozen app asks of the system what `pip install PySide6` already asks of it."""
+    qt_lib = _installed_folder("PySide6") / "Qt" / "lib"
+    assert qt_lib.is_dir()
+    shipped = [path.name for path in qt_lib.iterdir()]
+    for start in _bundle_filter().SYSTEM_LIBRARIES:
+        assert not [name for name in shipped if name.startswith(start)], start
+
+
 def _elf_compact() -> Any:
     sys.path.insert(0, str(ROOT / "packaging" / "pyinstaller"))
     try:

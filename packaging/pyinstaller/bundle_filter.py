@@ -8,6 +8,8 @@ link to; a package's hook may collect its whole folder. Some of that the app nev
   49 MB of layout models and MuPDF's C headers).
 - ``UNUSED_FILES``: single files, by folder and the start of their name (a wheel's bundled
   libraries carry a hash in their name: ``pillow.libs/libavif-c6062d5f.so.16.4.2``).
+- ``SYSTEM_LIBRARIES``: libraries of the desktop (X11, fontconfig, D-Bus) that the app
+  takes from the system, as PySide6's own wheel does.
 - ``UNUSED_MODULES``: modules PyInstaller is told not to follow (``excludes``), so neither
   they nor the libraries only they link to are collected; ``UNUSED_FILES`` names those
   libraries as well, for the case where something else would bring them.
@@ -63,6 +65,40 @@ UNUSED_FILES: dict[tuple[str, str], str] = {
     ("lxml", "builder."): _LXML_EXTRAS,
 }
 
+# Libraries of the Linux desktop the app runs on, taken from that system as PySide6's
+# wheel takes them (it ships none of them); by the start of the file name, in the
+# bundle's top folder. The bundle already takes libGL, libEGL, libxcb and libwayland
+# from the system (PyInstaller never bundles them), so it starts only where a graphics
+# stack is installed, and these come with every such desktop.
+_X11 = (
+    "X11's client library: Qt loads it beside libxcb.so.1, which the bundle already takes "
+    "from the system, and libGL.so.1 (also the system's) needs it too"
+)
+_FONTS = (
+    "fontconfig and FreeType: fontconfig must match the system's own fonts.conf (an older "
+    "bundled one misreads a newer system's configuration and finds the wrong fonts); "
+    "libexpat and libpng16 only they need"
+)
+_DBUS = (
+    "the D-Bus client library of the desktop session (Qt's tray icon, portals and input "
+    "methods talk through it), present on every Linux desktop; libsystemd, libgcrypt, "
+    "libgpg-error, libcap and liblz4 only Debian's libdbus needs (2.8 MB in all)"
+)
+SYSTEM_LIBRARIES: dict[str, str] = {
+    "libX11.so.": _X11,
+    "libX11-xcb.so.": _X11,
+    "libfontconfig.so.": _FONTS,
+    "libfreetype.so.": _FONTS,
+    "libexpat.so.": _FONTS,
+    "libpng16.so.": _FONTS,
+    "libdbus-1.so.": _DBUS,
+    "libsystemd.so.": _DBUS,
+    "libgcrypt.so.": _DBUS,
+    "libgpg-error.so.": _DBUS,
+    "libcap.so.": _DBUS,
+    "liblz4.so.": _DBUS,
+}
+
 # Module -> why PyInstaller does not follow it.
 UNUSED_MODULES: dict[str, str] = {
     "PIL._avif": _AVIF,
@@ -105,6 +141,10 @@ def left_out(dest: str) -> str | None:
     for folder, reason in UNUSED_PACKAGE_FOLDERS.items():
         if parts[: len(folder)] == folder:
             return reason
+    if len(parts) == 1:
+        for start, reason in SYSTEM_LIBRARIES.items():
+            if parts[0].startswith(start):
+                return reason
     if len(parts) == 2:
         for (folder, start), reason in UNUSED_FILES.items():
             if parts[0] == folder and parts[1].startswith(start):
