@@ -26,13 +26,15 @@ if [ -e .venv ] && { [ ! -x .venv/bin/python ] || ! recent_enough .venv/bin/pyth
   rm -rf .venv
 fi
 
+# libx11-6: the global quick-ask key is grabbed through Xlib (gui/xlib.py), and the one-folder
+# build takes libX11 from the system as PySide6's wheel does.
 qt_libs=(libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
-         libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0
+         libx11-6 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0
          libxcb-xinerama0 libxcb-image0)
 # The tests press the global quick-ask key on a real X server (tests/gui/test_global_shortcut.py),
 # and have it lent by a fake desktop portal on a private D-Bus bus (test_portal_shortcut.py).
 if [ "${1:-}" = "--dev" ]; then
-  qt_libs+=(libx11-6 xvfb xdotool dbus)
+  qt_libs+=(xvfb xdotool dbus)
 fi
 # ALLMA_SKIP_SYSTEM_PACKAGES=1 leaves the system libraries alone (no apt, no sudo).
 if [ -z "${ALLMA_SKIP_SYSTEM_PACKAGES:-}" ] && command -v apt-get >/dev/null 2>&1 \
