@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -76,13 +77,17 @@ def test_the_license_pyproject_names_is_in_the_repository_as_an_spdx_expression(
     assert "AGPL-3.0" in license_text  # what the packaged app is distributed under
 
 
-def _bundle_filter() -> Any:
+def _packaging_module(name: str) -> Any:
+    """A module of packaging/pyinstaller (the spec's helpers, not a package)."""
     sys.path.insert(0, str(ROOT / "packaging" / "pyinstaller"))
     try:
-        import bundle_filter
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(ROOT / "packaging" / "pyinstaller"))
-    return bundle_filter
+
+
+def _bundle_filter() -> Any:
+    return _packaging_module("bundle_filter")
 
 
 def _installed_folder(folder: str) -> Path:
@@ -227,12 +232,7 @@ def test_pyside6s_wheel_ships_none_of_the_libraries_taken_from_the_system() -> N
 
 
 def _elf_compact() -> Any:
-    sys.path.insert(0, str(ROOT / "packaging" / "pyinstaller"))
-    try:
-        import elf_compact
-    finally:
-        sys.path.remove(str(ROOT / "packaging" / "pyinstaller"))
-    return elf_compact
+    return _packaging_module("elf_compact")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux shared libraries")
