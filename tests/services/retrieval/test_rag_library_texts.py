@@ -5,11 +5,9 @@ Real Chroma and SQLite in a temp folder; the query embedding is given, so no mod
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 from peewee import SqliteDatabase
 
 from allma_desktop.services.documents.model import Chunk, DocumentMetadata
@@ -21,13 +19,6 @@ from allma_desktop.services.vectorstore.chroma import ChromaVectorStore
 
 DIMENSION = 8
 VECTOR_ONLY = RetrievalSettings(k=5, hybrid=False, min_similarity=-1.0)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ChromaVectorStore]:
-    vector_store = ChromaVectorStore(tmp_path / "vectors")
-    yield vector_store
-    vector_store.close()
 
 
 def unit(seed: int) -> list[float]:

@@ -5,9 +5,6 @@ Real Chroma and SQLite in a temp folder; the query embedding is given, so no mod
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
 import pytest
 from peewee import SqliteDatabase
@@ -35,13 +32,6 @@ PAGES = [
     "Linux builds use GCC and Clang, 32 and 64 bit.",
     "The release notes list the changes of each version.",
 ]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ChromaVectorStore]:
-    vector_store = ChromaVectorStore(tmp_path / "vectors")
-    yield vector_store
-    vector_store.close()
 
 
 def unit(seed: int) -> list[float]:

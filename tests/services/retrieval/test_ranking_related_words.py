@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,13 +71,6 @@ def embed(texts: list[str]) -> list[list[float]]:
 def server() -> Iterator[OllamaTestServer]:
     with OllamaTestServer([ALL_MINILM], embedder=embed) as running:
         yield running
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ChromaVectorStore]:
-    vector_store = ChromaVectorStore(tmp_path / "vectors")
-    yield vector_store
-    vector_store.close()
 
 
 def page_vector(index: int) -> list[float]:
