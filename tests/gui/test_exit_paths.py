@@ -98,6 +98,14 @@ def database_leftovers(data: Path) -> list[str]:
     return sorted(p.name for p in data.glob("allma.sqlite3-*"))
 
 
+def exit_report(code: int | None, app: AppProcess, env: dict[str, str]) -> str:
+    """What to read when an exit left the database open: the exit code (a negative one is
+    a signal), what the app printed and the end of its log."""
+    logs = sorted(Path(env["ALLMA_LOG_DIR"]).glob("*.log"))
+    log_tail = logs[-1].read_text(errors="replace").splitlines()[-15:] if logs else ["no log"]
+    return "\n".join([f"exit code {code}", *app.lines, "log:", *log_tail])
+
+
 @pytest.mark.parametrize("started_app", [(), ("--tray",)], indirect=True, ids=["plain", "tray"])
 def test_sigterm_quits_and_leaves_the_database_closed(
     started_app: AppProcess, app_env: dict[str, str]
@@ -166,7 +174,7 @@ def test_the_end_of_the_desktop_session_quits_and_leaves_the_database_closed(
     assert code is not None, "the app outlived its display\n" + "\n".join(app.lines)
     assert any("X11 connection broke" in line or "XIO" in line for line in app.lines), app.lines
     assert (data / "allma.sqlite3").exists()
-    assert database_leftovers(data) == [], "\n".join(app.lines)
+    assert database_leftovers(data) == [], exit_report(code, app, app_env)
     # Nothing of it goes on (polling Ollama, holding the vector store).
     assert all_ended(helpers, EXIT_TIMEOUT), helpers
 
