@@ -28,7 +28,13 @@ from allma_desktop.gui.display import missing_display_reason, report_missing_dis
 from allma_desktop.gui.gc_guard import MainThreadGarbageCollector
 from allma_desktop.gui.main_window import SETTINGS_APPLICATION, SETTINGS_ORGANIZATION, MainWindow
 from allma_desktop.gui.orchestrator_host import OrchestratorHost
-from allma_desktop.gui.quitting import close_on_abrupt_exit, quit_application, reset_quitting
+from allma_desktop.gui.quitting import (
+    application_quitting,
+    close_and_end_now,
+    close_on_abrupt_exit,
+    quit_application,
+    reset_quitting,
+)
 from allma_desktop.gui.single_instance import InstanceServer, hand_off, instance_key
 from allma_desktop.gui.widgets.markdown_render import load_renderer
 from allma_desktop.malloc_arenas import limit_malloc_arenas
@@ -99,11 +105,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     # (imported in a thread, they would still take the GIL from the painting thread).
     after_first_paint(window, lambda: host.run(open_orchestrator(host)))
 
+    shutting_down: asyncio.Future[None] | None = None
     try:
-        loop.run_forever()
-        loop.run_until_complete(shutdown(host, window.api_controller))
+        loop_status = loop.run_forever()
+        if loop_status != 0 and not application_quitting():
+            # Qt's X11 connection broke: it ends every new run of the loop at once, so
+            # the asynchronous shutdown could never run. End as at an abrupt exit.
+            log.warning("Qt ended the event loop (status %s): the display went away", loop_status)
+            close_and_end_now(host.close_database_now, loop_status)
+        shutting_down = asyncio.ensure_future(shutdown(host, window.api_controller), loop=loop)
+        loop.run_until_complete(shutting_down)
+    except BaseException:
+        if shutting_down is not None and not shutting_down.done():
+            # The loop was ended under the shutdown (the display went away meanwhile).
+            log.warning("the event loop ended before the shutdown finished")
+            close_and_end_now(host.close_database_now, 1)
+        host.close_database_now()  # whatever failed, nothing is left half-written
+        raise
     finally:
-        disarm_abrupt_exit()
         restore_signals()
         server.close()
         if window.quick_ask_shortcut is not None:
@@ -118,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         collector.stop()
         restore_switching()
+        # Last: until here an exit() from Qt or Xlib (the display going away while the
+        # shortcut lets go of its key, say) must still close the library.
+        disarm_abrupt_exit()
     return 0
 
 

@@ -43,6 +43,7 @@ class OrchestratorHost(QObject):
         self.config = config
         self.events = events or AppEvents(self)
         self.orchestrator: Orchestrator | None = None
+        self._closing: Orchestrator | None = None  # during ``stop``
         self._tasks: set[asyncio.Task[Any]] = set()
         self._workers = _CountedWorkers(WORKER_THREADS, thread_name_prefix="allma-op")
         # The one owner of model downloads: every screen that pulls asks here.
@@ -108,8 +109,9 @@ class OrchestratorHost(QObject):
     def close_database_now(self) -> None:
         """The open library's database closed at once, with no event loop (see
         ``Orchestrator.close_database_now``): for a process that is ending abruptly."""
-        if self.orchestrator is not None:
-            self.orchestrator.close_database_now()
+        for orchestrator in (self.orchestrator, self._closing):
+            if orchestrator is not None:
+                orchestrator.close_database_now()
 
     async def stop(self) -> None:
         """Cancel background tasks, then close the orchestrator (and with it the database)."""
@@ -122,7 +124,13 @@ class OrchestratorHost(QObject):
         await self._workers.idle()
         orchestrator, self.orchestrator = self.orchestrator, None
         if orchestrator is not None:
-            await _close_quietly(orchestrator)
+            # Still reachable by ``close_database_now`` while it closes: an end of the
+            # process in the middle of this close must still close its database.
+            self._closing = orchestrator
+            try:
+                await _close_quietly(orchestrator)
+            finally:
+                self._closing = None
 
 
 class _CountedWorkers(concurrent.futures.ThreadPoolExecutor):

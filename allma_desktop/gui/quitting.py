@@ -13,16 +13,24 @@ built without XSMP, so there is no "save yourself" first: ``commitDataRequest`` 
 comes.) ``close_on_abrupt_exit`` arms a C exit handler for that case. Not covered: Qt
 for Wayland ends with ``_exit`` when the compositor goes away, which runs no handler;
 there the session's SIGTERM (systemd stops the session's processes) is what quits.
+
+Which of the two ends it is a race. Qt's own X11 connection, when it finds the server
+gone, does not call C's ``exit`` but ``QCoreApplication::exit(1)``, at every turn of the
+event loop from then on: the loop returns 1, and the asynchronous shutdown can never run.
+``app.main`` then ends the process with ``close_and_end_now``, as the exit handler does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
+import os
 import platform
 import sys
 import threading
 from collections.abc import Callable
+from typing import NoReturn
 
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication, QMainWindow
@@ -57,6 +65,29 @@ def reset_quitting() -> None:
     application = QCoreApplication.instance()
     if application is not None:
         application.setProperty(QUITTING_PROPERTY, False)
+
+
+def close_and_end_now(close: Callable[[], None], status: int) -> NoReturn:
+    """Run ``close``, flush the logs, and end the process at once with ``status``.
+
+    For an end that cannot wait for the event loop: the loop can no longer run, and the
+    rest of a normal exit (Qt's and Shiboken's destructors while worker threads still run,
+    Python waiting to join those threads) can deadlock or crash. ``close`` must not touch
+    Qt. The app's helper processes end with it (they watch their parent).
+    """
+    try:
+        close()
+    except BaseException:  # nothing may stop the end
+        log.exception("closing the library at an abrupt exit failed")
+    # A log that cannot be written is no reason to stay.
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            if stream is not None:
+                stream.flush()
+    os._exit(status)
 
 
 # void handler(void *argument, int status): glibc calls __cxa_atexit's handlers with the
@@ -127,16 +158,12 @@ def close_on_abrupt_exit(close: Callable[[], None]) -> Callable[[], None]:
         if owner != this_thread:
             held.wait(OTHER_EXIT_WAIT_SECONDS)
             return
-        try:
-            log.warning("the process is ending from inside Qt or Xlib: closing the library")
-            close()
-        except BaseException:  # nothing may escape into C's exit
-            log.exception("closing the library at an abrupt exit failed")
+        log.warning("the process is ending from inside Qt or Xlib: closing the library")
         # The rest of exit() runs Qt's and Shiboken's static destructors while Python's
         # threads still run and call into them: a deadlock (Shiboken's lock against the
         # GIL) or a crash. With the library closed, nothing is left worth that risk.
         libc.fflush(None)
-        libc._exit(status)
+        close_and_end_now(close, status)
 
     callback = _EXIT_HANDLER(run)
     with _armed_lock:

@@ -67,6 +67,37 @@ def test_engine_stop_closes_the_database(qtbot: QtBot, host: OrchestratorHost) -
     assert database is not None and database.is_closed()  # type: ignore[attr-defined]
 
 
+def test_an_abrupt_end_during_the_engine_stop_still_closes_the_database(
+    qtbot: QtBot, host: OrchestratorHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process may have to end while the engine is closing (the display went away
+    during the shutdown): the synchronous close must still reach that engine's database."""
+    orchestrator = host.orchestrator
+    assert orchestrator is not None
+    database = orchestrator._db
+    gate = asyncio.Event()
+    real_close = orchestrator.close
+
+    async def held_close() -> None:
+        await gate.wait()
+        await real_close()
+
+    monkeypatch.setattr(orchestrator, "close", held_close)
+    stopping = asyncio.ensure_future(host.stop())
+    qtbot.waitUntil(lambda: host.orchestrator is None)  # the close is under way
+
+    assert database is not None
+    log_files = [Path(f"{database.database}-wal"), Path(f"{database.database}-shm")]
+    assert all(path.exists() for path in log_files)  # the engine's connections are open
+
+    host.close_database_now()
+
+    assert not any(path.exists() for path in log_files)  # every connection closed
+    gate.set()
+    qtbot.waitUntil(stopping.done)
+    assert stopping.exception() is None
+
+
 def test_loop_stays_responsive_during_a_large_ingestion_and_a_stream(
     qtbot: QtBot, window: MainWindow, tmp_path: Path, ollama_server: OllamaTestServer
 ) -> None:

@@ -1,10 +1,14 @@
 """Runs ``allma-desktop`` (``gui.app.main``) for the tests that signal or time a real process.
 
-    python -m tests.support.gui_app_driver [--tray] [APP ARGUMENTS...]
+    python -m tests.support.gui_app_driver [--tray] [--display-lost[-while-quitting]] [ARGS...]
 
 Configuration comes from the environment (ALLMA_DATA_DIR, OLLAMA_HOST, QT_QPA_PLATFORM,
 ...), as for the app. ``--tray`` makes the desktop look as if it had a system tray with
-close-to-tray on (the offscreen platform has none), as on most Linux desktops. It prints
+close-to-tray on (the offscreen platform has none), as on most Linux desktops.
+``--display-lost`` does what Qt's X11 platform does when the X server goes away (the end
+of a desktop session): from then on it ends every turn of the event loop with
+``QCoreApplication.exit(1)``; it starts once the app is ready, or with
+``--display-lost-while-quitting`` once the app has begun to quit. It prints
 ``ready`` once the engine is open, ``quick ask open`` when the quick-ask popup appears,
 ``shortcut: MESSAGE`` with the quick-ask key's state once ready, and ``exit N`` with the
 app's exit code at the end.
@@ -13,19 +17,48 @@ app's exit code at the end.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QCoreApplication, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from allma_desktop.gui import app as gui_app
 from allma_desktop.gui.main_window import MainWindow
+from allma_desktop.gui.quitting import application_quitting
+
+DISPLAY_LOST = "--display-lost"
+DISPLAY_LOST_WHILE_QUITTING = "--display-lost-while-quitting"
 
 
 def say(line: str) -> None:
     print(line, flush=True)
 
 
-def announce_when_ready() -> None:
+class DisplayLoss:
+    """Qt's xcb platform after its connection broke: each turn of the event loop finds the
+    connection dead, warns and calls ``QCoreApplication::exit(1)`` (so ``exec`` returns 1,
+    and any later ``exec`` returns 1 at its first turn)."""
+
+    def __init__(self) -> None:
+        self._timer = QTimer()
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._end_the_loop)
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def start_once_quitting(self) -> None:
+        if application_quitting():
+            self.start()
+        else:
+            QTimer.singleShot(5, self.start_once_quitting)
+
+    def _end_the_loop(self) -> None:
+        say("The X11 connection broke (emulated)")
+        QCoreApplication.exit(1)
+
+
+def announce_when_ready(on_ready: Callable[[], None] | None = None) -> None:
     application = QApplication.instance()
     if application is not None:
         for widget in application.topLevelWidgets():  # type: ignore[attr-defined]
@@ -35,8 +68,10 @@ def announce_when_ready() -> None:
                     say(f"shortcut: {shortcut.state.message}")
                 say("ready")
                 QTimer.singleShot(50, announce_quick_ask)
+                if on_ready is not None:
+                    on_ready()
                 return
-    QTimer.singleShot(50, announce_when_ready)
+    QTimer.singleShot(50, lambda: announce_when_ready(on_ready))
 
 
 def announce_quick_ask() -> None:
@@ -65,8 +100,17 @@ def main(arguments: list[str]) -> int:
 
         TrayIcon.tray_available = staticmethod(lambda: True)  # type: ignore[method-assign]
         QSettings("Allma", "Allma Desktop").setValue(CLOSE_TO_TRAY_KEY, True)
+    display_lost = (
+        arguments[0] if arguments[:1] in ([DISPLAY_LOST], [DISPLAY_LOST_WHILE_QUITTING]) else None
+    )
+    if display_lost is not None:
+        arguments = arguments[1:]
     QApplication(["allma-desktop"])  # main() uses this one, as a test's qapp
-    QTimer.singleShot(50, announce_when_ready)
+    on_ready: Callable[[], None] | None = None
+    if display_lost is not None:
+        loss = DisplayLoss()
+        on_ready = loss.start if display_lost == DISPLAY_LOST else loss.start_once_quitting
+    QTimer.singleShot(50, lambda: announce_when_ready(on_ready))
     code = gui_app.main(["allma-desktop", *arguments])
     say(f"exit {code}")
     return code
