@@ -50,6 +50,10 @@ QUESTION_VECTORS = CACHE_ROOT / "question-vectors-minilm.pickle"
 
 Hits = tuple[list[Any], list[Any]]  # (vector hits with their texts, keyword hits)
 
+# Saved candidates are only reused by the first stage that made them: "fs2" adds the
+# keyword hits the approximate vector search missed to its list (``RAGService.first_stage``).
+FIRST_STAGE = "fs2"
+
 # The half the rankings were tuned on; the other two documents are held out.
 TUNE_DOCS = frozenset({"mupdf_explored.pdf", "test_4751.pdf"})
 
@@ -148,7 +152,7 @@ def cached_hits(replay: Replay, questions: Sequence[Question], data_dir: Path) -
     from allma_desktop.services.retrieval.rag import RetrievalSettings
 
     candidates = RetrievalSettings().candidates
-    path = CACHE_ROOT / f"ranking-candidates-{data_dir.name}-{candidates}.pickle"
+    path = CACHE_ROOT / f"ranking-candidates-{data_dir.name}-{candidates}-{FIRST_STAGE}.pickle"
     saved: dict[str, Hits] = pickle.loads(path.read_bytes()) if path.is_file() else {}
     missing = [q for q in questions if q.question not in saved]
     for question in missing:

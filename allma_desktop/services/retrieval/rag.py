@@ -206,7 +206,39 @@ class RAGService:
             )
         )
         keyword_hits = keyword_search.result() if keyword_search is not None else []
-        return vector_hits, keyword_hits
+        return self._with_missed_vector_hits(
+            collection_key, embedding, vector_hits, keyword_hits, settings.candidates
+        ), keyword_hits
+
+    def _with_missed_vector_hits(
+        self,
+        collection_key: str,
+        embedding: Sequence[float],
+        vector_hits: list[VectorHit],
+        keyword_hits: Sequence[KeywordHit],
+        k: int,
+    ) -> list[VectorHit]:
+        """The ``k`` closest of the vector hits and the keyword hits the vector search
+        did not return, each of those compared with the question exactly.
+
+        The vector store's index is approximate (Chroma's HNSW): from one start to the
+        next it can leave out a chunk that is among the ``k`` nearest, and a page the
+        keyword search puts first then has no vector rank at all. A keyword hit at least
+        as close as the list's last hit takes its place in the list; the others fall
+        off its end, as they would have in an exact search.
+        """
+        returned = {hit.chunk_id for hit in vector_hits}
+        missed = {hit.chunk_id: hit for hit in keyword_hits if hit.chunk_id not in returned}
+        if not missed:
+            return vector_hits
+        scores = self._store.similarities(collection_key, embedding, list(missed))
+        found = [
+            as_vector_hit(missed[chunk_id], score)
+            for chunk_id, score in scores.items()
+            if chunk_id in missed
+        ]
+        merged = sorted([*vector_hits, *found], key=lambda hit: hit.score, reverse=True)
+        return merged[:k]
 
     def retrieve_keywords_only(
         self,
@@ -243,6 +275,22 @@ class RAGService:
             for hit in hits
             if (copy := stored.get(hit.chunk_id)) is not None
         ]
+
+
+def as_vector_hit(hit: KeywordHit, score: float) -> VectorHit:
+    """A keyword hit as the vector search would have returned it, at ``score``."""
+    return VectorHit(
+        chunk_id=hit.chunk_id,
+        document_id=hit.document_id,
+        text=hit.text,
+        score=score,
+        page=hit.page,
+        path=hit.path,
+        title=hit.title,
+        heading_path=hit.heading_path,
+        char_start=hit.char_start,
+        char_end=hit.char_end,
+    )
 
 
 RelatedTerms = dict[str, dict[str, float]]

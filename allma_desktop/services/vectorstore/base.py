@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from allma_desktop.services.documents.model import Chunk
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,31 @@ class VectorStore(Protocol):
         file_types: Sequence[str] | None = None,
     ) -> list[VectorHit]: ...
 
+    def similarities(
+        self, key: str, embedding: Sequence[float], chunk_ids: Sequence[str]
+    ) -> dict[str, float]:
+        """The cosine similarity of ``embedding`` to each of ``chunk_ids``' stored vectors,
+        computed exactly (no index); chunks not in the collection are left out."""
+        ...
+
     def count(self, key: str, document_id: str | None = None) -> int: ...
 
     def chunk_ids(self, key: str, document_id: str | None = None) -> set[str]: ...
 
     def close(self) -> None: ...
+
+
+def cosine_similarities(
+    embedding: Sequence[float], vectors: Mapping[str, ArrayLike]
+) -> dict[str, float]:
+    """The cosine similarity of ``embedding`` to each of ``vectors`` (by its key)."""
+    import numpy as np
+
+    if not vectors:
+        return {}
+    query = np.asarray(embedding, dtype=np.float32)
+    query /= max(float(np.linalg.norm(query)), 1e-12)
+    keys = list(vectors)
+    matrix = np.asarray([vectors[key] for key in keys], dtype=np.float32)
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    return {key: float(score) for key, score in zip(keys, matrix @ query, strict=True)}

@@ -27,6 +27,7 @@ from allma_desktop.services.vectorstore.base import (
     StoreCollection,
     VectorHit,
     VectorStore,
+    cosine_similarities,
     hit_from_chunk,
     matches_nothing,
 )
@@ -167,6 +168,19 @@ class ChromaVectorStore:
             )
         ]
         return sorted(hits, key=lambda hit: hit.score, reverse=True)
+
+    def similarities(
+        self, key: str, embedding: Sequence[float], chunk_ids: Sequence[str]
+    ) -> dict[str, float]:
+        """The cosine similarity of ``embedding`` to each of ``chunk_ids``' stored vectors,
+        computed exactly (no index); chunks not in the collection are left out."""
+        collection = self._existing(key) if chunk_ids else None
+        if collection is None:
+            return {}
+        with self._reporting_failures(f"read vectors of collection {key}"):
+            found = collection.get(ids=list(chunk_ids), include=["embeddings"])
+        vectors = found["embeddings"] if found["embeddings"] is not None else []
+        return cosine_similarities(embedding, dict(zip(found["ids"], vectors, strict=True)))
 
     def count(self, key: str, document_id: str | None = None) -> int:
         collection = self._existing(key)

@@ -45,6 +45,7 @@ from allma_desktop.services.vectorstore.base import (
     StoreCollection,
     VectorHit,
     VectorStore,
+    cosine_similarities,
     matches_nothing,
 )
 from allma_desktop.services.vectorstore.failures import reporting_failures, translate_failure
@@ -200,6 +201,25 @@ class FaissVectorStore:
                 scores, ids = self._search_among(live, query, k, allowed)
             hits = records.hits_for(db, ids, scores)
         return sorted(hits, key=lambda hit: hit.score, reverse=True)[:k]
+
+    def similarities(
+        self, key: str, embedding: Sequence[float], chunk_ids: Sequence[str]
+    ) -> dict[str, float]:
+        """The cosine similarity of ``embedding`` to each of ``chunk_ids``' stored vectors,
+        computed exactly (from SQLite, not the index); chunks not in the collection are
+        left out."""
+        if not chunk_ids:
+            return {}
+        wanted = list(dict.fromkeys(chunk_ids))
+        with self._lock, self._failures(f"read vectors of collection {key}"):
+            db = self._connect()
+            rows = db.execute(
+                f"SELECT chunk_id, vector FROM chunks WHERE collection = ? AND chunk_id IN"
+                f" ({', '.join('?' * len(wanted))})",
+                (key, *wanted),
+            ).fetchall()
+        vectors = {chunk_id: np.frombuffer(vector, dtype=np.float32) for chunk_id, vector in rows}
+        return cosine_similarities(embedding, vectors)
 
     def count(self, key: str, document_id: str | None = None) -> int:
         with self._lock, self._failures(f"count chunks in collection {key}"):

@@ -28,6 +28,7 @@ from allma_desktop.services.vectorstore.base import (
     StoreCollection,
     VectorHit,
     VectorStore,
+    cosine_similarities,
     hit_from_chunk,
     matches_nothing,
 )
@@ -178,6 +179,30 @@ class QdrantVectorStore:
             ).points
         hits = [_hit_from(point.payload or {}, point.score) for point in found]
         return sorted(hits, key=lambda hit: hit.score, reverse=True)
+
+    def similarities(
+        self, key: str, embedding: Sequence[float], chunk_ids: Sequence[str]
+    ) -> dict[str, float]:
+        """The cosine similarity of ``embedding`` to each of ``chunk_ids``' stored vectors,
+        computed exactly (no index); chunks not in the collection are left out."""
+        if not chunk_ids:
+            return {}
+        client = self._connect()
+        with self._failures(f"read vectors of collection {key}"):
+            if not client.collection_exists(key):
+                return {}
+            points = client.retrieve(
+                key,
+                ids=[_point_id(chunk_id) for chunk_id in chunk_ids],
+                with_payload=True,
+                with_vectors=True,
+            )
+        vectors = {
+            str((point.payload or {})["chunk_id"]): point.vector
+            for point in points
+            if isinstance(point.vector, list)
+        }
+        return cosine_similarities(embedding, vectors)
 
     def count(self, key: str, document_id: str | None = None) -> int:
         client = self._connect()

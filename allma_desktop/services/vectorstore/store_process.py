@@ -352,6 +352,12 @@ class ProcessVectorStore:
         )
         return hits
 
+    def similarities(
+        self, key: str, embedding: Sequence[float], chunk_ids: Sequence[str]
+    ) -> dict[str, float]:
+        found: dict[str, float] = self._call("similarities", key, list(embedding), list(chunk_ids))
+        return found
+
     def count(self, key: str, document_id: str | None = None) -> int:
         counted: int = self._call("count", key, document_id)
         return counted

@@ -211,6 +211,19 @@ def test_query_filters_by_document_and_by_file_type(store: VectorStore) -> None:
     assert both == []
 
 
+def test_similarities_are_the_exact_cosines_of_the_chunks_asked_for(store: VectorStore) -> None:
+    vectors = add_document(store, "doc-a", 6, seed=1)
+    query = random_vectors(1, seed=9)[0]
+
+    found = store.similarities(KEY, query.tolist(), ["doc-a-4", "doc-a-1", "doc-a-99"])
+
+    assert set(found) == {"doc-a-4", "doc-a-1"}  # a chunk not in the collection is left out
+    for index in (4, 1):
+        assert found[f"doc-a-{index}"] == pytest.approx(float(vectors[index] @ query), abs=1e-4)
+    assert store.similarities("c_missing", query.tolist(), ["doc-a-1"]) == {}
+    assert store.similarities(KEY, query.tolist(), []) == {}
+
+
 def test_query_of_a_missing_or_empty_collection_finds_nothing(store: VectorStore) -> None:
     store.ensure_collection(KEY)
 
