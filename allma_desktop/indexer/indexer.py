@@ -66,6 +66,7 @@ FOLDER_CHECK_SECONDS = 2.0  # how often watched folders are looked for (unplugge
 RUN_LINGER_SECONDS = 0.5  # a run waits this long for more files before it ends
 DEQUEUE_EVERY = 200  # finished files written off the queue per transaction (or at the end)
 FOLDER_COUNTS_INTERVAL = 1.0  # seconds between the folders' pending counts while indexing
+SETTLE_POLL_SECONDS = 0.1  # how often ``sync(wait=True)`` looks at files still being written
 
 Listener = Callable[[IndexerEvent], None]
 BatchListener = Callable[[Sequence[IndexerEvent]], None]
@@ -96,6 +97,7 @@ class Indexer:
         self._folders: list[WatchedFolderRecord] = []
         self._problems: dict[int, tuple[tuple[str, str], ...]] = {}
         self._scanning: set[int] = set()
+        self._applying = 0  # the watcher's settled changes on their way to the queue
         self._paused = False
         self._pause_reason: AllmaError | None = None
         self._running = False
@@ -287,7 +289,9 @@ class Indexer:
     async def wait_idle(self) -> None:
         """Until the queue is empty and nothing runs, or the queue is paused."""
         while True:
-            if self._paused or (not self._queue and not self._running and not self._scanning):
+            if self._paused or not (
+                self._queue or self._running or self._scanning or self._applying
+            ):
                 return
             self._idle.clear()
             await self._idle.wait()
@@ -668,7 +672,15 @@ class Indexer:
     def _on_file_changes(self, added: set[str], gone: set[str], folders: set[str]) -> None:
         """From the watcher, settled: files written and left alone, files gone, folders
         that appeared (moved in). Runs on the event loop."""
-        self._spawn(self._apply_changes(added, gone, folders))
+        self._applying += 1  # counted now: until it is queued, the change is work to wait for
+        self._spawn(self._applying_changes(added, gone, folders))
+
+    async def _applying_changes(self, added: set[str], gone: set[str], folders: set[str]) -> None:
+        try:
+            await self._apply_changes(added, gone, folders)
+        finally:
+            self._applying -= 1
+            self._signal_idle()
 
     async def _apply_changes(self, added: set[str], gone: set[str], new_folders: set[str]) -> None:
         by_folder: dict[int, tuple[WatchedFolderRecord, list[FoundFile], list[str]]] = {}
@@ -946,8 +958,15 @@ class Indexer:
                     report.failed.append((finished.path, finished.reason))
 
         unsubscribe = self.subscribe(collect)
+        paths = [path for _collection, path in wanted]
         try:
             await self.wait_idle()
+            # A file the rescan found still being written goes to the queue once it holds
+            # still (the watcher's settle): until then it is not in the queue, but these
+            # reports named it, so it is waited for too.
+            while not self._paused and self._watcher is not None and self._watcher.settling(paths):
+                await asyncio.sleep(SETTLE_POLL_SECONDS)
+                await self.wait_idle()
         finally:
             unsubscribe()
         if self._paused and self._pause_reason is not None:

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -58,6 +58,10 @@ class FolderWatcher:
             self._files[path] = (size, mtime, due)
         if files and (self._settler is None or self._settler.done()):
             self._settler = asyncio.ensure_future(self._settle())
+
+    def settling(self, paths: Iterable[str]) -> bool:
+        """Whether any of ``paths`` is still being written (reported once it holds still)."""
+        return any(path in self._files for path in paths)
 
     def stop(self) -> None:
         self._stopped = True

@@ -179,6 +179,25 @@ async def test_a_file_still_being_written_when_the_folder_is_rescanned_waits_unt
     assert "Part 7" in chunks[-1].text
 
 
+async def test_sync_with_wait_returns_once_a_file_it_found_mid_write_is_indexed(
+    watching: Orchestrator, tmp_path: Path
+) -> None:
+    """A rescan leaves a file written moments ago to the watcher until it holds still; a
+    sync that waits must wait for it too, not return with it still unindexed (what
+    `allma sync` and a copied-in folder would otherwise report as added but not find)."""
+    folder = tmp_path / "just-copied"
+    folder.mkdir()
+    (folder / "fresh.txt").write_text("The glassblower anneals each vase overnight.\n")
+    indexer = watching.indexer
+    await indexer.add_folder(folder)
+
+    (report,) = await indexer.sync(wait=True)
+
+    assert [Path(p).name for p in report.added + report.changed] in ([], ["fresh.txt"])
+    assert ready_names(watching) == {"fresh.txt"}
+    assert await _first_hit(watching, "glassblower anneals vase") == "fresh.txt"
+
+
 async def test_a_folder_that_disappears_keeps_its_documents_offline_until_it_returns(
     watching: Orchestrator, tmp_path: Path
 ) -> None:
