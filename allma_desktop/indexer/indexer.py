@@ -54,6 +54,7 @@ from allma_desktop.ingest.feed import FeedItem
 from allma_desktop.ingest.paths import expand_paths
 from allma_desktop.ingest.run import FATAL_ERRORS
 from allma_desktop.library_counts import CANCELLED_REASON
+from allma_desktop.malloc_arenas import FreeMemoryGiver
 from allma_desktop.services.library.catalog import normalize_path
 from allma_desktop.services.library.storage import utc_now
 
@@ -90,6 +91,7 @@ class Indexer:
         self._queue: deque[QueueItem] = deque()
         self._keys: set[tuple[int, str, str]] = set()  # (collection, path, kind) queued
         self._in_flight: dict[tuple[int, str], QueueItem] = {}
+        self._memory = FreeMemoryGiver()  # the C heaps' free pages, given back while it syncs
         self._mailboxes = Mailboxes()
         self._home: asyncio.AbstractEventLoop | None = None  # the loop it runs on, once started
         self._thread: LoopThread | None = None  # with ``own_thread``: that loop's thread
@@ -536,6 +538,10 @@ class Indexer:
                 )
             finally:
                 self._running = False
+            if not self._queue:
+                # A set keeps the table it grew to (8 MB after 100,000 files): a new one.
+                self._keys = set()
+                await asyncio.to_thread(self._memory.now)
             batch = self._batch
             self._emit(
                 BatchFinished(
@@ -620,7 +626,13 @@ class Indexer:
         if finished and (force or len(finished) >= DEQUEUE_EVERY):
             ids = list(finished)
             finished.clear()
-            await asyncio.to_thread(self._state.dequeue, ids)
+            await asyncio.to_thread(self._write_off, ids)
+
+    def _write_off(self, ids: list[int]) -> None:
+        """In a worker thread: finished files off the queue, and every few seconds the C
+        heaps' free pages back to the system (``malloc_arenas``)."""
+        self._state.dequeue(ids)
+        self._memory.maybe()
 
     async def _run_reembed(self, item: QueueItem) -> None:
         self._queue.popleft()

@@ -36,7 +36,7 @@ QueueKind = str  # "index" (a file) or "reembed" (a whole collection)
 _RETRY_ERRORS = frozenset({"cancelled", INTERRUPTED_REASON})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class QueueItem:
     id: int
     collection_id: int

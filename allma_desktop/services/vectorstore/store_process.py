@@ -36,6 +36,7 @@ from allma_desktop.errors import (
     pack_error,
     unpack_error,
 )
+from allma_desktop.malloc_arenas import FreeMemoryGiver
 from allma_desktop.services.child_process import become_background_child, requests
 from allma_desktop.services.documents.model import Chunk
 from allma_desktop.services.vectorstore.base import StoreCollection, VectorHit, VectorStore
@@ -51,6 +52,7 @@ _STOP_GRACE = 10.0  # seconds a closing store gets to flush before it is killed
 CALL_TIMEOUT_ENV = "ALLMA_STORE_CALL_TIMEOUT"
 DEFAULT_CALL_TIMEOUT = 300.0  # seconds one call may take before the child is given up on
 _POLL_SLICE = 0.2  # seconds between looks at "cancelled?" while waiting for an answer
+_WRITES = frozenset({"add", "delete_document", "delete_chunks", "delete_collection"})
 
 
 def call_timeout() -> float:
@@ -148,6 +150,7 @@ class _Served:
     def __init__(self, store: VectorStore) -> None:
         self.store = store
         self._exports: dict[int, Iterator[tuple[list[Chunk], list[list[float]]]]] = {}
+        self._memory = FreeMemoryGiver()
 
     def run(self, method: str, args: tuple[Any, ...]) -> Any:
         if method == "export_next":
@@ -155,7 +158,12 @@ class _Served:
         if method == "export_end":
             self._exports.pop(args[0], None)
             return None
-        return getattr(self.store, method)(*args)
+        result = getattr(self.store, method)(*args)
+        if method in _WRITES:
+            # Each write frees what it was sent and Chroma's working copies; every few
+            # seconds of a sync the heaps' free pages go back to the system.
+            self._memory.maybe()
+        return result
 
     def _export_next(
         self, token: int, key: str, batch_size: int
