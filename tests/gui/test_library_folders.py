@@ -6,6 +6,7 @@ import gc
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -378,7 +379,7 @@ def test_a_long_list_is_filtered_a_slice_per_turn_and_rows_changed_meanwhile_cou
     assert proxy.filtering
     assert proxy.rowCount() == 1000
     # Meanwhile a row starts to match and another is gone.
-    model.upsert(LibraryRow(**{**rows[5].__dict__, "title": "Report-12 appendix"}))
+    model.upsert(replace(rows[5], title="Report-12 appendix"))
     model.remove(rows[120].path)
     with qtbot.waitSignal(proxy.filter_applied, timeout=5_000):
         pass
@@ -422,7 +423,7 @@ def test_rows_added_changed_and_removed_follow_the_filter_and_the_sort(
     )  # fmt: skip
     pane.controller.rows_changed.emit([failing])
     assert shown(pane) == sorted([*before, "report-55.pdf"], reverse=True)
-    pane.controller.rows_changed.emit([LibraryRow(**{**failing.__dict__, "status": "ready"})])
+    pane.controller.rows_changed.emit([replace(failing, status="ready")])
     assert shown(pane) == before  # no longer matches: gone from the filtered view
     pane.controller.row_removed.emit(rows[3].path)
     assert "report-3.pdf" not in shown(pane)

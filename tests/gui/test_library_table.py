@@ -19,6 +19,7 @@ from allma_desktop.gui.widgets import library_filter
 from allma_desktop.gui.widgets.library_filter import DocumentFilterProxy
 from allma_desktop.gui.widgets.library_model import (
     ADDED,
+    CHUNKS,
     FILE,
     NAME,
     TYPE,
@@ -373,3 +374,31 @@ def test_changed_rows_still_shown_are_one_refresh_and_the_filter_follows_the_res
     now = set(names(proxy))
     assert now == (shown_before - {"report-13.pdf"}) | {"report-20.pdf"}
     assert [proxy.row_at(r).status for r in range(top, bottom + 1)].count("indexing") >= 9
+
+
+def test_a_row_is_its_fields_alone_and_a_changed_copy_keeps_the_rest(qtbot: QtBot) -> None:
+    row = generated_rows(1)[0]
+
+    moved_on = row.progressed(0.5, pages=3)
+
+    assert not hasattr(row, "__dict__") and not hasattr(moved_on, "__dict__")
+    assert moved_on == replace(row, fraction=0.5, pages=3)
+    assert row.indexing() == replace(row, status="indexing", fraction=0.0, reason="", hint="")
+
+
+def test_a_row_read_again_takes_its_place_and_the_table_keeps_one_copy_of_its_path(
+    qtbot: QtBot,
+) -> None:
+    model = DocumentTableModel()
+    first = generated_rows(3)
+    model.reset(first)
+    # The stored row of a file arrives with its own (equal) path string, as read back.
+    stored = replace(first[1], path="".join(list(first[1].path)), status="ready", chunks=9)
+    assert stored.path == first[1].path and stored.path is not first[1].path
+
+    model.upsert_many([stored])
+
+    assert model.row_count == 3
+    assert model.row_for(first[1].path) is stored
+    assert model.index(1, CHUNKS).data() == "9"
+    assert all(path is model.row_for(path).path for path in model._index)

@@ -173,6 +173,11 @@ class DocumentTableModel(QAbstractTableModel):
             if position is None:
                 fresh[row.path] = row
                 continue
+            if self._rows[position].path is not row.path:
+                # Filed under the new row's own path string: the old one (the file's
+                # first row, made from an event) is then freed with that row.
+                del self._index[row.path]
+                self._index[row.path] = position
             self._count((self._rows[position],), -1)
             self._count((row,), 1)
             self._rows[position] = row
