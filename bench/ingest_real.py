@@ -36,7 +36,9 @@ BOOK = PDF_CORPUS / "mupdf_explored.pdf"
 
 async def _ingest(
     host: str, data_dir: Path, phases: PhaseTimer, source: Path, via: str, ocr: bool
-) -> int:
+) -> tuple[int, float]:
+    """(chunks, the clock when the last file was indexed: searchable from then on; both
+    paths stop there, not after closing, nor after the indexer's run lingers for more)."""
     from allma_desktop.config import AppConfig
     from allma_desktop.events import FileFinished
     from allma_desktop.orchestrator import Orchestrator
@@ -60,20 +62,21 @@ async def _ingest(
     phases.wrap(orchestrator.store, "add", "vector store add")
     phases.wrap(orchestrator.library, "commit_document", "sqlite commit (FTS5)")
     phases.wrap(orchestrator.llm, "embed", "embed (HTTP round trip)")
-    chunks = 0
+    chunks, finished_at = 0, 0.0
     try:
         if via == "indexer":
-            chunks = await _through_the_indexer(orchestrator, source)
+            chunks, finished_at = await _through_the_indexer(orchestrator, source)
         else:
             async for event in orchestrator.ingest([source]):
                 if isinstance(event, FileFinished):
                     chunks += event.chunks
+                    finished_at = time.perf_counter()
     finally:
         await orchestrator.close()
-    return chunks
+    return chunks, finished_at
 
 
-async def _through_the_indexer(orchestrator: object, source: Path) -> int:
+async def _through_the_indexer(orchestrator: object, source: Path) -> tuple[int, float]:
     """The desktop path: a watched folder, indexed by the engine's indexer queue."""
     import shutil
     import tempfile as temp
@@ -82,10 +85,12 @@ async def _through_the_indexer(orchestrator: object, source: Path) -> int:
     from allma_desktop.indexer import FileEvent, IndexerEvent
 
     chunks = [0]
+    finished_at = [0.0]
 
     def count(event: IndexerEvent) -> None:
         if isinstance(event, FileEvent) and isinstance(event.event, FileFinished):
             chunks[0] += event.event.chunks
+            finished_at[0] = time.perf_counter()
 
     indexer = orchestrator.indexer  # type: ignore[attr-defined]
     indexer.subscribe(count)
@@ -93,12 +98,14 @@ async def _through_the_indexer(orchestrator: object, source: Path) -> int:
     if source.is_dir():
         await indexer.add_folder(source)
         await indexer.sync(wait=True)
-        return chunks[0]
+        return chunks[0], finished_at[0]
     with temp.TemporaryDirectory() as folder:  # a watched folder holding just the book
-        shutil.copy(source, folder)
+        # With its own time, as a file already in a person's folder has: one written a
+        # moment ago waits for the watcher to see it hold still, on purpose.
+        shutil.copy2(source, folder)
         await indexer.add_folder(folder)
         await indexer.sync(wait=True)
-    return chunks[0]
+    return chunks[0], finished_at[0]
 
 
 def run_once(
@@ -114,8 +121,8 @@ def run_once(
     requests.clear()
     with real_model_server(embedder) as server, tempfile.TemporaryDirectory() as data:
         started = time.perf_counter()
-        chunks = asyncio.run(_ingest(server.url, Path(data), phases, source, via, ocr))
-        app_seconds = time.perf_counter() - started
+        chunks, finished_at = asyncio.run(_ingest(server.url, Path(data), phases, source, via, ocr))
+        app_seconds = finished_at - started
     model = load_minilm()
     started = time.perf_counter()
     for texts in requests:
