@@ -20,13 +20,12 @@ its queue is empty: ``malloc_trim`` walks every heap and returns its free pages,
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import functools
 import logging
-import sys
 import threading
 import time
 from typing import Any
+
+from allma_desktop.glibc import glibc
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +82,4 @@ class FreeMemoryGiver:
 
 def _glibc_function(name: str) -> Any:
     """``name`` from the C library when it is glibc's on Linux, else None."""
-    if not sys.platform.startswith("linux"):
-        return None
-    return _c_library_function(name)
-
-
-@functools.cache
-def _c_library_function(name: str) -> Any:
-    found = ctypes.util.find_library("c")
-    if found is None:
-        return None
-    try:
-        return getattr(ctypes.CDLL(found), name)
-    except (OSError, AttributeError):  # not glibc
-        return None
+    return getattr(glibc(), name, None)

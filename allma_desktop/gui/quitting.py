@@ -26,7 +26,6 @@ import contextlib
 import ctypes
 import logging
 import os
-import platform
 import sys
 import threading
 from collections.abc import Callable
@@ -34,6 +33,8 @@ from typing import NoReturn
 
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication, QMainWindow
+
+from allma_desktop.glibc import glibc
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +111,9 @@ OTHER_EXIT_WAIT_SECONDS = 30.0
 
 
 def _glibc() -> ctypes.CDLL | None:
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+    libc = glibc()
+    if libc is None:
         return None  # musl's __cxa_finalize removes nothing; other systems end differently
-    libc = ctypes.CDLL(None)
     libc.__cxa_atexit.argtypes = [_EXIT_HANDLER, ctypes.c_void_p, ctypes.c_void_p]
     libc.__cxa_atexit.restype = ctypes.c_int
     libc.__cxa_finalize.argtypes = [ctypes.c_void_p]
