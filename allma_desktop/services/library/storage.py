@@ -11,6 +11,7 @@ worker threads; WAL lets readers go on while one writer commits.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import os
 import sqlite3
@@ -623,6 +624,41 @@ CLOSE_WAIT_SECONDS = 5.0
 that connection open."""
 
 
+class _ReadCursor:
+    """A statement's rows, read while its connection was counted busy.
+
+    peewee reads a query's rows one at a time after ``execute_sql`` has returned. A
+    connection that ``close_all`` closed under a half-read statement is not closed at all
+    (SQLite keeps it until the statement ends) and keeps ``-wal`` and ``-shm``: at the end
+    of a desktop session that left them behind. So every statement's rows are read before
+    the count ends, and peewee reads them from here.
+    """
+
+    __slots__ = ("_rows", "description", "lastrowid", "rowcount")
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self.description = cursor.description
+        self._rows: Iterator[Any] = iter(cursor.fetchall())
+        self.lastrowid = cursor.lastrowid
+        self.rowcount = cursor.rowcount
+        cursor.close()
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._rows
+
+    def fetchone(self) -> Any:
+        return next(self._rows, None)
+
+    def fetchmany(self, size: int = 1) -> list[Any]:
+        return list(itertools.islice(self._rows, size))
+
+    def fetchall(self) -> list[Any]:
+        return list(self._rows)
+
+    def close(self) -> None:
+        self._rows = iter(())
+
+
 class LibraryDatabase(SqliteDatabase):
     """The library's database: one connection per thread (peewee's way), all closable at once.
 
@@ -663,8 +699,9 @@ class LibraryDatabase(SqliteDatabase):
         conn.close()
 
     def execute_sql(self, sql: str, params: Any = None) -> Any:  # peewee's name
+        """Runs ``sql`` and reads its rows while the connection is counted busy."""
         with self.statement_running():
-            return super().execute_sql(sql, params)  # type: ignore[no-untyped-call]
+            return _ReadCursor(super().execute_sql(sql, params))  # type: ignore[no-untyped-call]
 
     @contextmanager
     def statement_running(self) -> Iterator[None]:
@@ -859,6 +896,10 @@ def dict_rows(query: peewee.BaseQuery) -> list[dict[str, Any]]:
 
 def execute_many(db: SqliteDatabase, sql: str, rows: Sequence[Sequence[object]]) -> None:
     """Run one hand-written statement for each row (an ingest's chunk rows)."""
+    if isinstance(db, LibraryDatabase):
+        with db.statement_running():  # not closed under it (``close_all``)
+            db.cursor().executemany(sql, rows)  # type: ignore[no-untyped-call]
+        return
     db.cursor().executemany(sql, rows)  # type: ignore[no-untyped-call]
 
 
@@ -872,9 +913,5 @@ def stored_datetime(value: object) -> datetime:
 
 def execute_sql(db: SqliteDatabase, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
     """Run hand-written SQL (for what peewee cannot say, such as FTS5 ``bm25``)."""
-    if isinstance(db, LibraryDatabase):
-        with db.statement_running():  # the rows are read under the same count
-            cursor = db.execute_sql(sql, list(params))
-            return cast(list[tuple[Any, ...]], cursor.fetchall())
     cursor = db.execute_sql(sql, list(params))  # type: ignore[no-untyped-call]
     return cast(list[tuple[Any, ...]], cursor.fetchall())

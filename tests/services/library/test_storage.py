@@ -383,3 +383,38 @@ def test_closed_for_good_no_thread_opens_a_connection_again(tmp_path: Path) -> N
     assert not (tmp_path / "allma.sqlite3-shm").exists()
     with closing(sqlite3.connect(tmp_path / "allma.sqlite3")) as reader:
         assert reader.execute("SELECT text FROM notes").fetchall() == [("kept",)]
+
+
+def test_closing_for_good_under_a_half_read_query_leaves_no_wal(tmp_path: Path) -> None:
+    """peewee reads a query's rows after ``execute_sql`` returns. At the end of a desktop
+    session a worker was still reading a query's rows when the library was closed for
+    good: its connection, closed under a half-read statement, stayed open inside SQLite
+    and kept -wal and -shm. Every statement's rows are read while it is counted busy."""
+    database = open_database(tmp_path / "allma.sqlite3")
+    assert isinstance(database, LibraryDatabase)
+    database.execute_sql("CREATE TABLE notes (n INTEGER)")
+    database.execute_sql(
+        "WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 1000) "
+        "INSERT INTO notes SELECT v FROM n"
+    )
+    started, release = threading.Event(), threading.Event()
+    read: list[int] = []
+
+    def worker() -> None:
+        cursor = database.execute_sql("SELECT n FROM notes ORDER BY n")
+        read.append(cursor.fetchone()[0])  # the statement is half read from here
+        started.set()
+        release.wait(10)
+        read.extend(row[0] for row in cursor)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert started.wait(5)
+
+    database.close_all(wait=1, for_good=True)
+
+    assert not (tmp_path / "allma.sqlite3-wal").exists()
+    assert not (tmp_path / "allma.sqlite3-shm").exists()
+    release.set()
+    thread.join(10)
+    assert read == list(range(1, 1001))  # the worker still gets every row it asked for
