@@ -10,10 +10,17 @@ import platform
 import sys
 
 
-@functools.cache
 def glibc() -> ctypes.CDLL | None:
-    """glibc, loaded once; None elsewhere."""
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+    """glibc, loaded once; None elsewhere. The system is asked at each call (it is cheap,
+    and a test may say it is another); only the loading is kept."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return _loaded_glibc()
+
+
+@functools.cache
+def _loaded_glibc() -> ctypes.CDLL | None:
+    if platform.libc_ver()[0] != "glibc":
         return None
     try:
         return ctypes.CDLL(None)  # the process's own symbols, glibc's among them
