@@ -18,7 +18,12 @@ questions and for ``bench.ranking_replay``'s two halves (tune on one, judge on t
 other).
 
     HF_HUB_OFFLINE=1 ../bench-venv/bin/python -m bench.answer_replay \\
-        [--data-dir DIR] [--previous main] [--show] [--limit N]
+        [--data-dir DIR] [--previous main] [--show] [--limit N] [--cli-library DIR]
+
+``--cli-library DIR`` reads the answers a CLI run of row (d) left in its library (``allma
+ask`` keeps each as a conversation) and says, per question, whether the CLI's source and
+full answer are the replay's: where they differ, the replay does not measure what a
+user gets. Give ``--data-dir`` a copy of that library, so both retrieve from one index.
 """
 
 from __future__ import annotations
@@ -176,12 +181,71 @@ def score(questions: Sequence[Question], answered: Sequence[Answered]) -> dict[s
     return figures
 
 
+def cli_answers(data_dir: Path) -> dict[str, tuple[str, str | None]]:
+    """The answers a CLI run left in ``data_dir``'s library: for each question asked, the
+    last answer's full text and its first source's chunk id."""
+    db = sqlite3.connect(f"file:{data_dir / 'allma.sqlite3'}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT question.content, answer.content, ("
+            "  SELECT chunk_id FROM message_source WHERE message_id = answer.id"
+            "  ORDER BY number LIMIT 1)"
+            " FROM message AS question JOIN message AS answer ON answer.id = ("
+            "  SELECT MIN(id) FROM message WHERE conversation_id = question.conversation_id"
+            "  AND id > question.id)"
+            " WHERE question.role = 'user' AND answer.role = 'assistant'"
+            " ORDER BY answer.id"
+        ).fetchall()
+    finally:
+        db.close()
+    return {str(question): (str(answer), source) for question, answer, source in rows}
+
+
+def compare_with_cli(
+    questions: Sequence[Question],
+    contexts: Sequence[Retrieved],
+    answered: Sequence[Answered],
+    cli: dict[str, tuple[str, str | None]],
+) -> list[str]:
+    """One line per question where the CLI's answer is not the replay's, then a summary."""
+    lines = []
+    same = 0
+    for number, (question, context, replayed) in enumerate(
+        zip(questions, contexts, answered, strict=True), 1
+    ):
+        if question.question not in cli:
+            lines.append(f"  q{number:02d}: not asked through the CLI")
+            continue
+        text, source = cli[question.question]
+        first = context.sources[0].chunk_id if context.sources else None
+        if text == replayed.full and source == first:
+            same += 1
+            continue
+        why = "another first source" if source != first else "another answer"
+        marks = (
+            f"CLI {'ok' if question.answer_is_correct(text) else '--'}, "
+            f"replay {'ok' if question.answer_is_correct(replayed.full) else '--'}"
+        )
+        lines.append(f"  q{number:02d}: {why} ({marks})")
+    right = sum(q.answer_is_correct(cli[q.question][0]) for q in questions if q.question in cli)
+    lines.append(
+        f"CLI vs replay: the same source and answer for {same}/{len(questions)}; "
+        f"the CLI's answers {right}/{len(questions)}"
+    )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, help="the library (default: this checkout's)")
     parser.add_argument("--previous", help="also run this git ref's prompting.py")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--show", action="store_true", help="every answer, marked")
+    parser.add_argument(
+        "--cli-library",
+        type=Path,
+        help="compare with the answers a CLI run (bench.retrieval_quality --answers) left here",
+    )
     args = parser.parse_args()
     from bench.real_models import smollm_generator
 
@@ -211,6 +275,11 @@ def main() -> None:
     for name, answered in results.items():
         for half, figure in score(questions, answered).items():
             print(f"  {name:20s} {half:14s} {figure}")
+    if args.cli_library:
+        for line in compare_with_cli(
+            questions, contexts, results["now"], cli_answers(args.cli_library)
+        ):
+            print(line)
 
 
 if __name__ == "__main__":
