@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from allma_desktop.indexer.rules import DEFAULT_IGNORES, IgnoreRules
-from allma_desktop.indexer.scan import KnownFiles, _with_separator, compare, walk_folder
+from allma_desktop.indexer.scan import (
+    KnownFiles,
+    _with_separator,
+    compare,
+    scan_folder,
+    walk_folder,
+)
 
 TEXT = frozenset({".txt", ".md", ".pdf"})
 
@@ -105,6 +111,26 @@ def test_an_unchanged_tree_is_all_unchanged_and_one_changed_file_is_found(
     assert again.unchanged == 19
     assert [found.path for found in again.changed] == [path]
     assert again.gone == again.new == []
+
+
+def test_a_rescan_settling_files_as_it_walks_finds_new_changed_and_gone(
+    tmp_path: Path,
+) -> None:
+    for n in range(6):
+        (tmp_path / f"n{n}.txt").write_text(str(n))
+    known = KnownFiles()
+    known.add(walk_folder(tmp_path, IgnoreRules(), TEXT).files)
+    changed = tmp_path / "n1.txt"
+    changed.write_text("longer than it was")
+    (tmp_path / "n2.txt").unlink()
+    (tmp_path / "new.txt").write_text("new")
+
+    result = scan_folder(tmp_path, IgnoreRules(), TEXT, known)
+
+    assert result.unchanged == 4
+    assert [found.path for found in result.changed] == [str(changed)]
+    assert [found.path for found in result.new] == [str(tmp_path / "new.txt")]
+    assert result.gone == [str(tmp_path / "n2.txt")]
 
 
 @pytest.mark.parametrize(
