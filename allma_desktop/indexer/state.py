@@ -48,8 +48,10 @@ class QueueItem:
 FOLDER_ROWS_SQL = (
     "SELECT path, size_bytes, mtime FROM document"
     " WHERE collection_id = ? AND path >= ? AND path < ? AND status != 'failed'"
+    " ORDER BY path"
 )
-"""A rescan's look at a folder's rows: answered from the covering index alone."""
+"""A rescan's look at a folder's rows: answered from the covering index alone, in its
+order (no sort), which is the order a walk lists the files in."""
 FAILED_ROWS_SQL = (
     # By the status index: the failed rows are few, where the (collection, path) range
     # SQLite picks by itself is every row of the folder, each looked up in the table.
@@ -176,9 +178,10 @@ class IndexerState:
         """The documents of ``collection_id`` inside ``root``, as the scanner compares them."""
         prefix = root.rstrip(os.sep) + os.sep
         known = KnownFiles()
-        # Rows come as (path, size, mtime) tuples straight into a set: no Python code
-        # per row. A path that is not text is stored as a file:// URI (``stored_path``),
-        # a range of its own, read apart and turned back into the path.
+        # Rows come as (path, size, mtime) tuples in path order: no Python code per row.
+        # A path that is not text is stored as a file:// URI (``stored_path``), a range of
+        # its own, read apart and turned back into the path (after the others: compared
+        # as a set, the slower way).
         for low, stored in ((prefix, False), (stored_uri(prefix), True)):
             rows, failed = self._rows_under(collection_id, low)
             if stored:
