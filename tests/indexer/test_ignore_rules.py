@@ -125,9 +125,7 @@ def test_an_unchanged_tree_is_all_unchanged_and_one_changed_file_is_found(
     assert again.gone == again.new == []
 
 
-def test_a_rescan_settling_files_as_it_walks_finds_new_changed_and_gone(
-    tmp_path: Path,
-) -> None:
+def test_a_rescan_finds_new_changed_and_gone_files(tmp_path: Path) -> None:
     for n in range(6):
         (tmp_path / f"n{n}.txt").write_text(str(n))
     known = KnownFiles()
