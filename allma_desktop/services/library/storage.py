@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
@@ -896,11 +896,13 @@ def dict_rows(query: peewee.BaseQuery) -> list[dict[str, Any]]:
 
 def execute_many(db: SqliteDatabase, sql: str, rows: Sequence[Sequence[object]]) -> None:
     """Run one hand-written statement for each row (an ingest's chunk rows)."""
-    if isinstance(db, LibraryDatabase):
-        with db.statement_running():  # not closed under it (``close_all``)
-            db.cursor().executemany(sql, rows)  # type: ignore[no-untyped-call]
-        return
-    db.cursor().executemany(sql, rows)  # type: ignore[no-untyped-call]
+    # Counted as running on the library's own database, so ``close_all`` never closes
+    # the connection under it.
+    running: AbstractContextManager[None] = (
+        db.statement_running() if isinstance(db, LibraryDatabase) else nullcontext()
+    )
+    with running:
+        db.cursor().executemany(sql, rows)  # type: ignore[no-untyped-call]
 
 
 _DATETIME_FIELD = DateTimeField()  # only its conversion is used; made once, not per row
